@@ -1,0 +1,88 @@
+/**
+ * `ringfence calc`: reads a JSON scenario from stdin or --file, prints a table or (--json) the result object.
+ * Bad input exits 2 with one line naming the field; never a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import { InputError } from '../core/fixed.ts';
+import { calc, type ScenarioResult } from '../core/scenario.ts';
+import { renderTable } from './table.ts';
+
+export interface CalcOptions {
+  file?: string;
+  json?: boolean;
+}
+
+export interface CliIO {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  readStdin: () => string;
+}
+
+/** Hard cap on scenario size: a what-if never needs megabytes. */
+const MAX_INPUT_BYTES = 1 << 20;
+
+export function runCalc(opts: CalcOptions, io: CliIO): number {
+  let text: string;
+  try {
+    text = opts.file ? readFileSync(opts.file, 'utf8') : io.readStdin();
+  } catch (e) {
+    io.stderr(`ringfence calc: input: cannot read ${opts.file ?? 'stdin'} (${(e as NodeJS.ErrnoException).code ?? 'error'})\n`);
+    return 2;
+  }
+  if (text.length > MAX_INPUT_BYTES) {
+    io.stderr(`ringfence calc: input: larger than ${MAX_INPUT_BYTES} bytes\n`);
+    return 2;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    io.stderr(`ringfence calc: input: malformed JSON (${(e as Error).message.split('\n')[0]})\n`);
+    return 2;
+  }
+  let result: ScenarioResult;
+  try {
+    result = calc(json);
+  } catch (e) {
+    if (e instanceof InputError) {
+      io.stderr(`ringfence calc: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  io.stdout(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatResult(result));
+  return 0;
+}
+
+export function formatResult(r: ScenarioResult): string {
+  const rows = r.positions.map((p) => ({
+    symbol: p.symbol,
+    side: p.side,
+    size: p.size,
+    entry: p.entryPrice,
+    mark: p.markPrice,
+    lev: `${p.leverage}x`,
+    notional: p.notional,
+    uPnL: p.unrealizedPnl,
+    IM: p.initialMargin,
+    MM: p.maintenanceMargin,
+    'MM/MB': p.marginRatio === null ? '-' : `${(Number(p.marginRatio) * 100).toFixed(2)}%`,
+    status: p.liquidatable ? 'LIQUIDATE' : 'ok',
+    liq: p.liquidationPrice ?? '-',
+    bankrupt: p.bankruptcyPrice ?? '-',
+    removable: p.maxRemovableMargin,
+  }));
+  let out = `venue ${r.venue}, ${r.mode} margin, amounts in ${r.positions[0]?.settleAsset ?? ''}\n`;
+  out += renderTable(rows);
+  if (r.bucket) {
+    const b = r.bucket;
+    out += `cross bucket: wallet ${b.walletBalance}, margin balance ${b.marginBalance}, IM ${b.initialMargin}, MM ${b.maintenanceMargin}, max withdrawable ${b.maxWithdrawable}\n`;
+  }
+  for (const p of r.positions) {
+    if (p.leverageChange) {
+      const c = p.leverageChange;
+      out += `${p.symbol} at ${c.targetLeverage}x: collateral ${c.collateral} (${c.marginDelta.startsWith('-') ? '' : '+'}${c.marginDelta}), liquidation ${c.liquidationPrice ?? '-'}\n`;
+    }
+  }
+  return out;
+}
