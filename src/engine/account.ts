@@ -1,0 +1,110 @@
+/**
+ * Accounts, their wallets per asset, their positions (one-way: one per market) and open orders.
+ *
+ * Collateral model. An account's `main` balance per asset is both its free balance and its cross bucket: money
+ * not ring-fenced in an isolated bucket or reserved for an isolated order backs the account's cross positions
+ * (Binance's and Hyperliquid's cross wallet). What can be withdrawn or committed to new exposure is that
+ * balance less what cross positions and cross orders require ("available"). An isolated position's collateral
+ * sits in its own ledger account that nothing else can reach.
+ */
+import type { Side } from '../core/margin.ts';
+import type { BookOrder, BookSide } from './book.ts';
+import type { Ledger, LedgerAccount } from './ledger.ts';
+import type { Market } from './market.ts';
+import type { MarginMode, SelfTradePrevention, TimeInForce } from './types.ts';
+
+/** Open orders an account may hold across all markets: bounds cancel-all and per-account state. */
+export const MAX_OPEN_ORDERS_PER_ACCOUNT = 200;
+export const ACCOUNT_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export class Wallet {
+  /** Requirement (not a ledger balance) of this account's open cross orders in this asset. */
+  crossOrderRequirement = 0n;
+  constructor(
+    readonly main: LedgerAccount,
+    readonly reserved: LedgerAccount,
+  ) {}
+}
+
+export class Position {
+  mode: MarginMode = 'isolated';
+  leverage: bigint;
+  /** +1 long, −1 short, 0 flat. */
+  sign: 1 | -1 | 0 = 0;
+  lots = 0;
+  /** Average entry price (priceDp), rounded against the holder on averaging. */
+  entryPrice = 0n;
+  realizedPnl = 0n;
+  /** Isolated collateral; opened on first use and kept (at zero) when flat so labels stay stable. */
+  readonly bucket: LedgerAccount;
+  /** Open orders of this account on this market. */
+  openOrders = 0;
+
+  constructor(
+    readonly account: Account,
+    readonly market: Market,
+    ledger: Ledger,
+  ) {
+    this.leverage = market.defaultLeverage;
+    this.bucket = ledger.open('isolated', market.asset, `${account.id}:isolated:${market.symbol}`);
+  }
+
+  get side(): Side | null {
+    return this.sign === 0 ? null : this.sign > 0 ? 'long' : 'short';
+  }
+
+  get size(): bigint {
+    return this.market.size(this.lots);
+  }
+}
+
+export interface Order extends BookOrder {
+  readonly account: Account;
+  readonly market: Market;
+  readonly position: Position;
+  readonly sizeLots: number;
+  readonly tif: TimeInForce;
+  readonly reduceOnly: boolean;
+  readonly clientOrderId: string | null;
+  readonly stp: SelfTradePrevention;
+  readonly mode: MarginMode;
+  /** Isolated: money held in the wallet's `reserved` account for this order. Cross: requirement counted. */
+  reserved: bigint;
+  /** Opening lots the reserve was sized for; fills draw on it pro rata to the lots they open. */
+  reservedLots: number;
+}
+
+/** What margin checks read of a position; a flat stand-in satisfies it without creating ledger accounts. */
+export type PositionView = Pick<Position, 'market' | 'leverage' | 'sign' | 'lots' | 'entryPrice' | 'size' | 'mode'>;
+
+export class Account {
+  readonly wallets = new Map<string, Wallet>();
+  readonly positions = new Map<string, Position>();
+  readonly orders = new Map<number, Order>();
+
+  constructor(
+    readonly id: string,
+    /** Dense numeric id, assigned in creation order (deterministic), used by the book. */
+    readonly n: number,
+  ) {}
+
+  wallet(asset: string, ledger: Ledger): Wallet {
+    let w = this.wallets.get(asset);
+    if (!w) {
+      w = new Wallet(ledger.open('main', asset, `${this.id}:main:${asset}`), ledger.open('reserved', asset, `${this.id}:reserved:${asset}`));
+      this.wallets.set(asset, w);
+    }
+    return w;
+  }
+
+  position(market: Market, ledger: Ledger): Position {
+    let p = this.positions.get(market.symbol);
+    if (!p) {
+      p = new Position(this, market, ledger);
+      this.positions.set(market.symbol, p);
+    }
+    return p;
+  }
+}
+
+export const bookSide = (side: 'buy' | 'sell'): BookSide => side;

@@ -1,0 +1,763 @@
+/**
+ * The deterministic state machine. `apply(command)` validates fully, then mutates, and returns the events it
+ * produced or a typed rejection that changed nothing. No clock, randomness or I/O: time arrives in commands,
+ * order ids and account numbers are assigned in command order.
+ *
+ * Bounds (every command's work is bounded): MAX_FILLS_PER_COMMAND makers per taker, MAX_OPEN_ORDERS_PER_ACCOUNT
+ * open orders per account (so cancel-all is bounded), MAX_LEVELS_PER_SIDE price levels per book side,
+ * MAX_MARKETS markets; a cross-margin check visits the account's own positions only (≤ MAX_MARKETS).
+ */
+import { formatDecimal, InputError, maxBig, minBig, parseDecimal, pow10 } from '../core/fixed.ts';
+import { type MarginConventions, maxRemovableMargin, notional, ratesAt, initialMarginAtLeverage, unrealizedPnl } from '../core/margin.ts';
+import { buildConventions, PRESETS } from '../core/presets.ts';
+import { LEVERAGE_DP, parseLeverage } from '../core/rates.ts';
+import { Account, ACCOUNT_ID_RE, MAX_OPEN_ORDERS_PER_ACCOUNT, type Order, type Position, type PositionView, type Wallet } from './account.ts';
+import type { BookSide } from './book.ts';
+import { Ledger, type LedgerAccount } from './ledger.ts';
+import { Market } from './market.ts';
+import {
+  available,
+  closableLots,
+  feeFor,
+  orderRequirement,
+  positionInitialMargin,
+  positionInput,
+  positionPnl,
+  valuationPrice,
+} from './risk.ts';
+import {
+  type ApplyResult,
+  type CancelReason,
+  type Command,
+  type EngineEvent,
+  type MarketConfig,
+  Rejection,
+  type SelfTradePrevention,
+  type TimeInForce,
+} from './types.ts';
+
+export const MAX_FILLS_PER_COMMAND = 1_000;
+export const MAX_MARKETS = 256;
+const MAX_AMOUNT_DIGITS = 30;
+
+type Extract<T, K> = T extends { type: K } ? T : never;
+type Cmd<K extends Command['type']> = Extract<Command, K>;
+
+export interface EngineOptions {
+  /** Margin conventions for liquidation prices and removable margin (default: ringfence's own). */
+  conventions?: MarginConventions;
+}
+
+export class Engine {
+  readonly ledger = new Ledger();
+  readonly markets = new Map<string, Market>();
+  readonly accounts = new Map<string, Account>();
+  /** Settle assets and their decimals, fixed by the first market that uses them. */
+  readonly assets = new Map<string, number>();
+  readonly conventions: MarginConventions;
+  seq = 0;
+  lastTime = 0;
+  nextOrderId = 1;
+  private events: EngineEvent[] = [];
+
+  constructor(opts: EngineOptions = {}) {
+    this.conventions = opts.conventions ?? buildConventions(PRESETS.ringfence!.conventions);
+  }
+
+  apply(cmd: Command): ApplyResult {
+    const events: EngineEvent[] = [];
+    this.events = events;
+    this.ledger.sink = events;
+    let orderId: number | undefined;
+    try {
+      if (typeof cmd !== 'object' || cmd === null) throw new Rejection('INVALID_COMMAND', 'command must be an object');
+      if (!Number.isSafeInteger(cmd.time) || cmd.time < 0) throw new Rejection('INVALID_COMMAND', 'time must be a non-negative integer (ms)');
+      if (cmd.time < this.lastTime) {
+        throw new Rejection('TIME_WENT_BACKWARDS', `time ${cmd.time} is before the last command's ${this.lastTime}`);
+      }
+      orderId = this.dispatch(cmd);
+    } catch (e) {
+      if (e instanceof Rejection) {
+        // Validation throws before any mutation, so nothing was written: events must be empty.
+        if (events.length > 0) throw new Error(`bug: ${cmd.type} rejected after emitting events`);
+        return { ok: false, code: e.code, message: e.message };
+      }
+      throw e;
+    } finally {
+      this.ledger.sink = null;
+    }
+    this.seq += 1;
+    this.lastTime = cmd.time;
+    return orderId === undefined ? { ok: true, seq: this.seq, events } : { ok: true, seq: this.seq, events, orderId };
+  }
+
+  private dispatch(cmd: Command): number | undefined {
+    switch (cmd.type) {
+      case 'createMarket':
+        return this.createMarket(cmd);
+      case 'deposit':
+        return this.deposit(cmd);
+      case 'withdraw':
+        return this.withdraw(cmd);
+      case 'setMarginMode':
+        return this.setMarginMode(cmd);
+      case 'setLeverage':
+        return this.setLeverage(cmd);
+      case 'addMargin':
+        return this.addMargin(cmd);
+      case 'removeMargin':
+        return this.removeMargin(cmd);
+      case 'placeOrder':
+        return this.placeOrder(cmd);
+      case 'cancelOrder':
+        return this.cancelOrderCmd(cmd);
+      case 'cancelAll':
+        return this.cancelAll(cmd);
+      case 'amendOrder':
+        return this.amendOrder(cmd);
+      case 'setMarkPrice':
+        return this.setMarkPrice(cmd);
+      default:
+        throw new Rejection('INVALID_COMMAND', `unknown command type ${JSON.stringify((cmd as { type?: unknown }).type)}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Lookups (validation only; no mutation)
+
+  market(symbol: unknown): Market {
+    const m = typeof symbol === 'string' ? this.markets.get(symbol) : undefined;
+    if (!m) throw new Rejection('UNKNOWN_MARKET', `unknown market ${JSON.stringify(symbol)}`);
+    return m;
+  }
+
+  account(id: unknown): Account {
+    const a = typeof id === 'string' ? this.accounts.get(id) : undefined;
+    if (!a) throw new Rejection('UNKNOWN_ACCOUNT', `unknown account ${JSON.stringify(id)}`);
+    return a;
+  }
+
+  private amount(input: unknown, asset: string, field: string): bigint {
+    const dp = this.assets.get(asset);
+    if (dp === undefined) throw new Rejection('UNKNOWN_ASSET', `unknown asset ${JSON.stringify(asset)}`);
+    try {
+      return parseDecimal(input, field, { dp, positive: true, maxAbs: pow10(MAX_AMOUNT_DIGITS) });
+    } catch (e) {
+      if (e instanceof InputError) throw new Rejection('INVALID_AMOUNT', e.message);
+      throw e;
+    }
+  }
+
+  /** Wallet for an existing account, created lazily (creating an empty wallet is not a state change). */
+  private walletOf(a: Account, asset: string): Wallet {
+    return a.wallet(asset, this.ledger);
+  }
+
+  private positionOf(a: Account, m: Market): Position {
+    return a.position(m, this.ledger);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Admin and funds
+
+  private createMarket(cmd: Cmd<'createMarket'>): undefined {
+    const cfg = cmd.market as MarketConfig | undefined;
+    if (typeof cfg !== 'object' || cfg === null) throw new Rejection('INVALID_COMMAND', 'market config required');
+    if (this.markets.has(cfg.symbol)) throw new Rejection('MARKET_EXISTS', `market ${cfg.symbol} exists`);
+    if (this.markets.size >= MAX_MARKETS) throw new Rejection('LIMIT_EXCEEDED', `at most ${MAX_MARKETS} markets`);
+    let m: Market;
+    try {
+      m = new Market(cfg);
+    } catch (e) {
+      if (e instanceof InputError) throw new Rejection('INVALID_COMMAND', e.message);
+      throw e;
+    }
+    const dp = this.assets.get(m.asset);
+    if (dp !== undefined && dp !== m.inst.settleDp) {
+      throw new Rejection('INVALID_COMMAND', `asset ${m.asset} already uses ${dp} decimals`);
+    }
+    m.attach(this.ledger);
+    this.assets.set(m.asset, m.inst.settleDp);
+    this.markets.set(m.symbol, m);
+    this.events.push({ type: 'marketCreated', symbol: m.symbol });
+    return undefined;
+  }
+
+  private deposit(cmd: Cmd<'deposit'>): undefined {
+    if (typeof cmd.account !== 'string' || !ACCOUNT_ID_RE.test(cmd.account)) {
+      throw new Rejection('INVALID_COMMAND', 'account id must be 1-64 characters of A-Z a-z 0-9 _ . -');
+    }
+    const amount = this.amount(cmd.amount, cmd.asset, 'amount');
+    let a = this.accounts.get(cmd.account);
+    if (!a) {
+      a = new Account(cmd.account, this.accounts.size + 1);
+      this.accounts.set(a.id, a);
+    }
+    this.ledger.transfer(this.ledger.systemAccount('external', cmd.asset), this.walletOf(a, cmd.asset).main, amount, 'deposit');
+    return undefined;
+  }
+
+  private withdraw(cmd: Cmd<'withdraw'>): undefined {
+    const a = this.account(cmd.account);
+    const amount = this.amount(cmd.amount, cmd.asset, 'amount');
+    const w = a.wallets.get(cmd.asset);
+    const free = w ? available(a, w, cmd.asset) : 0n;
+    if (!w || amount > free) {
+      throw new Rejection('INSUFFICIENT_BALANCE', `withdrawable ${this.fmtMoney(cmd.asset, maxBig(free, 0n))} ${cmd.asset}`);
+    }
+    this.ledger.transfer(w.main, this.ledger.systemAccount('external', cmd.asset), amount, 'withdraw');
+    return undefined;
+  }
+
+  private setMarkPrice(cmd: Cmd<'setMarkPrice'>): undefined {
+    const m = this.market(cmd.symbol);
+    const price = m.price(m.priceTicks(cmd.price, 'price'));
+    m.mark = price;
+    this.events.push({ type: 'markPrice', symbol: m.symbol, price });
+    return undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Margin settings
+
+  private setMarginMode(cmd: Cmd<'setMarginMode'>): undefined {
+    const a = this.account(cmd.account);
+    const m = this.market(cmd.symbol);
+    if (cmd.mode !== 'isolated' && cmd.mode !== 'cross') throw new Rejection('INVALID_COMMAND', 'mode must be isolated or cross');
+    const existing = a.positions.get(m.symbol);
+    if ((existing?.mode ?? 'isolated') === cmd.mode) return undefined; // the current mode: a no-op, not an error
+    if (existing && (existing.sign !== 0 || existing.openOrders > 0)) {
+      throw new Rejection('POSITION_OPEN', 'margin mode changes only when flat with no open orders');
+    }
+    const p = this.positionOf(a, m);
+    p.mode = cmd.mode;
+    this.events.push({ type: 'marginModeSet', account: a.id, symbol: m.symbol, mode: p.mode });
+    return undefined;
+  }
+
+  /**
+   * Isolated with a position: the bucket is re-sized to initial margin at entry over the new leverage. Lowering
+   * leverage draws the difference from available balance; raising it releases the excess only while the bucket
+   * still covers initial margin at mark. Rejected while the market has open orders (their reserves were sized at
+   * the old leverage).
+   */
+  private setLeverage(cmd: Cmd<'setLeverage'>): undefined {
+    const a = this.account(cmd.account);
+    const m = this.market(cmd.symbol);
+    let lev: bigint;
+    try {
+      lev = parseLeverage(cmd.leverage, 'leverage');
+    } catch (e) {
+      if (e instanceof InputError) throw new Rejection('INVALID_COMMAND', e.message);
+      throw e;
+    }
+    const existing = a.positions.get(m.symbol);
+    if (existing && existing.openOrders > 0) throw new Rejection('POSITION_OPEN', 'cancel open orders on this market before changing leverage');
+    const flat = !existing || existing.sign === 0;
+    const cap = flat ? m.inst.maxLeverage : minBig(m.inst.maxLeverage, ratesAt(m.inst, existing.size, valuationPrice(existing)).maxLeverage);
+    if (lev > cap) throw new Rejection('LEVERAGE_TOO_HIGH', `max leverage here is ${formatDecimal(cap, LEVERAGE_DP)}x`);
+    let delta = 0n;
+    if (!flat && existing.mode === 'isolated') {
+      const target = initialMarginAtLeverage(notional(m.inst, existing.size, existing.entryPrice, 'ceil'), lev);
+      delta = target - existing.bucket.balance;
+      const w = a.wallets.get(m.asset)!;
+      if (delta > 0n && delta > available(a, w, m.asset)) {
+        throw new Rejection('INSUFFICIENT_BALANCE', `lowering leverage needs ${this.fmtMoney(m.asset, delta)} ${m.asset} more collateral`);
+      }
+      if (delta < 0n) {
+        const imAtMark = initialMarginAtLeverage(notional(m.inst, existing.size, valuationPrice(existing), 'ceil'), lev);
+        if (target + minBig(positionPnl(existing), 0n) < imAtMark) {
+          throw new Rejection('INSUFFICIENT_MARGIN', 'the position would fall below initial margin at this leverage');
+        }
+      }
+    } else if (!flat && existing.mode === 'cross') {
+      const w = a.wallets.get(m.asset)!;
+      const extra = initialMarginAtLeverage(notional(m.inst, existing.size, valuationPrice(existing), 'ceil'), lev) - positionInitialMargin(existing);
+      if (extra > 0n && extra > available(a, w, m.asset)) throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for this leverage');
+    }
+    const p = this.positionOf(a, m);
+    p.leverage = lev;
+    if (delta !== 0n) {
+      const w = this.walletOf(a, m.asset);
+      if (delta > 0n) this.ledger.transfer(w.main, p.bucket, delta, 'leverageChange');
+      else this.ledger.transfer(p.bucket, w.main, -delta, 'leverageChange');
+    }
+    this.events.push({ type: 'leverageSet', account: a.id, symbol: m.symbol, leverage: lev });
+    if (delta !== 0n) this.emitPosition(p);
+    return undefined;
+  }
+
+  private isolatedPosition(a: Account, m: Market): Position {
+    const p = a.positions.get(m.symbol);
+    if (!p || p.mode !== 'isolated') throw new Rejection('NOT_ISOLATED', `${m.symbol} is not in isolated mode`);
+    if (p.sign === 0) throw new Rejection('INVALID_COMMAND', `no open ${m.symbol} position`);
+    return p;
+  }
+
+  private addMargin(cmd: Cmd<'addMargin'>): undefined {
+    const a = this.account(cmd.account);
+    const m = this.market(cmd.symbol);
+    const p = this.isolatedPosition(a, m);
+    const amount = this.amount(cmd.amount, m.asset, 'amount');
+    const w = a.wallets.get(m.asset)!;
+    if (amount > available(a, w, m.asset)) throw new Rejection('INSUFFICIENT_BALANCE', 'not enough available balance');
+    this.ledger.transfer(w.main, p.bucket, amount, 'addMargin');
+    this.emitPosition(p);
+    return undefined;
+  }
+
+  private removeMargin(cmd: Cmd<'removeMargin'>): undefined {
+    const a = this.account(cmd.account);
+    const m = this.market(cmd.symbol);
+    const p = this.isolatedPosition(a, m);
+    const amount = this.amount(cmd.amount, m.asset, 'amount');
+    const max = this.maxRemovable(p);
+    if (amount > max) throw new Rejection('INSUFFICIENT_MARGIN', `at most ${this.fmtMoney(m.asset, max)} ${m.asset} can be removed`);
+    this.ledger.transfer(p.bucket, this.walletOf(a, m.asset).main, amount, 'removeMargin');
+    this.emitPosition(p);
+    return undefined;
+  }
+
+  maxRemovable(p: Position): bigint {
+    if (p.sign === 0 || p.mode !== 'isolated') return 0n;
+    return maxRemovableMargin({
+      inst: p.market.inst,
+      conv: this.conventions,
+      pos: positionInput(p),
+      collateral: p.bucket.balance,
+      mark: valuationPrice(p),
+      leverage: p.leverage,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Orders
+
+  private placeOrder(cmd: Cmd<'placeOrder'>): number {
+    const a = this.account(cmd.account);
+    const m = this.market(cmd.symbol);
+    if (cmd.side !== 'buy' && cmd.side !== 'sell') throw new Rejection('INVALID_COMMAND', 'side must be buy or sell');
+    if (cmd.orderType !== 'limit' && cmd.orderType !== 'market') throw new Rejection('INVALID_COMMAND', 'orderType must be limit or market');
+    const tif: TimeInForce = cmd.timeInForce ?? (cmd.orderType === 'market' ? 'IOC' : 'GTC');
+    if (!['GTC', 'IOC', 'FOK', 'PO'].includes(tif)) throw new Rejection('INVALID_COMMAND', 'timeInForce must be GTC, IOC, FOK or PO');
+    if (cmd.orderType === 'market' && (tif === 'GTC' || tif === 'PO')) throw new Rejection('INVALID_COMMAND', 'market orders are IOC or FOK');
+    const stp: SelfTradePrevention = cmd.stp ?? 'cancelTaker';
+    if (!['cancelTaker', 'cancelMaker', 'cancelBoth'].includes(stp)) throw new Rejection('INVALID_COMMAND', 'bad stp');
+    const reduceOnly = cmd.reduceOnly === true;
+    if (cmd.reduceOnly !== undefined && typeof cmd.reduceOnly !== 'boolean') throw new Rejection('INVALID_COMMAND', 'reduceOnly must be boolean');
+    if (cmd.clientOrderId !== undefined && (typeof cmd.clientOrderId !== 'string' || cmd.clientOrderId.length > 64)) {
+      throw new Rejection('INVALID_COMMAND', 'clientOrderId must be a string of at most 64 characters');
+    }
+    const lots = m.sizeLots(cmd.size);
+    const side = cmd.side;
+    const opposite: BookSide = side === 'buy' ? 'sell' : 'buy';
+    const limitTicks = this.orderLimit(m, cmd.orderType, cmd.price, side, opposite);
+    const rests = tif === 'GTC' || tif === 'PO';
+    if (rests && a.orders.size >= MAX_OPEN_ORDERS_PER_ACCOUNT) {
+      throw new Rejection('TOO_MANY_ORDERS', `at most ${MAX_OPEN_ORDERS_PER_ACCOUNT} open orders per account`);
+    }
+    const existing = a.positions.get(m.symbol);
+    const pos = existing ?? null;
+    if (reduceOnly) {
+      const closable = pos ? closableLots(pos, side) : 0;
+      if (closable === 0 || lots > closable) {
+        throw new Rejection('REDUCE_ONLY_WOULD_INCREASE', closable === 0 ? 'no position to reduce' : 'reduce-only size exceeds the position');
+      }
+    }
+    const bestOpp = m.book.bestPrice(opposite);
+    const crosses = bestOpp !== null && (side === 'buy' ? bestOpp <= limitTicks : bestOpp >= limitTicks);
+    if (tif === 'PO' && crosses) throw new Rejection('POST_ONLY_WOULD_TAKE', 'post-only order would take liquidity');
+    if (tif === 'FOK' && m.book.liquidityUpTo(side, limitTicks, lots, a.n) < lots) {
+      throw new Rejection('FOK_NOT_FILLED', 'not enough liquidity to fill the whole order');
+    }
+    // Margin: a fresh position object for validation would be a mutation, so compute on a view.
+    const view: PositionView = pos ?? this.flatView(m);
+    const req = reduceOnly ? { openLots: 0, total: 0n } : orderRequirement(view, side, lots, limitTicks);
+    if (req.openLots > 0) this.checkTier(view, side, req.openLots, limitTicks);
+    const w = a.wallets.get(m.asset);
+    const free = w ? available(a, w, m.asset) : 0n;
+    if (req.total > free) {
+      throw new Rejection('INSUFFICIENT_MARGIN', `order needs ${this.fmtMoney(m.asset, req.total)} ${m.asset}, available ${this.fmtMoney(m.asset, maxBig(free, 0n))}`);
+    }
+    // ---- validated; mutate from here on ----
+    const p = this.positionOf(a, m);
+    const wallet = this.walletOf(a, m.asset);
+    const order: Order = {
+      id: this.nextOrderId++,
+      accountId: a.n,
+      side,
+      priceTicks: limitTicks,
+      remainingLots: lots,
+      prev: null,
+      next: null,
+      level: null,
+      account: a,
+      market: m,
+      position: p,
+      sizeLots: lots,
+      tif,
+      reduceOnly,
+      clientOrderId: cmd.clientOrderId ?? null,
+      stp,
+      mode: p.mode,
+      reserved: 0n,
+      reservedLots: req.openLots,
+    };
+    this.reserve(order, wallet, req.total);
+    this.events.push({
+      type: 'orderAccepted', orderId: order.id, account: a.id, symbol: m.symbol, side, price: m.price(limitTicks),
+      size: m.size(lots), timeInForce: tif, reduceOnly,
+    });
+    const stopped = this.match(order, opposite);
+    if (order.remainingLots > 0) {
+      if (rests && stopped === null) this.rest(order);
+      else this.finishOrder(order, stopped ?? (cmd.orderType === 'market' ? 'priceBand' : 'ioc'));
+    } else {
+      this.finishOrder(order, null);
+    }
+    return order.id;
+  }
+
+  /** The limit in ticks: the order's price (checked against the band) or, for market orders, the band edge. */
+  private orderLimit(m: Market, type: 'limit' | 'market', priceIn: unknown, side: 'buy' | 'sell', opposite: BookSide): number {
+    const up = side === 'buy';
+    if (type === 'market') {
+      if (priceIn !== undefined) throw new Rejection('INVALID_COMMAND', 'market orders take no price');
+      const bestOpp = m.book.bestPrice(opposite);
+      const ref = m.reference() ?? (bestOpp === null ? null : m.price(bestOpp));
+      if (ref === null) throw new Rejection('NO_REFERENCE_PRICE', 'no mark, last or book price to protect a market order');
+      return m.bandTicks(ref, m.marketBand, up);
+    }
+    const ticks = m.priceTicks(priceIn, 'price');
+    const ref = m.reference();
+    if (ref !== null) {
+      const bound = m.bandTicks(ref, m.limitBand, up);
+      if (up ? ticks > bound : ticks < bound) {
+        throw new Rejection('PRICE_BAND', `${side} price must be ${up ? 'at most' : 'at least'} ${m.fmtPrice(m.price(bound))} (band around ${m.fmtPrice(ref)})`);
+      }
+    }
+    return ticks;
+  }
+
+  /** The position's leverage must be allowed by the tier the grown position would fall in. */
+  private checkTier(p: PositionView, side: 'buy' | 'sell', openLots: number, ticks: number): void {
+    const m = p.market;
+    const sameSide = (side === 'buy' && p.sign > 0) || (side === 'sell' && p.sign < 0);
+    const lots = (sameSide ? p.lots : 0) + openLots;
+    const maxLev = ratesAt(m.inst, m.size(lots), m.price(ticks)).maxLeverage;
+    if (p.leverage > maxLev) {
+      throw new Rejection('LEVERAGE_TOO_HIGH', `a position this large allows at most ${formatDecimal(maxLev, LEVERAGE_DP)}x; lower leverage first`);
+    }
+  }
+
+  /** A read-only stand-in for a position that does not exist yet (default mode and leverage, flat). */
+  private flatView(m: Market): PositionView {
+    return { mode: 'isolated', leverage: m.defaultLeverage, sign: 0, lots: 0, entryPrice: 0n, size: 0n, market: m };
+  }
+
+  private reserve(o: Order, w: Wallet, amount: bigint): void {
+    o.reserved = amount;
+    if (amount > 0n) {
+      if (o.mode === 'isolated') this.ledger.transfer(w.main, w.reserved, amount, 'orderReserve');
+      else w.crossOrderRequirement += amount;
+    }
+  }
+
+  /** Releases `amount` of an order's reserve back to the account. */
+  private release(o: Order, amount: bigint): void {
+    if (amount <= 0n) return;
+    const w = o.account.wallets.get(o.market.asset)!;
+    o.reserved -= amount;
+    if (o.mode === 'isolated') this.ledger.transfer(w.reserved, w.main, amount, 'orderRelease');
+    else w.crossOrderRequirement -= amount;
+  }
+
+  private rest(o: Order): void {
+    if (!o.market.book.add(o)) {
+      this.finishOrder(o, 'bookFull');
+      return;
+    }
+    o.account.orders.set(o.id, o);
+    o.position.openOrders += 1;
+  }
+
+  /** Ends an order that is not (or no longer) resting: releases what is left of its reserve. */
+  private finishOrder(o: Order, reason: CancelReason | null): void {
+    this.release(o, o.reserved);
+    o.reservedLots = 0;
+    if (reason !== null && o.remainingLots > 0) {
+      this.events.push({ type: 'orderCanceled', orderId: o.id, account: o.account.id, symbol: o.market.symbol, remaining: o.market.size(o.remainingLots), reason });
+    }
+  }
+
+  /** Removes a resting order from the book and the account, and finishes it. */
+  private cancelResting(o: Order, reason: CancelReason): void {
+    o.market.book.remove(o);
+    o.account.orders.delete(o.id);
+    o.position.openOrders -= 1;
+    this.finishOrder(o, reason);
+  }
+
+  private cancelOrderCmd(cmd: Cmd<'cancelOrder'>): undefined {
+    const a = this.account(cmd.account);
+    const m = this.market(cmd.symbol);
+    const o = a.orders.get(cmd.orderId);
+    if (!o || o.market !== m) throw new Rejection('UNKNOWN_ORDER', `no open order ${cmd.orderId} on ${m.symbol}`);
+    this.cancelResting(o, 'user');
+    return undefined;
+  }
+
+  private cancelAll(cmd: Cmd<'cancelAll'>): undefined {
+    const a = this.account(cmd.account);
+    const m = cmd.symbol === undefined ? null : this.market(cmd.symbol);
+    const victims = [...a.orders.values()].filter((o) => m === null || o.market === m).sort((x, y) => x.id - y.id);
+    for (const o of victims) this.cancelResting(o, 'user');
+    return undefined;
+  }
+
+  /**
+   * Amend a resting order's price and/or remaining size. Priority is kept only when the price is unchanged and the
+   * size goes down; otherwise the order moves to the back of its (new) level. An amended price may not cross.
+   */
+  private amendOrder(cmd: Cmd<'amendOrder'>): undefined {
+    const a = this.account(cmd.account);
+    const m = this.market(cmd.symbol);
+    const o = a.orders.get(cmd.orderId);
+    if (!o || o.market !== m) throw new Rejection('UNKNOWN_ORDER', `no open order ${cmd.orderId} on ${m.symbol}`);
+    if (cmd.price === undefined && cmd.size === undefined) throw new Rejection('INVALID_COMMAND', 'amend needs a price or a size');
+    const ticks = cmd.price === undefined ? o.priceTicks : this.orderLimit(m, 'limit', cmd.price, o.side, o.side === 'buy' ? 'sell' : 'buy');
+    const lots = cmd.size === undefined ? o.remainingLots : m.sizeLots(cmd.size);
+    const bestOpp = m.book.bestPrice(o.side === 'buy' ? 'sell' : 'buy');
+    if (ticks !== o.priceTicks && bestOpp !== null && (o.side === 'buy' ? bestOpp <= ticks : bestOpp >= ticks)) {
+      throw new Rejection('INVALID_PRICE', 'amended price would cross the book; cancel and place a new order instead');
+    }
+    if (o.reduceOnly && lots > closableLots(o.position, o.side)) throw new Rejection('REDUCE_ONLY_WOULD_INCREASE', 'reduce-only size exceeds the position');
+    const req = o.reduceOnly ? { openLots: 0, total: 0n } : orderRequirement(o.position, o.side, lots, ticks);
+    const w = a.wallets.get(m.asset)!;
+    const extra = req.total - o.reserved;
+    if (extra > 0n && extra > available(a, w, m.asset)) throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for the amended order');
+    if (req.openLots > 0) this.checkTier(o.position, o.side, req.openLots, ticks);
+    const keep = ticks === o.priceTicks && lots < o.remainingLots;
+    if (ticks === o.priceTicks && lots === o.remainingLots) return undefined;
+    // ---- mutate ----
+    if (extra > 0n) {
+      if (o.mode === 'isolated') this.ledger.transfer(w.main, w.reserved, extra, 'orderReserve');
+      else w.crossOrderRequirement += extra;
+      o.reserved += extra;
+    } else this.release(o, -extra);
+    o.reservedLots = req.openLots;
+    if (keep) m.book.reduce(o, lots);
+    else {
+      m.book.remove(o);
+      (o as { priceTicks: number }).priceTicks = ticks;
+      o.remainingLots = lots;
+      if (!m.book.add(o)) {
+        a.orders.delete(o.id);
+        o.position.openOrders -= 1;
+        this.finishOrder(o, 'bookFull');
+        return undefined;
+      }
+    }
+    this.events.push({ type: 'orderAmended', orderId: o.id, account: a.id, symbol: m.symbol, price: m.price(ticks), size: m.size(lots), priorityKept: keep });
+    return undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Matching and fills
+
+  /** Matches a taker against the book. Returns why matching stopped early (the rest is cancelled), or null. */
+  private match(taker: Order, opposite: BookSide): CancelReason | null {
+    const m = taker.market;
+    let fills = 0;
+    while (taker.remainingLots > 0) {
+      const maker = m.book.best(opposite) as Order | null;
+      if (!maker) return null;
+      if (taker.side === 'buy' ? maker.priceTicks > taker.priceTicks : maker.priceTicks < taker.priceTicks) return null;
+      if (fills >= MAX_FILLS_PER_COMMAND) return 'fillLimit';
+      if (maker.accountId === taker.accountId) {
+        if (taker.stp === 'cancelTaker') return 'selfTrade';
+        this.cancelResting(maker, 'selfTrade');
+        if (taker.stp === 'cancelBoth') return 'selfTrade';
+        continue;
+      }
+      let lots = Math.min(taker.remainingLots, maker.remainingLots);
+      if (taker.reduceOnly) lots = Math.min(lots, closableLots(taker.position, taker.side));
+      if (lots === 0) return 'reduceOnly';
+      if (maker.reduceOnly) {
+        const cap = closableLots(maker.position, maker.side);
+        if (cap === 0) {
+          this.cancelResting(maker, 'reduceOnly');
+          continue;
+        }
+        lots = Math.min(lots, cap);
+      }
+      const makerPlan = this.planSide(maker, lots, maker.priceTicks, m.makerFee);
+      if (!makerPlan) {
+        this.cancelResting(maker, 'marginCheck');
+        continue;
+      }
+      const takerPlan = this.planSide(taker, lots, maker.priceTicks, m.takerFee);
+      if (!takerPlan) return 'marginCheck';
+      this.fill(taker, maker, takerPlan, makerPlan, lots);
+      fills += 1;
+    }
+    return null;
+  }
+
+  /**
+   * Plans one side of a fill without mutating: how many lots close and open, the fee, the share of the order's
+   * reserve this fill may use, and whether the opening part is covered. Null when it is not.
+   */
+  private planSide(o: Order, lots: number, ticks: number, feeRate: bigint): FillPlan | null {
+    const p = o.position;
+    const m = o.market;
+    const closeLots = Math.min(lots, closableLots(p, o.side));
+    const openLots = lots - closeLots;
+    const price = m.price(ticks);
+    const fee = feeFor(notional(m.inst, m.size(lots), price, 'ceil'), feeRate);
+    const share = o.reservedLots === 0 ? 0n : o.reservedLots <= openLots ? o.reserved : (o.reserved * BigInt(openLots)) / BigInt(o.reservedLots);
+    const im = openLots === 0 ? 0n : initialMarginAtLeverage(notional(m.inst, m.size(openLots), price, 'ceil'), p.leverage);
+    if (openLots > 0) {
+      const w = o.account.wallets.get(m.asset)!;
+      const need = im + maxBig(fee, 0n);
+      // Isolated: the share is money already set aside; cross: it is a requirement about to be lifted.
+      if (need > share && need - share > available(o.account, w, m.asset) + (o.mode === 'cross' ? share : 0n)) return null;
+    }
+    return { closeLots, openLots, price, fee, share, im };
+  }
+
+  private fill(taker: Order, maker: Order, tp: FillPlan, mp: FillPlan, lots: number): void {
+    const m = taker.market;
+    const longBefore = longLots(taker.position) + longLots(maker.position);
+    this.settleSide(taker, tp);
+    this.settleSide(maker, mp);
+    // Rebates are paid out of this fill's taker fee, so the fee account never goes negative.
+    const takerFee = tp.fee;
+    const makerFee = mp.fee;
+    taker.remainingLots -= lots;
+    if (maker.remainingLots === lots) {
+      maker.remainingLots = 0;
+      m.book.remove(maker);
+      maker.account.orders.delete(maker.id);
+      maker.position.openOrders -= 1;
+      this.finishOrder(maker, null);
+    } else m.book.reduce(maker, maker.remainingLots - lots);
+    m.openInterestLots += longLots(taker.position) + longLots(maker.position) - longBefore;
+    m.last = tp.price;
+    this.events.push({
+      type: 'trade', symbol: m.symbol, price: tp.price, size: m.size(lots), takerOrderId: taker.id, makerOrderId: maker.id,
+      taker: taker.account.id, maker: maker.account.id, takerSide: taker.side, takerFee, makerFee,
+    });
+    this.emitPosition(taker.position);
+    this.emitPosition(maker.position);
+  }
+
+  /** Applies one side of a fill: realize PnL on the closing lots, pay the fee, release/commit margin. */
+  private settleSide(o: Order, plan: FillPlan): void {
+    const p = o.position;
+    const m = o.market;
+    const w = o.account.wallets.get(m.asset)!;
+    const iso = p.mode === 'isolated';
+    const holder = iso ? p.bucket : w.main;
+    // 1. Closing lots: realized PnL against the market's clearing account; a loss the holder cannot cover is
+    //    drawn from the insurance fund, never from another bucket.
+    if (plan.closeLots > 0) {
+      const lotsBefore = p.lots;
+      const pnl = unrealizedPnl(m.inst, { side: p.sign > 0 ? 'long' : 'short', size: m.size(plan.closeLots), entryPrice: p.entryPrice }, plan.price);
+      this.settlePnl(p, holder, pnl);
+      p.realizedPnl += pnl;
+      p.lots -= plan.closeLots;
+      if (p.lots === 0) {
+        p.sign = 0;
+        p.entryPrice = 0n;
+      }
+      if (plan.openLots === 0) this.payFee(holder, m, plan.fee, w);
+      if (iso) {
+        const release = p.lots === 0 ? p.bucket.balance : (p.bucket.balance * BigInt(plan.closeLots)) / BigInt(lotsBefore);
+        if (release > 0n) this.ledger.transfer(p.bucket, w.main, release, 'marginRelease');
+      }
+    }
+    // 2. Opening lots: commit initial margin (isolated) from the order's reserve, topping up from main.
+    let share = plan.share;
+    if (plan.openLots > 0) {
+      const openSign = o.side === 'buy' ? 1 : -1;
+      if (iso) {
+        // Money set aside for this order pays first; the plan checked main covers any shortfall.
+        const fromReserve = (amt: bigint, to: LedgerAccount, reason: 'initialMargin' | 'fee') => {
+          if (amt <= 0n) return;
+          const r = minBig(amt, share);
+          if (r > 0n) this.ledger.transfer(w.reserved, to, r, reason);
+          if (amt > r) this.ledger.transfer(w.main, to, amt - r, reason);
+          share -= r;
+          o.reserved -= r;
+        };
+        fromReserve(plan.im, p.bucket, 'initialMargin');
+        if (plan.fee > 0n) fromReserve(plan.fee, m.fees, 'fee');
+        else this.payFee(w.main, m, plan.fee, w);
+      } else {
+        // Cross: the pool itself is the collateral; only the fee moves.
+        this.payFee(w.main, m, plan.fee, w);
+      }
+      if (p.sign === 0) {
+        p.sign = openSign as 1 | -1;
+        p.lots = plan.openLots;
+        p.entryPrice = plan.price;
+      } else {
+        const total = BigInt(p.lots + plan.openLots);
+        const num = p.entryPrice * BigInt(p.lots) + plan.price * BigInt(plan.openLots);
+        // Average entry rounds against the holder: a long's up, a short's down.
+        p.entryPrice = p.sign > 0 ? (num + total - 1n) / total : num / total;
+        p.lots += plan.openLots;
+      }
+      o.reservedLots = Math.max(0, o.reservedLots - plan.openLots);
+      // Whatever of this fill's share was not needed goes back (a better fill price needs less margin).
+      if (share > 0n) this.release(o, share);
+    }
+  }
+
+  private settlePnl(p: Position, holder: LedgerAccount, pnl: bigint): void {
+    const m = p.market;
+    if (pnl >= 0n) {
+      this.ledger.transfer(m.clearing, holder, pnl, 'realizedPnl');
+      return;
+    }
+    const loss = -pnl;
+    const covered = minBig(loss, holder.balance);
+    this.ledger.transfer(holder, m.clearing, covered, 'realizedPnl');
+    if (loss > covered) {
+      // The holder is bankrupt on this close: the insurance fund pays the rest, and the draw is recorded.
+      this.ledger.transfer(m.insurance, m.clearing, loss - covered, 'insuranceCover');
+      this.events.push({ type: 'insuranceDraw', asset: m.asset, account: p.account.id, symbol: m.symbol, amount: loss - covered });
+    }
+  }
+
+  /** Fee (> 0) from the holder, capped at what it holds; rebate (< 0) to the account's main balance. */
+  private payFee(holder: LedgerAccount, m: Market, fee: bigint, w: Wallet): void {
+    if (fee > 0n) this.ledger.transfer(holder, m.fees, minBig(fee, maxBig(holder.balance, 0n)), 'fee');
+    else if (fee < 0n) this.ledger.transfer(m.fees, w.main, minBig(-fee, maxBig(m.fees.balance, 0n)), 'rebate');
+  }
+
+  private emitPosition(p: Position): void {
+    this.events.push({
+      type: 'position', account: p.account.id, symbol: p.market.symbol, side: p.side, size: p.size, entryPrice: p.entryPrice,
+      collateral: p.mode === 'isolated' ? p.bucket.balance : 0n, realizedPnl: p.realizedPnl,
+    });
+  }
+
+  fmtMoney(asset: string, v: bigint): string {
+    return formatDecimal(v, this.assets.get(asset) ?? 0);
+  }
+}
+
+interface FillPlan {
+  closeLots: number;
+  openLots: number;
+  price: bigint;
+  fee: bigint;
+  share: bigint;
+  im: bigint;
+}
+
+function longLots(p: Position): number {
+  return p.sign > 0 ? p.lots : 0;
+}

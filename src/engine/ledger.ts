@@ -1,0 +1,90 @@
+/**
+ * Double-entry ledger. Every balance the engine holds is a LedgerAccount; money only moves by `transfer`, which
+ * debits one and credits another by the same amount, so no command can create or destroy money. Deposits and
+ * withdrawals move money across the boundary through the per-asset `external` account, whose balance is
+ * −(deposits − withdrawals); `verify()` proves the sum of every other balance equals deposits − withdrawals.
+ *
+ * Which balances may go negative is part of the ledger, not left to callers: only `external`, a market's
+ * `clearing` account (the counterparty of realized PnL: its balance is the market's open entry value, which the
+ * open positions' unrealized PnL offsets) and the insurance fund (whose draws are recorded as events).
+ */
+import type { EngineEvent, TransferReason } from './types.ts';
+
+export type LedgerKind = 'external' | 'main' | 'reserved' | 'isolated' | 'fees' | 'insurance' | 'clearing';
+
+const MAY_GO_NEGATIVE: ReadonlySet<LedgerKind> = new Set(['external', 'clearing', 'insurance']);
+
+export class LedgerAccount {
+  balance = 0n;
+  constructor(
+    readonly kind: LedgerKind,
+    readonly asset: string,
+    /** Stable label used in events and the state hash: "alice:main", "alice:isolated:BTCUSDT", "fees". */
+    readonly label: string,
+  ) {}
+}
+
+export class LedgerError extends Error {}
+
+export class Ledger {
+  private readonly all: LedgerAccount[] = [];
+  private readonly system = new Map<string, LedgerAccount>();
+  /** Transfer events are collected only when a sink is set (the engine sets one per command). */
+  sink: EngineEvent[] | null = null;
+
+  open(kind: LedgerKind, asset: string, label: string): LedgerAccount {
+    const a = new LedgerAccount(kind, asset, label);
+    this.all.push(a);
+    return a;
+  }
+
+  /** Singleton system accounts per asset (external, fees, insurance) or per market (clearing). */
+  systemAccount(kind: 'external' | 'fees' | 'insurance' | 'clearing', asset: string, scope = ''): LedgerAccount {
+    const key = `${kind}:${asset}:${scope}`;
+    let a = this.system.get(key);
+    if (!a) {
+      a = this.open(kind, asset, scope ? `${kind}:${scope}` : `${kind}:${asset}`);
+      this.system.set(key, a);
+    }
+    return a;
+  }
+
+  /**
+   * Moves `amount` (> 0) from one account to another of the same asset. Throws (a bug, never a user error:
+   * callers validate first) if that would leave a balance that may not go negative below zero.
+   */
+  transfer(from: LedgerAccount, to: LedgerAccount, amount: bigint, reason: TransferReason): void {
+    if (amount === 0n) return;
+    if (amount < 0n) throw new LedgerError(`negative transfer ${amount} (${reason})`);
+    if (from.asset !== to.asset) throw new LedgerError(`cross-asset transfer ${from.label} → ${to.label}`);
+    if (from.balance < amount && !MAY_GO_NEGATIVE.has(from.kind)) {
+      throw new LedgerError(`${from.label} would go negative: ${from.balance} − ${amount} (${reason})`);
+    }
+    from.balance -= amount;
+    to.balance += amount;
+    this.sink?.push({ type: 'transfer', asset: from.asset, from: from.label, to: to.label, amount, reason });
+  }
+
+  /** Sum of balances per asset, excluding `external`, must equal deposits − withdrawals (= −external). */
+  verify(): { ok: boolean; problems: string[] } {
+    const sums = new Map<string, bigint>();
+    const problems: string[] = [];
+    for (const a of this.all) {
+      sums.set(a.asset, (sums.get(a.asset) ?? 0n) + a.balance);
+      if (a.balance < 0n && !MAY_GO_NEGATIVE.has(a.kind)) problems.push(`${a.label} is negative: ${a.balance}`);
+    }
+    for (const [asset, sum] of sums) {
+      if (sum !== 0n) problems.push(`${asset}: balances sum to ${sum}, not zero (money created or lost)`);
+    }
+    return { ok: problems.length === 0, problems };
+  }
+
+  /** Net deposits per asset (deposits − withdrawals). */
+  netDeposits(asset: string): bigint {
+    return -(this.system.get(`external:${asset}:`)?.balance ?? 0n);
+  }
+
+  accounts(): readonly LedgerAccount[] {
+    return this.all;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Margin requirements the engine checks before it lets money or exposure move. Pure functions over state:
+ * they compute, the engine decides and mutates.
+ *
+ * Policy (conservative, documented in README):
+ * - initial margin of a position = notional at the reference price (mark, else last, else entry) / leverage;
+ * - an order's requirement = initial margin of the lots it would open at its limit price, plus the loss it
+ *   would book at once against the mark (a buy above mark, a sell below), plus the worst-case taker fee;
+ * - unrealized profit never counts towards what can be withdrawn or committed; unrealized loss always does.
+ */
+import { ceilDiv, minBig } from '../core/fixed.ts';
+import { initialMarginAtLeverage, notional, type PositionInput, unrealizedPnl } from '../core/margin.ts';
+import { RATE_ONE } from '../core/rates.ts';
+import type { Account, PositionView, Wallet } from './account.ts';
+import type { Market } from './market.ts';
+import type { OrderSide } from './types.ts';
+
+export function positionInput(p: PositionView): PositionInput {
+  return { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice };
+}
+
+/** The price positions are valued at: mark, else last trade, else the position's own entry. */
+export function valuationPrice(p: PositionView): bigint {
+  return p.market.mark ?? p.market.last ?? p.entryPrice;
+}
+
+export function positionPnl(p: PositionView, price = valuationPrice(p)): bigint {
+  return p.sign === 0 ? 0n : unrealizedPnl(p.market.inst, positionInput(p), price);
+}
+
+export function positionInitialMargin(p: PositionView, price = valuationPrice(p)): bigint {
+  if (p.sign === 0) return 0n;
+  return initialMarginAtLeverage(notional(p.market.inst, p.size, price, 'ceil'), p.leverage);
+}
+
+/**
+ * What the account can commit or withdraw in `asset`: main balance, less unrealized losses of cross positions,
+ * less their initial margin, less what open cross orders require. May be negative (nothing available).
+ */
+export function available(account: Account, wallet: Wallet, asset: string): bigint {
+  let pnl = 0n;
+  let im = 0n;
+  for (const p of account.positions.values()) {
+    if (p.mode !== 'cross' || p.sign === 0 || p.market.asset !== asset) continue;
+    pnl += positionPnl(p);
+    im += positionInitialMargin(p);
+  }
+  return wallet.main.balance + minBig(pnl, 0n) - im - wallet.crossOrderRequirement;
+}
+
+/** Lots of an order of `side` that would close the current position rather than open new exposure. */
+export function closableLots(p: PositionView, side: OrderSide): number {
+  const closes = (side === 'buy' && p.sign < 0) || (side === 'sell' && p.sign > 0);
+  return closes ? p.lots : 0;
+}
+
+export interface OrderRequirement {
+  openLots: number;
+  /** Initial margin + immediate loss against mark + worst-case taker fee on the opening lots. */
+  total: bigint;
+}
+
+/** Requirement of an order of `lots` at `priceTicks` for position `p` (opening lots only). */
+export function orderRequirement(p: PositionView, side: OrderSide, lots: number, priceTicks: number): OrderRequirement {
+  const m = p.market;
+  const openLots = Math.max(0, lots - closableLots(p, side));
+  if (openLots === 0) return { openLots, total: 0n };
+  const size = m.size(openLots);
+  const price = m.price(priceTicks);
+  const n = notional(m.inst, size, price, 'ceil');
+  let total = initialMarginAtLeverage(n, p.leverage) + ceilDiv(n * m.takerFee, RATE_ONE);
+  const mark = m.mark;
+  if (mark !== null) {
+    // Buying above mark (selling below) books that difference as a loss the moment it fills.
+    const pnlAtMark = unrealizedPnl(m.inst, { side: side === 'buy' ? 'long' : 'short', size, entryPrice: price }, mark);
+    if (pnlAtMark < 0n) total += -pnlAtMark;
+  }
+  return { openLots, total };
+}
+
+/** Taker or maker fee on a fill notional: charges round up, rebates round down (both against the trader). */
+export function feeFor(n: bigint, rate: bigint): bigint {
+  return rate >= 0n ? ceilDiv(n * rate, RATE_ONE) : -((n * -rate) / RATE_ONE);
+}

@@ -1,0 +1,146 @@
+/**
+ * The engine's language: commands in, events out, or a typed rejection that changed nothing.
+ * Commands carry decimals as strings (what clients send and the journal stores); the engine parses them with the
+ * market's scales, so a command is valid or rejected the same way on every replay. Every command carries `time`
+ * (ms since epoch) — the engine has no clock.
+ */
+import type { Side } from '../core/margin.ts';
+
+export type MarginMode = 'isolated' | 'cross';
+export type OrderSide = 'buy' | 'sell';
+export type TimeInForce = 'GTC' | 'IOC' | 'FOK' | 'PO';
+/** Self-trade prevention: which side is cancelled when an order would trade with its own account. */
+export type SelfTradePrevention = 'cancelTaker' | 'cancelMaker' | 'cancelBoth';
+
+export interface MarketConfig {
+  symbol: string;
+  kind: 'linear' | 'inverse';
+  base: string;
+  quote: string;
+  tickSize: string;
+  lotSize: string;
+  multiplier?: string;
+  settleDp: number;
+  maxLeverage: string;
+  /** Risk rule spec as in core presets (brackets, hyperliquid, steps, sizeLinear, fraction). */
+  risk: import('../core/presets.ts').RuleSpec;
+  /** Fee rates as fractions; a negative maker fee is a rebate (never larger than the taker fee). */
+  takerFee: string;
+  makerFee: string;
+  /** Limit orders must lie within mark × (1 ± limitBand); market orders fill no worse than mark × (1 ± marketBand). */
+  limitBand?: string;
+  marketBand?: string;
+  /** Largest single order, in base/contracts. */
+  maxOrderSize?: string;
+  defaultLeverage?: string;
+  expiry?: number | null;
+}
+
+interface Base {
+  /** Milliseconds since epoch; must not go backwards. */
+  time: number;
+}
+
+export type Command =
+  | (Base & { type: 'createMarket'; market: MarketConfig })
+  | (Base & { type: 'deposit'; account: string; asset: string; amount: string })
+  | (Base & { type: 'withdraw'; account: string; asset: string; amount: string })
+  | (Base & { type: 'setMarginMode'; account: string; symbol: string; mode: MarginMode })
+  | (Base & { type: 'setLeverage'; account: string; symbol: string; leverage: string })
+  | (Base & { type: 'addMargin'; account: string; symbol: string; amount: string })
+  | (Base & { type: 'removeMargin'; account: string; symbol: string; amount: string })
+  | (Base & {
+      type: 'placeOrder';
+      account: string;
+      symbol: string;
+      side: OrderSide;
+      orderType: 'limit' | 'market';
+      size: string;
+      price?: string;
+      timeInForce?: TimeInForce;
+      reduceOnly?: boolean;
+      clientOrderId?: string;
+      stp?: SelfTradePrevention;
+    })
+  | (Base & { type: 'cancelOrder'; account: string; symbol: string; orderId: number })
+  | (Base & { type: 'cancelAll'; account: string; symbol?: string })
+  | (Base & { type: 'amendOrder'; account: string; symbol: string; orderId: number; price?: string; size?: string })
+  | (Base & { type: 'setMarkPrice'; symbol: string; price: string });
+
+export type CommandType = Command['type'];
+
+export type RejectCode =
+  | 'INVALID_COMMAND'
+  | 'INVALID_QUANTITY'
+  | 'INVALID_PRICE'
+  | 'INVALID_AMOUNT'
+  | 'UNKNOWN_MARKET'
+  | 'MARKET_EXISTS'
+  | 'UNKNOWN_ACCOUNT'
+  | 'UNKNOWN_ASSET'
+  | 'UNKNOWN_ORDER'
+  | 'INSUFFICIENT_BALANCE'
+  | 'INSUFFICIENT_MARGIN'
+  | 'REDUCE_ONLY_WOULD_INCREASE'
+  | 'POST_ONLY_WOULD_TAKE'
+  | 'FOK_NOT_FILLED'
+  | 'PRICE_BAND'
+  | 'NO_REFERENCE_PRICE'
+  | 'LEVERAGE_TOO_HIGH'
+  | 'POSITION_OPEN'
+  | 'NOT_ISOLATED'
+  | 'TOO_MANY_ORDERS'
+  | 'BOOK_FULL'
+  | 'TIME_WENT_BACKWARDS'
+  | 'LIMIT_EXCEEDED';
+
+export class Rejection extends Error {
+  readonly code: RejectCode;
+  constructor(code: RejectCode, message: string) {
+    super(message);
+    this.name = 'Rejection';
+    this.code = code;
+  }
+}
+
+export type CancelReason =
+  | 'user'
+  | 'ioc'
+  | 'selfTrade'
+  | 'marginCheck'
+  | 'priceBand'
+  | 'fillLimit'
+  | 'reduceOnly'
+  | 'bookFull';
+
+export type TransferReason =
+  | 'deposit'
+  | 'withdraw'
+  | 'orderReserve'
+  | 'orderRelease'
+  | 'initialMargin'
+  | 'marginRelease'
+  | 'realizedPnl'
+  | 'fee'
+  | 'rebate'
+  | 'addMargin'
+  | 'removeMargin'
+  | 'leverageChange'
+  | 'insuranceCover';
+
+export type EngineEvent =
+  | { type: 'marketCreated'; symbol: string }
+  | { type: 'transfer'; asset: string; from: string; to: string; amount: bigint; reason: TransferReason }
+  | { type: 'orderAccepted'; orderId: number; account: string; symbol: string; side: OrderSide; price: bigint; size: bigint; timeInForce: TimeInForce; reduceOnly: boolean }
+  | { type: 'orderCanceled'; orderId: number; account: string; symbol: string; remaining: bigint; reason: CancelReason }
+  | { type: 'orderAmended'; orderId: number; account: string; symbol: string; price: bigint; size: bigint; priorityKept: boolean }
+  | { type: 'trade'; symbol: string; price: bigint; size: bigint; takerOrderId: number; makerOrderId: number; taker: string; maker: string; takerSide: OrderSide; takerFee: bigint; makerFee: bigint }
+  | { type: 'position'; account: string; symbol: string; side: Side | null; size: bigint; entryPrice: bigint; collateral: bigint; realizedPnl: bigint }
+  | { type: 'marginModeSet'; account: string; symbol: string; mode: MarginMode }
+  | { type: 'leverageSet'; account: string; symbol: string; leverage: bigint }
+  | { type: 'markPrice'; symbol: string; price: bigint }
+  | { type: 'insuranceDraw'; asset: string; account: string; symbol: string; amount: bigint };
+
+export type ApplyResult =
+  | { ok: true; seq: number; events: EngineEvent[]; orderId?: number }
+  | { ok: false; code: RejectCode; message: string };
