@@ -37,6 +37,8 @@ import {
 } from './types.ts';
 
 export const MAX_FILLS_PER_COMMAND = 1_000;
+const TIFS: ReadonlySet<string> = new Set(['GTC', 'IOC', 'FOK', 'PO']);
+const STPS: ReadonlySet<string> = new Set(['cancelTaker', 'cancelMaker', 'cancelBoth']);
 export const MAX_MARKETS = 256;
 const MAX_AMOUNT_DIGITS = 30;
 
@@ -339,10 +341,10 @@ export class Engine {
     if (cmd.side !== 'buy' && cmd.side !== 'sell') throw new Rejection('INVALID_COMMAND', 'side must be buy or sell');
     if (cmd.orderType !== 'limit' && cmd.orderType !== 'market') throw new Rejection('INVALID_COMMAND', 'orderType must be limit or market');
     const tif: TimeInForce = cmd.timeInForce ?? (cmd.orderType === 'market' ? 'IOC' : 'GTC');
-    if (!['GTC', 'IOC', 'FOK', 'PO'].includes(tif)) throw new Rejection('INVALID_COMMAND', 'timeInForce must be GTC, IOC, FOK or PO');
+    if (!TIFS.has(tif)) throw new Rejection('INVALID_COMMAND', 'timeInForce must be GTC, IOC, FOK or PO');
     if (cmd.orderType === 'market' && (tif === 'GTC' || tif === 'PO')) throw new Rejection('INVALID_COMMAND', 'market orders are IOC or FOK');
     const stp: SelfTradePrevention = cmd.stp ?? 'cancelTaker';
-    if (!['cancelTaker', 'cancelMaker', 'cancelBoth'].includes(stp)) throw new Rejection('INVALID_COMMAND', 'bad stp');
+    if (!STPS.has(stp)) throw new Rejection('INVALID_COMMAND', 'bad stp');
     const reduceOnly = cmd.reduceOnly === true;
     if (cmd.reduceOnly !== undefined && typeof cmd.reduceOnly !== 'boolean') throw new Rejection('INVALID_COMMAND', 'reduceOnly must be boolean');
     if (cmd.clientOrderId !== undefined && (typeof cmd.clientOrderId !== 'string' || cmd.clientOrderId.length > 64)) {
@@ -367,7 +369,7 @@ export class Engine {
     const bestOpp = m.book.bestPrice(opposite);
     const crosses = bestOpp !== null && (side === 'buy' ? bestOpp <= limitTicks : bestOpp >= limitTicks);
     if (tif === 'PO' && crosses) throw new Rejection('POST_ONLY_WOULD_TAKE', 'post-only order would take liquidity');
-    if (tif === 'FOK' && m.book.liquidityUpTo(side, limitTicks, lots, a.n) < lots) {
+    if (tif === 'FOK' && this.fokLiquidity(m, side, limitTicks, lots, a.n, stp) < lots) {
       throw new Rejection('FOK_NOT_FILLED', 'not enough liquidity to fill the whole order');
     }
     // Margin: a fresh position object for validation would be a mutation, so compute on a view.
@@ -437,6 +439,37 @@ export class Engine {
       }
     }
     return ticks;
+  }
+
+  /**
+   * Lots a FOK taker would actually reach, walking the book as `match` will (no mutation). Plain
+   * `liquidityUpTo(…, excludeAccount)` skips the taker's own orders, which is right only for cancelMaker:
+   * with cancelTaker/cancelBoth matching stops at the first own order, so counting liquidity behind it let a
+   * FOK fill partly and then be cancelled ('selfTrade'). Reduce-only makers count only what still closes their
+   * owner's position (match caps them and cancels the rest). Not modelled: makers cancelled at match time by
+   * their margin check.
+   */
+  private fokLiquidity(m: Market, side: 'buy' | 'sell', limitTicks: number, lots: number, accountN: number, stp: SelfTradePrevention): number {
+    const opposite: BookSide = side === 'buy' ? 'sell' : 'buy';
+    const usedClose = new Map<Position, number>();
+    let total = 0;
+    for (let bo = m.book.best(opposite); bo !== null && total < lots; bo = m.book.nextAfter(bo)) {
+      if (side === 'buy' ? bo.priceTicks > limitTicks : bo.priceTicks < limitTicks) break;
+      if (bo.accountId === accountN) {
+        if (stp === 'cancelMaker') continue;
+        break;
+      }
+      const o = bo as Order;
+      let n = o.remainingLots;
+      // Every earlier fill of the same owner on this side closes its position first, so it counts against what
+      // a later reduce-only order can still close — not only earlier reduce-only fills (a plain order that closed
+      // or flipped the position left the reduce-only one behind it nothing: cancelled, FOK partly filled).
+      const used = usedClose.get(o.position) ?? 0;
+      if (o.reduceOnly) n = Math.max(0, Math.min(n, closableLots(o.position, o.side) - used));
+      usedClose.set(o.position, used + n);
+      total += n;
+    }
+    return Math.min(total, lots);
   }
 
   /** The position's leverage must be allowed by the tier the grown position would fall in. */
@@ -621,7 +654,10 @@ export class Engine {
       const w = o.account.wallets.get(m.asset)!;
       const need = im + maxBig(fee, 0n);
       // Isolated: the share is money already set aside; cross: it is a requirement about to be lifted.
-      if (need > share && need - share > available(o.account, w, m.asset) + (o.mode === 'cross' ? share : 0n)) return null;
+      // Either way only `need − share` must come from available: for cross, `available` already has the whole
+      // reserve subtracted (crossOrderRequirement), so lifting the share frees exactly `share` — adding it again
+      // here (as this check once did) let a cross maker open twice its share beyond what the account could back.
+      if (need > share && need - share > available(o.account, w, m.asset)) return null;
     }
     return { closeLots, openLots, price, fee, share, im };
   }
@@ -636,8 +672,11 @@ export class Engine {
     const makerFee = mp.fee;
     taker.remainingLots -= lots;
     if (maker.remainingLots === lots) {
-      maker.remainingLots = 0;
+      // Remove BEFORE zeroing: book.remove() takes the order's remainingLots off its level's total, so zeroing
+      // first left the filled lots counted in the level (wrong L2 depth, and FOK liquidity checks that pass
+      // against lots that are gone) whenever other orders remained at that price.
       m.book.remove(maker);
+      maker.remainingLots = 0;
       maker.account.orders.delete(maker.id);
       maker.position.openOrders -= 1;
       this.finishOrder(maker, null);
@@ -663,6 +702,7 @@ export class Engine {
     //    drawn from the insurance fund, never from another bucket.
     if (plan.closeLots > 0) {
       const lotsBefore = p.lots;
+      const bucketBefore = p.bucket.balance;
       const pnl = unrealizedPnl(m.inst, { side: p.sign > 0 ? 'long' : 'short', size: m.size(plan.closeLots), entryPrice: p.entryPrice }, plan.price);
       this.settlePnl(p, holder, pnl);
       p.realizedPnl += pnl;
@@ -673,7 +713,14 @@ export class Engine {
       }
       if (plan.openLots === 0) this.payFee(holder, m, plan.fee, w);
       if (iso) {
-        const release = p.lots === 0 ? p.bucket.balance : (p.bucket.balance * BigInt(plan.closeLots)) / BigInt(lotsBefore);
+        // Partial close: the closing lots take their pro-rata share of the bucket as it was BEFORE their PnL and
+        // fee settled, plus that PnL less the fee (never below zero); the remaining lots keep their own share.
+        // (Splitting the bucket after settling, as this once did, made the remaining lots bear part of the closed
+        // lots' loss: closing half a solvent losing long at mark left the rest bankrupt and paid its collateral
+        // out to main — a way to move an isolated loss onto the insurance fund.)
+        const settled = p.bucket.balance - bucketBefore; // PnL (as far as the bucket covered it) less the fee paid
+        const closedShare = (bucketBefore * BigInt(plan.closeLots)) / BigInt(lotsBefore);
+        const release = p.lots === 0 ? p.bucket.balance : minBig(p.bucket.balance, maxBig(0n, closedShare + settled));
         if (release > 0n) this.ledger.transfer(p.bucket, w.main, release, 'marginRelease');
       }
     }
@@ -683,16 +730,8 @@ export class Engine {
       const openSign = o.side === 'buy' ? 1 : -1;
       if (iso) {
         // Money set aside for this order pays first; the plan checked main covers any shortfall.
-        const fromReserve = (amt: bigint, to: LedgerAccount, reason: 'initialMargin' | 'fee') => {
-          if (amt <= 0n) return;
-          const r = minBig(amt, share);
-          if (r > 0n) this.ledger.transfer(w.reserved, to, r, reason);
-          if (amt > r) this.ledger.transfer(w.main, to, amt - r, reason);
-          share -= r;
-          o.reserved -= r;
-        };
-        fromReserve(plan.im, p.bucket, 'initialMargin');
-        if (plan.fee > 0n) fromReserve(plan.fee, m.fees, 'fee');
+        share = this.payFromReserve(o, w, share, plan.im, p.bucket, 'initialMargin');
+        if (plan.fee > 0n) share = this.payFromReserve(o, w, share, plan.fee, m.fees, 'fee');
         else this.payFee(w.main, m, plan.fee, w);
       } else {
         // Cross: the pool itself is the collateral; only the fee moves.
@@ -713,6 +752,16 @@ export class Engine {
       // Whatever of this fill's share was not needed goes back (a better fill price needs less margin).
       if (share > 0n) this.release(o, share);
     }
+  }
+
+  /** Pays `amount` to `to` from the order's reserve share first, then from main; returns the share left. */
+  private payFromReserve(o: Order, w: Wallet, share: bigint, amount: bigint, to: LedgerAccount, reason: 'initialMargin' | 'fee'): bigint {
+    if (amount <= 0n) return share;
+    const r = amount < share ? amount : share;
+    if (r > 0n) this.ledger.transfer(w.reserved, to, r, reason);
+    if (amount > r) this.ledger.transfer(w.main, to, amount - r, reason);
+    o.reserved -= r;
+    return share - r;
   }
 
   private settlePnl(p: Position, holder: LedgerAccount, pnl: bigint): void {

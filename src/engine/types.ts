@@ -27,7 +27,8 @@ export interface MarketConfig {
   /** Fee rates as fractions; a negative maker fee is a rebate (never larger than the taker fee). */
   takerFee: string;
   makerFee: string;
-  /** Limit orders must lie within mark × (1 ± limitBand); market orders fill no worse than mark × (1 ± marketBand). */
+  /** A buy may be priced at most mark × (1 + limitBand), a sell at least mark × (1 − limitBand) (the passive side
+   * is not bounded: it can only wait); market orders fill no worse than mark × (1 ± marketBand). */
   limitBand?: string;
   marketBand?: string;
   /** Largest single order, in base/contracts. */

@@ -1,5 +1,6 @@
 /** Shared fixtures for engine tests: markets, a command helper that asserts acceptance, and invariant checks. */
 import assert from 'node:assert/strict';
+import { MAX_OPEN_ORDERS_PER_ACCOUNT } from '../../src/engine/account.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { stateHash } from '../../src/engine/hash.ts';
 import type { ApplyResult, Command, MarketConfig } from '../../src/engine/types.ts';
@@ -65,4 +66,115 @@ export function checkInvariants(e: Engine): void {
     assert.equal(longs, shorts, `${m.symbol}: long and short lots differ`);
     assert.equal(m.openInterestLots, longs, `${m.symbol}: open interest`);
   }
+}
+
+/**
+ * Deeper structural invariants, returned as a list of problems (empty = all hold) so a long randomized run can
+ * report every broken one with the command that broke it:
+ * - ledger conservation, and no main / reserved / isolated / fees balance below zero;
+ * - per market: long lots = short lots = openInterestLots, the book's own invariants, the book not crossed;
+ * - book ⇄ accounts: every resting order is in its account's `orders` map (same object) and vice versa;
+ * - per position: openOrders = the account's orders on that market, sign/lots/entry consistent, a flat or cross
+ *   position's isolated bucket is empty;
+ * - per order: mode = its position's mode, reserve ≥ 0, reduce-only orders reserve nothing;
+ * - per wallet: crossOrderRequirement = Σ reserve of open cross orders in that asset, and the `reserved` ledger
+ *   balance = Σ reserve of open isolated orders in that asset.
+ */
+export function engineProblems(e: Engine): string[] {
+  const problems: string[] = [];
+  const bad = (msg: string) => problems.push(msg);
+  const v = e.ledger.verify();
+  if (!v.ok) for (const p of v.problems) bad(`ledger: ${p}`);
+  for (const l of e.ledger.accounts()) {
+    if (
+      (l.kind === 'main' || l.kind === 'reserved' || l.kind === 'isolated' || l.kind === 'fees') &&
+      l.balance < 0n
+    ) {
+      bad(`${l.label} is negative: ${l.balance}`);
+    }
+  }
+  const byN = new Map<number, string>();
+  for (const a of e.accounts.values()) byN.set(a.n, a.id);
+  for (const m of e.markets.values()) {
+    let longs = 0;
+    let shorts = 0;
+    for (const a of e.accounts.values()) {
+      const p = a.positions.get(m.symbol);
+      if (!p) continue;
+      if (p.sign > 0) longs += p.lots;
+      if (p.sign < 0) shorts += p.lots;
+    }
+    if (longs !== shorts) bad(`${m.symbol}: long lots ${longs} != short lots ${shorts}`);
+    if (m.openInterestLots !== longs)
+      bad(`${m.symbol}: openInterestLots ${m.openInterestLots} != long lots ${longs}`);
+    try {
+      m.book.checkInvariants();
+    } catch (err) {
+      bad(`${m.symbol}: ${(err as Error).message}`);
+    }
+    const bid = m.book.bestPrice('buy');
+    const ask = m.book.bestPrice('sell');
+    if (bid !== null && ask !== null && bid >= ask)
+      bad(`${m.symbol}: book crossed, best bid ${bid} >= best ask ${ask} ticks`);
+    for (const bo of m.book.orders()) {
+      const id = byN.get(bo.accountId);
+      const a = id === undefined ? undefined : e.accounts.get(id);
+      if (!a) bad(`${m.symbol}: resting order ${bo.id} has unknown account #${bo.accountId}`);
+      else if (a.orders.get(bo.id) !== bo)
+        bad(`${m.symbol}: resting order ${bo.id} is not in ${a.id}'s orders`);
+    }
+  }
+  for (const a of e.accounts.values()) {
+    if (a.orders.size > MAX_OPEN_ORDERS_PER_ACCOUNT)
+      bad(`${a.id}: ${a.orders.size} open orders > ${MAX_OPEN_ORDERS_PER_ACCOUNT}`);
+    const perMarket = new Map<string, number>();
+    const crossReq = new Map<string, bigint>();
+    const isoReserved = new Map<string, bigint>();
+    for (const [oid, o] of a.orders) {
+      const m = o.market;
+      if (oid !== o.id) bad(`${a.id}: order keyed ${oid} has id ${o.id}`);
+      if (o.account !== a || o.accountId !== a.n) bad(`${a.id}: order ${o.id} belongs to another account`);
+      if (e.markets.get(m.symbol) !== m) bad(`${a.id}: order ${o.id} on unknown market ${m.symbol}`);
+      if (o.level === null) bad(`${a.id}: order ${o.id} is not resting in the ${m.symbol} book`);
+      if (o.position !== a.positions.get(m.symbol)) bad(`${a.id}: order ${o.id} points at a stale position`);
+      if (o.mode !== o.position.mode)
+        bad(`${a.id}: order ${o.id} mode ${o.mode} but position is ${o.position.mode}`);
+      if (!(Number.isSafeInteger(o.remainingLots) && o.remainingLots > 0))
+        bad(`${a.id}: order ${o.id} remainingLots ${o.remainingLots}`);
+      if (o.reserved < 0n) bad(`${a.id}: order ${o.id} reserve negative: ${o.reserved}`);
+      if (o.reservedLots < 0) bad(`${a.id}: order ${o.id} reservedLots negative: ${o.reservedLots}`);
+      if (o.reduceOnly && o.reserved !== 0n) bad(`${a.id}: reduce-only order ${o.id} reserves ${o.reserved}`);
+      if (o.id >= e.nextOrderId) bad(`${a.id}: order ${o.id} >= nextOrderId ${e.nextOrderId}`);
+      perMarket.set(m.symbol, (perMarket.get(m.symbol) ?? 0) + 1);
+      const into = o.mode === 'cross' ? crossReq : isoReserved;
+      into.set(m.asset, (into.get(m.asset) ?? 0n) + o.reserved);
+    }
+    for (const [sym, p] of a.positions) {
+      const n = perMarket.get(sym) ?? 0;
+      if (p.openOrders !== n) bad(`${a.id}:${sym}: position.openOrders ${p.openOrders} != ${n} open orders`);
+      if (!(Number.isSafeInteger(p.lots) && p.lots >= 0)) bad(`${a.id}:${sym}: lots ${p.lots}`);
+      if ((p.sign === 0) !== (p.lots === 0)) bad(`${a.id}:${sym}: sign ${p.sign} with ${p.lots} lots`);
+      if (p.sign === 0 && p.entryPrice !== 0n) bad(`${a.id}:${sym}: flat with entry price ${p.entryPrice}`);
+      if (p.sign !== 0 && p.entryPrice <= 0n) bad(`${a.id}:${sym}: open with entry price ${p.entryPrice}`);
+      if ((p.sign === 0 || p.mode === 'cross') && p.bucket.balance !== 0n) {
+        bad(
+          `${a.id}:${sym}: ${p.mode} ${p.sign === 0 ? 'flat ' : ''}position holds ${p.bucket.balance} in its isolated bucket`,
+        );
+      }
+    }
+    for (const [asset, w] of a.wallets) {
+      const want = crossReq.get(asset) ?? 0n;
+      if (w.crossOrderRequirement !== want)
+        bad(
+          `${a.id}:${asset}: crossOrderRequirement ${w.crossOrderRequirement} != Σ cross order reserves ${want}`,
+        );
+      const res = isoReserved.get(asset) ?? 0n;
+      if (w.reserved.balance !== res)
+        bad(`${a.id}:${asset}: reserved balance ${w.reserved.balance} != Σ isolated order reserves ${res}`);
+    }
+    for (const asset of new Set([...crossReq.keys(), ...isoReserved.keys()])) {
+      if (!a.wallets.has(asset)) bad(`${a.id}: open orders in ${asset} without a wallet`);
+    }
+  }
+  return problems;
 }

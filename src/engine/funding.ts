@@ -1,0 +1,111 @@
+/**
+ * Per-market funding state, settled lazily.
+ *
+ * The market keeps a cumulative funding index (settle units × 10^FUNDING_INDEX_DP per whole unit of size). At each
+ * funding time the index advances by price × rate (one O(1) step, however many positions are open); a position
+ * remembers the index it last settled at and pays or receives the difference whenever it is touched (a fill, a
+ * margin change, a liquidation check, an explicit settle). So a funding time never scans positions.
+ *
+ * The premium is sampled on every index update from the book's impact bid/ask at the impact notional and
+ * averaged over the interval by time (each sample weighted by how long it stood).
+ */
+import { div } from '../core/fixed.ts';
+import { type FundingCap, fundingIndexDelta, intervalRate, premiumIndex } from '../core/funding.ts';
+import type { Instrument } from '../core/instrument.ts';
+
+export interface FundingConfig {
+  intervalMs: number;
+  interestRate: bigint;
+  clamp: bigint;
+  cap: FundingCap;
+  /** Impact notional in settle units: how deep the impact bid/ask look. */
+  impactNotional: bigint;
+  /** Which price values a unit for funding: the index (Hyperliquid: oracle) or the mark (Binance). */
+  priceSource: 'index' | 'mark';
+}
+
+export interface FundingRecord {
+  time: number;
+  rate: bigint;
+  price: bigint;
+}
+
+/** Funding history kept per market (the journal keeps it all). */
+export const FUNDING_HISTORY = 500;
+
+export class FundingState {
+  cumIndex = 0n;
+  nextTime: number;
+  lastRate = 0n;
+  private twNum = 0n;
+  private twDen = 0n;
+  private premium: bigint | null = null;
+  private premiumTime = 0;
+  readonly history: FundingRecord[] = [];
+
+  constructor(
+    readonly cfg: FundingConfig,
+    startTime: number,
+  ) {
+    // Funding times are aligned to the interval (00:00, 08:00, 16:00 UTC for 8h).
+    this.nextTime = (Math.floor(startTime / cfg.intervalMs) + 1) * cfg.intervalMs;
+  }
+
+  /** Records a premium sample at `now`; the previous sample is weighted by the time it stood. */
+  sample(impactBid: bigint | null, impactAsk: bigint | null, index: bigint, now: number): void {
+    this.accrue(now);
+    this.premium = premiumIndex(impactBid, impactAsk, index);
+    this.premiumTime = now;
+  }
+
+  private accrue(now: number): void {
+    if (this.premium !== null && now > this.premiumTime) {
+      const dt = BigInt(now - this.premiumTime);
+      this.twNum += this.premium * dt;
+      this.twDen += dt;
+      this.premiumTime = now;
+    }
+  }
+
+  averagePremium(): bigint {
+    return this.twDen === 0n ? (this.premium ?? 0n) : div(this.twNum, this.twDen, 'trunc');
+  }
+
+  /** Runs the funding due at `nextTime`: fixes the rate, advances the index, starts the next interval. */
+  settleInterval(inst: Instrument, price: bigint): FundingRecord {
+    this.accrue(this.nextTime);
+    const rate = intervalRate(this.averagePremium(), this.cfg);
+    this.cumIndex += fundingIndexDelta(inst, price, rate);
+    this.lastRate = rate;
+    const rec = { time: this.nextTime, rate, price };
+    this.history.push(rec);
+    if (this.history.length > FUNDING_HISTORY) this.history.shift();
+    this.twNum = 0n;
+    this.twDen = 0n;
+    this.nextTime += this.cfg.intervalMs;
+    return rec;
+  }
+}
+
+/**
+ * Impact price: the price of the level at which a taker of `notionalTarget` settle units would complete against one
+ * side of the book (the marginal price; the venues' average fill price lies between it and the top, so this damps
+ * the premium slightly — the conservative side for funding). With too little depth, the deepest level. Null for an
+ * empty side. `levels` are [price, size] best first, bounded by the caller.
+ */
+export function impactPrice(
+  levels: readonly [bigint, bigint][],
+  notionalTarget: bigint,
+  valueOf: (size: bigint, price: bigint) => bigint,
+): bigint | null {
+  if (levels.length === 0) return null;
+  let filledValue = 0n;
+  let last = levels[0]![0];
+  for (const [price, size] of levels) {
+    last = price;
+    const v = valueOf(size, price);
+    if (filledValue + v >= notionalTarget) return price;
+    filledValue += v;
+  }
+  return last;
+}
