@@ -128,8 +128,14 @@ export function parseDecimal(input: unknown, field: string, opts: ParseOptions):
       throw new InputError(field, `has more than ${opts.dp} decimal places: ${s}`, 'TOO_MANY_DECIMALS');
     }
   }
-  const frac = fracPart.slice(0, opts.dp).padEnd(opts.dp, '0');
-  const mag = BigInt(intPart) * pow10(opts.dp) + (opts.dp > 0 ? BigInt(frac) : 0n);
+  const kept = fracPart.length > opts.dp ? fracPart.slice(0, opts.dp) : fracPart;
+  let mag: bigint;
+  if (intPart.length + kept.length <= 15) {
+    // Fast path: up to 15 digits are exact as a JS number, and BigInt(number) is much cheaper than BigInt(string).
+    mag = BigInt(Number(intPart + kept)) * pow10(opts.dp - kept.length);
+  } else {
+    mag = BigInt(intPart) * pow10(opts.dp) + (opts.dp > 0 ? BigInt(kept.padEnd(opts.dp, '0')) : 0n);
+  }
   const v = minus ? -mag : mag;
   const maxAbs = opts.maxAbs ?? pow10(30);
   if (mag > maxAbs) throw new InputError(field, `${s} is beyond the limit of ${formatDecimal(maxAbs, opts.dp)}`);
