@@ -33,12 +33,14 @@ export function pow10(n: number): bigint {
 
 /** Floor division (toward −∞). `d` must be non-zero. */
 export function floorDiv(n: bigint, d: bigint): bigint {
+  if (n >= 0n && d > 0n) return n / d; // the common case: one division
   const q = n / d;
   return (n % d !== 0n && (n < 0n) !== (d < 0n)) ? q - 1n : q;
 }
 
 /** Ceiling division (toward +∞). `d` must be non-zero. */
 export function ceilDiv(n: bigint, d: bigint): bigint {
+  if (n >= 0n && d > 0n) return (n + d - 1n) / d; // the common case: one division
   const q = n / d;
   return (n % d !== 0n && (n < 0n) === (d < 0n)) ? q + 1n : q;
 }
@@ -141,6 +143,24 @@ export function parseDecimal(input: unknown, field: string, opts: ParseOptions):
   if (mag > maxAbs) throw new InputError(field, `${s} is beyond the limit of ${formatDecimal(maxAbs, opts.dp)}`);
   if (opts.positive && v <= 0n) throw new InputError(field, `must be greater than zero, got ${s}`);
   return v;
+}
+
+const PLAIN_RE = /^(\d{1,15})(?:\.(\d{1,15}))?$/;
+
+/**
+ * Fast path for hot command parsing: a plain unsigned decimal with at most 15 significant digits in all, scaled to
+ * `dp`, as a JS number — exact, since such a value times 10^dp (kept ≤ 2^53 by the check below) is a safe integer.
+ * Returns null whenever the strict parser must decide (signs, too many digits or decimals, non-strings).
+ */
+export function parseScaledSafe(input: unknown, dp: number): number | null {
+  if (typeof input !== 'string') return null;
+  const m = PLAIN_RE.exec(input);
+  if (!m) return null;
+  const int = m[1]!;
+  const frac = m[2] ?? '';
+  if (frac.length > dp || int.length + frac.length > 15) return null;
+  const scaled = Number(int + frac) * 10 ** (dp - frac.length);
+  return Number.isSafeInteger(scaled) ? scaled : null;
 }
 
 /**

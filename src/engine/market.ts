@@ -3,11 +3,16 @@
  * accounts it settles through. Prices and sizes cross into the book as integer ticks and lots (safe JS
  * integers, bounded below), and back to bigint for margin math.
  */
-import { div, formatDecimal, InputError, parseDecimal, pow10 } from '../core/fixed.ts';
+import { div, formatDecimal, InputError, parseDecimal, parseScaledSafe, pow10 } from '../core/fixed.ts';
 import type { Instrument } from '../core/instrument.ts';
 import { buildInstrument, type MarketSpec } from '../core/presets.ts';
 import { parseLeverage, parseRate, RATE_ONE } from '../core/rates.ts';
+import type { FundingCap } from '../core/funding.ts';
+import { DEFAULT_CLAMP, impactNotional } from '../core/funding.ts';
+import type { Position } from './account.ts';
 import { OrderBook } from './book.ts';
+import { FundingState } from './funding.ts';
+import { OracleState } from './oracle.ts';
 import type { Ledger, LedgerAccount } from './ledger.ts';
 import { type MarketConfig, Rejection } from './types.ts';
 
@@ -33,6 +38,25 @@ export class Market {
   clearing!: LedgerAccount;
   fees!: LedgerAccount;
   insurance!: LedgerAccount;
+  fundingPool!: LedgerAccount;
+  readonly oracle: OracleState | null;
+  funding: FundingState | null = null;
+  /** Every position ever opened here (for expiry settlement: a once-per-market scan). */
+  readonly positions = new Set<Position>();
+  /** Open positions, and those of them not yet settled to the current funding index. */
+  openPositions = 0;
+  unsettledFunding = 0;
+  /** Index TWAP accumulator over the settlement window (dated futures). */
+  twapNum = 0n;
+  twapMs = 0n;
+  lastIndexTime = 0;
+  closed = false;
+  /** Actions paused by the oracle policy, to report transitions. */
+  readonly paused = new Set<string>();
+
+  /** Tick and lot as numbers for the parsing fast path (both far below 2^53 by construction). */
+  private tickN = 0;
+  private lotN = 0;
 
   /** Validates and builds everything that can fail; touches no shared state (see `attach`). */
   constructor(readonly config: MarketConfig) {
@@ -60,13 +84,93 @@ export class Market {
     const maxOrder = parseDecimal(config.maxOrderSize ?? '1000000', 'maxOrderSize', { dp: this.inst.sizeDp, positive: true });
     this.maxOrderLots = Number(maxOrder / this.inst.lotSize);
     if (!(this.maxOrderLots >= 1 && this.maxOrderLots <= MAX_LOTS)) throw new InputError('maxOrderSize', 'out of range');
+    if (this.inst.tickSize > BigInt(Number.MAX_SAFE_INTEGER) || this.inst.lotSize > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new InputError('tickSize', 'tick and lot must be below 2^53 units');
+    }
+    this.tickN = Number(this.inst.tickSize);
+    this.lotN = Number(this.inst.lotSize);
     this.defaultLeverage = parseLeverage(config.defaultLeverage ?? '10', 'defaultLeverage');
     if (this.defaultLeverage > this.inst.maxLeverage) throw new InputError('defaultLeverage', 'above maxLeverage');
+    this.oracle = config.oracle ? new OracleState(this.oracleConfig(config.oracle)) : null;
+    if (config.funding) this.fundingSpecCheck(config.funding);
+    if (config.funding && this.inst.type === 'future') throw new InputError('funding', 'dated futures do not fund');
+    const w = config.settlementWindowMs ?? 30 * 60_000;
+    if (!Number.isSafeInteger(w) || w < 0) throw new InputError('settlementWindowMs', 'must be a non-negative integer');
+  }
+
+  private oracleConfig(o: NonNullable<MarketConfig['oracle']>) {
+    if (!Array.isArray(o.sources) || o.sources.length === 0 || o.sources.length > 32) throw new InputError('oracle.sources', 'needs 1..32 sources');
+    for (const src of o.sources) {
+      if (typeof src.name !== 'string' || !Number.isSafeInteger(src.weight) || src.weight <= 0) throw new InputError('oracle.sources', 'each needs a name and a positive integer weight');
+    }
+    const int = (v: unknown, f: string) => {
+      if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new InputError(`oracle.${f}`, 'must be a positive integer');
+      return v as number;
+    };
+    if (!['index', 'binance', 'hyperliquid'].includes(o.markMethod)) throw new InputError('oracle.markMethod', 'index, binance or hyperliquid');
+    return {
+      sources: o.sources,
+      stalenessMs: int(o.stalenessMs, 'stalenessMs'),
+      maxDeviation: parseRate(o.maxDeviation, 'oracle.maxDeviation'),
+      minSources: int(o.minSources, 'minSources'),
+      maxJump: parseRate(o.maxJump, 'oracle.maxJump'),
+      markMethod: o.markMethod,
+      emaTauMs: int(o.emaTauMs ?? 150_000, 'emaTauMs'),
+      basisSamples: int(o.basisSamples ?? 60, 'basisSamples'),
+    };
+  }
+
+  private fundingSpecCheck(f: NonNullable<MarketConfig['funding']>): void {
+    if (!Number.isSafeInteger(f.intervalMs) || f.intervalMs < 60_000 || f.intervalMs > 86_400_000) {
+      throw new InputError('funding.intervalMs', 'must be an integer from 60,000 (1 min) to 86,400,000 (24 h)');
+    }
+    this.fundingCfg = {
+      intervalMs: f.intervalMs,
+      interestRate: parseRate(f.interestRate, 'funding.interestRate', { signed: true }),
+      clamp: f.clamp === undefined ? DEFAULT_CLAMP : parseRate(f.clamp, 'funding.clamp'),
+      cap: this.fundingCap(f.cap),
+      impactNotional: impactNotional(
+        parseDecimal(f.impactMargin, 'funding.impactMargin', { dp: this.inst.settleDp, positive: true }),
+        this.firstTier().imr,
+      ),
+      priceSource: f.priceSource ?? 'mark',
+    };
+  }
+
+  fundingCfg: import('./funding.ts').FundingConfig | null = null;
+
+  private firstTier(): { mmr: bigint; imr: bigint } {
+    const r = this.inst.risk;
+    if (r.kind === 'tiers') return r.tiers[0]!;
+    if (r.kind === 'sizeLinear') return { mmr: r.mmBase, imr: r.imBase };
+    return { mmr: (r.imf * r.maintenanceFraction) / RATE_ONE, imr: r.imf };
+  }
+
+  private fundingCap(c: NonNullable<MarketConfig['funding']>['cap']): FundingCap {
+    const t = this.firstTier();
+    switch (c?.kind) {
+      case 'mmrMultiple':
+        return { kind: 'mmrMultiple', k: parseRate(c.k, 'funding.cap.k'), mmr: t.mmr };
+      case 'perHour':
+        return { kind: 'perHour', cap: parseRate(c.cap, 'funding.cap.cap') };
+      case 'marginSpread':
+        return { kind: 'marginSpread', multiple: parseRate(c.multiple, 'funding.cap.multiple'), imf: t.imr, mmf: t.mmr };
+      case 'none':
+        return { kind: 'none' };
+      default:
+        throw new InputError('funding.cap', 'kind must be mmrMultiple, perHour, marginSpread or none');
+    }
+  }
+
+  get settlementWindowMs(): number {
+    return this.config.settlementWindowMs ?? 30 * 60_000;
   }
 
   /** Opens the market's ledger accounts: called once the market is accepted. */
-  attach(ledger: Ledger): void {
+  attach(ledger: Ledger, time: number): void {
     const asset = this.inst.settleAsset;
+    this.fundingPool = ledger.systemAccount('funding', asset, this.symbol);
+    if (this.fundingCfg) this.funding = new FundingState(this.fundingCfg, time);
     this.clearing = ledger.systemAccount('clearing', asset, this.symbol);
     this.fees = ledger.systemAccount('fees', asset);
     this.insurance = ledger.systemAccount('insurance', asset);
@@ -78,6 +182,8 @@ export class Market {
 
   /** Parses an order price: positive, on the tick, within bounds → ticks. */
   priceTicks(input: unknown, field = 'price'): number {
+    const fast = parseScaledSafe(input, this.inst.priceDp);
+    if (fast !== null && fast > 0 && fast % this.tickN === 0 && fast / this.tickN <= MAX_PRICE_TICKS) return fast / this.tickN;
     const p = this.parse(input, field, this.inst.priceDp, 'INVALID_PRICE');
     if (p % this.inst.tickSize !== 0n) {
       throw new Rejection('INVALID_PRICE', `${field} must be a multiple of the tick size ${this.fmtPrice(this.inst.tickSize)}`);
@@ -89,6 +195,8 @@ export class Market {
 
   /** Parses a size: positive, a multiple of the lot, within the order limit → lots. */
   sizeLots(input: unknown, field = 'size'): number {
+    const fast = parseScaledSafe(input, this.inst.sizeDp);
+    if (fast !== null && fast > 0 && fast % this.lotN === 0 && fast / this.lotN <= this.maxOrderLots) return fast / this.lotN;
     const s = this.parse(input, field, this.inst.sizeDp, 'INVALID_QUANTITY');
     if (s % this.inst.lotSize !== 0n) {
       throw new Rejection('INVALID_QUANTITY', `${field} must be a multiple of the lot size ${this.fmtSize(this.inst.lotSize)}`);
@@ -119,6 +227,21 @@ export class Market {
 
   /** The price a band allows around a reference: `up` = ref × (1 + band) rounded down to the tick, else rounded up. */
   bandTicks(ref: bigint, band: bigint, up: boolean): number {
+    // Every order asks for a band edge, but the reference changes only with the mark: remember the last four.
+    const key = up ? (band === this.limitBand ? 0 : 1) : band === this.limitBand ? 2 : 3;
+    if (this.bandRef[key] === ref && this.bandFor[key] === band) return this.bandCache[key]!;
+    const ticks = this.computeBand(ref, band, up);
+    this.bandRef[key] = ref;
+    this.bandFor[key] = band;
+    this.bandCache[key] = ticks;
+    return ticks;
+  }
+
+  private readonly bandRef: (bigint | null)[] = [null, null, null, null];
+  private readonly bandFor: (bigint | null)[] = [null, null, null, null];
+  private readonly bandCache: number[] = [0, 0, 0, 0];
+
+  private computeBand(ref: bigint, band: bigint, up: boolean): number {
     const t = this.inst.tickSize;
     const bound = up ? div(ref * (RATE_ONE + band), RATE_ONE * t, 'floor') : div(ref * (RATE_ONE - band), RATE_ONE * t, 'ceil');
     const ticks = bound < 1n ? 1n : bound;
