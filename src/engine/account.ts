@@ -35,6 +35,8 @@ export class Position {
   /** Average entry price (priceDp), rounded against the holder on averaging. */
   entryPrice = 0n;
   realizedPnl = 0n;
+  /** The market's cumulative funding index when this position last settled funding. */
+  fundingIndex = 0n;
   /** Isolated collateral; opened on first use and kept (at zero) when flat so labels stay stable. */
   readonly bucket: LedgerAccount;
   /** Open orders of this account on this market. */
@@ -75,7 +77,7 @@ export interface Order extends BookOrder {
 }
 
 /** What margin checks read of a position; a flat stand-in satisfies it without creating ledger accounts. */
-export type PositionView = Pick<Position, 'market' | 'leverage' | 'sign' | 'lots' | 'entryPrice' | 'size' | 'mode'>;
+export type PositionView = Pick<Position, 'market' | 'leverage' | 'sign' | 'lots' | 'entryPrice' | 'size' | 'mode' | 'fundingIndex'>;
 
 export class Account {
   readonly wallets = new Map<string, Wallet>();

@@ -15,8 +15,10 @@ import { Account, ACCOUNT_ID_RE, MAX_OPEN_ORDERS_PER_ACCOUNT, type Order, type P
 import type { BookSide } from './book.ts';
 import { Ledger, type LedgerAccount } from './ledger.ts';
 import { Market } from './market.ts';
+import { oracleQuote, requireOracle, runScheduled, settleFundingFor } from './prices.ts';
 import {
   available,
+  bucketAfterFunding,
   closableLots,
   feeFor,
   orderRequirement,
@@ -60,7 +62,10 @@ export class Engine {
   seq = 0;
   lastTime = 0;
   nextOrderId = 1;
-  private events: EngineEvent[] = [];
+  /** @internal events of the command being applied. */
+  events: EngineEvent[] = [];
+  /** @internal the time of the command being applied. */
+  now = 0;
 
   constructor(opts: EngineOptions = {}) {
     this.conventions = opts.conventions ?? buildConventions(PRESETS.ringfence!.conventions);
@@ -77,6 +82,7 @@ export class Engine {
       if (cmd.time < this.lastTime) {
         throw new Rejection('TIME_WENT_BACKWARDS', `time ${cmd.time} is before the last command's ${this.lastTime}`);
       }
+      this.now = cmd.time;
       orderId = this.dispatch(cmd);
     } catch (e) {
       if (e instanceof Rejection) {
@@ -119,6 +125,17 @@ export class Engine {
         return this.amendOrder(cmd);
       case 'setMarkPrice':
         return this.setMarkPrice(cmd);
+      case 'oracleQuote':
+        return oracleQuote(this, cmd);
+      case 'tick':
+        runScheduled(this, cmd.time);
+        return undefined;
+      case 'settleFunding': {
+        const p = this.account(cmd.account).positions.get(this.market(cmd.symbol).symbol);
+        if (!p || p.sign === 0) throw new Rejection('INVALID_COMMAND', `no open ${cmd.symbol} position`);
+        settleFundingFor(this, p);
+        return undefined;
+      }
       default:
         throw new Rejection('INVALID_COMMAND', `unknown command type ${JSON.stringify((cmd as { type?: unknown }).type)}`);
     }
@@ -178,7 +195,7 @@ export class Engine {
     if (dp !== undefined && dp !== m.inst.settleDp) {
       throw new Rejection('INVALID_COMMAND', `asset ${m.asset} already uses ${dp} decimals`);
     }
-    m.attach(this.ledger);
+    m.attach(this.ledger, cmd.time);
     this.assets.set(m.asset, m.inst.settleDp);
     this.markets.set(m.symbol, m);
     this.events.push({ type: 'marketCreated', symbol: m.symbol });
@@ -203,6 +220,7 @@ export class Engine {
     const a = this.account(cmd.account);
     const amount = this.amount(cmd.amount, cmd.asset, 'amount');
     const w = a.wallets.get(cmd.asset);
+    for (const p of a.positions.values()) if (p.sign !== 0 && p.market.asset === cmd.asset) requireOracle(p.market, 'withdraw', this.now);
     const free = w ? available(a, w, cmd.asset) : 0n;
     if (!w || amount > free) {
       throw new Rejection('INSUFFICIENT_BALANCE', `withdrawable ${this.fmtMoney(cmd.asset, maxBig(free, 0n))} ${cmd.asset}`);
@@ -261,7 +279,7 @@ export class Engine {
     let delta = 0n;
     if (!flat && existing.mode === 'isolated') {
       const target = initialMarginAtLeverage(notional(m.inst, existing.size, existing.entryPrice, 'ceil'), lev);
-      delta = target - existing.bucket.balance;
+      delta = target - bucketAfterFunding(existing);
       const w = a.wallets.get(m.asset)!;
       if (delta > 0n && delta > available(a, w, m.asset)) {
         throw new Rejection('INSUFFICIENT_BALANCE', `lowering leverage needs ${this.fmtMoney(m.asset, delta)} ${m.asset} more collateral`);
@@ -278,6 +296,7 @@ export class Engine {
       if (extra > 0n && extra > available(a, w, m.asset)) throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for this leverage');
     }
     const p = this.positionOf(a, m);
+    settleFundingFor(this, p);
     p.leverage = lev;
     if (delta !== 0n) {
       const w = this.walletOf(a, m.asset);
@@ -303,6 +322,7 @@ export class Engine {
     const amount = this.amount(cmd.amount, m.asset, 'amount');
     const w = a.wallets.get(m.asset)!;
     if (amount > available(a, w, m.asset)) throw new Rejection('INSUFFICIENT_BALANCE', 'not enough available balance');
+    settleFundingFor(this, p);
     this.ledger.transfer(w.main, p.bucket, amount, 'addMargin');
     this.emitPosition(p);
     return undefined;
@@ -313,8 +333,10 @@ export class Engine {
     const m = this.market(cmd.symbol);
     const p = this.isolatedPosition(a, m);
     const amount = this.amount(cmd.amount, m.asset, 'amount');
+    requireOracle(m, 'withdraw', this.now);
     const max = this.maxRemovable(p);
     if (amount > max) throw new Rejection('INSUFFICIENT_MARGIN', `at most ${this.fmtMoney(m.asset, max)} ${m.asset} can be removed`);
+    settleFundingFor(this, p);
     this.ledger.transfer(p.bucket, this.walletOf(a, m.asset).main, amount, 'removeMargin');
     this.emitPosition(p);
     return undefined;
@@ -326,7 +348,7 @@ export class Engine {
       inst: p.market.inst,
       conv: this.conventions,
       pos: positionInput(p),
-      collateral: p.bucket.balance,
+      collateral: bucketAfterFunding(p),
       mark: valuationPrice(p),
       leverage: p.leverage,
     });
@@ -350,6 +372,7 @@ export class Engine {
     if (cmd.clientOrderId !== undefined && (typeof cmd.clientOrderId !== 'string' || cmd.clientOrderId.length > 64)) {
       throw new Rejection('INVALID_COMMAND', 'clientOrderId must be a string of at most 64 characters');
     }
+    if (m.closed || (m.inst.expiry !== null && cmd.time >= m.inst.expiry)) throw new Rejection('MARKET_CLOSED', `${m.symbol} has expired`);
     const lots = m.sizeLots(cmd.size);
     const side = cmd.side;
     const opposite: BookSide = side === 'buy' ? 'sell' : 'buy';
@@ -375,7 +398,10 @@ export class Engine {
     // Margin: a fresh position object for validation would be a mutation, so compute on a view.
     const view: PositionView = pos ?? this.flatView(m);
     const req = reduceOnly ? { openLots: 0, total: 0n } : orderRequirement(view, side, lots, limitTicks);
-    if (req.openLots > 0) this.checkTier(view, side, req.openLots, limitTicks);
+    if (req.openLots > 0) {
+      this.checkTier(view, side, req.openLots, limitTicks);
+      if (m.oracle) requireOracle(m, 'increaseRisk', cmd.time);
+    }
     const w = a.wallets.get(m.asset);
     const free = w ? available(a, w, m.asset) : 0n;
     if (req.total > free) {
@@ -485,7 +511,7 @@ export class Engine {
 
   /** A read-only stand-in for a position that does not exist yet (default mode and leverage, flat). */
   private flatView(m: Market): PositionView {
-    return { mode: 'isolated', leverage: m.defaultLeverage, sign: 0, lots: 0, entryPrice: 0n, size: 0n, market: m };
+    return { mode: 'isolated', leverage: m.defaultLeverage, sign: 0, lots: 0, entryPrice: 0n, size: 0n, market: m, fundingIndex: 0n };
   }
 
   private reserve(o: Order, w: Wallet, amount: bigint): void {
@@ -524,7 +550,8 @@ export class Engine {
   }
 
   /** Removes a resting order from the book and the account, and finishes it. */
-  private cancelResting(o: Order, reason: CancelReason): void {
+  /** @internal */
+  cancelResting(o: Order, reason: CancelReason): void {
     o.market.book.remove(o);
     o.account.orders.delete(o.id);
     o.position.openOrders -= 1;
@@ -647,9 +674,11 @@ export class Engine {
     const closeLots = Math.min(lots, closableLots(p, o.side));
     const openLots = lots - closeLots;
     const price = m.price(ticks);
-    const fee = feeFor(notional(m.inst, m.size(lots), price, 'ceil'), feeRate);
+    const fillNotional = notional(m.inst, m.size(lots), price, 'ceil');
+    const fee = feeFor(fillNotional, feeRate);
     const share = o.reservedLots === 0 ? 0n : o.reservedLots <= openLots ? o.reserved : (o.reserved * BigInt(openLots)) / BigInt(o.reservedLots);
-    const im = openLots === 0 ? 0n : initialMarginAtLeverage(notional(m.inst, m.size(openLots), price, 'ceil'), p.leverage);
+    const openNotional = openLots === lots ? fillNotional : notional(m.inst, m.size(openLots), price, 'ceil');
+    const im = openLots === 0 ? 0n : initialMarginAtLeverage(openNotional, p.leverage);
     if (openLots > 0) {
       const w = o.account.wallets.get(m.asset)!;
       const need = im + maxBig(fee, 0n);
@@ -698,6 +727,8 @@ export class Engine {
     const w = o.account.wallets.get(m.asset)!;
     const iso = p.mode === 'isolated';
     const holder = iso ? p.bucket : w.main;
+    // Funding accrued at the old size settles before the size changes.
+    settleFundingFor(this, p);
     // 1. Closing lots: realized PnL against the market's clearing account; a loss the holder cannot cover is
     //    drawn from the insurance fund, never from another bucket.
     if (plan.closeLots > 0) {
@@ -710,6 +741,7 @@ export class Engine {
       if (p.lots === 0) {
         p.sign = 0;
         p.entryPrice = 0n;
+        m.openPositions -= 1;
       }
       if (plan.openLots === 0) this.payFee(holder, m, plan.fee, w);
       if (iso) {
@@ -741,6 +773,9 @@ export class Engine {
         p.sign = openSign as 1 | -1;
         p.lots = plan.openLots;
         p.entryPrice = plan.price;
+        p.fundingIndex = m.funding?.cumIndex ?? 0n;
+        m.openPositions += 1;
+        m.positions.add(p);
       } else {
         const total = BigInt(p.lots + plan.openLots);
         const num = p.entryPrice * BigInt(p.lots) + plan.price * BigInt(plan.openLots);
@@ -764,7 +799,8 @@ export class Engine {
     return share - r;
   }
 
-  private settlePnl(p: Position, holder: LedgerAccount, pnl: bigint): void {
+  /** @internal */
+  settlePnl(p: Position, holder: LedgerAccount, pnl: bigint): void {
     const m = p.market;
     if (pnl >= 0n) {
       this.ledger.transfer(m.clearing, holder, pnl, 'realizedPnl');
@@ -786,7 +822,8 @@ export class Engine {
     else if (fee < 0n) this.ledger.transfer(m.fees, w.main, minBig(-fee, maxBig(m.fees.balance, 0n)), 'rebate');
   }
 
-  private emitPosition(p: Position): void {
+  /** @internal */
+  emitPosition(p: Position): void {
     this.events.push({
       type: 'position', account: p.account.id, symbol: p.market.symbol, side: p.side, size: p.size, entryPrice: p.entryPrice,
       collateral: p.mode === 'isolated' ? p.bucket.balance : 0n, realizedPnl: p.realizedPnl,

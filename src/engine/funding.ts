@@ -67,8 +67,21 @@ export class FundingState {
     }
   }
 
+  /** Canonical text of every field (state hash, snapshots). */
+  canonical(): string {
+    return [this.cumIndex, this.nextTime, this.lastRate, this.twNum, this.twDen, this.premium, this.premiumTime].join(',');
+  }
+
   averagePremium(): bigint {
     return this.twDen === 0n ? (this.premium ?? 0n) : div(this.twNum, this.twDen, 'trunc');
+  }
+
+  /** Skips the interval due at `nextTime` (oracle paused or no price): nothing accrues, the premium window restarts. */
+  skipInterval(): void {
+    this.twNum = 0n;
+    this.twDen = 0n;
+    this.lastRate = 0n;
+    this.nextTime += this.cfg.intervalMs;
   }
 
   /** Runs the funding due at `nextTime`: fixes the rate, advances the index, starts the next interval. */

@@ -12,7 +12,9 @@ export function stateHash(e: Engine): string {
   put('engine', e.seq, e.lastTime, e.nextOrderId);
   for (const sym of [...e.markets.keys()].sort()) {
     const m = e.markets.get(sym)!;
-    put('market', sym, JSON.stringify(m.config), m.mark, m.last, m.openInterestLots);
+    put('market', sym, JSON.stringify(m.config), m.mark, m.last, m.openInterestLots, m.openPositions, m.unsettledFunding, m.closed, m.twapNum, m.twapMs, m.lastIndexTime, [...m.paused].sort().join(':'));
+    if (m.oracle) put('oracle', m.oracle.canonical());
+    if (m.funding) put('funding', m.funding.canonical());
     for (const o of m.book.orders()) put('order', o.id, o.accountId, o.side, o.priceTicks, o.remainingLots);
   }
   for (const id of [...e.accounts.keys()].sort()) {
@@ -21,7 +23,7 @@ export function stateHash(e: Engine): string {
     for (const asset of [...a.wallets.keys()].sort()) put('wallet', asset, a.wallets.get(asset)!.crossOrderRequirement);
     for (const sym of [...a.positions.keys()].sort()) {
       const p = a.positions.get(sym)!;
-      put('position', sym, p.mode, p.leverage, p.sign, p.lots, p.entryPrice, p.realizedPnl, p.openOrders);
+      put('position', sym, p.mode, p.leverage, p.sign, p.lots, p.entryPrice, p.realizedPnl, p.openOrders, p.fundingIndex);
     }
     for (const oid of [...a.orders.keys()].sort((x, y) => x - y)) {
       const o = a.orders.get(oid)!;

@@ -6,13 +6,14 @@
  *
  * Which balances may go negative is part of the ledger, not left to callers: only `external`, a market's
  * `clearing` account (the counterparty of realized PnL: its balance is the market's open entry value, which the
- * open positions' unrealized PnL offsets) and the insurance fund (whose draws are recorded as events).
+ * open positions' unrealized PnL offsets), a market's `funding` pool (payers settle into it and receivers out of it
+ * lazily, in any order) and the insurance fund (whose draws are recorded as events).
  */
 import type { EngineEvent, TransferReason } from './types.ts';
 
-export type LedgerKind = 'external' | 'main' | 'reserved' | 'isolated' | 'fees' | 'insurance' | 'clearing';
+export type LedgerKind = 'external' | 'main' | 'reserved' | 'isolated' | 'fees' | 'insurance' | 'clearing' | 'funding';
 
-const MAY_GO_NEGATIVE: ReadonlySet<LedgerKind> = new Set(['external', 'clearing', 'insurance']);
+const MAY_GO_NEGATIVE: ReadonlySet<LedgerKind> = new Set(['external', 'clearing', 'insurance', 'funding']);
 
 export class LedgerAccount {
   balance = 0n;
@@ -39,7 +40,7 @@ export class Ledger {
   }
 
   /** Singleton system accounts per asset (external, fees, insurance) or per market (clearing). */
-  systemAccount(kind: 'external' | 'fees' | 'insurance' | 'clearing', asset: string, scope = ''): LedgerAccount {
+  systemAccount(kind: 'external' | 'fees' | 'insurance' | 'clearing' | 'funding', asset: string, scope = ''): LedgerAccount {
     const key = `${kind}:${asset}:${scope}`;
     let a = this.system.get(key);
     if (!a) {

@@ -63,6 +63,12 @@ export class OracleState {
 
   constructor(readonly cfg: OracleConfig) {}
 
+  /** Canonical text of every field (state hash, snapshots). */
+  canonical(): string {
+    const q = [...this.quotes.values()].map((x) => `${x.source}:${x.price}:${x.time}`).sort().join(';');
+    return [q, this.index, this.indexTime, this.validity, this.reason, this.basis.join(':'), this.emaBasis.num, this.emaBasis.den, this.emaBook.num, this.emaBook.den, this.lastSampleTime].join(',');
+  }
+
   /** Records a quote and recomputes the index. Returns the new index (or null if invalid). */
   quote(source: string, price: bigint, time: number): void {
     const w = this.cfg.sources.find((s) => s.name === source);

@@ -7,7 +7,7 @@ import { liquidationPrice, maintenanceMargin, marginRatio, notional } from '../c
 import { LEVERAGE_DP, RATE_DP } from '../core/rates.ts';
 import type { Position } from './account.ts';
 import type { Engine } from './engine.ts';
-import { available, positionInitialMargin, positionInput, positionPnl, valuationPrice } from './risk.ts';
+import { available, bucketAfterFunding, pendingFunding, positionInitialMargin, positionInput, positionPnl, valuationPrice } from './risk.ts';
 
 export interface PositionView {
   symbol: string;
@@ -28,6 +28,8 @@ export interface PositionView {
   marginMode: 'isolated' | 'cross';
   /** uPnL as a percentage of initial margin (ccxt's `percentage`). */
   percentage: string | null;
+  /** Funding accrued but not yet settled into the collateral: positive is owed by the position. */
+  pendingFunding: string;
 }
 
 export function positionView(e: Engine, p: Position): PositionView {
@@ -48,7 +50,7 @@ export function positionView(e: Engine, p: Position): PositionView {
   const lp = !open
     ? null
     : iso
-      ? liquidationPrice({ inst, conv: e.conventions, pos: positionInput(p), collateral: p.bucket.balance })
+      ? liquidationPrice({ inst, conv: e.conventions, pos: positionInput(p), collateral: bucketAfterFunding(p) })
       : liquidationPrice({ inst, conv: e.conventions, pos: positionInput(p), collateral: crossBacking + otherCrossNet(e, p) });
   return {
     symbol: m.symbol,
@@ -62,12 +64,13 @@ export function positionView(e: Engine, p: Position): PositionView {
     collateral: money(collateral),
     initialMargin: money(im),
     maintenanceMargin: money(mm),
-    marginRatio: open && iso ? fmtRate(marginRatio(mm, p.bucket.balance + pnl)) : null,
+    marginRatio: open && iso ? fmtRate(marginRatio(mm, bucketAfterFunding(p) + pnl)) : null,
     liquidationPrice: lp === null ? null : formatDecimal(lp, inst.priceDp),
     unrealizedPnl: money(pnl),
     realizedPnl: money(p.realizedPnl),
     marginMode: p.mode,
     percentage: im > 0n ? formatDecimal((pnl * 10_000n) / im, 2) : null,
+    pendingFunding: money(pendingFunding(p)),
   };
 }
 

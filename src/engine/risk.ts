@@ -9,6 +9,7 @@
  * - unrealized profit never counts towards what can be withdrawn or committed; unrealized loss always does.
  */
 import { ceilDiv, minBig } from '../core/fixed.ts';
+import { fundingOwed } from '../core/funding.ts';
 import { initialMarginAtLeverage, notional, type PositionInput, unrealizedPnl } from '../core/margin.ts';
 import { RATE_ONE } from '../core/rates.ts';
 import type { Account, PositionView, Wallet } from './account.ts';
@@ -33,6 +34,20 @@ export function positionInitialMargin(p: PositionView, price = valuationPrice(p)
   return initialMarginAtLeverage(notional(p.market.inst, p.size, price, 'ceil'), p.leverage);
 }
 
+/** Funding a position owes (> 0) or is owed (< 0) since it last settled; 0 without funding. */
+export function pendingFunding(p: PositionView): bigint {
+  const f = p.market.funding;
+  if (!f || p.sign === 0 || p.fundingIndex === f.cumIndex) return 0n;
+  return fundingOwed(p.market.inst, p.sign, p.size, p.fundingIndex, f.cumIndex);
+}
+
+/** An isolated bucket as it will stand once pending funding settles (never below zero: the rest is insurance's). */
+export function bucketAfterFunding(p: PositionView & { bucket: { balance: bigint } }): bigint {
+  const owed = pendingFunding(p);
+  const b = p.bucket.balance - owed;
+  return b < 0n ? 0n : b;
+}
+
 /**
  * What the account can commit or withdraw in `asset`: main balance, less unrealized losses of cross positions,
  * less their initial margin, less what open cross orders require. May be negative (nothing available).
@@ -43,6 +58,9 @@ export function available(account: Account, wallet: Wallet, asset: string): bigi
   for (const p of account.positions.values()) {
     if (p.mode !== 'cross' || p.sign === 0 || p.market.asset !== asset) continue;
     pnl += positionPnl(p);
+    // Funding owed counts like a loss; funding owed to the account counts only once it has landed.
+    const owed = pendingFunding(p);
+    if (owed > 0n) pnl -= owed;
     im += positionInitialMargin(p);
   }
   return wallet.main.balance + minBig(pnl, 0n) - im - wallet.crossOrderRequirement;

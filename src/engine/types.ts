@@ -34,7 +34,40 @@ export interface MarketConfig {
   /** Largest single order, in base/contracts. */
   maxOrderSize?: string;
   defaultLeverage?: string;
+  /** Dated futures: expiry (ms) and the window before it over which the index TWAP sets the settlement price. */
   expiry?: number | null;
+  settlementWindowMs?: number;
+  /** Oracle feeds → index → mark. Without it the mark is set directly (`setMarkPrice`) and always valid. */
+  oracle?: OracleSpec;
+  /** Periodic funding (perpetuals). */
+  funding?: FundingSpec;
+}
+
+export interface OracleSpec {
+  sources: { name: string; weight: number }[];
+  stalenessMs: number;
+  /** Largest |source − median| / median before a source is excluded, e.g. "0.05". */
+  maxDeviation: string;
+  minSources: number;
+  /** Largest index move in one update, e.g. "0.1"; beyond it the index is clamped and flagged too volatile. */
+  maxJump: string;
+  markMethod: 'index' | 'binance' | 'hyperliquid';
+  emaTauMs?: number;
+  basisSamples?: number;
+}
+
+export interface FundingSpec {
+  intervalMs: number;
+  /** Per 8 hours, e.g. "0.0001". */
+  interestRate: string;
+  /** Clamp around the interest rate, default "0.0005". */
+  clamp?: string;
+  /** Binance ±k × MMR (first tier), Hyperliquid a cap per hour, dYdX multiple × (IMR − MMR) of the first tier. */
+  cap: { kind: 'mmrMultiple'; k: string } | { kind: 'perHour'; cap: string } | { kind: 'marginSpread'; multiple: string } | { kind: 'none' };
+  /** Margin amount whose notional at max leverage sets the impact depth (Binance 200 USDT, dYdX 500 USDC). */
+  impactMargin: string;
+  /** Price that values a unit for funding: the index (Hyperliquid's oracle) or the mark (Binance). Default mark. */
+  priceSource?: 'index' | 'mark';
 }
 
 interface Base {
@@ -66,7 +99,12 @@ export type Command =
   | (Base & { type: 'cancelOrder'; account: string; symbol: string; orderId: number })
   | (Base & { type: 'cancelAll'; account: string; symbol?: string })
   | (Base & { type: 'amendOrder'; account: string; symbol: string; orderId: number; price?: string; size?: string })
-  | (Base & { type: 'setMarkPrice'; symbol: string; price: string });
+  | (Base & { type: 'setMarkPrice'; symbol: string; price: string })
+  | (Base & { type: 'oracleQuote'; symbol: string; source: string; price: string })
+  /** Moves the clock: staleness, funding times and expiries due by `time` are processed. */
+  | (Base & { type: 'tick' })
+  /** Settles an account's pending funding on a market (any touch of the position does it too). */
+  | (Base & { type: 'settleFunding'; account: string; symbol: string });
 
 export type CommandType = Command['type'];
 
@@ -93,7 +131,9 @@ export type RejectCode =
   | 'TOO_MANY_ORDERS'
   | 'BOOK_FULL'
   | 'TIME_WENT_BACKWARDS'
-  | 'LIMIT_EXCEEDED';
+  | 'LIMIT_EXCEEDED'
+  | 'ORACLE_PAUSED'
+  | 'MARKET_CLOSED';
 
 export class Rejection extends Error {
   readonly code: RejectCode;
@@ -112,7 +152,8 @@ export type CancelReason =
   | 'priceBand'
   | 'fillLimit'
   | 'reduceOnly'
-  | 'bookFull';
+  | 'bookFull'
+  | 'expired';
 
 export type TransferReason =
   | 'deposit'
@@ -127,7 +168,10 @@ export type TransferReason =
   | 'addMargin'
   | 'removeMargin'
   | 'leverageChange'
-  | 'insuranceCover';
+  | 'insuranceCover'
+  | 'funding'
+  | 'fundingResidue'
+  | 'settlement';
 
 export type EngineEvent =
   | { type: 'marketCreated'; symbol: string }
@@ -140,7 +184,12 @@ export type EngineEvent =
   | { type: 'marginModeSet'; account: string; symbol: string; mode: MarginMode }
   | { type: 'leverageSet'; account: string; symbol: string; leverage: bigint }
   | { type: 'markPrice'; symbol: string; price: bigint }
-  | { type: 'insuranceDraw'; asset: string; account: string; symbol: string; amount: bigint };
+  | { type: 'insuranceDraw'; asset: string; account: string; symbol: string; amount: bigint }
+  | { type: 'indexPrice'; symbol: string; price: bigint | null; validity: string; reason: string }
+  | { type: 'oracleStatus'; symbol: string; action: string; paused: boolean; validity: string; reason: string }
+  | { type: 'fundingRate'; symbol: string; time: number; rate: bigint; price: bigint; paused: boolean }
+  | { type: 'fundingPaid'; account: string; symbol: string; amount: bigint; shortfall: bigint }
+  | { type: 'marketSettled'; symbol: string; price: bigint; positions: number };
 
 export type ApplyResult =
   | { ok: true; seq: number; events: EngineEvent[]; orderId?: number }

@@ -1,0 +1,213 @@
+/**
+ * Prices, funding and expiry inside the engine: oracle quotes → index → mark, the per-action oracle policy, funding
+ * intervals (an O(1) index step) and lazy per-position settlement, and dated-futures settlement at the index TWAP.
+ *
+ * Scheduled work (staleness, funding times, expiries) runs when a command moves the clock — `tick` or
+ * `oracleQuote` — at the scheduled time, never on an order or a margin command, so those stay atomic: validated
+ * fully, then applied. A venue's feeder sends ticks (the service sends one a second).
+ */
+import { InputError, parseDecimal } from '../core/fixed.ts';
+import { notional, unrealizedPnl } from '../core/margin.ts';
+import type { Position } from './account.ts';
+import type { Engine } from './engine.ts';
+import { impactPrice } from './funding.ts';
+import type { Market } from './market.ts';
+import { allows, type OracleAction, type Validity } from './oracle.ts';
+import { pendingFunding } from './risk.ts';
+import { Rejection } from './types.ts';
+
+const GUARDED: readonly OracleAction[] = ['increaseRisk', 'withdraw', 'liquidate', 'funding'];
+/** Levels walked for impact prices: bounds the work of a premium sample. */
+const IMPACT_LEVELS = 200;
+
+/** Validity as of `now` without mutating: an index older than the staleness limit is stale. */
+export function validityAt(m: Market, now: number): Validity {
+  const o = m.oracle;
+  if (!o) return 'valid';
+  if (o.validity !== 'insufficientSources' && o.index !== null && now - o.indexTime > o.cfg.stalenessMs) return 'stale';
+  return o.validity;
+}
+
+/** Rejects with ORACLE_PAUSED when the market's oracle state does not allow `action`. */
+export function requireOracle(m: Market, action: OracleAction, now: number): void {
+  const v = validityAt(m, now);
+  if (!allows(action, v)) {
+    const why = m.oracle?.reason ?? '';
+    throw new Rejection('ORACLE_PAUSED', `${action} is paused on ${m.symbol}: oracle ${v}${why ? ` (${why})` : ''}`);
+  }
+}
+
+export function oracleQuote(e: Engine, cmd: { symbol: string; source: string; price: string; time: number }): undefined {
+  const m = e.market(cmd.symbol);
+  const o = m.oracle;
+  if (!o) throw new Rejection('INVALID_COMMAND', `${m.symbol} has no oracle; set its mark with setMarkPrice`);
+  if (!o.cfg.sources.some((s) => s.name === cmd.source)) throw new Rejection('INVALID_COMMAND', `unknown oracle source ${JSON.stringify(cmd.source)}`);
+  let price: bigint;
+  try {
+    price = parseDecimal(cmd.price, 'price', { dp: m.inst.priceDp, positive: true, maxAbs: m.price(2 ** 47) });
+  } catch (err) {
+    if (err instanceof InputError) throw new Rejection('INVALID_PRICE', err.message);
+    throw err;
+  }
+  // ---- validated ----
+  runScheduled(e, cmd.time);
+  accrueTwap(m, cmd.time);
+  o.quote(cmd.source, price, cmd.time);
+  e.events.push({ type: 'indexPrice', symbol: m.symbol, price: o.index, validity: o.validity, reason: o.reason });
+  if (o.index !== null && o.validity !== 'insufficientSources') {
+    const top = bookTop(m);
+    o.sampleBasis(top, cmd.time);
+    if (m.funding) {
+      const [bid, ask] = impactPrices(m);
+      m.funding.sample(bid, ask, o.index, cmd.time);
+    }
+    const f = m.funding;
+    const mark = o.mark(top, f?.lastRate ?? 0n, f ? f.nextTime - cmd.time : 0, f?.cfg.intervalMs ?? 1);
+    if (mark !== null && mark !== m.mark) {
+      m.mark = mark;
+      e.events.push({ type: 'markPrice', symbol: m.symbol, price: mark });
+    }
+  }
+  reportStatus(e, m, cmd.time);
+  return undefined;
+}
+
+/** Processes everything due by `time` on every market, in market order (deterministic). */
+export function runScheduled(e: Engine, time: number): void {
+  for (const m of e.markets.values()) {
+    m.oracle?.age(time);
+    reportStatus(e, m, time);
+    if (m.funding) runFunding(e, m, time);
+    if (m.inst.expiry !== null && !m.closed && time >= m.inst.expiry) settleExpiry(e, m);
+  }
+}
+
+function runFunding(e: Engine, m: Market, time: number): void {
+  const f = m.funding!;
+  // Bounded: a clock jump of days runs at most that many intervals (24 per day at 1 h).
+  for (let guard = 0; f.nextTime <= time && guard < 10_000; guard++) {
+    const index = m.oracle?.index ?? null;
+    const price = f.cfg.priceSource === 'index' ? (index ?? m.mark) : (m.mark ?? index);
+    const paused = !allows('funding', validityAt(m, f.nextTime)) || price === null;
+    if (paused) {
+      e.events.push({ type: 'fundingRate', symbol: m.symbol, time: f.nextTime, rate: 0n, price: price ?? 0n, paused: true });
+      f.skipInterval();
+      continue;
+    }
+    const before = f.cumIndex;
+    const rec = f.settleInterval(m.inst, price);
+    if (f.cumIndex !== before) m.unsettledFunding = m.openPositions;
+    e.events.push({ type: 'fundingRate', symbol: m.symbol, time: rec.time, rate: rec.rate, price: rec.price, paused: false });
+  }
+}
+
+/**
+ * Settles a position's pending funding into its bucket (isolated) or main balance (cross). Funding larger than
+ * an isolated bucket empties it and the insurance fund pays the rest (recorded); it never reaches the free
+ * balance. When every open position has settled, the pool holds only rounding residue, which goes to fees.
+ */
+export function settleFundingFor(e: Engine, p: Position): void {
+  const m = p.market;
+  const f = m.funding;
+  if (!f || p.fundingIndex === f.cumIndex) return;
+  if (p.sign === 0) {
+    p.fundingIndex = f.cumIndex;
+    return;
+  }
+  const owed = pendingFunding(p);
+  p.fundingIndex = f.cumIndex;
+  m.unsettledFunding -= 1;
+  const w = p.account.wallets.get(m.asset)!;
+  const holder = p.mode === 'isolated' ? p.bucket : w.main;
+  let shortfall = 0n;
+  if (owed > 0n) {
+    const paid = owed < holder.balance ? owed : holder.balance > 0n ? holder.balance : 0n;
+    e.ledger.transfer(holder, m.fundingPool, paid, 'funding');
+    shortfall = owed - paid;
+    if (shortfall > 0n) {
+      e.ledger.transfer(m.insurance, m.fundingPool, shortfall, 'insuranceCover');
+      e.events.push({ type: 'insuranceDraw', asset: m.asset, account: p.account.id, symbol: m.symbol, amount: shortfall });
+    }
+  } else if (owed < 0n) {
+    e.ledger.transfer(m.fundingPool, holder, -owed, 'funding');
+  }
+  e.events.push({ type: 'fundingPaid', account: p.account.id, symbol: m.symbol, amount: owed, shortfall });
+  if (m.unsettledFunding === 0 && m.fundingPool.balance > 0n) {
+    e.ledger.transfer(m.fundingPool, m.fees, m.fundingPool.balance, 'fundingResidue');
+  }
+}
+
+/** Time-weighted index over the settlement window before expiry. */
+function accrueTwap(m: Market, now: number): void {
+  const exp = m.inst.expiry;
+  const index = m.oracle?.index ?? null;
+  if (exp !== null && index !== null && m.lastIndexTime > 0) {
+    const from = Math.max(m.lastIndexTime, exp - m.settlementWindowMs);
+    const to = Math.min(now, exp);
+    if (to > from) {
+      m.twapNum += index * BigInt(to - from);
+      m.twapMs += BigInt(to - from);
+    }
+  }
+  m.lastIndexTime = now;
+}
+
+/**
+ * Dated-future expiry: every resting order is cancelled and every position closed at the settlement price (TWAP
+ * of the index over the window; the last index or mark if no quote fell in it). A once-per-market scan.
+ */
+function settleExpiry(e: Engine, m: Market): void {
+  accrueTwap(m, m.inst.expiry!);
+  const price = m.twapMs > 0n ? m.twapNum / m.twapMs : (m.oracle?.index ?? m.mark ?? m.last);
+  if (price === null) return; // nothing to settle at: retried on the next tick
+  for (const o of [...m.book.orders()]) e.cancelResting(o as import('./account.ts').Order, 'expired');
+  let closed = 0;
+  for (const p of m.positions) {
+    if (p.sign === 0) continue;
+    settleFundingFor(e, p);
+    const w = p.account.wallets.get(m.asset)!;
+    const holder = p.mode === 'isolated' ? p.bucket : w.main;
+    const pnl = unrealizedPnl(m.inst, { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice }, price);
+    e.settlePnl(p, holder, pnl);
+    p.realizedPnl += pnl;
+    p.lots = 0;
+    p.sign = 0;
+    p.entryPrice = 0n;
+    if (p.bucket.balance > 0n) e.ledger.transfer(p.bucket, w.main, p.bucket.balance, 'settlement');
+    e.emitPosition(p);
+    closed++;
+  }
+  m.openPositions = 0;
+  m.openInterestLots = 0;
+  m.closed = true;
+  m.mark = price;
+  e.events.push({ type: 'marketSettled', symbol: m.symbol, price, positions: closed });
+}
+
+/** Emits pause/resume events for every guarded action whose permission changed. */
+function reportStatus(e: Engine, m: Market, now: number): void {
+  if (!m.oracle) return;
+  const v = validityAt(m, now);
+  for (const a of GUARDED) {
+    const paused = !allows(a, v);
+    if (paused !== m.paused.has(a)) {
+      if (paused) m.paused.add(a);
+      else m.paused.delete(a);
+      e.events.push({ type: 'oracleStatus', symbol: m.symbol, action: a, paused, validity: v, reason: m.oracle.reason });
+    }
+  }
+}
+
+function bookTop(m: Market): { bid: bigint | null; ask: bigint | null; last: bigint | null } {
+  const b = m.book.bestPrice('buy');
+  const a = m.book.bestPrice('sell');
+  return { bid: b === null ? null : m.price(b), ask: a === null ? null : m.price(a), last: m.last };
+}
+
+function impactPrices(m: Market): [bigint | null, bigint | null] {
+  const d = m.book.depth(IMPACT_LEVELS);
+  const target = m.fundingCfg!.impactNotional;
+  const val = (size: bigint, price: bigint) => notional(m.inst, size, price, 'floor');
+  const conv = (lv: [number, number][]): [bigint, bigint][] => lv.map(([t, l]) => [m.price(t), m.size(l)]);
+  return [impactPrice(conv(d.bids), target, val), impactPrice(conv(d.asks), target, val)];
+}
