@@ -1,0 +1,221 @@
+/**
+ * The full engine on a mixed order stream, next to matching alone and the npm package nodejs-order-book.
+ *
+ *   npm run bench -- matching [--commands 1000000] [--accounts 1000] [--seed 1] [--reps 2]
+ *
+ * The stream is matching-book's (about 60% GTC limits around a drifting mid, 25% cancels of live orders, 15%
+ * IOC/market), generated once, untimed. The engine run turns each entry into a real command — decimal strings
+ * parsed with the market's scales, pre-trade margin checks, reserves, fills with fees and realized PnL through the
+ * ledger, self-trade prevention — on a BTCUSDT market with 1,000 funded accounts. Command objects are built before
+ * timing, except cancels, which need the engine's order id and are built as they run (as a client would).
+ * Throughput is whole-stream wall time, best of --reps; latency is a separate pass timing every command.
+ */
+import { Engine } from '../src/engine/engine.ts';
+import type { Command } from '../src/engine/types.ts';
+import { fmtInt, intArg, parseArgs, perSecond, round, say, summarize } from './lib.ts';
+import {
+  fullGc,
+  generate,
+  OurMatcher,
+  runAll,
+  type Stream,
+  TheirMatcher,
+  timerOverheadNs,
+} from './matching-book.ts';
+
+const MARKET = {
+  symbol: 'BTCUSDT',
+  kind: 'linear',
+  base: 'BTC',
+  quote: 'USDT',
+  tickSize: '0.1',
+  lotSize: '0.001',
+  settleDp: 8,
+  maxLeverage: '125',
+  takerFee: '0.0005',
+  makerFee: '0.0002',
+  limitBand: '0.5',
+  marketBand: '0.05',
+  defaultLeverage: '10',
+  risk: {
+    kind: 'brackets',
+    tiers: [
+      { cap: '50000', mmr: '0.004', maxLeverage: '125' },
+      { cap: '250000', mmr: '0.005', maxLeverage: '100' },
+      { cap: '1000000', mmr: '0.01', maxLeverage: '50' },
+      { cap: '10000000', mmr: '0.025', maxLeverage: '20' },
+      { cap: null, mmr: '0.05', maxLeverage: '10' },
+    ],
+  },
+} as const;
+
+const priceStr = (ticks: number) => `${Math.floor(ticks / 10)}.${ticks % 10}`;
+const sizeStr = (lots: number) => `${Math.floor(lots / 1000)}.${String(lots % 1000).padStart(3, '0')}`;
+
+interface Prepared {
+  /** Commands by stream index; null for cancels (built at run time). */
+  cmds: (Command | null)[];
+}
+
+export function prepare(s: Stream, nAccounts: number): Prepared {
+  const cmds: (Command | null)[] = new Array(s.n);
+  for (let i = 0; i < s.n; i++) {
+    const k = s.kind[i]!;
+    const account = `a${s.account[i]}`;
+    const side = s.side[i] === 0 ? 'buy' : 'sell';
+    const time = 1_000 + i;
+    if (k === 1) cmds[i] = null;
+    else if (k === 3)
+      cmds[i] = {
+        type: 'placeOrder',
+        time,
+        account,
+        symbol: 'BTCUSDT',
+        side,
+        orderType: 'market',
+        size: sizeStr(s.lots[i]!),
+      };
+    else {
+      cmds[i] = {
+        type: 'placeOrder',
+        time,
+        account,
+        symbol: 'BTCUSDT',
+        side,
+        orderType: 'limit',
+        price: priceStr(s.price[i]!),
+        size: sizeStr(s.lots[i]!),
+        timeInForce: k === 0 ? 'GTC' : 'IOC',
+      };
+    }
+  }
+  void nAccounts;
+  return { cmds };
+}
+
+export function freshEngine(nAccounts: number): Engine {
+  const e = new Engine();
+  const must = (c: Command) => {
+    const r = e.apply(c);
+    if (!r.ok) throw new Error(`setup: ${r.code} ${r.message}`);
+  };
+  must({
+    type: 'createMarket',
+    time: 0,
+    market: MARKET as unknown as import('../src/engine/types.ts').MarketConfig,
+  });
+  must({ type: 'setMarkPrice', time: 0, symbol: 'BTCUSDT', price: '60000' });
+  for (let a = 0; a < nAccounts; a++)
+    must({ type: 'deposit', time: 0, account: `a${a}`, asset: 'USDT', amount: '100000000' });
+  return e;
+}
+
+interface EngineOutcome {
+  ok: number;
+  rejected: number;
+  trades: number;
+  codes: Record<string, number>;
+}
+
+export function runEngine(e: Engine, s: Stream, p: Prepared, lat: Float64Array | null): EngineOutcome {
+  const out: EngineOutcome = { ok: 0, rejected: 0, trades: 0, codes: {} };
+  const engineId = new Int32Array(s.maxId + 2);
+  const owner = new Int32Array(s.maxId + 2);
+  for (let i = 0; i < s.n; i++) {
+    const t0 = lat ? process.hrtime.bigint() : 0n;
+    let c = p.cmds[i];
+    if (c === null || c === undefined) {
+      const ref = s.ref[i]!;
+      c = {
+        type: 'cancelOrder',
+        time: 1_000 + i,
+        account: `a${owner[ref]}`,
+        symbol: 'BTCUSDT',
+        orderId: engineId[ref]!,
+      };
+    } else if (s.kind[i] !== 3) owner[s.ref[i]!] = s.account[i]!;
+    const r = e.apply(c);
+    if (lat) lat[i] = Number(process.hrtime.bigint() - t0);
+    if (r.ok) {
+      out.ok++;
+      if (r.orderId !== undefined) engineId[s.ref[i]!] = r.orderId;
+      // Counting trades walks every event: done only in the (separately timed) latency pass.
+      if (lat) for (const ev of r.events) if (ev.type === 'trade') out.trades++;
+    } else {
+      out.rejected++;
+      out.codes[r.code] = (out.codes[r.code] ?? 0) + 1;
+    }
+  }
+  return out;
+}
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const a = parseArgs(args);
+  const n = intArg(a, 'commands', 1_000_000);
+  const nAccounts = Math.max(1, intArg(a, 'accounts', 1_000));
+  const seed = intArg(a, 'seed', 1);
+  const reps = Math.max(1, intArg(a, 'reps', 2));
+  const { stream, stats } = generate(n, nAccounts, seed);
+  say(
+    `stream: ${fmtInt(n)} commands over ${nAccounts} accounts: ${fmtInt(stats.limit!)} limit, ${fmtInt(stats.cancel!)} cancel, ${fmtInt(stats.ioc!)} IOC, ${fmtInt(stats.market!)} market`,
+  );
+  const prepared = prepare(stream, nAccounts);
+  const ids: string[] = Array.from({ length: stream.maxId + 1 }, (_, id) => `o${id}`);
+  const accounts = Array.from({ length: nAccounts }, (_, k) => `a${k}`);
+
+  const engineNs: number[] = [];
+  const bookNs: number[] = [];
+  const theirNs: number[] = [];
+  let outcome: EngineOutcome | null = null;
+  for (let r = 0; r < reps; r++) {
+    fullGc();
+    const e = freshEngine(nAccounts);
+    const t0 = process.hrtime.bigint();
+    outcome = runEngine(e, stream, prepared, null);
+    engineNs.push(Number(process.hrtime.bigint() - t0));
+    const v = e.ledger.verify();
+    if (!v.ok) throw new Error(`ledger does not balance after the run: ${v.problems[0]}`);
+    fullGc();
+    bookNs.push(runAll(new OurMatcher(), stream));
+    fullGc();
+    theirNs.push(runAll(new TheirMatcher(ids, accounts), stream));
+    say(
+      `  rep ${r + 1}/${reps}: engine ${fmtInt(perSecond(n, engineNs[r]!))} cmd/s, matching alone ${fmtInt(perSecond(n, bookNs[r]!))}, nodejs-order-book ${fmtInt(perSecond(n, theirNs[r]!))}`,
+    );
+  }
+  const best = (xs: number[]) => Math.min(...xs);
+  const enginePerSec = perSecond(n, best(engineNs));
+  const bookPerSec = perSecond(n, best(bookNs));
+  const theirPerSec = perSecond(n, best(theirNs));
+
+  fullGc();
+  const overhead = timerOverheadNs();
+  const lat = new Float64Array(n);
+  const counted = runEngine(freshEngine(nAccounts), stream, prepared, lat);
+  outcome!.trades = counted.trades;
+  const l = summarize(lat);
+  const us = (ns: number) => round(ns / 1000, 2);
+  say(
+    `engine with margin checks and ledger: ${fmtInt(enginePerSec)} cmd/s (target ≥ 300,000); ${fmtInt(outcome!.ok)} accepted, ${fmtInt(outcome!.rejected)} rejected ${JSON.stringify(outcome!.codes)}, ${fmtInt(outcome!.trades)} trades`,
+  );
+  say(
+    `engine latency per command: p50 ${us(l.p50)} µs, p99 ${us(l.p99)} µs, p99.9 ${us(l.p999)} µs, max ${us(l.max)} µs (timer overhead ~${overhead} ns included)`,
+  );
+  say(
+    `matching alone ${fmtInt(bookPerSec)} cmd/s vs nodejs-order-book ${fmtInt(theirPerSec)} cmd/s → ${round(bookPerSec / theirPerSec, 2)}x (target ≥ 2x); engine/nodejs-order-book ${round(enginePerSec / theirPerSec, 2)}x`,
+  );
+  return {
+    commands: n,
+    accounts: nAccounts,
+    engineCmdPerSec: round(enginePerSec),
+    engineLatencyUs: { p50: us(l.p50), p99: us(l.p99), p999: us(l.p999), max: us(l.max) },
+    matchingAloneCmdPerSec: round(bookPerSec),
+    nodejsOrderBookCmdPerSec: round(theirPerSec),
+    matchingVsNodejsOrderBook: round(bookPerSec / theirPerSec, 2),
+    engineVsNodejsOrderBook: round(enginePerSec / theirPerSec, 2),
+    accepted: outcome!.ok,
+    rejected: outcome!.rejected,
+    rejectCodes: outcome!.codes,
+    trades: outcome!.trades,
+  };
+}
