@@ -22,17 +22,16 @@ import { Decimal } from 'decimal.js';
 import { formatDecimal, minBig, pow10 } from '../src/core/fixed.ts';
 import type { Instrument } from '../src/core/instrument.ts';
 import {
-  evaluatePosition,
   liquidationPrice,
   type MarginConventions,
   marginRatio,
-  newPositionEvaluation,
   notional,
   type PositionInput,
   positionRisk,
   ratesAt,
   type Side,
 } from '../src/core/margin.ts';
+import { evaluatePosition, newPositionEvaluation } from '../src/core/evaluate.ts';
 import { type ConventionSpec, type MarketSpec, PRESETS, venue } from '../src/core/presets.ts';
 import { LEVERAGE_ONE } from '../src/core/rates.ts';
 import {

@@ -109,14 +109,14 @@ export class FundingState {
 export function impactPrice(
   levels: readonly [bigint, bigint][],
   notionalTarget: bigint,
-  valueOf: (size: bigint, price: bigint) => bigint,
+  valueAt: (size: bigint, price: bigint) => bigint,
 ): bigint | null {
   if (levels.length === 0) return null;
   let filledValue = 0n;
   let last = levels[0]![0];
   for (const [price, size] of levels) {
     last = price;
-    const v = valueOf(size, price);
+    const v = valueAt(size, price);
     if (filledValue + v >= notionalTarget) return price;
     filledValue += v;
   }

@@ -51,7 +51,7 @@ export function positionView(e: Engine, p: Position): PositionView {
     ? null
     : iso
       ? liquidationPrice({ inst, conv: e.conventions, pos: positionInput(p), collateral: bucketAfterFunding(p) })
-      : liquidationPrice({ inst, conv: e.conventions, pos: positionInput(p), collateral: crossBacking + otherCrossNet(e, p) });
+      : liquidationPrice({ inst, conv: e.conventions, pos: positionInput(p), collateral: crossBacking + otherCrossNet(p) });
   return {
     symbol: m.symbol,
     side: p.side,
@@ -75,7 +75,7 @@ export function positionView(e: Engine, p: Position): PositionView {
 }
 
 /** Other cross positions' PnL less their maintenance, in the same asset (Binance's UPNL₁ − TMM₁). */
-function otherCrossNet(e: Engine, me: Position): bigint {
+function otherCrossNet(me: Position): bigint {
   let net = 0n;
   for (const p of me.account.positions.values()) {
     if (p === me || p.mode !== 'cross' || p.sign === 0 || p.market.asset !== me.market.asset) continue;

@@ -13,7 +13,6 @@ import { fundingOwed } from '../core/funding.ts';
 import { initialMarginAtLeverage, notional, type PositionInput, unrealizedPnl } from '../core/margin.ts';
 import { RATE_ONE } from '../core/rates.ts';
 import type { Account, PositionView, Wallet } from './account.ts';
-import type { Market } from './market.ts';
 import type { OrderSide } from './types.ts';
 
 export function positionInput(p: PositionView): PositionInput {

@@ -9,16 +9,15 @@ import fc from 'fast-check';
 import { formatDecimal, parseDecimal } from '../../src/core/fixed.ts';
 import type { Instrument } from '../../src/core/instrument.ts';
 import {
-  evaluatePosition,
   scales,
   liquidationPrice,
   type MarginConventions,
   marginRatio,
-  newPositionEvaluation,
   notional,
   positionRisk,
   type Side,
 } from '../../src/core/margin.ts';
+import { evaluatePosition, newPositionEvaluation } from '../../src/core/evaluate.ts';
 import { buildInstrument, type MarketSpec, PRESETS, type RuleSpec, venue } from '../../src/core/presets.ts';
 import { parseRate, RATE_ONE } from '../../src/core/rates.ts';
 
