@@ -676,6 +676,7 @@ export class Engine {
     const price = m.price(ticks);
     const fillNotional = notional(m.inst, m.size(lots), price, 'ceil');
     const fee = feeFor(fillNotional, feeRate);
+    // Pro rata to the lots it opens, rounded down (a fill draws no more than its share; the last one takes the rest).
     const share = o.reservedLots === 0 ? 0n : o.reservedLots <= openLots ? o.reserved : (o.reserved * BigInt(openLots)) / BigInt(o.reservedLots);
     const openNotional = openLots === lots ? fillNotional : notional(m.inst, m.size(openLots), price, 'ceil');
     const im = openLots === 0 ? 0n : initialMarginAtLeverage(openNotional, p.leverage);
@@ -688,7 +689,7 @@ export class Engine {
       // here (as this check once did) let a cross maker open twice its share beyond what the account could back.
       if (need > share && need - share > available(o.account, w, m.asset)) return null;
     }
-    return { closeLots, openLots, price, fee, share, im };
+    return { closeLots, openLots, price, fee, feePaid: 0n, share, im };
   }
 
   private fill(taker: Order, maker: Order, tp: FillPlan, mp: FillPlan, lots: number): void {
@@ -697,8 +698,8 @@ export class Engine {
     this.settleSide(taker, tp);
     this.settleSide(maker, mp);
     // Rebates are paid out of this fill's taker fee, so the fee account never goes negative.
-    const takerFee = tp.fee;
-    const makerFee = mp.fee;
+    const takerFee = tp.feePaid;
+    const makerFee = mp.feePaid;
     taker.remainingLots -= lots;
     if (maker.remainingLots === lots) {
       // Remove BEFORE zeroing: book.remove() takes the order's remainingLots off its level's total, so zeroing
@@ -743,7 +744,7 @@ export class Engine {
         p.entryPrice = 0n;
         m.openPositions -= 1;
       }
-      if (plan.openLots === 0) this.payFee(holder, m, plan.fee, w);
+      if (plan.openLots === 0) plan.feePaid = this.payFee(holder, m, plan.fee, w);
       if (iso) {
         // Partial close: the closing lots take their pro-rata share of the bucket as it was BEFORE their PnL and
         // fee settled, plus that PnL less the fee (never below zero); the remaining lots keep their own share.
@@ -751,6 +752,7 @@ export class Engine {
         // lots' loss: closing half a solvent losing long at mark left the rest bankrupt and paid its collateral
         // out to main — a way to move an isolated loss onto the insurance fund.)
         const settled = p.bucket.balance - bucketBefore; // PnL (as far as the bucket covered it) less the fee paid
+        // Rounded down: the rounding unit stays with the lots that remain open.
         const closedShare = (bucketBefore * BigInt(plan.closeLots)) / BigInt(lotsBefore);
         const release = p.lots === 0 ? p.bucket.balance : minBig(p.bucket.balance, maxBig(0n, closedShare + settled));
         if (release > 0n) this.ledger.transfer(p.bucket, w.main, release, 'marginRelease');
@@ -763,11 +765,13 @@ export class Engine {
       if (iso) {
         // Money set aside for this order pays first; the plan checked main covers any shortfall.
         share = this.payFromReserve(o, w, share, plan.im, p.bucket, 'initialMargin');
-        if (plan.fee > 0n) share = this.payFromReserve(o, w, share, plan.fee, m.fees, 'fee');
-        else this.payFee(w.main, m, plan.fee, w);
+        if (plan.fee > 0n) {
+          share = this.payFromReserve(o, w, share, plan.fee, m.fees, 'fee');
+          plan.feePaid = plan.fee; // the plan checked reserve + available cover it in full
+        } else plan.feePaid = this.payFee(w.main, m, plan.fee, w);
       } else {
         // Cross: the pool itself is the collateral; only the fee moves.
-        this.payFee(w.main, m, plan.fee, w);
+        plan.feePaid = this.payFee(w.main, m, plan.fee, w);
       }
       if (p.sign === 0) {
         p.sign = openSign as 1 | -1;
@@ -816,10 +820,22 @@ export class Engine {
     }
   }
 
-  /** Fee (> 0) from the holder, capped at what it holds; rebate (< 0) to the account's main balance. */
-  private payFee(holder: LedgerAccount, m: Market, fee: bigint, w: Wallet): void {
-    if (fee > 0n) this.ledger.transfer(holder, m.fees, minBig(fee, maxBig(holder.balance, 0n)), 'fee');
-    else if (fee < 0n) this.ledger.transfer(m.fees, w.main, minBig(-fee, maxBig(m.fees.balance, 0n)), 'rebate');
+  /**
+   * Fee (> 0) from the holder, capped at what it holds; rebate (< 0) to the account's main balance, capped at what
+   * the fee account holds. Returns what actually moved (a rebate negative), which is what the trade event reports.
+   */
+  private payFee(holder: LedgerAccount, m: Market, fee: bigint, w: Wallet): bigint {
+    if (fee > 0n) {
+      const paid = minBig(fee, maxBig(holder.balance, 0n));
+      this.ledger.transfer(holder, m.fees, paid, 'fee');
+      return paid;
+    }
+    if (fee < 0n) {
+      const rebate = minBig(-fee, maxBig(m.fees.balance, 0n));
+      this.ledger.transfer(m.fees, w.main, rebate, 'rebate');
+      return -rebate;
+    }
+    return 0n;
   }
 
   /** @internal */
@@ -840,6 +856,8 @@ interface FillPlan {
   openLots: number;
   price: bigint;
   fee: bigint;
+  /** The fee actually collected (or rebate paid), set when the fill settles. */
+  feePaid: bigint;
   share: bigint;
   im: bigint;
 }

@@ -3,7 +3,7 @@
  * accounts it settles through. Prices and sizes cross into the book as integer ticks and lots (safe JS
  * integers, bounded below), and back to bigint for margin math.
  */
-import { div, formatDecimal, InputError, parseDecimal, parseScaledSafe, pow10 } from '../core/fixed.ts';
+import { ceilDiv, div, formatDecimal, InputError, parseDecimal, parseScaledSafe, pow10 } from '../core/fixed.ts';
 import type { Instrument } from '../core/instrument.ts';
 import { buildInstrument, type MarketSpec } from '../core/presets.ts';
 import { parseLeverage, parseRate, RATE_ONE } from '../core/rates.ts';
@@ -143,7 +143,7 @@ export class Market {
     const r = this.inst.risk;
     if (r.kind === 'tiers') return r.tiers[0]!;
     if (r.kind === 'sizeLinear') return { mmr: r.mmBase, imr: r.imBase };
-    return { mmr: (r.imf * r.maintenanceFraction) / RATE_ONE, imr: r.imf };
+    return { mmr: ceilDiv(r.imf * r.maintenanceFraction, RATE_ONE), imr: r.imf }; // as tiers.ratesFor: up
   }
 
   private fundingCap(c: NonNullable<MarketConfig['funding']>['cap']): FundingCap {

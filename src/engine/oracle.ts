@@ -86,6 +86,7 @@ export class OracleState {
     let validity: Validity = 'valid';
     let reason = r.outliers.length ? `excluded ${r.outliers.join(', ')}` : 'ok';
     if (this.index !== null) {
+      // Rounded down: a clamped update moves the index no further than the band allows.
       const band = (this.index * this.cfg.maxJump) / RATE_ONE;
       if (price > this.index + band || price < this.index - band) {
         price = price > this.index ? this.index + band : this.index - band;
@@ -132,6 +133,7 @@ export class OracleState {
       case 'index':
         return this.index;
       case 'binance': {
+        // Truncated average of the basis samples (a price offset; sub-unit precision is below the tick).
         const avg = this.basis.length ? this.basis.reduce((a, b) => a + b, 0n) / BigInt(this.basis.length) : null;
         return binanceMark({ index: this.index, lastFundingRate: fundingRate, msUntilFunding, intervalMs, basisAverage: avg, last: clampIntoBook(top.last, top.bid, top.ask) });
       }
