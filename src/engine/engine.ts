@@ -397,9 +397,13 @@ export class Engine {
     }
     // Margin: a fresh position object for validation would be a mutation, so compute on a view.
     const view: PositionView = pos ?? this.flatView(m);
-    const req = reduceOnly ? { openLots: 0, total: 0n } : orderRequirement(view, side, lots, limitTicks);
+    // A crossing taker fills at the book's prices, better than its limit; where a better price means a larger
+    // notional (a linear sell filling above its limit, an inverse buy below it), size the requirement there.
+    const largerAtBest = (m.inst.kind === 'linear') === (side === 'sell');
+    const reqTicks = crosses && largerAtBest && bestOpp !== null ? bestOpp : limitTicks;
+    const req = reduceOnly ? { openLots: 0, total: 0n } : orderRequirement(view, side, lots, reqTicks);
     if (req.openLots > 0) {
-      this.checkTier(view, side, req.openLots, limitTicks);
+      this.checkTier(view, side, req.openLots, reqTicks);
       if (m.oracle) requireOracle(m, 'increaseRisk', cmd.time);
     }
     const w = a.wallets.get(m.asset);
