@@ -37,6 +37,8 @@ export class Position {
   realizedPnl = 0n;
   /** The market's cumulative funding index when this position last settled funding. */
   fundingIndex = 0n;
+  /** The market's funding epoch (count of index moves) when this position last settled. */
+  fundingEpoch = 0;
   /** Isolated collateral; opened on first use and kept (at zero) when flat so labels stay stable. */
   readonly bucket: LedgerAccount;
   /** Open orders of this account on this market. */

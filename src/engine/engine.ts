@@ -15,7 +15,8 @@ import { Account, ACCOUNT_ID_RE, MAX_OPEN_ORDERS_PER_ACCOUNT, type Order, type P
 import type { BookSide } from './book.ts';
 import { Ledger, type LedgerAccount } from './ledger.ts';
 import { Market } from './market.ts';
-import { oracleQuote, requireOracle, runScheduled, settleFundingFor } from './prices.ts';
+import { allows } from './oracle.ts';
+import { oracleQuote, requireOracle, runScheduled, settleFundingFor, validityAt } from './prices.ts';
 import {
   available,
   bucketAfterFunding,
@@ -231,6 +232,8 @@ export class Engine {
 
   private setMarkPrice(cmd: Cmd<'setMarkPrice'>): undefined {
     const m = this.market(cmd.symbol);
+    if (m.oracle) throw new Rejection('INVALID_COMMAND', `${m.symbol} derives its mark from its oracle; send oracleQuote`);
+    if (m.closed) throw new Rejection('MARKET_CLOSED', `${m.symbol} has settled`);
     const price = m.price(m.priceTicks(cmd.price, 'price'));
     m.mark = price;
     this.events.push({ type: 'markPrice', symbol: m.symbol, price });
@@ -285,6 +288,9 @@ export class Engine {
         throw new Rejection('INSUFFICIENT_BALANCE', `lowering leverage needs ${this.fmtMoney(m.asset, delta)} ${m.asset} more collateral`);
       }
       if (delta < 0n) {
+        // Releasing bucket collateral to main is removeMargin by another name: the same oracle gate (without it a
+        // stale or unsourced index let margin out through setLeverage while removeMargin was ORACLE_PAUSED).
+        requireOracle(m, 'withdraw', this.now);
         const imAtMark = initialMarginAtLeverage(notional(m.inst, existing.size, valuationPrice(existing), 'ceil'), lev);
         if (target + minBig(positionPnl(existing), 0n) < imAtMark) {
           throw new Rejection('INSUFFICIENT_MARGIN', 'the position would fall below initial margin at this leverage');
@@ -310,7 +316,7 @@ export class Engine {
 
   private isolatedPosition(a: Account, m: Market): Position {
     const p = a.positions.get(m.symbol);
-    if (!p || p.mode !== 'isolated') throw new Rejection('NOT_ISOLATED', `${m.symbol} is not in isolated mode`);
+    if (p?.mode !== 'isolated') throw new Rejection('NOT_ISOLATED', `${m.symbol} is not in isolated mode`);
     if (p.sign === 0) throw new Rejection('INVALID_COMMAND', `no open ${m.symbol} position`);
     return p;
   }
@@ -656,6 +662,11 @@ export class Engine {
         lots = Math.min(lots, cap);
       }
       const makerPlan = this.planSide(maker, lots, maker.priceTicks, m.makerFee);
+      // A maker that rested before the oracle paused risk-increasing trades may not open new exposure now.
+      if (makerPlan && makerPlan.openLots > 0 && m.oracle && !allows('increaseRisk', validityAt(m, this.now))) {
+        this.cancelResting(maker, 'oraclePaused');
+        continue;
+      }
       if (!makerPlan) {
         this.cancelResting(maker, 'marginCheck');
         continue;
@@ -782,6 +793,7 @@ export class Engine {
         p.lots = plan.openLots;
         p.entryPrice = plan.price;
         p.fundingIndex = m.funding?.cumIndex ?? 0n;
+        p.fundingEpoch = m.funding?.epoch ?? 0;
         m.openPositions += 1;
         m.positions.add(p);
       } else {

@@ -35,6 +35,8 @@ export const FUNDING_HISTORY = 500;
 
 export class FundingState {
   cumIndex = 0n;
+  /** Counts index moves: a position is settled when its epoch matches, whatever the index values (+d then −d). */
+  epoch = 0;
   nextTime: number;
   lastRate = 0n;
   private twNum = 0n;
@@ -69,7 +71,7 @@ export class FundingState {
 
   /** Canonical text of every field (state hash, snapshots). */
   canonical(): string {
-    return [this.cumIndex, this.nextTime, this.lastRate, this.twNum, this.twDen, this.premium, this.premiumTime].join(',');
+    return [this.cumIndex, this.epoch, this.nextTime, this.lastRate, this.twNum, this.twDen, this.premium, this.premiumTime].join(',');
   }
 
   averagePremium(): bigint {
@@ -88,7 +90,9 @@ export class FundingState {
   settleInterval(inst: Instrument, price: bigint): FundingRecord {
     this.accrue(this.nextTime);
     const rate = intervalRate(this.averagePremium(), this.cfg);
-    this.cumIndex += fundingIndexDelta(inst, price, rate);
+    const delta = fundingIndexDelta(inst, price, rate);
+    this.cumIndex += delta;
+    if (delta !== 0n) this.epoch += 1;
     this.lastRate = rate;
     const rec = { time: this.nextTime, rate, price };
     this.history.push(rec);

@@ -23,7 +23,7 @@ export function stateHash(e: Engine): string {
     for (const asset of [...a.wallets.keys()].sort()) put('wallet', asset, a.wallets.get(asset)!.crossOrderRequirement);
     for (const sym of [...a.positions.keys()].sort()) {
       const p = a.positions.get(sym)!;
-      put('position', sym, p.mode, p.leverage, p.sign, p.lots, p.entryPrice, p.realizedPnl, p.openOrders, p.fundingIndex);
+      put('position', sym, p.mode, p.leverage, p.sign, p.lots, p.entryPrice, p.realizedPnl, p.openOrders, p.fundingIndex, p.fundingEpoch);
     }
     for (const oid of [...a.orders.keys()].sort((x, y) => x - y)) {
       const o = a.orders.get(oid)!;

@@ -92,6 +92,8 @@ export class Market {
     this.defaultLeverage = parseLeverage(config.defaultLeverage ?? '10', 'defaultLeverage');
     if (this.defaultLeverage > this.inst.maxLeverage) throw new InputError('defaultLeverage', 'above maxLeverage');
     this.oracle = config.oracle ? new OracleState(this.oracleConfig(config.oracle)) : null;
+    // With no index yet every guarded action starts paused, so the first good quote reports resumes only.
+    if (this.oracle) for (const a of ['increaseRisk', 'withdraw', 'liquidate', 'funding']) this.paused.add(a);
     if (config.funding) this.fundingSpecCheck(config.funding);
     if (config.funding && this.inst.type === 'future') throw new InputError('funding', 'dated futures do not fund');
     const w = config.settlementWindowMs ?? 30 * 60_000;

@@ -41,6 +41,7 @@ export function oracleQuote(e: Engine, cmd: { symbol: string; source: string; pr
   const m = e.market(cmd.symbol);
   const o = m.oracle;
   if (!o) throw new Rejection('INVALID_COMMAND', `${m.symbol} has no oracle; set its mark with setMarkPrice`);
+  if (m.closed) throw new Rejection('MARKET_CLOSED', `${m.symbol} has settled; its price is final`);
   if (!o.cfg.sources.some((s) => s.name === cmd.source)) throw new Rejection('INVALID_COMMAND', `unknown oracle source ${JSON.stringify(cmd.source)}`);
   let price: bigint;
   try {
@@ -75,9 +76,12 @@ export function oracleQuote(e: Engine, cmd: { symbol: string; source: string; pr
 /** Processes everything due by `time` on every market, in market order (deterministic). */
 export function runScheduled(e: Engine, time: number): void {
   for (const m of e.markets.values()) {
+    // Funding first: each due funding time is judged by the oracle's validity AT that time (validityAt(nextTime)).
+    // Ageing the index to `time` before it (as this once did) marked it stale first, so a funding time whose index
+    // was fresh was skipped whenever the tick that reached it came later than the staleness limit.
+    if (m.funding) runFunding(e, m, time);
     m.oracle?.age(time);
     reportStatus(e, m, time);
-    if (m.funding) runFunding(e, m, time);
     if (m.inst.expiry !== null && !m.closed && time >= m.inst.expiry) settleExpiry(e, m);
   }
 }
@@ -96,7 +100,7 @@ function runFunding(e: Engine, m: Market, time: number): void {
     }
     const before = f.cumIndex;
     const rec = f.settleInterval(m.inst, price);
-    if (f.cumIndex !== before) m.unsettledFunding = m.openPositions;
+    if (f.cumIndex !== before) m.unsettledFunding = m.openPositions; // every open position is now an epoch behind
     e.events.push({ type: 'fundingRate', symbol: m.symbol, time: rec.time, rate: rec.rate, price: rec.price, paused: false });
   }
 }
@@ -109,13 +113,15 @@ function runFunding(e: Engine, m: Market, time: number): void {
 export function settleFundingFor(e: Engine, p: Position): void {
   const m = p.market;
   const f = m.funding;
-  if (!f || p.fundingIndex === f.cumIndex) return;
+  if (!f || p.fundingEpoch === f.epoch) return;
   if (p.sign === 0) {
     p.fundingIndex = f.cumIndex;
+    p.fundingEpoch = f.epoch;
     return;
   }
   const owed = pendingFunding(p);
   p.fundingIndex = f.cumIndex;
+  p.fundingEpoch = f.epoch;
   m.unsettledFunding -= 1;
   const w = p.account.wallets.get(m.asset)!;
   const holder = p.mode === 'isolated' ? p.bucket : w.main;

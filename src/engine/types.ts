@@ -153,7 +153,8 @@ export type CancelReason =
   | 'fillLimit'
   | 'reduceOnly'
   | 'bookFull'
-  | 'expired';
+  | 'expired'
+  | 'oraclePaused';
 
 export type TransferReason =
   | 'deposit'
