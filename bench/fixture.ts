@@ -7,13 +7,46 @@ import { Engine } from '../src/engine/engine.ts';
 import type { Command, MarketConfig } from '../src/engine/types.ts';
 
 export const FUNDED_MARKET: MarketConfig = {
-  symbol: 'BTCUSDT', kind: 'linear', base: 'BTC', quote: 'USDT', tickSize: '0.1', lotSize: '0.001', settleDp: 8,
-  maxLeverage: '125', takerFee: '0.0005', makerFee: '0.0002', limitBand: '0.5', marketBand: '0.05', defaultLeverage: '10',
-  risk: { kind: 'brackets', tiers: [
-    { cap: '50000', mmr: '0.004', maxLeverage: '125' }, { cap: '250000', mmr: '0.005', maxLeverage: '100' },
-    { cap: '1000000', mmr: '0.01', maxLeverage: '50' }, { cap: null, mmr: '0.025', maxLeverage: '20' } ] },
-  oracle: { sources: [{ name: 'a', weight: 1 }, { name: 'b', weight: 1 }, { name: 'c', weight: 1 }], stalenessMs: 60_000, maxDeviation: '0.05', minSources: 2, maxJump: '0.5', markMethod: 'index' },
-  funding: { intervalMs: 3_600_000, interestRate: '0.0001', cap: { kind: 'perHour', cap: '0.04' }, impactMargin: '200' },
+  symbol: 'BTCUSDT',
+  kind: 'linear',
+  base: 'BTC',
+  quote: 'USDT',
+  tickSize: '0.1',
+  lotSize: '0.001',
+  settleDp: 8,
+  maxLeverage: '125',
+  takerFee: '0.0005',
+  makerFee: '0.0002',
+  limitBand: '0.5',
+  marketBand: '0.05',
+  defaultLeverage: '10',
+  risk: {
+    kind: 'brackets',
+    tiers: [
+      { cap: '50000', mmr: '0.004', maxLeverage: '125' },
+      { cap: '250000', mmr: '0.005', maxLeverage: '100' },
+      { cap: '1000000', mmr: '0.01', maxLeverage: '50' },
+      { cap: null, mmr: '0.025', maxLeverage: '20' },
+    ],
+  },
+  oracle: {
+    sources: [
+      { name: 'a', weight: 1 },
+      { name: 'b', weight: 1 },
+      { name: 'c', weight: 1 },
+    ],
+    stalenessMs: 60_000,
+    maxDeviation: '0.05',
+    minSources: 2,
+    maxJump: '0.5',
+    markMethod: 'index',
+  },
+  funding: {
+    intervalMs: 3_600_000,
+    interestRate: '0.0001',
+    cap: { kind: 'perHour', cap: '0.04' },
+    impactMargin: '200',
+  },
 };
 
 export const T0 = 1_700_000_000_000 - (1_700_000_000_000 % 3_600_000) + 1_000;
@@ -28,14 +61,27 @@ export function engineWithPositions(n: number, onProgress?: (done: number) => vo
   const e = new Engine();
   let t = T0;
   must(e, { type: 'createMarket', time: t, market: FUNDED_MARKET });
-  for (const s of ['a', 'b', 'c']) must(e, { type: 'oracleQuote', time: t, symbol: 'BTCUSDT', source: s, price: '60000' });
+  for (const s of ['a', 'b', 'c'])
+    must(e, { type: 'oracleQuote', time: t, symbol: 'BTCUSDT', source: s, price: '60000' });
   for (let i = 0; i < n / 2; i++) {
     const size = `0.${String(1 + (i % 500)).padStart(3, '0')}`;
     const lev = String(2 + (i % 48));
-    for (const [acct, side] of [[`s${i}`, 'sell'], [`l${i}`, 'buy']] as const) {
+    for (const [acct, side] of [
+      [`s${i}`, 'sell'],
+      [`l${i}`, 'buy'],
+    ] as const) {
       must(e, { type: 'deposit', time: t, account: acct, asset: 'USDT', amount: '100000' });
       must(e, { type: 'setLeverage', time: t, account: acct, symbol: 'BTCUSDT', leverage: lev });
-      must(e, { type: 'placeOrder', time: t, account: acct, symbol: 'BTCUSDT', side, orderType: 'limit', price: '60000', size });
+      must(e, {
+        type: 'placeOrder',
+        time: t,
+        account: acct,
+        symbol: 'BTCUSDT',
+        side,
+        orderType: 'limit',
+        price: '60000',
+        size,
+      });
     }
     if (onProgress && i % 50_000 === 0) onProgress(2 * i);
     t += 0;

@@ -17,13 +17,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const e = engineWithPositions(n, (d) => say(`  opening positions: ${fmtInt(d)}`));
   const m = e.markets.get('BTCUSDT')!;
   // A premium: bids resting above the index make the funding rate positive.
-  for (const s of ['a', 'b', 'c']) e.apply({ type: 'oracleQuote', time: T0 + 10, symbol: 'BTCUSDT', source: s, price: '60000' });
+  for (const s of ['a', 'b', 'c'])
+    e.apply({ type: 'oracleQuote', time: T0 + 10, symbol: 'BTCUSDT', source: s, price: '60000' });
   const f = m.funding!;
   const intervals = 5;
   let tickNs = 0;
   let time = f.nextTime;
   for (let k = 0; k < intervals; k++) {
-    for (const s of ['a', 'b', 'c']) e.apply({ type: 'oracleQuote', time: time - 1_000, symbol: 'BTCUSDT', source: s, price: String(60000 + k) });
+    for (const s of ['a', 'b', 'c'])
+      e.apply({
+        type: 'oracleQuote',
+        time: time - 1_000,
+        symbol: 'BTCUSDT',
+        source: s,
+        price: String(60000 + k),
+      });
     const s0 = process.hrtime.bigint();
     const r = e.apply({ type: 'tick', time });
     tickNs += Number(process.hrtime.bigint() - s0);
@@ -37,8 +45,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   for (const p of positions) settleFundingFor(e, p);
   const eagerNs = Number(process.hrtime.bigint() - s1);
   const v = e.ledger.verify();
-  say(`funding settlement (index step) with ${fmtInt(positions.length)} positions: ${round(perTick / 1000, 2)} µs; rate ${f.lastRate} (1e-10)`);
-  say(`eager settlement of every position: ${round(eagerNs / 1e6, 1)} ms (${round(eagerNs / positions.length, 0)} ns each) → ${fmtInt(eagerNs / perTick)}x; ledger ${v.ok ? 'balances' : 'DOES NOT BALANCE'}; unsettled ${m.unsettledFunding}`);
+  say(
+    `funding settlement (index step) with ${fmtInt(positions.length)} positions: ${round(perTick / 1000, 2)} µs; rate ${f.lastRate} (1e-10)`,
+  );
+  say(
+    `eager settlement of every position: ${round(eagerNs / 1e6, 1)} ms (${round(eagerNs / positions.length, 0)} ns each) → ${fmtInt(eagerNs / perTick)}x; ledger ${v.ok ? 'balances' : 'DOES NOT BALANCE'}; unsettled ${m.unsettledFunding}`,
+  );
   return {
     positions: positions.length,
     fundingTickUs: round(perTick / 1000, 2),

@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { availableParallelism, loadavg } from 'node:os';
 import { isMainThread, parentPort, type Worker, workerData } from 'node:worker_threads';
 import { Decimal } from 'decimal.js';
+import { evaluatePosition, newPositionEvaluation } from '../src/core/evaluate.ts';
 import { formatDecimal, minBig, pow10 } from '../src/core/fixed.ts';
 import type { Instrument } from '../src/core/instrument.ts';
 import {
@@ -31,7 +32,6 @@ import {
   ratesAt,
   type Side,
 } from '../src/core/margin.ts';
-import { evaluatePosition, newPositionEvaluation } from '../src/core/evaluate.ts';
 import { type ConventionSpec, type MarketSpec, PRESETS, venue } from '../src/core/presets.ts';
 import { LEVERAGE_ONE } from '../src/core/rates.ts';
 import {
@@ -42,8 +42,8 @@ import {
   parseArgs,
   peakRssMiB,
   perSecond,
-  rateSummary,
   Rng,
+  rateSummary,
   round,
   say,
   tsWorker,

@@ -19,7 +19,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const t0 = process.hrtime.bigint();
   const e = engineWithPositions(n, (d) => say(`  opening positions: ${fmtInt(d)}`));
   const m = e.markets.get('BTCUSDT')!;
-  say(`${fmtInt(m.openPositions)} open positions in ${round(Number(process.hrtime.bigint() - t0) / 1e9, 1)} s, ${fmtInt(memoryMiB().heapUsed)} MiB heap`);
+  say(
+    `${fmtInt(m.openPositions)} open positions in ${round(Number(process.hrtime.bigint() - t0) / 1e9, 1)} s, ${fmtInt(memoryMiB().heapUsed)} MiB heap`,
+  );
 
   const lat = new Float64Array(ticks);
   let time = T0 + 1_000;
@@ -27,7 +29,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const price = (60000 + ((i * 37) % 400) - 200).toFixed(1);
     time += 100;
     const s = process.hrtime.bigint();
-    const r = e.apply({ type: 'oracleQuote', time, symbol: 'BTCUSDT', source: ['a', 'b', 'c'][i % 3]!, price });
+    const r = e.apply({
+      type: 'oracleQuote',
+      time,
+      symbol: 'BTCUSDT',
+      source: ['a', 'b', 'c'][i % 3]!,
+      price,
+    });
     lat[i] = Number(process.hrtime.bigint() - s);
     if (!r.ok) throw new Error(r.message);
   }
@@ -41,14 +49,22 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const s0 = process.hrtime.bigint();
   for (let k = 0; k < scans; k++) {
     for (const p of positions) {
-      sink += unrealizedPnl(m.inst, { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice }, mark);
+      sink += unrealizedPnl(
+        m.inst,
+        { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice },
+        mark,
+      );
       sink += maintenanceMargin(m.inst, p.size, mark);
     }
   }
   const scanNs = Number(process.hrtime.bigint() - s0) / scans;
   const us = (ns: number) => round(ns / 1000, 2);
-  say(`mark update with ${fmtInt(positions.length)} positions: p50 ${us(tick.p50)} µs, p99 ${us(tick.p99)} µs, mean ${us(tick.mean)} µs`);
-  say(`full scan of the positions per tick: ${round(scanNs / 1e6, 1)} ms → ${fmtInt(scanNs / tick.mean)}x the mark update (sink ${sink % 10n})`);
+  say(
+    `mark update with ${fmtInt(positions.length)} positions: p50 ${us(tick.p50)} µs, p99 ${us(tick.p99)} µs, mean ${us(tick.mean)} µs`,
+  );
+  say(
+    `full scan of the positions per tick: ${round(scanNs / 1e6, 1)} ms → ${fmtInt(scanNs / tick.mean)}x the mark update (sink ${sink % 10n})`,
+  );
   return {
     positions: positions.length,
     markUpdateUs: { p50: us(tick.p50), p99: us(tick.p99), mean: us(tick.mean) },

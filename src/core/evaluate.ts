@@ -1,4 +1,3 @@
-
 import type { Instrument } from './instrument.ts';
 import {
   type LiquidationInput,
@@ -6,13 +5,12 @@ import {
   type MarginConventions,
   marginRatio,
   positionRisk,
-  scales,
   type Side,
+  scales,
 } from './margin.ts';
 import { RATE_ONE } from './rates.ts';
 
 const RONE = RATE_ONE;
-
 
 /** What a risk check needs about one position at one mark; `evaluatePosition` writes it in place. */
 export interface PositionEvaluation {

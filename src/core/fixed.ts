@@ -35,14 +35,14 @@ export function pow10(n: number): bigint {
 export function floorDiv(n: bigint, d: bigint): bigint {
   if (n >= 0n && d > 0n) return n / d; // the common case: one division
   const q = n / d;
-  return (n % d !== 0n && (n < 0n) !== (d < 0n)) ? q - 1n : q;
+  return n % d !== 0n && n < 0n !== d < 0n ? q - 1n : q;
 }
 
 /** Ceiling division (toward +∞). `d` must be non-zero. */
 export function ceilDiv(n: bigint, d: bigint): bigint {
   if (n >= 0n && d > 0n) return (n + d - 1n) / d; // the common case: one division
   const q = n / d;
-  return (n % d !== 0n && (n < 0n) === (d < 0n)) ? q + 1n : q;
+  return n % d !== 0n && n < 0n === d < 0n ? q + 1n : q;
 }
 
 /** n / d with an explicit rounding mode. */
@@ -57,7 +57,7 @@ export function div(n: bigint, d: bigint, mode: Rounding): bigint {
       return n / d;
     case 'halfUp': {
       // Half away from zero, the way venues display rounded figures.
-      const neg = (n < 0n) !== (d < 0n);
+      const neg = n < 0n !== d < 0n;
       const an = n < 0n ? -n : n;
       const ad = d < 0n ? -d : d;
       const q = (2n * an + ad) / (2n * ad);
@@ -140,7 +140,8 @@ export function parseDecimal(input: unknown, field: string, opts: ParseOptions):
   }
   const v = minus ? -mag : mag;
   const maxAbs = opts.maxAbs ?? pow10(30);
-  if (mag > maxAbs) throw new InputError(field, `${s} is beyond the limit of ${formatDecimal(maxAbs, opts.dp)}`);
+  if (mag > maxAbs)
+    throw new InputError(field, `${s} is beyond the limit of ${formatDecimal(maxAbs, opts.dp)}`);
   if (opts.positive && v <= 0n) throw new InputError(field, `must be greater than zero, got ${s}`);
   return v;
 }

@@ -75,7 +75,11 @@ export function capFor(p: FundingParams): bigint | null {
     case 'perHour': // e.g. 4% per hour (Hyperliquid)
       return div(c.cap * BigInt(p.intervalMs), 3_600_000n, 'trunc');
     case 'marginSpread': // 600% × (IMF − MMF) per 8h (dYdX), pro rata to the interval
-      return div(((c.multiple * (c.imf - c.mmf)) / RATE_ONE) * BigInt(p.intervalMs), BigInt(EIGHT_HOURS_MS), 'trunc');
+      return div(
+        ((c.multiple * (c.imf - c.mmf)) / RATE_ONE) * BigInt(p.intervalMs),
+        BigInt(EIGHT_HOURS_MS),
+        'trunc',
+      );
   }
 }
 
@@ -100,9 +104,15 @@ export function fundingIndexDelta(inst: Instrument, price: bigint, rate: bigint)
 }
 
 /** What a position owes (> 0) or is owed (< 0) for an index move, in settle units. Payments round up, receipts down. */
-export function fundingOwed(inst: Instrument, sign: 1 | -1, size: bigint, indexFrom: bigint, indexTo: bigint): bigint {
+export function fundingOwed(
+  inst: Instrument,
+  sign: 1 | -1,
+  size: bigint,
+  indexFrom: bigint,
+  indexTo: bigint,
+): bigint {
   const perUnitDelta = indexTo - indexFrom;
   const raw = BigInt(sign) * size * perUnitDelta; // settle × 10^(FUNDING_INDEX_DP + sizeDp)
   const den = 10n ** BigInt(FUNDING_INDEX_DP + inst.sizeDp);
-  return raw >= 0n ? ceilDiv(raw, den) : -((-raw) / den);
+  return raw >= 0n ? ceilDiv(raw, den) : -(-raw / den);
 }

@@ -55,7 +55,13 @@ export function computeIndex(quotes: readonly SourceQuote[], now: number, cfg: I
   const fresh = quotes.filter((q) => now - q.time <= cfg.stalenessMs && q.weight > 0);
   const stale = quotes.filter((q) => !fresh.includes(q)).map((q) => q.source);
   if (fresh.length < cfg.minSources || fresh.length === 0) {
-    return { price: null, validity: 'insufficientSources', used: fresh.map((q) => q.source), stale, outliers: [] };
+    return {
+      price: null,
+      validity: 'insufficientSources',
+      used: fresh.map((q) => q.source),
+      stale,
+      outliers: [],
+    };
   }
   const median = weightedMedian(fresh);
   const deviates = (q: SourceQuote) => {
@@ -63,7 +69,8 @@ export function computeIndex(quotes: readonly SourceQuote[], now: number, cfg: I
     return d * RATE_ONE > cfg.maxDeviation * median;
   };
   const outliers = fresh.filter(deviates);
-  if (outliers.length === 0) return { price: median, validity: 'valid', used: fresh.map((q) => q.source), stale, outliers: [] };
+  if (outliers.length === 0)
+    return { price: median, validity: 'valid', used: fresh.map((q) => q.source), stale, outliers: [] };
   if (outliers.length > 1) {
     // Several sources disagree with the weighted median: trust the plain median of all of them.
     const plain = weightedMedian(fresh.map((q) => ({ price: q.price, weight: 1 })));
@@ -71,7 +78,19 @@ export function computeIndex(quotes: readonly SourceQuote[], now: number, cfg: I
   }
   const kept = fresh.filter((q) => !deviates(q));
   if (kept.length < cfg.minSources) {
-    return { price: null, validity: 'insufficientSources', used: kept.map((q) => q.source), stale, outliers: outliers.map((q) => q.source) };
+    return {
+      price: null,
+      validity: 'insufficientSources',
+      used: kept.map((q) => q.source),
+      stale,
+      outliers: outliers.map((q) => q.source),
+    };
   }
-  return { price: weightedMedian(kept), validity: 'valid', used: kept.map((q) => q.source), stale, outliers: outliers.map((q) => q.source) };
+  return {
+    price: weightedMedian(kept),
+    validity: 'valid',
+    used: kept.map((q) => q.source),
+    stale,
+    outliers: outliers.map((q) => q.source),
+  };
 }

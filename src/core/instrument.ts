@@ -59,16 +59,19 @@ export function scalesOf(inst: Instrument): InstrumentScales {
 /** Checks the structural rules an instrument must satisfy before any math runs on it. */
 export function validateInstrument(inst: Instrument): Instrument {
   const f = `market ${inst.symbol}`;
-  if (!/^[A-Za-z0-9_.:/-]{1,40}$/.test(inst.symbol)) throw new InputError('symbol', `bad symbol "${inst.symbol}"`);
+  if (!/^[A-Za-z0-9_.:/-]{1,40}$/.test(inst.symbol))
+    throw new InputError('symbol', `bad symbol "${inst.symbol}"`);
   for (const k of ['priceDp', 'sizeDp', 'settleDp', 'multiplierDp'] as const) {
     const v = inst[k];
-    if (!Number.isInteger(v) || v < 0 || v > 18) throw new InputError(`${f}.${k}`, 'must be an integer 0..18');
+    if (!Number.isInteger(v) || v < 0 || v > 18)
+      throw new InputError(`${f}.${k}`, 'must be an integer 0..18');
   }
   if (inst.tickSize <= 0n) throw new InputError(`${f}.tickSize`, 'must be positive');
   if (inst.lotSize <= 0n) throw new InputError(`${f}.lotSize`, 'must be positive');
   if (inst.multiplier <= 0n) throw new InputError(`${f}.multiplier`, 'must be positive');
   if (inst.maxLeverage <= 0n) throw new InputError(`${f}.maxLeverage`, 'must be positive');
-  if (inst.type === 'future' && inst.expiry === null) throw new InputError(`${f}.expiry`, 'a future needs an expiry');
+  if (inst.type === 'future' && inst.expiry === null)
+    throw new InputError(`${f}.expiry`, 'a future needs an expiry');
   const settle = inst.kind === 'linear' ? inst.quoteAsset : inst.baseAsset;
   if (inst.settleAsset !== settle) {
     throw new InputError(`${f}.settleAsset`, `${inst.kind} contracts settle in ${settle}`);

@@ -89,12 +89,24 @@ export function ratesAt(inst: Instrument, size: bigint, price: bigint, oi?: bigi
 }
 
 /** Maintenance margin `notional × mmr − deduction` at `price`, rounded up, never negative. */
-export function maintenanceMargin(inst: Instrument, size: bigint, price: bigint, feeRate = 0n, oi?: bigint): bigint {
+export function maintenanceMargin(
+  inst: Instrument,
+  size: bigint,
+  price: bigint,
+  feeRate = 0n,
+  oi?: bigint,
+): bigint {
   const rates = ratesAt(inst, size, price, oi);
   return maintenanceWith(inst, size, price, rates.mmr + feeRate, rates.deductionRaw);
 }
 
-function maintenanceWith(inst: Instrument, size: bigint, price: bigint, rate: bigint, deductionRaw: bigint): bigint {
+function maintenanceWith(
+  inst: Instrument,
+  size: bigint,
+  price: bigint,
+  rate: bigint,
+  deductionRaw: bigint,
+): bigint {
   return maxBig(0n, ceilDiv(valueTimesRateRaw(inst, size, price, rate) - deductionRaw, RONE));
 }
 
@@ -245,7 +257,10 @@ function notionalAtExactPrice(inst: Instrument, size: bigint, p: { num: bigint; 
   return ceilDiv(q * s.settleScale * s.priceScale * p.den, p.num * s.sizeScale);
 }
 
-function tierRates(tiers: readonly { mmr: bigint; imr: bigint; deductionRaw: bigint; maxLeverage: bigint }[], k: number): Rates {
+function tierRates(
+  tiers: readonly { mmr: bigint; imr: bigint; deductionRaw: bigint; maxLeverage: bigint }[],
+  k: number,
+): Rates {
   const t = tiers[k]!;
   return { mmr: t.mmr, imr: t.imr, deductionRaw: t.deductionRaw, maxLeverage: t.maxLeverage, tier: k };
 }
@@ -275,7 +290,8 @@ function scanTiers(li: LiquidationInput, mRaw: bigint, fee: bigint): bigint | nu
   for (const t of tiers) {
     if (t.cap === null) continue;
     const b = boundaryPrice(inst, pos, t.cap);
-    if (b !== null && b > 0n && isLiquidatable(inst, pos, li.collateral, b, fee, li.openInterest)) consider(b);
+    if (b !== null && b > 0n && isLiquidatable(inst, pos, li.collateral, b, fee, li.openInterest))
+      consider(b);
   }
   // A long with no crossing above zero, or a short that never crosses: no liquidation price.
   return found ? best : null;
@@ -334,7 +350,10 @@ export function maxRemovableMargin(st: IsolatedState): bigint {
   const n = notional(st.inst, st.pos.size, st.mark, 'ceil');
   const required = maxBig(
     initialMarginAtLeverage(n, st.leverage),
-    maxBig(initialMarginAtRate(n, st.conv.transferFloorRate), maintenanceMargin(st.inst, st.pos.size, st.mark)),
+    maxBig(
+      initialMarginAtRate(n, st.conv.transferFloorRate),
+      maintenanceMargin(st.inst, st.pos.size, st.mark),
+    ),
   );
   const pnl = unrealizedPnl(st.inst, st.pos, st.mark);
   const counted = st.conv.removableCountsProfit ? pnl : minBig(pnl, 0n);
@@ -359,7 +378,11 @@ export function leverageChange(st: IsolatedState, newLeverage: bigint, extraMarg
   const rates = ratesAt(st.inst, st.pos.size, st.pos.entryPrice, st.openInterest);
   const cap = minBig(rates.maxLeverage, st.inst.maxLeverage);
   if (newLeverage > cap) {
-    throw new InputError('leverage', `exceeds the ${Number(cap) / 100}x allowed at this position's tier`, 'LEVERAGE_TOO_HIGH');
+    throw new InputError(
+      'leverage',
+      `exceeds the ${Number(cap) / 100}x allowed at this position's tier`,
+      'LEVERAGE_TOO_HIGH',
+    );
   }
   const targetCollateral = initialMarginAtLeverage(n, newLeverage) + extraMargin;
   return {
@@ -385,7 +408,13 @@ export interface PositionRisk {
   rates: Rates;
 }
 
-export function positionRisk(inst: Instrument, pos: PositionInput, mark: bigint, conv: MarginConventions, oi?: bigint): PositionRisk {
+export function positionRisk(
+  inst: Instrument,
+  pos: PositionInput,
+  mark: bigint,
+  conv: MarginConventions,
+  oi?: bigint,
+): PositionRisk {
   const n = notional(inst, pos.size, mark, 'ceil');
   const rates = ratesFor(inst.risk, n, rateContext(inst, pos.size, oi));
   const fee = conv.feeToCloseInMaintenance ? conv.takerFeeRate : 0n;
@@ -413,7 +442,8 @@ export function crossLiquidationPrice(
   let m = walletBalance;
   positions.forEach((p, i) => {
     if (i === index) return;
-    if (p.inst.settleAsset !== me.inst.settleAsset) throw new InputError('positions', 'a cross bucket holds one settle asset');
+    if (p.inst.settleAsset !== me.inst.settleAsset)
+      throw new InputError('positions', 'a cross bucket holds one settle asset');
     const r = positionRisk(p.inst, p.pos, p.mark, conv);
     m += r.unrealizedPnl - r.maintenanceMargin;
   });

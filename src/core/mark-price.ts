@@ -57,7 +57,9 @@ export interface BinanceMarkInput {
 }
 
 export function binanceMark(i: BinanceMarkInput): bigint {
-  const p1 = i.index + div(i.index * i.lastFundingRate * BigInt(i.msUntilFunding), RATE_ONE * BigInt(i.intervalMs), 'trunc');
+  const p1 =
+    i.index +
+    div(i.index * i.lastFundingRate * BigInt(i.msUntilFunding), RATE_ONE * BigInt(i.intervalMs), 'trunc');
   const p2 = i.index + (i.basisAverage ?? 0n);
   return median(i.last === null ? [p1, p2, i.index] : [p1, p2, i.last]);
 }

@@ -16,9 +16,21 @@ import { bracketTiers, hyperliquidTiers, type RiskRule, stepTiers } from './tier
 export const DEFAULT_PRICE_DP = 8;
 
 export type RuleSpec =
-  | { kind: 'brackets'; deduction?: 'derived' | 'none'; tiers: { cap: string | null; mmr: string; maxLeverage: string; deduction?: string }[] }
+  | {
+      kind: 'brackets';
+      deduction?: 'derived' | 'none';
+      tiers: { cap: string | null; mmr: string; maxLeverage: string; deduction?: string }[];
+    }
   | { kind: 'hyperliquid'; tiers: { cap: string | null; maxLeverage: string }[] }
-  | { kind: 'steps'; baseLimit: string; step: string; baseMmr: string; baseImr: string; stepRate: string; steps: number }
+  | {
+      kind: 'steps';
+      baseLimit: string;
+      step: string;
+      baseMmr: string;
+      baseImr: string;
+      stepRate: string;
+      steps: number;
+    }
   | { kind: 'sizeLinear'; imBase: string; mmBase: string; slopePerUnit: string; maxLeverage: string }
   | { kind: 'fraction'; imf: string; maintenanceFraction: string; oiLowerCap: string; oiUpperCap: string };
 
@@ -66,7 +78,9 @@ export function buildRule(spec: RuleSpec, settleDp: number, field = 'risk'): Ris
             cap: t.cap === null ? null : money(t.cap, `${field}.tiers[${i}].cap`),
             mmr: parseRate(t.mmr, `${field}.tiers[${i}].mmr`),
             maxLeverage: parseLeverage(t.maxLeverage, `${field}.tiers[${i}].maxLeverage`),
-            ...(t.deduction !== undefined ? { publishedDeduction: money(t.deduction, `${field}.tiers[${i}].deduction`) } : {}),
+            ...(t.deduction !== undefined
+              ? { publishedDeduction: money(t.deduction, `${field}.tiers[${i}].deduction`) }
+              : {}),
           })),
           settleDp,
           { deduction: spec.deduction ?? 'derived' },
@@ -225,7 +239,16 @@ const binanceConventions: ConventionSpec = {
   transferFloorRate: '0',
 };
 
-const linear = (symbol: string, base: string, quote: string, tick: string, lot: string, settleDp: number, maxLev: string, risk: RuleSpec): MarketSpec => ({
+const linear = (
+  symbol: string,
+  base: string,
+  quote: string,
+  tick: string,
+  lot: string,
+  settleDp: number,
+  maxLev: string,
+  risk: RuleSpec,
+): MarketSpec => ({
   symbol,
   kind: 'linear',
   base,
@@ -238,7 +261,14 @@ const linear = (symbol: string, base: string, quote: string, tick: string, lot: 
   risk,
 });
 
-const inverse = (symbol: string, base: string, tick: string, multiplier: string, maxLev: string, risk: RuleSpec): MarketSpec => ({
+const inverse = (
+  symbol: string,
+  base: string,
+  tick: string,
+  multiplier: string,
+  maxLev: string,
+  risk: RuleSpec,
+): MarketSpec => ({
   symbol,
   kind: 'inverse',
   base,
@@ -271,7 +301,13 @@ export const PRESETS: Record<string, VenuePreset> = {
       linear('BTCUSDT', 'BTC', 'USDT', '0.1', '0.001', 8, '125', BINANCE_BTCUSDT),
       linear('ETHUSDT', 'ETH', 'USDT', '0.01', '0.001', 8, '100', BINANCE_ETHUSDT),
       inverse('BTCUSD', 'BTC', '0.5', '1', '100', {
-        kind: 'steps', baseLimit: '200', step: '150', baseMmr: '0.005', baseImr: '0.01', stepRate: '0.005', steps: 10,
+        kind: 'steps',
+        baseLimit: '200',
+        step: '150',
+        baseMmr: '0.005',
+        baseImr: '0.01',
+        stepRate: '0.005',
+        steps: 10,
       }),
     ],
   },
@@ -286,7 +322,8 @@ export const PRESETS: Record<string, VenuePreset> = {
   },
   'bybit-linear': {
     id: 'bybit-linear',
-    description: "Bybit USDT contracts: published isolated formula, maintenance at entry value; prices rounded long up, short down.",
+    description:
+      'Bybit USDT contracts: published isolated formula, maintenance at entry value; prices rounded long up, short down.',
     conventions: {
       mmBasis: 'entry',
       priceRounding: 'conservative',
@@ -300,7 +337,8 @@ export const PRESETS: Record<string, VenuePreset> = {
   },
   'bybit-inverse': {
     id: 'bybit-inverse',
-    description: 'Bybit inverse: maintenance at entry value, taker fee to close in LP and bankruptcy price, 0.5 tick.',
+    description:
+      'Bybit inverse: maintenance at entry value, taker fee to close in LP and bankruptcy price, 0.5 tick.',
     conventions: {
       mmBasis: 'entry',
       priceRounding: 'conservative',
@@ -312,13 +350,20 @@ export const PRESETS: Record<string, VenuePreset> = {
     },
     markets: [
       inverse('BTCUSD', 'BTC', '0.5', '1', '100', {
-        kind: 'steps', baseLimit: '150', step: '150', baseMmr: '0.005', baseImr: '0.01', stepRate: '0.005', steps: 10,
+        kind: 'steps',
+        baseLimit: '150',
+        step: '150',
+        baseMmr: '0.005',
+        baseImr: '0.01',
+        stepRate: '0.005',
+        steps: 10,
       }),
     ],
   },
   'bitmex-inverse': {
     id: 'bitmex-inverse',
-    description: 'BitMEX XBTUSD: v1 step risk limits (200 XBT base, 150 XBT steps), exit taker fee folded into maintenance.',
+    description:
+      'BitMEX XBTUSD: v1 step risk limits (200 XBT base, 150 XBT steps), exit taker fee folded into maintenance.',
     conventions: {
       mmBasis: 'mark',
       priceRounding: 'conservative',
@@ -330,13 +375,20 @@ export const PRESETS: Record<string, VenuePreset> = {
     },
     markets: [
       inverse('XBTUSD', 'XBT', '0.5', '1', '100', {
-        kind: 'steps', baseLimit: '200', step: '150', baseMmr: '0.005', baseImr: '0.01', stepRate: '0.005', steps: 10,
+        kind: 'steps',
+        baseLimit: '200',
+        step: '150',
+        baseMmr: '0.005',
+        baseImr: '0.01',
+        stepRate: '0.005',
+        steps: 10,
       }),
     ],
   },
   hyperliquid: {
     id: 'hyperliquid',
-    description: 'Hyperliquid: maintenance = half the initial rate at max leverage, tier at the liquidation price, 10% transfer floor.',
+    description:
+      'Hyperliquid: maintenance = half the initial rate at max leverage, tier at the liquidation price, 10% transfer floor.',
     conventions: {
       mmBasis: 'mark',
       priceRounding: 'nearest',
@@ -347,14 +399,33 @@ export const PRESETS: Record<string, VenuePreset> = {
       transferFloorRate: '0.1',
     },
     markets: [
-      linear('BTC', 'BTC', 'USDC', '1', '0.00001', 6, '40', { kind: 'hyperliquid', tiers: [{ cap: '150000000', maxLeverage: '40' }, { cap: null, maxLeverage: '20' }] }),
-      linear('ETH', 'ETH', 'USDC', '0.1', '0.0001', 6, '25', { kind: 'hyperliquid', tiers: [{ cap: '100000000', maxLeverage: '25' }, { cap: null, maxLeverage: '15' }] }),
-      linear('SOL', 'SOL', 'USDC', '0.01', '0.01', 6, '20', { kind: 'hyperliquid', tiers: [{ cap: '70000000', maxLeverage: '20' }, { cap: null, maxLeverage: '10' }] }),
+      linear('BTC', 'BTC', 'USDC', '1', '0.00001', 6, '40', {
+        kind: 'hyperliquid',
+        tiers: [
+          { cap: '150000000', maxLeverage: '40' },
+          { cap: null, maxLeverage: '20' },
+        ],
+      }),
+      linear('ETH', 'ETH', 'USDC', '0.1', '0.0001', 6, '25', {
+        kind: 'hyperliquid',
+        tiers: [
+          { cap: '100000000', maxLeverage: '25' },
+          { cap: null, maxLeverage: '15' },
+        ],
+      }),
+      linear('SOL', 'SOL', 'USDC', '0.01', '0.01', 6, '20', {
+        kind: 'hyperliquid',
+        tiers: [
+          { cap: '70000000', maxLeverage: '20' },
+          { cap: null, maxLeverage: '10' },
+        ],
+      }),
     ],
   },
   dydx: {
     id: 'dydx',
-    description: 'dYdX v4: MMF = IMF × maintenance fraction per liquidity tier, oracle-priced, IMF scaled by open interest.',
+    description:
+      'dYdX v4: MMF = IMF × maintenance fraction per liquidity tier, oracle-priced, IMF scaled by open interest.',
     conventions: {
       mmBasis: 'mark',
       priceRounding: 'nearest',
@@ -365,9 +436,27 @@ export const PRESETS: Record<string, VenuePreset> = {
       transferFloorRate: '0',
     },
     markets: [
-      linear('BTC-USD', 'BTC', 'USDC', '1', '0.0001', 6, '20', { kind: 'fraction', imf: '0.05', maintenanceFraction: '0.6', oiLowerCap: '0', oiUpperCap: '0' }),
-      linear('ETH-USD', 'ETH', 'USDC', '0.1', '0.001', 6, '20', { kind: 'fraction', imf: '0.05', maintenanceFraction: '0.6', oiLowerCap: '0', oiUpperCap: '0' }),
-      linear('SOL-USD', 'SOL', 'USDC', '0.01', '0.1', 6, '10', { kind: 'fraction', imf: '0.1', maintenanceFraction: '0.5', oiLowerCap: '20000000', oiUpperCap: '50000000' }),
+      linear('BTC-USD', 'BTC', 'USDC', '1', '0.0001', 6, '20', {
+        kind: 'fraction',
+        imf: '0.05',
+        maintenanceFraction: '0.6',
+        oiLowerCap: '0',
+        oiUpperCap: '0',
+      }),
+      linear('ETH-USD', 'ETH', 'USDC', '0.1', '0.001', 6, '20', {
+        kind: 'fraction',
+        imf: '0.05',
+        maintenanceFraction: '0.6',
+        oiLowerCap: '0',
+        oiUpperCap: '0',
+      }),
+      linear('SOL-USD', 'SOL', 'USDC', '0.01', '0.1', 6, '10', {
+        kind: 'fraction',
+        imf: '0.1',
+        maintenanceFraction: '0.5',
+        oiLowerCap: '20000000',
+        oiUpperCap: '50000000',
+      }),
     ],
   },
   'deribit-linear': {
@@ -383,8 +472,20 @@ export const PRESETS: Record<string, VenuePreset> = {
       transferFloorRate: '0',
     },
     markets: [
-      linear('BTC_USDC-PERPETUAL', 'BTC', 'USDC', '0.5', '0.0001', 6, '50', { kind: 'sizeLinear', imBase: '0.02', mmBase: '0.01', slopePerUnit: '0.00005', maxLeverage: '50' }),
-      linear('SOL_USDC-PERPETUAL', 'SOL', 'USDC', '0.01', '0.1', 6, '25', { kind: 'sizeLinear', imBase: '0.04', mmBase: '0.02', slopePerUnit: '0.000005', maxLeverage: '25' }),
+      linear('BTC_USDC-PERPETUAL', 'BTC', 'USDC', '0.5', '0.0001', 6, '50', {
+        kind: 'sizeLinear',
+        imBase: '0.02',
+        mmBase: '0.01',
+        slopePerUnit: '0.00005',
+        maxLeverage: '50',
+      }),
+      linear('SOL_USDC-PERPETUAL', 'SOL', 'USDC', '0.01', '0.1', 6, '25', {
+        kind: 'sizeLinear',
+        imBase: '0.04',
+        mmBase: '0.02',
+        slopePerUnit: '0.000005',
+        maxLeverage: '25',
+      }),
     ],
   },
 };
@@ -402,7 +503,12 @@ export function venue(id: string): LoadedVenue {
   const hit = loaded.get(id);
   if (hit) return hit;
   const p = PRESETS[id];
-  if (!p) throw new InputError('venue', `unknown venue "${id}" (known: ${Object.keys(PRESETS).join(', ')})`, 'UNKNOWN_VENUE');
+  if (!p)
+    throw new InputError(
+      'venue',
+      `unknown venue "${id}" (known: ${Object.keys(PRESETS).join(', ')})`,
+      'UNKNOWN_VENUE',
+    );
   const v: LoadedVenue = {
     id,
     conventions: buildConventions(p.conventions),

@@ -6,8 +6,8 @@
 import { ceilDiv, decimalPlaces, formatDecimal, InputError, maxBig, minBig, parseDecimal } from './fixed.ts';
 import type { Instrument } from './instrument.ts';
 import {
-  bankruptcyPrice,
   type BucketPosition,
+  bankruptcyPrice,
   crossBankruptcyPrice,
   crossLiquidationPrice,
   initialMarginAtLeverage,
@@ -23,7 +23,7 @@ import {
 } from './margin.ts';
 import { buildInstrument, DEFAULT_PRICE_DP, type MarketSpec, venue } from './presets.ts';
 import { LEVERAGE_DP, LEVERAGE_ONE, parseLeverage, RATE_DP, RATE_ONE } from './rates.ts';
-import { ratesFor, type RiskRule, type Tier } from './tiers.ts';
+import { type RiskRule, ratesFor, type Tier } from './tiers.ts';
 
 export const MAX_SCENARIO_POSITIONS = 100;
 /** Leverage used when a position gives neither leverage nor margin (capped by the tier's maximum). */
@@ -56,7 +56,8 @@ function isObject(v: Json): v is Record<string, Json> {
 
 function onlyFields(obj: Record<string, Json>, allowed: readonly string[], where: string): void {
   for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) throw new InputError(where ? `${where}.${k}` : k, `unknown field (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(k))
+      throw new InputError(where ? `${where}.${k}` : k, `unknown field (allowed: ${allowed.join(', ')})`);
   }
 }
 
@@ -67,8 +68,22 @@ function str(obj: Record<string, Json>, key: string, field: string): string {
 }
 
 const POSITION_FIELDS = [
-  'symbol', 'side', 'size', 'entryPrice', 'markPrice', 'leverage', 'margin', 'maxLeverage', 'extraMargin',
-  'targetLeverage', 'kind', 'tickSize', 'lotSize', 'multiplier', 'settleDp', 'tiers',
+  'symbol',
+  'side',
+  'size',
+  'entryPrice',
+  'markPrice',
+  'leverage',
+  'margin',
+  'maxLeverage',
+  'extraMargin',
+  'targetLeverage',
+  'kind',
+  'tickSize',
+  'lotSize',
+  'multiplier',
+  'settleDp',
+  'tiers',
 ] as const;
 
 /** Parses and validates a scenario; throws InputError naming the first bad field. */
@@ -80,7 +95,8 @@ export function parseScenario(input: Json): Scenario {
   const mode = input.mode === undefined ? 'isolated' : input.mode;
   if (mode !== 'isolated' && mode !== 'cross') throw new InputError('mode', 'must be "isolated" or "cross"');
   const positionsIn = input.positions;
-  if (!Array.isArray(positionsIn) || positionsIn.length === 0) throw new InputError('positions', 'must be a non-empty array');
+  if (!Array.isArray(positionsIn) || positionsIn.length === 0)
+    throw new InputError('positions', 'must be a non-empty array');
   if (positionsIn.length > MAX_SCENARIO_POSITIONS) {
     throw new InputError('positions', `at most ${MAX_SCENARIO_POSITIONS} positions per scenario`);
   }
@@ -89,9 +105,13 @@ export function parseScenario(input: Json): Scenario {
   if (mode === 'cross') {
     const asset = positions[0]!.inst.settleAsset;
     const other = positions.find((p) => p.inst.settleAsset !== asset);
-    if (other) throw new InputError(`${other.field}.symbol`, `a cross bucket holds one settle asset (${asset})`);
+    if (other)
+      throw new InputError(`${other.field}.symbol`, `a cross bucket holds one settle asset (${asset})`);
     if (input.walletBalance === undefined) throw new InputError('walletBalance', 'is required in cross mode');
-    walletBalance = parseDecimal(input.walletBalance, 'walletBalance', { dp: positions[0]!.inst.settleDp, signed: true });
+    walletBalance = parseDecimal(input.walletBalance, 'walletBalance', {
+      dp: positions[0]!.inst.settleDp,
+      signed: true,
+    });
   } else if (input.walletBalance !== undefined) {
     // In isolated mode the wallet is the free balance margin could be added from.
     walletBalance = parseDecimal(input.walletBalance, 'walletBalance', { dp: positions[0]!.inst.settleDp });
@@ -99,7 +119,12 @@ export function parseScenario(input: Json): Scenario {
   return { venue: venueId, mode, conventions: v.conventions, walletBalance, positions };
 }
 
-function parsePosition(p: Json, field: string, markets: Map<string, Instrument>, venueId: string): ParsedPosition {
+function parsePosition(
+  p: Json,
+  field: string,
+  markets: Map<string, Instrument>,
+  venueId: string,
+): ParsedPosition {
   if (!isObject(p)) throw new InputError(field, 'must be an object');
   onlyFields(p, POSITION_FIELDS, field);
   const symbol = str(p, 'symbol', `${field}.symbol`);
@@ -111,14 +136,20 @@ function parsePosition(p: Json, field: string, markets: Map<string, Instrument>,
       'UNKNOWN_MARKET',
     );
   }
-  if (p.maxLeverage !== undefined) inst = withMaxLeverage(inst, parseLeverage(p.maxLeverage, `${field}.maxLeverage`));
+  if (p.maxLeverage !== undefined)
+    inst = withMaxLeverage(inst, parseLeverage(p.maxLeverage, `${field}.maxLeverage`));
   const side = p.side;
   if (side !== 'long' && side !== 'short') throw new InputError(`${field}.side`, 'must be "long" or "short"');
   const size = parseDecimal(p.size, `${field}.size`, { dp: inst.sizeDp, positive: true, maxAbs: 10n ** 24n });
   if (size % inst.lotSize !== 0n) {
-    throw new InputError(`${field}.size`, `must be a multiple of the lot size ${formatDecimal(inst.lotSize, inst.sizeDp)}`, 'INVALID_QUANTITY');
+    throw new InputError(
+      `${field}.size`,
+      `must be a multiple of the lot size ${formatDecimal(inst.lotSize, inst.sizeDp)}`,
+      'INVALID_QUANTITY',
+    );
   }
-  const price = (k: string) => parseDecimal(p[k], `${field}.${k}`, { dp: inst.priceDp, positive: true, maxAbs: 10n ** 26n });
+  const price = (k: string) =>
+    parseDecimal(p[k], `${field}.${k}`, { dp: inst.priceDp, positive: true, maxAbs: 10n ** 26n });
   const entryPrice = price('entryPrice');
   const mark = p.markPrice === undefined ? entryPrice : price('markPrice');
   const pos: PositionInput = { side: side as Side, size, entryPrice };
@@ -132,7 +163,11 @@ function parsePosition(p: Json, field: string, markets: Map<string, Instrument>,
   if (p.leverage !== undefined) {
     leverage = parseLeverage(p.leverage, `${field}.leverage`);
     if (leverage > levCap) {
-      throw new InputError(`${field}.leverage`, `exceeds the ${formatDecimal(levCap, LEVERAGE_DP)}x allowed for this size`, 'LEVERAGE_TOO_HIGH');
+      throw new InputError(
+        `${field}.leverage`,
+        `exceeds the ${formatDecimal(levCap, LEVERAGE_DP)}x allowed for this size`,
+        'LEVERAGE_TOO_HIGH',
+      );
     }
   } else if (margin !== null && margin > 0n) {
     // Implied leverage, rounded down so that initial margin at it is never below the margin given.
@@ -142,14 +177,16 @@ function parsePosition(p: Json, field: string, markets: Map<string, Instrument>,
   }
   const extraMargin = p.extraMargin === undefined ? 0n : money('extraMargin', true);
   const collateral = (margin ?? initialMarginAtLeverage(entryNotional, leverage)) + extraMargin;
-  const targetLeverage = p.targetLeverage === undefined ? null : parseLeverage(p.targetLeverage, `${field}.targetLeverage`);
+  const targetLeverage =
+    p.targetLeverage === undefined ? null : parseLeverage(p.targetLeverage, `${field}.targetLeverage`);
   return { field, inst, pos, mark, leverage, collateral, extraMargin, targetLeverage };
 }
 
 /** A market defined inline: `kind`, `tickSize`, `lotSize`, `multiplier`, `settleDp` and bracket `tiers`. */
 function customInstrument(p: Record<string, Json>, symbol: string, field: string): Instrument {
   const kind = p.kind ?? 'linear';
-  if (kind !== 'linear' && kind !== 'inverse') throw new InputError(`${field}.kind`, 'must be "linear" or "inverse"');
+  if (kind !== 'linear' && kind !== 'inverse')
+    throw new InputError(`${field}.kind`, 'must be "linear" or "inverse"');
   const tiersIn = p.tiers;
   if (!Array.isArray(tiersIn) || tiersIn.length === 0 || tiersIn.length > 50) {
     throw new InputError(`${field}.tiers`, 'must be an array of 1..50 {cap, mmr, maxLeverage}');
@@ -223,7 +260,12 @@ export interface PositionResult {
   liquidationPrice: string | null;
   bankruptcyPrice: string | null;
   maxRemovableMargin: string;
-  leverageChange?: { targetLeverage: string; marginDelta: string; collateral: string; liquidationPrice: string | null };
+  leverageChange?: {
+    targetLeverage: string;
+    marginDelta: string;
+    collateral: string;
+    liquidationPrice: string | null;
+  };
 }
 
 export interface BucketResult {
@@ -250,7 +292,11 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
   const conv = sc.conventions;
   const money = (v: bigint, inst: Instrument) => formatDecimal(v, inst.settleDp);
   const price = (v: bigint | null, inst: Instrument) => (v === null ? null : formatDecimal(v, inst.priceDp));
-  const bucketPositions: BucketPosition[] = sc.positions.map((p) => ({ inst: p.inst, pos: p.pos, mark: p.mark }));
+  const bucketPositions: BucketPosition[] = sc.positions.map((p) => ({
+    inst: p.inst,
+    pos: p.pos,
+    mark: p.mark,
+  }));
   let bucket: BucketResult | undefined;
   let crossRemovable = 0n;
   if (sc.mode === 'cross') {
@@ -284,8 +330,12 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
     const im = initialMarginAtLeverage(risk.notional, p.leverage);
     const isolated = sc.mode === 'isolated';
     const li = { inst, conv, pos, collateral: p.collateral };
-    const lp = isolated ? liquidationPrice(li) : crossLiquidationPrice(conv, sc.walletBalance ?? 0n, bucketPositions, i);
-    const bp = isolated ? bankruptcyPrice(li) : crossBankruptcyPrice(conv, sc.walletBalance ?? 0n, bucketPositions, i);
+    const lp = isolated
+      ? liquidationPrice(li)
+      : crossLiquidationPrice(conv, sc.walletBalance ?? 0n, bucketPositions, i);
+    const bp = isolated
+      ? bankruptcyPrice(li)
+      : crossBankruptcyPrice(conv, sc.walletBalance ?? 0n, bucketPositions, i);
     const mb = isolated ? p.collateral + risk.unrealizedPnl : null;
     const st = { ...li, mark, leverage: p.leverage };
     const out: PositionResult = {
@@ -304,7 +354,9 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
       maintenanceRate: formatDecimal(risk.rates.mmr, RATE_DP),
       tier: risk.rates.tier + 1,
       marginBalance: mb === null ? null : money(mb, inst),
-      marginRatio: isolated ? fmtRate(marginRatio(risk.maintenanceMargin, mb!)) : (bucket?.marginRatio ?? null),
+      marginRatio: isolated
+        ? fmtRate(marginRatio(risk.maintenanceMargin, mb!))
+        : (bucket?.marginRatio ?? null),
       liquidatable: isolated ? mb! < risk.maintenanceMargin : bucket!.liquidatable,
       liquidationPrice: price(lp, inst),
       bankruptcyPrice: price(bp, inst),
@@ -321,7 +373,9 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
     }
     return out;
   });
-  return bucket ? { venue: sc.venue, mode: sc.mode, positions, bucket } : { venue: sc.venue, mode: sc.mode, positions };
+  return bucket
+    ? { venue: sc.venue, mode: sc.mode, positions, bucket }
+    : { venue: sc.venue, mode: sc.mode, positions };
 }
 
 /** Parse and evaluate in one step. */

@@ -72,7 +72,11 @@ export interface TierInput {
  * `MM = N × mmr − d` continuous across brackets. A published deduction that disagrees is an error: a venue
  * table copied wrong must not silently change margin.
  */
-export function bracketTiers(input: TierInput[], settleDp: number, opts: { deduction: 'derived' | 'none' }): Tier[] {
+export function bracketTiers(
+  input: TierInput[],
+  settleDp: number,
+  opts: { deduction: 'derived' | 'none' },
+): Tier[] {
   if (input.length === 0) throw new InputError('tiers', 'needs at least one tier');
   const tiers: Tier[] = [];
   let prevCap = 0n;
@@ -81,10 +85,12 @@ export function bracketTiers(input: TierInput[], settleDp: number, opts: { deduc
   input.forEach((t, i) => {
     const field = `tiers[${i}]`;
     if (t.cap !== null && t.cap <= prevCap) throw new InputError(`${field}.cap`, 'caps must increase');
-    if (t.cap === null && i !== input.length - 1) throw new InputError(`${field}.cap`, 'only the last tier is open');
+    if (t.cap === null && i !== input.length - 1)
+      throw new InputError(`${field}.cap`, 'only the last tier is open');
     if (t.mmr <= 0n || t.mmr > RATE_ONE) throw new InputError(`${field}.mmr`, 'must be in (0, 1]');
     const maxLeverage = t.maxLeverage ?? (t.imr ? (RATE_ONE * LEVERAGE_ONE) / t.imr : undefined);
-    if (maxLeverage === undefined || maxLeverage <= 0n) throw new InputError(field, 'needs maxLeverage or imr');
+    if (maxLeverage === undefined || maxLeverage <= 0n)
+      throw new InputError(field, 'needs maxLeverage or imr');
     const imr = t.imr ?? ceilDiv(RATE_ONE * LEVERAGE_ONE, maxLeverage);
     if (imr < t.mmr) throw new InputError(`${field}.imr`, 'initial rate must not be below maintenance rate');
     const deductionRaw = opts.deduction === 'derived' && i > 0 ? prevCap * (t.mmr - prevMmr) + prevD : 0n;
@@ -101,7 +107,10 @@ export function bracketTiers(input: TierInput[], settleDp: number, opts: { deduc
 }
 
 /** Hyperliquid: maintenance rate = half the initial rate at the tier's max leverage; deductions derived. */
-export function hyperliquidTiers(input: { cap: bigint | null; maxLeverage: bigint }[], settleDp: number): Tier[] {
+export function hyperliquidTiers(
+  input: { cap: bigint | null; maxLeverage: bigint }[],
+  settleDp: number,
+): Tier[] {
   return bracketTiers(
     input.map((t) => ({
       cap: t.cap,
@@ -166,7 +175,13 @@ export function ratesFor(rule: RiskRule, notional: bigint, ctx: RateContext): Ra
       const extra = ceilDiv(rule.slopePerUnit * ctx.size, pow10(ctx.sizeDp));
       const imr = minBig(RATE_ONE, rule.imBase + extra);
       const mmr = minBig(imr, rule.mmBase + extra);
-      return { mmr, imr, deductionRaw: 0n, maxLeverage: minBig(rule.maxLeverage, (RATE_ONE * LEVERAGE_ONE) / imr), tier: 0 };
+      return {
+        mmr,
+        imr,
+        deductionRaw: 0n,
+        maxLeverage: minBig(rule.maxLeverage, (RATE_ONE * LEVERAGE_ONE) / imr),
+        tier: 0,
+      };
     }
     case 'fraction': {
       const mmr = ceilDiv(rule.imf * rule.maintenanceFraction, RATE_ONE);
@@ -174,7 +189,10 @@ export function ratesFor(rule: RiskRule, notional: bigint, ctx: RateContext): Ra
       const oi = ctx.openInterestNotional ?? 0n;
       if (rule.oiUpperCap > rule.oiLowerCap && oi > rule.oiLowerCap) {
         // effective IMF = min(IMF + max(scaling × (1 − IMF), 0), 1), scaling = (OI − lower)/(upper − lower).
-        const inc = ceilDiv((oi - rule.oiLowerCap) * (RATE_ONE - rule.imf), rule.oiUpperCap - rule.oiLowerCap);
+        const inc = ceilDiv(
+          (oi - rule.oiLowerCap) * (RATE_ONE - rule.imf),
+          rule.oiUpperCap - rule.oiLowerCap,
+        );
         imr = minBig(RATE_ONE, rule.imf + maxBig(inc, 0n));
       }
       return { mmr, imr, deductionRaw: 0n, maxLeverage: (RATE_ONE * LEVERAGE_ONE) / imr, tier: 0 };

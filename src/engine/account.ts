@@ -79,7 +79,10 @@ export interface Order extends BookOrder {
 }
 
 /** What margin checks read of a position; a flat stand-in satisfies it without creating ledger accounts. */
-export type PositionView = Pick<Position, 'market' | 'leverage' | 'sign' | 'lots' | 'entryPrice' | 'size' | 'mode' | 'fundingIndex'>;
+export type PositionView = Pick<
+  Position,
+  'market' | 'leverage' | 'sign' | 'lots' | 'entryPrice' | 'size' | 'mode' | 'fundingIndex'
+>;
 
 export class Account {
   readonly wallets = new Map<string, Wallet>();
@@ -95,7 +98,10 @@ export class Account {
   wallet(asset: string, ledger: Ledger): Wallet {
     let w = this.wallets.get(asset);
     if (!w) {
-      w = new Wallet(ledger.open('main', asset, `${this.id}:main:${asset}`), ledger.open('reserved', asset, `${this.id}:reserved:${asset}`));
+      w = new Wallet(
+        ledger.open('main', asset, `${this.id}:main:${asset}`),
+        ledger.open('reserved', asset, `${this.id}:reserved:${asset}`),
+      );
       this.wallets.set(asset, w);
     }
     return w;

@@ -8,10 +8,25 @@
  * MAX_MARKETS markets; a cross-margin check visits the account's own positions only (≤ MAX_MARKETS).
  */
 import { formatDecimal, InputError, maxBig, minBig, parseDecimal, pow10 } from '../core/fixed.ts';
-import { type MarginConventions, maxRemovableMargin, notional, ratesAt, initialMarginAtLeverage, unrealizedPnl } from '../core/margin.ts';
+import {
+  initialMarginAtLeverage,
+  type MarginConventions,
+  maxRemovableMargin,
+  notional,
+  ratesAt,
+  unrealizedPnl,
+} from '../core/margin.ts';
 import { buildConventions, PRESETS } from '../core/presets.ts';
 import { LEVERAGE_DP, parseLeverage } from '../core/rates.ts';
-import { Account, ACCOUNT_ID_RE, MAX_OPEN_ORDERS_PER_ACCOUNT, type Order, type Position, type PositionView, type Wallet } from './account.ts';
+import {
+  ACCOUNT_ID_RE,
+  Account,
+  MAX_OPEN_ORDERS_PER_ACCOUNT,
+  type Order,
+  type Position,
+  type PositionView,
+  type Wallet,
+} from './account.ts';
 import type { BookSide } from './book.ts';
 import { Ledger, type LedgerAccount } from './ledger.ts';
 import { Market } from './market.ts';
@@ -78,10 +93,15 @@ export class Engine {
     this.ledger.sink = events;
     let orderId: number | undefined;
     try {
-      if (typeof cmd !== 'object' || cmd === null) throw new Rejection('INVALID_COMMAND', 'command must be an object');
-      if (!Number.isSafeInteger(cmd.time) || cmd.time < 0) throw new Rejection('INVALID_COMMAND', 'time must be a non-negative integer (ms)');
+      if (typeof cmd !== 'object' || cmd === null)
+        throw new Rejection('INVALID_COMMAND', 'command must be an object');
+      if (!Number.isSafeInteger(cmd.time) || cmd.time < 0)
+        throw new Rejection('INVALID_COMMAND', 'time must be a non-negative integer (ms)');
       if (cmd.time < this.lastTime) {
-        throw new Rejection('TIME_WENT_BACKWARDS', `time ${cmd.time} is before the last command's ${this.lastTime}`);
+        throw new Rejection(
+          'TIME_WENT_BACKWARDS',
+          `time ${cmd.time} is before the last command's ${this.lastTime}`,
+        );
       }
       this.now = cmd.time;
       orderId = this.dispatch(cmd);
@@ -97,7 +117,9 @@ export class Engine {
     }
     this.seq += 1;
     this.lastTime = cmd.time;
-    return orderId === undefined ? { ok: true, seq: this.seq, events } : { ok: true, seq: this.seq, events, orderId };
+    return orderId === undefined
+      ? { ok: true, seq: this.seq, events }
+      : { ok: true, seq: this.seq, events, orderId };
   }
 
   private dispatch(cmd: Command): number | undefined {
@@ -138,7 +160,10 @@ export class Engine {
         return undefined;
       }
       default:
-        throw new Rejection('INVALID_COMMAND', `unknown command type ${JSON.stringify((cmd as { type?: unknown }).type)}`);
+        throw new Rejection(
+          'INVALID_COMMAND',
+          `unknown command type ${JSON.stringify((cmd as { type?: unknown }).type)}`,
+        );
     }
   }
 
@@ -182,9 +207,11 @@ export class Engine {
 
   private createMarket(cmd: Cmd<'createMarket'>): undefined {
     const cfg = cmd.market as MarketConfig | undefined;
-    if (typeof cfg !== 'object' || cfg === null) throw new Rejection('INVALID_COMMAND', 'market config required');
+    if (typeof cfg !== 'object' || cfg === null)
+      throw new Rejection('INVALID_COMMAND', 'market config required');
     if (this.markets.has(cfg.symbol)) throw new Rejection('MARKET_EXISTS', `market ${cfg.symbol} exists`);
-    if (this.markets.size >= MAX_MARKETS) throw new Rejection('LIMIT_EXCEEDED', `at most ${MAX_MARKETS} markets`);
+    if (this.markets.size >= MAX_MARKETS)
+      throw new Rejection('LIMIT_EXCEEDED', `at most ${MAX_MARKETS} markets`);
     let m: Market;
     try {
       m = new Market(cfg);
@@ -213,7 +240,12 @@ export class Engine {
       a = new Account(cmd.account, this.accounts.size + 1);
       this.accounts.set(a.id, a);
     }
-    this.ledger.transfer(this.ledger.systemAccount('external', cmd.asset), this.walletOf(a, cmd.asset).main, amount, 'deposit');
+    this.ledger.transfer(
+      this.ledger.systemAccount('external', cmd.asset),
+      this.walletOf(a, cmd.asset).main,
+      amount,
+      'deposit',
+    );
     return undefined;
   }
 
@@ -221,10 +253,14 @@ export class Engine {
     const a = this.account(cmd.account);
     const amount = this.amount(cmd.amount, cmd.asset, 'amount');
     const w = a.wallets.get(cmd.asset);
-    for (const p of a.positions.values()) if (p.sign !== 0 && p.market.asset === cmd.asset) requireOracle(p.market, 'withdraw', this.now);
+    for (const p of a.positions.values())
+      if (p.sign !== 0 && p.market.asset === cmd.asset) requireOracle(p.market, 'withdraw', this.now);
     const free = w ? available(a, w, cmd.asset) : 0n;
     if (!w || amount > free) {
-      throw new Rejection('INSUFFICIENT_BALANCE', `withdrawable ${this.fmtMoney(cmd.asset, maxBig(free, 0n))} ${cmd.asset}`);
+      throw new Rejection(
+        'INSUFFICIENT_BALANCE',
+        `withdrawable ${this.fmtMoney(cmd.asset, maxBig(free, 0n))} ${cmd.asset}`,
+      );
     }
     this.ledger.transfer(w.main, this.ledger.systemAccount('external', cmd.asset), amount, 'withdraw');
     return undefined;
@@ -232,7 +268,11 @@ export class Engine {
 
   private setMarkPrice(cmd: Cmd<'setMarkPrice'>): undefined {
     const m = this.market(cmd.symbol);
-    if (m.oracle) throw new Rejection('INVALID_COMMAND', `${m.symbol} derives its mark from its oracle; send oracleQuote`);
+    if (m.oracle)
+      throw new Rejection(
+        'INVALID_COMMAND',
+        `${m.symbol} derives its mark from its oracle; send oracleQuote`,
+      );
     if (m.closed) throw new Rejection('MARKET_CLOSED', `${m.symbol} has settled`);
     const price = m.price(m.priceTicks(cmd.price, 'price'));
     m.mark = price;
@@ -246,7 +286,8 @@ export class Engine {
   private setMarginMode(cmd: Cmd<'setMarginMode'>): undefined {
     const a = this.account(cmd.account);
     const m = this.market(cmd.symbol);
-    if (cmd.mode !== 'isolated' && cmd.mode !== 'cross') throw new Rejection('INVALID_COMMAND', 'mode must be isolated or cross');
+    if (cmd.mode !== 'isolated' && cmd.mode !== 'cross')
+      throw new Rejection('INVALID_COMMAND', 'mode must be isolated or cross');
     const existing = a.positions.get(m.symbol);
     if ((existing?.mode ?? 'isolated') === cmd.mode) return undefined; // the current mode: a no-op, not an error
     if (existing && (existing.sign !== 0 || existing.openOrders > 0)) {
@@ -275,31 +316,50 @@ export class Engine {
       throw e;
     }
     const existing = a.positions.get(m.symbol);
-    if (existing && existing.openOrders > 0) throw new Rejection('POSITION_OPEN', 'cancel open orders on this market before changing leverage');
+    if (existing && existing.openOrders > 0)
+      throw new Rejection('POSITION_OPEN', 'cancel open orders on this market before changing leverage');
     const flat = !existing || existing.sign === 0;
-    const cap = flat ? m.inst.maxLeverage : minBig(m.inst.maxLeverage, ratesAt(m.inst, existing.size, valuationPrice(existing)).maxLeverage);
-    if (lev > cap) throw new Rejection('LEVERAGE_TOO_HIGH', `max leverage here is ${formatDecimal(cap, LEVERAGE_DP)}x`);
+    const cap = flat
+      ? m.inst.maxLeverage
+      : minBig(m.inst.maxLeverage, ratesAt(m.inst, existing.size, valuationPrice(existing)).maxLeverage);
+    if (lev > cap)
+      throw new Rejection('LEVERAGE_TOO_HIGH', `max leverage here is ${formatDecimal(cap, LEVERAGE_DP)}x`);
     let delta = 0n;
     if (!flat && existing.mode === 'isolated') {
-      const target = initialMarginAtLeverage(notional(m.inst, existing.size, existing.entryPrice, 'ceil'), lev);
+      const target = initialMarginAtLeverage(
+        notional(m.inst, existing.size, existing.entryPrice, 'ceil'),
+        lev,
+      );
       delta = target - bucketAfterFunding(existing);
       const w = a.wallets.get(m.asset)!;
       if (delta > 0n && delta > available(a, w, m.asset)) {
-        throw new Rejection('INSUFFICIENT_BALANCE', `lowering leverage needs ${this.fmtMoney(m.asset, delta)} ${m.asset} more collateral`);
+        throw new Rejection(
+          'INSUFFICIENT_BALANCE',
+          `lowering leverage needs ${this.fmtMoney(m.asset, delta)} ${m.asset} more collateral`,
+        );
       }
       if (delta < 0n) {
         // Releasing bucket collateral to main is removeMargin by another name: the same oracle gate (without it a
         // stale or unsourced index let margin out through setLeverage while removeMargin was ORACLE_PAUSED).
         requireOracle(m, 'withdraw', this.now);
-        const imAtMark = initialMarginAtLeverage(notional(m.inst, existing.size, valuationPrice(existing), 'ceil'), lev);
+        const imAtMark = initialMarginAtLeverage(
+          notional(m.inst, existing.size, valuationPrice(existing), 'ceil'),
+          lev,
+        );
         if (target + minBig(positionPnl(existing), 0n) < imAtMark) {
-          throw new Rejection('INSUFFICIENT_MARGIN', 'the position would fall below initial margin at this leverage');
+          throw new Rejection(
+            'INSUFFICIENT_MARGIN',
+            'the position would fall below initial margin at this leverage',
+          );
         }
       }
     } else if (!flat && existing.mode === 'cross') {
       const w = a.wallets.get(m.asset)!;
-      const extra = initialMarginAtLeverage(notional(m.inst, existing.size, valuationPrice(existing), 'ceil'), lev) - positionInitialMargin(existing);
-      if (extra > 0n && extra > available(a, w, m.asset)) throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for this leverage');
+      const extra =
+        initialMarginAtLeverage(notional(m.inst, existing.size, valuationPrice(existing), 'ceil'), lev) -
+        positionInitialMargin(existing);
+      if (extra > 0n && extra > available(a, w, m.asset))
+        throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for this leverage');
     }
     const p = this.positionOf(a, m);
     settleFundingFor(this, p);
@@ -327,7 +387,8 @@ export class Engine {
     const p = this.isolatedPosition(a, m);
     const amount = this.amount(cmd.amount, m.asset, 'amount');
     const w = a.wallets.get(m.asset)!;
-    if (amount > available(a, w, m.asset)) throw new Rejection('INSUFFICIENT_BALANCE', 'not enough available balance');
+    if (amount > available(a, w, m.asset))
+      throw new Rejection('INSUFFICIENT_BALANCE', 'not enough available balance');
     settleFundingFor(this, p);
     this.ledger.transfer(w.main, p.bucket, amount, 'addMargin');
     this.emitPosition(p);
@@ -341,7 +402,11 @@ export class Engine {
     const amount = this.amount(cmd.amount, m.asset, 'amount');
     requireOracle(m, 'withdraw', this.now);
     const max = this.maxRemovable(p);
-    if (amount > max) throw new Rejection('INSUFFICIENT_MARGIN', `at most ${this.fmtMoney(m.asset, max)} ${m.asset} can be removed`);
+    if (amount > max)
+      throw new Rejection(
+        'INSUFFICIENT_MARGIN',
+        `at most ${this.fmtMoney(m.asset, max)} ${m.asset} can be removed`,
+      );
     settleFundingFor(this, p);
     this.ledger.transfer(p.bucket, this.walletOf(a, m.asset).main, amount, 'removeMargin');
     this.emitPosition(p);
@@ -366,38 +431,53 @@ export class Engine {
   private placeOrder(cmd: Cmd<'placeOrder'>): number {
     const a = this.account(cmd.account);
     const m = this.market(cmd.symbol);
-    if (cmd.side !== 'buy' && cmd.side !== 'sell') throw new Rejection('INVALID_COMMAND', 'side must be buy or sell');
-    if (cmd.orderType !== 'limit' && cmd.orderType !== 'market') throw new Rejection('INVALID_COMMAND', 'orderType must be limit or market');
+    if (cmd.side !== 'buy' && cmd.side !== 'sell')
+      throw new Rejection('INVALID_COMMAND', 'side must be buy or sell');
+    if (cmd.orderType !== 'limit' && cmd.orderType !== 'market')
+      throw new Rejection('INVALID_COMMAND', 'orderType must be limit or market');
     const tif: TimeInForce = cmd.timeInForce ?? (cmd.orderType === 'market' ? 'IOC' : 'GTC');
     if (!TIFS.has(tif)) throw new Rejection('INVALID_COMMAND', 'timeInForce must be GTC, IOC, FOK or PO');
-    if (cmd.orderType === 'market' && (tif === 'GTC' || tif === 'PO')) throw new Rejection('INVALID_COMMAND', 'market orders are IOC or FOK');
+    if (cmd.orderType === 'market' && (tif === 'GTC' || tif === 'PO'))
+      throw new Rejection('INVALID_COMMAND', 'market orders are IOC or FOK');
     const stp: SelfTradePrevention = cmd.stp ?? 'cancelTaker';
     if (!STPS.has(stp)) throw new Rejection('INVALID_COMMAND', 'bad stp');
     const reduceOnly = cmd.reduceOnly === true;
-    if (cmd.reduceOnly !== undefined && typeof cmd.reduceOnly !== 'boolean') throw new Rejection('INVALID_COMMAND', 'reduceOnly must be boolean');
-    if (cmd.clientOrderId !== undefined && (typeof cmd.clientOrderId !== 'string' || cmd.clientOrderId.length > 64)) {
+    if (cmd.reduceOnly !== undefined && typeof cmd.reduceOnly !== 'boolean')
+      throw new Rejection('INVALID_COMMAND', 'reduceOnly must be boolean');
+    if (
+      cmd.clientOrderId !== undefined &&
+      (typeof cmd.clientOrderId !== 'string' || cmd.clientOrderId.length > 64)
+    ) {
       throw new Rejection('INVALID_COMMAND', 'clientOrderId must be a string of at most 64 characters');
     }
-    if (m.closed || (m.inst.expiry !== null && cmd.time >= m.inst.expiry)) throw new Rejection('MARKET_CLOSED', `${m.symbol} has expired`);
+    if (m.closed || (m.inst.expiry !== null && cmd.time >= m.inst.expiry))
+      throw new Rejection('MARKET_CLOSED', `${m.symbol} has expired`);
     const lots = m.sizeLots(cmd.size);
     const side = cmd.side;
     const opposite: BookSide = side === 'buy' ? 'sell' : 'buy';
     const limitTicks = this.orderLimit(m, cmd.orderType, cmd.price, side, opposite);
     const rests = tif === 'GTC' || tif === 'PO';
     if (rests && a.orders.size >= MAX_OPEN_ORDERS_PER_ACCOUNT) {
-      throw new Rejection('TOO_MANY_ORDERS', `at most ${MAX_OPEN_ORDERS_PER_ACCOUNT} open orders per account`);
+      throw new Rejection(
+        'TOO_MANY_ORDERS',
+        `at most ${MAX_OPEN_ORDERS_PER_ACCOUNT} open orders per account`,
+      );
     }
     const existing = a.positions.get(m.symbol);
     const pos = existing ?? null;
     if (reduceOnly) {
       const closable = pos ? closableLots(pos, side) : 0;
       if (closable === 0 || lots > closable) {
-        throw new Rejection('REDUCE_ONLY_WOULD_INCREASE', closable === 0 ? 'no position to reduce' : 'reduce-only size exceeds the position');
+        throw new Rejection(
+          'REDUCE_ONLY_WOULD_INCREASE',
+          closable === 0 ? 'no position to reduce' : 'reduce-only size exceeds the position',
+        );
       }
     }
     const bestOpp = m.book.bestPrice(opposite);
     const crosses = bestOpp !== null && (side === 'buy' ? bestOpp <= limitTicks : bestOpp >= limitTicks);
-    if (tif === 'PO' && crosses) throw new Rejection('POST_ONLY_WOULD_TAKE', 'post-only order would take liquidity');
+    if (tif === 'PO' && crosses)
+      throw new Rejection('POST_ONLY_WOULD_TAKE', 'post-only order would take liquidity');
     if (tif === 'FOK' && this.fokLiquidity(m, side, limitTicks, lots, a.n, stp) < lots) {
       throw new Rejection('FOK_NOT_FILLED', 'not enough liquidity to fill the whole order');
     }
@@ -415,7 +495,10 @@ export class Engine {
     const w = a.wallets.get(m.asset);
     const free = w ? available(a, w, m.asset) : 0n;
     if (req.total > free) {
-      throw new Rejection('INSUFFICIENT_MARGIN', `order needs ${this.fmtMoney(m.asset, req.total)} ${m.asset}, available ${this.fmtMoney(m.asset, maxBig(free, 0n))}`);
+      throw new Rejection(
+        'INSUFFICIENT_MARGIN',
+        `order needs ${this.fmtMoney(m.asset, req.total)} ${m.asset}, available ${this.fmtMoney(m.asset, maxBig(free, 0n))}`,
+      );
     }
     // ---- validated; mutate from here on ----
     const p = this.positionOf(a, m);
@@ -443,8 +526,15 @@ export class Engine {
     };
     this.reserve(order, wallet, req.total);
     this.events.push({
-      type: 'orderAccepted', orderId: order.id, account: a.id, symbol: m.symbol, side, price: m.price(limitTicks),
-      size: m.size(lots), timeInForce: tif, reduceOnly,
+      type: 'orderAccepted',
+      orderId: order.id,
+      account: a.id,
+      symbol: m.symbol,
+      side,
+      price: m.price(limitTicks),
+      size: m.size(lots),
+      timeInForce: tif,
+      reduceOnly,
     });
     const stopped = this.match(order, opposite);
     if (order.remainingLots > 0) {
@@ -457,13 +547,20 @@ export class Engine {
   }
 
   /** The limit in ticks: the order's price (checked against the band) or, for market orders, the band edge. */
-  private orderLimit(m: Market, type: 'limit' | 'market', priceIn: unknown, side: 'buy' | 'sell', opposite: BookSide): number {
+  private orderLimit(
+    m: Market,
+    type: 'limit' | 'market',
+    priceIn: unknown,
+    side: 'buy' | 'sell',
+    opposite: BookSide,
+  ): number {
     const up = side === 'buy';
     if (type === 'market') {
       if (priceIn !== undefined) throw new Rejection('INVALID_COMMAND', 'market orders take no price');
       const bestOpp = m.book.bestPrice(opposite);
       const ref = m.reference() ?? (bestOpp === null ? null : m.price(bestOpp));
-      if (ref === null) throw new Rejection('NO_REFERENCE_PRICE', 'no mark, last or book price to protect a market order');
+      if (ref === null)
+        throw new Rejection('NO_REFERENCE_PRICE', 'no mark, last or book price to protect a market order');
       return m.bandTicks(ref, m.marketBand, up);
     }
     const ticks = m.priceTicks(priceIn, 'price');
@@ -471,7 +568,10 @@ export class Engine {
     if (ref !== null) {
       const bound = m.bandTicks(ref, m.limitBand, up);
       if (up ? ticks > bound : ticks < bound) {
-        throw new Rejection('PRICE_BAND', `${side} price must be ${up ? 'at most' : 'at least'} ${m.fmtPrice(m.price(bound))} (band around ${m.fmtPrice(ref)})`);
+        throw new Rejection(
+          'PRICE_BAND',
+          `${side} price must be ${up ? 'at most' : 'at least'} ${m.fmtPrice(m.price(bound))} (band around ${m.fmtPrice(ref)})`,
+        );
       }
     }
     return ticks;
@@ -485,7 +585,14 @@ export class Engine {
    * owner's position (match caps them and cancels the rest). Not modelled: makers cancelled at match time by
    * their margin check.
    */
-  private fokLiquidity(m: Market, side: 'buy' | 'sell', limitTicks: number, lots: number, accountN: number, stp: SelfTradePrevention): number {
+  private fokLiquidity(
+    m: Market,
+    side: 'buy' | 'sell',
+    limitTicks: number,
+    lots: number,
+    accountN: number,
+    stp: SelfTradePrevention,
+  ): number {
     const opposite: BookSide = side === 'buy' ? 'sell' : 'buy';
     const usedClose = new Map<Position, number>();
     let total = 0;
@@ -515,13 +622,25 @@ export class Engine {
     const lots = (sameSide ? p.lots : 0) + openLots;
     const maxLev = ratesAt(m.inst, m.size(lots), m.price(ticks)).maxLeverage;
     if (p.leverage > maxLev) {
-      throw new Rejection('LEVERAGE_TOO_HIGH', `a position this large allows at most ${formatDecimal(maxLev, LEVERAGE_DP)}x; lower leverage first`);
+      throw new Rejection(
+        'LEVERAGE_TOO_HIGH',
+        `a position this large allows at most ${formatDecimal(maxLev, LEVERAGE_DP)}x; lower leverage first`,
+      );
     }
   }
 
   /** A read-only stand-in for a position that does not exist yet (default mode and leverage, flat). */
   private flatView(m: Market): PositionView {
-    return { mode: 'isolated', leverage: m.defaultLeverage, sign: 0, lots: 0, entryPrice: 0n, size: 0n, market: m, fundingIndex: 0n };
+    return {
+      mode: 'isolated',
+      leverage: m.defaultLeverage,
+      sign: 0,
+      lots: 0,
+      entryPrice: 0n,
+      size: 0n,
+      market: m,
+      fundingIndex: 0n,
+    };
   }
 
   private reserve(o: Order, w: Wallet, amount: bigint): void {
@@ -555,7 +674,14 @@ export class Engine {
     this.release(o, o.reserved);
     o.reservedLots = 0;
     if (reason !== null && o.remainingLots > 0) {
-      this.events.push({ type: 'orderCanceled', orderId: o.id, account: o.account.id, symbol: o.market.symbol, remaining: o.market.size(o.remainingLots), reason });
+      this.events.push({
+        type: 'orderCanceled',
+        orderId: o.id,
+        account: o.account.id,
+        symbol: o.market.symbol,
+        remaining: o.market.size(o.remainingLots),
+        reason,
+      });
     }
   }
 
@@ -572,7 +698,8 @@ export class Engine {
     const a = this.account(cmd.account);
     const m = this.market(cmd.symbol);
     const o = a.orders.get(cmd.orderId);
-    if (!o || o.market !== m) throw new Rejection('UNKNOWN_ORDER', `no open order ${cmd.orderId} on ${m.symbol}`);
+    if (!o || o.market !== m)
+      throw new Rejection('UNKNOWN_ORDER', `no open order ${cmd.orderId} on ${m.symbol}`);
     this.cancelResting(o, 'user');
     return undefined;
   }
@@ -580,7 +707,9 @@ export class Engine {
   private cancelAll(cmd: Cmd<'cancelAll'>): undefined {
     const a = this.account(cmd.account);
     const m = cmd.symbol === undefined ? null : this.market(cmd.symbol);
-    const victims = [...a.orders.values()].filter((o) => m === null || o.market === m).sort((x, y) => x.id - y.id);
+    const victims = [...a.orders.values()]
+      .filter((o) => m === null || o.market === m)
+      .sort((x, y) => x.id - y.id);
     for (const o of victims) this.cancelResting(o, 'user');
     return undefined;
   }
@@ -593,19 +722,33 @@ export class Engine {
     const a = this.account(cmd.account);
     const m = this.market(cmd.symbol);
     const o = a.orders.get(cmd.orderId);
-    if (!o || o.market !== m) throw new Rejection('UNKNOWN_ORDER', `no open order ${cmd.orderId} on ${m.symbol}`);
-    if (cmd.price === undefined && cmd.size === undefined) throw new Rejection('INVALID_COMMAND', 'amend needs a price or a size');
-    const ticks = cmd.price === undefined ? o.priceTicks : this.orderLimit(m, 'limit', cmd.price, o.side, o.side === 'buy' ? 'sell' : 'buy');
+    if (!o || o.market !== m)
+      throw new Rejection('UNKNOWN_ORDER', `no open order ${cmd.orderId} on ${m.symbol}`);
+    if (cmd.price === undefined && cmd.size === undefined)
+      throw new Rejection('INVALID_COMMAND', 'amend needs a price or a size');
+    const ticks =
+      cmd.price === undefined
+        ? o.priceTicks
+        : this.orderLimit(m, 'limit', cmd.price, o.side, o.side === 'buy' ? 'sell' : 'buy');
     const lots = cmd.size === undefined ? o.remainingLots : m.sizeLots(cmd.size);
     const bestOpp = m.book.bestPrice(o.side === 'buy' ? 'sell' : 'buy');
-    if (ticks !== o.priceTicks && bestOpp !== null && (o.side === 'buy' ? bestOpp <= ticks : bestOpp >= ticks)) {
-      throw new Rejection('INVALID_PRICE', 'amended price would cross the book; cancel and place a new order instead');
+    if (
+      ticks !== o.priceTicks &&
+      bestOpp !== null &&
+      (o.side === 'buy' ? bestOpp <= ticks : bestOpp >= ticks)
+    ) {
+      throw new Rejection(
+        'INVALID_PRICE',
+        'amended price would cross the book; cancel and place a new order instead',
+      );
     }
-    if (o.reduceOnly && lots > closableLots(o.position, o.side)) throw new Rejection('REDUCE_ONLY_WOULD_INCREASE', 'reduce-only size exceeds the position');
+    if (o.reduceOnly && lots > closableLots(o.position, o.side))
+      throw new Rejection('REDUCE_ONLY_WOULD_INCREASE', 'reduce-only size exceeds the position');
     const req = o.reduceOnly ? { openLots: 0, total: 0n } : orderRequirement(o.position, o.side, lots, ticks);
     const w = a.wallets.get(m.asset)!;
     const extra = req.total - o.reserved;
-    if (extra > 0n && extra > available(a, w, m.asset)) throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for the amended order');
+    if (extra > 0n && extra > available(a, w, m.asset))
+      throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for the amended order');
     if (req.openLots > 0) this.checkTier(o.position, o.side, req.openLots, ticks);
     const keep = ticks === o.priceTicks && lots < o.remainingLots;
     if (ticks === o.priceTicks && lots === o.remainingLots) return undefined;
@@ -628,7 +771,15 @@ export class Engine {
         return undefined;
       }
     }
-    this.events.push({ type: 'orderAmended', orderId: o.id, account: a.id, symbol: m.symbol, price: m.price(ticks), size: m.size(lots), priorityKept: keep });
+    this.events.push({
+      type: 'orderAmended',
+      orderId: o.id,
+      account: a.id,
+      symbol: m.symbol,
+      price: m.price(ticks),
+      size: m.size(lots),
+      priorityKept: keep,
+    });
     return undefined;
   }
 
@@ -642,7 +793,8 @@ export class Engine {
     while (taker.remainingLots > 0) {
       const maker = m.book.best(opposite) as Order | null;
       if (!maker) return null;
-      if (taker.side === 'buy' ? maker.priceTicks > taker.priceTicks : maker.priceTicks < taker.priceTicks) return null;
+      if (taker.side === 'buy' ? maker.priceTicks > taker.priceTicks : maker.priceTicks < taker.priceTicks)
+        return null;
       if (fills >= MAX_FILLS_PER_COMMAND) return 'fillLimit';
       if (maker.accountId === taker.accountId) {
         if (taker.stp === 'cancelTaker') return 'selfTrade';
@@ -663,7 +815,12 @@ export class Engine {
       }
       const makerPlan = this.planSide(maker, lots, maker.priceTicks, m.makerFee);
       // A maker that rested before the oracle paused risk-increasing trades may not open new exposure now.
-      if (makerPlan && makerPlan.openLots > 0 && m.oracle && !allows('increaseRisk', validityAt(m, this.now))) {
+      if (
+        makerPlan &&
+        makerPlan.openLots > 0 &&
+        m.oracle &&
+        !allows('increaseRisk', validityAt(m, this.now))
+      ) {
         this.cancelResting(maker, 'oraclePaused');
         continue;
       }
@@ -692,7 +849,12 @@ export class Engine {
     const fillNotional = notional(m.inst, m.size(lots), price, 'ceil');
     const fee = feeFor(fillNotional, feeRate);
     // Pro rata to the lots it opens, rounded down (a fill draws no more than its share; the last one takes the rest).
-    const share = o.reservedLots === 0 ? 0n : o.reservedLots <= openLots ? o.reserved : (o.reserved * BigInt(openLots)) / BigInt(o.reservedLots);
+    const share =
+      o.reservedLots === 0
+        ? 0n
+        : o.reservedLots <= openLots
+          ? o.reserved
+          : (o.reserved * BigInt(openLots)) / BigInt(o.reservedLots);
     const openNotional = openLots === lots ? fillNotional : notional(m.inst, m.size(openLots), price, 'ceil');
     const im = openLots === 0 ? 0n : initialMarginAtLeverage(openNotional, p.leverage);
     if (openLots > 0) {
@@ -729,8 +891,17 @@ export class Engine {
     m.openInterestLots += longLots(taker.position) + longLots(maker.position) - longBefore;
     m.last = tp.price;
     this.events.push({
-      type: 'trade', symbol: m.symbol, price: tp.price, size: m.size(lots), takerOrderId: taker.id, makerOrderId: maker.id,
-      taker: taker.account.id, maker: maker.account.id, takerSide: taker.side, takerFee, makerFee,
+      type: 'trade',
+      symbol: m.symbol,
+      price: tp.price,
+      size: m.size(lots),
+      takerOrderId: taker.id,
+      makerOrderId: maker.id,
+      taker: taker.account.id,
+      maker: maker.account.id,
+      takerSide: taker.side,
+      takerFee,
+      makerFee,
     });
     this.emitPosition(taker.position);
     this.emitPosition(maker.position);
@@ -750,7 +921,11 @@ export class Engine {
     if (plan.closeLots > 0) {
       const lotsBefore = p.lots;
       const bucketBefore = p.bucket.balance;
-      const pnl = unrealizedPnl(m.inst, { side: p.sign > 0 ? 'long' : 'short', size: m.size(plan.closeLots), entryPrice: p.entryPrice }, plan.price);
+      const pnl = unrealizedPnl(
+        m.inst,
+        { side: p.sign > 0 ? 'long' : 'short', size: m.size(plan.closeLots), entryPrice: p.entryPrice },
+        plan.price,
+      );
       this.settlePnl(p, holder, pnl);
       p.realizedPnl += pnl;
       p.lots -= plan.closeLots;
@@ -769,7 +944,8 @@ export class Engine {
         const settled = p.bucket.balance - bucketBefore; // PnL (as far as the bucket covered it) less the fee paid
         // Rounded down: the rounding unit stays with the lots that remain open.
         const closedShare = (bucketBefore * BigInt(plan.closeLots)) / BigInt(lotsBefore);
-        const release = p.lots === 0 ? p.bucket.balance : minBig(p.bucket.balance, maxBig(0n, closedShare + settled));
+        const release =
+          p.lots === 0 ? p.bucket.balance : minBig(p.bucket.balance, maxBig(0n, closedShare + settled));
         if (release > 0n) this.ledger.transfer(p.bucket, w.main, release, 'marginRelease');
       }
     }
@@ -810,7 +986,14 @@ export class Engine {
   }
 
   /** Pays `amount` to `to` from the order's reserve share first, then from main; returns the share left. */
-  private payFromReserve(o: Order, w: Wallet, share: bigint, amount: bigint, to: LedgerAccount, reason: 'initialMargin' | 'fee'): bigint {
+  private payFromReserve(
+    o: Order,
+    w: Wallet,
+    share: bigint,
+    amount: bigint,
+    to: LedgerAccount,
+    reason: 'initialMargin' | 'fee',
+  ): bigint {
     if (amount <= 0n) return share;
     const r = amount < share ? amount : share;
     if (r > 0n) this.ledger.transfer(w.reserved, to, r, reason);
@@ -832,7 +1015,13 @@ export class Engine {
     if (loss > covered) {
       // The holder is bankrupt on this close: the insurance fund pays the rest, and the draw is recorded.
       this.ledger.transfer(m.insurance, m.clearing, loss - covered, 'insuranceCover');
-      this.events.push({ type: 'insuranceDraw', asset: m.asset, account: p.account.id, symbol: m.symbol, amount: loss - covered });
+      this.events.push({
+        type: 'insuranceDraw',
+        asset: m.asset,
+        account: p.account.id,
+        symbol: m.symbol,
+        amount: loss - covered,
+      });
     }
   }
 
@@ -857,8 +1046,14 @@ export class Engine {
   /** @internal */
   emitPosition(p: Position): void {
     this.events.push({
-      type: 'position', account: p.account.id, symbol: p.market.symbol, side: p.side, size: p.size, entryPrice: p.entryPrice,
-      collateral: p.mode === 'isolated' ? p.bucket.balance : 0n, realizedPnl: p.realizedPnl,
+      type: 'position',
+      account: p.account.id,
+      symbol: p.market.symbol,
+      side: p.side,
+      size: p.size,
+      entryPrice: p.entryPrice,
+      collateral: p.mode === 'isolated' ? p.bucket.balance : 0n,
+      realizedPnl: p.realizedPnl,
     });
   }
 

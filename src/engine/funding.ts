@@ -71,7 +71,16 @@ export class FundingState {
 
   /** Canonical text of every field (state hash, snapshots). */
   canonical(): string {
-    return [this.cumIndex, this.epoch, this.nextTime, this.lastRate, this.twNum, this.twDen, this.premium, this.premiumTime].join(',');
+    return [
+      this.cumIndex,
+      this.epoch,
+      this.nextTime,
+      this.lastRate,
+      this.twNum,
+      this.twDen,
+      this.premium,
+      this.premiumTime,
+    ].join(',');
   }
 
   averagePremium(): bigint {

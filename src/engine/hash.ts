@@ -12,7 +12,21 @@ export function stateHash(e: Engine): string {
   put('engine', e.seq, e.lastTime, e.nextOrderId);
   for (const sym of [...e.markets.keys()].sort()) {
     const m = e.markets.get(sym)!;
-    put('market', sym, JSON.stringify(m.config), m.mark, m.last, m.openInterestLots, m.openPositions, m.unsettledFunding, m.closed, m.twapNum, m.twapMs, m.lastIndexTime, [...m.paused].sort().join(':'));
+    put(
+      'market',
+      sym,
+      JSON.stringify(m.config),
+      m.mark,
+      m.last,
+      m.openInterestLots,
+      m.openPositions,
+      m.unsettledFunding,
+      m.closed,
+      m.twapNum,
+      m.twapMs,
+      m.lastIndexTime,
+      [...m.paused].sort().join(':'),
+    );
     if (m.oracle) put('oracle', m.oracle.canonical());
     if (m.funding) put('funding', m.funding.canonical());
     for (const o of m.book.orders()) put('order', o.id, o.accountId, o.side, o.priceTicks, o.remainingLots);
@@ -20,17 +34,44 @@ export function stateHash(e: Engine): string {
   for (const id of [...e.accounts.keys()].sort()) {
     const a = e.accounts.get(id)!;
     put('account', id, a.n);
-    for (const asset of [...a.wallets.keys()].sort()) put('wallet', asset, a.wallets.get(asset)!.crossOrderRequirement);
+    for (const asset of [...a.wallets.keys()].sort())
+      put('wallet', asset, a.wallets.get(asset)!.crossOrderRequirement);
     for (const sym of [...a.positions.keys()].sort()) {
       const p = a.positions.get(sym)!;
-      put('position', sym, p.mode, p.leverage, p.sign, p.lots, p.entryPrice, p.realizedPnl, p.openOrders, p.fundingIndex, p.fundingEpoch);
+      put(
+        'position',
+        sym,
+        p.mode,
+        p.leverage,
+        p.sign,
+        p.lots,
+        p.entryPrice,
+        p.realizedPnl,
+        p.openOrders,
+        p.fundingIndex,
+        p.fundingEpoch,
+      );
     }
     for (const oid of [...a.orders.keys()].sort((x, y) => x - y)) {
       const o = a.orders.get(oid)!;
-      put('open', oid, o.tif, o.reduceOnly, o.clientOrderId, o.stp, o.mode, o.reserved, o.reservedLots, o.sizeLots);
+      put(
+        'open',
+        oid,
+        o.tif,
+        o.reduceOnly,
+        o.clientOrderId,
+        o.stp,
+        o.mode,
+        o.reserved,
+        o.reservedLots,
+        o.sizeLots,
+      );
     }
   }
-  const balances = e.ledger.accounts().map((l) => `${l.label}=${l.balance}`).sort();
+  const balances = e.ledger
+    .accounts()
+    .map((l) => `${l.label}=${l.balance}`)
+    .sort();
   for (const b of balances) put('balance', b);
   return h.digest('hex');
 }

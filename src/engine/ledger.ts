@@ -11,7 +11,15 @@
  */
 import type { EngineEvent, TransferReason } from './types.ts';
 
-export type LedgerKind = 'external' | 'main' | 'reserved' | 'isolated' | 'fees' | 'insurance' | 'clearing' | 'funding';
+export type LedgerKind =
+  | 'external'
+  | 'main'
+  | 'reserved'
+  | 'isolated'
+  | 'fees'
+  | 'insurance'
+  | 'clearing'
+  | 'funding';
 
 const MAY_GO_NEGATIVE: ReadonlySet<LedgerKind> = new Set(['external', 'clearing', 'insurance', 'funding']);
 
@@ -40,7 +48,11 @@ export class Ledger {
   }
 
   /** Singleton system accounts per asset (external, fees, insurance) or per market (clearing). */
-  systemAccount(kind: 'external' | 'fees' | 'insurance' | 'clearing' | 'funding', asset: string, scope = ''): LedgerAccount {
+  systemAccount(
+    kind: 'external' | 'fees' | 'insurance' | 'clearing' | 'funding',
+    asset: string,
+    scope = '',
+  ): LedgerAccount {
     const key = `${kind}:${asset}:${scope}`;
     let a = this.system.get(key);
     if (!a) {
@@ -72,7 +84,8 @@ export class Ledger {
     const problems: string[] = [];
     for (const a of this.all) {
       sums.set(a.asset, (sums.get(a.asset) ?? 0n) + a.balance);
-      if (a.balance < 0n && !MAY_GO_NEGATIVE.has(a.kind)) problems.push(`${a.label} is negative: ${a.balance}`);
+      if (a.balance < 0n && !MAY_GO_NEGATIVE.has(a.kind))
+        problems.push(`${a.label} is negative: ${a.balance}`);
     }
     for (const [asset, sum] of sums) {
       if (sum !== 0n) problems.push(`${asset}: balances sum to ${sum}, not zero (money created or lost)`);

@@ -3,17 +3,25 @@
  * accounts it settles through. Prices and sizes cross into the book as integer ticks and lots (safe JS
  * integers, bounded below), and back to bigint for margin math.
  */
-import { ceilDiv, div, formatDecimal, InputError, parseDecimal, parseScaledSafe, pow10 } from '../core/fixed.ts';
+import {
+  ceilDiv,
+  div,
+  formatDecimal,
+  InputError,
+  parseDecimal,
+  parseScaledSafe,
+  pow10,
+} from '../core/fixed.ts';
+import type { FundingCap } from '../core/funding.ts';
+import { DEFAULT_CLAMP, impactNotional } from '../core/funding.ts';
 import type { Instrument } from '../core/instrument.ts';
 import { buildInstrument, type MarketSpec } from '../core/presets.ts';
 import { parseLeverage, parseRate, RATE_ONE } from '../core/rates.ts';
-import type { FundingCap } from '../core/funding.ts';
-import { DEFAULT_CLAMP, impactNotional } from '../core/funding.ts';
 import type { Position } from './account.ts';
 import { OrderBook } from './book.ts';
 import { FundingState } from './funding.ts';
-import { OracleState } from './oracle.ts';
 import type { Ledger, LedgerAccount } from './ledger.ts';
+import { OracleState } from './oracle.ts';
 import { type MarketConfig, Rejection } from './types.ts';
 
 /** Bounds that keep ticks and lots safe integers and every command's work bounded. */
@@ -78,38 +86,53 @@ export class Market {
     this.takerFee = parseRate(config.takerFee, 'takerFee', { signed: true });
     this.makerFee = parseRate(config.makerFee, 'makerFee', { signed: true });
     if (this.takerFee < 0n) throw new InputError('takerFee', 'must not be negative');
-    if (-this.makerFee > this.takerFee) throw new InputError('makerFee', 'a maker rebate may not exceed the taker fee');
+    if (-this.makerFee > this.takerFee)
+      throw new InputError('makerFee', 'a maker rebate may not exceed the taker fee');
     this.limitBand = parseRate(config.limitBand ?? '0.1', 'limitBand');
     this.marketBand = parseRate(config.marketBand ?? '0.05', 'marketBand');
-    const maxOrder = parseDecimal(config.maxOrderSize ?? '1000000', 'maxOrderSize', { dp: this.inst.sizeDp, positive: true });
+    const maxOrder = parseDecimal(config.maxOrderSize ?? '1000000', 'maxOrderSize', {
+      dp: this.inst.sizeDp,
+      positive: true,
+    });
     this.maxOrderLots = Number(maxOrder / this.inst.lotSize);
-    if (!(this.maxOrderLots >= 1 && this.maxOrderLots <= MAX_LOTS)) throw new InputError('maxOrderSize', 'out of range');
-    if (this.inst.tickSize > BigInt(Number.MAX_SAFE_INTEGER) || this.inst.lotSize > BigInt(Number.MAX_SAFE_INTEGER)) {
+    if (!(this.maxOrderLots >= 1 && this.maxOrderLots <= MAX_LOTS))
+      throw new InputError('maxOrderSize', 'out of range');
+    if (
+      this.inst.tickSize > BigInt(Number.MAX_SAFE_INTEGER) ||
+      this.inst.lotSize > BigInt(Number.MAX_SAFE_INTEGER)
+    ) {
       throw new InputError('tickSize', 'tick and lot must be below 2^53 units');
     }
     this.tickN = Number(this.inst.tickSize);
     this.lotN = Number(this.inst.lotSize);
     this.defaultLeverage = parseLeverage(config.defaultLeverage ?? '10', 'defaultLeverage');
-    if (this.defaultLeverage > this.inst.maxLeverage) throw new InputError('defaultLeverage', 'above maxLeverage');
+    if (this.defaultLeverage > this.inst.maxLeverage)
+      throw new InputError('defaultLeverage', 'above maxLeverage');
     this.oracle = config.oracle ? new OracleState(this.oracleConfig(config.oracle)) : null;
     // With no index yet every guarded action starts paused, so the first good quote reports resumes only.
     if (this.oracle) for (const a of ['increaseRisk', 'withdraw', 'liquidate', 'funding']) this.paused.add(a);
     if (config.funding) this.fundingSpecCheck(config.funding);
-    if (config.funding && this.inst.type === 'future') throw new InputError('funding', 'dated futures do not fund');
+    if (config.funding && this.inst.type === 'future')
+      throw new InputError('funding', 'dated futures do not fund');
     const w = config.settlementWindowMs ?? 30 * 60_000;
-    if (!Number.isSafeInteger(w) || w < 0) throw new InputError('settlementWindowMs', 'must be a non-negative integer');
+    if (!Number.isSafeInteger(w) || w < 0)
+      throw new InputError('settlementWindowMs', 'must be a non-negative integer');
   }
 
   private oracleConfig(o: NonNullable<MarketConfig['oracle']>) {
-    if (!Array.isArray(o.sources) || o.sources.length === 0 || o.sources.length > 32) throw new InputError('oracle.sources', 'needs 1..32 sources');
+    if (!Array.isArray(o.sources) || o.sources.length === 0 || o.sources.length > 32)
+      throw new InputError('oracle.sources', 'needs 1..32 sources');
     for (const src of o.sources) {
-      if (typeof src.name !== 'string' || !Number.isSafeInteger(src.weight) || src.weight <= 0) throw new InputError('oracle.sources', 'each needs a name and a positive integer weight');
+      if (typeof src.name !== 'string' || !Number.isSafeInteger(src.weight) || src.weight <= 0)
+        throw new InputError('oracle.sources', 'each needs a name and a positive integer weight');
     }
     const int = (v: unknown, f: string) => {
-      if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new InputError(`oracle.${f}`, 'must be a positive integer');
+      if (!Number.isSafeInteger(v) || (v as number) <= 0)
+        throw new InputError(`oracle.${f}`, 'must be a positive integer');
       return v as number;
     };
-    if (!['index', 'binance', 'hyperliquid'].includes(o.markMethod)) throw new InputError('oracle.markMethod', 'index, binance or hyperliquid');
+    if (!['index', 'binance', 'hyperliquid'].includes(o.markMethod))
+      throw new InputError('oracle.markMethod', 'index, binance or hyperliquid');
     return {
       sources: o.sources,
       stalenessMs: int(o.stalenessMs, 'stalenessMs'),
@@ -124,7 +147,10 @@ export class Market {
 
   private fundingSpecCheck(f: NonNullable<MarketConfig['funding']>): void {
     if (!Number.isSafeInteger(f.intervalMs) || f.intervalMs < 60_000 || f.intervalMs > 86_400_000) {
-      throw new InputError('funding.intervalMs', 'must be an integer from 60,000 (1 min) to 86,400,000 (24 h)');
+      throw new InputError(
+        'funding.intervalMs',
+        'must be an integer from 60,000 (1 min) to 86,400,000 (24 h)',
+      );
     }
     this.fundingCfg = {
       intervalMs: f.intervalMs,
@@ -156,7 +182,12 @@ export class Market {
       case 'perHour':
         return { kind: 'perHour', cap: parseRate(c.cap, 'funding.cap.cap') };
       case 'marginSpread':
-        return { kind: 'marginSpread', multiple: parseRate(c.multiple, 'funding.cap.multiple'), imf: t.imr, mmf: t.mmr };
+        return {
+          kind: 'marginSpread',
+          multiple: parseRate(c.multiple, 'funding.cap.multiple'),
+          imf: t.imr,
+          mmf: t.mmr,
+        };
       case 'none':
         return { kind: 'none' };
       default:
@@ -185,32 +216,49 @@ export class Market {
   /** Parses an order price: positive, on the tick, within bounds → ticks. */
   priceTicks(input: unknown, field = 'price'): number {
     const fast = parseScaledSafe(input, this.inst.priceDp);
-    if (fast !== null && fast > 0 && fast % this.tickN === 0 && fast / this.tickN <= MAX_PRICE_TICKS) return fast / this.tickN;
+    if (fast !== null && fast > 0 && fast % this.tickN === 0 && fast / this.tickN <= MAX_PRICE_TICKS)
+      return fast / this.tickN;
     const p = this.parse(input, field, this.inst.priceDp, 'INVALID_PRICE');
     if (p % this.inst.tickSize !== 0n) {
-      throw new Rejection('INVALID_PRICE', `${field} must be a multiple of the tick size ${this.fmtPrice(this.inst.tickSize)}`);
+      throw new Rejection(
+        'INVALID_PRICE',
+        `${field} must be a multiple of the tick size ${this.fmtPrice(this.inst.tickSize)}`,
+      );
     }
     const t = p / this.inst.tickSize;
-    if (t > BigInt(MAX_PRICE_TICKS)) throw new Rejection('INVALID_PRICE', `${field} is beyond the market's price range`);
+    if (t > BigInt(MAX_PRICE_TICKS))
+      throw new Rejection('INVALID_PRICE', `${field} is beyond the market's price range`);
     return Number(t);
   }
 
   /** Parses a size: positive, a multiple of the lot, within the order limit → lots. */
   sizeLots(input: unknown, field = 'size'): number {
     const fast = parseScaledSafe(input, this.inst.sizeDp);
-    if (fast !== null && fast > 0 && fast % this.lotN === 0 && fast / this.lotN <= this.maxOrderLots) return fast / this.lotN;
+    if (fast !== null && fast > 0 && fast % this.lotN === 0 && fast / this.lotN <= this.maxOrderLots)
+      return fast / this.lotN;
     const s = this.parse(input, field, this.inst.sizeDp, 'INVALID_QUANTITY');
     if (s % this.inst.lotSize !== 0n) {
-      throw new Rejection('INVALID_QUANTITY', `${field} must be a multiple of the lot size ${this.fmtSize(this.inst.lotSize)}`);
+      throw new Rejection(
+        'INVALID_QUANTITY',
+        `${field} must be a multiple of the lot size ${this.fmtSize(this.inst.lotSize)}`,
+      );
     }
     const lots = s / this.inst.lotSize;
     if (lots > BigInt(this.maxOrderLots)) {
-      throw new Rejection('INVALID_QUANTITY', `${field} exceeds the largest order of ${this.fmtSize(BigInt(this.maxOrderLots) * this.inst.lotSize)}`);
+      throw new Rejection(
+        'INVALID_QUANTITY',
+        `${field} exceeds the largest order of ${this.fmtSize(BigInt(this.maxOrderLots) * this.inst.lotSize)}`,
+      );
     }
     return Number(lots);
   }
 
-  private parse(input: unknown, field: string, dp: number, code: 'INVALID_PRICE' | 'INVALID_QUANTITY'): bigint {
+  private parse(
+    input: unknown,
+    field: string,
+    dp: number,
+    code: 'INVALID_PRICE' | 'INVALID_QUANTITY',
+  ): bigint {
     try {
       return parseDecimal(input, field, { dp, positive: true, maxAbs: pow10(dp + 18) });
     } catch (e) {
@@ -245,7 +293,9 @@ export class Market {
 
   private computeBand(ref: bigint, band: bigint, up: boolean): number {
     const t = this.inst.tickSize;
-    const bound = up ? div(ref * (RATE_ONE + band), RATE_ONE * t, 'floor') : div(ref * (RATE_ONE - band), RATE_ONE * t, 'ceil');
+    const bound = up
+      ? div(ref * (RATE_ONE + band), RATE_ONE * t, 'floor')
+      : div(ref * (RATE_ONE - band), RATE_ONE * t, 'ceil');
     const ticks = bound < 1n ? 1n : bound;
     return Number(ticks > BigInt(MAX_PRICE_TICKS) ? BigInt(MAX_PRICE_TICKS) : ticks);
   }
@@ -263,4 +313,3 @@ export class Market {
     return formatDecimal(s, this.inst.sizeDp);
   }
 }
-

@@ -11,7 +11,15 @@
  * an action pauses or resumes on a market, and why.
  */
 import { computeIndex, type IndexConfig, type SourceQuote } from '../core/index-price.ts';
-import { binanceMark, clampIntoBook, type Ema, emaValue, emptyEma, hyperliquidMark, updateEma } from '../core/mark-price.ts';
+import {
+  binanceMark,
+  clampIntoBook,
+  type Ema,
+  emaValue,
+  emptyEma,
+  hyperliquidMark,
+  updateEma,
+} from '../core/mark-price.ts';
 import { RATE_ONE } from '../core/rates.ts';
 
 export type Validity = 'valid' | 'tooVolatile' | 'stale' | 'insufficientSources';
@@ -65,8 +73,23 @@ export class OracleState {
 
   /** Canonical text of every field (state hash, snapshots). */
   canonical(): string {
-    const q = [...this.quotes.values()].map((x) => `${x.source}:${x.price}:${x.time}`).sort().join(';');
-    return [q, this.index, this.indexTime, this.validity, this.reason, this.basis.join(':'), this.emaBasis.num, this.emaBasis.den, this.emaBook.num, this.emaBook.den, this.lastSampleTime].join(',');
+    const q = [...this.quotes.values()]
+      .map((x) => `${x.source}:${x.price}:${x.time}`)
+      .sort()
+      .join(';');
+    return [
+      q,
+      this.index,
+      this.indexTime,
+      this.validity,
+      this.reason,
+      this.basis.join(':'),
+      this.emaBasis.num,
+      this.emaBasis.den,
+      this.emaBook.num,
+      this.emaBook.den,
+      this.lastSampleTime,
+    ].join(',');
   }
 
   /** Records a quote and recomputes the index. Returns the new index (or null if invalid). */
@@ -79,7 +102,10 @@ export class OracleState {
   recompute(now: number): void {
     const r = computeIndex([...this.quotes.values()], now, this.cfg);
     if (r.price === null) {
-      this.setValidity('insufficientSources', `${r.used.length} fresh sources, ${this.cfg.minSources} required`);
+      this.setValidity(
+        'insufficientSources',
+        `${r.used.length} fresh sources, ${this.cfg.minSources} required`,
+      );
       return;
     }
     let price = r.price;
@@ -101,7 +127,11 @@ export class OracleState {
 
   /** Ages the index: stale once older than the staleness limit. */
   age(now: number): void {
-    if (this.index !== null && this.validity !== 'insufficientSources' && now - this.indexTime > this.cfg.stalenessMs) {
+    if (
+      this.index !== null &&
+      this.validity !== 'insufficientSources' &&
+      now - this.indexTime > this.cfg.stalenessMs
+    ) {
       this.setValidity('stale', `no index update for ${now - this.indexTime} ms`);
     }
   }
@@ -134,8 +164,17 @@ export class OracleState {
         return this.index;
       case 'binance': {
         // Truncated average of the basis samples (a price offset; sub-unit precision is below the tick).
-        const avg = this.basis.length ? this.basis.reduce((a, b) => a + b, 0n) / BigInt(this.basis.length) : null;
-        return binanceMark({ index: this.index, lastFundingRate: fundingRate, msUntilFunding, intervalMs, basisAverage: avg, last: clampIntoBook(top.last, top.bid, top.ask) });
+        const avg = this.basis.length
+          ? this.basis.reduce((a, b) => a + b, 0n) / BigInt(this.basis.length)
+          : null;
+        return binanceMark({
+          index: this.index,
+          lastFundingRate: fundingRate,
+          msUntilFunding,
+          intervalMs,
+          basisAverage: avg,
+          last: clampIntoBook(top.last, top.bid, top.ask),
+        });
       }
       case 'hyperliquid':
         return hyperliquidMark({

@@ -24,7 +24,8 @@ const IMPACT_LEVELS = 200;
 export function validityAt(m: Market, now: number): Validity {
   const o = m.oracle;
   if (!o) return 'valid';
-  if (o.validity !== 'insufficientSources' && o.index !== null && now - o.indexTime > o.cfg.stalenessMs) return 'stale';
+  if (o.validity !== 'insufficientSources' && o.index !== null && now - o.indexTime > o.cfg.stalenessMs)
+    return 'stale';
   return o.validity;
 }
 
@@ -33,19 +34,30 @@ export function requireOracle(m: Market, action: OracleAction, now: number): voi
   const v = validityAt(m, now);
   if (!allows(action, v)) {
     const why = m.oracle?.reason ?? '';
-    throw new Rejection('ORACLE_PAUSED', `${action} is paused on ${m.symbol}: oracle ${v}${why ? ` (${why})` : ''}`);
+    throw new Rejection(
+      'ORACLE_PAUSED',
+      `${action} is paused on ${m.symbol}: oracle ${v}${why ? ` (${why})` : ''}`,
+    );
   }
 }
 
-export function oracleQuote(e: Engine, cmd: { symbol: string; source: string; price: string; time: number }): undefined {
+export function oracleQuote(
+  e: Engine,
+  cmd: { symbol: string; source: string; price: string; time: number },
+): undefined {
   const m = e.market(cmd.symbol);
   const o = m.oracle;
   if (!o) throw new Rejection('INVALID_COMMAND', `${m.symbol} has no oracle; set its mark with setMarkPrice`);
   if (m.closed) throw new Rejection('MARKET_CLOSED', `${m.symbol} has settled; its price is final`);
-  if (!o.cfg.sources.some((s) => s.name === cmd.source)) throw new Rejection('INVALID_COMMAND', `unknown oracle source ${JSON.stringify(cmd.source)}`);
+  if (!o.cfg.sources.some((s) => s.name === cmd.source))
+    throw new Rejection('INVALID_COMMAND', `unknown oracle source ${JSON.stringify(cmd.source)}`);
   let price: bigint;
   try {
-    price = parseDecimal(cmd.price, 'price', { dp: m.inst.priceDp, positive: true, maxAbs: m.price(2 ** 47) });
+    price = parseDecimal(cmd.price, 'price', {
+      dp: m.inst.priceDp,
+      positive: true,
+      maxAbs: m.price(2 ** 47),
+    });
   } catch (err) {
     if (err instanceof InputError) throw new Rejection('INVALID_PRICE', err.message);
     throw err;
@@ -54,7 +66,13 @@ export function oracleQuote(e: Engine, cmd: { symbol: string; source: string; pr
   runScheduled(e, cmd.time);
   accrueTwap(m, cmd.time);
   o.quote(cmd.source, price, cmd.time);
-  e.events.push({ type: 'indexPrice', symbol: m.symbol, price: o.index, validity: o.validity, reason: o.reason });
+  e.events.push({
+    type: 'indexPrice',
+    symbol: m.symbol,
+    price: o.index,
+    validity: o.validity,
+    reason: o.reason,
+  });
   if (o.index !== null && o.validity !== 'insufficientSources') {
     const top = bookTop(m);
     o.sampleBasis(top, cmd.time);
@@ -94,14 +112,28 @@ function runFunding(e: Engine, m: Market, time: number): void {
     const price = f.cfg.priceSource === 'index' ? (index ?? m.mark) : (m.mark ?? index);
     const paused = !allows('funding', validityAt(m, f.nextTime)) || price === null;
     if (paused) {
-      e.events.push({ type: 'fundingRate', symbol: m.symbol, time: f.nextTime, rate: 0n, price: price ?? 0n, paused: true });
+      e.events.push({
+        type: 'fundingRate',
+        symbol: m.symbol,
+        time: f.nextTime,
+        rate: 0n,
+        price: price ?? 0n,
+        paused: true,
+      });
       f.skipInterval();
       continue;
     }
     const before = f.cumIndex;
     const rec = f.settleInterval(m.inst, price);
     if (f.cumIndex !== before) m.unsettledFunding = m.openPositions; // every open position is now an epoch behind
-    e.events.push({ type: 'fundingRate', symbol: m.symbol, time: rec.time, rate: rec.rate, price: rec.price, paused: false });
+    e.events.push({
+      type: 'fundingRate',
+      symbol: m.symbol,
+      time: rec.time,
+      rate: rec.rate,
+      price: rec.price,
+      paused: false,
+    });
   }
 }
 
@@ -132,7 +164,13 @@ export function settleFundingFor(e: Engine, p: Position): void {
     shortfall = owed - paid;
     if (shortfall > 0n) {
       e.ledger.transfer(m.insurance, m.fundingPool, shortfall, 'insuranceCover');
-      e.events.push({ type: 'insuranceDraw', asset: m.asset, account: p.account.id, symbol: m.symbol, amount: shortfall });
+      e.events.push({
+        type: 'insuranceDraw',
+        asset: m.asset,
+        account: p.account.id,
+        symbol: m.symbol,
+        amount: shortfall,
+      });
     }
   } else if (owed < 0n) {
     e.ledger.transfer(m.fundingPool, holder, -owed, 'funding');
@@ -173,7 +211,11 @@ function settleExpiry(e: Engine, m: Market): void {
     settleFundingFor(e, p);
     const w = p.account.wallets.get(m.asset)!;
     const holder = p.mode === 'isolated' ? p.bucket : w.main;
-    const pnl = unrealizedPnl(m.inst, { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice }, price);
+    const pnl = unrealizedPnl(
+      m.inst,
+      { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice },
+      price,
+    );
     e.settlePnl(p, holder, pnl);
     p.realizedPnl += pnl;
     p.lots = 0;
@@ -199,7 +241,14 @@ function reportStatus(e: Engine, m: Market, now: number): void {
     if (paused !== m.paused.has(a)) {
       if (paused) m.paused.add(a);
       else m.paused.delete(a);
-      e.events.push({ type: 'oracleStatus', symbol: m.symbol, action: a, paused, validity: v, reason: m.oracle.reason });
+      e.events.push({
+        type: 'oracleStatus',
+        symbol: m.symbol,
+        action: a,
+        paused,
+        validity: v,
+        reason: m.oracle.reason,
+      });
     }
   }
 }

@@ -7,7 +7,15 @@ import { liquidationPrice, maintenanceMargin, marginRatio, notional } from '../c
 import { LEVERAGE_DP, RATE_DP } from '../core/rates.ts';
 import type { Position } from './account.ts';
 import type { Engine } from './engine.ts';
-import { available, bucketAfterFunding, pendingFunding, positionInitialMargin, positionInput, positionPnl, valuationPrice } from './risk.ts';
+import {
+  available,
+  bucketAfterFunding,
+  pendingFunding,
+  positionInitialMargin,
+  positionInput,
+  positionPnl,
+  valuationPrice,
+} from './risk.ts';
 
 export interface PositionView {
   symbol: string;
@@ -41,7 +49,14 @@ export function positionView(e: Engine, p: Position): PositionView {
   const n = open ? notional(inst, p.size, price, 'ceil') : 0n;
   const pnl = positionPnl(p, price);
   const im = positionInitialMargin(p, price);
-  const mm = open ? maintenanceMargin(inst, p.size, price, e.conventions.feeToCloseInMaintenance ? e.conventions.takerFeeRate : 0n) : 0n;
+  const mm = open
+    ? maintenanceMargin(
+        inst,
+        p.size,
+        price,
+        e.conventions.feeToCloseInMaintenance ? e.conventions.takerFeeRate : 0n,
+      )
+    : 0n;
   const iso = p.mode === 'isolated';
   const collateral = iso ? p.bucket.balance : im;
   const a = p.account;
@@ -50,8 +65,18 @@ export function positionView(e: Engine, p: Position): PositionView {
   const lp = !open
     ? null
     : iso
-      ? liquidationPrice({ inst, conv: e.conventions, pos: positionInput(p), collateral: bucketAfterFunding(p) })
-      : liquidationPrice({ inst, conv: e.conventions, pos: positionInput(p), collateral: crossBacking + otherCrossNet(p) });
+      ? liquidationPrice({
+          inst,
+          conv: e.conventions,
+          pos: positionInput(p),
+          collateral: bucketAfterFunding(p),
+        })
+      : liquidationPrice({
+          inst,
+          conv: e.conventions,
+          pos: positionInput(p),
+          collateral: crossBacking + otherCrossNet(p),
+        });
   return {
     symbol: m.symbol,
     side: p.side,
@@ -112,6 +137,11 @@ export function balancesOf(e: Engine, accountId: string): BalanceView[] {
     const total = w.main.balance + w.reserved.balance + isolated;
     const free = available(a, w, asset);
     const freeClamped = free > 0n ? free : 0n;
-    return { asset, free: formatDecimal(freeClamped, dp), used: formatDecimal(total - freeClamped, dp), total: formatDecimal(total, dp) };
+    return {
+      asset,
+      free: formatDecimal(freeClamped, dp),
+      used: formatDecimal(total - freeClamped, dp),
+      total: formatDecimal(total, dp),
+    };
   });
 }

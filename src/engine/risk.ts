@@ -78,7 +78,12 @@ export interface OrderRequirement {
 }
 
 /** Requirement of an order of `lots` at `priceTicks` for position `p` (opening lots only). */
-export function orderRequirement(p: PositionView, side: OrderSide, lots: number, priceTicks: number): OrderRequirement {
+export function orderRequirement(
+  p: PositionView,
+  side: OrderSide,
+  lots: number,
+  priceTicks: number,
+): OrderRequirement {
   const m = p.market;
   const openLots = Math.max(0, lots - closableLots(p, side));
   if (openLots === 0) return { openLots, total: 0n };
@@ -89,7 +94,11 @@ export function orderRequirement(p: PositionView, side: OrderSide, lots: number,
   const mark = m.mark;
   if (mark !== null) {
     // Buying above mark (selling below) books that difference as a loss the moment it fills.
-    const pnlAtMark = unrealizedPnl(m.inst, { side: side === 'buy' ? 'long' : 'short', size, entryPrice: price }, mark);
+    const pnlAtMark = unrealizedPnl(
+      m.inst,
+      { side: side === 'buy' ? 'long' : 'short', size, entryPrice: price },
+      mark,
+    );
     if (pnlAtMark < 0n) total += -pnlAtMark;
   }
   return { openLots, total };

@@ -63,7 +63,11 @@ export interface FundingSpec {
   /** Clamp around the interest rate, default "0.0005". */
   clamp?: string;
   /** Binance ±k × MMR (first tier), Hyperliquid a cap per hour, dYdX multiple × (IMR − MMR) of the first tier. */
-  cap: { kind: 'mmrMultiple'; k: string } | { kind: 'perHour'; cap: string } | { kind: 'marginSpread'; multiple: string } | { kind: 'none' };
+  cap:
+    | { kind: 'mmrMultiple'; k: string }
+    | { kind: 'perHour'; cap: string }
+    | { kind: 'marginSpread'; multiple: string }
+    | { kind: 'none' };
   /** Margin amount whose notional at max leverage sets the impact depth (Binance 200 USDT, dYdX 500 USDC). */
   impactMargin: string;
   /** Price that values a unit for funding: the index (Hyperliquid's oracle) or the mark (Binance). Default mark. */
@@ -98,7 +102,14 @@ export type Command =
     })
   | (Base & { type: 'cancelOrder'; account: string; symbol: string; orderId: number })
   | (Base & { type: 'cancelAll'; account: string; symbol?: string })
-  | (Base & { type: 'amendOrder'; account: string; symbol: string; orderId: number; price?: string; size?: string })
+  | (Base & {
+      type: 'amendOrder';
+      account: string;
+      symbol: string;
+      orderId: number;
+      price?: string;
+      size?: string;
+    })
   | (Base & { type: 'setMarkPrice'; symbol: string; price: string })
   | (Base & { type: 'oracleQuote'; symbol: string; source: string; price: string })
   /** Moves the clock: staleness, funding times and expiries due by `time` are processed. */
@@ -177,17 +188,70 @@ export type TransferReason =
 export type EngineEvent =
   | { type: 'marketCreated'; symbol: string }
   | { type: 'transfer'; asset: string; from: string; to: string; amount: bigint; reason: TransferReason }
-  | { type: 'orderAccepted'; orderId: number; account: string; symbol: string; side: OrderSide; price: bigint; size: bigint; timeInForce: TimeInForce; reduceOnly: boolean }
-  | { type: 'orderCanceled'; orderId: number; account: string; symbol: string; remaining: bigint; reason: CancelReason }
-  | { type: 'orderAmended'; orderId: number; account: string; symbol: string; price: bigint; size: bigint; priorityKept: boolean }
-  | { type: 'trade'; symbol: string; price: bigint; size: bigint; takerOrderId: number; makerOrderId: number; taker: string; maker: string; takerSide: OrderSide; takerFee: bigint; makerFee: bigint }
-  | { type: 'position'; account: string; symbol: string; side: Side | null; size: bigint; entryPrice: bigint; collateral: bigint; realizedPnl: bigint }
+  | {
+      type: 'orderAccepted';
+      orderId: number;
+      account: string;
+      symbol: string;
+      side: OrderSide;
+      price: bigint;
+      size: bigint;
+      timeInForce: TimeInForce;
+      reduceOnly: boolean;
+    }
+  | {
+      type: 'orderCanceled';
+      orderId: number;
+      account: string;
+      symbol: string;
+      remaining: bigint;
+      reason: CancelReason;
+    }
+  | {
+      type: 'orderAmended';
+      orderId: number;
+      account: string;
+      symbol: string;
+      price: bigint;
+      size: bigint;
+      priorityKept: boolean;
+    }
+  | {
+      type: 'trade';
+      symbol: string;
+      price: bigint;
+      size: bigint;
+      takerOrderId: number;
+      makerOrderId: number;
+      taker: string;
+      maker: string;
+      takerSide: OrderSide;
+      takerFee: bigint;
+      makerFee: bigint;
+    }
+  | {
+      type: 'position';
+      account: string;
+      symbol: string;
+      side: Side | null;
+      size: bigint;
+      entryPrice: bigint;
+      collateral: bigint;
+      realizedPnl: bigint;
+    }
   | { type: 'marginModeSet'; account: string; symbol: string; mode: MarginMode }
   | { type: 'leverageSet'; account: string; symbol: string; leverage: bigint }
   | { type: 'markPrice'; symbol: string; price: bigint }
   | { type: 'insuranceDraw'; asset: string; account: string; symbol: string; amount: bigint }
   | { type: 'indexPrice'; symbol: string; price: bigint | null; validity: string; reason: string }
-  | { type: 'oracleStatus'; symbol: string; action: string; paused: boolean; validity: string; reason: string }
+  | {
+      type: 'oracleStatus';
+      symbol: string;
+      action: string;
+      paused: boolean;
+      validity: string;
+      reason: string;
+    }
   | { type: 'fundingRate'; symbol: string; time: number; rate: bigint; price: bigint; paused: boolean }
   | { type: 'fundingPaid'; account: string; symbol: string; amount: bigint; shortfall: bigint }
   | { type: 'marketSettled'; symbol: string; price: bigint; positions: number };

@@ -6,18 +6,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { evaluatePosition, newPositionEvaluation } from '../../src/core/evaluate.ts';
 import { formatDecimal, parseDecimal } from '../../src/core/fixed.ts';
 import type { Instrument } from '../../src/core/instrument.ts';
 import {
-  scales,
   liquidationPrice,
   type MarginConventions,
   marginRatio,
   notional,
   positionRisk,
   type Side,
+  scales,
 } from '../../src/core/margin.ts';
-import { evaluatePosition, newPositionEvaluation } from '../../src/core/evaluate.ts';
 import { buildInstrument, type MarketSpec, PRESETS, type RuleSpec, venue } from '../../src/core/presets.ts';
 import { parseRate, RATE_ONE } from '../../src/core/rates.ts';
 

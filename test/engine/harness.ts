@@ -6,20 +6,59 @@ import { stateHash } from '../../src/engine/hash.ts';
 import type { ApplyResult, Command, MarketConfig } from '../../src/engine/types.ts';
 
 export const BTCUSDT: MarketConfig = {
-  symbol: 'BTCUSDT', kind: 'linear', base: 'BTC', quote: 'USDT', tickSize: '0.1', lotSize: '0.001', settleDp: 8,
-  maxLeverage: '125', takerFee: '0.0005', makerFee: '0.0002', limitBand: '0.2', marketBand: '0.05', defaultLeverage: '10',
-  risk: { kind: 'brackets', tiers: [
-    { cap: '50000', mmr: '0.004', maxLeverage: '125' }, { cap: '250000', mmr: '0.005', maxLeverage: '100' },
-    { cap: '1000000', mmr: '0.01', maxLeverage: '50' }, { cap: '10000000', mmr: '0.025', maxLeverage: '20' },
-    { cap: null, mmr: '0.05', maxLeverage: '10' } ] },
+  symbol: 'BTCUSDT',
+  kind: 'linear',
+  base: 'BTC',
+  quote: 'USDT',
+  tickSize: '0.1',
+  lotSize: '0.001',
+  settleDp: 8,
+  maxLeverage: '125',
+  takerFee: '0.0005',
+  makerFee: '0.0002',
+  limitBand: '0.2',
+  marketBand: '0.05',
+  defaultLeverage: '10',
+  risk: {
+    kind: 'brackets',
+    tiers: [
+      { cap: '50000', mmr: '0.004', maxLeverage: '125' },
+      { cap: '250000', mmr: '0.005', maxLeverage: '100' },
+      { cap: '1000000', mmr: '0.01', maxLeverage: '50' },
+      { cap: '10000000', mmr: '0.025', maxLeverage: '20' },
+      { cap: null, mmr: '0.05', maxLeverage: '10' },
+    ],
+  },
 };
 export const ETHUSDT: MarketConfig = {
-  ...BTCUSDT, symbol: 'ETHUSDT', base: 'ETH', tickSize: '0.01', lotSize: '0.01', makerFee: '-0.0001',
+  ...BTCUSDT,
+  symbol: 'ETHUSDT',
+  base: 'ETH',
+  tickSize: '0.01',
+  lotSize: '0.01',
+  makerFee: '-0.0001',
 };
 export const BTCUSD: MarketConfig = {
-  symbol: 'BTCUSD', kind: 'inverse', base: 'BTC', quote: 'USD', tickSize: '0.5', lotSize: '1', multiplier: '1', settleDp: 8,
-  maxLeverage: '100', takerFee: '0.00075', makerFee: '-0.00025', defaultLeverage: '10', limitBand: '0.2',
-  risk: { kind: 'brackets', tiers: [{ cap: '200', mmr: '0.005', maxLeverage: '100' }, { cap: null, mmr: '0.01', maxLeverage: '50' }] },
+  symbol: 'BTCUSD',
+  kind: 'inverse',
+  base: 'BTC',
+  quote: 'USD',
+  tickSize: '0.5',
+  lotSize: '1',
+  multiplier: '1',
+  settleDp: 8,
+  maxLeverage: '100',
+  takerFee: '0.00075',
+  makerFee: '-0.00025',
+  defaultLeverage: '10',
+  limitBand: '0.2',
+  risk: {
+    kind: 'brackets',
+    tiers: [
+      { cap: '200', mmr: '0.005', maxLeverage: '100' },
+      { cap: null, mmr: '0.01', maxLeverage: '50' },
+    ],
+  },
 };
 
 let clock = 1_700_000_000_000;

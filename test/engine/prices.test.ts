@@ -407,7 +407,10 @@ describe('staleness', () => {
     assert.deepEqual(of(m2, 'trade'), []);
     assert.deepEqual(
       of(m2, 'orderCanceled').map((c) => [c.account, c.reason]),
-      [['carol', 'oraclePaused'], ['alice', 'ioc']],
+      [
+        ['carol', 'oraclePaused'],
+        ['alice', 'ioc'],
+      ],
     );
     assert.equal(position(v.e, 'carol', 'BTCUSDT'), undefined);
     const tk = v.tick();
