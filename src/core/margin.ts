@@ -404,7 +404,11 @@ export interface BucketPosition {
 export interface PositionRisk {
   notional: bigint;
   unrealizedPnl: bigint;
+  /** Maintenance at mark (with the fee to close where the venue counts it). */
   maintenanceMargin: bigint;
+  /** The maintenance the liquidation test compares margin balance with, on the venue's basis (see
+   * `triggerMaintenance`); equals `maintenanceMargin` for mark-basis venues. */
+  triggerMaintenance: bigint;
   rates: Rates;
 }
 
@@ -418,12 +422,36 @@ export function positionRisk(
   const n = notional(inst, pos.size, mark, 'ceil');
   const rates = ratesFor(inst.risk, n, rateContext(inst, pos.size, oi));
   const fee = conv.feeToCloseInMaintenance ? conv.takerFeeRate : 0n;
+  const atMark = maintenanceWith(inst, pos.size, mark, rates.mmr + fee, rates.deductionRaw);
   return {
     notional: n,
     unrealizedPnl: unrealizedPnl(inst, pos, mark),
-    maintenanceMargin: maintenanceWith(inst, pos.size, mark, rates.mmr + fee, rates.deductionRaw),
+    maintenanceMargin: atMark,
+    triggerMaintenance: conv.mmBasis === 'mark' ? atMark : triggerMaintenance(inst, conv, pos, mark, oi),
     rates,
   };
+}
+
+/**
+ * The maintenance a position is liquidated against at `mark`, on the same basis its liquidation price is solved
+ * on, so that "mark past the liquidation price" and "margin balance below maintenance" always agree:
+ * mark basis — maintenance at mark; entry basis (Bybit) — maintenance at entry value plus the fee to close at
+ * mark; worse (ringfence) — the larger of the two.
+ */
+export function triggerMaintenance(
+  inst: Instrument,
+  conv: MarginConventions,
+  pos: PositionInput,
+  mark: bigint,
+  oi?: bigint,
+): bigint {
+  const fee = conv.feeToCloseInMaintenance ? conv.takerFeeRate : 0n;
+  const atMark = maintenanceMargin(inst, pos.size, mark, fee, oi);
+  if (conv.mmBasis === 'mark') return atMark;
+  const r = ratesAt(inst, pos.size, pos.entryPrice, oi);
+  const entryPart = maxBig(0n, valueTimesRateRaw(inst, pos.size, pos.entryPrice, r.mmr) - r.deductionRaw);
+  const atEntry = ceilDiv(entryPart + valueTimesRateRaw(inst, pos.size, mark, fee), RONE);
+  return conv.mmBasis === 'entry' ? atEntry : maxBig(atEntry, atMark);
 }
 
 /**
@@ -445,7 +473,7 @@ export function crossLiquidationPrice(
     if (p.inst.settleAsset !== me.inst.settleAsset)
       throw new InputError('positions', 'a cross bucket holds one settle asset');
     const r = positionRisk(p.inst, p.pos, p.mark, conv);
-    m += r.unrealizedPnl - r.maintenanceMargin;
+    m += r.unrealizedPnl - r.triggerMaintenance;
   });
   return liquidationPrice({ inst: me.inst, conv, pos: me.pos, collateral: m });
 }

@@ -308,7 +308,7 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
     for (const p of sc.positions) {
       const r = positionRisk(p.inst, p.pos, p.mark, conv);
       upnl += r.unrealizedPnl;
-      mm += r.maintenanceMargin;
+      mm += r.triggerMaintenance;
       im += initialMarginAtLeverage(r.notional, p.leverage);
     }
     const counted = conv.removableCountsProfit ? upnl : minBig(upnl, 0n);
@@ -350,14 +350,14 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
       notional: money(risk.notional, inst),
       unrealizedPnl: money(risk.unrealizedPnl, inst),
       initialMargin: money(im, inst),
-      maintenanceMargin: money(risk.maintenanceMargin, inst),
+      maintenanceMargin: money(risk.triggerMaintenance, inst),
       maintenanceRate: formatDecimal(risk.rates.mmr, RATE_DP),
       tier: risk.rates.tier + 1,
       marginBalance: mb === null ? null : money(mb, inst),
       marginRatio: isolated
-        ? fmtRate(marginRatio(risk.maintenanceMargin, mb!))
+        ? fmtRate(marginRatio(risk.triggerMaintenance, mb!))
         : (bucket?.marginRatio ?? null),
-      liquidatable: isolated ? mb! < risk.maintenanceMargin : bucket!.liquidatable,
+      liquidatable: isolated ? mb! < risk.triggerMaintenance : bucket!.liquidatable,
       liquidationPrice: price(lp, inst),
       bankruptcyPrice: price(bp, inst),
       maxRemovableMargin: money(isolated ? maxRemovableMargin(st) : crossRemovable, inst),

@@ -3,7 +3,13 @@
  * Decimals travel as strings (ccxt returns numbers; strings keep them exact).
  */
 import { formatDecimal } from '../core/fixed.ts';
-import { liquidationPrice, maintenanceMargin, marginRatio, notional } from '../core/margin.ts';
+import {
+  liquidationPrice,
+  maintenanceMargin,
+  marginRatio,
+  notional,
+  triggerMaintenance,
+} from '../core/margin.ts';
 import { LEVERAGE_DP, RATE_DP } from '../core/rates.ts';
 import type { Position } from './account.ts';
 import type { Engine } from './engine.ts';
@@ -49,14 +55,8 @@ export function positionView(e: Engine, p: Position): PositionView {
   const n = open ? notional(inst, p.size, price, 'ceil') : 0n;
   const pnl = positionPnl(p, price);
   const im = positionInitialMargin(p, price);
-  const mm = open
-    ? maintenanceMargin(
-        inst,
-        p.size,
-        price,
-        e.conventions.feeToCloseInMaintenance ? e.conventions.takerFeeRate : 0n,
-      )
-    : 0n;
+  // The maintenance the liquidation test uses, on the engine's basis (agrees with liquidationPrice).
+  const mm = open ? triggerMaintenance(inst, e.conventions, positionInput(p), price) : 0n;
   const iso = p.mode === 'isolated';
   const collateral = iso ? p.bucket.balance : im;
   const a = p.account;

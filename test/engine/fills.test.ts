@@ -116,7 +116,9 @@ describe('reduce and close', () => {
     assert.equal(p.collateral, '400');
     assert.equal(p.unrealizedPnl, '-300');
     assert.equal(p.liquidationPrice, '19689.9');
-    assert.equal(p.marginRatio, '0.8865'); // 88.65 MM / (400 − 300)
+    // Maintenance on ringfence's 'worse' basis, the one the liquidation price is solved on: max(80 at entry + 9.85 fee
+    // to close at mark, 88.65 at mark) = 89.85; 89.85 / (400 − 300).
+    assert.equal(p.marginRatio, '0.8985');
     checkInvariants(e);
   });
 
