@@ -26,7 +26,9 @@ export function runCalc(opts: CalcOptions, io: CliIO): number {
   try {
     text = opts.file ? readFileSync(opts.file, 'utf8') : io.readStdin();
   } catch (e) {
-    io.stderr(`ringfence calc: input: cannot read ${opts.file ?? 'stdin'} (${(e as NodeJS.ErrnoException).code ?? 'error'})\n`);
+    io.stderr(
+      `ringfence calc: input: cannot read ${opts.file ?? 'stdin'} (${(e as NodeJS.ErrnoException).code ?? 'error'})\n`,
+    );
     return 2;
   }
   if (text.length > MAX_INPUT_BYTES) {

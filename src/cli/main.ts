@@ -32,6 +32,18 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .action(() => {
       code = runDemo(io);
     });
+  program
+    .command('journal')
+    .description('the durable command journal')
+    .command('verify')
+    .description('rebuild the state from a SQLite journal; print the final seq and state hash')
+    .argument('<path>', 'journal file')
+    .option('--json', 'print the result as JSON')
+    .action(async (path: string, opts: { json?: boolean }) => {
+      // Imported on use: only this command needs the native SQLite binding.
+      const { runJournalVerify } = await import('./journal.ts');
+      code = await runJournalVerify(path, opts, io);
+    });
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

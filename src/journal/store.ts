@@ -1,0 +1,72 @@
+/**
+ * The command journal's storage contract. The journal is the system of record: every command the engine
+ * accepted, in sequence order, so that replaying it into a fresh engine rebuilds exactly the same state. Rejected
+ * commands change nothing and are never stored.
+ *
+ * A store is deliberately dumb: it persists and returns records, and guarantees only what a database can — an
+ * `append` batch is atomic and durable once it returns (or its promise resolves), and a seq is never stored twice.
+ * Integrity (checksums, gaps, decodability, replay) is checked above it, in `recover`, identically for every store.
+ *
+ * Both synchronous stores (SQLite, through better-sqlite3) and asynchronous ones (PostgreSQL, later) fit: every
+ * method may return a value or a promise, and `readFrom` a sync or async iterable. Callers await all of them.
+ * Snapshots (later) slot in through `readFrom(seq)`: recovery starts from a snapshot's engine and reads only the
+ * records after its seq; `truncateAfter` is what cuts a torn tail; `firstSeq` lets a pruned journal say where it
+ * starts (records before a snapshot may be archived and removed).
+ */
+
+export interface JournalRecord {
+  /** The engine's sequence number for this command (1, 2, 3, … with no gaps). */
+  seq: number;
+  /** The command's own `time` (ms), duplicated outside the payload for range queries and tooling. */
+  time: number;
+  /** msgpack of the Command, exactly as the engine applied it. */
+  command: Uint8Array;
+  /** CRC32 (IEEE) of seq (8 bytes, little-endian), the command bytes and, when present, the state hash's ASCII. */
+  checksum: number;
+  /** Hex SHA-256 `stateHash(engine)` right after this command, recorded every N records; null otherwise. */
+  stateHash: string | null;
+}
+
+export type MaybePromise<T> = T | Promise<T>;
+
+export interface JournalStore {
+  /**
+   * Appends records in one atomic, durable transaction. Records are consecutive and follow the last stored one;
+   * a seq that already exists makes the whole batch fail (nothing is written). Resolves only once committed to
+   * stable storage.
+   */
+  append(records: readonly JournalRecord[]): MaybePromise<void>;
+  /** Records with seq ≥ `seq`, in seq order. Streams: a journal can be far larger than memory. */
+  readFrom(seq: number): Iterable<JournalRecord> | AsyncIterable<JournalRecord>;
+  /** The highest stored seq, or 0 when empty. */
+  lastSeq(): MaybePromise<number>;
+  /** The lowest stored seq, or 0 when empty (above 1 once records before a snapshot were pruned). */
+  firstSeq(): MaybePromise<number>;
+  /** Deletes every record with seq > `seq` (cutting a torn or corrupt tail); returns how many were deleted. */
+  truncateAfter(seq: number): MaybePromise<number>;
+  close(): MaybePromise<void>;
+}
+
+/** What a journal problem is about; `seq` names the record. */
+export type JournalErrorKind =
+  /** A seq is missing: the stored seqs are not consecutive. */
+  | 'gap'
+  /** A record in the middle failed its checksum or did not decode, and valid records follow it. */
+  | 'corrupt'
+  /** Replay: the engine rejected a recorded command, or accepted it with another seq. */
+  | 'replay'
+  /** Replay: the recorded state hash differs from the replayed engine's. */
+  | 'hashMismatch'
+  /** The file or database is not a ringfence journal (or of an unknown format version). */
+  | 'format';
+
+export class JournalError extends Error {
+  readonly kind: JournalErrorKind;
+  readonly seq: number | null;
+  constructor(kind: JournalErrorKind, seq: number | null, message: string) {
+    super(message);
+    this.name = 'JournalError';
+    this.kind = kind;
+    this.seq = seq;
+  }
+}

@@ -1,0 +1,124 @@
+/** `ringfence journal verify <path>`: the final seq and state hash; a torn tail reported; errors on one line. */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { main } from '../../src/cli/main.ts';
+import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
+import { fillJournal, tempDir } from './util.ts';
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, {
+    stdout: (s) => (out += s),
+    stderr: (s) => (err += s),
+    readStdin: () => '',
+  });
+  return { code, out, err };
+}
+
+describe('ringfence journal verify', () => {
+  test('prints the final seq, state hash, records and checked hashes; --json gives the same figures', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'j.db');
+      const live = await fillJournal(path, 400, { hashEvery: 100 });
+      const r = await cli('journal', 'verify', path);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.err, '');
+      assert.match(r.out, new RegExp(`^seq +${live.seq}$`, 'm'));
+      assert.match(r.out, new RegExp(`^state hash +${live.hash}$`, 'm'));
+      assert.match(r.out, new RegExp(`^records +${live.seq} replayed \\(seq 1\\.\\.${live.seq}\\)`, 'm'));
+      assert.match(
+        r.out,
+        new RegExp(`^hashes +${Math.floor(live.seq / 100)} recorded state hashes checked, all match$`, 'm'),
+      );
+      assert.match(r.out, /^tail +intact$/m);
+      const j = await cli('journal', 'verify', path, '--json');
+      assert.equal(j.code, 0);
+      const o = JSON.parse(j.out);
+      assert.equal(o.seq, live.seq);
+      assert.equal(o.stateHash, live.hash);
+      assert.equal(o.records, live.seq);
+      assert.deepEqual(o.tail, { cut: false });
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a torn tail is reported (exit 0) and left in place: verify only reads', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'j.db');
+      const live = await fillJournal(path, 100);
+      const store = new SqliteJournalStore(path);
+      store.db.prepare('UPDATE journal SET checksum = checksum + 1 WHERE seq = ?').run(live.seq);
+      store.close();
+      const r = await cli('journal', 'verify', path);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, new RegExp(`^seq +${live.seq - 1}$`, 'm'));
+      assert.match(
+        r.out,
+        new RegExp(
+          `^tail +torn: 1 invalid record after seq ${live.seq - 1} \\(seq ${live.seq}: bad checksum\\)`,
+          'm',
+        ),
+      );
+      const again = new SqliteJournalStore(path, { create: false });
+      assert.equal(again.lastSeq(), live.seq, 'verify did not cut it');
+      again.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a gap exits 1 with one line naming the seq', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'j.db');
+      await fillJournal(path, 100);
+      const store = new SqliteJournalStore(path);
+      store.db.prepare('DELETE FROM journal WHERE seq = 42').run();
+      store.close();
+      const r = await cli('journal', 'verify', path);
+      assert.equal(r.code, 1);
+      assert.equal(r.out, '');
+      assert.equal(
+        r.err,
+        'ringfence journal verify: journal gap: seq 42 is missing (the next record is seq 43)\n',
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a bad path exits 2 with one line: missing, a directory, not SQLite, SQLite but not a journal', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const text = join(dir, 'notes.txt');
+      writeFileSync(
+        text,
+        'hello, this is not a database at all, just some text to fill a page\n'.repeat(100),
+      );
+      const empty = join(dir, 'empty.db');
+      writeFileSync(empty, '');
+      for (const [path, msg] of [
+        [join(dir, 'missing.db'), /cannot read \(ENOENT\)/],
+        [dir, /not a file/],
+        [text, /not a SQLite database/],
+        [empty, /not a ringfence journal/],
+      ] as const) {
+        const r = await cli('journal', 'verify', path);
+        assert.equal(r.code, 2, `${path}: ${r.err}`);
+        assert.equal(r.out, '');
+        assert.match(r.err, msg);
+        assert.equal(r.err.split('\n').length, 2, `one line: ${r.err}`);
+        assert.ok(r.err.startsWith(`ringfence journal verify: ${path}`));
+      }
+      assert.equal((await cli('journal', 'verify')).code, 2, 'missing argument');
+    } finally {
+      cleanup();
+    }
+  });
+});
