@@ -6,7 +6,8 @@
 import { Engine } from '../src/engine/engine.ts';
 import type { Command, MarketConfig } from '../src/engine/types.ts';
 
-export const FUNDED_MARKET: MarketConfig = {
+/** The benches' BTCUSDT: Binance-style brackets, 0.05%/0.02% fees, wide limit band. */
+export const BENCH_MARKET: MarketConfig = {
   symbol: 'BTCUSDT',
   kind: 'linear',
   base: 'BTC',
@@ -26,9 +27,14 @@ export const FUNDED_MARKET: MarketConfig = {
       { cap: '50000', mmr: '0.004', maxLeverage: '125' },
       { cap: '250000', mmr: '0.005', maxLeverage: '100' },
       { cap: '1000000', mmr: '0.01', maxLeverage: '50' },
-      { cap: null, mmr: '0.025', maxLeverage: '20' },
+      { cap: '10000000', mmr: '0.025', maxLeverage: '20' },
+      { cap: null, mmr: '0.05', maxLeverage: '10' },
     ],
   },
+};
+
+export const FUNDED_MARKET: MarketConfig = {
+  ...BENCH_MARKET,
   oracle: {
     sources: [
       { name: 'a', weight: 1 },

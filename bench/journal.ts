@@ -25,44 +25,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../src/engine/engine.ts';
 import { stateHash } from '../src/engine/hash.ts';
-import type { Command, MarketConfig } from '../src/engine/types.ts';
+import type { Command } from '../src/engine/types.ts';
 import { checkRecord } from '../src/journal/codec.ts';
 import { Journal, recover } from '../src/journal/journal.ts';
 import { SqliteJournalStore } from '../src/journal/sqlite.ts';
 import type { JournalRecord } from '../src/journal/store.ts';
+import { BENCH_MARKET } from './fixture.ts';
 import { checkArgs, fmtInt, intArg, parseArgs, perSecond, round, say, summarize } from './lib.ts';
 import { prepare } from './matching.ts';
 import { fullGc, generate, type Stream } from './matching-book.ts';
 
-const MARKET: MarketConfig = {
-  symbol: 'BTCUSDT',
-  kind: 'linear',
-  base: 'BTC',
-  quote: 'USDT',
-  tickSize: '0.1',
-  lotSize: '0.001',
-  settleDp: 8,
-  maxLeverage: '125',
-  takerFee: '0.0005',
-  makerFee: '0.0002',
-  limitBand: '0.5',
-  marketBand: '0.05',
-  defaultLeverage: '10',
-  risk: {
-    kind: 'brackets',
-    tiers: [
-      { cap: '50000', mmr: '0.004', maxLeverage: '125' },
-      { cap: '250000', mmr: '0.005', maxLeverage: '100' },
-      { cap: '1000000', mmr: '0.01', maxLeverage: '50' },
-      { cap: '10000000', mmr: '0.025', maxLeverage: '20' },
-      { cap: null, mmr: '0.05', maxLeverage: '10' },
-    ],
-  },
-};
-
 function setupCommands(nAccounts: number): Command[] {
   const out: Command[] = [
-    { type: 'createMarket', time: 0, market: MARKET },
+    { type: 'createMarket', time: 0, market: BENCH_MARKET },
     { type: 'setMarkPrice', time: 0, symbol: 'BTCUSDT', price: '60000' },
   ];
   for (let a = 0; a < nAccounts; a++)

@@ -12,6 +12,7 @@
  */
 import { Engine } from '../src/engine/engine.ts';
 import type { Command } from '../src/engine/types.ts';
+import { BENCH_MARKET } from './fixture.ts';
 import { fmtInt, intArg, parseArgs, perSecond, round, say, summarize } from './lib.ts';
 import {
   fullGc,
@@ -22,32 +23,6 @@ import {
   TheirMatcher,
   timerOverheadNs,
 } from './matching-book.ts';
-
-const MARKET = {
-  symbol: 'BTCUSDT',
-  kind: 'linear',
-  base: 'BTC',
-  quote: 'USDT',
-  tickSize: '0.1',
-  lotSize: '0.001',
-  settleDp: 8,
-  maxLeverage: '125',
-  takerFee: '0.0005',
-  makerFee: '0.0002',
-  limitBand: '0.5',
-  marketBand: '0.05',
-  defaultLeverage: '10',
-  risk: {
-    kind: 'brackets',
-    tiers: [
-      { cap: '50000', mmr: '0.004', maxLeverage: '125' },
-      { cap: '250000', mmr: '0.005', maxLeverage: '100' },
-      { cap: '1000000', mmr: '0.01', maxLeverage: '50' },
-      { cap: '10000000', mmr: '0.025', maxLeverage: '20' },
-      { cap: null, mmr: '0.05', maxLeverage: '10' },
-    ],
-  },
-} as const;
 
 const priceStr = (ticks: number) => `${Math.floor(ticks / 10)}.${ticks % 10}`;
 const sizeStr = (lots: number) => `${Math.floor(lots / 1000)}.${String(lots % 1000).padStart(3, '0')}`;
@@ -102,7 +77,7 @@ export function freshEngine(nAccounts: number): Engine {
   must({
     type: 'createMarket',
     time: 0,
-    market: MARKET as unknown as import('../src/engine/types.ts').MarketConfig,
+    market: BENCH_MARKET,
   });
   must({ type: 'setMarkPrice', time: 0, symbol: 'BTCUSDT', price: '60000' });
   for (let a = 0; a < nAccounts; a++)
