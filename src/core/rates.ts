@@ -3,7 +3,7 @@
  * represents every published venue rate exactly (0.005%, 0.56%, 1/80 = 1.25%), and a rate that is not a
  * terminating decimal (Hyperliquid's 1/6 for 3x) is rounded up, i.e. against the trader.
  */
-import { ceilDiv, parseDecimal, pow10 } from './fixed.ts';
+import { parseDecimal, pow10 } from './fixed.ts';
 
 export const RATE_DP = 10;
 export const RATE_ONE = pow10(RATE_DP);
@@ -16,16 +16,6 @@ export function parseRate(input: unknown, field: string, opts: { signed?: boolea
   return parseDecimal(input, field, { dp: RATE_DP, signed: opts.signed ?? false, maxAbs: 100n * RATE_ONE });
 }
 
-/** "0.5%" style inputs are not accepted anywhere: rates are plain fractions ("0.005"). */
-export function percent(p: string): bigint {
-  return parseDecimal(p, 'percent', { dp: RATE_DP - 2, signed: true });
-}
-
 export function parseLeverage(input: unknown, field: string): bigint {
   return parseDecimal(input, field, { dp: LEVERAGE_DP, positive: true, maxAbs: 1000n * LEVERAGE_ONE });
-}
-
-/** Rate implied by a leverage, 1/leverage, rounded up (a requirement). */
-export function rateFromLeverage(leverage: bigint): bigint {
-  return ceilDiv(RATE_ONE * LEVERAGE_ONE, leverage);
 }

@@ -199,15 +199,3 @@ export function ratesFor(rule: RiskRule, notional: bigint, ctx: RateContext): Ra
     }
   }
 }
-
-/** Price-independent description of the brackets for display (caps and rates). */
-export function describeRule(rule: RiskRule): string {
-  switch (rule.kind) {
-    case 'tiers':
-      return `${rule.tiers.length} notional brackets`;
-    case 'sizeLinear':
-      return 'size-linear rates';
-    case 'fraction':
-      return 'initial fraction × maintenance fraction';
-  }
-}

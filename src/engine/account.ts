@@ -8,7 +8,7 @@
  * sits in its own ledger account that nothing else can reach.
  */
 import type { Side } from '../core/margin.ts';
-import type { BookOrder, BookSide } from './book.ts';
+import type { BookOrder } from './book.ts';
 import type { Ledger, LedgerAccount } from './ledger.ts';
 import type { Market } from './market.ts';
 import type { MarginMode, SelfTradePrevention, TimeInForce } from './types.ts';
@@ -116,5 +116,3 @@ export class Account {
     return p;
   }
 }
-
-export const bookSide = (side: 'buy' | 'sell'): BookSide => side;
