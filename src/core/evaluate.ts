@@ -1,3 +1,11 @@
+/**
+ * The hot path: one position, every figure a risk check needs (uPnL, maintenance, margin ratio, liquidation price)
+ * at once, without allocating objects. It computes exactly what the plain functions in margin.ts return — same
+ * rounding, same tier rule — by sharing products and caching per-instrument constants; margin.ts stays the
+ * readable reference, and test/core/evaluate-position.test.ts holds the two equal on every preset and on random
+ * instruments. Untiered rules and edge inputs go through the plain functions.
+ */
+import { ceilDiv } from './fixed.ts';
 import type { Instrument } from './instrument.ts';
 import {
   type LiquidationInput,
@@ -205,8 +213,6 @@ function tierOfInverse(f: FastConstants, QC: bigint, PS: bigint): number {
   return i;
 }
 
-/** ceil(n / d) for d > 0. */
-const ceilPos = (n: bigint, d: bigint): bigint => (n > 0n ? (n - 1n) / d + 1n : n / d);
 
 /**
  * Tier of the exact notional `A / B` (B > 0) in compare units, i.e. the first i with `A <= caps[i]·B`, as
@@ -378,12 +384,10 @@ function inverseMaintenance(f: FastConstants, fr: FeeRates, QC: bigint, PS: bigi
   const a = QC * fr.mmRate[k]!;
   // Without a deduction: ceil(ceil(a / PS) / R) = floor(floor((a − 1) / PS) / R) + 1 for a ≥ 1.
   if (d === 0n) return a > 0n ? (a - 1n) / PS / RONE + 1n : 0n;
-  const x = ceilPos(a, PS) - d;
+  const x = ceilDiv(a, PS) - d;
   return x > 0n ? (x - 1n) / RONE + 1n : 0n;
 }
 
-const ratioOf = (mm: bigint, balance: bigint): bigint | null =>
-  balance <= 0n ? null : mm === 0n ? 0n : (mm * RONE - 1n) / balance + 1n;
 
 /** The fast path for a linear instrument; writes every figure into `out`. */
 function evaluateLinear(
@@ -408,7 +412,7 @@ function evaluateLinear(
   out.unrealizedPnl = upnl;
   const mm = linearMaintenance(f, fr, X, k);
   out.maintenanceMargin = mm;
-  out.marginRatio = ratioOf(mm, collateral + upnl);
+  out.marginRatio = marginRatio(mm, collateral + upnl);
   // Liquidation (solvePrice, linear): num = s·XE·R − mRaw·L, den = sF·(s·R − r).
   const XER = XE * RONE;
   const sXER = long ? XER : -XER;
@@ -502,7 +506,7 @@ function evaluateInverse(
   out.unrealizedPnl = upnl;
   const mm = inverseMaintenance(f, fr, QC, PS, k);
   out.maintenanceMargin = mm;
-  out.marginRatio = ratioOf(mm, collateral + upnl);
+  out.marginRatio = marginRatio(mm, collateral + upnl);
   // Liquidation (solvePrice, inverse): num = QC·E·(s·R + r), den = mRaw·E·S + s·QC·R.
   const QCE = QC * entryPrice;
   const QCR = QC * RONE;
@@ -510,7 +514,7 @@ function evaluateInverse(
   const kE = tierOfInverse(f, QC, ES);
   let best: bigint | null = null;
   if (basis !== 'mark') {
-    const kRaw = ceilPos(QC * f.mmr[kE]!, ES) - f.deduction[kE]!;
+    const kRaw = ceilDiv(QC * f.mmr[kE]!, ES) - f.deduction[kE]!;
     const mRaw = collateral * RONE - (kRaw > 0n ? kRaw : 0n);
     best = roundSolved(QCE * (long ? fr.entryLong : fr.entryShort), mRaw * ES + sQCR, long, nearest, f);
     if (basis === 'entry') {
