@@ -11,7 +11,7 @@ import type { Side } from '../core/margin.ts';
 import type { BookOrder } from './book.ts';
 import type { Ledger, LedgerAccount } from './ledger.ts';
 import type { Market } from './market.ts';
-import type { MarginMode, SelfTradePrevention, TimeInForce } from './types.ts';
+import type { AutoAddPolicy, MarginMode, SelfTradePrevention, TimeInForce } from './types.ts';
 
 /** Open orders an account may hold across all markets: bounds cancel-all and per-account state. */
 export const MAX_OPEN_ORDERS_PER_ACCOUNT = 200;
@@ -43,6 +43,10 @@ export class Position {
   readonly bucket: LedgerAccount;
   /** Open orders of this account on this market. */
   openOrders = 0;
+  /** Auto-add margin (isolated only): top up from the free balance when maintenance / equity reaches `trigger`. */
+  autoAdd: { policy: AutoAddPolicy; trigger: bigint } | null = null;
+  /** A chunked partial liquidation waits until this time before the next chunk (0 = none pending). */
+  liquidationCooldownUntil = 0;
 
   constructor(
     readonly account: Account,

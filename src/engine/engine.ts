@@ -1057,6 +1057,17 @@ export class Engine {
     });
   }
 
+  /** The insurance fund's balance in `asset` (negative only after a recorded draw it could not cover). */
+  insuranceFund(asset: string): bigint {
+    return this.assets.has(asset) ? this.ledger.systemAccount('insurance', asset).balance : 0n;
+  }
+
+  /**
+   * Rebuilds the liquidation index from positions (after restoring a snapshot). The index is a cache of state, not
+   * state: it is not hashed or snapshotted.
+   */
+  rebuildLiquidationIndex(): void {}
+
   fmtMoney(asset: string, v: bigint): string {
     return formatDecimal(v, this.assets.get(asset) ?? 0);
   }

@@ -41,7 +41,44 @@ export interface MarketConfig {
   oracle?: OracleSpec;
   /** Periodic funding (perpetuals). */
   funding?: FundingSpec;
+  /** Liquidation policy; every field has a conservative default (see LiquidationSpec). */
+  liquidation?: LiquidationSpec;
 }
+
+/**
+ * How a market liquidates a bucket that fell below maintenance (after its open orders are cancelled):
+ * - `partial`: 'full' closes everything; 'restore' closes the smallest size that brings equity back to
+ *   maintenance × (1 + buffer); 'tier' closes at least down to the next lower risk tier (Bybit, BitMEX), more if
+ *   that does not restore maintenance.
+ * - positions above `chunkNotional` close at most `chunkFraction` per step, then wait `cooldownMs` (Hyperliquid:
+ *   20% above 100k, 30 s), unless equity falls below `backstopRatio` × maintenance (Hyperliquid: 2/3), when the
+ *   backstop takes the rest at once.
+ * - the liquidation order is an IOC whose limit sits at `limitAt` of the way from the bankruptcy price (0) to the
+ *   mark (1); what does not fill is taken over by the backstop (the insurance fund's own account) at the
+ *   bankruptcy price, or, when the fund is empty, auto-deleveraged against opposite positions at that price.
+ */
+export interface LiquidationSpec {
+  /** Fee on the liquidated notional, paid to the insurance fund, capped at what is left in the bucket. Default "0.005". */
+  feeRate?: string;
+  partial?: 'full' | 'restore' | 'tier';
+  /** Default "0.25": a partial liquidation stops once equity ≥ 1.25 × maintenance. */
+  buffer?: string;
+  /** In settle units; absent = no chunking. */
+  chunkNotional?: string;
+  /** Default "0.2". */
+  chunkFraction?: string;
+  /** Default 30,000 when chunking. */
+  cooldownMs?: number;
+  /** Default "0.6666666667" (2/3). */
+  backstopRatio?: string;
+  /** Default "0". */
+  limitAt?: string;
+  /** ADL ranking: BitMEX/Bybit PnL% × effective leverage (default) or Binance's leverage-then-PnL. */
+  adlRanking?: 'pnlLeverage' | 'leveragePnl';
+}
+
+/** Auto-add margin policies: Bybit's "add the initial margin again", or top up to initial margin at mark. */
+export type AutoAddPolicy = 'addInitialMargin' | 'restoreInitialMargin';
 
 export interface OracleSpec {
   sources: { name: string; weight: number }[];
@@ -115,7 +152,21 @@ export type Command =
   /** Moves the clock: staleness, funding times and expiries due by `time` are processed. */
   | (Base & { type: 'tick' })
   /** Settles an account's pending funding on a market (any touch of the position does it too). */
-  | (Base & { type: 'settleFunding'; account: string; symbol: string });
+  | (Base & { type: 'settleFunding'; account: string; symbol: string })
+  /**
+   * Opt an isolated position in or out of auto-add margin: when its margin ratio (maintenance / equity) reaches
+   * `trigger` (default "0.8"), top it up from the owner's free balance by `policy` (default addInitialMargin).
+   */
+  | (Base & {
+      type: 'setAutoAddMargin';
+      account: string;
+      symbol: string;
+      enabled: boolean;
+      policy?: AutoAddPolicy;
+      trigger?: string;
+    })
+  /** Admin: seed or top up the insurance fund of an asset from outside. */
+  | (Base & { type: 'fundInsurance'; asset: string; amount: string });
 
 export type CommandType = Command['type'];
 
@@ -183,7 +234,10 @@ export type TransferReason =
   | 'insuranceCover'
   | 'funding'
   | 'fundingResidue'
-  | 'settlement';
+  | 'settlement'
+  | 'liquidationFee'
+  | 'autoAddMargin'
+  | 'insuranceFund';
 
 export type EngineEvent =
   | { type: 'marketCreated'; symbol: string }
@@ -254,7 +308,50 @@ export type EngineEvent =
     }
   | { type: 'fundingRate'; symbol: string; time: number; rate: bigint; price: bigint; paused: boolean }
   | { type: 'fundingPaid'; account: string; symbol: string; amount: bigint; shortfall: bigint }
-  | { type: 'marketSettled'; symbol: string; price: bigint; positions: number };
+  | { type: 'marketSettled'; symbol: string; price: bigint; positions: number }
+  /** A bucket (an isolated position, or an account's cross positions in one asset) is below maintenance. */
+  | {
+      type: 'liquidationStarted';
+      account: string;
+      symbol: string;
+      mode: MarginMode;
+      mark: bigint;
+      equity: bigint;
+      maintenance: bigint;
+    }
+  /** One stage of closing a liquidated position: through the book, taken over by the backstop, or by ADL. */
+  | {
+      type: 'liquidation';
+      account: string;
+      symbol: string;
+      mode: MarginMode;
+      side: Side;
+      size: bigint;
+      /** Average price of this stage (bankruptcy price for backstop and ADL). */
+      price: bigint;
+      mark: bigint;
+      bankruptcyPrice: bigint;
+      stage: 'book' | 'backstop' | 'adl';
+      /** Liquidation fee paid to the insurance fund in this stage. */
+      fee: bigint;
+      /** Size of the position left open afterwards. */
+      remaining: bigint;
+    }
+  /** A counterparty position closed by auto-deleveraging at the liquidated order's bankruptcy price. */
+  | {
+      type: 'adl';
+      account: string;
+      symbol: string;
+      side: Side;
+      size: bigint;
+      price: bigint;
+      liquidated: string;
+      /** 1 = first in the queue. */
+      rank: number;
+    }
+  | { type: 'autoAddMargin'; account: string; symbol: string; amount: bigint; marginRatio: bigint }
+  /** Margin ratio (maintenance / equity, RATE_DP) reached a warning level and nothing could top it up. */
+  | { type: 'marginCall'; account: string; symbol: string; marginRatio: bigint };
 
 export type ApplyResult =
   | { ok: true; seq: number; events: EngineEvent[]; orderId?: number }
