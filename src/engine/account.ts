@@ -10,6 +10,7 @@
 import type { Side } from '../core/margin.ts';
 import type { BookOrder } from './book.ts';
 import type { Ledger, LedgerAccount } from './ledger.ts';
+import { nextSerial } from './liquidation-index.ts';
 import type { Market } from './market.ts';
 import type { AutoAddPolicy, MarginMode, SelfTradePrevention, TimeInForce } from './types.ts';
 
@@ -47,6 +48,9 @@ export class Position {
   autoAdd: { policy: AutoAddPolicy; trigger: bigint } | null = null;
   /** A chunked partial liquidation waits until this time before the next chunk (0 = none pending). */
   liquidationCooldownUntil = 0;
+  /** Liquidation index bookkeeping (a cache, not state): tiebreak serial and which side it is filed under. */
+  readonly liqSerial = nextSerial();
+  liqLong = false;
 
   constructor(
     readonly account: Account,
@@ -55,6 +59,7 @@ export class Position {
   ) {
     this.leverage = market.defaultLeverage;
     this.bucket = ledger.open('isolated', market.asset, `${account.id}:isolated:${market.symbol}`);
+    this.bucket.owner = this;
   }
 
   get side(): Side | null {
@@ -80,6 +85,8 @@ export interface Order extends BookOrder {
   reserved: bigint;
   /** Opening lots the reserve was sized for; fills draw on it pro rata to the lots they open. */
   reservedLots: number;
+  /** A liquidation order: no taker fee (the liquidation fee replaces it), and its fills release no margin. */
+  readonly liquidation?: boolean;
 }
 
 /** What margin checks read of a position; a flat stand-in satisfies it without creating ledger accounts. */
@@ -106,6 +113,7 @@ export class Account {
         ledger.open('main', asset, `${this.id}:main:${asset}`),
         ledger.open('reserved', asset, `${this.id}:reserved:${asset}`),
       );
+      w.main.owner = this;
       this.wallets.set(asset, w);
     }
     return w;

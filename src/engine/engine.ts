@@ -17,19 +17,20 @@ import {
   unrealizedPnl,
 } from '../core/margin.ts';
 import { buildConventions, PRESETS } from '../core/presets.ts';
-import { LEVERAGE_DP, parseLeverage } from '../core/rates.ts';
+import { LEVERAGE_DP, parseLeverage, parseRate, RATE_ONE } from '../core/rates.ts';
 import {
   ACCOUNT_ID_RE,
   Account,
   MAX_OPEN_ORDERS_PER_ACCOUNT,
   type Order,
-  type Position,
+  Position,
   type PositionView,
-  type Wallet,
+  Wallet,
 } from './account.ts';
 import type { BookSide } from './book.ts';
 import { Ledger, type LedgerAccount } from './ledger.ts';
-import { Market } from './market.ts';
+import { BACKSTOP_ACCOUNT, fileCross, fileIsolated, sweep } from './liquidation.ts';
+import { MAX_PRICE_TICKS, Market } from './market.ts';
 import { allows } from './oracle.ts';
 import { oracleQuote, requireOracle, runScheduled, settleFundingFor, validityAt } from './prices.ts';
 import {
@@ -82,6 +83,10 @@ export class Engine {
   events: EngineEvent[] = [];
   /** @internal the time of the command being applied. */
   now = 0;
+  /** @internal markets whose liquidation index must be swept before the command ends (mark moved, funding ran…). */
+  readonly sweepMarkets = new Set<Market>();
+  /** @internal positions whose trigger must be recomputed before the sweep. */
+  private readonly liqDirty = new Set<Position>();
 
   constructor(opts: EngineOptions = {}) {
     this.conventions = opts.conventions ?? buildConventions(PRESETS.ringfence!.conventions);
@@ -104,7 +109,13 @@ export class Engine {
         );
       }
       this.now = cmd.time;
+      this.sweepMarkets.clear();
+      this.liqDirty.clear();
+      this.ledger.touched.clear();
       orderId = this.dispatch(cmd);
+      // Validated and applied: re-file what changed, then liquidate what the command made liquidatable.
+      this.flushLiquidationDirty();
+      if (this.sweepMarkets.size > 0) sweep(this, [...this.sweepMarkets]);
     } catch (e) {
       if (e instanceof Rejection) {
         // Validation throws before any mutation, so nothing was written: events must be empty.
@@ -152,7 +163,13 @@ export class Engine {
         return oracleQuote(this, cmd);
       case 'tick':
         runScheduled(this, cmd.time);
+        // Cooldowns end and oracles resume with time alone: look at every market (O(log n) each when quiet).
+        for (const m of this.markets.values()) this.sweepMarkets.add(m);
         return undefined;
+      case 'setAutoAddMargin':
+        return this.setAutoAddMargin(cmd);
+      case 'fundInsurance':
+        return this.fundInsurance(cmd);
       case 'settleFunding': {
         const p = this.account(cmd.account).positions.get(this.market(cmd.symbol).symbol);
         if (!p || p.sign === 0) throw new Rejection('INVALID_COMMAND', `no open ${cmd.symbol} position`);
@@ -276,12 +293,56 @@ export class Engine {
     if (m.closed) throw new Rejection('MARKET_CLOSED', `${m.symbol} has settled`);
     const price = m.price(m.priceTicks(cmd.price, 'price'));
     m.mark = price;
+    this.sweepMarkets.add(m);
     this.events.push({ type: 'markPrice', symbol: m.symbol, price });
+    return undefined;
+  }
+
+  private fundInsurance(cmd: Cmd<'fundInsurance'>): undefined {
+    const amount = this.amount(cmd.amount, cmd.asset, 'amount');
+    this.ledger.transfer(
+      this.ledger.systemAccount('external', cmd.asset),
+      this.ledger.systemAccount('insurance', cmd.asset),
+      amount,
+      'insuranceFund',
+    );
     return undefined;
   }
 
   // -------------------------------------------------------------------------------------------------------
   // Margin settings
+
+  private setAutoAddMargin(cmd: Cmd<'setAutoAddMargin'>): undefined {
+    const a = this.account(cmd.account);
+    const m = this.market(cmd.symbol);
+    if (typeof cmd.enabled !== 'boolean') throw new Rejection('INVALID_COMMAND', 'enabled must be boolean');
+    const policy = cmd.policy ?? 'addInitialMargin';
+    if (policy !== 'addInitialMargin' && policy !== 'restoreInitialMargin')
+      throw new Rejection('INVALID_COMMAND', 'policy must be addInitialMargin or restoreInitialMargin');
+    let trigger: bigint;
+    try {
+      trigger = parseRate(cmd.trigger ?? '0.8', 'trigger');
+    } catch (e) {
+      if (e instanceof InputError) throw new Rejection('INVALID_COMMAND', e.message);
+      throw e;
+    }
+    if (trigger <= 0n || trigger >= RATE_ONE)
+      throw new Rejection('INVALID_COMMAND', 'trigger is a margin ratio strictly between 0 and 1');
+    if ((a.positions.get(m.symbol)?.mode ?? 'isolated') !== 'isolated')
+      throw new Rejection('NOT_ISOLATED', 'auto-add margin applies to isolated positions only');
+    const p = this.positionOf(a, m);
+    p.autoAdd = cmd.enabled ? { policy, trigger } : null;
+    this.events.push({
+      type: 'autoAddMarginSet',
+      account: a.id,
+      symbol: m.symbol,
+      enabled: cmd.enabled,
+      policy: cmd.enabled ? policy : null,
+      trigger: cmd.enabled ? trigger : null,
+    });
+    this.markLiquidationDirty(p);
+    return undefined;
+  }
 
   private setMarginMode(cmd: Cmd<'setMarginMode'>): undefined {
     const a = this.account(cmd.account);
@@ -828,7 +889,7 @@ export class Engine {
         this.cancelResting(maker, 'marginCheck');
         continue;
       }
-      const takerPlan = this.planSide(taker, lots, maker.priceTicks, m.takerFee);
+      const takerPlan = this.planSide(taker, lots, maker.priceTicks, taker.liquidation ? 0n : m.takerFee);
       if (!takerPlan) return 'marginCheck';
       this.fill(taker, maker, takerPlan, makerPlan, lots);
       fills += 1;
@@ -856,7 +917,19 @@ export class Engine {
           ? o.reserved
           : (o.reserved * BigInt(openLots)) / BigInt(o.reservedLots);
     const openNotional = openLots === lots ? fillNotional : notional(m.inst, m.size(openLots), price, 'ceil');
-    const im = openLots === 0 ? 0n : initialMarginAtLeverage(openNotional, p.leverage);
+    let im = openLots === 0 ? 0n : initialMarginAtLeverage(openNotional, p.leverage);
+    if (openLots > 0 && p.mode === 'isolated' && m.mark !== null) {
+      // An isolated position opened past the mark (a buy above it, a sell below) is born with that loss: its bucket
+      // takes the loss on top of initial margin, as the order's reserve already provided for. Without it the
+      // bucket held bare initial margin against an equity already short of it, and the position was liquidatable
+      // the moment it opened.
+      const atMark = unrealizedPnl(
+        m.inst,
+        { side: o.side === 'buy' ? 'long' : 'short', size: m.size(openLots), entryPrice: price },
+        m.mark,
+      );
+      if (atMark < 0n) im += -atMark;
+    }
     if (openLots > 0) {
       const w = o.account.wallets.get(m.asset)!;
       const need = im + maxBig(fee, 0n);
@@ -890,6 +963,11 @@ export class Engine {
     } else m.book.reduce(maker, maker.remainingLots - lots);
     m.openInterestLots += longLots(taker.position) + longLots(maker.position) - longBefore;
     m.last = tp.price;
+    if (taker.liquidation) {
+      this.liqFill.lots += lots;
+      this.liqFill.value += notional(m.inst, m.size(lots), tp.price, 'ceil');
+      this.liqFill.tickLots += BigInt(maker.priceTicks) * BigInt(lots);
+    }
     this.events.push({
       type: 'trade',
       symbol: m.symbol,
@@ -935,7 +1013,7 @@ export class Engine {
         m.openPositions -= 1;
       }
       if (plan.openLots === 0) plan.feePaid = this.payFee(holder, m, plan.fee, w);
-      if (iso) {
+      if (iso && !o.liquidation) {
         // Partial close: the closing lots take their pro-rata share of the bucket as it was BEFORE their PnL and
         // fee settled, plus that PnL less the fee (never below zero); the remaining lots keep their own share.
         // (Splitting the bucket after settling, as this once did, made the remaining lots bear part of the closed
@@ -1045,6 +1123,7 @@ export class Engine {
 
   /** @internal */
   emitPosition(p: Position): void {
+    this.liqDirty.add(p);
     this.events.push({
       type: 'position',
       account: p.account.id,
@@ -1057,16 +1136,186 @@ export class Engine {
     });
   }
 
+  // -------------------------------------------------------------------------------------------------------
+  // Liquidation support (the procedure itself is in liquidation.ts)
+
+  private readonly liqFill = { lots: 0, value: 0n, tickLots: 0n };
+
+  /** @internal a position whose liquidation trigger must be recomputed before the command ends. */
+  markLiquidationDirty(p: Position): void {
+    this.liqDirty.add(p);
+  }
+
+  /** @internal re-files every position and cross bucket whose state changed, and flags their markets. */
+  flushLiquidationDirty(): void {
+    const crossDirty = new Map<Account, Set<string>>();
+    const addCross = (a: Account, asset: string) => {
+      const s = crossDirty.get(a) ?? new Set<string>();
+      crossDirty.set(a, s);
+      s.add(asset);
+    };
+    for (const l of this.ledger.touched) {
+      if (l.owner instanceof Position) this.liqDirty.add(l.owner);
+      else if (l.owner instanceof Account) addCross(l.owner, l.asset);
+    }
+    this.ledger.touched.clear();
+    for (const p of this.liqDirty) {
+      this.sweepMarkets.add(p.market);
+      if (p.mode === 'isolated' || p.sign === 0) fileIsolated(this, p);
+      if (p.mode === 'cross') addCross(p.account, p.market.asset);
+    }
+    this.liqDirty.clear();
+    for (const [a, assets] of crossDirty) {
+      for (const asset of assets) {
+        fileCross(this, a, asset);
+        // Auto-add triggers depend on the free balance too.
+        for (const p of a.positions.values()) {
+          if (p.market.asset !== asset || p.sign === 0) continue;
+          if (p.mode === 'cross' || p.autoAdd) this.sweepMarkets.add(p.market);
+          if (p.autoAdd && p.mode === 'isolated') fileIsolated(this, p);
+        }
+      }
+    }
+  }
+
+  /**
+   * @internal Sends a reduce-only IOC for `lots` of `p` at `limitTicks` into the book as a liquidation order and
+   * reports what filled (lots, notional, average price).
+   */
+  placeLiquidationOrder(
+    p: Position,
+    lots: number,
+    limitTicks: number,
+  ): { lots: number; value: bigint; avgPrice: bigint } {
+    const m = p.market;
+    const side = p.sign > 0 ? 'sell' : 'buy';
+    const order: Order = {
+      id: this.nextOrderId++,
+      accountId: p.account.n,
+      side,
+      priceTicks: Math.max(1, Math.min(limitTicks, MAX_PRICE_TICKS)),
+      remainingLots: lots,
+      prev: null,
+      next: null,
+      level: null,
+      account: p.account,
+      market: m,
+      position: p,
+      sizeLots: lots,
+      tif: 'IOC',
+      reduceOnly: true,
+      clientOrderId: null,
+      stp: 'cancelMaker',
+      mode: p.mode,
+      reserved: 0n,
+      reservedLots: 0,
+      liquidation: true,
+    };
+    this.liqFill.lots = 0;
+    this.liqFill.value = 0n;
+    this.liqFill.tickLots = 0n;
+    this.events.push({
+      type: 'orderAccepted',
+      orderId: order.id,
+      account: p.account.id,
+      symbol: m.symbol,
+      side,
+      price: m.price(order.priceTicks),
+      size: m.size(lots),
+      timeInForce: 'IOC',
+      reduceOnly: true,
+    });
+    const stopped = this.match(order, side === 'buy' ? 'sell' : 'buy');
+    this.finishOrder(order, stopped ?? 'ioc');
+    const f = this.liqFill;
+    const avgTicks = f.lots === 0 ? 0n : f.tickLots / BigInt(f.lots);
+    return { lots: f.lots, value: f.value, avgPrice: avgTicks * m.inst.tickSize };
+  }
+
+  /**
+   * @internal Moves `lots` of the liquidated position `from` to `to` at `price` (backstop takeover or ADL): `from`
+   * closes, `to` closes its opposite position or opens; no fees, no margin checks (the counterparty only reduces,
+   * the backstop is the fund). Realized losses beyond a holder's balance are the insurance fund's, recorded.
+   */
+  transferPosition(from: Position, to: Position, lots: number, price: bigint, liquidated: boolean): void {
+    const m = from.market;
+    const longBefore = longLots(from) + longLots(to);
+    const ticks = 0; // unused by settleSide: the plan carries the price
+    const side = (p: Position, closing: boolean): 'buy' | 'sell' => (p.sign > 0 === closing ? 'sell' : 'buy');
+    const fromSide = side(from, true);
+    const toSide = fromSide === 'buy' ? 'sell' : 'buy';
+    const pseudo = (p: Position, s: 'buy' | 'sell', liq: boolean): Order => ({
+      id: 0,
+      accountId: p.account.n,
+      side: s,
+      priceTicks: ticks,
+      remainingLots: lots,
+      prev: null,
+      next: null,
+      level: null,
+      account: p.account,
+      market: m,
+      position: p,
+      sizeLots: lots,
+      tif: 'IOC',
+      reduceOnly: false,
+      clientOrderId: null,
+      stp: 'cancelMaker',
+      mode: p.mode,
+      reserved: 0n,
+      reservedLots: 0,
+      liquidation: liq,
+    });
+    const plan = (p: Position, s: 'buy' | 'sell'): FillPlan => {
+      const closeLots = Math.min(lots, closableLots(p, s));
+      return { closeLots, openLots: lots - closeLots, price, fee: 0n, feePaid: 0n, share: 0n, im: 0n };
+    };
+    this.settleSide(pseudo(from, fromSide, liquidated), plan(from, fromSide));
+    this.settleSide(pseudo(to, toSide, false), plan(to, toSide));
+    m.openInterestLots += longLots(from) + longLots(to) - longBefore;
+  }
+
+  /** @internal The backstop's position on `m`, opening the backstop account (its wallet is the fund) on first use. */
+  backstopPosition(m: Market): Position {
+    let a = this.accounts.get(BACKSTOP_ACCOUNT);
+    if (!a) {
+      a = new Account(BACKSTOP_ACCOUNT, this.accounts.size + 1);
+      this.accounts.set(a.id, a);
+    }
+    if (!a.wallets.has(m.asset)) {
+      a.wallets.set(
+        m.asset,
+        new Wallet(
+          this.ledger.systemAccount('insurance', m.asset),
+          this.ledger.open('reserved', m.asset, `${BACKSTOP_ACCOUNT}:reserved:${m.asset}`),
+        ),
+      );
+    }
+    let p = a.positions.get(m.symbol);
+    if (!p) {
+      p = this.positionOf(a, m);
+      p.mode = 'cross';
+      p.leverage = m.inst.maxLeverage;
+    }
+    return p;
+  }
+
+  /** Rebuilds the liquidation index from positions (after restoring a snapshot): a cache of state, not state. */
+  rebuildLiquidationIndex(): void {
+    for (const a of this.accounts.values()) {
+      const crossAssets = new Set<string>();
+      for (const p of a.positions.values()) {
+        if (p.mode === 'isolated') fileIsolated(this, p);
+        else if (p.sign !== 0) crossAssets.add(p.market.asset);
+      }
+      for (const asset of crossAssets) fileCross(this, a, asset);
+    }
+  }
+
   /** The insurance fund's balance in `asset` (negative only after a recorded draw it could not cover). */
   insuranceFund(asset: string): bigint {
     return this.assets.has(asset) ? this.ledger.systemAccount('insurance', asset).balance : 0n;
   }
-
-  /**
-   * Rebuilds the liquidation index from positions (after restoring a snapshot). The index is a cache of state, not
-   * state: it is not hashed or snapshotted.
-   */
-  rebuildLiquidationIndex(): void {}
 
   fmtMoney(asset: string, v: bigint): string {
     return formatDecimal(v, this.assets.get(asset) ?? 0);

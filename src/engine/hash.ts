@@ -50,6 +50,8 @@ export function stateHash(e: Engine): string {
         p.openOrders,
         p.fundingIndex,
         p.fundingEpoch,
+        p.autoAdd ? `${p.autoAdd.policy}:${p.autoAdd.trigger}` : null,
+        p.liquidationCooldownUntil,
       );
     }
     for (const oid of [...a.orders.keys()].sort((x, y) => x - y)) {

@@ -25,6 +25,8 @@ const MAY_GO_NEGATIVE: ReadonlySet<LedgerKind> = new Set(['external', 'clearing'
 
 export class LedgerAccount {
   balance = 0n;
+  /** The position (isolated bucket) or account (main balance) this belongs to; the engine re-files it on change. */
+  owner: object | null = null;
   constructor(
     readonly kind: LedgerKind,
     readonly asset: string,
@@ -40,6 +42,8 @@ export class Ledger {
   private readonly system = new Map<string, LedgerAccount>();
   /** Transfer events are collected only when a sink is set (the engine sets one per command). */
   sink: EngineEvent[] | null = null;
+  /** Owned accounts moved by transfers since the engine last looked (liquidation triggers depend on them). */
+  readonly touched = new Set<LedgerAccount>();
 
   open(kind: LedgerKind, asset: string, label: string): LedgerAccount {
     const a = new LedgerAccount(kind, asset, label);
@@ -75,6 +79,8 @@ export class Ledger {
     }
     from.balance -= amount;
     to.balance += amount;
+    if (from.owner !== null) this.touched.add(from);
+    if (to.owner !== null) this.touched.add(to);
     this.sink?.push({ type: 'transfer', asset: from.asset, from: from.label, to: to.label, amount, reason });
   }
 

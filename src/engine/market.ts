@@ -21,8 +21,22 @@ import type { Position } from './account.ts';
 import { OrderBook } from './book.ts';
 import { FundingState } from './funding.ts';
 import type { Ledger, LedgerAccount } from './ledger.ts';
+import { LiquidationIndex } from './liquidation-index.ts';
 import { OracleState } from './oracle.ts';
-import { type MarketConfig, Rejection } from './types.ts';
+import { type LiquidationSpec, type MarketConfig, Rejection } from './types.ts';
+
+/** A market's liquidation policy, parsed (see LiquidationSpec). Rates at RATE_DP. */
+export interface LiquidationConfig {
+  feeRate: bigint;
+  partial: 'full' | 'restore' | 'tier';
+  buffer: bigint;
+  chunkNotional: bigint | null;
+  chunkFraction: bigint;
+  cooldownMs: number;
+  backstopRatio: bigint;
+  limitAt: bigint;
+  adlRanking: 'pnlLeverage' | 'leveragePnl';
+}
 
 /** Bounds that keep ticks and lots safe integers and every command's work bounded. */
 export const MAX_PRICE_TICKS = 2 ** 47;
@@ -61,6 +75,9 @@ export class Market {
   closed = false;
   /** Actions paused by the oracle policy, to report transitions. */
   readonly paused = new Set<string>();
+  readonly liquidation: LiquidationConfig;
+  /** Positions by trigger price (a cache of state, rebuilt from positions; see liquidation-index.ts). */
+  readonly liqIndex: LiquidationIndex;
 
   /** Tick and lot as numbers for the parsing fast path (both far below 2^53 by construction). */
   private tickN = 0;
@@ -114,6 +131,8 @@ export class Market {
     if (config.funding) this.fundingSpecCheck(config.funding);
     if (config.funding && this.inst.type === 'future')
       throw new InputError('funding', 'dated futures do not fund');
+    this.liquidation = liquidationConfig(config.liquidation ?? {}, this.inst.settleDp);
+    this.liqIndex = new LiquidationIndex(this.inst);
     const w = config.settlementWindowMs ?? 30 * 60_000;
     if (!Number.isSafeInteger(w) || w < 0)
       throw new InputError('settlementWindowMs', 'must be a non-negative integer');
@@ -312,4 +331,40 @@ export class Market {
   fmtSize(s: bigint): string {
     return formatDecimal(s, this.inst.sizeDp);
   }
+}
+
+function liquidationConfig(l: LiquidationSpec, settleDp: number): LiquidationConfig {
+  if (typeof l !== 'object' || l === null) throw new InputError('liquidation', 'must be an object');
+  const partial = l.partial ?? 'restore';
+  if (!['full', 'restore', 'tier'].includes(partial))
+    throw new InputError('liquidation.partial', 'full, restore or tier');
+  const adlRanking = l.adlRanking ?? 'pnlLeverage';
+  if (!['pnlLeverage', 'leveragePnl'].includes(adlRanking))
+    throw new InputError('liquidation.adlRanking', 'pnlLeverage or leveragePnl');
+  const cooldownMs = l.cooldownMs ?? (l.chunkNotional === undefined ? 0 : 30_000);
+  if (!Number.isSafeInteger(cooldownMs) || cooldownMs < 0 || cooldownMs > 86_400_000)
+    throw new InputError('liquidation.cooldownMs', 'must be an integer from 0 to 86,400,000');
+  const feeRate = parseRate(l.feeRate ?? '0.005', 'liquidation.feeRate');
+  const chunkFraction = parseRate(l.chunkFraction ?? '0.2', 'liquidation.chunkFraction');
+  const backstopRatio = parseRate(l.backstopRatio ?? '0.6666666667', 'liquidation.backstopRatio');
+  const limitAt = parseRate(l.limitAt ?? '0', 'liquidation.limitAt');
+  if (feeRate > RATE_ONE / 10n) throw new InputError('liquidation.feeRate', 'at most 0.1');
+  if (chunkFraction <= 0n || chunkFraction > RATE_ONE)
+    throw new InputError('liquidation.chunkFraction', 'must be in (0, 1]');
+  if (backstopRatio > RATE_ONE) throw new InputError('liquidation.backstopRatio', 'at most 1');
+  if (limitAt > RATE_ONE) throw new InputError('liquidation.limitAt', 'at most 1');
+  return {
+    feeRate,
+    partial,
+    buffer: parseRate(l.buffer ?? '0.25', 'liquidation.buffer'),
+    chunkNotional:
+      l.chunkNotional === undefined
+        ? null
+        : parseDecimal(l.chunkNotional, 'liquidation.chunkNotional', { dp: settleDp, positive: true }),
+    chunkFraction,
+    cooldownMs,
+    backstopRatio,
+    limitAt,
+    adlRanking,
+  };
 }

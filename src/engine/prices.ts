@@ -84,10 +84,13 @@ export function oracleQuote(
     const mark = o.mark(top, f?.lastRate ?? 0n, f ? f.nextTime - cmd.time : 0, f?.cfg.intervalMs ?? 1);
     if (mark !== null && mark !== m.mark) {
       m.mark = mark;
+      e.sweepMarkets.add(m);
       e.events.push({ type: 'markPrice', symbol: m.symbol, price: mark });
     }
   }
   reportStatus(e, m, cmd.time);
+  // Liquidation may have just resumed with the mark unchanged: look (O(log n) when nothing is crossed).
+  e.sweepMarkets.add(m);
   return undefined;
 }
 
@@ -125,7 +128,12 @@ function runFunding(e: Engine, m: Market, time: number): void {
     }
     const before = f.cumIndex;
     const rec = f.settleInterval(m.inst, price);
-    if (f.cumIndex !== before) m.unsettledFunding = m.openPositions; // every open position is now an epoch behind
+    if (f.cumIndex !== before) {
+      m.unsettledFunding = m.openPositions; // every open position is now an epoch behind
+      // Funding moved every position's equity: widen the index's allowance instead of re-keying them all.
+      m.liqIndex.addFundingMove(f.cumIndex - before);
+      e.sweepMarkets.add(m);
+    }
     e.events.push({
       type: 'fundingRate',
       symbol: m.symbol,

@@ -216,7 +216,8 @@ export type CancelReason =
   | 'reduceOnly'
   | 'bookFull'
   | 'expired'
-  | 'oraclePaused';
+  | 'oraclePaused'
+  | 'liquidation';
 
 export type TransferReason =
   | 'deposit'
@@ -294,6 +295,14 @@ export type EngineEvent =
       realizedPnl: bigint;
     }
   | { type: 'marginModeSet'; account: string; symbol: string; mode: MarginMode }
+  | {
+      type: 'autoAddMarginSet';
+      account: string;
+      symbol: string;
+      enabled: boolean;
+      policy: AutoAddPolicy | null;
+      trigger: bigint | null;
+    }
   | { type: 'leverageSet'; account: string; symbol: string; leverage: bigint }
   | { type: 'markPrice'; symbol: string; price: bigint }
   | { type: 'insuranceDraw'; asset: string; account: string; symbol: string; amount: bigint }

@@ -1,8 +1,14 @@
 /** Shared fixtures for engine tests: markets, a command helper that asserts acceptance, and invariant checks. */
 import assert from 'node:assert/strict';
 import { MAX_OPEN_ORDERS_PER_ACCOUNT } from '../../src/engine/account.ts';
+import { triggerMaintenance, unrealizedPnl } from '../../src/core/margin.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import { BACKSTOP_ACCOUNT } from '../../src/engine/liquidation.ts';
+import { allows } from '../../src/engine/oracle.ts';
+import { validityAt } from '../../src/engine/prices.ts';
+import { bucketAfterFunding, pendingFunding, positionInput, valuationPrice } from '../../src/engine/risk.ts';
 import { stateHash } from '../../src/engine/hash.ts';
+import type { Market } from '../../src/engine/market.ts';
 import type { ApplyResult, Command, MarketConfig } from '../../src/engine/types.ts';
 
 export const BTCUSDT: MarketConfig = {
@@ -214,6 +220,49 @@ export function engineProblems(e: Engine): string[] {
     for (const asset of new Set([...crossReq.keys(), ...isoReserved.keys()])) {
       if (!a.wallets.has(asset)) bad(`${a.id}: open orders in ${asset} without a wallet`);
     }
+  }
+  for (const msg of liquidationProblems(e)) bad(msg);
+  return problems;
+}
+
+/**
+ * The liquidation engine's reference check, by plain scan: after every command every open position is in its
+ * market's index, and no bucket is left below maintenance at a mark where liquidation may run (except a chunked
+ * liquidation waiting out its cooldown).
+ */
+export function liquidationProblems(e: Engine): string[] {
+  const problems: string[] = [];
+  const canLiquidate = (m: Market) =>
+    m.mark !== null && !m.closed && allows('liquidate', validityAt(m, e.now || e.lastTime));
+  for (const a of e.accounts.values()) {
+    if (a.id === BACKSTOP_ACCOUNT) continue;
+    const cross = new Map<string, { equity: bigint; mm: bigint; all: boolean }>();
+    for (const [sym, p] of a.positions) {
+      const m = p.market;
+      if (p.sign === 0 || m.closed) continue;
+      if (!m.liqIndex.has(p)) problems.push(`${a.id}:${sym}: open position missing from the liquidation index`);
+      const price = valuationPrice(p);
+      const pnl = unrealizedPnl(m.inst, positionInput(p), price);
+      const mm = triggerMaintenance(m.inst, e.conventions, positionInput(p), price);
+      if (p.mode === 'isolated') {
+        const equity = bucketAfterFunding(p) + pnl;
+        if (canLiquidate(m) && equity < mm && p.liquidationCooldownUntil <= e.lastTime)
+          problems.push(`${a.id}:${sym}: isolated equity ${equity} < maintenance ${mm} at mark ${m.mark}, not liquidated`);
+      } else {
+        const c = cross.get(m.asset) ?? {
+          equity: a.wallets.get(m.asset)?.main.balance ?? 0n,
+          mm: 0n,
+          all: true,
+        };
+        c.equity += pnl - pendingFunding(p);
+        c.mm += mm;
+        c.all &&= canLiquidate(m);
+        cross.set(m.asset, c);
+      }
+    }
+    for (const [asset, c] of cross)
+      if (c.all && c.equity < c.mm)
+        problems.push(`${a.id}: cross ${asset} equity ${c.equity} < maintenance ${c.mm}, not liquidated`);
   }
   return problems;
 }

@@ -507,6 +507,8 @@ describe('a jump beyond maxJump', () => {
   test('20,000 → 25,000 with a 10 % limit: index clamped to 22,000 and tooVolatile — increaseRisk and withdraw pause, funding continues; it converges and resumes', () => {
     const v = venue(PERP);
     v.at(T0 + 1_000).quote('feed', '20000');
+    // bob's short at 2x survives the jumps to 25,000 (at the default 10x the liquidation engine would close it).
+    v.ok({ type: 'setLeverage', account: 'bob', symbol: 'BTCUSDT', leverage: '2' });
     v.pair('20000');
     v.at(T0 + HOUR - 60_000).quote('feed', '20000'); // the feeder keeps the index fresh (120 s limit)
     v.at(T0 + HOUR - 30_000);
@@ -814,19 +816,22 @@ describe('funding', () => {
     v.quote('feed', '20000');
     v.at(T0 + HOUR - 1_000).quote('feed', '20000');
     v.at(T0 + HOUR);
-    assert.equal(of(v.tick(), 'fundingRate')[0]!.rate, rate('0.0249375'));
-    assert.equal(position(v.e, 'alice', 'BTCUSDT')!.pendingFunding, '498.75');
     const main = bal(v.e, 'alice:main:USDT');
-    const ins = bal(v.e, 'insurance:USDT');
-    const a = v.settle('alice');
-    assert.deepEqual(moves(a), [
-      ['alice:isolated:BTCUSDT', 'funding:BTCUSDT', '200', 'funding'],
-      ['insurance:USDT', 'funding:BTCUSDT', '298.75', 'insuranceCover'],
-    ]);
-    assert.deepEqual(of(a, 'insuranceDraw'), [
+    const tk = v.tick();
+    assert.equal(of(tk, 'fundingRate')[0]!.rate, rate('0.0249375'));
+    // 498.75 of funding against a 200 bucket: the same tick settles it (the bucket pays 200, the insurance fund the
+    // other 298.75, recorded) and, the bucket now empty, liquidates alice — into carol's bid at 24,000.
+    assert.deepEqual(
+      moves(tk).filter((m) => m[3] === 'funding' || m[3] === 'insuranceCover').slice(0, 2),
+      [
+        ['alice:isolated:BTCUSDT', 'funding:BTCUSDT', '200', 'funding'],
+        ['insurance:USDT', 'funding:BTCUSDT', '298.75', 'insuranceCover'],
+      ],
+    );
+    assert.deepEqual(of(tk, 'insuranceDraw'), [
       { type: 'insuranceDraw', asset: 'USDT', account: 'alice', symbol: 'BTCUSDT', amount: amt('298.75') },
     ]);
-    assert.deepEqual(of(a, 'fundingPaid'), [
+    assert.deepEqual(of(tk, 'fundingPaid'), [
       {
         type: 'fundingPaid',
         account: 'alice',
@@ -835,9 +840,12 @@ describe('funding', () => {
         shortfall: amt('298.75'),
       },
     ]);
+    assert.deepEqual(
+      of(tk, 'liquidation').map((l) => [l.account, l.stage, l.price]),
+      [['alice', 'book', amt('24000')]],
+    );
     assert.equal(bal(v.e, 'alice:isolated:BTCUSDT'), 0n);
-    assert.equal(bal(v.e, 'alice:main:USDT'), main, 'main is never touched by an isolated position');
-    assert.equal(bal(v.e, 'insurance:USDT'), ins - amt('298.75'));
+    assert.ok(bal(v.e, 'alice:main:USDT') >= main, 'an isolated liquidation never lowers the free balance');
     const bobBucket = bal(v.e, 'bob:isolated:BTCUSDT');
     assert.deepEqual(moves(v.settle('bob')), [
       ['funding:BTCUSDT', 'bob:isolated:BTCUSDT', '498.75', 'funding'],
@@ -1255,8 +1263,10 @@ describe('property: funding through the pool conserves money', () => {
           break;
       }
     }
-    // Settle every open position's funding: then nothing is owed either way and the pool has been swept.
-    for (const id of ids) {
+    // Settle every open position's funding (the backstop's too): then nothing is owed either way and the pool has
+    // been swept.
+    for (const id of [...ids, '@insurance']) {
+      if (!e.accounts.has(id)) continue;
       const p = e.accounts.get(id)!.positions.get(S);
       if (p && p.sign !== 0) apply({ type: 'settleFunding', account: id, symbol: S }, true);
     }

@@ -1,0 +1,620 @@
+/**
+ * The liquidation engine: indexed detection, partial liquidation, the insurance fund's backstop, auto-deleveraging
+ * and auto-add margin.
+ *
+ * Detection. Every open position sits in its market's LiquidationIndex under a trigger price (liquidation-index.ts):
+ * its own liquidation price when isolated, a per-account price-distance bound when cross. A mark update takes only
+ * the positions whose trigger it reached and checks each exactly; nothing else is visited.
+ *
+ * Procedure, per bucket (an isolated position, or an account's cross positions in one settle asset):
+ * 1. cancel the bucket's open orders (for cross: every order of the account in that asset, which releases isolated
+ *    order reserves back to the pool) and check again;
+ * 2. decide how much to close (the market's policy: full, restore maintenance × (1 + buffer), or drop a risk tier;
+ *    large positions in chunks with a cooldown);
+ * 3. send a reduce-only IOC into the book with its limit between the bankruptcy price and the mark (in a gap, past
+ *    the bankruptcy price as far as the insurance fund can pay for);
+ * 4. what does not fill is taken over by the backstop — the insurance fund's own account, '@insurance', whose
+ *    positions are ordinary cross positions and can be unwound through the book — at the bankruptcy price, unless
+ *    that would cost the fund more than it holds: then auto-deleveraging closes the top-ranked opposite positions at
+ *    the bankruptcy price.
+ * The liquidation fee goes to the insurance fund, capped at what the bucket still holds. Collateral left after a
+ * partial liquidation stays in the bucket; after a full one it returns to the owner. A loss beyond the bucket is
+ * paid by the insurance fund and recorded (`insuranceDraw`); it never reaches the owner's free balance or another
+ * bucket.
+ *
+ * Determinism. The index is a cache: candidates are re-sorted by account number before anything happens, and a
+ * candidate that turns out not to be liquidatable is only re-filed (its funding is not even settled), so an engine
+ * restored from a snapshot, whose index was rebuilt with different keys, behaves identically.
+ */
+import { ceilDiv, maxBig, minBig } from '../core/fixed.ts';
+import {
+  type BucketPosition,
+  bankruptcyPrice,
+  crossBankruptcyPrice,
+  initialMarginAtLeverage,
+  liquidationPrice,
+  type MarginConventions,
+  notional,
+  ratesAt,
+  triggerMaintenance,
+  unrealizedPnl,
+} from '../core/margin.ts';
+import { LEVERAGE_ONE, RATE_ONE } from '../core/rates.ts';
+import type { Account, Position } from './account.ts';
+import type { Engine } from './engine.ts';
+import type { Market } from './market.ts';
+import { allows } from './oracle.ts';
+import { settleFundingFor, validityAt } from './prices.ts';
+import { available, bucketAfterFunding, pendingFunding, positionInput, valuationPrice } from './risk.ts';
+
+/** The backstop: the insurance fund's own account (not a valid client id, so no client can act as it). */
+export const BACKSTOP_ACCOUNT = '@insurance';
+/** Rounds of sweep → liquidate → re-file within one command (a liquidation can make others liquidatable). */
+const MAX_SWEEP_ROUNDS = 8;
+
+// ---------------------------------------------------------------------------------------------------------
+// Filing positions in the index
+
+/** Re-files an isolated position (or removes a flat one). Cross positions are filed per account: `fileCross`. */
+export function fileIsolated(e: Engine, p: Position): void {
+  const idx = p.market.liqIndex;
+  if (p.sign === 0 || p.mode !== 'isolated' || p.account.id === BACKSTOP_ACCOUNT || p.market.closed) {
+    idx.remove(p);
+    return;
+  }
+  const collateral = bucketAfterFunding(p);
+  const lp = liquidationPrice({
+    inst: p.market.inst,
+    conv: e.conventions,
+    pos: positionInput(p),
+    collateral,
+  });
+  let trigger = lp === null ? null : toward(p, lp, 1);
+  if (
+    p.autoAdd &&
+    p.leverage > LEVERAGE_ONE &&
+    available(p.account, p.account.wallets.get(p.market.asset)!, p.market.asset) > 0n
+  )
+    trigger = autoAddPrice(e, p, collateral, lp) ?? trigger;
+  idx.put(p, trigger);
+}
+
+/** Files every open cross position of `a` in `asset` under its share of the account's margin surplus. */
+export function fileCross(e: Engine, a: Account, asset: string): void {
+  if (a.id === BACKSTOP_ACCOUNT) return;
+  const ps = crossPositions(a, asset);
+  if (ps.length === 0) return;
+  const { equity, maintenance, risks } = crossState(e, a, asset, ps);
+  const surplus = equity - maintenance;
+  const share = surplus > 0n ? surplus / BigInt(ps.length) : 0n;
+  ps.forEach((p, i) => {
+    const r = risks[i]!;
+    if (surplus <= 0n) {
+      p.market.liqIndex.put(p, valuationPrice(p)); // due now
+      return;
+    }
+    // The price at which this position alone would use up its share: C + uPnL(P) = MM(P), C = share + MM − uPnL.
+    const lp = liquidationPrice({
+      inst: p.market.inst,
+      conv: e.conventions,
+      pos: positionInput(p),
+      collateral: share + r.maintenance - r.pnl,
+    });
+    p.market.liqIndex.put(p, lp === null ? null : toward(p, lp, 1));
+  });
+}
+
+/** One tick toward the danger side: absorbs 'nearest' rounding of solved prices (a trigger may only be early). */
+function toward(p: Position, price: bigint, ticks: number): bigint {
+  const t = p.market.inst.tickSize * BigInt(ticks);
+  return p.sign > 0 ? price + t : maxBig(t, price - t);
+}
+
+/**
+ * Auto-add fires where maintenance / equity reaches the position's trigger. Found by bisection on ticks between the
+ * liquidation price and the mark (the ratio is monotone in price there); null if it is already reached (due now is
+ * returned as the mark).
+ */
+function autoAddPrice(e: Engine, p: Position, collateral: bigint, lp: bigint | null): bigint | null {
+  const m = p.market;
+  const mark = valuationPrice(p);
+  const trigger = p.autoAdd!.trigger;
+  const hit = (price: bigint) => {
+    const equity = collateral + unrealizedPnl(m.inst, positionInput(p), price);
+    const mm = triggerMaintenance(m.inst, e.conventions, positionInput(p), price);
+    return equity <= 0n || mm * RATE_ONE >= trigger * equity;
+  };
+  if (hit(mark)) return mark;
+  const tick = m.inst.tickSize;
+  const long = p.sign > 0;
+  // Search in ticks between the safe end (mark) and the liquidation price (or 1 tick / 100× mark if none).
+  let safe = mark / tick;
+  let bad = lp === null ? (long ? 1n : safe * 100n) : lp / tick;
+  if (long ? bad >= safe : bad <= safe) return lp;
+  if (!hit(bad * tick)) return lp;
+  while (long ? safe - bad > 1n : bad - safe > 1n) {
+    const mid = (safe + bad) / 2n;
+    if (hit(mid * tick)) bad = mid;
+    else safe = mid;
+  }
+  return bad * tick;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cross buckets
+
+interface CrossRisk {
+  pnl: bigint;
+  maintenance: bigint;
+}
+
+function crossPositions(a: Account, asset: string): Position[] {
+  const out: Position[] = [];
+  for (const p of a.positions.values())
+    if (p.mode === 'cross' && p.sign !== 0 && p.market.asset === asset && !p.market.closed) out.push(p);
+  return out;
+}
+
+/** Equity (main balance + uPnL − funding owed) and maintenance of an account's cross bucket in one asset. */
+function crossState(
+  e: Engine,
+  a: Account,
+  asset: string,
+  ps: readonly Position[],
+): { equity: bigint; maintenance: bigint; risks: CrossRisk[] } {
+  let equity = a.wallets.get(asset)?.main.balance ?? 0n;
+  let maintenance = 0n;
+  const risks = ps.map((p) => {
+    const price = valuationPrice(p);
+    const pnl = unrealizedPnl(p.market.inst, positionInput(p), price) - pendingFunding(p);
+    const mm = triggerMaintenance(p.market.inst, e.conventions, positionInput(p), price);
+    equity += pnl;
+    maintenance += mm;
+    return { pnl, maintenance: mm };
+  });
+  return { equity, maintenance, risks };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sweeping
+
+/**
+ * Takes the positions the mark has reached on each flagged market and checks them exactly; liquidates, tops up or
+ * re-files them. Repeats while liquidations make new candidates (bounded).
+ */
+export function sweep(e: Engine, markets: Iterable<Market>): void {
+  let pending = [...markets];
+  const st: SweepState = { waiting: new Set(), times: new Map() };
+  for (let round = 0; round < MAX_SWEEP_ROUNDS && pending.length > 0; round++) {
+    const next = new Set<Market>();
+    for (const m of pending) {
+      if (m.mark === null || m.closed || !allows('liquidate', validityAt(m, e.now))) continue;
+      const crossed = m.liqIndex.takeCrossed(m.mark).filter((p) => {
+        if (!st.waiting.has(p)) return true;
+        refile(e, p); // waiting out a cooldown: back in the index until a later command
+        return false;
+      });
+      crossed.sort((x, y) => x.account.n - y.account.n);
+      const crossSeen = new Set<Account>();
+      for (const p of crossed) {
+        if (p.sign === 0) continue;
+        if (p.mode === 'cross') {
+          if (crossSeen.has(p.account)) continue;
+          crossSeen.add(p.account);
+        }
+        const touched = p.mode === 'isolated' ? checkIsolated(e, p, st) : checkCross(e, p.account, m.asset, st);
+        for (const t of touched) next.add(t);
+      }
+      e.flushLiquidationDirty();
+    }
+    pending = [...next];
+  }
+}
+
+/** Per-command bookkeeping: positions waiting out a cooldown, and how often each was liquidated (to bound it). */
+interface SweepState {
+  waiting: Set<Position>;
+  times: Map<Position, number>;
+}
+/** A position liquidated this often within one command (fills keep landing past the mark) is closed in full. */
+const MAX_STEPS_PER_COMMAND = 3;
+
+function forceFull(st: SweepState, p: Position): boolean {
+  const n = (st.times.get(p) ?? 0) + 1;
+  st.times.set(p, n);
+  return n >= MAX_STEPS_PER_COMMAND;
+}
+
+function refile(e: Engine, p: Position): void {
+  if (p.mode === 'isolated') fileIsolated(e, p);
+  else fileCross(e, p.account, p.market.asset);
+}
+
+/** Exact check of an isolated candidate. Returns the markets whose positions a liquidation changed. */
+function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
+  const m = p.market;
+  const mark = m.mark!;
+  const equity = bucketAfterFunding(p) + unrealizedPnl(m.inst, positionInput(p), mark);
+  const mm = triggerMaintenance(m.inst, e.conventions, positionInput(p), mark);
+  if (equity >= mm) {
+    if (
+      p.autoAdd &&
+      p.leverage > LEVERAGE_ONE &&
+      (equity <= 0n || mm * RATE_ONE >= p.autoAdd.trigger * equity)
+    )
+      autoAdd(e, p, equity, mm);
+    fileIsolated(e, p);
+    return [];
+  }
+  const cfg = m.liquidation;
+  const backstopNow = cfg.chunkNotional !== null && equity * RATE_ONE < mm * cfg.backstopRatio;
+  if (e.now < p.liquidationCooldownUntil && !backstopNow) {
+    st.waiting.add(p);
+    fileIsolated(e, p); // waits out the cooldown; the next sweep after it looks again
+    return [];
+  }
+  const full = forceFull(st, p);
+  settleFundingFor(e, p);
+  e.events.push({
+    type: 'liquidationStarted',
+    account: p.account.id,
+    symbol: m.symbol,
+    mode: 'isolated',
+    mark,
+    equity,
+    maintenance: mm,
+  });
+  for (const o of [...p.account.orders.values()].filter((o) => o.position === p).sort((x, y) => x.id - y.id))
+    e.cancelResting(o, 'liquidation');
+  let lots = backstopNow ? p.lots : closeLots(e, p, mark, equity, mm);
+  const chunked =
+    !backstopNow && cfg.chunkNotional !== null && notional(m.inst, p.size, mark, 'ceil') > cfg.chunkNotional;
+  if (chunked)
+    lots = Math.min(lots, Math.max(1, Number(ceilDiv(BigInt(p.lots) * cfg.chunkFraction, RATE_ONE))));
+  const bp = isolatedBankruptcy(e, p);
+  const touched = [m, ...close(e, p, lots, mark, bp, backstopNow)];
+  if (p.sign !== 0) {
+    if (chunked && cfg.cooldownMs > 0) p.liquidationCooldownUntil = e.now + cfg.cooldownMs;
+  } else {
+    p.liquidationCooldownUntil = 0;
+    // Whatever the full liquidation left in the bucket is the owner's.
+    if (p.bucket.balance > 0n)
+      e.ledger.transfer(p.bucket, p.account.wallets.get(m.asset)!.main, p.bucket.balance, 'marginRelease');
+  }
+  e.emitPosition(p);
+  fileIsolated(e, p);
+  return touched;
+}
+
+function isolatedBankruptcy(e: Engine, p: Position): bigint {
+  return (
+    bankruptcyPrice({
+      inst: p.market.inst,
+      conv: conservative(e.conventions),
+      pos: positionInput(p),
+      collateral: p.bucket.balance,
+    }) ?? (p.sign > 0 ? p.market.inst.tickSize : p.market.mark! * 100n)
+  );
+}
+
+function conservative(c: MarginConventions): MarginConventions {
+  return c.priceRounding === 'conservative' ? c : { ...c, priceRounding: 'conservative' };
+}
+
+/**
+ * Lots to close so that the bucket is back above maintenance × (1 + buffer) (policy 'restore'), at least down to the
+ * next lower risk tier ('tier'), or all ('full'). `equity` and `mm` are the whole bucket's (for cross, the account's
+ * in this asset), so closing one position is judged by what it does to the bucket.
+ */
+function closeLots(e: Engine, p: Position, mark: bigint, equity: bigint, mm: bigint): number {
+  const m = p.market;
+  const cfg = m.liquidation;
+  if (cfg.partial === 'full') return p.lots;
+  const ownMM = triggerMaintenance(m.inst, e.conventions, positionInput(p), mark);
+  const otherMM = mm - ownMM;
+  const restores = (x: number): boolean => {
+    const fee = ceilDiv(notional(m.inst, m.size(x), mark, 'ceil') * cfg.feeRate, RATE_ONE);
+    const rest = p.lots - x;
+    const restMM =
+      rest === 0
+        ? 0n
+        : triggerMaintenance(m.inst, e.conventions, { ...positionInput(p), size: m.size(rest) }, mark);
+    return (equity - fee) * RATE_ONE >= (otherMM + restMM) * (RATE_ONE + cfg.buffer);
+  };
+  let x = p.lots;
+  if (restores(1)) x = 1;
+  else if (restores(p.lots - 1) || p.lots === 1) {
+    let lo = 1; // fails
+    let hi = p.lots - 1 > 1 ? p.lots - 1 : p.lots; // succeeds
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (restores(mid)) hi = mid;
+      else lo = mid;
+    }
+    x = hi;
+  }
+  if (cfg.partial === 'tier') x = Math.max(x, tierDropLots(p, mark));
+  return Math.min(Math.max(x, 1), p.lots);
+}
+
+/** Lots to close to bring the position's notional at mark under the cap of the next lower tier (0 in tier 1). */
+function tierDropLots(p: Position, mark: bigint): number {
+  const m = p.market;
+  const rule = m.inst.risk;
+  if (rule.kind !== 'tiers') return 0;
+  const k = ratesAt(m.inst, p.size, mark).tier;
+  if (k === 0) return 0;
+  const cap = rule.tiers[k - 1]!.cap!;
+  const perLot = notional(m.inst, m.inst.lotSize, mark, 'ceil');
+  const keep = perLot === 0n ? p.lots : Number(cap / perLot);
+  return Math.max(0, p.lots - keep);
+}
+
+/** Exact check of an account's cross bucket; liquidates position by position until it is healthy. */
+function checkCross(e: Engine, a: Account, asset: string, sw: SweepState): Market[] {
+  let ps = crossPositions(a, asset);
+  if (ps.length === 0) return [];
+  let st = crossState(e, a, asset, ps);
+  if (st.equity >= st.maintenance) {
+    fileCross(e, a, asset);
+    return [];
+  }
+  const touched = new Set<Market>();
+  for (const p of ps) settleFundingFor(e, p);
+  const worst = ps.reduce((w, p, i) =>
+    st.risks[i]!.maintenance > st.risks[ps.indexOf(w)]!.maintenance ? p : w,
+  );
+  e.events.push({
+    type: 'liquidationStarted',
+    account: a.id,
+    symbol: worst.market.symbol,
+    mode: 'cross',
+    mark: valuationPrice(worst),
+    equity: st.equity,
+    maintenance: st.maintenance,
+  });
+  for (const o of [...a.orders.values()].filter((o) => o.market.asset === asset).sort((x, y) => x.id - y.id))
+    e.cancelResting(o, 'liquidation');
+  for (let guard = 0; guard < 256; guard++) {
+    ps = crossPositions(a, asset);
+    if (ps.length === 0) break;
+    st = crossState(e, a, asset, ps);
+    if (st.equity >= st.maintenance) break;
+    // The largest maintenance first: it frees the most per lot closed.
+    let i = 0;
+    for (let j = 1; j < ps.length; j++) if (st.risks[j]!.maintenance > st.risks[i]!.maintenance) i = j;
+    const p = ps[i]!;
+    const mark = valuationPrice(p);
+    const lots = forceFull(sw, p) ? p.lots : closeLots(e, p, mark, st.equity, st.maintenance);
+    const bp = crossBankruptcy(e, a, asset, ps, i);
+    for (const t of close(e, p, lots, mark, bp, false)) touched.add(t);
+    touched.add(p.market);
+    e.emitPosition(p);
+  }
+  fileCross(e, a, asset);
+  return [...touched];
+}
+
+function crossBankruptcy(e: Engine, a: Account, asset: string, ps: readonly Position[], i: number): bigint {
+  const bucket: BucketPosition[] = ps.map((p) => ({
+    inst: p.market.inst,
+    pos: positionInput(p),
+    mark: valuationPrice(p),
+  }));
+  const main = a.wallets.get(asset)!.main.balance;
+  const p = ps[i]!;
+  return (
+    crossBankruptcyPrice(conservative(e.conventions), main, bucket, i) ??
+    (p.sign > 0 ? p.market.inst.tickSize : valuationPrice(p) * 100n)
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Closing: book, backstop, ADL
+
+/**
+ * Closes `lots` of `p`: an IOC in the book, then the backstop or ADL for the rest. Returns the markets where other
+ * positions changed (ADL counterparties), whose index must be swept again.
+ */
+function close(e: Engine, p: Position, lots: number, mark: bigint, bp: bigint, skipBook: boolean): Market[] {
+  const m = p.market;
+  const long = p.sign > 0;
+  const side = long ? ('long' as const) : ('short' as const);
+  const gap = long ? mark <= bp : mark >= bp;
+  const holder = p.mode === 'isolated' ? p.bucket : p.account.wallets.get(m.asset)!.main;
+  let left = lots;
+  if (!skipBook) {
+    const limit = bookLimit(e, p, lots, mark, bp, gap);
+    const r = e.placeLiquidationOrder(p, lots, limit);
+    if (r.lots > 0) {
+      left -= r.lots;
+      const fee = chargeFee(e, holder, m, r.value);
+      stage(e, p, side, r.lots, r.avgPrice, mark, bp, 'book', fee);
+    }
+  }
+  if (left === 0) return [];
+  const size = m.size(left);
+  // Taking over at the bankruptcy price costs the fund what the mark is already past it by.
+  const takeoverLoss = maxBig(0n, -unrealizedPnl(m.inst, { side, size, entryPrice: bp }, mark));
+  const fund = e.insuranceFund(m.asset);
+  const value = notional(m.inst, size, bp, 'ceil');
+  if (fund > 0n && takeoverLoss <= fund) {
+    e.transferPosition(p, e.backstopPosition(m), left, bp, true);
+    const fee = chargeFee(e, holder, m, value);
+    stage(e, p, side, left, bp, mark, bp, 'backstop', fee);
+    e.emitPosition(e.backstopPosition(m));
+    return [];
+  }
+  const touched = deleverage(e, p, left, bp);
+  const fee = chargeFee(e, holder, m, value);
+  stage(e, p, side, left, bp, mark, bp, 'adl', fee);
+  return touched;
+}
+
+/**
+ * Limit of the liquidation IOC. Normally between the bankruptcy price (0) and the mark (1) by the market's `limitAt`,
+ * so fills never lose more than the bucket holds. In a gap (mark already past bankruptcy) the fund pays for fills
+ * past bankruptcy, so the limit goes out to the market band around the mark, but no further than the fund can pay.
+ */
+function bookLimit(e: Engine, p: Position, lots: number, mark: bigint, bp: bigint, gap: boolean): number {
+  const m = p.market;
+  const long = p.sign > 0;
+  const tick = m.inst.tickSize;
+  if (!gap) {
+    const price = bp + ((mark - bp) * m.liquidation.limitAt) / RATE_ONE;
+    return Number(long ? ceilDiv(price, tick) : price / tick); // a sell no lower, a buy no higher
+  }
+  const band = m.bandTicks(mark, m.marketBand, !long);
+  const fund = e.insuranceFund(m.asset);
+  if (fund <= 0n) return Number(long ? ceilDiv(bp, tick) : bp / tick);
+  // Worst price the fund can pay for: bisect on ticks between the band and the bankruptcy price.
+  const size = m.size(lots);
+  const cost = (ticks: bigint) =>
+    -unrealizedPnl(m.inst, { side: long ? 'long' : 'short', size, entryPrice: bp }, ticks * tick);
+  let ok = long ? ceilDiv(bp, tick) : bp / tick; // costs nothing
+  let worst = BigInt(band);
+  if (cost(worst) <= fund) return band;
+  while (long ? ok - worst > 1n : worst - ok > 1n) {
+    const mid = (ok + worst) / 2n;
+    if (cost(mid) <= fund) ok = mid;
+    else worst = mid;
+  }
+  return Number(ok);
+}
+
+function chargeFee(e: Engine, holder: import('./ledger.ts').LedgerAccount, m: Market, value: bigint): bigint {
+  const fee = minBig(ceilDiv(value * m.liquidation.feeRate, RATE_ONE), maxBig(holder.balance, 0n));
+  if (fee > 0n) e.ledger.transfer(holder, m.insurance, fee, 'liquidationFee');
+  return fee;
+}
+
+function stage(
+  e: Engine,
+  p: Position,
+  side: 'long' | 'short',
+  lots: number,
+  price: bigint,
+  mark: bigint,
+  bp: bigint,
+  which: 'book' | 'backstop' | 'adl',
+  fee: bigint,
+): void {
+  e.events.push({
+    type: 'liquidation',
+    account: p.account.id,
+    symbol: p.market.symbol,
+    mode: p.mode,
+    side,
+    size: p.market.size(lots),
+    price,
+    mark,
+    bankruptcyPrice: bp,
+    stage: which,
+    fee,
+    remaining: p.size,
+  });
+}
+
+/**
+ * Auto-deleveraging: the opposite positions ranked (BitMEX/Bybit PnL% × effective leverage, or Binance's
+ * LeveragePnl), highest first, are closed against the liquidated position at its bankruptcy price. ADL is rare, so it
+ * ranks by one pass over the market's positions (documented worst case: O(n log n) per ADL event). The backstop's
+ * own positions come last.
+ */
+function deleverage(e: Engine, p: Position, lots: number, bp: bigint): Market[] {
+  const m = p.market;
+  const ranked: { q: Position; score: bigint }[] = [];
+  let backstop: Position | null = null;
+  for (const q of m.positions) {
+    if (q.sign === 0 || q.sign === p.sign || q.account === p.account) continue;
+    if (q.account.id === BACKSTOP_ACCOUNT) {
+      backstop = q;
+      continue;
+    }
+    ranked.push({ q, score: adlScore(e, q, m.liquidation.adlRanking) });
+  }
+  ranked.sort((x, y) => (x.score > y.score ? -1 : x.score < y.score ? 1 : x.q.account.n - y.q.account.n));
+  if (backstop) ranked.push({ q: backstop, score: 0n });
+  let left = lots;
+  let rank = 0;
+  for (const { q } of ranked) {
+    if (left === 0) break;
+    rank += 1;
+    const n = Math.min(left, q.lots);
+    const qSide = q.sign > 0 ? ('long' as const) : ('short' as const);
+    e.transferPosition(p, q, n, bp, true);
+    left -= n;
+    e.events.push({
+      type: 'adl',
+      account: q.account.id,
+      symbol: m.symbol,
+      side: qSide,
+      size: m.size(n),
+      price: bp,
+      liquidated: p.account.id,
+      rank,
+    });
+    e.emitPosition(q);
+    e.markLiquidationDirty(q);
+  }
+  if (left > 0) throw new Error(`bug: ${m.symbol} open interest does not cover an ADL of ${left} lots`);
+  return [m];
+}
+
+/** Ranking score at RATE_DP (higher = deleveraged first). */
+export function adlScore(e: Engine, q: Position, kind: 'pnlLeverage' | 'leveragePnl'): bigint {
+  const m = q.market;
+  const mark = valuationPrice(q);
+  const pos = positionInput(q);
+  const pnl = unrealizedPnl(m.inst, pos, mark) - pendingFunding(q);
+  const wallet =
+    q.mode === 'isolated' ? q.bucket.balance : (q.account.wallets.get(m.asset)?.main.balance ?? 0n);
+  const equity = wallet + pnl;
+  const markValue = notional(m.inst, q.size, mark, 'ceil');
+  if (kind === 'leveragePnl') {
+    // Binance: max(0, uPnL) / max(1, wallet) × maintenance / (wallet + uPnL).
+    if (equity <= 0n || pnl <= 0n) return 0n;
+    const mm = triggerMaintenance(m.inst, e.conventions, pos, mark);
+    return (pnl * mm * RATE_ONE) / (maxBig(wallet, 1n) * equity);
+  }
+  // BitMEX/Bybit: PnL% = uPnL / |entry value|; effective leverage = |mark value| / (mark value − bankrupt value),
+  // and mark value − bankrupt value is the equity backing the position.
+  const entryValue = maxBig(notional(m.inst, q.size, q.entryPrice, 'ceil'), 1n);
+  if (equity <= 0n) return pnl > 0n ? 1n << 120n : -(1n << 120n);
+  if (pnl >= 0n) return (pnl * markValue * RATE_ONE) / (entryValue * equity);
+  return -((-pnl * equity * RATE_ONE) / (entryValue * maxBig(markValue, 1n)));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Auto-add margin
+
+/**
+ * Tops an isolated position up from its owner's free balance (never another bucket): Bybit's policy adds the
+ * position's initial margin again; 'restoreInitialMargin' adds what brings equity back to initial margin at mark.
+ * With too little available it adds what there is; with nothing, it raises a margin call.
+ */
+function autoAdd(e: Engine, p: Position, equity: bigint, mm: bigint): void {
+  const m = p.market;
+  const w = p.account.wallets.get(m.asset)!;
+  const mark = m.mark!;
+  const want =
+    p.autoAdd!.policy === 'addInitialMargin'
+      ? initialMarginAtLeverage(notional(m.inst, p.size, p.entryPrice, 'ceil'), p.leverage)
+      : initialMarginAtLeverage(notional(m.inst, p.size, mark, 'ceil'), p.leverage) - equity;
+  const amount = minBig(want, available(p.account, w, m.asset));
+  const ratio = equity <= 0n ? RATE_ONE * 100n : ceilDiv(mm * RATE_ONE, equity);
+  if (amount <= 0n) {
+    e.events.push({ type: 'marginCall', account: p.account.id, symbol: m.symbol, marginRatio: ratio });
+    return;
+  }
+  settleFundingFor(e, p);
+  e.ledger.transfer(w.main, p.bucket, amount, 'autoAddMargin');
+  e.events.push({
+    type: 'autoAddMargin',
+    account: p.account.id,
+    symbol: m.symbol,
+    amount,
+    marginRatio: ratio,
+  });
+  e.emitPosition(p);
+}
