@@ -202,7 +202,8 @@ export function sweep(e: Engine, markets: Iterable<Market>): void {
           if (crossSeen.has(p.account)) continue;
           crossSeen.add(p.account);
         }
-        const touched = p.mode === 'isolated' ? checkIsolated(e, p, st) : checkCross(e, p.account, m.asset, st);
+        const touched =
+          p.mode === 'isolated' ? checkIsolated(e, p, st) : checkCross(e, p.account, m.asset, st);
         for (const t of touched) next.add(t);
       }
       e.flushLiquidationDirty();

@@ -1,14 +1,14 @@
 /** Shared fixtures for engine tests: markets, a command helper that asserts acceptance, and invariant checks. */
 import assert from 'node:assert/strict';
-import { MAX_OPEN_ORDERS_PER_ACCOUNT } from '../../src/engine/account.ts';
 import { triggerMaintenance, unrealizedPnl } from '../../src/core/margin.ts';
+import { MAX_OPEN_ORDERS_PER_ACCOUNT } from '../../src/engine/account.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import { stateHash } from '../../src/engine/hash.ts';
 import { BACKSTOP_ACCOUNT } from '../../src/engine/liquidation.ts';
+import type { Market } from '../../src/engine/market.ts';
 import { allows } from '../../src/engine/oracle.ts';
 import { validityAt } from '../../src/engine/prices.ts';
 import { bucketAfterFunding, pendingFunding, positionInput, valuationPrice } from '../../src/engine/risk.ts';
-import { stateHash } from '../../src/engine/hash.ts';
-import type { Market } from '../../src/engine/market.ts';
 import type { ApplyResult, Command, MarketConfig } from '../../src/engine/types.ts';
 
 export const BTCUSDT: MarketConfig = {
@@ -240,14 +240,17 @@ export function liquidationProblems(e: Engine): string[] {
     for (const [sym, p] of a.positions) {
       const m = p.market;
       if (p.sign === 0 || m.closed) continue;
-      if (!m.liqIndex.has(p)) problems.push(`${a.id}:${sym}: open position missing from the liquidation index`);
+      if (!m.liqIndex.has(p))
+        problems.push(`${a.id}:${sym}: open position missing from the liquidation index`);
       const price = valuationPrice(p);
       const pnl = unrealizedPnl(m.inst, positionInput(p), price);
       const mm = triggerMaintenance(m.inst, e.conventions, positionInput(p), price);
       if (p.mode === 'isolated') {
         const equity = bucketAfterFunding(p) + pnl;
         if (canLiquidate(m) && equity < mm && p.liquidationCooldownUntil <= e.lastTime)
-          problems.push(`${a.id}:${sym}: isolated equity ${equity} < maintenance ${mm} at mark ${m.mark}, not liquidated`);
+          problems.push(
+            `${a.id}:${sym}: isolated equity ${equity} < maintenance ${mm} at mark ${m.mark}, not liquidated`,
+          );
       } else {
         const c = cross.get(m.asset) ?? {
           equity: a.wallets.get(m.asset)?.main.balance ?? 0n,

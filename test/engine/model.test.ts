@@ -965,7 +965,9 @@ class Shadow {
       if (ev.type === 'transfer' && isoLiq) {
         const own = `${isoLiq.account}:`;
         if (ev.from === `${own}main:${e.markets.get(isoLiq.symbol)!.asset}`)
-          bad(`isolated liquidation of ${isoLiq.account}:${isoLiq.symbol} debited the owner's main (${ev.reason})`);
+          bad(
+            `isolated liquidation of ${isoLiq.account}:${isoLiq.symbol} debited the owner's main (${ev.reason})`,
+          );
         for (const l of [ev.from, ev.to])
           if (l.startsWith(`${own}isolated:`) && l !== `${own}isolated:${isoLiq.symbol}`)
             bad(`isolated liquidation of ${isoLiq.account}:${isoLiq.symbol} touched ${l}`);
@@ -1434,7 +1436,8 @@ function runModelWith(steps: readonly Step[], opts: { replayEvery?: number }): R
       for (const ev of res.events) {
         if (ev.type === 'trade') stats.trades += 1;
         if (ev.type === 'insuranceDraw') stats.insuranceDraws += 1;
-        if (ev.type === 'liquidation') stats.liquidations.set(ev.stage, (stats.liquidations.get(ev.stage) ?? 0) + 1);
+        if (ev.type === 'liquidation')
+          stats.liquidations.set(ev.stage, (stats.liquidations.get(ev.stage) ?? 0) + 1);
         if (ev.type === 'autoAddMargin') stats.autoAdds += 1;
         if (ev.type === 'orderCanceled')
           stats.cancelReasons.set(ev.reason, (stats.cancelReasons.get(ev.reason) ?? 0) + 1);

@@ -822,7 +822,9 @@ describe('funding', () => {
     // 498.75 of funding against a 200 bucket: the same tick settles it (the bucket pays 200, the insurance fund the
     // other 298.75, recorded) and, the bucket now empty, liquidates alice — into carol's bid at 24,000.
     assert.deepEqual(
-      moves(tk).filter((m) => m[3] === 'funding' || m[3] === 'insuranceCover').slice(0, 2),
+      moves(tk)
+        .filter((m) => m[3] === 'funding' || m[3] === 'insuranceCover')
+        .slice(0, 2),
       [
         ['alice:isolated:BTCUSDT', 'funding:BTCUSDT', '200', 'funding'],
         ['insurance:USDT', 'funding:BTCUSDT', '298.75', 'insuranceCover'],
