@@ -48,6 +48,8 @@ export class Position {
   autoAdd: { policy: AutoAddPolicy; trigger: bigint } | null = null;
   /** A chunked partial liquidation waits until this time before the next chunk (0 = none pending). */
   liquidationCooldownUntil = 0;
+  /** Auto-add reached its trigger with nothing free to add: a margin call was raised (cleared once money is free). */
+  marginCalled = false;
   /** Liquidation index bookkeeping (a cache, not state): tiebreak serial and which side it is filed under. */
   readonly liqSerial = nextSerial();
   liqLong = false;

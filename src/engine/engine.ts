@@ -1172,7 +1172,11 @@ export class Engine {
         for (const p of a.positions.values()) {
           if (p.market.asset !== asset || p.sign === 0) continue;
           if (p.mode === 'cross' || p.autoAdd) this.sweepMarkets.add(p.market);
-          if (p.autoAdd && p.mode === 'isolated') fileIsolated(this, p);
+          if (p.autoAdd && p.mode === 'isolated') {
+            // Money became free after a margin call: auto-add may try again.
+            if (p.marginCalled && available(a, a.wallets.get(asset)!, asset) > 0n) p.marginCalled = false;
+            fileIsolated(this, p);
+          }
         }
       }
     }

@@ -30,6 +30,19 @@ export interface FundingRecord {
   price: bigint;
 }
 
+/** A FundingState's fields as plain data (snapshots); history as [time, rate, price]. */
+export interface FundingStateData {
+  cumIndex: bigint;
+  epoch: number;
+  nextTime: number;
+  lastRate: bigint;
+  twNum: bigint;
+  twDen: bigint;
+  premium: bigint | null;
+  premiumTime: number;
+  history: [time: number, rate: bigint, price: bigint][];
+}
+
 /** Funding history kept per market (the journal keeps it all). */
 export const FUNDING_HISTORY = 500;
 
@@ -81,6 +94,35 @@ export class FundingState {
       this.premium,
       this.premiumTime,
     ].join(',');
+  }
+
+  /** Every field, the private premium accumulators included (snapshots). */
+  exportState(): FundingStateData {
+    return {
+      cumIndex: this.cumIndex,
+      epoch: this.epoch,
+      nextTime: this.nextTime,
+      lastRate: this.lastRate,
+      twNum: this.twNum,
+      twDen: this.twDen,
+      premium: this.premium,
+      premiumTime: this.premiumTime,
+      history: this.history.map((h) => [h.time, h.rate, h.price]),
+    };
+  }
+
+  /** Puts back what `exportState` returned (the config comes from the market, as at creation). */
+  restoreState(s: FundingStateData): void {
+    this.cumIndex = s.cumIndex;
+    this.epoch = s.epoch;
+    this.nextTime = s.nextTime;
+    this.lastRate = s.lastRate;
+    this.twNum = s.twNum;
+    this.twDen = s.twDen;
+    this.premium = s.premium;
+    this.premiumTime = s.premiumTime;
+    this.history.length = 0;
+    for (const [time, rate, price] of s.history) this.history.push({ time, rate, price });
   }
 
   averagePremium(): bigint {

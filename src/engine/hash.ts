@@ -52,6 +52,7 @@ export function stateHash(e: Engine): string {
         p.fundingEpoch,
         p.autoAdd ? `${p.autoAdd.policy}:${p.autoAdd.trigger}` : null,
         p.liquidationCooldownUntil,
+        p.marginCalled,
       );
     }
     for (const oid of [...a.orders.keys()].sort((x, y) => x - y)) {

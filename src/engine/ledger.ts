@@ -46,6 +46,14 @@ export class Ledger {
   readonly touched = new Set<LedgerAccount>();
 
   open(kind: LedgerKind, asset: string, label: string): LedgerAccount {
+    const adopted = this.adopting;
+    if (adopted !== null) {
+      // Restoring a snapshot: the constructor asking for an account gets the restored one (with its balance).
+      this.adopting = null;
+      if (adopted.kind !== kind || adopted.asset !== asset || adopted.label !== label)
+        throw new LedgerError(`snapshot: expected to open ${adopted.label}, asked for ${label}`);
+      return adopted;
+    }
     const a = new LedgerAccount(kind, asset, label);
     this.all.push(a);
     return a;
@@ -106,5 +114,34 @@ export class Ledger {
 
   accounts(): readonly LedgerAccount[] {
     return this.all;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Snapshots (snapshot.ts): the accounts in opening order and the system-account keys are state; a restore puts
+  // them back first, then lets the constructors that open accounts (Position) adopt them instead of opening new ones.
+
+  /** @internal the next `open` returns this (restored) account instead of opening one. */
+  private adopting: LedgerAccount | null = null;
+
+  /** The system-account keys (`kind:asset:scope`) and their accounts, in creation order. */
+  systemEntries(): [string, LedgerAccount][] {
+    return [...this.system];
+  }
+
+  /** Restores an empty ledger's accounts (in opening order) and system keys (indices into `accounts`). */
+  restore(accounts: readonly LedgerAccount[], system: readonly (readonly [string, number])[]): void {
+    if (this.all.length > 0 || this.system.size > 0)
+      throw new LedgerError('snapshot: restore into a used ledger');
+    for (const a of accounts) this.all.push(a);
+    for (const [key, i] of system) {
+      const a = accounts[i];
+      if (!a) throw new LedgerError(`snapshot: system account ${key} has no account ${i}`);
+      this.system.set(key, a);
+    }
+  }
+
+  /** Restoring a snapshot: the next `open` hands out `a` (already restored) instead of opening a new account. */
+  adoptNext(a: LedgerAccount | null): void {
+    this.adopting = a;
   }
 }

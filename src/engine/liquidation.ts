@@ -70,11 +70,8 @@ export function fileIsolated(e: Engine, p: Position): void {
     collateral,
   });
   let trigger = lp === null ? null : toward(p, lp, 1);
-  if (
-    p.autoAdd &&
-    p.leverage > LEVERAGE_ONE &&
-    available(p.account, p.account.wallets.get(p.market.asset)!, p.market.asset) > 0n
-  )
+  // Auto-add watches an earlier price, unless it already called for margin it could not find.
+  if (p.autoAdd && p.leverage > LEVERAGE_ONE && !p.marginCalled)
     trigger = autoAddPrice(e, p, collateral, lp) ?? trigger;
   idx.put(p, trigger);
 }
@@ -238,12 +235,9 @@ function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
   const equity = bucketAfterFunding(p) + unrealizedPnl(m.inst, positionInput(p), mark);
   const mm = triggerMaintenance(m.inst, e.conventions, positionInput(p), mark);
   if (equity >= mm) {
-    if (
-      p.autoAdd &&
-      p.leverage > LEVERAGE_ONE &&
-      (equity <= 0n || mm * RATE_ONE >= p.autoAdd.trigger * equity)
-    )
-      autoAdd(e, p, equity, mm);
+    const reached = p.autoAdd !== null && (equity <= 0n || mm * RATE_ONE >= p.autoAdd.trigger * equity);
+    if (p.autoAdd && p.leverage > LEVERAGE_ONE && reached) autoAdd(e, p, equity, mm);
+    else if (!reached) p.marginCalled = false;
     fileIsolated(e, p);
     return [];
   }
@@ -605,9 +599,12 @@ function autoAdd(e: Engine, p: Position, equity: bigint, mm: bigint): void {
   const amount = minBig(want, available(p.account, w, m.asset));
   const ratio = equity <= 0n ? RATE_ONE * 100n : ceilDiv(mm * RATE_ONE, equity);
   if (amount <= 0n) {
-    e.events.push({ type: 'marginCall', account: p.account.id, symbol: m.symbol, marginRatio: ratio });
+    if (!p.marginCalled)
+      e.events.push({ type: 'marginCall', account: p.account.id, symbol: m.symbol, marginRatio: ratio });
+    p.marginCalled = true;
     return;
   }
+  p.marginCalled = false;
   settleFundingFor(e, p);
   e.ledger.transfer(w.main, p.bucket, amount, 'autoAddMargin');
   e.events.push({

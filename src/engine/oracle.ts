@@ -51,6 +51,19 @@ export interface OracleConfig extends IndexConfig {
   basisSamples: number;
 }
 
+/** An OracleState's fields as plain data (snapshots); quotes as [source, price, time, weight]. */
+export interface OracleStateData {
+  quotes: [source: string, price: bigint, time: number, weight: number][];
+  index: bigint | null;
+  indexTime: number;
+  validity: Validity;
+  reason: string;
+  basis: bigint[];
+  emaBasis: [num: bigint, den: bigint];
+  emaBook: [num: bigint, den: bigint];
+  lastSampleTime: number;
+}
+
 export interface BookTop {
   bid: bigint | null;
   ask: bigint | null;
@@ -90,6 +103,38 @@ export class OracleState {
       this.emaBook.den,
       this.lastSampleTime,
     ].join(',');
+  }
+
+  /** Every field as plain data, quotes in insertion order (snapshots). */
+  exportState(): OracleStateData {
+    return {
+      quotes: [...this.quotes.values()].map((q) => [q.source, q.price, q.time, q.weight]),
+      index: this.index,
+      indexTime: this.indexTime,
+      validity: this.validity,
+      reason: this.reason,
+      basis: [...this.basis],
+      emaBasis: [this.emaBasis.num, this.emaBasis.den],
+      emaBook: [this.emaBook.num, this.emaBook.den],
+      lastSampleTime: this.lastSampleTime,
+    };
+  }
+
+  /** Puts back what `exportState` returned (the config comes from the market, as at creation). */
+  restoreState(s: OracleStateData): void {
+    if (!(s.validity in RANK)) throw new Error(`snapshot: unknown oracle validity ${String(s.validity)}`);
+    this.quotes.clear();
+    for (const [source, price, time, weight] of s.quotes)
+      this.quotes.set(source, { source, price, time, weight });
+    this.index = s.index;
+    this.indexTime = s.indexTime;
+    this.validity = s.validity;
+    this.reason = s.reason;
+    this.basis.length = 0;
+    for (const b of s.basis) this.basis.push(b);
+    this.emaBasis = { num: s.emaBasis[0], den: s.emaBasis[1] };
+    this.emaBook = { num: s.emaBook[0], den: s.emaBook[1] };
+    this.lastSampleTime = s.lastSampleTime;
   }
 
   /** Records a quote and recomputes the index. Returns the new index (or null if invalid). */

@@ -1,0 +1,628 @@
+/**
+ * Engine snapshots: the whole state of an Engine as one canonical byte string, and back.
+ *
+ * Recovery from a journal of millions of commands would replay every one of them; a snapshot taken every N
+ * commands lets it restore the state at a seq and replay only the tail. A restore must be exact: the restored
+ * engine hashes equal (`stateHash`) and behaves identically afterwards, command for command, event for event —
+ * including what the hash does not see, such as the insertion order of maps and sets that later commands iterate
+ * (markets, an account's orders and positions, a market's positions, oracle quotes, the ledger's accounts).
+ *
+ * Format (version 1): msgpack of one object whose keys and array orders are fixed by this file, so the same state
+ * always gives the same bytes. Bigints are exact at any size (msgpack int64, or msgpackr's bigint extension past 64
+ * bits: balances and accumulators can exceed it). Objects that other objects reference (ledger accounts, positions,
+ * orders) are stored once and referenced by index or id:
+ *
+ *   { format: 'ringfence-snapshot', version: 1, seq, lastTime, nextOrderId, conventions,
+ *     assets:   [[asset, dp], …]                                            engine.assets order
+ *     ledger:   { accounts: [[kind, asset, label, balance, owner], …],       opening order; owner: null,
+ *                 system: [[key, accountIndex], …] }                           ['account', id] or ['position', id, symbol]
+ *     markets:  [{ config, ledger: [clearing, fees, insurance, fundingPool], mark, last, openInterestLots,
+ *                  openPositions, unsettledFunding, twapNum, twapMs, lastIndexTime, closed, paused: [action, …],
+ *                  positions: [accountId, …], oracle, funding, book: [orderId, …] }, …]   book: priority order
+ *     accounts: [{ id, n, wallets: [[asset, main, reserved, crossOrderRequirement], …],
+ *                  positions: [[symbol, bucket, …POSITION_FIELDS], …], orders: [[…ORDER_FIELDS], …] }, …] }
+ *
+ * A restore rebuilds each object through its own constructor (`new Market(config)` + `attach`, `new Account`,
+ * `account.position`, which opens its bucket: the ledger hands it the restored account), then sets the state
+ * fields; orders are re-added to their books in priority order; the liquidation index, a cache, is rebuilt last.
+ * `SNAPSHOT_FIELDS` lists, per class, what is stored, what is rebuilt from the stored state, and what is left out
+ * as per-command scratch or a cache: the snapshot property test fails on any field that is in none of them, so a
+ * field the engine gains later cannot be silently lost.
+ */
+import { Packr, Unpackr } from 'msgpackr';
+import type { MarginConventions } from '../core/margin.ts';
+import { Account, type Order, type Position, Wallet } from './account.ts';
+import { Engine } from './engine.ts';
+import type { FundingStateData } from './funding.ts';
+import { LedgerAccount, type LedgerKind } from './ledger.ts';
+import { Market } from './market.ts';
+import type { OracleStateData } from './oracle.ts';
+import type { MarketConfig } from './types.ts';
+
+export const SNAPSHOT_FORMAT = 'ringfence-snapshot';
+export const SNAPSHOT_VERSION = 1;
+
+/**
+ * Every own field of the engine's objects, by class: `state` is stored; `derived` is rebuilt from stored state by
+ * the constructors (a market's instrument from its config, a position's back-references); `transient` is scratch
+ * of the command being applied (reset before the next one) or a cache rebuilt after a restore.
+ */
+export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[]; transient: string[] }> = {
+  Engine: {
+    state: ['seq', 'lastTime', 'nextOrderId', 'assets', 'conventions', 'ledger', 'markets', 'accounts'],
+    derived: [],
+    // events/now: set at the start of every apply; sweepMarkets, liqDirty, ledger.touched: cleared there too;
+    // liqFill: scratch of one liquidation order.
+    transient: ['events', 'now', 'sweepMarkets', 'liqDirty', 'liqFill'],
+  },
+  Ledger: {
+    state: ['all', 'system'],
+    derived: [],
+    transient: ['sink', 'touched', 'adopting'],
+  },
+  LedgerAccount: { state: ['kind', 'asset', 'label', 'balance', 'owner'], derived: [], transient: [] },
+  Market: {
+    state: [
+      'config',
+      'mark',
+      'last',
+      'openInterestLots',
+      'openPositions',
+      'unsettledFunding',
+      'twapNum',
+      'twapMs',
+      'lastIndexTime',
+      'closed',
+      'paused',
+      'positions',
+      'oracle',
+      'funding',
+      'book',
+      'clearing',
+      'fees',
+      'insurance',
+      'fundingPool',
+    ],
+    derived: [
+      'symbol',
+      'inst',
+      'takerFee',
+      'makerFee',
+      'limitBand',
+      'marketBand',
+      'maxOrderLots',
+      'defaultLeverage',
+      'fundingCfg',
+      'liquidation',
+      'tickN',
+      'lotN',
+    ],
+    // The liquidation index (rebuilt by engine.rebuildLiquidationIndex) and the band-edge memo.
+    transient: ['liqIndex', 'bandRef', 'bandFor', 'bandCache'],
+  },
+  OracleState: {
+    state: [
+      'quotes',
+      'index',
+      'indexTime',
+      'validity',
+      'reason',
+      'basis',
+      'emaBasis',
+      'emaBook',
+      'lastSampleTime',
+    ],
+    derived: ['cfg'],
+    transient: [],
+  },
+  FundingState: {
+    state: [
+      'cumIndex',
+      'epoch',
+      'nextTime',
+      'lastRate',
+      'twNum',
+      'twDen',
+      'premium',
+      'premiumTime',
+      'history',
+    ],
+    derived: ['cfg'],
+    transient: [],
+  },
+  // The book's state is its orders in priority order; its levels and key arrays are rebuilt by adding them.
+  OrderBook: { state: [], derived: ['maxLevelsPerSide', 'bids', 'asks', 'nOrders'], transient: [] },
+  Account: { state: ['id', 'n', 'wallets', 'positions', 'orders'], derived: [], transient: [] },
+  Wallet: { state: ['main', 'reserved', 'crossOrderRequirement'], derived: [], transient: [] },
+  Position: {
+    state: [
+      'bucket',
+      'mode',
+      'leverage',
+      'sign',
+      'lots',
+      'entryPrice',
+      'realizedPnl',
+      'fundingIndex',
+      'fundingEpoch',
+      'openOrders',
+      'autoAdd',
+      'liquidationCooldownUntil',
+    ],
+    derived: ['account', 'market'],
+    // Liquidation index bookkeeping: a tiebreak serial (unique per process) and the side it is filed under.
+    transient: ['liqSerial', 'liqLong'],
+  },
+  Order: {
+    state: [
+      'id',
+      'accountId',
+      'side',
+      'priceTicks',
+      'remainingLots',
+      'sizeLots',
+      'tif',
+      'reduceOnly',
+      'clientOrderId',
+      'stp',
+      'mode',
+      'reserved',
+      'reservedLots',
+      'liquidation',
+    ],
+    // prev/next/level: the book's links, rebuilt by adding the order back.
+    derived: ['prev', 'next', 'level', 'account', 'market', 'position'],
+    transient: [],
+  },
+};
+
+export class SnapshotError extends Error {
+  constructor(message: string) {
+    super(`snapshot: ${message}`);
+    this.name = 'SnapshotError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Encoding
+
+const packr = new Packr({ useRecords: false, int64AsType: 'bigint', useBigIntExtension: true });
+const unpackr = new Unpackr({
+  useRecords: false,
+  int64AsType: 'bigint',
+  useBigIntExtension: true,
+  mapsAsObjects: true,
+});
+
+type Owner = null | ['account', string] | ['position', string, string];
+type LedgerRow = [kind: LedgerKind, asset: string, label: string, balance: bigint, owner: Owner];
+type WalletRow = [asset: string, main: number, reserved: number, crossOrderRequirement: bigint];
+type PositionRow = [
+  symbol: string,
+  bucket: number,
+  mode: Position['mode'],
+  leverage: bigint,
+  sign: Position['sign'],
+  lots: number,
+  entryPrice: bigint,
+  realizedPnl: bigint,
+  fundingIndex: bigint,
+  fundingEpoch: number,
+  openOrders: number,
+  autoAdd: [policy: NonNullable<Position['autoAdd']>['policy'], trigger: bigint] | null,
+  liquidationCooldownUntil: number,
+];
+type OrderRow = [
+  id: number,
+  symbol: string,
+  side: Order['side'],
+  priceTicks: number,
+  remainingLots: number,
+  sizeLots: number,
+  tif: Order['tif'],
+  reduceOnly: boolean,
+  clientOrderId: string | null,
+  stp: Order['stp'],
+  mode: Order['mode'],
+  reserved: bigint,
+  reservedLots: number,
+  /** `liquidation` when the order has the field (liquidation orders never rest, so normally undefined). */
+  liquidation: boolean | undefined,
+];
+
+interface MarketSnap {
+  config: MarketConfig;
+  ledger: [clearing: number, fees: number, insurance: number, fundingPool: number];
+  mark: bigint | null;
+  last: bigint | null;
+  openInterestLots: number;
+  openPositions: number;
+  unsettledFunding: number;
+  twapNum: bigint;
+  twapMs: bigint;
+  lastIndexTime: number;
+  closed: boolean;
+  paused: string[];
+  /** Owners (account ids) of the market's positions set, in insertion order. */
+  positions: string[];
+  oracle: OracleStateData | null;
+  funding: FundingStateData | null;
+  /** Resting order ids in priority order (bids best first, then asks; each level oldest first). */
+  book: number[];
+}
+
+interface AccountSnap {
+  id: string;
+  n: number;
+  wallets: WalletRow[];
+  positions: PositionRow[];
+  /** The account's open orders, in its orders map's insertion order. */
+  orders: OrderRow[];
+}
+
+interface SnapshotV1 {
+  format: typeof SNAPSHOT_FORMAT;
+  version: 1;
+  seq: number;
+  lastTime: number;
+  nextOrderId: number;
+  conventions: MarginConventions;
+  assets: [string, number][];
+  ledger: { accounts: LedgerRow[]; system: [string, number][] };
+  markets: MarketSnap[];
+  accounts: AccountSnap[];
+}
+
+/** The engine's whole state as canonical bytes (see the module comment). Reads only. */
+export function snapshotEngine(e: Engine): Uint8Array {
+  return packr.pack(snapshotObject(e));
+}
+
+function snapshotObject(e: Engine): SnapshotV1 {
+  const ledgerAccounts = e.ledger.accounts();
+  const index = new Map<LedgerAccount, number>();
+  for (const [i, l] of ledgerAccounts.entries()) index.set(l, i);
+  const ref = (l: LedgerAccount, what: string): number => {
+    const i = index.get(l);
+    if (i === undefined) throw new SnapshotError(`${what} (${l.label}) is not in the ledger`);
+    return i;
+  };
+  const ledgerRows: LedgerRow[] = ledgerAccounts.map((l) => [
+    l.kind,
+    l.asset,
+    l.label,
+    l.balance,
+    ownerOf(e, l),
+  ]);
+  const system = e.ledger.systemEntries().map(([key, l]): [string, number] => [key, ref(l, key)]);
+
+  const markets: MarketSnap[] = [];
+  for (const m of e.markets.values()) {
+    const positions: string[] = [];
+    for (const p of m.positions) {
+      if (p.market !== m || p.account.positions.get(m.symbol) !== p)
+        throw new SnapshotError(`${m.symbol}: a position of ${p.account.id} is not its account's`);
+      positions.push(p.account.id);
+    }
+    const book: number[] = [];
+    for (const bo of m.book.orders()) {
+      const o = bo as Order;
+      if (o.market !== m || o.account.orders.get(o.id) !== o)
+        throw new SnapshotError(`${m.symbol}: resting order ${o.id} is not in its account's orders`);
+      book.push(o.id);
+    }
+    markets.push({
+      config: m.config,
+      ledger: [
+        ref(m.clearing, `${m.symbol} clearing`),
+        ref(m.fees, `${m.symbol} fees`),
+        ref(m.insurance, `${m.symbol} insurance`),
+        ref(m.fundingPool, `${m.symbol} funding pool`),
+      ],
+      mark: m.mark,
+      last: m.last,
+      openInterestLots: m.openInterestLots,
+      openPositions: m.openPositions,
+      unsettledFunding: m.unsettledFunding,
+      twapNum: m.twapNum,
+      twapMs: m.twapMs,
+      lastIndexTime: m.lastIndexTime,
+      closed: m.closed,
+      paused: [...m.paused],
+      positions,
+      oracle: m.oracle ? m.oracle.exportState() : null,
+      funding: m.funding ? m.funding.exportState() : null,
+      book,
+    });
+  }
+
+  const accounts: AccountSnap[] = [];
+  for (const a of e.accounts.values()) {
+    const wallets: WalletRow[] = [];
+    for (const [asset, w] of a.wallets) {
+      wallets.push([
+        asset,
+        ref(w.main, `${a.id} ${asset} main`),
+        ref(w.reserved, `${a.id} ${asset} reserved`),
+        w.crossOrderRequirement,
+      ]);
+    }
+    const positions: PositionRow[] = [];
+    for (const [symbol, p] of a.positions) {
+      if (p.account !== a || p.market.symbol !== symbol || e.markets.get(symbol) !== p.market)
+        throw new SnapshotError(`${a.id}: position ${symbol} is not the account's position on that market`);
+      positions.push([
+        symbol,
+        ref(p.bucket, `${a.id} ${symbol} bucket`),
+        p.mode,
+        p.leverage,
+        p.sign,
+        p.lots,
+        p.entryPrice,
+        p.realizedPnl,
+        p.fundingIndex,
+        p.fundingEpoch,
+        p.openOrders,
+        p.autoAdd ? [p.autoAdd.policy, p.autoAdd.trigger] : null,
+        p.liquidationCooldownUntil,
+      ]);
+    }
+    const orders: OrderRow[] = [];
+    for (const [id, o] of a.orders) {
+      if (o.id !== id || o.account !== a || o.accountId !== a.n)
+        throw new SnapshotError(`${a.id}: order ${id} does not belong to the account`);
+      if (o.position !== a.positions.get(o.market.symbol))
+        throw new SnapshotError(`${a.id}: order ${id} points at another position`);
+      orders.push([
+        o.id,
+        o.market.symbol,
+        o.side,
+        o.priceTicks,
+        o.remainingLots,
+        o.sizeLots,
+        o.tif,
+        o.reduceOnly,
+        o.clientOrderId,
+        o.stp,
+        o.mode,
+        o.reserved,
+        o.reservedLots,
+        'liquidation' in o ? o.liquidation : undefined,
+      ]);
+    }
+    accounts.push({ id: a.id, n: a.n, wallets, positions, orders });
+  }
+
+  return {
+    format: SNAPSHOT_FORMAT,
+    version: SNAPSHOT_VERSION,
+    seq: e.seq,
+    lastTime: e.lastTime,
+    nextOrderId: e.nextOrderId,
+    conventions: e.conventions,
+    assets: [...e.assets],
+    ledger: { accounts: ledgerRows, system },
+    markets,
+    accounts,
+  };
+}
+
+/** A ledger account's owner as a reference: the account (main balance) or the position (isolated bucket). */
+function ownerOf(e: Engine, l: LedgerAccount): Owner {
+  const o = l.owner;
+  if (o === null || o === undefined) return null;
+  if (o instanceof Account) {
+    if (e.accounts.get(o.id) !== o) throw new SnapshotError(`${l.label}: owner ${o.id} is not an account`);
+    return ['account', o.id];
+  }
+  const p = o as Position;
+  if (p.account instanceof Account && p.account.positions.get(p.market?.symbol) === p)
+    return ['position', p.account.id, p.market.symbol];
+  throw new SnapshotError(`${l.label}: owner of an unknown kind`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Restore
+
+export interface RestoreOptions {
+  /**
+   * Check the restored engine's own invariants (ledger conservation, every book's structure); default true. A
+   * snapshot that passes its checksum but restores to a broken state is refused instead of being run.
+   */
+  check?: boolean;
+}
+
+/** An Engine in exactly the state `bytes` (from `snapshotEngine`) describe; throws a SnapshotError otherwise. */
+export function restoreEngine(bytes: Uint8Array, opts: RestoreOptions = {}): Engine {
+  let s: SnapshotV1;
+  try {
+    s = unpackr.unpack(bytes) as SnapshotV1;
+  } catch (err) {
+    throw new SnapshotError(`undecodable (${(err as Error).message})`);
+  }
+  if (typeof s !== 'object' || s === null || s.format !== SNAPSHOT_FORMAT)
+    throw new SnapshotError('not a ringfence snapshot');
+  if (s.version !== SNAPSHOT_VERSION)
+    throw new SnapshotError(`format version ${String(s.version)}, this build reads ${SNAPSHOT_VERSION}`);
+  try {
+    return restoreV1(s, opts.check ?? true);
+  } catch (err) {
+    if (err instanceof SnapshotError) throw err;
+    // A malformed snapshot surfaces as a TypeError or a constructor's validation error: name it as one.
+    throw new SnapshotError(`cannot restore (${(err as Error).message})`);
+  }
+}
+
+function restoreV1(s: SnapshotV1, check: boolean): Engine {
+  const e = new Engine({ conventions: s.conventions });
+  e.seq = int(s.seq, 'seq');
+  e.lastTime = int(s.lastTime, 'lastTime');
+  e.now = e.lastTime;
+  e.nextOrderId = int(s.nextOrderId, 'nextOrderId');
+  for (const [asset, dp] of s.assets) e.assets.set(asset, dp);
+
+  // 1. The ledger, before anything that opens or looks up accounts in it.
+  const ledger = s.ledger.accounts.map(([kind, asset, label, balance]) => {
+    const l = new LedgerAccount(kind, asset, label);
+    l.balance = big(balance, label);
+    return l;
+  });
+  e.ledger.restore(ledger, s.ledger.system);
+  const at = (i: number, what: string): LedgerAccount => {
+    const l = ledger[i];
+    if (!l) throw new SnapshotError(`${what}: no ledger account ${i}`);
+    return l;
+  };
+
+  // 2. Markets: built from their configs as createMarket built them; attach finds the restored system accounts.
+  for (const ms of s.markets) {
+    const m = new Market(ms.config);
+    m.attach(e.ledger, e.lastTime);
+    const [clearing, fees, insurance, pool] = ms.ledger;
+    if (
+      m.clearing !== at(clearing, 'clearing') ||
+      m.fees !== at(fees, 'fees') ||
+      m.insurance !== at(insurance, 'insurance') ||
+      m.fundingPool !== at(pool, 'funding pool')
+    )
+      throw new SnapshotError(`${m.symbol}: its system accounts do not match the ledger's`);
+    m.mark = ms.mark;
+    m.last = ms.last;
+    m.openInterestLots = ms.openInterestLots;
+    m.openPositions = ms.openPositions;
+    m.unsettledFunding = ms.unsettledFunding;
+    m.twapNum = ms.twapNum;
+    m.twapMs = ms.twapMs;
+    m.lastIndexTime = ms.lastIndexTime;
+    m.closed = ms.closed;
+    m.paused.clear();
+    for (const a of ms.paused) m.paused.add(a);
+    if ((m.oracle === null) !== (ms.oracle === null))
+      throw new SnapshotError(`${m.symbol}: oracle state does not match its config`);
+    if (m.oracle && ms.oracle) m.oracle.restoreState(ms.oracle);
+    if ((m.funding === null) !== (ms.funding === null))
+      throw new SnapshotError(`${m.symbol}: funding state does not match its config`);
+    if (m.funding && ms.funding) m.funding.restoreState(ms.funding);
+    if (e.markets.has(m.symbol)) throw new SnapshotError(`market ${m.symbol} twice`);
+    e.markets.set(m.symbol, m);
+  }
+
+  // 3. Accounts: wallets, positions (each adopts its restored bucket), then orders.
+  const orders = new Map<number, Order>();
+  for (const as of s.accounts) {
+    const a = new Account(as.id, int(as.n, `${as.id} n`));
+    if (e.accounts.has(a.id)) throw new SnapshotError(`account ${a.id} twice`);
+    e.accounts.set(a.id, a);
+    for (const [asset, main, reserved, req] of as.wallets) {
+      const w = new Wallet(at(main, `${a.id} main`), at(reserved, `${a.id} reserved`));
+      w.crossOrderRequirement = big(req, `${a.id} crossOrderRequirement`);
+      a.wallets.set(asset, w);
+    }
+    for (const row of as.positions) {
+      const [symbol, bucket] = row;
+      const m = e.markets.get(symbol);
+      if (!m) throw new SnapshotError(`${a.id}: position on unknown market ${symbol}`);
+      e.ledger.adoptNext(at(bucket, `${a.id} ${symbol} bucket`));
+      let p: Position;
+      try {
+        p = a.position(m, e.ledger);
+      } finally {
+        e.ledger.adoptNext(null);
+      }
+      if (p.bucket !== ledger[bucket]) throw new SnapshotError(`${a.id} ${symbol}: bucket not adopted`);
+      p.mode = row[2];
+      p.leverage = big(row[3], 'leverage');
+      p.sign = row[4];
+      p.lots = int(row[5], 'lots');
+      p.entryPrice = big(row[6], 'entryPrice');
+      p.realizedPnl = big(row[7], 'realizedPnl');
+      p.fundingIndex = big(row[8], 'fundingIndex');
+      p.fundingEpoch = int(row[9], 'fundingEpoch');
+      p.openOrders = int(row[10], 'openOrders');
+      p.autoAdd = row[11] ? { policy: row[11][0], trigger: big(row[11][1], 'autoAdd.trigger') } : null;
+      p.liquidationCooldownUntil = int(row[12], 'liquidationCooldownUntil');
+    }
+    for (const row of as.orders) {
+      const m = e.markets.get(row[1]);
+      const position = a.positions.get(row[1]);
+      if (!m || !position)
+        throw new SnapshotError(`${a.id}: order ${row[0]} on ${row[1]} without a position`);
+      // The same fields in the same order as placeOrder's literal (one object shape for every order).
+      const o: Order = {
+        id: int(row[0], 'order id'),
+        accountId: a.n,
+        side: row[2],
+        priceTicks: int(row[3], 'priceTicks'),
+        remainingLots: int(row[4], 'remainingLots'),
+        prev: null,
+        next: null,
+        level: null,
+        account: a,
+        market: m,
+        position,
+        sizeLots: int(row[5], 'sizeLots'),
+        tif: row[6],
+        reduceOnly: row[7],
+        clientOrderId: row[8],
+        stp: row[9],
+        mode: row[10],
+        reserved: big(row[11], 'reserved'),
+        reservedLots: int(row[12], 'reservedLots'),
+        ...(row[13] === undefined ? {} : { liquidation: row[13] }),
+      };
+      if (orders.has(o.id)) throw new SnapshotError(`order ${o.id} twice`);
+      orders.set(o.id, o);
+      a.orders.set(o.id, o);
+    }
+  }
+
+  // 4. What refers across accounts and markets: each market's positions set and book, ledger owners.
+  for (const ms of s.markets) {
+    const m = e.markets.get(ms.config.symbol)!;
+    for (const id of ms.positions) {
+      const p = e.accounts.get(id)?.positions.get(m.symbol);
+      if (!p) throw new SnapshotError(`${m.symbol}: position of ${id} missing`);
+      m.positions.add(p);
+    }
+    for (const id of ms.book) {
+      const o = orders.get(id);
+      if (!o || o.market !== m) throw new SnapshotError(`${m.symbol}: resting order ${id} missing`);
+      if (!m.book.add(o)) throw new SnapshotError(`${m.symbol}: order ${id} does not fit the book`);
+    }
+  }
+  for (const [i, row] of s.ledger.accounts.entries()) {
+    const owner = row[4];
+    const l = ledger[i]!;
+    if (owner === null) l.owner = null;
+    else if (owner[0] === 'account') {
+      const a = e.accounts.get(owner[1]);
+      if (!a) throw new SnapshotError(`${l.label}: owner ${owner[1]} missing`);
+      l.owner = a;
+    } else {
+      const p = e.accounts.get(owner[1])?.positions.get(owner[2]);
+      if (!p) throw new SnapshotError(`${l.label}: owner position ${owner[1]} ${owner[2]} missing`);
+      l.owner = p;
+    }
+  }
+  if (e.ledger.accounts().length !== ledger.length)
+    throw new SnapshotError(
+      `restoring opened ${e.ledger.accounts().length - ledger.length} ledger accounts the snapshot does not have`,
+    );
+  if (check) {
+    const v = e.ledger.verify();
+    if (!v.ok) throw new SnapshotError(`restored ledger does not verify: ${v.problems.join('; ')}`);
+    for (const m of e.markets.values()) m.book.checkInvariants();
+  }
+  e.rebuildLiquidationIndex();
+  return e;
+}
+
+function int(v: unknown, what: string): number {
+  if (!Number.isSafeInteger(v)) throw new SnapshotError(`${what} is not an integer`);
+  return v as number;
+}
+
+function big(v: unknown, what: string): bigint {
+  if (typeof v !== 'bigint') throw new SnapshotError(`${what} is not a bigint`);
+  return v;
+}

@@ -1,0 +1,490 @@
+/**
+ * Liquidation scenarios: detection, the book / backstop / ADL stages, the insurance fund, partial liquidation
+ * policies, auto-add margin, and the contrast the mission is about — isolated vs cross on the same crash.
+ *
+ * Markets here have no trading fees and one maintenance rate (0.5 %), and the engine measures maintenance at entry
+ * with no fee in it (Bybit's published isolated formula), so every figure can be checked by hand:
+ * a 50x long of 1 BTC at 20,000 holds 400; maintenance is 100; it is liquidated below 19,700 and bankrupt at 19,600.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { buildConventions } from '../../src/core/presets.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { BACKSTOP_ACCOUNT } from '../../src/engine/liquidation.ts';
+import type { LiquidationSpec, MarketConfig } from '../../src/engine/types.ts';
+import { checkInvariants, liquidationProblems, ok } from './harness.ts';
+import { amt, bal, deposit, limit, type Ok, of, position } from './scenario-kit.ts';
+
+const CONV = buildConventions({
+  mmBasis: 'entry',
+  priceRounding: 'conservative',
+  feeToCloseInMaintenance: false,
+  feeInBankruptcy: false,
+  takerFeeRate: '0',
+  removableCountsProfit: false,
+  transferFloorRate: '0',
+});
+
+function linear(
+  symbol: string,
+  base: string,
+  liquidation: LiquidationSpec = {},
+  tiers?: MarketConfig['risk'],
+): MarketConfig {
+  return {
+    symbol,
+    kind: 'linear',
+    base,
+    quote: 'USDT',
+    tickSize: '0.1',
+    lotSize: '0.001',
+    settleDp: 8,
+    maxLeverage: '100',
+    takerFee: '0',
+    makerFee: '0',
+    limitBand: '0.5',
+    marketBand: '0.05',
+    defaultLeverage: '10',
+    risk: tiers ?? { kind: 'brackets', tiers: [{ cap: null, mmr: '0.005', maxLeverage: '100' }] },
+    liquidation: { partial: 'full', ...liquidation },
+  };
+}
+const BTC = linear('BTCUSDT', 'BTC');
+const ETH = linear('ETHUSDT', 'ETH');
+
+function venue(...markets: MarketConfig[]): Engine {
+  const e = new Engine({ conventions: CONV });
+  for (const m of markets.length ? markets : [BTC]) ok(e, { type: 'createMarket', market: m });
+  for (const a of ['mm', 'bob', 'carol']) deposit(e, a, '10000000');
+  for (const m of markets.length ? markets : [BTC]) lev(e, 'mm', '2', m.symbol);
+  return e;
+}
+
+const mark = (e: Engine, price: string, symbol = 'BTCUSDT') => ok(e, { type: 'setMarkPrice', symbol, price });
+const lev = (e: Engine, account: string, leverage: string, symbol = 'BTCUSDT') =>
+  ok(e, { type: 'setLeverage', account, symbol, leverage });
+const mode = (e: Engine, account: string, m: 'cross' | 'isolated', symbol = 'BTCUSDT') =>
+  ok(e, { type: 'setMarginMode', account, symbol, mode: m });
+
+/** `account` opens `size` at `price` against the market maker (who takes the other side at 2x). */
+function open(
+  e: Engine,
+  account: string,
+  side: 'buy' | 'sell',
+  size: string,
+  price: string,
+  symbol = 'BTCUSDT',
+) {
+  mark(e, price, symbol);
+  limit(e, 'mm', symbol, side === 'buy' ? 'sell' : 'buy', size, price);
+  const r = limit(e, account, symbol, side, size, price);
+  assert.equal(of(r, 'trade').length, 1);
+}
+
+/** After every step: conservation, no forbidden negatives, the index holds every position, nothing left liquidatable. */
+function sound(e: Engine): void {
+  checkInvariants(e);
+  assert.deepEqual(liquidationProblems(e), []);
+}
+
+function stages(r: Ok): [string, string, string, string][] {
+  return of(r, 'liquidation').map((l) => [l.account, l.stage, fmtP(l.size, 3), fmtP(l.price, 8)]);
+}
+const fmtP = (v: bigint, dp: number) => {
+  const s = v.toString().padStart(dp + 1, '0');
+  const t = `${s.slice(0, -dp)}.${s.slice(-dp)}`.replace(/\.?0+$/, '');
+  return t;
+};
+
+describe('detection: long 1 BTC at 20,000 with 50x (bucket 400, maintenance 100 at entry, bankrupt at 19,600)', () => {
+  test('mark 19,700 leaves equity exactly at maintenance: nothing happens; 19,699 → liquidated into the best bid', () => {
+    const e = venue();
+    deposit(e, 'alice', '1000');
+    lev(e, 'alice', '50');
+    open(e, 'alice', 'buy', '1', '20000');
+    assert.equal(bal(e, 'alice:isolated:BTCUSDT'), amt('400'));
+    assert.equal(position(e, 'alice', 'BTCUSDT')!.liquidationPrice, '19700');
+    limit(e, 'bob', 'BTCUSDT', 'buy', '1', '19650');
+    const quiet = mark(e, '19700');
+    assert.deepEqual(of(quiet, 'liquidationStarted'), []);
+    sound(e);
+    const main = bal(e, 'alice:main:USDT');
+    const r = mark(e, '19699');
+    assert.deepEqual(of(r, 'liquidationStarted'), [
+      {
+        type: 'liquidationStarted',
+        account: 'alice',
+        symbol: 'BTCUSDT',
+        mode: 'isolated',
+        mark: amt('19699'),
+        equity: amt('99'),
+        maintenance: amt('100'),
+      },
+    ]);
+    // An IOC limited at the bankruptcy price meets bob's bid at 19,650: 350 lost, 50 left, and the 0.5 % fee
+    // (98.25) is capped at those 50, which go to the insurance fund.
+    assert.deepEqual(stages(r), [['alice', 'book', '1', '19650']]);
+    assert.equal(of(r, 'liquidation')[0]!.fee, amt('50'));
+    assert.equal(of(r, 'liquidation')[0]!.bankruptcyPrice, amt('19600'));
+    assert.equal(bal(e, 'insurance:USDT'), amt('50'));
+    assert.equal(bal(e, 'alice:isolated:BTCUSDT'), 0n);
+    assert.equal(bal(e, 'alice:main:USDT'), main, 'the free balance is never touched');
+    assert.equal(position(e, 'bob', 'BTCUSDT')!.side, 'long');
+    sound(e);
+  });
+
+  test('a mark update that crosses nobody takes no one out of the index', () => {
+    const e = venue();
+    for (const [i, a] of ['a1', 'a2', 'a3'].entries()) {
+      deposit(e, a, '10000');
+      lev(e, a, String(10 + i * 20));
+      open(e, a, 'buy', '1', '20000');
+    }
+    const m = e.markets.get('BTCUSDT')!;
+    const before = m.liqIndex.size;
+    assert.deepEqual(m.liqIndex.takeCrossed(amt('19990')), []);
+    assert.equal(m.liqIndex.size, before);
+    sound(e);
+  });
+});
+
+describe('the insurance fund', () => {
+  test('a gap through the bankruptcy price: the fill at 19,100 loses 900 against a 400 bucket; the fund pays 500 (recorded)', () => {
+    const e = venue();
+    ok(e, { type: 'fundInsurance', asset: 'USDT', amount: '1000' });
+    deposit(e, 'alice', '1000');
+    lev(e, 'alice', '50');
+    open(e, 'alice', 'buy', '1', '20000');
+    limit(e, 'bob', 'BTCUSDT', 'buy', '1', '19100');
+    const main = bal(e, 'alice:main:USDT');
+    const r = mark(e, '19000');
+    assert.deepEqual(stages(r), [['alice', 'book', '1', '19100']]);
+    assert.deepEqual(of(r, 'insuranceDraw'), [
+      { type: 'insuranceDraw', asset: 'USDT', account: 'alice', symbol: 'BTCUSDT', amount: amt('500') },
+    ]);
+    assert.equal(bal(e, 'insurance:USDT'), amt('500'));
+    assert.equal(bal(e, 'alice:main:USDT'), main);
+    sound(e);
+  });
+
+  test('in a gap the IOC goes no further past bankruptcy than the fund can pay: fund 300 → limit 19,300, the bid at 19,100 is not hit', () => {
+    const e = venue();
+    ok(e, { type: 'fundInsurance', asset: 'USDT', amount: '300' });
+    deposit(e, 'alice', '1000');
+    lev(e, 'alice', '50');
+    open(e, 'alice', 'buy', '1', '20000');
+    limit(e, 'bob', 'BTCUSDT', 'buy', '1', '19100');
+    const r = mark(e, '19000');
+    const liqOrder = of(r, 'orderAccepted').find((o) => o.account === 'alice')!;
+    assert.equal(liqOrder.price, amt('19300'));
+    // Nothing filled; taking over at 19,600 with the mark at 19,000 would cost the fund 600 > 300: ADL.
+    assert.deepEqual(stages(r), [['alice', 'adl', '1', '19600']]);
+    sound(e);
+  });
+
+  test('no bids at all: the backstop takes the position over at the bankruptcy price; it is an ordinary position that can be unwound through the book', () => {
+    const e = venue();
+    ok(e, { type: 'fundInsurance', asset: 'USDT', amount: '1000' });
+    deposit(e, 'alice', '1000');
+    lev(e, 'alice', '50');
+    open(e, 'alice', 'buy', '1', '20000');
+    const r = mark(e, '19650');
+    assert.deepEqual(stages(r), [['alice', 'backstop', '1', '19600']]);
+    const bp = position(e, BACKSTOP_ACCOUNT, 'BTCUSDT')!;
+    assert.equal(bp.side, 'long');
+    assert.equal(bp.entryPrice, '19600');
+    assert.equal(bp.marginMode, 'cross');
+    assert.equal(bal(e, 'insurance:USDT'), amt('1000'), 'taking over at bankruptcy moves no money');
+    sound(e);
+    // The operator unwinds it: a reduce-only sell into carol's bid at 19,500 realizes −100 against the fund.
+    limit(e, 'carol', 'BTCUSDT', 'buy', '1', '19500');
+    const u = limit(e, BACKSTOP_ACCOUNT, 'BTCUSDT', 'sell', '1', '19500', {
+      reduceOnly: true,
+      timeInForce: 'IOC',
+    });
+    assert.equal(of(u, 'trade').length, 1);
+    assert.equal(position(e, BACKSTOP_ACCOUNT, 'BTCUSDT')?.side ?? null, null);
+    assert.equal(bal(e, 'insurance:USDT'), amt('900'));
+    sound(e);
+  });
+});
+
+describe('auto-deleveraging', () => {
+  /**
+   * BMX-1 (BitMEX's published example): longs (account, qty, ranking) (1,10,3), (2,10,6), (3,20,1), (4,30,4),
+   * (5,20,5), (6,10,2); a short of 20 is liquidated with bankruptcy price 650 and nothing to absorb it → accounts 2
+   * and 5 are deleveraged at 650: account 2 entirely (10), account 5 for 10 of its 20.
+   * The rankings come from entries: the lower the entry, the higher PnL% × effective leverage at the same leverage.
+   */
+  test('BMX-1: an empty fund and an empty book → the top-ranked longs (2, then 5) close at the bankruptcy price 650', () => {
+    const e = venue();
+    const longs: [string, string, string][] = [
+      ['acct1', '10', '560'],
+      ['acct2', '10', '500'],
+      ['acct3', '20', '600'],
+      ['acct4', '30', '540'],
+      ['acct5', '20', '520'],
+      ['acct6', '10', '580'],
+    ];
+    for (const [a, qty, entry] of longs) {
+      deposit(e, a, '100000');
+      open(e, a, 'buy', qty, entry);
+    }
+    // The victim shorts 20 at 600 with 12x (bucket 1,000) to the market maker: bankrupt at 600 + 1,000 / 20 = 650.
+    deposit(e, 'victim', '10000');
+    lev(e, 'victim', '12');
+    mark(e, '600');
+    limit(e, 'mm', 'BTCUSDT', 'buy', '20', '600');
+    limit(e, 'victim', 'BTCUSDT', 'sell', '20', '600');
+    assert.equal(bal(e, 'victim:isolated:BTCUSDT'), amt('1000'));
+    sound(e);
+    const r = mark(e, '648');
+    assert.deepEqual(
+      of(r, 'adl').map((a) => [a.account, a.rank, fmtP(a.size, 3), fmtP(a.price, 8)]),
+      [
+        ['acct2', 1, '10', '650'],
+        ['acct5', 2, '10', '650'],
+      ],
+    );
+    assert.deepEqual(stages(r), [['victim', 'adl', '20', '650']]);
+    assert.equal(position(e, 'acct2', 'BTCUSDT')?.side ?? null, null);
+    assert.equal(position(e, 'acct5', 'BTCUSDT')!.contracts, '10');
+    assert.equal(position(e, 'acct4', 'BTCUSDT')!.contracts, '30', 'lower-ranked longs keep their positions');
+    // acct2 realized (650 − 500) × 10 = 1,500 at the bankruptcy price.
+    assert.equal(e.accounts.get('acct2')!.positions.get('BTCUSDT')!.realizedPnl, amt('1500'));
+    sound(e);
+  });
+
+  test("Binance's LeveragePnl ranking is an option per market", () => {
+    const e = venue(linear('BTCUSDT', 'BTC', { adlRanking: 'leveragePnl' }));
+    deposit(e, 'lowlev', '100000');
+    deposit(e, 'highlev', '100000');
+    lev(e, 'highlev', '20');
+    lev(e, 'lowlev', '2');
+    open(e, 'lowlev', 'buy', '1', '500');
+    open(e, 'highlev', 'buy', '1', '500');
+    deposit(e, 'victim', '10000');
+    lev(e, 'victim', '12');
+    mark(e, '600');
+    limit(e, 'mm', 'BTCUSDT', 'buy', '1', '600');
+    limit(e, 'victim', 'BTCUSDT', 'sell', '1', '600');
+    const r = mark(e, '649');
+    // Same profit; the higher margin ratio (the 20x bucket) ranks first.
+    assert.deepEqual(
+      of(r, 'adl').map((a) => a.account),
+      ['highlev'],
+    );
+    sound(e);
+  });
+});
+
+describe('isolated vs cross: 100x long on BTC and 2x short on ETH, then BTC crashes 30 %', () => {
+  function book(m: 'isolated' | 'cross') {
+    const e = venue(BTC, ETH);
+    ok(e, { type: 'fundInsurance', asset: 'USDT', amount: '100000' });
+    deposit(e, 'alice', '5200');
+    for (const s of ['BTCUSDT', 'ETHUSDT']) if (m === 'cross') mode(e, 'alice', 'cross', s);
+    lev(e, 'alice', '100', 'BTCUSDT');
+    lev(e, 'alice', '2', 'ETHUSDT');
+    open(e, 'alice', 'buy', '1', '20000', 'BTCUSDT'); // isolated: bucket 200
+    open(e, 'alice', 'sell', '10', '1000', 'ETHUSDT'); // isolated: bucket 5,000
+    sound(e);
+    return e;
+  }
+
+  test('isolated: the BTC bucket is lost, the ETH short and its 5,000 are untouched, the free balance too', () => {
+    const e = book('isolated');
+    const main = bal(e, 'alice:main:USDT');
+    const r = mark(e, '14000');
+    assert.deepEqual(
+      stages(r).map(([a, s, size]) => [a, s, size]),
+      [['alice', 'backstop', '1']],
+    );
+    assert.equal(position(e, 'alice', 'BTCUSDT')?.side ?? null, null);
+    assert.equal(position(e, 'alice', 'ETHUSDT')!.contracts, '10');
+    assert.equal(bal(e, 'alice:isolated:ETHUSDT'), amt('5000'));
+    assert.equal(bal(e, 'alice:main:USDT'), main);
+    sound(e);
+  });
+
+  test('cross: the same crash takes the whole pool, and the ETH short is liquidated with it', () => {
+    const e = book('cross');
+    const r = mark(e, '14000');
+    const liquidated = new Set(of(r, 'liquidation').map((l) => l.symbol));
+    assert.deepEqual([...liquidated].sort(), ['BTCUSDT', 'ETHUSDT']);
+    assert.equal(position(e, 'alice', 'BTCUSDT')?.side ?? null, null);
+    assert.equal(position(e, 'alice', 'ETHUSDT')?.side ?? null, null);
+    assert.ok(bal(e, 'alice:main:USDT') < amt('1'), 'the cross pool is gone');
+    sound(e);
+  });
+});
+
+describe('partial liquidation', () => {
+  test("'restore': long 10 BTC at 20,000, 20x (bucket 10,000); mark 19,099 → close 2.08 BTC, leaving equity 990 = 1.25 × maintenance 792; the rest of the collateral stays in the bucket", () => {
+    const e = venue(linear('BTCUSDT', 'BTC', { partial: 'restore', feeRate: '0', buffer: '0.25' }));
+    deposit(e, 'alice', '20000');
+    lev(e, 'alice', '20');
+    open(e, 'alice', 'buy', '10', '20000');
+    limit(e, 'bob', 'BTCUSDT', 'buy', '10', '19099');
+    const main = bal(e, 'alice:main:USDT');
+    const r = mark(e, '19099');
+    assert.deepEqual(stages(r), [['alice', 'book', '2.08', '19099']]);
+    assert.equal(position(e, 'alice', 'BTCUSDT')!.contracts, '7.92');
+    assert.equal(bal(e, 'alice:isolated:BTCUSDT'), amt('8125.92'), '10,000 − 2.08 × 901');
+    assert.equal(bal(e, 'alice:main:USDT'), main);
+    sound(e);
+  });
+
+  test("'tier': a 10 BTC long (200,000, tier 2 above 100,000) is cut to the lower tier", () => {
+    const tiers: MarketConfig['risk'] = {
+      kind: 'brackets',
+      tiers: [
+        { cap: '100000', mmr: '0.005', maxLeverage: '100' },
+        { cap: null, mmr: '0.01', maxLeverage: '50' },
+      ],
+    };
+    const e = venue(linear('BTCUSDT', 'BTC', { partial: 'tier', feeRate: '0' }, tiers));
+    deposit(e, 'alice', '20000');
+    lev(e, 'alice', '20');
+    open(e, 'alice', 'buy', '10', '20000');
+    limit(e, 'bob', 'BTCUSDT', 'buy', '10', '19150');
+    const at = Number(position(e, 'alice', 'BTCUSDT')!.liquidationPrice!) - 1;
+    const r = mark(e, at.toFixed(1));
+    assert.equal(of(r, 'liquidation').length, 1);
+    const left = Number(position(e, 'alice', 'BTCUSDT')!.contracts);
+    assert.ok(left > 0 && left * at <= 100000, `left ${left} BTC, ${left * at} at mark ${at}`);
+    sound(e);
+  });
+
+  test('chunks and a cooldown (Hyperliquid): above 100,000 only 20 % closes, then 30 s pass before the next chunk', () => {
+    const e = venue(
+      linear('BTCUSDT', 'BTC', {
+        partial: 'full',
+        chunkNotional: '100000',
+        chunkFraction: '0.2',
+        cooldownMs: 30_000,
+        feeRate: '0',
+      }),
+    );
+    deposit(e, 'alice', '20000');
+    lev(e, 'alice', '20');
+    open(e, 'alice', 'buy', '10', '20000');
+    limit(e, 'bob', 'BTCUSDT', 'buy', '10', '19090');
+    const r1 = mark(e, '19099');
+    assert.deepEqual(stages(r1), [['alice', 'book', '2', '19090']]);
+    // 8 BTC left, bucket 10,000 − 2 × 910 = 8,180. At 19,050 equity is 580: below maintenance (800) but above
+    // 2/3 of it, so the cooldown holds.
+    sound(e);
+    const r2 = mark(e, '19050');
+    assert.deepEqual(stages(r2), [], 'in the cooldown nothing happens');
+    sound(e); // below maintenance, but waiting out its cooldown: the one allowed exception
+    // 30 s later a tick looks again: the next chunk is 20 % of 8 = 1.6 BTC.
+    const t = e.apply({ type: 'tick', time: e.lastTime + 30_001 });
+    assert.ok(t.ok);
+    assert.deepEqual(stages(t as Ok), [['alice', 'book', '1.6', '19090']]);
+  });
+});
+
+describe('auto-add margin', () => {
+  function setup(policy: 'addInitialMargin' | 'restoreInitialMargin', leverage = '50') {
+    const e = venue();
+    deposit(e, 'alice', leverage === '1' ? '30000' : '2000');
+    lev(e, 'alice', leverage);
+    open(e, 'alice', 'buy', '1', '20000');
+    ok(e, {
+      type: 'setAutoAddMargin',
+      account: 'alice',
+      symbol: 'BTCUSDT',
+      enabled: true,
+      policy,
+      trigger: '0.8',
+    });
+    return e;
+  }
+
+  test("Bybit's policy: maintenance / equity reaches 80 % (equity 125 at 19,725) → the initial margin (400) is added from the free balance; 19,699 no longer liquidates", () => {
+    const e = setup('addInitialMargin');
+    const main = bal(e, 'alice:main:USDT');
+    assert.deepEqual(of(mark(e, '19730'), 'autoAddMargin'), []);
+    const r = mark(e, '19720');
+    assert.deepEqual(
+      of(r, 'autoAddMargin').map((a) => [a.account, a.amount]),
+      [['alice', amt('400')]],
+    );
+    assert.equal(bal(e, 'alice:main:USDT'), main - amt('400'));
+    assert.equal(bal(e, 'alice:isolated:BTCUSDT'), amt('800'));
+    assert.deepEqual(of(mark(e, '19699'), 'liquidationStarted'), []);
+    sound(e);
+  });
+
+  test("'restoreInitialMargin' tops up to initial margin at mark: 19,720 / 50 = 394.4 − equity 120 = 274.4", () => {
+    const e = setup('restoreInitialMargin');
+    const r = mark(e, '19720');
+    assert.deepEqual(
+      of(r, 'autoAddMargin').map((a) => a.amount),
+      [amt('274.4')],
+    );
+    sound(e);
+  });
+
+  test('never at 1x, and never from another bucket: with no free balance it raises a margin call, then liquidates', () => {
+    const one = setup('addInitialMargin', '1');
+    assert.deepEqual(of(mark(one, '10000'), 'autoAddMargin'), []);
+    const e = venue(BTC, ETH);
+    deposit(e, 'alice', '400');
+    lev(e, 'alice', '50');
+    open(e, 'alice', 'buy', '1', '20000');
+    ok(e, { type: 'setAutoAddMargin', account: 'alice', symbol: 'BTCUSDT', enabled: true });
+    const r = mark(e, '19720');
+    assert.deepEqual(of(r, 'autoAddMargin'), []);
+    assert.deepEqual(
+      of(r, 'marginCall').map((m) => m.account),
+      ['alice'],
+    );
+    assert.deepEqual(of(mark(e, '19710'), 'marginCall'), [], 'one call, not one per tick');
+    // A deposit frees money: auto-add takes it at once.
+    assert.deepEqual(
+      of(deposit(e, 'alice', '50'), 'autoAddMargin').map((a) => a.amount),
+      [amt('50')],
+    );
+    const l = mark(e, '19640');
+    assert.equal(of(l, 'liquidationStarted').length, 1);
+    sound(e);
+  });
+
+  test('auto-add is for isolated positions only', () => {
+    const e = venue();
+    deposit(e, 'alice', '2000');
+    mode(e, 'alice', 'cross');
+    const r = e.apply({
+      type: 'setAutoAddMargin',
+      account: 'alice',
+      symbol: 'BTCUSDT',
+      enabled: true,
+      time: e.lastTime,
+    });
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.code, 'NOT_ISOLATED');
+  });
+});
+
+describe('cross detection', () => {
+  test('a cross account long BTC and long ETH is found when ETH alone falls far enough to sink the pool', () => {
+    const e = venue(BTC, ETH);
+    ok(e, { type: 'fundInsurance', asset: 'USDT', amount: '100000' });
+    deposit(e, 'alice', '3000');
+    for (const s of ['BTCUSDT', 'ETHUSDT']) {
+      mode(e, 'alice', 'cross', s);
+      lev(e, 'alice', '20', s);
+    }
+    open(e, 'alice', 'buy', '1', '20000', 'BTCUSDT');
+    open(e, 'alice', 'buy', '10', '1000', 'ETHUSDT');
+    sound(e);
+    assert.deepEqual(of(mark(e, '800', 'ETHUSDT'), 'liquidationStarted'), []);
+    sound(e);
+    // At 705 the pool holds 3,000 − 2,950 = 50 against maintenance 100 + 50.
+    const r = mark(e, '705', 'ETHUSDT');
+    assert.equal(of(r, 'liquidationStarted')[0]?.mode, 'cross');
+    sound(e);
+  });
+});
