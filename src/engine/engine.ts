@@ -29,7 +29,14 @@ import {
 } from './account.ts';
 import type { BookSide } from './book.ts';
 import { Ledger, type LedgerAccount } from './ledger.ts';
-import { BACKSTOP_ACCOUNT, fileCross, fileIsolated, sweep } from './liquidation.ts';
+import {
+  BACKSTOP_ACCOUNT,
+  fileCross,
+  fileIsolated,
+  sweep,
+  touchCross,
+  touchIsolated,
+} from './liquidation.ts';
 import { MAX_PRICE_TICKS, Market } from './market.ts';
 import { allows } from './oracle.ts';
 import { oracleQuote, requireOracle, runScheduled, settleFundingFor, validityAt } from './prices.ts';
@@ -1148,35 +1155,35 @@ export class Engine {
 
   /** @internal re-files every position and cross bucket whose state changed, and flags their markets. */
   flushLiquidationDirty(): void {
-    const crossDirty = new Map<Account, Set<string>>();
+    const touched = this.ledger.touched;
+    if (this.liqDirty.size === 0 && touched.size === 0) return;
+    let crossDirty: Map<Account, Set<string>> | null = null;
     const addCross = (a: Account, asset: string) => {
+      crossDirty ??= new Map();
       const s = crossDirty.get(a) ?? new Set<string>();
       crossDirty.set(a, s);
       s.add(asset);
     };
-    for (const l of this.ledger.touched) {
+    for (const l of touched) {
       if (l.owner instanceof Position) this.liqDirty.add(l.owner);
       else if (l.owner instanceof Account) addCross(l.owner, l.asset);
     }
-    this.ledger.touched.clear();
+    touched.clear();
     for (const p of this.liqDirty) {
-      this.sweepMarkets.add(p.market);
-      if (p.mode === 'isolated' || p.sign === 0) fileIsolated(this, p);
+      if ((p.mode === 'isolated' || p.sign === 0) && touchIsolated(this, p)) this.sweepMarkets.add(p.market);
       if (p.mode === 'cross') addCross(p.account, p.market.asset);
     }
     this.liqDirty.clear();
-    for (const [a, assets] of crossDirty) {
+    if (crossDirty === null) return;
+    for (const [a, assets] of crossDirty as Map<Account, Set<string>>) {
       for (const asset of assets) {
-        fileCross(this, a, asset);
+        for (const m of touchCross(this, a, asset)) this.sweepMarkets.add(m);
         // Auto-add triggers depend on the free balance too.
         for (const p of a.positions.values()) {
-          if (p.market.asset !== asset || p.sign === 0) continue;
-          if (p.mode === 'cross' || p.autoAdd) this.sweepMarkets.add(p.market);
-          if (p.autoAdd && p.mode === 'isolated') {
-            // Money became free after a margin call: auto-add may try again.
-            if (p.marginCalled && available(a, a.wallets.get(asset)!, asset) > 0n) p.marginCalled = false;
-            fileIsolated(this, p);
-          }
+          if (!p.autoAdd || p.mode !== 'isolated' || p.sign === 0 || p.market.asset !== asset) continue;
+          // Money became free after a margin call: auto-add may try again.
+          if (p.marginCalled && available(a, a.wallets.get(asset)!, asset) > 0n) p.marginCalled = false;
+          if (touchIsolated(this, p)) this.sweepMarkets.add(p.market);
         }
       }
     }

@@ -65,6 +65,12 @@ export class LiquidationIndex {
   private readonly shorts: Tree = new BTree(undefined, cmp);
   /** Composite key each position is filed under, to remove it. */
   private readonly filed = new Map<Position, bigint>();
+  /**
+   * Positions whose state changed since they were filed (a fill, a transfer): re-filed before this market's next
+   * sweep, so a position that trades ten times between two mark updates is re-keyed once. Whether a change made a
+   * position due at once is checked exactly when it happens (engine: `touchIsolated`, `touchCross`).
+   */
+  readonly stale = new Set<Position>();
 
   constructor(private readonly inst: Instrument) {}
 
@@ -97,8 +103,11 @@ export class LiquidationIndex {
     this.drift += 2n * ceilDiv(num, den);
   }
 
-  /** Files `p` under trigger `price` (null: a long that cannot be liquidated above 0 / a short never by price). */
-  put(p: Position, price: bigint | null): void {
+  /**
+   * Files `p` under trigger `price` (null: a long that cannot be liquidated above 0 / a short never by price).
+   * Returns whether the mark has already reached it (the market needs a sweep now).
+   */
+  put(p: Position, price: bigint | null): boolean {
     this.remove(p);
     const long = p.sign > 0;
     const trigger = price === null ? (long ? this.keyOf(0n) : this.neverKey()) : this.keyOf(price);
@@ -107,6 +116,10 @@ export class LiquidationIndex {
     (long ? this.longs : this.shorts).set(composite, p);
     this.filed.set(p, composite);
     p.liqLong = long;
+    const mark = p.market.mark;
+    if (mark === null) return false;
+    const m = this.keyOf(mark);
+    return long ? trigger >= m : trigger <= m;
   }
 
   remove(p: Position): void {
@@ -116,8 +129,9 @@ export class LiquidationIndex {
     this.filed.delete(p);
   }
 
+  /** Filed, or waiting to be re-filed. */
   has(p: Position): boolean {
-    return this.filed.has(p);
+    return this.filed.has(p) || this.stale.has(p);
   }
 
   /** Positions whose trigger the mark has reached (with the funding allowance), removed from the index. */

@@ -55,13 +55,18 @@ const MAX_SWEEP_ROUNDS = 8;
 // ---------------------------------------------------------------------------------------------------------
 // Filing positions in the index
 
-/** Re-files an isolated position (or removes a flat one). Cross positions are filed per account: `fileCross`. */
-export function fileIsolated(e: Engine, p: Position): void {
+/**
+ * Re-files an isolated position (or removes a flat one); true when it is already due (its market needs a sweep).
+ * Cross positions are filed per account: `fileCross`.
+ */
+export function fileIsolated(e: Engine, p: Position): boolean {
   const idx = p.market.liqIndex;
-  if (p.sign === 0 || p.mode !== 'isolated' || p.account.id === BACKSTOP_ACCOUNT || p.market.closed) {
+  idx.stale.delete(p);
+  if (p.sign === 0 || p.account.id === BACKSTOP_ACCOUNT || p.market.closed) {
     idx.remove(p);
-    return;
+    return false;
   }
+  if (p.mode === 'cross') return fileCross(e, p.account, p.market.asset).length > 0;
   const collateral = bucketAfterFunding(p);
   const lp = liquidationPrice({
     inst: p.market.inst,
@@ -73,21 +78,27 @@ export function fileIsolated(e: Engine, p: Position): void {
   // Auto-add watches an earlier price, unless it already called for margin it could not find.
   if (p.autoAdd && p.leverage > LEVERAGE_ONE && !p.marginCalled)
     trigger = autoAddPrice(e, p, collateral, lp) ?? trigger;
-  idx.put(p, trigger);
+  return idx.put(p, trigger);
 }
 
-/** Files every open cross position of `a` in `asset` under its share of the account's margin surplus. */
-export function fileCross(e: Engine, a: Account, asset: string): void {
-  if (a.id === BACKSTOP_ACCOUNT) return;
+/**
+ * Files every open cross position of `a` in `asset` under its share of the account's margin surplus. Returns the
+ * markets where one is already due.
+ */
+export function fileCross(e: Engine, a: Account, asset: string): Market[] {
+  if (a.id === BACKSTOP_ACCOUNT) return [];
   const ps = crossPositions(a, asset);
-  if (ps.length === 0) return;
+  if (ps.length === 0) return [];
+  const due: Market[] = [];
   const { equity, maintenance, risks } = crossState(e, a, asset, ps);
   const surplus = equity - maintenance;
   const share = surplus > 0n ? surplus / BigInt(ps.length) : 0n;
   ps.forEach((p, i) => {
     const r = risks[i]!;
+    p.market.liqIndex.stale.delete(p);
     if (surplus <= 0n) {
       p.market.liqIndex.put(p, valuationPrice(p)); // due now
+      due.push(p.market);
       return;
     }
     // The price at which this position alone would use up its share: C + uPnL(P) = MM(P), C = share + MM − uPnL.
@@ -97,8 +108,9 @@ export function fileCross(e: Engine, a: Account, asset: string): void {
       pos: positionInput(p),
       collateral: share + r.maintenance - r.pnl,
     });
-    p.market.liqIndex.put(p, lp === null ? null : toward(p, lp, 1));
+    if (p.market.liqIndex.put(p, lp === null ? null : toward(p, lp, 1))) due.push(p.market);
   });
+  return due;
 }
 
 /** One tick toward the danger side: absorbs 'nearest' rounding of solved prices (a trigger may only be early). */
@@ -135,6 +147,48 @@ function autoAddPrice(e: Engine, p: Position, collateral: bigint, lp: bigint | n
     else safe = mid;
   }
   return bad * tick;
+}
+
+/**
+ * Notes that an isolated position changed: it is re-filed lazily (before its market's next sweep), and checked
+ * exactly now — true when it is already due (below maintenance, or at its auto-add trigger), so the market is swept
+ * before the command ends. Flat positions leave the index at once.
+ */
+export function touchIsolated(e: Engine, p: Position): boolean {
+  const m = p.market;
+  if (p.sign === 0 || p.account.id === BACKSTOP_ACCOUNT || m.closed) {
+    m.liqIndex.stale.delete(p);
+    m.liqIndex.remove(p);
+    return false;
+  }
+  m.liqIndex.stale.add(p);
+  if (m.mark === null) return false;
+  const pos = positionInput(p);
+  const equity = bucketAfterFunding(p) + unrealizedPnl(m.inst, pos, m.mark);
+  const mm = triggerMaintenance(m.inst, e.conventions, pos, m.mark);
+  if (equity < mm) return true;
+  return (
+    p.autoAdd !== null &&
+    p.leverage > LEVERAGE_ONE &&
+    !p.marginCalled &&
+    (equity <= 0n || mm * RATE_ONE >= p.autoAdd.trigger * equity)
+  );
+}
+
+/** The cross counterpart of `touchIsolated`: the account's cross positions in `asset` go stale; returns the markets
+ * to sweep now if the bucket is already below maintenance. */
+export function touchCross(e: Engine, a: Account, asset: string): Market[] {
+  if (a.id === BACKSTOP_ACCOUNT) return [];
+  const ps = crossPositions(a, asset);
+  for (const p of ps) p.market.liqIndex.stale.add(p);
+  if (ps.length === 0) return [];
+  const st = crossState(e, a, asset, ps);
+  return st.equity < st.maintenance ? ps.map((p) => p.market) : [];
+}
+
+/** Re-files every stale position of these markets (a cross one re-files its whole account). */
+function refileStale(e: Engine, markets: readonly Market[]): void {
+  for (const m of markets) for (const p of m.liqIndex.stale) fileIsolated(e, p);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -184,11 +238,12 @@ export function sweep(e: Engine, markets: Iterable<Market>): void {
   const st: SweepState = { waiting: new Set(), times: new Map() };
   for (let round = 0; round < MAX_SWEEP_ROUNDS && pending.length > 0; round++) {
     const next = new Set<Market>();
+    refileStale(e, pending);
     for (const m of pending) {
       if (m.mark === null || m.closed || !allows('liquidate', validityAt(m, e.now))) continue;
       const crossed = m.liqIndex.takeCrossed(m.mark).filter((p) => {
         if (!st.waiting.has(p)) return true;
-        refile(e, p); // waiting out a cooldown: back in the index until a later command
+        fileIsolated(e, p); // waiting out a cooldown: back in the index until a later command
         return false;
       });
       crossed.sort((x, y) => x.account.n - y.account.n);
@@ -221,11 +276,6 @@ function forceFull(st: SweepState, p: Position): boolean {
   const n = (st.times.get(p) ?? 0) + 1;
   st.times.set(p, n);
   return n >= MAX_STEPS_PER_COMMAND;
-}
-
-function refile(e: Engine, p: Position): void {
-  if (p.mode === 'isolated') fileIsolated(e, p);
-  else fileCross(e, p.account, p.market.asset);
 }
 
 /** Exact check of an isolated candidate. Returns the markets whose positions a liquidation changed. */

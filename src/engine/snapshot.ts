@@ -148,6 +148,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'openOrders',
       'autoAdd',
       'liquidationCooldownUntil',
+      'marginCalled',
     ],
     derived: ['account', 'market'],
     // Liquidation index bookkeeping: a tiebreak serial (unique per process) and the side it is filed under.
@@ -211,6 +212,7 @@ type PositionRow = [
   openOrders: number,
   autoAdd: [policy: NonNullable<Position['autoAdd']>['policy'], trigger: bigint] | null,
   liquidationCooldownUntil: number,
+  marginCalled: boolean,
 ];
 type OrderRow = [
   id: number,
@@ -365,6 +367,7 @@ function snapshotObject(e: Engine): SnapshotV1 {
         p.openOrders,
         p.autoAdd ? [p.autoAdd.policy, p.autoAdd.trigger] : null,
         p.liquidationCooldownUntil,
+        p.marginCalled,
       ]);
     }
     const orders: OrderRow[] = [];
@@ -541,6 +544,7 @@ function restoreV1(s: SnapshotV1, check: boolean): Engine {
       p.openOrders = int(row[10], 'openOrders');
       p.autoAdd = row[11] ? { policy: row[11][0], trigger: big(row[11][1], 'autoAdd.trigger') } : null;
       p.liquidationCooldownUntil = int(row[12], 'liquidationCooldownUntil');
+      p.marginCalled = bool(row[13], 'marginCalled');
     }
     for (const row of as.orders) {
       const m = e.markets.get(row[1]);
@@ -620,6 +624,11 @@ function restoreV1(s: SnapshotV1, check: boolean): Engine {
 function int(v: unknown, what: string): number {
   if (!Number.isSafeInteger(v)) throw new SnapshotError(`${what} is not an integer`);
   return v as number;
+}
+
+function bool(v: unknown, what: string): boolean {
+  if (typeof v !== 'boolean') throw new SnapshotError(`${what} is not a boolean`);
+  return v;
 }
 
 function big(v: unknown, what: string): bigint {
