@@ -469,6 +469,37 @@ describe('auto-add margin', () => {
   });
 });
 
+describe('inverse contracts', () => {
+  test('long 10,000 USD of BTCUSD at 20,000 with 50x (0.01 BTC in the bucket): liquidated one tick past its liquidation price, taken over by the backstop, conserved in BTC', () => {
+    const inv: MarketConfig = {
+      ...linear('BTCUSD', 'BTC'),
+      kind: 'inverse',
+      quote: 'USD',
+      tickSize: '0.5',
+      lotSize: '1',
+      multiplier: '1',
+    };
+    const e = new Engine({ conventions: CONV });
+    ok(e, { type: 'createMarket', market: inv });
+    for (const a of ['mm', 'alice']) deposit(e, a, a === 'mm' ? '100' : '1', 'BTC');
+    ok(e, { type: 'fundInsurance', asset: 'BTC', amount: '1' });
+    lev(e, 'mm', '2', 'BTCUSD');
+    lev(e, 'alice', '50', 'BTCUSD');
+    open(e, 'alice', 'buy', '10000', '20000', 'BTCUSD');
+    assert.equal(bal(e, 'alice:isolated:BTCUSD'), amt('0.01'));
+    const lp = Number(position(e, 'alice', 'BTCUSD')!.liquidationPrice);
+    assert.deepEqual(of(mark(e, String(lp + 0.5), 'BTCUSD'), 'liquidationStarted'), []);
+    const main = bal(e, 'alice:main:BTC');
+    const r = mark(e, String(lp - 0.5), 'BTCUSD');
+    assert.deepEqual(
+      of(r, 'liquidation').map((l) => [l.stage, l.size]),
+      [['backstop', 10000n]],
+    );
+    assert.equal(bal(e, 'alice:main:BTC'), main);
+    sound(e);
+  });
+});
+
 describe('cross detection', () => {
   test('a cross account long BTC and long ETH is found when ETH alone falls far enough to sink the pool', () => {
     const e = venue(BTC, ETH);
