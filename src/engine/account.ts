@@ -53,6 +53,7 @@ export class Position {
   /** Liquidation index bookkeeping (a cache, not state): tiebreak serial and which side it is filed under. */
   readonly liqSerial = nextSerial();
   liqLong = false;
+  liqKey: bigint | null = null;
 
   constructor(
     readonly account: Account,

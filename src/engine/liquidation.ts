@@ -291,6 +291,9 @@ function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
     fileIsolated(e, p);
     return [];
   }
+  // A gap past both the auto-add trigger and maintenance: top up first; liquidate only if that was not enough.
+  if (p.autoAdd && p.leverage > LEVERAGE_ONE && autoAdd(e, p, equity, mm) > 0n)
+    return checkIsolated(e, p, st);
   const cfg = m.liquidation;
   const backstopNow = cfg.chunkNotional !== null && equity * RATE_ONE < mm * cfg.backstopRatio;
   if (e.now < p.liquidationCooldownUntil && !backstopNow) {
@@ -638,7 +641,7 @@ export function adlScore(e: Engine, q: Position, kind: 'pnlLeverage' | 'leverage
  * position's initial margin again; 'restoreInitialMargin' adds what brings equity back to initial margin at mark.
  * With too little available it adds what there is; with nothing, it raises a margin call.
  */
-function autoAdd(e: Engine, p: Position, equity: bigint, mm: bigint): void {
+function autoAdd(e: Engine, p: Position, equity: bigint, mm: bigint): bigint {
   const m = p.market;
   const w = p.account.wallets.get(m.asset)!;
   const mark = m.mark!;
@@ -652,7 +655,7 @@ function autoAdd(e: Engine, p: Position, equity: bigint, mm: bigint): void {
     if (!p.marginCalled)
       e.events.push({ type: 'marginCall', account: p.account.id, symbol: m.symbol, marginRatio: ratio });
     p.marginCalled = true;
-    return;
+    return 0n;
   }
   p.marginCalled = false;
   settleFundingFor(e, p);
@@ -665,4 +668,5 @@ function autoAdd(e: Engine, p: Position, equity: bigint, mm: bigint): void {
     marginRatio: ratio,
   });
   e.emitPosition(p);
+  return amount;
 }

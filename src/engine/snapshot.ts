@@ -152,7 +152,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
     ],
     derived: ['account', 'market'],
     // Liquidation index bookkeeping: a tiebreak serial (unique per process) and the side it is filed under.
-    transient: ['liqSerial', 'liqLong'],
+    transient: ['liqSerial', 'liqLong', 'liqKey'],
   },
   Order: {
     state: [

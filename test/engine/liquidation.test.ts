@@ -453,6 +453,17 @@ describe('auto-add margin', () => {
     sound(e);
   });
 
+  test('a gap past both the auto-add trigger and maintenance tops up first and liquidates only if that was not enough', () => {
+    const e = setup('addInitialMargin');
+    const r = mark(e, '19690'); // equity 90 < maintenance 100: +400 → 490, healthy again
+    assert.deepEqual(
+      of(r, 'autoAddMargin').map((a) => a.amount),
+      [amt('400')],
+    );
+    assert.deepEqual(of(r, 'liquidationStarted'), []);
+    sound(e);
+  });
+
   test('auto-add is for isolated positions only', () => {
     const e = venue();
     deposit(e, 'alice', '2000');
