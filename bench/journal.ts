@@ -1,35 +1,49 @@
 /**
- * The durable command journal on SQLite: group-commit throughput, and replay time.
+ * The durable command journal: group-commit throughput on SQLite (commits on the engine thread, and on a writer
+ * thread) and PostgreSQL, and recovery time with and without a snapshot.
  *
- *   npm run bench -- journal [--commands 1000000] [--durable 300000] [--bursts 1,10,100,1000,10000] [--reps 3]
- *                            [--seed 1] [--accounts 1000] [--hash-every 100000] [--max-batch 4096] [--dir <dir>]
+ *   npm run bench -- journal [--stores sqlite,sqlite-thread,postgres] [--durable 300000] [--reps 3]
+ *                            [--bursts 1,100,1000,10000] [--turn 1000] [--window 2000] [--max-batch 4096]
+ *                            [--commands 1000000] [--pg-commands 200000] [--snapshot-every 100000]
+ *                            [--hash-every 100000] [--seed 1] [--accounts 1000] [--dir <dir>] [--pg <url>|none]
  *
- * The stream is the matching bench's (limits around a drifting mid, cancels of live orders, IOC and market
- * orders on BTCUSDT, 1,000 funded accounts), set up through the journal itself (createMarket, mark, deposits).
+ * The stream is the matching bench's (limits around a drifting mid, cancels of live orders, IOC and market orders
+ * on BTCUSDT, 1,000 funded accounts), set up through the journal itself (createMarket, mark, deposits).
  *
- * 1. Durable throughput. A client submits `burst` commands, then waits for the last one's acknowledgement (which
- *    comes only after the batch holding it is fsynced: WAL, synchronous=FULL), and repeats. The per-turn flush
- *    makes each burst one commit (up to --max-batch, the Journal's default 4,096), so the burst size is the batch
- *    size. Figures per burst size, the median of --reps runs (each rep listed too): accepted (durable) commands/s,
- *    commits/s, burst round-trip p50/p99. Burst 1 (an fsync per command) is the baseline; the engine alone on the
- *    same stream is the ceiling.
- * 2. Replay. The whole --commands stream is journaled (bursts of 10,000), the store closed and reopened, and
- *    `recover` times rebuilding the engine from it: checksums, decoding, every command through the engine, state
- *    hashes verified. Split: reading + checking alone (no engine), and the engine alone on the decoded commands.
+ * 1. Durable throughput, per store; an accepted command counts once the batch holding it is committed (SQLite:
+ *    WAL, synchronous=FULL; PostgreSQL: synchronous_commit=on, fsync on).
+ *    - pipelined (the headline): `--turn` commands per event-loop turn, never more than `--window` unacknowledged,
+ *      as many clients would send them. The figure a venue gets when load is there. Each rep runs the engine alone
+ *      on the same stream right before (the same-run baseline: machine speed drifts), and reports both and their
+ *      ratio; the median rep by throughput is reported.
+ *    - one client, closed loop: bursts of `--bursts` commands, waiting for the last one's acknowledgement before
+ *      the next burst; the commit is then on the critical path. Burst 1 is a commit per command (the baseline
+ *      group commit is measured against).
+ *    Stores: `sqlite` (better-sqlite3 on the engine thread: each commit stops the engine), `sqlite-thread` (the
+ *    same file written by a worker thread, SqliteThreadJournalStore: the commit overlaps the next commands),
+ *    `postgres` (a database created for the run on the local server, or `--pg <url>`; `--pg none` skips it).
+ * 2. Recovery. `--commands` commands are journaled (SQLite) with a snapshot every `--snapshot-every`, and then
+ *    rebuilt three ways: a full replay (every record: checksums, decoding, the engine, state hashes verified), from
+ *    the newest snapshot (restore + the tail after it), and from the one before it (the worst case: a tail of about
+ *    `--snapshot-every` records). The same for PostgreSQL with `--pg-commands`. Also the snapshot's size and what
+ *    taking one costs the engine thread.
  *
  * Files go to a fresh directory under --dir (default the OS temp dir; it must be a real disk for fsync to mean
- * anything — tmpfs would flatter every figure) and are deleted afterwards.
+ * anything — tmpfs would flatter every figure) and are deleted afterwards; the PostgreSQL database is dropped.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../src/engine/engine.ts';
 import { stateHash } from '../src/engine/hash.ts';
+import { snapshotEngine } from '../src/engine/snapshot.ts';
 import type { Command } from '../src/engine/types.ts';
-import { checkRecord } from '../src/journal/codec.ts';
-import { Journal, recover } from '../src/journal/journal.ts';
+import { Journal, type JournalOptions, recover } from '../src/journal/journal.ts';
+import { PgJournalStore } from '../src/journal/postgres.ts';
 import { SqliteJournalStore } from '../src/journal/sqlite.ts';
-import type { JournalRecord } from '../src/journal/store.ts';
+import { SqliteThreadJournalStore } from '../src/journal/sqlite-thread.ts';
+import type { JournalRecord, JournalStore } from '../src/journal/store.ts';
+import { createTestDatabase, type TestDatabase } from '../test/journal/pg.ts';
 import { BENCH_MARKET } from './fixture.ts';
 import { checkArgs, fmtInt, intArg, parseArgs, perSecond, round, say, summarize } from './lib.ts';
 import { prepare } from './matching.ts';
@@ -45,8 +59,18 @@ function setupCommands(nAccounts: number): Command[] {
   return out;
 }
 
+/** Where a run's commands come from: command i, then `applied` once the engine has taken it. */
+interface CommandSource {
+  command(i: number): Command;
+  applied(i: number, orderIdBefore: number, e: Engine): void;
+}
+
+/** The two command mixes: `matching` (heavy: the engine is the bottleneck) and `quoting` (light: the journal is). */
+type Mix = 'matching' | 'quoting';
+const MIXES: readonly Mix[] = ['matching', 'quoting'];
+
 /** Command i of the stream; cancels resolve the engine's id of their target (learned as orders are accepted). */
-class Feed {
+class Feed implements CommandSource {
   private readonly engineId: Int32Array;
   private readonly owner: Int32Array;
   constructor(
@@ -78,25 +102,70 @@ class Feed {
   }
 }
 
-interface DurableResult {
-  burst: number;
-  commands: number;
-  accepted: number;
-  seconds: number;
-  acceptedPerSec: number;
-  submittedPerSec: number;
-  commits: number;
-  commitsPerSec: number;
-  avgBatch: number;
-  burstMsP50: number;
-  burstMsP99: number;
-  /** Share of the wall time spent in store.append (SQLite insert, commit, fsync), %. */
-  appendShare: number;
-  dbBytes: number;
+/**
+ * The quoting mix: what market makers send most — a post-only-like GTC limit resting well away from the touch, then
+ * its cancel, account after account. Every command is accepted and nothing matches, so the engine's work per
+ * command is small (parse, pre-trade margin check, reserve, book insert/remove) and the journal's own cost shows.
+ */
+class QuotingFeed implements CommandSource {
+  private readonly ids: Int32Array;
+  constructor(
+    n: number,
+    private readonly nAccounts: number,
+  ) {
+    this.ids = new Int32Array(n + 1);
+  }
+  command(i: number): Command {
+    const account = `a${(i >> 1) % this.nAccounts}`;
+    const time = 1_000 + i;
+    if (i % 2 === 1)
+      return { type: 'cancelOrder', time, account, symbol: 'BTCUSDT', orderId: this.ids[i - 1]! };
+    const buy = (i >> 1) % 2 === 0;
+    const price = buy ? 50_000 + (i % 500) : 70_000 - (i % 500);
+    return {
+      type: 'placeOrder',
+      time,
+      account,
+      symbol: 'BTCUSDT',
+      side: buy ? 'buy' : 'sell',
+      orderType: 'limit',
+      price: String(price),
+      size: '0.010',
+    };
+  }
+  applied(i: number, orderIdBefore: number, _e: Engine): void {
+    if (i % 2 === 0) this.ids[i] = orderIdBefore;
+  }
 }
 
-/** The SQLite store, timing its appends (insert + commit + fsync) so the report can say where the time goes. */
-class TimedStore extends SqliteJournalStore {
+/** A fresh source of `mix` (sources keep order ids, so every run needs its own). */
+type Sources = Record<Mix, () => CommandSource>;
+
+type StoreKind = 'sqlite' | 'sqlite-thread' | 'postgres';
+const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'sqlite-thread', 'postgres'];
+
+/** Where stores go: a directory for SQLite files, a database for PostgreSQL schemas. */
+interface Places {
+  dir: string;
+  pg: TestDatabase | { schemaUrl: (schema: string) => string } | null;
+}
+
+let storeCount = 0;
+/** A new, empty store of `kind`, timing its appends (the share of the wall time they take, where synchronous). */
+async function openStore(kind: StoreKind, places: Places): Promise<{ store: JournalStore; where: string }> {
+  const name = `j${++storeCount}`;
+  if (kind === 'postgres') {
+    if (!places.pg) throw new Error('no PostgreSQL database');
+    const url = places.pg.schemaUrl(name);
+    return { store: await PgJournalStore.open(url), where: url };
+  }
+  const path = join(places.dir, `${name}.db`);
+  if (kind === 'sqlite-thread') return { store: await SqliteThreadJournalStore.open(path), where: path };
+  return { store: new TimedSqliteStore(path), where: path };
+}
+
+/** The SQLite store, timing its appends (inserts, commit, fsync: on the engine thread) to say where the time goes. */
+class TimedSqliteStore extends SqliteJournalStore {
   appendNs = 0;
   override append(records: readonly JournalRecord[]): void {
     const t0 = process.hrtime.bigint();
@@ -105,82 +174,122 @@ class TimedStore extends SqliteJournalStore {
   }
 }
 
+function removeSqlite(path: string): void {
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+}
+
+interface DurableResult {
+  store: StoreKind;
+  shape: string;
+  commands: number;
+  accepted: number;
+  seconds: number;
+  acceptedPerSec: number;
+  commits: number;
+  avgBatch: number;
+  /** Closed loop: burst round trip; pipelined: acknowledgement latency of a turn's last command. */
+  latencyMsP50: number;
+  latencyMsP99: number;
+  /** `sqlite` only: share of the wall time spent in its (synchronous) appends, %. */
+  appendShare: number | null;
+}
+
+/**
+ * Runs `n` commands of the stream through a Journal on a fresh store of `kind`, as `shape` says: `{ turn, window }`
+ * pipelined, or `{ burst }` one client in a closed loop. The store is closed and removed afterwards unless `keep`.
+ */
 async function durableRun(
-  dir: string,
-  name: string,
-  s: Stream,
-  cmds: (Command | null)[],
+  kind: StoreKind,
+  places: Places,
+  source: () => CommandSource,
   n: number,
-  burst: number,
+  shape: { turn: number; window: number } | { burst: number },
   nAccounts: number,
-  hashEvery: number,
-  maxBatch: number | undefined,
-  keep = false,
-): Promise<DurableResult & { path: string; hash: string }> {
-  const path = join(dir, `${name}.db`);
-  const store = new TimedStore(path);
-  const journal = new Journal((await recover(store)).engine, store, { maxBatch, hashEvery });
+  jopts: JournalOptions,
+): Promise<DurableResult & { hash: string }> {
+  const { store, where } = await openStore(kind, places);
+  const journal = new Journal((await recover(store)).engine, store, jopts);
   const e = journal.engine;
   let last: Promise<unknown> = Promise.resolve();
   for (const c of setupCommands(nAccounts)) last = journal.submit(c);
   await last;
-  const feed = new Feed(s, cmds);
+  const feed = source();
   const seqBefore = e.seq;
   const commitsBefore = journal.stats.commits;
-  store.appendNs = 0;
-  const burstMs: number[] = [];
+  const latency: number[] = [];
+  if (store instanceof TimedSqliteStore) store.appendNs = 0;
   fullGc();
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; ) {
-    const b0 = process.hrtime.bigint();
-    const end = Math.min(n, i + burst);
-    for (; i < end; i++) {
-      const before = e.nextOrderId;
-      last = journal.submit(feed.command(i));
-      feed.applied(i, before, e);
+  if ('burst' in shape) {
+    for (let i = 0; i < n; ) {
+      const b0 = process.hrtime.bigint();
+      const end = Math.min(n, i + shape.burst);
+      for (; i < end; i++) {
+        const before = e.nextOrderId;
+        last = journal.submit(feed.command(i));
+        feed.applied(i, before, e);
+      }
+      await last;
+      latency.push(Number(process.hrtime.bigint() - b0) / 1e6);
     }
-    await last;
-    burstMs.push(Number(process.hrtime.bigint() - b0) / 1e6);
+  } else {
+    // Open loop: a turn's worth of commands, then the event loop turns (commits complete, acknowledgements run),
+    // and no more than `window` outstanding. What many independent clients look like to the journal.
+    let acked = 0;
+    const onAck = () => {
+      acked += 1;
+    };
+    const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    for (let i = 0; i < n; ) {
+      const end = Math.min(n, i + shape.turn);
+      const b0 = process.hrtime.bigint();
+      for (; i < end; i++) {
+        const before = e.nextOrderId;
+        last = journal.submit(feed.command(i)).then(onAck);
+        feed.applied(i, before, e);
+      }
+      if (i % (shape.turn * 16) === 0)
+        void last.then(() => latency.push(Number(process.hrtime.bigint() - b0) / 1e6));
+      await turn();
+      while (i - acked > shape.window) await turn();
+    }
   }
   await journal.flush();
+  await last;
   const ns = Number(process.hrtime.bigint() - t0);
-  const appendShare = round((100 * store.appendNs) / ns, 1);
+  const appendShare = store instanceof TimedSqliteStore ? round((100 * store.appendNs) / ns, 1) : null;
   const accepted = e.seq - seqBefore;
   const commits = journal.stats.commits - commitsBefore;
   const hash = stateHash(e);
   await journal.close();
-  const dbBytes = statSync(path).size;
-  if (!keep) for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
-  const l = summarize(burstMs);
+  if (kind !== 'postgres') removeSqlite(where);
+  const l = summarize(latency);
   return {
-    path,
     hash,
-    burst,
+    store: kind,
+    shape:
+      'burst' in shape ? `burst ${shape.burst}` : `pipelined (${shape.turn}/turn, window ${shape.window})`,
     commands: n,
     accepted,
     seconds: round(ns / 1e9, 3),
     acceptedPerSec: round(perSecond(accepted, ns)),
-    submittedPerSec: round(perSecond(n, ns)),
     commits,
-    commitsPerSec: round(perSecond(commits, ns)),
     avgBatch: round(accepted / Math.max(1, commits), 1),
-    burstMsP50: round(l.p50, 3),
-    burstMsP99: round(l.p99, 3),
+    latencyMsP50: round(l.p50, 2),
+    latencyMsP99: round(l.p99, 2),
     appendShare,
-    dbBytes,
   };
 }
 
 /** The engine alone on the same stream (the ceiling). */
 function engineAlone(
-  s: Stream,
-  cmds: (Command | null)[],
+  source: () => CommandSource,
   n: number,
   nAccounts: number,
 ): { perSec: number; accepted: number } {
   const e = new Engine();
   for (const c of setupCommands(nAccounts)) if (!e.apply(c).ok) throw new Error(`setup: ${c.type} rejected`);
-  const feed = new Feed(s, cmds);
+  const feed = source();
   fullGc();
   const t0 = process.hrtime.bigint();
   const seq0 = e.seq;
@@ -193,163 +302,338 @@ function engineAlone(
   return { perSec: round(perSecond(n, ns)), accepted: e.seq - seq0 };
 }
 
+interface RecoveryFigures {
+  store: StoreKind;
+  commands: number;
+  records: number;
+  writeCmdPerSec: number;
+  snapshotEvery: number;
+  snapshotBytes: number;
+  /** Taking one snapshot of the final state: serialize + state hash, on the engine thread. */
+  snapshotTakeMs: number;
+  fullReplayMs: number;
+  fullReplayRecordsPerSec: number;
+  /** From the newest snapshot: its seq, the tail replayed, the time (restore included). */
+  fromNewest: { seq: number; tail: number; restoreMs: number; ms: number };
+  /** From the snapshot before it (the newest skipped): the tail a crash just before the next snapshot leaves. */
+  fromPrevious: { seq: number; tail: number; restoreMs: number; ms: number } | null;
+}
+
+/** Journals `n` commands on a fresh store with snapshots, then times the three ways of rebuilding the state. */
+async function recoveryRun(
+  kind: StoreKind,
+  places: Places,
+  source: () => CommandSource,
+  n: number,
+  nAccounts: number,
+  jopts: JournalOptions,
+): Promise<RecoveryFigures> {
+  const { store, where } = await openStore(kind === 'sqlite' ? 'sqlite-thread' : kind, places);
+  const journal = new Journal((await recover(store)).engine, store, jopts);
+  const e = journal.engine;
+  let last: Promise<unknown> = Promise.resolve();
+  for (const c of setupCommands(nAccounts)) last = journal.submit(c);
+  await last;
+  const feed = source();
+  let acked = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; ) {
+    const end = Math.min(n, i + 2_000);
+    for (; i < end; i++) {
+      const before = e.nextOrderId;
+      last = journal.submit(feed.command(i)).then(() => {
+        acked += 1;
+      });
+      feed.applied(i, before, e);
+    }
+    await new Promise((r) => setImmediate(r));
+    while (i - acked > 50_000) await new Promise((r) => setImmediate(r));
+  }
+  await journal.flush();
+  const writeNs = Number(process.hrtime.bigint() - t0);
+  const liveHash = stateHash(e);
+  let t = performance.now();
+  const snapshotBytes = snapshotEngine(e).length;
+  stateHash(e);
+  const snapshotTakeMs = performance.now() - t;
+  if (journal.stats.snapshotErrors > 0)
+    throw new Error(`snapshot failed: ${journal.stats.lastSnapshotError}`);
+  await journal.close();
+
+  const reopen = async (): Promise<JournalStore> =>
+    kind === 'postgres'
+      ? PgJournalStore.open(where, { readonly: true })
+      : new SqliteJournalStore(where, { readonly: true });
+  const check = (r: Awaited<ReturnType<typeof recover>>, how: string) => {
+    if (r.stateHash !== liveHash) throw new Error(`${how}: recovered state differs from the live engine's`);
+    if (r.cut) throw new Error(`${how}: unexpected tail cut: ${r.log.join('; ')}`);
+  };
+  fullGc();
+  let st = await reopen();
+  t = performance.now();
+  const full = await recover(st, { snapshots: false, repair: false, checkSnapshots: false });
+  const fullReplayMs = performance.now() - t;
+  check(full, 'full replay');
+  const records = full.records;
+  full.engine.ledger.verify();
+  await st.close();
+
+  fullGc();
+  st = await reopen();
+  t = performance.now();
+  const newest = await recover(st, { repair: false });
+  const newestMs = performance.now() - t;
+  check(newest, 'from the newest snapshot');
+  await st.close();
+  if (!newest.snapshot) throw new Error('no snapshot was taken');
+  const fromNewest = {
+    seq: newest.snapshot.seq,
+    tail: newest.records,
+    restoreMs: round(newest.snapshot.restoreMs, 1),
+    ms: round(newestMs, 1),
+  };
+
+  // The worst case: the newest snapshot unusable (its data damaged on a copy of the journal), so recovery restores
+  // the one before and replays about a whole snapshot interval.
+  let fromPrevious: RecoveryFigures['fromPrevious'] = null;
+  if (kind !== 'postgres') {
+    const w = new SqliteJournalStore(where);
+    w.db.prepare("UPDATE snapshot SET data = x'00' WHERE seq = ?").run(newest.snapshot.seq);
+    w.close();
+  } else {
+    const w = await PgJournalStore.open(where);
+    await w.client.query(`UPDATE "${w.schema}".ringfence_snapshot SET data = '\\x00' WHERE seq = $1`, [
+      newest.snapshot.seq,
+    ]);
+    await w.close();
+  }
+  fullGc();
+  st = await reopen();
+  t = performance.now();
+  const prev = await recover(st, { repair: false });
+  const prevMs = performance.now() - t;
+  await st.close();
+  check(prev, 'from the previous snapshot');
+  if (prev.snapshot)
+    fromPrevious = {
+      seq: prev.snapshot.seq,
+      tail: prev.records,
+      restoreMs: round(prev.snapshot.restoreMs, 1),
+      ms: round(prevMs, 1),
+    };
+  if (kind !== 'postgres') removeSqlite(where);
+  return {
+    store: kind,
+    commands: n,
+    records,
+    writeCmdPerSec: round(perSecond(n, writeNs)),
+    snapshotEvery: jopts.snapshotEvery ?? 0,
+    snapshotBytes,
+    snapshotTakeMs: round(snapshotTakeMs, 1),
+    fullReplayMs: round(fullReplayMs),
+    fullReplayRecordsPerSec: round(perSecond(records, fullReplayMs * 1e6)),
+    fromNewest,
+    fromPrevious,
+  };
+}
+
+/** `{ store: { mix: f(figures) } }` */
+function pick<H>(
+  headline: Record<string, Partial<Record<Mix, H>>>,
+  f: (h: H) => number,
+): Record<string, Record<string, number>> {
+  return Object.fromEntries(
+    Object.entries(headline).map(([k, v]) => [
+      k,
+      Object.fromEntries(Object.entries(v).map(([m, h]) => [m, f(h as H)])),
+    ]),
+  );
+}
+
+const median = <T>(xs: T[], by: (x: T) => number): T =>
+  [...xs].sort((a, b) => by(a) - by(b))[(xs.length - 1) >> 1]!;
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const a = parseArgs(args);
   checkArgs(a, [
-    'commands',
+    'stores',
     'durable',
+    'reps',
     'bursts',
+    'turn',
+    'window',
+    'max-batch',
+    'commands',
+    'pg-commands',
+    'snapshot-every',
+    'hash-every',
     'seed',
     'accounts',
-    'hash-every',
-    'max-batch',
-    'reps',
     'dir',
+    'pg',
+    'mix',
   ]);
-  const nReplay = intArg(a, 'commands', 1_000_000);
   const nDurable = intArg(a, 'durable', 300_000);
+  const nReplay = intArg(a, 'commands', 1_000_000);
+  const nPgReplay = intArg(a, 'pg-commands', 200_000);
+  const reps = Math.max(1, intArg(a, 'reps', 3));
+  const turn = Math.max(1, intArg(a, 'turn', 1_000));
+  const window = Math.max(turn, intArg(a, 'window', 2 * turn));
   const seed = intArg(a, 'seed', 1);
   const nAccounts = Math.max(1, intArg(a, 'accounts', 1_000));
   const hashEvery = intArg(a, 'hash-every', 100_000);
-  const maxBatch = a.has('max-batch') ? Math.max(1, intArg(a, 'max-batch', 4_096)) : undefined;
-  const reps = Math.max(1, intArg(a, 'reps', 3));
-  const bursts = (a.get('bursts') ?? '1,10,100,1000,10000')
-    .split(',')
-    .map((x) => Number(x.replace(/_/g, '')));
+  const snapshotEvery = intArg(a, 'snapshot-every', 100_000);
+  const jopts: JournalOptions = {
+    hashEvery,
+    snapshotEvery: 0,
+    ...(a.has('max-batch') ? { maxBatch: Math.max(1, intArg(a, 'max-batch', 4_096)) } : {}),
+  };
+  const bursts = (a.get('bursts') ?? '1,100,1000,10000').split(',').map((x) => Number(x.replace(/_/g, '')));
   if (bursts.some((b) => !Number.isSafeInteger(b) || b < 1))
     throw new Error('--bursts: comma-separated positive integers');
+  const mixes = (a.get('mix') ?? MIXES.join(',')).split(',') as Mix[];
+  for (const m of mixes) if (!MIXES.includes(m)) throw new Error(`--mix: one of ${MIXES.join(', ')}`);
+  const pgArg = a.get('pg');
+  let stores = (a.get('stores') ?? STORE_KINDS.join(',')).split(',') as StoreKind[];
+  for (const k of stores)
+    if (!STORE_KINDS.includes(k)) throw new Error(`--stores: one of ${STORE_KINDS.join(', ')}`);
+  if (pgArg === 'none') stores = stores.filter((k) => k !== 'postgres');
+
   const dir = mkdtempSync(join(a.get('dir') ?? tmpdir(), 'ringfence-journal-bench-'));
-  say(
-    `files in ${dir} (WAL, synchronous=FULL); state hash every ${fmtInt(hashEvery)} records; max batch ${maxBatch ?? 'default (4,096)'}`,
-  );
+  let db: TestDatabase | null = null;
+  const places: Places = { dir, pg: null };
   try {
-    const nMax = Math.max(nReplay, nDurable);
+    if (stores.includes('postgres')) {
+      if (pgArg)
+        places.pg = { schemaUrl: (schema) => `${pgArg}${pgArg.includes('?') ? '&' : '?'}schema=${schema}` };
+      else {
+        db = await createTestDatabase();
+        places.pg = db;
+      }
+    }
+    say(
+      `SQLite files in ${dir} (WAL, synchronous=FULL)${places.pg ? '; PostgreSQL in a database of its own (synchronous_commit=on)' : ''}; ` +
+        `state hash every ${fmtInt(hashEvery)} records; max batch ${jopts.maxBatch ?? 'default (4,096)'}`,
+    );
+    const nMax = Math.max(nReplay, nDurable, nPgReplay);
     const { stream } = generate(nMax, nAccounts, seed);
     const { cmds } = prepare(stream, nAccounts);
+    const sources: Sources = {
+      matching: () => new Feed(stream, cmds),
+      quoting: () => new QuotingFeed(nMax, nAccounts),
+    };
 
-    // ---- 1. durable throughput by burst size
-    const ceiling = engineAlone(stream, cmds, nDurable, nAccounts);
-    say(
-      `engine alone (no journal): ${fmtInt(ceiling.perSec)} cmd/s over ${fmtInt(nDurable)} commands (${fmtInt(ceiling.accepted)} accepted)`,
-    );
-    const durable: (DurableResult & { reps: number[] })[] = [];
-    for (const burst of bursts) {
-      // An fsync per command is slow: keep the small-burst runs to a few seconds.
-      const n = Math.min(nDurable, burst * 2_000);
-      const runs: DurableResult[] = [];
-      for (let r = 0; r < reps; r++) {
-        const {
-          path: _p,
-          hash: _h,
-          ...x
-        } = await durableRun(
-          dir,
-          `durable-${burst}-${r}`,
-          stream,
-          cmds,
-          n,
-          burst,
-          nAccounts,
-          hashEvery,
-          maxBatch,
+    // ---- 1. durable throughput
+    const durable: Record<string, unknown>[] = [];
+    type Headline = { durable: number; engine: number; ratio: number; reps: number[] };
+    const headline: Record<string, Partial<Record<Mix, Headline>>> = {};
+    for (const kind of stores) {
+      headline[kind] = {};
+      for (const mix of mixes) {
+        const runs: { d: DurableResult; engine: number }[] = [];
+        for (let r = 0; r < reps; r++) {
+          const engine = engineAlone(sources[mix], nDurable, nAccounts).perSec;
+          const { hash: _h, ...d } = await durableRun(
+            kind,
+            places,
+            sources[mix],
+            nDurable,
+            { turn, window },
+            nAccounts,
+            jopts,
+          );
+          runs.push({ d, engine });
+        }
+        const med = median(runs, (x) => x.d.acceptedPerSec);
+        const h: Headline = {
+          durable: med.d.acceptedPerSec,
+          engine: med.engine,
+          ratio: round(
+            median(
+              runs.map((x) => x.d.acceptedPerSec / x.engine),
+              (x) => x,
+            ),
+            3,
+          ),
+          reps: runs.map((x) => x.d.acceptedPerSec),
+        };
+        headline[kind]![mix] = h;
+        durable.push({
+          mix,
+          ...med.d,
+          engineAlonePerSec: med.engine,
+          reps: h.reps,
+          engineReps: runs.map((x) => x.engine),
+        });
+        say(
+          `${kind.padEnd(13)} ${mix.padEnd(8)} pipelined: median ${fmtInt(h.durable).padStart(8)} durable cmd/s of ${reps} ` +
+            `(${h.reps.map(fmtInt).join(', ')}); the engine alone right before each: ` +
+            `${runs.map((x) => fmtInt(x.engine)).join(', ')} → ${runs.map((x) => `${round((100 * x.d.acceptedPerSec) / x.engine)}%`).join(', ')}; ` +
+            `${fmtInt(med.d.commits)} commits, avg batch ${med.d.avgBatch}, ack latency p50 ${med.d.latencyMsP50} ms, p99 ${med.d.latencyMsP99} ms` +
+            (med.d.appendShare === null
+              ? ''
+              : `; ${med.d.appendShare}% of the time in appends on the engine thread`),
         );
-        runs.push(x);
       }
-      // The median run by throughput (this machine is noisy: the best and every rep are reported too).
-      const sorted = [...runs].sort((x, y) => x.acceptedPerSec - y.acceptedPerSec);
-      const med = sorted[Math.floor((sorted.length - 1) / 2)]!;
-      const r = { ...med, reps: runs.map((x) => x.acceptedPerSec) };
-      durable.push(r);
+      // One client in a closed loop, on the first mix only (the commit on the critical path does not depend on it).
+      const mix = mixes[0]!;
+      for (const burst of bursts) {
+        // A commit per command is slow: keep the small-burst runs to a few seconds.
+        const n = Math.min(nDurable, burst * (kind === 'postgres' ? 1_000 : 2_000));
+        const { hash: _h, ...d } = await durableRun(
+          kind,
+          places,
+          sources[mix],
+          n,
+          { burst },
+          nAccounts,
+          jopts,
+        );
+        durable.push({ mix, ...d });
+        say(
+          `${kind.padEnd(13)} ${mix.padEnd(8)} one client, burst ${fmtInt(burst).padStart(6)}: ${fmtInt(d.acceptedPerSec).padStart(8)} durable cmd/s ` +
+            `(${fmtInt(d.commits)} commits, avg batch ${d.avgBatch}), burst round trip p50 ${d.latencyMsP50} ms, p99 ${d.latencyMsP99} ms` +
+            (d.appendShare === null ? '' : `; ${d.appendShare}% in appends`),
+        );
+        if (burst === 1) {
+          const h = headline[kind]![mix]!;
+          say(
+            `${kind.padEnd(13)} ${mix.padEnd(8)} group commit (pipelined) = ${round(h.durable / d.acceptedPerSec, 1)}x a commit per command (${fmtInt(d.acceptedPerSec)}/s); ` +
+              `${round(100 * h.ratio, 1)}% of the engine alone (median of the reps' ratios)`,
+          );
+        }
+      }
+    }
+
+    // ---- 2. recovery
+    const recovery: RecoveryFigures[] = [];
+    const recoveryStores = stores.filter((k) => k !== 'sqlite-thread');
+    for (const kind of recoveryStores) {
+      const n = kind === 'postgres' ? nPgReplay : nReplay;
+      if (n === 0) continue;
+      say(`${kind}: journaling ${fmtInt(n)} commands with a snapshot every ${fmtInt(snapshotEvery)}…`);
+      const r = await recoveryRun(kind, places, sources.matching, n, nAccounts, { ...jopts, snapshotEvery });
+      recovery.push(r);
+      const p = r.fromPrevious;
       say(
-        `burst ${fmtInt(burst).padStart(6)}: median ${fmtInt(r.acceptedPerSec).padStart(9)} durable cmd/s, best ${fmtInt(sorted.at(-1)!.acceptedPerSec)} ` +
-          `(${fmtInt(r.accepted)} of ${fmtInt(n)} accepted, ${fmtInt(r.commitsPerSec)} commits/s, avg batch ${r.avgBatch}), ` +
-          `burst round trip p50 ${r.burstMsP50} ms, p99 ${r.burstMsP99} ms; ${r.appendShare}% of the time in SQLite appends`,
+        `${kind.padEnd(13)} written at ${fmtInt(r.writeCmdPerSec)} cmd/s; snapshot ${round(r.snapshotBytes / 2 ** 20, 2)} MiB, ${r.snapshotTakeMs} ms to take\n` +
+          `${''.padEnd(13)} full replay of ${fmtInt(r.records)} records: ${fmtInt(r.fullReplayMs)} ms (${fmtInt(r.fullReplayRecordsPerSec)} records/s)\n` +
+          `${''.padEnd(13)} from the newest snapshot (seq ${fmtInt(r.fromNewest.seq)}, restored in ${r.fromNewest.restoreMs} ms) + ${fmtInt(r.fromNewest.tail)} records: ${r.fromNewest.ms} ms ` +
+          `= ${round(r.fullReplayMs / Math.max(0.001, r.fromNewest.ms), 1)}x faster than the full replay\n` +
+          (p
+            ? `${''.padEnd(13)} worst case, from the snapshot before (seq ${fmtInt(p.seq)}) + ${fmtInt(p.tail)} records: ${p.ms} ms = ${round(r.fullReplayMs / Math.max(0.001, p.ms), 1)}x faster (target ≤ 10 s)`
+            : ''),
       );
     }
-    const best = durable.reduce((x, y) => (y.acceptedPerSec > x.acceptedPerSec ? y : x));
-    const one = durable.find((d) => d.burst === 1);
-    say(
-      `group commit: ${fmtInt(best.acceptedPerSec)} durable cmd/s (median of ${reps}) at burst ${fmtInt(best.burst)} (target ≥ 100,000)` +
-        (one
-          ? `; ${round(best.acceptedPerSec / one.acceptedPerSec, 1)}x a commit per command (${fmtInt(one.acceptedPerSec)}/s)`
-          : '') +
-        `; ${round((100 * best.acceptedPerSec) / ceiling.perSec, 1)}% of the engine alone`,
-    );
-
-    // ---- 2. replay of nReplay commands
-    say(`journaling ${fmtInt(nReplay)} commands for the replay (bursts of 10,000)…`);
-    const w = await durableRun(
-      dir,
-      'replay',
-      stream,
-      cmds,
-      nReplay,
-      10_000,
-      nAccounts,
-      hashEvery,
-      maxBatch,
-      true,
-    );
-    say(
-      `  written at ${fmtInt(w.acceptedPerSec)} durable cmd/s; ${fmtInt(w.accepted)} accepted + setup; file ${round(w.dbBytes / 2 ** 20, 1)} MiB`,
-    );
-
-    fullGc();
-    let store = new SqliteJournalStore(w.path, { create: false });
-    let t0 = process.hrtime.bigint();
-    const report = await recover(store, { repair: false });
-    const replayNs = Number(process.hrtime.bigint() - t0);
-    store.close();
-    t0 = process.hrtime.bigint();
-    stateHash(report.engine);
-    const hashMs = round(Number(process.hrtime.bigint() - t0) / 1e6, 1);
-    if (report.stateHash !== w.hash)
-      throw new Error('replay diverged from the live engine (state hash differs)');
-    if (report.cut) throw new Error(`unexpected tail cut: ${report.log[0]}`);
-    say(
-      `replay: ${fmtInt(report.records)} records in ${round(replayNs / 1e6)} ms = ${fmtInt(perSecond(report.records, replayNs))} records/s ` +
-        `(${report.hashesChecked} state hashes verified; final hash equals the live engine's; one stateHash of this state: ${hashMs} ms)`,
-    );
-
-    fullGc();
-    store = new SqliteJournalStore(w.path, { create: false });
-    const decoded: Command[] = [];
-    t0 = process.hrtime.bigint();
-    for (const r of store.readFrom(1)) {
-      const c = checkRecord(r);
-      if (!c.ok) throw new Error(`record ${r.seq}: ${c.reason}`);
-      decoded.push(c.command);
-    }
-    const readNs = Number(process.hrtime.bigint() - t0);
-    store.close();
-    fullGc();
-    const e = new Engine();
-    t0 = process.hrtime.bigint();
-    for (const c of decoded) e.apply(c);
-    const applyNs = Number(process.hrtime.bigint() - t0);
-    say(
-      `  split: read + checksum + decode ${round(readNs / 1e6)} ms (${fmtInt(perSecond(decoded.length, readNs))}/s); ` +
-        `engine alone on the decoded commands ${round(applyNs / 1e6)} ms (${fmtInt(perSecond(decoded.length, applyNs))}/s)`,
-    );
     return {
-      engineAloneCmdPerSec: ceiling.perSec,
+      durableCmdPerSec: pick(headline, (h) => h.durable),
+      engineAloneCmdPerSec: pick(headline, (h) => h.engine),
+      durableShareOfEngine: pick(headline, (h) => h.ratio),
       durable,
-      durableCmdPerSec: best.acceptedPerSec,
-      bestBurst: best.burst,
-      commitPerCommandCmdPerSec: one?.acceptedPerSec ?? null,
-      replay: {
-        records: report.records,
-        ms: round(replayNs / 1e6),
-        recordsPerSec: round(perSecond(report.records, replayNs)),
-        hashesChecked: report.hashesChecked,
-        stateHashMs: hashMs,
-        readCheckDecodeMs: round(readNs / 1e6),
-        engineApplyMs: round(applyNs / 1e6),
-        dbMiB: round(w.dbBytes / 2 ** 20, 1),
-        writeCmdPerSec: w.acceptedPerSec,
-      },
+      recovery,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    await db?.drop();
   }
 }

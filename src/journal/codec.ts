@@ -9,7 +9,7 @@
 import * as zlib from 'node:zlib';
 import { Packr, Unpackr } from 'msgpackr';
 import type { Command } from '../engine/types.ts';
-import type { JournalRecord } from './store.ts';
+import type { JournalRecord, SnapshotRecord } from './store.ts';
 
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint' });
 /** A separate Unpackr: decoding through the Packr instance measured ~40% slower. */
@@ -31,7 +31,8 @@ export function decodeCommand(bytes: Uint8Array): Command {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// CRC32 (IEEE 802.3, as zlib/gzip/PNG): node's native zlib.crc32 where present (Node ≥ 20.15), a table otherwise.
+// CRC32 (IEEE 802.3, as zlib/gzip/PNG): slice-by-8 in JS for short buffers, node's native zlib.crc32 (Node ≥ 20.15)
+// for long ones (snapshots), slice-by-8 throughout where it is missing.
 
 const TABLE = (() => {
   const t = new Int32Array(256);
@@ -50,10 +51,51 @@ export function crc32Js(data: Uint8Array, crc = 0): number {
   return ~c >>> 0;
 }
 
+/** Slice-by-8 tables: T8[k·256 + b] is the CRC of byte b followed by k zero bytes. */
+const T8 = (() => {
+  const t = new Int32Array(8 * 256);
+  t.set(TABLE);
+  for (let k = 1; k < 8; k++) {
+    for (let n = 0; n < 256; n++) {
+      const p = t[(k - 1) * 256 + n]!;
+      t[k * 256 + n] = (p >>> 8) ^ TABLE[p & 0xff]!;
+    }
+  }
+  return t;
+})();
+
+/**
+ * Slice-by-8 CRC32 in JS, continuing from `crc`: for the short buffers of a command record (~100 bytes) it runs in
+ * about half the time of a call into zlib (measured 130–210 ns against 260–550 ns for 118 bytes), whose fixed cost
+ * dominates there.
+ */
+export function crc32Slice8(d: Uint8Array, crc = 0): number {
+  let c = ~crc;
+  let i = 0;
+  const n = d.length;
+  for (; i + 8 <= n; i += 8) {
+    const a = (d[i]! | (d[i + 1]! << 8) | (d[i + 2]! << 16) | (d[i + 3]! << 24)) ^ c;
+    const b = d[i + 4]! | (d[i + 5]! << 8) | (d[i + 6]! << 16) | (d[i + 7]! << 24);
+    c =
+      T8[1792 + (a & 0xff)]! ^
+      T8[1536 + ((a >>> 8) & 0xff)]! ^
+      T8[1280 + ((a >>> 16) & 0xff)]! ^
+      T8[1024 + (a >>> 24)]! ^
+      T8[768 + (b & 0xff)]! ^
+      T8[512 + ((b >>> 8) & 0xff)]! ^
+      T8[256 + ((b >>> 16) & 0xff)]! ^
+      T8[b >>> 24]!;
+  }
+  for (; i < n; i++) c = TABLE[(c ^ d[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** Buffers up to this long are checksummed in JS (slice-by-8), longer ones by zlib (whose SIMD wins there). */
+const SHORT_CRC = 512;
 const nativeCrc = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
 export const crc32: (data: Uint8Array, crc?: number) => number = nativeCrc
-  ? (data, crc = 0) => nativeCrc(data, crc)
-  : crc32Js;
+  ? (data, crc = 0) => (data.length <= SHORT_CRC ? crc32Slice8(data, crc) : nativeCrc(data, crc))
+  : crc32Slice8;
 
 /** CRC32 of seq as 8 little-endian bytes, in JS: cheaper than a native call for 8 bytes. */
 function crcSeq(seq: number): number {
@@ -70,6 +112,29 @@ export function recordChecksum(seq: number, command: Uint8Array, stateHash: stri
   let c = crc32(command, crcSeq(seq));
   if (stateHash !== null) c = crc32(Buffer.from(stateHash, 'latin1'), c);
   return c;
+}
+
+/** CRC32 of seq (8 bytes little-endian), then the state hash's ASCII, then the snapshot data. */
+export function snapshotChecksum(seq: number, stateHash: string, data: Uint8Array): number {
+  return crc32(data, crc32(Buffer.from(stateHash, 'latin1'), crcSeq(seq)));
+}
+
+export function makeSnapshotRecord(
+  seq: number,
+  time: number,
+  stateHash: string,
+  data: Uint8Array,
+): SnapshotRecord {
+  return { seq, time, stateHash, data, checksum: snapshotChecksum(seq, stateHash, data) };
+}
+
+/** Why a stored snapshot cannot be trusted (before restoring it), or null when its checksum and fields hold. */
+export function snapshotProblem(s: SnapshotRecord): string | null {
+  if (!Number.isSafeInteger(s.seq) || s.seq < 0) return `invalid seq ${String(s.seq)}`;
+  if (!(s.data instanceof Uint8Array)) return 'data is not bytes';
+  if (typeof s.stateHash !== 'string' || !/^[0-9a-f]{64}$/.test(s.stateHash)) return 'malformed state hash';
+  if (snapshotChecksum(s.seq, s.stateHash, s.data) !== s.checksum >>> 0) return 'bad checksum';
+  return null;
 }
 
 export function makeRecord(

@@ -1,13 +1,19 @@
 /**
  * The durable front of the engine: `Journal.submit(command)` applies a command and resolves once it is safe.
  *
- * - The command is encoded first (something msgpack cannot hold exactly is rejected before the engine sees it),
- *   and the engine applies the *decoded* bytes, so what ran live is byte for byte what a replay will run.
+ * - The command is encoded first (something msgpack cannot hold exactly is rejected before the engine sees it).
+ *   The engine parses a command's fields into values of its own as it applies it, except `createMarket`, whose
+ *   config objects the market keeps: that one is applied decoded from the journaled bytes, so that what the live
+ *   engine holds is what a replay holds, whatever the caller does to its own object afterwards. (Decoding every
+ *   command would cost about a microsecond each for nothing.)
  * - Rejected: the promise resolves at once with the rejection — nothing changed, nothing is journaled.
  * - Accepted: the record (seq, time, command, checksum, every `hashEvery` records the state hash) joins the open
  *   batch; the promise resolves only after the batch is durably committed. Group commit: the batch is committed at
  *   the end of the event-loop turn (setImmediate) or as soon as it reaches `maxBatch`, so one fsync covers every
- *   command that arrived in the turn. While an asynchronous store commits, the next batch keeps filling.
+ *   command that arrived in the turn. While an asynchronous store (PostgreSQL, SQLite on its writer thread)
+ *   commits, the next batch keeps filling; and while it is idle, a batch is sent as soon as it holds `eagerBatch`
+ *   records, so the store works while the engine keeps applying (the batch size adapts: small while the store
+ *   keeps up, up to `maxBatch` while it is behind).
  * - The engine runs ahead of the disk by at most the open batches: state read from it directly may include
  *   commands not yet durable (and a rejection may have been judged against them). Acknowledge clients and
  *   publish events only from resolved promises.
@@ -15,29 +21,65 @@
  *   and later submit rejects with a JournalWriteError; rebuild with `recover`/`Journal.open`. An engine that
  *   throws (a bug, not a rejection) halts it too: that submit and later ones reject; earlier ones still commit.
  *
+ * Snapshots: every `snapshotEvery` commands (and on demand, `journal.snapshot()`) the engine's state is serialized
+ * on the submit path (src/engine/snapshot.ts: the state at exactly that seq) and saved through the store once the
+ * record of that seq is durable, so a snapshot never holds a command the journal lacks. The newest
+ * `keepSnapshots` are kept. A snapshot that fails (to serialize or to save) is counted and reported, never
+ * fatal: the records remain the system of record, recovery only replays more.
+ *
  * `recover(store)` rebuilds an engine from the journal: every record's checksum and decoding are checked, seqs
  * must be consecutive (a gap is an error naming the missing seq), each command must be accepted with exactly its
  * recorded seq, and each recorded state hash must match. A torn or corrupt *tail* (invalid records with no valid
  * record after them: what a crash or a damaged last page leaves) is cut at the last valid record and reported in
  * the recovery report's `cut` and `log`; an invalid record with valid ones after it is an error (cutting there
- * would silently drop acknowledged history). Library code never prints.
+ * would silently drop acknowledged history). With snapshots it starts from the newest usable one: its checksum
+ * must hold and it must restore, or it is skipped for an older one or a full replay (logged); once restored, its
+ * state hash must equal the one recorded with it (and the record's at that seq, if any) — a mismatch is an error
+ * naming the seq. Library code never prints.
  */
 import { Engine, type EngineOptions } from '../engine/engine.ts';
 import { stateHash } from '../engine/hash.ts';
+import { restoreEngine, snapshotEngine } from '../engine/snapshot.ts';
 import type { ApplyResult, Command } from '../engine/types.ts';
-import { checkRecord, encodeCommand, makeRecord } from './codec.ts';
-import { JournalError, type JournalRecord, type JournalStore } from './store.ts';
+import {
+  checkRecord,
+  decodeCommand,
+  encodeCommand,
+  makeRecord,
+  makeSnapshotRecord,
+  snapshotProblem,
+} from './codec.ts';
+import {
+  JournalError,
+  type JournalRecord,
+  type JournalStore,
+  type SnapshotInfo,
+  type SnapshotRecord,
+} from './store.ts';
 
 export interface JournalOptions {
   /** Largest batch per commit; a batch this big commits at once instead of at the end of the turn (default 4,096:
    * measured on the journal bench, bigger batches gain nothing on the fsync and lose to garbage collection). */
   maxBatch?: number;
   /**
+   * With an asynchronous store and no commit in flight, a batch this large is committed at once instead of at the
+   * end of the turn (default 256), so the commit overlaps the commands that follow it in the same turn.
+   */
+  eagerBatch?: number;
+  /**
    * Record the state hash on every record whose seq is a multiple of this (0: never; default 100,000). Each one
    * hashes the whole state on the submit path (about 11 ms with 1,000 accounts and a few thousand resting orders;
    * it grows with the state), so keep it sparse on a large book.
    */
   hashEvery?: number;
+  /**
+   * Take a snapshot every this many commands (0: only on demand; default 100,000). Serializing the state runs on
+   * the submit path (tens of ms for thousands of accounts and orders; it grows with the state), saving it after
+   * its record commits.
+   */
+  snapshotEvery?: number;
+  /** Snapshots kept in the store (default 3: a damaged newest one falls back to the one before). */
+  keepSnapshots?: number;
 }
 
 export class JournalWriteError extends Error {
@@ -59,6 +101,18 @@ export interface JournalStats {
   records: number;
   /** Largest batch committed. */
   largestBatch: number;
+  /** Snapshots saved, and those that failed to serialize or save (`lastSnapshotError` says why). */
+  snapshots: number;
+  snapshotErrors: number;
+  lastSnapshotError: string | null;
+  /** Milliseconds the last snapshot's serialization and state hash held the submit path. */
+  lastSnapshotMs: number;
+}
+
+interface PendingSnapshot {
+  record: SnapshotRecord;
+  resolve: (info: SnapshotInfo) => void;
+  reject: (e: Error) => void;
 }
 
 export class Journal {
@@ -66,7 +120,26 @@ export class Journal {
   readonly store: JournalStore;
   readonly maxBatch: number;
   readonly hashEvery: number;
-  readonly stats: JournalStats = { commits: 0, records: 0, largestBatch: 0 };
+  readonly eagerBatch: number;
+  readonly snapshotEvery: number;
+  readonly keepSnapshots: number;
+  /** Whether the store's appends are asynchronous (known after the first one). */
+  private asyncStore = false;
+  readonly stats: JournalStats = {
+    commits: 0,
+    records: 0,
+    largestBatch: 0,
+    snapshots: 0,
+    snapshotErrors: 0,
+    lastSnapshotError: null,
+    lastSnapshotMs: 0,
+  };
+  /** Highest seq known durable: the engine's at open, then each committed batch's last. */
+  private durableSeq: number;
+  /** Snapshots taken, waiting for their seq to be durable (in seq order). */
+  private snapshotsDue: PendingSnapshot[] = [];
+  /** Snapshot saves run one after another, after the commits they depend on. */
+  private snapshotChain: Promise<void> = Promise.resolve();
   private batch: JournalRecord[] = [];
   private acks: Ack[] = [];
   /** Batches waiting behind an in-flight asynchronous commit (each at most maxBatch). */
@@ -89,6 +162,10 @@ export class Journal {
     this.store = store;
     this.maxBatch = Math.max(1, Math.floor(opts.maxBatch ?? 4_096));
     this.hashEvery = Math.max(0, Math.floor(opts.hashEvery ?? 100_000));
+    this.eagerBatch = Math.max(1, Math.floor(opts.eagerBatch ?? 256));
+    this.snapshotEvery = Math.max(0, Math.floor(opts.snapshotEvery ?? 100_000));
+    this.keepSnapshots = Math.max(1, Math.floor(opts.keepSnapshots ?? 3));
+    this.durableSeq = engine.seq;
   }
 
   /** Recovers the store (cutting a torn tail) and opens a journal that continues it. */
@@ -117,7 +194,7 @@ export class Journal {
     }
     let r: ApplyResult;
     try {
-      r = this.engine.apply(cmd);
+      r = this.engine.apply(cmd.type === 'createMarket' ? decodeCommand(bytes) : cmd);
     } catch (e) {
       // Not a rejection: an engine bug, possibly mid-mutation. What was accepted before still commits; nothing
       // more is accepted, since the in-memory state can no longer be trusted to match the journal.
@@ -130,10 +207,13 @@ export class Journal {
     if (!r.ok) return Promise.resolve(r);
     const hash = this.hashEvery > 0 && r.seq % this.hashEvery === 0 ? stateHash(this.engine) : null;
     this.batch.push(makeRecord(r.seq, cmd.time, bytes, hash));
+    if (this.snapshotEvery > 0 && r.seq % this.snapshotEvery === 0) this.capture(hash).catch(() => {});
     const p = new Promise<ApplyResult>((resolve, reject) => {
       this.acks.push({ resolve, reject, result: r });
     });
     if (this.batch.length >= this.maxBatch) this.flushBatch();
+    else if (this.asyncStore && this.inflight === null && this.batch.length >= this.eagerBatch)
+      this.flushBatch();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.onTurn);
@@ -155,15 +235,77 @@ export class Journal {
     if (this.failure) throw this.failure;
   }
 
-  /** Flushes, then closes the store. Later submits reject. */
+  /**
+   * Takes a snapshot of the engine as it stands (at `engine.seq`) and resolves once it is saved, i.e. after the
+   * record of that seq is durable. Rejects if the state cannot be serialized, the save fails, or the journal fails
+   * first.
+   */
+  snapshot(): Promise<SnapshotInfo> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.halted) return Promise.reject(this.halted);
+    if (this.closed) return Promise.reject(new Error('journal is closed'));
+    const p = this.capture(null);
+    this.flushBatch();
+    return p;
+  }
+
+  /** Flushes, waits for pending snapshot saves, then closes the store. Later submits reject. */
   async close(): Promise<void> {
     if (this.closed) return;
     try {
       await this.flush();
     } finally {
       this.closed = true;
+      // A snapshot not yet due (its commit failed) is dropped; those due are saved before the store closes.
+      for (const s of this.snapshotsDue) s.reject(new Error('journal closed before the snapshot was saved'));
+      this.snapshotsDue = [];
+      await this.snapshotChain;
       await this.store.close();
     }
+  }
+
+  /** Serializes the state now (the engine is at the seq being snapshotted) and queues the save. */
+  private capture(hash: string | null): Promise<SnapshotInfo> {
+    let record: SnapshotRecord;
+    try {
+      const t0 = performance.now();
+      const data = snapshotEngine(this.engine);
+      const h = hash ?? stateHash(this.engine);
+      record = makeSnapshotRecord(this.engine.seq, this.engine.lastTime, h, data);
+      this.stats.lastSnapshotMs = performance.now() - t0;
+    } catch (e) {
+      this.snapshotFailed(e);
+      return Promise.reject(e);
+    }
+    const p = new Promise<SnapshotInfo>((resolve, reject) => {
+      this.snapshotsDue.push({ record, resolve, reject });
+    });
+    this.saveDueSnapshots();
+    return p;
+  }
+
+  /** Saves (in order, one at a time) the snapshots whose seq is now durable, then prunes old ones. */
+  private saveDueSnapshots(): void {
+    while (this.snapshotsDue.length > 0 && this.snapshotsDue[0]!.record.seq <= this.durableSeq) {
+      const s = this.snapshotsDue.shift()!;
+      this.snapshotChain = this.snapshotChain.then(async () => {
+        try {
+          await this.store.saveSnapshot(s.record);
+          await this.store.pruneSnapshots(this.keepSnapshots);
+          this.stats.snapshots += 1;
+          const r = s.record;
+          s.resolve({ seq: r.seq, time: r.time, stateHash: r.stateHash, bytes: r.data.length });
+        } catch (e) {
+          this.snapshotFailed(e);
+          s.reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
+    }
+  }
+
+  private snapshotFailed(e: unknown): void {
+    this.stats.snapshotErrors += 1;
+    this.stats.lastSnapshotError = e instanceof Error ? e.message : String(e);
   }
 
   private flushBatch(): void {
@@ -189,6 +331,7 @@ export class Journal {
       return;
     }
     if (res && typeof (res as Promise<void>).then === 'function') {
+      this.asyncStore = true;
       this.inflightRecords = records.length;
       this.inflight = (res as Promise<void>).then(
         () => {
@@ -226,7 +369,9 @@ export class Journal {
     this.stats.commits += 1;
     this.stats.records += records.length;
     if (records.length > this.stats.largestBatch) this.stats.largestBatch = records.length;
+    this.durableSeq = records[records.length - 1]!.seq;
     for (const a of acks) a.resolve(a.result);
+    if (this.snapshotsDue.length > 0) this.saveDueSnapshots();
   }
 
   private fail(e: unknown, acks: Ack[]): void {
@@ -242,6 +387,9 @@ export class Journal {
     rejectAll(this.acks, this.failure);
     this.acks = [];
     this.batch = [];
+    // Their seqs will never be durable: a snapshot of them must not be saved.
+    for (const s of this.snapshotsDue) s.reject(this.failure);
+    this.snapshotsDue = [];
   }
 }
 
@@ -258,14 +406,24 @@ function rejectAll(acks: Ack[], e: Error): void {
 // Recovery
 
 export interface RecoverOptions {
-  /** Start from this engine (restored from a snapshot at `engine.seq`) instead of a fresh one. */
+  /** Start from this engine (e.g. restored from a snapshot at `engine.seq`) instead of a fresh one. */
   engine?: Engine;
-  /** Options for the fresh engine (ignored with `engine`). */
+  /** Options for the fresh engine (ignored with `engine` and when a snapshot is restored). */
   engineOptions?: EngineOptions;
   /** Delete a torn or corrupt tail from the store (default true). False: report it and change nothing. */
   repair?: boolean;
   /** Check recorded state hashes (default true). */
   verifyHashes?: boolean;
+  /**
+   * Start from the newest usable snapshot in the store (default true; ignored with `engine`). False replays every
+   * record from seq 1.
+   */
+  snapshots?: boolean;
+  /**
+   * Compare the replayed state with every stored snapshot the replay passes (default true): a full replay (as
+   * `journal verify` does) then checks the snapshots as well as the records.
+   */
+  checkSnapshots?: boolean;
 }
 
 export interface TailCut {
@@ -293,24 +451,86 @@ export interface RecoveryReport {
   stateHash: string;
   /** The torn or corrupt tail that was cut, or null when the journal ended cleanly. */
   cut: TailCut | null;
+  /** The snapshot recovery started from (null: a full replay, or an engine was given). */
+  snapshot: { seq: number; stateHash: string; bytes: number; restoreMs: number } | null;
+  /** Snapshots passed over (damaged, unreadable, past the journal's end), newest first, and why. */
+  skippedSnapshots: { seq: number; reason: string }[];
+  /** Stored snapshots the replay passed and compared its state with (all matched, or recovery would have thrown). */
+  snapshotsChecked: number;
   /** Human-readable lines for the caller to log (library code never prints). */
   log: string[];
 }
 
-/** Replays `store` into an engine; throws a JournalError for a gap, mid-journal corruption or a divergent replay. */
+/**
+ * Rebuilds the engine from `store` (from its newest usable snapshot, then the records after it); throws a
+ * JournalError for a gap, mid-journal corruption, a divergent replay or a state hash that does not match.
+ */
 export async function recover(store: JournalStore, opts: RecoverOptions = {}): Promise<RecoveryReport> {
-  const engine = opts.engine ?? new Engine(opts.engineOptions);
   const repair = opts.repair ?? true;
   const verifyHashes = opts.verifyHashes ?? true;
-  const base = engine.seq;
+  const log: string[] = [];
+  const infos = await store.listSnapshots();
+  const skippedSnapshots: { seq: number; reason: string }[] = [];
+  let snapshot: RecoveryReport['snapshot'] = null;
+  let engine = opts.engine ?? null;
+  if (engine === null && (opts.snapshots ?? true) && infos.length > 0) {
+    const found = await newestUsableSnapshot(store, infos, skippedSnapshots, verifyHashes);
+    for (const [i, sk] of skippedSnapshots.entries()) {
+      const next = skippedSnapshots[i + 1]?.seq ?? found?.snapshot.seq ?? null;
+      log.push(
+        `journal: snapshot at seq ${sk.seq} unusable (${sk.reason}); ` +
+          (next === null ? 'falling back to a full replay' : `falling back to the snapshot at seq ${next}`),
+      );
+    }
+    if (found) {
+      engine = found.engine;
+      snapshot = found.snapshot;
+      log.push(
+        `journal: restored the snapshot at seq ${snapshot.seq} (${snapshot.bytes} bytes) in ${Math.round(snapshot.restoreMs)} ms, state ${snapshot.stateHash.slice(0, 16)}…`,
+      );
+    }
+  }
+  engine ??= new Engine(opts.engineOptions);
+  const e = engine;
+  const base = e.seq;
   let expected = base + 1;
   let records = 0;
   let hashesChecked = 0;
+  let snapshotsChecked = 0;
   let bad: { seq: number; reason: string } | null = null;
   let dropped = 0;
+  // Stored snapshots past the starting point: the replayed state must equal each where it passes its seq.
+  const checkpoints = new Map<number, string>();
+  if (opts.checkSnapshots ?? true) {
+    for (const info of infos) {
+      if (info.seq <= base || skippedSnapshots.some((k) => k.seq === info.seq)) continue;
+      const rec = await store.readSnapshot(info.seq);
+      const problem = rec ? snapshotProblem(rec) : 'vanished';
+      if (rec && problem === null) checkpoints.set(rec.seq, rec.stateHash);
+      else {
+        skippedSnapshots.push({ seq: info.seq, reason: problem ?? 'vanished' });
+        log.push(`journal: snapshot at seq ${info.seq} is damaged (${problem}); it will be skipped`);
+      }
+    }
+  }
 
   const step = (r: JournalRecord): void => {
     const checked = checkRecord(r);
+    if (snapshot !== null && r.seq === base) {
+      // The record of the snapshot's own seq: not replayed, but its recorded state hash (if any) must agree.
+      if (!checked.ok)
+        log.push(
+          `journal: record ${base} (the snapshot's seq) is damaged (${checked.reason}); recovery starts after it`,
+        );
+      else if (verifyHashes && r.stateHash !== null && r.stateHash !== snapshot.stateHash) {
+        throw new JournalError(
+          'hashMismatch',
+          base,
+          `state hash mismatch at seq ${base}: the journal recorded ${r.stateHash.slice(0, 16)}…, the snapshot ${snapshot.stateHash.slice(0, 16)}…`,
+        );
+      }
+      return;
+    }
     if (bad) {
       if (checked.ok) {
         throw new JournalError(
@@ -339,12 +559,12 @@ export async function recover(store: JournalStore, opts: RecoverOptions = {}): P
     }
     let res: ApplyResult;
     try {
-      res = engine.apply(checked.command);
-    } catch (e) {
+      res = e.apply(checked.command);
+    } catch (err) {
       throw new JournalError(
         'replay',
         r.seq,
-        `replay: seq ${r.seq} (${checked.command.type}) threw: ${(e as Error).message}`,
+        `replay: seq ${r.seq} (${checked.command.type}) threw: ${(err as Error).message}`,
       );
     }
     if (!res.ok) {
@@ -361,8 +581,9 @@ export async function recover(store: JournalStore, opts: RecoverOptions = {}): P
         `replay: seq ${r.seq} (${checked.command.type}) was applied as seq ${res.seq}`,
       );
     }
+    let h: string | null = null;
     if (r.stateHash !== null && verifyHashes) {
-      const h = stateHash(engine);
+      h = stateHash(e);
       if (h !== r.stateHash) {
         throw new JournalError(
           'hashMismatch',
@@ -372,15 +593,27 @@ export async function recover(store: JournalStore, opts: RecoverOptions = {}): P
       }
       hashesChecked += 1;
     }
+    const snapshotHash = checkpoints.get(r.seq);
+    if (snapshotHash !== undefined && verifyHashes) {
+      h ??= stateHash(e);
+      if (h !== snapshotHash) {
+        throw new JournalError(
+          'hashMismatch',
+          r.seq,
+          `state hash mismatch at seq ${r.seq}: the snapshot there recorded ${snapshotHash.slice(0, 16)}…, replay gives ${h.slice(0, 16)}…`,
+        );
+      }
+      snapshotsChecked += 1;
+    }
     records += 1;
     expected += 1;
   };
 
-  const source = store.readFrom(expected);
+  // From the snapshot's own seq, whose record's state hash is compared with the snapshot's.
+  const source = store.readFrom(snapshot !== null ? base : expected);
   if (Symbol.iterator in source) for (const r of source) step(r);
   else for await (const r of source) step(r);
 
-  const log: string[] = [];
   const lastSeq = expected - 1;
   let cut: TailCut | null = null;
   const b = bad as { seq: number; reason: string } | null;
@@ -392,20 +625,84 @@ export async function recover(store: JournalStore, opts: RecoverOptions = {}): P
         `${dropped} record${dropped === 1 ? '' : 's'} ${removed ? 'removed' : 'skipped (not removed: read-only recovery)'}`,
     );
   }
-  const hash = stateHash(engine);
+  const hash = stateHash(e);
   log.push(
     `journal: recovered ${records} record${records === 1 ? '' : 's'}` +
       (records > 0 ? ` (seq ${base + 1}..${lastSeq})` : '') +
       `, ${hashesChecked} state hash${hashesChecked === 1 ? '' : 'es'} verified, state ${hash.slice(0, 16)}…`,
   );
   return {
-    engine,
+    engine: e,
     firstSeq: records > 0 ? base + 1 : 0,
     lastSeq,
     records,
     hashesChecked,
     stateHash: hash,
     cut,
+    snapshot,
+    skippedSnapshots,
+    snapshotsChecked,
     log,
   };
+}
+
+/**
+ * The newest snapshot that passes its checksum, restores, and is within the stored records, restored; the ones
+ * passed over go to `skipped`. A snapshot that restores to another state than the hash recorded with it is an
+ * error, not a fallback: that is the snapshot code (or the engine) disagreeing with itself.
+ */
+async function newestUsableSnapshot(
+  store: JournalStore,
+  infos: readonly SnapshotInfo[],
+  skipped: { seq: number; reason: string }[],
+  verifyHashes: boolean,
+): Promise<{ engine: Engine; snapshot: NonNullable<RecoveryReport['snapshot']> } | null> {
+  const last = await store.lastSeq();
+  const first = await store.firstSeq();
+  for (const info of infos) {
+    const skip = (reason: string) => skipped.push({ seq: info.seq, reason });
+    if (info.seq > last) {
+      skip(`past the last stored record, seq ${last}`);
+      continue;
+    }
+    if (first > info.seq + 1) {
+      skip(`the records after it are gone: the journal starts at seq ${first}`);
+      continue;
+    }
+    const t0 = performance.now();
+    const rec = await store.readSnapshot(info.seq);
+    if (!rec) {
+      skip('vanished while recovering');
+      continue;
+    }
+    const problem = snapshotProblem(rec);
+    if (problem !== null) {
+      skip(problem);
+      continue;
+    }
+    let engine: Engine;
+    try {
+      engine = restoreEngine(rec.data);
+    } catch (err) {
+      skip((err as Error).message);
+      continue;
+    }
+    if (engine.seq !== rec.seq || engine.lastTime !== rec.time) {
+      skip(`it restores to seq ${engine.seq} at ${engine.lastTime}, not seq ${rec.seq} at ${rec.time}`);
+      continue;
+    }
+    const h = stateHash(engine);
+    if (verifyHashes && h !== rec.stateHash) {
+      throw new JournalError(
+        'hashMismatch',
+        rec.seq,
+        `state hash mismatch at seq ${rec.seq}: the snapshot recorded ${rec.stateHash.slice(0, 16)}…, its restore gives ${h.slice(0, 16)}…`,
+      );
+    }
+    return {
+      engine,
+      snapshot: { seq: rec.seq, stateHash: h, bytes: rec.data.length, restoreMs: performance.now() - t0 },
+    };
+  }
+  return null;
 }

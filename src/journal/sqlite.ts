@@ -6,16 +6,35 @@
  * crash mid-commit leaves the transaction entirely absent (SQLite's own atomicity); the journal's checksums catch
  * what SQLite cannot (a damaged page, a record written by a buggy writer).
  *
- * The file says what it is: `application_id` = 'RFj1' and `user_version` = the format version, so a foreign
- * SQLite file is refused instead of being written into. One writer at a time (the service); readers (such as
+ * Snapshots live in a second table of the same file (`snapshot`, keyed by seq), so a record batch and a cut
+ * (`truncateAfter`, which removes the snapshots past it too) are each one transaction over both.
+ *
+ * The file says what it is: `application_id` = 'RFj1' and `user_version` = the format version (2: with the
+ * snapshot table; a version-1 file is upgraded in place when opened for writing), so a foreign SQLite file is
+ * refused instead of being written into. One writer at a time (the service); readers (such as
  * `ringfence journal verify`) may open a live journal, WAL lets them read while it is written.
  */
 import Database from 'better-sqlite3';
-import { JournalError, type JournalRecord, type JournalStore } from './store.ts';
+import {
+  JournalError,
+  type JournalRecord,
+  type JournalStore,
+  type SnapshotInfo,
+  type SnapshotRecord,
+} from './store.ts';
 
 /** 'RFj1' */
 export const SQLITE_APPLICATION_ID = 0x52466a31;
-export const SQLITE_FORMAT_VERSION = 1;
+export const SQLITE_FORMAT_VERSION = 2;
+/** Version 1 (no snapshot table) is read as is, and upgraded when opened for writing. */
+const SQLITE_FORMAT_V1 = 1;
+const SNAPSHOT_TABLE = `CREATE TABLE snapshot (
+  seq INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  state_hash TEXT NOT NULL,
+  checksum INTEGER NOT NULL,
+  data BLOB NOT NULL
+)`;
 /** Rows fetched per query while streaming (keeps memory flat on a journal of any length). */
 const READ_PAGE = 8_192;
 /** Rows per multi-row INSERT statement (5 parameters each, well under SQLite's limit of 32,766). */
@@ -34,6 +53,7 @@ export interface SqliteStoreOptions {
 }
 
 type Row = [seq: number, time: number, command: Uint8Array, checksum: number, stateHash: string | null];
+type SnapshotRow = [seq: number, time: number, stateHash: string, checksum: number, data: Uint8Array];
 
 export class SqliteJournalStore implements JournalStore {
   readonly path: string;
@@ -46,6 +66,9 @@ export class SqliteJournalStore implements JournalStore {
   private readonly minStmt: Database.Statement;
   private readonly deleteAfter: Database.Statement;
   private readonly insertMany: (records: readonly JournalRecord[]) => void;
+  private readonly cut: (seq: number) => number;
+  /** False for a read-only version-1 file (no snapshot table): it has no snapshots. */
+  private hasSnapshotTable = true;
   /** Highest stored seq as this writer knows it (one writer per journal). */
   private last: number;
   private closed = false;
@@ -100,6 +123,11 @@ export class SqliteJournalStore implements JournalStore {
         this.insertOne.run(r.seq, r.time, r.command, r.checksum, r.stateHash);
       }
     });
+    this.cut = this.db.transaction((seq: number) => {
+      const n = this.deleteAfter.run(seq).changes;
+      if (this.hasSnapshotTable) this.db.prepare('DELETE FROM snapshot WHERE seq > ?').run(seq);
+      return n;
+    });
     this.last = (this.maxStmt.get() as number | null) ?? 0;
   }
 
@@ -128,12 +156,22 @@ export class SqliteJournalStore implements JournalStore {
           checksum INTEGER NOT NULL,
           state_hash TEXT
         )`);
+        db.exec(SNAPSHOT_TABLE);
       })();
     } else if (appId !== SQLITE_APPLICATION_ID) {
       throw new JournalError('format', null, `${this.path}: not a ringfence journal`);
     } else {
-      const version = db.pragma('user_version', { simple: true }) as number;
-      if (version !== SQLITE_FORMAT_VERSION) {
+      let version = db.pragma('user_version', { simple: true }) as number;
+      if (version === SQLITE_FORMAT_V1) {
+        if (this.db.readonly) this.hasSnapshotTable = false;
+        else {
+          db.transaction(() => {
+            db.exec(SNAPSHOT_TABLE);
+            db.pragma(`user_version = ${SQLITE_FORMAT_VERSION}`);
+          })();
+          version = SQLITE_FORMAT_VERSION;
+        }
+      } else if (version !== SQLITE_FORMAT_VERSION) {
         throw new JournalError(
           'format',
           null,
@@ -182,9 +220,55 @@ export class SqliteJournalStore implements JournalStore {
 
   truncateAfter(seq: number): number {
     this.assertOpen();
-    const n = this.deleteAfter.run(seq).changes;
+    const n = this.cut(seq);
     this.last = (this.maxStmt.get() as number | null) ?? 0;
     return n;
+  }
+
+  saveSnapshot(s: SnapshotRecord): void {
+    this.assertOpen();
+    this.requireSnapshotTable();
+    const last = this.lastSeq();
+    if (s.seq > last)
+      throw new Error(`journal snapshot: seq ${s.seq} is past the last stored record (${last})`);
+    this.db
+      .prepare(
+        'INSERT OR REPLACE INTO snapshot (seq, time, state_hash, checksum, data) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(s.seq, s.time, s.stateHash, s.checksum, s.data);
+  }
+
+  listSnapshots(): SnapshotInfo[] {
+    this.assertOpen();
+    if (!this.hasSnapshotTable) return [];
+    const rows = this.db
+      .prepare('SELECT seq, time, state_hash, length(data) FROM snapshot ORDER BY seq DESC')
+      .raw(true)
+      .all() as [number, number, string, number][];
+    return rows.map(([seq, time, stateHash, bytes]) => ({ seq, time, stateHash, bytes }));
+  }
+
+  readSnapshot(seq: number): SnapshotRecord | null {
+    this.assertOpen();
+    if (!this.hasSnapshotTable) return null;
+    const row = this.db
+      .prepare('SELECT seq, time, state_hash, checksum, data FROM snapshot WHERE seq = ?')
+      .raw(true)
+      .get(seq) as SnapshotRow | undefined;
+    return row ? { seq: row[0], time: row[1], stateHash: row[2], checksum: row[3], data: row[4] } : null;
+  }
+
+  pruneSnapshots(keep: number): number {
+    this.assertOpen();
+    if (!this.hasSnapshotTable) return 0;
+    return this.db
+      .prepare('DELETE FROM snapshot WHERE seq NOT IN (SELECT seq FROM snapshot ORDER BY seq DESC LIMIT ?)')
+      .run(Math.max(0, Math.floor(keep))).changes;
+  }
+
+  private requireSnapshotTable(): void {
+    if (!this.hasSnapshotTable)
+      throw new Error(`${this.path}: a read-only version-1 journal has no snapshot table`);
   }
 
   close(): void {

@@ -7,11 +7,14 @@
  * `append` batch is atomic and durable once it returns (or its promise resolves), and a seq is never stored twice.
  * Integrity (checksums, gaps, decodability, replay) is checked above it, in `recover`, identically for every store.
  *
- * Both synchronous stores (SQLite, through better-sqlite3) and asynchronous ones (PostgreSQL, later) fit: every
- * method may return a value or a promise, and `readFrom` a sync or async iterable. Callers await all of them.
- * Snapshots (later) slot in through `readFrom(seq)`: recovery starts from a snapshot's engine and reads only the
- * records after its seq; `truncateAfter` is what cuts a torn tail; `firstSeq` lets a pruned journal say where it
- * starts (records before a snapshot may be archived and removed).
+ * Both synchronous stores (SQLite, through better-sqlite3) and asynchronous ones (PostgreSQL) fit: every method
+ * may return a value or a promise, and `readFrom` a sync or async iterable. Callers await all of them.
+ *
+ * Snapshots (src/engine/snapshot.ts) are stored beside the records: recovery restores the newest valid one and
+ * reads only the records after its seq (`readFrom(seq)`). A snapshot is saved only once the record of its seq is
+ * durable, so it never holds a command the journal lacks; `truncateAfter` removes the snapshots past the cut with
+ * the records (a journal that continues after a cut is another history). `firstSeq` lets a pruned journal say
+ * where it starts (records before a snapshot may be archived and removed).
  */
 
 export interface JournalRecord {
@@ -25,6 +28,28 @@ export interface JournalRecord {
   checksum: number;
   /** Hex SHA-256 `stateHash(engine)` right after this command, recorded every N records; null otherwise. */
   stateHash: string | null;
+}
+
+/** The engine's whole state right after the command `seq` (src/engine/snapshot.ts), as stored. */
+export interface SnapshotRecord {
+  seq: number;
+  /** The engine's `lastTime` at that seq (ms). */
+  time: number;
+  /** Hex SHA-256 `stateHash(engine)` at that seq: a restore must reproduce it. */
+  stateHash: string;
+  /** `snapshotEngine(engine)`. */
+  data: Uint8Array;
+  /** CRC32 (IEEE) of seq (8 bytes, little-endian), the state hash's ASCII and the data. */
+  checksum: number;
+}
+
+/** A stored snapshot without its data (listing them is cheap). */
+export interface SnapshotInfo {
+  seq: number;
+  time: number;
+  stateHash: string;
+  /** Size of the data. */
+  bytes: number;
 }
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -42,8 +67,22 @@ export interface JournalStore {
   lastSeq(): MaybePromise<number>;
   /** The lowest stored seq, or 0 when empty (above 1 once records before a snapshot were pruned). */
   firstSeq(): MaybePromise<number>;
-  /** Deletes every record with seq > `seq` (cutting a torn or corrupt tail); returns how many were deleted. */
+  /**
+   * Deletes every record with seq > `seq` (cutting a torn or corrupt tail), and every snapshot past it, in one
+   * transaction; returns how many records were deleted.
+   */
   truncateAfter(seq: number): MaybePromise<number>;
+  /**
+   * Stores a snapshot durably (one at the same seq is replaced). Refused unless the record of its seq is stored:
+   * a snapshot must never be ahead of the journal.
+   */
+  saveSnapshot(snapshot: SnapshotRecord): MaybePromise<void>;
+  /** The stored snapshots, newest first, without their data. */
+  listSnapshots(): MaybePromise<SnapshotInfo[]>;
+  /** One snapshot with its data, or null when there is none at `seq`. */
+  readSnapshot(seq: number): MaybePromise<SnapshotRecord | null>;
+  /** Keeps the newest `keep` snapshots and deletes the older ones; returns how many were deleted. */
+  pruneSnapshots(keep: number): MaybePromise<number>;
   close(): MaybePromise<void>;
 }
 

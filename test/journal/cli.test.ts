@@ -1,11 +1,16 @@
-/** `ringfence journal verify <path>`: the final seq and state hash; a torn tail reported; errors on one line. */
+/**
+ * `ringfence journal verify <path|postgres-url>`: the final seq and state hash; snapshots checked against the
+ * replay; a torn tail reported; errors on one line.
+ */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { main } from '../../src/cli/main.ts';
+import { PgJournalStore } from '../../src/journal/postgres.ts';
 import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
-import { fillJournal, tempDir } from './util.ts';
+import { createTestDatabase, type TestDatabase } from './pg.ts';
+import { fillJournal, fillStore, tempDir } from './util.ts';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -119,6 +124,60 @@ describe('ringfence journal verify', () => {
       assert.equal((await cli('journal', 'verify')).code, 2, 'missing argument');
     } finally {
       cleanup();
+    }
+  });
+});
+
+describe('ringfence journal verify: snapshots, PostgreSQL', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db?.drop();
+  });
+
+  test('SQLite: every stored snapshot is compared with the full replay; --from-snapshot starts from the newest', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'j.db');
+      const live = await fillJournal(path, 700, { snapshotEvery: 200 });
+      const r = await cli('journal', 'verify', path);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, new RegExp(`^state hash +${live.hash}$`, 'm'));
+      assert.match(r.out, /^snapshots +3 stored; 3 checked against the replay, all match$/m);
+      const f = await cli('journal', 'verify', path, '--from-snapshot', '--json');
+      assert.equal(f.code, 0, f.err);
+      const o = JSON.parse(f.out);
+      assert.equal(o.stateHash, live.hash);
+      assert.equal(o.snapshots.restored, 600);
+      assert.equal(o.records, live.seq - 600);
+      assert.deepEqual(o.snapshots.stored, [600, 400, 200]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('PostgreSQL by URL: the same report; a schema that is not a journal and an unreachable server exit 2', async () => {
+    const url = db.schemaUrl('verify_me');
+    const live = await fillStore(await PgJournalStore.open(url), 300, { snapshotEvery: 100, hashEvery: 50 });
+    const r = await cli('journal', 'verify', url);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^journal +${url.replace(/[?.]/g, '\\$&')}$`, 'm'));
+    assert.match(r.out, new RegExp(`^seq +${live.seq}$`, 'm'));
+    assert.match(r.out, new RegExp(`^state hash +${live.hash}$`, 'm'));
+    assert.match(r.out, /^snapshots +3 stored; 3 checked against the replay, all match$/m);
+    const j = JSON.parse((await cli('journal', 'verify', url, '--json', '--from-snapshot')).out);
+    assert.equal(j.stateHash, live.hash);
+    assert.equal(j.snapshots.restored, 300);
+    for (const [bad, msg] of [
+      [db.schemaUrl('nothing_here'), /not a ringfence journal/],
+      ['postgres://postgres@127.0.0.1:1/x', /cannot connect/],
+    ] as const) {
+      const e = await cli('journal', 'verify', bad);
+      assert.equal(e.code, 2, e.err);
+      assert.match(e.err, msg);
+      assert.equal(e.err.split('\n').length, 2, `one line: ${e.err}`);
     }
   });
 });

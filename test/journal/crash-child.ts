@@ -1,28 +1,37 @@
 /**
- * The process the crash test kills: `node --import tsx test/journal/crash-child.ts <dbpath> <seed>`.
+ * The process the crash test kills: `node --import tsx test/journal/crash-child.ts <dbpath|postgres-url> <seed>`
+ * (or the same compiled to JavaScript, which starts four times faster: see crash.test.ts).
  *
- * Recovers the journal at <dbpath> (creating it on the first run, cutting a torn tail if any), prints
+ * Recovers the journal at <dbpath> or <postgres-url> (creating it on the first run, cutting a torn tail if any,
+ * starting from its newest snapshot), prints
  * `recovered <seq> <stateHash> <clean|cut>`, then runs the seeded random command stream (test/journal/stream.ts)
  * through the Journal for ever, in bursts of 1–200 commands, sometimes with a short pause (batches are capped at
- * 16, 64 or 4096 by seed, so both the size bound and the end-of-turn flush commit), and prints `ack <seq>` for every accepted command
+ * 16, 64 or 4096 by seed, so both the size bound and the end-of-turn flush commit; snapshots never, every 97 or
+ * every 400 commands, so kills land before, during and after snapshot saves), and prints `ack <seq>` for every accepted command
  * as its promise resolves (i.e. once it is durable). Killed with SIGKILL at a random
  * moment by the parent. Stdout to a pipe is synchronous on Linux, so a printed ack was really acknowledged.
  * The stream resumes from the recovered state: its seed is mixed with the recovered seq.
  */
 import { Journal } from '../../src/journal/journal.ts';
-import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
+import { openJournalStore } from '../../src/journal/open.ts';
 import { CommandStream, mixSeed, Rng, setupCommands } from './stream.ts';
 
 const [path, seedArg] = process.argv.slice(2);
 if (!path || !seedArg) {
-  process.stderr.write('usage: crash-child.ts <dbpath> <seed>\n');
+  process.stderr.write('usage: crash-child.ts <dbpath|postgres-url> <seed>\n');
   process.exit(2);
 }
 const seed = Number(seedArg);
 
 // Small batches commit at the size bound mid-burst; large ones only at the end of the turn.
 const maxBatch = [16, 64, 4096][seed % 3]!;
-const { journal, report } = await Journal.open(new SqliteJournalStore(path), { hashEvery: 64, maxBatch });
+const snapshotEvery = [0, 97, 400][Math.floor(seed / 3) % 3]!;
+const { journal, report } = await Journal.open(await openJournalStore(path), {
+  hashEvery: 64,
+  maxBatch,
+  snapshotEvery,
+  keepSnapshots: 2,
+});
 const e = journal.engine;
 process.stdout.write(`recovered ${report.lastSeq} ${report.stateHash} ${report.cut ? 'cut' : 'clean'}\n`);
 

@@ -14,6 +14,7 @@ import {
   checkRecord,
   crc32,
   crc32Js,
+  crc32Slice8,
   decodeCommand,
   encodeCommand,
   makeRecord,
@@ -21,7 +22,13 @@ import {
 } from '../../src/journal/codec.ts';
 import { Journal, JournalWriteError, recover } from '../../src/journal/journal.ts';
 import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
-import { JournalError, type JournalRecord, type JournalStore } from '../../src/journal/store.ts';
+import {
+  JournalError,
+  type JournalRecord,
+  type JournalStore,
+  type SnapshotInfo,
+  type SnapshotRecord,
+} from '../../src/journal/store.ts';
 import { BTCUSDT } from '../engine/harness.ts';
 import { setupCommands } from './stream.ts';
 import { fillJournal, tempDir } from './util.ts';
@@ -72,7 +79,25 @@ class GateStore implements JournalStore {
     const keep = this.records.filter((r) => r.seq <= seq);
     const n = this.records.length - keep.length;
     this.records.splice(0, this.records.length, ...keep);
+    for (const s of [...this.snapshots.keys()]) if (s > seq) this.snapshots.delete(s);
     return n;
+  }
+  readonly snapshots = new Map<number, SnapshotRecord>();
+  saveSnapshot(s: SnapshotRecord): void {
+    this.snapshots.set(s.seq, s);
+  }
+  listSnapshots(): SnapshotInfo[] {
+    return [...this.snapshots.values()]
+      .sort((a, b) => b.seq - a.seq)
+      .map((s) => ({ seq: s.seq, time: s.time, stateHash: s.stateHash, bytes: s.data.length }));
+  }
+  readSnapshot(seq: number): SnapshotRecord | null {
+    return this.snapshots.get(seq) ?? null;
+  }
+  pruneSnapshots(keep: number): number {
+    const old = [...this.snapshots.keys()].sort((a, b) => b - a).slice(keep);
+    for (const s of old) this.snapshots.delete(s);
+    return old.length;
   }
   close(): void {}
 }
@@ -106,12 +131,14 @@ const deposit = (account: string, amount = '100'): Extract<Command, { type: 'dep
 const market = (): Command => ({ type: 'createMarket', time: ++clock, market: BTCUSDT });
 
 describe('journal: encoding and checksums', () => {
-  test('CRC32 is the IEEE one (check value of "123456789" is 0xCBF43926); the table fallback equals node zlib', () => {
+  test('CRC32 is the IEEE one (check value of "123456789" is 0xCBF43926); table, slice-by-8 and node zlib agree', () => {
     const bytes = new TextEncoder().encode('123456789');
     assert.equal(crc32Js(bytes), 0xcbf43926);
+    assert.equal(crc32Slice8(bytes), 0xcbf43926);
     assert.equal(crc32(bytes), 0xcbf43926);
     let x = 12345;
-    for (let n = 0; n < 50; n++) {
+    // Lengths 0..1,029: every alignment of the 8-byte loop, and both sides of the JS/zlib threshold.
+    for (let n = 0; n < 148; n++) {
       const data = new Uint8Array(n * 7);
       for (let i = 0; i < data.length; i++) {
         x = (x * 1103515245 + 12345) >>> 0;
@@ -119,6 +146,7 @@ describe('journal: encoding and checksums', () => {
       }
       assert.equal(crc32Js(data), crc32(data));
       assert.equal(crc32Js(data, 0xdeadbeef), crc32(data, 0xdeadbeef));
+      assert.equal(crc32Slice8(data, 0xdeadbeef), crc32Js(data, 0xdeadbeef));
       const z = (zlib as { crc32?: (d: Uint8Array) => number }).crc32;
       if (z) assert.equal(crc32Js(data), z(data));
     }
@@ -187,6 +215,20 @@ describe('journal: encoding and checksums', () => {
     const wrongTime = checkRecord(makeRecord(1, cmd.time + 1, encodeCommand(cmd)));
     assert.equal(wrongTime.ok, false);
     if (!wrongTime.ok) assert.match(wrongTime.reason, /time/);
+  });
+
+  test("a market keeps the journaled config, not the caller's object: changing that object later changes nothing", async () => {
+    const journal = new Journal(new Engine(), new GateStore(true));
+    const cfg = structuredClone(BTCUSDT);
+    await journal.submit({ type: 'createMarket', time: ++clock, market: cfg });
+    const before = stateHash(journal.engine);
+    cfg.takerFee = '0.5';
+    (cfg.risk as { tiers: { mmr: string }[] }).tiers[0]!.mmr = '0.9';
+    assert.equal(stateHash(journal.engine), before);
+    assert.notEqual(journal.engine.markets.get('BTCUSDT')!.config, cfg);
+    const replayed = new Engine();
+    replayed.apply({ type: 'createMarket', time: clock, market: BTCUSDT });
+    assert.equal(stateHash(replayed), before);
   });
 
   test('a command msgpack cannot hold exactly is rejected before the engine sees it', async () => {

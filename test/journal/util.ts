@@ -8,6 +8,7 @@ import type { Command } from '../../src/engine/types.ts';
 import { encodeCommand, makeRecord } from '../../src/journal/codec.ts';
 import { Journal, type JournalOptions } from '../../src/journal/journal.ts';
 import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
+import type { JournalStore } from '../../src/journal/store.ts';
 import { CommandStream, setupCommands } from './stream.ts';
 
 /** A fresh temp directory, removed by the returned cleanup. */
@@ -43,6 +44,35 @@ export async function fillJournal(
   }
   await journal.close();
   return { hash: stateHash(e), seq: e.seq, commands, engine: e };
+}
+
+/**
+ * Runs the setup plus `n` stream commands through a Journal on `store` (recovering what it holds first) and closes
+ * the journal (and the store). Like fillJournal, for any store.
+ */
+export async function fillStore(
+  store: JournalStore,
+  n: number,
+  opts: JournalOptions & { seed?: number; burst?: number } = {},
+): Promise<{ hash: string; seq: number; commands: Command[]; engine: Engine; journal: Journal }> {
+  const { journal } = await Journal.open(store, opts);
+  const e = journal.engine;
+  const commands: Command[] = [];
+  const stream = new CommandStream(opts.seed ?? 1);
+  const burst = opts.burst ?? 50;
+  let last: Promise<unknown> = Promise.resolve();
+  const submit = (c: Command) => {
+    const before = e.seq;
+    last = journal.submit(c);
+    if (e.seq > before) commands.push(c);
+  };
+  if (e.seq === 0) for (const c of setupCommands()) submit(c);
+  for (let i = 0; i < n; i++) {
+    submit(stream.next(e));
+    if (i % burst === burst - 1) await last;
+  }
+  await journal.close();
+  return { hash: stateHash(e), seq: e.seq, commands, engine: e, journal };
 }
 
 /** A well-formed record for `cmd` at `seq` (valid checksum), optionally with a state hash. */
