@@ -1,0 +1,333 @@
+/**
+ * The wire format: engine values (bigint at a field's scale) → decimal strings at that scale, and the ccxt-shaped
+ * views the API returns. Every scale comes from the market or asset the value belongs to, never guessed: prices at
+ * the market's price decimals, sizes at its lot decimals, money at the settle asset's, rates at RATE_DP, leverage
+ * at LEVERAGE_DP.
+ */
+import { formatDecimal } from '../core/fixed.ts';
+import { notional } from '../core/margin.ts';
+import { LEVERAGE_DP, RATE_DP } from '../core/rates.ts';
+import type { Order } from '../engine/account.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { Market } from '../engine/market.ts';
+import type { EngineEvent } from '../engine/types.ts';
+
+export const fmtRate = (v: bigint): string => formatDecimal(v, RATE_DP);
+export const fmtLeverage = (v: bigint): string => formatDecimal(v, LEVERAGE_DP);
+export const fmtPrice = (m: Market, v: bigint): string => formatDecimal(v, m.inst.priceDp);
+export const fmtSize = (m: Market, v: bigint): string => formatDecimal(v, m.inst.sizeDp);
+export const fmtMoney = (m: Market, v: bigint): string => formatDecimal(v, m.inst.settleDp);
+const fmtOpt = (f: (v: bigint) => string, v: bigint | null): string | null => (v === null ? null : f(v));
+
+export interface LeverageTierView {
+  tier: number;
+  currency: string;
+  minNotional: string;
+  maxNotional: string | null;
+  maintenanceMarginRate: string;
+  initialMarginRate: string;
+  maxLeverage: string;
+  /** Maintenance deduction ("cum"): MM = notional × rate − deduction. Exact, at settle + rate decimals. */
+  deduction: string;
+}
+
+/** ccxt's fetchMarketLeverageTiers shape. Rules that are not brackets (size-linear, dYdX fraction) have none. */
+export function tiersOf(m: Market): LeverageTierView[] {
+  const r = m.inst.risk;
+  if (r.kind !== 'tiers') return [];
+  let prevCap = 0n;
+  return r.tiers.map((t, i) => {
+    const v: LeverageTierView = {
+      tier: i + 1,
+      currency: m.asset,
+      minNotional: fmtMoney(m, prevCap),
+      maxNotional: t.cap === null ? null : fmtMoney(m, t.cap),
+      maintenanceMarginRate: fmtRate(t.mmr),
+      initialMarginRate: fmtRate(t.imr),
+      maxLeverage: fmtLeverage(t.maxLeverage),
+      deduction: formatDecimal(t.deductionRaw, m.inst.settleDp + RATE_DP),
+    };
+    prevCap = t.cap ?? prevCap;
+    return v;
+  });
+}
+
+export interface MarketView {
+  id: string;
+  symbol: string;
+  base: string;
+  quote: string;
+  settle: string;
+  type: 'swap' | 'future';
+  linear: boolean;
+  inverse: boolean;
+  contractSize: string;
+  expiry: number | null;
+  active: boolean;
+  tickSize: string;
+  lotSize: string;
+  precision: { price: string; amount: string };
+  limits: { amount: { min: string; max: string }; leverage: { max: string } };
+  taker: string;
+  maker: string;
+  defaultLeverage: string;
+  limitBand: string;
+  marketBand: string;
+  oracle: boolean;
+  fundingIntervalMs: number | null;
+  tiers: LeverageTierView[];
+  /** The risk rule as configured (decimals as strings). */
+  riskRule: unknown;
+  /** The liquidation policy as configured (absent fields take the engine's defaults). */
+  liquidation: unknown;
+}
+
+export function marketView(m: Market): MarketView {
+  const inst = m.inst;
+  const tick = fmtPrice(m, inst.tickSize);
+  const lot = fmtSize(m, inst.lotSize);
+  return {
+    id: m.symbol,
+    symbol: m.symbol,
+    base: inst.baseAsset,
+    quote: inst.quoteAsset,
+    settle: inst.settleAsset,
+    type: inst.type === 'future' ? 'future' : 'swap',
+    linear: inst.kind === 'linear',
+    inverse: inst.kind === 'inverse',
+    contractSize: formatDecimal(inst.multiplier, inst.multiplierDp),
+    expiry: inst.expiry,
+    active: !m.closed,
+    tickSize: tick,
+    lotSize: lot,
+    precision: { price: tick, amount: lot },
+    limits: {
+      amount: { min: lot, max: fmtSize(m, m.size(m.maxOrderLots)) },
+      leverage: { max: fmtLeverage(inst.maxLeverage) },
+    },
+    taker: fmtRate(m.takerFee),
+    maker: fmtRate(m.makerFee),
+    defaultLeverage: fmtLeverage(m.defaultLeverage),
+    limitBand: fmtRate(m.limitBand),
+    marketBand: fmtRate(m.marketBand),
+    oracle: m.oracle !== null,
+    fundingIntervalMs: m.fundingCfg?.intervalMs ?? null,
+    tiers: tiersOf(m),
+    riskRule: m.config.risk,
+    liquidation: m.config.liquidation ?? {},
+  };
+}
+
+export interface OrderView {
+  id: string;
+  clientOrderId: string | null;
+  symbol: string;
+  type: 'limit';
+  side: 'buy' | 'sell';
+  timeInForce: string;
+  postOnly: boolean;
+  reduceOnly: boolean;
+  price: string;
+  /** Size as placed (an amend changes `remaining`, not this). */
+  amount: string;
+  remaining: string;
+  status: 'open';
+  marginMode: 'isolated' | 'cross';
+  /** Isolated: money held for the order; cross: requirement counted against available. */
+  reserved: string;
+}
+
+/** A resting order (ccxt's Order for fetchOpenOrders). */
+export function orderView(o: Order): OrderView {
+  const m = o.market;
+  return {
+    id: String(o.id),
+    clientOrderId: o.clientOrderId,
+    symbol: m.symbol,
+    type: 'limit',
+    side: o.side,
+    timeInForce: o.tif === 'PO' ? 'PO' : o.tif,
+    postOnly: o.tif === 'PO',
+    reduceOnly: o.reduceOnly,
+    price: fmtPrice(m, m.price(o.priceTicks)),
+    amount: fmtSize(m, m.size(o.sizeLots)),
+    remaining: fmtSize(m, m.size(o.remainingLots)),
+    status: 'open',
+    marginMode: o.mode,
+    reserved: fmtMoney(m, o.reserved),
+  };
+}
+
+/** Id of the i-th event of the command applied as `seq`: stable across restarts (seqs are). */
+export const eventId = (seq: number, index: number): string => `${seq}-${index}`;
+
+export interface PublicTradeView {
+  id: string;
+  timestamp: number;
+  symbol: string;
+  /** The taker's side. */
+  side: 'buy' | 'sell';
+  price: string;
+  amount: string;
+  /** Notional in the settle asset. */
+  cost: string;
+}
+
+type TradeEvent = Extract<EngineEvent, { type: 'trade' }>;
+
+export function publicTrade(m: Market, ev: TradeEvent, id: string, time: number): PublicTradeView {
+  return {
+    id,
+    timestamp: time,
+    symbol: ev.symbol,
+    side: ev.takerSide,
+    price: fmtPrice(m, ev.price),
+    amount: fmtSize(m, ev.size),
+    cost: fmtMoney(m, notional(m.inst, ev.size, ev.price, 'ceil')),
+  };
+}
+
+export interface FillView extends PublicTradeView {
+  orderId: string;
+  takerOrMaker: 'taker' | 'maker';
+  /** Negative for a rebate. */
+  fee: { cost: string; currency: string };
+}
+
+/** One side of a trade as its owner sees it (ccxt's fetchMyTrades). */
+export function fillOf(
+  m: Market,
+  ev: TradeEvent,
+  id: string,
+  time: number,
+  role: 'taker' | 'maker',
+): FillView {
+  const side = role === 'taker' ? ev.takerSide : ev.takerSide === 'buy' ? 'sell' : 'buy';
+  return {
+    ...publicTrade(m, ev, id, time),
+    side,
+    orderId: String(role === 'taker' ? ev.takerOrderId : ev.makerOrderId),
+    takerOrMaker: role,
+    fee: { cost: fmtMoney(m, role === 'taker' ? ev.takerFee : ev.makerFee), currency: m.asset },
+  };
+}
+
+/** A JSON value with every bigint already rendered at its scale. */
+export type WireEvent = { type: EngineEvent['type'] } & Record<string, string | number | boolean | null>;
+
+/**
+ * An engine event with every amount formatted at its field's scale. Markets are never removed, so a symbol in an
+ * event always resolves; an asset with no market yet (cannot happen for money that moved) falls back to 0 dp.
+ */
+export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
+  const mk = (symbol: string): Market => {
+    const m = e.markets.get(symbol);
+    if (!m) throw new Error(`bug: event for unknown market ${symbol}`);
+    return m;
+  };
+  const asset = (a: string, v: bigint) => formatDecimal(v, e.assets.get(a) ?? 0);
+  switch (ev.type) {
+    case 'marketCreated':
+      return { ...ev };
+    case 'transfer':
+      return { ...ev, amount: asset(ev.asset, ev.amount) };
+    case 'insuranceDraw':
+      return { ...ev, amount: asset(ev.asset, ev.amount) };
+    case 'orderAccepted': {
+      const m = mk(ev.symbol);
+      return { ...ev, orderId: String(ev.orderId), price: fmtPrice(m, ev.price), size: fmtSize(m, ev.size) };
+    }
+    case 'orderCanceled': {
+      const m = mk(ev.symbol);
+      return { ...ev, orderId: String(ev.orderId), remaining: fmtSize(m, ev.remaining) };
+    }
+    case 'orderAmended': {
+      const m = mk(ev.symbol);
+      return { ...ev, orderId: String(ev.orderId), price: fmtPrice(m, ev.price), size: fmtSize(m, ev.size) };
+    }
+    case 'trade': {
+      const m = mk(ev.symbol);
+      return {
+        ...ev,
+        takerOrderId: String(ev.takerOrderId),
+        makerOrderId: String(ev.makerOrderId),
+        price: fmtPrice(m, ev.price),
+        size: fmtSize(m, ev.size),
+        takerFee: fmtMoney(m, ev.takerFee),
+        makerFee: fmtMoney(m, ev.makerFee),
+      };
+    }
+    case 'position': {
+      const m = mk(ev.symbol);
+      return {
+        ...ev,
+        size: fmtSize(m, ev.size),
+        entryPrice: ev.side === null ? null : fmtPrice(m, ev.entryPrice),
+        collateral: fmtMoney(m, ev.collateral),
+        realizedPnl: fmtMoney(m, ev.realizedPnl),
+      };
+    }
+    case 'marginModeSet':
+      return { ...ev };
+    case 'autoAddMarginSet':
+      return { ...ev, trigger: fmtOpt(fmtRate, ev.trigger) };
+    case 'leverageSet':
+      return { ...ev, leverage: fmtLeverage(ev.leverage) };
+    case 'markPrice':
+      return { ...ev, price: fmtPrice(mk(ev.symbol), ev.price) };
+    case 'indexPrice':
+      return { ...ev, price: fmtOpt((v) => fmtPrice(mk(ev.symbol), v), ev.price) };
+    case 'oracleStatus':
+      return { ...ev };
+    case 'fundingRate': {
+      const m = mk(ev.symbol);
+      return { ...ev, rate: fmtRate(ev.rate), price: fmtPrice(m, ev.price) };
+    }
+    case 'fundingPaid': {
+      const m = mk(ev.symbol);
+      return { ...ev, amount: fmtMoney(m, ev.amount), shortfall: fmtMoney(m, ev.shortfall) };
+    }
+    case 'marketSettled':
+      return { ...ev, price: fmtPrice(mk(ev.symbol), ev.price) };
+    case 'liquidationStarted': {
+      const m = mk(ev.symbol);
+      return {
+        ...ev,
+        mark: fmtPrice(m, ev.mark),
+        equity: fmtMoney(m, ev.equity),
+        maintenance: fmtMoney(m, ev.maintenance),
+      };
+    }
+    case 'liquidation': {
+      const m = mk(ev.symbol);
+      return {
+        ...ev,
+        size: fmtSize(m, ev.size),
+        price: fmtPrice(m, ev.price),
+        mark: fmtPrice(m, ev.mark),
+        bankruptcyPrice: fmtPrice(m, ev.bankruptcyPrice),
+        fee: fmtMoney(m, ev.fee),
+        remaining: fmtSize(m, ev.remaining),
+      };
+    }
+    case 'adl': {
+      const m = mk(ev.symbol);
+      return { ...ev, size: fmtSize(m, ev.size), price: fmtPrice(m, ev.price) };
+    }
+    case 'autoAddMargin': {
+      const m = mk(ev.symbol);
+      return { ...ev, amount: fmtMoney(m, ev.amount), marginRatio: fmtRate(ev.marginRatio) };
+    }
+    case 'marginCall':
+      return { ...ev, marginRatio: fmtRate(ev.marginRatio) };
+    default: {
+      const never: never = ev;
+      throw new Error(`bug: unformatted event ${JSON.stringify((never as { type?: unknown }).type)}`);
+    }
+  }
+}
+
+/** JSON.stringify that renders any stray bigint as a string instead of throwing (defence in depth). */
+export function toJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+}

@@ -1,0 +1,191 @@
+/**
+ * Requests → engine commands, and engine results → responses. Shared by the REST routes and WebSocket order entry,
+ * so both accept exactly the same input and answer the same way. Bodies arrive validated by their schemas; the
+ * engine validates every value again (scales, bounds, state) and its rejection is the answer.
+ */
+import type { Static } from 'typebox';
+import { div } from '../core/fixed.ts';
+import { notional } from '../core/margin.ts';
+import type { Engine } from '../engine/engine.ts';
+import { positionView } from '../engine/readmodel.ts';
+import type { ApplyResult, EngineEvent, TimeInForce } from '../engine/types.ts';
+import { eventId, type FillView, fillOf, fmtMoney, fmtPrice, fmtSize } from './codec.ts';
+import { ApiError, rejection } from './errors.ts';
+import type {
+  AmendOrderBody,
+  AutoAddBody,
+  LeverageBody,
+  MarginBody,
+  MarginModeBody,
+  OrderResultSchema,
+  PlaceOrderBody,
+  PositionViewSchema,
+} from './schemas.ts';
+import type { CommandInput } from './service.ts';
+
+export type Accepted = Extract<ApplyResult, { ok: true }> & { time: number };
+export type Submitted = ApplyResult & { time: number };
+
+/** The accepted result, or the engine's rejection as an ApiError (4xx with its RejectCode). */
+export function accepted(r: Submitted): Accepted {
+  if (!r.ok) throw rejection(r.code, r.message);
+  return r;
+}
+
+export function placeOrderCommand(account: string, b: Static<typeof PlaceOrderBody>): CommandInput {
+  let tif: TimeInForce | undefined = b.timeInForce;
+  if (b.postOnly === true) {
+    if (tif !== undefined && tif !== 'PO')
+      throw new ApiError(400, 'INVALID_REQUEST', `postOnly contradicts timeInForce ${tif}`);
+    tif = 'PO';
+  }
+  if (b.type === 'limit' && b.price === undefined)
+    throw new ApiError(400, 'INVALID_REQUEST', 'a limit order needs a price');
+  return {
+    type: 'placeOrder',
+    account,
+    symbol: b.symbol,
+    side: b.side,
+    orderType: b.type,
+    size: b.amount,
+    ...(b.price !== undefined ? { price: b.price } : {}),
+    ...(tif !== undefined ? { timeInForce: tif } : {}),
+    ...(b.reduceOnly !== undefined ? { reduceOnly: b.reduceOnly } : {}),
+    ...(b.clientOrderId !== undefined ? { clientOrderId: b.clientOrderId } : {}),
+    ...(b.stp !== undefined ? { stp: b.stp } : {}),
+  };
+}
+
+/** The market an order id of `account` rests on (for cancel/amend without a symbol); 404 when none. */
+export function symbolOfOrder(e: Engine, account: string, orderId: number, symbol?: string): string {
+  if (symbol !== undefined) return symbol;
+  const o = e.accounts.get(account)?.orders.get(orderId);
+  if (!o) throw rejection('UNKNOWN_ORDER', `no open order ${orderId}`);
+  return o.market.symbol;
+}
+
+/** An amend must change something: checked before the order is looked up (malformed before unknown). */
+export function requireAmendChange(b: Static<typeof AmendOrderBody>): void {
+  if (b.price === undefined && b.amount === undefined)
+    throw new ApiError(400, 'INVALID_REQUEST', 'amend needs a price or an amount');
+}
+
+export function amendCommand(
+  account: string,
+  symbol: string,
+  orderId: number,
+  b: Static<typeof AmendOrderBody>,
+): CommandInput {
+  requireAmendChange(b);
+  return {
+    type: 'amendOrder',
+    account,
+    symbol,
+    orderId,
+    ...(b.price !== undefined ? { price: b.price } : {}),
+    ...(b.amount !== undefined ? { size: b.amount } : {}),
+  };
+}
+
+export const parseOrderId = (s: string): number => {
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n < 1) throw new ApiError(400, 'INVALID_REQUEST', 'bad order id');
+  return n;
+};
+
+type OrderResult = Static<typeof OrderResultSchema>;
+
+/** What a place-order command did, from its own events: fills, status, average price, fees. */
+export function orderResult(e: Engine, r: Accepted, b: Static<typeof PlaceOrderBody>): OrderResult {
+  const id = r.orderId;
+  if (id === undefined) throw new Error('bug: placeOrder accepted without an order id');
+  const m = e.markets.get(b.symbol)!;
+  let acc: Extract<EngineEvent, { type: 'orderAccepted' }> | null = null;
+  let canceled: Extract<EngineEvent, { type: 'orderCanceled' }> | null = null;
+  const trades: FillView[] = [];
+  let filled = 0n;
+  let cost = 0n;
+  let fee = 0n;
+  let priceSize = 0n;
+  r.events.forEach((ev, i) => {
+    if (ev.type === 'orderAccepted' && ev.orderId === id) acc = ev;
+    else if (ev.type === 'orderCanceled' && ev.orderId === id) canceled = ev;
+    else if (ev.type === 'trade' && ev.takerOrderId === id) {
+      trades.push(fillOf(m, ev, eventId(r.seq, i), r.time, 'taker'));
+      filled += ev.size;
+      cost += notional(m.inst, ev.size, ev.price, 'ceil');
+      fee += ev.takerFee;
+      priceSize += ev.price * ev.size;
+    }
+  });
+  const a = acc as Extract<EngineEvent, { type: 'orderAccepted' }> | null;
+  const c = canceled as Extract<EngineEvent, { type: 'orderCanceled' }> | null;
+  if (!a) throw new Error(`bug: order ${id} accepted without an orderAccepted event`);
+  const remaining = c ? 0n : a.size - filled;
+  return {
+    id: String(id),
+    seq: r.seq,
+    timestamp: r.time,
+    clientOrderId: b.clientOrderId ?? null,
+    symbol: m.symbol,
+    type: b.type,
+    side: a.side,
+    timeInForce: a.timeInForce,
+    reduceOnly: a.reduceOnly,
+    postOnly: a.timeInForce === 'PO',
+    price: fmtPrice(m, a.price),
+    amount: fmtSize(m, a.size),
+    filled: fmtSize(m, filled),
+    remaining: fmtSize(m, remaining),
+    // Average fill price, rounded half up at the price scale (display; each fill's price is exact).
+    average: filled === 0n ? null : fmtPrice(m, div(priceSize, filled, 'halfUp')),
+    cost: fmtMoney(m, cost),
+    status: c ? 'canceled' : remaining === 0n ? 'closed' : 'open',
+    cancelReason: c ? c.reason : null,
+    fee: { cost: fmtMoney(m, fee), currency: m.asset },
+    trades,
+  };
+}
+
+export const marginModeCommand = (account: string, b: Static<typeof MarginModeBody>): CommandInput => ({
+  type: 'setMarginMode',
+  account,
+  symbol: b.symbol,
+  mode: b.marginMode,
+});
+
+export const leverageCommand = (account: string, b: Static<typeof LeverageBody>): CommandInput => ({
+  type: 'setLeverage',
+  account,
+  symbol: b.symbol,
+  leverage: b.leverage,
+});
+
+export const marginCommand = (
+  account: string,
+  b: Static<typeof MarginBody>,
+  kind: 'add' | 'reduce',
+): CommandInput => ({
+  type: kind === 'add' ? 'addMargin' : 'removeMargin',
+  account,
+  symbol: b.symbol,
+  amount: b.amount,
+});
+
+export const autoAddCommand = (account: string, b: Static<typeof AutoAddBody>): CommandInput => ({
+  type: 'setAutoAddMargin',
+  account,
+  symbol: b.symbol,
+  enabled: b.enabled,
+  ...(b.policy !== undefined ? { policy: b.policy } : {}),
+  ...(b.trigger !== undefined ? { trigger: b.trigger } : {}),
+});
+
+type PositionOut = Static<typeof PositionViewSchema>;
+
+/** The account's position on `symbol` as it stands now (after the command that was just acknowledged). */
+export function currentPosition(e: Engine, account: string, symbol: string): PositionOut {
+  const p = e.accounts.get(account)?.positions.get(symbol);
+  if (!p) throw rejection('INVALID_COMMAND', `no ${symbol} position`);
+  return positionView(e, p);
+}

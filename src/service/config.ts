@@ -1,0 +1,316 @@
+/**
+ * `ringfence serve` configuration: defaults < JSON file (`--config` or RINGFENCE_CONFIG) < environment variables
+ * < command-line flags. The file is validated strictly (unknown fields are errors naming the path), so a typo never
+ * silently runs a default. API keys come from the file only: an environment variable is too easy to leak.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Static, Type } from 'typebox';
+import { Compile } from 'typebox/compile';
+
+export const SCOPES = ['read', 'trade', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** Reserved account ids (the liquidation backstop): only admin keys may act for them. */
+export const RESERVED_ACCOUNT_PREFIX = '@';
+export const BACKSTOP_ACCOUNT = '@insurance';
+const ACCOUNT_PATTERN = '^(@?[A-Za-z0-9_.-]{1,64})$';
+
+const RateLimitSchema = Type.Object(
+  {
+    /** Bucket size: the largest burst. */
+    burst: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    /** Tokens added per second (one request costs one token). */
+    perSecond: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }),
+  },
+  { additionalProperties: false },
+);
+
+const KeySchema = Type.Object(
+  {
+    /** The public key id clients send in `x-rf-key`. */
+    key: Type.String({ pattern: '^[A-Za-z0-9_.-]{8,64}$' }),
+    /** The shared HMAC secret (kept in plain text: verifying an HMAC needs it; protect the file). */
+    secret: Type.String({ minLength: 32, maxLength: 256 }),
+    /** The one account this key reads and trades for; optional for admin keys (which act on any account). */
+    account: Type.Optional(Type.String({ pattern: ACCOUNT_PATTERN })),
+    scopes: Type.Array(Type.Union([Type.Literal('read'), Type.Literal('trade'), Type.Literal('admin')]), {
+      minItems: 1,
+      maxItems: 3,
+    }),
+    rateLimit: Type.Optional(RateLimitSchema),
+  },
+  { additionalProperties: false },
+);
+
+const FileSchema = Type.Object(
+  {
+    host: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    /** Directory of the default SQLite journal (`<dataDir>/journal.db`). */
+    dataDir: Type.Optional(Type.String({ minLength: 1 })),
+    /** A file path or `sqlite:<path>` (SQLite), or `postgres://…` (PostgreSQL). Default `<dataDir>/journal.db`. */
+    journalUrl: Type.Optional(Type.String({ minLength: 1 })),
+    logLevel: Type.Optional(
+      Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+    ),
+    /** Interval of the engine's `tick` command; 0 disables ticking (tests). */
+    tickIntervalMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
+    bodyLimit: Type.Optional(Type.Integer({ minimum: 1_024, maximum: 16 * 1024 * 1024 })),
+    /** A signed request's timestamp must be within this many ms of the server's clock. */
+    recvWindowMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+    /** Default per-key bucket, and the per-IP bucket for unauthenticated requests. */
+    rateLimit: Type.Optional(RateLimitSchema),
+    publicRateLimit: Type.Optional(RateLimitSchema),
+    keys: Type.Optional(Type.Array(KeySchema, { maxItems: 10_000 })),
+    ws: Type.Optional(
+      Type.Object(
+        {
+          maxClients: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+          /** A client whose unsent buffer exceeds this is disconnected (it never stalls the engine). */
+          maxBufferedBytes: Type.Optional(Type.Integer({ minimum: 1_024, maximum: 256 * 1024 * 1024 })),
+          maxSubscriptions: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })),
+          maxPayloadBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 1024 * 1024 })),
+          /** Levels per side in an order-book snapshot. */
+          bookDepth: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    history: Type.Optional(
+      Type.Object(
+        {
+          tradesPerMarket: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+          liquidationsPerMarket: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+          perAccount: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+          fundingPerMarket: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+          /** Accounts with a private history kept (least recently active evicted first). */
+          maxAccounts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    journal: Type.Optional(
+      Type.Object(
+        {
+          maxBatch: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+          hashEvery: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000_000 })),
+          /** SQLite: commit on a writer thread, so the fsync does not stop the event loop (default false). */
+          writerThread: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Serve the OpenAPI document and swagger-ui at /docs (default true). */
+    docs: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export type RateLimit = Static<typeof RateLimitSchema>;
+export type KeyConfig = Static<typeof KeySchema>;
+export type ConfigFile = Static<typeof FileSchema>;
+
+export interface ServiceConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  journalUrl: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  tickIntervalMs: number;
+  bodyLimit: number;
+  recvWindowMs: number;
+  rateLimit: RateLimit;
+  publicRateLimit: RateLimit;
+  keys: KeyConfig[];
+  ws: {
+    maxClients: number;
+    maxBufferedBytes: number;
+    maxSubscriptions: number;
+    maxPayloadBytes: number;
+    bookDepth: number;
+  };
+  history: {
+    tradesPerMarket: number;
+    liquidationsPerMarket: number;
+    perAccount: number;
+    fundingPerMarket: number;
+    maxAccounts: number;
+  };
+  journal: { maxBatch: number; hashEvery: number; writerThread: boolean };
+  docs: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const checkFile = Compile(FileSchema);
+
+/** Parses and validates a config object (the JSON file's content); throws ConfigError naming the first bad path. */
+export function parseConfigFile(json: unknown, where = 'config'): ConfigFile {
+  if (checkFile.Check(json)) return json;
+  const errs = checkFile.Errors(json);
+  const extra = errs.find((e) => e.keyword === 'additionalProperties');
+  const e = extra ?? errs[errs.length - 1] ?? errs[0];
+  if (!e) throw new ConfigError(`${where}: invalid`);
+  const path = e.instancePath || '/';
+  const names =
+    extra &&
+    typeof extra.params === 'object' &&
+    extra.params !== null &&
+    'additionalProperties' in extra.params
+      ? `: ${String((extra.params as { additionalProperties: unknown }).additionalProperties)}`
+      : '';
+  throw new ConfigError(`${where}: ${path}: ${e.message}${names}`);
+}
+
+/** The built-in defaults (every field filled). */
+export function defaultConfig(): ServiceConfig {
+  return {
+    host: '127.0.0.1',
+    port: 8080,
+    dataDir: './data',
+    journalUrl: '',
+    logLevel: 'info',
+    tickIntervalMs: 1_000,
+    bodyLimit: 64 * 1024,
+    recvWindowMs: 5_000,
+    rateLimit: { burst: 100, perSecond: 50 },
+    publicRateLimit: { burst: 200, perSecond: 100 },
+    keys: [],
+    ws: {
+      maxClients: 1_000,
+      maxBufferedBytes: 4 * 1024 * 1024,
+      maxSubscriptions: 64,
+      maxPayloadBytes: 64 * 1024,
+      bookDepth: 200,
+    },
+    history: {
+      tradesPerMarket: 1_000,
+      liquidationsPerMarket: 500,
+      perAccount: 500,
+      fundingPerMarket: 500,
+      maxAccounts: 10_000,
+    },
+    journal: { maxBatch: 4_096, hashEvery: 100_000, writerThread: false },
+    docs: true,
+  };
+}
+
+/** Applies a validated file over a base config. */
+export function mergeConfig(base: ServiceConfig, f: ConfigFile): ServiceConfig {
+  const out: ServiceConfig = {
+    ...base,
+    ws: { ...base.ws, ...defined(f.ws ?? {}) },
+    history: { ...base.history, ...defined(f.history ?? {}) },
+    journal: { ...base.journal, ...defined(f.journal ?? {}) },
+  };
+  if (f.host !== undefined) out.host = f.host;
+  if (f.port !== undefined) out.port = f.port;
+  if (f.dataDir !== undefined) out.dataDir = f.dataDir;
+  if (f.journalUrl !== undefined) out.journalUrl = f.journalUrl;
+  if (f.logLevel !== undefined) out.logLevel = f.logLevel as ServiceConfig['logLevel'];
+  if (f.tickIntervalMs !== undefined) out.tickIntervalMs = f.tickIntervalMs;
+  if (f.bodyLimit !== undefined) out.bodyLimit = f.bodyLimit;
+  if (f.recvWindowMs !== undefined) out.recvWindowMs = f.recvWindowMs;
+  if (f.rateLimit !== undefined) out.rateLimit = f.rateLimit;
+  if (f.publicRateLimit !== undefined) out.publicRateLimit = f.publicRateLimit;
+  if (f.keys !== undefined) out.keys = f.keys;
+  if (f.docs !== undefined) out.docs = f.docs;
+  return out;
+}
+
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The environment variables `serve` reads, and the config field each sets. */
+export const ENV_VARS: Record<string, { field: keyof ConfigFile; kind: 'string' | 'int' }> = {
+  RINGFENCE_HOST: { field: 'host', kind: 'string' },
+  RINGFENCE_PORT: { field: 'port', kind: 'int' },
+  RINGFENCE_DATA: { field: 'dataDir', kind: 'string' },
+  RINGFENCE_JOURNAL_URL: { field: 'journalUrl', kind: 'string' },
+  RINGFENCE_LOG_LEVEL: { field: 'logLevel', kind: 'string' },
+  RINGFENCE_TICK_MS: { field: 'tickIntervalMs', kind: 'int' },
+  RINGFENCE_BODY_LIMIT: { field: 'bodyLimit', kind: 'int' },
+  RINGFENCE_RECV_WINDOW_MS: { field: 'recvWindowMs', kind: 'int' },
+};
+
+/** The subset of a config file set by environment variables (validated like the file). */
+export function configFromEnv(env: NodeJS.ProcessEnv): ConfigFile {
+  const out: Record<string, unknown> = {};
+  for (const [name, { field, kind }] of Object.entries(ENV_VARS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (kind === 'int') {
+      if (!/^\d{1,9}$/.test(raw))
+        throw new ConfigError(`${name}: must be a non-negative integer, got "${raw}"`);
+      out[field] = Number(raw);
+    } else out[field] = raw;
+  }
+  return parseConfigFile(out, 'environment');
+}
+
+export interface LoadOptions {
+  /** Path of the JSON config file (else RINGFENCE_CONFIG, else none). */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Command-line flags, applied last. */
+  overrides?: ConfigFile;
+  /** Collects warnings (e.g. a config file others can read) for the caller to log. */
+  warnings?: string[];
+}
+
+/** Loads, merges and validates the configuration; throws ConfigError on any problem. */
+export function loadConfig(opts: LoadOptions = {}): ServiceConfig {
+  const env = opts.env ?? process.env;
+  let cfg = defaultConfig();
+  const file = opts.file ?? env.RINGFENCE_CONFIG;
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError(`${file}: malformed JSON (${(e as Error).message.split('\n')[0]})`);
+    }
+    cfg = mergeConfig(cfg, parseConfigFile(json, file));
+    try {
+      // Secrets live in the file: say so when anyone but the owner can read it.
+      if ((statSync(file).mode & 0o077) !== 0 && cfg.keys.length > 0)
+        opts.warnings?.push(`${file} holds API secrets and is readable by others (chmod 600 it)`);
+    } catch {
+      // stat after a successful read cannot meaningfully fail; nothing to warn about
+    }
+  }
+  cfg = mergeConfig(cfg, configFromEnv(env));
+  if (opts.overrides) cfg = mergeConfig(cfg, parseConfigFile(opts.overrides, 'command line'));
+  if (!cfg.journalUrl) cfg.journalUrl = join(cfg.dataDir, 'journal.db');
+  checkKeys(cfg.keys);
+  return cfg;
+}
+
+/** Cross-field rules of the key list: unique ids, an account for every non-admin key, reserved ids admin-only. */
+export function checkKeys(keys: readonly KeyConfig[]): void {
+  const seen = new Set<string>();
+  keys.forEach((k, i) => {
+    const where = `keys[${i}] (${k.key})`;
+    if (seen.has(k.key)) throw new ConfigError(`${where}: duplicate key id`);
+    seen.add(k.key);
+    const admin = k.scopes.includes('admin');
+    if (!admin && k.account === undefined)
+      throw new ConfigError(`${where}: a key without the admin scope must name its account`);
+    if (!admin && k.account?.startsWith(RESERVED_ACCOUNT_PREFIX))
+      throw new ConfigError(`${where}: only admin keys may act for the reserved account ${k.account}`);
+    if (new Set(k.scopes).size !== k.scopes.length) throw new ConfigError(`${where}: repeated scope`);
+  });
+}

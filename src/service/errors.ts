@@ -1,0 +1,73 @@
+/**
+ * Every error leaves the service as an HTTP status and `{code, message}`. Engine rejections keep the engine's own
+ * RejectCode; the service adds codes for what never reaches the engine (authentication, malformed input, limits).
+ */
+import type { RejectCode } from '../engine/types.ts';
+
+export type ServiceErrorCode =
+  | 'INVALID_JSON'
+  | 'INVALID_REQUEST'
+  | 'INVALID_INPUT'
+  | 'TOO_MANY_DECIMALS'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'RATE_LIMITED'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
+
+export type ErrorCode = RejectCode | ServiceErrorCode;
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode;
+  constructor(status: number, code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * HTTP status per engine rejection: 400 a malformed value, 404 something named does not exist, 409 the state does
+ * not allow it now, 422 not enough money or margin (or a risk limit). A Record, so a new RejectCode fails to compile
+ * until it is mapped here.
+ */
+export const REJECT_STATUS: Record<RejectCode, number> = {
+  INVALID_COMMAND: 400,
+  INVALID_QUANTITY: 400,
+  INVALID_PRICE: 400,
+  INVALID_AMOUNT: 400,
+  PRICE_BAND: 400,
+  UNKNOWN_MARKET: 404,
+  UNKNOWN_ACCOUNT: 404,
+  UNKNOWN_ASSET: 404,
+  UNKNOWN_ORDER: 404,
+  MARKET_EXISTS: 409,
+  POSITION_OPEN: 409,
+  NOT_ISOLATED: 409,
+  REDUCE_ONLY_WOULD_INCREASE: 409,
+  POST_ONLY_WOULD_TAKE: 409,
+  FOK_NOT_FILLED: 409,
+  NO_REFERENCE_PRICE: 409,
+  BOOK_FULL: 409,
+  ORACLE_PAUSED: 409,
+  MARKET_CLOSED: 409,
+  // The service stamps commands with a time that never goes backwards; seeing this is a service bug.
+  TIME_WENT_BACKWARDS: 409,
+  INSUFFICIENT_BALANCE: 422,
+  INSUFFICIENT_MARGIN: 422,
+  LEVERAGE_TOO_HIGH: 422,
+  TOO_MANY_ORDERS: 422,
+  LIMIT_EXCEEDED: 422,
+};
+
+export function rejection(code: RejectCode, message: string): ApiError {
+  return new ApiError(REJECT_STATUS[code] ?? 400, code, message);
+}
+
+export const notFound = (what: string): ApiError => new ApiError(404, 'NOT_FOUND', what);

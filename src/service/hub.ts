@@ -1,0 +1,69 @@
+/**
+ * Topic fan-out for the WebSocket streams. A message is serialized once per topic and handed to each subscriber's
+ * `deliver`, which never blocks: a subscriber that cannot keep up is disconnected by its own transport (see ws.ts),
+ * so the engine never waits for a client.
+ *
+ * Topics: public `orderbook.<SYMBOL>`, `trades.<SYMBOL>`, `mark.<SYMBOL>`, `funding.<SYMBOL>`; private, one set per
+ * account, `orders`, `fills`, `positions`, `marginCalls`, `liquidations` — keyed internally as `<topic>@<account>`.
+ */
+import { toJson } from './codec.ts';
+
+export const PUBLIC_TOPICS = ['orderbook', 'trades', 'mark', 'funding'] as const;
+export const PRIVATE_TOPICS = ['orders', 'fills', 'positions', 'marginCalls', 'liquidations'] as const;
+export type PublicTopic = (typeof PUBLIC_TOPICS)[number];
+export type PrivateTopic = (typeof PRIVATE_TOPICS)[number];
+
+export interface Subscriber {
+  readonly id: number;
+  /** Queues `text` for the client without waiting; returns false if the subscriber was dropped. */
+  deliver(text: string): boolean;
+}
+
+export const publicKey = (topic: PublicTopic, symbol: string): string => `${topic}.${symbol}`;
+export const privateKey = (topic: PrivateTopic, account: string): string => `${topic}@${account}`;
+
+export class Hub {
+  private readonly topics = new Map<string, Set<Subscriber>>();
+  /** Messages handed to subscribers (for metrics and the bench). */
+  delivered = 0;
+
+  subscribe(key: string, s: Subscriber): void {
+    let set = this.topics.get(key);
+    if (!set) {
+      set = new Set();
+      this.topics.set(key, set);
+    }
+    set.add(s);
+  }
+
+  unsubscribe(key: string, s: Subscriber): void {
+    const set = this.topics.get(key);
+    if (!set) return;
+    set.delete(s);
+    if (set.size === 0) this.topics.delete(key);
+  }
+
+  has(key: string): boolean {
+    return this.topics.has(key);
+  }
+
+  /** Serializes `message()` only if someone listens, once for every subscriber. */
+  publish(key: string, message: () => unknown): void {
+    const set = this.topics.get(key);
+    if (!set) return;
+    const msg = message();
+    let text: string;
+    try {
+      text = JSON.stringify(msg);
+    } catch {
+      // Only a stray bigint can make this throw (views format every amount); render it rather than fail.
+      text = toJson(msg);
+    }
+    // A Set iterates live: a subscriber dropped (deleted) during delivery is simply not visited again.
+    for (const s of set) if (s.deliver(text)) this.delivered += 1;
+  }
+
+  get topicCount(): number {
+    return this.topics.size;
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * An account's own data (scope `read`): open orders, positions (ccxt Position fields), balances, fills, liquidation
+ * events and funding payments. The account is the key's; an admin key names any with `?account=`. Another account's
+ * order id answers UNKNOWN_ORDER, exactly as a nonexistent one does.
+ */
+import { Type } from 'typebox';
+import { balancesOf, positionsOf } from '../../engine/readmodel.ts';
+import { orderView } from '../codec.ts';
+import { parseOrderId } from '../commands.ts';
+import { rejection } from '../errors.ts';
+import {
+  AccountEventSchema,
+  AccountQuery,
+  BalancesSchema,
+  ErrorBody,
+  FillViewSchema,
+  FundingPaymentSchema,
+  OrderParams,
+  OrderViewSchema,
+  PositionViewSchema,
+} from '../schemas.ts';
+import { type App, type RouteContext, signed } from '../server.ts';
+
+const errors = { '4xx': ErrorBody };
+const read = { auth: 'read' as const };
+const tags = ['account'];
+
+export function registerAccountRoutes(app: App, ctx: RouteContext): void {
+  const { service } = ctx;
+  const checkSymbol = (symbol: string | undefined) => {
+    if (symbol !== undefined && !service.engine.markets.has(symbol))
+      throw rejection('UNKNOWN_MARKET', `unknown market ${JSON.stringify(symbol)}`);
+  };
+
+  app.get(
+    '/api/v1/orders',
+    {
+      config: read,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Open orders (optionally of one market), oldest first',
+        querystring: AccountQuery,
+        response: { 200: Type.Array(OrderViewSchema), ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      checkSymbol(req.query.symbol);
+      const a = service.engine.accounts.get(account);
+      if (!a) return [];
+      return [...a.orders.values()]
+        .filter((o) => req.query.symbol === undefined || o.market.symbol === req.query.symbol)
+        .sort((x, y) => x.id - y.id)
+        .slice(0, req.query.limit ?? 1_000)
+        .map(orderView);
+    },
+  );
+
+  app.get(
+    '/api/v1/orders/:id',
+    {
+      config: read,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'One open order',
+        params: OrderParams,
+        querystring: AccountQuery,
+        response: { 200: OrderViewSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      const id = parseOrderId(req.params.id);
+      const o = service.engine.accounts.get(account)?.orders.get(id);
+      if (!o) throw rejection('UNKNOWN_ORDER', `no open order ${id}`);
+      return orderView(o);
+    },
+  );
+
+  app.get(
+    '/api/v1/positions',
+    {
+      config: read,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Open positions with margin, liquidation price and PnL (ccxt Position fields)',
+        querystring: AccountQuery,
+        response: { 200: Type.Array(PositionViewSchema), ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      checkSymbol(req.query.symbol);
+      return positionsOf(service.engine, account).filter(
+        (p) => req.query.symbol === undefined || p.symbol === req.query.symbol,
+      );
+    },
+  );
+
+  app.get(
+    '/api/v1/balance',
+    {
+      config: read,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Balances per asset: free (withdrawable or committable), used, total',
+        querystring: AccountQuery,
+        response: { 200: BalancesSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      const balances = balancesOf(service.engine, account);
+      const pick = (k: 'free' | 'used' | 'total') => Object.fromEntries(balances.map((b) => [b.asset, b[k]]));
+      return { account, balances, free: pick('free'), used: pick('used'), total: pick('total') };
+    },
+  );
+
+  app.get(
+    '/api/v1/my-trades',
+    {
+      config: read,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Recent fills of this account, newest first',
+        querystring: AccountQuery,
+        response: { 200: Type.Array(FillViewSchema), ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      checkSymbol(req.query.symbol);
+      const s = req.query.symbol;
+      return service.history.fillViews(service.engine, account, req.query.limit ?? 100, s);
+    },
+  );
+
+  app.get(
+    '/api/v1/my-liquidations',
+    {
+      config: read,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Recent liquidation events of this account (started, stages, ADL, auto-add, insurance draws)',
+        querystring: AccountQuery,
+        response: { 200: Type.Array(AccountEventSchema), ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      checkSymbol(req.query.symbol);
+      const s = req.query.symbol;
+      return service.history.accountLiquidationViews(service.engine, account, req.query.limit ?? 100, s);
+    },
+  );
+
+  app.get(
+    '/api/v1/funding-history',
+    {
+      config: read,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Funding payments of this account, newest first (positive amounts were paid)',
+        querystring: AccountQuery,
+        response: { 200: Type.Array(FundingPaymentSchema), ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      checkSymbol(req.query.symbol);
+      const s = req.query.symbol;
+      return service.history.fundingPaymentViews(service.engine, account, req.query.limit ?? 100, s);
+    },
+  );
+}

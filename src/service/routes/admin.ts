@@ -1,0 +1,162 @@
+/**
+ * Venue operations (scope `admin`): create markets, push oracle quotes or set mark prices, move money in and out
+ * of accounts, fund the insurance fund. Each is one engine command through the journal.
+ */
+import { Type } from 'typebox';
+import { formatDecimal } from '../../core/fixed.ts';
+import { balancesOf } from '../../engine/readmodel.ts';
+import type { MarketConfig } from '../../engine/types.ts';
+import { fmtPrice, marketView } from '../codec.ts';
+import { accepted } from '../commands.ts';
+import {
+  BalanceViewSchema,
+  ErrorBody,
+  FundsBody,
+  InsuranceBody,
+  MarketConfigBody,
+  MarketViewSchema,
+  MarkPriceBody,
+  OracleQuoteBody,
+} from '../schemas.ts';
+import { type App, type RouteContext, signed } from '../server.ts';
+
+const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
+const admin = { auth: 'admin' as const };
+const tags = ['admin'];
+
+const PriceResult = Type.Object({
+  seq: Type.Integer(),
+  symbol: Type.String(),
+  markPrice: Type.Union([Type.String(), Type.Null()]),
+  indexPrice: Type.Union([Type.String(), Type.Null()]),
+});
+
+export function registerAdminRoutes(app: App, ctx: RouteContext): void {
+  const { service } = ctx;
+
+  app.post(
+    '/api/v1/admin/markets',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Create a market (the engine’s MarketConfig)',
+        body: MarketConfigBody,
+        response: {
+          200: Type.Intersect([Type.Object({ seq: Type.Integer() }), MarketViewSchema]),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const r = accepted(await service.submit({ type: 'createMarket', market: req.body as MarketConfig }));
+      return { seq: r.seq, ...marketView(service.engine.markets.get(req.body.symbol)!) };
+    },
+  );
+
+  const prices = (seq: number, symbol: string) => {
+    const m = service.engine.markets.get(symbol)!;
+    const mm = service.mirror.market(symbol);
+    return {
+      seq,
+      symbol,
+      markPrice: mm.mark === null ? null : fmtPrice(m, mm.mark),
+      indexPrice: mm.index === null ? null : fmtPrice(m, mm.index),
+    };
+  };
+
+  app.post(
+    '/api/v1/admin/oracle',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Push an oracle quote from one source (index → mark; moves the clock like a tick)',
+        body: OracleQuoteBody,
+        response: { 200: PriceResult, ...errors },
+      },
+    },
+    async (req) => {
+      const r = accepted(await service.submit({ type: 'oracleQuote', ...req.body }));
+      return prices(r.seq, req.body.symbol);
+    },
+  );
+
+  app.post(
+    '/api/v1/admin/mark-price',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Set the mark price of a market without an oracle',
+        body: MarkPriceBody,
+        response: { 200: PriceResult, ...errors },
+      },
+    },
+    async (req) => {
+      const r = accepted(await service.submit({ type: 'setMarkPrice', ...req.body }));
+      return prices(r.seq, req.body.symbol);
+    },
+  );
+
+  const FundsResult = Type.Object({
+    seq: Type.Integer(),
+    account: Type.String(),
+    asset: Type.String(),
+    amount: Type.String(),
+    balance: Type.Union([BalanceViewSchema, Type.Null()]),
+  });
+  for (const kind of ['deposit', 'withdraw'] as const) {
+    app.post(
+      `/api/v1/admin/${kind}`,
+      {
+        config: admin,
+        schema: {
+          tags,
+          ...signed,
+          summary:
+            kind === 'deposit'
+              ? 'Credit an account (creates it on first deposit)'
+              : 'Debit an account (at most its withdrawable balance)',
+          body: FundsBody,
+          response: { 200: FundsResult, ...errors },
+        },
+      },
+      async (req) => {
+        const r = accepted(await service.submit({ type: kind, ...req.body }));
+        const b =
+          balancesOf(service.engine, req.body.account).find((x) => x.asset === req.body.asset) ?? null;
+        return { seq: r.seq, ...req.body, balance: b };
+      },
+    );
+  }
+
+  app.post(
+    '/api/v1/admin/insurance',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Fund the insurance fund of a settle asset from outside',
+        body: InsuranceBody,
+        response: {
+          200: Type.Object({ seq: Type.Integer(), asset: Type.String(), balance: Type.String() }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const r = accepted(await service.submit({ type: 'fundInsurance', ...req.body }));
+      const e = service.engine;
+      return {
+        seq: r.seq,
+        asset: req.body.asset,
+        balance: formatDecimal(e.insuranceFund(req.body.asset), e.assets.get(req.body.asset) ?? 0),
+      };
+    },
+  );
+}

@@ -1,0 +1,278 @@
+/**
+ * Public market data (no key; per-IP rate limits): markets with their risk tiers, tickers and mark prices, the
+ * order book, recent trades, funding rates, recent liquidations, insurance funds, and the what-if calculator.
+ * Book, last, mark and index come from the committed mirror (what the streams publish); open interest, funding
+ * times and oracle validity are read from the engine.
+ */
+import { Type } from 'typebox';
+import { InputError } from '../../core/fixed.ts';
+import { calc } from '../../core/scenario.ts';
+import type { Market } from '../../engine/market.ts';
+import { validityAt } from '../../engine/prices.ts';
+import type { RejectCode } from '../../engine/types.ts';
+import { fmtPrice, fmtRate, fmtSize, marketView } from '../codec.ts';
+import { ApiError, REJECT_STATUS, rejection } from '../errors.ts';
+import {
+  AssetParams,
+  BookQuery,
+  ErrorBody,
+  FundingRateSchema,
+  LimitQuery,
+  LiquidationSchema,
+  MarketViewSchema,
+  MarkPriceView,
+  OrderBookView,
+  ScenarioBody,
+  SymbolParams,
+  TickerView,
+  TradeViewSchema,
+} from '../schemas.ts';
+import type { App, RouteContext } from '../server.ts';
+
+const errors = { '4xx': ErrorBody };
+const pub = { auth: 'public' as const };
+const tags = ['market data'];
+
+export function registerPublicRoutes(app: App, ctx: RouteContext): void {
+  const { service } = ctx;
+  const market = (symbol: string): Market => {
+    const m = service.engine.markets.get(symbol);
+    if (!m) throw rejection('UNKNOWN_MARKET', `unknown market ${JSON.stringify(symbol)}`);
+    return m;
+  };
+
+  app.get(
+    '/api/v1/markets',
+    {
+      config: pub,
+      schema: {
+        tags,
+        summary: 'Markets with their risk (leverage) tiers',
+        response: { 200: Type.Array(MarketViewSchema), ...errors },
+      },
+    },
+    async () => [...service.engine.markets.values()].map(marketView),
+  );
+
+  app.get(
+    '/api/v1/markets/:symbol',
+    {
+      config: pub,
+      schema: {
+        tags,
+        summary: 'One market with its risk tiers',
+        params: SymbolParams,
+        response: { 200: MarketViewSchema, ...errors },
+      },
+    },
+    async (req) => marketView(market(req.params.symbol)),
+  );
+
+  app.get(
+    '/api/v1/tickers/:symbol',
+    {
+      config: pub,
+      schema: {
+        tags,
+        summary: 'Ticker: best bid/ask, last, mark and index prices, open interest, funding',
+        params: SymbolParams,
+        response: { 200: TickerView, ...errors },
+      },
+    },
+    async (req) => {
+      const m = market(req.params.symbol);
+      const mm = service.mirror.market(m.symbol);
+      const bid = mm.bids.best();
+      const ask = mm.asks.best();
+      const price = (v: bigint | null) => (v === null ? null : fmtPrice(m, v));
+      return {
+        symbol: m.symbol,
+        timestamp: mm.time,
+        seq: service.mirror.seq,
+        bid: bid ? fmtPrice(m, bid[0]) : null,
+        bidVolume: bid ? fmtSize(m, bid[1]) : null,
+        ask: ask ? fmtPrice(m, ask[0]) : null,
+        askVolume: ask ? fmtSize(m, ask[1]) : null,
+        last: price(mm.last),
+        markPrice: price(mm.mark),
+        indexPrice: price(mm.index),
+        openInterest: fmtSize(m, m.size(m.openInterestLots)),
+        fundingRate: m.funding ? fmtRate(m.funding.lastRate) : null,
+        nextFundingTime: m.funding ? m.funding.nextTime : null,
+        oracle: m.oracle ? validityAt(m, service.now()) : null,
+      };
+    },
+  );
+
+  app.get(
+    '/api/v1/mark-price/:symbol',
+    {
+      config: pub,
+      schema: {
+        tags,
+        summary: 'Mark and index price, and the oracle state',
+        params: SymbolParams,
+        response: { 200: MarkPriceView, ...errors },
+      },
+    },
+    async (req) => {
+      const m = market(req.params.symbol);
+      const mm = service.mirror.market(m.symbol);
+      return {
+        symbol: m.symbol,
+        timestamp: mm.time,
+        seq: service.mirror.seq,
+        markPrice: mm.mark === null ? null : fmtPrice(m, mm.mark),
+        indexPrice: mm.index === null ? null : fmtPrice(m, mm.index),
+        oracle: m.oracle ? validityAt(m, service.now()) : null,
+      };
+    },
+  );
+
+  app.get(
+    '/api/v1/orderbook/:symbol',
+    {
+      config: pub,
+      schema: {
+        tags,
+        summary: 'Order book (aggregated levels, best first); `seq` lines up with the orderbook stream',
+        params: SymbolParams,
+        querystring: BookQuery,
+        response: { 200: OrderBookView, ...errors },
+      },
+    },
+    async (req) => {
+      const m = market(req.params.symbol);
+      const mm = service.mirror.market(m.symbol);
+      const n = req.query.limit ?? 100;
+      const fmt = (l: [bigint, bigint][]) =>
+        l.map(([p, s]) => [fmtPrice(m, p), fmtSize(m, s)] as [string, string]);
+      return {
+        symbol: m.symbol,
+        timestamp: mm.time,
+        seq: service.mirror.seq,
+        bids: fmt(mm.bids.top(n)),
+        asks: fmt(mm.asks.top(n)),
+      };
+    },
+  );
+
+  app.get(
+    '/api/v1/trades/:symbol',
+    {
+      config: pub,
+      schema: {
+        tags,
+        summary: 'Recent trades, newest first',
+        params: SymbolParams,
+        querystring: LimitQuery,
+        response: { 200: Type.Array(TradeViewSchema), ...errors },
+      },
+    },
+    async (req) =>
+      service.history.tradeViews(service.engine, market(req.params.symbol).symbol, req.query.limit ?? 100),
+  );
+
+  app.get(
+    '/api/v1/funding-rates/:symbol',
+    {
+      config: pub,
+      schema: {
+        tags,
+        summary: 'Funding rate history (each funding time), newest first',
+        params: SymbolParams,
+        querystring: LimitQuery,
+        response: { 200: Type.Array(FundingRateSchema), ...errors },
+      },
+    },
+    async (req) =>
+      service.history.fundingRateViews(
+        service.engine,
+        market(req.params.symbol).symbol,
+        req.query.limit ?? 100,
+      ),
+  );
+
+  app.get(
+    '/api/v1/liquidations/:symbol',
+    {
+      config: pub,
+      schema: {
+        tags,
+        summary: 'Recent liquidations on a market (no account ids), newest first',
+        params: SymbolParams,
+        querystring: LimitQuery,
+        response: { 200: Type.Array(LiquidationSchema), ...errors },
+      },
+    },
+    async (req) =>
+      service.history.liquidationViews(
+        service.engine,
+        market(req.params.symbol).symbol,
+        req.query.limit ?? 100,
+      ),
+  );
+
+  app.get(
+    '/api/v1/insurance',
+    {
+      config: pub,
+      schema: {
+        tags,
+        summary: 'Insurance fund balance per settle asset',
+        response: {
+          200: Type.Array(Type.Object({ asset: Type.String(), balance: Type.String() })),
+          ...errors,
+        },
+      },
+    },
+    async () => service.insuranceFunds(),
+  );
+
+  app.get(
+    '/api/v1/insurance/:asset',
+    {
+      config: pub,
+      schema: {
+        tags,
+        summary: 'Insurance fund balance of one settle asset',
+        params: AssetParams,
+        response: { 200: Type.Object({ asset: Type.String(), balance: Type.String() }), ...errors },
+      },
+    },
+    async (req) => {
+      const f = service.insuranceFunds().find((x) => x.asset === req.params.asset);
+      if (!f) throw rejection('UNKNOWN_ASSET', `unknown asset ${JSON.stringify(req.params.asset)}`);
+      return f;
+    },
+  );
+
+  app.post(
+    '/api/v1/calc',
+    {
+      config: pub,
+      schema: {
+        tags: ['calculator'],
+        summary: 'What-if margin scenario: the same contract as `ringfence calc --json`',
+        body: ScenarioBody,
+        response: { 200: Type.Unknown(), ...errors },
+      },
+    },
+    async (req) => {
+      try {
+        return calc(req.body);
+      } catch (e) {
+        if (e instanceof InputError) {
+          const code = e.code in REJECT_STATUS ? (e.code as RejectCode) : null;
+          if (code) throw rejection(code, e.message);
+          throw new ApiError(
+            400,
+            e.code === 'TOO_MANY_DECIMALS' ? 'TOO_MANY_DECIMALS' : 'INVALID_INPUT',
+            e.message,
+          );
+        }
+        throw e;
+      }
+    },
+  );
+}

@@ -1,0 +1,325 @@
+/**
+ * Orders and margin (scope `trade`), each one engine command through the journal, answered once it is durable.
+ * A rejection answers 4xx with the engine's RejectCode and changed nothing.
+ */
+import { Type } from 'typebox';
+import { fmtLeverage, fmtPrice, fmtRate, fmtSize } from '../codec.ts';
+import {
+  accepted,
+  amendCommand,
+  autoAddCommand,
+  currentPosition,
+  leverageCommand,
+  marginCommand,
+  marginModeCommand,
+  orderResult,
+  parseOrderId,
+  placeOrderCommand,
+  requireAmendChange,
+  symbolOfOrder,
+} from '../commands.ts';
+import { rejection } from '../errors.ts';
+import {
+  AmendOrderBody,
+  AutoAddBody,
+  CancelQuery,
+  ErrorBody,
+  LeverageBody,
+  MarginBody,
+  MarginChangeSchema,
+  MarginModeBody,
+  OrderParams,
+  OrderResultSchema,
+  PlaceOrderBody,
+  PositionViewSchema,
+} from '../schemas.ts';
+import { type App, type RouteContext, signed } from '../server.ts';
+
+const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
+const trade = { auth: 'trade' as const };
+const tags = ['trading'];
+
+const CancelResult = Type.Object({
+  seq: Type.Integer(),
+  id: Type.String(),
+  symbol: Type.String(),
+  status: Type.Literal('canceled'),
+  remaining: Type.String(),
+});
+
+export function registerTradeRoutes(app: App, ctx: RouteContext): void {
+  const { service } = ctx;
+
+  app.post(
+    '/api/v1/orders',
+    {
+      config: trade,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Place an order (limit or market; GTC, IOC, FOK, post-only; reduce-only; self-trade prevention)',
+        body: PlaceOrderBody,
+        response: { 200: OrderResultSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.body.account);
+      const r = accepted(await service.submit(placeOrderCommand(account, req.body)));
+      return orderResult(service.engine, r, req.body);
+    },
+  );
+
+  app.patch(
+    '/api/v1/orders/:id',
+    {
+      config: trade,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Amend a resting order (priority kept only when the size goes down at the same price)',
+        params: OrderParams,
+        body: AmendOrderBody,
+        response: {
+          200: Type.Object({
+            seq: Type.Integer(),
+            id: Type.String(),
+            symbol: Type.String(),
+            status: Type.Union([Type.Literal('open'), Type.Literal('canceled')]),
+            price: Type.String(),
+            remaining: Type.String(),
+            priorityKept: Type.Boolean(),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.body.account);
+      const id = parseOrderId(req.params.id);
+      requireAmendChange(req.body);
+      const symbol = symbolOfOrder(service.engine, account, id, req.body.symbol);
+      const r = accepted(await service.submit(amendCommand(account, symbol, id, req.body)));
+      const m = service.engine.markets.get(symbol)!;
+      // The amended order, or none: an amend to the same price and size changes nothing, and one that cannot
+      // re-rest (a full book side) is cancelled.
+      const amended = r.events.find((e) => e.type === 'orderAmended');
+      const canceled = r.events.some((e) => e.type === 'orderCanceled' && e.orderId === id);
+      const o = service.engine.accounts.get(account)?.orders.get(id);
+      const price = amended?.type === 'orderAmended' ? amended.price : o ? m.price(o.priceTicks) : 0n;
+      const remaining = amended?.type === 'orderAmended' ? amended.size : o ? m.size(o.remainingLots) : 0n;
+      return {
+        seq: r.seq,
+        id: String(id),
+        symbol,
+        status: canceled ? ('canceled' as const) : ('open' as const),
+        price: fmtPrice(m, price),
+        remaining: canceled ? '0' : fmtSize(m, remaining),
+        priorityKept: amended?.type === 'orderAmended' ? amended.priorityKept : !canceled,
+      };
+    },
+  );
+
+  app.delete(
+    '/api/v1/orders/:id',
+    {
+      config: trade,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Cancel one order',
+        params: OrderParams,
+        querystring: CancelQuery,
+        response: { 200: CancelResult, ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      const id = parseOrderId(req.params.id);
+      const symbol = symbolOfOrder(service.engine, account, id, req.query.symbol);
+      const r = accepted(await service.submit({ type: 'cancelOrder', account, symbol, orderId: id }));
+      const ev = r.events.find((e) => e.type === 'orderCanceled');
+      const m = service.engine.markets.get(symbol)!;
+      return {
+        seq: r.seq,
+        id: String(id),
+        symbol,
+        status: 'canceled' as const,
+        remaining: ev?.type === 'orderCanceled' ? fmtSize(m, ev.remaining) : '0',
+      };
+    },
+  );
+
+  app.delete(
+    '/api/v1/orders',
+    {
+      config: trade,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Cancel all open orders (optionally of one market)',
+        querystring: CancelQuery,
+        response: {
+          200: Type.Object({ seq: Type.Integer(), canceled: Type.Array(CancelResult) }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      const symbol = req.query.symbol;
+      if (symbol !== undefined && !service.engine.markets.has(symbol))
+        throw rejection('UNKNOWN_MARKET', `unknown market ${JSON.stringify(symbol)}`);
+      if (!service.engine.accounts.has(account)) return { seq: service.engine.seq, canceled: [] };
+      const r = accepted(
+        await service.submit({ type: 'cancelAll', account, ...(symbol !== undefined ? { symbol } : {}) }),
+      );
+      const canceled = [];
+      for (const e of r.events) {
+        if (e.type !== 'orderCanceled') continue;
+        const m = service.engine.markets.get(e.symbol)!;
+        canceled.push({
+          seq: r.seq,
+          id: String(e.orderId),
+          symbol: e.symbol,
+          status: 'canceled' as const,
+          remaining: fmtSize(m, e.remaining),
+        });
+      }
+      return { seq: r.seq, canceled };
+    },
+  );
+
+  app.post(
+    '/api/v1/margin-mode',
+    {
+      config: trade,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Set a market’s margin mode (isolated or cross; only while flat with no open orders)',
+        body: MarginModeBody,
+        response: {
+          200: Type.Object({ seq: Type.Integer(), symbol: Type.String(), marginMode: Type.String() }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.body.account);
+      const r = accepted(await service.submit(marginModeCommand(account, req.body)));
+      return { seq: r.seq, symbol: req.body.symbol, marginMode: req.body.marginMode };
+    },
+  );
+
+  app.post(
+    '/api/v1/leverage',
+    {
+      config: trade,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Set leverage (an open isolated position’s collateral is resized to the new initial margin)',
+        body: LeverageBody,
+        response: {
+          200: Type.Object({
+            seq: Type.Integer(),
+            symbol: Type.String(),
+            leverage: Type.String(),
+            position: Type.Union([PositionViewSchema, Type.Null()]),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.body.account);
+      const r = accepted(await service.submit(leverageCommand(account, req.body)));
+      const ev = r.events.find((e) => e.type === 'leverageSet');
+      const p = service.engine.accounts.get(account)?.positions.get(req.body.symbol);
+      return {
+        seq: r.seq,
+        symbol: req.body.symbol,
+        leverage: ev?.type === 'leverageSet' ? fmtLeverage(ev.leverage) : req.body.leverage,
+        position: p && p.sign !== 0 ? currentPosition(service.engine, account, req.body.symbol) : null,
+      };
+    },
+  );
+
+  for (const kind of ['add', 'reduce'] as const) {
+    app.post(
+      `/api/v1/margin/${kind}`,
+      {
+        config: trade,
+        schema: {
+          tags,
+          ...signed,
+          summary:
+            kind === 'add'
+              ? 'Add margin to an isolated position; answers the position with its new liquidation price'
+              : 'Remove margin from an isolated position (at most what keeps initial margin); answers the position',
+          body: MarginBody,
+          response: { 200: MarginChangeSchema, ...errors },
+        },
+      },
+      async (req) => {
+        const account = ctx.account(req, req.body.account);
+        const r = accepted(await service.submit(marginCommand(account, req.body, kind)));
+        const m = service.engine.markets.get(req.body.symbol)!;
+        return {
+          seq: r.seq,
+          type: kind,
+          symbol: m.symbol,
+          amount: req.body.amount,
+          code: m.asset,
+          status: 'ok' as const,
+          position: currentPosition(service.engine, account, m.symbol),
+        };
+      },
+    );
+  }
+
+  app.post(
+    '/api/v1/auto-add-margin',
+    {
+      config: trade,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Opt an isolated position in or out of auto-add margin',
+        body: AutoAddBody,
+        response: {
+          200: Type.Object({
+            seq: Type.Integer(),
+            symbol: Type.String(),
+            enabled: Type.Boolean(),
+            policy: Type.Union([Type.String(), Type.Null()]),
+            trigger: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.body.account);
+      const r = accepted(await service.submit(autoAddCommand(account, req.body)));
+      const ev = r.events.find((e) => e.type === 'autoAddMarginSet');
+      if (ev?.type === 'autoAddMarginSet') {
+        return {
+          seq: r.seq,
+          symbol: ev.symbol,
+          enabled: ev.enabled,
+          policy: ev.policy,
+          trigger: ev.trigger === null ? null : fmtRate(ev.trigger),
+        };
+      }
+      return {
+        seq: r.seq,
+        symbol: req.body.symbol,
+        enabled: req.body.enabled,
+        policy: req.body.policy ?? null,
+        trigger: req.body.trigger ?? null,
+      };
+    },
+  );
+}

@@ -1,0 +1,506 @@
+/**
+ * Request and response schemas (TypeBox → JSON Schema): they validate requests strictly (unknown fields, wrong
+ * types and malformed decimals are refused before anything reaches the engine), shape responses, and generate the
+ * OpenAPI document. Decimals are strings: a JSON number is already a binary float. Scales (a price's tick, a size's
+ * lot, an amount's asset decimals) are the engine's to check: it answers with its own reject code.
+ */
+import { type TSchema, Type } from 'typebox';
+
+/** An unsigned decimal string: at most 30 integer and 18 fractional digits, no sign, exponent or spaces. */
+export const DECIMAL_PATTERN = '^[0-9]{1,30}(\\.[0-9]{1,18})?$';
+export const Decimal = Type.String({
+  pattern: DECIMAL_PATTERN,
+  maxLength: 49,
+  description: 'decimal string',
+});
+export const SignedDecimal = Type.String({
+  pattern: '^-?[0-9]{1,30}(\\.[0-9]{1,18})?$',
+  maxLength: 50,
+  description: 'signed decimal string',
+});
+export const MarketSymbol = Type.String({
+  pattern: '^[A-Za-z0-9_.:/-]{1,40}$',
+  description: 'market symbol',
+});
+export const AccountId = Type.String({ pattern: '^@?[A-Za-z0-9_.-]{1,64}$', description: 'account id' });
+export const Asset = Type.String({ pattern: '^[A-Za-z0-9]{1,16}$', description: 'asset code' });
+export const OrderIdParam = Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'order id' });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Side = Type.Union([Type.Literal('buy'), Type.Literal('sell')]);
+const strict = { additionalProperties: false } as const;
+/** Admin keys name the account they act for; other keys may omit it or name their own. */
+const ActFor = Type.Optional(AccountId);
+
+export const ErrorBody = Type.Object(
+  { code: Type.String(), message: Type.String() },
+  { description: 'every error: HTTP status + {code, message}' },
+);
+
+// ---------------------------------------------------------------------------------------------------------
+// Requests
+
+export const SymbolParams = Type.Object({ symbol: MarketSymbol }, strict);
+export const AssetParams = Type.Object({ asset: Asset }, strict);
+export const OrderParams = Type.Object({ id: OrderIdParam }, strict);
+export const LimitQuery = Type.Object(
+  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })) },
+  strict,
+);
+export const BookQuery = Type.Object(
+  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) },
+  strict,
+);
+export const AccountQuery = Type.Object(
+  {
+    symbol: Type.Optional(MarketSymbol),
+    account: ActFor,
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })),
+  },
+  strict,
+);
+
+export const PlaceOrderBody = Type.Object(
+  {
+    symbol: MarketSymbol,
+    side: Side,
+    type: Type.Union([Type.Literal('limit'), Type.Literal('market')]),
+    amount: Decimal,
+    price: Type.Optional(Decimal),
+    timeInForce: Type.Optional(
+      Type.Union([Type.Literal('GTC'), Type.Literal('IOC'), Type.Literal('FOK'), Type.Literal('PO')]),
+    ),
+    postOnly: Type.Optional(Type.Boolean()),
+    reduceOnly: Type.Optional(Type.Boolean()),
+    clientOrderId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' })),
+    stp: Type.Optional(
+      Type.Union([Type.Literal('cancelTaker'), Type.Literal('cancelMaker'), Type.Literal('cancelBoth')]),
+    ),
+    account: ActFor,
+  },
+  strict,
+);
+
+export const AmendOrderBody = Type.Object(
+  {
+    symbol: Type.Optional(MarketSymbol),
+    price: Type.Optional(Decimal),
+    amount: Type.Optional(Decimal),
+    account: ActFor,
+  },
+  strict,
+);
+export const CancelQuery = Type.Object({ symbol: Type.Optional(MarketSymbol), account: ActFor }, strict);
+
+export const MarginModeBody = Type.Object(
+  {
+    symbol: MarketSymbol,
+    marginMode: Type.Union([Type.Literal('isolated'), Type.Literal('cross')]),
+    account: ActFor,
+  },
+  strict,
+);
+export const LeverageBody = Type.Object({ symbol: MarketSymbol, leverage: Decimal, account: ActFor }, strict);
+export const MarginBody = Type.Object({ symbol: MarketSymbol, amount: Decimal, account: ActFor }, strict);
+export const AutoAddBody = Type.Object(
+  {
+    symbol: MarketSymbol,
+    enabled: Type.Boolean(),
+    policy: Type.Optional(
+      Type.Union([Type.Literal('addInitialMargin'), Type.Literal('restoreInitialMargin')]),
+    ),
+    trigger: Type.Optional(Decimal),
+    account: ActFor,
+  },
+  strict,
+);
+
+export const OracleQuoteBody = Type.Object(
+  { symbol: MarketSymbol, source: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }), price: Decimal },
+  strict,
+);
+export const MarkPriceBody = Type.Object({ symbol: MarketSymbol, price: Decimal }, strict);
+export const FundsBody = Type.Object({ account: AccountId, asset: Asset, amount: Decimal }, strict);
+export const InsuranceBody = Type.Object({ asset: Asset, amount: Decimal }, strict);
+
+const RateStr = Decimal;
+const BracketTier = Type.Object(
+  { cap: Nullable(Decimal), mmr: RateStr, maxLeverage: Decimal, deduction: Type.Optional(Decimal) },
+  strict,
+);
+const RiskRule = Type.Union([
+  Type.Object(
+    {
+      kind: Type.Literal('brackets'),
+      deduction: Type.Optional(Type.Union([Type.Literal('derived'), Type.Literal('none')])),
+      tiers: Type.Array(BracketTier, { minItems: 1, maxItems: 50 }),
+    },
+    strict,
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('hyperliquid'),
+      tiers: Type.Array(Type.Object({ cap: Nullable(Decimal), maxLeverage: Decimal }, strict), {
+        minItems: 1,
+        maxItems: 50,
+      }),
+    },
+    strict,
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('steps'),
+      baseLimit: Decimal,
+      step: Decimal,
+      baseMmr: RateStr,
+      baseImr: RateStr,
+      stepRate: RateStr,
+      steps: Type.Integer({ minimum: 0, maximum: 100 }),
+    },
+    strict,
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('sizeLinear'),
+      imBase: RateStr,
+      mmBase: RateStr,
+      slopePerUnit: RateStr,
+      maxLeverage: Decimal,
+    },
+    strict,
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('fraction'),
+      imf: RateStr,
+      maintenanceFraction: RateStr,
+      oiLowerCap: Decimal,
+      oiUpperCap: Decimal,
+    },
+    strict,
+  ),
+]);
+
+const MsInt = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+/** The engine's MarketConfig, field for field (the engine validates values; this refuses shapes and strangers). */
+export const MarketConfigBody = Type.Object(
+  {
+    symbol: MarketSymbol,
+    kind: Type.Union([Type.Literal('linear'), Type.Literal('inverse')]),
+    base: Asset,
+    quote: Asset,
+    tickSize: Decimal,
+    lotSize: Decimal,
+    multiplier: Type.Optional(Decimal),
+    settleDp: Type.Integer({ minimum: 0, maximum: 18 }),
+    maxLeverage: Decimal,
+    risk: RiskRule,
+    takerFee: SignedDecimal,
+    makerFee: SignedDecimal,
+    limitBand: Type.Optional(Decimal),
+    marketBand: Type.Optional(Decimal),
+    maxOrderSize: Type.Optional(Decimal),
+    defaultLeverage: Type.Optional(Decimal),
+    expiry: Type.Optional(Nullable(MsInt)),
+    settlementWindowMs: Type.Optional(MsInt),
+    oracle: Type.Optional(
+      Type.Object(
+        {
+          sources: Type.Array(
+            Type.Object(
+              {
+                name: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
+                weight: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+              },
+              strict,
+            ),
+            { minItems: 1, maxItems: 32 },
+          ),
+          stalenessMs: Type.Integer({ minimum: 1, maximum: 86_400_000 }),
+          maxDeviation: RateStr,
+          minSources: Type.Integer({ minimum: 1, maximum: 32 }),
+          maxJump: RateStr,
+          markMethod: Type.Union([
+            Type.Literal('index'),
+            Type.Literal('binance'),
+            Type.Literal('hyperliquid'),
+          ]),
+          emaTauMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
+          basisSamples: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+        },
+        strict,
+      ),
+    ),
+    funding: Type.Optional(
+      Type.Object(
+        {
+          intervalMs: Type.Integer({ minimum: 1, maximum: 86_400_000 }),
+          interestRate: SignedDecimal,
+          clamp: Type.Optional(RateStr),
+          cap: Type.Union([
+            Type.Object({ kind: Type.Literal('mmrMultiple'), k: RateStr }, strict),
+            Type.Object({ kind: Type.Literal('perHour'), cap: RateStr }, strict),
+            Type.Object({ kind: Type.Literal('marginSpread'), multiple: RateStr }, strict),
+            Type.Object({ kind: Type.Literal('none') }, strict),
+          ]),
+          impactMargin: Decimal,
+          priceSource: Type.Optional(Type.Union([Type.Literal('index'), Type.Literal('mark')])),
+        },
+        strict,
+      ),
+    ),
+    liquidation: Type.Optional(
+      Type.Object(
+        {
+          feeRate: Type.Optional(RateStr),
+          partial: Type.Optional(
+            Type.Union([Type.Literal('full'), Type.Literal('restore'), Type.Literal('tier')]),
+          ),
+          buffer: Type.Optional(RateStr),
+          chunkNotional: Type.Optional(Decimal),
+          chunkFraction: Type.Optional(RateStr),
+          cooldownMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
+          backstopRatio: Type.Optional(RateStr),
+          limitAt: Type.Optional(RateStr),
+          adlRanking: Type.Optional(Type.Union([Type.Literal('pnlLeverage'), Type.Literal('leveragePnl')])),
+        },
+        strict,
+      ),
+    ),
+  },
+  strict,
+);
+
+/** The what-if scenario: validated by the calculator itself (the same parser as `ringfence calc`). */
+export const ScenarioBody = Type.Object(
+  {
+    venue: Type.Optional(Type.String()),
+    mode: Type.Optional(Type.Union([Type.Literal('isolated'), Type.Literal('cross')])),
+    walletBalance: Type.Optional(Type.Unknown()),
+    positions: Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 100 }),
+  },
+  { ...strict, description: 'a `ringfence calc` scenario (see README)' },
+);
+
+// ---------------------------------------------------------------------------------------------------------
+// Responses
+
+const Str = Type.String();
+const NStr = Nullable(Type.String());
+
+export const TierView = Type.Object({
+  tier: Type.Integer(),
+  currency: Str,
+  minNotional: Str,
+  maxNotional: NStr,
+  maintenanceMarginRate: Str,
+  initialMarginRate: Str,
+  maxLeverage: Str,
+  deduction: Str,
+});
+
+export const MarketViewSchema = Type.Object({
+  id: Str,
+  symbol: Str,
+  base: Str,
+  quote: Str,
+  settle: Str,
+  type: Type.Union([Type.Literal('swap'), Type.Literal('future')]),
+  linear: Type.Boolean(),
+  inverse: Type.Boolean(),
+  contractSize: Str,
+  expiry: Nullable(Type.Integer()),
+  active: Type.Boolean(),
+  tickSize: Str,
+  lotSize: Str,
+  precision: Type.Object({ price: Str, amount: Str }),
+  limits: Type.Object({
+    amount: Type.Object({ min: Str, max: Str }),
+    leverage: Type.Object({ max: Str }),
+  }),
+  taker: Str,
+  maker: Str,
+  defaultLeverage: Str,
+  limitBand: Str,
+  marketBand: Str,
+  oracle: Type.Boolean(),
+  fundingIntervalMs: Nullable(Type.Integer()),
+  tiers: Type.Array(TierView),
+  riskRule: Type.Unknown(),
+  liquidation: Type.Unknown(),
+});
+
+export const TickerView = Type.Object({
+  symbol: Str,
+  timestamp: Type.Integer(),
+  seq: Type.Integer(),
+  bid: NStr,
+  bidVolume: NStr,
+  ask: NStr,
+  askVolume: NStr,
+  last: NStr,
+  markPrice: NStr,
+  indexPrice: NStr,
+  openInterest: Str,
+  fundingRate: NStr,
+  nextFundingTime: Nullable(Type.Integer()),
+  oracle: NStr,
+});
+
+export const MarkPriceView = Type.Object({
+  symbol: Str,
+  timestamp: Type.Integer(),
+  seq: Type.Integer(),
+  markPrice: NStr,
+  indexPrice: NStr,
+  oracle: NStr,
+});
+
+export const OrderBookView = Type.Object({
+  symbol: Str,
+  timestamp: Type.Integer(),
+  seq: Type.Integer(),
+  bids: Type.Array(Type.Tuple([Str, Str])),
+  asks: Type.Array(Type.Tuple([Str, Str])),
+});
+
+export const TradeViewSchema = Type.Object({
+  id: Str,
+  timestamp: Type.Integer(),
+  symbol: Str,
+  side: Side,
+  price: Str,
+  amount: Str,
+  cost: Str,
+});
+
+export const FillViewSchema = Type.Object({
+  id: Str,
+  timestamp: Type.Integer(),
+  symbol: Str,
+  side: Side,
+  price: Str,
+  amount: Str,
+  cost: Str,
+  orderId: Str,
+  takerOrMaker: Type.Union([Type.Literal('taker'), Type.Literal('maker')]),
+  fee: Type.Object({ cost: Str, currency: Str }),
+});
+
+export const OrderViewSchema = Type.Object({
+  id: Str,
+  clientOrderId: NStr,
+  symbol: Str,
+  type: Type.Literal('limit'),
+  side: Side,
+  timeInForce: Str,
+  postOnly: Type.Boolean(),
+  reduceOnly: Type.Boolean(),
+  price: Str,
+  amount: Str,
+  remaining: Str,
+  status: Type.Literal('open'),
+  marginMode: Type.Union([Type.Literal('isolated'), Type.Literal('cross')]),
+  reserved: Str,
+});
+
+/** What a place-order request did, from its own events. */
+export const OrderResultSchema = Type.Object({
+  id: Str,
+  seq: Type.Integer(),
+  timestamp: Type.Integer(),
+  clientOrderId: NStr,
+  symbol: Str,
+  type: Type.Union([Type.Literal('limit'), Type.Literal('market')]),
+  side: Side,
+  timeInForce: Str,
+  reduceOnly: Type.Boolean(),
+  postOnly: Type.Boolean(),
+  /** The limit (a market order's is its protective band edge). */
+  price: Str,
+  amount: Str,
+  filled: Str,
+  remaining: Str,
+  average: NStr,
+  cost: Str,
+  status: Type.Union([Type.Literal('open'), Type.Literal('closed'), Type.Literal('canceled')]),
+  cancelReason: NStr,
+  fee: Type.Object({ cost: Str, currency: Str }),
+  trades: Type.Array(FillViewSchema),
+});
+
+export const PositionViewSchema = Type.Object({
+  symbol: Str,
+  side: Nullable(Type.Union([Type.Literal('long'), Type.Literal('short')])),
+  contracts: Str,
+  contractSize: Str,
+  entryPrice: NStr,
+  markPrice: NStr,
+  notional: Str,
+  leverage: Str,
+  collateral: Str,
+  initialMargin: Str,
+  maintenanceMargin: Str,
+  marginRatio: NStr,
+  liquidationPrice: NStr,
+  unrealizedPnl: Str,
+  realizedPnl: Str,
+  marginMode: Type.Union([Type.Literal('isolated'), Type.Literal('cross')]),
+  percentage: NStr,
+  pendingFunding: Str,
+});
+
+export const BalanceViewSchema = Type.Object({ asset: Str, free: Str, used: Str, total: Str });
+export const BalancesSchema = Type.Object({
+  account: Str,
+  balances: Type.Array(BalanceViewSchema),
+  free: Type.Record(Type.String(), Str),
+  used: Type.Record(Type.String(), Str),
+  total: Type.Record(Type.String(), Str),
+});
+
+export const MarginChangeSchema = Type.Object({
+  seq: Type.Integer(),
+  type: Type.Union([Type.Literal('add'), Type.Literal('reduce')]),
+  symbol: Str,
+  amount: Str,
+  code: Str,
+  status: Type.Literal('ok'),
+  position: PositionViewSchema,
+});
+
+export const LiquidationSchema = Type.Object({
+  id: Str,
+  symbol: Str,
+  timestamp: Type.Integer(),
+  side: Type.Union([Type.Literal('long'), Type.Literal('short')]),
+  contracts: Str,
+  price: Str,
+  quoteValue: Str,
+  stage: Str,
+  mode: Str,
+});
+
+export const FundingRateSchema = Type.Object({
+  symbol: Str,
+  fundingRate: Str,
+  price: Str,
+  timestamp: Type.Integer(),
+  paused: Type.Boolean(),
+});
+
+export const FundingPaymentSchema = Type.Object({
+  id: Str,
+  symbol: Str,
+  amount: Str,
+  shortfall: Str,
+  timestamp: Type.Integer(),
+});
+
+/** An account's liquidation-related event (liquidationStarted, liquidation, adl, autoAddMargin, insuranceDraw). */
+export const AccountEventSchema = Type.Object(
+  { id: Str, type: Str, timestamp: Type.Integer(), symbol: Type.Optional(Str) },
+  { additionalProperties: true },
+);
+
+export const SeqOnly = Type.Object({ seq: Type.Integer() }, { additionalProperties: true });

@@ -1,0 +1,154 @@
+/**
+ * `ringfence serve`: load the configuration, open the journal store and recover the engine from it, listen, tick
+ * once a second, and shut down gracefully on SIGINT/SIGTERM — stop ticking, stop accepting (WebSocket clients are
+ * told why), let in-flight requests finish (their commands commit), flush and close the journal. A second signal
+ * exits at once with status 1.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { pino } from 'pino';
+import type { CliIO } from '../cli/calc.ts';
+import { JournalError } from '../journal/store.ts';
+import { ConfigError, type ConfigFile, loadConfig, type ServiceConfig } from './config.ts';
+import { Metrics } from './metrics.ts';
+import { type App, buildServer } from './server.ts';
+import { Service } from './service.ts';
+import { openStore, redactUrl, StoreConfigError, storeKind } from './store.ts';
+
+export interface ServeFlags {
+  config?: string;
+  host?: string;
+  port?: string;
+  data?: string;
+  journal?: string;
+}
+
+export interface Running {
+  app: App;
+  service: Service;
+  /** `http://host:port` actually bound (port 0 resolves to the real port). */
+  url: string;
+  port: number;
+  /** Graceful shutdown: stop ticking, close the server (in-flight requests finish), close the journal. */
+  close(): Promise<void>;
+}
+
+/** Opens the service and listens. For `serve`, tests (port 0) and the bench. */
+export async function startServer(
+  cfg: ServiceConfig,
+  opts: { logger?: FastifyBaseLogger; metrics?: Metrics; now?: () => number; writerThread?: boolean } = {},
+): Promise<Running> {
+  const metrics = opts.metrics ?? new Metrics();
+  const writerThread = opts.writerThread ?? cfg.journal.writerThread;
+  const service = await Service.open({
+    openStore: () => openStore(cfg.journalUrl, { writerThread }),
+    journal: { maxBatch: cfg.journal.maxBatch, hashEvery: cfg.journal.hashEvery },
+    tickIntervalMs: cfg.tickIntervalMs,
+    history: cfg.history,
+    metrics,
+    ...(opts.logger ? { log: opts.logger } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  let app: App;
+  try {
+    app = await buildServer(service, cfg, { metrics, ...(opts.logger ? { logger: opts.logger } : {}) });
+    await app.listen({ host: cfg.host, port: cfg.port });
+  } catch (e) {
+    await service.close();
+    throw e;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.port;
+  const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    service,
+    url: `http://${host}:${port}`,
+    port,
+    close: () => {
+      closing ??= (async () => {
+        service.stopTicks();
+        try {
+          await app.close();
+        } finally {
+          await service.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+export async function runServe(flags: ServeFlags, io: CliIO): Promise<number> {
+  const fail = (msg: string) => {
+    io.stderr(`ringfence serve: ${msg}\n`);
+    return 2;
+  };
+  const overrides: ConfigFile = {};
+  if (flags.host !== undefined) overrides.host = flags.host;
+  if (flags.port !== undefined) {
+    if (!/^\d{1,5}$/.test(flags.port))
+      return fail(`--port: must be an integer 0..65535, got "${flags.port}"`);
+    overrides.port = Number(flags.port);
+  }
+  if (flags.data !== undefined) overrides.dataDir = flags.data;
+  if (flags.journal !== undefined) overrides.journalUrl = flags.journal;
+  const warnings: string[] = [];
+  let cfg: ServiceConfig;
+  try {
+    cfg = loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides, warnings });
+  } catch (e) {
+    if (e instanceof ConfigError) return fail(e.message);
+    throw e;
+  }
+  // Logs go through the CLI's stdout (one JSON object per line), so the CLI stays testable in-process.
+  const logger = pino(
+    { level: cfg.logLevel, base: { service: 'ringfence' } },
+    { write: (line: string) => io.stdout(line) },
+  );
+  for (const w of warnings) logger.warn(w);
+  if (cfg.keys.length === 0) logger.warn('no API keys configured: only public endpoints will answer');
+  logger.info(
+    { journal: redactUrl(cfg.journalUrl), store: storeKind(cfg.journalUrl), keys: cfg.keys.length },
+    'starting',
+  );
+  let running: Running;
+  try {
+    running = await startServer(cfg, { logger, metrics: new Metrics({ defaultMetrics: true }) });
+  } catch (e) {
+    if (e instanceof StoreConfigError || e instanceof JournalError) return fail(e.message);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL')
+      return fail(`cannot listen on ${cfg.host}:${cfg.port} (${code})`);
+    throw e;
+  }
+  logger.info(
+    { url: running.url, seq: running.service.engine.seq, tickIntervalMs: cfg.tickIntervalMs },
+    'listening',
+  );
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.error({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal }, 'shutting down: no new requests; flushing the journal');
+      running.close().then(
+        () => {
+          logger.info({ seq: running.service.engine.seq }, 'journal flushed and closed; bye');
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          resolve(0);
+        },
+        (e: unknown) => {
+          logger.error({ err: e }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

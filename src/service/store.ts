@@ -1,0 +1,54 @@
+/**
+ * Opens the journal store a URL names, through the journal's own factory (src/journal/open.ts): a file path or
+ * `sqlite:<path>` → SQLite (the default, `<dataDir>/journal.db`; its directory is created); `postgres://` or
+ * `postgresql://` → PostgreSQL. With `writerThread`, SQLite commits run on a worker thread
+ * (SqliteThreadJournalStore), so the fsync no longer stops the event loop that serves requests.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { isPostgresUrl, openJournalStore } from '../journal/open.ts';
+import type { JournalStore } from '../journal/store.ts';
+
+export class StoreConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreConfigError';
+  }
+}
+
+export type StoreKind = 'sqlite' | 'postgres';
+
+export function storeKind(url: string): StoreKind {
+  return isPostgresUrl(url) ? 'postgres' : 'sqlite';
+}
+
+/** The URL with any password replaced, for logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]+:)[^@]*@/i, '$1***@');
+}
+
+export interface StoreOptions {
+  /** SQLite only: commit on a writer thread instead of the event loop. */
+  writerThread?: boolean;
+}
+
+export async function openStore(url: string, opts: StoreOptions = {}): Promise<JournalStore> {
+  if (isPostgresUrl(url)) {
+    try {
+      return await openJournalStore(url);
+    } catch (e) {
+      // The driver's message can echo the URL: never let the password through.
+      const safe = redactUrl(url);
+      const msg = (e as Error).message.split(url).join(safe);
+      throw new StoreConfigError(msg.includes(safe) ? msg : `journal ${safe}: ${msg}`);
+    }
+  }
+  const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
+  if (path === '') throw new StoreConfigError('journal URL: empty SQLite path');
+  mkdirSync(dirname(path), { recursive: true });
+  if (opts.writerThread) {
+    const { SqliteThreadJournalStore } = await import('../journal/sqlite-thread.ts');
+    return SqliteThreadJournalStore.open(path);
+  }
+  return openJournalStore(path);
+}

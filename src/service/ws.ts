@@ -1,0 +1,414 @@
+/**
+ * WebSocket gateway at /ws. JSON text messages, one request → one response carrying the request's `id`:
+ *
+ *   {"op":"ping"}                                              → {"op":"pong"}
+ *   {"op":"login","args":{"key","timestamp","signature"}}      signature = HMAC over `${timestamp}\nGET\n/ws\n`
+ *   {"op":"subscribe","args":["orderbook.BTCUSDT","trades.BTCUSDT","mark.BTCUSDT","funding.BTCUSDT",
+ *                              "orders","fills","positions","marginCalls","liquidations"]}
+ *   {"op":"unsubscribe","args":[…]}
+ *   {"op":"order.place"|"order.amend"|"order.cancel"|"order.cancelAll","id":…,"args":{…}}  (scope trade)
+ *
+ * Responses: `{op, id, success: true, data?}` or `{op, id, success: false, error: {code, message}}`. Stream
+ * messages: `{topic, seq, time, data}`; `orderbook.*` sends a `snapshot` on subscribe, then `delta`s (level sizes,
+ * "0" = gone) whose `seq` follows the snapshot's. Private topics need a login with the `read` scope and carry the
+ * logged-in key's account (an admin key may name one: `orders.<account>`).
+ *
+ * Backpressure: a client whose unsent data exceeds `ws.maxBufferedBytes` is disconnected at once; publishing never
+ * waits for a socket. Each client has a token bucket (its key's after login); silent clients are pinged every 30 s
+ * and dropped when they do not answer.
+ */
+import type { FastifyRequest } from 'fastify';
+import { type Static, type TSchema, Type } from 'typebox';
+import { Compile } from 'typebox/compile';
+import type { WebSocket } from 'ws';
+import {
+  actingAccount,
+  type KeyRing,
+  type Principal,
+  rateLimited,
+  requireScope,
+  TokenBucket,
+} from './auth.ts';
+import { fmtPrice, fmtSize, toJson } from './codec.ts';
+import {
+  accepted,
+  amendCommand,
+  orderResult,
+  parseOrderId,
+  placeOrderCommand,
+  requireAmendChange,
+  symbolOfOrder,
+} from './commands.ts';
+import type { ServiceConfig } from './config.ts';
+import { ApiError, rejection } from './errors.ts';
+import {
+  PRIVATE_TOPICS,
+  type PrivateTopic,
+  PUBLIC_TOPICS,
+  type PublicTopic,
+  privateKey,
+  publicKey,
+  type Subscriber,
+} from './hub.ts';
+import type { Metrics } from './metrics.ts';
+import { AccountId, AmendOrderBody, MarketSymbol, OrderIdParam, PlaceOrderBody } from './schemas.ts';
+import type { App } from './server.ts';
+import type { Service } from './service.ts';
+
+const HEARTBEAT_MS = 30_000;
+const OPEN = 1;
+
+const Envelope = Type.Object(
+  {
+    op: Type.String({ maxLength: 32 }),
+    id: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Integer()])),
+    args: Type.Optional(Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+const LoginArgs = Type.Object(
+  {
+    key: Type.String({ maxLength: 64 }),
+    timestamp: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 16 })]),
+    signature: Type.String({ maxLength: 128 }),
+  },
+  { additionalProperties: false },
+);
+const TopicList = Type.Array(Type.String({ maxLength: 120 }), { minItems: 1, maxItems: 64 });
+const CancelArgs = Type.Object(
+  { orderId: OrderIdParam, symbol: Type.Optional(MarketSymbol), account: Type.Optional(AccountId) },
+  { additionalProperties: false },
+);
+const AmendArgs = Type.Object(
+  { orderId: OrderIdParam, ...AmendOrderBody.properties },
+  { additionalProperties: false },
+);
+const CancelAllArgs = Type.Object(
+  { symbol: Type.Optional(MarketSymbol), account: Type.Optional(AccountId) },
+  { additionalProperties: false },
+);
+
+/** A compiled schema that answers 400 INVALID_REQUEST naming the field, like the REST routes. */
+class Checker<T extends TSchema> {
+  private readonly v;
+  constructor(schema: T) {
+    this.v = Compile(schema);
+  }
+  parse(x: unknown, where: string): Static<T> {
+    if (this.v.Check(x)) return x as Static<T>;
+    const errs = this.v.Errors(x);
+    const e = errs.find((i) => i.keyword === 'additionalProperties') ?? errs[errs.length - 1];
+    const path = (e?.instancePath ?? '').split('/').filter(Boolean).join('.');
+    throw new ApiError(
+      400,
+      'INVALID_REQUEST',
+      `${where}${path ? `.${path}` : ''}: ${e?.message ?? 'invalid'}`,
+    );
+  }
+}
+
+const check = {
+  envelope: new Checker(Envelope),
+  login: new Checker(LoginArgs),
+  topics: new Checker(TopicList),
+  place: new Checker(PlaceOrderBody),
+  cancel: new Checker(CancelArgs),
+  amend: new Checker(AmendArgs),
+  cancelAll: new Checker(CancelAllArgs),
+};
+
+let nextClientId = 1;
+
+export class WsClient implements Subscriber {
+  readonly id = nextClientId++;
+  principal: Principal | null = null;
+  readonly subs = new Set<string>();
+  alive = true;
+  dropped = false;
+  constructor(
+    readonly socket: Pick<WebSocket, 'send' | 'terminate' | 'close' | 'bufferedAmount' | 'readyState'>,
+    readonly maxBufferedBytes: number,
+    readonly bucket: TokenBucket,
+    private readonly onDrop: (c: WsClient, reason: string) => void,
+  ) {}
+
+  deliver(text: string): boolean {
+    if (this.dropped || this.socket.readyState !== OPEN) return false;
+    // Behind by more than the bound: the client is not keeping up (one message larger than the bound still goes).
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+      this.drop('slow');
+      return false;
+    }
+    this.socket.send(text);
+    return true;
+  }
+
+  /** Disconnects without a closing handshake (which a stalled client would not read either). */
+  drop(reason: string): void {
+    if (this.dropped) return;
+    this.dropped = true;
+    this.onDrop(this, reason);
+    this.socket.terminate();
+  }
+}
+
+export class WsGateway {
+  private readonly clients = new Set<WsClient>();
+  private heartbeat: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly service: Service,
+    private readonly config: ServiceConfig,
+    private readonly keys: KeyRing,
+    private readonly metrics: Metrics,
+  ) {}
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  register(app: App): void {
+    app.get(
+      '/ws',
+      {
+        websocket: true,
+        config: { auth: 'public' },
+        schema: { tags: ['streams'], summary: 'WebSocket streams and order entry (see README)' },
+      },
+      (socket: WebSocket, req: FastifyRequest) => this.accept(socket, req),
+    );
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  /** Closes every client (shutdown). */
+  closeAll(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    for (const c of [...this.clients]) {
+      this.detach(c);
+      c.socket.close(1001, 'server shutting down');
+    }
+  }
+
+  private accept(socket: WebSocket, _req: FastifyRequest): void {
+    if (this.clients.size >= this.config.ws.maxClients) {
+      this.metrics.wsDropped.inc({ reason: 'maxClients' });
+      socket.close(1013, 'too many clients');
+      return;
+    }
+    const c = new WsClient(
+      socket,
+      this.config.ws.maxBufferedBytes,
+      new TokenBucket(this.config.publicRateLimit, this.service.now()),
+      (cl, reason) => {
+        this.metrics.wsDropped.inc({ reason });
+        this.detach(cl);
+      },
+    );
+    this.clients.add(c);
+    socket.on('pong', () => {
+      c.alive = true;
+    });
+    socket.on('message', (data, isBinary) => {
+      this.metrics.wsMessages.inc({ direction: 'in' });
+      if (isBinary) {
+        this.reply(c, {
+          op: 'error',
+          success: false,
+          error: { code: 'INVALID_REQUEST', message: 'text frames only' },
+        });
+        return;
+      }
+      void this.onMessage(c, data.toString());
+    });
+    socket.on('close', () => this.detach(c));
+    socket.on('error', () => this.detach(c));
+  }
+
+  private detach(c: WsClient): void {
+    if (!this.clients.delete(c)) return;
+    for (const key of c.subs) this.service.hub.unsubscribe(key, c);
+    c.subs.clear();
+  }
+
+  private beat(): void {
+    for (const c of [...this.clients]) {
+      if (!c.alive) {
+        c.drop('heartbeat');
+        continue;
+      }
+      c.alive = false;
+      (c.socket as WebSocket).ping();
+    }
+  }
+
+  private reply(c: WsClient, msg: Record<string, unknown>): void {
+    if (c.deliver(toJson(msg))) this.metrics.wsMessages.inc({ direction: 'out' });
+  }
+
+  private async onMessage(c: WsClient, text: string): Promise<void> {
+    let op = 'error';
+    let id: string | number | undefined;
+    try {
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (e) {
+        throw new ApiError(400, 'INVALID_JSON', `malformed JSON: ${(e as Error).message}`);
+      }
+      const env = check.envelope.parse(json, 'message');
+      op = env.op;
+      id = env.id;
+      const bucket = c.principal?.bucket ?? c.bucket;
+      if (!bucket.take(this.service.now())) throw rateLimited(bucket);
+      const data = await this.dispatch(c, env.op, env.args);
+      this.reply(c, {
+        op,
+        ...(id !== undefined ? { id } : {}),
+        success: true,
+        ...(data !== undefined ? { data } : {}),
+      });
+    } catch (e) {
+      const err = e instanceof ApiError ? e : new ApiError(500, 'INTERNAL', 'internal error');
+      if (!(e instanceof ApiError)) this.service.log.error({ err: e }, 'ws request failed');
+      this.reply(c, {
+        op,
+        ...(id !== undefined ? { id } : {}),
+        success: false,
+        error: { code: err.code, message: err.message },
+      });
+    }
+  }
+
+  private async dispatch(c: WsClient, op: string, args: unknown): Promise<unknown> {
+    switch (op) {
+      case 'ping':
+        return undefined;
+      case 'login':
+        return this.login(c, args);
+      case 'subscribe':
+        return this.subscribe(c, check.topics.parse(args, 'args'));
+      case 'unsubscribe':
+        for (const t of check.topics.parse(args, 'args')) {
+          const key = this.topicKey(c, t);
+          if (c.subs.delete(key)) this.service.hub.unsubscribe(key, c);
+        }
+        return undefined;
+      case 'order.place': {
+        const p = this.trader(c);
+        const b = check.place.parse(args, 'args');
+        const account = actingAccount(p, b.account);
+        const r = accepted(await this.service.submit(placeOrderCommand(account, b)));
+        return orderResult(this.service.engine, r, b);
+      }
+      case 'order.cancel': {
+        const p = this.trader(c);
+        const b = check.cancel.parse(args, 'args');
+        const account = actingAccount(p, b.account);
+        const orderId = parseOrderId(b.orderId);
+        const symbol = symbolOfOrder(this.service.engine, account, orderId, b.symbol);
+        const r = accepted(await this.service.submit({ type: 'cancelOrder', account, symbol, orderId }));
+        return { seq: r.seq, id: b.orderId, symbol, status: 'canceled' };
+      }
+      case 'order.amend': {
+        const p = this.trader(c);
+        const b = check.amend.parse(args, 'args');
+        const account = actingAccount(p, b.account);
+        const orderId = parseOrderId(b.orderId);
+        requireAmendChange(b);
+        const symbol = symbolOfOrder(this.service.engine, account, orderId, b.symbol);
+        const r = accepted(await this.service.submit(amendCommand(account, symbol, orderId, b)));
+        return { seq: r.seq, id: b.orderId, symbol };
+      }
+      case 'order.cancelAll': {
+        const p = this.trader(c);
+        const b = check.cancelAll.parse(args, 'args');
+        const account = actingAccount(p, b.account);
+        if (b.symbol !== undefined && !this.service.engine.markets.has(b.symbol))
+          throw rejection('UNKNOWN_MARKET', `unknown market ${JSON.stringify(b.symbol)}`);
+        const r = accepted(
+          await this.service.submit({
+            type: 'cancelAll',
+            account,
+            ...(b.symbol ? { symbol: b.symbol } : {}),
+          }),
+        );
+        return { seq: r.seq, canceled: r.events.filter((e) => e.type === 'orderCanceled').length };
+      }
+      default:
+        throw new ApiError(400, 'INVALID_REQUEST', `unknown op ${JSON.stringify(op)}`);
+    }
+  }
+
+  private trader(c: WsClient): Principal {
+    if (!c.principal) throw new ApiError(401, 'UNAUTHORIZED', 'login first');
+    requireScope(c.principal, 'trade');
+    return c.principal;
+  }
+
+  private login(c: WsClient, args: unknown): unknown {
+    const a = check.login.parse(args, 'args');
+    if (c.principal) throw new ApiError(400, 'INVALID_REQUEST', 'already logged in');
+    const p = this.keys.verify(
+      {
+        key: a.key,
+        timestamp: String(a.timestamp),
+        signature: a.signature,
+        method: 'GET',
+        url: '/ws',
+        body: '',
+      },
+      this.service.now(),
+    );
+    c.principal = p;
+    return { account: p.account, scopes: [...p.scopes] };
+  }
+
+  /** The hub key of a client topic name; throws for unknown topics, markets, or private topics without login. */
+  private topicKey(c: WsClient, topic: string): string {
+    const dot = topic.indexOf('.');
+    const name = dot < 0 ? topic : topic.slice(0, dot);
+    const arg = dot < 0 ? undefined : topic.slice(dot + 1);
+    if ((PUBLIC_TOPICS as readonly string[]).includes(name)) {
+      if (arg === undefined || !this.service.engine.markets.has(arg))
+        throw rejection('UNKNOWN_MARKET', `${topic}: unknown market ${JSON.stringify(arg ?? '')}`);
+      return publicKey(name as PublicTopic, arg);
+    }
+    if ((PRIVATE_TOPICS as readonly string[]).includes(name)) {
+      if (!c.principal) throw new ApiError(401, 'UNAUTHORIZED', `${topic}: login first`);
+      requireScope(c.principal, 'read');
+      return privateKey(name as PrivateTopic, actingAccount(c.principal, arg));
+    }
+    throw new ApiError(400, 'INVALID_REQUEST', `unknown topic ${JSON.stringify(topic)}`);
+  }
+
+  private subscribe(c: WsClient, topics: string[]): unknown {
+    const keys = topics.map((t) => ({ topic: t, key: this.topicKey(c, t) }));
+    const fresh = keys.filter((k) => !c.subs.has(k.key));
+    if (c.subs.size + fresh.length > this.config.ws.maxSubscriptions)
+      throw new ApiError(422, 'LIMIT_EXCEEDED', `at most ${this.config.ws.maxSubscriptions} subscriptions`);
+    for (const { key } of fresh) {
+      c.subs.add(key);
+      this.service.hub.subscribe(key, c);
+    }
+    // The snapshot goes out synchronously with the subscription, so every delta after it follows its seq.
+    for (const { key } of fresh) if (key.startsWith('orderbook.')) this.sendBookSnapshot(c, key);
+    return { topics: keys.map((k) => k.topic) };
+  }
+
+  private sendBookSnapshot(c: WsClient, key: string): void {
+    const symbol = key.slice('orderbook.'.length);
+    const m = this.service.engine.markets.get(symbol)!;
+    const mm = this.service.mirror.market(symbol);
+    const n = this.config.ws.bookDepth;
+    const fmt = (l: [bigint, bigint][]) => l.map(([p, s]) => [fmtPrice(m, p), fmtSize(m, s)]);
+    this.reply(c, {
+      topic: key,
+      type: 'snapshot',
+      seq: this.service.mirror.seq,
+      time: mm.time,
+      data: { symbol, bids: fmt(mm.bids.top(n)), asks: fmt(mm.asks.top(n)) },
+    });
+  }
+}
