@@ -4,7 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { type CliIO, runCalc } from './calc.ts';
+import { DEFAULT_POLICY_IDS } from '../sim/markets.ts';
 import { runDemo } from './demo.ts';
+import { runSimulate, type SimulateCliOptions } from './simulate.ts';
 
 export const defaultIO: CliIO = {
   stdout: (s) => process.stdout.write(s),
@@ -26,23 +28,60 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .action((opts: { file?: string; json?: boolean }) => {
       code = runCalc(opts, io);
     });
+  const tty = io === defaultIO && process.stderr.isTTY === true;
   program
     .command('demo')
-    .description('the default job (`npm start`): worked examples through the calculator')
-    .action(() => {
-      code = runDemo(io);
+    .description('the default job (`npm start`): the default simulation on the embedded data')
+    .option('--calc', 'the worked isolated-vs-cross examples through the calculator instead')
+    .action(async (opts: { calc?: boolean }) => {
+      code = await runDemo(io, { calc: opts.calc === true, tty });
+    });
+  program
+    .command('simulate')
+    .description('replay a price path through the engine for seeded traders under several policies')
+    .option('--data <csv>', 'price file (default: the embedded Bitstamp BTC/USD 1-minute data, January 2025)')
+    .option('--format <format>', 'auto, bitstamp (t,o,h,l,c,v), binance (klines) or price (t,price)', 'auto')
+    .option('--traders <n>', 'population size', '10000')
+    .option('--seed <n>', 'seed of the population and the synthetic markets', '1')
+    .option('--policies <list>', `comma-separated, or all: ${DEFAULT_POLICY_IDS.join(', ')}`, 'all')
+    .option('--intrabar <mode>', 'close (a point per bar) or ohlc (open, low/high, high/low, close)', 'close')
+    .option('--bars <n>', 'use only the first n rows of the file')
+    .option('--insurance <usdt>', 'insurance fund seed (default 0.25% of the planned notional)')
+    .option('--workers <n>', 'run the policies in this many child processes (default 1: in this process)')
+    .option('--json', 'print the JSON summary instead of the table')
+    .option('--report <path>', 'where to write the HTML report', 'reports/simulation.html')
+    .option('--no-report', 'do not write the HTML report')
+    .option('--credit <text>', "the data source's credit line in the report")
+    .option('--progress', 'show a progress bar even when stderr is not a terminal')
+    .option('--no-progress', 'never show a progress bar')
+    .action(async (opts: SimulateCliOptions) => {
+      code = await runSimulate(opts, io, tty);
     });
   program
     .command('journal')
     .description('the durable command journal')
     .command('verify')
-    .description('rebuild the state from a SQLite journal; print the final seq and state hash')
-    .argument('<path>', 'journal file')
+    .description('rebuild the state from a journal (SQLite file or postgres:// URL); print the final seq and state hash')
+    .argument('<path|postgres-url>', 'journal file, or postgres://…[?schema=name]')
     .option('--json', 'print the result as JSON')
-    .action(async (path: string, opts: { json?: boolean }) => {
-      // Imported on use: only this command needs the native SQLite binding.
+    .option('--from-snapshot', 'start from the newest usable snapshot instead of replaying every record')
+    .action(async (path: string, opts: { json?: boolean; fromSnapshot?: boolean }) => {
+      // Imported on use: only this command needs the native SQLite binding and the PostgreSQL client.
       const { runJournalVerify } = await import('./journal.ts');
       code = await runJournalVerify(path, opts, io);
+    });
+  program
+    .command('serve')
+    .description('run the engine as a service: REST + WebSocket over the journal (see README: the service)')
+    .option('-c, --config <path>', 'JSON config file (also RINGFENCE_CONFIG)')
+    .option('--host <host>', 'listen address (RINGFENCE_HOST)')
+    .option('-p, --port <port>', 'listen port (RINGFENCE_PORT)')
+    .option('--data <dir>', 'data directory for the SQLite journal (RINGFENCE_DATA)')
+    .option('--journal <url>', 'journal: a SQLite path or postgres:// URL (RINGFENCE_JOURNAL_URL)')
+    .action(async (opts: { config?: string; host?: string; port?: string; data?: string; journal?: string }) => {
+      // Imported on use: only this command needs fastify and the native SQLite binding.
+      const { runServe } = await import('../service/serve.ts');
+      code = await runServe(opts, io);
     });
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,0 +1,242 @@
+/**
+ * The simulated venue: its markets (one replayed from data, two synthetic) and the margin policies compared on them.
+ *
+ * Every market is an oracle-priced perpetual with one feed ('feed', mark = index) and 8-hour funding, so the replay
+ * goes through the engine's full price path: oracle quote → index → mark → liquidation sweep; funding times run
+ * when a quote or tick passes them. Maintenance rules are ringfence's defaults: the `ringfence` preset's Binance
+ * brackets for BTCUSDT and ETHUSDT, and an illustrative bracket table for the synthetic SOLUSDT.
+ */
+import { PRESETS, type RuleSpec } from '../core/presets.ts';
+import type { LiquidationSpec, MarginMode, MarketConfig } from '../engine/types.ts';
+
+/** A synthetic market: log-returns β × the replayed market's plus independent noise, and one shock of its own. */
+export interface SyntheticSpec {
+  startPrice: number;
+  beta: number;
+  /** Target correlation of 1-minute returns with the replayed market. */
+  correlation: number;
+  shock: {
+    /** Peak-to-trough move, e.g. -0.18. */
+    depth: number;
+    /** Minutes from the start of the shock to the trough. */
+    minutes: number;
+    /** Fraction of the move given back afterwards, over `recoveryMinutes`. */
+    recovery: number;
+    recoveryMinutes: number;
+  };
+}
+
+export interface SimMarket {
+  config: MarketConfig;
+  /** null: replayed from the input file. */
+  synthetic: SyntheticSpec | null;
+  /** Share of planned positions on this market, and the chance a position here is long. */
+  weight: number;
+  longBias: number;
+}
+
+const rule = (symbol: string): RuleSpec => {
+  const m = PRESETS.ringfence!.markets.find((x) => x.symbol === symbol);
+  if (!m) throw new Error(`preset ringfence has no ${symbol}`);
+  return m.risk;
+};
+
+/** Oracle and funding shared by every simulated market; staleness is set per run from the data's spacing. */
+function perpetual(
+  base: Omit<MarketConfig, 'oracle' | 'funding' | 'kind' | 'quote' | 'settleDp'>,
+  stalenessMs: number,
+): MarketConfig {
+  return {
+    ...base,
+    kind: 'linear',
+    quote: 'USDT',
+    settleDp: 8,
+    oracle: {
+      sources: [{ name: 'feed', weight: 1 }],
+      stalenessMs,
+      maxDeviation: '0.05',
+      minSources: 1,
+      // A replay follows its data: a jump is never clamped (the index would lag the file).
+      maxJump: '0.5',
+      markMethod: 'index',
+    },
+    funding: {
+      intervalMs: 8 * 3_600_000,
+      interestRate: '0.0001',
+      cap: { kind: 'mmrMultiple', k: '0.75' },
+      impactMargin: '200',
+    },
+  };
+}
+
+export const SOLUSDT_RISK: RuleSpec = {
+  kind: 'brackets',
+  tiers: [
+    { cap: '10000', mmr: '0.005', maxLeverage: '100' },
+    { cap: '50000', mmr: '0.01', maxLeverage: '50' },
+    { cap: '250000', mmr: '0.02', maxLeverage: '25' },
+    { cap: '1000000', mmr: '0.05', maxLeverage: '10' },
+    { cap: null, mmr: '0.1', maxLeverage: '5' },
+  ],
+};
+
+/** The three markets; `stalenessMs` must exceed the data's largest gap (see simulate.ts). */
+export function simMarkets(stalenessMs: number): SimMarket[] {
+  const fees = {
+    takerFee: '0.0005',
+    makerFee: '0.0002',
+    limitBand: '0.1',
+    marketBand: '0.05',
+    defaultLeverage: '10',
+  };
+  return [
+    {
+      config: perpetual(
+        {
+          symbol: 'BTCUSDT',
+          base: 'BTC',
+          tickSize: '0.1',
+          lotSize: '0.001',
+          maxLeverage: '125',
+          risk: rule('BTCUSDT'),
+          ...fees,
+        },
+        stalenessMs,
+      ),
+      synthetic: null,
+      weight: 0.5,
+      longBias: 0.6,
+    },
+    {
+      config: perpetual(
+        {
+          symbol: 'ETHUSDT',
+          base: 'ETH',
+          tickSize: '0.01',
+          lotSize: '0.001',
+          maxLeverage: '100',
+          risk: rule('ETHUSDT'),
+          ...fees,
+        },
+        stalenessMs,
+      ),
+      synthetic: {
+        startPrice: 3300,
+        beta: 1.15,
+        correlation: 0.8,
+        shock: { depth: -0.18, minutes: 20, recovery: 0.5, recoveryMinutes: 360 },
+      },
+      weight: 0.3,
+      longBias: 0.6,
+    },
+    {
+      config: perpetual(
+        {
+          symbol: 'SOLUSDT',
+          base: 'SOL',
+          tickSize: '0.01',
+          lotSize: '0.01',
+          maxLeverage: '100',
+          risk: SOLUSDT_RISK,
+          ...fees,
+        },
+        stalenessMs,
+      ),
+      synthetic: {
+        startPrice: 190,
+        beta: 1.4,
+        correlation: 0.7,
+        shock: { depth: -0.25, minutes: 45, recovery: 0.4, recoveryMinutes: 720 },
+      },
+      weight: 0.2,
+      longBias: 0.65,
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Policies
+
+export type ConventionsPreset = 'ringfence' | 'bybit-linear' | 'hyperliquid' | 'binance-usdm';
+
+export interface Policy {
+  id: string;
+  description: string;
+  /** Margin mode of every trader position. */
+  mode: MarginMode;
+  /** Whether traders who opted in to auto-add margin get it (isolated only). */
+  autoAdd: boolean;
+  /** The markets' liquidation policy. */
+  liquidation: LiquidationSpec;
+  /** Engine conventions (liquidation price, maintenance basis): a core venue preset. */
+  conventions: ConventionsPreset;
+}
+
+/**
+ * The policies compared. The three margin regimes run on ringfence's own conventions and default liquidation
+ * policy; the '-style' ones are isolated runs with a venue's conventions preset and the LiquidationSpec variant
+ * types.ts attributes to that venue — the mechanism, not a replica of the venue's engine.
+ */
+export const POLICIES: readonly Policy[] = [
+  {
+    id: 'isolated',
+    description: 'every position isolated; no auto-add',
+    mode: 'isolated',
+    autoAdd: false,
+    liquidation: {},
+    conventions: 'ringfence',
+  },
+  {
+    id: 'cross',
+    description: 'every position cross: the whole wallet backs every position',
+    mode: 'cross',
+    autoAdd: false,
+    liquidation: {},
+    conventions: 'ringfence',
+  },
+  {
+    id: 'isolated+auto-add',
+    description: 'isolated; traders who opted in top up from free balance (auto-add margin)',
+    mode: 'isolated',
+    autoAdd: true,
+    liquidation: {},
+    conventions: 'ringfence',
+  },
+  {
+    id: 'bybit-style',
+    description: 'isolated; Bybit conventions (maintenance at entry), partial liquidation down a risk tier',
+    mode: 'isolated',
+    autoAdd: false,
+    liquidation: { partial: 'tier', adlRanking: 'pnlLeverage' },
+    conventions: 'bybit-linear',
+  },
+  {
+    id: 'binance-style',
+    description:
+      'isolated; Binance conventions (maintenance at mark), full close, leverage-then-PnL ADL ranking',
+    mode: 'isolated',
+    autoAdd: false,
+    liquidation: { partial: 'full', adlRanking: 'leveragePnl' },
+    conventions: 'binance-usdm',
+  },
+  {
+    id: 'hyperliquid-style',
+    description:
+      'isolated; Hyperliquid conventions, 20% chunks above 100k with a 30 s cooldown, backstop below 2/3',
+    mode: 'isolated',
+    autoAdd: false,
+    liquidation: {
+      chunkNotional: '100000',
+      chunkFraction: '0.2',
+      cooldownMs: 30_000,
+      backstopRatio: '0.6666666667',
+    },
+    conventions: 'hyperliquid',
+  },
+];
+
+export const DEFAULT_POLICY_IDS = POLICIES.map((p) => p.id);
+
+export function policyById(id: string): Policy | undefined {
+  return POLICIES.find((p) => p.id === id);
+}

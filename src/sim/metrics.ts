@@ -1,0 +1,517 @@
+/**
+ * What a simulation run measures, derived from the engine's events as they come out of each command (and, at the
+ * end, from the engine's state). Nothing here drives the run; the collector only watches.
+ *
+ * Definitions (the report repeats them):
+ * - A *liquidation* is a `liquidationStarted` event: one bucket (an isolated position, or a trader's cross
+ *   positions in one asset) found below maintenance. Its *stages* (`liquidation` events) close size through the
+ *   book, the backstop or ADL; liquidated notional is Σ stage size × stage price.
+ * - *Collateral lost* in a liquidation: the money that left the trader's accounts (free balance, reserves,
+ *   isolated buckets) for anyone else between its `liquidationStarted` and the next liquidation or auto-add event
+ *   of the same command — realized losses and liquidation fees, net of anything paid back. Funding settled on the
+ *   way is not counted.
+ * - *Contagion* (the cross-margin effect): a trader is a contagion case when a liquidation (a) closed one of their
+ *   positions that was not itself underwater — judged alone, with the collateral it would carry isolated (its
+ *   initial margin at entry, entry notional ÷ leverage, less funding it paid), its equity at the liquidation's mark
+ *   was still at or above its own maintenance — or (b) took more collateral than the standalone collateral of the
+ *   positions it closed (the excess came from money that backed the trader's other positions or sat free:
+ *   `spillover`). Isolated buckets carry their own collateral, so for them (b) means money left the trader from
+ *   somewhere other than the liquidated bucket: counted as an *isolation breach*, which must stay 0.
+ * - *Wiped out*: a trader whose final equity (free balance + reserves + buckets + unrealized PnL at the last mark
+ *   − funding owed) is at most 1% of what they deposited.
+ * - *Insurance fund P&L*: the fund's cash change less its seeding, plus the unrealized PnL of the positions the
+ *   backstop ('@insurance') took over, at the last marks. *Bad debt*: how far the fund's equity ended below zero.
+ */
+import type { Instrument } from '../core/instrument.ts';
+import {
+  initialMarginAtLeverage,
+  type MarginConventions,
+  notional,
+  triggerMaintenance,
+  unrealizedPnl,
+} from '../core/margin.ts';
+import { LEVERAGE_ONE } from '../core/rates.ts';
+import type { Engine } from '../engine/engine.ts';
+import { BACKSTOP_ACCOUNT } from '../engine/liquidation.ts';
+import { pendingFunding } from '../engine/risk.ts';
+import type { EngineEvent, MarginMode } from '../engine/types.ts';
+import type { MarketMaker } from './market-maker.ts';
+import type { Trader } from './population.ts';
+
+export const SETTLE_ASSET = 'USDT';
+const NONE: number[] = [];
+const NONE_BIG: bigint[] = [];
+const INSURANCE_LABEL = `insurance:${SETTLE_ASSET}`;
+/** Return bins of the loss distribution: [-100%, -90%), …, [90%, 100%), ≥ 100%. */
+export const RETURN_BINS = 21;
+
+export interface StageFigures {
+  count: number;
+  notional: bigint;
+}
+
+export interface PolicyFigures {
+  liquidations: {
+    events: number;
+    positions: number;
+    traders: number;
+    notional: bigint;
+    fees: bigint;
+    stages: { book: StageFigures; backstop: StageFigures; adl: StageFigures };
+  };
+  collateralLost: bigint;
+  wipedOut: number;
+  contagion: { traders: number; closes: number; closeNotional: bigint; spillover: bigint };
+  isolationBreaches: number;
+  insurance: {
+    seed: bigint;
+    cash: bigint;
+    backstopUnrealized: bigint;
+    pnl: bigint;
+    low: bigint;
+    liquidationFees: bigint;
+    covers: bigint;
+    backstopRealized: bigint;
+    backstopFunding: bigint;
+    draws: number;
+  };
+  adl: { events: number; notional: bigint; accounts: number; traders: number };
+  badDebt: bigint;
+  autoAdd: { events: number; amount: bigint; lostAfter: bigint; marginCalls: number };
+  opens: { planned: number; filled: number; rejected: Record<string, number> };
+  exits: { planned: number; done: number; skipped: number };
+  traders: { count: number; deposited: bigint; equity: bigint; liquidated: number };
+  funding: { intervals: number; paused: number };
+  returns: number[];
+  conservation: { ok: boolean; problems: string[] };
+  openInterest: Record<string, bigint>;
+}
+
+/** Per chart bucket (a fixed number of path points). */
+export interface PolicySeries {
+  /** Liquidations started, per market × bucket (market-major). */
+  liquidations: Int32Array;
+  /** Liquidated notional per bucket, all markets (display only: floats). */
+  liquidatedNotional: Float64Array;
+  fundCash: Float64Array;
+  fundEquity: Float64Array;
+}
+
+interface Span {
+  trader: number;
+  prefix: string;
+  own: string;
+  mode: MarginMode;
+  market: number;
+  out: bigint;
+  in: bigint;
+  outOther: bigint;
+  standalone: bigint;
+  contagious: boolean;
+  snapLots: number[];
+  snapSign: number[];
+  snapEntry: bigint[];
+  snapFunding: bigint[];
+}
+
+export interface CollectorInput {
+  engine: Engine;
+  symbols: readonly string[];
+  insts: readonly Instrument[];
+  traders: readonly Trader[];
+  makers: ReadonlyMap<string, MarketMaker>;
+  bucketSize: number;
+  buckets: number;
+}
+
+export class Collector {
+  /** Current path point (set by the runner); events are charted in its bucket. */
+  point = 0;
+  readonly series: PolicySeries;
+  private readonly m: number;
+  private readonly conv: MarginConventions;
+  private readonly traderIndex = new Map<string, number>();
+  private readonly marketIndex = new Map<string, number>();
+  // Shadow of every trader position (trader × market), from position and funding events.
+  private readonly lots: Float64Array;
+  private readonly sign: Int8Array;
+  private readonly entry: bigint[];
+  private readonly funding: bigint[];
+  private readonly autoAdded: bigint[];
+  private readonly leverage: Uint8Array;
+  private readonly liquidatedPos: Uint8Array;
+  private readonly liquidatedTrader: Uint8Array;
+  private readonly contagionTrader: Uint8Array;
+  private readonly adlAccounts = new Set<string>();
+  private span: Span | null = null;
+  /** The backstop's position per market in lots (negative: short), from its position events. */
+  readonly backstopLots: number[];
+  private fundCash = 0n;
+  /** Lowest cash balance after a payment out of the fund (null: none yet). */
+  private fundLow: bigint | null = null;
+
+  readonly f: PolicyFigures;
+
+  constructor(private readonly input: CollectorInput) {
+    const { traders, symbols } = input;
+    this.m = symbols.length;
+    this.backstopLots = symbols.map(() => 0);
+    this.conv = input.engine.conventions;
+    symbols.forEach((s, i) => {
+      this.marketIndex.set(s, i);
+    });
+    traders.forEach((t, i) => {
+      this.traderIndex.set(t.id, i);
+    });
+    const n = traders.length * this.m;
+    this.lots = new Float64Array(n);
+    this.sign = new Int8Array(n);
+    this.entry = new Array<bigint>(n).fill(0n);
+    this.funding = new Array<bigint>(n).fill(0n);
+    this.autoAdded = new Array<bigint>(n).fill(0n);
+    this.leverage = new Uint8Array(n);
+    this.liquidatedPos = new Uint8Array(n);
+    this.liquidatedTrader = new Uint8Array(traders.length);
+    this.contagionTrader = new Uint8Array(traders.length);
+    traders.forEach((t, i) => {
+      for (const p of t.positions) this.leverage[i * this.m + p.market] = p.leverage;
+    });
+    const stage = (): StageFigures => ({ count: 0, notional: 0n });
+    this.f = {
+      liquidations: {
+        events: 0,
+        positions: 0,
+        traders: 0,
+        notional: 0n,
+        fees: 0n,
+        stages: { book: stage(), backstop: stage(), adl: stage() },
+      },
+      collateralLost: 0n,
+      wipedOut: 0,
+      contagion: { traders: 0, closes: 0, closeNotional: 0n, spillover: 0n },
+      isolationBreaches: 0,
+      insurance: {
+        seed: 0n,
+        cash: 0n,
+        backstopUnrealized: 0n,
+        pnl: 0n,
+        low: 0n,
+        liquidationFees: 0n,
+        covers: 0n,
+        backstopRealized: 0n,
+        backstopFunding: 0n,
+        draws: 0,
+      },
+      adl: { events: 0, notional: 0n, accounts: 0, traders: 0 },
+      badDebt: 0n,
+      autoAdd: { events: 0, amount: 0n, lostAfter: 0n, marginCalls: 0 },
+      opens: { planned: 0, filled: 0, rejected: {} },
+      exits: { planned: 0, done: 0, skipped: 0 },
+      traders: { count: traders.length, deposited: 0n, equity: 0n, liquidated: 0 },
+      funding: { intervals: 0, paused: 0 },
+      returns: new Array<number>(RETURN_BINS).fill(0),
+      conservation: { ok: true, problems: [] },
+      openInterest: {},
+    };
+    this.series = {
+      liquidations: new Int32Array(this.m * input.buckets),
+      liquidatedNotional: new Float64Array(input.buckets),
+      fundCash: new Float64Array(input.buckets),
+      fundEquity: new Float64Array(input.buckets),
+    };
+  }
+
+  /** Shadow position of trader `t` on market `k` (for tests and the runner's exits). */
+  positionLots(t: number, k: number): number {
+    return this.lots[t * this.m + k]!;
+  }
+
+  onEvents(events: readonly EngineEvent[]): void {
+    for (const ev of events) this.onEvent(ev);
+    this.endSpan();
+  }
+
+  private onEvent(ev: EngineEvent): void {
+    switch (ev.type) {
+      case 'transfer':
+        this.onTransfer(ev);
+        return;
+      case 'position': {
+        const t = this.traderIndex.get(ev.account);
+        if (t === undefined) {
+          if (ev.account === BACKSTOP_ACCOUNT) {
+            const k = this.marketIndex.get(ev.symbol)!;
+            this.backstopLots[k] =
+              Number(ev.size / this.input.insts[k]!.lotSize) * (ev.side === 'short' ? -1 : 1);
+          }
+          return;
+        }
+        const k = this.marketIndex.get(ev.symbol)!;
+        const i = t * this.m + k;
+        const lots = Number(ev.size / this.input.insts[k]!.lotSize);
+        if (this.lots[i] === 0 && lots > 0) {
+          this.funding[i] = 0n;
+          this.autoAdded[i] = 0n;
+        }
+        this.lots[i] = lots;
+        this.sign[i] = ev.side === null ? 0 : ev.side === 'long' ? 1 : -1;
+        this.entry[i] = ev.entryPrice;
+        return;
+      }
+      case 'fundingPaid': {
+        const t = this.traderIndex.get(ev.account);
+        if (t !== undefined) this.funding[t * this.m + this.marketIndex.get(ev.symbol)!]! += ev.amount;
+        return;
+      }
+      case 'liquidationStarted':
+        this.endSpan();
+        this.startSpan(ev.account, ev.symbol, ev.mode);
+        return;
+      case 'liquidation':
+        this.onStage(ev);
+        return;
+      case 'adl': {
+        const k = this.marketIndex.get(ev.symbol)!;
+        this.f.adl.events++;
+        this.f.adl.notional += notional(this.input.insts[k]!, ev.size, ev.price, 'ceil');
+        this.adlAccounts.add(ev.account);
+        return;
+      }
+      case 'autoAddMargin': {
+        this.endSpan();
+        this.f.autoAdd.events++;
+        this.f.autoAdd.amount += ev.amount;
+        const t = this.traderIndex.get(ev.account);
+        if (t !== undefined) this.autoAdded[t * this.m + this.marketIndex.get(ev.symbol)!]! += ev.amount;
+        return;
+      }
+      case 'marginCall':
+        this.endSpan();
+        this.f.autoAdd.marginCalls++;
+        return;
+      case 'insuranceDraw':
+        this.f.insurance.draws++;
+        return;
+      case 'fundingRate':
+        if (ev.paused) this.f.funding.paused++;
+        else this.f.funding.intervals++;
+        return;
+      case 'trade': {
+        const mm = this.input.makers.get(ev.maker);
+        if (mm)
+          mm.onTrade(
+            ev.makerOrderId,
+            Number(ev.size / this.input.insts[this.marketIndex.get(ev.symbol)!]!.lotSize),
+          );
+        return;
+      }
+      case 'orderCanceled': {
+        const mm = this.input.makers.get(ev.account);
+        if (mm) mm.onCanceled(ev.orderId);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private onTransfer(ev: Extract<EngineEvent, { type: 'transfer' }>): void {
+    const ins = this.f.insurance;
+    if (ev.to === INSURANCE_LABEL) {
+      this.fundCash += ev.amount;
+      if (ev.reason === 'insuranceFund') ins.seed += ev.amount;
+      else if (ev.reason === 'liquidationFee') ins.liquidationFees += ev.amount;
+      else if (ev.reason === 'realizedPnl') ins.backstopRealized += ev.amount;
+      else if (ev.reason === 'funding') ins.backstopFunding += ev.amount;
+    } else if (ev.from === INSURANCE_LABEL) {
+      this.fundCash -= ev.amount;
+      if (ev.reason === 'insuranceCover') ins.covers += ev.amount;
+      else if (ev.reason === 'realizedPnl') ins.backstopRealized -= ev.amount;
+      else if (ev.reason === 'funding') ins.backstopFunding -= ev.amount;
+      if (this.fundLow === null || this.fundCash < this.fundLow) this.fundLow = this.fundCash;
+    }
+    const s = this.span;
+    if (s === null || ev.reason === 'funding' || ev.reason === 'fundingResidue') return;
+    const fromMine = ev.from.startsWith(s.prefix);
+    const toMine = ev.to.startsWith(s.prefix);
+    if (fromMine && !toMine) {
+      s.out += ev.amount;
+      if (ev.from !== s.own) s.outOther += ev.amount;
+    } else if (toMine && !fromMine) s.in += ev.amount;
+  }
+
+  private startSpan(account: string, symbol: string, mode: MarginMode): void {
+    this.f.liquidations.events++;
+    const k = this.marketIndex.get(symbol)!;
+    this.series.liquidations[k * this.input.buckets + this.bucket()]!++;
+    const t = this.traderIndex.get(account);
+    if (t === undefined) return; // a non-trader (maker, desk) is not followed
+    if (!this.liquidatedTrader[t]) {
+      this.liquidatedTrader[t] = 1;
+      this.f.liquidations.traders++;
+    }
+    const base = t * this.m;
+    const cross = mode === 'cross';
+    this.span = {
+      trader: t,
+      prefix: `${account}:`,
+      own: mode === 'isolated' ? `${account}:isolated:${symbol}` : `${account}:main:${SETTLE_ASSET}`,
+      mode,
+      market: k,
+      out: 0n,
+      in: 0n,
+      outOther: 0n,
+      standalone: 0n,
+      contagious: false,
+      // The standalone test needs the trader's positions as they were when a cross liquidation started.
+      snapLots: cross ? Array.from(this.lots.subarray(base, base + this.m)) : NONE,
+      snapSign: cross ? Array.from(this.sign.subarray(base, base + this.m)) : NONE,
+      snapEntry: cross ? this.entry.slice(base, base + this.m) : NONE_BIG,
+      snapFunding: cross ? this.funding.slice(base, base + this.m) : NONE_BIG,
+    };
+  }
+
+  private onStage(ev: Extract<EngineEvent, { type: 'liquidation' }>): void {
+    const k = this.marketIndex.get(ev.symbol)!;
+    const inst = this.input.insts[k]!;
+    const value = notional(inst, ev.size, ev.price, 'ceil');
+    const L = this.f.liquidations;
+    L.notional += value;
+    L.fees += ev.fee;
+    L.stages[ev.stage].count++;
+    L.stages[ev.stage].notional += value;
+    this.series.liquidatedNotional[this.bucket()]! += Number(value) / 1e8;
+    const t = this.traderIndex.get(ev.account);
+    if (t === undefined) return;
+    const i = t * this.m + k;
+    if (!this.liquidatedPos[i]) {
+      this.liquidatedPos[i] = 1;
+      L.positions++;
+    }
+    const s = this.span;
+    if (s === null || s.trader !== t || s.mode !== 'cross') return;
+    // Standalone test of the closed position, as it stood when the liquidation started.
+    const lots = s.snapLots[k]!;
+    if (lots <= 0 || s.snapSign[k] === 0) return;
+    const size = BigInt(lots) * inst.lotSize;
+    const pos = {
+      side: s.snapSign[k]! > 0 ? ('long' as const) : ('short' as const),
+      size,
+      entryPrice: s.snapEntry[k]!,
+    };
+    const lev = BigInt(this.leverage[i]! || 1) * LEVERAGE_ONE;
+    const own =
+      initialMarginAtLeverage(notional(inst, size, pos.entryPrice, 'ceil'), lev) - s.snapFunding[k]!;
+    const equity = own + unrealizedPnl(inst, pos, ev.mark);
+    if (equity >= triggerMaintenance(inst, this.conv, pos, ev.mark)) {
+      s.contagious = true;
+      this.f.contagion.closes++;
+      this.f.contagion.closeNotional += value;
+    }
+    if (own > 0n) s.standalone += (own * ev.size) / size;
+  }
+
+  private endSpan(): void {
+    const s = this.span;
+    if (s === null) return;
+    this.span = null;
+    const lost = s.out - s.in;
+    if (lost > 0n) this.f.collateralLost += lost;
+    let contagion = s.contagious;
+    if (s.mode === 'cross') {
+      const spill = lost - s.standalone;
+      if (spill > 0n) {
+        this.f.contagion.spillover += spill;
+        contagion = true;
+      }
+    } else {
+      if (s.outOther > 0n) this.f.isolationBreaches++;
+      const i = s.trader * this.m + s.market;
+      const fromAutoAdd = lost > 0n ? (lost < this.autoAdded[i]! ? lost : this.autoAdded[i]!) : 0n;
+      if (fromAutoAdd > 0n) {
+        this.f.autoAdd.lostAfter += fromAutoAdd;
+        this.autoAdded[i]! -= fromAutoAdd;
+      }
+    }
+    if (contagion && !this.contagionTrader[s.trader]) {
+      this.contagionTrader[s.trader] = 1;
+      this.f.contagion.traders++;
+    }
+  }
+
+  private bucket(): number {
+    return Math.min(this.input.buckets - 1, Math.floor(this.point / this.input.bucketSize));
+  }
+
+  /** The fund's cash and equity (cash + the backstop's unrealized PnL at the current marks). */
+  fund(): { cash: bigint; equity: bigint } {
+    const e = this.input.engine;
+    const cash = e.insuranceFund(SETTLE_ASSET);
+    let upnl = 0n;
+    const a = e.accounts.get(BACKSTOP_ACCOUNT);
+    if (a) {
+      for (const p of a.positions.values()) {
+        if (p.sign === 0 || p.market.mark === null) continue;
+        upnl +=
+          unrealizedPnl(
+            p.market.inst,
+            { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice },
+            p.market.mark,
+          ) - pendingFunding(p);
+      }
+    }
+    return { cash, equity: cash + upnl };
+  }
+
+  /** Records the fund at the end of the current bucket. */
+  sample(): void {
+    const b = this.bucket();
+    const { cash, equity } = this.fund();
+    this.series.fundCash[b] = Number(cash) / 1e8;
+    this.series.fundEquity[b] = Number(equity) / 1e8;
+  }
+
+  /** Final figures from the engine's state. */
+  finish(): PolicyFigures {
+    this.endSpan();
+    const e = this.input.engine;
+    const f = this.f;
+    const { cash, equity } = this.fund();
+    f.insurance.cash = cash;
+    f.insurance.backstopUnrealized = equity - cash;
+    f.insurance.pnl = equity - f.insurance.seed;
+    f.badDebt = equity < 0n ? -equity : 0n;
+    f.insurance.low = this.fundLow === null || cash < this.fundLow ? cash : this.fundLow;
+    f.adl.accounts = this.adlAccounts.size;
+    f.adl.traders = [...this.adlAccounts].filter((a) => this.traderIndex.has(a)).length;
+    f.traders.liquidated = f.liquidations.traders;
+    for (const t of this.input.traders) {
+      const a = e.accounts.get(t.id);
+      let eq = 0n;
+      if (a) {
+        const w = a.wallets.get(SETTLE_ASSET);
+        if (w) eq += w.main.balance + w.reserved.balance;
+        for (const p of a.positions.values()) {
+          eq += p.bucket.balance;
+          if (p.sign === 0 || p.market.mark === null) continue;
+          eq +=
+            unrealizedPnl(
+              p.market.inst,
+              { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice },
+              p.market.mark,
+            ) - pendingFunding(p);
+        }
+      }
+      f.traders.deposited += t.deposit;
+      f.traders.equity += eq;
+      if (eq * 100n <= t.deposit) f.wipedOut++;
+      // Return bin: floor((eq / deposit − (−1)) × 10), clamped.
+      const bin = t.deposit > 0n ? Number((eq * 10n) / t.deposit) : 0;
+      f.returns[Math.max(0, Math.min(RETURN_BINS - 1, bin))]!++;
+    }
+    for (const [sym, m] of e.markets) f.openInterest[sym] = m.size(m.openInterestLots);
+    const v = e.ledger.verify();
+    f.conservation = { ok: v.ok, problems: v.problems.slice(0, 10) };
+    return f;
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * The HTML report of a simulation: one self-contained file (no network) with the summary table, the definitions,
+ * and charts drawn by TradingView Lightweight Charts™ (Apache-2.0; its standalone build is inlined with its license
+ * header, and its attribution logo is left on):
+ * - each market's price path, bucketed, with markers where a chosen policy's liquidations started, and their count;
+ * - the insurance fund's equity (cash + the backstop's unrealized PnL) over time, per policy;
+ * - cumulative liquidated notional over time, per policy;
+ * - the distribution of trader returns (final equity / deposit − 1), per policy.
+ * Figures in the charts are floats (display only); the table carries the exact summary.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { PolicyResult } from './runner.ts';
+import { type PreparedSimulation, returnBinLabels, type Summary } from './simulate.ts';
+
+const CHARTS_CREDIT = 'Charts: TradingView Lightweight Charts™ (Apache-2.0) — https://www.tradingview.com/';
+
+function chartsLibrary(): string {
+  const require = createRequire(import.meta.url);
+  const dir = dirname(require.resolve('lightweight-charts/package.json'));
+  const js = readFileSync(join(dir, 'dist', 'lightweight-charts.standalone.production.js'), 'utf8');
+  if (/<\/script/i.test(js)) throw new Error('lightweight-charts build contains </script>; cannot inline it');
+  return js;
+}
+
+const esc = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** JSON safe inside a <script> element. */
+const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
+
+interface ChartData {
+  credit: string;
+  policies: string[];
+  markets: {
+    symbol: string;
+    synthetic: boolean;
+    bars: { time: number; open: number; high: number; low: number; close: number }[];
+    liquidations: number[][];
+  }[];
+  bucketTimes: number[];
+  fundEquity: number[][];
+  fundCash: number[][];
+  liquidatedNotional: number[][];
+  returns: { labels: string[]; x: number[]; traders: number[][] };
+}
+
+function chartData(prep: PreparedSimulation, results: readonly PolicyResult[]): ChartData {
+  const { path, bucketSize, buckets } = prep;
+  // Bucket times in whole seconds, strictly increasing (the chart's time scale needs that).
+  const bucketTimes: number[] = [];
+  for (let b = 0; b < buckets; b++) {
+    const t = Math.floor(path.times[b * bucketSize]! / 1000);
+    bucketTimes.push(b > 0 && t <= bucketTimes[b - 1]! ? bucketTimes[b - 1]! + 1 : t);
+  }
+  const round = (x: number, dp: number) => Math.round(x * 10 ** dp) / 10 ** dp;
+  const markets = path.markets.map((pm, k) => {
+    const tick = Number(pm.tickSize) / 1e8;
+    const dp = Math.max(0, Math.ceil(-Math.log10(tick)));
+    const bars = [];
+    for (let b = 0; b < buckets; b++) {
+      const from = b * bucketSize;
+      const to = Math.min(path.times.length, from + bucketSize);
+      let hi = 0;
+      let lo = Number.POSITIVE_INFINITY;
+      for (let i = from; i < to; i++) {
+        const v = pm.ticks[i]!;
+        if (v > hi) hi = v;
+        if (v < lo) lo = v;
+      }
+      bars.push({
+        time: bucketTimes[b]!,
+        open: round(pm.ticks[from]! * tick, dp),
+        high: round(hi * tick, dp),
+        low: round(lo * tick, dp),
+        close: round(pm.ticks[to - 1]! * tick, dp),
+      });
+    }
+    return {
+      symbol: pm.symbol,
+      synthetic: pm.synthetic !== null,
+      bars,
+      liquidations: results.map((r) =>
+        Array.from(r.series.liquidations.subarray(k * buckets, (k + 1) * buckets)),
+      ),
+    };
+  });
+  // The fund is sampled once per bucket, at its end.
+  const fill = (a: Float64Array) => Array.from(a, (v) => round(v, 2));
+  return {
+    credit: prep.source.credit,
+    policies: results.map((r) => r.policy.id),
+    markets,
+    bucketTimes,
+    fundEquity: results.map((r) => fill(r.series.fundEquity)),
+    fundCash: results.map((r) => fill(r.series.fundCash)),
+    liquidatedNotional: results.map((r) => {
+      let acc = 0;
+      return Array.from(r.series.liquidatedNotional, (v) => {
+        acc += v;
+        return round(acc, 2);
+      });
+    }),
+    returns: {
+      labels: returnBinLabels(),
+      x: returnBinLabels().map((_, i) => i * 10 - 95),
+      traders: results.map((r) => r.figures.returns.slice()),
+    },
+  };
+}
+
+export function renderReport(
+  prep: PreparedSimulation,
+  results: readonly PolicyResult[],
+  summary: Summary,
+  table: { columns: string[]; rows: string[][] },
+): string {
+  const data = chartData(prep, results);
+  const m = summary.markets;
+  const marketLines = m
+    .map((x) =>
+      x.synthetic
+        ? `<li><b>${esc(x.symbol)}</b>: synthetic, seeded — log-returns ${x.synthetic.beta} × BTC's plus independent noise for a target correlation of ${x.synthetic.correlation} (realized ${x.synthetic.realizedCorrelation} on 1-minute returns), with its own shock: ${(x.synthetic.shock.depth * 100).toFixed(0)}% over ${x.synthetic.shock.minutes} min from ${esc(x.synthetic.shock.start)}, ${(x.synthetic.shock.recovery * 100).toFixed(0)}% of it given back over ${x.synthetic.shock.recoveryMinutes / 60} h. ${esc(x.start)} → ${esc(x.end)} (low ${esc(x.low)}, high ${esc(x.high)}).</li>`
+        : `<li><b>${esc(x.symbol)}</b>: replayed from the data, ${esc(x.start)} → ${esc(x.end)} (low ${esc(x.low)}, high ${esc(x.high)}).</li>`,
+    )
+    .join('\n');
+  const head = table.columns.map((c) => `<th>${esc(c)}</th>`).join('');
+  const body = table.rows
+    .map(
+      (r) => `<tr>${r.map((c, i) => (i === 0 ? `<th>${esc(c)}</th>` : `<td>${esc(c)}</td>`)).join('')}</tr>`,
+    )
+    .join('\n');
+  const policyLines = summary.policies
+    .map(
+      (p) =>
+        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code></li>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ringfence simulation — seed ${summary.seed}, ${summary.traders} traders</title>
+<style>
+body { font: 14px/1.45 system-ui, -apple-system, Segoe UI, sans-serif; margin: 24px auto; max-width: 1180px; padding: 0 16px; color: #1d2330; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 32px; }
+.muted { color: #5b6474; } code { font-size: 12px; background: #f2f4f7; padding: 1px 4px; border-radius: 3px; }
+table { border-collapse: collapse; margin: 12px 0; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #e3e6eb; text-align: right; white-space: nowrap; }
+thead th { background: #f6f7f9; } tbody th { text-align: left; }
+.chart { height: 300px; margin: 8px 0 4px; } .small { height: 260px; }
+.legend { font-size: 12px; margin: 2px 0 12px; } .legend span { margin-right: 14px; white-space: nowrap; }
+.legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; vertical-align: -1px; }
+footer { margin-top: 40px; font-size: 12px; color: #5b6474; border-top: 1px solid #e3e6eb; padding-top: 10px; }
+select { font: inherit; }
+</style>
+</head>
+<body>
+<h1>ringfence simulation</h1>
+<div class="muted">seed ${summary.seed} · ${summary.traders.toLocaleString('en-US')} traders · ${summary.positions.toLocaleString('en-US')} planned positions · ${summary.data.points.toLocaleString('en-US')} path points (${esc(summary.data.intrabar)}) · insurance fund seeded with ${Math.round(Number(summary.insuranceSeed)).toLocaleString('en-US')} USDT</div>
+<p>Data: <b>${esc(summary.data.credit)}</b> — ${esc(summary.data.file)}, ${summary.data.used.toLocaleString('en-US')} of ${summary.data.rows.toLocaleString('en-US')} rows (${esc(summary.data.format)}), ${esc(summary.data.from)} → ${esc(summary.data.to)}.</p>
+<ul>
+${marketLines}
+</ul>
+
+<h2>Policies side by side (same population, same path)</h2>
+<table><thead><tr>${head}</tr></thead><tbody>
+${body}
+</tbody></table>
+<ul class="muted">
+${policyLines}
+</ul>
+
+<h2>Price paths and liquidations</h2>
+<p>Markers: liquidations started in the bucket under <select id="policy"></select> (the largest buckets labelled); the
+histogram under each price is their count. Buckets of ${prep.bucketSize} point(s).</p>
+<div id="markets"></div>
+
+<h2>Insurance fund equity over time</h2>
+<p class="muted">Cash plus the unrealized PnL of positions the backstop took over, USDT.</p>
+<div id="fund" class="chart"></div><div id="fund-legend" class="legend"></div>
+
+<h2>Cumulative liquidated notional</h2>
+<div id="notional" class="chart"></div><div id="notional-legend" class="legend"></div>
+
+<h2>Loss distribution: traders by return on deposit</h2>
+<p class="muted">Final equity (free balance, buckets, unrealized PnL at the last marks) ÷ deposit − 1, in 10% bins; x is the bin's centre (≥ +100% at 105).</p>
+<div id="returns" class="chart"></div><div id="returns-legend" class="legend"></div>
+
+<h2>Definitions</h2>
+<ul>
+<li><b>liquidations</b>: <code>liquidationStarted</code> events — a bucket (an isolated position, or a trader's cross positions) found below maintenance; a chunked liquidation counts each chunk. <b>notional</b>: Σ size × price over its <code>liquidation</code> stages (book, backstop, ADL).</li>
+<li><b>collateral lost</b>: money that left the liquidated trader's accounts (free balance, reserves, buckets) for anyone else during the liquidation — realized loss and liquidation fee, net of anything paid back; funding not counted.</li>
+<li><b>wiped out</b>: final equity ≤ 1% of the deposit.</li>
+<li><b>contagion</b>: traders with a liquidation that (a) closed a position that was not itself underwater — judged alone with the collateral it would carry isolated (initial margin at entry, less funding it paid), its equity at the liquidation's mark was still at or above its own maintenance — or (b) took more than the standalone collateral of the positions it closed, the excess coming from money that backed the trader's other positions or sat free (<i>spillover</i>). Under isolated margin (a) cannot happen and (b) would be an isolation breach (always checked; must be 0).</li>
+<li><b>insurance fund P&amp;L</b>: cash change less the seeding, plus the backstop's unrealized PnL at the last marks. <b>bad debt</b>: how far the fund's equity ended below zero. <b>ADL</b>: <code>adl</code> events (counterparties deleveraged).</li>
+<li><b>ledger</b>: <code>engine.ledger.verify()</code> at the end — every balance sums to net deposits and nothing that may not go negative did.</li>
+</ul>
+
+<footer>
+${esc(data.credit)}.<br>
+${esc(CHARTS_CREDIT)}<br>
+Generated by <code>ringfence simulate</code>. Synthetic markets are seeded and illustrative, not market data.
+</footer>
+
+<script type="application/json" id="data">${scriptJson(data)}</script>
+<script>
+${chartsLibrary()}
+</script>
+<script>
+${APP_JS}
+</script>
+</body>
+</html>
+`;
+}
+
+/** The page's own script: reads #data, draws the charts. Plain ES2020, no dependencies beyond the library. */
+const APP_JS = `
+(function () {
+  'use strict';
+  var D = JSON.parse(document.getElementById('data').textContent);
+  var LC = window.LightweightCharts;
+  var COLORS = ['#2962ff', '#e53935', '#43a047', '#fb8c00', '#8e24aa', '#00897b', '#6d4c41', '#546e7a'];
+  var color = function (i) { return COLORS[i % COLORS.length]; };
+  var base = { layout: { textColor: '#1d2330', fontSize: 11 }, grid: { vertLines: { color: '#f0f2f5' }, horzLines: { color: '#f0f2f5' } },
+    rightPriceScale: { borderVisible: false }, timeScale: { borderVisible: false, timeVisible: true, secondsVisible: false } };
+  function legend(id, names) {
+    document.getElementById(id).innerHTML = names.map(function (n, i) {
+      return '<span><i style="background:' + color(i) + '"></i>' + n.replace(/</g, '&lt;') + '</span>';
+    }).join('');
+  }
+  function sized(el, opts) { var o = Object.assign({}, base, opts || {}); o.width = el.clientWidth; o.height = el.clientHeight || 300; return o; }
+  var charts = [];
+  function track(c, el) { charts.push([c, el]); return c; }
+  window.addEventListener('resize', function () { charts.forEach(function (p) { p[0].applyOptions({ width: p[1].clientWidth }); }); });
+
+  // Price paths with liquidation markers for the selected policy.
+  var sel = document.getElementById('policy');
+  D.policies.forEach(function (p, i) { var o = document.createElement('option'); o.value = String(i); o.textContent = p; sel.appendChild(o); });
+  var host = document.getElementById('markets');
+  var priced = D.markets.map(function (m) {
+    var title = document.createElement('div'); title.className = 'muted';
+    title.textContent = m.symbol + (m.synthetic ? ' (synthetic)' : ' (data)');
+    var el = document.createElement('div'); el.className = 'chart';
+    host.appendChild(title); host.appendChild(el);
+    var c = track(LC.createChart(el, sized(el)), el);
+    var s = m.synthetic
+      ? c.addSeries(LC.LineSeries, { color: '#37474f', lineWidth: 1 })
+      : c.addSeries(LC.CandlestickSeries, { upColor: '#26a69a', downColor: '#ef5350', borderVisible: false, wickUpColor: '#26a69a', wickDownColor: '#ef5350' });
+    s.setData(m.synthetic ? m.bars.map(function (b) { return { time: b.time, value: b.close }; }) : m.bars);
+    var h = c.addSeries(LC.HistogramSeries, { color: '#ef5350', priceFormat: { type: 'volume' } }, 1);
+    var markers = LC.createSeriesMarkers(s, []);
+    c.timeScale().fitContent();
+    return { m: m, h: h, markers: markers, chart: c };
+  });
+  function showPolicy(i) {
+    priced.forEach(function (x) {
+      var counts = x.m.liquidations[i];
+      x.h.setData(counts.map(function (n, b) { return { time: D.bucketTimes[b], value: n }; }));
+      var idx = counts.map(function (n, b) { return [n, b]; }).filter(function (p) { return p[0] > 0; });
+      idx.sort(function (a, b) { return b[0] - a[0] || a[1] - b[1]; });
+      var top = idx.slice(0, 60).sort(function (a, b) { return a[1] - b[1]; });
+      x.markers.setMarkers(top.map(function (p) {
+        return { time: D.bucketTimes[p[1]], position: 'aboveBar', color: '#c62828', shape: 'arrowDown', text: String(p[0]) };
+      }));
+      var panes = x.chart.panes(); if (panes.length > 1) panes[1].setHeight(70);
+    });
+  }
+  sel.addEventListener('change', function () { showPolicy(Number(sel.value)); });
+  showPolicy(0);
+
+  function lines(id, series, fmt) {
+    var el = document.getElementById(id);
+    var c = track(LC.createChart(el, sized(el)), el);
+    series.forEach(function (vals, i) {
+      var s = c.addSeries(LC.LineSeries, { color: color(i), lineWidth: 2, priceFormat: fmt || { type: 'price', precision: 0, minMove: 1 } });
+      s.setData(vals.map(function (v, b) { return { time: D.bucketTimes[b], value: v }; }));
+    });
+    c.timeScale().fitContent();
+    legend(id + '-legend', D.policies);
+  }
+  lines('fund', D.fundEquity);
+  lines('notional', D.liquidatedNotional);
+
+  var rel = document.getElementById('returns');
+  var rc = track(LC.createOptionsChart(rel, sized(rel, { timeScale: { borderVisible: false } })), rel);
+  D.returns.traders.forEach(function (counts, i) {
+    var s = rc.addSeries(LC.LineSeries, { color: color(i), lineWidth: 2, pointMarkersVisible: true, priceFormat: { type: 'price', precision: 0, minMove: 1 } });
+    s.setData(counts.map(function (n, k) { return { time: D.returns.x[k], value: n }; }));
+  });
+  rc.timeScale().fitContent();
+  legend('returns-legend', D.policies);
+})();
+`;

@@ -1,0 +1,369 @@
+/**
+ * One policy, one run: the population and the path through a fresh engine, command by command (engine.apply, in
+ * process; no journal).
+ *
+ * Setup (at the first point's time): the markets (with the policy's liquidation spec), the insurance fund seeded
+ * with `fundInsurance`, the desk and the market makers funded, every trader's deposit, margin mode (cross policy)
+ * and auto-add opt-in (auto-add policy).
+ * Then at each point of the path, in this order:
+ *   1. the market makers re-quote around the point's price (only the orders the move or fills require);
+ *   2. one `oracleQuote` per market (mark = index = the point's price): the engine's liquidation sweep runs here;
+ *   3. a `tick` (funding times, cooldowns);
+ *   4. the backstop ('@insurance') unwinds what it took over: a reduce-only IOC for at most one maker level per
+ *      market, limited 1% through the price (the README's "unwound through the book like anyone's");
+ *   5. the positions planned to open at this point (the desk rests the other side at the price, the trader takes
+ *      it with an IOC) and to close (a reduce-only IOC against the desk), if still open.
+ * Every command's events go through the Collector; the runner itself never reads positions to decide anything but
+ * what the trader would know (its own planned positions, and whether one is still open).
+ */
+import { formatDecimal, pow10 } from '../core/fixed.ts';
+import type { Instrument } from '../core/instrument.ts';
+import { buildConventions, PRESETS } from '../core/presets.ts';
+import { Engine } from '../engine/engine.ts';
+import { BACKSTOP_ACCOUNT } from '../engine/liquidation.ts';
+import type { ApplyResult, Command } from '../engine/types.ts';
+import { MarketMaker } from './market-maker.ts';
+import type { Policy, SimMarket } from './markets.ts';
+import { Collector, type PolicyFigures, type PolicySeries, SETTLE_ASSET } from './metrics.ts';
+import { type PathMarket, priceString, type SimPath } from './path.ts';
+import { instrumentOf, type Population } from './population.ts';
+
+/** The desk: counterparty of every opening and closing trade (isolated, 1x, effectively unlimited funds). */
+export const DESK_ACCOUNT = 'desk';
+const HOUSE_DEPOSIT = '1000000000000';
+
+export interface MakerPlan {
+  stepTicks: number;
+  levels: number;
+  levelLots: number;
+}
+
+export interface RunInput {
+  path: SimPath;
+  markets: readonly SimMarket[];
+  population: Population;
+  makers: readonly MakerPlan[];
+  /** Insurance fund seed, settle units. */
+  insurance: bigint;
+  /** Unwind the backstop's positions through the book (one maker level per market per point). Default true. */
+  unwind?: boolean;
+  /** Chart bucket size in points, and bucket count. */
+  bucketSize: number;
+  buckets: number;
+}
+
+/** Which account issued a command (null: the venue itself — prices, ticks, setup). */
+export type Issuer = string | null;
+
+export interface RunHooks {
+  onCommand?: (cmd: Command, result: ApplyResult, issuer: Issuer) => void;
+  /** After every point, with the engine (tests check invariants here). */
+  onPoint?: (point: number, engine: Engine) => void;
+  /** Every `progressEvery` points. */
+  onProgress?: (points: number) => void;
+  progressEvery?: number;
+}
+
+export interface PolicyResult {
+  policy: Policy;
+  figures: PolicyFigures;
+  series: PolicySeries;
+  commands: number;
+  makerCommands: number;
+  /** Wall time of the run (not part of any summary: summaries are reproducible). */
+  wallMs: number;
+}
+
+export function makerAccount(symbol: string): string {
+  return `mm.${symbol}`;
+}
+
+export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {}): PolicyResult {
+  const { path, markets, population } = input;
+  const started = performance.now();
+  const preset = PRESETS[policy.conventions];
+  if (!preset) throw new Error(`unknown conventions preset ${policy.conventions}`);
+  const engine = new Engine({ conventions: buildConventions(preset.conventions) });
+  const insts: Instrument[] = markets.map((m) => instrumentOf(m.config));
+  const symbols = markets.map((m) => m.config.symbol);
+  const makers = new Map<string, MarketMaker>();
+  markets.forEach((m, k) => {
+    const plan = input.makers[k]!;
+    const pm = path.markets[k]!;
+    makers.set(
+      makerAccount(m.config.symbol),
+      new MarketMaker({
+        symbol: m.config.symbol,
+        account: makerAccount(m.config.symbol),
+        ...plan,
+        price: (t) => priceString(pm, t),
+        size: (lots) => formatDecimal(BigInt(lots) * insts[k]!.lotSize, insts[k]!.sizeDp),
+      }),
+    );
+  });
+  const collector = new Collector({
+    engine,
+    symbols,
+    insts,
+    traders: population.traders,
+    makers,
+    bucketSize: input.bucketSize,
+    buckets: input.buckets,
+  });
+  let commands = 0;
+  const run = (cmd: Command, issuer: Issuer): ApplyResult => {
+    const r = engine.apply(cmd);
+    commands++;
+    if (r.ok) collector.onEvents(r.events);
+    hooks.onCommand?.(cmd, r, issuer);
+    return r;
+  };
+  const must = (cmd: Command, issuer: Issuer): ApplyResult => {
+    const r = run(cmd, issuer);
+    if (!r.ok) throw new Error(`simulation setup: ${cmd.type} rejected: ${r.code} ${r.message}`);
+    return r;
+  };
+  const dp = insts[0]!.settleDp;
+  const money = (v: bigint) => formatDecimal(v, dp);
+  const sizeOf = (k: number, lots: number) =>
+    formatDecimal(BigInt(lots) * insts[k]!.lotSize, insts[k]!.sizeDp);
+
+  // ---- setup ----
+  let time = path.times[0]!;
+  for (const m of markets)
+    must({ type: 'createMarket', time, market: { ...m.config, liquidation: policy.liquidation } }, null);
+  if (input.insurance > 0n)
+    must({ type: 'fundInsurance', time, asset: SETTLE_ASSET, amount: money(input.insurance) }, null);
+  for (const acct of [DESK_ACCOUNT, ...makers.keys()]) {
+    must({ type: 'deposit', time, account: acct, asset: SETTLE_ASSET, amount: HOUSE_DEPOSIT }, acct);
+    // Isolated at 1x: never liquidated in practice, and a fill re-files one position, not a cross account.
+    for (const s of symbols)
+      must({ type: 'setLeverage', time, account: acct, symbol: s, leverage: '1' }, acct);
+  }
+  const quote = (k: number, point: number) =>
+    run(
+      {
+        type: 'oracleQuote',
+        time,
+        symbol: symbols[k]!,
+        source: 'feed',
+        price: priceString(path.markets[k]!, path.markets[k]!.ticks[point]!),
+      },
+      null,
+    );
+  for (let k = 0; k < markets.length; k++) {
+    const r = quote(k, 0);
+    if (!r.ok) throw new Error(`simulation setup: first quote rejected: ${r.code} ${r.message}`);
+  }
+  for (const t of population.traders) {
+    must({ type: 'deposit', time, account: t.id, asset: SETTLE_ASSET, amount: money(t.deposit) }, t.id);
+    for (const p of t.positions) {
+      const symbol = symbols[p.market]!;
+      if (policy.mode === 'cross')
+        must({ type: 'setMarginMode', time, account: t.id, symbol, mode: 'cross' }, t.id);
+      else if (policy.autoAdd && t.autoAdd)
+        must(
+          {
+            type: 'setAutoAddMargin',
+            time,
+            account: t.id,
+            symbol,
+            enabled: true,
+            policy: t.autoAdd.policy,
+            trigger: t.autoAdd.trigger,
+          },
+          t.id,
+        );
+    }
+  }
+
+  // ---- the plan, by point ----
+  interface Action {
+    trader: number;
+    position: number;
+    open: boolean;
+  }
+  const actions: Action[] = [];
+  population.traders.forEach((t, ti) => {
+    t.positions.forEach((p, pi) => {
+      actions.push({ trader: ti, position: pi, open: true });
+      if (p.closePoint >= 0) actions.push({ trader: ti, position: pi, open: false });
+    });
+  });
+  const pointOf = (a: Action) => {
+    const p = population.traders[a.trader]!.positions[a.position]!;
+    return a.open ? p.openPoint : p.closePoint;
+  };
+  // Stable: by point, opens before closes, then trader order.
+  actions.sort(
+    (a, b) =>
+      pointOf(a) - pointOf(b) ||
+      Number(b.open) - Number(a.open) ||
+      a.trader - b.trader ||
+      a.position - b.position,
+  );
+  collector.f.opens.planned = population.positions;
+  collector.f.exits.planned = actions.length - population.positions;
+
+  const deskTrade = (
+    k: number,
+    point: number,
+    traderId: string,
+    side: 'buy' | 'sell',
+    lots: number,
+    reduceOnly: boolean,
+  ): ApplyResult | null => {
+    const pm: PathMarket = path.markets[k]!;
+    const price = priceString(pm, pm.ticks[point]!);
+    const symbol = symbols[k]!;
+    const size = sizeOf(k, lots);
+    const desk = run(
+      {
+        type: 'placeOrder',
+        time,
+        account: DESK_ACCOUNT,
+        symbol,
+        side: side === 'buy' ? 'sell' : 'buy',
+        orderType: 'limit',
+        price,
+        size,
+        timeInForce: 'GTC',
+      },
+      DESK_ACCOUNT,
+    );
+    if (!desk.ok || desk.orderId === undefined) return null;
+    const r = run(
+      {
+        type: 'placeOrder',
+        time,
+        account: traderId,
+        symbol,
+        side,
+        orderType: 'limit',
+        price,
+        size,
+        timeInForce: 'IOC',
+        ...(reduceOnly ? { reduceOnly: true } : {}),
+      },
+      traderId,
+    );
+    // Whatever the trader did not take, the desk withdraws (an unknown order: it was filled in full).
+    const c = engine.accounts.get(DESK_ACCOUNT)!.orders.has(desk.orderId);
+    if (c)
+      run({ type: 'cancelOrder', time, account: DESK_ACCOUNT, symbol, orderId: desk.orderId }, DESK_ACCOUNT);
+    return r;
+  };
+
+  const opens = collector.f.opens;
+  const exits = collector.f.exits;
+  const reject = (code: string) => {
+    opens.rejected[code] = (opens.rejected[code] ?? 0) + 1;
+  };
+  const n = path.times.length;
+  const every = hooks.progressEvery ?? 1000;
+  let next = 0;
+  for (let point = 0; point < n; point++) {
+    time = path.times[point]!;
+    collector.point = point;
+    markets.forEach((m, k) => {
+      const mm = makers.get(makerAccount(m.config.symbol))!;
+      mm.requote(path.markets[k]!.ticks[point]!, time, (cmd) => run(cmd, mm.spec.account));
+    });
+    if (point > 0) for (let k = 0; k < markets.length; k++) quote(k, point);
+    run({ type: 'tick', time }, null);
+    if (input.unwind !== false) {
+      for (let k = 0; k < markets.length; k++) {
+        const held = collector.backstopLots[k]!;
+        if (held === 0) continue;
+        const pm = path.markets[k]!;
+        const px = pm.ticks[point]!;
+        const lots = Math.min(Math.abs(held), input.makers[k]!.levelLots);
+        run(
+          {
+            type: 'placeOrder',
+            time,
+            account: BACKSTOP_ACCOUNT,
+            symbol: symbols[k]!,
+            side: held > 0 ? 'sell' : 'buy',
+            orderType: 'limit',
+            price: priceString(pm, held > 0 ? Math.max(1, Math.floor(px * 0.99)) : Math.ceil(px * 1.01)),
+            size: sizeOf(k, lots),
+            timeInForce: 'IOC',
+            reduceOnly: true,
+          },
+          BACKSTOP_ACCOUNT,
+        );
+      }
+    }
+    while (next < actions.length && pointOf(actions[next]!) === point) {
+      const a = actions[next++]!;
+      const t = population.traders[a.trader]!;
+      const p = t.positions[a.position]!;
+      const symbol = symbols[p.market]!;
+      if (a.open) {
+        const lev = run(
+          { type: 'setLeverage', time, account: t.id, symbol, leverage: String(p.leverage) },
+          t.id,
+        );
+        if (!lev.ok) {
+          reject(lev.code);
+          continue;
+        }
+        const r = deskTrade(p.market, point, t.id, p.side, p.lots, false);
+        if (r === null) reject('DESK');
+        else if (!r.ok) reject(r.code);
+        else if (collector.positionLots(a.trader, p.market) === 0) reject('NOT_FILLED');
+        else opens.filled++;
+      } else {
+        const lots = collector.positionLots(a.trader, p.market);
+        if (lots === 0) {
+          exits.skipped++;
+          continue;
+        }
+        const r = deskTrade(p.market, point, t.id, p.side === 'buy' ? 'sell' : 'buy', lots, true);
+        if (r?.ok) exits.done++;
+        else exits.skipped++;
+      }
+    }
+    if ((point + 1) % input.bucketSize === 0 || point === n - 1) collector.sample();
+    hooks.onPoint?.(point, engine);
+    if (hooks.onProgress && ((point + 1) % every === 0 || point === n - 1)) hooks.onProgress(point + 1);
+  }
+  let makerCommands = 0;
+  for (const mm of makers.values()) makerCommands += mm.commands;
+  const figures = collector.finish();
+  return {
+    policy,
+    figures,
+    series: collector.series,
+    commands,
+    makerCommands,
+    wallMs: performance.now() - started,
+  };
+}
+
+/** Market-maker ladders sized from the population: each level a fraction of the market's planned notional. */
+export function planMakers(
+  path: SimPath,
+  markets: readonly SimMarket[],
+  population: Population,
+  opts: { stepRate: number; levels: number; levelShare: number; minLevelNotional: number },
+): MakerPlan[] {
+  return markets.map((m, k) => {
+    const inst = instrumentOf(m.config);
+    const pm = path.markets[k]!;
+    const p0 = Number(BigInt(pm.ticks[0]!) * inst.tickSize) / Number(pow10(inst.priceDp));
+    const lotUnits = Number(inst.lotSize) / Number(pow10(inst.sizeDp));
+    const stepTicks = Math.max(
+      1,
+      Math.round((p0 * opts.stepRate) / (Number(inst.tickSize) / Number(pow10(inst.priceDp)))),
+    );
+    const planned = Number(population.plannedNotional[k]!) / Number(pow10(inst.settleDp));
+    const levelNotional = Math.max(opts.minLevelNotional, planned * opts.levelShare);
+    return {
+      stepTicks,
+      levels: opts.levels,
+      levelLots: Math.max(1, Math.ceil(levelNotional / (p0 * lotUnits))),
+    };
+  });
+}

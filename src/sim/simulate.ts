@@ -1,0 +1,350 @@
+/**
+ * `ringfence simulate`, the model: load a price file, build the path and the population, run every policy on them
+ * (in worker threads when there are several), and summarize.
+ *
+ * Layout: csv.ts (readers) → path.ts (points, synthetic markets) → population.ts (traders) → runner.ts (one policy
+ * through the engine, metrics.ts watching) → this file (orchestration, the JSON summary) → report.ts (HTML).
+ * The sim imports core and engine; nothing imports the sim but the CLI and its tests.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { formatDecimal, pow10 } from '../core/fixed.ts';
+import { type CsvFormat, PATH_PRICE_DP, parsePriceCsv } from './csv.ts';
+import { DEFAULT_POLICY_IDS, type Policy, policyById, type SimMarket, simMarkets } from './markets.ts';
+import { RETURN_BINS, type StageFigures } from './metrics.ts';
+import { buildPath, type Intrabar, largestGap, type SimPath } from './path.ts';
+import { generatePopulation, instrumentOf, type Population } from './population.ts';
+import { type MakerPlan, type PolicyResult, planMakers, type RunInput, runPolicy } from './runner.ts';
+
+/** The embedded data: Bitstamp BTC/USD 1-minute bars, January 2025 (see data/README.md). */
+export const DEFAULT_DATA = fileURLToPath(
+  new URL('../../data/btcusd-bitstamp-1m-2025-01.csv', import.meta.url),
+);
+export const DEFAULT_CREDIT =
+  'Bitstamp BTC/USD 1-minute data via ff137/bitstamp_btcusd_minute_data (MIT License)';
+const MAX_FILE_BYTES = 512 * 1024 * 1024;
+export const MAX_TRADERS = 1_000_000;
+
+export interface SimulateOptions {
+  /** CSV path; default the embedded Bitstamp file. */
+  data?: string;
+  format?: CsvFormat | 'auto';
+  traders: number;
+  seed: number;
+  policies: readonly string[];
+  intrabar: Intrabar;
+  /** Use only the first `bars` rows of the file (0: all). */
+  bars?: number;
+  /** Insurance fund seed in USDT; default 0.25% of the population's planned notional. */
+  insurance?: string;
+  /** Points in the charts (the path is bucketed to about this many). */
+  chartPoints?: number;
+  /** Credit line for the data source (default: the embedded file's, or the file name). */
+  credit?: string;
+}
+
+export interface DataSource {
+  file: string;
+  format: CsvFormat;
+  rows: number;
+  used: number;
+  from: string;
+  to: string;
+  credit: string;
+}
+
+/** Everything a run needs, as plain data (it crosses into worker threads by structured clone). */
+export interface PreparedSimulation extends RunInput {
+  options: SimulateOptions;
+  source: DataSource;
+  policies: Policy[];
+}
+
+export class SimulateError extends Error {}
+
+export function resolvePolicies(ids: readonly string[]): Policy[] {
+  if (ids.length === 0) throw new SimulateError('no policies given');
+  const out: Policy[] = [];
+  for (const id of ids) {
+    const p = policyById(id);
+    if (!p) throw new SimulateError(`unknown policy "${id}" (known: ${DEFAULT_POLICY_IDS.join(', ')})`);
+    if (!out.includes(p)) out.push(p);
+  }
+  return out;
+}
+
+export function prepare(opts: SimulateOptions): PreparedSimulation {
+  if (!Number.isSafeInteger(opts.traders) || opts.traders < 0 || opts.traders > MAX_TRADERS)
+    throw new SimulateError(`traders must be an integer from 0 to ${MAX_TRADERS}`);
+  if (!Number.isSafeInteger(opts.seed) || opts.seed < 0 || opts.seed > 0xffffffff)
+    throw new SimulateError('seed must be an integer from 0 to 4294967295');
+  const policies = resolvePolicies(opts.policies);
+  const file = opts.data ?? DEFAULT_DATA;
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch (e) {
+    throw new SimulateError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (size > MAX_FILE_BYTES) throw new SimulateError(`${file} is larger than ${MAX_FILE_BYTES} bytes`);
+  const series = parsePriceCsv(readFileSync(file, 'utf8'), file, opts.format ?? 'auto');
+  const bars = opts.bars && opts.bars > 0 ? series.bars.slice(0, opts.bars) : series.bars;
+  if (bars.length < 2) throw new SimulateError(`${file}: a path needs at least 2 rows`);
+  const intrabar = series.format === 'price' ? 'close' : opts.intrabar;
+  // The oracle must not go stale between two points of the file: its limit is set above the largest gap.
+  const times = bars.map((b) => b.time);
+  let gap = 0;
+  for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+  const markets = simMarkets(Math.max(300_000, 2 * gap + 60_000));
+  const path = buildPath(bars, markets, intrabar, opts.seed);
+  if (largestGap(path.times) > 2 * gap + 60_000) throw new Error('bug: staleness below the path gap');
+  const population = generatePopulation(opts.seed, opts.traders, path, markets);
+  const makers = planMakers(path, markets, population, {
+    stepRate: 0.0005,
+    levels: 5,
+    levelShare: 0.002,
+    minLevelNotional: 50_000,
+  });
+  const total = population.plannedNotional.reduce((a, b) => a + b, 0n);
+  const insurance = opts.insurance !== undefined ? parseUsdt(opts.insurance) : total / 400n;
+  const chartPoints = Math.max(10, Math.min(20_000, opts.chartPoints ?? 2_000));
+  const bucketSize = Math.max(1, Math.ceil(path.times.length / chartPoints));
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const embedded = file === DEFAULT_DATA;
+  return {
+    options: opts,
+    source: {
+      file: embedded ? 'data/btcusd-bitstamp-1m-2025-01.csv' : file,
+      format: series.format,
+      rows: series.bars.length,
+      used: bars.length,
+      from: iso(bars[0]!.time),
+      to: iso(bars[bars.length - 1]!.time),
+      credit: opts.credit ?? (embedded ? DEFAULT_CREDIT : `price data: ${file}`),
+    },
+    policies,
+    path,
+    markets,
+    population,
+    makers,
+    insurance,
+    bucketSize,
+    buckets: Math.ceil(path.times.length / bucketSize),
+  };
+}
+
+function parseUsdt(s: string): bigint {
+  const m = /^(\d{1,15})(?:\.(\d{1,8}))?$/.exec(s);
+  if (!m) throw new SimulateError(`insurance: "${s}" is not a plain decimal amount of USDT`);
+  return BigInt(m[1]!) * pow10(8) + BigInt((m[2] ?? '').padEnd(8, '0'));
+}
+
+export interface RunOptions {
+  /** Worker threads (1: run in this thread). At most one per policy. */
+  workers?: number;
+  /** Called with (points done across all policies, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Runs every policy of `prep`; results in policy order, identical whatever the number of workers. */
+export async function runAll(prep: PreparedSimulation, opts: RunOptions = {}): Promise<PolicyResult[]> {
+  const n = prep.path.times.length;
+  const total = n * prep.policies.length;
+  const workers = Math.max(1, Math.min(opts.workers ?? 1, prep.policies.length));
+  if (workers === 1) {
+    const out: PolicyResult[] = [];
+    for (let i = 0; i < prep.policies.length; i++) {
+      out.push(
+        runPolicy(prep, prep.policies[i]!, {
+          progressEvery: 500,
+          onProgress: (p) => opts.onProgress?.(i * n + p, total),
+        }),
+      );
+    }
+    return out;
+  }
+  const { runInWorkers } = await import('./parallel.ts');
+  return runInWorkers(prep, workers, opts.onProgress ? (done) => opts.onProgress!(done, total) : undefined);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Summary
+
+const money = (v: bigint) => formatDecimal(v, 8);
+const stage = (s: StageFigures) => ({ count: s.count, notional: money(s.notional) });
+
+export interface Summary {
+  version: 1;
+  seed: number;
+  traders: number;
+  positions: number;
+  data: DataSource & { points: number; intrabar: Intrabar };
+  markets: {
+    symbol: string;
+    source: 'data' | 'synthetic';
+    start: string;
+    end: string;
+    low: string;
+    high: string;
+    synthetic?: {
+      beta: number;
+      correlation: number;
+      realizedCorrelation: number;
+      shock: { start: string; depth: number; minutes: number; recovery: number; recoveryMinutes: number };
+    };
+    marketMaker: { stepTicks: number; levels: number; levelSize: string };
+  }[];
+  insuranceSeed: string;
+  policies: ReturnType<typeof policySummary>[];
+}
+
+function policySummary(r: PolicyResult) {
+  const f = r.figures;
+  return {
+    id: r.policy.id,
+    description: r.policy.description,
+    settings: {
+      mode: r.policy.mode,
+      autoAdd: r.policy.autoAdd,
+      conventions: r.policy.conventions,
+      liquidation: r.policy.liquidation,
+    },
+    liquidations: {
+      events: f.liquidations.events,
+      positions: f.liquidations.positions,
+      traders: f.liquidations.traders,
+      notional: money(f.liquidations.notional),
+      fees: money(f.liquidations.fees),
+      stages: {
+        book: stage(f.liquidations.stages.book),
+        backstop: stage(f.liquidations.stages.backstop),
+        adl: stage(f.liquidations.stages.adl),
+      },
+    },
+    collateralLost: money(f.collateralLost),
+    wipedOut: f.wipedOut,
+    contagion: {
+      traders: f.contagion.traders,
+      closes: f.contagion.closes,
+      closeNotional: money(f.contagion.closeNotional),
+      spillover: money(f.contagion.spillover),
+    },
+    isolationBreaches: f.isolationBreaches,
+    insuranceFund: {
+      pnl: money(f.insurance.pnl),
+      seed: money(f.insurance.seed),
+      cash: money(f.insurance.cash),
+      backstopUnrealized: money(f.insurance.backstopUnrealized),
+      low: money(f.insurance.low),
+      liquidationFees: money(f.insurance.liquidationFees),
+      covers: money(f.insurance.covers),
+      backstopRealized: money(f.insurance.backstopRealized),
+      backstopFunding: money(f.insurance.backstopFunding),
+      draws: f.insurance.draws,
+    },
+    adl: {
+      events: f.adl.events,
+      notional: money(f.adl.notional),
+      accounts: f.adl.accounts,
+      traders: f.adl.traders,
+    },
+    badDebt: money(f.badDebt),
+    autoAdd: {
+      events: f.autoAdd.events,
+      amount: money(f.autoAdd.amount),
+      lostAfter: money(f.autoAdd.lostAfter),
+      marginCalls: f.autoAdd.marginCalls,
+    },
+    opens: { ...f.opens, rejected: sortedRecord(f.opens.rejected) },
+    exits: f.exits,
+    traders: {
+      count: f.traders.count,
+      deposited: money(f.traders.deposited),
+      equity: money(f.traders.equity),
+      pnl: money(f.traders.equity - f.traders.deposited),
+      liquidated: f.traders.liquidated,
+    },
+    funding: f.funding,
+    returns: { bins: returnBinLabels(), traders: f.returns },
+    openInterest: Object.fromEntries(
+      Object.entries(f.openInterest)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => [k, v.toString()]),
+    ),
+    conservation: f.conservation,
+    commands: r.commands,
+  };
+}
+
+function sortedRecord(r: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** Labels of the return bins: "-100%..-90%", …, "+90%..+100%", "≥+100%". */
+export function returnBinLabels(): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < RETURN_BINS - 1; i++) {
+    const lo = i * 10 - 100;
+    const f = (x: number) => `${x > 0 ? '+' : ''}${x}%`;
+    out.push(`${f(lo)}..${f(lo + 10)}`);
+  }
+  out.push('≥+100%');
+  return out;
+}
+
+export function summarize(prep: PreparedSimulation, results: readonly PolicyResult[]): Summary {
+  const { path, markets } = prep;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    version: 1,
+    seed: prep.options.seed,
+    traders: prep.population.traders.length,
+    positions: prep.population.positions,
+    data: { ...prep.source, points: path.times.length, intrabar: path.intrabar },
+    markets: markets.map((m: SimMarket, k) => {
+      const pm = path.markets[k]!;
+      let lo = Number.POSITIVE_INFINITY;
+      let hi = 0;
+      for (const t of pm.ticks) {
+        if (t < lo) lo = t;
+        if (t > hi) hi = t;
+      }
+      const px = (t: number) => formatDecimal(BigInt(t) * pm.tickSize, PATH_PRICE_DP);
+      const plan: MakerPlan = prep.makers[k]!;
+      const inst = instrumentOf(m.config);
+      const s = pm.synthetic;
+      return {
+        symbol: m.config.symbol,
+        source: s ? ('synthetic' as const) : ('data' as const),
+        start: px(pm.ticks[0]!),
+        end: px(pm.ticks[pm.ticks.length - 1]!),
+        low: px(lo),
+        high: px(hi),
+        ...(s
+          ? {
+              synthetic: {
+                beta: s.beta,
+                correlation: s.correlation,
+                realizedCorrelation: Math.round(s.realizedCorrelation * 1000) / 1000,
+                shock: { start: iso(s.shockStart), ...s.shock },
+              },
+            }
+          : {}),
+        marketMaker: {
+          stepTicks: plan.stepTicks,
+          levels: plan.levels,
+          levelSize: formatDecimal(BigInt(plan.levelLots) * inst.lotSize, inst.sizeDp),
+        },
+      };
+    }),
+    insuranceSeed: money(prep.insurance),
+    policies: results.map(policySummary),
+  };
+}
+
+/** JSON with every bigint as a decimal string (summaries hold strings already; this is a guard). */
+export function toJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2);
+}
+
+export type { PolicyResult, Population, SimPath };
