@@ -314,9 +314,13 @@ function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
   });
   for (const o of [...p.account.orders.values()].filter((o) => o.position === p).sort((x, y) => x.id - y.id))
     e.cancelResting(o, 'liquidation');
-  let lots = backstopNow ? p.lots : closeLots(e, p, mark, equity, mm);
+  // Closed in full when the backstop takes over or when partial closes keep landing past the mark.
+  let lots = backstopNow || full ? p.lots : closeLots(e, p, mark, equity, mm);
   const chunked =
-    !backstopNow && cfg.chunkNotional !== null && notional(m.inst, p.size, mark, 'ceil') > cfg.chunkNotional;
+    !backstopNow &&
+    !full &&
+    cfg.chunkNotional !== null &&
+    notional(m.inst, p.size, mark, 'ceil') > cfg.chunkNotional;
   if (chunked)
     lots = Math.min(lots, Math.max(1, Number(ceilDiv(BigInt(p.lots) * cfg.chunkFraction, RATE_ONE))));
   const bp = isolatedBankruptcy(e, p);
