@@ -2,13 +2,17 @@
  * The durable command journal: group-commit throughput on SQLite (commits on the engine thread, and on a writer
  * thread) and PostgreSQL, and recovery time with and without a snapshot.
  *
- *   npm run bench -- journal [--stores sqlite,sqlite-thread,postgres] [--durable 300000] [--reps 3]
+ *   npm run bench -- journal [--stores sqlite,sqlite-thread,postgres] [--mix matching,quoting] [--durable 300000] [--reps 3]
  *                            [--bursts 1,100,1000,10000] [--turn 1000] [--window 2000] [--max-batch 4096]
  *                            [--commands 1000000] [--pg-commands 200000] [--snapshot-every 100000]
  *                            [--hash-every 100000] [--seed 1] [--accounts 1000] [--dir <dir>] [--pg <url>|none]
  *
- * The stream is the matching bench's (limits around a drifting mid, cancels of live orders, IOC and market orders
- * on BTCUSDT, 1,000 funded accounts), set up through the journal itself (createMarket, mark, deposits).
+ * Two command mixes, both on BTCUSDT with 1,000 funded accounts set up through the journal itself (createMarket,
+ * mark, deposits):
+ *   - `matching`: the matching bench's stream (limits around a drifting mid, cancels of live orders, IOC and market
+ *     orders). Heavy per command: the engine, not the journal, is the bottleneck.
+ *   - `quoting`: what market makers send most — a limit resting away from the touch, then its cancel. Light per
+ *     command, so the figure is the journal's own (encoding, checksums, the commit).
  *
  * 1. Durable throughput, per store; an accepted command counts once the batch holding it is committed (SQLite:
  *    WAL, synchronous=FULL; PostgreSQL: synchronous_commit=on, fsync on).

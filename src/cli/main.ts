@@ -3,8 +3,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { type CliIO, runCalc } from './calc.ts';
 import { DEFAULT_POLICY_IDS } from '../sim/markets.ts';
+import { type CliIO, runCalc } from './calc.ts';
 import { runDemo } from './demo.ts';
 import { runSimulate, type SimulateCliOptions } from './simulate.ts';
 
@@ -61,7 +61,9 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .command('journal')
     .description('the durable command journal')
     .command('verify')
-    .description('rebuild the state from a journal (SQLite file or postgres:// URL); print the final seq and state hash')
+    .description(
+      'rebuild the state from a journal (SQLite file or postgres:// URL); print the final seq and state hash',
+    )
     .argument('<path|postgres-url>', 'journal file, or postgres://…[?schema=name]')
     .option('--json', 'print the result as JSON')
     .option('--from-snapshot', 'start from the newest usable snapshot instead of replaying every record')
@@ -78,11 +80,13 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('-p, --port <port>', 'listen port (RINGFENCE_PORT)')
     .option('--data <dir>', 'data directory for the SQLite journal (RINGFENCE_DATA)')
     .option('--journal <url>', 'journal: a SQLite path or postgres:// URL (RINGFENCE_JOURNAL_URL)')
-    .action(async (opts: { config?: string; host?: string; port?: string; data?: string; journal?: string }) => {
-      // Imported on use: only this command needs fastify and the native SQLite binding.
-      const { runServe } = await import('../service/serve.ts');
-      code = await runServe(opts, io);
-    });
+    .action(
+      async (opts: { config?: string; host?: string; port?: string; data?: string; journal?: string }) => {
+        // Imported on use: only this command needs fastify and the native SQLite binding.
+        const { runServe } = await import('../service/serve.ts');
+        code = await runServe(opts, io);
+      },
+    );
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

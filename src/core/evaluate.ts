@@ -213,7 +213,6 @@ function tierOfInverse(f: FastConstants, QC: bigint, PS: bigint): number {
   return i;
 }
 
-
 /**
  * Tier of the exact notional `A / B` (B > 0) in compare units, i.e. the first i with `A <= caps[i]·B`, as
  * `tierIndex(notionalAtExactPrice(...))`: ceil(A/B) <= cap ⟺ A <= cap·B for an integer cap. Confirms `guess` by
@@ -387,7 +386,6 @@ function inverseMaintenance(f: FastConstants, fr: FeeRates, QC: bigint, PS: bigi
   const x = ceilDiv(a, PS) - d;
   return x > 0n ? (x - 1n) / RONE + 1n : 0n;
 }
-
 
 /** The fast path for a linear instrument; writes every figure into `out`. */
 function evaluateLinear(

@@ -247,7 +247,8 @@ export class PgJournalStore implements JournalStore {
     let prev = this.last;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
-      if (prev !== 0 && r.seq !== prev + 1) throw new Error(`journal append: seq ${r.seq} does not follow ${prev}`);
+      if (prev !== 0 && r.seq !== prev + 1)
+        throw new Error(`journal append: seq ${r.seq} does not follow ${prev}`);
       prev = r.seq;
       bytes += r.command.byteLength;
     }
