@@ -104,60 +104,6 @@ export function say(...parts: unknown[]): void {
 }
 
 /**
- * mulberry32: a tiny, fast, seeded 32-bit PRNG. Benchmarks must be reproducible, so never Math.random.
- * Returns floats in [0, 1).
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A 32-bit integer finalizer (murmur3 fmix32): spreads nearby seeds apart. */
-export function mix32(x: number): number {
-  let h = x >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Seeded helpers over a [0,1) generator. */
-export class Rng {
-  readonly next: () => number;
-  constructor(seed: number) {
-    this.next = mulberry32(seed);
-  }
-  /** An independent generator for item `index` of a seeded sequence (so slices can be drawn alone). */
-  static forIndex(seed: number, index: number): Rng {
-    return new Rng(mix32(mix32(seed) ^ index));
-  }
-  /** Integer in [lo, hi] inclusive (safe integers). */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  /** Float in [lo, hi). */
-  float(lo: number, hi: number): number {
-    return lo + this.next() * (hi - lo);
-  }
-  /** Log-uniform float in [lo, hi). */
-  logUniform(lo: number, hi: number): number {
-    return Math.exp(Math.log(lo) + this.next() * (Math.log(hi) - Math.log(lo)));
-  }
-  /** True with probability p. */
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)]!;
-  }
-}
-
-/**
  * Minimal `--key value` / `--key=value` / `--flag` parsing for bench arguments. Unknown keys are the bench's
  * business; numbers accept `1e6` and `1_000_000`.
  */

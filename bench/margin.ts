@@ -34,6 +34,7 @@ import {
 } from '../src/core/margin.ts';
 import { type ConventionSpec, type MarketSpec, PRESETS, venue } from '../src/core/presets.ts';
 import { LEVERAGE_ONE } from '../src/core/rates.ts';
+import { Rng } from '../src/sim/rng.ts';
 import {
   checkArgs,
   fmtInt,
@@ -42,7 +43,6 @@ import {
   parseArgs,
   peakRssMiB,
   perSecond,
-  Rng,
   rateSummary,
   round,
   say,
@@ -140,7 +140,7 @@ function buildBook(seed: number, from: number, to: number): Book {
     cum.push(acc);
   }
   for (let i = 0; i < n; i++) {
-    const rng = Rng.forIndex(seed, from + i);
+    const rng = Rng.forItem(seed, 0, from + i); // position i is the same in every worker's slice
     const u = rng.next() * acc;
     let mi = 0;
     while (mi < ms.length - 1 && u >= cum[mi]!) mi++;

@@ -18,7 +18,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { type IProcessOrder, OrderBook as TheirBook, Side as TheirSide } from 'nodejs-order-book';
 import { type BookOrder, type BookSide, OrderBook } from '../src/engine/book.ts';
-import { fmtInt, intArg, maybeGc, parseArgs, perSecond, Rng, round, say, summarize } from './lib.ts';
+import { Rng } from '../src/sim/rng.ts';
+import { fmtInt, intArg, maybeGc, parseArgs, perSecond, round, say, summarize } from './lib.ts';
 
 /**
  * A full GC between timed runs, so one engine's garbage is not collected on the other's clock. The harness does

@@ -1,6 +1,7 @@
 /**
- * The simulation's seeded randomness. The engine has none; everything random about a run — the synthetic markets,
- * the population — is drawn here from one seed, so the same seed and inputs give the same run, command for command.
+ * The project's one seeded generator. The engine has none; everything random about a simulation run — the synthetic
+ * markets, the population — is drawn here from one seed, so the same seed and inputs give the same run, command for
+ * command. Benchmarks and tests draw their command streams from it too (never Math.random: they must reproduce).
  *
  * Floats appear only while generating inputs (a size, a leverage choice, a synthetic return); every value is
  * turned into integer ticks, lots or minor units before it reaches the engine.
@@ -45,6 +46,15 @@ export class Rng {
   /** Integer in [lo, hi]. */
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+
+  /** Integer in [0, n). */
+  below(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.below(items.length)]!;
   }
 
   float(lo: number, hi: number): number {

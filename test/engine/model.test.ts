@@ -42,6 +42,7 @@ import type { Market } from '../../src/engine/market.ts';
 import { balancesOf, positionsOf } from '../../src/engine/readmodel.ts';
 import { available } from '../../src/engine/risk.ts';
 import type { ApplyResult, Command, MarketConfig } from '../../src/engine/types.ts';
+import { Rng } from '../../src/sim/rng.ts';
 import { BTCUSD, BTCUSDT, ETHUSDT, engineProblems, engineWithMarkets, ok, rejected } from './harness.ts';
 
 const ACCOUNTS = ['a0', 'a1', 'a2', 'a3', 'a4', 'a5'] as const;
@@ -55,36 +56,6 @@ const SETUP: Record<string, { mark: string; maxLots: number }> = {
   BTCUSD: { mark: '50000', maxLots: 60_000 }, // 1 USD contracts: up to 60k USD ≈ 1.2 BTC
 };
 const START_TIME = 1_700_000_000_000;
-
-// ---------------------------------------------------------------------------------------------------------
-// Small deterministic PRNG (a step's seed drives every choice the step makes)
-
-class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9;
-  }
-  /** mulberry32: uniform in [0, 1). */
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  range(lo: number, hi: number): number {
-    return lo + this.next() * (hi - lo);
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Step kinds and weights
@@ -161,7 +132,7 @@ function randomSteps(seed: number, n: number, weights: Record<Kind, number> = KI
   const out: Step[] = [];
   const total = KIND_LIST.reduce((s, k) => s + weights[k], 0);
   for (let i = 0; i < n; i++) {
-    let x = r.int(total);
+    let x = r.below(total);
     let k: Kind = KIND_LIST[0]!;
     for (const kind of KIND_LIST) {
       if (x < weights[kind]) {
@@ -170,7 +141,7 @@ function randomSteps(seed: number, n: number, weights: Record<Kind, number> = KI
       }
       x -= weights[kind];
     }
-    out.push([k, r.int(2 ** 31)]);
+    out.push([k, r.below(2 ** 31)]);
   }
   return out;
 }
@@ -260,7 +231,7 @@ function priceNear(m: Market, r: Rng, side: 'buy' | 'sell'): string {
   const spread = x < 0.8 ? 0.003 : x < 0.96 ? 0.03 : 0.25;
   // Lean towards crossing: buyers a little above the mark, sellers a little below, about a third of the time.
   const lean = r.chance(0.35) ? (side === 'buy' ? 0.001 : -0.001) : 0;
-  let ticks = Math.max(1, Math.round(markTicks(m) * (1 + lean + r.range(-spread, spread))));
+  let ticks = Math.max(1, Math.round(markTicks(m) * (1 + lean + r.float(-spread, spread))));
   // Half the time snap to a coarse grid (~0.05 % of the mark) so several orders share a price level.
   if (r.chance(0.5)) {
     const grid = Math.max(1, Math.round(markTicks(m) * 0.0005));
@@ -378,7 +349,7 @@ function badCommand(e: Engine, r: Rng, time: number): Gen {
     time,
   };
   const c = (cmd: unknown, note: string): Gen => ({ cmd: cmd as Command, mustReject: true, note });
-  switch (r.int(30)) {
+  switch (r.below(30)) {
     case 0:
       return c(
         { type: 'deposit', account: acct, asset: r.pick(ASSETS), amount: r.pick(BAD_AMOUNTS), time },
@@ -563,7 +534,7 @@ function badCommand(e: Engine, r: Rng, time: number): Gen {
         'bad time',
       );
     default: {
-      const which = r.int(3);
+      const which = r.below(3);
       if (which === 0) return c(r.pick([null, 42, 'deposit']), 'not an object');
       if (which === 1) return c({ type: 'createMarket', market: r.pick(MARKETS), time }, 'duplicate market');
       return c(
@@ -584,24 +555,24 @@ const STPS = [undefined, 'cancelTaker', 'cancelMaker', 'cancelBoth'] as const;
 function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
   const [kind, seed] = step;
   const r = new Rng(seed);
-  if (r.chance(0.4)) ctx.time += r.int(3); // non-decreasing, often equal
+  if (r.chance(0.4)) ctx.time += r.below(3); // non-decreasing, often equal
   const time = ctx.time;
   // Deep books: d0 and d1 get a third of the steps, so they reach the 200-open-orders cap early whatever the seed.
-  const acct = profile.deep && r.chance(0.3) ? profile.accounts[r.int(2)]! : r.pick(profile.accounts);
+  const acct = profile.deep && r.chance(0.3) ? profile.accounts[r.below(2)]! : r.pick(profile.accounts);
   const valid = (cmd: Command): Gen => ({ cmd, mustReject: false });
   switch (kind) {
     case 'deposit': {
       const asset = r.pick(ASSETS);
       const units =
         asset === 'USDT'
-          ? BigInt(Math.floor(r.range(1, 30_000) * 100)) * 10n ** 6n
-          : BigInt(Math.floor(r.range(1, 50_000_000)));
+          ? BigInt(Math.floor(r.float(1, 30_000) * 100)) * 10n ** 6n
+          : BigInt(Math.floor(r.float(1, 50_000_000)));
       return valid({ type: 'deposit', account: acct, asset, amount: money(units), time });
     }
     case 'withdraw': {
       const asset = r.pick(ASSETS);
       // A third of the time exactly everything available (the boundary), else a random fraction, sometimes too much.
-      const f = r.chance(0.3) ? 1 : r.range(0, 1.1);
+      const f = r.chance(0.3) ? 1 : r.float(0, 1.1);
       return valid({
         type: 'withdraw',
         account: acct,
@@ -635,7 +606,7 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
         type: 'addMargin',
         account: acct,
         symbol: m.symbol,
-        amount: fraction(availableOf(e, acct, m.asset), r.range(0, 0.3)),
+        amount: fraction(availableOf(e, acct, m.asset), r.float(0, 0.3)),
         time,
       });
     }
@@ -647,7 +618,7 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
         type: 'removeMargin',
         account: acct,
         symbol: m.symbol,
-        amount: fraction(max, r.range(0, 1.15)),
+        amount: fraction(max, r.float(0, 1.15)),
         time,
       });
     }
@@ -666,7 +637,7 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
         const p = e.accounts.get(acct)?.positions.get(m.symbol);
         if (p && p.sign !== 0 && r.chance(0.9)) {
           side = p.sign > 0 ? 'sell' : 'buy';
-          lots = r.chance(0.1) ? p.lots + 1 : 1 + r.int(p.lots);
+          lots = r.chance(0.1) ? p.lots + 1 : 1 + r.below(p.lots);
         }
       }
       const tif =
@@ -700,7 +671,7 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
       if (profile.deep && (kind === 'postOnly' || kind === 'limit')) {
         // Tiny passive orders: even accounts bid, odd ones ask, within 2 % of the mark.
         const bid = profile.accounts.indexOf(acct) % 2 === 0;
-        const t = Math.max(1, Math.round(markTicks(m) * (1 + (bid ? -1 : 1) * r.range(0.0005, 0.02))));
+        const t = Math.max(1, Math.round(markTicks(m) * (1 + (bid ? -1 : 1) * r.float(0.0005, 0.02))));
         cmd.side = bid ? 'buy' : 'sell';
         cmd.size = sizeStr(m, 1);
         cmd.price = m.fmtPrice(m.price(t));
@@ -721,7 +692,7 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
       const lev = e.accounts.get(acct)?.positions.get(m.symbol)?.leverage ?? m.defaultLeverage;
       const avail = availableOf(e, acct, m.asset);
       const want =
-        (avail * BigInt(Math.round(r.range(0.8, 1.05) * 1000)) * lev) / (1000n * 100n * perLot + 1n);
+        (avail * BigInt(Math.round(r.float(0.8, 1.05) * 1000)) * lev) / (1000n * 100n * perLot + 1n);
       const lots = Number(want < 1n ? 1n : want > BigInt(m.maxOrderLots) ? BigInt(m.maxOrderLots) : want);
       const market = r.chance(0.3);
       const cmd: Command = {
@@ -746,7 +717,7 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
           type: 'cancelOrder',
           account: acct,
           symbol: marketOf(e, r).symbol,
-          orderId: 1 + r.int(e.nextOrderId + 5),
+          orderId: 1 + r.below(e.nextOrderId + 5),
           time,
         });
       }
@@ -774,7 +745,7 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
           type: 'amendOrder',
           account: acct,
           symbol: m.symbol,
-          orderId: 1 + r.int(e.nextOrderId + 5),
+          orderId: 1 + r.below(e.nextOrderId + 5),
           price: priceNear(m, r, 'buy'),
           time,
         });
@@ -783,18 +754,18 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
       const o = a.orders.get(id)!;
       const m = o.market;
       const cmd: Command = { type: 'amendOrder', account: a.id, symbol: m.symbol, orderId: id, time };
-      const what = r.int(3);
+      const what = r.below(3);
       if (what !== 1) {
         // Move by a few ticks either way (towards the other side may cross: rejected), or anywhere near mark.
         const ticks = r.chance(0.7)
-          ? Math.max(1, o.priceTicks + r.int(41) - 20)
-          : Number(BigInt(Math.round(markTicks(m) * (1 + r.range(-0.005, 0.005)))));
+          ? Math.max(1, o.priceTicks + r.below(41) - 20)
+          : Number(BigInt(Math.round(markTicks(m) * (1 + r.float(-0.005, 0.005)))));
         cmd.price = m.fmtPrice(m.price(Math.max(1, ticks)));
       }
       if (what !== 0) {
         const lots = r.chance(0.3)
           ? o.remainingLots
-          : Math.max(1, Math.round(o.remainingLots * r.range(0.3, 1.7)));
+          : Math.max(1, Math.round(o.remainingLots * r.float(0.3, 1.7)));
         cmd.size = sizeStr(m, lots);
       }
       return valid(cmd);
@@ -806,7 +777,7 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
       const centre = Number(
         (BigInt(SETUP[m.symbol]!.mark) * 10n ** BigInt(m.inst.priceDp)) / m.inst.tickSize,
       );
-      let t = markTicks(m) * (1 + r.range(-jump, jump));
+      let t = markTicks(m) * (1 + r.float(-jump, jump));
       t = Math.min(centre * 1.6, Math.max(centre * 0.6, t)); // keep the walk within a range where orders still trade
       return valid({
         type: 'setMarkPrice',
@@ -832,7 +803,7 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
         side,
         orderType: 'limit',
         timeInForce: 'IOC',
-        size: sizeStr(m, 1_000 + r.int(1_000)),
+        size: sizeStr(m, 1_000 + r.below(1_000)),
         price: m.fmtPrice(m.price(Math.max(1, t))),
         time,
       };
@@ -842,7 +813,7 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
     case 'crash': {
       // A 5–15 % jump: losing positions past their collateral, makers that no longer pass their margin check.
       const m = marketOf(e, r);
-      const t = markTicks(m) * (1 + (r.chance(0.5) ? 1 : -1) * r.range(0.05, 0.15));
+      const t = markTicks(m) * (1 + (r.chance(0.5) ? 1 : -1) * r.float(0.05, 0.15));
       return valid({
         type: 'setMarkPrice',
         symbol: m.symbol,
@@ -866,7 +837,9 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
       const asset = r.pick(ASSETS);
       const units =
         // Small top-ups: a fund that is often too thin for a gap makes the ADL route run too.
-        asset === 'USDT' ? BigInt(Math.floor(r.range(1, 300) * 100)) * 10n ** 6n : BigInt(r.int(500_000) + 1);
+        asset === 'USDT'
+          ? BigInt(Math.floor(r.float(1, 300) * 100)) * 10n ** 6n
+          : BigInt(r.below(500_000) + 1);
       return valid({ type: 'fundInsurance', asset, amount: money(units), time });
     }
     case 'bad':

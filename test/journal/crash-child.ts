@@ -52,11 +52,11 @@ if (report.lastSeq === 0) {
 const stream = new CommandStream(mixSeed(seed, e.seq));
 const rng = new Rng(mixSeed(seed ^ 0x5bd1e995, e.seq));
 for (;;) {
-  const burst = 1 + rng.int(200);
+  const burst = 1 + rng.below(200);
   let last: Promise<unknown> = Promise.resolve();
   for (let i = 0; i < burst; i++) last = journal.submit(stream.next(e)).then(acked, die);
   await last;
   // Vary the rhythm: mostly the next burst follows at once (so a kill often lands mid-burst, between commits),
   // sometimes after a pause.
-  if (rng.int(5) === 0) await new Promise((resolve) => setTimeout(resolve, rng.int(20)));
+  if (rng.below(5) === 0) await new Promise((resolve) => setTimeout(resolve, rng.below(20)));
 }

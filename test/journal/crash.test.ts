@@ -104,8 +104,8 @@ function runChild(db: string, seed: number, rng: Rng): Promise<ChildRun> {
   });
   const run: ChildRun = { recovered: null, acks: [], stderr: '', signal: null, code: null };
   const kill = () => child.kill('SIGKILL');
-  const fromSpawn = rng.int(5) === 0;
-  const timer = fromSpawn ? setTimeout(kill, rng.int(600)) : setTimeout(kill, 15_000); // safety net
+  const fromSpawn = rng.below(5) === 0;
+  const timer = fromSpawn ? setTimeout(kill, rng.below(600)) : setTimeout(kill, 15_000); // safety net
   let buf = '';
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
@@ -121,7 +121,7 @@ function runChild(db: string, seed: number, rng: Rng): Promise<ChildRun> {
         run.recovered = { seq: Number(a), hash: b!, cut: c === 'cut' };
         if (!fromSpawn) {
           clearTimeout(timer);
-          setTimeout(kill, rng.int(300));
+          setTimeout(kill, rng.below(300));
         }
       }
     }

@@ -131,37 +131,37 @@ export class RichStream {
 
   next(e: Engine): Command {
     const r = this.r;
-    this.time = Math.max(this.time, e.lastTime) + r.int(3);
+    this.time = Math.max(this.time, e.lastTime) + r.below(3);
     const time = this.time;
     const markets = [...e.markets.values()];
     const m = r.pick(markets);
     const account = r.pick(ACCOUNTS);
-    const x = r.int(100);
+    const x = r.below(100);
     const a = e.accounts.get(account);
     const pos = a?.positions.get(m.symbol);
     // A feeder keeps most oracles fresh; some go stale (and pause their markets) between clock jumps.
-    if (m.oracle && !m.closed && time - m.oracle.indexTime > 8_000 && r.int(3) > 0)
+    if (m.oracle && !m.closed && time - m.oracle.indexTime > 8_000 && r.below(3) > 0)
       return this.price(m, time);
     if (x < 5) {
       // The clock moves on: oracles age, funding runs, the future expires.
-      this.time += r.int(5) === 0 ? r.int(2 * MINUTE) : r.int(15_000);
+      this.time += r.below(5) === 0 ? r.below(2 * MINUTE) : r.below(15_000);
       return { type: 'tick', time: this.time };
     }
     if (x < 11) {
-      const asset = r.int(3) === 0 ? 'BTC' : 'USDT';
+      const asset = r.below(3) === 0 ? 'BTC' : 'USDT';
       return {
         type: 'deposit',
         time,
         account,
         asset,
-        amount: asset === 'BTC' ? '0.05' : String(200 + r.int(3000)),
+        amount: asset === 'BTC' ? '0.05' : String(200 + r.below(3000)),
       };
     }
     if (x < 13) {
       // Mostly small; sometimes most of what the account could take out, leaving auto-add little to draw on.
-      const big = r.int(4) === 0;
+      const big = r.below(4) === 0;
       const amount =
-        m.asset === 'BTC' ? (big ? '0.2' : '0.01') : String(big ? 5_000 + r.int(40_000) : 1 + r.int(800));
+        m.asset === 'BTC' ? (big ? '0.2' : '0.01') : String(big ? 5_000 + r.below(40_000) : 1 + r.below(800));
       return { type: 'withdraw', time, account, asset: m.asset, amount };
     }
     if (x < 16)
@@ -170,7 +170,7 @@ export class RichStream {
         time,
         account,
         symbol: m.symbol,
-        mode: r.int(2) ? 'cross' : 'isolated',
+        mode: r.below(2) ? 'cross' : 'isolated',
       };
     if (x < 19)
       return {
@@ -181,18 +181,18 @@ export class RichStream {
         leverage: String(r.pick([2, 5, 10, 20, 25, 50])),
       };
     if (x < 21) {
-      const amount = m.asset === 'BTC' ? '0.002' : String(1 + r.int(300));
-      return { type: r.int(2) ? 'addMargin' : 'removeMargin', time, account, symbol: m.symbol, amount };
+      const amount = m.asset === 'BTC' ? '0.002' : String(1 + r.below(300));
+      return { type: r.below(2) ? 'addMargin' : 'removeMargin', time, account, symbol: m.symbol, amount };
     }
     if (x < 23) {
       const trigger = r.pick(['0.2', '0.35', '0.6']);
-      const policy = r.int(2) ? 'addInitialMargin' : 'restoreInitialMargin';
+      const policy = r.below(2) ? 'addInitialMargin' : 'restoreInitialMargin';
       return {
         type: 'setAutoAddMargin',
         time,
         account,
         symbol: m.symbol,
-        enabled: r.int(4) > 0,
+        enabled: r.below(4) > 0,
         policy,
         trigger,
       };
@@ -208,15 +208,15 @@ export class RichStream {
       return { type: 'cancelOrder', time, account, symbol: o.market.symbol, orderId: o.id };
     }
     if (x < 44)
-      return r.int(2)
+      return r.below(2)
         ? { type: 'cancelAll', time, account }
         : { type: 'cancelAll', time, account, symbol: m.symbol };
     if (x < 50 && live.length > 0) {
       const o = r.pick(live);
       const om = o.market;
-      const ticks = Math.max(1, o.priceTicks + r.int(7) - 3);
-      const lots = Math.max(1, o.remainingLots + r.int(5) - 3);
-      const y = r.int(3);
+      const ticks = Math.max(1, o.priceTicks + r.below(7) - 3);
+      const lots = Math.max(1, o.remainingLots + r.below(5) - 3);
+      const y = r.below(3);
       return {
         type: 'amendOrder',
         time,
@@ -238,11 +238,11 @@ export class RichStream {
     const target = this.target.get(m.symbol);
     const ref = m.oracle ? (target ?? m.oracle.index ?? 0n) : (m.mark ?? 0n);
     let ticks = Number(ref / m.inst.tickSize);
-    if (!m.oracle || target === undefined || r.int(2) === 0) {
+    if (!m.oracle || target === undefined || r.below(2) === 0) {
       // A walk pulled back towards the start, with gaps of 4–14 % (deep enough to liquidate at 10x and more).
       const start = Number(START_PRICE[m.symbol]!) * 10 ** m.inst.priceDp;
       const pull = Math.max(-0.05, Math.min(0.05, (start - Number(ref)) / start / 4));
-      const gap = r.int(5) === 0 ? (r.int(2) ? -1 : 1) * (0.04 + r.next() * 0.1) : 0;
+      const gap = r.below(5) === 0 ? (r.below(2) ? -1 : 1) * (0.04 + r.next() * 0.1) : 0;
       const move = pull + gap + (r.next() - 0.5) * 0.01;
       ticks = Math.max(1, Math.round((Number(ref) * (1 + move)) / Number(m.inst.tickSize)));
       this.target.set(m.symbol, m.price(ticks));
@@ -250,7 +250,7 @@ export class RichStream {
     const price = m.fmtPrice(m.price(ticks));
     if (!m.oracle) return { type: 'setMarkPrice', time, symbol: m.symbol, price };
     const source = r.pick(m.oracle.cfg.sources).name;
-    const outlier = r.int(15) === 0;
+    const outlier = r.below(15) === 0;
     const p = outlier ? m.fmtPrice(m.price(Math.max(1, Math.round(ticks * 1.2)))) : price;
     return { type: 'oracleQuote', time, symbol: m.symbol, source, price: p };
   }
@@ -259,14 +259,14 @@ export class RichStream {
     const r = this.r;
     const ref = m.mark ?? m.last;
     const refTicks = ref === null ? 1000 : Math.max(1, Number(ref / m.inst.tickSize));
-    const side: 'buy' | 'sell' = r.int(2) ? 'buy' : 'sell';
+    const side: 'buy' | 'sell' = r.below(2) ? 'buy' : 'sell';
     // A notional of 50 to 8,000 (sometimes up to 60,000) quote units.
     const priceF = ref === null ? 1_000 : Number(ref) / 10 ** m.inst.priceDp;
     const lotF = Number(m.inst.lotSize) / 10 ** m.inst.sizeDp;
-    const target = 50 + r.int(r.int(4) === 0 ? 60_000 : 8_000);
+    const target = 50 + r.below(r.below(4) === 0 ? 60_000 : 8_000);
     const n = Math.max(1, Math.round(m.inst.kind === 'inverse' ? target / lotF : target / (priceF * lotF)));
     let size = m.fmtSize(m.size(n));
-    const y = r.int(100);
+    const y = r.below(100);
     const stp = r.pick(['cancelTaker', 'cancelMaker', 'cancelBoth'] as const);
     const base = { type: 'placeOrder' as const, time, account, symbol: m.symbol, side, stp };
     if (y < 10)
@@ -274,11 +274,11 @@ export class RichStream {
         ...base,
         orderType: 'market',
         size,
-        ...(r.int(4) === 0 ? { timeInForce: 'FOK' as const } : {}),
+        ...(r.below(4) === 0 ? { timeInForce: 'FOK' as const } : {}),
       };
     if (y < 18 && sign !== 0) {
       // Reduce-only against the account's own position (sometimes more than it holds: rejected).
-      size = m.fmtSize(m.size(Math.max(1, Math.floor(lots / (1 + r.int(3))) + (r.int(5) === 0 ? 5 : 0))));
+      size = m.fmtSize(m.size(Math.max(1, Math.floor(lots / (1 + r.below(3))) + (r.below(5) === 0 ? 5 : 0))));
       return {
         ...base,
         side: sign > 0 ? 'sell' : 'buy',
@@ -294,7 +294,7 @@ export class RichStream {
     const off = Math.round(refTicks * (through ? -0.012 : 0.0005 + r.next() * 0.006));
     const ticks = Math.max(1, side === 'buy' ? refTicks - off : refTicks + off);
     const tif = y < 50 ? 'IOC' : y < 56 ? 'FOK' : y < 64 ? 'PO' : 'GTC';
-    const clientOrderId = r.int(5) === 0 ? `c${time}` : undefined;
+    const clientOrderId = r.below(5) === 0 ? `c${time}` : undefined;
     return {
       ...base,
       orderType: 'limit',
@@ -307,7 +307,7 @@ export class RichStream {
 
   /** Commands the engine rejects (they must change nothing, on either engine). */
   private bad(time: number, account: string, m: Market): Command {
-    switch (this.r.int(4)) {
+    switch (this.r.below(4)) {
       case 0:
         return { type: 'withdraw', time, account: 'nobody', asset: 'USDT', amount: '1' };
       case 1:

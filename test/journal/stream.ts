@@ -6,6 +6,7 @@
  */
 import type { Engine } from '../../src/engine/engine.ts';
 import type { Command } from '../../src/engine/types.ts';
+import { mix32, Rng } from '../../src/sim/rng.ts';
 import { BTCUSDT, ETHUSDT } from '../engine/harness.ts';
 
 export const ACCOUNTS = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7'] as const;
@@ -28,33 +29,11 @@ export function setupCommands(time = START_TIME): Command[] {
   return out;
 }
 
-/** mulberry32 */
-export class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-}
+export { Rng };
 
 /** Mixes a seed with a position (e.g. the recovered seq) so a resumed stream differs from the first run's. */
 export function mixSeed(seed: number, n: number): number {
-  let h = (seed ^ Math.imul(n | 0, 0x9e3779b1) ^ Math.floor(n / 2 ** 32)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return mix32(seed ^ Math.imul(n | 0, 0x9e3779b1) ^ Math.floor(n / 2 ** 32));
 }
 
 export class CommandStream {
@@ -67,7 +46,7 @@ export class CommandStream {
   /** The next command for `e` (one that will mostly be accepted; some are rejected, which is fine). */
   next(e: Engine): Command {
     const r = this.rng;
-    this.time = Math.max(this.time, e.lastTime) + 1 + r.int(3);
+    this.time = Math.max(this.time, e.lastTime) + 1 + r.below(3);
     const time = this.time;
     const sym = r.pick(SYMBOLS);
     const spec = SPEC[sym];
@@ -76,7 +55,7 @@ export class CommandStream {
     const mark = m?.mark != null ? Number(m.mark) / 1e8 : spec.start;
     const x = r.next();
     if (x < 0.08)
-      return { type: 'deposit', time, account, asset: 'USDT', amount: String(100 + r.int(5_000)) };
+      return { type: 'deposit', time, account, asset: 'USDT', amount: String(100 + r.below(5_000)) };
     if (x < 0.17) {
       // Random walk, pulled back towards the start so the stream stays inside the price bands.
       const pull = mark > spec.start * 1.05 ? -0.002 : mark < spec.start * 0.95 ? 0.002 : 0;
@@ -94,7 +73,7 @@ export class CommandStream {
       }
     }
     const side = r.next() < 0.5 ? 'buy' : 'sell';
-    const size = ((1 + r.int(spec.maxLots)) * spec.lot).toFixed(spec.lotDp);
+    const size = ((1 + r.below(spec.maxLots)) * spec.lot).toFixed(spec.lotDp);
     const y = r.next();
     if (y < 0.1) return { type: 'placeOrder', time, account, symbol: sym, side, orderType: 'market', size };
     // Mostly passive, some priced through the mark (they trade against the book).

@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Rng } from '../../bench/lib.ts';
 import type { EngineEvent } from '../../src/engine/types.ts';
 import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
 import type { JournalRecord } from '../../src/journal/store.ts';
 import { privateKey, type Subscriber } from '../../src/service/hub.ts';
+import { Rng } from '../../src/sim/rng.ts';
 import {
   type AccountEventJson,
   type Fields,
