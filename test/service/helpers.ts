@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Static } from 'typebox';
 import { stateHash } from '../../src/engine/hash.ts';
-import type { MarketConfig } from '../../src/engine/types.ts';
 import type { JournalStore } from '../../src/journal/store.ts';
 import { signedHeaders } from '../../src/service/auth.ts';
 import { defaultConfig, type KeyConfig, type ServiceConfig } from '../../src/service/config.ts';
@@ -16,32 +15,9 @@ import type * as S from '../../src/service/schemas.ts';
 import { type App, buildServer } from '../../src/service/server.ts';
 import { Service } from '../../src/service/service.ts';
 import { openStore } from '../../src/service/store.ts';
+import { BTCUSDT } from '../engine/harness.ts';
 
-export const BTCUSDT: MarketConfig = {
-  symbol: 'BTCUSDT',
-  kind: 'linear',
-  base: 'BTC',
-  quote: 'USDT',
-  tickSize: '0.1',
-  lotSize: '0.001',
-  settleDp: 8,
-  maxLeverage: '125',
-  takerFee: '0.0005',
-  makerFee: '0.0002',
-  limitBand: '0.2',
-  marketBand: '0.05',
-  defaultLeverage: '10',
-  risk: {
-    kind: 'brackets',
-    tiers: [
-      { cap: '50000', mmr: '0.004', maxLeverage: '125' },
-      { cap: '250000', mmr: '0.005', maxLeverage: '100' },
-      { cap: '1000000', mmr: '0.01', maxLeverage: '50' },
-      { cap: '10000000', mmr: '0.025', maxLeverage: '20' },
-      { cap: null, mmr: '0.05', maxLeverage: '10' },
-    ],
-  },
-};
+export { BTCUSDT };
 
 const secret = (name: string) => `${name}-secret-0123456789abcdef0123456789`;
 export const KEYS = {
