@@ -41,9 +41,9 @@ export async function runJournalVerify(target: string, opts: VerifyOptions, io: 
   }
   let store: JournalStore;
   try {
-    // Read only: SQLite opens the file without creating it; PostgreSQL takes no writer lock, so a live journal can
-    // be verified while the service writes it.
-    store = await openJournalStore(target, pg ? { readonly: true } : { create: false });
+    // Read only: nothing is created, upgraded or written (an old-format SQLite file stays as it is), and PostgreSQL
+    // takes no writer lock, so a live journal can be verified while the service writes it.
+    store = await openJournalStore(target, { readonly: true });
   } catch (e) {
     if (e instanceof JournalError) return fail(2, e.message);
     return fail(2, `${path}: cannot open (${(e as Error).message})`);

@@ -150,7 +150,8 @@ export class Journal {
   private failure: JournalWriteError | null = null;
   /** Set when the engine threw (a bug, not a rejection): later submits are refused, pending ones still commit. */
   private halted: Error | null = null;
-  private closed = false;
+  /** Set as soon as close() is called: from then on nothing new is applied, so what close() flushes is final. */
+  private closing: Promise<void> | null = null;
   private readonly onTurn = () => {
     this.scheduled = false;
     this.flushBatch();
@@ -181,7 +182,7 @@ export class Journal {
   submit(cmd: Command): Promise<ApplyResult> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.halted) return Promise.reject(this.halted);
-    if (this.closed) return Promise.reject(new Error('journal is closed'));
+    if (this.closing) return Promise.reject(new Error('journal is closed'));
     let bytes: Uint8Array;
     try {
       bytes = encodeCommand(cmd);
@@ -243,19 +244,25 @@ export class Journal {
   snapshot(): Promise<SnapshotInfo> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.halted) return Promise.reject(this.halted);
-    if (this.closed) return Promise.reject(new Error('journal is closed'));
+    if (this.closing) return Promise.reject(new Error('journal is closed'));
     const p = this.capture(null);
     this.flushBatch();
     return p;
   }
 
-  /** Flushes, waits for pending snapshot saves, then closes the store. Later submits reject. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Refuses new submits and snapshots at once, flushes, waits for pending snapshot saves, then closes the store.
+   * Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
     try {
       await this.flush();
     } finally {
-      this.closed = true;
       // A snapshot not yet due (its commit failed) is dropped; those due are saved before the store closes.
       for (const s of this.snapshotsDue) s.reject(new Error('journal closed before the snapshot was saved'));
       this.snapshotsDue = [];
@@ -518,11 +525,10 @@ export async function recover(store: JournalStore, opts: RecoverOptions = {}): P
     const checked = checkRecord(r);
     if (snapshot !== null && r.seq === base) {
       // The record of the snapshot's own seq: not replayed, but its recorded state hash (if any) must agree.
+      // (newestUsableSnapshot passed over snapshots whose record is damaged; this one changed under us.)
       if (!checked.ok)
-        log.push(
-          `journal: record ${base} (the snapshot's seq) is damaged (${checked.reason}); recovery starts after it`,
-        );
-      else if (verifyHashes && r.stateHash !== null && r.stateHash !== snapshot.stateHash) {
+        throw new JournalError('corrupt', base, `journal corrupt at seq ${base} (${checked.reason})`);
+      if (verifyHashes && r.stateHash !== null && r.stateHash !== snapshot.stateHash) {
         throw new JournalError(
           'hashMismatch',
           base,
@@ -651,6 +657,12 @@ export async function recover(store: JournalStore, opts: RecoverOptions = {}): P
  * passed over go to `skipped`. A snapshot that restores to another state than the hash recorded with it is an
  * error, not a fallback: that is the snapshot code (or the engine) disagreeing with itself.
  */
+/** The stored record of `seq`, or null when the journal no longer holds it. */
+async function recordAt(store: JournalStore, seq: number): Promise<JournalRecord | null> {
+  for await (const r of store.readFrom(seq)) return r.seq === seq ? r : null;
+  return null;
+}
+
 async function newestUsableSnapshot(
   store: JournalStore,
   infos: readonly SnapshotInfo[],
@@ -667,6 +679,15 @@ async function newestUsableSnapshot(
     }
     if (first > info.seq + 1) {
       skip(`the records after it are gone: the journal starts at seq ${first}`);
+      continue;
+    }
+    // Its own record must be sound: starting after a damaged record would accept a journal that a full replay
+    // (and `journal verify`) rejects; passed over, the usual rules decide (a torn tail is cut, mid-journal damage
+    // stops startup).
+    const own = await recordAt(store, info.seq);
+    const ownCheck = own === null ? null : checkRecord(own);
+    if (ownCheck !== null && !ownCheck.ok) {
+      skip(`its own record (seq ${info.seq}) is damaged: ${ownCheck.reason}`);
       continue;
     }
     const t0 = performance.now();

@@ -104,7 +104,8 @@ export class SqliteThreadJournalStore implements JournalStore {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private broken: Error | null = null;
-  private closed = false;
+  /** Set as soon as close() is called: a call made after it would queue behind the worker's close and be lost. */
+  private closing: Promise<void> | null = null;
 
   private constructor(path: string, worker: Worker, reader: SqliteJournalStore) {
     this.path = path;
@@ -117,15 +118,11 @@ export class SqliteThreadJournalStore implements JournalStore {
       if (m.ok) p.resolve(m.value);
       else p.reject(new Error(m.message));
     });
-    const fail = (e: Error) => {
-      this.broken ??= e;
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
-    };
-    worker.on('error', (e) => fail(e));
-    worker.on('exit', (code) => {
-      if (!this.closed) fail(new Error(`journal writer thread exited (code ${code})`));
-    });
+    worker.on('error', (e) => this.fail(e));
+    // Whatever is still waiting when the thread ends will never be answered.
+    worker.on('exit', (code) =>
+      this.fail(new Error(this.closing ? 'journal store is closed' : `journal writer thread exited (code ${code})`)),
+    );
   }
 
   /** Starts the writer thread (which creates or opens the file), then opens the reading connection. */
@@ -149,8 +146,18 @@ export class SqliteThreadJournalStore implements JournalStore {
     return new SqliteThreadJournalStore(path, worker, reader);
   }
 
+  private fail(e: Error): void {
+    this.broken ??= e;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
   private call(req: Request, transfer: ArrayBuffer[] = []): Promise<unknown> {
-    if (this.closed) return Promise.reject(new Error('journal store is closed'));
+    if (this.closing) return Promise.reject(new Error('journal store is closed'));
+    return this.post(req, transfer);
+  }
+
+  private post(req: Request, transfer: ArrayBuffer[] = []): Promise<unknown> {
     if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
       this.pending.set(req.id, { resolve, reject });
@@ -196,15 +203,22 @@ export class SqliteThreadJournalStore implements JournalStore {
     return (await this.call({ id: this.nextId++, op: 'pruneSnapshots', keep })) as number;
   }
 
-  /** Waits for the writes sent so far, closes the writer's connection and its thread, then the reader. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Refuses new calls at once, waits for the writes sent so far, closes the writer's connection and its thread,
+   * then the reader. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
     try {
-      if (!this.broken) await this.call({ id: this.nextId++, op: 'close' });
+      if (!this.broken) await this.post({ id: this.nextId++, op: 'close' });
     } finally {
-      this.closed = true;
       this.reader.close();
       await this.worker.terminate();
+      this.fail(new Error('journal store is closed'));
     }
   }
 }

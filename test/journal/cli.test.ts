@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { main } from '../../src/cli/main.ts';
 import { PgJournalStore } from '../../src/journal/postgres.ts';
 import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
@@ -73,6 +74,27 @@ describe('ringfence journal verify', () => {
       const again = new SqliteJournalStore(path, { create: false });
       assert.equal(again.lastSeq(), live.seq, 'verify did not cut it');
       again.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('verify writes nothing: a version-1 file stays version 1, with no snapshot table added', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'v1.db');
+      const live = await fillJournal(path, 50, { snapshotEvery: 0 });
+      const s = new SqliteJournalStore(path);
+      s.db.exec('DROP TABLE snapshot');
+      s.db.pragma('user_version = 1');
+      s.close();
+      const r = await cli('journal', 'verify', path);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, new RegExp(`^state hash +${live.hash}$`, 'm'));
+      const db = new Database(path, { readonly: true });
+      assert.equal(db.pragma('user_version', { simple: true }), 1);
+      assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'snapshot'").pluck().get(), 0);
+      db.close();
     } finally {
       cleanup();
     }

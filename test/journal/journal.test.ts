@@ -404,6 +404,23 @@ describe('journal: group commit', () => {
     assert.equal(j.stats.records, 5);
   });
 
+  test('close refuses new commands at once, even while a commit is in flight: what it flushes is final', async () => {
+    const store = new GateStore();
+    const j = new Journal(new Engine(), store);
+    const first = track(j.submit(market()));
+    await turn();
+    assert.equal(store.pendingAppends, 1, 'the first batch is committing');
+    const closing = j.close();
+    await assert.rejects(j.submit(deposit('a')), /journal is closed/);
+    await assert.rejects(j.snapshot(), /journal is closed/);
+    assert.equal(j.engine.seq, 1, 'the refused command was not applied');
+    assert.equal(j.close(), closing, 'close again: the same promise');
+    store.open();
+    await closing;
+    assert.ok(first.done());
+    assert.deepEqual(store.appends, [[1]]);
+  });
+
   test('what queued behind an in-flight commit goes in one append, up to maxBatch records', async () => {
     const store = new GateStore();
     const j = new Journal(new Engine(), store, { maxBatch: 3 });

@@ -393,6 +393,22 @@ function contract(kind: Kind): void {
     }
   });
 
+  test(`${kind.name}: the newest snapshot's own record damaged, valid records after it: the snapshot is passed over and recovery stops naming the seq`, async () => {
+    const id = uid();
+    const live = await fillStore(await kind.open(id), 600, { snapshotEvery: 250 });
+    assert.ok(live.seq > 500);
+    const store = await kind.open(id);
+    try {
+      await kind.damage(store).setCommand(500, new Uint8Array([0xde, 0xad]));
+      await assert.rejects(
+        recover(store, { repair: false }),
+        isJournalError('corrupt', 500, /journal corrupt at seq 500 .*not a torn tail/),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   test(`${kind.name}: a snapshot is saved only once its record is durable; one whose commit fails is never saved`, async () => {
     const inner = await kind.open(uid());
     // A store whose appends wait for the test to open a gate (and can fail), over the real one.
@@ -500,7 +516,10 @@ describe('store contract: SQLite written on a worker thread', () => {
     await assert.rejects(store.append(recs(302, 302)), /seq 302 does not follow 300/);
     await store.append(recs(301, 301));
     assert.equal(store.lastSeq(), 301);
-    await store.close();
+    // A write sent while close() runs is refused at once (it would queue behind the worker's close and be lost).
+    const closing = store.close();
+    await assert.rejects(store.append(recs(302, 302)), /closed/);
+    await closing;
     await assert.rejects(store.append(recs(302, 302)), /closed/);
     await assert.rejects(
       SqliteThreadJournalStore.open(join(tmp.dir, 'no', 'such', 'dir.db')),
