@@ -26,10 +26,10 @@
  *    Stores: `sqlite` (better-sqlite3 on the engine thread: each commit stops the engine), `sqlite-thread` (the
  *    same file written by a worker thread, SqliteThreadJournalStore: the commit overlaps the next commands),
  *    `postgres` (a database created for the run on the local server, or `--pg <url>`; `--pg none` skips it).
- * 2. Recovery. `--commands` commands are journaled (SQLite) with a snapshot every `--snapshot-every`, and then
- *    rebuilt three ways: a full replay (every record: checksums, decoding, the engine, state hashes verified), from
- *    the newest snapshot (restore + the tail after it), and from the one before it (the worst case: a tail of about
- *    `--snapshot-every` records). The same for PostgreSQL with `--pg-commands`. Also the snapshot's size and what
+ * 2. Recovery. `--commands` commands are journaled (SQLite, written by the writer-thread store) with a snapshot
+ *    every `--snapshot-every`, and then rebuilt three ways: a full replay (every record: checksums, decoding, the
+ *    engine, state hashes verified), from the newest snapshot (restore + the tail after it), and from the one before
+ *    it (the worst case: a tail of about `--snapshot-every` records). The same for PostgreSQL with `--pg-commands`. Also the snapshot's size and what
  *    taking one costs the engine thread.
  *
  * Files go to a fresh directory under --dir (default the OS temp dir; it must be a real disk for fsync to mean
@@ -38,6 +38,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { Engine } from '../src/engine/engine.ts';
 import { stateHash } from '../src/engine/hash.ts';
 import { snapshotEngine } from '../src/engine/snapshot.ts';
@@ -155,17 +156,31 @@ interface Places {
 }
 
 let storeCount = 0;
+/** PostgreSQL schemas this run created (dropped at the end when they live in a database given by `--pg <url>`). */
+const pgSchemas: string[] = [];
 /** A new, empty store of `kind`, timing its appends (the share of the wall time they take, where synchronous). */
 async function openStore(kind: StoreKind, places: Places): Promise<{ store: JournalStore; where: string }> {
-  const name = `j${++storeCount}`;
+  // Named after the process, so a run never reuses a schema of someone else's in a database given by --pg.
+  const name = `rf_bench_${process.pid}_${++storeCount}`;
   if (kind === 'postgres') {
     if (!places.pg) throw new Error('no PostgreSQL database');
+    pgSchemas.push(name);
     const url = places.pg.schemaUrl(name);
     return { store: await PgJournalStore.open(url), where: url };
   }
   const path = join(places.dir, `${name}.db`);
   if (kind === 'sqlite-thread') return { store: await SqliteThreadJournalStore.open(path), where: path };
   return { store: new TimedSqliteStore(path), where: path };
+}
+
+async function dropSchemas(url: string, schemas: readonly string[]): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+  } finally {
+    await c.end();
+  }
 }
 
 /** The SQLite store, timing its appends (inserts, commit, fsync: on the engine thread) to say where the time goes. */
@@ -240,8 +255,13 @@ async function durableRun(
     // Open loop: a turn's worth of commands, then the event loop turns (commits complete, acknowledgements run),
     // and no more than `window` outstanding. What many independent clients look like to the journal.
     let acked = 0;
+    let failure: unknown = null;
     const onAck = () => {
       acked += 1;
+    };
+    // A failed commit poisons the journal: nothing more is acknowledged, so the window would never drain.
+    const onFail = (err: unknown) => {
+      failure ??= err;
     };
     const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
     for (let i = 0; i < n; ) {
@@ -249,13 +269,14 @@ async function durableRun(
       const b0 = process.hrtime.bigint();
       for (; i < end; i++) {
         const before = e.nextOrderId;
-        last = journal.submit(feed.command(i)).then(onAck);
+        last = journal.submit(feed.command(i)).then(onAck, onFail);
         feed.applied(i, before, e);
       }
       if (i % (shape.turn * 16) === 0)
         void last.then(() => latency.push(Number(process.hrtime.bigint() - b0) / 1e6));
       await turn();
-      while (i - acked > shape.window) await turn();
+      while (i - acked > shape.window && failure === null) await turn();
+      if (failure !== null) throw failure;
     }
   }
   await journal.flush();
@@ -340,18 +361,25 @@ async function recoveryRun(
   await last;
   const feed = source();
   let acked = 0;
+  let failure: unknown = null;
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; ) {
     const end = Math.min(n, i + 2_000);
     for (; i < end; i++) {
       const before = e.nextOrderId;
-      last = journal.submit(feed.command(i)).then(() => {
-        acked += 1;
-      });
+      last = journal.submit(feed.command(i)).then(
+        () => {
+          acked += 1;
+        },
+        (err: unknown) => {
+          failure ??= err;
+        },
+      );
       feed.applied(i, before, e);
     }
     await new Promise((r) => setImmediate(r));
-    while (i - acked > 50_000) await new Promise((r) => setImmediate(r));
+    while (i - acked > 50_000 && failure === null) await new Promise((r) => setImmediate(r));
+    if (failure !== null) throw failure;
   }
   await journal.flush();
   const writeNs = Number(process.hrtime.bigint() - t0);
@@ -360,9 +388,10 @@ async function recoveryRun(
   const snapshotBytes = snapshotEngine(e).length;
   stateHash(e);
   const snapshotTakeMs = performance.now() - t;
+  await journal.close();
+  // After close: it waits for the snapshot saves still queued, whose failures count too.
   if (journal.stats.snapshotErrors > 0)
     throw new Error(`snapshot failed: ${journal.stats.lastSnapshotError}`);
-  await journal.close();
 
   const reopen = async (): Promise<JournalStore> =>
     kind === 'postgres'
@@ -620,7 +649,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       recovery.push(r);
       const p = r.fromPrevious;
       say(
-        `${kind.padEnd(13)} written at ${fmtInt(r.writeCmdPerSec)} cmd/s; snapshot ${round(r.snapshotBytes / 2 ** 20, 2)} MiB, ${r.snapshotTakeMs} ms to take\n` +
+        `${kind.padEnd(13)} written${kind === 'sqlite' ? ' (writer thread)' : ''} at ${fmtInt(r.writeCmdPerSec)} cmd/s; snapshot ${round(r.snapshotBytes / 2 ** 20, 2)} MiB, ${r.snapshotTakeMs} ms to take\n` +
           `${''.padEnd(13)} full replay of ${fmtInt(r.records)} records: ${fmtInt(r.fullReplayMs)} ms (${fmtInt(r.fullReplayRecordsPerSec)} records/s)\n` +
           `${''.padEnd(13)} from the newest snapshot (seq ${fmtInt(r.fromNewest.seq)}, restored in ${r.fromNewest.restoreMs} ms) + ${fmtInt(r.fromNewest.tail)} records: ${r.fromNewest.ms} ms ` +
           `= ${round(r.fullReplayMs / Math.max(0.001, r.fromNewest.ms), 1)}x faster than the full replay\n` +
@@ -639,5 +668,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await db?.drop();
+    if (pgArg && pgArg !== 'none' && pgSchemas.length > 0) await dropSchemas(pgArg, pgSchemas);
   }
 }
