@@ -52,7 +52,8 @@ export async function runDemo(io: CliIO, opts: { calc?: boolean; tty?: boolean }
     io.stdout(`\n${renderSummaryTable(summaryTable(out.summary))}`);
     io.stdout(
       '\nliquidations: buckets found below maintenance; collateral lost: what those liquidations took from traders;\n' +
-        'contagion: traders who lost collateral beyond the underwater position (cross: the rest of the wallet).\n',
+        'contagion: traders who had a position closed that was not itself underwater (cross: the rest of the\n' +
+        'account pays for, and is sold to cover, the position that failed).\n',
     );
     io.stdout(`\nreport: ${out.reportPath} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
     return 0;

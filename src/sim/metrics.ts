@@ -10,13 +10,15 @@
  *   isolated buckets) for anyone else between its `liquidationStarted` and the next liquidation or auto-add event
  *   of the same command — realized losses and liquidation fees, net of anything paid back. Funding settled on the
  *   way is not counted.
- * - *Contagion* (the cross-margin effect): a trader is a contagion case when a liquidation (a) closed one of their
+ * - *Contagion* (the cross-margin effect): a trader is a contagion case when a liquidation closed one of their
  *   positions that was not itself underwater — judged alone, with the collateral it would carry isolated (its
  *   initial margin at entry, entry notional ÷ leverage, less funding it paid), its equity at the liquidation's mark
- *   was still at or above its own maintenance — or (b) took more collateral than the standalone collateral of the
- *   positions it closed (the excess came from money that backed the trader's other positions or sat free:
- *   `spillover`). Isolated buckets carry their own collateral, so for them (b) means money left the trader from
- *   somewhere other than the liquidated bucket: counted as an *isolation breach*, which must stay 0.
+ *   was still at or above its own maintenance.
+ * - *Spillover*, reported beside it: what a cross liquidation took beyond the standalone collateral of the
+ *   positions it closed (money that backed the trader's other positions or sat free), and how many traders lost
+ *   any. Isolated buckets carry their own collateral, so for them money leaving the trader from anywhere but the
+ *   liquidated bucket is an *isolation breach*, which must stay 0; free balance moved in by auto-add and then lost
+ *   is `autoAdd.lostAfter`.
  * - *Wiped out*: a trader whose final equity (free balance + reserves + buckets + unrealized PnL at the last mark
  *   − funding owed) is at most 1% of what they deposited.
  * - *Insurance fund P&L*: the fund's cash change less its seeding, plus the unrealized PnL of the positions the
@@ -61,7 +63,7 @@ export interface PolicyFigures {
   };
   collateralLost: bigint;
   wipedOut: number;
-  contagion: { traders: number; closes: number; closeNotional: bigint; spillover: bigint };
+  contagion: { traders: number; closes: number; closeNotional: bigint; spillover: bigint; spilloverTraders: number };
   isolationBreaches: number;
   insurance: {
     seed: bigint;
@@ -142,6 +144,7 @@ export class Collector {
   private readonly liquidatedPos: Uint8Array;
   private readonly liquidatedTrader: Uint8Array;
   private readonly contagionTrader: Uint8Array;
+  private readonly spilloverTrader: Uint8Array;
   private readonly adlAccounts = new Set<string>();
   private span: Span | null = null;
   /** The backstop's position per market in lots (negative: short), from its position events. */
@@ -173,6 +176,7 @@ export class Collector {
     this.liquidatedPos = new Uint8Array(n);
     this.liquidatedTrader = new Uint8Array(traders.length);
     this.contagionTrader = new Uint8Array(traders.length);
+    this.spilloverTrader = new Uint8Array(traders.length);
     traders.forEach((t, i) => {
       for (const p of t.positions) this.leverage[i * this.m + p.market] = p.leverage;
     });
@@ -188,7 +192,7 @@ export class Collector {
       },
       collateralLost: 0n,
       wipedOut: 0,
-      contagion: { traders: 0, closes: 0, closeNotional: 0n, spillover: 0n },
+      contagion: { traders: 0, closes: 0, closeNotional: 0n, spillover: 0n, spilloverTraders: 0 },
       isolationBreaches: 0,
       insurance: {
         seed: 0n,
@@ -417,12 +421,14 @@ export class Collector {
     this.span = null;
     const lost = s.out - s.in;
     if (lost > 0n) this.f.collateralLost += lost;
-    let contagion = s.contagious;
     if (s.mode === 'cross') {
       const spill = lost - s.standalone;
       if (spill > 0n) {
         this.f.contagion.spillover += spill;
-        contagion = true;
+        if (!this.spilloverTrader[s.trader]) {
+          this.spilloverTrader[s.trader] = 1;
+          this.f.contagion.spilloverTraders++;
+        }
       }
     } else {
       if (s.outOther > 0n) this.f.isolationBreaches++;
@@ -433,7 +439,7 @@ export class Collector {
         this.autoAdded[i]! -= fromAutoAdd;
       }
     }
-    if (contagion && !this.contagionTrader[s.trader]) {
+    if (s.contagious && !this.contagionTrader[s.trader]) {
       this.contagionTrader[s.trader] = 1;
       this.f.contagion.traders++;
     }

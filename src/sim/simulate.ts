@@ -228,6 +228,7 @@ function policySummary(r: PolicyResult) {
       closes: f.contagion.closes,
       closeNotional: money(f.contagion.closeNotional),
       spillover: money(f.contagion.spillover),
+      spilloverTraders: f.contagion.spilloverTraders,
     },
     isolationBreaches: f.isolationBreaches,
     insuranceFund: {

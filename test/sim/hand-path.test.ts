@@ -244,12 +244,13 @@ describe('hand-computed path: isolated, cross and auto-add on the same ten minut
     assert.equal(f.collateralLost, 1679n * U); // 689 + 990
     assert.equal(f.wipedOut, 2);
     assert.equal(f.traders.equity, 0n);
-    // Contagion: C's ETH long was not underwater (200 + 0 ≥ 11), and both lost more than their positions' own
-    // isolated collateral (C: 689 > 400 + 200; A: 990 > 400).
-    assert.equal(f.contagion.traders, 2);
+    // Contagion: C's ETH long was closed though it was not underwater (200 + 0 ≥ 11); A had nothing else to close.
+    // Spillover: both lost more than their positions' own isolated collateral (C: 689 > 400 + 200; A: 990 > 400).
+    assert.equal(f.contagion.traders, 1);
     assert.equal(f.contagion.closes, 1);
     assert.equal(f.contagion.closeNotional, 1999n * U);
     assert.equal(f.contagion.spillover, (89n + 590n) * U);
+    assert.equal(f.contagion.spilloverTraders, 2);
     assert.equal(f.insurance.pnl, -42n * U); // pays 21 + 1 + 20, no fees
     assert.ok(f.conservation.ok, f.conservation.problems.join('; '));
   });
