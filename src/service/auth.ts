@@ -5,13 +5,15 @@
  *
  * with the key's secret, sent as lowercase hex in `x-rf-signature`, with `x-rf-key` and `x-rf-timestamp` (ms since
  * epoch). A request is accepted once: its timestamp must lie within the receive window of the server's clock, and
- * its signature must not have been seen within that window (so a captured request cannot be replayed, and the
- * replay cache never holds more than a window's worth of signatures). A WebSocket login signs `GET` and `/ws`
- * with an empty body the same way.
+ * its signature must not have been seen within that window (so a captured request cannot be replayed). Each key
+ * has its own replay cache, holding only requests its rate limit let through, so it stays within what that limit
+ * allows in the window and one key cannot fill it for another. A WebSocket login signs `GET` and `/ws` with an empty
+ * body the same way.
  *
  * Keys are bound to one account and carry scopes: `read` (own data), `trade` (own orders and margin), `admin`
  * (markets, prices, funds; acts for any account, including reserved ones such as the backstop '@insurance').
- * Each key has a token bucket; unauthenticated requests share per-IP buckets.
+ * Each key has a token bucket; unauthenticated requests — and failed authentications, and WebSocket messages before a
+ * login — share per-IP buckets.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { KeyConfig, RateLimit, Scope } from './config.ts';
@@ -93,39 +95,90 @@ export class TokenBucket {
 }
 
 /**
- * Signatures seen within the receive window. An entry can be dropped once its timestamp is older than the window
- * (such a request is refused as expired anyway), so the cache holds at most a window's worth of accepted requests.
- * A hard cap bounds it regardless: when full of live entries, new requests are refused (never silently accepted).
+ * One key's signatures seen within the receive window. A signature is needed only while its timestamp is acceptable,
+ * i.e. until `timestamp + window` (afterwards the request is refused as expired anyway), so that is when its entry
+ * goes — however far in the future the timestamp was. Entries sit in a min-heap by expiry and are popped from the
+ * top as the clock passes them: a request pops only what has expired (O(log n) each), never scans the cache.
+ *
+ * Only requests that passed the key's rate limit are recorded, so a key holds at most what its bucket lets through
+ * in the time an entry lives (at most two windows): `maxEntries` is that bound, and one key can never crowd out
+ * another. Should it ever be reached, that key's requests are refused (429), never silently accepted.
  */
 export class ReplayGuard {
-  private readonly seen = new Map<string, number>();
-  private sweepAt = 0;
+  private readonly seen = new Set<string>();
+  private readonly heap: { id: string; expires: number }[] = [];
   constructor(
     readonly windowMs: number,
-    readonly maxEntries = 1_000_000,
+    readonly maxEntries: number,
   ) {}
 
-  /** Records the signature; false if it was already used. */
-  claim(id: string, timestamp: number, now: number): boolean {
-    if (now >= this.sweepAt || this.seen.size >= this.maxEntries) this.sweep(now);
-    if (this.seen.has(id)) return false;
+  /**
+   * The cap for a key with this rate limit: a full bucket plus its refill over the two windows an entry can live
+   * (recorded as early as `timestamp - window`, kept until `timestamp + window`), plus one for the boundary.
+   */
+  static capFor(limit: RateLimit, windowMs: number): number {
+    return limit.burst + Math.ceil((limit.perSecond * 2 * windowMs) / 1000) + 1;
+  }
+
+  /** Whether the signature was already used (and is still within its window). */
+  has(id: string, now: number): boolean {
+    this.expire(now);
+    return this.seen.has(id);
+  }
+
+  /** Records an accepted signature; throws 429 when the key's cache is full of live entries. */
+  record(id: string, timestamp: number, now: number): void {
+    this.expire(now);
+    if (this.seen.has(id)) return;
     if (this.seen.size >= this.maxEntries)
       throw new ApiError(429, 'RATE_LIMITED', 'too many signed requests in the receive window');
-    this.seen.set(id, timestamp + this.windowMs);
-    return true;
+    this.seen.add(id);
+    this.push({ id, expires: timestamp + this.windowMs });
   }
 
   get size(): number {
     return this.seen.size;
   }
 
-  private sweep(now: number): void {
-    for (const [k, expires] of this.seen) if (expires < now) this.seen.delete(k);
-    this.sweepAt = now + Math.max(100, Math.floor(this.windowMs / 4));
+  /** Drops every entry whose timestamp has left the window (the top of the heap first). */
+  private expire(now: number): void {
+    const h = this.heap;
+    while (h.length > 0 && h[0]!.expires < now) {
+      this.seen.delete(h[0]!.id);
+      // Remove the root: the last entry takes its place and sinks below any child that expires sooner.
+      const last = h.pop()!;
+      if (h.length === 0) break;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const c = l + 1 < h.length && h[l + 1]!.expires < h[l]!.expires ? l + 1 : l;
+        if (h[c]!.expires >= last.expires) break;
+        h[i] = h[c]!;
+        i = c;
+      }
+      h[i] = last;
+    }
+  }
+
+  private push(e: { id: string; expires: number }): void {
+    const h = this.heap;
+    let i = h.length;
+    h.push(e);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]!.expires <= e.expires) break;
+      h[i] = h[parent]!;
+      i = parent;
+    }
+    h[i] = e;
   }
 }
 
-/** Per-IP buckets for unauthenticated requests; bounded (the least recently seen IP is forgotten first). */
+/**
+ * Per-IP buckets for unauthenticated requests, failed authentications and WebSocket messages before a login;
+ * bounded (the least recently seen IP is forgotten first).
+ */
 export class IpLimiter {
   private readonly buckets = new Map<string, TokenBucket>();
   constructor(
@@ -133,6 +186,7 @@ export class IpLimiter {
     readonly maxIps = 10_000,
   ) {}
 
+  /** Charges one request to the IP's bucket; null if it had a token, else the (empty) bucket for Retry-After. */
   take(ip: string, now: number): TokenBucket | null {
     let b = this.buckets.get(ip);
     if (b) this.buckets.delete(ip);
@@ -161,8 +215,7 @@ const TIMESTAMP_RE = /^\d{1,16}$/;
 const SIGNATURE_RE = /^[0-9a-f]{64}$/;
 
 export class KeyRing {
-  private readonly keys = new Map<string, { cfg: KeyConfig; principal: Principal }>();
-  readonly replay: ReplayGuard;
+  private readonly keys = new Map<string, { cfg: KeyConfig; principal: Principal; replay: ReplayGuard }>();
 
   constructor(
     keys: readonly KeyConfig[],
@@ -172,6 +225,7 @@ export class KeyRing {
   ) {
     for (const k of keys) {
       const scopes = new Set(k.scopes);
+      const limit = k.rateLimit ?? defaultLimit;
       this.keys.set(k.key, {
         cfg: k,
         principal: {
@@ -179,21 +233,28 @@ export class KeyRing {
           account: k.account ?? null,
           scopes,
           admin: scopes.has('admin'),
-          bucket: new TokenBucket(k.rateLimit ?? defaultLimit, now),
+          bucket: new TokenBucket(limit, now),
         },
+        replay: new ReplayGuard(recvWindowMs, ReplayGuard.capFor(limit, recvWindowMs)),
       });
     }
-    this.replay = new ReplayGuard(recvWindowMs);
   }
 
   get size(): number {
     return this.keys.size;
   }
 
+  /** The replay cache of a key (each key has its own, bounded by its rate limit). */
+  replayGuard(key: string): ReplayGuard | undefined {
+    return this.keys.get(key)?.replay;
+  }
+
   /**
    * Verifies a signed request and returns its principal; throws 401 for anything wrong (missing headers, unknown
    * key, stale or future timestamp, bad or reused signature). Every failure says the same thing about the secret:
-   * nothing. The rate limit is charged only for correctly signed requests, so nobody can drain another key's bucket.
+   * nothing. The rate limit is charged only for correctly signed requests, so nobody can drain another key's bucket;
+   * a replay is refused before the bucket is charged, and a signature is recorded only once the bucket accepted the
+   * request (so a refused request can be sent again once the bucket refills).
    */
   verify(r: SignedRequest, now: number): Principal {
     if (!r.key || !r.timestamp || !r.signature)
@@ -208,10 +269,10 @@ export class KeyRing {
     if (!SIGNATURE_RE.test(sig)) throw unauthorized('signature must be 64 hex characters');
     const expected = Buffer.from(sign(entry.cfg.secret, r.timestamp, r.method, r.url, r.body), 'hex');
     if (!timingSafeEqual(expected, Buffer.from(sig, 'hex'))) throw unauthorized('signature mismatch');
-    if (!this.replay.claim(`${r.key}:${sig}`, ts, now))
-      throw unauthorized('signature already used (replayed request)');
+    if (entry.replay.has(sig, now)) throw unauthorized('signature already used (replayed request)');
     const p = entry.principal;
     if (!p.bucket.take(now)) throw rateLimited(p.bucket);
+    entry.replay.record(sig, ts, now);
     return p;
   }
 }

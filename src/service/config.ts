@@ -59,7 +59,10 @@ const FileSchema = Type.Object(
     bodyLimit: Type.Optional(Type.Integer({ minimum: 1_024, maximum: 16 * 1024 * 1024 })),
     /** A signed request's timestamp must be within this many ms of the server's clock. */
     recvWindowMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
-    /** Default per-key bucket, and the per-IP bucket for unauthenticated requests. */
+    /**
+     * Default per-key bucket (it also bounds each key's replay cache), and the per-IP bucket for unauthenticated
+     * requests, failed authentications and WebSocket messages before a login (shared by the IP's connections).
+     */
     rateLimit: Type.Optional(RateLimitSchema),
     publicRateLimit: Type.Optional(RateLimitSchema),
     keys: Type.Optional(Type.Array(KeySchema, { maxItems: 10_000 })),

@@ -69,5 +69,3 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
 export function rejection(code: RejectCode, message: string): ApiError {
   return new ApiError(REJECT_STATUS[code] ?? 400, code, message);
 }
-
-export const notFound = (what: string): ApiError => new ApiError(404, 'NOT_FOUND', what);

@@ -82,10 +82,6 @@ export class KeyedRings<T> {
   latest(key: string, n: number, keep?: (v: T) => boolean): T[] {
     return this.rings.get(key)?.latest(n, keep) ?? [];
   }
-
-  get keys(): number {
-    return this.rings.size;
-  }
 }
 
 /** One committed event: the command's seq and time, and the event's index within it (its id is `seq-index`). */

@@ -24,7 +24,7 @@ export const privateKey = (topic: PrivateTopic, account: string): string => `${t
 
 export class Hub {
   private readonly topics = new Map<string, Set<Subscriber>>();
-  /** Messages handed to subscribers (for metrics and the bench). */
+  /** Messages handed to subscribers (`ringfence_ws_messages_delivered_total`). */
   delivered = 0;
 
   subscribe(key: string, s: Subscriber): void {
@@ -47,6 +47,11 @@ export class Hub {
     return this.topics.has(key);
   }
 
+  /** Keys with at least one subscriber that start with `prefix` (e.g. every `orderbook.` topic). */
+  keysWith(prefix: string): string[] {
+    return [...this.topics.keys()].filter((k) => k.startsWith(prefix));
+  }
+
   /** Serializes `message()` only if someone listens, once for every subscriber. */
   publish(key: string, message: () => unknown): void {
     const set = this.topics.get(key);
@@ -61,9 +66,5 @@ export class Hub {
     }
     // A Set iterates live: a subscriber dropped (deleted) during delivery is simply not visited again.
     for (const s of set) if (s.deliver(text)) this.delivered += 1;
-  }
-
-  get topicCount(): number {
-    return this.topics.size;
   }
 }

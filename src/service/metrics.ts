@@ -11,6 +11,8 @@ export interface MetricsSource {
   seq(): number;
   pending(): number;
   wsClients(): number;
+  /** Stream messages handed to WebSocket subscribers so far (the hub's count). */
+  wsDelivered(): number;
 }
 
 export class Metrics {
@@ -77,6 +79,15 @@ export class Metrics {
       help: 'WebSocket messages sent (out) and received (in)',
       labelNames: ['direction'],
       registers,
+    });
+    new Counter({
+      name: 'ringfence_ws_messages_delivered_total',
+      help: 'Stream messages handed to WebSocket subscribers (one per subscriber per message)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.source?.wsDelivered() ?? 0);
+      },
     });
     this.http = new Counter({
       name: 'ringfence_http_requests_total',

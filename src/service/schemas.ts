@@ -502,5 +502,3 @@ export const AccountEventSchema = Type.Object(
   { id: Str, type: Str, timestamp: Type.Integer(), symbol: Type.Optional(Str) },
   { additionalProperties: true },
 );
-
-export const SeqOnly = Type.Object({ seq: Type.Integer() }, { additionalProperties: true });

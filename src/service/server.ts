@@ -94,13 +94,14 @@ export async function buildServer(
   const metrics = opts.metrics ?? service.metrics ?? new Metrics();
   const keys = new KeyRing(config.keys, config.rateLimit, config.recvWindowMs, service.now());
   const ipLimiter = new IpLimiter(config.publicRateLimit);
-  const ws = new WsGateway(service, config, keys, metrics);
+  const ws = new WsGateway(service, config, keys, ipLimiter, metrics);
   metrics.attach({
     insuranceFunds: () =>
       service.insuranceFunds().map((f) => ({ asset: f.asset, balance: Number(f.balance) })),
     seq: () => service.engine.seq,
     pending: () => service.journal.pending,
     wsClients: () => ws.clientCount,
+    wsDelivered: () => service.hub.delivered,
   });
 
   app.decorateRequest('rawBody', '');
@@ -133,17 +134,29 @@ export async function buildServer(
       if (b) throw rateLimited(b);
     } else {
       const h = req.headers;
-      const p = keys.verify(
-        {
-          key: header(h[HEADER_KEY]),
-          timestamp: header(h[HEADER_TIMESTAMP]),
-          signature: header(h[HEADER_SIGNATURE]),
-          method: req.method,
-          url: req.url,
-          body: req.rawBody,
-        },
-        service.now(),
-      );
+      const now = service.now();
+      let p: Principal;
+      try {
+        p = keys.verify(
+          {
+            key: header(h[HEADER_KEY]),
+            timestamp: header(h[HEADER_TIMESTAMP]),
+            signature: header(h[HEADER_SIGNATURE]),
+            method: req.method,
+            url: req.url,
+            body: req.rawBody,
+          },
+          now,
+        );
+      } catch (e) {
+        // A failed authentication costs the caller's IP a token: guessing and garbage get 429 like any flood,
+        // while correctly signed requests from the same IP are charged to their key only.
+        if (e instanceof ApiError && e.status === 401) {
+          const b = ipLimiter.take(req.ip, now);
+          if (b) throw rateLimited(b);
+        }
+        throw e;
+      }
       requireScope(p, auth);
       req.principal = p;
     }

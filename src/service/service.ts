@@ -7,8 +7,12 @@
  * - Events are published from the resolved promise, in seq order (the journal resolves in commit order and the
  *   continuation runs before any later one), so streams, the book mirror and the histories only ever contain
  *   committed state. `publish` asserts the order.
- * - A failed commit poisons the journal (the engine is ahead of the store): the service stops taking writes (503),
- *   reopens the store and rebuilds the engine from it, then resumes. Events never published are exactly those lost.
+ * - A failed commit poisons the journal (the engine is ahead of the store): the service stops taking writes and
+ *   account reads (503), reopens the store and rebuilds the engine from it, then resumes. Events never published are
+ *   exactly those lost.
+ * - Whenever the book mirror is rebuilt from the engine (after a recovery, or a publishing error), the listeners
+ *   given to `onMirrorRebuilt` run synchronously with it, before any later delta: the WebSocket gateway sends every
+ *   order-book subscriber a fresh snapshot there.
  */
 import { formatDecimal } from '../core/fixed.ts';
 import type { Engine } from '../engine/engine.ts';
@@ -80,6 +84,7 @@ export class Service {
   private unavailable: string | null = null;
   private recovering: Promise<void> | null = null;
   private closed = false;
+  private readonly rebuildListeners = new Set<(mirror: Mirror) => void>();
 
   private constructor(opts: ServiceOptions, journal: Journal, report: RecoveryReport) {
     this.opts = opts;
@@ -148,6 +153,28 @@ export class Service {
     await this.journal.close();
   }
 
+  /**
+   * Calls `f` each time the book mirror is rebuilt from the engine, right after it (nothing is published in
+   * between); returns the function that stops it.
+   */
+  onMirrorRebuilt(f: (mirror: Mirror) => void): () => void {
+    this.rebuildListeners.add(f);
+    return () => this.rebuildListeners.delete(f);
+  }
+
+  /** Replaces the mirror by one built from the engine (exactly the committed state) and tells the listeners. */
+  private rebuildMirror(): void {
+    this.mirror = Mirror.fromEngine(this.engine);
+    this.mirrorStale = false;
+    for (const f of this.rebuildListeners) {
+      try {
+        f(this.mirror);
+      } catch (e) {
+        this.log.error({ err: e }, 'a book mirror listener failed');
+      }
+    }
+  }
+
   /** Whether the scheduled tick is running. */
   get ticking(): boolean {
     return this.tickTimer !== null;
@@ -206,8 +233,7 @@ export class Service {
       setTimeout(() => this.resyncMirror(), 1);
       return;
     }
-    this.mirror = Mirror.fromEngine(this.engine);
-    this.mirrorStale = false;
+    this.rebuildMirror();
     this.log.warn({ seq: this.engine.seq }, 'book mirror rebuilt from the engine');
   }
 
@@ -386,8 +412,8 @@ export class Service {
         const { journal, report } = await Journal.open(store, this.opts.journal);
         this.journal = journal;
         this.recovery = report;
-        this.mirror = Mirror.fromEngine(journal.engine);
         this.published = journal.engine.seq;
+        this.rebuildMirror();
         for (const line of report.log) this.log.info(line);
         this.unavailable = null;
         this.log.info({ seq: journal.engine.seq }, 'recovered; accepting writes again');

@@ -10,12 +10,16 @@
  *
  * Responses: `{op, id, success: true, data?}` or `{op, id, success: false, error: {code, message}}`. Stream
  * messages: `{topic, seq, time, data}`; `orderbook.*` sends a `snapshot` on subscribe, then `delta`s (level sizes,
- * "0" = gone) whose `seq` follows the snapshot's. Private topics need a login with the `read` scope and carry the
- * logged-in key's account (an admin key may name one: `orders.<account>`).
+ * "0" = gone) whose `seq` follows the snapshot's. Whenever the service rebuilds its book (after recovering from a
+ * failed commit, or a publishing error) every `orderbook.*` subscriber gets a new `snapshot` marked `resync: true`,
+ * which replaces the book it holds; the deltas after it follow its `seq`. Private topics need a login with the
+ * `read` scope and carry the logged-in key's account (an admin key may name one: `orders.<account>`).
  *
  * Backpressure: a client whose unsent data exceeds `ws.maxBufferedBytes` is disconnected at once; publishing never
- * waits for a socket. Each client has a token bucket (its key's after login); silent clients are pinged every 30 s
- * and dropped when they do not answer.
+ * waits for a socket. Every message is charged before it is even parsed: to its IP's bucket (`publicRateLimit`,
+ * shared by all that IP's connections and its unsigned REST requests) until a login, then to the key's. A message
+ * over the limit is answered `{op: "error", success: false, error: RATE_LIMITED}` unread (so without its `id`).
+ * Silent clients are pinged every 30 s and dropped when they do not answer.
  */
 import type { FastifyRequest } from 'fastify';
 import { type Static, type TSchema, Type } from 'typebox';
@@ -23,11 +27,11 @@ import { Compile } from 'typebox/compile';
 import type { WebSocket } from 'ws';
 import {
   actingAccount,
+  type IpLimiter,
   type KeyRing,
   type Principal,
   rateLimited,
   requireScope,
-  TokenBucket,
 } from './auth.ts';
 import { fmtPrice, fmtSize, toJson } from './codec.ts';
 import {
@@ -56,6 +60,7 @@ import type { App } from './server.ts';
 import type { Service } from './service.ts';
 
 const HEARTBEAT_MS = 30_000;
+const BOOK_PREFIX = 'orderbook.';
 const OPEN = 1;
 
 const Envelope = Type.Object(
@@ -128,7 +133,8 @@ export class WsClient implements Subscriber {
   constructor(
     readonly socket: Pick<WebSocket, 'send' | 'terminate' | 'close' | 'bufferedAmount' | 'readyState'>,
     readonly maxBufferedBytes: number,
-    readonly bucket: TokenBucket,
+    /** The peer's address: its bucket pays for messages until a login. */
+    readonly ip: string,
     private readonly onDrop: (c: WsClient, reason: string) => void,
   ) {}
 
@@ -155,11 +161,13 @@ export class WsClient implements Subscriber {
 export class WsGateway {
   private readonly clients = new Set<WsClient>();
   private heartbeat: NodeJS.Timeout | null = null;
+  private stopResync: (() => void) | null = null;
 
   constructor(
     private readonly service: Service,
     private readonly config: ServiceConfig,
     private readonly keys: KeyRing,
+    private readonly ipLimiter: IpLimiter,
     private readonly metrics: Metrics,
   ) {}
 
@@ -179,39 +187,47 @@ export class WsGateway {
     );
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
+    this.stopResync = this.service.onMirrorRebuilt(() => this.resyncBooks());
   }
 
   /** Closes every client (shutdown). */
   closeAll(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
+    this.stopResync?.();
+    this.stopResync = null;
     for (const c of [...this.clients]) {
       this.detach(c);
       c.socket.close(1001, 'server shutting down');
     }
   }
 
-  private accept(socket: WebSocket, _req: FastifyRequest): void {
+  private accept(socket: WebSocket, req: FastifyRequest): void {
     if (this.clients.size >= this.config.ws.maxClients) {
       this.metrics.wsDropped.inc({ reason: 'maxClients' });
       socket.close(1013, 'too many clients');
       return;
     }
-    const c = new WsClient(
-      socket,
-      this.config.ws.maxBufferedBytes,
-      new TokenBucket(this.config.publicRateLimit, this.service.now()),
-      (cl, reason) => {
-        this.metrics.wsDropped.inc({ reason });
-        this.detach(cl);
-      },
-    );
+    const c = new WsClient(socket, this.config.ws.maxBufferedBytes, req.ip, (cl, reason) => {
+      this.metrics.wsDropped.inc({ reason });
+      this.detach(cl);
+    });
     this.clients.add(c);
     socket.on('pong', () => {
       c.alive = true;
     });
     socket.on('message', (data, isBinary) => {
       this.metrics.wsMessages.inc({ direction: 'in' });
+      // Charged before anything is read: malformed messages and failed logins cost as much as good ones.
+      const limited = this.charge(c);
+      if (limited) {
+        this.reply(c, {
+          op: 'error',
+          success: false,
+          error: { code: limited.code, message: limited.message },
+        });
+        return;
+      }
       if (isBinary) {
         this.reply(c, {
           op: 'error',
@@ -224,6 +240,14 @@ export class WsGateway {
     });
     socket.on('close', () => this.detach(c));
     socket.on('error', () => this.detach(c));
+  }
+
+  /** Takes a token for one message (the key's after a login, else the IP's); the error if there was none. */
+  private charge(c: WsClient): ApiError | null {
+    const now = this.service.now();
+    if (c.principal) return c.principal.bucket.take(now) ? null : rateLimited(c.principal.bucket);
+    const empty = this.ipLimiter.take(c.ip, now);
+    return empty ? rateLimited(empty) : null;
   }
 
   private detach(c: WsClient): void {
@@ -260,8 +284,6 @@ export class WsGateway {
       const env = check.envelope.parse(json, 'message');
       op = env.op;
       id = env.id;
-      const bucket = c.principal?.bucket ?? c.bucket;
-      if (!bucket.take(this.service.now())) throw rateLimited(bucket);
       const data = await this.dispatch(c, env.op, env.args);
       this.reply(c, {
         op,
@@ -393,22 +415,37 @@ export class WsGateway {
       this.service.hub.subscribe(key, c);
     }
     // The snapshot goes out synchronously with the subscription, so every delta after it follows its seq.
-    for (const { key } of fresh) if (key.startsWith('orderbook.')) this.sendBookSnapshot(c, key);
+    for (const { key } of fresh)
+      if (key.startsWith(BOOK_PREFIX)) this.reply(c, this.bookSnapshot(key, false));
     return { topics: keys.map((k) => k.topic) };
   }
 
-  private sendBookSnapshot(c: WsClient, key: string): void {
-    const symbol = key.slice('orderbook.'.length);
+  /**
+   * The book mirror was rebuilt from the engine: each order-book topic gets a fresh snapshot (marked `resync`), sent
+   * to every subscriber before any later delta, replacing the book it holds. (A market that did not survive a
+   * recovery — created by a command never committed — has no book to send.)
+   */
+  private resyncBooks(): void {
+    const mirror = this.service.mirror;
+    for (const key of this.service.hub.keysWith(BOOK_PREFIX)) {
+      if (!mirror.markets.has(key.slice(BOOK_PREFIX.length))) continue;
+      this.service.hub.publish(key, () => this.bookSnapshot(key, true));
+    }
+  }
+
+  private bookSnapshot(key: string, resync: boolean): Record<string, unknown> {
+    const symbol = key.slice(BOOK_PREFIX.length);
     const m = this.service.engine.markets.get(symbol)!;
     const mm = this.service.mirror.market(symbol);
     const n = this.config.ws.bookDepth;
     const fmt = (l: [bigint, bigint][]) => l.map(([p, s]) => [fmtPrice(m, p), fmtSize(m, s)]);
-    this.reply(c, {
+    return {
       topic: key,
       type: 'snapshot',
+      ...(resync ? { resync: true } : {}),
       seq: this.service.mirror.seq,
       time: mm.time,
       data: { symbol, bids: fmt(mm.bids.top(n)), asks: fmt(mm.asks.top(n)) },
-    });
+    };
   }
 }

@@ -1,11 +1,13 @@
 /**
- * Security: signed requests (tampering, replay, expiry), scopes, account isolation, rate limits and body limits.
- * Every refused request leaves the engine's state hash unchanged.
+ * Security: signed requests (tampering, replay, expiry), scopes, account isolation, rate limits (per key, per IP,
+ * failed authentications) and body limits, and the per-key replay cache. Every refused request leaves the engine's
+ * state hash unchanged.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { sign } from '../../src/service/auth.ts';
-import { Harness, KEYS, type OpenOrder } from './helpers.ts';
+import { KeyRing, ReplayGuard, type SignedRequest, sign } from '../../src/service/auth.ts';
+import type { ApiError } from '../../src/service/errors.ts';
+import { Harness, KEYS, type KeyName, type OpenOrder } from './helpers.ts';
 
 const ORDER = { symbol: 'BTCUSDT', side: 'buy', type: 'limit', price: '59000', amount: '0.1' };
 
@@ -318,5 +320,183 @@ describe('limits', () => {
     } finally {
       await h.cleanup();
     }
+  });
+});
+
+describe('failed authentication', () => {
+  test('a flood of bad signatures from one IP gets 429 after its burst; good keys from that IP still pass', async () => {
+    const h = await Harness.open({ publicRateLimit: { burst: 3, perSecond: 1 } });
+    try {
+      await h.setupMarket();
+      const before = h.hash();
+      const codes: string[] = [];
+      for (let i = 0; i < 200; i++) {
+        const r = await h.call('GET', '/api/v1/balance', undefined, {
+          headers: {
+            'x-rf-key': KEYS.alice.key,
+            'x-rf-timestamp': String(h.nextTimestamp()),
+            'x-rf-signature': 'ab'.repeat(32),
+          },
+        });
+        codes.push(`${r.status} ${r.json.code}`);
+      }
+      assert.deepEqual(codes.slice(0, 3), Array(3).fill('401 UNAUTHORIZED'));
+      assert.deepEqual(codes.slice(3), Array(197).fill('429 RATE_LIMITED'));
+      // Unsigned and unknown-key attempts are failed authentications too.
+      assert.equal((await h.call('POST', '/api/v1/orders', ORDER)).status, 429);
+      assert.equal(h.hash(), before);
+      // A correctly signed request is charged to its key only; unsigned requests share the spent IP bucket.
+      assert.equal((await h.call('GET', '/api/v1/balance', undefined, { as: 'alice' })).status, 200);
+      assert.equal((await h.call('GET', '/api/v1/markets')).status, 429);
+      h.clock.advance(1_000);
+      assert.equal((await h.call('GET', '/api/v1/balance')).status, 401, 'a token came back');
+      assert.equal((await h.call('GET', '/api/v1/balance')).status, 429, 'and went on that 401');
+    } finally {
+      await h.cleanup();
+    }
+  });
+});
+
+describe('replay cache', () => {
+  const T0 = 1_700_000_000_000;
+  const request = (as: KeyName, ts: number, url: string): SignedRequest => ({
+    key: KEYS[as].key,
+    timestamp: String(ts),
+    signature: sign(KEYS[as].secret, ts, 'GET', url),
+    method: 'GET',
+    url,
+    body: '',
+  });
+  const code = (f: () => unknown): string => {
+    try {
+      f();
+      return 'OK';
+    } catch (e) {
+      return (e as ApiError).code;
+    }
+  };
+
+  test('a request refused by the rate limit is not recorded: resent after the bucket refills, it is accepted once', async () => {
+    const h = await Harness.open({ rateLimit: { burst: 1, perSecond: 1 } });
+    try {
+      assert.equal((await h.call('GET', '/api/v1/balance', undefined, { as: 'alice' })).status, 200);
+      const headers = h.sign('alice', 'GET', '/api/v1/orders');
+      const send = async () => {
+        const r = await h.app.inject({ method: 'GET', url: '/api/v1/orders', headers });
+        return `${r.statusCode} ${r.statusCode === 200 ? '' : JSON.parse(r.body).code}`;
+      };
+      assert.equal(await send(), '429 RATE_LIMITED');
+      h.clock.advance(1_000); // a token back, well within the receive window
+      assert.equal(await send(), '200 ');
+      h.clock.advance(1_000);
+      assert.equal(await send(), '401 UNAUTHORIZED', 'once accepted, it is a replay');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  test('each key has its own cache, holding only what its rate limit let through, expired as time passes', () => {
+    const window = 1_000;
+    let now = T0;
+    const ring = new KeyRing([KEYS.alice, KEYS.bob], { burst: 5, perSecond: 10 }, window, now);
+    const alice = ring.replayGuard(KEYS.alice.key)!;
+    const bob = ring.replayGuard(KEYS.bob.key)!;
+    assert.notEqual(alice, bob);
+    assert.equal(alice.maxEntries, ReplayGuard.capFor({ burst: 5, perSecond: 10 }, window));
+    // Far over the limit in one instant: only the accepted burst is recorded.
+    const results = new Map<string, number>();
+    for (let i = 0; i < 200; i++) {
+      const c = code(() => ring.verify(request('alice', now, `/api/v1/orders?i=${i}`), now));
+      results.set(c, (results.get(c) ?? 0) + 1);
+    }
+    assert.deepEqual(
+      [...results],
+      [
+        ['OK', 5],
+        ['RATE_LIMITED', 195],
+      ],
+    );
+    assert.equal(alice.size, 5);
+    // At its full sustained rate for ten windows, with timestamps anywhere in the window: alice never fills her
+    // cache, and bob's requests are neither refused nor mixed into hers.
+    let peak = 0;
+    for (let i = 0; i < 100; i++) {
+      now += 100;
+      const ts = now + (((i * 7) % 21) - 10) * 100;
+      assert.equal(
+        code(() => ring.verify(request('alice', ts, `/api/v1/balance?i=${i}`), now)),
+        'OK',
+      );
+      peak = Math.max(peak, alice.size);
+      if (i % 10 === 0)
+        assert.equal(
+          code(() => ring.verify(request('bob', now, `/api/v1/balance?i=${i}`), now)),
+          'OK',
+        );
+    }
+    assert.ok(peak <= alice.maxEntries && peak <= 21, `peak ${peak} of ${alice.maxEntries}`);
+    assert.ok(bob.size <= 2, `bob holds only his own (${bob.size})`);
+
+    // A timestamp at the far future edge is kept exactly as long as the request could otherwise be accepted.
+    now += 10 * window;
+    const future = request('alice', now + window, '/api/v1/positions');
+    assert.equal(
+      code(() => ring.verify(future, now)),
+      'OK',
+    );
+    assert.equal(alice.size, 1, 'everything older expired on the way');
+    now += 2 * window;
+    assert.equal(
+      code(() => ring.verify(future, now)),
+      'UNAUTHORIZED',
+    );
+    assert.equal(alice.size, 1);
+    now += 1;
+    assert.equal(
+      code(() => ring.verify(request('alice', now, '/api/v1/orders'), now)),
+      'OK',
+    );
+    assert.equal(alice.size, 1, 'the future-dated entry left as soon as its timestamp did');
+    assert.equal(
+      code(() => ring.verify(future, now)),
+      'UNAUTHORIZED',
+      'and it is refused as expired',
+    );
+  });
+
+  test('expiry agrees with a plain model for timestamps anywhere in the window; a full cache refuses with 429', () => {
+    const window = 1_000;
+    const g = new ReplayGuard(window, 1_000_000);
+    const model = new Map<string, number>();
+    let x = 12_345;
+    const rand = (n: number) => {
+      x = (Math.imul(x, 1_103_515_245) + 12_345) >>> 0;
+      return (x >>> 8) % n;
+    };
+    let now = T0;
+    for (let i = 0; i < 3_000; i++) {
+      now += rand(25);
+      for (const [id, expires] of model) if (expires < now) model.delete(id);
+      const old = `s${rand(i + 1)}`;
+      assert.equal(g.has(old, now), model.has(old), `${old} at step ${i}`);
+      const ts = now - window + rand(2 * window + 1);
+      g.record(`s${i}`, ts, now);
+      model.set(`s${i}`, ts + window);
+      assert.equal(g.size, model.size);
+    }
+    assert.ok(model.size > 50, `the run kept a real backlog (${model.size})`);
+
+    const small = new ReplayGuard(window, 3);
+    for (const id of ['a', 'b', 'c']) small.record(id, T0, T0);
+    assert.equal(
+      code(() => small.record('d', T0, T0)),
+      'RATE_LIMITED',
+    );
+    assert.equal(small.has('d', T0), false, 'a refused signature is not recorded');
+    assert.equal(
+      code(() => small.record('d', T0 + window + 1, T0 + window + 1)),
+      'OK',
+    );
+    assert.equal(small.size, 1);
   });
 });

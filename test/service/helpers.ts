@@ -192,6 +192,14 @@ export class Harness {
     return r.json;
   }
 
+  /** Listens on a free local port (for WebSocket clients); returns the `/ws` URL. Closed by `cleanup`. */
+  async listen(): Promise<string> {
+    await this.app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = this.app.server.address();
+    if (typeof addr !== 'object' || addr === null) throw new Error('not listening on a port');
+    return `ws://127.0.0.1:${addr.port}/ws`;
+  }
+
   /** BTCUSDT with a mark at 60,000 and 100,000 USDT each for alice and bob. */
   async setupMarket(): Promise<void> {
     await this.ok('POST', '/api/v1/admin/markets', 'admin', BTCUSDT);

@@ -1,8 +1,10 @@
 /**
  * The service core: the committed book mirror equals the engine's book under random order flow; the scheduled
- * tick goes through the journal; command time never goes backwards; a failed journal commit answers 503 and the
- * service recovers from the store; liquidation events reach histories, private streams and metrics (from the real
- * engine, and synthetic ones for every event kind, including ADL without the liquidated account's id).
+ * tick goes through the journal; command time never goes backwards; a failed journal commit answers 503 (writes and
+ * account reads alike) and the service recovers from the store; whenever the book is rebuilt (recovery, a publishing
+ * error) order-book subscribers get a fresh snapshot; liquidation events reach histories, private streams and
+ * metrics (from the real engine, and synthetic ones for every event kind, including ADL without the liquidated
+ * account's id).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -20,6 +22,7 @@ import {
   type OrderBookJson,
   type PositionJson,
 } from './helpers.ts';
+import { type Msg, WsTestClient } from './wsclient.ts';
 
 /** Collects what a hub topic delivers. */
 function listener(id: number): Subscriber & { got: { topic: string; data: Record<string, unknown>[] }[] } {
@@ -189,6 +192,173 @@ describe('journal failure', () => {
       assert.equal(again.seq, committed + 1);
       assert.equal((await h.call<Fields>('GET', '/health')).json.status, 'ok');
     } finally {
+      await h.cleanup();
+    }
+  });
+});
+
+describe('degraded reads', () => {
+  test('while the service recovers, account reads answer 503 as writes do, instead of state that may be rolled back', async () => {
+    let gate: Promise<void> | null = null;
+    let release = () => {};
+    const h = await Harness.open({}, undefined, (path) => async () => {
+      if (gate) await gate;
+      return new FlakyStore(path);
+    });
+    try {
+      await h.setupMarket();
+      const order = { symbol: 'BTCUSDT', side: 'buy', type: 'limit', price: '59000', amount: '0.1' };
+      const placed = await h.ok('POST', '/api/v1/orders', 'alice', order);
+      // The store cannot be reopened until the test says so: the service stays degraded meanwhile.
+      gate = new Promise<void>((r) => {
+        release = r;
+      });
+      FlakyStore.failNext = true;
+      const failed = await h.call('POST', '/api/v1/orders', { ...order, price: '58000' }, { as: 'alice' });
+      assert.equal(failed.status, 503, failed.text);
+      assert.ok(h.service.degraded);
+      const write = await h.call('POST', '/api/v1/orders', { ...order, price: '57000' }, { as: 'alice' });
+      assert.equal(write.status, 503);
+      assert.equal(write.json.code, 'UNAVAILABLE');
+      for (const url of [
+        '/api/v1/orders',
+        `/api/v1/orders/${placed.id}`,
+        '/api/v1/positions',
+        '/api/v1/balance',
+        '/api/v1/my-trades',
+        '/api/v1/my-liquidations',
+        '/api/v1/funding-history',
+        '/api/v1/balance?account=bob',
+      ]) {
+        const r = await h.call('GET', url, undefined, { as: url.includes('account=') ? 'admin' : 'alice' });
+        assert.equal(r.status, 503, `${url}: ${r.text}`);
+        assert.deepEqual(r.json, write.json, 'the same error as the trading routes');
+      }
+      // Authentication still comes first; public data (committed events only) is still served.
+      assert.equal((await h.call('GET', '/api/v1/balance')).status, 401);
+      assert.equal((await h.call('GET', '/api/v1/orderbook/BTCUSDT')).status, 200);
+      assert.equal((await h.call<Fields>('GET', '/health')).json.status, 'degraded');
+      release();
+      await waitFor(() => h.service.degraded === null);
+      const orders = await h.ok<OpenOrder[]>('GET', '/api/v1/orders', 'alice');
+      assert.deepEqual(
+        orders.map((o) => o.price),
+        ['59000'],
+      );
+    } finally {
+      release();
+      await h.cleanup();
+    }
+  });
+});
+
+describe('order-book subscribers after a rebuild', () => {
+  const isResync = (m: Msg) => m.topic === 'orderbook.BTCUSDT' && m.type === 'snapshot' && m.resync === true;
+
+  /** Subscribes `n` clients to the BTCUSDT book (and trades) and waits for their first snapshots. */
+  async function subscribers(h: Harness, n: number): Promise<WsTestClient[]> {
+    const url = await h.listen();
+    const out: WsTestClient[] = [];
+    for (let i = 0; i < n; i++) {
+      const c = await WsTestClient.connect(url);
+      out.push(c);
+      assert.equal((await c.request('subscribe', ['orderbook.BTCUSDT', 'trades.BTCUSDT'])).success, true);
+      const first = await c.next((m) => m.topic === 'orderbook.BTCUSDT' && m.type === 'snapshot');
+      assert.equal(first.resync, undefined, 'the subscribe snapshot is not a resync');
+    }
+    return out;
+  }
+
+  async function sameAsRest(h: Harness, snap: Msg): Promise<void> {
+    const rest = (await h.call<OrderBookJson>('GET', '/api/v1/orderbook/BTCUSDT')).json;
+    assert.deepEqual(snap.data.bids, rest.bids);
+    assert.deepEqual(snap.data.asks, rest.asks);
+  }
+
+  test('after recovering from a failed commit, every book subscriber gets a fresh snapshot, then deltas after it', async () => {
+    const h = await Harness.open({}, undefined, (path) => async () => new FlakyStore(path));
+    let clients: WsTestClient[] = [];
+    try {
+      await h.setupMarket();
+      await h.ok('POST', '/api/v1/orders', 'alice', {
+        symbol: 'BTCUSDT',
+        side: 'buy',
+        type: 'limit',
+        price: '59000',
+        amount: '0.1',
+      });
+      clients = await subscribers(h, 2);
+      FlakyStore.failNext = true;
+      const r = await h.call(
+        'POST',
+        '/api/v1/orders',
+        { symbol: 'BTCUSDT', side: 'sell', type: 'limit', price: '61000', amount: '0.3' },
+        { as: 'bob' },
+      );
+      assert.equal(r.status, 503, r.text);
+      await waitFor(() => h.service.degraded === null);
+      for (const c of clients) {
+        const snap = await c.next(isResync);
+        assert.equal(snap.seq, h.service.engine.seq);
+        assert.deepEqual(snap.data.asks, [], 'the lost order is not in the book');
+        assert.deepEqual(snap.data.bids, [['59000', '0.1']]);
+        await sameAsRest(h, snap);
+        assert.equal(c.messages.filter((m) => m.resync).length, 1, 'one resync, on the book topic only');
+      }
+      const next = await h.ok('POST', '/api/v1/orders', 'bob', {
+        symbol: 'BTCUSDT',
+        side: 'sell',
+        type: 'limit',
+        price: '61000',
+        amount: '0.2',
+      });
+      for (const c of clients) {
+        const delta = await c.next((m) => m.topic === 'orderbook.BTCUSDT' && m.type === 'delta');
+        assert.equal(delta.seq, next.seq);
+        assert.ok(delta.seq > (await c.next(isResync)).seq);
+        assert.deepEqual(delta.data.asks, [['61000', '0.2']]);
+      }
+    } finally {
+      for (const c of clients) c.terminate();
+      await h.cleanup();
+    }
+  });
+
+  test('a publishing error rebuilds the book from the engine and resyncs subscribers; deliveries are counted', async () => {
+    const h = await Harness.open();
+    let clients: WsTestClient[] = [];
+    try {
+      await h.setupMarket();
+      clients = await subscribers(h, 1);
+      const c = clients[0]!;
+      // A bug in publishing: the command is durable and acknowledged, but its delta never went out.
+      const mirror = h.service.mirror;
+      const apply = mirror.apply.bind(mirror);
+      mirror.apply = () => {
+        mirror.apply = apply;
+        throw new Error('publishing bug');
+      };
+      const placed = await h.ok('POST', '/api/v1/orders', 'alice', {
+        symbol: 'BTCUSDT',
+        side: 'buy',
+        type: 'limit',
+        price: '59000',
+        amount: '0.1',
+      });
+      const snap = await c.next(isResync);
+      assert.equal(snap.seq, placed.seq);
+      assert.deepEqual(snap.data.bids, [['59000', '0.1']]);
+      await sameAsRest(h, snap);
+      assert.deepEqual(h.service.mirror.verifyAgainst(h.service.engine), []);
+      assert.equal(c.messages.filter((m) => m.type === 'delta').length, 0);
+
+      const metrics = (await h.call('GET', '/metrics')).text;
+      const delivered = /^ringfence_ws_messages_delivered_total (\d+)$/m.exec(metrics);
+      assert.ok(delivered, 'ringfence_ws_messages_delivered_total is exported');
+      assert.ok(Number(delivered[1]) >= 1);
+      assert.equal(Number(delivered[1]), h.service.hub.delivered);
+    } finally {
+      for (const c of clients) c.terminate();
       await h.cleanup();
     }
   });

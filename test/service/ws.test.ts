@@ -1,7 +1,7 @@
 /**
  * Through a real socket (port 0): REST over HTTP, the WebSocket streams (public book/trades/mark; private orders,
  * fills, positions, liquidations), signed login, WebSocket order entry, backpressure (a stalled client is dropped,
- * the engine keeps going) and graceful shutdown.
+ * the engine keeps going), rate limits on WebSocket messages, and graceful shutdown.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +10,7 @@ import { type Running, startServer } from '../../src/service/serve.ts';
 import {
   type BalancesJson,
   BTCUSDT,
+  Clock,
   type ErrorJson,
   type Fields,
   KEYS,
@@ -426,6 +427,61 @@ describe('graceful shutdown', () => {
       assert.equal(store.lastSeq(), r.json.seq);
       store.close();
     } finally {
+      await run.close();
+      td.cleanup();
+    }
+  });
+});
+
+describe('WebSocket rate limits', () => {
+  /** Resolves once `c` has received `n` messages in all. */
+  async function received(c: WsTestClient, n: number): Promise<void> {
+    const t0 = Date.now();
+    while (c.messages.length < n) {
+      if (Date.now() - t0 > 3_000) throw new Error(`${c.messages.length} of ${n} messages`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  const codes = (c: WsTestClient) =>
+    c.messages.map((m) => (m.success === false ? m.error.code : `${m.op} ok`));
+
+  test('messages are charged before parsing, to one bucket per IP across its connections, then to the key', async () => {
+    const td = tempDir();
+    const clock = new Clock();
+    const burst = 12;
+    const run = await startServer(testConfig(td.dir, { publicRateLimit: { burst, perSecond: 1 } }), {
+      now: clock.now,
+    });
+    const clients: WsTestClient[] = [];
+    try {
+      const url = `${run.url.replace('http', 'ws')}/ws`;
+      for (let i = 0; i < 3; i++) clients.push(await WsTestClient.connect(url));
+      const [trader, junk, pinger] = clients as [WsTestClient, WsTestClient, WsTestClient];
+      assert.equal((await trader.request('login', loginArgs('alice'))).success, true);
+      // Two more connections from the same address: malformed messages and pings, 30 each.
+      for (let i = 0; i < 30; i++) {
+        junk.send('{nope');
+        pinger.send({ op: 'ping' });
+      }
+      await received(junk, 30);
+      await received(pinger, 30);
+      const served = [...codes(junk), ...codes(pinger)].filter((c) => c !== 'RATE_LIMITED');
+      // One bucket for the address (which also paid for the upgrades and the login), not one per connection.
+      assert.ok(served.length <= burst - 1, `${served.length} served: ${served.join(', ')}`);
+      assert.ok(codes(junk).includes('INVALID_JSON'));
+      assert.ok(codes(junk).includes('RATE_LIMITED'), 'malformed messages are limited too');
+      assert.ok(codes(pinger).includes('RATE_LIMITED'));
+      const limited = junk.messages.find((m) => m.error?.code === 'RATE_LIMITED')!;
+      assert.equal(limited.op, 'error');
+      assert.match(limited.error.message, /rate limit exceeded/);
+      // The logged-in connection pays from its key's bucket, untouched by the address's.
+      assert.equal((await trader.request('ping')).success, true);
+      assert.equal((await trader.request('subscribe', ['orders'])).success, true);
+      // Refilled, the address is served again.
+      clock.advance(burst * 1_000);
+      assert.equal((await pinger.request('ping')).success, true);
+    } finally {
+      for (const c of clients) c.terminate();
       await run.close();
       td.cleanup();
     }

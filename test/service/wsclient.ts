@@ -13,6 +13,8 @@ export interface Msg {
   error: { code: string; message: string };
   topic?: string;
   type?: string;
+  /** On an order-book snapshot sent because the service rebuilt its book. */
+  resync?: boolean;
   seq: number;
   time?: number;
   /** A response's payload (an object) or a stream message's items (an array): read as either. */

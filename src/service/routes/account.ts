@@ -2,12 +2,15 @@
  * An account's own data (scope `read`): open orders, positions (ccxt Position fields), balances, fills, liquidation
  * events and funding payments. The account is the key's; an admin key names any with `?account=`. Another account's
  * order id answers UNKNOWN_ORDER, exactly as a nonexistent one does.
+ *
+ * While the service recovers from a failed commit, its engine may hold commands that are about to be rolled back:
+ * these routes then answer 503 UNAVAILABLE, as the trading routes do, instead of serving that state.
  */
 import { Type } from 'typebox';
 import { balancesOf, positionsOf } from '../../engine/readmodel.ts';
 import { orderView } from '../codec.ts';
 import { parseOrderId } from '../commands.ts';
-import { rejection } from '../errors.ts';
+import { ApiError, rejection } from '../errors.ts';
 import {
   AccountEventSchema,
   AccountQuery,
@@ -21,12 +24,17 @@ import {
 } from '../schemas.ts';
 import { type App, type RouteContext, signed } from '../server.ts';
 
-const errors = { '4xx': ErrorBody };
+const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 const read = { auth: 'read' as const };
 const tags = ['account'];
 
 export function registerAccountRoutes(app: App, ctx: RouteContext): void {
   const { service } = ctx;
+  /** Runs after authentication: an unsigned caller still gets 401, a signed one 503 while degraded. */
+  const available = async () => {
+    const why = service.degraded;
+    if (why !== null) throw new ApiError(503, 'UNAVAILABLE', why);
+  };
   const checkSymbol = (symbol: string | undefined) => {
     if (symbol !== undefined && !service.engine.markets.has(symbol))
       throw rejection('UNKNOWN_MARKET', `unknown market ${JSON.stringify(symbol)}`);
@@ -36,6 +44,7 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
     '/api/v1/orders',
     {
       config: read,
+      preHandler: available,
       schema: {
         tags,
         ...signed,
@@ -61,6 +70,7 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
     '/api/v1/orders/:id',
     {
       config: read,
+      preHandler: available,
       schema: {
         tags,
         ...signed,
@@ -83,6 +93,7 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
     '/api/v1/positions',
     {
       config: read,
+      preHandler: available,
       schema: {
         tags,
         ...signed,
@@ -104,6 +115,7 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
     '/api/v1/balance',
     {
       config: read,
+      preHandler: available,
       schema: {
         tags,
         ...signed,
@@ -124,6 +136,7 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
     '/api/v1/my-trades',
     {
       config: read,
+      preHandler: available,
       schema: {
         tags,
         ...signed,
@@ -144,6 +157,7 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
     '/api/v1/my-liquidations',
     {
       config: read,
+      preHandler: available,
       schema: {
         tags,
         ...signed,
@@ -165,6 +179,7 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
     '/api/v1/funding-history',
     {
       config: read,
+      preHandler: available,
       schema: {
         tags,
         ...signed,
