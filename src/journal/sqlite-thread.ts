@@ -121,7 +121,9 @@ export class SqliteThreadJournalStore implements JournalStore {
     worker.on('error', (e) => this.fail(e));
     // Whatever is still waiting when the thread ends will never be answered.
     worker.on('exit', (code) =>
-      this.fail(new Error(this.closing ? 'journal store is closed' : `journal writer thread exited (code ${code})`)),
+      this.fail(
+        new Error(this.closing ? 'journal store is closed' : `journal writer thread exited (code ${code})`),
+      ),
     );
   }
 

@@ -63,7 +63,13 @@ export interface PolicyFigures {
   };
   collateralLost: bigint;
   wipedOut: number;
-  contagion: { traders: number; closes: number; closeNotional: bigint; spillover: bigint; spilloverTraders: number };
+  contagion: {
+    traders: number;
+    closes: number;
+    closeNotional: bigint;
+    spillover: bigint;
+    spilloverTraders: number;
+  };
   isolationBreaches: number;
   insurance: {
     seed: bigint;
