@@ -1,7 +1,8 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
- * Shared helpers for benchmarks: hrtime timing, percentiles, memory, a seeded PRNG and tiny argument parsing.
+ * Shared helpers for benchmarks: hrtime timing, percentiles, memory and tiny argument parsing (the seeded generator
+ * is src/sim/rng.ts).
  * Benchmarks print human-readable lines with `say` and return their figures; the harness prints the JSON line.
  */
 

@@ -10,7 +10,14 @@ import { CsvError } from '../sim/csv.ts';
 import { SimulateError } from '../sim/simulate.ts';
 import type { CliIO } from './calc.ts';
 import { formatResult } from './calc.ts';
-import { DEFAULT_REPORT, describeRun, renderSummaryTable, simulate, summaryTable } from './simulate.ts';
+import {
+  DEFAULT_REPORT,
+  describeRun,
+  exitCode,
+  renderSummaryTable,
+  simulate,
+  summaryTable,
+} from './simulate.ts';
 
 /** The demo's population: enough for every policy to show its character, small enough to finish in seconds. */
 export const DEMO_TRADERS = 5_000;
@@ -56,7 +63,7 @@ export async function runDemo(io: CliIO, opts: { calc?: boolean; tty?: boolean }
         'account pays for, and is sold to cover, the position that failed).\n',
     );
     io.stdout(`\nreport: ${out.reportPath} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
-    return 0;
+    return exitCode(out.summary);
   } catch (e) {
     if (e instanceof SimulateError || e instanceof CsvError) {
       io.stderr(`ringfence demo: ${e.message}\n`);

@@ -196,5 +196,10 @@ export async function runSimulate(opts: SimulateCliOptions, io: CliIO, tty: bool
     io.stdout(`\n${renderSummaryTable(summaryTable(out.summary))}`);
     if (where) io.stdout(`\nreport: ${where}\n`);
   }
-  return out.summary.policies.every((p) => p.conservation.ok && p.isolationBreaches === 0) ? 0 : 1;
+  return exitCode(out.summary);
+}
+
+/** 0 when every policy's ledger verified and no isolated bucket's loss reached beyond it; else 1. */
+export function exitCode(s: Summary): number {
+  return s.policies.every((p) => p.conservation.ok && p.isolationBreaches === 0) ? 0 : 1;
 }

@@ -43,6 +43,24 @@ export const MAX_PRICE_TICKS = 2 ** 47;
 export const MAX_LOTS = 2 ** 50;
 export const MAX_LEVELS_PER_SIDE = 10_000;
 
+/** The instrument a market config describes (throws InputError on a bad field); the one mapping from config. */
+export function instrumentOf(config: MarketConfig): Instrument {
+  const spec: MarketSpec = {
+    symbol: config.symbol,
+    kind: config.kind,
+    base: config.base,
+    quote: config.quote,
+    tickSize: config.tickSize,
+    lotSize: config.lotSize,
+    multiplier: config.multiplier ?? '1',
+    settleDp: config.settleDp,
+    maxLeverage: config.maxLeverage,
+    risk: config.risk,
+    expiry: config.expiry ?? null,
+  };
+  return buildInstrument(spec);
+}
+
 export class Market {
   readonly symbol: string;
   readonly inst: Instrument;
@@ -85,20 +103,7 @@ export class Market {
 
   /** Validates and builds everything that can fail; touches no shared state (see `attach`). */
   constructor(readonly config: MarketConfig) {
-    const spec: MarketSpec = {
-      symbol: config.symbol,
-      kind: config.kind,
-      base: config.base,
-      quote: config.quote,
-      tickSize: config.tickSize,
-      lotSize: config.lotSize,
-      multiplier: config.multiplier ?? '1',
-      settleDp: config.settleDp,
-      maxLeverage: config.maxLeverage,
-      risk: config.risk,
-      expiry: config.expiry ?? null,
-    };
-    this.inst = buildInstrument(spec);
+    this.inst = instrumentOf(config);
     this.symbol = config.symbol;
     this.takerFee = parseRate(config.takerFee, 'takerFee', { signed: true });
     this.makerFee = parseRate(config.makerFee, 'makerFee', { signed: true });

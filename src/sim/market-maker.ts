@@ -40,8 +40,6 @@ export class MarketMaker {
   /** Slots that lost lots or their order since the last re-quote. */
   private dirty = true;
   private readonly levelSize: string;
-  commands = 0;
-  rejects = 0;
 
   constructor(readonly spec: MakerSpec) {
     if (!(spec.stepTicks >= 1 && spec.levels >= 1 && spec.levels <= 50 && spec.levelLots >= 1))
@@ -65,10 +63,6 @@ export class MarketMaker {
     const s = this.byOrder.get(orderId);
     if (s) this.clear(s);
     this.dirty = true;
-  }
-
-  owns(orderId: number): boolean {
-    return this.byOrder.has(orderId);
   }
 
   private clear(s: Slot): void {
@@ -128,11 +122,8 @@ export class MarketMaker {
       ...(target !== s.priceTicks ? { price: this.spec.price(target) } : {}),
       size: this.levelSize,
     });
-    this.commands++;
-    if (!r.ok) {
-      this.rejects++;
-      this.dirty = true;
-    } else if (s.orderId !== 0) {
+    if (!r.ok) this.dirty = true;
+    else if (s.orderId !== 0) {
       // (An amend that finds the level full cancels the order instead; its event has cleared the slot.)
       s.priceTicks = target;
       s.lots = this.spec.levelLots;
@@ -152,7 +143,6 @@ export class MarketMaker {
       // Post-only: a quote never takes (it would not be a quote, and the slot could not track it).
       timeInForce: 'PO',
     });
-    this.commands++;
     const rested =
       r.ok &&
       r.orderId !== undefined &&
@@ -162,9 +152,6 @@ export class MarketMaker {
       s.priceTicks = target;
       s.lots = this.spec.levelLots;
       this.byOrder.set(s.orderId, s);
-    } else {
-      if (!r.ok) this.rejects++;
-      this.dirty = true;
-    }
+    } else this.dirty = true;
   }
 }

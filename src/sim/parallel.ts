@@ -29,7 +29,11 @@ function startChild(traders: number): ChildProcess {
   const ts = self.endsWith('.ts');
   const entry = fileURLToPath(new URL(ts ? './worker.ts' : './worker.js', self));
   return fork(entry, [], {
-    execArgv: [...(ts ? ['--import', 'tsx'] : []), `--max-old-space-size=${heapLimitMb(traders)}`],
+    // tsx resolved from here, not from the current directory (a run started elsewhere would not find it).
+    execArgv: [
+      ...(ts ? ['--import', import.meta.resolve('tsx')] : []),
+      `--max-old-space-size=${heapLimitMb(traders)}`,
+    ],
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

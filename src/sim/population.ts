@@ -12,11 +12,10 @@
  * Everything here is planned once from the path, so every policy runs exactly the same population.
  */
 import { ceilDiv, pow10 } from '../core/fixed.ts';
-import type { Instrument } from '../core/instrument.ts';
 import { initialMarginAtLeverage, notional, ratesAt } from '../core/margin.ts';
-import { buildInstrument } from '../core/presets.ts';
 import { LEVERAGE_ONE, parseRate, RATE_ONE } from '../core/rates.ts';
-import type { AutoAddPolicy, MarketConfig } from '../engine/types.ts';
+import { instrumentOf } from '../engine/market.ts';
+import type { AutoAddPolicy } from '../engine/types.ts';
 import type { SimMarket } from './markets.ts';
 import type { SimPath } from './path.ts';
 import { Rng, STREAM } from './rng.ts';
@@ -60,21 +59,7 @@ const NOTIONAL_MIN = 100;
 const NOTIONAL_MAX = 3_000_000;
 const HOUR = 3_600_000;
 
-export function instrumentOf(c: MarketConfig): Instrument {
-  return buildInstrument({
-    symbol: c.symbol,
-    kind: c.kind,
-    base: c.base,
-    quote: c.quote,
-    tickSize: c.tickSize,
-    lotSize: c.lotSize,
-    multiplier: c.multiplier ?? '1',
-    settleDp: c.settleDp,
-    maxLeverage: c.maxLeverage,
-    risk: c.risk,
-    expiry: c.expiry ?? null,
-  });
-}
+export { instrumentOf };
 
 /** Index of the first point at or after `time` (binary search), or -1 past the end. */
 function pointAtOrAfter(times: Float64Array, time: number): number {

@@ -21,12 +21,13 @@ import type { Instrument } from '../core/instrument.ts';
 import { buildConventions, PRESETS } from '../core/presets.ts';
 import { Engine } from '../engine/engine.ts';
 import { BACKSTOP_ACCOUNT } from '../engine/liquidation.ts';
+import { instrumentOf } from '../engine/market.ts';
 import type { ApplyResult, Command } from '../engine/types.ts';
 import { MarketMaker } from './market-maker.ts';
 import type { Policy, SimMarket } from './markets.ts';
 import { Collector, type PolicyFigures, type PolicySeries, SETTLE_ASSET } from './metrics.ts';
 import { type PathMarket, priceString, type SimPath } from './path.ts';
-import { instrumentOf, type Population } from './population.ts';
+import type { Population } from './population.ts';
 
 /** The desk: counterparty of every opening and closing trade (isolated, 1x, effectively unlimited funds). */
 export const DESK_ACCOUNT = 'desk';
@@ -69,7 +70,6 @@ export interface PolicyResult {
   figures: PolicyFigures;
   series: PolicySeries;
   commands: number;
-  makerCommands: number;
   /** Wall time of the run (not part of any summary: summaries are reproducible). */
   wallMs: number;
 }
@@ -329,15 +329,12 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     hooks.onPoint?.(point, engine);
     if (hooks.onProgress && ((point + 1) % every === 0 || point === n - 1)) hooks.onProgress(point + 1);
   }
-  let makerCommands = 0;
-  for (const mm of makers.values()) makerCommands += mm.commands;
   const figures = collector.finish();
   return {
     policy,
     figures,
     series: collector.series,
     commands,
-    makerCommands,
     wallMs: performance.now() - started,
   };
 }

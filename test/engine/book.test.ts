@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { type BookOrder, type BookSide, OrderBook } from '../../src/engine/book.ts';
+import { Rng } from '../../src/sim/rng.ts';
 
 let nextId = 1;
 function mk(side: BookSide, priceTicks: number, lots: number, accountId = 0, id = nextId++): BookOrder {
@@ -476,15 +477,9 @@ describe('OrderBook model-based', () => {
   });
 
   test('seeded long run: 50k operations over many levels keep the invariants and the reference', () => {
-    let a = 12345;
-    const rnd = () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-    const int = (n: number) => Math.floor(rnd() * n);
+    const rng = new Rng(12345);
+    const rnd = rng.next;
+    const int = (n: number) => rng.below(n);
     const book = new OrderBook({ maxLevelsPerSide: 300 });
     const live: BookOrder[] = [];
     let rejected = 0;

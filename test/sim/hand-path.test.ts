@@ -21,10 +21,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { liquidationPrice } from '../../src/core/margin.ts';
 import { buildConventions, PRESETS } from '../../src/core/presets.ts';
+import { instrumentOf } from '../../src/engine/market.ts';
 import type { EngineEvent } from '../../src/engine/types.ts';
 import { policyById, simMarkets } from '../../src/sim/markets.ts';
 import type { SimPath } from '../../src/sim/path.ts';
-import { instrumentOf, type Population } from '../../src/sim/population.ts';
+import type { Population } from '../../src/sim/population.ts';
 import { runPolicy } from '../../src/sim/runner.ts';
 
 const U = 10n ** 8n; // USDT minor units
