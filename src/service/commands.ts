@@ -13,7 +13,10 @@ import { eventId, type FillView, fillOf, fmtMoney, fmtPrice, fmtSize } from './c
 import { ApiError, rejection } from './errors.ts';
 import type {
   AmendOrderBody,
+  AmendResultSchema,
   AutoAddBody,
+  CancelAllResultSchema,
+  CancelResultSchema,
   LeverageBody,
   MarginBody,
   MarginModeBody,
@@ -21,7 +24,7 @@ import type {
   PlaceOrderBody,
   PositionViewSchema,
 } from './schemas.ts';
-import type { CommandInput } from './service.ts';
+import type { CommandInput, Service } from './service.ts';
 
 export type Accepted = Extract<ApplyResult, { ok: true }> & { time: number };
 export type Submitted = ApplyResult & { time: number };
@@ -94,6 +97,79 @@ export const parseOrderId = (s: string): number => {
 };
 
 type OrderResult = Static<typeof OrderResultSchema>;
+type CancelResult = Static<typeof CancelResultSchema>;
+
+function cancelView(
+  e: Engine,
+  seq: number,
+  ev: Extract<EngineEvent, { type: 'orderCanceled' }>,
+): CancelResult {
+  const m = e.markets.get(ev.symbol)!;
+  return {
+    seq,
+    id: String(ev.orderId),
+    symbol: ev.symbol,
+    status: 'canceled',
+    remaining: fmtSize(m, ev.remaining),
+  };
+}
+
+/** What a cancel-order command did, from its own events. */
+export function cancelResult(e: Engine, r: Accepted, orderId: number, symbol: string): CancelResult {
+  const ev = r.events.find((x) => x.type === 'orderCanceled' && x.orderId === orderId);
+  if (ev?.type === 'orderCanceled') return cancelView(e, r.seq, ev);
+  return { seq: r.seq, id: String(orderId), symbol, status: 'canceled', remaining: '0' };
+}
+
+/**
+ * Cancels an account's open orders (of one market, or all). An account that never funded has no orders: nothing
+ * to cancel, as for one with none, not an error.
+ */
+export async function cancelAllOrders(
+  service: Service,
+  account: string,
+  symbol: string | undefined,
+): Promise<Static<typeof CancelAllResultSchema>> {
+  const e = service.engine;
+  if (symbol !== undefined && !e.markets.has(symbol))
+    throw rejection('UNKNOWN_MARKET', `unknown market ${JSON.stringify(symbol)}`);
+  if (!e.accounts.has(account)) return { seq: e.seq, canceled: [] };
+  const r = accepted(
+    await service.submit({ type: 'cancelAll', account, ...(symbol !== undefined ? { symbol } : {}) }),
+  );
+  const canceled: CancelResult[] = [];
+  for (const ev of r.events)
+    if (ev.type === 'orderCanceled') canceled.push(cancelView(service.engine, r.seq, ev));
+  return { seq: r.seq, canceled };
+}
+
+/**
+ * What an amend did: the order as amended, or none — an amend to the same price and size changes nothing, and one
+ * that cannot re-rest (a full book side) is cancelled.
+ */
+export function amendResult(
+  e: Engine,
+  r: Accepted,
+  orderId: number,
+  symbol: string,
+  account: string,
+): Static<typeof AmendResultSchema> {
+  const m = e.markets.get(symbol)!;
+  const amended = r.events.find((x) => x.type === 'orderAmended');
+  const canceled = r.events.some((x) => x.type === 'orderCanceled' && x.orderId === orderId);
+  const o = e.accounts.get(account)?.orders.get(orderId);
+  const price = amended?.type === 'orderAmended' ? amended.price : o ? m.price(o.priceTicks) : 0n;
+  const remaining = amended?.type === 'orderAmended' ? amended.size : o ? m.size(o.remainingLots) : 0n;
+  return {
+    seq: r.seq,
+    id: String(orderId),
+    symbol,
+    status: canceled ? 'canceled' : 'open',
+    price: fmtPrice(m, price),
+    remaining: canceled ? '0' : fmtSize(m, remaining),
+    priorityKept: amended?.type === 'orderAmended' ? amended.priorityKept : !canceled,
+  };
+}
 
 /** What a place-order command did, from its own events: fills, status, average price, fees. */
 export function orderResult(e: Engine, r: Accepted, b: Static<typeof PlaceOrderBody>): OrderResult {

@@ -404,6 +404,32 @@ export const OrderViewSchema = Type.Object({
   reserved: Str,
 });
 
+/** A cancelled order: its remaining size when it was cancelled. */
+export const CancelResultSchema = Type.Object({
+  seq: Type.Integer(),
+  id: Type.String(),
+  symbol: Type.String(),
+  status: Type.Literal('canceled'),
+  remaining: Type.String(),
+});
+
+/** Cancel-all: every order it cancelled (none when there was nothing to cancel). */
+export const CancelAllResultSchema = Type.Object({
+  seq: Type.Integer(),
+  canceled: Type.Array(CancelResultSchema),
+});
+
+/** An amended order, or the cancellation an amend that could not re-rest became. */
+export const AmendResultSchema = Type.Object({
+  seq: Type.Integer(),
+  id: Type.String(),
+  symbol: Type.String(),
+  status: Type.Union([Type.Literal('open'), Type.Literal('canceled')]),
+  price: Type.String(),
+  remaining: Type.String(),
+  priorityKept: Type.Boolean(),
+});
+
 /** What a place-order request did, from its own events. */
 export const OrderResultSchema = Type.Object({
   id: Str,

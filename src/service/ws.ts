@@ -37,6 +37,9 @@ import { fmtPrice, fmtSize, toJson } from './codec.ts';
 import {
   accepted,
   amendCommand,
+  amendResult,
+  cancelAllOrders,
+  cancelResult,
   orderResult,
   parseOrderId,
   placeOrderCommand,
@@ -331,7 +334,7 @@ export class WsGateway {
         const orderId = parseOrderId(b.orderId);
         const symbol = symbolOfOrder(this.service.engine, account, orderId, b.symbol);
         const r = accepted(await this.service.submit({ type: 'cancelOrder', account, symbol, orderId }));
-        return { seq: r.seq, id: b.orderId, symbol, status: 'canceled' };
+        return cancelResult(this.service.engine, r, orderId, symbol);
       }
       case 'order.amend': {
         const p = this.trader(c);
@@ -341,22 +344,12 @@ export class WsGateway {
         requireAmendChange(b);
         const symbol = symbolOfOrder(this.service.engine, account, orderId, b.symbol);
         const r = accepted(await this.service.submit(amendCommand(account, symbol, orderId, b)));
-        return { seq: r.seq, id: b.orderId, symbol };
+        return amendResult(this.service.engine, r, orderId, symbol, account);
       }
       case 'order.cancelAll': {
         const p = this.trader(c);
         const b = check.cancelAll.parse(args, 'args');
-        const account = actingAccount(p, b.account);
-        if (b.symbol !== undefined && !this.service.engine.markets.has(b.symbol))
-          throw rejection('UNKNOWN_MARKET', `unknown market ${JSON.stringify(b.symbol)}`);
-        const r = accepted(
-          await this.service.submit({
-            type: 'cancelAll',
-            account,
-            ...(b.symbol ? { symbol: b.symbol } : {}),
-          }),
-        );
-        return { seq: r.seq, canceled: r.events.filter((e) => e.type === 'orderCanceled').length };
+        return cancelAllOrders(this.service, actingAccount(p, b.account), b.symbol);
       }
       default:
         throw new ApiError(400, 'INVALID_REQUEST', `unknown op ${JSON.stringify(op)}`);

@@ -273,6 +273,16 @@ describe('over a real socket', () => {
     assert.equal((await admin.request('subscribe', ['orders.bob'])).success, true);
   });
 
+  test('cancel-all for an account that never funded: nothing to cancel, the same answer over WebSocket and REST', async () => {
+    const admin = await connect();
+    await admin.request('login', loginArgs('admin'));
+    const ws = await admin.request('order.cancelAll', { account: 'nobody' });
+    assert.equal(ws.success, true, JSON.stringify(ws));
+    assert.deepEqual(ws.data.canceled, []);
+    const rest = await http.ok<{ canceled: unknown[] }>('DELETE', '/api/v1/orders?account=nobody', 'admin');
+    assert.deepEqual(rest.canceled, []);
+  });
+
   test('order entry over the WebSocket', async () => {
     const c = await connect();
     assert.equal(
@@ -301,8 +311,14 @@ describe('over a real socket', () => {
     const id = placed.data.id;
     const amended = await c.request('order.amend', { orderId: id, price: '59100' });
     assert.equal(amended.success, true, JSON.stringify(amended));
+    // The same answers as REST (one implementation behind both).
+    assert.deepEqual(
+      { status: amended.data.status, price: amended.data.price, remaining: amended.data.remaining },
+      { status: 'open', price: '59100', remaining: '0.1' },
+    );
     const canceled = await c.request('order.cancel', { orderId: id });
     assert.equal(canceled.data.status, 'canceled');
+    assert.equal(canceled.data.remaining, '0.1');
     assert.equal((await c.request('order.cancel', { orderId: id })).error.code, 'UNKNOWN_ORDER');
     const bad = await c.request('order.place', {
       symbol: 'BTCUSDT',
@@ -329,7 +345,9 @@ describe('over a real socket', () => {
       amount: '0.1',
     });
     const all = await c.request('order.cancelAll', { symbol: 'BTCUSDT' });
-    assert.ok(Number(all.data.canceled) >= 1);
+    const list = all.data.canceled as Record<string, unknown>[];
+    assert.ok(list.length >= 1);
+    assert.deepEqual(Object.keys(list[0]!).sort(), ['id', 'remaining', 'seq', 'status', 'symbol']);
     // Another account's order cannot be touched.
     const bobs = await http.ok<OrderResult>('POST', '/api/v1/orders', 'bob', {
       symbol: 'BTCUSDT',

@@ -3,11 +3,14 @@
  * A rejection answers 4xx with the engine's RejectCode and changed nothing.
  */
 import { Type } from 'typebox';
-import { fmtLeverage, fmtPrice, fmtRate, fmtSize } from '../codec.ts';
+import { fmtLeverage, fmtRate } from '../codec.ts';
 import {
   accepted,
   amendCommand,
+  amendResult,
   autoAddCommand,
+  cancelAllOrders,
+  cancelResult,
   currentPosition,
   leverageCommand,
   marginCommand,
@@ -18,11 +21,13 @@ import {
   requireAmendChange,
   symbolOfOrder,
 } from '../commands.ts';
-import { rejection } from '../errors.ts';
 import {
   AmendOrderBody,
+  AmendResultSchema,
   AutoAddBody,
+  CancelAllResultSchema,
   CancelQuery,
+  CancelResultSchema,
   ErrorBody,
   LeverageBody,
   MarginBody,
@@ -38,14 +43,6 @@ import { type App, type RouteContext, signed } from '../server.ts';
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 const trade = { auth: 'trade' as const };
 const tags = ['trading'];
-
-const CancelResult = Type.Object({
-  seq: Type.Integer(),
-  id: Type.String(),
-  symbol: Type.String(),
-  status: Type.Literal('canceled'),
-  remaining: Type.String(),
-});
 
 export function registerTradeRoutes(app: App, ctx: RouteContext): void {
   const { service } = ctx;
@@ -80,18 +77,7 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
         summary: 'Amend a resting order (priority kept only when the size goes down at the same price)',
         params: OrderParams,
         body: AmendOrderBody,
-        response: {
-          200: Type.Object({
-            seq: Type.Integer(),
-            id: Type.String(),
-            symbol: Type.String(),
-            status: Type.Union([Type.Literal('open'), Type.Literal('canceled')]),
-            price: Type.String(),
-            remaining: Type.String(),
-            priorityKept: Type.Boolean(),
-          }),
-          ...errors,
-        },
+        response: { 200: AmendResultSchema, ...errors },
       },
     },
     async (req) => {
@@ -100,23 +86,7 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
       requireAmendChange(req.body);
       const symbol = symbolOfOrder(service.engine, account, id, req.body.symbol);
       const r = accepted(await service.submit(amendCommand(account, symbol, id, req.body)));
-      const m = service.engine.markets.get(symbol)!;
-      // The amended order, or none: an amend to the same price and size changes nothing, and one that cannot
-      // re-rest (a full book side) is cancelled.
-      const amended = r.events.find((e) => e.type === 'orderAmended');
-      const canceled = r.events.some((e) => e.type === 'orderCanceled' && e.orderId === id);
-      const o = service.engine.accounts.get(account)?.orders.get(id);
-      const price = amended?.type === 'orderAmended' ? amended.price : o ? m.price(o.priceTicks) : 0n;
-      const remaining = amended?.type === 'orderAmended' ? amended.size : o ? m.size(o.remainingLots) : 0n;
-      return {
-        seq: r.seq,
-        id: String(id),
-        symbol,
-        status: canceled ? ('canceled' as const) : ('open' as const),
-        price: fmtPrice(m, price),
-        remaining: canceled ? '0' : fmtSize(m, remaining),
-        priorityKept: amended?.type === 'orderAmended' ? amended.priorityKept : !canceled,
-      };
+      return amendResult(service.engine, r, id, symbol, account);
     },
   );
 
@@ -130,7 +100,7 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
         summary: 'Cancel one order',
         params: OrderParams,
         querystring: CancelQuery,
-        response: { 200: CancelResult, ...errors },
+        response: { 200: CancelResultSchema, ...errors },
       },
     },
     async (req) => {
@@ -138,15 +108,7 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
       const id = parseOrderId(req.params.id);
       const symbol = symbolOfOrder(service.engine, account, id, req.query.symbol);
       const r = accepted(await service.submit({ type: 'cancelOrder', account, symbol, orderId: id }));
-      const ev = r.events.find((e) => e.type === 'orderCanceled');
-      const m = service.engine.markets.get(symbol)!;
-      return {
-        seq: r.seq,
-        id: String(id),
-        symbol,
-        status: 'canceled' as const,
-        remaining: ev?.type === 'orderCanceled' ? fmtSize(m, ev.remaining) : '0',
-      };
+      return cancelResult(service.engine, r, id, symbol);
     },
   );
 
@@ -159,34 +121,11 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
         ...signed,
         summary: 'Cancel all open orders (optionally of one market)',
         querystring: CancelQuery,
-        response: {
-          200: Type.Object({ seq: Type.Integer(), canceled: Type.Array(CancelResult) }),
-          ...errors,
-        },
+        response: { 200: CancelAllResultSchema, ...errors },
       },
     },
     async (req) => {
-      const account = ctx.account(req, req.query.account);
-      const symbol = req.query.symbol;
-      if (symbol !== undefined && !service.engine.markets.has(symbol))
-        throw rejection('UNKNOWN_MARKET', `unknown market ${JSON.stringify(symbol)}`);
-      if (!service.engine.accounts.has(account)) return { seq: service.engine.seq, canceled: [] };
-      const r = accepted(
-        await service.submit({ type: 'cancelAll', account, ...(symbol !== undefined ? { symbol } : {}) }),
-      );
-      const canceled = [];
-      for (const e of r.events) {
-        if (e.type !== 'orderCanceled') continue;
-        const m = service.engine.markets.get(e.symbol)!;
-        canceled.push({
-          seq: r.seq,
-          id: String(e.orderId),
-          symbol: e.symbol,
-          status: 'canceled' as const,
-          remaining: fmtSize(m, e.remaining),
-        });
-      }
-      return { seq: r.seq, canceled };
+      return cancelAllOrders(service, ctx.account(req, req.query.account), req.query.symbol);
     },
   );
 
