@@ -9,9 +9,10 @@
  * - `price`: `timestamp,price`, header optional; the timestamp in Unix seconds, milliseconds or microseconds, or an
  *   ISO-8601 date-time.
  *
- * Prices are parsed exactly (8 decimals, more are rejected rather than rounded away). Timestamps must strictly
- * increase. Every problem is a CsvError naming the file and line: `prices.csv:17: close: "abc" is not a plain
- * decimal`. Bounded: at most MAX_ROWS rows.
+ * Prices are parsed exactly (8 decimals, more are rejected rather than rounded away; no exponent notation).
+ * Timestamps must strictly increase and lie from 2000-01-01 to 5138-11-16 (the reach of the numeric units), ISO ones
+ * too. Every problem is a CsvError naming the file and line: `prices.csv:17: close: "abc" is not a plain decimal`.
+ * Bounded: at most MAX_ROWS rows.
  */
 import { InputError, parseDecimal, pow10 } from '../core/fixed.ts';
 
@@ -37,6 +38,8 @@ export interface Bar {
 export interface PriceSeries {
   format: CsvFormat;
   bars: Bar[];
+  /** The 1-based line of each bar in the file (for messages about a bar found later). */
+  lines: number[];
 }
 
 export class CsvError extends Error {
@@ -76,8 +79,18 @@ interface Layout {
   timeUnit: 'seconds' | 'auto';
 }
 
-const isHeader = (cells: string[]): boolean => cells.some((c) => /[A-Za-z_]/.test(c) && !isIsoTime(c));
+/**
+ * A header has a cell with letters that is neither an ISO date-time nor a number: a row of numbers is data even
+ * when one is written with an exponent (`1e3`), so that it is rejected by name below rather than skipped as a header.
+ */
+const isHeader = (cells: string[]): boolean =>
+  cells.some((c) => /[A-Za-z_]/.test(c) && !isIsoTime(c.trim()) && !isNumber(c.trim()));
 const isIsoTime = (s: string): boolean => /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}/.test(s);
+const isNumber = (s: string): boolean => /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(s);
+
+/** Sanity range of a timestamp, ms: from 2000-01-01 to 1e14 ms (5138-11-16, where numeric seconds would end). */
+const MIN_TIME_MS = 946_684_800_000;
+const MAX_TIME_MS = 1e14;
 
 /** Works out the layout from the first line (and `format`, if given). */
 function layoutOf(file: string, first: string[], format: CsvFormat | 'auto'): Layout {
@@ -148,12 +161,22 @@ function parseTime(raw: string, unit: Layout['timeUnit'], file: string, line: nu
       throw new CsvError(file, line, `timestamp ${s} is not in Unix seconds`);
     // Seconds until the year 5138; milliseconds until 5138; beyond that microseconds (Binance spot 2025+).
     const ms = v < 1e11 ? v * 1000 : v < 1e14 ? v : Math.floor(v / 1000);
-    if (ms < 946_684_800_000) throw new CsvError(file, line, `timestamp ${s} is before 2000-01-01`);
+    if (ms < MIN_TIME_MS) throw new CsvError(file, line, `timestamp ${s} is before 2000-01-01`);
     return ms;
   }
   if (unit === 'auto' && isIsoTime(s)) {
     const ms = Date.parse(/[zZ]|[+-]\d{2}:?\d{2}$/.test(s) ? s : `${s.replace(' ', 'T')}Z`);
-    if (Number.isFinite(ms)) return ms;
+    if (Number.isFinite(ms)) {
+      // The same range as a numeric time (a date before 1970 would otherwise read as "not after line 0").
+      if (ms < MIN_TIME_MS) throw new CsvError(file, line, `timestamp ${s} is before 2000-01-01`);
+      if (ms >= MAX_TIME_MS)
+        throw new CsvError(
+          file,
+          line,
+          `timestamp ${s} is after ${new Date(MAX_TIME_MS).toISOString().slice(0, 10)}`,
+        );
+      return ms;
+    }
   }
   throw new CsvError(file, line, `timestamp: "${s}" is not a Unix time or an ISO-8601 date-time`);
 }
@@ -169,12 +192,13 @@ function parsePrice(raw: string, field: string, file: string, line: number): big
 
 /**
  * Parses CSV text. `file` names the source in errors. Blank lines are skipped; a header is recognised by letters
- * in the first line.
+ * in the first line (in a cell that is not a date-time or a number, see isHeader).
  */
 export function parsePriceCsv(text: string, file: string, format: CsvFormat | 'auto' = 'auto'): PriceSeries {
   const lines = text.split('\n');
   let layout: Layout | null = null;
   const bars: Bar[] = [];
+  const barLines: number[] = [];
   let prevTime = -1;
   let prevLine = 0;
   const fields = ['open', 'high', 'low', 'close'] as const;
@@ -204,9 +228,10 @@ export function parsePriceCsv(text: string, file: string, format: CsvFormat | 'a
     if (l > o || l > c || h < o || h < c || l > h)
       throw new CsvError(file, lineNo, 'low/high do not bracket open and close');
     bars.push({ time, open: o, high: h, low: l, close: c });
+    barLines.push(lineNo);
     prevTime = time;
     prevLine = lineNo;
   }
   if (layout === null || bars.length === 0) throw new CsvError(file, 0, 'no price rows');
-  return { format: layout.format, bars };
+  return { format: layout.format, bars, lines: barLines };
 }

@@ -7,9 +7,12 @@
  * their log-return at each point is β × the replayed market's plus independent normal noise sized for a target
  * correlation, over which one shock of their own is laid (a fall over some minutes, part of it given back).
  *
- * Prices are integer ticks (exact); the synthetic ones are rounded to the tick from floats as they are drawn.
+ * Prices are integer ticks (exact); the synthetic ones are rounded to the tick from floats as they are drawn. Every
+ * price must be at least MIN_PRICE_TICKS ticks, so that rounding to the tick cannot distort a move: data below that
+ * (a sub-dollar coin on BTCUSDT's 0.1 tick) is refused with a PathError; a synthetic market whose drawn path would
+ * fall below it (a long, falling input) is drawn at a power-of-ten larger scale instead, the same returns.
  */
-import { div, parseDecimal } from '../core/fixed.ts';
+import { div, formatDecimal, parseDecimal } from '../core/fixed.ts';
 import { type Bar, PATH_PRICE_DP } from './csv.ts';
 import type { SimMarket, SyntheticSpec } from './markets.ts';
 import { Rng, STREAM } from './rng.ts';
@@ -35,6 +38,22 @@ export interface SimPath {
 }
 
 const MINUTE = 60_000;
+/** Highest synthetic price (the CSV's own limit on a price, 10^12): its ticks stay safe integers. */
+const MAX_SYNTHETIC_PRICE = 1e12;
+
+/** The lowest price, in ticks of its market, a path may hold: one tick of rounding is then at most 0.05%. */
+export const MIN_PRICE_TICKS = 1_000;
+
+/** The path cannot be built from this input; `bar` is the index of the input bar at fault, if one is. */
+export class PathError extends Error {
+  constructor(
+    readonly bar: number | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PathError';
+  }
+}
 
 export function tickSizeOf(m: SimMarket): bigint {
   return parseDecimal(m.config.tickSize, 'tickSize', { dp: PATH_PRICE_DP, positive: true });
@@ -54,6 +73,7 @@ export function buildPath(
   const n = bars.length * perBar;
   const times = new Float64Array(n);
   const tick0 = tickSizeOf(first);
+  checkResolution(bars, perBar === 1 ? (b) => b.close : (b) => b.low, first.config.symbol, tick0);
   const ticks0 = new Float64Array(n);
   const toTicks = (p: bigint) => {
     const t = div(p, tick0, 'halfUp');
@@ -82,6 +102,30 @@ export function buildPath(
     out.push(synthetic(m, j, times, ticks0, seed));
   });
   return { times, markets: out, intrabar, bars: bars.length };
+}
+
+/** Refuses bars whose lowest replayed price is under MIN_PRICE_TICKS ticks (a PathError naming the bar). */
+function checkResolution(
+  bars: readonly Bar[],
+  price: (b: Bar) => bigint,
+  symbol: string,
+  tick: bigint,
+): void {
+  let at = 0;
+  for (let i = 1; i < bars.length; i++) if (price(bars[i]!) < price(bars[at]!)) at = i;
+  const lowest = price(bars[at]!);
+  const floor = BigInt(MIN_PRICE_TICKS) * tick;
+  if (lowest >= floor) return;
+  let scale = 1n;
+  while (lowest * scale < floor) scale *= 10n;
+  const dec = (v: bigint) => formatDecimal(v, PATH_PRICE_DP);
+  throw new PathError(
+    at,
+    `lowest price ${dec(lowest)} (at ${new Date(bars[at]!.time).toISOString()}) is under ` +
+      `${MIN_PRICE_TICKS.toLocaleString('en-US')} ticks of the replayed market ${symbol} (tick ${dec(tick)}): ` +
+      `rounded to the tick its moves would be distorted; give the prices in a unit where they are at least ` +
+      `${dec(floor)} (e.g. multiplied by ${scale.toLocaleString('en-US')})`,
+  );
 }
 
 /** Standard deviation of the replayed market's 1-minute log-returns (per-minute volatility). */
@@ -129,21 +173,42 @@ function synthetic(
     const r = Math.min(1, (s - spec.shock.minutes) / spec.shock.recoveryMinutes);
     return depthLog * (1 - spec.shock.recovery * r);
   };
-  const ticks = new Float64Array(n);
+  const prices = new Float64Array(n);
   let x = 0;
+  let low = Number.POSITIVE_INFINITY;
+  let high = 0;
   for (let i = 0; i < n; i++) {
     if (i > 0) {
       const dtMin = Math.max(0, (times[i]! - times[i - 1]!) / MINUTE);
       x += spec.beta * Math.log(base[i]! / base[i - 1]!) + sigmaIdio * Math.sqrt(dtMin) * rng.normal();
     }
     const price = spec.startPrice * Math.exp(x + shockAt(times[i]!));
-    ticks[i] = Math.max(1, Math.round(price / tickN));
+    prices[i] = price;
+    low = Math.min(low, price);
+    high = Math.max(high, price);
   }
+  // The same floor as the replayed market's: a path drawn down below MIN_PRICE_TICKS ticks is scaled up by a power
+  // of ten (its start price is arbitrary; its returns, which are what the run is about, do not change).
+  let scale = 1;
+  while (low * scale < MIN_PRICE_TICKS * tickN) scale *= 10;
+  if (!Number.isFinite(low) || !(high * scale <= MAX_SYNTHETIC_PRICE))
+    throw new PathError(
+      null,
+      `the input's range is too wide to draw the synthetic market ${m.config.symbol} on its tick (it would range ` +
+        `over ${(high / low).toExponential(1)}×); use a shorter stretch of the data (--bars)`,
+    );
+  const ticks = new Float64Array(n);
+  for (let i = 0; i < n; i++) ticks[i] = Math.max(1, Math.round((prices[i]! * scale) / tickN));
   return {
     symbol: m.config.symbol,
     tickSize: tick,
     ticks,
-    synthetic: { ...spec, shockStart, realizedCorrelation: correlation(times, base, ticks) },
+    synthetic: {
+      ...spec,
+      startPrice: spec.startPrice * scale,
+      shockStart,
+      realizedCorrelation: correlation(times, base, ticks),
+    },
   };
 }
 

@@ -59,8 +59,6 @@ const NOTIONAL_MIN = 100;
 const NOTIONAL_MAX = 3_000_000;
 const HOUR = 3_600_000;
 
-export { instrumentOf };
-
 /** Index of the first point at or after `time` (binary search), or -1 past the end. */
 function pointAtOrAfter(times: Float64Array, time: number): number {
   let lo = 0;

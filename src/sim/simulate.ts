@@ -1,6 +1,6 @@
 /**
  * `ringfence simulate`, the model: load a price file, build the path and the population, run every policy on them
- * (in worker threads when there are several), and summarize.
+ * (in child processes when there are several workers, see parallel.ts), and summarize.
  *
  * Layout: csv.ts (readers) → path.ts (points, synthetic markets) → population.ts (traders) → runner.ts (one policy
  * through the engine, metrics.ts watching) → this file (orchestration, the JSON summary) → report.ts (HTML).
@@ -8,12 +8,14 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { getSystemErrorMap } from 'node:util';
 import { formatDecimal, pow10 } from '../core/fixed.ts';
+import { instrumentOf } from '../engine/market.ts';
 import { type CsvFormat, PATH_PRICE_DP, parsePriceCsv } from './csv.ts';
 import { DEFAULT_POLICY_IDS, type Policy, policyById, type SimMarket, simMarkets } from './markets.ts';
 import { RETURN_BINS, type StageFigures } from './metrics.ts';
-import { buildPath, type Intrabar, largestGap, type SimPath } from './path.ts';
-import { generatePopulation, instrumentOf, type Population } from './population.ts';
+import { buildPath, type Intrabar, largestGap, PathError, type SimPath } from './path.ts';
+import { generatePopulation, type Population } from './population.ts';
 import { type MakerPlan, type PolicyResult, planMakers, type RunInput, runPolicy } from './runner.ts';
 
 /** The embedded data: Bitstamp BTC/USD 1-minute bars, January 2025 (see data/README.md). */
@@ -53,7 +55,7 @@ export interface DataSource {
   credit: string;
 }
 
-/** Everything a run needs, as plain data (it crosses into worker threads by structured clone). */
+/** Everything a run needs, as plain data (it crosses into child processes by structured-clone serialization). */
 export interface PreparedSimulation extends RunInput {
   options: SimulateOptions;
   source: DataSource;
@@ -80,14 +82,7 @@ export function prepare(opts: SimulateOptions): PreparedSimulation {
     throw new SimulateError('seed must be an integer from 0 to 4294967295');
   const policies = resolvePolicies(opts.policies);
   const file = opts.data ?? DEFAULT_DATA;
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch (e) {
-    throw new SimulateError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  if (size > MAX_FILE_BYTES) throw new SimulateError(`${file} is larger than ${MAX_FILE_BYTES} bytes`);
-  const series = parsePriceCsv(readFileSync(file, 'utf8'), file, opts.format ?? 'auto');
+  const series = parsePriceCsv(readData(file), file, opts.format ?? 'auto');
   const bars = opts.bars && opts.bars > 0 ? series.bars.slice(0, opts.bars) : series.bars;
   if (bars.length < 2) throw new SimulateError(`${file}: a path needs at least 2 rows`);
   const intrabar = series.format === 'price' ? 'close' : opts.intrabar;
@@ -96,7 +91,15 @@ export function prepare(opts: SimulateOptions): PreparedSimulation {
   let gap = 0;
   for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
   const markets = simMarkets(Math.max(300_000, 2 * gap + 60_000));
-  const path = buildPath(bars, markets, intrabar, opts.seed);
+  let path: SimPath;
+  try {
+    path = buildPath(bars, markets, intrabar, opts.seed);
+  } catch (e) {
+    // E.g. prices too small for the replayed market's tick: name the row (the path knows only the bar's index).
+    if (e instanceof PathError)
+      throw new SimulateError(`${file}${e.bar === null ? '' : `:${series.lines[e.bar]}`}: ${e.message}`);
+    throw e;
+  }
   if (largestGap(path.times) > 2 * gap + 60_000) throw new Error('bug: staleness below the path gap');
   const population = generatePopulation(opts.seed, opts.traders, path, markets);
   const makers = planMakers(path, markets, population, {
@@ -133,6 +136,33 @@ export function prepare(opts: SimulateOptions): PreparedSimulation {
   };
 }
 
+/** The file's text; a missing, unreadable or non-file path (a directory) is a SimulateError naming it and why. */
+function readData(file: string): string {
+  const fail = (e: unknown): never => {
+    const err = e as NodeJS.ErrnoException;
+    const code = err.code ?? 'error';
+    const reason =
+      code === 'EISDIR'
+        ? 'is a directory, not a CSV file'
+        : ((err.errno !== undefined ? getSystemErrorMap().get(err.errno)?.[1] : undefined) ?? err.message);
+    throw new SimulateError(`cannot read ${file} (${code}): ${reason}`);
+  };
+  let size = 0;
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    size = st.size;
+  } catch (e) {
+    fail(e);
+  }
+  if (size > MAX_FILE_BYTES) throw new SimulateError(`${file} is larger than ${MAX_FILE_BYTES} bytes`);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    return fail(e);
+  }
+}
+
 function parseUsdt(s: string): bigint {
   const m = /^(\d{1,15})(?:\.(\d{1,8}))?$/.exec(s);
   if (!m) throw new SimulateError(`insurance: "${s}" is not a plain decimal amount of USDT`);
@@ -140,7 +170,7 @@ function parseUsdt(s: string): bigint {
 }
 
 export interface RunOptions {
-  /** Worker threads (1: run in this thread). At most one per policy. */
+  /** Child processes (1: run in this process). At most one per policy. */
   workers?: number;
   /** Called with (points done across all policies, total). */
   onProgress?: (done: number, total: number) => void;

@@ -93,6 +93,21 @@ describe('plain timestamp,price', () => {
       assert.equal(s.bars[1]!.close, px('101'));
     }
   });
+  test('a headerless first row written with an exponent is data, refused by name, not skipped as a header', () => {
+    // It used to be taken for a header and skipped, leaving one row ("needs at least 2 rows").
+    fails(
+      '1700000000,1e3\n1700000060,1000\n1700000120,1001\n',
+      /^prices\.csv:1: price: "1e3" is not a plain decimal \(digits, optional '\.', no exponent\)$/,
+    );
+    fails('1.7e9,1000\n1700000060,1000\n', /^prices\.csv:1: timestamp: "1\.7e9" is not a Unix time/);
+    // A first row of plain numbers is still data, and a header with letters still a header.
+    assert.equal(parsePriceCsv('1700000000,1000\n1700000060,1001\n', 'p.csv').bars.length, 2);
+    assert.equal(parsePriceCsv('time,price\n1700000000,1000\n', 'p.csv').bars.length, 1);
+  });
+  test('each bar carries its line in the file (blank lines and the header counted)', () => {
+    const s = parsePriceCsv('timestamp,price\n\n1736208060,100\n1736208120,101\n', 'p.csv');
+    assert.deepEqual(s.lines, [3, 4]);
+  });
   test('--format overrides detection', () => {
     fails('timestamp,price\n1736208060,1\n', /a Binance kline row has 12 columns/, 'binance');
     assert.equal(parsePriceCsv('1736208060,1\n', 'p.csv', 'price').bars.length, 1);
@@ -126,6 +141,24 @@ describe('bad rows name the file and line', () => {
     fails('timestamp,price\nyesterday,1\n', /^prices\.csv:2: timestamp: "yesterday" is not a Unix time/);
     fails(`${h}1736208060000,1,1,1,1,0\n`, /^prices\.csv:2: timestamp 1736208060000 is not in Unix seconds$/);
     fails('timestamp,price\n12,1\n', /^prices\.csv:2: timestamp 12 is before 2000-01-01$/);
+  });
+  test('an ISO date outside the numeric range names its line (before 1970 it read as "not after line 0")', () => {
+    fails(
+      'time,price\n1969-12-31T00:00:00Z,1\n',
+      /^prices\.csv:2: timestamp 1969-12-31T00:00:00Z is before 2000-01-01$/,
+    );
+    fails(
+      'time,price\n1999-12-31 23:59,1\n2000-01-01 00:00,1\n',
+      /^prices\.csv:2: timestamp 1999-12-31 23:59 is before 2000-01-01$/,
+    );
+    fails(
+      'time,price\n2025-01-07T00:01:00Z,1\n9999-01-01T00:00:00Z,1\n',
+      /^prices\.csv:3: timestamp 9999-01-01T00:00:00Z is after 5138-11-16$/,
+    );
+    assert.equal(
+      parsePriceCsv('time,price\n2000-01-01T00:00:00Z,1\n', 'p.csv').bars[0]!.time,
+      946_684_800_000,
+    );
   });
   test('low/high must bracket open and close', () => {
     fails(`${h}1736208060,10,12,11,10.5,0\n`, /^prices\.csv:2: low\/high do not bracket open and close$/);

@@ -1,4 +1,4 @@
-/** Same seed and inputs → the same JSON summary, in one thread or across worker threads; another seed differs. */
+/** Same seed and inputs → the same JSON summary, in one process or across child processes; another seed differs. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { prepare, runAll, summarize, toJson } from '../../src/sim/simulate.ts';
@@ -11,7 +11,7 @@ async function summary(seed: number, workers: number): Promise<string> {
 }
 
 describe('reproducibility', () => {
-  test('same seed → identical summary, run twice in one thread and once on two worker threads', async () => {
+  test('same seed → identical summary, run twice in one process and once on two child processes', async () => {
     const a = await summary(42, 1);
     const b = await summary(42, 1);
     const c = await summary(42, 2);
