@@ -17,6 +17,9 @@ export const fmtLeverage = (v: bigint): string => formatDecimal(v, LEVERAGE_DP);
 export const fmtPrice = (m: Market, v: bigint): string => formatDecimal(v, m.inst.priceDp);
 export const fmtSize = (m: Market, v: bigint): string => formatDecimal(v, m.inst.sizeDp);
 export const fmtMoney = (m: Market, v: bigint): string => formatDecimal(v, m.inst.settleDp);
+/** Book levels as [price, size] decimal strings, in the order given. */
+export const fmtLevels = (m: Market, levels: Iterable<readonly [bigint, bigint]>): [string, string][] =>
+  Array.from(levels, ([p, s]) => [fmtPrice(m, p), fmtSize(m, s)]);
 const fmtOpt = (f: (v: bigint) => string, v: bigint | null): string | null => (v === null ? null : f(v));
 
 export interface LeverageTierView {

@@ -19,8 +19,8 @@ import type { Engine } from '../engine/engine.ts';
 import type { ApplyResult, Command, EngineEvent } from '../engine/types.ts';
 import { Journal, type JournalOptions, JournalWriteError, type RecoveryReport } from '../journal/journal.ts';
 import type { JournalStore } from '../journal/store.ts';
-import { eventId, fillOf, fmtPrice, fmtSize, publicTrade, wireEvent } from './codec.ts';
-import type { ServiceConfig } from './config.ts';
+import { eventId, fillOf, fmtLevels, fmtPrice, fmtSize, publicTrade, wireEvent } from './codec.ts';
+import { defaultConfig, type ServiceConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 import { accountEventView, type Entry, fundingRateView, Histories } from './history.ts';
 import { Hub, type PrivateTopic, privateKey, publicKey } from './hub.ts';
@@ -52,14 +52,6 @@ export interface ServiceOptions {
   log?: Log;
   metrics?: Metrics;
 }
-
-const DEFAULT_HISTORY: ServiceConfig['history'] = {
-  tradesPerMarket: 1_000,
-  liquidationsPerMarket: 500,
-  perAccount: 500,
-  fundingPerMarket: 500,
-  maxAccounts: 10_000,
-};
 
 export interface Committed {
   seq: number;
@@ -93,7 +85,7 @@ export class Service {
     this.now = opts.now ?? Date.now;
     this.log = opts.log ?? silentLog;
     this.metrics = opts.metrics ?? null;
-    this.history = new Histories(opts.history ?? DEFAULT_HISTORY);
+    this.history = new Histories(opts.history ?? defaultConfig().history);
     this.mirror = Mirror.fromEngine(journal.engine);
     this.published = journal.engine.seq;
   }
@@ -253,14 +245,12 @@ export class Service {
     const key = publicKey('orderbook', d.symbol);
     if (!this.hub.has(key)) return;
     const m = this.engine.markets.get(d.symbol)!;
-    const levels = (side: Map<bigint, bigint>) =>
-      [...side].map(([p, s]) => [fmtPrice(m, p), fmtSize(m, s)] as [string, string]);
     this.hub.publish(key, () => ({
       topic: key,
       type: 'delta',
       seq: c.seq,
       time: c.time,
-      data: { symbol: d.symbol, bids: levels(d.bids), asks: levels(d.asks) },
+      data: { symbol: d.symbol, bids: fmtLevels(m, d.bids), asks: fmtLevels(m, d.asks) },
     }));
   }
 

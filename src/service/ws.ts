@@ -33,7 +33,7 @@ import {
   rateLimited,
   requireScope,
 } from './auth.ts';
-import { fmtPrice, fmtSize, toJson } from './codec.ts';
+import { fmtLevels, toJson } from './codec.ts';
 import {
   accepted,
   amendCommand,
@@ -431,14 +431,13 @@ export class WsGateway {
     const m = this.service.engine.markets.get(symbol)!;
     const mm = this.service.mirror.market(symbol);
     const n = this.config.ws.bookDepth;
-    const fmt = (l: [bigint, bigint][]) => l.map(([p, s]) => [fmtPrice(m, p), fmtSize(m, s)]);
     return {
       topic: key,
       type: 'snapshot',
       ...(resync ? { resync: true } : {}),
       seq: this.service.mirror.seq,
       time: mm.time,
-      data: { symbol, bids: fmt(mm.bids.top(n)), asks: fmt(mm.asks.top(n)) },
+      data: { symbol, bids: fmtLevels(m, mm.bids.top(n)), asks: fmtLevels(m, mm.asks.top(n)) },
     };
   }
 }

@@ -10,7 +10,7 @@ import { calc } from '../../core/scenario.ts';
 import type { Market } from '../../engine/market.ts';
 import { validityAt } from '../../engine/prices.ts';
 import type { RejectCode } from '../../engine/types.ts';
-import { fmtPrice, fmtRate, fmtSize, marketView } from '../codec.ts';
+import { fmtLevels, fmtPrice, fmtRate, fmtSize, marketView } from '../codec.ts';
 import { ApiError, REJECT_STATUS, rejection } from '../errors.ts';
 import {
   AssetParams,
@@ -145,14 +145,12 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
       const m = market(req.params.symbol);
       const mm = service.mirror.market(m.symbol);
       const n = req.query.limit ?? 100;
-      const fmt = (l: [bigint, bigint][]) =>
-        l.map(([p, s]) => [fmtPrice(m, p), fmtSize(m, s)] as [string, string]);
       return {
         symbol: m.symbol,
         timestamp: mm.time,
         seq: service.mirror.seq,
-        bids: fmt(mm.bids.top(n)),
-        asks: fmt(mm.asks.top(n)),
+        bids: fmtLevels(m, mm.bids.top(n)),
+        asks: fmtLevels(m, mm.asks.top(n)),
       };
     },
   );
