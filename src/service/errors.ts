@@ -69,3 +69,42 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
 export function rejection(code: RejectCode, message: string): ApiError {
   return new ApiError(REJECT_STATUS[code] ?? 400, code, message);
 }
+
+/** One issue of a schema validation (fastify's ajv and TypeBox report the same fields). */
+export interface ValidationIssue {
+  keyword?: string;
+  instancePath?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/**
+ * One line naming the field, the same for REST and WebSocket requests: `body.amount: must match pattern …`,
+ * `body: unknown field "foo"`, `args: missing required "orderId"`.
+ */
+export function describeIssues(where: string, issues: readonly ValidationIssue[]): string {
+  const extra = issues.find((i) => i.keyword === 'additionalProperties');
+  if (extra) {
+    const names = extra.params?.additionalProperties;
+    const path = pathOf(where, extra.instancePath);
+    return `${path}: unknown field${Array.isArray(names) && names.length > 1 ? 's' : ''} ${JSON.stringify(names)}`;
+  }
+  const required = issues.find((i) => i.keyword === 'required');
+  if (required) {
+    const names = required.params?.requiredProperties ?? required.params?.missingProperty;
+    return `${pathOf(where, required.instancePath)}: missing required ${JSON.stringify(names)}`;
+  }
+  // The most specific issue: the deepest path; among equals, not the umbrella anyOf.
+  const best = [...issues].sort(
+    (a, b) =>
+      (b.instancePath?.length ?? 0) - (a.instancePath?.length ?? 0) ||
+      Number(a.keyword === 'anyOf') - Number(b.keyword === 'anyOf'),
+  )[0];
+  if (!best) return `${where}: invalid`;
+  return `${pathOf(where, best.instancePath)}: ${best.message ?? 'invalid'}`;
+}
+
+function pathOf(where: string, instancePath: string | undefined): string {
+  const p = (instancePath ?? '').split('/').filter(Boolean).join('.');
+  return p ? `${where}.${p}` : where;
+}

@@ -21,7 +21,7 @@ import {
   requireScope,
 } from './auth.ts';
 import type { Scope, ServiceConfig } from './config.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, describeIssues, type ValidationIssue } from './errors.ts';
 import { Metrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/account.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
@@ -244,7 +244,11 @@ export function toApiError(err: FastifyError | ApiError | Error): ApiError {
   if (err instanceof ApiError) return err;
   const fe = err as FastifyError;
   if (fe.validation) {
-    return new ApiError(400, 'INVALID_REQUEST', validationMessage(fe));
+    return new ApiError(
+      400,
+      'INVALID_REQUEST',
+      describeIssues(fe.validationContext ?? 'request', (fe.validation ?? []) as ValidationIssue[]),
+    );
   }
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -265,41 +269,4 @@ export function toApiError(err: FastifyError | ApiError | Error): ApiError {
     return new ApiError(status, code, fe.message);
   }
   return new ApiError(500, 'INTERNAL', 'internal error');
-}
-
-interface ValidationIssue {
-  keyword?: string;
-  instancePath?: string;
-  message?: string;
-  params?: Record<string, unknown>;
-}
-
-/** One line naming the field: `body.amount: must match pattern …`, `body: unknown field "foo"`. */
-function validationMessage(fe: FastifyError): string {
-  const where = fe.validationContext ?? 'request';
-  const issues = (fe.validation ?? []) as ValidationIssue[];
-  const extra = issues.find((i) => i.keyword === 'additionalProperties');
-  if (extra) {
-    const names = extra.params?.additionalProperties;
-    const path = pathOf(where, extra.instancePath);
-    return `${path}: unknown field${Array.isArray(names) && names.length > 1 ? 's' : ''} ${JSON.stringify(names)}`;
-  }
-  const required = issues.find((i) => i.keyword === 'required');
-  if (required) {
-    const names = required.params?.requiredProperties ?? required.params?.missingProperty;
-    return `${pathOf(where, required.instancePath)}: missing required ${JSON.stringify(names)}`;
-  }
-  // The most specific issue: the deepest path; among equals, not the umbrella anyOf.
-  const best = [...issues].sort(
-    (a, b) =>
-      (b.instancePath?.length ?? 0) - (a.instancePath?.length ?? 0) ||
-      Number(a.keyword === 'anyOf') - Number(b.keyword === 'anyOf'),
-  )[0];
-  if (!best) return `${where}: invalid`;
-  return `${pathOf(where, best.instancePath)}: ${best.message ?? 'invalid'}`;
-}
-
-function pathOf(where: string, instancePath: string | undefined): string {
-  const p = (instancePath ?? '').split('/').filter(Boolean).join('.');
-  return p ? `${where}.${p}` : where;
 }

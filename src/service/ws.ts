@@ -47,7 +47,7 @@ import {
   symbolOfOrder,
 } from './commands.ts';
 import type { ServiceConfig } from './config.ts';
-import { ApiError, rejection } from './errors.ts';
+import { ApiError, describeIssues, rejection, type ValidationIssue } from './errors.ts';
 import {
   PRIVATE_TOPICS,
   type PrivateTopic,
@@ -104,14 +104,7 @@ class Checker<T extends TSchema> {
   }
   parse(x: unknown, where: string): Static<T> {
     if (this.v.Check(x)) return x as Static<T>;
-    const errs = this.v.Errors(x);
-    const e = errs.find((i) => i.keyword === 'additionalProperties') ?? errs[errs.length - 1];
-    const path = (e?.instancePath ?? '').split('/').filter(Boolean).join('.');
-    throw new ApiError(
-      400,
-      'INVALID_REQUEST',
-      `${where}${path ? `.${path}` : ''}: ${e?.message ?? 'invalid'}`,
-    );
+    throw new ApiError(400, 'INVALID_REQUEST', describeIssues(where, this.v.Errors(x) as ValidationIssue[]));
   }
 }
 
