@@ -133,7 +133,7 @@ export function renderReport(
   const policyLines = summary.policies
     .map(
       (p) =>
-        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code></li>`,
+        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}</li>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -295,3 +295,13 @@ const APP_JS = `
   legend('returns-legend', D.policies);
 })();
 `;
+
+/**
+ * How many planned opens filled, and why the others did not: policies differ here (auto-add spends free balance a
+ * later open needed), so their figures are over slightly different sets of positions.
+ */
+function opensLine(o: { planned: number; filled: number; rejected: Record<string, number> }): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  const why = Object.entries(o.rejected).map(([code, k]) => `${n(k)} ${esc(code)}`);
+  return `${n(o.filled)} of ${n(o.planned)} planned opens filled${why.length > 0 ? ` (rejected: ${why.join(', ')})` : ''}`;
+}
