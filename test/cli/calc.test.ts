@@ -2,25 +2,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { main } from '../../src/cli/main.ts';
+import { runCli } from './run.ts';
 
-async function calc(
-  input: unknown,
-  args: string[] = ['--json'],
-): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(['calc', ...args], {
-    stdout: (s) => {
-      out += s;
-    },
-    stderr: (s) => {
-      err += s;
-    },
-    readStdin: () => (typeof input === 'string' ? input : JSON.stringify(input)),
-  });
-  return { code, out, err };
-}
+const calc = (input: unknown, args: string[] = ['--json']) =>
+  runCli(['calc', ...args], typeof input === 'string' ? input : JSON.stringify(input));
 
 const pos = (p: Record<string, unknown>) => ({
   symbol: 'BTCUSDT',

@@ -7,22 +7,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { main } from '../../src/cli/main.ts';
 import { PgJournalStore } from '../../src/journal/postgres.ts';
 import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
+import { runCli } from '../cli/run.ts';
 import { createTestDatabase, type TestDatabase } from './pg.ts';
 import { fillJournal, fillStore, tempDir } from './util.ts';
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, {
-    stdout: (s) => (out += s),
-    stderr: (s) => (err += s),
-    readStdin: () => '',
-  });
-  return { code, out, err };
-}
+const cli = (...argv: string[]) => runCli(argv);
 
 describe('ringfence journal verify', () => {
   test('prints the final seq, state hash, records and checked hashes; --json gives the same figures', async () => {

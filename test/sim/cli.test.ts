@@ -4,22 +4,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { main } from '../../src/cli/main.ts';
+import { runCli } from '../cli/run.ts';
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    stdout: (s) => {
-      out += s;
-    },
-    stderr: (s) => {
-      err += s;
-    },
-    readStdin: () => '',
-  });
-  return { code, out, err };
-}
+const cli = (args: string[]) => runCli(args);
 
 const dir = mkdtempSync(join(tmpdir(), 'ringfence-sim-'));
 const small = ['--traders', '150', '--bars', '800', '--workers', '1'];

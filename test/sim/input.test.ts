@@ -10,24 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { main } from '../../src/cli/main.ts';
 import { MIN_PRICE_TICKS } from '../../src/sim/path.ts';
 import { prepare } from '../../src/sim/simulate.ts';
+import { runCli } from '../cli/run.ts';
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    stdout: (s) => {
-      out += s;
-    },
-    stderr: (s) => {
-      err += s;
-    },
-    readStdin: () => '',
-  });
-  return { code, out, err };
-}
+const cli = (args: string[]) => runCli(args);
 
 const dir = mkdtempSync(join(tmpdir(), 'ringfence-sim-input-'));
 const quick = ['--traders', '20', '--workers', '1', '--no-report'];
