@@ -19,36 +19,20 @@ export function tempDir(): { dir: string; cleanup: () => void } {
 
 /**
  * Runs the setup plus `n` stream commands through a Journal on a new SQLite file and closes it. Returns the live
- * engine's final state hash, seq, the accepted commands in seq order, and the hashes after every seq.
+ * engine's final state hash, seq, the accepted commands in seq order, and the engine.
  */
 export async function fillJournal(
   path: string,
   n: number,
   opts: JournalOptions & { seed?: number; burst?: number } = {},
 ): Promise<{ hash: string; seq: number; commands: Command[]; engine: Engine }> {
-  const { journal } = await Journal.open(new SqliteJournalStore(path), opts);
-  const e = journal.engine;
-  const commands: Command[] = [];
-  const stream = new CommandStream(opts.seed ?? 1);
-  const burst = opts.burst ?? 50;
-  let last: Promise<unknown> = Promise.resolve();
-  const submit = (c: Command) => {
-    const before = e.seq;
-    last = journal.submit(c);
-    if (e.seq > before) commands.push(c);
-  };
-  for (const c of setupCommands()) submit(c);
-  for (let i = 0; i < n; i++) {
-    submit(stream.next(e));
-    if (i % burst === burst - 1) await last;
-  }
-  await journal.close();
-  return { hash: stateHash(e), seq: e.seq, commands, engine: e };
+  const { hash, seq, commands, engine } = await fillStore(new SqliteJournalStore(path), n, opts);
+  return { hash, seq, commands, engine };
 }
 
 /**
  * Runs the setup plus `n` stream commands through a Journal on `store` (recovering what it holds first) and closes
- * the journal (and the store). Like fillJournal, for any store.
+ * the journal (and the store). The setup runs only on an empty store.
  */
 export async function fillStore(
   store: JournalStore,
