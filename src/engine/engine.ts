@@ -1095,7 +1095,9 @@ export class Engine {
       return;
     }
     const loss = -pnl;
-    const covered = minBig(loss, holder.balance);
+    // A holder below zero covers nothing: only the insurance fund may be, after recorded draws (the backstop's
+    // wallet is the fund's own account).
+    const covered = minBig(loss, maxBig(holder.balance, 0n));
     this.ledger.transfer(holder, m.clearing, covered, 'realizedPnl');
     if (loss > covered) {
       // The holder is bankrupt on this close: the insurance fund pays the rest, and the draw is recorded.

@@ -258,7 +258,11 @@ export function sweep(e: Engine, markets: Iterable<Market>): void {
           p.mode === 'isolated' ? checkIsolated(e, p, st) : checkCross(e, p.account, m.asset, st);
         for (const t of touched) next.add(t);
       }
+      // Re-filing what the liquidations changed can make other markets due (a liquidation order filled a cross
+      // account's resting order, say): they are swept in this command too, not left for the next one.
       e.flushLiquidationDirty();
+      for (const due of e.sweepMarkets) next.add(due);
+      e.sweepMarkets.clear();
     }
     pending = [...next];
   }

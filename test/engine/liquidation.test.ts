@@ -532,6 +532,67 @@ describe('cross detection', () => {
   });
 });
 
+describe('within one command', () => {
+  test("a liquidation order fills a cross account's resting buy at 19,990 with the mark at 19,690: that account, now under maintenance on ETH, is liquidated in the same command", () => {
+    const e = venue(BTC, ETH);
+    deposit(e, 'z', '2000');
+    for (const s of ['BTCUSDT', 'ETHUSDT']) {
+      mode(e, 'z', 'cross', s);
+      lev(e, 'z', '20', s);
+    }
+    open(e, 'z', 'buy', '10', '1000', 'ETHUSDT');
+    open(e, 'z', 'sell', '1', '20000', 'BTCUSDT');
+    deposit(e, 'victim', '1000');
+    lev(e, 'victim', '50');
+    open(e, 'victim', 'buy', '1', '20000');
+    limit(e, 'z', 'BTCUSDT', 'buy', '1', '19990'); // would close z's short; rests (no asks)
+    mark(e, '19800');
+    mark(e, '800', 'ETHUSDT');
+    sound(e);
+    // The victim's liquidation IOC sells into z's bid: z's short closes 290 worse than the mark.
+    const r = mark(e, '19690');
+    assert.deepEqual(
+      of(r, 'liquidationStarted').map((l) => [l.account, l.symbol]),
+      [
+        ['victim', 'BTCUSDT'],
+        ['z', 'ETHUSDT'],
+      ],
+    );
+    sound(e);
+  });
+
+  test('a fund already below zero covers nothing more: a second ADL against the backstop draws again (recorded) instead of failing part-way', () => {
+    const e = venue(BTC, ETH);
+    ok(e, { type: 'fundInsurance', asset: 'USDT', amount: '1' });
+    // The backstop takes over a short on each market (no bids/asks at its price).
+    for (const s of ['BTCUSDT', 'ETHUSDT']) {
+      const v = `short_${s}`;
+      deposit(e, v, '10000');
+      lev(e, v, '12', s);
+      open(e, v, 'sell', '20', '600', s);
+      assert.ok(stages(mark(e, '648', s)).some(([, stage]) => stage === 'backstop'));
+    }
+    const draws: bigint[] = [];
+    for (const s of ['BTCUSDT', 'ETHUSDT']) {
+      const L = `long_${s}`;
+      deposit(e, L, '10000');
+      lev(e, L, '10', s);
+      mark(e, '800', s);
+      limit(e, 'mm', s, 'sell', '20', '800');
+      limit(e, L, s, 'buy', '20', '800');
+      const r = mark(e, '500', s);
+      assert.deepEqual(
+        of(r, 'adl').map((a) => a.account),
+        [BACKSTOP_ACCOUNT],
+      );
+      draws.push(...of(r, 'insuranceDraw').map((d) => d.amount));
+      checkInvariants(e);
+    }
+    assert.deepEqual(draws, [amt('1399'), amt('1400')]);
+    assert.equal(e.insuranceFund('USDT'), -amt('2799'));
+  });
+});
+
 describe('property: random books on random price paths', () => {
   /**
    * Traders open isolated and cross positions at 2–100x on two markets around a market maker's book; marks walk
