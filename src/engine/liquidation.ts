@@ -657,6 +657,14 @@ function autoAdd(e: Engine, p: Position, equity: bigint, mm: bigint): bigint {
     p.autoAdd!.policy === 'addInitialMargin'
       ? initialMarginAtLeverage(notional(m.inst, p.size, p.entryPrice, 'ceil'), p.leverage)
       : initialMarginAtLeverage(notional(m.inst, p.size, mark, 'ceil'), p.leverage) - equity;
+  if (want <= 0n) {
+    // Already at the policy's target: 'restoreInitialMargin' with equity at or above initial margin at the mark,
+    // which a trigger at or below the position's maintenance/initial ratio reaches at once. Nothing to add and no
+    // margin call (the money is there); parked like one (filed at its liquidation price) so that it is not swept on
+    // every tick, until the position or the free balance changes.
+    p.marginCalled = true;
+    return 0n;
+  }
   const amount = minBig(want, available(p.account, w, m.asset));
   const ratio = equity <= 0n ? RATE_ONE * 100n : ceilDiv(mm * RATE_ONE, equity);
   if (amount <= 0n) {

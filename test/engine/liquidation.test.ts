@@ -428,6 +428,30 @@ describe('auto-add margin', () => {
     sound(e);
   });
 
+  test("a trigger already reached at initial margin (100x: maintenance / initial = 0.5 ≥ 0.3) with 'restoreInitialMargin': no margin call while the money is there; at 19,890 it restores 198.9 − 90 = 108.9 instead of liquidating", () => {
+    const e = venue();
+    deposit(e, 'alice', '100000');
+    lev(e, 'alice', '100');
+    open(e, 'alice', 'buy', '1', '20000');
+    const set = ok(e, {
+      type: 'setAutoAddMargin',
+      account: 'alice',
+      symbol: 'BTCUSDT',
+      enabled: true,
+      policy: 'restoreInitialMargin',
+      trigger: '0.3',
+    });
+    assert.deepEqual(of(set, 'marginCall'), []);
+    assert.deepEqual(of(mark(e, '19950'), 'marginCall'), []);
+    const r = mark(e, '19890');
+    assert.deepEqual(
+      of(r, 'autoAddMargin').map((a) => a.amount),
+      [amt('108.9')],
+    );
+    assert.deepEqual(of(r, 'liquidationStarted'), []);
+    sound(e);
+  });
+
   test('never at 1x, and never from another bucket: with no free balance it raises a margin call, then liquidates', () => {
     const one = setup('addInitialMargin', '1');
     assert.deepEqual(of(mark(one, '10000'), 'autoAddMargin'), []);
