@@ -484,7 +484,11 @@ function close(e: Engine, p: Position, lots: number, mark: bigint, bp: bigint, s
     const r = e.placeLiquidationOrder(p, lots, limit);
     if (r.lots > 0) {
       left -= r.lots;
-      const fee = chargeFee(e, holder, m, r.value);
+      // What the rest will realize at the bankruptcy price (backstop or ADL) must stay to pay for it: the fee comes
+      // only from above that, or the fund would pay its own fee back as a draw.
+      const keep =
+        left === 0 ? 0n : maxBig(0n, -unrealizedPnl(m.inst, { ...positionInput(p), size: m.size(left) }, bp));
+      const fee = chargeFee(e, holder, m, r.value, keep);
       stage(e, p, side, r.lots, r.avgPrice, mark, bp, 'book', fee);
     }
   }
@@ -538,8 +542,15 @@ function bookLimit(e: Engine, p: Position, lots: number, mark: bigint, bp: bigin
   return Number(ok);
 }
 
-function chargeFee(e: Engine, holder: import('./ledger.ts').LedgerAccount, m: Market, value: bigint): bigint {
-  const fee = minBig(ceilDiv(value * m.liquidation.feeRate, RATE_ONE), maxBig(holder.balance, 0n));
+/** The liquidation fee on `value`, capped at what the holder has above `keep` (never more than it has). */
+function chargeFee(
+  e: Engine,
+  holder: import('./ledger.ts').LedgerAccount,
+  m: Market,
+  value: bigint,
+  keep = 0n,
+): bigint {
+  const fee = minBig(ceilDiv(value * m.liquidation.feeRate, RATE_ONE), maxBig(holder.balance - keep, 0n));
   if (fee > 0n) e.ledger.transfer(holder, m.insurance, fee, 'liquidationFee');
   return fee;
 }

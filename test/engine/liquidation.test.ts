@@ -210,6 +210,28 @@ describe('the insurance fund', () => {
   });
 });
 
+describe('liquidation fee', () => {
+  test('long 2 BTC at 20,000, 50x (bucket 800, bankrupt at 19,600), one bid of 1 at 19,600, empty fund: the book fee does not take what the other BTC needs at 19,600, so it goes to ADL with no draw and no fee', () => {
+    const e = venue();
+    deposit(e, 'alice', '1000');
+    lev(e, 'alice', '50');
+    open(e, 'alice', 'buy', '2', '20000');
+    limit(e, 'bob', 'BTCUSDT', 'buy', '1', '19600');
+    const r = mark(e, '19690');
+    assert.deepEqual(stages(r), [
+      ['alice', 'book', '1', '19600'],
+      ['alice', 'adl', '1', '19600'],
+    ]);
+    assert.deepEqual(
+      of(r, 'liquidation').map((l) => l.fee),
+      [0n, 0n],
+    );
+    assert.deepEqual(of(r, 'insuranceDraw'), []);
+    assert.equal(e.insuranceFund('USDT'), 0n);
+    sound(e);
+  });
+});
+
 describe('auto-deleveraging', () => {
   /**
    * BMX-1 (BitMEX's published example): longs (account, qty, ranking) (1,10,3), (2,10,6), (3,20,1), (4,30,4),
