@@ -298,9 +298,8 @@ function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
   // A gap past both the auto-add trigger and maintenance: top up first; liquidate only if that was not enough.
   if (p.autoAdd && p.leverage > LEVERAGE_ONE && autoAdd(e, p, equity, mm) > 0n)
     return checkIsolated(e, p, st);
-  const cfg = m.liquidation;
-  const backstopNow = cfg.chunkNotional !== null && equity * RATE_ONE < mm * cfg.backstopRatio;
-  if (e.now < p.liquidationCooldownUntil && !backstopNow) {
+  const backstopNow = backstopTakesOver(m, equity, mm);
+  if (coolingDown(e, p, backstopNow)) {
     st.waiting.add(p);
     fileIsolated(e, p); // waits out the cooldown; the next sweep after it looks again
     return [];
@@ -318,21 +317,11 @@ function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
   });
   for (const o of [...p.account.orders.values()].filter((o) => o.position === p).sort((x, y) => x.id - y.id))
     e.cancelResting(o, 'liquidation');
-  // Closed in full when the backstop takes over or when partial closes keep landing past the mark.
-  let lots = backstopNow || full ? p.lots : closeLots(e, p, mark, equity, mm);
-  const chunked =
-    !backstopNow &&
-    !full &&
-    cfg.chunkNotional !== null &&
-    notional(m.inst, p.size, mark, 'ceil') > cfg.chunkNotional;
-  if (chunked)
-    lots = Math.min(lots, Math.max(1, Number(ceilDiv(BigInt(p.lots) * cfg.chunkFraction, RATE_ONE))));
+  const { lots, chunked } = lotsToClose(e, p, mark, equity, mm, backstopNow, full);
   const bp = isolatedBankruptcy(e, p);
   const touched = [m, ...close(e, p, lots, mark, bp, backstopNow)];
-  if (p.sign !== 0) {
-    if (chunked && cfg.cooldownMs > 0) p.liquidationCooldownUntil = e.now + cfg.cooldownMs;
-  } else {
-    p.liquidationCooldownUntil = 0;
+  startCooldown(e, p, chunked);
+  if (p.sign === 0) {
     // Whatever the full liquidation left in the bucket is the owner's.
     if (p.bucket.balance > 0n)
       e.ledger.transfer(p.bucket, p.account.wallets.get(m.asset)!.main, p.bucket.balance, 'marginRelease');
@@ -340,6 +329,47 @@ function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
   e.emitPosition(p);
   fileIsolated(e, p);
   return touched;
+}
+
+/** Chunked markets hand a bucket this far under maintenance (equity / maintenance < backstopRatio) to the backstop. */
+function backstopTakesOver(m: Market, equity: bigint, mm: bigint): boolean {
+  const cfg = m.liquidation;
+  return cfg.chunkNotional !== null && equity * RATE_ONE < mm * cfg.backstopRatio;
+}
+
+/** Within the cooldown after a chunk (and not so deep that the backstop takes over). */
+function coolingDown(e: Engine, p: Position, backstopNow: boolean): boolean {
+  return e.now < p.liquidationCooldownUntil && !backstopNow;
+}
+
+/**
+ * Lots to close now: all of it when the backstop takes over or partial closes keep landing past the mark (`full`);
+ * else the market's partial policy, and at most one chunk of a position above the chunk notional.
+ */
+function lotsToClose(
+  e: Engine,
+  p: Position,
+  mark: bigint,
+  equity: bigint,
+  mm: bigint,
+  backstopNow: boolean,
+  full: boolean,
+): { lots: number; chunked: boolean } {
+  if (backstopNow || full) return { lots: p.lots, chunked: false };
+  const m = p.market;
+  const cfg = m.liquidation;
+  const lots = closeLots(e, p, mark, equity, mm);
+  if (cfg.chunkNotional === null || notional(m.inst, p.size, mark, 'ceil') <= cfg.chunkNotional)
+    return { lots, chunked: false };
+  const chunk = Math.max(1, Number(ceilDiv(BigInt(p.lots) * cfg.chunkFraction, RATE_ONE)));
+  return { lots: Math.min(lots, chunk), chunked: true };
+}
+
+/** After a close: a chunk of a position still open starts the cooldown; a closed position has none. */
+function startCooldown(e: Engine, p: Position, chunked: boolean): void {
+  const cooldownMs = p.market.liquidation.cooldownMs;
+  if (p.sign === 0) p.liquidationCooldownUntil = 0;
+  else if (chunked && cooldownMs > 0) p.liquidationCooldownUntil = e.now + cooldownMs;
 }
 
 function isolatedBankruptcy(e: Engine, p: Position): bigint {
@@ -411,8 +441,9 @@ function checkCross(e: Engine, a: Account, asset: string, sw: SweepState): Marke
   let ps = crossPositions(a, asset);
   if (ps.length === 0) return [];
   let st = crossState(e, a, asset, ps);
-  if (st.equity >= st.maintenance) {
-    fileCross(e, a, asset);
+  const cooling = (q: Position) => coolingDown(e, q, backstopTakesOver(q.market, st.equity, st.maintenance));
+  if (st.equity >= st.maintenance || ps.every(cooling)) {
+    fileCross(e, a, asset); // (all waiting out a cooldown: a later command looks again)
     return [];
   }
   const touched = new Set<Market>();
@@ -437,13 +468,23 @@ function checkCross(e: Engine, a: Account, asset: string, sw: SweepState): Marke
     st = crossState(e, a, asset, ps);
     if (st.equity >= st.maintenance) break;
     // The largest maintenance first: it frees the most per lot closed.
-    let i = 0;
-    for (let j = 1; j < ps.length; j++) if (st.risks[j]!.maintenance > st.risks[i]!.maintenance) i = j;
+    // Each position follows its market's policy (chunks, cooldown, backstop ratio), judged on the whole pool; one
+    // waiting out a cooldown is passed over, and when all are, the account waits for a later command.
+    let i = -1;
+    for (let j = 0; j < ps.length; j++) {
+      const q = ps[j]!;
+      if (coolingDown(e, q, backstopTakesOver(q.market, st.equity, st.maintenance))) continue;
+      if (i < 0 || st.risks[j]!.maintenance > st.risks[i]!.maintenance) i = j;
+    }
+    if (i < 0) break;
     const p = ps[i]!;
     const mark = valuationPrice(p);
-    const lots = forceFull(sw, p) ? p.lots : closeLots(e, p, mark, st.equity, st.maintenance);
+    const backstopNow = backstopTakesOver(p.market, st.equity, st.maintenance);
+    const full = forceFull(sw, p);
+    const { lots, chunked } = lotsToClose(e, p, mark, st.equity, st.maintenance, backstopNow, full);
     const bp = crossBankruptcy(e, a, asset, ps, i);
-    for (const t of close(e, p, lots, mark, bp, false)) touched.add(t);
+    for (const t of close(e, p, lots, mark, bp, backstopNow)) touched.add(t);
+    startCooldown(e, p, chunked);
     touched.add(p.market);
     e.emitPosition(p);
   }

@@ -236,7 +236,7 @@ export function liquidationProblems(e: Engine): string[] {
     m.mark !== null && !m.closed && allows('liquidate', validityAt(m, e.now || e.lastTime));
   for (const a of e.accounts.values()) {
     if (a.id === BACKSTOP_ACCOUNT) continue;
-    const cross = new Map<string, { equity: bigint; mm: bigint; all: boolean }>();
+    const cross = new Map<string, { equity: bigint; mm: bigint; all: boolean; waiting: boolean }>();
     for (const [sym, p] of a.positions) {
       const m = p.market;
       if (p.sign === 0 || m.closed) continue;
@@ -256,15 +256,18 @@ export function liquidationProblems(e: Engine): string[] {
           equity: a.wallets.get(m.asset)?.main.balance ?? 0n,
           mm: 0n,
           all: true,
+          waiting: true,
         };
         c.equity += pnl - pendingFunding(p);
         c.mm += mm;
         c.all &&= canLiquidate(m);
+        // Every position of the pool waiting out a cooldown after a chunk: the account waits too.
+        c.waiting &&= p.liquidationCooldownUntil > e.lastTime;
         cross.set(m.asset, c);
       }
     }
     for (const [asset, c] of cross)
-      if (c.all && c.equity < c.mm)
+      if (c.all && !c.waiting && c.equity < c.mm)
         problems.push(`${a.id}: cross ${asset} equity ${c.equity} < maintenance ${c.mm}, not liquidated`);
   }
   return problems;

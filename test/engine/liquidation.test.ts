@@ -408,6 +408,38 @@ describe('partial liquidation', () => {
   });
 });
 
+describe('partial liquidation of a cross account', () => {
+  test('the same chunk policy applies to a cross position: 10 BTC at 20,000 in a 10,000 pool (maintenance 1,000 at entry: liquidated below 19,100): 2 BTC, then 30 s before 1.6 more', () => {
+    const e = venue(
+      linear('BTCUSDT', 'BTC', {
+        partial: 'full',
+        chunkNotional: '100000',
+        chunkFraction: '0.2',
+        cooldownMs: 30_000,
+        feeRate: '0',
+      }),
+    );
+    deposit(e, 'alice', '10000');
+    mode(e, 'alice', 'cross');
+    lev(e, 'alice', '20');
+    open(e, 'alice', 'buy', '10', '20000');
+    limit(e, 'bob', 'BTCUSDT', 'buy', '10', '19090');
+    assert.deepEqual(stages(mark(e, '19100')), []);
+    const r1 = mark(e, '19099');
+    assert.deepEqual(stages(r1), [['alice', 'book', '2', '19090']]);
+    // Pool 10,000 − 2 × 910 = 8,180 for 8 BTC. At 19,050 equity is 580, maintenance 800: under it, but above 2/3 of
+    // it, so the cooldown holds — and nothing starts.
+    const r2 = mark(e, '19050');
+    assert.deepEqual(stages(r2), []);
+    assert.deepEqual(of(r2, 'liquidationStarted'), []);
+    sound(e); // below maintenance, but waiting out its cooldown
+    const t = e.apply({ type: 'tick', time: e.lastTime + 30_001 });
+    assert.ok(t.ok);
+    assert.deepEqual(stages(t as Ok), [['alice', 'book', '1.6', '19090']]);
+    checkInvariants(e);
+  });
+});
+
 describe('auto-add margin', () => {
   function setup(policy: 'addInitialMargin' | 'restoreInitialMargin', leverage = '50') {
     const e = venue();
