@@ -56,17 +56,20 @@ const MAX_SWEEP_ROUNDS = 8;
 // Filing positions in the index
 
 /**
- * Re-files an isolated position (or removes a flat one); true when it is already due (its market needs a sweep).
- * Cross positions are filed per account: `fileCross`.
+ * Re-files an isolated position (or removes a flat one). Cross positions are filed per account: `fileCross`.
+ * (Whether a position is already due is decided where it changed: `touchIsolated`, `touchCross`.)
  */
-export function fileIsolated(e: Engine, p: Position): boolean {
+export function fileIsolated(e: Engine, p: Position): void {
   const idx = p.market.liqIndex;
   idx.stale.delete(p);
   if (p.sign === 0 || p.account.id === BACKSTOP_ACCOUNT || p.market.closed) {
     idx.remove(p);
-    return false;
+    return;
   }
-  if (p.mode === 'cross') return fileCross(e, p.account, p.market.asset).length > 0;
+  if (p.mode === 'cross') {
+    fileCross(e, p.account, p.market.asset);
+    return;
+  }
   const collateral = bucketAfterFunding(p);
   const lp = liquidationPrice({
     inst: p.market.inst,
@@ -76,20 +79,15 @@ export function fileIsolated(e: Engine, p: Position): boolean {
   });
   let trigger = lp === null ? null : toward(p, lp, 1);
   // Auto-add watches an earlier price, unless it already called for margin it could not find.
-  if (p.autoAdd && p.leverage > LEVERAGE_ONE && !p.marginCalled)
-    trigger = autoAddPrice(e, p, collateral, lp) ?? trigger;
-  return idx.put(p, trigger);
+  if (autoAddActive(p) && !p.marginCalled) trigger = autoAddPrice(e, p, collateral, lp) ?? trigger;
+  idx.put(p, trigger);
 }
 
-/**
- * Files every open cross position of `a` in `asset` under its share of the account's margin surplus. Returns the
- * markets where one is already due.
- */
-export function fileCross(e: Engine, a: Account, asset: string): Market[] {
-  if (a.id === BACKSTOP_ACCOUNT) return [];
+/** Files every open cross position of `a` in `asset` under its share of the account's margin surplus. */
+export function fileCross(e: Engine, a: Account, asset: string): void {
+  if (a.id === BACKSTOP_ACCOUNT) return;
   const ps = crossPositions(a, asset);
-  if (ps.length === 0) return [];
-  const due: Market[] = [];
+  if (ps.length === 0) return;
   const { equity, maintenance, risks } = crossState(e, a, asset, ps);
   const surplus = equity - maintenance;
   const share = surplus > 0n ? surplus / BigInt(ps.length) : 0n;
@@ -98,7 +96,6 @@ export function fileCross(e: Engine, a: Account, asset: string): Market[] {
     p.market.liqIndex.stale.delete(p);
     if (surplus <= 0n) {
       p.market.liqIndex.put(p, valuationPrice(p)); // due now
-      due.push(p.market);
       return;
     }
     // The price at which this position alone would use up its share: C + uPnL(P) = MM(P), C = share + MM − uPnL.
@@ -108,9 +105,8 @@ export function fileCross(e: Engine, a: Account, asset: string): Market[] {
       pos: positionInput(p),
       collateral: share + r.maintenance - r.pnl,
     });
-    if (p.market.liqIndex.put(p, lp === null ? null : toward(p, lp, 1))) due.push(p.market);
+    p.market.liqIndex.put(p, lp === null ? null : toward(p, lp, 1));
   });
-  return due;
 }
 
 /** One tick toward the danger side: absorbs 'nearest' rounding of solved prices (a trigger may only be early). */
@@ -127,11 +123,9 @@ function toward(p: Position, price: bigint, ticks: number): bigint {
 function autoAddPrice(e: Engine, p: Position, collateral: bigint, lp: bigint | null): bigint | null {
   const m = p.market;
   const mark = valuationPrice(p);
-  const trigger = p.autoAdd!.trigger;
   const hit = (price: bigint) => {
     const equity = collateral + unrealizedPnl(m.inst, positionInput(p), price);
-    const mm = triggerMaintenance(m.inst, e.conventions, positionInput(p), price);
-    return equity <= 0n || mm * RATE_ONE >= trigger * equity;
+    return autoAddReached(p, equity, triggerMaintenance(m.inst, e.conventions, positionInput(p), price));
   };
   if (hit(mark)) return mark;
   const tick = m.inst.tickSize;
@@ -167,12 +161,17 @@ export function touchIsolated(e: Engine, p: Position): boolean {
   const equity = bucketAfterFunding(p) + unrealizedPnl(m.inst, pos, m.mark);
   const mm = triggerMaintenance(m.inst, e.conventions, pos, m.mark);
   if (equity < mm) return true;
-  return (
-    p.autoAdd !== null &&
-    p.leverage > LEVERAGE_ONE &&
-    !p.marginCalled &&
-    (equity <= 0n || mm * RATE_ONE >= p.autoAdd.trigger * equity)
-  );
+  return autoAddActive(p) && !p.marginCalled && autoAddReached(p, equity, mm);
+}
+
+/** Auto-add is on for this position (opted in, and above 1x: at 1x there is nothing a top-up could prevent). */
+function autoAddActive(p: Position): boolean {
+  return p.autoAdd !== null && p.leverage > LEVERAGE_ONE;
+}
+
+/** Maintenance / equity has reached the position's auto-add trigger (or there is no equity left). */
+function autoAddReached(p: Position, equity: bigint, mm: bigint): boolean {
+  return p.autoAdd !== null && (equity <= 0n || mm * RATE_ONE >= p.autoAdd.trigger * equity);
 }
 
 /** The cross counterpart of `touchIsolated`: the account's cross positions in `asset` go stale; returns the markets
@@ -289,15 +288,14 @@ function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
   const equity = bucketAfterFunding(p) + unrealizedPnl(m.inst, positionInput(p), mark);
   const mm = triggerMaintenance(m.inst, e.conventions, positionInput(p), mark);
   if (equity >= mm) {
-    const reached = p.autoAdd !== null && (equity <= 0n || mm * RATE_ONE >= p.autoAdd.trigger * equity);
-    if (p.autoAdd && p.leverage > LEVERAGE_ONE && reached) autoAdd(e, p, equity, mm);
+    const reached = autoAddReached(p, equity, mm);
+    if (autoAddActive(p) && reached) autoAdd(e, p, equity, mm);
     else if (!reached) p.marginCalled = false;
     fileIsolated(e, p);
     return [];
   }
   // A gap past both the auto-add trigger and maintenance: top up first; liquidate only if that was not enough.
-  if (p.autoAdd && p.leverage > LEVERAGE_ONE && autoAdd(e, p, equity, mm) > 0n)
-    return checkIsolated(e, p, st);
+  if (autoAddActive(p) && autoAdd(e, p, equity, mm) > 0n) return checkIsolated(e, p, st);
   const backstopNow = backstopTakesOver(m, equity, mm);
   if (coolingDown(e, p, backstopNow)) {
     st.waiting.add(p);
@@ -663,7 +661,6 @@ function deleverage(e: Engine, p: Position, lots: number, bp: bigint): Market[] 
       rank,
     });
     e.emitPosition(q);
-    e.markLiquidationDirty(q);
   }
   if (left > 0) throw new Error(`bug: ${m.symbol} open interest does not cover an ADL of ${left} lots`);
   return [m];
