@@ -379,6 +379,22 @@ describe('partial liquidation', () => {
     sound(e);
   });
 
+  test('partial closes that keep filling at the bankruptcy price (19,000, with the mark at 19,099) restore nothing: the third in one command closes the rest in full', () => {
+    const e = venue(linear('BTCUSDT', 'BTC', { partial: 'restore', feeRate: '0' }));
+    deposit(e, 'alice', '10000');
+    lev(e, 'alice', '20');
+    open(e, 'alice', 'buy', '10', '20000');
+    limit(e, 'bob', 'BTCUSDT', 'buy', '10', '19000');
+    const r = mark(e, '19099');
+    assert.deepEqual(stages(r), [
+      ['alice', 'book', '2.08', '19000'],
+      ['alice', 'book', '1.648', '19000'],
+      ['alice', 'book', '6.272', '19000'],
+    ]);
+    assert.equal(position(e, 'alice', 'BTCUSDT'), undefined);
+    sound(e);
+  });
+
   test('chunks and a cooldown (Hyperliquid): above 100,000 only 20 % closes, then 30 s pass before the next chunk', () => {
     const e = venue(
       linear('BTCUSDT', 'BTC', {
