@@ -384,7 +384,7 @@ async function recoveryRun(
   await journal.flush();
   const writeNs = Number(process.hrtime.bigint() - t0);
   const liveHash = stateHash(e);
-  let t = performance.now();
+  const t = performance.now();
   const snapshotBytes = snapshotEngine(e).length;
   stateHash(e);
   const snapshotTakeMs = performance.now() - t;
@@ -402,58 +402,50 @@ async function recoveryRun(
     if (r.cut) throw new Error(`${how}: unexpected tail cut: ${r.log.join('; ')}`);
   };
   fullGc();
-  let st = await reopen();
-  t = performance.now();
-  const full = await recover(st, { snapshots: false, repair: false, checkSnapshots: false });
-  const fullReplayMs = performance.now() - t;
-  check(full, 'full replay');
-  const records = full.records;
-  full.engine.ledger.verify();
-  await st.close();
-
-  fullGc();
-  st = await reopen();
-  t = performance.now();
-  const newest = await recover(st, { repair: false });
-  const newestMs = performance.now() - t;
-  check(newest, 'from the newest snapshot');
-  await st.close();
-  if (!newest.snapshot) throw new Error('no snapshot was taken');
-  const fromNewest = {
-    seq: newest.snapshot.seq,
-    tail: newest.records,
-    restoreMs: round(newest.snapshot.restoreMs, 1),
-    ms: round(newestMs, 1),
+  /** One timed recovery on a fresh read-only connection, checked against the live engine. */
+  const timed = async (how: string, opts: Parameters<typeof recover>[1]) => {
+    fullGc();
+    const st = await reopen();
+    const t0 = performance.now();
+    const r = await recover(st, opts);
+    const ms = performance.now() - t0;
+    await st.close();
+    check(r, how);
+    return { r, ms };
   };
+  const fromSnapshot = (x: { r: Awaited<ReturnType<typeof recover>>; ms: number }) =>
+    x.r.snapshot
+      ? {
+          seq: x.r.snapshot.seq,
+          tail: x.r.records,
+          restoreMs: round(x.r.snapshot.restoreMs, 1),
+          ms: round(x.ms, 1),
+        }
+      : null;
+
+  const full = await timed('full replay', { snapshots: false, repair: false, checkSnapshots: false });
+  const fullReplayMs = full.ms;
+  const records = full.r.records;
+  full.r.engine.ledger.verify();
+
+  const newest = await timed('from the newest snapshot', { repair: false });
+  const fromNewest = fromSnapshot(newest);
+  if (!fromNewest) throw new Error('no snapshot was taken');
 
   // The worst case: the newest snapshot unusable (its data damaged on a copy of the journal), so recovery restores
   // the one before and replays about a whole snapshot interval.
-  let fromPrevious: RecoveryFigures['fromPrevious'] = null;
   if (kind !== 'postgres') {
     const w = new SqliteJournalStore(where);
-    w.db.prepare("UPDATE snapshot SET data = x'00' WHERE seq = ?").run(newest.snapshot.seq);
+    w.db.prepare("UPDATE snapshot SET data = x'00' WHERE seq = ?").run(fromNewest.seq);
     w.close();
   } else {
     const w = await PgJournalStore.open(where);
     await w.client.query(`UPDATE "${w.schema}".ringfence_snapshot SET data = '\\x00' WHERE seq = $1`, [
-      newest.snapshot.seq,
+      fromNewest.seq,
     ]);
     await w.close();
   }
-  fullGc();
-  st = await reopen();
-  t = performance.now();
-  const prev = await recover(st, { repair: false });
-  const prevMs = performance.now() - t;
-  await st.close();
-  check(prev, 'from the previous snapshot');
-  if (prev.snapshot)
-    fromPrevious = {
-      seq: prev.snapshot.seq,
-      tail: prev.records,
-      restoreMs: round(prev.snapshot.restoreMs, 1),
-      ms: round(prevMs, 1),
-    };
+  const fromPrevious = fromSnapshot(await timed('from the previous snapshot', { repair: false }));
   if (kind !== 'postgres') removeSqlite(where);
   return {
     store: kind,
