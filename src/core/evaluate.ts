@@ -10,11 +10,13 @@ import type { Instrument } from './instrument.ts';
 import {
   type LiquidationInput,
   liquidationPrice,
+  liquidationPriceFromSolved,
   type MarginConventions,
   marginRatio,
   positionRisk,
   type Side,
   scales,
+  tierJumps,
 } from './margin.ts';
 import { RATE_ONE } from './rates.ts';
 
@@ -40,6 +42,8 @@ export function newPositionEvaluation(): PositionEvaluation {
 
 /** Rate constants that depend on the fee folded into maintenance, per tier. */
 interface FeeRates {
+  /** The fee to close folded into maintenance (0 where the venue does not). */
+  fee: bigint;
   /** mmr + fee. */
   mmRate: bigint[];
   /** The rate factor of the solved price per side: linear `s·R − (mmr + fee)` (den), inverse `s·R + mmr + fee` (num). */
@@ -82,6 +86,8 @@ interface FastConstants {
   capsIncreasing: boolean;
   /** Every tier's cap in settle units (null where open), for the boundary prices of the scan. */
   allCaps: (bigint | null)[];
+  /** `tierJumps`: how maintenance jumps at the boundaries (0 continuous), for `excessMonotone`. */
+  jumps: number;
   mmr: bigint[];
   deduction: bigint[];
   /** Linear: deduction × linearDen. */
@@ -152,6 +158,7 @@ function buildFastConstants(inst: Instrument): FastConstants | null {
     limit,
     capsIncreasing,
     allCaps: tiers.map((t) => t.cap),
+    jumps: tierJumps(inst),
     mmr: tiers.map((t) => t.mmr),
     deduction: tiers.map((t) => t.deductionRaw),
     deductionL: tiers.map((t) => t.deductionRaw * L),
@@ -180,6 +187,7 @@ function buildFeeRates(f: FastConstants, fee: bigint): FeeRates {
   const mmRate = f.mmr.map((m) => m + fee);
   return f.linear
     ? {
+        fee,
         mmRate,
         long: mmRate.map((x) => RONE - x),
         short: mmRate.map((x) => -RONE - x),
@@ -187,6 +195,7 @@ function buildFeeRates(f: FastConstants, fee: bigint): FeeRates {
         entryShort: -RONE - fee,
       }
     : {
+        fee,
         mmRate,
         long: mmRate.map((x) => RONE + x),
         short: mmRate.map((x) => -RONE + x),
@@ -347,8 +356,20 @@ export function evaluatePosition(
   const long = side === 'long';
   const fr = feeRates(f, conv.feeToCloseInMaintenance ? conv.takerFeeRate : 0n);
   const nearest = conv.priceRounding === 'nearest';
-  if (f.linear) evaluateLinear(f, fr, long, nearest, conv.mmBasis, size, entryPrice, mark, collateral, out);
-  else evaluateInverse(f, fr, long, nearest, conv.mmBasis, size, entryPrice, mark, collateral, out);
+  const basis = conv.mmBasis;
+  // excessMonotone: the solved price brackets the first failing tick (else margin.ts scans bracket by bracket).
+  const jumps = f.jumps;
+  const monotone = basis === 'entry' || jumps === 0 || (f.linear === !long ? jumps === 1 : jumps === -1);
+  const done = f.linear
+    ? evaluateLinear(f, fr, long, nearest, monotone, basis, size, entryPrice, mark, collateral, out)
+    : evaluateInverse(f, fr, long, nearest, monotone, basis, size, entryPrice, mark, collateral, out);
+  if (!done) {
+    // The band around the solved price, or a bracket structure that needs the scan: the reference code decides.
+    const li = liqInput(inst, conv, side, size, entryPrice, collateral, oi);
+    out.liquidationPrice = monotone
+      ? liquidationPriceFromSolved(li, out.liquidationPrice)
+      : liquidationPrice(li);
+  }
   return out;
 }
 
@@ -387,19 +408,24 @@ function inverseMaintenance(f: FastConstants, fr: FeeRates, QC: bigint, PS: bigi
   return x > 0n ? (x - 1n) / RONE + 1n : 0n;
 }
 
-/** The fast path for a linear instrument; writes every figure into `out`. */
+/**
+ * The fast path for a linear instrument; writes every figure into `out`. The liquidation price is final (returns
+ * true) unless, under conservative rounding, the excess is not monotone (`monotone` false: the caller asks margin.ts)
+ * or the band search gives up (`out.liquidationPrice` then holds the solved price for `liquidationPriceFromSolved`).
+ */
 function evaluateLinear(
   f: FastConstants,
   fr: FeeRates,
   long: boolean,
   nearest: boolean,
+  monotone: boolean,
   basis: MarginConventions['mmBasis'],
   size: bigint,
   entryPrice: bigint,
   mark: bigint,
   collateral: bigint,
   out: PositionEvaluation,
-): void {
+): boolean {
   const sF = f.F1 ? size : size * f.F;
   const L = f.L;
   const XE = sF * entryPrice;
@@ -411,21 +437,285 @@ function evaluateLinear(
   const mm = linearMaintenance(f, fr, X, k);
   out.maintenanceMargin = mm;
   out.marginRatio = marginRatio(mm, collateral + upnl);
-  // Liquidation (solvePrice, linear): num = s·XE·R − mRaw·L, den = sF·(s·R − r).
-  const XER = XE * RONE;
-  const sXER = long ? XER : -XER;
   const kE = tierOfLinear(f, XE);
-  let best: bigint | null = null;
+  /** Maintenance at entry (entry and worse basis), settle + RATE_DP units, as `triggerMaintenance` takes it. */
+  let entryPart = 0n;
   if (basis !== 'mark') {
     const y = XE * f.mmr[kE]!;
     const kRaw = (y > 0n ? (y + f.Lm1) / L : y / L) - f.deduction[kE]!;
-    const mRaw = collateral * RONE - (kRaw > 0n ? kRaw : 0n);
-    best = roundSolved(sXER - mRaw * L, sF * (long ? fr.entryLong : fr.entryShort), long, nearest, f);
-    if (basis === 'entry') {
-      out.liquidationPrice = best;
-      return;
-    }
+    entryPart = kRaw > 0n ? kRaw : 0n;
   }
+  const solved = linearSolved(f, fr, long, nearest, basis, sF, XE, kE, entryPart, collateral);
+  out.liquidationPrice = solved;
+  if (nearest) return true;
+  if (!monotone || solved === null) return false;
+  // refineSolved's common case, inline (no closures on the hot path): the tick past the solved price fails, and the
+  // band does not reach back over the solved price — the test passes there (where the notional grows toward danger,
+  // a short, the test is monotone), or keeps 2 units (a long: then G >= 2 from it on).
+  if (long ? solved <= f.tick : solved < f.tick) return false;
+  linearParts(f, fr, long, basis, sF, XE, entryPart, solved);
+  if (collateral + partPnl - partMM >= (long ? 2n : 0n)) return true;
+  return linearBand(f, fr, long, basis, sF, XE, kE, entryPart, solved, collateral, out);
+}
+
+/** The band around a linear position's solved price (see `searchBand`). */
+function linearBand(
+  f: FastConstants,
+  fr: FeeRates,
+  long: boolean,
+  basis: MarginConventions['mmBasis'],
+  sF: bigint,
+  XE: bigint,
+  kE: number,
+  entryPart: bigint,
+  solved: bigint,
+  collateral: bigint,
+  out: PositionEvaluation,
+): boolean {
+  if (long && !excessFalls(f, fr, basis)) return false;
+  setBand(f, fr, long, basis, true, sF, XE, 0n, kE, entryPart);
+  return searchBand(!long, solved, collateral, out);
+}
+
+/** `solvedLiquidationPrice` of a linear position backed by `collateral`. */
+function linearSolved(
+  f: FastConstants,
+  fr: FeeRates,
+  long: boolean,
+  nearest: boolean,
+  basis: MarginConventions['mmBasis'],
+  sF: bigint,
+  XE: bigint,
+  kE: number,
+  entryPart: bigint,
+  collateral: bigint,
+): bigint | null {
+  // solvePrice, linear: num = s·XE·R − mRaw·L, den = sF·(s·R − r).
+  const XER = XE * RONE;
+  const sXER = long ? XER : -XER;
+  let best: bigint | null = null;
+  if (basis !== 'mark') {
+    const mRaw = collateral * RONE - entryPart;
+    best = roundSolved(sXER - mRaw * f.L, sF * (long ? fr.entryLong : fr.entryShort), long, nearest, f);
+    if (basis === 'entry') return best;
+  }
+  return worseOf(long, best, linearMarkSolved(f, fr, long, nearest, sF, XE, kE, sXER, collateral));
+}
+
+/** PnL and trigger maintenance (`triggerMaintenance`) of a linear position at `price`, into `partPnl`/`partMM`. */
+function linearParts(
+  f: FastConstants,
+  fr: FeeRates,
+  long: boolean,
+  basis: MarginConventions['mmBasis'],
+  sF: bigint,
+  XE: bigint,
+  entryPart: bigint,
+  price: bigint,
+): void {
+  const Xs = sF * price;
+  let trig = basis === 'entry' ? 0n : linearMaintenance(f, fr, Xs, tierOfLinear(f, Xs));
+  if (basis !== 'mark') {
+    const v = Xs * fr.fee;
+    const a = entryPart + (v > 0n ? (v + f.Lm1) / f.L : 0n);
+    const atEntry = a > 0n ? (a - 1n) / RONE + 1n : 0n;
+    if (atEntry > trig) trig = atEntry;
+  }
+  partPnl = linearUpnl(f, long, Xs, XE);
+  partMM = trig;
+}
+
+/** The last `linearParts`/`inverseParts` result (module scratch: the band search allocates nothing per tick). */
+let partPnl = 0n;
+let partMM = 0n;
+
+/**
+ * margin.ts `excessFalls` for a position whose notional shrinks toward danger: maintenance rate + fee below 100% in
+ * every bracket it can reach (else margin.ts keeps the solved price and there is no band to search).
+ */
+function excessFalls(f: FastConstants, fr: FeeRates, basis: MarginConventions['mmBasis']): boolean {
+  if (basis === 'entry') return fr.fee < RONE;
+  let mmr = 0n;
+  for (let i = 0; i <= f.limit; i++) if (f.mmr[i]! > mmr) mmr = f.mmr[i]!;
+  return mmr + fr.fee < RONE;
+}
+
+/**
+ * The position a band search works on: module state set by `linearBand`/`inverseBand`, so that the search, its
+ * evaluations and its PnL boundaries are plain functions (closures would cost more than the search itself).
+ */
+const band = {
+  f: null as unknown as FastConstants,
+  fr: null as unknown as FeeRates,
+  long: false,
+  basis: 'mark' as MarginConventions['mmBasis'],
+  linear: false,
+  /** sF (linear) or QC (inverse). */
+  q: 0n,
+  /** XE (linear) or the entry price (inverse). */
+  e: 0n,
+  /** E·S (inverse). */
+  es: 0n,
+  kE: 0,
+  entryPart: 0n,
+};
+
+function setBand(
+  f: FastConstants,
+  fr: FeeRates,
+  long: boolean,
+  basis: MarginConventions['mmBasis'],
+  linear: boolean,
+  q: bigint,
+  e: bigint,
+  es: bigint,
+  kE: number,
+  entryPart: bigint,
+): void {
+  band.f = f;
+  band.fr = fr;
+  band.long = long;
+  band.basis = basis;
+  band.linear = linear;
+  band.q = q;
+  band.e = e;
+  band.es = es;
+  band.kE = kE;
+  band.entryPart = entryPart;
+}
+
+/** PnL and trigger maintenance of the band's position at `price`, into `partPnl`/`partMM`. */
+function bandParts(price: bigint): void {
+  const b = band;
+  if (b.linear) linearParts(b.f, b.fr, b.long, b.basis, b.q, b.e, b.entryPart, price);
+  else inverseParts(b.f, b.fr, b.long, b.basis, b.q, b.e, b.entryPart, price);
+}
+
+/** The band's position solved (conservatively) with `collateral`. */
+function bandSolve(collateral: bigint): bigint | null {
+  const b = band;
+  return b.linear
+    ? linearSolved(b.f, b.fr, b.long, false, b.basis, b.q, b.e, b.kE, b.entryPart, collateral)
+    : inverseSolved(b.f, b.fr, b.long, false, b.basis, b.q, b.e, b.es, b.kE, b.entryPart, collateral);
+}
+
+/**
+ * Where the band position's floored PnL is below `v` (settle units), as a tick index: every tick from it on toward
+ * danger has uPnL < v and none before it; 'all' when every positive price does, 'none' when none does.
+ * Linear: uPnL < v ⟺ s·(sF·P − XE) < v·L, a long below (XE + v·L)/sF, a short above (XE − v·L)/sF.
+ * Inverse: uPnL < v ⟺ s·QC·(P − E) < v·E·S·P, a long below QC·E/(QC − v·E·S), a short above QC·E/(QC + v·E·S).
+ */
+function bandBoundary(v: bigint): bigint | 'all' | 'none' {
+  const b = band;
+  const t = b.f.tick;
+  if (b.linear) {
+    const tq = t * b.q;
+    if (b.long) {
+      const num = b.e + v * b.f.L;
+      if (num <= 0n) return 'none';
+      const n = (num + tq - 1n) / tq - 1n;
+      return n >= 1n ? n : 'none';
+    }
+    const num = b.e - v * b.f.L;
+    return num < 0n ? 'all' : num / tq + 1n;
+  }
+  const qe = b.q * b.e;
+  if (b.long) {
+    const K = b.q - v * b.es;
+    if (K <= 0n) return 'all';
+    const den = t * K;
+    const n = (qe + den - 1n) / den - 1n;
+    return n >= 1n ? n : 'none';
+  }
+  const K = b.q + v * b.es;
+  if (K <= 0n) return 'none';
+  return qe / (t * K) + 1n;
+}
+
+/**
+ * refineSolved (margin.ts) on the fast path, once the common case is ruled out: the band's safe end solved with 2
+ * units less collateral, then the first failing tick between it and the tick past the solved price; the liquidation
+ * price (the tick before it) goes into `out.liquidationPrice`. Returns false when margin.ts must decide (no safe end
+ * by solving, or a band the search hands over); the first failing tick is unique, so both find the same. `grows`: the
+ * notional grows toward danger (the test is then monotone).
+ */
+function searchBand(grows: boolean, solved: bigint, collateral: bigint, out: PositionEvaluation): boolean {
+  const long = band.long;
+  const t = band.f.tick;
+  const safeEnd = bandSolve(collateral - 2n);
+  if (safeEnd === null || (long ? safeEnd < solved : safeEnd > solved)) return false;
+  const step = long ? -1n : 1n;
+  const first = bandFirst(grows, collateral, t, safeEnd / t, solved / t + step, step);
+  if (first === undefined) return false;
+  out.liquidationPrice = first === null ? solved : first - step * t;
+  return true;
+}
+
+/**
+ * margin.ts `firstFailing` on the fast path, over tick indices `safe` (exclusive) to `end` (inclusive, failing),
+ * without bisecting: the test fails at P exactly when uPnL(P) < B(P) − collateral (B the rounded maintenance, an
+ * integer), so while B holds a value m the failing ticks are those past the PnL's own boundary for m − collateral,
+ * found in closed form. From the safe end: take m = B there and the boundary c for it; if B is still m at c, c is the
+ * answer (B is monotone, so it is m all the way, and the PnL is not yet below m − collateral before c). Otherwise B
+ * has moved: down (the notional shrinks toward danger) — nothing before c can fail at a lower level either, so go on
+ * from c with the new value; up (it grows: the test is then monotone) — bisect the test between the two. Undefined
+ * when margin.ts should decide (a boundary that does not exist, or more than MAX_FAST_LEVELS values of B).
+ */
+function bandFirst(
+  grows: boolean,
+  collateral: bigint,
+  t: bigint,
+  safe: bigint,
+  end: bigint,
+  step: bigint,
+): bigint | null | undefined {
+  let first = safe + step;
+  if ((end - first) * step < 0n) return null;
+  bandParts(first * t);
+  let m = partMM;
+  for (let level = 0; level < MAX_FAST_LEVELS; level++) {
+    const b = bandBoundary(m - collateral);
+    if (b === 'none') return undefined;
+    let c = b === 'all' || (b - first) * step <= 0n ? first : b;
+    if ((c - end) * step > 0n) c = end;
+    bandParts(c * t);
+    if (partMM === m) return c * t;
+    if (grows) {
+      // Monotone test: the first failing tick in [first, c] (c fails: its PnL is below m − collateral <= B − collateral).
+      bandParts(first * t);
+      if (collateral + partPnl < partMM) return first * t;
+      let lo = first;
+      let hi = c;
+      while ((hi - lo) * step > 1n) {
+        const mid = lo + step * (((hi - lo) * step) / 2n);
+        bandParts(mid * t);
+        if (collateral + partPnl < partMM) hi = mid;
+        else lo = mid;
+      }
+      return hi * t;
+    }
+    first = c;
+    m = partMM;
+  }
+  return undefined;
+}
+
+/** Values of the rounded maintenance the fast band search walks before handing over to margin.ts. */
+const MAX_FAST_LEVELS = 8;
+
+/** The mark-basis solved price of a linear position (liquidationAtMarkBasis). */
+function linearMarkSolved(
+  f: FastConstants,
+  fr: FeeRates,
+  long: boolean,
+  nearest: boolean,
+  sF: bigint,
+  XE: bigint,
+  kE: number,
+  sXER: bigint,
+  collateral: bigint,
+): bigint | null {
+  const L = f.L;
   const base = sXER - collateral * f.LR;
   const dens = long ? fr.long : fr.short;
   // Walk from the entry tier, re-checking the tier at each exact solution (liquidationAtMarkBasis).
@@ -443,14 +733,11 @@ function evaluateLinear(
     // ceil(sF·num / (L·den)) <= cap ⟺ sF·num <= cap·L·den.
     const q0 = num / den;
     const j2 = linearSolutionTier(f, sF, num, den, q0, j);
-    if (j2 === j) {
-      out.liquidationPrice = worseOf(long, best, roundFromFloor(num, den, q0, long, nearest, f));
-      return;
-    }
+    if (j2 === j) return roundFromFloor(num, den, q0, long, nearest, f);
     j = j2;
   }
-  // Not settled: every tier's own solution inside that tier, and every cap's boundary price where the position
-  // is already liquidatable (scanTiers).
+  // Not settled: every tier's own solution inside that tier, and every boundary whose first tick past it toward
+  // danger is already liquidatable (scanTiers, boundaryCrossing).
   let found: bigint | null = null;
   const tiers = f.mmr.length;
   for (let i = 0; i < tiers; i++) {
@@ -466,34 +753,40 @@ function evaluateLinear(
     const p = roundPositive(num, den, long, nearest, f);
     if (p > 0n && tierOfExact(f, sF * num, den, i) === i) found = worseOf(long, found, p);
   }
-  const caps = f.allCaps;
-  for (let i = 0; i < caps.length; i++) {
-    const cap = caps[i]!;
-    if (cap === null || cap <= 0n) continue;
-    // boundaryPrice: cap·L / sF, rounded outward for the side.
-    const b = roundPositive(cap * L, sF, long, false, f);
-    if (b <= 0n) continue;
-    const Xb = sF * b;
+  const t = f.tick;
+  for (let i = 0; i < f.limit; i++) {
+    const cap = f.allCaps[i]!;
+    if (cap <= 0n) continue;
+    // The boundary is cap·L / sF; the first tick past it toward danger: a long's last one at or below it, a short's
+    // first one above.
+    const num = cap * L;
+    const fl = num / (sF * t);
+    const first = long ? fl : fl + 1n;
+    if (first <= 0n) continue;
+    const price = nearest ? roundPositive(num, sF, long, true, f) : (long ? first + 1n : first - 1n) * t;
+    if (price <= 0n) continue;
+    const Xb = sF * first * t;
     const kb = tierOfLinear(f, Xb);
     if (collateral + linearUpnl(f, long, Xb, XE) < linearMaintenance(f, fr, Xb, kb))
-      found = worseOf(long, found, b);
+      found = worseOf(long, found, price);
   }
-  out.liquidationPrice = worseOf(long, best, found);
+  return found;
 }
 
-/** The fast path for an inverse instrument (value(P) = QC / (P·S) settle units); writes every figure into `out`. */
+/** The fast path for an inverse instrument (value(P) = QC / (P·S) settle units); as `evaluateLinear`. */
 function evaluateInverse(
   f: FastConstants,
   fr: FeeRates,
   long: boolean,
   nearest: boolean,
+  monotone: boolean,
   basis: MarginConventions['mmBasis'],
   size: bigint,
   entryPrice: bigint,
   mark: bigint,
   collateral: bigint,
   out: PositionEvaluation,
-): void {
+): boolean {
   const S = f.S;
   const QC = size * f.MC;
   const PS = f.S1 ? mark : mark * S;
@@ -505,21 +798,117 @@ function evaluateInverse(
   const mm = inverseMaintenance(f, fr, QC, PS, k);
   out.maintenanceMargin = mm;
   out.marginRatio = marginRatio(mm, collateral + upnl);
-  // Liquidation (solvePrice, inverse): num = QC·E·(s·R + r), den = mRaw·E·S + s·QC·R.
-  const QCE = QC * entryPrice;
-  const QCR = QC * RONE;
-  const sQCR = long ? QCR : -QCR;
   const kE = tierOfInverse(f, QC, ES);
-  let best: bigint | null = null;
+  let entryPart = 0n;
   if (basis !== 'mark') {
     const kRaw = ceilDiv(QC * f.mmr[kE]!, ES) - f.deduction[kE]!;
-    const mRaw = collateral * RONE - (kRaw > 0n ? kRaw : 0n);
-    best = roundSolved(QCE * (long ? fr.entryLong : fr.entryShort), mRaw * ES + sQCR, long, nearest, f);
-    if (basis === 'entry') {
-      out.liquidationPrice = best;
-      return;
-    }
+    entryPart = kRaw > 0n ? kRaw : 0n;
   }
+  const solved = inverseSolved(f, fr, long, nearest, basis, QC, entryPrice, ES, kE, entryPart, collateral);
+  out.liquidationPrice = solved;
+  if (nearest) return true;
+  if (!monotone || solved === null) return false;
+  // refineSolved's common case, inline (see evaluateLinear); here the notional grows toward danger for a long.
+  if (long ? solved <= f.tick : solved < f.tick) return false;
+  inverseParts(f, fr, long, basis, QC, entryPrice, entryPart, solved);
+  if (collateral + partPnl - partMM >= (long ? 0n : 2n)) return true;
+  return inverseBand(f, fr, long, basis, QC, entryPrice, ES, kE, entryPart, solved, collateral, out);
+}
+
+/** The band around an inverse position's solved price (see `searchBand`). */
+function inverseBand(
+  f: FastConstants,
+  fr: FeeRates,
+  long: boolean,
+  basis: MarginConventions['mmBasis'],
+  QC: bigint,
+  entryPrice: bigint,
+  ES: bigint,
+  kE: number,
+  entryPart: bigint,
+  solved: bigint,
+  collateral: bigint,
+  out: PositionEvaluation,
+): boolean {
+  if (!long && !excessFalls(f, fr, basis)) return false;
+  setBand(f, fr, long, basis, false, QC, entryPrice, ES, kE, entryPart);
+  return searchBand(long, solved, collateral, out);
+}
+
+/** `solvedLiquidationPrice` of an inverse position backed by `collateral`. */
+function inverseSolved(
+  f: FastConstants,
+  fr: FeeRates,
+  long: boolean,
+  nearest: boolean,
+  basis: MarginConventions['mmBasis'],
+  QC: bigint,
+  entryPrice: bigint,
+  ES: bigint,
+  kE: number,
+  entryPart: bigint,
+  collateral: bigint,
+): bigint | null {
+  // solvePrice, inverse: num = QC·E·(s·R + r), den = mRaw·E·S + s·QC·R.
+  const QCR = QC * RONE;
+  const sQCR = long ? QCR : -QCR;
+  let best: bigint | null = null;
+  if (basis !== 'mark') {
+    const mRaw = collateral * RONE - entryPart;
+    best = roundSolved(
+      QC * entryPrice * (long ? fr.entryLong : fr.entryShort),
+      mRaw * ES + sQCR,
+      long,
+      nearest,
+      f,
+    );
+    if (basis === 'entry') return best;
+  }
+  return worseOf(
+    long,
+    best,
+    inverseMarkSolved(f, fr, long, nearest, QC, entryPrice, ES, kE, sQCR, collateral),
+  );
+}
+
+/** PnL and trigger maintenance of an inverse position at `price`, into `partPnl`/`partMM`. */
+function inverseParts(
+  f: FastConstants,
+  fr: FeeRates,
+  long: boolean,
+  basis: MarginConventions['mmBasis'],
+  QC: bigint,
+  entryPrice: bigint,
+  entryPart: bigint,
+  price: bigint,
+): void {
+  const PSs = f.S1 ? price : price * f.S;
+  let trig = basis === 'entry' ? 0n : inverseMaintenance(f, fr, QC, PSs, tierOfInverse(f, QC, PSs));
+  if (basis !== 'mark') {
+    const v = QC * fr.fee;
+    const a = entryPart + (v > 0n ? (v - 1n) / PSs + 1n : 0n);
+    const atEntry = a > 0n ? (a - 1n) / RONE + 1n : 0n;
+    if (atEntry > trig) trig = atEntry;
+  }
+  partPnl = inverseUpnl(long, QC, entryPrice, price, PSs);
+  partMM = trig;
+}
+
+/** The mark-basis solved price of an inverse position (liquidationAtMarkBasis). */
+function inverseMarkSolved(
+  f: FastConstants,
+  fr: FeeRates,
+  long: boolean,
+  nearest: boolean,
+  QC: bigint,
+  entryPrice: bigint,
+  ES: bigint,
+  kE: number,
+  sQCR: bigint,
+  collateral: bigint,
+): bigint | null {
+  const S = f.S;
+  const QCE = QC * entryPrice;
   const den0 = collateral * RONE * ES + sQCR;
   const nums = long ? fr.long : fr.short;
   let j = kE;
@@ -535,13 +924,10 @@ function evaluateInverse(
     if (num <= 0n) break;
     // ceil(QC·den / (num·S)) <= cap ⟺ QC·den <= cap·num·S.
     const j2 = tierOfExact(f, QC * den, f.S1 ? num : num * S, j);
-    if (j2 === j) {
-      out.liquidationPrice = worseOf(long, best, roundPositive(num, den, long, nearest, f));
-      return;
-    }
+    if (j2 === j) return roundPositive(num, den, long, nearest, f);
     j = j2;
   }
-  // Not settled: the scan, as in evaluateLinear.
+  // Not settled: the scan, as in linearMarkSolved.
   let found: bigint | null = null;
   const tiers = f.mmr.length;
   for (let i = 0; i < tiers; i++) {
@@ -557,20 +943,27 @@ function evaluateInverse(
     const p = roundPositive(num, den, long, nearest, f);
     if (p > 0n && tierOfExact(f, QC * den, f.S1 ? num : num * S, i) === i) found = worseOf(long, found, p);
   }
-  const caps = f.allCaps;
-  for (let i = 0; i < caps.length; i++) {
-    const cap = caps[i]!;
-    if (cap === null || cap <= 0n) continue;
-    // boundaryPrice: QC / (cap·S), rounded outward for the side.
-    const b = roundPositive(QC, f.S1 ? cap : cap * S, long, false, f);
-    if (b <= 0n) continue;
-    const BS = f.S1 ? b : b * S;
+  const t = f.tick;
+  for (let i = 0; i < f.limit; i++) {
+    const cap = f.allCaps[i]!;
+    if (cap <= 0n) continue;
+    // The boundary is QC / (cap·S); the first tick past it toward danger: a long's last one below it, a short's first
+    // one at or above.
+    const capS = f.S1 ? cap : cap * S;
+    const ct = capS * t;
+    const cl = (QC + ct - 1n) / ct;
+    const first = long ? cl - 1n : cl;
+    if (first <= 0n) continue;
+    const price = nearest ? roundPositive(QC, capS, long, true, f) : (long ? first + 1n : first - 1n) * t;
+    if (price <= 0n) continue;
+    const fp = first * t;
+    const BS = f.S1 ? fp : fp * S;
     const kb = tierOfInverse(f, QC, BS);
-    if (collateral + inverseUpnl(long, QC, entryPrice, b, BS) < inverseMaintenance(f, fr, QC, BS, kb)) {
-      found = worseOf(long, found, b);
+    if (collateral + inverseUpnl(long, QC, entryPrice, fp, BS) < inverseMaintenance(f, fr, QC, BS, kb)) {
+      found = worseOf(long, found, price);
     }
   }
-  out.liquidationPrice = worseOf(long, best, found);
+  return found;
 }
 
 function liqInput(

@@ -4,7 +4,8 @@
  * Units: sizes at sizeDp, prices at priceDp, money at settleDp of the instrument, rates at RATE_DP.
  * Rounding: requirements (IM, MM, fees) round up; payouts and equity (PnL) round down; liquidation and
  * bankruptcy prices round toward the side that triggers sooner (long up, short down) unless a venue preset
- * asks for nearest.
+ * asks for nearest — and a conservative liquidation price is then made exact for the whole-unit liquidation test
+ * itself (`liquidationTrigger`: the first tick at which it fails, searched tick by tick where rounding decides).
  *
  * One equation gives both special prices. With M the collateral that backs the position (isolated: its bucket;
  * cross: wallet + others' PnL − others' maintenance), the price P solves
@@ -16,7 +17,7 @@
 import { absBig, ceilDiv, div, floorDiv, InputError, maxBig, minBig, pow10, type Rounding } from './fixed.ts';
 import { type Instrument, type InstrumentScales, scalesOf } from './instrument.ts';
 import { LEVERAGE_ONE, RATE_ONE } from './rates.ts';
-import { type RateContext, type Rates, ratesFor, tierIndex } from './tiers.ts';
+import { type RateContext, type Rates, ratesFor, type Tier, tierIndex } from './tiers.ts';
 
 export type Side = 'long' | 'short';
 export const sign = (side: Side): 1n | -1n => (side === 'long' ? 1n : -1n);
@@ -44,6 +45,9 @@ export interface MarginConventions {
   removableCountsProfit: boolean;
   /** Removal must leave at least this fraction of notional (Hyperliquid: 0.1); 0 for none. */
   transferFloorRate: bigint;
+  /** Where initial margin is valued: at mark (default) or at entry (BitMEX position margin on entry cost, OKX
+   * isolated). Optional so conventions stored before it existed keep their meaning. */
+  imBasis?: 'mark' | 'entry';
 }
 
 const RONE = RATE_ONE;
@@ -205,11 +209,58 @@ export interface LiquidationInput {
 }
 
 /**
- * Liquidation price: the mark at which margin balance equals maintenance. With tiered maintenance the tier is
- * the one at the liquidation price itself (Binance's and Hyperliquid's re-check), found by walking from the
- * entry tier and, if that does not settle, by checking every tier and the bracket boundaries.
+ * Liquidation price: the price the mark must pass for the position to be liquidated.
+ *
+ * Conservative rounding (ringfence, Bybit, BitMEX, Deribit) makes that exact for the liquidation test itself —
+ * margin balance (PnL rounded down) below maintenance (rounded up, on the venue's basis: `triggerMaintenance`): it
+ * is the last tick at which the test passes before the first one at which it fails (`liquidationTrigger`), one
+ * tick further toward danger. No mark on the safe side of it is liquidatable, so the engine, which files a position
+ * under that first failing tick, starts a liquidation at exactly the mark at which `calc` first reports it.
+ * Where the solved price is exact to the tick this is that price rounded away from danger (a long's up, a short's
+ * down); it moves when rounding to whole settle units decides (a small inverse position, where one satoshi spans
+ * several ticks) or when a step bracket jumps maintenance.
+ *
+ * Nearest rounding (Binance, Hyperliquid, dYdX displays) gives the solved price rounded to the nearest tick, as the
+ * venue shows it; the engine always files and shows the conservative one.
+ *
+ * The solved price: with tiered maintenance the tier is the one at the liquidation price itself (Binance's and
+ * Hyperliquid's re-check), found by walking from the entry tier and, if that does not settle, by checking every
+ * tier and the bracket boundaries.
  */
 export function liquidationPrice(li: LiquidationInput): bigint | null {
+  if (li.conv.priceRounding === 'nearest') return solvedLiquidationPrice(li, 'nearest');
+  return priceBefore(li, liquidationTrigger(li));
+}
+
+/**
+ * The first tick, coming from the safe side, at which the liquidation test fails (null: none at any positive price);
+ * the engine files an isolated position under it. A mark at it or past it toward danger is liquidatable, with two
+ * exceptions that whole-unit rounding and step brackets allow and the engine's exact check handles: a tick just past
+ * it may pass again (the floored PnL and the ceiled maintenance step at different ticks), and where a step bracket
+ * makes the test fail on the safe side of the entry (an inverse short at the top of its bracket whose notional
+ * grows into the next one as the price falls) that stretch is the first one. Independent of `priceRounding`.
+ */
+export function liquidationTrigger(li: LiquidationInput): bigint | null {
+  if (excessFalls(li) && !excessMonotone(li.inst, li.conv, li.pos.side)) return scanStretches(li);
+  return refineSolved(li, solvedLiquidationPrice(li, 'conservative'));
+}
+
+/**
+ * `liquidationPrice` under conservative rounding from the price solved for it (`solvedLiquidationPrice(li,
+ * 'conservative')`, which evaluate.ts computes on its own fast path). For a position whose margin excess is monotone
+ * in price (`excessMonotone`).
+ */
+export function liquidationPriceFromSolved(li: LiquidationInput, solved: bigint | null): bigint | null {
+  return priceBefore(li, refineSolved(li, solved));
+}
+
+/** The tick before the first failing one, toward safety. */
+function priceBefore(li: LiquidationInput, trigger: bigint | null): bigint | null {
+  return trigger === null ? null : trigger - dangerStep(li.pos.side) * li.inst.tickSize;
+}
+
+/** The solved liquidation price rounded as asked: exact rational solution, tier re-checked (see liquidationPrice). */
+function solvedLiquidationPrice(li: LiquidationInput, rounding: 'conservative' | 'nearest'): bigint | null {
   const { inst, conv, pos } = li;
   const fee = conv.feeToCloseInMaintenance ? conv.takerFeeRate : 0n;
   const mRaw = li.collateral * RONE;
@@ -218,18 +269,23 @@ export function liquidationPrice(li: LiquidationInput): bigint | null {
     const rates = ratesAt(inst, pos.size, pos.entryPrice, li.openInterest);
     const kRaw = valueTimesRateRaw(inst, pos.size, pos.entryPrice, rates.mmr) - rates.deductionRaw;
     const p = solvePrice(inst, pos, mRaw - maxBig(0n, kRaw), fee);
-    best = p && roundPrice(inst, pos.side, p, conv.priceRounding);
+    best = p && roundPrice(inst, pos.side, p, rounding);
     if (conv.mmBasis === 'entry') return best;
   }
-  return worse(pos.side, best, liquidationAtMarkBasis(li, mRaw, fee));
+  return worse(pos.side, best, liquidationAtMarkBasis(li, mRaw, fee, rounding));
 }
 
-function liquidationAtMarkBasis(li: LiquidationInput, mRaw: bigint, fee: bigint): bigint | null {
-  const { inst, conv, pos } = li;
+function liquidationAtMarkBasis(
+  li: LiquidationInput,
+  mRaw: bigint,
+  fee: bigint,
+  rounding: 'conservative' | 'nearest',
+): bigint | null {
+  const { inst, pos } = li;
   const rule = inst.risk;
   const solveWith = (r: Rates) => {
     const p = solvePrice(inst, pos, mRaw + r.deductionRaw, r.mmr + fee);
-    return p && roundPrice(inst, pos.side, p, conv.priceRounding);
+    return p && roundPrice(inst, pos.side, p, rounding);
   };
   if (rule.kind !== 'tiers') return solveWith(ratesAt(inst, pos.size, pos.entryPrice, li.openInterest));
   // Walk: solve with a tier, see which tier that price falls in, repeat; continuous brackets settle fast.
@@ -242,10 +298,10 @@ function liquidationAtMarkBasis(li: LiquidationInput, mRaw: bigint, fee: bigint)
     const sp = solvePrice(inst, pos, mRaw + t.deductionRaw, t.mmr + fee);
     if (sp === null) break;
     const j = tierIndex(rule.tiers, notionalAtExactPrice(inst, pos.size, sp));
-    if (j === k) return roundPrice(inst, pos.side, sp, conv.priceRounding);
+    if (j === k) return roundPrice(inst, pos.side, sp, rounding);
     k = j;
   }
-  return scanTiers(li, mRaw, fee);
+  return scanTiers(li, mRaw, fee, rounding);
 }
 
 /** Notional (settle units, rounded up) at an exact rational price `num/den` in priceDp units; caps are integers,
@@ -265,13 +321,25 @@ function tierRates(
   return { mmr: t.mmr, imr: t.imr, deductionRaw: t.deductionRaw, maxLeverage: t.maxLeverage, tier: k };
 }
 
+/** Brackets a notional can fall in: up to the first open one (tierIndex never goes past it), else all; the caps of
+ * all but the last of them are the bracket boundaries. */
+function reachableTiers(tiers: readonly Tier[]): number {
+  for (let i = 0; i < tiers.length - 1; i++) if (tiers[i]!.cap === null) return i + 1;
+  return tiers.length;
+}
+
 /**
  * Every tier's own solution that lands inside that tier, plus bracket boundaries where the position is already
- * liquidatable (step rules jump there); the liquidation price is the outermost such point toward the position's
- * danger side.
+ * liquidatable just past them (step rules jump there); the liquidation price is the outermost such point toward
+ * the position's safe side.
  */
-function scanTiers(li: LiquidationInput, mRaw: bigint, fee: bigint): bigint | null {
-  const { inst, conv, pos } = li;
+function scanTiers(
+  li: LiquidationInput,
+  mRaw: bigint,
+  fee: bigint,
+  rounding: 'conservative' | 'nearest',
+): bigint | null {
+  const { inst, pos } = li;
   if (inst.risk.kind !== 'tiers') return null;
   const tiers = inst.risk.tiers;
   let best: bigint | null = null;
@@ -283,33 +351,60 @@ function scanTiers(li: LiquidationInput, mRaw: bigint, fee: bigint): bigint | nu
   tiers.forEach((_, k) => {
     const sp = solvePrice(inst, pos, mRaw + tiers[k]!.deductionRaw, tiers[k]!.mmr + fee);
     if (!sp) return;
-    const p = roundPrice(inst, pos.side, sp, conv.priceRounding);
+    const p = roundPrice(inst, pos.side, sp, rounding);
     // FIX: tier membership of the exact solution (see liquidationAtMarkBasis), not of the rounded price.
     if (p > 0n && tierIndex(tiers, notionalAtExactPrice(inst, pos.size, sp)) === k) consider(p);
   });
-  for (const t of tiers) {
-    if (t.cap === null) continue;
-    const b = boundaryPrice(inst, pos, t.cap);
-    if (b !== null && b > 0n && isLiquidatable(inst, pos, li.collateral, b, fee, li.openInterest))
-      consider(b);
+  const boundaries = reachableTiers(tiers) - 1;
+  for (let i = 0; i < boundaries; i++) {
+    const b = boundaryCrossing(inst, pos, tiers[i]!.cap!, rounding);
+    // FIX (D1): tested at the first tick past the boundary, inside the bracket on the danger side. The boundary
+    // price used to be rounded onto the other side, where the test passes, so a step rule's jump in maintenance was
+    // never a candidate and the price fell back to a far-off one (an inverse long reported 9,124 ticks late).
+    if (b && b.price > 0n && isLiquidatable(inst, pos, li.collateral, b.first, fee, li.openInterest))
+      consider(b.price);
   }
   // A long with no crossing above zero, or a short that never crosses: no liquidation price.
   return found ? best : null;
 }
 
-/** Price at which the position's notional equals `cap` (rounded to the tick, outward for the danger side). */
-function boundaryPrice(inst: Instrument, pos: PositionInput, cap: bigint): bigint | null {
+/**
+ * A bracket boundary (notional = `cap`, which is inside the lower bracket) seen from the position's danger side:
+ * `first`, the first tick past it toward danger (inside the bracket on that side: the higher one where the notional
+ * grows toward danger, a linear short or an inverse long, else the lower one), and the price to report when the test
+ * fails there — conservative: the tick before `first`; nearest: the boundary rounded to the nearest tick. Null when
+ * `first` is not a positive price.
+ */
+function boundaryCrossing(
+  inst: Instrument,
+  pos: PositionInput,
+  cap: bigint,
+  rounding: 'conservative' | 'nearest',
+): { first: bigint; price: bigint } | null {
   const s = scales(inst);
   const q = pos.size * inst.multiplier;
   if (q === 0n || cap <= 0n) return null;
-  const p =
+  const t = inst.tickSize;
+  // The boundary price num/den: linear, the lower bracket is P <= num/den; inverse, P >= num/den.
+  const [num, den] =
     inst.kind === 'linear'
-      ? { num: cap * s.linearDen, den: q * s.linearUp }
-      : { num: q * s.settleScale * s.priceScale, den: cap * s.sizeScale };
-  return roundPrice(inst, pos.side, p, 'conservative');
+      ? [cap * s.linearDen, q * s.linearUp]
+      : [q * s.settleScale * s.priceScale, cap * s.sizeScale];
+  const long = pos.side === 'long';
+  let first: bigint;
+  if (inst.kind === 'linear') {
+    const fl = floorDiv(num, den * t);
+    first = long ? fl : fl + 1n; // the last tick at or below the boundary / the first above it
+  } else {
+    const cl = ceilDiv(num, den * t);
+    first = long ? cl - 1n : cl; // the last tick below the boundary / the first at or above it
+  }
+  if (first <= 0n) return null;
+  const price = rounding === 'nearest' ? div(num, den * t, 'halfUp') * t : (first - dangerStep(pos.side)) * t;
+  return { first: first * t, price };
 }
 
-/** Margin balance below maintenance at `price` (the trigger test). */
+/** Margin balance below maintenance at `price`, maintenance measured at `price` with `fee` folded in. */
 export function isLiquidatable(
   inst: Instrument,
   pos: PositionInput,
@@ -319,6 +414,302 @@ export function isLiquidatable(
   oi?: bigint,
 ): boolean {
   return collateral + unrealizedPnl(inst, pos, price) < maintenanceMargin(inst, pos.size, price, fee, oi);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The first failing tick
+//
+// The liquidation test compares whole settle units: h(P) = collateral + floor(uPnL(P)) − ceil(MM(P)) < 0, with
+// MM = `triggerMaintenance`. The solved price is the root of the exact excess G(P) = collateral + uPnL(P) − MM(P);
+// rounding only ever lowers the excess, by less than two units: G − 2 < h <= G (two: one from each side, plus
+// 1/RATE_ONE from the nested ceilings, which an integer h absorbs). So the test fails wherever G < 0 and passes
+// wherever G >= 2; between the two (the band) it is decided by the rounding and may even pass again a tick further
+// toward danger (the PnL and the maintenance step down at different ticks). When one settle unit spans several
+// ticks (a small inverse position) the band is several ticks wide and the solved price is off by that much.
+//
+// The search in the band rests on two monotone integers: toward danger the floored PnL A never rises, and the
+// rounded maintenance B moves one way (it follows the notional). Among the ticks where B takes one value m the test
+// fails exactly where A < m − collateral, a tail found by bisection; the band holds few values of B (across it G
+// moves by under four units and B by at most r/(1 − r) of that, plus one jump per bracket boundary), so the search
+// is a few bisections, bounded below by `MAX_LEVELS`.
+
+/** Whether the notional grows toward danger: a linear short's (rising price) or an inverse long's (falling price). */
+export function notionalGrows(inst: Instrument, side: Side): boolean {
+  return (inst.kind === 'linear') === (side === 'short');
+}
+
+/** A tick index toward danger: a long's danger is a falling price, a short's a rising one. */
+function dangerStep(side: Side): bigint {
+  return side === 'long' ? -1n : 1n;
+}
+
+/** Margin balance less the maintenance the liquidation test uses, at `price` (the test fails below zero). */
+function excessAt(li: LiquidationInput, price: bigint): bigint {
+  return (
+    li.collateral +
+    unrealizedPnl(li.inst, li.pos, price) -
+    triggerMaintenance(li.inst, li.conv, li.pos, price, li.openInterest)
+  );
+}
+
+/** Distinct maintenance values the band search walks through before it gives up and reports the earliest tick it
+ * has not ruled out (early, never late). Far more than any real band holds. */
+const MAX_LEVELS = 64;
+/** A band this many ticks wide or less is searched tick by tick. */
+const SCAN_TICKS = 6n;
+/** Doublings of the search toward safety before it stops (2^200 ticks: no real price). */
+const MAX_DOUBLINGS = 200;
+
+/**
+ * Whether the exact excess G falls monotonically toward danger over all prices, so that the solved price brackets
+ * the first failing tick. It does within a bracket (maintenance rate + fee below 100%), and across them where
+ * maintenance is continuous (derived deductions) or jumps the same way: up where the notional grows toward danger
+ * (a linear short, an inverse long). A step rule seen from an inverse short (or a linear long) jumps the other way:
+ * the excess then rises again past each boundary toward danger and may fail first on the safe side of the entry.
+ */
+export function excessMonotone(inst: Instrument, conv: MarginConventions, side: Side): boolean {
+  if (conv.mmBasis === 'entry' || inst.risk.kind !== 'tiers') return true;
+  const jumps = tierJumps(inst);
+  if (jumps === 0) return true;
+  const growing = (inst.kind === 'linear') === (side === 'short');
+  return growing ? jumps === 1 : jumps === -1;
+}
+
+/**
+ * Whether the exact excess falls toward danger within each bracket, as the band search needs: always where the
+ * notional grows toward danger (a linear short, an inverse long); where it shrinks, while maintenance rate + fee
+ * stays below 100% (at 100% a linear long's excess no longer depends on the price at all).
+ */
+function excessFalls(li: LiquidationInput): boolean {
+  const { inst, conv, pos } = li;
+  if ((inst.kind === 'linear') === (pos.side === 'short')) return true;
+  const fee = conv.feeToCloseInMaintenance ? conv.takerFeeRate : 0n;
+  let mmr = 0n;
+  if (conv.mmBasis !== 'entry') {
+    if (inst.risk.kind === 'tiers') {
+      const tiers = inst.risk.tiers;
+      const n = reachableTiers(tiers);
+      for (let k = 0; k < n; k++) mmr = maxBig(mmr, tiers[k]!.mmr);
+    } else mmr = ratesAt(inst, pos.size, pos.entryPrice, li.openInterest).mmr;
+  }
+  return mmr + fee < RONE;
+}
+
+const jumpCache = new WeakMap<Instrument, number>();
+/**
+ * How maintenance jumps at the bracket boundaries as the notional grows: 0 continuous, 1 up or not at all at each,
+ * −1 down or not at all, 2 both ways.
+ */
+export function tierJumps(inst: Instrument): number {
+  let j = jumpCache.get(inst);
+  if (j !== undefined) return j;
+  j = 0;
+  if (inst.risk.kind === 'tiers') {
+    const tiers = inst.risk.tiers;
+    const n = reachableTiers(tiers);
+    for (let k = 1; k < n; k++) {
+      const a = tiers[k - 1]!;
+      const b = tiers[k]!;
+      const jump = a.cap! * (b.mmr - a.mmr) - (b.deductionRaw - a.deductionRaw);
+      const sgn = jump > 0n ? 1 : jump < 0n ? -1 : 0;
+      if (sgn !== 0) j = j === 0 || j === sgn ? sgn : 2;
+    }
+  }
+  jumpCache.set(inst, j);
+  return j;
+}
+
+/**
+ * The first failing tick from the solved conservative price (the last tick the exact excess keeps at or above
+ * zero), for a position whose excess is monotone: the tick past it fails (G < 0 there), so unless the band reaches
+ * back over the solved price — checked with one evaluation — that is the answer; otherwise the band is searched.
+ * The check: where the notional grows toward danger (a linear short, an inverse long) the floored PnL falls and the
+ * rounded maintenance rises toward danger, so the test itself is monotone and passing at the solved price is enough;
+ * otherwise the two can step at different ticks and the solved price must keep 2 units (then G >= 2 from it on).
+ */
+function refineSolved(li: LiquidationInput, solved: bigint | null): bigint | null {
+  const { inst, pos } = li;
+  const t = inst.tickSize;
+  const step = dangerStep(pos.side);
+  const shortEnd = pos.side === 'short' ? 1n : null;
+  if (!excessFalls(li)) {
+    // Maintenance at 100% of a shrinking notional: no band to search, the solved price stands.
+    const d = solved === null ? 0n : solved / t + step;
+    return d >= 1n ? d * t : null;
+  }
+  if (solved === null) {
+    // No root: a short never fails; a long might only by rounding, near zero.
+    if (pos.side === 'short' || excessAt(li, t) >= 2n) return null;
+    return firstFailing(li, safeBound(li, 1n, null), 1n);
+  }
+  const n = solved / t;
+  const d = n + step;
+  if (n < 1n) return firstFailing(li, 0n, d) ?? d * t; // a short solved below the first tick
+  if (excessAt(li, solved) >= (notionalGrows(inst, pos.side) ? 0n : 2n)) return d >= 1n ? d * t : null;
+  // The band's safe end: the price solved with 2 units less collateral, where G = 2; from it on toward safety G >= 2
+  // and the test passes. (Should rounding leave no such price, search for a tick that keeps 2 units instead.)
+  const band = solvedLiquidationPrice({ ...li, collateral: li.collateral - 2n }, 'conservative');
+  const s =
+    band !== null && (pos.side === 'long' ? band >= solved : band <= solved)
+      ? band / t
+      : pos.side === 'short'
+        ? 0n
+        : safeBound(li, n, shortEnd);
+  if (d < 1n) return firstFailing(li, s, 1n); // a long solved at the first tick: only the band can fail
+  return firstFailing(li, s, d) ?? d * t;
+}
+
+/**
+ * From tick index `from`, toward safety and not past `limit` (the last index of a stretch over which G is monotone;
+ * null: unbounded), an index where the excess is at least 2 units while at the next index toward danger it is not
+ * (so G there is at least 2, and below 4 plus one tick's worth just past it); with none up to `limit`, the index just
+ * past `limit` (0 for a short's first tick). Everything from the returned index toward safety, within the stretch,
+ * passes the test. Gallops, then bisects.
+ */
+function safeBound(li: LiquidationInput, from: bigint, limit: bigint | null): bigint {
+  const t = li.inst.tickSize;
+  const up = -dangerStep(li.pos.side);
+  const ok = (n: bigint) => excessAt(li, n * t) >= 2n;
+  if (ok(from)) return from;
+  let bad = from;
+  let good = 0n; // 0: not found yet (never a valid index here)
+  let dist = 1n;
+  for (let i = 0; i < MAX_DOUBLINGS && good === 0n; i++) {
+    let n = from + up * dist;
+    const atLimit = limit !== null && (up > 0n ? n >= limit : n <= limit);
+    if (atLimit) n = limit as bigint;
+    if (ok(n)) good = n;
+    else if (atLimit) return n + up;
+    else bad = n;
+    dist *= 2n;
+  }
+  if (good === 0n) return bad; // no real price gets here
+  while (good - bad > 1n || bad - good > 1n) {
+    const mid = (good + bad) / 2n;
+    if (ok(mid)) good = mid;
+    else bad = mid;
+  }
+  return good;
+}
+
+/**
+ * The first tick index past `safe` toward danger, up to `end` inclusive, at which the test fails; null if none.
+ * Everything from `safe` toward safety must pass. Level by level of the rounded maintenance (see above).
+ */
+function firstFailing(li: LiquidationInput, safe: bigint, end: bigint): bigint | null {
+  const { inst, conv, pos } = li;
+  const step = dangerStep(pos.side);
+  const last = (end - safe) * step;
+  if (last < 1n) return null;
+  const t = inst.tickSize;
+  const at = (k: bigint) => (safe + step * k) * t;
+  if (last <= SCAN_TICKS) {
+    // A narrow band (the usual one): tick by tick.
+    for (let k = 1n; k <= last; k++) if (excessAt(li, at(k)) < 0n) return at(k);
+    return null;
+  }
+  const pnl = (k: bigint) => unrealizedPnl(inst, pos, at(k));
+  const mm = (k: bigint) => triggerMaintenance(inst, conv, pos, at(k), li.openInterest);
+  let lo = 1n;
+  for (let level = 0; lo <= last; level++) {
+    if (level === MAX_LEVELS) return at(lo);
+    const m = mm(lo);
+    // The run of indices from lo where maintenance is still m (it is monotone along the way).
+    let runEnd = lo;
+    if (mm(last) === m) runEnd = last;
+    else {
+      let y = last;
+      while (y - runEnd > 1n) {
+        const mid = (runEnd + y) / 2n;
+        if (mm(mid) === m) runEnd = mid;
+        else y = mid;
+      }
+    }
+    // Within the run the test fails where the PnL is below m − collateral: a tail of it.
+    const below = m - li.collateral;
+    if (pnl(runEnd) < below) {
+      if (pnl(lo) < below) return at(lo);
+      let x = lo;
+      let y = runEnd;
+      while (y - x > 1n) {
+        const mid = (x + y) / 2n;
+        if (pnl(mid) < below) y = mid;
+        else x = mid;
+      }
+      return at(y);
+    }
+    lo = runEnd + 1n;
+  }
+  return null;
+}
+
+/**
+ * The first failing tick when the excess is not monotone across brackets (see `excessMonotone`): bracket by bracket
+ * from the safest (within one the exact excess is monotone), the first that fails anywhere. A bracket whose
+ * danger-end tick keeps 2 units passes throughout; otherwise its stretch is searched from the safe side. The
+ * bracket that runs on without end toward danger (a short's) is entered from its solved price.
+ */
+function scanStretches(li: LiquidationInput): bigint | null {
+  const { inst, pos } = li;
+  if (inst.risk.kind !== 'tiers') return refineSolved(li, solvedLiquidationPrice(li, 'conservative'));
+  const tiers = inst.risk.tiers;
+  const n = reachableTiers(tiers);
+  const t = inst.tickSize;
+  const long = pos.side === 'long';
+  const s = scales(inst);
+  const q = pos.size * inst.multiplier;
+  const linear = inst.kind === 'linear';
+  // Tick index ranges [lo, hi] of each bracket (hi null: unbounded).
+  const ranges: { k: number; lo: bigint; hi: bigint | null }[] = [];
+  // Linear: the last index with notional <= cap; inverse: the first.
+  const edge = (cap: bigint) =>
+    linear
+      ? floorDiv(cap * s.linearDen, q * s.linearUp * t)
+      : ceilDiv(q * s.settleScale * s.priceScale, cap * s.sizeScale * t);
+  for (let k = 0; k < n; k++) {
+    const below = k === 0 ? null : edge(tiers[k - 1]!.cap!);
+    const above = k === n - 1 ? null : edge(tiers[k]!.cap!);
+    const lo = linear ? (below === null ? 1n : below + 1n) : above === null ? 1n : maxBig(1n, above);
+    const hi = linear ? above : below === null ? null : below - 1n;
+    if (hi === null || lo <= hi) ranges.push({ k, lo, hi });
+  }
+  // Safest first: a long's from the highest prices, a short's from the lowest.
+  ranges.sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  if (long) ranges.reverse();
+  for (const r of ranges) {
+    const dangerEnd = long ? r.lo : r.hi;
+    const safeEnd = long ? r.hi : r.lo;
+    if (dangerEnd === null) {
+      // A short's last stretch: from its own solved price.
+      const solved = stretchSolved(li, r.k);
+      if (solved === null) return null;
+      const m = solved / t;
+      if (m < r.lo) return r.lo * t; // solved on the safe side of the stretch: it fails from its first tick
+      if (excessAt(li, solved) >= 2n) return (m + 1n) * t;
+      return firstFailing(li, safeBound(li, m, r.lo), m + 1n) ?? (m + 1n) * t;
+    }
+    if (excessAt(li, dangerEnd * t) >= 2n) continue;
+    const f = firstFailing(li, safeBound(li, dangerEnd, safeEnd), dangerEnd);
+    if (f !== null) return f;
+  }
+  return null;
+}
+
+/** The conservative solved price of bracket `k` alone (worse of it and the entry-basis price where that counts). */
+function stretchSolved(li: LiquidationInput, k: number): bigint | null {
+  const { inst, conv, pos } = li;
+  const fee = conv.feeToCloseInMaintenance ? conv.takerFeeRate : 0n;
+  const mRaw = li.collateral * RONE;
+  const t = (inst.risk as { tiers: Tier[] }).tiers[k]!;
+  const sp = solvePrice(inst, pos, mRaw + t.deductionRaw, t.mmr + fee);
+  let best = sp && roundPrice(inst, pos.side, sp, 'conservative');
+  if (conv.mmBasis === 'worse') {
+    const rates = ratesAt(inst, pos.size, pos.entryPrice, li.openInterest);
+    const kRaw = valueTimesRateRaw(inst, pos.size, pos.entryPrice, rates.mmr) - rates.deductionRaw;
+    const p = solvePrice(inst, pos, mRaw - maxBig(0n, kRaw), fee);
+    best = worse(pos.side, best, p && roundPrice(inst, pos.side, p, 'conservative'));
+  }
+  return best;
 }
 
 /** Bankruptcy price: where margin balance (less the fee to close, if the venue counts it) reaches zero. */
@@ -343,13 +734,15 @@ export interface IsolatedState extends LiquidationInput {
 }
 
 /**
- * Largest amount that can leave an isolated bucket: what stays must cover initial margin at mark (notional /
- * leverage) and any venue transfer floor; unrealized profit counts only where the venue allows it (Binance).
+ * Largest amount that can leave an isolated bucket: what stays must cover initial margin (notional / leverage,
+ * at mark or, where the venue values it so, at entry) and any venue transfer floor; unrealized profit counts only
+ * where the venue allows it (Binance).
  */
 export function maxRemovableMargin(st: IsolatedState): bigint {
   const n = notional(st.inst, st.pos.size, st.mark, 'ceil');
+  const imValue = st.conv.imBasis === 'entry' ? notional(st.inst, st.pos.size, st.pos.entryPrice, 'ceil') : n;
   const required = maxBig(
-    initialMarginAtLeverage(n, st.leverage),
+    initialMarginAtLeverage(imValue, st.leverage),
     maxBig(
       initialMarginAtRate(n, st.conv.transferFloorRate),
       maintenanceMargin(st.inst, st.pos.size, st.mark),

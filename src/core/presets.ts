@@ -2,8 +2,10 @@
  * Venue presets as data: each names its markets (tier tables) and its conventions. The math is one piece of
  * code; a preset only picks parameters. Tables are dated snapshots from ../shared/reference/venue-margin-rules.md
  * (Binance BTCUSDT brackets 2021-03, Bybit BTCUSDT risk limits, BitMEX v1 risk-limit steps, Hyperliquid mainnet
- * tiers, dYdX v4 genesis liquidity tiers, Deribit linear perpetual formula) — check live values before relying on
- * them for a real account.
+ * tiers, dYdX v4 genesis liquidity tiers, Deribit linear perpetual formula), OKX's and Gate's from the sources
+ * named at their tables (Gate: docs/venues/gate.md) — check live values before relying on them for a real account.
+ * Where a venue's rule differs by margin mode (Bybit inverse: the fee to close is in the cross formula only) the
+ * preset says so as data (`cross`), not as a branch in the math.
  */
 import { decimalPlaces, InputError, parseDecimal } from './fixed.ts';
 import type { ContractKind, Instrument } from './instrument.ts';
@@ -19,6 +21,8 @@ export type RuleSpec =
   | {
       kind: 'brackets';
       deduction?: 'derived' | 'none';
+      /** 'given': the first tier's deduction is taken as written (calc's custom tiers); default: it is zero. */
+      first?: 'zero' | 'given';
       tiers: { cap: string | null; mmr: string; maxLeverage: string; deduction?: string }[];
     }
   | { kind: 'hyperliquid'; tiers: { cap: string | null; maxLeverage: string }[] }
@@ -48,6 +52,8 @@ export interface MarketSpec {
   maxLeverage: string;
   risk: RuleSpec;
   expiry?: number | null;
+  /** Largest position (in contracts) the table covers; calc refuses larger ones rather than guess their tier. */
+  maxSize?: string;
 }
 
 export interface ConventionSpec {
@@ -58,13 +64,26 @@ export interface ConventionSpec {
   takerFeeRate: string;
   removableCountsProfit: boolean;
   transferFloorRate: string;
+  imBasis?: MarginConventions['imBasis'];
 }
 
 export interface VenuePreset {
   id: string;
   description: string;
   conventions: ConventionSpec;
+  /** What differs in cross mode (Bybit inverse: the fee to close enters the cross prices only). */
+  cross?: Partial<ConventionSpec>;
   markets: MarketSpec[];
+  /** Any other symbol is a market when the position gives its `maxLeverage` (Hyperliquid: one tier, as for
+   * margin-table ids below 50). */
+  anySymbol?: { quote: string; settleDp: number; tickSize: string; lotSize: string };
+  /** Deductions of calc's custom `tiers`: derived by the recursion (default) or none (the whole position at its
+   * tier's rate, OKX). */
+  customDeduction?: 'derived' | 'none';
+  /** Extra margin counts net of the taker fee, `extra / (1 ± fee)` (Bybit's unified-account inverse formula). */
+  extraMarginNetOfTakerFee?: boolean;
+  /** Initial margin includes the fee to close at entry value (Gate: `value / leverage + close fee`). */
+  initialMarginIncludesFeeToClose?: boolean;
 }
 
 export function buildRule(spec: RuleSpec, settleDp: number, field = 'risk'): RiskRule {
@@ -83,12 +102,13 @@ export function buildRule(spec: RuleSpec, settleDp: number, field = 'risk'): Ris
               : {}),
           })),
           settleDp,
-          { deduction: spec.deduction ?? 'derived' },
+          { deduction: spec.deduction ?? 'derived', first: spec.first ?? 'zero' },
         ),
       };
     case 'hyperliquid':
       return {
         kind: 'tiers',
+        maintenanceFromMaxLeverage: true,
         tiers: hyperliquidTiers(
           spec.tiers.map((t, i) => ({
             cap: t.cap === null ? null : money(t.cap, `${field}.tiers[${i}].cap`),
@@ -162,6 +182,7 @@ export function buildConventions(c: ConventionSpec): MarginConventions {
     takerFeeRate: parseRate(c.takerFeeRate, 'takerFeeRate'),
     removableCountsProfit: c.removableCountsProfit,
     transferFloorRate: parseRate(c.transferFloorRate, 'transferFloorRate'),
+    ...(c.imBasis !== undefined ? { imBasis: c.imBasis } : {}),
   };
 }
 
@@ -281,6 +302,56 @@ const inverse = (
   risk,
 });
 
+const BYBIT_INVERSE_STEPS: RuleSpec = {
+  kind: 'steps',
+  baseLimit: '150',
+  step: '150',
+  baseMmr: '0.005',
+  baseImr: '0.01',
+  stepRate: '0.005',
+  steps: 10,
+};
+
+/** Hyperliquid reports prices unrounded: solved prices are kept at the full 8 price decimals. */
+const HL_TICK = '0.00000001';
+/** The finest size step any Hyperliquid perpetual has (5 size decimals). */
+const HL_LOT = '0.00001';
+/** Mainnet margin tables (reference §4.3): 10x up to 20M notional then 5x, and 10x up to 3M then 5x. */
+const HL_10X_20M = [
+  'AAVE',
+  'ADA',
+  'APT',
+  'AVAX',
+  'BCH',
+  'CRV',
+  'DOGE',
+  'ENA',
+  'FARTCOIN',
+  'HYPE',
+  'kBONK',
+  'kPEPE',
+  'LINK',
+  'LTC',
+  'NEAR',
+  'PUMP',
+  'SUI',
+  'TRUMP',
+  'UNI',
+  'WLD',
+  'ZEC',
+];
+const HL_10X_3M = ['ARB', 'BNB', 'DOT', 'JUP', 'kSHIB', 'MKR', 'ONDO', 'PAXG', 'TON', 'TRX', 'XPL'];
+
+/** A Hyperliquid USDC perpetual with two tiers: `lev1` up to `cap` notional, `lev2` above. */
+const hl = (symbol: string, lot: string, cap: string, lev1: string, lev2: string): MarketSpec =>
+  linear(symbol, symbol, 'USDC', HL_TICK, lot, 6, lev1, {
+    kind: 'hyperliquid',
+    tiers: [
+      { cap, maxLeverage: lev1 },
+      { cap: null, maxLeverage: lev2 },
+    ],
+  });
+
 export const PRESETS: Record<string, VenuePreset> = {
   ringfence: {
     id: 'ringfence',
@@ -338,27 +409,37 @@ export const PRESETS: Record<string, VenuePreset> = {
   'bybit-inverse': {
     id: 'bybit-inverse',
     description:
-      'Bybit inverse: maintenance at entry value, taker fee to close in LP and bankruptcy price, 0.5 tick.',
+      'Bybit inverse (classic account): isolated — maintenance at entry value, no fee in the prices ' +
+      '(BP = entry × L/(L ± 1)); cross — the taker fee to close in liquidation and bankruptcy prices; 0.5 tick.',
     conventions: {
       mmBasis: 'entry',
       priceRounding: 'conservative',
-      feeToCloseInMaintenance: true,
-      feeInBankruptcy: true,
+      feeToCloseInMaintenance: false,
+      feeInBankruptcy: false,
       takerFeeRate: '0.00075',
       removableCountsProfit: false,
       transferFloorRate: '0',
     },
-    markets: [
-      inverse('BTCUSD', 'BTC', '0.5', '1', '100', {
-        kind: 'steps',
-        baseLimit: '150',
-        step: '150',
-        baseMmr: '0.005',
-        baseImr: '0.01',
-        stepRate: '0.005',
-        steps: 10,
-      }),
-    ],
+    // The classic account's cross formula (help.bybit.com 360039261334) keeps the fee to close in both prices.
+    cross: { feeToCloseInMaintenance: true, feeInBankruptcy: true },
+    markets: [inverse('BTCUSD', 'BTC', '0.5', '1', '100', BYBIT_INVERSE_STEPS)],
+  },
+  'bybit-inverse-uta': {
+    id: 'bybit-inverse-uta',
+    description:
+      "Bybit inverse, unified trading account (isolated): the UTA article's closed form — maintenance at the " +
+      'liquidation price, extra margin counted as extra / (1 ± taker fee); 0.5 tick.',
+    conventions: {
+      mmBasis: 'mark',
+      priceRounding: 'conservative',
+      feeToCloseInMaintenance: false,
+      feeInBankruptcy: false,
+      takerFeeRate: '0.00055',
+      removableCountsProfit: false,
+      transferFloorRate: '0',
+    },
+    extraMarginNetOfTakerFee: true,
+    markets: [inverse('BTCUSD', 'BTC', '0.5', '1', '100', BYBIT_INVERSE_STEPS)],
   },
   'bitmex-inverse': {
     id: 'bitmex-inverse',
@@ -372,6 +453,8 @@ export const PRESETS: Record<string, VenuePreset> = {
       takerFeeRate: '0.00075',
       removableCountsProfit: false,
       transferFloorRate: '0',
+      // Position margin is on entry cost: contracts × multiplier / entry × IM rate (§3.2–3.3).
+      imBasis: 'entry',
     },
     markets: [
       inverse('XBTUSD', 'XBT', '0.5', '1', '100', {
@@ -388,7 +471,8 @@ export const PRESETS: Record<string, VenuePreset> = {
   hyperliquid: {
     id: 'hyperliquid',
     description:
-      'Hyperliquid: maintenance = half the initial rate at max leverage, tier at the liquidation price, 10% transfer floor.',
+      'Hyperliquid: maintenance = half the initial rate at max leverage, tier at the liquidation price, 10% transfer ' +
+      'floor; prices unrounded (as its API reports liquidationPx).',
     conventions: {
       mmBasis: 'mark',
       priceRounding: 'nearest',
@@ -399,28 +483,14 @@ export const PRESETS: Record<string, VenuePreset> = {
       transferFloorRate: '0.1',
     },
     markets: [
-      linear('BTC', 'BTC', 'USDC', '1', '0.00001', 6, '40', {
-        kind: 'hyperliquid',
-        tiers: [
-          { cap: '150000000', maxLeverage: '40' },
-          { cap: null, maxLeverage: '20' },
-        ],
-      }),
-      linear('ETH', 'ETH', 'USDC', '0.1', '0.0001', 6, '25', {
-        kind: 'hyperliquid',
-        tiers: [
-          { cap: '100000000', maxLeverage: '25' },
-          { cap: null, maxLeverage: '15' },
-        ],
-      }),
-      linear('SOL', 'SOL', 'USDC', '0.01', '0.01', 6, '20', {
-        kind: 'hyperliquid',
-        tiers: [
-          { cap: '70000000', maxLeverage: '20' },
-          { cap: null, maxLeverage: '10' },
-        ],
-      }),
+      hl('BTC', '0.00001', '150000000', '40', '20'),
+      hl('ETH', '0.0001', '100000000', '25', '15'),
+      hl('SOL', '0.01', '70000000', '20', '10'),
+      hl('XRP', HL_LOT, '40000000', '20', '10'),
+      ...HL_10X_20M.map((sym) => hl(sym, HL_LOT, '20000000', '10', '5')),
+      ...HL_10X_3M.map((sym) => hl(sym, HL_LOT, '3000000', '10', '5')),
     ],
+    anySymbol: { quote: 'USDC', settleDp: 6, tickSize: HL_TICK, lotSize: HL_LOT },
   },
   dydx: {
     id: 'dydx',
@@ -488,21 +558,100 @@ export const PRESETS: Record<string, VenuePreset> = {
       }),
     ],
   },
+  okx: {
+    id: 'okx',
+    description:
+      'OKX USDT-margined swaps, isolated: initial margin on entry value, liquidation when margin balance falls to ' +
+      'notional at mark × (tier MMR + taker fee rate); tiers by contracts, the whole position at its tier rate.',
+    conventions: {
+      mmBasis: 'mark',
+      priceRounding: 'nearest',
+      feeToCloseInMaintenance: true,
+      feeInBankruptcy: false,
+      takerFeeRate: '0.0005',
+      removableCountsProfit: false,
+      transferFloorRate: '0',
+      imBasis: 'entry',
+    },
+    // Cross initial margin is on mark (§7.1).
+    cross: { imBasis: 'mark' },
+    customDeduction: 'none',
+    markets: [
+      {
+        // Tier 1 of OKX's ADAUSDT perpetual table effective 2023-05-19 (0–1,500 contracts, MMR 0.50%, min IMR
+        // 1.33%, 75x); larger positions need the venue's tiers inline (the table's caps are contract counts, which
+        // notional brackets cannot hold). 10 ADA a contract since 2022-04-14 (was 100), tick 0.00001.
+        ...linear('ADA-USDT-SWAP', 'ADA', 'USDT', '0.00001', '1', 8, '75', {
+          kind: 'brackets',
+          deduction: 'none',
+          tiers: [{ cap: null, mmr: '0.005', maxLeverage: '75' }],
+        }),
+        multiplier: '10',
+        maxSize: '1500',
+      },
+    ],
+  },
+  gate: {
+    id: 'gate',
+    description:
+      "Gate USDT futures: Gate's published formula LP = (entry ∓ margin / multiplier / size) / (1 ∓ (MMR + taker " +
+      'fee)); initial margin = value / leverage + fee to close (docs/venues/gate.md).',
+    conventions: {
+      mmBasis: 'mark',
+      priceRounding: 'nearest',
+      feeToCloseInMaintenance: true,
+      feeInBankruptcy: false,
+      takerFeeRate: '0.00075',
+      removableCountsProfit: false,
+      transferFloorRate: '0',
+    },
+    initialMarginIncludesFeeToClose: true,
+    markets: [
+      {
+        // Contract 0.0001 BTC, tick 0.1 (Gate API contract example). Tiers 1–3 of the BTC_USDT risk-limit ladder
+        // as returned by /futures/usdt/risk_limit_tiers on 2026-08-09 (third-party capture; deductions asserted);
+        // the table ends at 1,500,000 USDT and calc refuses positions beyond it.
+        ...linear('BTC_USDT', 'BTC', 'USDT', '0.1', '1', 8, '200', {
+          kind: 'brackets',
+          tiers: [
+            { cap: '500000', mmr: '0.003', maxLeverage: '200', deduction: '0' },
+            { cap: '1000000', mmr: '0.0035', maxLeverage: '150.01', deduction: '250' },
+            { cap: '1500000', mmr: '0.004', maxLeverage: '125', deduction: '750' },
+          ],
+        }),
+        multiplier: '0.0001',
+      },
+    ],
+  },
 };
 
 export interface LoadedVenue {
   id: string;
+  /** Isolated conventions (and the engine's, for the ringfence preset). */
   conventions: MarginConventions;
+  /** The same with the preset's cross-mode differences applied. */
+  crossConventions: MarginConventions;
   markets: Map<string, Instrument>;
+  /** The specs the markets were built from (calc re-derives a market from them for a position's maxLeverage). */
+  specs: Map<string, MarketSpec>;
+  preset: VenuePreset;
 }
 
 const loaded = new Map<string, LoadedVenue>();
+
+/**
+ * The preset named `id`, by own property only: a user-supplied name such as `__proto__`, `constructor` or
+ * `toString` is an unknown venue, never something inherited from Object.prototype.
+ */
+export function presetOf(id: string): VenuePreset | undefined {
+  return Object.hasOwn(PRESETS, id) ? PRESETS[id] : undefined;
+}
 
 /** A venue's conventions and instruments, built (and their published tables asserted) once. */
 export function venue(id: string): LoadedVenue {
   const hit = loaded.get(id);
   if (hit) return hit;
-  const p = PRESETS[id];
+  const p = presetOf(id);
   if (!p)
     throw new InputError(
       'venue',
@@ -512,7 +661,10 @@ export function venue(id: string): LoadedVenue {
   const v: LoadedVenue = {
     id,
     conventions: buildConventions(p.conventions),
+    crossConventions: buildConventions({ ...p.conventions, ...p.cross }),
     markets: new Map(p.markets.map((m) => [m.symbol, buildInstrument(m)])),
+    specs: new Map(p.markets.map((m) => [m.symbol, m])),
+    preset: p,
   };
   loaded.set(id, v);
   return v;

@@ -3,13 +3,19 @@
  * Parses an untrusted JSON value strictly (unknown fields, bad decimals and unknown markets are errors naming the
  * field), evaluates every position with the core math and returns decimals as strings.
  */
-import { ceilDiv, decimalPlaces, formatDecimal, InputError, maxBig, minBig, parseDecimal } from './fixed.ts';
+import {
+  ceilDiv,
+  decimalPlaces,
+  floorDiv,
+  formatDecimal,
+  InputError,
+  maxBig,
+  minBig,
+  parseDecimal,
+} from './fixed.ts';
 import type { Instrument } from './instrument.ts';
 import {
-  type BucketPosition,
   bankruptcyPrice,
-  crossBankruptcyPrice,
-  crossLiquidationPrice,
   initialMarginAtLeverage,
   leverageChange,
   liquidationPrice,
@@ -20,10 +26,12 @@ import {
   type PositionInput,
   positionRisk,
   type Side,
+  triggerMaintenance,
+  unrealizedPnl,
 } from './margin.ts';
-import { buildInstrument, DEFAULT_PRICE_DP, type MarketSpec, venue } from './presets.ts';
-import { LEVERAGE_DP, LEVERAGE_ONE, parseLeverage, RATE_DP, RATE_ONE } from './rates.ts';
-import { type RiskRule, ratesFor, type Tier } from './tiers.ts';
+import { buildInstrument, DEFAULT_PRICE_DP, type LoadedVenue, type MarketSpec, venue } from './presets.ts';
+import { LEVERAGE_DP, LEVERAGE_ONE, parseLeverage, parseRate, RATE_DP, RATE_ONE } from './rates.ts';
+import { hyperliquidTiers, type RiskRule, ratesFor, type Tier } from './tiers.ts';
 
 export const MAX_SCENARIO_POSITIONS = 100;
 /** Leverage used when a position gives neither leverage nor margin (capped by the tier's maximum). */
@@ -40,6 +48,13 @@ interface ParsedPosition {
   collateral: bigint;
   extraMargin: bigint;
   targetLeverage: bigint | null;
+  /** The venue's conventions for this position: the scenario's, with the position's own `takerFee`. */
+  conv: MarginConventions;
+  /** Fee to close folded into initial margin (Gate), as a rate of the value initial margin is taken on; else 0. */
+  imFeeRate: bigint;
+  /** What was actually put in (margin + extra): differs from `collateral` where the venue counts extra margin
+   * net of a fee (Bybit UTA inverse); nothing beyond it is ever removable. */
+  deposited: bigint;
 }
 
 export interface Scenario {
@@ -84,7 +99,17 @@ const POSITION_FIELDS = [
   'multiplier',
   'settleDp',
   'tiers',
+  'takerFee',
 ] as const;
+
+/** Fields that define a custom market: meaningful only with `tiers`. */
+const CUSTOM_MARKET_FIELDS = ['kind', 'tickSize', 'lotSize', 'multiplier', 'settleDp'] as const;
+const TIER_FIELDS = ['cap', 'mmr', 'maxLeverage', 'deduction'] as const;
+
+/** The same error under a longer field path (`tiers[2].deduction` → `positions[0].tiers[2].deduction`). */
+function refield(e: InputError, field: string): InputError {
+  return new InputError(field, e.message.slice(e.field.length + 2), e.code);
+}
 
 /** Parses and validates a scenario; throws InputError naming the first bad field. */
 export function parseScenario(input: Json): Scenario {
@@ -100,7 +125,8 @@ export function parseScenario(input: Json): Scenario {
   if (positionsIn.length > MAX_SCENARIO_POSITIONS) {
     throw new InputError('positions', `at most ${MAX_SCENARIO_POSITIONS} positions per scenario`);
   }
-  const positions = positionsIn.map((p, i) => parsePosition(p, `positions[${i}]`, v.markets, venueId));
+  const conv = mode === 'cross' ? v.crossConventions : v.conventions;
+  const positions = positionsIn.map((p, i) => parsePosition(p, `positions[${i}]`, v, conv, mode));
   let walletBalance: bigint | null = null;
   if (mode === 'cross') {
     const asset = positions[0]!.inst.settleAsset;
@@ -116,28 +142,72 @@ export function parseScenario(input: Json): Scenario {
     // In isolated mode the wallet is the free balance margin could be added from.
     walletBalance = parseDecimal(input.walletBalance, 'walletBalance', { dp: positions[0]!.inst.settleDp });
   }
-  return { venue: venueId, mode, conventions: v.conventions, walletBalance, positions };
+  return { venue: venueId, mode, conventions: conv, walletBalance, positions };
+}
+
+/** Whether the venue's figures use the taker fee at all (else a position's `takerFee` could not be honoured). */
+function usesTakerFee(conv: MarginConventions, v: LoadedVenue): boolean {
+  return (
+    conv.feeToCloseInMaintenance ||
+    conv.feeInBankruptcy ||
+    v.preset.extraMarginNetOfTakerFee === true ||
+    v.preset.initialMarginIncludesFeeToClose === true
+  );
 }
 
 function parsePosition(
   p: Json,
   field: string,
-  markets: Map<string, Instrument>,
-  venueId: string,
+  v: LoadedVenue,
+  venueConv: MarginConventions,
+  mode: 'isolated' | 'cross',
 ): ParsedPosition {
   if (!isObject(p)) throw new InputError(field, 'must be an object');
   onlyFields(p, POSITION_FIELDS, field);
   const symbol = str(p, 'symbol', `${field}.symbol`);
-  let inst = p.tiers !== undefined ? customInstrument(p, symbol, field) : markets.get(symbol);
+  if (mode === 'cross') {
+    // A cross position has no collateral of its own: these would be silently ignored.
+    const isolatedOnly = (['margin', 'extraMargin', 'targetLeverage'] as const).find(
+      (k) => p[k] !== undefined,
+    );
+    if (isolatedOnly)
+      throw new InputError(
+        `${field}.${isolatedOnly}`,
+        'applies to isolated positions only (cross uses walletBalance)',
+      );
+  }
+  const maxLeverage =
+    p.maxLeverage === undefined ? null : parseLeverage(p.maxLeverage, `${field}.maxLeverage`);
+  let inst: Instrument | undefined;
+  if (p.tiers !== undefined) inst = customInstrument(p, symbol, field, v);
+  else {
+    // Market-defining fields without tiers would be silently ignored: refuse them.
+    const stray = CUSTOM_MARKET_FIELDS.find((k) => p[k] !== undefined);
+    if (stray) throw new InputError(`${field}.${stray}`, 'defines a custom market: only with "tiers"');
+    inst = v.markets.get(symbol);
+    if (!inst && v.preset.anySymbol && maxLeverage !== null)
+      inst = anySymbolMarket(v, symbol, maxLeverage, field);
+  }
   if (!inst) {
+    const anyHint = v.preset.anySymbol ? '; any other symbol with "maxLeverage"' : '';
     throw new InputError(
       `${field}.symbol`,
-      `unknown market "${symbol}" for venue ${venueId} (known: ${[...markets.keys()].join(', ')}; or give "tiers")`,
+      `unknown market "${symbol}" for venue ${v.id} (known: ${[...v.markets.keys()].join(', ')}${anyHint}; or give "tiers")`,
       'UNKNOWN_MARKET',
     );
   }
-  if (p.maxLeverage !== undefined)
-    inst = withMaxLeverage(inst, parseLeverage(p.maxLeverage, `${field}.maxLeverage`));
+  if (maxLeverage !== null) inst = withMaxLeverage(inst, maxLeverage);
+  let conv = venueConv;
+  if (p.takerFee !== undefined) {
+    const fee = parseRate(p.takerFee, `${field}.takerFee`);
+    if (!usesTakerFee(venueConv, v)) {
+      throw new InputError(
+        `${field}.takerFee`,
+        `venue ${v.id} (${mode}) counts no taker fee in its margin or prices, so a fee cannot change them`,
+      );
+    }
+    conv = { ...venueConv, takerFeeRate: fee };
+  }
   const side = p.side;
   if (side !== 'long' && side !== 'short') throw new InputError(`${field}.side`, 'must be "long" or "short"');
   const size = parseDecimal(p.size, `${field}.size`, { dp: inst.sizeDp, positive: true, maxAbs: 10n ** 24n });
@@ -148,17 +218,38 @@ function parsePosition(
       'INVALID_QUANTITY',
     );
   }
+  const maxSize = p.tiers === undefined ? v.specs.get(symbol)?.maxSize : undefined;
+  if (maxSize !== undefined && size > parseDecimal(maxSize, 'maxSize', { dp: inst.sizeDp })) {
+    throw new InputError(
+      `${field}.size`,
+      `above the ${maxSize} contracts the preset's ${symbol} table covers; give the venue's tiers inline ("tiers")`,
+    );
+  }
   const price = (k: string) =>
     parseDecimal(p[k], `${field}.${k}`, { dp: inst.priceDp, positive: true, maxAbs: 10n ** 26n });
   const entryPrice = price('entryPrice');
   const mark = p.markPrice === undefined ? entryPrice : price('markPrice');
   const pos: PositionInput = { side: side as Side, size, entryPrice };
   const entryNotional = notional(inst, size, entryPrice, 'ceil');
+  // A table whose last tier is capped says nothing about larger positions: refuse rather than guess.
+  const lastCap = inst.risk.kind === 'tiers' ? inst.risk.tiers[inst.risk.tiers.length - 1]!.cap : null;
+  if (lastCap !== null) {
+    const worst = maxBig(entryNotional, notional(inst, size, mark, 'ceil'));
+    if (worst > lastCap) {
+      throw new InputError(
+        `${field}.size`,
+        `notional ${formatDecimal(worst, inst.settleDp)} is beyond the last tier of ${symbol}'s table (${formatDecimal(lastCap, inst.settleDp)}); give the venue's tiers inline ("tiers")`,
+      );
+    }
+  }
   const rates = ratesFor(inst.risk, entryNotional, { size, sizeDp: inst.sizeDp });
   const levCap = minBig(rates.maxLeverage, inst.maxLeverage);
   const money = (k: string, signed: boolean) =>
     parseDecimal(p[k], `${field}.${k}`, { dp: inst.settleDp, signed, maxAbs: 10n ** 36n });
   const margin = p.margin === undefined ? null : money('margin', false);
+  // Gate's initial margin carries the fee to close at entry value; a given margin includes it.
+  const imFeeRate = v.preset.initialMarginIncludesFeeToClose ? conv.takerFeeRate : 0n;
+  const entryCloseFee = ceilDiv(entryNotional * imFeeRate, RATE_ONE);
   let leverage: bigint;
   if (p.leverage !== undefined) {
     leverage = parseLeverage(p.leverage, `${field}.leverage`);
@@ -169,36 +260,90 @@ function parsePosition(
         'LEVERAGE_TOO_HIGH',
       );
     }
-  } else if (margin !== null && margin > 0n) {
+  } else if (margin !== null && margin > entryCloseFee) {
     // Implied leverage, rounded down so that initial margin at it is never below the margin given.
-    leverage = maxBig(1n, (entryNotional * LEVERAGE_ONE) / margin);
+    leverage = maxBig(1n, (entryNotional * LEVERAGE_ONE) / (margin - entryCloseFee));
   } else {
     leverage = minBig(DEFAULT_LEVERAGE, levCap);
   }
   const extraMargin = p.extraMargin === undefined ? 0n : money('extraMargin', true);
-  const collateral = (margin ?? initialMarginAtLeverage(entryNotional, leverage)) + extraMargin;
+  // Bybit's unified-account inverse formula counts extra margin as extra / (1 + fee) for a long and
+  // extra / (1 − fee) for a short; what counts as collateral rounds down.
+  const countedExtra = v.preset.extraMarginNetOfTakerFee
+    ? floorDiv(
+        extraMargin * RATE_ONE,
+        side === 'long' ? RATE_ONE + conv.takerFeeRate : RATE_ONE - conv.takerFeeRate,
+      )
+    : extraMargin;
+  const own = margin ?? initialMarginAtLeverage(entryNotional, leverage) + entryCloseFee;
   const targetLeverage =
     p.targetLeverage === undefined ? null : parseLeverage(p.targetLeverage, `${field}.targetLeverage`);
-  return { field, inst, pos, mark, leverage, collateral, extraMargin, targetLeverage };
+  return {
+    field,
+    inst,
+    pos,
+    mark,
+    leverage,
+    collateral: own + countedExtra,
+    extraMargin: countedExtra,
+    targetLeverage,
+    conv,
+    imFeeRate,
+    deposited: own + extraMargin,
+  };
+}
+
+/** A market for any symbol of a venue that accepts one given its max leverage (Hyperliquid: a single tier). */
+function anySymbolMarket(v: LoadedVenue, symbol: string, maxLeverage: bigint, field: string): Instrument {
+  const a = v.preset.anySymbol!;
+  const lev = formatDecimal(maxLeverage, LEVERAGE_DP);
+  try {
+    return buildInstrument({
+      symbol,
+      kind: 'linear',
+      base: symbol,
+      quote: a.quote,
+      tickSize: a.tickSize,
+      lotSize: a.lotSize,
+      multiplier: '1',
+      settleDp: a.settleDp,
+      maxLeverage: lev,
+      risk: { kind: 'hyperliquid', tiers: [{ cap: null, maxLeverage: lev }] },
+    });
+  } catch (e) {
+    if (e instanceof InputError) throw refield(e, `${field}.symbol`);
+    throw e;
+  }
 }
 
 /** A market defined inline: `kind`, `tickSize`, `lotSize`, `multiplier`, `settleDp` and bracket `tiers`. */
-function customInstrument(p: Record<string, Json>, symbol: string, field: string): Instrument {
+function customInstrument(
+  p: Record<string, Json>,
+  symbol: string,
+  field: string,
+  v: LoadedVenue,
+): Instrument {
   const kind = p.kind ?? 'linear';
   if (kind !== 'linear' && kind !== 'inverse')
     throw new InputError(`${field}.kind`, 'must be "linear" or "inverse"');
   const tiersIn = p.tiers;
   if (!Array.isArray(tiersIn) || tiersIn.length === 0 || tiersIn.length > 50) {
-    throw new InputError(`${field}.tiers`, 'must be an array of 1..50 {cap, mmr, maxLeverage}');
+    throw new InputError(`${field}.tiers`, 'must be an array of 1..50 {cap, mmr, maxLeverage, deduction?}');
   }
   const tiers = tiersIn.map((t, i) => {
     const f = `${field}.tiers[${i}]`;
     if (!isObject(t)) throw new InputError(f, 'must be an object');
-    onlyFields(t, ['cap', 'mmr', 'maxLeverage'], f);
+    onlyFields(t, TIER_FIELDS, f);
+    const decimal = (k: string) => {
+      const x = t[k];
+      if (typeof x === 'number') return String(x);
+      return str(t, k, `${f}.${k}`);
+    };
     return {
-      cap: t.cap === null || t.cap === undefined ? null : str(t, 'cap', `${f}.cap`),
-      mmr: str(t, 'mmr', `${f}.mmr`),
-      maxLeverage: str(t, 'maxLeverage', `${f}.maxLeverage`),
+      cap: t.cap === null || t.cap === undefined ? null : decimal('cap'),
+      mmr: decimal('mmr'),
+      maxLeverage: decimal('maxLeverage'),
+      ...(t.deduction !== undefined ? { deduction: decimal('deduction') } : {}),
     };
   });
   const opt = (k: string, d: string) => (p[k] === undefined ? d : str(p, k, `${field}.${k}`));
@@ -216,24 +361,59 @@ function customInstrument(p: Record<string, Json>, symbol: string, field: string
     multiplier: opt('multiplier', '1'),
     settleDp,
     maxLeverage: tiers[0]!.maxLeverage,
-    risk: { kind: 'brackets', tiers },
+    // Deductions follow the venue: derived from the caps (a first tier may carry its own), or none (OKX).
+    risk: {
+      kind: 'brackets',
+      deduction: v.preset.customDeduction ?? 'derived',
+      first: v.preset.customDeduction === 'none' ? 'zero' : 'given',
+      tiers,
+    },
   };
   for (const k of ['tickSize', 'lotSize', 'multiplier'] as const) {
     parseDecimal(spec[k], `${field}.${k}`, { dp: Math.max(decimalPlaces(spec[k]), 0), positive: true });
   }
-  return buildInstrument(spec, DEFAULT_PRICE_DP);
+  try {
+    return buildInstrument(spec, DEFAULT_PRICE_DP);
+  } catch (e) {
+    // Tier errors name the tier under this position (`positions[0].tiers[2].deduction`).
+    if (e instanceof InputError && e.field.startsWith('tiers')) throw refield(e, `${field}.${e.field}`);
+    if (e instanceof InputError && e.field.startsWith(`${symbol}.risk.`))
+      throw refield(e, `${field}.${e.field.slice(symbol.length + 6)}`);
+    throw e;
+  }
 }
 
-/** The same market with every tier's leverage capped (and initial rate raised) at `maxLeverage`. */
+/**
+ * The market as it was for a position opened when the asset's maximum leverage was `maxLeverage`. Where a venue
+ * derives margin rates from it, the rates follow: Hyperliquid's maintenance rate is 1/(2·maxLeverage) (the first
+ * tier takes it, higher tiers keep theirs unless it is lower; deductions re-derived), dYdX's IMF is
+ * 1/maxLeverage (MMF = IMF × maintenance fraction). Elsewhere it only bounds the leverage: every tier's maximum
+ * is capped at it and its initial rate raised to match.
+ */
 function withMaxLeverage(inst: Instrument, maxLeverage: bigint): Instrument {
+  const risk0 = inst.risk;
+  if (risk0.kind === 'tiers' && risk0.maintenanceFromMaxLeverage) {
+    const tiers = hyperliquidTiers(
+      risk0.tiers.map((t, i) => ({
+        cap: t.cap,
+        maxLeverage: i === 0 ? maxLeverage : minBig(t.maxLeverage, maxLeverage),
+      })),
+      inst.settleDp,
+    );
+    return { ...inst, maxLeverage, risk: { kind: 'tiers', maintenanceFromMaxLeverage: true, tiers } };
+  }
+  if (risk0.kind === 'fraction') {
+    // IMF = 1/maxLeverage, rounded up (a requirement).
+    return { ...inst, maxLeverage, risk: { ...risk0, imf: ceilDiv(RATE_ONE * LEVERAGE_ONE, maxLeverage) } };
+  }
   const cap = (t: Tier): Tier => {
     const lev = minBig(t.maxLeverage, maxLeverage);
     return { ...t, maxLeverage: lev, imr: maxBig(t.imr, ceilDiv(RATE_ONE * LEVERAGE_ONE, lev)) };
   };
-  let risk: RiskRule = inst.risk;
+  let risk: RiskRule = risk0;
   if (risk.kind === 'tiers') risk = { kind: 'tiers', tiers: risk.tiers.map(cap) };
   else if (risk.kind === 'sizeLinear') risk = { ...risk, maxLeverage: minBig(risk.maxLeverage, maxLeverage) };
-  return { ...inst, maxLeverage, risk };
+  return { ...inst, maxLeverage: minBig(inst.maxLeverage, maxLeverage), risk };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -289,29 +469,30 @@ export interface ScenarioResult {
 const fmtRate = (r: bigint | null) => (r === null ? null : formatDecimal(r, RATE_DP));
 
 export function evaluateScenario(sc: Scenario): ScenarioResult {
-  const conv = sc.conventions;
   const money = (v: bigint, inst: Instrument) => formatDecimal(v, inst.settleDp);
   const price = (v: bigint | null, inst: Instrument) => (v === null ? null : formatDecimal(v, inst.priceDp));
-  const bucketPositions: BucketPosition[] = sc.positions.map((p) => ({
-    inst: p.inst,
-    pos: p.pos,
-    mark: p.mark,
-  }));
+  const risks = sc.positions.map((p) => positionRisk(p.inst, p.pos, p.mark, p.conv));
+  /** Initial margin on the venue's basis (mark, or entry value), plus the fee to close where it counts. */
+  const initialMargin = (p: ParsedPosition, markNotional: bigint) => {
+    const base =
+      p.conv.imBasis === 'entry' ? notional(p.inst, p.pos.size, p.pos.entryPrice, 'ceil') : markNotional;
+    return initialMarginAtLeverage(base, p.leverage) + ceilDiv(base * p.imFeeRate, RATE_ONE);
+  };
   let bucket: BucketResult | undefined;
   let crossRemovable = 0n;
+  const wb = sc.walletBalance ?? 0n;
   if (sc.mode === 'cross') {
     const inst0 = sc.positions[0]!.inst;
-    const wb = sc.walletBalance ?? 0n;
     let upnl = 0n;
     let mm = 0n;
     let im = 0n;
-    for (const p of sc.positions) {
-      const r = positionRisk(p.inst, p.pos, p.mark, conv);
+    sc.positions.forEach((p, i) => {
+      const r = risks[i]!;
       upnl += r.unrealizedPnl;
       mm += r.triggerMaintenance;
-      im += initialMarginAtLeverage(r.notional, p.leverage);
-    }
-    const counted = conv.removableCountsProfit ? upnl : minBig(upnl, 0n);
+      im += initialMargin(p, r.notional);
+    });
+    const counted = sc.conventions.removableCountsProfit ? upnl : minBig(upnl, 0n);
     crossRemovable = maxBig(0n, minBig(wb, wb + counted - im));
     bucket = {
       settleAsset: inst0.settleAsset,
@@ -325,17 +506,24 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
     };
   }
   const positions = sc.positions.map((p, i): PositionResult => {
-    const { inst, pos, mark } = p;
-    const risk = positionRisk(inst, pos, mark, conv);
-    const im = initialMarginAtLeverage(risk.notional, p.leverage);
+    const { inst, pos, mark, conv } = p;
+    const risk = risks[i]!;
+    const im = initialMargin(p, risk.notional);
     const isolated = sc.mode === 'isolated';
     const li = { inst, conv, pos, collateral: p.collateral };
-    const lp = isolated
-      ? liquidationPrice(li)
-      : crossLiquidationPrice(conv, sc.walletBalance ?? 0n, bucketPositions, i);
-    const bp = isolated
-      ? bankruptcyPrice(li)
-      : crossBankruptcyPrice(conv, sc.walletBalance ?? 0n, bucketPositions, i);
+    // Cross (Binance's `WB − TMM₁ + UPNL₁`, dYdX's `e − MMR_o`): the others' PnL adds to the wallet and their
+    // maintenance, each on its own conventions (a position may carry its own taker fee), is set against it.
+    let crossM = wb;
+    let crossEquity = wb;
+    if (!isolated) {
+      sc.positions.forEach((o, j) => {
+        if (j === i) return;
+        crossM += risks[j]!.unrealizedPnl - triggerMaintenance(o.inst, o.conv, o.pos, o.mark);
+        crossEquity += unrealizedPnl(o.inst, o.pos, o.mark);
+      });
+    }
+    const lp = liquidationPrice(isolated ? li : { ...li, collateral: crossM });
+    const bp = bankruptcyPrice(isolated ? li : { ...li, collateral: crossEquity });
     const mb = isolated ? p.collateral + risk.unrealizedPnl : null;
     const st = { ...li, mark, leverage: p.leverage };
     const out: PositionResult = {
@@ -360,10 +548,22 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
       liquidatable: isolated ? mb! < risk.triggerMaintenance : bucket!.liquidatable,
       liquidationPrice: price(lp, inst),
       bankruptcyPrice: price(bp, inst),
-      maxRemovableMargin: money(isolated ? maxRemovableMargin(st) : crossRemovable, inst),
+      // Where initial margin holds the fee to close (Gate), that reserve stays in the bucket; nothing beyond what
+      // was deposited leaves it (Bybit UTA counts extra margin net of a fee, which can exceed the deposit).
+      maxRemovableMargin: money(
+        isolated
+          ? maxRemovableMargin({
+              ...st,
+              collateral: minBig(p.collateral, p.deposited) - ceilDiv(risk.notional * p.imFeeRate, RATE_ONE),
+            })
+          : crossRemovable,
+        inst,
+      ),
     };
     if (p.targetLeverage !== null && isolated) {
-      const ch = leverageChange(st, p.targetLeverage, p.extraMargin);
+      // The re-sized bucket keeps the fee to close inside initial margin where the venue does (Gate).
+      const closeFee = ceilDiv(notional(inst, pos.size, pos.entryPrice, 'ceil') * p.imFeeRate, RATE_ONE);
+      const ch = leverageChange(st, p.targetLeverage, p.extraMargin + closeFee);
       out.leverageChange = {
         targetLeverage: formatDecimal(p.targetLeverage, LEVERAGE_DP),
         marginDelta: money(ch.delta, inst),

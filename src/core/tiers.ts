@@ -9,7 +9,7 @@
  *  - dYdX: a liquidity tier, `MMF = IMF × maintenance fraction`, IMF scaled up with market open interest.
  * All notionals and deductions are in the settlement asset (quote for linear, coin for inverse).
  */
-import { ceilDiv, InputError, maxBig, minBig, pow10 } from './fixed.ts';
+import { ceilDiv, div, formatDecimal, InputError, maxBig, minBig, pow10 } from './fixed.ts';
 import { LEVERAGE_ONE, RATE_DP, RATE_ONE } from './rates.ts';
 
 /** One bracket. `cap` is the inclusive upper notional bound (settle units), null for the last. */
@@ -26,7 +26,13 @@ export interface Tier {
 }
 
 export type RiskRule =
-  | { kind: 'tiers'; tiers: Tier[] }
+  | {
+      kind: 'tiers';
+      tiers: Tier[];
+      /** Hyperliquid: each tier's maintenance rate is half the initial rate at its max leverage, so a position's
+       * own max leverage (calc's `maxLeverage`) re-derives the rates instead of only bounding the leverage. */
+      maintenanceFromMaxLeverage?: true;
+    }
   | {
       kind: 'sizeLinear';
       /** Rates at size 0, RATE_DP. */
@@ -75,7 +81,12 @@ export interface TierInput {
 export function bracketTiers(
   input: TierInput[],
   settleDp: number,
-  opts: { deduction: 'derived' | 'none' },
+  opts: {
+    deduction: 'derived' | 'none';
+    /** 'given': the first tier's deduction is taken as published (a table that starts above the venue's lowest
+     * bracket, e.g. the one bracket a position is in); otherwise it must be zero. */
+    first?: 'zero' | 'given';
+  },
 ): Tier[] {
   if (input.length === 0) throw new InputError('tiers', 'needs at least one tier');
   const tiers: Tier[] = [];
@@ -93,17 +104,35 @@ export function bracketTiers(
       throw new InputError(field, 'needs maxLeverage or imr');
     const imr = t.imr ?? ceilDiv(RATE_ONE * LEVERAGE_ONE, maxLeverage);
     if (imr < t.mmr) throw new InputError(`${field}.imr`, 'initial rate must not be below maintenance rate');
-    const deductionRaw = opts.deduction === 'derived' && i > 0 ? prevCap * (t.mmr - prevMmr) + prevD : 0n;
-    if (t.publishedDeduction !== undefined && t.publishedDeduction * pow10(RATE_DP) !== deductionRaw) {
-      throw new InputError(`${field}.deduction`, 'published deduction disagrees with the bracket recursion');
+    const given = t.publishedDeduction === undefined ? undefined : t.publishedDeduction * pow10(RATE_DP);
+    let deductionRaw: bigint;
+    if (i === 0 && opts.first === 'given') deductionRaw = given ?? 0n;
+    else if (opts.deduction === 'derived' && i > 0) deductionRaw = prevCap * (t.mmr - prevMmr) + prevD;
+    else deductionRaw = 0n;
+    // A published deduction must be the recursion's, to the settle asset's precision (a derived value with more
+    // decimals than the asset has matches either neighbour).
+    if (
+      given !== undefined &&
+      (given > deductionRaw ? given - deductionRaw : deductionRaw - given) >= pow10(RATE_DP)
+    ) {
+      throw new InputError(
+        `${field}.deduction`,
+        opts.deduction === 'none'
+          ? `${fmtScaled(given, settleDp)} given, but this table carries no deduction (the whole position is margined at its tier's rate)`
+          : `${fmtScaled(given, settleDp)} disagrees with ${fmtScaled(deductionRaw, settleDp)} derived from the caps (previous cap × (mmr − previous mmr) + previous deduction)`,
+      );
     }
     tiers.push({ cap: t.cap, mmr: t.mmr, imr, maxLeverage, deductionRaw });
     prevCap = t.cap ?? prevCap;
     prevMmr = t.mmr;
     prevD = deductionRaw;
   });
-  void settleDp;
   return tiers;
+}
+
+/** A deduction held at settleDp + RATE_DP, printed in settle units (rounded to the asset's precision). */
+function fmtScaled(raw: bigint, settleDp: number): string {
+  return formatDecimal(div(raw, pow10(RATE_DP), 'halfUp'), settleDp);
 }
 
 /** Hyperliquid: maintenance rate = half the initial rate at the tier's max leverage; deductions derived. */
@@ -111,6 +140,7 @@ export function hyperliquidTiers(
   input: { cap: bigint | null; maxLeverage: bigint }[],
   settleDp: number,
 ): Tier[] {
+  if (input.length === 0) throw new InputError('tiers', 'needs at least one tier');
   return bracketTiers(
     input.map((t) => ({
       cap: t.cap,

@@ -96,6 +96,33 @@ describe('calc reproduces venue worked examples', () => {
     assert.equal(JSON.parse(r.out).positions[0].liquidationPrice, '3380.95');
   });
 
+  test('bybit-inverse isolated long 10,000 contracts @ 8,000, 50x → bankruptcy 8,000 × 50/51 → 7,843.5, no fee in either price', {
+    timeout: 10_000,
+  }, async () => {
+    const r = await calc({
+      venue: 'bybit-inverse',
+      positions: [pos({ symbol: 'BTCUSD', size: '10000', entryPrice: '8000', leverage: '50' })],
+    });
+    assert.equal(r.code, 0, r.err);
+    const p = JSON.parse(r.out).positions[0];
+    assert.deepEqual([p.bankruptcyPrice, p.liquidationPrice], ['7843.5', '7882']);
+  });
+
+  test('okx and gate presets answer through the CLI (ADA 1,000 contracts @ 0.5, 20x → 0.47763; BTC_USDT 100 USDT at 50x → IM 2.075)', {
+    timeout: 10_000,
+  }, async () => {
+    const okx = await calc({
+      venue: 'okx',
+      positions: [pos({ symbol: 'ADA-USDT-SWAP', size: '1000', entryPrice: '0.5', leverage: '20' })],
+    });
+    assert.equal(JSON.parse(okx.out).positions[0].liquidationPrice, '0.47763');
+    const gate = await calc({
+      venue: 'gate',
+      positions: [pos({ symbol: 'BTC_USDT', size: '10', entryPrice: '100000', leverage: '50' })],
+    });
+    assert.equal(JSON.parse(gate.out).positions[0].initialMargin, '2.075');
+  });
+
   test('a 1x linear long cannot be liquidated above zero: liquidationPrice is null', async () => {
     const r = await calc({ venue: 'binance-usdm', positions: [pos({ leverage: '1' })] });
     assert.equal(JSON.parse(r.out).positions[0].liquidationPrice, null);
@@ -142,13 +169,57 @@ describe('bad input: exit 2, one line naming the field, no stack trace', () => {
     ['cross without wallet', { mode: 'cross', positions: [pos({})] }, /walletBalance: is required/],
     ['no positions', { positions: [] }, /positions: must be a non-empty array/],
     [
+      'a deduction that contradicts the caps (issue 26)',
+      {
+        venue: 'binance-usdm',
+        positions: [
+          pos({
+            symbol: 'X',
+            tiers: [
+              { cap: '250000', mmr: '0.005', maxLeverage: '100', deduction: '50' },
+              { cap: '1000000', mmr: '0.01', maxLeverage: '50', deduction: '1301' },
+            ],
+          }),
+        ],
+      },
+      /positions\[0\]\.tiers\[1\]\.deduction: 1301 disagrees with 1300 derived from the caps/,
+    ],
+    [
+      'a takerFee on a venue that counts no fee',
+      { venue: 'binance-usdm', positions: [pos({ takerFee: '0.0004' })] },
+      /positions\[0\]\.takerFee: venue binance-usdm \(isolated\) counts no taker fee/,
+    ],
+    [
+      'a custom-market field without tiers',
+      { venue: 'binance-usdm', positions: [pos({ tickSize: '1' })] },
+      /positions\[0\]\.tickSize: defines a custom market: only with "tiers"/,
+    ],
+    [
+      'a Hyperliquid symbol outside the tables without maxLeverage',
+      { venue: 'hyperliquid', positions: [pos({ symbol: 'NEWCOIN' })] },
+      /positions\[0\]\.symbol: unknown market "NEWCOIN" .*any other symbol with "maxLeverage"/,
+    ],
+    [
+      'a position beyond the last tier of a table that ends',
+      {
+        venue: 'gate',
+        positions: [pos({ symbol: 'BTC_USDT', size: '200000', entryPrice: '100000', leverage: '10' })],
+      },
+      /positions\[0\]\.size: notional 2000000 is beyond the last tier/,
+    ],
+    [
+      'an isolated-only field on a cross position (it would be ignored)',
+      { mode: 'cross', walletBalance: '1000', positions: [pos({ extraMargin: '10' })] },
+      /positions\[0\]\.extraMargin: applies to isolated positions only/,
+    ],
+    [
       'numeric NaN',
       '{"positions":[{"symbol":"BTCUSDT","side":"long","size":1,"entryPrice":1e400}]}',
       /positions\[0\]\.entryPrice/,
     ],
   ];
   for (const [name, input, re] of cases) {
-    test(name, async () => {
+    test(name, { timeout: 10_000 }, async () => {
       const r = await calc(input);
       assert.equal(r.code, 2);
       assert.equal(r.out, '');

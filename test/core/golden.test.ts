@@ -25,7 +25,14 @@ import {
   solvePrice,
   unrealizedPnl,
 } from '../../src/core/margin.ts';
-import { buildInstrument, type MarketSpec, venue } from '../../src/core/presets.ts';
+import {
+  buildConventions,
+  buildInstrument,
+  type MarketSpec,
+  PRESETS,
+  venue,
+} from '../../src/core/presets.ts';
+import { calc, type PositionResult } from '../../src/core/scenario.ts';
 import { LEVERAGE_ONE, parseLeverage, parseRate, RATE_DP, RATE_ONE } from '../../src/core/rates.ts';
 import { bracketTiers, hyperliquidTiers, ratesFor, stepTiers, type Tier } from '../../src/core/tiers.ts';
 
@@ -179,7 +186,8 @@ describe('Bybit', () => {
   const linear = market('bybit-linear', 'BTCUSDT');
   const linearConv = venue('bybit-linear').conventions;
   const inverse = market('bybit-inverse', 'BTCUSD');
-  const inverseConv = venue('bybit-inverse').conventions;
+  // BYB-5/6 are the classic account's *cross* formula: the fee to close is in both prices there only.
+  const inverseConv = venue('bybit-inverse').crossConventions;
 
   test('BYB-1 long 1 BTC @ 20,000, 50x, MMR 0.5% -> IM 400, MM 100, liquidation 19,700', () => {
     const pos = long(qty(linear, '1'), px(linear, '20000'));
@@ -435,5 +443,395 @@ describe('Deribit', () => {
   test('DRB-1 size 25 BTC -> MM% 1.125%, MM 28,125 USDC', () => {
     assert.equal(ratesAt(btc, qty(btc, '25'), price).mmr, rate('0.01125'));
     assert.equal(showMoney(btc, maintenanceMargin(btc, qty(btc, '25'), price)), '28125');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Issue 26: each preset reproduces its venue's own figures. Cases run through `calc` (the contract users check
+// numbers with); a figure marked [derived] follows from the venue's published formula and the stated inputs.
+
+/** The first position of a calc scenario. */
+const calc1 = (
+  venueId: string,
+  p: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): PositionResult => calc({ venue: venueId, ...extra, positions: [p] }).positions[0]!;
+const calcError = (input: unknown): InputError => {
+  try {
+    calc(input);
+  } catch (e) {
+    if (e instanceof InputError) return e;
+    throw e;
+  }
+  assert.fail('expected an InputError');
+};
+
+describe('Bybit inverse: isolated follows the isolated convention, the fee to close is cross-only', () => {
+  const inv = (side: string, more: Record<string, unknown> = {}) => ({
+    symbol: 'BTCUSD',
+    side,
+    size: '10000',
+    entryPrice: '8000',
+    leverage: '50',
+    ...more,
+  });
+
+  test('isolated long 10,000 contracts @ 8,000, 50x -> bankruptcy 8,000 × 50/51 = 7,843.14 rounded up to 7,843.5', {
+    timeout: 10_000,
+  }, () => {
+    assert.equal(calc1('bybit-inverse', inv('long')).bankruptcyPrice, '7843.5');
+  });
+
+  test('isolated short 10,000 contracts @ 8,000, 50x -> bankruptcy 8,000 × 50/49 = 8,163.27 rounded down to 8,163', {
+    timeout: 10_000,
+  }, () => {
+    assert.equal(calc1('bybit-inverse', inv('short')).bankruptcyPrice, '8163');
+  });
+
+  test('[derived] isolated long: 10000 × (1/8000 − 1/LP) = −(0.025 − 0.00625) -> LP 7,881.77, rounded up to 7,882', {
+    timeout: 10_000,
+  }, () => {
+    const r = calc1('bybit-inverse', inv('long'));
+    assert.deepEqual(
+      [r.initialMargin, r.maintenanceMargin, r.liquidationPrice],
+      ['0.025', '0.00625', '7882'],
+    );
+  });
+
+  test('[derived] isolated short: LP 10000 / (1.25 − 0.01875) = 8,121.83, rounded down to 8,121.5', {
+    timeout: 10_000,
+  }, () => {
+    assert.equal(calc1('bybit-inverse', inv('short')).liquidationPrice, '8121.5');
+  });
+
+  test('[derived] isolated long with 0.01 BTC added: LP = 10000 / (1.25 + 0.025 − 0.00625 + 0.01) = 7,820.14, up to 7,820.5', {
+    timeout: 10_000,
+  }, () => {
+    assert.equal(calc1('bybit-inverse', inv('long', { extraMargin: '0.01' })).liquidationPrice, '7820.5');
+  });
+
+  test('BYB-6 the cross formula keeps the fee to close: 0.5 BTC wallet, long 10,000 @ 8,000 -> 5,739.5, bankruptcy 5,719', {
+    timeout: 10_000,
+  }, () => {
+    const r = calc1('bybit-inverse', inv('long', { leverage: undefined }), {
+      mode: 'cross',
+      walletBalance: '0.5',
+    });
+    assert.deepEqual([r.liquidationPrice, r.bankruptcyPrice], ['5739.5', '5719']);
+  });
+
+  test('bybit-inverse-uta: long @ 8,000, 50x, 0.01 BTC extra -> 10000 × 1.005 / (1.25 + 0.025 + 0.01/1.00055), up to 7,821.5', {
+    timeout: 10_000,
+  }, () => {
+    // [derived] 10050 / 1.2849945 = 7,821.04 -> 7,821.5 (maintenance at the liquidation price, extra net of fee).
+    assert.equal(calc1('bybit-inverse-uta', inv('long', { extraMargin: '0.01' })).liquidationPrice, '7821.5');
+    // Without extra margin: 10050 / 1.275 = 7,882.35 -> 7,882.5, where the classic isolated form gives 7,882.
+    assert.equal(calc1('bybit-inverse-uta', inv('long')).liquidationPrice, '7882.5');
+  });
+});
+
+describe('BitMEX: initial margin on entry cost', () => {
+  test('long 10,000 XBTUSD @ 8,000, 10x, mark 10,000 -> IM 10,000 / 8,000 / 10 = 0.125 XBT (0.1 at mark)', {
+    timeout: 10_000,
+  }, () => {
+    const r = calc1('bitmex-inverse', {
+      symbol: 'XBTUSD',
+      side: 'long',
+      size: '10000',
+      entryPrice: '8000',
+      markPrice: '10000',
+      leverage: '10',
+    });
+    assert.equal(r.notional, '1');
+    assert.equal(r.initialMargin, '0.125');
+  });
+});
+
+describe('Hyperliquid: maxLeverage sets maintenance, every §4.3 group, prices unrounded', () => {
+  const btc = (more: Record<string, unknown> = {}) => ({
+    symbol: 'BTC',
+    side: 'long',
+    size: '1',
+    entryPrice: '100000',
+    leverage: '40',
+    ...more,
+  });
+
+  test('HL-31 BTC given maxLeverage 50 -> MMR 1% (not the preset 40x rate of 1.25%)', {
+    timeout: 10_000,
+  }, () => {
+    assert.equal(calc1('hyperliquid', btc()).maintenanceRate, '0.0125');
+    const r = calc1('hyperliquid', btc({ maxLeverage: '50' }));
+    assert.equal(r.maintenanceRate, '0.01');
+    assert.equal(r.maintenanceMargin, '1000');
+  });
+
+  test('HL-31 any other symbol with maxLeverage 20 is one tier at 2.5%; with 3 at 1/6 (16.67%)', {
+    timeout: 10_000,
+  }, () => {
+    const p = { symbol: 'NEWCOIN', side: 'short', size: '100', entryPrice: '2', leverage: '3' };
+    assert.equal(calc1('hyperliquid', { ...p, maxLeverage: '20' }).maintenanceRate, '0.025');
+    assert.equal(calc1('hyperliquid', { ...p, maxLeverage: '3' }).maintenanceRate, '0.1666666667');
+    const e = calcError({ venue: 'hyperliquid', positions: [p] });
+    assert.equal(e.field, 'positions[0].symbol');
+    assert.match(e.message, /any other symbol with "maxLeverage"/);
+  });
+
+  test("§4.3 every listed asset is a market, with its group's tiers and deduction", {
+    timeout: 10_000,
+  }, () => {
+    const groups: [string[], string, string, string][] = [
+      [['BTC'], '150000000', '0.0125', '0.025'],
+      [['ETH'], '100000000', '0.02', '0.0333333334'],
+      [['SOL'], '70000000', '0.025', '0.05'],
+      [['XRP'], '40000000', '0.025', '0.05'],
+      [
+        [
+          'AAVE',
+          'ADA',
+          'APT',
+          'AVAX',
+          'BCH',
+          'CRV',
+          'DOGE',
+          'ENA',
+          'FARTCOIN',
+          'HYPE',
+          'kBONK',
+          'kPEPE',
+          'LINK',
+        ],
+        '20000000',
+        '0.05',
+        '0.1',
+      ],
+      [['LTC', 'NEAR', 'PUMP', 'SUI', 'TRUMP', 'UNI', 'WLD', 'ZEC'], '20000000', '0.05', '0.1'],
+      [
+        ['ARB', 'BNB', 'DOT', 'JUP', 'kSHIB', 'MKR', 'ONDO', 'PAXG', 'TON', 'TRX', 'XPL'],
+        '3000000',
+        '0.05',
+        '0.1',
+      ],
+    ];
+    for (const [symbols, cap, mmr1, mmr2] of groups) {
+      for (const sym of symbols) {
+        const inst = market('hyperliquid', sym);
+        const [t1, t2] = tiersOf(inst);
+        assert.equal(showMoney(inst, t1!.cap!), cap, sym);
+        assert.deepEqual(
+          [formatDecimal(t1!.mmr, RATE_DP), formatDecimal(t2!.mmr, RATE_DP)],
+          [mmr1, mmr2],
+          sym,
+        );
+      }
+    }
+    // [derived] 10x/5x groups: tier 2 deduction = 20M × (10% − 5%) = 1,000,000; 3M × 5% = 150,000.
+    assert.equal(
+      showDeduction(market('hyperliquid', 'DOGE'), tiersOf(market('hyperliquid', 'DOGE'))[1]!),
+      '1000000',
+    );
+    assert.equal(
+      showDeduction(market('hyperliquid', 'TRX'), tiersOf(market('hyperliquid', 'TRX'))[1]!),
+      '150000',
+    );
+  });
+
+  test('[derived] liq_price = 100,000 − 1,250 / 1 / (1 − 1.25%) = 98,734.17721519, reported unrounded', {
+    timeout: 10_000,
+  }, () => {
+    assert.equal(calc1('hyperliquid', btc()).liquidationPrice, '98734.17721519');
+    // Short DOGE 10,000 @ 0.2, 10x (MMR 5%): 0.2 + 100 / 10,000 / 1.05 = 0.20952381.
+    const doge = calc1('hyperliquid', {
+      symbol: 'DOGE',
+      side: 'short',
+      size: '10000',
+      entryPrice: '0.2',
+      leverage: '10',
+    });
+    assert.equal(doge.liquidationPrice, '0.20952381');
+  });
+});
+
+describe('dYdX: maxLeverage sets the IMF', () => {
+  test('ETH-USD given maxLeverage 10 -> IMF 1/10 = 10%, MMF = 10% × 0.6 = 6% (preset: 5% / 3%)', {
+    timeout: 10_000,
+  }, () => {
+    const p = { symbol: 'ETH-USD', side: 'short', size: '3', entryPrice: '3000', margin: '1000' };
+    assert.equal(calc1('dydx', p).maintenanceRate, '0.03');
+    const r = calc1('dydx', { ...p, maxLeverage: '10' });
+    assert.equal(r.maintenanceRate, '0.06');
+    assert.equal(r.maintenanceMargin, '540');
+  });
+});
+
+describe('maxLeverage elsewhere bounds the leverage', () => {
+  test('binance-usdm BTCUSDT with maxLeverage 20: 50x is refused, maintenance is unchanged', {
+    timeout: 10_000,
+  }, () => {
+    const p = { symbol: 'BTCUSDT', side: 'long', size: '1', entryPrice: '20000', maxLeverage: '20' };
+    assert.equal(
+      calcError({ venue: 'binance-usdm', positions: [{ ...p, leverage: '50' }] }).field,
+      'positions[0].leverage',
+    );
+    assert.equal(calc1('binance-usdm', { ...p, leverage: '20' }).maintenanceRate, '0.004');
+  });
+});
+
+describe('custom tiers carry a maintenance deduction', () => {
+  const custom = (tiers: unknown[]) => ({
+    symbol: 'XUSDT',
+    side: 'long',
+    size: '10',
+    entryPrice: '50000',
+    leverage: '20',
+    tickSize: '0.1',
+    tiers,
+  });
+
+  test('BIN-3 via calc: levels 2–3 with cum 50 and 1,300 -> 10 @ 50,000: MM = 500,000 × 1% − 1,300 = 3,700', {
+    timeout: 10_000,
+  }, () => {
+    const r = calc1(
+      'binance-usdm',
+      custom([
+        { cap: '250000', mmr: '0.005', maxLeverage: '100', deduction: '50' },
+        { cap: '1000000', mmr: '0.01', maxLeverage: '50', deduction: '1300' },
+      ]),
+    );
+    assert.equal(r.maintenanceMargin, '3700');
+  });
+
+  test('a deduction that contradicts the caps is refused, naming the tier: 1,301 vs 1,300 derived', {
+    timeout: 10_000,
+  }, () => {
+    const e = calcError({
+      venue: 'binance-usdm',
+      positions: [
+        custom([
+          { cap: '250000', mmr: '0.005', maxLeverage: '100', deduction: '50' },
+          { cap: '1000000', mmr: '0.01', maxLeverage: '50', deduction: '1301' },
+        ]),
+      ],
+    });
+    assert.equal(e.field, 'positions[0].tiers[1].deduction');
+    assert.match(e.message, /1301 disagrees with 1300 derived from the caps/);
+  });
+
+  test('okx margins the whole position at its tier rate: a deduction there is refused', {
+    timeout: 10_000,
+  }, () => {
+    const e = calcError({
+      venue: 'okx',
+      positions: [custom([{ cap: null, mmr: '0.005', maxLeverage: '100', deduction: '50' }])],
+    });
+    assert.equal(e.field, 'positions[0].tiers[0].deduction');
+  });
+});
+
+describe('OKX USDT swaps, isolated (§7.1)', () => {
+  const ada = (more: Record<string, unknown> = {}) => ({
+    symbol: 'ADA-USDT-SWAP',
+    side: 'long',
+    size: '1000',
+    entryPrice: '0.5',
+    leverage: '20',
+    ...more,
+  });
+
+  test('[derived] long 1,000 contracts (10,000 ADA) @ 0.5, 20x -> IM 250, LP (0.5 − 0.025) / (1 − (0.5% + 0.05%)) = 0.47763', {
+    timeout: 10_000,
+  }, () => {
+    const r = calc1('okx', ada());
+    assert.deepEqual([r.notional, r.initialMargin, r.liquidationPrice], ['5000', '250', '0.47763']);
+  });
+
+  test('initial margin stays on entry value when the mark moves: mark 0.45 -> IM 250 (225 at mark)', {
+    timeout: 10_000,
+  }, () => {
+    assert.equal(calc1('okx', ada({ markPrice: '0.45' })).initialMargin, '250');
+  });
+
+  test('a position takerFee replaces the fee rate in maintenance: 0.02% -> LP 0.475 / 0.9948 = 0.47748', {
+    timeout: 10_000,
+  }, () => {
+    assert.equal(calc1('okx', ada({ takerFee: '0.0002' })).liquidationPrice, '0.47748');
+  });
+
+  test('a position past the built-in table (1,500 contracts) is refused, not guessed', {
+    timeout: 10_000,
+  }, () => {
+    assert.equal(calcError({ venue: 'okx', positions: [ada({ size: '1501' })] }).field, 'positions[0].size');
+  });
+});
+
+describe('Gate USDT futures (docs/venues/gate.md)', () => {
+  const btc = (more: Record<string, unknown> = {}) => ({
+    symbol: 'BTC_USDT',
+    side: 'long',
+    size: '10',
+    entryPrice: '100000',
+    leverage: '50',
+    ...more,
+  });
+
+  test("Gate's initial-margin example: 100 USDT at 50x -> 100/50 + 100 × 0.075% = 2.075 USDT", {
+    timeout: 10_000,
+  }, () => {
+    const r = calc1('gate', btc());
+    assert.deepEqual([r.notional, r.initialMargin, r.collateral], ['100', '2.075', '2.075']);
+  });
+
+  test("[derived] Gate's formula: long LP = (100,000 − 2.075 / 0.0001 / 10) / (1 − (0.3% + 0.075%)) = 98,293.6", {
+    timeout: 10_000,
+  }, () => {
+    // 97,925 / 0.99625 = 98,293.601… -> 98,293.6 at the 0.1 tick.
+    assert.equal(calc1('gate', btc()).liquidationPrice, '98293.6');
+    // Short with the same margin: (100,000 + 2,075) / 1.00375 = 101,693.648… -> 101,693.6.
+    assert.equal(calc1('gate', btc({ side: 'short' })).liquidationPrice, '101693.6');
+  });
+
+  test('the BTC_USDT ladder deductions follow the recursion: 0, 250, 750; beyond 1,500,000 USDT is refused', {
+    timeout: 10_000,
+  }, () => {
+    const inst = market('gate', 'BTC_USDT');
+    assert.deepEqual(
+      tiersOf(inst).map((t) => showDeduction(inst, t)),
+      ['0', '250', '750'],
+    );
+    const e = calcError({ venue: 'gate', positions: [btc({ size: '200000', leverage: '10' })] });
+    assert.equal(e.field, 'positions[0].size');
+  });
+});
+
+describe('takerFee: only where the venue counts the fee', () => {
+  test('binance-usdm counts no fee: a takerFee is refused', { timeout: 10_000 }, () => {
+    const e = calcError({
+      venue: 'binance-usdm',
+      positions: [{ symbol: 'BTCUSDT', side: 'long', size: '1', entryPrice: '20000', takerFee: '0.0004' }],
+    });
+    assert.equal(e.field, 'positions[0].takerFee');
+    assert.match(e.message, /counts no taker fee/);
+  });
+
+  test('bybit-inverse: refused in isolated (no fee there), honoured in cross', { timeout: 10_000 }, () => {
+    const p = { symbol: 'BTCUSDT', side: 'long', size: '10000', entryPrice: '8000', takerFee: '0.0006' };
+    const bp = { ...p, symbol: 'BTCUSD' };
+    assert.equal(calcError({ venue: 'bybit-inverse', positions: [bp] }).field, 'positions[0].takerFee');
+    const r = calc1('bybit-inverse', bp, { mode: 'cross', walletBalance: '0.5' });
+    // [derived] 1.0006 × 10000 / 1.75 = 5,717.71 -> 5,718 at the 0.5 tick, rounded up.
+    assert.equal(r.bankruptcyPrice, '5718');
+  });
+});
+
+describe('the ringfence preset (the engine default) keeps its conventions', () => {
+  test('maintenance at the worse basis, fee in maintenance and bankruptcy, conservative rounding, IM at mark', {
+    timeout: 10_000,
+  }, () => {
+    const c = buildConventions(PRESETS.ringfence!.conventions);
+    assert.deepEqual(
+      [c.mmBasis, c.priceRounding, c.feeToCloseInMaintenance, c.feeInBankruptcy, c.imBasis],
+      ['worse', 'conservative', true, true, undefined],
+    );
+    assert.equal(venue('ringfence').crossConventions.mmBasis, 'worse');
   });
 });
