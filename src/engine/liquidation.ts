@@ -17,10 +17,11 @@
  *    positions are ordinary cross positions and can be unwound through the book — at the bankruptcy price, unless
  *    that would cost the fund more than it holds: then auto-deleveraging closes the top-ranked opposite positions at
  *    the bankruptcy price.
- * The liquidation fee goes to the insurance fund, capped at what the bucket still holds. Collateral left after a
- * partial liquidation stays in the bucket; after a full one it returns to the owner. A loss beyond the bucket is
- * paid by the insurance fund and recorded (`insuranceDraw`); it never reaches the owner's free balance or another
- * bucket.
+ * The liquidation fee goes to the insurance fund, capped at what the bucket holds beyond what the rest of the
+ * position needs at the bankruptcy price (`chargeFee`). Collateral left after a partial liquidation stays in the
+ * bucket; after a full one it returns to the owner. A cross account's loss beyond its cash is first paid from its
+ * other cross positions' profit, realized at their marks (`coverFromProfits`). A loss beyond the bucket is paid by
+ * the insurance fund and recorded (`insuranceDraw`); it never reaches the owner's free balance or another bucket.
  *
  * Determinism. The index is a cache: candidates are re-sorted by account number before anything happens, and a
  * candidate that turns out not to be liquidatable is only re-filed (its funding is not even settled), so an engine
@@ -33,6 +34,7 @@ import {
   crossBankruptcyPrice,
   initialMarginAtLeverage,
   liquidationPrice,
+  liquidationTrigger,
   type MarginConventions,
   notional,
   ratesAt,
@@ -40,15 +42,16 @@ import {
   unrealizedPnl,
 } from '../core/margin.ts';
 import { LEVERAGE_ONE, RATE_ONE } from '../core/rates.ts';
-import type { Account, Position } from './account.ts';
+import { type Account, BACKSTOP_ACCOUNT, type Position } from './account.ts';
 import type { Engine } from './engine.ts';
 import type { Market } from './market.ts';
 import { allows } from './oracle.ts';
 import { settleFundingFor, validityAt } from './prices.ts';
+import { coverFromProfits, crossPositions } from './realize.ts';
 import { available, bucketAfterFunding, pendingFunding, positionInput, valuationPrice } from './risk.ts';
 
-/** The backstop: the insurance fund's own account (not a valid client id, so no client can act as it). */
-export const BACKSTOP_ACCOUNT = '@insurance';
+export { BACKSTOP_ACCOUNT } from './account.ts';
+
 /** Rounds of sweep → liquidate → re-file within one command (a liquidation can make others liquidatable). */
 const MAX_SWEEP_ROUNDS = 8;
 
@@ -71,16 +74,47 @@ export function fileIsolated(e: Engine, p: Position): void {
     return;
   }
   const collateral = bucketAfterFunding(p);
-  const lp = liquidationPrice({
-    inst: p.market.inst,
-    conv: e.conventions,
-    pos: positionInput(p),
-    collateral,
-  });
-  let trigger = lp === null ? null : toward(p, lp, 1);
+  const { first, trigger } = indexTrigger(e, p, collateral);
   // Auto-add watches an earlier price, unless it already called for margin it could not find.
-  if (autoAddActive(p) && !p.marginCalled) trigger = autoAddPrice(e, p, collateral, lp) ?? trigger;
-  idx.put(p, trigger);
+  idx.put(
+    p,
+    autoAddActive(p) && !p.marginCalled
+      ? earlier(p, autoAddPrice(e, p, collateral, first), trigger)
+      : trigger,
+  );
+}
+
+/**
+ * Where to file `p` backed by `collateral` alone. `first`: the first mark at which the liquidation test fails (exact
+ * to the tick, whole-unit rounding and step brackets included): no earlier mark is liquidatable. `trigger`: a little
+ * earlier, where the margin excess still keeps FUNDING_SLACK units: funding moves equity without a re-file, and the
+ * index's drift covers the price-equivalent of what it pays (doubled), but not the unit a funding charge rounds up by
+ * nor the whole-unit band the test adds (under 2 units) — the first failing tick after funding can move further than
+ * that price-equivalent, by up to a tick or, where a unit spans ticks, several. From a tick keeping 4 units the drift
+ * reaches any mark where the test can fail (3 units + the funding, past it). The exact check decides; the slack only
+ * costs a check when the mark comes within it.
+ */
+function indexTrigger(
+  e: Engine,
+  p: Position,
+  collateral: bigint,
+): { first: bigint | null; trigger: bigint | null } {
+  const li = { inst: p.market.inst, conv: conservative(e.conventions), pos: positionInput(p), collateral };
+  const first = liquidationTrigger(li);
+  return {
+    first,
+    trigger: earlier(p, first, liquidationPrice({ ...li, collateral: collateral - FUNDING_SLACK })),
+  };
+}
+
+/** Units of margin excess the index keeps in hand for funding (see fileIsolated). */
+const FUNDING_SLACK = 4n;
+
+/** The earlier of two triggers for `p` (a long's higher, a short's lower; null: never). */
+function earlier(p: Position, a: bigint | null, b: bigint | null): bigint | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return p.sign > 0 ? maxBig(a, b) : minBig(a, b);
 }
 
 /** Files every open cross position of `a` in `asset` under its share of the account's margin surplus. */
@@ -98,27 +132,19 @@ export function fileCross(e: Engine, a: Account, asset: string): void {
       p.market.liqIndex.put(p, valuationPrice(p)); // due now
       return;
     }
-    // The price at which this position alone would use up its share: C + uPnL(P) = MM(P), C = share + MM − uPnL.
-    const lp = liquidationPrice({
-      inst: p.market.inst,
-      conv: e.conventions,
-      pos: positionInput(p),
-      collateral: share + r.maintenance - r.pnl,
-    });
-    p.market.liqIndex.put(p, lp === null ? null : toward(p, lp, 1));
+    // Where this position alone would use up its share: C + uPnL(P) < MM(P), C = share + MM − uPnL, filed as an
+    // isolated position is (exact to the tick under whole-unit rounding whatever the display rounding — a 'nearest'
+    // price one tick out was late wherever one settle unit spans several ticks — with the same funding slack). uPnL
+    // here is the price PnL alone: funding owed is already out of the surplus (and so of the share), and the
+    // solver's uPnL(P) has none in it either (subtracting the funding-net PnL added the funding back: D6).
+    p.market.liqIndex.put(p, indexTrigger(e, p, share + r.maintenance - r.pricePnl).trigger);
   });
-}
-
-/** One tick toward the danger side: absorbs 'nearest' rounding of solved prices (a trigger may only be early). */
-function toward(p: Position, price: bigint, ticks: number): bigint {
-  const t = p.market.inst.tickSize * BigInt(ticks);
-  return p.sign > 0 ? price + t : maxBig(t, price - t);
 }
 
 /**
  * Auto-add fires where maintenance / equity reaches the position's trigger. Found by bisection on ticks between the
- * liquidation price and the mark (the ratio is monotone in price there); null if it is already reached (due now is
- * returned as the mark).
+ * liquidation trigger `lp` (the first failing tick) and the mark (the ratio is monotone in price there); null if it
+ * is already reached (due now is returned as the mark).
  */
 function autoAddPrice(e: Engine, p: Position, collateral: bigint, lp: bigint | null): bigint | null {
   const m = p.market;
@@ -194,15 +220,9 @@ function refileStale(e: Engine, markets: readonly Market[]): void {
 // Cross buckets
 
 interface CrossRisk {
-  pnl: bigint;
+  /** Unrealized PnL at the valuation price, before funding. */
+  pricePnl: bigint;
   maintenance: bigint;
-}
-
-function crossPositions(a: Account, asset: string): Position[] {
-  const out: Position[] = [];
-  for (const p of a.positions.values())
-    if (p.mode === 'cross' && p.sign !== 0 && p.market.asset === asset && !p.market.closed) out.push(p);
-  return out;
 }
 
 /** Equity (main balance + uPnL − funding owed) and maintenance of an account's cross bucket in one asset. */
@@ -216,11 +236,11 @@ function crossState(
   let maintenance = 0n;
   const risks = ps.map((p) => {
     const price = valuationPrice(p);
-    const pnl = unrealizedPnl(p.market.inst, positionInput(p), price) - pendingFunding(p);
+    const pricePnl = unrealizedPnl(p.market.inst, positionInput(p), price);
     const mm = triggerMaintenance(p.market.inst, e.conventions, positionInput(p), price);
-    equity += pnl;
+    equity += pricePnl - pendingFunding(p);
     maintenance += mm;
-    return { pnl, maintenance: mm };
+    return { pricePnl, maintenance: mm };
   });
   return { equity, maintenance, risks };
 }
@@ -519,15 +539,12 @@ function close(e: Engine, p: Position, lots: number, mark: bigint, bp: bigint, s
   const holder = p.mode === 'isolated' ? p.bucket : p.account.wallets.get(m.asset)!.main;
   let left = lots;
   if (!skipBook) {
+    coverFromProfits(e, p.account, m.asset, lossAt(p, lots, bp), p);
     const limit = bookLimit(e, p, lots, mark, bp, gap);
     const r = e.placeLiquidationOrder(p, lots, limit);
     if (r.lots > 0) {
       left -= r.lots;
-      // What the rest will realize at the bankruptcy price (backstop or ADL) must stay to pay for it: the fee comes
-      // only from above that, or the fund would pay its own fee back as a draw.
-      const keep =
-        left === 0 ? 0n : maxBig(0n, -unrealizedPnl(m.inst, { ...positionInput(p), size: m.size(left) }, bp));
-      const fee = chargeFee(e, holder, m, r.value, keep);
+      const fee = chargeFee(e, p, holder, r.value, bp);
       stage(e, p, side, r.lots, r.avgPrice, mark, bp, 'book', fee);
     }
   }
@@ -537,17 +554,25 @@ function close(e: Engine, p: Position, lots: number, mark: bigint, bp: bigint, s
   const takeoverLoss = maxBig(0n, -unrealizedPnl(m.inst, { side, size, entryPrice: bp }, mark));
   const fund = e.insuranceFund(m.asset);
   const value = notional(m.inst, size, bp, 'ceil');
+  // The book fee may have taken cash the rest needs at the bankruptcy price: the account's profits pay it again.
+  coverFromProfits(e, p.account, m.asset, lossAt(p, left, bp), p);
   if (fund > 0n && takeoverLoss <= fund) {
-    e.transferPosition(p, e.backstopPosition(m), left, bp, true);
-    const fee = chargeFee(e, holder, m, value);
+    e.transferPosition(p, [{ to: e.backstopPosition(m), lots: left }], bp, true);
+    const fee = chargeFee(e, p, holder, value, bp);
     stage(e, p, side, left, bp, mark, bp, 'backstop', fee);
     e.emitPosition(e.backstopPosition(m));
     return [];
   }
   const touched = deleverage(e, p, left, bp);
-  const fee = chargeFee(e, holder, m, value);
+  const fee = chargeFee(e, p, holder, value, bp);
   stage(e, p, side, left, bp, mark, bp, 'adl', fee);
   return touched;
+}
+
+/** The loss `lots` of `p` realize at `price` (0 if they gain). */
+function lossAt(p: Position, lots: number, price: bigint): bigint {
+  const m = p.market;
+  return maxBig(0n, -unrealizedPnl(m.inst, { ...positionInput(p), size: m.size(lots) }, price));
 }
 
 /**
@@ -581,15 +606,46 @@ function bookLimit(e: Engine, p: Position, lots: number, mark: bigint, bp: bigin
   return Number(ok);
 }
 
-/** The liquidation fee on `value`, capped at what the holder has above `keep` (never more than it has). */
+/**
+ * The liquidation fee on `value`, charged after a stage of `p` closed against `bp`, and capped at the money that the
+ * rest of the position does not need to close at `bp` (C6): the holder's balance plus what the rest realizes at
+ * `bp`, less its fee to close when bankruptcy counts one, and for cross plus the other cross positions' PnL at their
+ * marks less their funding and maintenance. So the fee never moves the remaining position's bankruptcy price toward
+ * the mark, and neither a later stage in the book (limited at the bankruptcy price) nor the backstop or ADL at it
+ * draws on the fund for money the fee took: the fund never pays its own fee back. (A fixed `keep` for only the part
+ * of this stage left to the backstop, as this once was, let the fee of a partial 'restore' take the collateral of
+ * the lots that stay open: their next stage in the same command was a draw.) Never more than the holder has.
+ */
 function chargeFee(
   e: Engine,
+  p: Position,
   holder: import('./ledger.ts').LedgerAccount,
-  m: Market,
   value: bigint,
-  keep = 0n,
+  bp: bigint,
 ): bigint {
-  const fee = minBig(ceilDiv(value * m.liquidation.feeRate, RATE_ONE), maxBig(holder.balance - keep, 0n));
+  const m = p.market;
+  let room = holder.balance;
+  if (p.sign !== 0) {
+    const rest = positionInput(p);
+    room += unrealizedPnl(m.inst, rest, bp);
+    const conv = e.conventions;
+    if (conv.feeInBankruptcy)
+      room -= ceilDiv(notional(m.inst, rest.size, bp, 'ceil') * conv.takerFeeRate, RATE_ONE);
+  }
+  if (p.mode === 'cross')
+    for (const q of crossPositions(p.account, m.asset)) {
+      if (q === p) continue;
+      // The others count at their marks less their maintenance: they may still have to close in the book, a little
+      // past their marks, and the fee must not have taken what pays for that.
+      const price = valuationPrice(q);
+      const pos = positionInput(q);
+      room +=
+        unrealizedPnl(q.market.inst, pos, price) -
+        pendingFunding(q) -
+        triggerMaintenance(q.market.inst, e.conventions, pos, price);
+    }
+  const cap = minBig(maxBig(room, 0n), maxBig(holder.balance, 0n));
+  const fee = minBig(ceilDiv(value * m.liquidation.feeRate, RATE_ONE), cap);
   if (fee > 0n) e.ledger.transfer(holder, m.insurance, fee, 'liquidationFee');
   return fee;
 }
@@ -642,27 +698,33 @@ function deleverage(e: Engine, p: Position, lots: number, bp: bigint): Market[] 
   ranked.sort((x, y) => (x.score > y.score ? -1 : x.score < y.score ? 1 : x.q.account.n - y.q.account.n));
   if (backstop) ranked.push({ q: backstop, score: 0n });
   let left = lots;
-  let rank = 0;
+  const legs: { to: Position; lots: number }[] = [];
   for (const { q } of ranked) {
     if (left === 0) break;
-    rank += 1;
     const n = Math.min(left, q.lots);
-    const qSide = q.sign > 0 ? ('long' as const) : ('short' as const);
-    e.transferPosition(p, q, n, bp, true);
+    // A cross counterparty pays its loss at the bankruptcy price with its own profits first, as the liquidated
+    // account does: otherwise the fund, which could not pay (that is why this is ADL), would be drawn.
+    coverFromProfits(e, q.account, m.asset, lossAt(q, n, bp), q);
+    legs.push({ to: q, lots: n });
     left -= n;
+  }
+  if (left > 0) throw new Error(`bug: ${m.symbol} open interest does not cover an ADL of ${left} lots`);
+  // One transfer for all counterparties, so the liquidated position realizes its loss once (see transferPosition).
+  const sides = legs.map(({ to }) => (to.sign > 0 ? ('long' as const) : ('short' as const)));
+  e.transferPosition(p, legs, bp, true);
+  legs.forEach(({ to: q, lots: n }, i) => {
     e.events.push({
       type: 'adl',
       account: q.account.id,
       symbol: m.symbol,
-      side: qSide,
+      side: sides[i]!,
       size: m.size(n),
       price: bp,
       liquidated: p.account.id,
-      rank,
+      rank: i + 1,
     });
     e.emitPosition(q);
-  }
-  if (left > 0) throw new Error(`bug: ${m.symbol} open interest does not cover an ADL of ${left} lots`);
+  });
   return [m];
 }
 

@@ -5,7 +5,7 @@
 import { formatDecimal } from '../core/fixed.ts';
 import {
   liquidationPrice,
-  maintenanceMargin,
+  type MarginConventions,
   marginRatio,
   notional,
   triggerMaintenance,
@@ -46,6 +46,10 @@ export interface PositionView {
   pendingFunding: string;
 }
 
+/** The engine's own prices round toward liquidation (as its bankruptcy prices do). */
+const conservative = (c: MarginConventions): MarginConventions =>
+  c.priceRounding === 'conservative' ? c : { ...c, priceRounding: 'conservative' };
+
 export function positionView(e: Engine, p: Position): PositionView {
   const m = p.market;
   const inst = m.inst;
@@ -65,17 +69,18 @@ export function positionView(e: Engine, p: Position): PositionView {
   const lp = !open
     ? null
     : iso
-      ? liquidationPrice({
+      ? // As the engine files it (the tick before the first failing one), whatever the display convention.
+        liquidationPrice({
           inst,
-          conv: e.conventions,
+          conv: conservative(e.conventions),
           pos: positionInput(p),
           collateral: bucketAfterFunding(p),
         })
       : liquidationPrice({
           inst,
-          conv: e.conventions,
+          conv: conservative(e.conventions),
           pos: positionInput(p),
-          collateral: crossBacking + otherCrossNet(p),
+          collateral: crossBacking + otherCrossNet(e, p),
         });
   return {
     symbol: m.symbol,
@@ -99,12 +104,24 @@ export function positionView(e: Engine, p: Position): PositionView {
   };
 }
 
-/** Other cross positions' PnL less their maintenance, in the same asset (Binance's UPNL₁ − TMM₁). */
-function otherCrossNet(me: Position): bigint {
-  let net = 0n;
+/**
+ * What the rest of the cross bucket adds to this position's collateral (Binance's UPNL₁ − TMM₁): the other cross
+ * positions' PnL less their maintenance, less the funding every cross position in the asset owes (this one's too).
+ * Maintenance and funding are the liquidation test's own (`crossState` in liquidation.ts), so the price shown is
+ * where the engine liquidates (to the tick, rounded toward liquidation), the others held at their marks. (Plain
+ * maintenance and no funding, as this once was, showed a price past the real one: funding owed moved it by
+ * funding / size.)
+ */
+function otherCrossNet(e: Engine, me: Position): bigint {
+  let net = -pendingFunding(me);
   for (const p of me.account.positions.values()) {
     if (p === me || p.mode !== 'cross' || p.sign === 0 || p.market.asset !== me.market.asset) continue;
-    net += positionPnl(p) - maintenanceMargin(p.market.inst, p.size, valuationPrice(p));
+    if (p.market.closed) continue;
+    const price = valuationPrice(p);
+    net +=
+      positionPnl(p, price) -
+      pendingFunding(p) -
+      triggerMaintenance(p.market.inst, e.conventions, positionInput(p), price);
   }
   return net;
 }

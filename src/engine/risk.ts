@@ -8,11 +8,11 @@
  *   would book at once against the mark (a buy above mark, a sell below), plus the worst-case taker fee;
  * - unrealized profit never counts towards what can be withdrawn or committed; unrealized loss always does.
  */
-import { ceilDiv, minBig } from '../core/fixed.ts';
+import { ceilDiv, maxBig, minBig } from '../core/fixed.ts';
 import { fundingOwed } from '../core/funding.ts';
 import { initialMarginAtLeverage, notional, type PositionInput, unrealizedPnl } from '../core/margin.ts';
 import { RATE_ONE } from '../core/rates.ts';
-import type { Account, PositionView, Wallet } from './account.ts';
+import type { Account, Position, PositionView, Wallet } from './account.ts';
 import type { OrderSide } from './types.ts';
 
 export function positionInput(p: PositionView): PositionInput {
@@ -63,6 +63,38 @@ export function available(account: Account, wallet: Wallet, asset: string): bigi
     im += positionInitialMargin(p);
   }
   return wallet.main.balance + minBig(pnl, 0n) - im - wallet.crossOrderRequirement;
+}
+
+/**
+ * What a voluntary fill closing `closeLots` of `p` at `price` leaves between its holder and bankruptcy (negative:
+ * the fill would realize a loss the collateral cannot pay, so the insurance fund would). Isolated: the closing
+ * lots' pro-rata share of the bucket after funding (rounded down, as the fill splits it) plus their PnL at `price`
+ * — non-negative exactly when `price` is no worse than the position's bankruptcy price, so the lots that stay
+ * keep their own share. Cross: the smaller of (a) main after this position's funding, plus the profit the other
+ * cross positions can realize at their marks (`coverFromProfits` pays a loss beyond the cash from it), plus the
+ * PnL, so the loss never exceeds what the pool can pay, and (b) the account's equity at mark (never below zero)
+ * less what filling at `price` rather than at the mark costs, so a close never leaves the account's other
+ * positions with negative equity for the fund to carry. Funding owed to the account is not counted until it lands.
+ * A solvent cross account can therefore always close at the mark, even when its cash alone would not pay the loss.
+ */
+export function closeRoom(account: Account, p: Position, closeLots: number, price: bigint): bigint {
+  const m = p.market;
+  const side = p.sign > 0 ? 'long' : 'short';
+  const size = m.size(closeLots);
+  const pnl = unrealizedPnl(m.inst, { side, size, entryPrice: p.entryPrice }, price);
+  if (p.mode === 'isolated') return (bucketAfterFunding(p) * BigInt(closeLots)) / BigInt(p.lots) + pnl;
+  const main = account.wallets.get(m.asset)?.main.balance ?? 0n;
+  const owed = pendingFunding(p);
+  let pool = main - maxBig(owed, 0n) + pnl;
+  let equity = main;
+  for (const q of account.positions.values()) {
+    if (q.mode !== 'cross' || q.sign === 0 || q.market.asset !== m.asset) continue;
+    const qPnl = positionPnl(q);
+    equity += qPnl - pendingFunding(q);
+    if (q !== p) pool += maxBig(qPnl, 0n);
+  }
+  const atMark = unrealizedPnl(m.inst, { side, size, entryPrice: p.entryPrice }, valuationPrice(p));
+  return minBig(pool, maxBig(equity, 0n) + pnl - atMark);
 }
 
 /** Lots of an order of `side` that would close the current position rather than open new exposure. */

@@ -1,9 +1,9 @@
 /**
  * What a fill does to positions and money: increase (average entry), reduce (realized PnL, pro-rata margin
  * release), close, flip, fees and rebates, PnL through the market's clearing account, linear and inverse
- * contracts, and a bankrupt isolated close drawing the insurance fund. Expected values are worked by hand in the
- * comments. BTCUSDT: taker 0.05%, maker 0.02%; ETHUSDT: maker −0.01% (rebate); BTCUSD inverse: 1 USD contracts,
- * taker 0.075%, maker −0.025%, settled in BTC. Money at 8 decimals.
+ * contracts, and a close past bankruptcy refused rather than drawing the insurance fund. Expected values are
+ * worked by hand in the comments. BTCUSDT: taker 0.05%, maker 0.02%; ETHUSDT: maker −0.01% (rebate); BTCUSD
+ * inverse: 1 USD contracts, taker 0.075%, maker −0.025%, settled in BTC. Money at 8 decimals.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -252,7 +252,7 @@ describe('inverse contracts (BTCUSD, settled in BTC)', () => {
 });
 
 describe('insurance fund', () => {
-  test('alice’s 50x long (bucket 400, bankrupt near 19,609.8) closes at 19,500: the bucket pays 400, the insurance fund the other 100 (insuranceDraw); her main balance and her ETH bucket are untouched', () => {
+  test('alice’s 50x long (bucket 400, bankrupt at 19,600) may not close at 19,500 — a voluntary close never draws on the insurance fund (issue 14, D4): refused at match time; at 19,600 the bucket pays the whole 400 loss and no fee; her main balance and her ETH bucket are untouched', () => {
     const e = venue(BTCUSDT, ETHUSDT);
     deposit(e, 'alice', '2000');
     lev(e, 'alice', '50');
@@ -261,29 +261,35 @@ describe('insurance fund', () => {
     limit(e, 'erin', 'ETHUSDT', 'sell', '10', '1000');
     limit(e, 'alice', 'ETHUSDT', 'buy', '10', '1000'); // 10x: bucket 1,000, fee 5
     assert.equal(bal(e, 'alice:main:USDT'), amt('585'));
-    // The mark stays at 20,000 (at 19,500 the liquidation engine would close her first): she sells into a low bid.
+    // The mark stays at 20,000 (at 19,500 the liquidation engine would close her first): she tries a low bid.
     limit(e, 'carol', 'BTCUSDT', 'buy', '1', '19500');
     const r = limit(e, 'alice', 'BTCUSDT', 'sell', '1', '19500', { timeInForce: 'IOC' });
-    // loss 500 > 400 in the bucket: 400 from it, 100 from insurance; nothing is left for the 9.75 fee
-    assert.deepEqual(of(r, 'insuranceDraw'), [
-      { type: 'insuranceDraw', asset: 'USDT', account: 'alice', symbol: 'BTCUSDT', amount: amt('100') },
-    ]);
+    // loss 500 > 400 in the bucket: the fill would be the fund's — refused, nothing moves
+    assert.deepEqual(of(r, 'trade'), []);
+    assert.deepEqual(of(r, 'insuranceDraw'), []);
     assert.deepEqual(
-      moves(r).filter(
+      of(r, 'orderCanceled').map((c) => c.reason),
+      ['marginCheck'],
+    );
+    assert.equal(bal(e, 'insurance:USDT'), 0n);
+    assert.equal(bal(e, 'alice:isolated:BTCUSDT'), amt('400'));
+    // At 19,600, her bankruptcy price, the close goes through: the bucket pays 400, the fee is capped at nothing.
+    limit(e, 'dave', 'BTCUSDT', 'buy', '1', '19600');
+    const c = limit(e, 'alice', 'BTCUSDT', 'sell', '1', '19600', { timeInForce: 'IOC' });
+    assert.deepEqual(
+      moves(c).filter(
         ([from, to]) => from.startsWith('alice:') || to.startsWith('alice:') || from.startsWith('insurance'),
       ),
-      [
-        ['alice:isolated:BTCUSDT', 'clearing:BTCUSDT', '400', 'realizedPnl'],
-        ['insurance:USDT', 'clearing:BTCUSDT', '100', 'insuranceCover'],
-      ],
+      [['alice:isolated:BTCUSDT', 'clearing:BTCUSDT', '400', 'realizedPnl']],
     );
-    assert.equal(bal(e, 'insurance:USDT'), amt('-100'));
+    assert.deepEqual(of(c, 'insuranceDraw'), []);
+    assert.equal(bal(e, 'insurance:USDT'), 0n);
     assert.equal(bal(e, 'alice:isolated:BTCUSDT'), 0n);
     assert.equal(bal(e, 'alice:main:USDT'), amt('585'));
     assert.equal(bal(e, 'alice:isolated:ETHUSDT'), amt('1000'));
-    assert.equal(e.accounts.get('alice')!.positions.get('BTCUSDT')!.realizedPnl, amt('-500'));
-    // bob's short from 20,000 is +500 at 19,500: exactly what clearing now holds for him
-    assert.equal(bal(e, 'clearing:BTCUSDT'), amt('500'));
+    assert.equal(e.accounts.get('alice')!.positions.get('BTCUSDT')!.realizedPnl, amt('-400'));
+    // bob's short from 20,000 is +400 at 19,600: exactly what clearing now holds for him
+    assert.equal(bal(e, 'clearing:BTCUSDT'), amt('400'));
     checkInvariants(e);
   });
 });

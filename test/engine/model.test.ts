@@ -35,12 +35,13 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { formatDecimal } from '../../src/core/fixed.ts';
 import { notional, unrealizedPnl } from '../../src/core/margin.ts';
-import type { Account } from '../../src/engine/account.ts';
+import type { Account, Position } from '../../src/engine/account.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { stateHash } from '../../src/engine/hash.ts';
+import { BACKSTOP_ACCOUNT } from '../../src/engine/liquidation.ts';
 import type { Market } from '../../src/engine/market.ts';
 import { balancesOf, positionsOf } from '../../src/engine/readmodel.ts';
-import { available } from '../../src/engine/risk.ts';
+import { available, closableLots, positionPnl } from '../../src/engine/risk.ts';
 import type { ApplyResult, Command, MarketConfig } from '../../src/engine/types.ts';
 import { Rng } from '../../src/sim/rng.ts';
 import { BTCUSD, BTCUSDT, ETHUSDT, engineProblems, engineWithMarkets, ok, rejected } from './harness.ts';
@@ -83,6 +84,7 @@ const KINDS = {
   sweep: 0,
   autoAdd: 2,
   fundInsurance: 1,
+  unwind: 4,
 } as const;
 type Kind = keyof typeof KINDS;
 
@@ -842,9 +844,86 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
           : BigInt(r.below(500_000) + 1);
       return valid({ type: 'fundInsurance', asset, amount: money(units), time });
     }
+    case 'unwind': {
+      // Issue 14, D3/D4: a close of a position losing at the mark (its account often has `available` below zero),
+      // or the backstop unwinding what it took over (its wallet is the fund, possibly negative) — orders that may
+      // never be refused for margin — at prices up to and past the holder's bankruptcy price, where a voluntary
+      // fill must stop rather than draw on the fund.
+      const losing: Position[] = [];
+      const backstop: Position[] = [];
+      for (const a of e.accounts.values())
+        for (const p of a.positions.values()) {
+          if (p.sign === 0 || p.market.closed) continue;
+          if (a.id === BACKSTOP_ACCOUNT) backstop.push(p);
+          else if (positionPnl(p) < 0n) losing.push(p);
+        }
+      const pool = backstop.length > 0 && (losing.length === 0 || r.chance(0.5)) ? backstop : losing;
+      if (pool.length === 0) return generate(e, ctx, ['reduceOnly', seed]);
+      const p = r.pick(pool);
+      const m = p.market;
+      const side = p.sign > 0 ? 'sell' : 'buy';
+      const lots = r.chance(0.6) ? p.lots : 1 + r.below(p.lots);
+      const isMarket = r.chance(0.2);
+      const cmd: Command = {
+        type: 'placeOrder',
+        account: p.account.id,
+        symbol: m.symbol,
+        side,
+        orderType: isMarket ? 'market' : 'limit',
+        size: sizeStr(m, lots),
+        time,
+      };
+      if (!isMarket) {
+        // Near the mark, or 1–15 % through it (within the 20 % band): past many a bankruptcy price.
+        const x = r.chance(0.5) ? 0 : r.float(0.01, 0.15);
+        const t = Math.max(1, Math.round(markTicks(m) * (1 + (side === 'buy' ? x : -x))));
+        cmd.price = r.chance(0.5) ? priceNear(m, r, side) : m.fmtPrice(m.price(t));
+        cmd.timeInForce = r.pick(['GTC', 'IOC', 'IOC', 'FOK'] as const);
+      }
+      // Mostly reduce-only; otherwise a plain order no larger than the position, which only closes too.
+      if (r.chance(0.75)) cmd.reduceOnly = true;
+      return valid(cmd);
+    }
     case 'bad':
       return badCommand(e, r, time);
   }
+}
+
+/**
+ * Issue 14, D3: whether a placeOrder / amendOrder can only reduce its position — reduce-only, or no larger than what
+ * it closes (so it has no opening part). Read before the command runs (a rejected command changes nothing).
+ */
+function onlyReduces(e: Engine, cmd: Command): { account: Account; position: Position } | null {
+  if (typeof cmd !== 'object' || cmd === null) return null; // deliberately malformed
+  if (cmd.type !== 'placeOrder' && cmd.type !== 'amendOrder') return null;
+  const a = typeof cmd.account === 'string' ? e.accounts.get(cmd.account) : undefined;
+  const m = typeof cmd.symbol === 'string' ? e.markets.get(cmd.symbol) : undefined;
+  if (!a || !m) return null;
+  let side: unknown = null;
+  let reduceOnly = false;
+  let size: unknown = cmd.size;
+  if (cmd.type === 'placeOrder') {
+    side = cmd.side;
+    reduceOnly = cmd.reduceOnly === true;
+  } else {
+    const o = a.orders.get(cmd.orderId);
+    if (!o || o.market !== m) return null;
+    side = o.side;
+    reduceOnly = o.reduceOnly;
+    if (size === undefined) size = m.size(o.remainingLots);
+  }
+  const p = a.positions.get(m.symbol);
+  if (!p || (side !== 'buy' && side !== 'sell')) return null;
+  const closable = closableLots(p, side);
+  if (closable === 0) return null;
+  if (reduceOnly) return { account: a, position: p };
+  let lots: number;
+  try {
+    lots = m.sizeLots(size);
+  } catch {
+    return null;
+  }
+  return lots <= closable ? { account: a, position: p } : null;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -932,6 +1011,8 @@ class Shadow {
     const fillStart = new Map<string, bigint>();
     /** Accounts under liquidation in this command: their liquidation orders are accepted outside placeOrder. */
     const liquidating = new Set<string>();
+    /** account:symbol → profit just realized at the mark (D5), applied to the reference at its position event. */
+    const realizing = new Map<string, bigint>();
     /** The isolated bucket being liquidated now: its owner's main may not be debited, nor another bucket touched. */
     let isoLiq: { account: string; symbol: string } | null = null;
     for (const ev of res.events) {
@@ -952,11 +1033,15 @@ class Shadow {
           fillStart.clear();
           break;
         case 'liquidation': {
-          if (ev.stage === 'backstop') {
+          if (ev.stage === 'backstop' || ev.stage === 'adl') {
+            // The liquidated position closes its whole stage in one step (the backstop, or all ADL counterparties
+            // at once: its loss is rounded once, not once per counterparty); the counterparties' sides are their
+            // 'adl' events, which precede this one.
             const m = e.markets.get(ev.symbol)!;
             const dir = ev.side === 'long' ? -1 : 1;
             refFill(m, this.refOf(`${ev.account}:${ev.symbol}`), dir, ev.size, ev.price);
-            refFill(m, this.refOf(`@insurance:${ev.symbol}`), -dir as 1 | -1, ev.size, ev.price);
+            if (ev.stage === 'backstop')
+              refFill(m, this.refOf(`@insurance:${ev.symbol}`), -dir as 1 | -1, ev.size, ev.price);
           }
           if (ev.size <= 0n) bad(`liquidation stage of size ${ev.size}`);
           fillStart.clear();
@@ -968,7 +1053,6 @@ class Shadow {
           const problem = this.partialCloseProblem(e, m, ev.account, dir, ev.size, ev.price, 0n, fillStart);
           if (problem) bad(problem);
           refFill(m, this.refOf(`${ev.account}:${ev.symbol}`), dir, ev.size, ev.price);
-          refFill(m, this.refOf(`${ev.liquidated}:${ev.symbol}`), -dir as 1 | -1, ev.size, ev.price);
           fillStart.clear();
           break;
         }
@@ -979,6 +1063,12 @@ class Shadow {
             if (!fillStart.has(l)) fillStart.set(l, this.balances.get(l) ?? 0n);
           this.balances.set(ev.from, (this.balances.get(ev.from) ?? 0n) - ev.amount);
           this.balances.set(ev.to, (this.balances.get(ev.to) ?? 0n) + ev.amount);
+          if (ev.reason === 'profitRealized') {
+            // Issue 14, D5: a cross position's profit realized at its mark to pay its account's loss — as if it
+            // closed at its new entry and reopened there; the new entry comes with its position event.
+            const acct = ev.to.split(':')[0]!;
+            realizing.set(`${acct}:${ev.from.slice('clearing:'.length)}`, ev.amount);
+          }
           if (ev.reason === 'realizedPnl') {
             // Isolation: an isolated position settles PnL through its bucket only, a cross one through main.
             const sys = [ev.from, ev.to].find((l) => l.startsWith('clearing:'));
@@ -1082,6 +1172,24 @@ class Shadow {
         case 'position': {
           const key = `${ev.account}:${ev.symbol}`;
           const prev = this.positions.get(key);
+          const realized = realizing.get(key);
+          if (realized !== undefined) {
+            realizing.delete(key);
+            const ref = this.refOf(key);
+            const m = e.markets.get(ev.symbol)!;
+            const side = ref.sign > 0 ? 'long' : 'short';
+            const want = unrealizedPnl(
+              m.inst,
+              { side, size: ref.size, entryPrice: ref.entry },
+              ev.entryPrice,
+            );
+            if (ref.sign === 0 || ev.size !== ref.size || want !== realized)
+              bad(
+                `${key}: realized ${realized} moving entry ${ref.entry} → ${ev.entryPrice}; closing there pays ${want}`,
+              );
+            ref.realized += realized;
+            ref.entry = ev.entryPrice;
+          }
           if (reduceOnlyFillers.has(key)) {
             reduceOnlyFillers.delete(key);
             const prevSize = prev?.size ?? 0n;
@@ -1301,6 +1409,10 @@ export interface RunStats {
   cancelReasons: Map<string, number>;
   /** Σ over commands of the open orders after it (for the average book depth). */
   openOrderSum: number;
+  /** Accepted orders that only reduce, placed while the account had nothing available (D3's case). */
+  reducesUnderWater: number;
+  /** Accepted orders of the backstop unwinding its positions. */
+  backstopUnwinds: number;
 }
 
 /** Replays `cmds` on a fresh engine; returns the first problem, or null, and the final hash. */
@@ -1353,6 +1465,8 @@ function runModelWith(steps: readonly Step[], opts: { replayEvery?: number }): R
     autoAdds: 0,
     cancelReasons: new Map(),
     openOrderSum: 0,
+    reducesUnderWater: 0,
+    backstopUnwinds: 0,
   };
   let hash = stateHash(e);
 
@@ -1382,6 +1496,11 @@ function runModelWith(steps: readonly Step[], opts: { replayEvery?: number }): R
 
   const run = (i: number, label: string, cmd: Command, mustReject: boolean) => {
     cmds.push(cmd);
+    const reducing = onlyReduces(e, cmd);
+    const underWater =
+      reducing !== null &&
+      availableOf(e, reducing.account.id, reducing.position.market.asset) < 0n &&
+      cmd.type === 'placeOrder';
     let res: ApplyResult;
     try {
       res = e.apply(cmd);
@@ -1398,6 +1517,11 @@ function runModelWith(steps: readonly Step[], opts: { replayEvery?: number }): R
       stats.rejected += 1;
       k.rejected += 1;
       stats.byCode.set(res.code, (stats.byCode.get(res.code) ?? 0) + 1);
+      // D3: an order that can only reduce is never refused for margin or available balance.
+      if (reducing && (res.code === 'INSUFFICIENT_MARGIN' || res.code === 'INSUFFICIENT_BALANCE'))
+        problems.push(
+          `D3: an order that only reduces ${reducing.account.id}:${reducing.position.market.symbol} was refused: ${res.code} ${res.message}`,
+        );
       const after = stateHash(e);
       if (after !== hash) problems.push(`rejected (${res.code}) but the state hash changed`);
       hash = after;
@@ -1405,6 +1529,28 @@ function runModelWith(steps: readonly Step[], opts: { replayEvery?: number }): R
       stats.accepted += 1;
       k.ok += 1;
       if (mustReject) problems.push('a deliberately malformed command was accepted');
+      if (underWater) stats.reducesUnderWater += 1;
+      if (reducing && reducing.account.id === BACKSTOP_ACCOUNT && cmd.type === 'placeOrder')
+        stats.backstopUnwinds += 1;
+      // D4: the insurance fund pays only within a liquidation — a draw for an account that this command did not
+      // liquidate (or deleverage against) came from a voluntary order. The backstop's own realized losses are the
+      // fund's by definition (its wallet is the fund), not a draw a trader caused.
+      const liquidated = new Set<string>();
+      let adl = false;
+      for (const ev of res.events) {
+        if (ev.type === 'liquidationStarted' || ev.type === 'liquidation') liquidated.add(ev.account);
+        if (ev.type === 'adl') adl = true;
+      }
+      for (const ev of res.events)
+        if (
+          ev.type === 'insuranceDraw' &&
+          ev.account !== BACKSTOP_ACCOUNT &&
+          !adl &&
+          !liquidated.has(ev.account)
+        )
+          problems.push(
+            `D4: insurance draw of ${ev.amount} for ${ev.account}:${ev.symbol} outside a liquidation`,
+          );
       if (res.seq !== stats.accepted) problems.push(`seq ${res.seq}, expected ${stats.accepted}`);
       for (const ev of res.events) {
         if (ev.type === 'trade') stats.trades += 1;
@@ -1462,6 +1608,7 @@ function summary(s: RunStats): string {
     `${s.commands} commands, ${s.accepted} accepted, ${s.rejected} rejected, ${s.trades} trades, ` +
     `${(s.openOrderSum / Math.max(1, s.commands)).toFixed(1)} open orders on average (max ${s.maxOpenOrders}), ${s.insuranceDraws} insurance draws; ` +
     `liquidation stages ${[...s.liquidations].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}, ${s.autoAdds} auto-adds; ` +
+    `${s.reducesUnderWater} reducing orders under water, ${s.backstopUnwinds} backstop unwinds; ` +
     `rejections ${codes}; order cancels ${cancels}`
   );
 }
@@ -1521,9 +1668,14 @@ describe('engine model-based', () => {
         console.log(`    ${k}: ${v.ok} ok, ${v.rejected} rejected`);
     // The generator must actually exercise the engine, not just bounce off validation.
     assert.ok(stats.trades > LONG_STEPS / 30, `only ${stats.trades} trades`);
-    if (LONG_STEPS >= 5_000)
+    if (LONG_STEPS >= 5_000) {
       for (const stage of ['book', 'backstop', 'adl'])
         assert.ok((stats.liquidations.get(stage) ?? 0) > 0, `no liquidation went through the ${stage} stage`);
+      // D3's property must have had cases to check: reducing orders from accounts with nothing available, and the
+      // backstop unwinding.
+      assert.ok(stats.reducesUnderWater > 0, 'no reducing order was placed by an account under water');
+      assert.ok(stats.backstopUnwinds > 0, 'the backstop never unwound a position');
+    }
     for (const [kind, k] of stats.byKind) {
       if (LONG_STEPS < 5_000 || kind === 'bad' || kind.includes(':') || kind === 'setup') continue;
       assert.ok(k.ok > 0, `no ${kind} command was ever accepted`);
