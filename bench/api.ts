@@ -102,7 +102,14 @@ async function serverWorker(): Promise<void> {
     docs: false,
     rateLimit: { burst: 1_000_000, perSecond: 1_000_000 },
     publicRateLimit: { burst: 1_000_000, perSecond: 1_000_000 },
-    ws: { ...defaultConfig().ws, maxClients: 10_000, maxBufferedBytes: 64 * 1024 * 1024 },
+    // Every bench client connects from 127.0.0.1: lift the per-address caps (issue 15) for the load generator.
+    ws: {
+      ...defaultConfig().ws,
+      maxClients: 10_000,
+      maxClientsPerIp: 10_000,
+      maxBufferedBytes: 64 * 1024 * 1024,
+    },
+    http: { ...defaultConfig().http, maxConnectionsPerIp: 0 },
   };
   const run = await startServer(cfg, { writerThread: s.writerThread });
   for (const c of setupCommands(s.accounts)) {

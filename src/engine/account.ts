@@ -17,6 +17,8 @@ import type { AutoAddPolicy, MarginMode, SelfTradePrevention, TimeInForce } from
 /** Open orders an account may hold across all markets: bounds cancel-all and per-account state. */
 export const MAX_OPEN_ORDERS_PER_ACCOUNT = 200;
 export const ACCOUNT_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+/** The backstop: the insurance fund's own account (not a valid client id, so no client can act as it). */
+export const BACKSTOP_ACCOUNT = '@insurance';
 
 export class Wallet {
   /** Requirement (not a ledger balance) of this account's open cross orders in this asset. */
@@ -92,6 +94,20 @@ export interface Order extends BookOrder {
   readonly liquidation?: boolean;
 }
 
+/** Records a resting order under its clientOrderId (called where an order joins the account's open orders). */
+export function indexClientOrder(o: Order): void {
+  if (o.clientOrderId !== null) o.account.clientOrders.set(o.clientOrderId, o);
+}
+
+/**
+ * Forgets an order that left the account's open orders. Only if the index points at it: two open orders could share
+ * an id in a state from before ids were unique, and the one that stays must keep its entry.
+ */
+export function unindexClientOrder(o: Order): void {
+  if (o.clientOrderId !== null && o.account.clientOrders.get(o.clientOrderId) === o)
+    o.account.clientOrders.delete(o.clientOrderId);
+}
+
 /** What margin checks read of a position; a flat stand-in satisfies it without creating ledger accounts. */
 export type PositionView = Pick<
   Position,
@@ -102,6 +118,12 @@ export class Account {
   readonly wallets = new Map<string, Wallet>();
   readonly positions = new Map<string, Position>();
   readonly orders = new Map<number, Order>();
+  /**
+   * The open orders that carry a clientOrderId, by it: a clientOrderId is unique among the account's open orders, so
+   * a retried place is refused instead of doubled. A cache of `orders` — kept where an order rests or leaves the
+   * book, rebuilt from the open orders on a restore — so it is never stored.
+   */
+  readonly clientOrders = new Map<string, Order>();
 
   constructor(
     readonly id: string,

@@ -21,10 +21,12 @@ import { LEVERAGE_DP, parseLeverage, parseRate, RATE_ONE } from '../core/rates.t
 import {
   ACCOUNT_ID_RE,
   Account,
+  indexClientOrder,
   MAX_OPEN_ORDERS_PER_ACCOUNT,
   type Order,
   Position,
   type PositionView,
+  unindexClientOrder,
   Wallet,
 } from './account.ts';
 import type { BookSide } from './book.ts';
@@ -40,10 +42,12 @@ import {
 import { MAX_PRICE_TICKS, Market } from './market.ts';
 import { allows } from './oracle.ts';
 import { oracleQuote, requireOracle, runScheduled, settleFundingFor, validityAt } from './prices.ts';
+import { coverFromProfits } from './realize.ts';
 import {
   available,
   bucketAfterFunding,
   closableLots,
+  closeRoom,
   feeFor,
   orderRequirement,
   positionInitialMargin,
@@ -177,6 +181,10 @@ export class Engine {
         return this.setAutoAddMargin(cmd);
       case 'fundInsurance':
         return this.fundInsurance(cmd);
+      case 'closeMarket':
+        return this.closeMarket(cmd);
+      case 'delistMarket':
+        return this.delistMarket(cmd);
       case 'settleFunding': {
         const p = this.account(cmd.account).positions.get(this.market(cmd.symbol).symbol);
         if (!p || p.sign === 0) throw new Rejection('INVALID_COMMAND', `no open ${cmd.symbol} position`);
@@ -302,6 +310,85 @@ export class Engine {
     m.mark = price;
     this.sweepMarkets.add(m);
     this.events.push({ type: 'markPrice', symbol: m.symbol, price });
+    return undefined;
+  }
+
+  /**
+   * Closes a market to new risk (admin). Validated in full first: the market exists and is neither settled nor
+   * already closing. Then every resting order that is not reduce-only is canceled (filled, it could add risk);
+   * reduce-only orders stay, and positions wind down through them, liquidation and expiry as before.
+   */
+  private closeMarket(cmd: Cmd<'closeMarket'>): undefined {
+    const m = this.market(cmd.symbol);
+    if (m.closed) throw new Rejection('MARKET_CLOSED', `${m.symbol} has settled`);
+    if (m.reduceOnly) throw new Rejection('MARKET_CLOSED', `${m.symbol} is already closed to new risk`);
+    m.reduceOnly = true;
+    // Collected first (in the book's deterministic order): canceling changes the book being walked.
+    const victims = [...m.book.orders()]
+      .map((bo) => bo as Order)
+      .filter((o) => !o.reduceOnly && !o.liquidation);
+    for (const o of victims) this.cancelResting(o, 'marketClosing');
+    return undefined;
+  }
+
+  /**
+   * Removes a market closed to new risk (or settled) once it is flat, freeing its slot and symbol (admin).
+   * Validated in full first: closed, no resting order, no open position (by count and by scan: the count is a cache
+   * of the scan). Then the clearing account and funding pool hand their residue to the asset's fees — the rule
+   * `settleFundingFor` applies to the pool once every position has settled: with none open, what is left is
+   * rounding kept by payouts rounded down. A deficit (never expected) is paid by the insurance fund, the account
+   * that absorbs shortfalls. The flat positions and their (empty) buckets go, then the market's accounts.
+   */
+  private delistMarket(cmd: Cmd<'delistMarket'>): undefined {
+    const m = this.market(cmd.symbol);
+    if (!m.reduceOnly && !m.closed)
+      throw new Rejection('MARKET_NOT_FLAT', `${m.symbol} is open to new risk: close it first`);
+    // Orders first: a reduce-only order resting against an open position is the step to finish before closing it.
+    if (m.book.orderCount() !== 0)
+      throw new Rejection('MARKET_NOT_FLAT', `${m.symbol} still has ${m.book.orderCount()} resting order(s)`);
+    // `m.positions` holds those that ever opened; a leverage or margin-mode setting, or an order that never filled,
+    // leaves a flat Position in its account only. Every account is scanned (an admin command, once per market).
+    const held = new Set<Position>(m.positions);
+    for (const a of this.accounts.values()) {
+      const p = a.positions.get(m.symbol);
+      if (p !== undefined && p.market === m) held.add(p);
+    }
+    for (const p of held)
+      if (p.openOrders !== 0)
+        throw new Rejection('MARKET_NOT_FLAT', `${p.account.id} still has orders on ${m.symbol}`);
+    let open = 0;
+    for (const p of held) if (p.sign !== 0) open++;
+    if (m.openPositions !== 0 || m.openInterestLots !== 0 || open !== 0)
+      throw new Rejection(
+        'POSITION_OPEN',
+        `${m.symbol} still has ${Math.max(open, m.openPositions)} open position(s)`,
+      );
+
+    const residue = (l: LedgerAccount) => {
+      if (l.balance > 0n) this.ledger.transfer(l, m.fees, l.balance, 'delistResidue');
+      else if (l.balance < 0n) this.ledger.transfer(m.insurance, l, -l.balance, 'delistResidue');
+    };
+    residue(m.clearing);
+    residue(m.fundingPool);
+    const gone = new Set<LedgerAccount>([m.clearing, m.fundingPool]);
+    for (const p of held) {
+      // A flat position's bucket is empty (margin is released on the closing fill); kept as a guard.
+      if (p.bucket.balance > 0n)
+        this.ledger.transfer(
+          p.bucket,
+          this.walletOf(p.account, m.asset).main,
+          p.bucket.balance,
+          'marginRelease',
+        );
+      gone.add(p.bucket);
+      if (p.account.positions.get(m.symbol) === p) p.account.positions.delete(m.symbol);
+      this.liqDirty.delete(p);
+    }
+    m.positions.clear();
+    this.ledger.remove(gone);
+    this.sweepMarkets.delete(m);
+    this.markets.delete(m.symbol);
+    this.events.push({ type: 'marketDelisted', symbol: m.symbol });
     return undefined;
   }
 
@@ -518,8 +605,17 @@ export class Engine {
     ) {
       throw new Rejection('INVALID_COMMAND', 'clientOrderId must be a string of at most 64 characters');
     }
+    // Unique among the account's open orders: a client retrying after a timeout must not get a second order.
+    const same = cmd.clientOrderId === undefined ? undefined : a.clientOrders.get(cmd.clientOrderId);
+    if (same)
+      throw new Rejection(
+        'DUPLICATE_CLIENT_ORDER_ID',
+        `clientOrderId ${JSON.stringify(cmd.clientOrderId)} is already used by open order ${same.id}`,
+      );
     if (m.closed || (m.inst.expiry !== null && cmd.time >= m.inst.expiry))
       throw new Rejection('MARKET_CLOSED', `${m.symbol} has expired`);
+    if (m.reduceOnly && !reduceOnly)
+      throw new Rejection('MARKET_CLOSED', `${m.symbol} is closed to new risk: reduce-only orders only`);
     const lots = m.sizeLots(cmd.size);
     const side = cmd.side;
     const opposite: BookSide = side === 'buy' ? 'sell' : 'buy';
@@ -562,7 +658,10 @@ export class Engine {
     }
     const w = a.wallets.get(m.asset);
     const free = w ? available(a, w, m.asset) : 0n;
-    if (req.total > free) {
+    // Only the opening part needs money. An order that only reduces (reduce-only, or no larger than what it
+    // closes) needs nothing and is never refused for margin, however far `available` has fallen below zero: a
+    // cross account's losses, another market's loss or the backstop's negative fund must not trap a close.
+    if (req.total > 0n && req.total > free) {
       throw new Rejection(
         'INSUFFICIENT_MARGIN',
         `order needs ${this.fmtMoney(m.asset, req.total)} ${m.asset}, available ${this.fmtMoney(m.asset, maxBig(free, 0n))}`,
@@ -651,7 +750,7 @@ export class Engine {
    * with cancelTaker/cancelBoth matching stops at the first own order, so counting liquidity behind it let a
    * FOK fill partly and then be cancelled ('selfTrade'). Reduce-only makers count only what still closes their
    * owner's position (match caps them and cancels the rest). Not modelled: makers cancelled at match time by
-   * their margin check.
+   * their margin check or by the bankruptcy bound on a voluntary close (planSide), nor the taker stopped by it.
    */
   private fokLiquidity(
     m: Market,
@@ -734,6 +833,7 @@ export class Engine {
       return;
     }
     o.account.orders.set(o.id, o);
+    indexClientOrder(o);
     o.position.openOrders += 1;
   }
 
@@ -758,6 +858,7 @@ export class Engine {
   cancelResting(o: Order, reason: CancelReason): void {
     o.market.book.remove(o);
     o.account.orders.delete(o.id);
+    unindexClientOrder(o);
     o.position.openOrders -= 1;
     this.finishOrder(o, reason);
   }
@@ -834,6 +935,7 @@ export class Engine {
       o.remainingLots = lots;
       if (!m.book.add(o)) {
         a.orders.delete(o.id);
+        unindexClientOrder(o);
         o.position.openOrders -= 1;
         this.finishOrder(o, 'bookFull');
         return undefined;
@@ -916,6 +1018,17 @@ export class Engine {
     const price = m.price(ticks);
     const fillNotional = notional(m.inst, m.size(lots), price, 'ceil');
     const fee = feeFor(fillNotional, feeRate);
+    // A voluntary close (either side of a fill, unless it is the liquidation order) may realize a loss only up to
+    // the holder's bankruptcy price: past it the loss would be the insurance fund's, and that is the liquidation
+    // engine's call, never a trader's. The fill is refused (the taker stops, a maker is cancelled); at prices up
+    // to the bankruptcy price it goes through, and its fee is capped at what is left above it. The backstop is
+    // exempt: its wallet is the fund, so its losses are the fund's whatever the price.
+    let feeCap: bigint | null = null;
+    const voluntary = !o.liquidation && o.account.id !== BACKSTOP_ACCOUNT;
+    if (closeLots > 0 && voluntary) {
+      feeCap = closeRoom(o.account, p, closeLots, price);
+      if (feeCap < 0n) return null;
+    }
     // Pro rata to the lots it opens, rounded down (a fill draws no more than its share; the last one takes the rest).
     const share =
       o.reservedLots === 0
@@ -946,7 +1059,7 @@ export class Engine {
       // here (as this check once did) let a cross maker open twice its share beyond what the account could back.
       if (need > share && need - share > available(o.account, w, m.asset)) return null;
     }
-    return { closeLots, openLots, price, fee, feePaid: 0n, share, im };
+    return { closeLots, openLots, price, fee, feePaid: 0n, share, im, feeCap, voluntary };
   }
 
   private fill(taker: Order, maker: Order, tp: FillPlan, mp: FillPlan, lots: number): void {
@@ -965,6 +1078,7 @@ export class Engine {
       m.book.remove(maker);
       maker.remainingLots = 0;
       maker.account.orders.delete(maker.id);
+      unindexClientOrder(maker);
       maker.position.openOrders -= 1;
       this.finishOrder(maker, null);
     } else m.book.reduce(maker, maker.remainingLots - lots);
@@ -1011,7 +1125,17 @@ export class Engine {
         { side: p.sign > 0 ? 'long' : 'short', size: m.size(plan.closeLots), entryPrice: p.entryPrice },
         plan.price,
       );
-      this.settlePnl(p, holder, pnl);
+      // A voluntary cross close whose loss (and fee) the cash cannot pay realizes the account's other profits first:
+      // closeRoom counted them, and the loss must not reach the fund while the account holds the money.
+      if (plan.voluntary && !iso && pnl < 0n)
+        coverFromProfits(
+          this,
+          o.account,
+          m.asset,
+          -pnl + maxBig(0n, minBig(plan.fee, plan.feeCap ?? plan.fee)),
+          p,
+        );
+      this.settlePnl(p, holder, pnl, plan.voluntary);
       p.realizedPnl += pnl;
       p.lots -= plan.closeLots;
       if (p.lots === 0) {
@@ -1019,7 +1143,16 @@ export class Engine {
         p.entryPrice = 0n;
         m.openPositions -= 1;
       }
-      if (plan.openLots === 0) plan.feePaid = this.payFee(holder, m, plan.fee, w);
+      // The fee of a pure close comes from the holder, capped (a close needs no free balance for it) — and for a
+      // voluntary close capped at what the closing lots leave above bankruptcy, so the fee is never what pushes
+      // the rest of the position (or a cross account) past it.
+      if (plan.openLots === 0)
+        plan.feePaid = this.payFee(
+          holder,
+          m,
+          plan.feeCap === null ? plan.fee : minBig(plan.fee, plan.feeCap),
+          w,
+        );
       if (iso && !o.liquidation) {
         // Partial close: the closing lots take their pro-rata share of the bucket as it was BEFORE their PnL and
         // fee settled, plus that PnL less the fee (never below zero); the remaining lots keep their own share.
@@ -1087,8 +1220,12 @@ export class Engine {
     return share - r;
   }
 
-  /** @internal */
-  settlePnl(p: Position, holder: LedgerAccount, pnl: bigint): void {
+  /**
+   * @internal Realized PnL between the holder and the market's clearing account; a loss the holder cannot cover is
+   * the insurance fund's (recorded). `voluntary`: a trader's own fill, which planSide bounded at the bankruptcy
+   * price — reaching the fund from one is a bug, not a draw.
+   */
+  settlePnl(p: Position, holder: LedgerAccount, pnl: bigint, voluntary = false): void {
     const m = p.market;
     if (pnl >= 0n) {
       this.ledger.transfer(m.clearing, holder, pnl, 'realizedPnl');
@@ -1098,6 +1235,10 @@ export class Engine {
     // A holder below zero covers nothing: only the insurance fund may be, after recorded draws (the backstop's
     // wallet is the fund's own account).
     const covered = minBig(loss, maxBig(holder.balance, 0n));
+    if (voluntary && loss > covered)
+      throw new Error(
+        `bug: a voluntary close of ${p.account.id}:${m.symbol} would draw on the insurance fund`,
+      );
     this.ledger.transfer(holder, m.clearing, covered, 'realizedPnl');
     if (loss > covered) {
       // The holder is bankrupt on this close: the insurance fund pays the rest, and the draw is recorded.
@@ -1246,22 +1387,28 @@ export class Engine {
   }
 
   /**
-   * @internal Moves `lots` of the liquidated position `from` to `to` at `price` (backstop takeover or ADL): `from`
-   * closes, `to` closes its opposite position or opens; no fees, no margin checks (the counterparty only reduces,
-   * the backstop is the fund). Realized losses beyond a holder's balance are the insurance fund's, recorded.
+   * @internal Moves lots of the liquidated position `from` to each counterparty `to` at `price` (backstop takeover or
+   * ADL): `from` closes, each `to` closes its opposite position or opens; no fees, no margin checks (a counterparty
+   * only reduces, the backstop is the fund). `from` realizes its whole close in one step: split per counterparty, each
+   * part's loss rounded up on its own would cost it up to a unit more per part than its bankruptcy price allows, a
+   * unit the fund would pay. Realized losses beyond a holder's balance are the insurance fund's, recorded.
    */
-  transferPosition(from: Position, to: Position, lots: number, price: bigint, liquidated: boolean): void {
+  transferPosition(
+    from: Position,
+    legs: readonly { to: Position; lots: number }[],
+    price: bigint,
+    liquidated: boolean,
+  ): void {
     const m = from.market;
-    const longBefore = longLots(from) + longLots(to);
-    const ticks = 0; // unused by settleSide: the plan carries the price
+    const longBefore = legs.reduce((n, l) => n + longLots(l.to), longLots(from));
     const side = (p: Position, closing: boolean): 'buy' | 'sell' => (p.sign > 0 === closing ? 'sell' : 'buy');
     const fromSide = side(from, true);
     const toSide = fromSide === 'buy' ? 'sell' : 'buy';
-    const pseudo = (p: Position, s: 'buy' | 'sell', liq: boolean): Order => ({
+    const pseudo = (p: Position, s: 'buy' | 'sell', lots: number, liq: boolean): Order => ({
       id: 0,
       accountId: p.account.n,
       side: s,
-      priceTicks: ticks,
+      priceTicks: 0, // unused by settleSide: the plan carries the price
       remainingLots: lots,
       prev: null,
       next: null,
@@ -1279,13 +1426,24 @@ export class Engine {
       reservedLots: 0,
       liquidation: liq,
     });
-    const plan = (p: Position, s: 'buy' | 'sell'): FillPlan => {
+    const plan = (p: Position, s: 'buy' | 'sell', lots: number): FillPlan => {
       const closeLots = Math.min(lots, closableLots(p, s));
-      return { closeLots, openLots: lots - closeLots, price, fee: 0n, feePaid: 0n, share: 0n, im: 0n };
+      return {
+        closeLots,
+        openLots: lots - closeLots,
+        price,
+        fee: 0n,
+        feePaid: 0n,
+        share: 0n,
+        im: 0n,
+        feeCap: null,
+        voluntary: false,
+      };
     };
-    this.settleSide(pseudo(from, fromSide, liquidated), plan(from, fromSide));
-    this.settleSide(pseudo(to, toSide, false), plan(to, toSide));
-    m.openInterestLots += longLots(from) + longLots(to) - longBefore;
+    const total = legs.reduce((n, l) => n + l.lots, 0);
+    this.settleSide(pseudo(from, fromSide, total, liquidated), plan(from, fromSide, total));
+    for (const { to, lots } of legs) this.settleSide(pseudo(to, toSide, lots, false), plan(to, toSide, lots));
+    m.openInterestLots += legs.reduce((n, l) => n + longLots(l.to), longLots(from)) - longBefore;
   }
 
   /** @internal The backstop's position on `m`, opening the backstop account (its wallet is the fund) on first use. */
@@ -1344,6 +1502,10 @@ interface FillPlan {
   feePaid: bigint;
   share: bigint;
   im: bigint;
+  /** A voluntary close: the most its fee may take (what the closing lots leave above bankruptcy); null: no cap. */
+  feeCap: bigint | null;
+  /** A trader's own fill (not a liquidation order, ADL or backstop transfer, nor the backstop's own order). */
+  voluntary: boolean;
 }
 
 function longLots(p: Position): number {

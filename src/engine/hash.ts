@@ -27,6 +27,8 @@ export function stateHash(e: Engine): string {
       m.lastIndexTime,
       [...m.paused].sort().join(':'),
     );
+    // Only when set, so the hash of every state without a closing market (all journals before it) is unchanged.
+    if (m.reduceOnly) put('reduceOnly', sym);
     if (m.oracle) put('oracle', m.oracle.canonical());
     if (m.funding) put('funding', m.funding.canonical());
     for (const o of m.book.orders()) put('order', o.id, o.accountId, o.side, o.priceTicks, o.remainingLots);

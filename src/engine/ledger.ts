@@ -116,6 +116,25 @@ export class Ledger {
     return this.all;
   }
 
+  /**
+   * Closes accounts for good (a delisted market's clearing and funding pool, its flat positions' buckets). Only
+   * empty ones: removing a balance would break conservation, so a non-zero one is a bug (callers move it first).
+   * They leave the registry `verify`, the state hash and snapshots read, and any system key naming them, so the
+   * same key opens a fresh account later (the symbol re-created).
+   */
+  remove(gone: ReadonlySet<LedgerAccount>): void {
+    if (gone.size === 0) return;
+    for (const a of gone) {
+      if (a.balance !== 0n) throw new LedgerError(`cannot remove ${a.label}: balance ${a.balance}`);
+      this.touched.delete(a);
+    }
+    // Filtered in place, keeping the opening order of the rest (snapshots store it).
+    let j = 0;
+    for (const a of this.all) if (!gone.has(a)) this.all[j++] = a;
+    this.all.length = j;
+    for (const [key, a] of this.system) if (gone.has(a)) this.system.delete(key);
+  }
+
   // -------------------------------------------------------------------------------------------------------
   // Snapshots (snapshot.ts): the accounts in opening order and the system-account keys are state; a restore puts
   // them back first, then lets the constructors that open accounts (Position) adopt them instead of opening new ones.

@@ -91,6 +91,8 @@ export class Market {
   twapMs = 0n;
   lastIndexTime = 0;
   closed = false;
+  /** Closed to new risk by `closeMarket`: reduce-only orders only (positions wind down). */
+  reduceOnly = false;
   /** Actions paused by the oracle policy, to report transitions. */
   readonly paused = new Set<string>();
   readonly liquidation: LiquidationConfig;
@@ -125,6 +127,13 @@ export class Market {
     ) {
       throw new InputError('tickSize', 'tick and lot must be below 2^53 units');
     }
+    // Prices are at most MAX_PRICE_TICKS ticks: a tick so small that a price of 1 is out of range (1e-18 allows
+    // nothing above 0.00014) leaves a market no real price can be set on. Refuse it rather than run it.
+    if (BigInt(MAX_PRICE_TICKS) * this.inst.tickSize < pow10(this.inst.priceDp))
+      throw new InputError(
+        'tickSize',
+        `too small: prices are at most 2^47 ticks, so the highest settable price would be below 1`,
+      );
     this.tickN = Number(this.inst.tickSize);
     this.lotN = Number(this.inst.lotSize);
     this.defaultLeverage = parseLeverage(config.defaultLeverage ?? '10', 'defaultLeverage');
@@ -157,6 +166,14 @@ export class Market {
     };
     if (!['index', 'binance', 'hyperliquid'].includes(o.markMethod))
       throw new InputError('oracle.markMethod', 'index, binance or hyperliquid');
+    if (new Set(o.sources.map((x) => x.name)).size !== o.sources.length)
+      throw new InputError('oracle.sources', 'source names must be unique');
+    // More sources required than configured: the index could never be valid and the market would stay paused.
+    if (int(o.minSources, 'minSources') > o.sources.length)
+      throw new InputError(
+        'oracle.minSources',
+        `${o.minSources} exceeds the ${o.sources.length} configured source${o.sources.length === 1 ? '' : 's'}`,
+      );
     return {
       sources: o.sources,
       stalenessMs: int(o.stalenessMs, 'stalenessMs'),

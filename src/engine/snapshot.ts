@@ -73,6 +73,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'twapMs',
       'lastIndexTime',
       'closed',
+      'reduceOnly',
       'paused',
       'positions',
       'oracle',
@@ -132,7 +133,8 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
   },
   // The book's state is its orders in priority order; its levels and key arrays are rebuilt by adding them.
   OrderBook: { state: [], derived: ['maxLevelsPerSide', 'bids', 'asks', 'nOrders'], transient: [] },
-  Account: { state: ['id', 'n', 'wallets', 'positions', 'orders'], derived: [], transient: [] },
+  // clientOrders: the open orders by clientOrderId, rebuilt from `orders`.
+  Account: { state: ['id', 'n', 'wallets', 'positions', 'orders'], derived: ['clientOrders'], transient: [] },
   Wallet: { state: ['main', 'reserved', 'crossOrderRequirement'], derived: [], transient: [] },
   Position: {
     state: [
@@ -244,6 +246,8 @@ interface MarketSnap {
   twapMs: bigint;
   lastIndexTime: number;
   closed: boolean;
+  /** Only when true (absent in snapshots written before `closeMarket` existed). */
+  reduceOnly?: boolean;
   paused: string[];
   /** Owners (account ids) of the market's positions set, in insertion order. */
   positions: string[];
@@ -330,6 +334,7 @@ function snapshotObject(e: Engine): SnapshotV1 {
       twapMs: m.twapMs,
       lastIndexTime: m.lastIndexTime,
       closed: m.closed,
+      ...(m.reduceOnly ? { reduceOnly: true } : {}),
       paused: [...m.paused],
       positions,
       oracle: m.oracle ? m.oracle.exportState() : null,
@@ -498,6 +503,7 @@ function restoreV1(s: SnapshotV1, check: boolean): Engine {
     m.twapMs = ms.twapMs;
     m.lastIndexTime = ms.lastIndexTime;
     m.closed = ms.closed;
+    m.reduceOnly = ms.reduceOnly === true;
     m.paused.clear();
     for (const a of ms.paused) m.paused.add(a);
     if ((m.oracle === null) !== (ms.oracle === null))
@@ -577,6 +583,9 @@ function restoreV1(s: SnapshotV1, check: boolean): Engine {
       if (orders.has(o.id)) throw new SnapshotError(`order ${o.id} twice`);
       orders.set(o.id, o);
       a.orders.set(o.id, o);
+      // Two open orders could share one before the id was made unique: the index keeps the first restored.
+      if (o.clientOrderId !== null && !a.clientOrders.has(o.clientOrderId))
+        a.clientOrders.set(o.clientOrderId, o);
     }
   }
 

@@ -166,7 +166,19 @@ export type Command =
       trigger?: string;
     })
   /** Admin: seed or top up the insurance fund of an asset from outside. */
-  | (Base & { type: 'fundInsurance'; asset: string; amount: string });
+  | (Base & { type: 'fundInsurance'; asset: string; amount: string })
+  /**
+   * Admin: close a market to new risk. From then on only reduce-only orders are accepted; resting orders that are
+   * not reduce-only are canceled (reason `marketClosing`). Positions, funding, prices and liquidations carry on.
+   */
+  | (Base & { type: 'closeMarket'; symbol: string })
+  /**
+   * Admin: remove a market that is closed to new risk (`closeMarket`, or settled at expiry) and flat: no open
+   * position, no resting order. Its clearing and funding-pool residue goes to the asset's fees (reason
+   * `delistResidue`), its flat positions and their empty buckets are dropped, and its slot (MAX_MARKETS) and
+   * symbol are free again. Refused otherwise: MARKET_NOT_FLAT (not closed, or orders resting), POSITION_OPEN.
+   */
+  | (Base & { type: 'delistMarket'; symbol: string });
 
 export type CommandType = Command['type'];
 
@@ -195,7 +207,11 @@ export type RejectCode =
   | 'TIME_WENT_BACKWARDS'
   | 'LIMIT_EXCEEDED'
   | 'ORACLE_PAUSED'
-  | 'MARKET_CLOSED';
+  | 'MARKET_CLOSED'
+  /** delistMarket: the market is not closed to new risk, or orders still rest on it (positions: POSITION_OPEN). */
+  | 'MARKET_NOT_FLAT'
+  /** The clientOrderId is already on one of the account's open orders (the message names that order). */
+  | 'DUPLICATE_CLIENT_ORDER_ID';
 
 export class Rejection extends Error {
   readonly code: RejectCode;
@@ -217,7 +233,8 @@ export type CancelReason =
   | 'bookFull'
   | 'expired'
   | 'oraclePaused'
-  | 'liquidation';
+  | 'liquidation'
+  | 'marketClosing';
 
 export type TransferReason =
   | 'deposit'
@@ -227,6 +244,8 @@ export type TransferReason =
   | 'initialMargin'
   | 'marginRelease'
   | 'realizedPnl'
+  /** A cross position's profit realized at its mark (entry moved to it) to pay a loss of its account: liquidation.ts. */
+  | 'profitRealized'
   | 'fee'
   | 'rebate'
   | 'addMargin'
@@ -235,6 +254,8 @@ export type TransferReason =
   | 'insuranceCover'
   | 'funding'
   | 'fundingResidue'
+  /** A delisted market's clearing / funding-pool rounding residue, to the asset's fees (or a deficit from insurance). */
+  | 'delistResidue'
   | 'settlement'
   | 'liquidationFee'
   | 'autoAddMargin'
@@ -242,6 +263,8 @@ export type TransferReason =
 
 export type EngineEvent =
   | { type: 'marketCreated'; symbol: string }
+  /** The market is gone (delistMarket): its symbol resolves no more until created again. */
+  | { type: 'marketDelisted'; symbol: string }
   | { type: 'transfer'; asset: string; from: string; to: string; amount: bigint; reason: TransferReason }
   | {
       type: 'orderAccepted';

@@ -23,6 +23,7 @@
  * binary in parameters.
  */
 import pg from 'pg';
+import { redactPgUrl, scrubPgSecrets } from './redact.ts';
 import {
   JournalError,
   type JournalRecord,
@@ -66,7 +67,7 @@ const TYPES: pg.CustomTypesConfig = {
 export function parsePgUrl(url: string): { connectionString: string; schema: string } {
   const u = new URL(url);
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
-    throw new JournalError('format', null, `${url}: not a postgres:// URL`);
+    throw new JournalError('format', null, `${redactPgUrl(url)}: not a postgres:// URL`);
   const schema = u.searchParams.get('schema') ?? 'public';
   if (!SCHEMA_RE.test(schema))
     throw new JournalError(
@@ -78,16 +79,8 @@ export function parsePgUrl(url: string): { connectionString: string; schema: str
   return { connectionString: u.toString(), schema };
 }
 
-/** The URL with its password masked, for messages. */
-export function redactPgUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
+/** The URL with its credentials masked (user-info password and `?password=` alike), for messages. */
+export { redactPgUrl };
 
 const safe = (v: bigint | number, what: string): number => {
   const n = Number(v);
@@ -134,7 +127,11 @@ export class PgJournalStore implements JournalStore {
     try {
       await client.connect();
     } catch (e) {
-      throw new JournalError('format', null, `${redactPgUrl(url)}: cannot connect (${(e as Error).message})`);
+      throw new JournalError(
+        'format',
+        null,
+        `${redactPgUrl(url)}: cannot connect (${scrubPgSecrets((e as Error).message, url)})`,
+      );
     }
     try {
       await client.query(`SET synchronous_commit = ${opts.synchronousCommit ?? 'on'}`);

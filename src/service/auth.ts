@@ -16,7 +16,8 @@
  * login — share per-IP buckets.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { KeyConfig, RateLimit, Scope } from './config.ts';
+import { BlockList, isIP } from 'node:net';
+import { type KeyConfig, parseInstant, type RateLimit, type Scope } from './config.ts';
 import { ApiError } from './errors.ts';
 
 export const HEADER_KEY = 'x-rf-key';
@@ -79,18 +80,32 @@ export class TokenBucket {
     this.last = now;
   }
 
+  /** The cost of the last refused request (what Retry-After waits for). */
+  private lastCost = 1;
+
+  /**
+   * Takes `cost` tokens (an expensive request costs more than one; a cost above the burst is charged as the whole
+   * burst, so it can still pass with a full bucket).
+   */
   take(now: number, cost = 1): boolean {
+    const c = Math.min(Math.max(cost, 0), this.limit.burst);
     const dt = Math.max(0, now - this.last);
     this.last = Math.max(this.last, now);
     this.tokens = Math.min(this.limit.burst, this.tokens + (dt * this.limit.perSecond) / 1000);
-    if (this.tokens < cost) return false;
-    this.tokens -= cost;
+    if (this.tokens < c) {
+      this.lastCost = c;
+      return false;
+    }
+    this.tokens -= c;
     return true;
   }
 
-  /** Milliseconds until `cost` tokens are available (for Retry-After). */
-  waitMs(cost = 1): number {
-    return Math.max(0, Math.ceil(((cost - this.tokens) * 1000) / this.limit.perSecond));
+  /** Milliseconds until `cost` tokens (by default: what the last refused request needed) are available. */
+  waitMs(cost = this.lastCost): number {
+    return Math.max(
+      0,
+      Math.ceil(((Math.min(cost, this.limit.burst) - this.tokens) * 1000) / this.limit.perSecond),
+    );
   }
 }
 
@@ -186,8 +201,8 @@ export class IpLimiter {
     readonly maxIps = 10_000,
   ) {}
 
-  /** Charges one request to the IP's bucket; null if it had a token, else the (empty) bucket for Retry-After. */
-  take(ip: string, now: number): TokenBucket | null {
+  /** Charges a request (`cost` tokens) to the IP's bucket; null if it had them, else the bucket for Retry-After. */
+  take(ip: string, now: number, cost = 1): TokenBucket | null {
     let b = this.buckets.get(ip);
     if (b) this.buckets.delete(ip);
     else {
@@ -198,7 +213,7 @@ export class IpLimiter {
       }
     }
     this.buckets.set(ip, b);
-    return b.take(now) ? null : b;
+    return b.take(now, cost) ? null : b;
   }
 }
 
@@ -209,24 +224,85 @@ export interface SignedRequest {
   method: string;
   url: string;
   body: string;
+  /** The client's address (after trustProxy), checked against the key's allow-list. */
+  ip: string;
 }
 
 const TIMESTAMP_RE = /^\d{1,16}$/;
 const SIGNATURE_RE = /^[0-9a-f]{64}$/;
 
+interface KeyEntry {
+  cfg: KeyConfig;
+  principal: Principal;
+  replay: ReplayGuard;
+  /** ms since epoch; Infinity without an expiry. */
+  expires: number;
+  allow: BlockList | null;
+}
+
+/** The one answer for a key that does not exist and a signature that does not match (ids cannot be probed). */
+const BAD_SIGNATURE = 'invalid API key or signature';
+/** HMAC'd for an unknown key id, so a missing key costs the same time as an existing one. */
+const DUMMY_SECRET = 'ringfence-no-such-key-0000000000000000000000000000';
+
+/** `::ffff:1.2.3.4` (an IPv4 client on a dual-stack socket) is 1.2.3.4. */
+export function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+function blockListOf(cidrs: readonly string[]): BlockList {
+  const b = new BlockList();
+  for (const c of cidrs) {
+    const [addr, bits] = c.split('/') as [string, string | undefined];
+    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) b.addAddress(addr, type);
+    else b.addSubnet(addr, Number(bits), type);
+  }
+  return b;
+}
+
+function allowed(list: BlockList, ip: string): boolean {
+  const a = normalizeIp(ip);
+  const family = isIP(a);
+  if (family === 0) return false;
+  return list.check(a, family === 6 ? 'ipv6' : 'ipv4');
+}
+
 export class KeyRing {
-  private readonly keys = new Map<string, { cfg: KeyConfig; principal: Principal; replay: ReplayGuard }>();
+  private keys = new Map<string, KeyEntry>();
 
   constructor(
     keys: readonly KeyConfig[],
-    defaultLimit: RateLimit,
+    readonly defaultLimit: RateLimit,
     readonly recvWindowMs: number,
     now: number,
   ) {
+    this.keys = this.build(keys, now);
+  }
+
+  /**
+   * Replaces the key list (a config reload). A key whose configuration is unchanged keeps its bucket and replay
+   * cache — dropping the cache would let a request captured before the reload be replayed after it. Returns the ids
+   * of the keys removed or changed: sessions logged in with them must end.
+   */
+  reload(keys: readonly KeyConfig[], now: number): string[] {
+    const next = this.build(keys, now);
+    const gone: string[] = [];
+    for (const [id, old] of this.keys) {
+      const fresh = next.get(id);
+      if (fresh && JSON.stringify(fresh.cfg) === JSON.stringify(old.cfg)) next.set(id, old);
+      else gone.push(id);
+    }
+    this.keys = next;
+    return gone;
+  }
+
+  private build(keys: readonly KeyConfig[], now: number): Map<string, KeyEntry> {
+    const out = new Map<string, KeyEntry>();
     for (const k of keys) {
       const scopes = new Set(k.scopes);
-      const limit = k.rateLimit ?? defaultLimit;
-      this.keys.set(k.key, {
+      const limit = k.rateLimit ?? this.defaultLimit;
+      out.set(k.key, {
         cfg: k,
         principal: {
           key: k.key,
@@ -235,9 +311,12 @@ export class KeyRing {
           admin: scopes.has('admin'),
           bucket: new TokenBucket(limit, now),
         },
-        replay: new ReplayGuard(recvWindowMs, ReplayGuard.capFor(limit, recvWindowMs)),
+        replay: new ReplayGuard(this.recvWindowMs, ReplayGuard.capFor(limit, this.recvWindowMs)),
+        expires: k.expiresAt === undefined ? Number.POSITIVE_INFINITY : (parseInstant(k.expiresAt) ?? 0),
+        allow: k.allowIps ? blockListOf(k.allowIps) : null,
       });
     }
+    return out;
   }
 
   get size(): number {
@@ -249,27 +328,42 @@ export class KeyRing {
     return this.keys.get(key)?.replay;
   }
 
+  /** Whether a logged-in session's key is still the same, unexpired key (sessions end when it is not). */
+  current(p: Principal, now: number): boolean {
+    const e = this.keys.get(p.key);
+    return e !== undefined && e.principal === p && now < e.expires;
+  }
+
   /**
    * Verifies a signed request and returns its principal; throws 401 for anything wrong (missing headers, unknown
-   * key, stale or future timestamp, bad or reused signature). Every failure says the same thing about the secret:
-   * nothing. The rate limit is charged only for correctly signed requests, so nobody can drain another key's bucket;
-   * a replay is refused before the bucket is charged, and a signature is recorded only once the bucket accepted the
-   * request (so a refused request can be sent again once the bucket refills).
+   * key, stale or future timestamp, bad or reused signature, expired key, address not allowed). An unknown key and a
+   * wrong signature get the same answer after the same work, so key ids cannot be enumerated; only a correctly
+   * signed request learns that its key expired or is not allowed from its address. The rate limit is charged only
+   * for correctly signed requests, so nobody can drain another key's bucket; a replay is refused before the bucket
+   * is charged, and a signature is recorded only once the bucket accepted the request (so a refused request can be
+   * sent again once the bucket refills).
    */
   verify(r: SignedRequest, now: number): Principal {
     if (!r.key || !r.timestamp || !r.signature)
       throw unauthorized(`signed request required: ${HEADER_KEY}, ${HEADER_TIMESTAMP}, ${HEADER_SIGNATURE}`);
-    const entry = this.keys.get(r.key);
-    if (!entry) throw unauthorized('unknown API key');
     if (!TIMESTAMP_RE.test(r.timestamp)) throw unauthorized(`${HEADER_TIMESTAMP} must be ms since epoch`);
     const ts = Number(r.timestamp);
     if (Math.abs(now - ts) > this.recvWindowMs)
       throw unauthorized(`request timestamp outside the receive window of ${this.recvWindowMs} ms`);
     const sig = r.signature.toLowerCase();
     if (!SIGNATURE_RE.test(sig)) throw unauthorized('signature must be 64 hex characters');
-    const expected = Buffer.from(sign(entry.cfg.secret, r.timestamp, r.method, r.url, r.body), 'hex');
-    if (!timingSafeEqual(expected, Buffer.from(sig, 'hex'))) throw unauthorized('signature mismatch');
+    // Own-property lookup only: a Map, so `__proto__` or `constructor` as a key id is just an unknown key.
+    const entry = this.keys.get(r.key);
+    const expected = Buffer.from(
+      sign(entry?.cfg.secret ?? DUMMY_SECRET, r.timestamp, r.method, r.url, r.body),
+      'hex',
+    );
+    const match = timingSafeEqual(expected, Buffer.from(sig, 'hex'));
+    if (!entry || !match) throw unauthorized(BAD_SIGNATURE);
     if (entry.replay.has(sig, now)) throw unauthorized('signature already used (replayed request)');
+    if (now >= entry.expires) throw unauthorized('API key expired');
+    if (entry.allow && !allowed(entry.allow, r.ip))
+      throw unauthorized('API key not allowed from this address');
     const p = entry.principal;
     if (!p.bucket.take(now)) throw rateLimited(p.bucket);
     entry.replay.record(sig, ts, now);
@@ -282,7 +376,8 @@ export function unauthorized(message: string): ApiError {
 }
 
 export function rateLimited(b: TokenBucket): ApiError {
-  return new ApiError(429, 'RATE_LIMITED', `rate limit exceeded; retry in ${b.waitMs()} ms`);
+  const wait = b.waitMs();
+  return new ApiError(429, 'RATE_LIMITED', `rate limit exceeded; retry in ${wait} ms`, wait);
 }
 
 /** Admin satisfies every scope (and may act for any account). */

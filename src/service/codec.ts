@@ -67,6 +67,7 @@ export interface MarketView {
   contractSize: string;
   expiry: number | null;
   active: boolean;
+  reduceOnly: boolean;
   tickSize: string;
   lotSize: string;
   precision: { price: string; amount: string };
@@ -101,6 +102,7 @@ export function marketView(m: Market): MarketView {
     contractSize: formatDecimal(inst.multiplier, inst.multiplierDp),
     expiry: inst.expiry,
     active: !m.closed,
+    reduceOnly: m.reduceOnly,
     tickSize: tick,
     lotSize: lot,
     precision: { price: tick, amount: lot },
@@ -219,8 +221,8 @@ export function fillOf(
 export type WireEvent = { type: EngineEvent['type'] } & Record<string, string | number | boolean | null>;
 
 /**
- * An engine event with every amount formatted at its field's scale. Markets are never removed, so a symbol in an
- * event always resolves; an asset with no market yet (cannot happen for money that moved) falls back to 0 dp.
+ * An engine event with every amount formatted at its field's scale. A symbol in an event resolves when it is
+ * formatted (delisted markets leave the histories, see Histories.forgetMarket); an asset with no market yet (cannot happen for money that moved) falls back to 0 dp.
  */
 export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
   const mk = (symbol: string): Market => {
@@ -231,6 +233,7 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
   const asset = (a: string, v: bigint) => formatDecimal(v, e.assets.get(a) ?? 0);
   switch (ev.type) {
     case 'marketCreated':
+    case 'marketDelisted':
       return { ...ev };
     case 'transfer':
       return { ...ev, amount: asset(ev.asset, ev.amount) };

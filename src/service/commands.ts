@@ -6,6 +6,7 @@
 import type { Static } from 'typebox';
 import { div } from '../core/fixed.ts';
 import { notional } from '../core/margin.ts';
+import type { Order } from '../engine/account.ts';
 import type { Engine } from '../engine/engine.ts';
 import { positionView } from '../engine/readmodel.ts';
 import type { ApplyResult, EngineEvent, TimeInForce } from '../engine/types.ts';
@@ -57,6 +58,40 @@ export function placeOrderCommand(account: string, b: Static<typeof PlaceOrderBo
     ...(b.clientOrderId !== undefined ? { clientOrderId: b.clientOrderId } : {}),
     ...(b.stp !== undefined ? { stp: b.stp } : {}),
   };
+}
+
+/**
+ * Places an order. A clientOrderId already carried by one of the account's open orders is refused by the engine
+ * (DUPLICATE_CLIENT_ORDER_ID, 409): the answer names the original order in `orderId`, so a client retrying after a
+ * timeout learns which order its first attempt created.
+ */
+export async function placeOrder(service: Service, account: string, b: Static<typeof PlaceOrderBody>) {
+  const r = await service.submit(placeOrderCommand(account, b));
+  if (!r.ok) {
+    const err = rejection(r.code, r.message);
+    if (b.clientOrderId !== undefined) {
+      const o = openOrderByClientId(service.engine, account, b.clientOrderId);
+      if (o && (r.code as string) === 'DUPLICATE_CLIENT_ORDER_ID') err.orderId = String(o.id);
+    }
+    throw err;
+  }
+  return orderResult(service.engine, r, b);
+}
+
+/** The account's open order carrying `clientOrderId`, if any. */
+export function openOrderByClientId(e: Engine, account: string, clientOrderId: string): Order | undefined {
+  const a = e.accounts.get(account);
+  if (!a) return undefined;
+  for (const o of a.orders.values()) if (o.clientOrderId === clientOrderId) return o;
+  return undefined;
+}
+
+/** The id of the account's open order with that clientOrderId; 404 UNKNOWN_ORDER when none. */
+export function orderIdOfClientId(e: Engine, account: string, clientOrderId: string): number {
+  const o = openOrderByClientId(e, account, clientOrderId);
+  if (!o)
+    throw rejection('UNKNOWN_ORDER', `no open order with clientOrderId ${JSON.stringify(clientOrderId)}`);
+  return o.id;
 }
 
 /** The market an order id of `account` rests on (for cancel/amend without a symbol); 404 when none. */

@@ -4,6 +4,7 @@
  * silently runs a default. API keys come from the file only: an environment variable is too easy to leak.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { type Static, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -39,9 +40,19 @@ const KeySchema = Type.Object(
       maxItems: 3,
     }),
     rateLimit: Type.Optional(RateLimitSchema),
+    /** Addresses or CIDR blocks the key may be used from (the client's address, after `trustProxy`). */
+    allowIps: Type.Optional(
+      Type.Array(Type.String({ minLength: 2, maxLength: 64 }), { minItems: 1, maxItems: 256 }),
+    ),
+    /** The key stops working at this instant (ISO 8601 with a zone, e.g. `2027-01-01T00:00:00Z`). */
+    expiresAt: Type.Optional(Type.String({ minLength: 10, maxLength: 40 })),
   },
   { additionalProperties: false },
 );
+
+/** Who may read /metrics or /docs: nobody (404), signed requests of an admin key, or anyone. */
+const ExposureSchema = Type.Union([Type.Literal('off'), Type.Literal('admin'), Type.Literal('public')]);
+export type Exposure = 'off' | 'admin' | 'public';
 
 const FileSchema = Type.Object(
   {
@@ -76,6 +87,12 @@ const FileSchema = Type.Object(
           maxPayloadBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 1024 * 1024 })),
           /** Levels per side in an order-book snapshot. */
           bookDepth: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          /** Sockets per client address (after `trustProxy`); more are refused with close code 1013. */
+          maxClientsPerIp: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+          /** A socket that has neither logged in nor subscribed to a public topic by then is closed (ms). */
+          loginTimeoutMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
+          /** A socket without subscriptions that sends nothing for this long is closed (ms). */
+          idleTimeoutMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 86_400_000 })),
         },
         { additionalProperties: false },
       ),
@@ -100,12 +117,49 @@ const FileSchema = Type.Object(
           hashEvery: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000_000 })),
           /** SQLite: commit on a writer thread, so the fsync does not stop the event loop (default false). */
           writerThread: Type.Optional(Type.Boolean()),
+          /** Take a snapshot every this many commands (0: only on demand), so recovery replays at most that many. */
+          snapshotEvery: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000_000 })),
+          /** Snapshots kept in the store (older ones are pruned). */
+          keepSnapshots: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
         },
         { additionalProperties: false },
       ),
     ),
-    /** Serve the OpenAPI document and swagger-ui at /docs (default true). */
-    docs: Type.Optional(Type.Boolean()),
+    /**
+     * Who may read the OpenAPI document and swagger-ui at /docs: `off`, `admin` (signed, admin key) or `public`
+     * (`true`/`false` mean `public`/`off`). Default: public on a loopback address, admin otherwise.
+     */
+    docs: Type.Optional(Type.Union([Type.Boolean(), ExposureSchema])),
+    /** Who may read /metrics; the same choices and default as `docs`. */
+    metrics: Type.Optional(ExposureSchema),
+    /**
+     * Which proxies to believe about the client's address (X-Forwarded-For): `false` (none: the peer is the
+     * client), the proxies' addresses / CIDR blocks (each hop from a listed address is stripped, the first
+     * untrusted one is the client), or `true` (every hop: only when nothing but the proxy can reach the port).
+     * Per-IP limits and key allow-lists then see clients, not the proxy. (A bare hop count is not offered: it
+     * cannot tell the proxy from a client that connects directly and forges the header.)
+     */
+    trustProxy: Type.Optional(
+      Type.Union([
+        Type.Boolean(),
+        Type.Array(Type.String({ minLength: 2, maxLength: 64 }), { minItems: 1, maxItems: 64 }),
+      ]),
+    ),
+    http: Type.Optional(
+      Type.Object(
+        {
+          /** The whole request (headers and body) must arrive within this many ms, else 408 and the socket closes. */
+          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** The headers must arrive within this many ms (at most `requestTimeoutMs`). */
+          headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** An idle keep-alive connection closes after this many ms. */
+          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+          /** Open TCP connections per peer address (WebSockets included); more are closed at once. 0: no cap. */
+          maxConnectionsPerIp: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -132,6 +186,9 @@ export interface ServiceConfig {
     maxSubscriptions: number;
     maxPayloadBytes: number;
     bookDepth: number;
+    maxClientsPerIp: number;
+    loginTimeoutMs: number;
+    idleTimeoutMs: number;
   };
   history: {
     tradesPerMarket: number;
@@ -140,8 +197,23 @@ export interface ServiceConfig {
     fundingPerMarket: number;
     maxAccounts: number;
   };
-  journal: { maxBatch: number; hashEvery: number; writerThread: boolean };
-  docs: boolean;
+  journal: {
+    maxBatch: number;
+    hashEvery: number;
+    writerThread: boolean;
+    snapshotEvery: number;
+    keepSnapshots: number;
+  };
+  /** `auto`: public on a loopback address, admin otherwise (see `exposureOf`); true/false: public/off. */
+  docs: Exposure | 'auto' | boolean;
+  metrics: Exposure | 'auto';
+  trustProxy: boolean | string[];
+  http: {
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnectionsPerIp: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -191,6 +263,9 @@ export function defaultConfig(): ServiceConfig {
       maxSubscriptions: 64,
       maxPayloadBytes: 64 * 1024,
       bookDepth: 200,
+      maxClientsPerIp: 50,
+      loginTimeoutMs: 10_000,
+      idleTimeoutMs: 120_000,
     },
     history: {
       tradesPerMarket: 1_000,
@@ -199,8 +274,22 @@ export function defaultConfig(): ServiceConfig {
       fundingPerMarket: 500,
       maxAccounts: 10_000,
     },
-    journal: { maxBatch: 4_096, hashEvery: 100_000, writerThread: false },
-    docs: true,
+    journal: {
+      maxBatch: 4_096,
+      hashEvery: 100_000,
+      writerThread: false,
+      snapshotEvery: 100_000,
+      keepSnapshots: 3,
+    },
+    docs: 'auto',
+    metrics: 'auto',
+    trustProxy: false,
+    http: {
+      requestTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
+      maxConnectionsPerIp: 100,
+    },
   };
 }
 
@@ -211,6 +300,7 @@ export function mergeConfig(base: ServiceConfig, f: ConfigFile): ServiceConfig {
     ws: { ...base.ws, ...defined(f.ws ?? {}) },
     history: { ...base.history, ...defined(f.history ?? {}) },
     journal: { ...base.journal, ...defined(f.journal ?? {}) },
+    http: { ...base.http, ...defined(f.http ?? {}) },
   };
   if (f.host !== undefined) out.host = f.host;
   if (f.port !== undefined) out.port = f.port;
@@ -223,7 +313,9 @@ export function mergeConfig(base: ServiceConfig, f: ConfigFile): ServiceConfig {
   if (f.rateLimit !== undefined) out.rateLimit = f.rateLimit;
   if (f.publicRateLimit !== undefined) out.publicRateLimit = f.publicRateLimit;
   if (f.keys !== undefined) out.keys = f.keys;
-  if (f.docs !== undefined) out.docs = f.docs;
+  if (f.docs !== undefined) out.docs = f.docs === true ? 'public' : f.docs === false ? 'off' : f.docs;
+  if (f.metrics !== undefined) out.metrics = f.metrics;
+  if (f.trustProxy !== undefined) out.trustProxy = f.trustProxy;
   return out;
 }
 
@@ -298,8 +390,54 @@ export function loadConfig(opts: LoadOptions = {}): ServiceConfig {
   cfg = mergeConfig(cfg, configFromEnv(env));
   if (opts.overrides) cfg = mergeConfig(cfg, parseConfigFile(opts.overrides, 'command line'));
   if (!cfg.journalUrl) cfg.journalUrl = join(cfg.dataDir, 'journal.db');
-  checkKeys(cfg.keys);
+  checkConfig(cfg);
   return cfg;
+}
+
+/** Cross-field rules of a merged configuration. */
+export function checkConfig(cfg: ServiceConfig): void {
+  checkKeys(cfg.keys);
+  if (cfg.http.headersTimeoutMs > cfg.http.requestTimeoutMs)
+    throw new ConfigError('http.headersTimeoutMs: must not exceed http.requestTimeoutMs');
+  if (Array.isArray(cfg.trustProxy))
+    cfg.trustProxy.forEach((a, i) => {
+      if (!isAddressOrCidr(a))
+        throw new ConfigError(`trustProxy[${i}]: not an IP address or CIDR block: ${a}`);
+    });
+}
+
+/** Whether the address is a loopback one (only this machine can connect). */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
+  );
+}
+
+/** What `auto` means: public when only this machine can connect, else admin keys only. */
+export function exposureOf(setting: Exposure | 'auto' | boolean, host: string): Exposure {
+  if (setting === true) return 'public';
+  if (setting === false) return 'off';
+  if (setting !== 'auto') return setting;
+  return isLoopback(host) ? 'public' : 'admin';
+}
+
+/** `1.2.3.4`, `::1`, `10.0.0.0/8`, `fd00::/8`. */
+export function isAddressOrCidr(s: string): boolean {
+  const slash = s.indexOf('/');
+  const addr = slash < 0 ? s : s.slice(0, slash);
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const bits = s.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** An ISO 8601 instant with a zone (`Z` or `±hh:mm`), as ms since epoch; null if it is not one. */
+export function parseInstant(s: string): number | null {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(s)) return null;
+  const t = Date.parse(s);
+  return Number.isFinite(t) ? t : null;
 }
 
 /** Cross-field rules of the key list: unique ids, an account for every non-admin key, reserved ids admin-only. */
@@ -315,5 +453,11 @@ export function checkKeys(keys: readonly KeyConfig[]): void {
     if (!admin && k.account?.startsWith(RESERVED_ACCOUNT_PREFIX))
       throw new ConfigError(`${where}: only admin keys may act for the reserved account ${k.account}`);
     if (new Set(k.scopes).size !== k.scopes.length) throw new ConfigError(`${where}: repeated scope`);
+    if (k.expiresAt !== undefined && parseInstant(k.expiresAt) === null)
+      throw new ConfigError(`${where}: expiresAt: not an ISO 8601 instant with a zone: ${k.expiresAt}`);
+    k.allowIps?.forEach((a, j) => {
+      if (!isAddressOrCidr(a))
+        throw new ConfigError(`${where}: allowIps[${j}]: not an IP address or CIDR block: ${a}`);
+    });
   });
 }

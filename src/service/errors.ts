@@ -15,6 +15,10 @@ export type ServiceErrorCode =
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
   | 'PAYLOAD_TOO_LARGE'
+  | 'URI_TOO_LONG'
+  | 'HEADERS_TOO_LARGE'
+  | 'REQUEST_TIMEOUT'
+  | 'TOO_MANY_CONNECTIONS'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAVAILABLE'
   | 'INTERNAL';
@@ -24,11 +28,26 @@ export type ErrorCode = RejectCode | ServiceErrorCode;
 export class ApiError extends Error {
   readonly status: number;
   readonly code: ErrorCode;
-  constructor(status: number, code: ErrorCode, message: string) {
+  /** For 429: how long to wait (ms); sent as `Retry-After` in whole seconds. */
+  readonly retryAfterMs: number | undefined;
+  /** DUPLICATE_CLIENT_ORDER_ID: the id of the open order that already has the clientOrderId (sent as `orderId`). */
+  orderId: string | undefined;
+  constructor(status: number, code: ErrorCode, message: string, retryAfterMs?: number) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.retryAfterMs = retryAfterMs;
+    this.orderId = undefined;
+  }
+
+  /** The error body: `{code, message}`, plus `orderId` for a duplicate clientOrderId. */
+  body(): { code: ErrorCode; message: string; orderId?: string } {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.orderId !== undefined ? { orderId: this.orderId } : {}),
+    };
   }
 }
 
@@ -57,6 +76,9 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
   BOOK_FULL: 409,
   ORACLE_PAUSED: 409,
   MARKET_CLOSED: 409,
+  MARKET_NOT_FLAT: 409,
+  // A retried place: the answer carries the original order's id (see commands.ts placeOrder).
+  DUPLICATE_CLIENT_ORDER_ID: 409,
   // The service stamps commands with a time that never goes backwards; seeing this is a service bug.
   TIME_WENT_BACKWARDS: 409,
   INSUFFICIENT_BALANCE: 422,
@@ -67,7 +89,12 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
 };
 
 export function rejection(code: RejectCode, message: string): ApiError {
-  return new ApiError(REJECT_STATUS[code] ?? 400, code, message);
+  return new ApiError(isRejectCode(code) ? REJECT_STATUS[code] : 400, code, message);
+}
+
+/** Own properties only: `constructor` or `toString` is not a RejectCode. */
+export function isRejectCode(code: string): code is RejectCode {
+  return Object.hasOwn(REJECT_STATUS, code);
 }
 
 /** One issue of a schema validation (fastify's ajv and TypeBox report the same fields). */

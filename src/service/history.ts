@@ -46,6 +46,15 @@ export class Ring<T> {
     return this.count;
   }
 
+  /** Keeps only the entries `keep` accepts, in their order (a delisted market's entries leave every list). */
+  retain(keep: (v: T) => boolean): void {
+    const kept = this.latest(this.count, keep).reverse();
+    this.items.fill(undefined);
+    this.head = 0;
+    this.count = 0;
+    for (const v of kept) this.push(v);
+  }
+
   /** Up to `n` newest entries, newest first, optionally filtered (the filter sees at most `capacity` entries). */
   latest(n: number, keep?: (v: T) => boolean): T[] {
     const out: T[] = [];
@@ -81,6 +90,18 @@ export class KeyedRings<T> {
 
   latest(key: string, n: number, keep?: (v: T) => boolean): T[] {
     return this.rings.get(key)?.latest(n, keep) ?? [];
+  }
+
+  delete(key: string): void {
+    this.rings.delete(key);
+  }
+
+  /** Filters every ring; a ring left empty is dropped. */
+  retain(keep: (v: T) => boolean): void {
+    for (const [key, r] of this.rings) {
+      r.retain(keep);
+      if (r.size === 0) this.rings.delete(key);
+    }
   }
 }
 
@@ -158,6 +179,19 @@ export class Histories {
     this.fills = new KeyedRings(h.perAccount, h.maxAccounts);
     this.accountLiquidations = new KeyedRings(h.perAccount, h.maxAccounts);
     this.fundingPayments = new KeyedRings(h.perAccount, h.maxAccounts);
+  }
+
+  /**
+   * A delisted market's entries go: views format them with the market's scales, which no longer resolve (and a
+   * market created later under the same symbol may use other ones).
+   */
+  forgetMarket(symbol: string): void {
+    this.trades.delete(symbol);
+    this.liquidations.delete(symbol);
+    this.fundingRates.delete(symbol);
+    this.fills.retain((x) => x.ev.symbol !== symbol);
+    this.accountLiquidations.retain((x) => x.ev.symbol !== symbol);
+    this.fundingPayments.retain((x) => x.ev.symbol !== symbol);
   }
 
   tradeViews(e: Engine, symbol: string, limit: number): PublicTradeView[] {

@@ -145,6 +145,11 @@ export class Mirror {
         case 'marketCreated':
           this.markets.set(ev.symbol, new MarketMirror(ev.symbol));
           break;
+        case 'marketDelisted':
+          // Flat, so its book is empty: nothing to publish, the mirror just forgets it.
+          this.markets.delete(ev.symbol);
+          deltas.delete(ev.symbol);
+          break;
         case 'orderAccepted':
           incoming.set(ev.orderId, {
             symbol: ev.symbol,

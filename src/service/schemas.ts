@@ -32,7 +32,12 @@ const strict = { additionalProperties: false } as const;
 const ActFor = Type.Optional(AccountId);
 
 export const ErrorBody = Type.Object(
-  { code: Type.String(), message: Type.String() },
+  {
+    code: Type.String(),
+    message: Type.String(),
+    /** DUPLICATE_CLIENT_ORDER_ID only: the open order that already carries the clientOrderId. */
+    orderId: Type.Optional(Type.String()),
+  },
   { description: 'every error: HTTP status + {code, message}' },
 );
 
@@ -42,6 +47,11 @@ export const ErrorBody = Type.Object(
 export const SymbolParams = Type.Object({ symbol: MarketSymbol }, strict);
 export const AssetParams = Type.Object({ asset: Asset }, strict);
 export const OrderParams = Type.Object({ id: OrderIdParam }, strict);
+export const ClientOrderId = Type.String({
+  pattern: '^[A-Za-z0-9_.:-]{1,64}$',
+  description: 'client order id',
+});
+export const ClientOrderParams = Type.Object({ clientOrderId: ClientOrderId }, strict);
 export const LimitQuery = Type.Object(
   { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })) },
   strict,
@@ -71,7 +81,8 @@ export const PlaceOrderBody = Type.Object(
     ),
     postOnly: Type.Optional(Type.Boolean()),
     reduceOnly: Type.Optional(Type.Boolean()),
-    clientOrderId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' })),
+    /** Unique among the account's open orders: a retry with the same one is refused with the original's id. */
+    clientOrderId: Type.Optional(ClientOrderId),
     stp: Type.Optional(
       Type.Union([Type.Literal('cancelTaker'), Type.Literal('cancelMaker'), Type.Literal('cancelBoth')]),
     ),
@@ -311,6 +322,8 @@ export const MarketViewSchema = Type.Object({
   contractSize: Str,
   expiry: Nullable(Type.Integer()),
   active: Type.Boolean(),
+  /** Closed to new risk (admin `markets/:symbol/close`): only reduce-only orders are accepted. */
+  reduceOnly: Type.Boolean(),
   tickSize: Str,
   lotSize: Str,
   precision: Type.Object({ price: Str, amount: Str }),

@@ -8,7 +8,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import type { CliIO } from '../cli/calc.ts';
 import { JournalError } from '../journal/store.ts';
-import { ConfigError, type ConfigFile, loadConfig, type ServiceConfig } from './config.ts';
+import { ConfigError, type ConfigFile, type KeyConfig, loadConfig, type ServiceConfig } from './config.ts';
 import { Metrics } from './metrics.ts';
 import { type App, buildServer } from './server.ts';
 import { Service } from './service.ts';
@@ -35,13 +35,26 @@ export interface Running {
 /** Opens the service and listens. For `serve`, tests (port 0) and the bench. */
 export async function startServer(
   cfg: ServiceConfig,
-  opts: { logger?: FastifyBaseLogger; metrics?: Metrics; now?: () => number; writerThread?: boolean } = {},
+  opts: {
+    logger?: FastifyBaseLogger;
+    metrics?: Metrics;
+    now?: () => number;
+    writerThread?: boolean;
+    /** Reads the key list again (SIGHUP, the admin reload endpoint). */
+    loadKeys?: () => readonly KeyConfig[];
+  } = {},
 ): Promise<Running> {
   const metrics = opts.metrics ?? new Metrics();
   const writerThread = opts.writerThread ?? cfg.journal.writerThread;
   const service = await Service.open({
     openStore: () => openStore(cfg.journalUrl, { writerThread }),
-    journal: { maxBatch: cfg.journal.maxBatch, hashEvery: cfg.journal.hashEvery },
+    journal: {
+      maxBatch: cfg.journal.maxBatch,
+      hashEvery: cfg.journal.hashEvery,
+      // Recovery replays at most `snapshotEvery` commands after the newest snapshot.
+      snapshotEvery: cfg.journal.snapshotEvery,
+      keepSnapshots: cfg.journal.keepSnapshots,
+    },
     tickIntervalMs: cfg.tickIntervalMs,
     history: cfg.history,
     metrics,
@@ -50,7 +63,11 @@ export async function startServer(
   });
   let app: App;
   try {
-    app = await buildServer(service, cfg, { metrics, ...(opts.logger ? { logger: opts.logger } : {}) });
+    app = await buildServer(service, cfg, {
+      metrics,
+      ...(opts.logger ? { logger: opts.logger } : {}),
+      ...(opts.loadKeys ? { loadKeys: opts.loadKeys } : {}),
+    });
     await app.listen({ host: cfg.host, port: cfg.port });
   } catch (e) {
     await service.close();
@@ -95,8 +112,10 @@ export async function runServe(flags: ServeFlags, io: CliIO): Promise<number> {
   if (flags.journal !== undefined) overrides.journalUrl = flags.journal;
   const warnings: string[] = [];
   let cfg: ServiceConfig;
+  const load = (w: string[]) =>
+    loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides, warnings: w });
   try {
-    cfg = loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides, warnings });
+    cfg = load(warnings);
   } catch (e) {
     if (e instanceof ConfigError) return fail(e.message);
     throw e;
@@ -114,7 +133,12 @@ export async function runServe(flags: ServeFlags, io: CliIO): Promise<number> {
   );
   let running: Running;
   try {
-    running = await startServer(cfg, { logger, metrics: new Metrics({ defaultMetrics: true }) });
+    running = await startServer(cfg, {
+      logger,
+      metrics: new Metrics({ defaultMetrics: true }),
+      // Keys come from the file: a reload reads it (and the environment and flags) again, validated as at start.
+      loadKeys: () => load([]).keys,
+    });
   } catch (e) {
     if (e instanceof StoreConfigError || e instanceof JournalError) return fail(e.message);
     const code = (e as NodeJS.ErrnoException).code;
@@ -140,6 +164,7 @@ export async function runServe(flags: ServeFlags, io: CliIO): Promise<number> {
           logger.info({ seq: running.service.engine.seq }, 'journal flushed and closed; bye');
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
+          process.off('SIGHUP', onHup);
           resolve(0);
         },
         (e: unknown) => {
@@ -148,6 +173,19 @@ export async function runServe(flags: ServeFlags, io: CliIO): Promise<number> {
         },
       );
     };
+    // SIGHUP re-reads the keys (a leaked key is revoked at once, without a restart); a bad file keeps the old ones.
+    const onHup = () => {
+      try {
+        const r = running.app.ringfence.reloadKeys();
+        logger.info({ keys: r.keys, revoked: r.revoked }, 'API keys reloaded');
+      } catch (e) {
+        logger.error(
+          { err: e instanceof ConfigError ? e.message : e },
+          'API keys not reloaded; the old ones stay',
+        );
+      }
+    };
+    process.on('SIGHUP', onHup);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });

@@ -3,12 +3,18 @@
  * one error shape, OpenAPI at /docs, Prometheus at /metrics. `buildServer` wires a Service into a fastify instance
  * without listening, so tests drive it with `inject` or a real socket on port 0.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
 import {
   actingAccount,
   HEADER_KEY,
@@ -16,12 +22,13 @@ import {
   HEADER_TIMESTAMP,
   IpLimiter,
   KeyRing,
+  normalizeIp,
   type Principal,
   rateLimited,
   requireScope,
 } from './auth.ts';
-import type { Scope, ServiceConfig } from './config.ts';
-import { ApiError, describeIssues, type ValidationIssue } from './errors.ts';
+import { type Exposure, exposureOf, type KeyConfig, type Scope, type ServiceConfig } from './config.ts';
+import { ApiError, describeIssues, type ErrorCode, type ValidationIssue } from './errors.ts';
 import { Metrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/account.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
@@ -45,6 +52,15 @@ export type RouteAuth = 'public' | Scope;
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: RouteAuth;
+    /**
+     * Tokens a public request costs (default 1): an expensive request (a /calc with many positions) must not
+     * cost the same as a cheap one, or one IP at its limit could keep the server busy for everyone.
+     */
+    cost?: (req: FastifyRequest) => number;
+  }
+  interface FastifyInstance {
+    /** Operator controls (key reload, connection counts) for `serve` and tests. */
+    ringfence: ServerControls;
   }
   interface FastifyRequest {
     /** The body exactly as received (what the signature covers); '' without a body. */
@@ -55,12 +71,24 @@ declare module 'fastify' {
   }
 }
 
+export interface ServerControls {
+  /** Re-reads the key list (`BuildOptions.loadKeys`) and applies it; sessions of removed or changed keys end. */
+  reloadKeys(): { keys: number; revoked: string[] };
+  /** Open TCP connections per peer address. */
+  connections: ReadonlyMap<string, number>;
+  /** WebSocket clients connected from an address. */
+  wsClientsFrom(ip: string): number;
+}
+
 export interface RouteContext {
   service: Service;
   config: ServiceConfig;
   keys: KeyRing;
   metrics: Metrics;
   ws: WsGateway;
+  /** Who may read /metrics and /docs (`auto` resolved against the bound host). */
+  exposure: { docs: Exposure; metrics: Exposure };
+  controls: ServerControls;
   /** The account a signed request acts for (its key's, or the one an admin key names). */
   account(req: { principal: Principal | null }, requested: string | undefined): string;
 }
@@ -69,6 +97,28 @@ export interface BuildOptions {
   /** A pino logger for fastify (default: none, as in tests). */
   logger?: FastifyBaseLogger;
   metrics?: Metrics;
+  /**
+   * Reads the current key list (the config file again) for a reload on SIGHUP or `POST /api/v1/admin/keys/reload`;
+   * throws (a ConfigError) when the file is bad, and the keys in force stay. Without it, a reload is refused.
+   */
+  loadKeys?: () => readonly KeyConfig[];
+}
+
+/** The response written straight to a socket for errors Node raises before fastify sees a request. */
+function rawError(status: number, code: ErrorCode, message: string, extra = ''): string {
+  const body = JSON.stringify({ code, message });
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`
+  );
+}
+
+/** The check interval for Node's header and request timeouts: fine enough for the shortest configured one. */
+function checkingInterval(http: ServiceConfig['http']): number {
+  return Math.max(
+    50,
+    Math.min(1_000, Math.floor(Math.min(http.headersTimeoutMs, http.requestTimeoutMs) / 4)),
+  );
 }
 
 const SECURITY = [{ apiKey: [], timestamp: [], signature: [] }];
@@ -79,9 +129,63 @@ export async function buildServer(
   config: ServiceConfig,
   opts: BuildOptions = {},
 ): Promise<App> {
+  const metrics = opts.metrics ?? service.metrics ?? new Metrics();
+  const keys = new KeyRing(config.keys, config.rateLimit, config.recvWindowMs, service.now());
+  const ipLimiter = new IpLimiter(config.publicRateLimit);
+  /** Charges the peer of a request Node or the router refused before any hook ran; true if its bucket was empty. */
+  const chargePeer = (ip: string | undefined): boolean =>
+    ip !== undefined && ipLimiter.take(ip, service.now()) !== null;
   const base = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: config.bodyLimit,
+    // Which X-Forwarded-For hops to believe: per-IP limits must see clients, not the proxy in front.
+    trustProxy: config.trustProxy,
+    // Slow clients (slowloris) cannot hold a socket: the headers, then the whole request, must arrive in time,
+    // and an idle keep-alive connection closes.
+    requestTimeout: config.http.requestTimeoutMs,
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: config.http.headersTimeoutMs,
+      requestTimeout: config.http.requestTimeoutMs,
+      connectionsCheckingInterval: checkingInterval(config.http),
+    },
+    // Node's own refusals (malformed HTTP, headers too large, timeouts) answer in the documented shape too.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      let status = 400;
+      let code: ErrorCode = 'INVALID_REQUEST';
+      let message = 'malformed HTTP request';
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        status = 408;
+        code = 'REQUEST_TIMEOUT';
+        message = `the request did not arrive in time (headers ${config.http.headersTimeoutMs} ms, whole request ${config.http.requestTimeoutMs} ms)`;
+      } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+        status = 431;
+        code = 'HEADERS_TOO_LARGE';
+        message = 'request headers (or the URL) too large';
+      } else chargePeer(socket.remoteAddress);
+      if (socket.writable) socket.end(rawError(status, code, message));
+      socket.destroySoon();
+    },
+    // Errors the router raises before any hook: the same shape, and they cost the caller's IP like any request.
+    frameworkErrors: (err, req, res) => {
+      const reply = res as unknown as FastifyReply;
+      if (chargePeer(req.ip)) {
+        void reply
+          .code(429)
+          .header('retry-after', '1')
+          .send({ code: 'RATE_LIMITED', message: 'rate limit exceeded' });
+        return;
+      }
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void reply
+        .code(tooLong ? 414 : 400)
+        .send(
+          tooLong
+            ? { code: 'URI_TOO_LONG', message: 'a path parameter is longer than 200 characters' }
+            : { code: 'INVALID_REQUEST', message: 'malformed URL (bad percent-encoding)' },
+        );
+    },
     // Idle keep-alive sockets close with the server, so shutdown never waits on a client that sends nothing.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -91,9 +195,6 @@ export async function buildServer(
   const app = base.withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
 
-  const metrics = opts.metrics ?? service.metrics ?? new Metrics();
-  const keys = new KeyRing(config.keys, config.rateLimit, config.recvWindowMs, service.now());
-  const ipLimiter = new IpLimiter(config.publicRateLimit);
   const ws = new WsGateway(service, config, keys, ipLimiter, metrics);
   metrics.attach({
     insuranceFunds: () =>
@@ -103,6 +204,54 @@ export async function buildServer(
     wsClients: () => ws.clientCount,
     wsDelivered: () => service.hub.delivered,
   });
+
+  // Per-peer connection cap: a socket beyond it is answered 503 and closed before it can hold anything. It
+  // counts TCP peers (behind a proxy, the proxy: raise the cap or let the proxy enforce one).
+  const connections = new Map<string, number>();
+  const maxConns = config.http.maxConnectionsPerIp;
+  if (maxConns > 0) {
+    app.server.on('connection', (socket: Socket) => {
+      const ip = normalizeIp(socket.remoteAddress ?? '');
+      const n = (connections.get(ip) ?? 0) + 1;
+      if (n > maxConns) {
+        socket.on('error', () => {});
+        socket.end(
+          rawError(
+            503,
+            'TOO_MANY_CONNECTIONS',
+            `at most ${maxConns} connections per address`,
+            'Retry-After: 1\r\n',
+          ),
+          () => socket.destroy(),
+        );
+        return;
+      }
+      connections.set(ip, n);
+      socket.once('close', () => {
+        const left = (connections.get(ip) ?? 1) - 1;
+        if (left <= 0) connections.delete(ip);
+        else connections.set(ip, left);
+      });
+    });
+  }
+
+  const controls: ServerControls = {
+    connections,
+    wsClientsFrom: (ip) => ws.clientsFrom(ip),
+    reloadKeys: () => {
+      if (!opts.loadKeys)
+        throw new ApiError(409, 'INVALID_REQUEST', 'no configuration file to reload keys from');
+      const list = opts.loadKeys();
+      const revoked = keys.reload(list, service.now());
+      ws.revokeKeys(revoked);
+      return { keys: keys.size, revoked };
+    },
+  };
+  app.decorate('ringfence', controls);
+  const exposure = {
+    docs: exposureOf(config.docs, config.host),
+    metrics: exposureOf(config.metrics, config.host),
+  };
 
   app.decorateRequest('rawBody', '');
   app.decorateRequest('jsonError', null);
@@ -128,9 +277,13 @@ export async function buildServer(
   });
 
   app.addHook('preValidation', async (req) => {
-    const auth = req.routeOptions.config.auth ?? 'public';
+    const cfg = req.routeOptions.config;
+    // swagger-ui's routes (registered by the plugin) follow the docs exposure setting.
+    const auth =
+      cfg.auth ??
+      (exposure.docs === 'admin' && req.routeOptions.url?.startsWith('/docs') ? 'admin' : 'public');
     if (auth === 'public') {
-      const b = ipLimiter.take(req.ip, service.now());
+      const b = ipLimiter.take(req.ip, service.now(), cfg.cost ? cfg.cost(req) : 1);
       if (b) throw rateLimited(b);
     } else {
       const h = req.headers;
@@ -145,6 +298,7 @@ export async function buildServer(
             method: req.method,
             url: req.url,
             body: req.rawBody,
+            ip: req.ip,
           },
           now,
         );
@@ -173,9 +327,15 @@ export async function buildServer(
   });
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
-    const e = toApiError(err);
+    let e = toApiError(err);
+    // An oversized body never reaches the hooks: it still costs the IP a token, so a flood of them is limited.
+    if (e.code === 'PAYLOAD_TOO_LARGE') {
+      const b = ipLimiter.take(req.ip, service.now());
+      if (b) e = rateLimited(b);
+    }
     if (e.status >= 500) req.log.error({ err }, 'request failed');
-    void reply.code(e.status).send({ code: e.code, message: e.message });
+    if (e.status === 429) void reply.header('retry-after', String(retryAfterSeconds(e.retryAfterMs)));
+    void reply.code(e.status).send(e.body());
   });
   app.setNotFoundHandler((req, reply) => {
     void reply
@@ -183,7 +343,7 @@ export async function buildServer(
       .send({ code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` });
   });
 
-  if (config.docs) {
+  if (exposure.docs !== 'off') {
     await app.register(swagger, {
       openapi: {
         openapi: '3.0.3',
@@ -221,6 +381,8 @@ export async function buildServer(
     keys,
     metrics,
     ws,
+    exposure,
+    controls,
     account: (req, requested) => {
       if (!req.principal) throw new ApiError(401, 'UNAUTHORIZED', 'signed request required');
       return actingAccount(req.principal, requested);
@@ -233,6 +395,11 @@ export async function buildServer(
   registerOpsRoutes(app, ctx);
   ws.register(app);
   return app;
+}
+
+/** Retry-After in whole seconds (at least 1: `0` would invite an immediate retry that fails again). */
+export function retryAfterSeconds(ms: number | undefined): number {
+  return Math.max(1, Math.ceil((ms ?? 1_000) / 1_000));
 }
 
 function header(v: string | string[] | undefined): string | undefined {

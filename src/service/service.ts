@@ -18,7 +18,7 @@ import { formatDecimal } from '../core/fixed.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { ApplyResult, Command, EngineEvent } from '../engine/types.ts';
 import { Journal, type JournalOptions, JournalWriteError, type RecoveryReport } from '../journal/journal.ts';
-import type { JournalStore } from '../journal/store.ts';
+import type { JournalStore, SnapshotInfo } from '../journal/store.ts';
 import { eventId, fillOf, fmtLevels, fmtPrice, fmtSize, publicTrade, wireEvent } from './codec.ts';
 import { defaultConfig, type ServiceConfig } from './config.ts';
 import { ApiError } from './errors.ts';
@@ -134,6 +134,18 @@ export class Service {
       this.metrics.commandLatency.observe({ type: cmd.type }, Number(process.hrtime.bigint() - t0) / 1e9);
     }
     return { ...r, time };
+  }
+
+  /** Snapshots the engine now; resolves once the snapshot is saved (after its seq is durable). */
+  async snapshot(): Promise<SnapshotInfo> {
+    if (this.closed) throw new ApiError(503, 'UNAVAILABLE', 'the service is shutting down');
+    if (this.unavailable) throw new ApiError(503, 'UNAVAILABLE', this.unavailable);
+    try {
+      return await this.journal.snapshot();
+    } catch (e) {
+      this.log.error({ err: e }, 'on-demand snapshot failed');
+      throw new ApiError(503, 'UNAVAILABLE', `snapshot failed: ${(e as Error).message}`);
+    }
   }
 
   /** Stops the tick and closes the journal (flushing what is pending). */
@@ -355,6 +367,9 @@ export class Service {
         case 'fundingRate':
           h.fundingRates.push(ev.symbol, { seq: c.seq, index: i, time: c.time, ev });
           toPublic(publicKey('funding', ev.symbol), () => fundingRateView(e.markets.get(ev.symbol)!, ev));
+          break;
+        case 'marketDelisted':
+          h.forgetMarket(ev.symbol);
           break;
         case 'marketCreated':
         case 'transfer':

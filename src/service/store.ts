@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isPostgresUrl, openJournalStore } from '../journal/open.ts';
+import { redactPgUrl, scrubPgSecrets } from '../journal/redact.ts';
 import type { JournalStore } from '../journal/store.ts';
 
 export class StoreConfigError extends Error {
@@ -22,9 +23,12 @@ export function storeKind(url: string): StoreKind {
   return isPostgresUrl(url) ? 'postgres' : 'sqlite';
 }
 
-/** The URL with any password replaced, for logs. */
+/**
+ * The journal URL for logs: a PostgreSQL URL with every credential node-postgres accepts masked (the user-info
+ * password, `?password=`, `?sslpassword=`); a SQLite path as is.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]+:)[^@]*@/i, '$1***@');
+  return isPostgresUrl(url) ? redactPgUrl(url) : url;
 }
 
 export interface StoreOptions {
@@ -37,9 +41,9 @@ export async function openStore(url: string, opts: StoreOptions = {}): Promise<J
     try {
       return await openJournalStore(url);
     } catch (e) {
-      // The driver's message can echo the URL: never let the password through.
+      // The driver's message can echo the URL or a credential alone: never let either through.
       const safe = redactUrl(url);
-      const msg = (e as Error).message.split(url).join(safe);
+      const msg = scrubPgSecrets((e as Error).message, url);
       throw new StoreConfigError(msg.includes(safe) ? msg : `journal ${safe}: ${msg}`);
     }
   }

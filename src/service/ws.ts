@@ -20,6 +20,11 @@
  * shared by all that IP's connections and its unsigned REST requests) until a login, then to the key's. A message
  * over the limit is answered `{op: "error", success: false, error: RATE_LIMITED}` unread (so without its `id`).
  * Silent clients are pinged every 30 s and dropped when they do not answer.
+ *
+ * Slots: at most `ws.maxClientsPerIp` sockets per client address (after trustProxy) besides `ws.maxClients` in
+ * all (both refused with 1013). A socket must log in or subscribe to a public topic within `ws.loginTimeoutMs`, and
+ * one without subscriptions that sends nothing for `ws.idleTimeoutMs` is closed (1008): a slot is for a client
+ * that uses it. Sessions end (1008) when their key is revoked by a reload or expires.
  */
 import type { FastifyRequest } from 'fastify';
 import { type Static, type TSchema, Type } from 'typebox';
@@ -33,16 +38,17 @@ import {
   rateLimited,
   requireScope,
 } from './auth.ts';
-import { fmtLevels, toJson } from './codec.ts';
+import { fmtLevels, orderView, toJson } from './codec.ts';
 import {
   accepted,
   amendCommand,
   amendResult,
   cancelAllOrders,
   cancelResult,
-  orderResult,
+  openOrderByClientId,
+  orderIdOfClientId,
   parseOrderId,
-  placeOrderCommand,
+  placeOrder,
   requireAmendChange,
   symbolOfOrder,
 } from './commands.ts';
@@ -58,7 +64,14 @@ import {
   type Subscriber,
 } from './hub.ts';
 import type { Metrics } from './metrics.ts';
-import { AccountId, AmendOrderBody, MarketSymbol, OrderIdParam, PlaceOrderBody } from './schemas.ts';
+import {
+  AccountId,
+  AmendOrderBody,
+  ClientOrderId,
+  MarketSymbol,
+  OrderIdParam,
+  PlaceOrderBody,
+} from './schemas.ts';
 import type { App } from './server.ts';
 import type { Service } from './service.ts';
 
@@ -83,8 +96,16 @@ const LoginArgs = Type.Object(
   { additionalProperties: false },
 );
 const TopicList = Type.Array(Type.String({ maxLength: 120 }), { minItems: 1, maxItems: 64 });
-const CancelArgs = Type.Object(
-  { orderId: OrderIdParam, symbol: Type.Optional(MarketSymbol), account: Type.Optional(AccountId) },
+/** An order named by its id or by its clientOrderId (exactly one of them). */
+const OrderRef = {
+  orderId: Type.Optional(OrderIdParam),
+  clientOrderId: Type.Optional(ClientOrderId),
+  symbol: Type.Optional(MarketSymbol),
+  account: Type.Optional(AccountId),
+};
+const CancelArgs = Type.Object(OrderRef, { additionalProperties: false });
+const GetArgs = Type.Object(
+  { orderId: OrderRef.orderId, clientOrderId: OrderRef.clientOrderId, account: OrderRef.account },
   { additionalProperties: false },
 );
 const AmendArgs = Type.Object(
@@ -114,9 +135,17 @@ const check = {
   topics: new Checker(TopicList),
   place: new Checker(PlaceOrderBody),
   cancel: new Checker(CancelArgs),
+  get: new Checker(GetArgs),
   amend: new Checker(AmendArgs),
   cancelAll: new Checker(CancelAllArgs),
 };
+
+/** The order id of a reference naming exactly one of orderId / clientOrderId ('' when it is the clientOrderId). */
+function orderRef(b: { orderId?: string | undefined; clientOrderId?: string | undefined }): string {
+  if ((b.orderId === undefined) === (b.clientOrderId === undefined))
+    throw new ApiError(400, 'INVALID_REQUEST', 'args: name exactly one of orderId and clientOrderId');
+  return b.orderId ?? '';
+}
 
 let nextClientId = 1;
 
@@ -126,6 +155,9 @@ export class WsClient implements Subscriber {
   readonly subs = new Set<string>();
   alive = true;
   dropped = false;
+  /** performance.now() of the connection and of the last message received. */
+  readonly connectedAt = performance.now();
+  lastMessageAt = this.connectedAt;
   constructor(
     readonly socket: Pick<WebSocket, 'send' | 'terminate' | 'close' | 'bufferedAmount' | 'readyState'>,
     readonly maxBufferedBytes: number,
@@ -156,7 +188,10 @@ export class WsClient implements Subscriber {
 
 export class WsGateway {
   private readonly clients = new Set<WsClient>();
+  /** Open sockets per client address. */
+  private readonly perIp = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
   private stopResync: (() => void) | null = null;
 
   constructor(
@@ -171,6 +206,11 @@ export class WsGateway {
     return this.clients.size;
   }
 
+  /** Sockets open from one client address. */
+  clientsFrom(ip: string): number {
+    return this.perIp.get(ip) ?? 0;
+  }
+
   register(app: App): void {
     app.get(
       '/ws',
@@ -183,6 +223,11 @@ export class WsGateway {
     );
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
+    const { loginTimeoutMs, idleTimeoutMs } = this.config.ws;
+    // Fine enough for the shortest deadline, at most once a second.
+    const every = Math.max(10, Math.min(1_000, Math.floor(Math.min(loginTimeoutMs, idleTimeoutMs) / 4)));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
     this.stopResync = this.service.onMirrorRebuilt(() => this.resyncBooks());
   }
 
@@ -190,6 +235,8 @@ export class WsGateway {
   closeAll(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     this.stopResync?.();
     this.stopResync = null;
     for (const c of [...this.clients]) {
@@ -198,22 +245,77 @@ export class WsGateway {
     }
   }
 
+  /**
+   * Closes the sessions logged in with these keys (removed or changed by a reload): a revoked key must stop working
+   * at once, not when its sockets happen to close.
+   */
+  revokeKeys(ids: readonly string[]): number {
+    if (ids.length === 0) return 0;
+    const gone = new Set(ids);
+    let n = 0;
+    for (const c of [...this.clients]) {
+      if (c.principal && gone.has(c.principal.key)) {
+        this.end(c, 'revoked', 'API key revoked');
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Closes a client with a reason (1008 policy violation): deadlines, revoked or expired keys. */
+  private end(c: WsClient, reason: string, message: string): void {
+    this.metrics.wsDropped.inc({ reason });
+    this.detach(c);
+    c.socket.close(1008, message);
+    // A client that never completes the closing handshake is cut off.
+    setTimeout(() => c.socket.terminate(), 1_000).unref();
+  }
+
+  /** Login deadline, idle timeout and key expiry, checked for every client. */
+  private sweep(): void {
+    const t = performance.now();
+    const now = this.service.now();
+    const { loginTimeoutMs, idleTimeoutMs } = this.config.ws;
+    for (const c of [...this.clients]) {
+      if (c.principal) {
+        if (!this.keys.current(c.principal, now)) {
+          this.end(c, 'revoked', 'API key revoked or expired');
+          continue;
+        }
+      } else if (c.subs.size === 0 && t - c.connectedAt >= loginTimeoutMs) {
+        this.end(c, 'loginTimeout', 'log in or subscribe to a public topic first');
+        continue;
+      }
+      if (c.subs.size === 0 && t - c.lastMessageAt >= idleTimeoutMs) this.end(c, 'idle', 'idle');
+    }
+  }
+
   private accept(socket: WebSocket, req: FastifyRequest): void {
+    // The same key as the IP's REST bucket (IpLimiter), so one client has one bucket whatever the transport.
+    const ip = req.ip;
+    const fromIp = this.perIp.get(ip) ?? 0;
+    if (fromIp >= this.config.ws.maxClientsPerIp) {
+      this.metrics.wsDropped.inc({ reason: 'maxClientsPerIp' });
+      socket.close(1013, 'too many connections from this address');
+      return;
+    }
     if (this.clients.size >= this.config.ws.maxClients) {
       this.metrics.wsDropped.inc({ reason: 'maxClients' });
       socket.close(1013, 'too many clients');
       return;
     }
-    const c = new WsClient(socket, this.config.ws.maxBufferedBytes, req.ip, (cl, reason) => {
+    const c = new WsClient(socket, this.config.ws.maxBufferedBytes, ip, (cl, reason) => {
       this.metrics.wsDropped.inc({ reason });
       this.detach(cl);
     });
     this.clients.add(c);
+    this.perIp.set(ip, fromIp + 1);
     socket.on('pong', () => {
       c.alive = true;
     });
     socket.on('message', (data, isBinary) => {
       this.metrics.wsMessages.inc({ direction: 'in' });
+      c.lastMessageAt = performance.now();
       // Charged before anything is read: malformed messages and failed logins cost as much as good ones.
       const limited = this.charge(c);
       if (limited) {
@@ -248,6 +350,9 @@ export class WsGateway {
 
   private detach(c: WsClient): void {
     if (!this.clients.delete(c)) return;
+    const left = (this.perIp.get(c.ip) ?? 1) - 1;
+    if (left <= 0) this.perIp.delete(c.ip);
+    else this.perIp.set(c.ip, left);
     for (const key of c.subs) this.service.hub.unsubscribe(key, c);
     c.subs.clear();
   }
@@ -294,7 +399,7 @@ export class WsGateway {
         op,
         ...(id !== undefined ? { id } : {}),
         success: false,
-        error: { code: err.code, message: err.message },
+        error: err.body(),
       });
     }
   }
@@ -316,15 +421,31 @@ export class WsGateway {
       case 'order.place': {
         const p = this.trader(c);
         const b = check.place.parse(args, 'args');
-        const account = actingAccount(p, b.account);
-        const r = accepted(await this.service.submit(placeOrderCommand(account, b)));
-        return orderResult(this.service.engine, r, b);
+        return placeOrder(this.service, actingAccount(p, b.account), b);
+      }
+      case 'order.get': {
+        if (!c.principal) throw new ApiError(401, 'UNAUTHORIZED', 'login first');
+        requireScope(c.principal, 'read');
+        const b = check.get.parse(args, 'args');
+        const account = actingAccount(c.principal, b.account);
+        const e = this.service.engine;
+        const ref = orderRef(b);
+        const o =
+          b.clientOrderId !== undefined
+            ? openOrderByClientId(e, account, b.clientOrderId)
+            : e.accounts.get(account)?.orders.get(parseOrderId(ref));
+        if (!o) throw rejection('UNKNOWN_ORDER', 'no such open order');
+        return orderView(o);
       }
       case 'order.cancel': {
         const p = this.trader(c);
         const b = check.cancel.parse(args, 'args');
         const account = actingAccount(p, b.account);
-        const orderId = parseOrderId(b.orderId);
+        const ref = orderRef(b);
+        const orderId =
+          b.clientOrderId !== undefined
+            ? orderIdOfClientId(this.service.engine, account, b.clientOrderId)
+            : parseOrderId(ref);
         const symbol = symbolOfOrder(this.service.engine, account, orderId, b.symbol);
         const r = accepted(await this.service.submit({ type: 'cancelOrder', account, symbol, orderId }));
         return cancelResult(this.service.engine, r, orderId, symbol);
@@ -366,6 +487,7 @@ export class WsGateway {
         method: 'GET',
         url: '/ws',
         body: '',
+        ip: c.ip,
       },
       this.service.now(),
     );

@@ -32,8 +32,8 @@ import {
   PRESETS,
   venue,
 } from '../../src/core/presets.ts';
-import { calc, type PositionResult } from '../../src/core/scenario.ts';
 import { LEVERAGE_ONE, parseLeverage, parseRate, RATE_DP, RATE_ONE } from '../../src/core/rates.ts';
+import { calc, type PositionResult } from '../../src/core/scenario.ts';
 import { bracketTiers, hyperliquidTiers, ratesFor, stepTiers, type Tier } from '../../src/core/tiers.ts';
 
 // ---------------------------------------------------------------------------------------------------------

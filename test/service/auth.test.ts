@@ -366,6 +366,7 @@ describe('replay cache', () => {
     method: 'GET',
     url,
     body: '',
+    ip: '127.0.0.1',
   });
   const code = (f: () => unknown): string => {
     try {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
 import { signedHeaders } from '../../src/service/auth.ts';
-import { ConfigError, checkKeys, loadConfig } from '../../src/service/config.ts';
+import { ConfigError, checkKeys, exposureOf, loadConfig } from '../../src/service/config.ts';
 import { openStore, redactUrl, StoreConfigError, storeKind } from '../../src/service/store.ts';
 import { Harness, KEYS, type OrderBookJson, type PositionJson, tempDir } from './helpers.ts';
 
@@ -84,6 +84,61 @@ describe('configuration', () => {
       assert.throws(() => checkKeys([{ ...KEYS.alice, account: undefined }]), /must name its account/);
       assert.throws(() => checkKeys([{ ...KEYS.alice, account: '@insurance' }]), /reserved account/);
       assert.doesNotThrow(() => checkKeys([{ ...KEYS.admin, account: '@insurance' }]));
+    } finally {
+      td.cleanup();
+    }
+  });
+
+  test('hardening settings: timeouts, proxies, allow-lists, expiry and exposure are validated', {
+    timeout: 10_000,
+  }, () => {
+    const td = tempDir();
+    try {
+      const cases: [unknown, RegExp][] = [
+        [{ http: { headersTimeoutMs: 20_000, requestTimeoutMs: 10_000 } }, /headersTimeoutMs/],
+        [{ http: { keepAlive: 1 } }, /http/],
+        [{ trustProxy: ['10.0.0.0/33'] }, /trustProxy\[0\]/],
+        [{ trustProxy: 2 }, /trustProxy/],
+        [{ keys: [{ ...KEYS.alice, allowIps: ['not-an-ip'] }] }, /allowIps\[0\]/],
+        [{ keys: [{ ...KEYS.alice, expiresAt: '2027-01-01' }] }, /expiresAt/],
+        [{ keys: [{ ...KEYS.alice, expiresAt: '2027-01-01T00:00:00' }] }, /expiresAt/],
+        [{ metrics: 'private' }, /metrics/],
+        [{ journal: { snapshotEvery: -1 } }, /snapshotEvery/],
+      ];
+      for (const [json, re] of cases) {
+        const file = join(td.dir, 'c.json');
+        writeFileSync(file, JSON.stringify(json));
+        assert.throws(
+          () => loadConfig({ file, env: {} }),
+          (e: Error) => e instanceof ConfigError && re.test(e.message),
+          JSON.stringify(json),
+        );
+      }
+      const file = join(td.dir, 'ok.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          host: '0.0.0.0',
+          docs: true,
+          trustProxy: ['127.0.0.1', '10.0.0.0/8'],
+          journal: { snapshotEvery: 500 },
+          keys: [{ ...KEYS.alice, allowIps: ['::1', '192.0.2.0/24'], expiresAt: '2027-01-01T00:00:00Z' }],
+        }),
+      );
+      const cfg = loadConfig({ file, env: {} });
+      assert.equal(cfg.docs, 'public');
+      assert.equal(cfg.metrics, 'auto');
+      assert.equal(exposureOf(cfg.metrics, cfg.host), 'admin', 'not public on 0.0.0.0 by default');
+      assert.equal(exposureOf('auto', '127.0.0.1'), 'public');
+      assert.equal(exposureOf('auto', '::1'), 'public');
+      assert.equal(cfg.journal.snapshotEvery, 500);
+      assert.equal(cfg.journal.maxBatch, 4_096, 'other journal fields keep their defaults');
+      assert.deepEqual(cfg.http, {
+        requestTimeoutMs: 30_000,
+        headersTimeoutMs: 10_000,
+        keepAliveTimeoutMs: 5_000,
+        maxConnectionsPerIp: 100,
+      });
     } finally {
       td.cleanup();
     }

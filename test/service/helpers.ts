@@ -12,7 +12,7 @@ import { signedHeaders } from '../../src/service/auth.ts';
 import { defaultConfig, type KeyConfig, type ServiceConfig } from '../../src/service/config.ts';
 import { Metrics } from '../../src/service/metrics.ts';
 import type * as S from '../../src/service/schemas.ts';
-import { type App, buildServer } from '../../src/service/server.ts';
+import { type App, type BuildOptions, buildServer } from '../../src/service/server.ts';
 import { Service } from '../../src/service/service.ts';
 import { openStore } from '../../src/service/store.ts';
 import { BTCUSDT } from '../engine/harness.ts';
@@ -111,6 +111,7 @@ export class Harness {
     over: Partial<ServiceConfig> = {},
     dir?: string,
     storeFactory?: (path: string) => () => Promise<JournalStore>,
+    build: Pick<BuildOptions, 'loadKeys'> = {},
   ): Promise<Harness> {
     const td = dir ? { dir, cleanup: () => {} } : tempDir();
     const clock = new Clock();
@@ -124,7 +125,7 @@ export class Harness {
       now: clock.now,
       metrics,
     });
-    const app = await buildServer(service, cfg, { metrics });
+    const app = await buildServer(service, cfg, { metrics, ...build });
     return new Harness(service, app, clock, cfg, async () => {
       await app.close();
       await service.close();

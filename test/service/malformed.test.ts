@@ -16,9 +16,28 @@ interface Case {
   body?: unknown;
   raw?: string;
   as?: KeyName | null;
+  /** Extra request headers (sent as is). */
+  headers?: Record<string, string>;
   status: number;
   code: string;
 }
+
+const CALC_POSITION = {
+  symbol: 'BTCUSDT',
+  side: 'long',
+  size: '1',
+  entryPrice: '20000',
+  markPrice: '20000',
+  leverage: '10',
+};
+const calcVenue = (venue: string): Case => ({
+  name: `calc venue ${JSON.stringify(venue)} (an Object.prototype name)`,
+  url: '/api/v1/calc',
+  as: null,
+  body: { venue, positions: [CALC_POSITION] },
+  status: 400,
+  code: 'INVALID_INPUT',
+});
 
 const ORDER = { symbol: 'BTCUSDT', side: 'buy', type: 'limit', price: '59000', amount: '0.1' };
 const order = (patch: Record<string, unknown>, drop: string[] = []): Record<string, unknown> => {
@@ -36,6 +55,56 @@ const bad = (name: string, body: Record<string, unknown>, code = 'INVALID_REQUES
 });
 
 const CASES: Case[] = [
+  // Names that exist on Object.prototype are unknown names, never a 500 (issue 15)
+  calcVenue('__proto__'),
+  calcVenue('constructor'),
+  calcVenue('toString'),
+  {
+    name: 'market named __proto__',
+    method: 'GET',
+    url: '/api/v1/markets/__proto__',
+    as: null,
+    status: 404,
+    code: 'UNKNOWN_MARKET',
+  },
+  {
+    name: 'book of market constructor',
+    method: 'GET',
+    url: '/api/v1/orderbook/constructor',
+    as: null,
+    status: 404,
+    code: 'UNKNOWN_MARKET',
+  },
+  {
+    name: 'API key id __proto__',
+    method: 'GET',
+    url: '/api/v1/balance',
+    as: null,
+    headers: {
+      'x-rf-key': '__proto__',
+      'x-rf-timestamp': String(Date.now()),
+      'x-rf-signature': 'a'.repeat(64),
+    },
+    status: 401,
+    code: 'UNAUTHORIZED',
+  },
+  // Errors the router raises before any hook keep the {code, message} shape (issue 15)
+  {
+    name: '300-character path parameter',
+    method: 'GET',
+    url: `/api/v1/markets/${'A'.repeat(300)}`,
+    as: null,
+    status: 414,
+    code: 'URI_TOO_LONG',
+  },
+  {
+    name: 'bad percent-encoding in the path',
+    method: 'GET',
+    url: '/api/v1/markets/%E0%A4%A',
+    as: null,
+    status: 400,
+    code: 'INVALID_REQUEST',
+  },
   // Malformed JSON and wrong top-level shapes
   { name: 'truncated JSON', raw: '{"symbol":"BTCUSDT"', status: 400, code: 'INVALID_JSON' },
   { name: 'not JSON at all', raw: 'buy 1 BTC', status: 400, code: 'INVALID_JSON' },
@@ -507,6 +576,7 @@ describe('malformed input catalogue', () => {
       const r = await h.call(method, url, c.body, {
         ...(as ? { as } : {}),
         ...(c.raw !== undefined ? { raw: c.raw } : {}),
+        ...(c.headers ? { headers: c.headers } : {}),
       });
       assert.ok(r.status >= 400 && r.status < 500, `${c.name}: status ${r.status} ${r.text}`);
       assert.equal(r.status, c.status, `${c.name}: ${r.text}`);

@@ -44,9 +44,13 @@ export class WsTestClient {
     });
   }
 
-  static connect(url: string): Promise<WsTestClient> {
+  /** `opts.localAddress` connects from another loopback address (127.0.0.2: another client IP). */
+  static connect(
+    url: string,
+    opts: { localAddress?: string; headers?: Record<string, string> } = {},
+  ): Promise<WsTestClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, opts);
       const c = new WsTestClient(ws);
       ws.once('open', () => resolve(c));
       ws.once('error', reject);

@@ -9,12 +9,13 @@
 import { Type } from 'typebox';
 import { balancesOf, positionsOf } from '../../engine/readmodel.ts';
 import { orderView } from '../codec.ts';
-import { parseOrderId } from '../commands.ts';
+import { openOrderByClientId, parseOrderId } from '../commands.ts';
 import { ApiError, rejection } from '../errors.ts';
 import {
   AccountEventSchema,
   AccountQuery,
   BalancesSchema,
+  ClientOrderParams,
   ErrorBody,
   FillViewSchema,
   FundingPaymentSchema,
@@ -63,6 +64,32 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
         .sort((x, y) => x.id - y.id)
         .slice(0, req.query.limit ?? 1_000)
         .map(orderView);
+    },
+  );
+
+  app.get(
+    '/api/v1/orders/client/:clientOrderId',
+    {
+      config: read,
+      preHandler: available,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'One open order, by its clientOrderId',
+        params: ClientOrderParams,
+        querystring: AccountQuery,
+        response: { 200: OrderViewSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      const o = openOrderByClientId(service.engine, account, req.params.clientOrderId);
+      if (!o)
+        throw rejection(
+          'UNKNOWN_ORDER',
+          `no open order with clientOrderId ${JSON.stringify(req.params.clientOrderId)}`,
+        );
+      return orderView(o);
     },
   );
 

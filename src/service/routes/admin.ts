@@ -1,5 +1,5 @@
 /**
- * Venue operations (scope `admin`): create markets, push oracle quotes or set mark prices, move money in and out
+ * Venue operations (scope `admin`): create, close and delist markets, push oracle quotes or set mark prices, move money in and out
  * of accounts, fund the insurance fund. Each is one engine command through the journal.
  */
 import { Type } from 'typebox';
@@ -8,6 +8,8 @@ import { balancesOf } from '../../engine/readmodel.ts';
 import type { MarketConfig } from '../../engine/types.ts';
 import { fmtPrice, marketView } from '../codec.ts';
 import { accepted } from '../commands.ts';
+import { ConfigError } from '../config.ts';
+import { ApiError } from '../errors.ts';
 import {
   BalanceViewSchema,
   ErrorBody,
@@ -17,6 +19,7 @@ import {
   MarketViewSchema,
   MarkPriceBody,
   OracleQuoteBody,
+  SymbolParams,
 } from '../schemas.ts';
 import { type App, type RouteContext, signed } from '../server.ts';
 
@@ -52,6 +55,50 @@ export function registerAdminRoutes(app: App, ctx: RouteContext): void {
     async (req) => {
       const r = accepted(await service.submit({ type: 'createMarket', market: req.body as MarketConfig }));
       return { seq: r.seq, ...marketView(service.engine.markets.get(req.body.symbol)!) };
+    },
+  );
+
+  app.post(
+    '/api/v1/admin/markets/:symbol/close',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Close a market to new risk: reduce-only orders only; resting orders that are not reduce-only are canceled',
+        params: SymbolParams,
+        response: {
+          200: Type.Intersect([Type.Object({ seq: Type.Integer() }), MarketViewSchema]),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const r = accepted(await service.submit({ type: 'closeMarket', symbol: req.params.symbol }));
+      return { seq: r.seq, ...marketView(service.engine.markets.get(req.params.symbol)!) };
+    },
+  );
+
+  app.post(
+    '/api/v1/admin/markets/:symbol/delist',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Remove a market closed to new risk once it is flat (no open position, no resting order): frees its slot and symbol',
+        params: SymbolParams,
+        response: {
+          200: Type.Object({ seq: Type.Integer(), symbol: Type.String(), delisted: Type.Literal(true) }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const r = accepted(await service.submit({ type: 'delistMarket', symbol: req.params.symbol }));
+      return { seq: r.seq, symbol: req.params.symbol, delisted: true as const };
     },
   );
 
@@ -158,5 +205,54 @@ export function registerAdminRoutes(app: App, ctx: RouteContext): void {
         balance: formatDecimal(e.insuranceFund(req.body.asset), e.assets.get(req.body.asset) ?? 0),
       };
     },
+  );
+
+  app.post(
+    '/api/v1/admin/keys/reload',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Re-read the API keys from the config file (as SIGHUP does); sessions of removed or changed keys end',
+        response: {
+          200: Type.Object({ keys: Type.Integer(), revoked: Type.Array(Type.String()) }),
+          ...errors,
+        },
+      },
+    },
+    async () => {
+      try {
+        return ctx.controls.reloadKeys();
+      } catch (e) {
+        // A bad file changes nothing: the keys in force stay.
+        if (e instanceof ConfigError)
+          throw new ApiError(400, 'INVALID_REQUEST', `keys not reloaded: ${e.message}`);
+        throw e;
+      }
+    },
+  );
+
+  app.post(
+    '/api/v1/admin/snapshot',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Snapshot the engine now (saved once its seq is durable); recovery starts from the newest',
+        response: {
+          200: Type.Object({
+            seq: Type.Integer(),
+            time: Type.Integer(),
+            stateHash: Type.String(),
+            bytes: Type.Integer(),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async () => service.snapshot(),
   );
 }

@@ -9,6 +9,8 @@ const HealthSchema = Type.Object({
   published: Type.Integer(),
   pending: Type.Integer(),
   wsClients: Type.Integer(),
+  /** Where the last recovery started: the snapshot's seq (null: a full replay), and the records replayed after it. */
+  recovery: Type.Object({ snapshotSeq: Type.Union([Type.Integer(), Type.Null()]), replayed: Type.Integer() }),
 });
 
 export function registerOpsRoutes(app: App, ctx: RouteContext): void {
@@ -36,15 +38,22 @@ export function registerOpsRoutes(app: App, ctx: RouteContext): void {
         published: service.published,
         pending: service.journal.pending,
         wsClients: ctx.ws.clientCount,
+        recovery: {
+          snapshotSeq: service.recovery.snapshot?.seq ?? null,
+          replayed: service.recovery.records,
+        },
       };
       return reply.code(degraded ? 503 : 200).send(body);
     },
   );
 
+  // `off`: no route at all (404). `admin`: a signed request of an admin key (Prometheus can sign via a sidecar,
+  // or scrape over loopback where the default is public).
+  if (ctx.exposure.metrics === 'off') return;
   app.get(
     '/metrics',
     {
-      config: { auth: 'public' },
+      config: { auth: ctx.exposure.metrics === 'admin' ? 'admin' : 'public' },
       schema: { tags: ['ops'], summary: 'Prometheus metrics (text exposition format)' },
     },
     async (_req, reply) => {

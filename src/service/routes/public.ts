@@ -9,9 +9,8 @@ import { InputError } from '../../core/fixed.ts';
 import { calc } from '../../core/scenario.ts';
 import type { Market } from '../../engine/market.ts';
 import { validityAt } from '../../engine/prices.ts';
-import type { RejectCode } from '../../engine/types.ts';
 import { fmtLevels, fmtPrice, fmtRate, fmtSize, marketView } from '../codec.ts';
-import { ApiError, REJECT_STATUS, rejection } from '../errors.ts';
+import { ApiError, isRejectCode, rejection } from '../errors.ts';
 import {
   AssetParams,
   BookQuery,
@@ -32,6 +31,14 @@ import type { App, RouteContext } from '../server.ts';
 const errors = { '4xx': ErrorBody };
 const pub = { auth: 'public' as const };
 const tags = ['market data'];
+
+/** Tokens a /calc costs: 1, plus 1 per position (the body is parsed but not yet validated here). */
+export function calcCost(req: { body?: unknown }): number {
+  const b = req.body;
+  if (typeof b !== 'object' || b === null || !('positions' in b)) return 1;
+  const ps = (b as { positions: unknown }).positions;
+  return 1 + (Array.isArray(ps) ? ps.length : 0);
+}
 
 export function registerPublicRoutes(app: App, ctx: RouteContext): void {
   const { service } = ctx;
@@ -248,7 +255,8 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
   app.post(
     '/api/v1/calc',
     {
-      config: pub,
+      // One token per position besides the request itself: a 100-position scenario costs ~100 GETs of CPU.
+      config: { ...pub, cost: calcCost },
       schema: {
         tags: ['calculator'],
         summary: 'What-if margin scenario: the same contract as `ringfence calc --json`',
@@ -261,8 +269,7 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
         return calc(req.body);
       } catch (e) {
         if (e instanceof InputError) {
-          const code = e.code in REJECT_STATUS ? (e.code as RejectCode) : null;
-          if (code) throw rejection(code, e.message);
+          if (isRejectCode(e.code)) throw rejection(e.code, e.message);
           throw new ApiError(
             400,
             e.code === 'TOO_MANY_DECIMALS' ? 'TOO_MANY_DECIMALS' : 'INVALID_INPUT',

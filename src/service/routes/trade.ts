@@ -15,9 +15,9 @@ import {
   leverageCommand,
   marginCommand,
   marginModeCommand,
-  orderResult,
+  orderIdOfClientId,
   parseOrderId,
-  placeOrderCommand,
+  placeOrder,
   requireAmendChange,
   symbolOfOrder,
 } from '../commands.ts';
@@ -28,6 +28,7 @@ import {
   CancelAllResultSchema,
   CancelQuery,
   CancelResultSchema,
+  ClientOrderParams,
   ErrorBody,
   LeverageBody,
   MarginBody,
@@ -60,11 +61,7 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
         response: { 200: OrderResultSchema, ...errors },
       },
     },
-    async (req) => {
-      const account = ctx.account(req, req.body.account);
-      const r = accepted(await service.submit(placeOrderCommand(account, req.body)));
-      return orderResult(service.engine, r, req.body);
-    },
+    async (req) => placeOrder(service, ctx.account(req, req.body.account), req.body),
   );
 
   app.patch(
@@ -106,6 +103,28 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
     async (req) => {
       const account = ctx.account(req, req.query.account);
       const id = parseOrderId(req.params.id);
+      const symbol = symbolOfOrder(service.engine, account, id, req.query.symbol);
+      const r = accepted(await service.submit({ type: 'cancelOrder', account, symbol, orderId: id }));
+      return cancelResult(service.engine, r, id, symbol);
+    },
+  );
+
+  app.delete(
+    '/api/v1/orders/client/:clientOrderId',
+    {
+      config: trade,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Cancel one open order by its clientOrderId',
+        params: ClientOrderParams,
+        querystring: CancelQuery,
+        response: { 200: CancelResultSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      const id = orderIdOfClientId(service.engine, account, req.params.clientOrderId);
       const symbol = symbolOfOrder(service.engine, account, id, req.query.symbol);
       const r = accepted(await service.submit({ type: 'cancelOrder', account, symbol, orderId: id }));
       return cancelResult(service.engine, r, id, symbol);
