@@ -32,6 +32,7 @@ import {
   type BucketPosition,
   bankruptcyPrice,
   crossBankruptcyPrice,
+  excessMonotone,
   initialMarginAtLeverage,
   liquidationPrice,
   liquidationTrigger,
@@ -74,14 +75,10 @@ export function fileIsolated(e: Engine, p: Position): void {
     return;
   }
   const collateral = bucketAfterFunding(p);
-  const { first, trigger } = indexTrigger(e, p, collateral);
   // Auto-add watches an earlier price, unless it already called for margin it could not find.
-  idx.put(
-    p,
-    autoAddActive(p) && !p.marginCalled
-      ? earlier(p, autoAddPrice(e, p, collateral, first), trigger)
-      : trigger,
-  );
+  const autoAdding = autoAddActive(p) && !p.marginCalled;
+  const { first, trigger } = indexTrigger(e, p, collateral, autoAdding);
+  idx.put(p, autoAdding ? earlier(p, autoAddPrice(e, p, collateral, first), trigger) : trigger);
 }
 
 /**
@@ -93,18 +90,24 @@ export function fileIsolated(e: Engine, p: Position): void {
  * that price-equivalent, by up to a tick or, where a unit spans ticks, several. From a tick keeping 4 units the drift
  * reaches any mark where the test can fail (3 units + the funding, past it). The exact check decides; the slack only
  * costs a check when the mark comes within it.
+ *
+ * Less collateral lowers the excess at every price by the same amount, so every tick that fails with `collateral`
+ * fails with less: where the trigger search is exact (excess monotone in price) the slack price is already the
+ * earlier one, and `first` is computed only when asked for (auto-add searches from it) — filing is a hot path.
  */
 function indexTrigger(
   e: Engine,
   p: Position,
   collateral: bigint,
+  wantFirst = false,
 ): { first: bigint | null; trigger: bigint | null } {
-  const li = { inst: p.market.inst, conv: conservative(e.conventions), pos: positionInput(p), collateral };
+  const inst = p.market.inst;
+  const conv = conservative(e.conventions);
+  const li = { inst, conv, pos: positionInput(p), collateral };
+  const slack = liquidationPrice({ ...li, collateral: collateral - FUNDING_SLACK });
+  if (!wantFirst && excessMonotone(inst, conv, li.pos.side)) return { first: null, trigger: slack };
   const first = liquidationTrigger(li);
-  return {
-    first,
-    trigger: earlier(p, first, liquidationPrice({ ...li, collateral: collateral - FUNDING_SLACK })),
-  };
+  return { first, trigger: earlier(p, first, slack) };
 }
 
 /** Units of margin excess the index keeps in hand for funding (see fileIsolated). */
