@@ -11,14 +11,7 @@ import { test } from 'node:test';
 import { stateHash } from '../../src/engine/hash.ts';
 import { recover } from '../../src/journal/journal.ts';
 import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
-import { signedHeaders } from '../../src/service/auth.ts';
-import { BTCUSDT, KEYS, type KeyName, tempDir } from './helpers.ts';
-
-let lastTs = 0;
-const ts = () => {
-  lastTs = Math.max(Date.now(), lastTs + 1);
-  return lastTs;
-};
+import { BTCUSDT, KEYS, signedFetch, tempDir } from './helpers.ts';
 
 interface Child {
   proc: ChildProcess;
@@ -78,18 +71,7 @@ function exited(c: Child, ms: number): Promise<number | null> {
   });
 }
 
-async function call(base: string, method: string, path: string, as: KeyName, body?: unknown) {
-  const text = body === undefined ? '' : JSON.stringify(body);
-  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
-  Object.assign(headers, signedHeaders(KEYS[as].key, KEYS[as].secret, method, path, text, ts()));
-  const r = await fetch(base + path, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: text }),
-    signal: AbortSignal.timeout(5_000),
-  });
-  return { status: r.status, json: (await r.json()) as Record<string, unknown> };
-}
+const call = signedFetch;
 
 async function waitFor(pred: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;

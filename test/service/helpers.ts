@@ -29,6 +29,36 @@ export const KEYS = {
 } satisfies Record<string, KeyConfig>;
 export type KeyName = keyof typeof KEYS;
 
+let lastWallTs = 0;
+/** A strictly increasing wall-clock timestamp (ms) for signing: two requests of one process never share one. */
+export function nextTs(): number {
+  lastWallTs = Math.max(Date.now(), lastWallTs + 1);
+  return lastWallTs;
+}
+
+/**
+ * A signed request to a service running in another process (the crash and soak tests' `ringfence serve`), with a 5 s
+ * deadline: its status and JSON body.
+ */
+export async function signedFetch(
+  base: string,
+  method: string,
+  path: string,
+  as: KeyName,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+  Object.assign(headers, signedHeaders(KEYS[as].key, KEYS[as].secret, method, path, text, nextTs()));
+  const r = await fetch(base + path, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: text }),
+    signal: AbortSignal.timeout(5_000),
+  });
+  return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+}
+
 export function tempDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'ringfence-service-test-'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

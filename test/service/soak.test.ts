@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { signedHeaders } from '../../src/service/auth.ts';
 import { defaultConfig } from '../../src/service/config.ts';
 import { type Running, startServer } from '../../src/service/serve.ts';
-import { BTCUSDT, KEYS, type KeyName, tempDir, testConfig } from './helpers.ts';
+import { BTCUSDT, signedFetch, tempDir, testConfig } from './helpers.ts';
 import { WsTestClient } from './wsclient.ts';
 
 const ATTACKER = '127.0.0.2';
@@ -27,24 +26,7 @@ const POSITION = {
   leverage: '10',
 };
 
-let lastTs = 0;
-const ts = () => {
-  lastTs = Math.max(Date.now(), lastTs + 1);
-  return lastTs;
-};
-
-async function call(base: string, method: string, path: string, as: KeyName, body?: unknown) {
-  const text = body === undefined ? '' : JSON.stringify(body);
-  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
-  Object.assign(headers, signedHeaders(KEYS[as].key, KEYS[as].secret, method, path, text, ts()));
-  const r = await fetch(base + path, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: text }),
-    signal: AbortSignal.timeout(5_000),
-  });
-  return { status: r.status, json: (await r.json()) as Record<string, unknown> };
-}
+const call = signedFetch;
 
 function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
