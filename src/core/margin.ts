@@ -52,6 +52,12 @@ export interface MarginConventions {
 
 const RONE = RATE_ONE;
 
+/** The same conventions with prices rounded toward liquidation: what the engine files and shows, whatever a venue
+ * displays (a 'nearest' price can sit a tick past the real trigger). */
+export function conservativeRounding(c: MarginConventions): MarginConventions {
+  return c.priceRounding === 'conservative' ? c : { ...c, priceRounding: 'conservative' };
+}
+
 /** Caches the scales per instrument so callers need not pass them around. */
 const scaleCache = new WeakMap<Instrument, InstrumentScales>();
 export function scales(inst: Instrument): InstrumentScales {

@@ -31,12 +31,12 @@ import { ceilDiv, maxBig, minBig } from '../core/fixed.ts';
 import {
   type BucketPosition,
   bankruptcyPrice,
+  conservativeRounding,
   crossBankruptcyPrice,
   excessMonotone,
   initialMarginAtLeverage,
   liquidationPrice,
   liquidationTrigger,
-  type MarginConventions,
   notional,
   ratesAt,
   triggerMaintenance,
@@ -102,7 +102,7 @@ function indexTrigger(
   wantFirst = false,
 ): { first: bigint | null; trigger: bigint | null } {
   const inst = p.market.inst;
-  const conv = conservative(e.conventions);
+  const conv = conservativeRounding(e.conventions);
   const li = { inst, conv, pos: positionInput(p), collateral };
   const slack = liquidationPrice({ ...li, collateral: collateral - FUNDING_SLACK });
   if (!wantFirst && excessMonotone(inst, conv, li.pos.side)) return { first: null, trigger: slack };
@@ -397,15 +397,11 @@ function isolatedBankruptcy(e: Engine, p: Position): bigint {
   return (
     bankruptcyPrice({
       inst: p.market.inst,
-      conv: conservative(e.conventions),
+      conv: conservativeRounding(e.conventions),
       pos: positionInput(p),
       collateral: p.bucket.balance,
     }) ?? (p.sign > 0 ? p.market.inst.tickSize : p.market.mark! * 100n)
   );
-}
-
-function conservative(c: MarginConventions): MarginConventions {
-  return c.priceRounding === 'conservative' ? c : { ...c, priceRounding: 'conservative' };
 }
 
 /**
@@ -522,7 +518,7 @@ function crossBankruptcy(e: Engine, a: Account, asset: string, ps: readonly Posi
   const main = a.wallets.get(asset)!.main.balance;
   const p = ps[i]!;
   return (
-    crossBankruptcyPrice(conservative(e.conventions), main, bucket, i) ??
+    crossBankruptcyPrice(conservativeRounding(e.conventions), main, bucket, i) ??
     (p.sign > 0 ? p.market.inst.tickSize : valuationPrice(p) * 100n)
   );
 }

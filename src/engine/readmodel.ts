@@ -4,8 +4,8 @@
  */
 import { formatDecimal } from '../core/fixed.ts';
 import {
+  conservativeRounding,
   liquidationPrice,
-  type MarginConventions,
   marginRatio,
   notional,
   triggerMaintenance,
@@ -46,10 +46,6 @@ export interface PositionView {
   pendingFunding: string;
 }
 
-/** The engine's own prices round toward liquidation (as its bankruptcy prices do). */
-const conservative = (c: MarginConventions): MarginConventions =>
-  c.priceRounding === 'conservative' ? c : { ...c, priceRounding: 'conservative' };
-
 export function positionView(e: Engine, p: Position): PositionView {
   const m = p.market;
   const inst = m.inst;
@@ -72,13 +68,13 @@ export function positionView(e: Engine, p: Position): PositionView {
       ? // As the engine files it (the tick before the first failing one), whatever the display convention.
         liquidationPrice({
           inst,
-          conv: conservative(e.conventions),
+          conv: conservativeRounding(e.conventions),
           pos: positionInput(p),
           collateral: bucketAfterFunding(p),
         })
       : liquidationPrice({
           inst,
-          conv: conservative(e.conventions),
+          conv: conservativeRounding(e.conventions),
           pos: positionInput(p),
           collateral: crossBacking + otherCrossNet(e, p),
         });
