@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InputError } from '../core/fixed.ts';
-import { calc, type ScenarioResult } from '../core/scenario.ts';
+import { calc, type PositionResult, type ScenarioResult, type SiloResult } from '../core/scenario.ts';
 import { renderTable } from './table.ts';
 
 export interface CalcOptions {
@@ -57,7 +57,27 @@ export function runCalc(opts: CalcOptions, io: CliIO): number {
 }
 
 export function formatResult(r: ScenarioResult): string {
-  const rows = r.positions.map((p) => ({
+  let out = '';
+  if (r.positions.length > 0) {
+    out += `venue ${r.venue}, ${r.mode} margin, amounts in ${r.positions[0]!.settleAsset}\n`;
+    out += renderTable(r.positions.map(positionRow));
+  }
+  if (r.bucket) {
+    const b = r.bucket;
+    out += `cross bucket: wallet ${b.walletBalance}, margin balance ${b.marginBalance}, IM ${b.initialMargin}, MM ${b.maintenanceMargin}, max withdrawable ${b.maxWithdrawable}\n`;
+  }
+  for (const p of r.positions) {
+    if (p.leverageChange) {
+      const c = p.leverageChange;
+      out += `${p.symbol} at ${c.targetLeverage}x: collateral ${c.collateral} (${c.marginDelta.startsWith('-') ? '' : '+'}${c.marginDelta}), liquidation ${c.liquidationPrice ?? '-'}\n`;
+    }
+  }
+  for (const s of r.silos ?? []) out += formatSilo(r.venue, s);
+  return out;
+}
+
+function positionRow(p: PositionResult): Record<string, string> {
+  return {
     symbol: p.symbol,
     side: p.side,
     size: p.size,
@@ -73,18 +93,21 @@ export function formatResult(r: ScenarioResult): string {
     liq: p.liquidationPrice ?? '-',
     bankrupt: p.bankruptcyPrice ?? '-',
     removable: p.maxRemovableMargin,
-  }));
-  let out = `venue ${r.venue}, ${r.mode} margin, amounts in ${r.positions[0]?.settleAsset ?? ''}\n`;
-  out += renderTable(rows);
-  if (r.bucket) {
-    const b = r.bucket;
-    out += `cross bucket: wallet ${b.walletBalance}, margin balance ${b.marginBalance}, IM ${b.initialMargin}, MM ${b.maintenanceMargin}, max withdrawable ${b.maxWithdrawable}\n`;
-  }
-  for (const p of r.positions) {
-    if (p.leverageChange) {
-      const c = p.leverageChange;
-      out += `${p.symbol} at ${c.targetLeverage}x: collateral ${c.collateral} (${c.marginDelta.startsWith('-') ? '' : '+'}${c.marginDelta}), liquidation ${c.liquidationPrice ?? '-'}\n`;
-    }
-  }
-  return out;
+  };
+}
+
+/** A silo: its figures on one line (the model's next to the standalone sums), its legs, its liquidation prices. */
+function formatSilo(venueId: string, s: SiloResult): string {
+  const ratio = s.marginRatio === null ? '-' : `${(Number(s.marginRatio) * 100).toFixed(2)}%`;
+  let out = `\nsilo ${s.id} (${s.riskModel}), venue ${venueId}, amounts in ${s.settleAsset}: collateral ${s.collateral}, equity ${s.equity}, `;
+  out += `IM ${s.initialMargin} (standalone ${s.standaloneInitialMargin}), MM ${s.maintenanceMargin} (standalone ${s.standaloneMaintenanceMargin}), `;
+  out += `MM/equity ${ratio}, ${s.liquidatable ? 'LIQUIDATE' : 'ok'}, removable ${s.maxRemovableMargin}\n`;
+  out += renderTable(
+    s.legs.map((p) => {
+      const { 'MM/MB': _ratio, status: _status, removable: _removable, ...row } = positionRow(p);
+      return row;
+    }),
+  );
+  const prices = Object.entries(s.liquidationPrices).map(([symbol, p]) => `${symbol} ${p ?? '-'}`);
+  return `${out}silo liquidated at (each market alone): ${prices.join(', ')}\n`;
 }

@@ -31,6 +31,17 @@ import {
 } from './margin.ts';
 import { buildInstrument, DEFAULT_PRICE_DP, type LoadedVenue, type MarketSpec, venue } from './presets.ts';
 import { LEVERAGE_DP, LEVERAGE_ONE, parseLeverage, parseRate, RATE_DP, RATE_ONE } from './rates.ts';
+import {
+  DEFAULT_NETTING,
+  type NettingParams,
+  parseNetting,
+  prepareNetting,
+  RISK_MODELS,
+  type RiskModelId,
+  type SiloLeg,
+  type SiloLegMargins,
+  siloRequirement,
+} from './silo.ts';
 import { hyperliquidTiers, type RiskRule, ratesFor, type Tier } from './tiers.ts';
 
 export const MAX_SCENARIO_POSITIONS = 100;
@@ -55,6 +66,17 @@ interface ParsedPosition {
   /** What was actually put in (margin + extra): differs from `collateral` where the venue counts extra margin
    * net of a fee (Bybit UTA inverse); nothing beyond it is ever removable. */
   deposited: bigint;
+  /** The base a silo nets this market on: the market's base asset; a market defined inline (`tiers`) has no real
+   * base, so it is its own. */
+  netBase: string;
+}
+
+/** A silo of the scenario: one collateral box backing all its legs, under its risk model. */
+interface ParsedSilo {
+  id: string;
+  riskModel: RiskModelId;
+  collateral: bigint;
+  legs: ParsedPosition[];
 }
 
 export interface Scenario {
@@ -63,7 +85,13 @@ export interface Scenario {
   conventions: MarginConventions;
   walletBalance: bigint | null;
   positions: ParsedPosition[];
+  /** Empty when the input declares none (the output then has no `silos`). */
+  silos: ParsedSilo[];
+  netting: NettingParams;
 }
+
+/** How a position is margined: on its own bucket, in the cross bucket, or as a leg of a silo. */
+type Margining = 'isolated' | 'cross' | 'silo';
 
 function isObject(v: Json): v is Record<string, Json> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -114,19 +142,30 @@ function refield(e: InputError, field: string): InputError {
 /** Parses and validates a scenario; throws InputError naming the first bad field. */
 export function parseScenario(input: Json): Scenario {
   if (!isObject(input)) throw new InputError('input', 'must be a JSON object');
-  onlyFields(input, ['venue', 'mode', 'walletBalance', 'positions'], '');
+  onlyFields(input, ['venue', 'mode', 'walletBalance', 'positions', 'silos', 'netting'], '');
   const venueId = input.venue === undefined ? 'ringfence' : str(input, 'venue', 'venue');
   const v = venue(venueId);
   const mode = input.mode === undefined ? 'isolated' : input.mode;
   if (mode !== 'isolated' && mode !== 'cross') throw new InputError('mode', 'must be "isolated" or "cross"');
-  const positionsIn = input.positions;
-  if (!Array.isArray(positionsIn) || positionsIn.length === 0)
+  // With silos, `positions` may be left out (or empty): a scenario of silos alone.
+  const withSilos = input.silos !== undefined;
+  const positionsIn = withSilos && input.positions === undefined ? [] : input.positions;
+  if (!Array.isArray(positionsIn) || (positionsIn.length === 0 && !withSilos))
     throw new InputError('positions', 'must be a non-empty array');
   if (positionsIn.length > MAX_SCENARIO_POSITIONS) {
     throw new InputError('positions', `at most ${MAX_SCENARIO_POSITIONS} positions per scenario`);
   }
   const conv = mode === 'cross' ? v.crossConventions : v.conventions;
   const positions = positionsIn.map((p, i) => parsePosition(p, `positions[${i}]`, v, conv, mode));
+  const silos = withSilos ? parseSilos(input.silos, v) : [];
+  const netting = input.netting === undefined ? DEFAULT_NETTING : parseNetting(input.netting, 'netting');
+  const base = { venue: venueId, mode, conventions: conv, positions, silos, netting } as const;
+  if (positions.length === 0) {
+    // The wallet backs positions only (a silo has its own collateral).
+    if (input.walletBalance !== undefined)
+      throw new InputError('walletBalance', 'applies to positions only (a silo has its own collateral)');
+    return { ...base, walletBalance: null };
+  }
   let walletBalance: bigint | null = null;
   if (mode === 'cross') {
     const asset = positions[0]!.inst.settleAsset;
@@ -142,7 +181,67 @@ export function parseScenario(input: Json): Scenario {
     // In isolated mode the wallet is the free balance margin could be added from.
     walletBalance = parseDecimal(input.walletBalance, 'walletBalance', { dp: positions[0]!.inst.settleDp });
   }
-  return { venue: venueId, mode, conventions: conv, walletBalance, positions };
+  return { ...base, walletBalance };
+}
+
+const SILO_FIELDS = ['id', 'riskModel', 'collateral', 'legs'] as const;
+const SILO_ID = /^[A-Za-z0-9_.-]{1,32}$/;
+
+/**
+ * `silos`: each `{id, riskModel, collateral, legs}`, legs as in `positions` but without collateral of their own
+ * (`margin`, `extraMargin`, `targetLeverage` are refused: the silo's collateral backs every leg). A silo is pooled, so
+ * its legs take the venue's cross conventions whatever the scenario's `mode`. At most MAX_SCENARIO_POSITIONS legs
+ * in all silos together.
+ */
+function parseSilos(input: Json, v: LoadedVenue): ParsedSilo[] {
+  if (!Array.isArray(input) || input.length === 0) throw new InputError('silos', 'must be a non-empty array');
+  let legCount = 0;
+  const ids = new Set<string>();
+  return input.map((s, i) => {
+    const field = `silos[${i}]`;
+    if (!isObject(s)) throw new InputError(field, 'must be an object');
+    onlyFields(s, SILO_FIELDS, field);
+    const id = str(s, 'id', `${field}.id`);
+    if (!SILO_ID.test(id)) throw new InputError(`${field}.id`, 'must be 1-32 letters, digits, _ . -');
+    if (ids.has(id)) throw new InputError(`${field}.id`, `"${id}" is the id of an earlier silo`);
+    ids.add(id);
+    const riskModel = s.riskModel;
+    if (typeof riskModel !== 'string' || !(RISK_MODELS as readonly string[]).includes(riskModel))
+      throw new InputError(
+        `${field}.riskModel`,
+        `must be one of ${RISK_MODELS.map((m) => `"${m}"`).join(', ')}`,
+      );
+    const legsIn = s.legs;
+    if (!Array.isArray(legsIn) || legsIn.length === 0)
+      throw new InputError(`${field}.legs`, 'must be a non-empty array');
+    legCount += legsIn.length;
+    if (legCount > MAX_SCENARIO_POSITIONS)
+      throw new InputError(`${field}.legs`, `at most ${MAX_SCENARIO_POSITIONS} legs in all silos together`);
+    const legs = legsIn.map((p, j) => parsePosition(p, `${field}.legs[${j}]`, v, v.crossConventions, 'silo'));
+    checkSiloLegs(legs);
+    const collateral = parseDecimal(s.collateral, `${field}.collateral`, {
+      dp: legs[0]!.inst.settleDp,
+      maxAbs: 10n ** 36n,
+    });
+    return { id, riskModel: riskModel as RiskModelId, collateral, legs };
+  });
+}
+
+/** One settle asset per silo, and one mark per market (legs on one market move together). */
+function checkSiloLegs(legs: readonly ParsedPosition[]): void {
+  const asset = legs[0]!.inst.settleAsset;
+  const marks = new Map<string, ParsedPosition>();
+  for (const leg of legs) {
+    if (leg.inst.settleAsset !== asset)
+      throw new InputError(`${leg.field}.symbol`, `a silo holds one settle asset (${asset})`);
+    const first = marks.get(leg.inst.symbol);
+    if (!first) marks.set(leg.inst.symbol, leg);
+    else if (first.mark !== leg.mark || first.inst.tickSize !== leg.inst.tickSize)
+      throw new InputError(
+        `${leg.field}.markPrice`,
+        `differs from ${first.field} on the same market: a market has one mark (and tick) in a silo`,
+      );
+  }
 }
 
 /** Whether the venue's figures use the taker fee at all (else a position's `takerFee` could not be honoured). */
@@ -160,20 +259,22 @@ function parsePosition(
   field: string,
   v: LoadedVenue,
   venueConv: MarginConventions,
-  mode: 'isolated' | 'cross',
+  mode: Margining,
 ): ParsedPosition {
   if (!isObject(p)) throw new InputError(field, 'must be an object');
   onlyFields(p, POSITION_FIELDS, field);
   const symbol = str(p, 'symbol', `${field}.symbol`);
-  if (mode === 'cross') {
-    // A cross position has no collateral of its own: these would be silently ignored.
+  if (mode !== 'isolated') {
+    // A cross position or a silo's leg has no collateral of its own: these would be silently ignored.
     const isolatedOnly = (['margin', 'extraMargin', 'targetLeverage'] as const).find(
       (k) => p[k] !== undefined,
     );
     if (isolatedOnly)
       throw new InputError(
         `${field}.${isolatedOnly}`,
-        'applies to isolated positions only (cross uses walletBalance)',
+        mode === 'cross'
+          ? 'applies to isolated positions only (cross uses walletBalance)'
+          : "applies to isolated positions only (the silo's collateral backs its legs)",
       );
   }
   const maxLeverage =
@@ -290,6 +391,7 @@ function parsePosition(
     conv,
     imFeeRate,
     deposited: own + extraMargin,
+    netBase: p.tiers === undefined ? inst.baseAsset : symbol,
   };
 }
 
@@ -459,29 +561,55 @@ export interface BucketResult {
   maxWithdrawable: string;
 }
 
+export interface SiloResult {
+  id: string;
+  riskModel: RiskModelId;
+  settleAsset: string;
+  collateral: string;
+  /** collateral + the legs' unrealized PnL at their marks. */
+  equity: string;
+  /** Under the silo's model. */
+  initialMargin: string;
+  maintenanceMargin: string;
+  /** The plain sums of the legs' own requirements: the offset granted is the difference. */
+  standaloneInitialMargin: string;
+  standaloneMaintenanceMargin: string;
+  marginRatio: string | null;
+  /** Equity below maintenance (under the model) at the marks. */
+  liquidatable: boolean;
+  maxRemovableMargin: string;
+  legs: PositionResult[];
+  /** Per market: the first tick, that market moving against the silo and the others held, at which the silo is
+   * liquidatable (null: none). */
+  liquidationPrices: Record<string, string | null>;
+}
+
 export interface ScenarioResult {
   venue: string;
   mode: 'isolated' | 'cross';
   positions: PositionResult[];
   bucket?: BucketResult;
+  /** Present when the input declares silos. */
+  silos?: SiloResult[];
 }
 
 const fmtRate = (r: bigint | null) => (r === null ? null : formatDecimal(r, RATE_DP));
+
+/** Initial margin on the venue's basis (mark, or entry value), plus the fee to close where it counts. */
+function initialMargin(p: ParsedPosition, markNotional: bigint): bigint {
+  const base =
+    p.conv.imBasis === 'entry' ? notional(p.inst, p.pos.size, p.pos.entryPrice, 'ceil') : markNotional;
+  return initialMarginAtLeverage(base, p.leverage) + ceilDiv(base * p.imFeeRate, RATE_ONE);
+}
 
 export function evaluateScenario(sc: Scenario): ScenarioResult {
   const money = (v: bigint, inst: Instrument) => formatDecimal(v, inst.settleDp);
   const price = (v: bigint | null, inst: Instrument) => (v === null ? null : formatDecimal(v, inst.priceDp));
   const risks = sc.positions.map((p) => positionRisk(p.inst, p.pos, p.mark, p.conv));
-  /** Initial margin on the venue's basis (mark, or entry value), plus the fee to close where it counts. */
-  const initialMargin = (p: ParsedPosition, markNotional: bigint) => {
-    const base =
-      p.conv.imBasis === 'entry' ? notional(p.inst, p.pos.size, p.pos.entryPrice, 'ceil') : markNotional;
-    return initialMarginAtLeverage(base, p.leverage) + ceilDiv(base * p.imFeeRate, RATE_ONE);
-  };
   let bucket: BucketResult | undefined;
   let crossRemovable = 0n;
   const wb = sc.walletBalance ?? 0n;
-  if (sc.mode === 'cross') {
+  if (sc.mode === 'cross' && sc.positions.length > 0) {
     const inst0 = sc.positions[0]!.inst;
     let upnl = 0n;
     let mm = 0n;
@@ -573,9 +701,242 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
     }
     return out;
   });
-  return bucket
+  const out: ScenarioResult = bucket
     ? { venue: sc.venue, mode: sc.mode, positions, bucket }
     : { venue: sc.venue, mode: sc.mode, positions };
+  if (sc.silos.length > 0) out.silos = sc.silos.map((s) => evaluateSilo(s, sc.netting));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Silos
+
+/** What a leg's figures are at one price of its market: all that moves when that market moves. */
+interface LegFigures {
+  notional: bigint;
+  unrealizedPnl: bigint;
+  /** The maintenance the liquidation test uses (`triggerMaintenance`), as for positions. */
+  maintenance: bigint;
+  initialMargin: bigint;
+}
+
+function legFigures(p: ParsedPosition, price: bigint): LegFigures {
+  const r = positionRisk(p.inst, p.pos, price, p.conv);
+  return {
+    notional: r.notional,
+    unrealizedPnl: r.unrealizedPnl,
+    maintenance: r.triggerMaintenance,
+    initialMargin: initialMargin(p, r.notional),
+  };
+}
+
+function siloLegMargins(s: ParsedSilo, figs: readonly LegFigures[]): SiloLegMargins[] {
+  return s.legs.map((p, i) => {
+    const { base, market, sign } = nettingLeg(p, 0n);
+    return {
+      base,
+      market,
+      sign,
+      initialMargin: figs[i]!.initialMargin,
+      maintenanceMargin: figs[i]!.maintenance,
+    };
+  });
+}
+
+/** A leg as the netted model sees it, with one of its requirements. */
+function nettingLeg(p: ParsedPosition, requirement: bigint): SiloLeg {
+  return { base: p.netBase, market: p.inst.symbol, sign: p.pos.side === 'long' ? 1 : -1, requirement };
+}
+
+/**
+ * The silo's liquidation test with `symbol`'s legs at a price and every other leg held at its mark: equity below
+ * maintenance under the model, in whole units (the test cross mode applies to its bucket).
+ */
+function testAlong(
+  s: ParsedSilo,
+  atMark: readonly LegFigures[],
+  netting: NettingParams,
+  symbol: string,
+): (price: bigint) => boolean {
+  const moved = s.legs.filter((p) => p.inst.symbol === symbol);
+  let heldEquity = s.collateral;
+  let heldMaintenance = 0n;
+  s.legs.forEach((p, i) => {
+    if (p.inst.symbol === symbol) return;
+    heldEquity += atMark[i]!.unrealizedPnl;
+    heldMaintenance += atMark[i]!.maintenance;
+  });
+  const prepared =
+    s.riskModel === 'netted'
+      ? prepareNetting(
+          s.legs.map((p, i) => nettingLeg(p, atMark[i]!.maintenance)),
+          netting,
+        )
+      : null;
+  return (price) => {
+    let equity = heldEquity;
+    let maintenance = heldMaintenance;
+    const legs = moved.map((p) => {
+      const r = positionRisk(p.inst, p.pos, price, p.conv);
+      equity += r.unrealizedPnl;
+      maintenance += r.triggerMaintenance;
+      return nettingLeg(p, r.triggerMaintenance);
+    });
+    return equity < (prepared ? prepared.withMarket(symbol, legs) : maintenance);
+  };
+}
+
+/** Prices are searched up to the bound the input accepts for them (price units). */
+const MAX_SEARCH_PRICE = 10n ** 26n;
+
+/** The direction that hurts the silo's legs on one market: against their net size; with none, toward the larger
+ * notional (maintenance grows, PnL stays). −1: falling prices. */
+function adverseStep(legs: readonly ParsedPosition[]): -1n | 1n {
+  let net = 0n;
+  for (const p of legs) net += p.pos.side === 'long' ? p.pos.size : -p.pos.size;
+  if (net !== 0n) return net > 0n ? -1n : 1n;
+  return legs[0]!.inst.kind === 'linear' ? 1n : -1n;
+}
+
+/**
+ * The first tick of `symbol`'s market, moving from its mark against the silo with every other market held, at which
+ * the silo is liquidatable (the mark itself if it already is); null if none up to zero or MAX_SEARCH_PRICE. Gallops
+ * tick by tick outward, then bisects (the excess falls toward danger up to whole-unit rounding).
+ */
+function siloTrigger(
+  s: ParsedSilo,
+  failsAt: (price: bigint) => boolean,
+  symbol: string,
+  atMarkFails: boolean,
+): bigint | null {
+  const moved = s.legs.filter((p) => p.inst.symbol === symbol);
+  const { inst, mark } = moved[0]!;
+  const t = inst.tickSize;
+  if (atMarkFails) return mark;
+  const step = adverseStep(moved);
+  const first = step < 0n ? ceilDiv(mark, t) - 1n : floorDiv(mark, t) + 1n;
+  const last = step < 0n ? 1n : MAX_SEARCH_PRICE / t;
+  if ((last - first) * step < 0n) return null;
+  let good = first - step; // toward safety of the first tick: the mark's side, taken as passing
+  let bad = 0n; // 0: none found yet (never a tick index searched here)
+  for (let dist = 1n; bad === 0n; dist *= 2n) {
+    let n = first + step * (dist - 1n);
+    const atEnd = (last - n) * step <= 0n;
+    if (atEnd) n = last;
+    if (failsAt(n * t)) bad = n;
+    else if (atEnd) return null;
+    else good = n;
+  }
+  while ((bad - good) * step > 1n) {
+    const mid: bigint = (good + bad) / 2n;
+    if (failsAt(mid * t)) bad = mid;
+    else good = mid;
+  }
+  return bad * t;
+}
+
+/** The position convention of a liquidation price: the tick just before the first failing one, toward safety. */
+function tickBefore(trigger: bigint | null, step: -1n | 1n, t: bigint): bigint | null {
+  if (trigger === null) return null;
+  const n = step < 0n ? floorDiv(trigger, t) + 1n : ceilDiv(trigger, t) - 1n;
+  return n >= 1n ? n * t : null;
+}
+
+/**
+ * Largest amount that can leave a silo, by the rule isolated margin leaves its bucket (`maxRemovableMargin`): what
+ * stays covers the silo's initial margin (under its model), its maintenance and the venue's transfer floor; unrealized
+ * profit counts only where the venue lets it; never more than the collateral.
+ */
+function siloRemovable(s: ParsedSilo, figs: readonly LegFigures[], im: bigint, mm: bigint): bigint {
+  const conv = s.legs[0]!.conv;
+  let upnl = 0n;
+  let value = 0n;
+  for (const f of figs) {
+    upnl += f.unrealizedPnl;
+    value += f.notional;
+  }
+  const required = maxBig(im, maxBig(mm, ceilDiv(value * conv.transferFloorRate, RATE_ONE)));
+  const counted = conv.removableCountsProfit ? upnl : minBig(upnl, 0n);
+  return maxBig(0n, minBig(s.collateral, s.collateral + counted - required));
+}
+
+/**
+ * A silo: equity = collateral + the legs' PnL; requirements under its model next to the standalone sums; each leg as
+ * a cross position of the silo (no collateral of its own; margin ratio, liquidatable and removable are the silo's;
+ * liquidation price the tick before the silo's trigger on that market, bankruptcy price where the silo's equity
+ * reaches zero with the other legs held).
+ */
+function evaluateSilo(s: ParsedSilo, netting: NettingParams): SiloResult {
+  const inst0 = s.legs[0]!.inst;
+  const money = (v: bigint) => formatDecimal(v, inst0.settleDp);
+  const figs = s.legs.map((p) => legFigures(p, p.mark));
+  const req = siloRequirement(s.riskModel, siloLegMargins(s, figs), netting);
+  let upnl = 0n;
+  for (const f of figs) upnl += f.unrealizedPnl;
+  const equity = s.collateral + upnl;
+  const ratio = fmtRate(marginRatio(req.maintenanceMargin, equity));
+  const liquidatable = equity < req.maintenanceMargin;
+  const removable = money(siloRemovable(s, figs, req.initialMargin, req.maintenanceMargin));
+  const triggers = new Map<string, bigint | null>();
+  for (const p of s.legs) {
+    if (!triggers.has(p.inst.symbol))
+      triggers.set(
+        p.inst.symbol,
+        siloTrigger(s, testAlong(s, figs, netting, p.inst.symbol), p.inst.symbol, liquidatable),
+      );
+  }
+  const liquidationPrices: Record<string, string | null> = {};
+  for (const [symbol, trigger] of triggers) {
+    const inst = s.legs.find((p) => p.inst.symbol === symbol)!.inst;
+    liquidationPrices[symbol] = trigger === null ? null : formatDecimal(trigger, inst.priceDp);
+  }
+  const legs = s.legs.map((p, i): PositionResult => {
+    const { inst, pos } = p;
+    const f = figs[i]!;
+    const step = adverseStep(s.legs.filter((o) => o.inst.symbol === inst.symbol));
+    const lp = tickBefore(triggers.get(inst.symbol) ?? null, step, inst.tickSize);
+    const bp = bankruptcyPrice({ inst, conv: p.conv, pos, collateral: equity - f.unrealizedPnl });
+    const price = (v: bigint | null) => (v === null ? null : formatDecimal(v, inst.priceDp));
+    const rates = ratesFor(inst.risk, f.notional, { size: pos.size, sizeDp: inst.sizeDp });
+    return {
+      symbol: inst.symbol,
+      side: pos.side,
+      size: formatDecimal(pos.size, inst.sizeDp),
+      entryPrice: formatDecimal(pos.entryPrice, inst.priceDp),
+      markPrice: formatDecimal(p.mark, inst.priceDp),
+      settleAsset: inst.settleAsset,
+      leverage: formatDecimal(p.leverage, LEVERAGE_DP),
+      collateral: null,
+      notional: money(f.notional),
+      unrealizedPnl: money(f.unrealizedPnl),
+      initialMargin: money(f.initialMargin),
+      maintenanceMargin: money(f.maintenance),
+      maintenanceRate: formatDecimal(rates.mmr, RATE_DP),
+      tier: rates.tier + 1,
+      marginBalance: null,
+      marginRatio: ratio,
+      liquidatable,
+      liquidationPrice: price(lp),
+      bankruptcyPrice: price(bp),
+      maxRemovableMargin: removable,
+    };
+  });
+  return {
+    id: s.id,
+    riskModel: s.riskModel,
+    settleAsset: inst0.settleAsset,
+    collateral: money(s.collateral),
+    equity: money(equity),
+    initialMargin: money(req.initialMargin),
+    maintenanceMargin: money(req.maintenanceMargin),
+    standaloneInitialMargin: money(req.standaloneInitialMargin),
+    standaloneMaintenanceMargin: money(req.standaloneMaintenanceMargin),
+    marginRatio: ratio,
+    liquidatable,
+    maxRemovableMargin: removable,
+    legs,
+    liquidationPrices,
+  };
 }
 
 /** Parse and evaluate in one step. */
