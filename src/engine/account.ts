@@ -1,18 +1,19 @@
 /**
- * Accounts, their wallets per asset, their positions (one-way: one per market) and open orders.
+ * Accounts, their wallets per asset, their positions (one-way: one per market and silo), silos and open orders.
  *
  * Collateral model. An account's `main` balance per asset is both its free balance and its cross bucket: money
  * not ring-fenced in an isolated bucket or reserved for an isolated order backs the account's cross positions
  * (Binance's and Hyperliquid's cross wallet). What can be withdrawn or committed to new exposure is that
  * balance less what cross positions and cross orders require ("available"). An isolated position's collateral
- * sits in its own ledger account that nothing else can reach.
+ * sits in its own ledger account that nothing else can reach. A named silo (`Silo`) is a pooled box like the cross
+ * bucket but backed by its own ledger account instead of main: its legs are positions keyed `${silo}/${symbol}`.
  */
 import type { Side } from '../core/margin.ts';
 import type { BookOrder } from './book.ts';
-import type { Ledger, LedgerAccount } from './ledger.ts';
+import { type Ledger, LedgerAccount } from './ledger.ts';
 import { nextSerial } from './liquidation-index.ts';
 import type { Market } from './market.ts';
-import type { AutoAddPolicy, MarginMode, SelfTradePrevention, TimeInForce } from './types.ts';
+import type { AutoAddPolicy, MarginMode, SelfTradePrevention, SiloRiskModel, TimeInForce } from './types.ts';
 
 /** Open orders an account may hold across all markets: bounds cancel-all and per-account state. */
 export const MAX_OPEN_ORDERS_PER_ACCOUNT = 200;
@@ -29,7 +30,36 @@ export class Wallet {
   ) {}
 }
 
+/** Named silos an account may hold (each is a ledger account and up to MAX_MARKETS legs). */
+export const MAX_SILOS_PER_ACCOUNT = 64;
+export const SILO_ID_RE = /^[A-Za-z0-9_.-]{1,32}$/;
+
+/**
+ * A named silo: a ring-fenced collateral box in one settle asset, pooled like the cross bucket (its legs back each
+ * other under its risk model) but backed by its own bucket instead of the owner's free balance. Its loss is paid
+ * from the bucket and, beyond it, by the insurance fund; never by the owner's main balance or another silo.
+ */
+export class Silo {
+  /** The silo's legs by symbol (also in the account's positions under `${id}/${symbol}`), in opening order. */
+  readonly positions = new Map<string, Position>();
+  /** Requirement (not a ledger balance) of the silo's open orders, as the wallet's crossOrderRequirement. */
+  orderRequirement = 0n;
+  constructor(
+    readonly id: string,
+    readonly account: Account,
+    readonly asset: string,
+    readonly riskModel: SiloRiskModel,
+    readonly bucket: LedgerAccount,
+  ) {}
+}
+
+/** The account's positions map key: the symbol for default positions, `${silo}/${symbol}` for a named silo's leg. */
+export function positionKey(silo: Silo | null, symbol: string): string {
+  return silo === null ? symbol : `${silo.id}/${symbol}`;
+}
+
 export class Position {
+  /** Default positions: isolated or cross. A named silo's leg is 'cross' (pooled) with `silo` set. */
   mode: MarginMode = 'isolated';
   leverage: bigint;
   /** +1 long, −1 short, 0 flat. */
@@ -42,7 +72,11 @@ export class Position {
   fundingIndex = 0n;
   /** The market's funding epoch (count of index moves) when this position last settled. */
   fundingEpoch = 0;
-  /** Isolated collateral; opened on first use and kept (at zero) when flat so labels stay stable. */
+  /**
+   * Isolated collateral; opened on first use and kept (at zero) when flat so labels stay stable. A named silo's leg
+   * has no bucket of its own: this is a detached account, never in the ledger and always empty (the silo's bucket is
+   * its collateral), so the code that empties a flat position's bucket finds nothing to move.
+   */
   readonly bucket: LedgerAccount;
   /** Open orders of this account on this market. */
   openOrders = 0;
@@ -61,10 +95,22 @@ export class Position {
     readonly account: Account,
     readonly market: Market,
     ledger: Ledger,
+    /** The named silo this position is a leg of; null: a default position (isolated or cross, by `mode`). */
+    readonly silo: Silo | null = null,
   ) {
     this.leverage = market.defaultLeverage;
-    this.bucket = ledger.open('isolated', market.asset, `${account.id}:isolated:${market.symbol}`);
-    this.bucket.owner = this;
+    if (silo === null) {
+      this.bucket = ledger.open('isolated', market.asset, `${account.id}:isolated:${market.symbol}`);
+      this.bucket.owner = this;
+    } else {
+      this.mode = 'cross';
+      this.bucket = new LedgerAccount('isolated', market.asset, `${silo.bucket.label}/${market.symbol}`);
+    }
+  }
+
+  /** The key of this position in its account's positions map. */
+  get key(): string {
+    return positionKey(this.silo, this.market.symbol);
   }
 
   get side(): Side | null {
@@ -116,7 +162,10 @@ export type PositionView = Pick<
 
 export class Account {
   readonly wallets = new Map<string, Wallet>();
+  /** Default positions by symbol, named silos' legs by `${silo}/${symbol}` (positionKey). */
   readonly positions = new Map<string, Position>();
+  /** Named silos by id, in creation order. */
+  readonly silos = new Map<string, Silo>();
   readonly orders = new Map<number, Order>();
   /**
    * The open orders that carry a clientOrderId, by it: a clientOrderId is unique among the account's open orders, so
@@ -144,11 +193,13 @@ export class Account {
     return w;
   }
 
-  position(market: Market, ledger: Ledger): Position {
-    let p = this.positions.get(market.symbol);
+  position(market: Market, ledger: Ledger, silo: Silo | null = null): Position {
+    const key = positionKey(silo, market.symbol);
+    let p = this.positions.get(key);
     if (!p) {
-      p = new Position(this, market, ledger);
-      this.positions.set(market.symbol, p);
+      p = new Position(this, market, ledger, silo);
+      this.positions.set(key, p);
+      silo?.positions.set(market.symbol, p);
     }
     return p;
   }

@@ -18,14 +18,19 @@ import {
 } from '../core/margin.ts';
 import { buildConventions, PRESETS } from '../core/presets.ts';
 import { LEVERAGE_DP, parseLeverage, parseRate, RATE_ONE } from '../core/rates.ts';
+import { DEFAULT_NETTING, type NettingParams, parseNetting } from '../core/silo.ts';
 import {
   ACCOUNT_ID_RE,
   Account,
   indexClientOrder,
   MAX_OPEN_ORDERS_PER_ACCOUNT,
+  MAX_SILOS_PER_ACCOUNT,
   type Order,
   Position,
   type PositionView,
+  positionKey,
+  SILO_ID_RE,
+  Silo,
   unindexClientOrder,
   Wallet,
 } from './account.ts';
@@ -49,12 +54,16 @@ import {
   closableLots,
   closeRoom,
   feeFor,
+  holderOf,
+  type OrderRequirement,
   orderRequirement,
   positionInitialMargin,
   positionInput,
   positionPnl,
+  siloLegs,
   valuationPrice,
 } from './risk.ts';
+import { marginalInitialMargin, siloAvailable, siloMaxRemovable } from './silos.ts';
 import {
   type ApplyResult,
   type CancelReason,
@@ -87,6 +96,8 @@ export class Engine {
   /** Settle assets and their decimals, fixed by the first market that uses them. */
   readonly assets = new Map<string, number>();
   readonly conventions: MarginConventions;
+  /** The netted risk model's parameters (setNetting). */
+  netting: NettingParams = DEFAULT_NETTING;
   seq = 0;
   lastTime = 0;
   nextOrderId = 1;
@@ -185,6 +196,14 @@ export class Engine {
         return this.closeMarket(cmd);
       case 'delistMarket':
         return this.delistMarket(cmd);
+      case 'createSilo':
+        return this.createSilo(cmd);
+      case 'closeSilo':
+        return this.closeSilo(cmd);
+      case 'transferCollateral':
+        return this.transferCollateral(cmd);
+      case 'setNetting':
+        return this.setNetting(cmd);
       case 'settleFunding': {
         const p = this.account(cmd.account).positions.get(this.market(cmd.symbol).symbol);
         if (!p || p.sign === 0) throw new Rejection('INVALID_COMMAND', `no open ${cmd.symbol} position`);
@@ -230,8 +249,34 @@ export class Engine {
     return a.wallet(asset, this.ledger);
   }
 
-  private positionOf(a: Account, m: Market): Position {
-    return a.position(m, this.ledger);
+  private positionOf(a: Account, m: Market, silo: Silo | null = null): Position {
+    return a.position(m, this.ledger, silo);
+  }
+
+  /** A named silo of the account (`id` as a command sent it). */
+  private siloOf(a: Account, id: unknown): Silo {
+    const s = typeof id === 'string' ? a.silos.get(id) : undefined;
+    if (!s) throw new Rejection('UNKNOWN_SILO', `${a.id} has no silo ${JSON.stringify(id)}`);
+    return s;
+  }
+
+  /** The optional `silo` field of an order or leverage command: null when absent (the default, as today). */
+  private optionalSilo(a: Account, m: Market, id: unknown): Silo | null {
+    if (id === undefined) return null;
+    const s = this.siloOf(a, id);
+    if (s.asset !== m.asset)
+      throw new Rejection(
+        'ASSET_MISMATCH',
+        `silo ${s.id} holds ${s.asset}; ${m.symbol} settles in ${m.asset}`,
+      );
+    return s;
+  }
+
+  /** What backs new exposure of `p`: its silo's available, else the account's free balance in the asset. */
+  private freeFor(a: Account, p: { silo: Silo | null; market: Market }): bigint {
+    if (p.silo !== null) return siloAvailable(p.silo, this.conventions, this.netting);
+    const w = a.wallets.get(p.market.asset);
+    return w ? available(a, w, p.market.asset) : 0n;
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -286,7 +331,8 @@ export class Engine {
     const amount = this.amount(cmd.amount, cmd.asset, 'amount');
     const w = a.wallets.get(cmd.asset);
     for (const p of a.positions.values())
-      if (p.sign !== 0 && p.market.asset === cmd.asset) requireOracle(p.market, 'withdraw', this.now);
+      if (p.sign !== 0 && p.silo === null && p.market.asset === cmd.asset)
+        requireOracle(p.market, 'withdraw', this.now);
     const free = w ? available(a, w, cmd.asset) : 0n;
     if (!w || amount > free) {
       throw new Rejection(
@@ -352,6 +398,10 @@ export class Engine {
     for (const a of this.accounts.values()) {
       const p = a.positions.get(m.symbol);
       if (p !== undefined && p.market === m) held.add(p);
+      for (const s of a.silos.values()) {
+        const q = s.positions.get(m.symbol);
+        if (q !== undefined && q.market === m) held.add(q);
+      }
     }
     for (const p of held)
       if (p.openOrders !== 0)
@@ -380,8 +430,9 @@ export class Engine {
           p.bucket.balance,
           'marginRelease',
         );
-      gone.add(p.bucket);
-      if (p.account.positions.get(m.symbol) === p) p.account.positions.delete(m.symbol);
+      if (p.silo === null) gone.add(p.bucket); // a silo leg's is detached (never in the ledger)
+      if (p.account.positions.get(p.key) === p) p.account.positions.delete(p.key);
+      if (p.silo?.positions.get(m.symbol) === p) p.silo.positions.delete(m.symbol);
       this.liqDirty.delete(p);
     }
     m.positions.clear();
@@ -400,6 +451,137 @@ export class Engine {
       amount,
       'insuranceFund',
     );
+    return undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Named silos
+
+  private createSilo(cmd: Cmd<'createSilo'>): undefined {
+    const a = this.account(cmd.account);
+    if (a.id === BACKSTOP_ACCOUNT) throw new Rejection('UNKNOWN_ACCOUNT', 'the backstop holds no silos');
+    if (typeof cmd.silo !== 'string' || !SILO_ID_RE.test(cmd.silo))
+      throw new Rejection('INVALID_COMMAND', 'silo id must be 1-32 characters of A-Z a-z 0-9 _ . -');
+    if (cmd.riskModel !== 'standalone' && cmd.riskModel !== 'netted')
+      throw new Rejection('INVALID_COMMAND', 'riskModel must be standalone or netted');
+    if (typeof cmd.asset !== 'string' || !this.assets.has(cmd.asset))
+      throw new Rejection('UNKNOWN_ASSET', `unknown asset ${JSON.stringify(cmd.asset)}`);
+    if (a.silos.has(cmd.silo)) throw new Rejection('SILO_EXISTS', `${a.id} already has a silo ${cmd.silo}`);
+    if (a.silos.size >= MAX_SILOS_PER_ACCOUNT)
+      throw new Rejection('LIMIT_EXCEEDED', `at most ${MAX_SILOS_PER_ACCOUNT} silos per account`);
+    this.walletOf(a, cmd.asset); // closeSilo and transfers return collateral there
+    const bucket = this.ledger.open('isolated', cmd.asset, `${a.id}:silo:${cmd.silo}`);
+    const silo = new Silo(cmd.silo, a, cmd.asset, cmd.riskModel, bucket);
+    bucket.owner = silo;
+    a.silos.set(silo.id, silo);
+    this.events.push({
+      type: 'siloCreated',
+      account: a.id,
+      silo: silo.id,
+      asset: silo.asset,
+      riskModel: silo.riskModel,
+    });
+    return undefined;
+  }
+
+  /**
+   * Closes a flat silo with no open order: its collateral returns to the free balance, its (flat) legs and its bucket
+   * go, so the id can be created again.
+   */
+  private closeSilo(cmd: Cmd<'closeSilo'>): undefined {
+    const a = this.account(cmd.account);
+    const silo = this.siloOf(a, cmd.silo);
+    for (const p of silo.positions.values()) {
+      if (p.sign !== 0)
+        throw new Rejection('POSITION_OPEN', `silo ${silo.id} still holds ${p.market.symbol}`);
+      if (p.openOrders > 0)
+        throw new Rejection('POSITION_OPEN', `silo ${silo.id} still has orders on ${p.market.symbol}`);
+    }
+    // ---- validated ----
+    const main = this.walletOf(a, silo.asset).main;
+    if (silo.bucket.balance > 0n)
+      this.ledger.transfer(silo.bucket, main, silo.bucket.balance, 'collateralTransfer');
+    for (const p of silo.positions.values()) {
+      a.positions.delete(p.key);
+      p.market.positions.delete(p);
+      p.market.liqIndex.stale.delete(p);
+      p.market.liqIndex.remove(p);
+      this.liqDirty.delete(p);
+    }
+    silo.positions.clear();
+    this.ledger.remove(new Set([silo.bucket]));
+    a.silos.delete(silo.id);
+    this.events.push({ type: 'siloClosed', account: a.id, silo: silo.id });
+    return undefined;
+  }
+
+  /**
+   * Moves collateral between the free balance and a named silo, or between two silos of the account in one asset.
+   * Out of the free balance at most what is available (as a withdrawal); out of a silo at most its max removable.
+   */
+  private transferCollateral(cmd: Cmd<'transferCollateral'>): undefined {
+    const a = this.account(cmd.account);
+    if (typeof cmd.from !== 'string' || typeof cmd.to !== 'string')
+      throw new Rejection('INVALID_COMMAND', "from and to are 'free' or a silo id");
+    if (cmd.from === cmd.to) throw new Rejection('INVALID_COMMAND', 'from and to must differ');
+    const src = cmd.from === 'free' ? null : this.siloOf(a, cmd.from);
+    const dst = cmd.to === 'free' ? null : this.siloOf(a, cmd.to);
+    const asset = (src ?? dst)!.asset;
+    if (src !== null && dst !== null && src.asset !== dst.asset)
+      throw new Rejection('ASSET_MISMATCH', `silo ${src.id} holds ${src.asset}, silo ${dst.id} ${dst.asset}`);
+    if (cmd.asset !== undefined && cmd.asset !== asset)
+      throw new Rejection('ASSET_MISMATCH', `the silo holds ${asset}, not ${JSON.stringify(cmd.asset)}`);
+    const amount = this.amount(cmd.amount, asset, 'amount');
+    if (src === null) {
+      for (const p of a.positions.values())
+        if (p.sign !== 0 && p.silo === null && p.market.asset === asset)
+          requireOracle(p.market, 'withdraw', this.now);
+      const w = a.wallets.get(asset);
+      const free = w ? available(a, w, asset) : 0n;
+      if (amount > free)
+        throw new Rejection(
+          'INSUFFICIENT_BALANCE',
+          `available ${this.fmtMoney(asset, maxBig(free, 0n))} ${asset}`,
+        );
+    } else {
+      for (const p of siloLegs(src)) requireOracle(p.market, 'withdraw', this.now);
+      const max = siloMaxRemovable(src, this.conventions, this.netting);
+      if (amount > max)
+        throw new Rejection(
+          'INSUFFICIENT_MARGIN',
+          `at most ${this.fmtMoney(asset, max)} ${asset} can leave silo ${src.id}`,
+        );
+    }
+    // ---- validated ----
+    const main = this.walletOf(a, asset).main;
+    if (src !== null) for (const p of siloLegs(src)) settleFundingFor(this, p);
+    this.ledger.transfer(src?.bucket ?? main, dst?.bucket ?? main, amount, 'collateralTransfer');
+    return undefined;
+  }
+
+  /** Admin: netted-model parameters; fields not sent keep their value. Every netted silo is re-filed. */
+  private setNetting(cmd: Cmd<'setNetting'>): undefined {
+    const given: Record<string, unknown> = {};
+    if (cmd.floor !== undefined) given.floor = cmd.floor;
+    if (cmd.sameBase !== undefined) given.sameBase = cmd.sameBase;
+    if (cmd.correlations !== undefined) given.correlations = cmd.correlations;
+    let parsed: NettingParams;
+    try {
+      parsed = parseNetting(given, 'netting');
+    } catch (e) {
+      if (e instanceof InputError) throw new Rejection('INVALID_COMMAND', e.message);
+      throw e;
+    }
+    this.netting = {
+      floor: cmd.floor !== undefined ? parsed.floor : this.netting.floor,
+      sameBase: cmd.sameBase !== undefined ? parsed.sameBase : this.netting.sameBase,
+      correlations: cmd.correlations !== undefined ? parsed.correlations : this.netting.correlations,
+      grid: this.netting.grid,
+    };
+    for (const a of this.accounts.values())
+      for (const silo of a.silos.values())
+        if (silo.riskModel === 'netted')
+          for (const m of touchCross(this, a, silo.asset, silo)) this.sweepMarkets.add(m);
     return undefined;
   }
 
@@ -470,7 +652,8 @@ export class Engine {
       if (e instanceof InputError) throw new Rejection('INVALID_COMMAND', e.message);
       throw e;
     }
-    const existing = a.positions.get(m.symbol);
+    const silo = this.optionalSilo(a, m, cmd.silo);
+    const existing = a.positions.get(positionKey(silo, m.symbol));
     if (existing && existing.openOrders > 0)
       throw new Rejection('POSITION_OPEN', 'cancel open orders on this market before changing leverage');
     const flat = !existing || existing.sign === 0;
@@ -509,14 +692,14 @@ export class Engine {
         }
       }
     } else if (!flat && existing.mode === 'cross') {
-      const w = a.wallets.get(m.asset)!;
+      // A silo's leg: its own change bounds the silo's (the netted figure moves by at most the legs' moves).
       const extra =
         initialMarginAtLeverage(notional(m.inst, existing.size, valuationPrice(existing), 'ceil'), lev) -
         positionInitialMargin(existing);
-      if (extra > 0n && extra > available(a, w, m.asset))
+      if (extra > 0n && extra > this.freeFor(a, existing))
         throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for this leverage');
     }
-    const p = this.positionOf(a, m);
+    const p = this.positionOf(a, m, silo);
     settleFundingFor(this, p);
     p.leverage = lev;
     if (delta !== 0n) {
@@ -612,6 +795,7 @@ export class Engine {
         'DUPLICATE_CLIENT_ORDER_ID',
         `clientOrderId ${JSON.stringify(cmd.clientOrderId)} is already used by open order ${same.id}`,
       );
+    const silo = this.optionalSilo(a, m, cmd.silo);
     if (m.closed || (m.inst.expiry !== null && cmd.time >= m.inst.expiry))
       throw new Rejection('MARKET_CLOSED', `${m.symbol} has expired`);
     if (m.reduceOnly && !reduceOnly)
@@ -627,7 +811,7 @@ export class Engine {
         `at most ${MAX_OPEN_ORDERS_PER_ACCOUNT} open orders per account`,
       );
     }
-    const existing = a.positions.get(m.symbol);
+    const existing = a.positions.get(positionKey(silo, m.symbol));
     const pos = existing ?? null;
     if (reduceOnly) {
       const closable = pos ? closableLots(pos, side) : 0;
@@ -646,18 +830,17 @@ export class Engine {
       throw new Rejection('FOK_NOT_FILLED', 'not enough liquidity to fill the whole order');
     }
     // Margin: a fresh position object for validation would be a mutation, so compute on a view.
-    const view: PositionView = pos ?? this.flatView(m);
+    const view: PositionView = pos ?? this.flatView(m, silo);
     // A crossing taker fills at the book's prices, better than its limit; where a better price means a larger
     // notional (a linear sell filling above its limit, an inverse buy below it), size the requirement there.
     const largerAtBest = (m.inst.kind === 'linear') === (side === 'sell');
     const reqTicks = crosses && largerAtBest && bestOpp !== null ? bestOpp : limitTicks;
-    const req = reduceOnly ? { openLots: 0, total: 0n } : orderRequirement(view, side, lots, reqTicks);
+    const req = reduceOnly ? { openLots: 0, total: 0n } : this.orderNeeds(silo, view, side, lots, reqTicks);
     if (req.openLots > 0) {
       this.checkTier(view, side, req.openLots, reqTicks);
       if (m.oracle) requireOracle(m, 'increaseRisk', cmd.time);
     }
-    const w = a.wallets.get(m.asset);
-    const free = w ? available(a, w, m.asset) : 0n;
+    const free = this.freeFor(a, { silo, market: m });
     // Only the opening part needs money. An order that only reduces (reduce-only, or no larger than what it
     // closes) needs nothing and is never refused for margin, however far `available` has fallen below zero: a
     // cross account's losses, another market's loss or the backstop's negative fund must not trap a close.
@@ -668,7 +851,7 @@ export class Engine {
       );
     }
     // ---- validated; mutate from here on ----
-    const p = this.positionOf(a, m);
+    const p = this.positionOf(a, m, silo);
     const wallet = this.walletOf(a, m.asset);
     const order: Order = {
       id: this.nextOrderId++,
@@ -711,6 +894,34 @@ export class Engine {
       this.finishOrder(order, null);
     }
     return order.id;
+  }
+
+  /**
+   * An order's requirement: `orderRequirement` (what the opening lots need at the leg's leverage, their loss against
+   * the mark and the worst-case taker fee); in a netted silo, the initial margin part is what the opening lots add to
+   * the silo's netted initial margin (a hedge may add nothing).
+   */
+  private orderNeeds(
+    silo: Silo | null,
+    view: PositionView,
+    side: 'buy' | 'sell',
+    lots: number,
+    ticks: number,
+  ): OrderRequirement {
+    const req = orderRequirement(view, side, lots, ticks);
+    if (silo === null || silo.riskModel !== 'netted' || req.openLots === 0) return req;
+    const m = view.market;
+    const price = m.price(ticks);
+    const own = initialMarginAtLeverage(notional(m.inst, m.size(req.openLots), price, 'ceil'), view.leverage);
+    const marginal = marginalInitialMargin(
+      silo,
+      view,
+      side === 'buy' ? 1 : -1,
+      req.openLots,
+      price,
+      this.netting,
+    );
+    return { openLots: req.openLots, total: req.total - own + marginal };
   }
 
   /** The limit in ticks: the order's price (checked against the band) or, for market orders, the band edge. */
@@ -797,9 +1008,9 @@ export class Engine {
   }
 
   /** A read-only stand-in for a position that does not exist yet (default mode and leverage, flat). */
-  private flatView(m: Market): PositionView {
+  private flatView(m: Market, silo: Silo | null = null): PositionView {
     return {
-      mode: 'isolated',
+      mode: silo === null ? 'isolated' : 'cross',
       leverage: m.defaultLeverage,
       sign: 0,
       lots: 0,
@@ -813,7 +1024,8 @@ export class Engine {
   private reserve(o: Order, w: Wallet, amount: bigint): void {
     o.reserved = amount;
     if (amount > 0n) {
-      if (o.mode === 'isolated') this.ledger.transfer(w.main, w.reserved, amount, 'orderReserve');
+      if (o.position.silo !== null) o.position.silo.orderRequirement += amount;
+      else if (o.mode === 'isolated') this.ledger.transfer(w.main, w.reserved, amount, 'orderReserve');
       else w.crossOrderRequirement += amount;
     }
   }
@@ -823,7 +1035,8 @@ export class Engine {
     if (amount <= 0n) return;
     const w = o.account.wallets.get(o.market.asset)!;
     o.reserved -= amount;
-    if (o.mode === 'isolated') this.ledger.transfer(w.reserved, w.main, amount, 'orderRelease');
+    if (o.position.silo !== null) o.position.silo.orderRequirement -= amount;
+    else if (o.mode === 'isolated') this.ledger.transfer(w.reserved, w.main, amount, 'orderRelease');
     else w.crossOrderRequirement -= amount;
   }
 
@@ -913,17 +1126,20 @@ export class Engine {
     }
     if (o.reduceOnly && lots > closableLots(o.position, o.side))
       throw new Rejection('REDUCE_ONLY_WOULD_INCREASE', 'reduce-only size exceeds the position');
-    const req = o.reduceOnly ? { openLots: 0, total: 0n } : orderRequirement(o.position, o.side, lots, ticks);
+    const req = o.reduceOnly
+      ? { openLots: 0, total: 0n }
+      : this.orderNeeds(o.position.silo, o.position, o.side, lots, ticks);
     const w = a.wallets.get(m.asset)!;
     const extra = req.total - o.reserved;
-    if (extra > 0n && extra > available(a, w, m.asset))
+    if (extra > 0n && extra > this.freeFor(a, o.position))
       throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for the amended order');
     if (req.openLots > 0) this.checkTier(o.position, o.side, req.openLots, ticks);
     const keep = ticks === o.priceTicks && lots < o.remainingLots;
     if (ticks === o.priceTicks && lots === o.remainingLots) return undefined;
     // ---- mutate ----
     if (extra > 0n) {
-      if (o.mode === 'isolated') this.ledger.transfer(w.main, w.reserved, extra, 'orderReserve');
+      if (o.position.silo !== null) o.position.silo.orderRequirement += extra;
+      else if (o.mode === 'isolated') this.ledger.transfer(w.main, w.reserved, extra, 'orderReserve');
       else w.crossOrderRequirement += extra;
       o.reserved += extra;
     } else this.release(o, -extra);
@@ -1038,6 +1254,9 @@ export class Engine {
           : (o.reserved * BigInt(openLots)) / BigInt(o.reservedLots);
     const openNotional = openLots === lots ? fillNotional : notional(m.inst, m.size(openLots), price, 'ceil');
     let im = openLots === 0 ? 0n : initialMarginAtLeverage(openNotional, p.leverage);
+    // A netted silo's leg needs what the fill adds to the silo's netted initial margin.
+    if (openLots > 0 && p.silo?.riskModel === 'netted')
+      im = marginalInitialMargin(p.silo, p, o.side === 'buy' ? 1 : -1, openLots, price, this.netting);
     if (openLots > 0 && p.mode === 'isolated' && m.mark !== null) {
       // An isolated position opened past the mark (a buy above it, a sell below) is born with that loss: its bucket
       // takes the loss on top of initial margin, as the order's reserve already provided for. Without it the
@@ -1051,13 +1270,12 @@ export class Engine {
       if (atMark < 0n) im += -atMark;
     }
     if (openLots > 0) {
-      const w = o.account.wallets.get(m.asset)!;
       const need = im + maxBig(fee, 0n);
       // Isolated: the share is money already set aside; cross: it is a requirement about to be lifted.
       // Either way only `need − share` must come from available: for cross, `available` already has the whole
       // reserve subtracted (crossOrderRequirement), so lifting the share frees exactly `share` — adding it again
       // here (as this check once did) let a cross maker open twice its share beyond what the account could back.
-      if (need > share && need - share > available(o.account, w, m.asset)) return null;
+      if (need > share && need - share > this.freeFor(o.account, p)) return null;
     }
     return { closeLots, openLots, price, fee, feePaid: 0n, share, im, feeCap, voluntary };
   }
@@ -1112,7 +1330,8 @@ export class Engine {
     const m = o.market;
     const w = o.account.wallets.get(m.asset)!;
     const iso = p.mode === 'isolated';
-    const holder = iso ? p.bucket : w.main;
+    // A named silo's leg settles against the silo's bucket: its PnL and fees never touch the owner's main.
+    const holder = holderOf(p);
     // Funding accrued at the old size settles before the size changes.
     settleFundingFor(this, p);
     // 1. Closing lots: realized PnL against the market's clearing account; a loss the holder cannot cover is
@@ -1151,7 +1370,7 @@ export class Engine {
           holder,
           m,
           plan.feeCap === null ? plan.fee : minBig(plan.fee, plan.feeCap),
-          w,
+          p.silo === null ? w.main : holder,
         );
       if (iso && !o.liquidation) {
         // Partial close: the closing lots take their pro-rata share of the bucket as it was BEFORE their PnL and
@@ -1177,10 +1396,10 @@ export class Engine {
         if (plan.fee > 0n) {
           share = this.payFromReserve(o, w, share, plan.fee, m.fees, 'fee');
           plan.feePaid = plan.fee; // the plan checked reserve + available cover it in full
-        } else plan.feePaid = this.payFee(w.main, m, plan.fee, w);
+        } else plan.feePaid = this.payFee(w.main, m, plan.fee, w.main);
       } else {
-        // Cross: the pool itself is the collateral; only the fee moves.
-        plan.feePaid = this.payFee(w.main, m, plan.fee, w);
+        // Cross (or a silo's leg): the pool itself is the collateral; only the fee moves.
+        plan.feePaid = this.payFee(holder, m, plan.fee, holder);
       }
       if (p.sign === 0) {
         p.sign = openSign as 1 | -1;
@@ -1257,7 +1476,7 @@ export class Engine {
    * Fee (> 0) from the holder, capped at what it holds; rebate (< 0) to the account's main balance, capped at what
    * the fee account holds. Returns what actually moved (a rebate negative), which is what the trade event reports.
    */
-  private payFee(holder: LedgerAccount, m: Market, fee: bigint, w: Wallet): bigint {
+  private payFee(holder: LedgerAccount, m: Market, fee: bigint, rebateTo: LedgerAccount): bigint {
     if (fee > 0n) {
       const paid = minBig(fee, maxBig(holder.balance, 0n));
       this.ledger.transfer(holder, m.fees, paid, 'fee');
@@ -1265,7 +1484,7 @@ export class Engine {
     }
     if (fee < 0n) {
       const rebate = minBig(-fee, maxBig(m.fees.balance, 0n));
-      this.ledger.transfer(m.fees, w.main, rebate, 'rebate');
+      this.ledger.transfer(m.fees, rebateTo, rebate, 'rebate');
       return -rebate;
     }
     return 0n;
@@ -1283,6 +1502,7 @@ export class Engine {
       entryPrice: p.entryPrice,
       collateral: p.mode === 'isolated' ? p.bucket.balance : 0n,
       realizedPnl: p.realizedPnl,
+      ...(p.silo !== null ? { silo: p.silo.id } : {}),
     });
   }
 
@@ -1307,16 +1527,30 @@ export class Engine {
       crossDirty.set(a, s);
       s.add(asset);
     };
+    // Named silos touched (allocated only when one is: this runs on every command).
+    let silos: Set<Silo> | null = null;
+    const addSilo = (s: Silo) => {
+      silos ??= new Set();
+      silos.add(s);
+    };
     for (const l of touched) {
       if (l.owner instanceof Position) this.liqDirty.add(l.owner);
       else if (l.owner instanceof Account) addCross(l.owner, l.asset);
+      else if (l.owner instanceof Silo) addSilo(l.owner);
     }
     touched.clear();
     for (const p of this.liqDirty) {
       if ((p.mode === 'isolated' || p.sign === 0) && touchIsolated(this, p)) this.sweepMarkets.add(p.market);
-      if (p.mode === 'cross') addCross(p.account, p.market.asset);
+      if (p.mode === 'cross') {
+        if (p.silo !== null) addSilo(p.silo);
+        else addCross(p.account, p.market.asset);
+      }
     }
     this.liqDirty.clear();
+    // A named silo is a pooled bucket of its own: its legs are re-filed together, as an account's cross positions.
+    if (silos !== null)
+      for (const silo of silos as Set<Silo>)
+        for (const m of touchCross(this, silo.account, silo.asset, silo)) this.sweepMarkets.add(m);
     if (crossDirty === null) return;
     for (const [a, assets] of crossDirty as Map<Account, Set<string>>) {
       for (const asset of assets) {
@@ -1477,9 +1711,10 @@ export class Engine {
       const crossAssets = new Set<string>();
       for (const p of a.positions.values()) {
         if (p.mode === 'isolated') fileIsolated(this, p);
-        else if (p.sign !== 0) crossAssets.add(p.market.asset);
+        else if (p.sign !== 0 && p.silo === null) crossAssets.add(p.market.asset);
       }
       for (const asset of crossAssets) fileCross(this, a, asset);
+      for (const silo of a.silos.values()) fileCross(this, a, silo.asset, silo);
     }
   }
 

@@ -4,12 +4,22 @@
  * hash equal; any divergence, however small, shows. Computed on demand (snapshots, tests), never per command.
  */
 import { createHash } from 'node:crypto';
+import { DEFAULT_NETTING } from '../core/silo.ts';
 import type { Engine } from './engine.ts';
 
 export function stateHash(e: Engine): string {
   const h = createHash('sha256');
   const put = (...parts: (string | number | bigint | boolean | null)[]) => h.update(`${parts.join('|')}\n`);
   put('engine', e.seq, e.lastTime, e.nextOrderId);
+  // Only when set, so the hash of every state from before silos is unchanged.
+  if (e.netting !== DEFAULT_NETTING)
+    put(
+      'netting',
+      e.netting.floor,
+      e.netting.sameBase,
+      e.netting.correlations.map((c) => `${c.a}:${c.b}:${c.rho}`).join(','),
+      e.netting.grid.join(','),
+    );
   for (const sym of [...e.markets.keys()].sort()) {
     const m = e.markets.get(sym)!;
     put(
@@ -38,8 +48,11 @@ export function stateHash(e: Engine): string {
     put('account', id, a.n);
     for (const asset of [...a.wallets.keys()].sort())
       put('wallet', asset, a.wallets.get(asset)!.crossOrderRequirement);
+    for (const silo of [...a.silos.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)))
+      put('silo', silo.id, silo.asset, silo.riskModel, silo.bucket.label, silo.orderRequirement);
     for (const sym of [...a.positions.keys()].sort()) {
       const p = a.positions.get(sym)!;
+      if (p.silo !== null) put('leg', p.silo.id);
       put(
         'position',
         sym,

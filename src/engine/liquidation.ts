@@ -6,7 +6,8 @@
  * its own liquidation price when isolated, a per-account price-distance bound when cross. A mark update takes only
  * the positions whose trigger it reached and checks each exactly; nothing else is visited.
  *
- * Procedure, per bucket (an isolated position, or an account's cross positions in one settle asset):
+ * Procedure, per bucket (an isolated position, an account's cross positions in one settle asset, or a named silo's
+ * legs — pooled as cross, backed by the silo's own bucket, maintenance under its risk model):
  * 1. cancel the bucket's open orders (for cross: every order of the account in that asset, which releases isolated
  *    order reserves back to the pool) and check again;
  * 2. decide how much to close (the market's policy: full, restore maintenance × (1 + buffer), or drop a risk tier;
@@ -43,13 +44,22 @@ import {
   unrealizedPnl,
 } from '../core/margin.ts';
 import { LEVERAGE_ONE, RATE_ONE } from '../core/rates.ts';
-import { type Account, BACKSTOP_ACCOUNT, type Position } from './account.ts';
+import { nettedRequirement } from '../core/silo.ts';
+import { type Account, BACKSTOP_ACCOUNT, type Position, type Silo } from './account.ts';
 import type { Engine } from './engine.ts';
-import type { Market } from './market.ts';
+import { MAX_PRICE_TICKS, type Market } from './market.ts';
 import { allows } from './oracle.ts';
 import { settleFundingFor, validityAt } from './prices.ts';
 import { coverFromProfits, crossPositions } from './realize.ts';
-import { available, bucketAfterFunding, pendingFunding, positionInput, valuationPrice } from './risk.ts';
+import {
+  available,
+  bucketAfterFunding,
+  holderOf,
+  pendingFunding,
+  positionInput,
+  valuationPrice,
+} from './risk.ts';
+import { legOf } from './silos.ts';
 
 export { BACKSTOP_ACCOUNT } from './account.ts';
 
@@ -71,7 +81,7 @@ export function fileIsolated(e: Engine, p: Position): void {
     return;
   }
   if (p.mode === 'cross') {
-    fileCross(e, p.account, p.market.asset);
+    fileCross(e, p.account, p.market.asset, p.silo);
     return;
   }
   const collateral = bucketAfterFunding(p);
@@ -120,12 +130,15 @@ function earlier(p: Position, a: bigint | null, b: bigint | null): bigint | null
   return p.sign > 0 ? maxBig(a, b) : minBig(a, b);
 }
 
-/** Files every open cross position of `a` in `asset` under its share of the account's margin surplus. */
-export function fileCross(e: Engine, a: Account, asset: string): void {
+/**
+ * Files every open cross position of `a` in `asset` under its share of the account's margin surplus (with `silo`:
+ * every leg of that named silo under its share of the silo's surplus).
+ */
+export function fileCross(e: Engine, a: Account, asset: string, silo: Silo | null = null): void {
   if (a.id === BACKSTOP_ACCOUNT) return;
-  const ps = crossPositions(a, asset);
+  const ps = crossPositions(a, asset, silo);
   if (ps.length === 0) return;
-  const { equity, maintenance, risks } = crossState(e, a, asset, ps);
+  const { equity, maintenance, risks } = crossState(e, a, asset, ps, silo);
   const surplus = equity - maintenance;
   const share = surplus > 0n ? surplus / BigInt(ps.length) : 0n;
   ps.forEach((p, i) => {
@@ -140,8 +153,42 @@ export function fileCross(e: Engine, a: Account, asset: string): void {
     // price one tick out was late wherever one settle unit spans several ticks — with the same funding slack). uPnL
     // here is the price PnL alone: funding owed is already out of the surplus (and so of the share), and the
     // solver's uPnL(P) has none in it either (subtracting the funding-net PnL added the funding back: D6).
-    p.market.liqIndex.put(p, indexTrigger(e, p, share + r.maintenance - r.pricePnl).trigger);
+    if (silo?.riskModel === 'netted') p.market.liqIndex.put(p, nettedTrigger(e, p, share, r));
+    else p.market.liqIndex.put(p, indexTrigger(e, p, share + r.maintenance - r.pricePnl).trigger);
   });
+}
+
+/**
+ * A netted silo's leg: the first tick in its adverse direction where its loss since now plus how far its own
+ * maintenance moved (either way: a hedging leg's smaller requirement can raise the netted figure) plus the funding
+ * slack reaches its share of the surplus. The netted maintenance moves by at most the sum of the legs' moves (core
+ * silo.ts), so while no leg has reached its trigger the silo's equity stays above its maintenance: never late. Both
+ * terms grow monotonically away from the valuation price, so the first such tick is found by bisection on ticks.
+ */
+function nettedTrigger(e: Engine, p: Position, share: bigint, r: CrossRisk): bigint | null {
+  const m = p.market;
+  const tick = m.inst.tickSize;
+  const pos = positionInput(p);
+  const reached = (ticks: bigint): boolean => {
+    const price = ticks * tick;
+    const loss = r.pricePnl - unrealizedPnl(m.inst, pos, price);
+    const mm = triggerMaintenance(m.inst, e.conventions, pos, price);
+    const moved = mm > r.maintenance ? mm - r.maintenance : r.maintenance - mm;
+    return loss + moved + FUNDING_SLACK >= share;
+  };
+  const long = p.sign > 0;
+  const start = valuationPrice(p);
+  let safe = long ? start / tick : ceilDiv(start, tick);
+  let bad = long ? 1n : BigInt(MAX_PRICE_TICKS);
+  if (long ? safe <= bad : safe >= bad) return start;
+  if (reached(safe)) return start; // due now
+  if (!reached(bad)) return null;
+  while (long ? safe - bad > 1n : bad - safe > 1n) {
+    const mid = (safe + bad) / 2n;
+    if (reached(mid)) bad = mid;
+    else safe = mid;
+  }
+  return bad * tick;
 }
 
 /**
@@ -203,14 +250,14 @@ function autoAddReached(p: Position, equity: bigint, mm: bigint): boolean {
   return p.autoAdd !== null && (equity <= 0n || mm * RATE_ONE >= p.autoAdd.trigger * equity);
 }
 
-/** The cross counterpart of `touchIsolated`: the account's cross positions in `asset` go stale; returns the markets
- * to sweep now if the bucket is already below maintenance. */
-export function touchCross(e: Engine, a: Account, asset: string): Market[] {
+/** The cross counterpart of `touchIsolated`: the account's cross positions in `asset` (or a named silo's legs) go
+ * stale; returns the markets to sweep now if the bucket is already below maintenance. */
+export function touchCross(e: Engine, a: Account, asset: string, silo: Silo | null = null): Market[] {
   if (a.id === BACKSTOP_ACCOUNT) return [];
-  const ps = crossPositions(a, asset);
+  const ps = crossPositions(a, asset, silo);
   for (const p of ps) p.market.liqIndex.stale.add(p);
   if (ps.length === 0) return [];
-  const st = crossState(e, a, asset, ps);
+  const st = crossState(e, a, asset, ps, silo);
   return st.equity < st.maintenance ? ps.map((p) => p.market) : [];
 }
 
@@ -228,14 +275,18 @@ interface CrossRisk {
   maintenance: bigint;
 }
 
-/** Equity (main balance + uPnL − funding owed) and maintenance of an account's cross bucket in one asset. */
+/**
+ * Equity (main balance + uPnL − funding owed) and maintenance of an account's cross bucket in one asset; with
+ * `silo`, of that named silo (its bucket instead of main, its maintenance under its risk model).
+ */
 function crossState(
   e: Engine,
   a: Account,
   asset: string,
   ps: readonly Position[],
+  silo: Silo | null = null,
 ): { equity: bigint; maintenance: bigint; risks: CrossRisk[] } {
-  let equity = a.wallets.get(asset)?.main.balance ?? 0n;
+  let equity = silo !== null ? silo.bucket.balance : (a.wallets.get(asset)?.main.balance ?? 0n);
   let maintenance = 0n;
   const risks = ps.map((p) => {
     const price = valuationPrice(p);
@@ -245,6 +296,11 @@ function crossState(
     maintenance += mm;
     return { pricePnl, maintenance: mm };
   });
+  if (silo?.riskModel === 'netted')
+    maintenance = nettedRequirement(
+      ps.map((p, i) => legOf(p, risks[i]!.maintenance)),
+      e.netting,
+    );
   return { equity, maintenance, risks };
 }
 
@@ -269,15 +325,17 @@ export function sweep(e: Engine, markets: Iterable<Market>): void {
         return false;
       });
       crossed.sort((x, y) => x.account.n - y.account.n);
-      const crossSeen = new Set<Account>();
+      // A pooled bucket is checked once: an account's cross positions, or a named silo's legs.
+      const crossSeen = new Set<Account | Silo>();
       for (const p of crossed) {
         if (p.sign === 0) continue;
         if (p.mode === 'cross') {
-          if (crossSeen.has(p.account)) continue;
-          crossSeen.add(p.account);
+          const pool = p.silo ?? p.account;
+          if (crossSeen.has(pool)) continue;
+          crossSeen.add(pool);
         }
         const touched =
-          p.mode === 'isolated' ? checkIsolated(e, p, st) : checkCross(e, p.account, m.asset, st);
+          p.mode === 'isolated' ? checkIsolated(e, p, st) : checkCross(e, p.account, m.asset, st, p.silo);
         for (const t of touched) next.add(t);
       }
       // Re-filing what the liquidations changed can make other markets due (a liquidation order filled a cross
@@ -453,14 +511,24 @@ function tierDropLots(p: Position, mark: bigint): number {
   return Math.max(0, p.lots - keep);
 }
 
-/** Exact check of an account's cross bucket; liquidates position by position until it is healthy. */
-function checkCross(e: Engine, a: Account, asset: string, sw: SweepState): Market[] {
-  let ps = crossPositions(a, asset);
+/**
+ * Exact check of an account's cross bucket (or of a named silo); liquidates position by position until it is healthy.
+ * A silo's liquidation cancels the silo's orders only and closes its legs only: its bucket, then the insurance fund,
+ * pay its loss, never the owner's main balance or another silo.
+ */
+function checkCross(
+  e: Engine,
+  a: Account,
+  asset: string,
+  sw: SweepState,
+  silo: Silo | null = null,
+): Market[] {
+  let ps = crossPositions(a, asset, silo);
   if (ps.length === 0) return [];
-  let st = crossState(e, a, asset, ps);
+  let st = crossState(e, a, asset, ps, silo);
   const cooling = (q: Position) => coolingDown(e, q, backstopTakesOver(q.market, st.equity, st.maintenance));
   if (st.equity >= st.maintenance || ps.every(cooling)) {
-    fileCross(e, a, asset); // (all waiting out a cooldown: a later command looks again)
+    fileCross(e, a, asset, silo); // (all waiting out a cooldown: a later command looks again)
     return [];
   }
   const touched = new Set<Market>();
@@ -473,16 +541,19 @@ function checkCross(e: Engine, a: Account, asset: string, sw: SweepState): Marke
     account: a.id,
     symbol: worst.market.symbol,
     mode: 'cross',
+    ...(silo !== null ? { silo: silo.id } : {}),
     mark: valuationPrice(worst),
     equity: st.equity,
     maintenance: st.maintenance,
   });
-  for (const o of [...a.orders.values()].filter((o) => o.market.asset === asset).sort((x, y) => x.id - y.id))
+  const own = (o: { market: Market; position: Position }) =>
+    o.market.asset === asset && o.position.silo === silo;
+  for (const o of [...a.orders.values()].filter(own).sort((x, y) => x.id - y.id))
     e.cancelResting(o, 'liquidation');
   for (let guard = 0; guard < 256; guard++) {
-    ps = crossPositions(a, asset);
+    ps = crossPositions(a, asset, silo);
     if (ps.length === 0) break;
-    st = crossState(e, a, asset, ps);
+    st = crossState(e, a, asset, ps, silo);
     if (st.equity >= st.maintenance) break;
     // The largest maintenance first: it frees the most per lot closed.
     // Each position follows its market's policy (chunks, cooldown, backstop ratio), judged on the whole pool; one
@@ -499,23 +570,31 @@ function checkCross(e: Engine, a: Account, asset: string, sw: SweepState): Marke
     const backstopNow = backstopTakesOver(p.market, st.equity, st.maintenance);
     const full = forceFull(sw, p);
     const { lots, chunked } = lotsToClose(e, p, mark, st.equity, st.maintenance, backstopNow, full);
-    const bp = crossBankruptcy(e, a, asset, ps, i);
+    const bp = crossBankruptcy(e, a, asset, ps, i, silo);
     for (const t of close(e, p, lots, mark, bp, backstopNow)) touched.add(t);
     startCooldown(e, p, chunked);
     touched.add(p.market);
     e.emitPosition(p);
   }
-  fileCross(e, a, asset);
+  fileCross(e, a, asset, silo);
   return [...touched];
 }
 
-function crossBankruptcy(e: Engine, a: Account, asset: string, ps: readonly Position[], i: number): bigint {
+/** Where the whole bucket's (or silo's) equity reaches zero with this leg's price alone moving: no model involved. */
+function crossBankruptcy(
+  e: Engine,
+  a: Account,
+  asset: string,
+  ps: readonly Position[],
+  i: number,
+  silo: Silo | null,
+): bigint {
   const bucket: BucketPosition[] = ps.map((p) => ({
     inst: p.market.inst,
     pos: positionInput(p),
     mark: valuationPrice(p),
   }));
-  const main = a.wallets.get(asset)!.main.balance;
+  const main = silo !== null ? silo.bucket.balance : a.wallets.get(asset)!.main.balance;
   const p = ps[i]!;
   return (
     crossBankruptcyPrice(conservativeRounding(e.conventions), main, bucket, i) ??
@@ -535,7 +614,7 @@ function close(e: Engine, p: Position, lots: number, mark: bigint, bp: bigint, s
   const long = p.sign > 0;
   const side = long ? ('long' as const) : ('short' as const);
   const gap = long ? mark <= bp : mark >= bp;
-  const holder = p.mode === 'isolated' ? p.bucket : p.account.wallets.get(m.asset)!.main;
+  const holder = holderOf(p);
   let left = lots;
   if (!skipBook) {
     coverFromProfits(e, p.account, m.asset, lossAt(p, lots, bp), p);
@@ -632,7 +711,7 @@ function chargeFee(
       room -= ceilDiv(notional(m.inst, rest.size, bp, 'ceil') * conv.takerFeeRate, RATE_ONE);
   }
   if (p.mode === 'cross')
-    for (const q of crossPositions(p.account, m.asset)) {
+    for (const q of crossPositions(p.account, m.asset, p.silo)) {
       if (q === p) continue;
       // The others count at their marks less their maintenance: they may still have to close in the book, a little
       // past their marks, and the fee must not have taken what pays for that.
@@ -665,6 +744,7 @@ function stage(
     account: p.account.id,
     symbol: p.market.symbol,
     mode: p.mode,
+    ...(p.silo !== null ? { silo: p.silo.id } : {}),
     side,
     size: p.market.size(lots),
     price,
@@ -716,6 +796,7 @@ function deleverage(e: Engine, p: Position, lots: number, bp: bigint): Market[] 
       type: 'adl',
       account: q.account.id,
       symbol: m.symbol,
+      ...(q.silo !== null ? { silo: q.silo.id } : {}),
       side: sides[i]!,
       size: m.size(n),
       price: bp,
@@ -734,7 +815,9 @@ export function adlScore(e: Engine, q: Position, kind: 'pnlLeverage' | 'leverage
   const pos = positionInput(q);
   const pnl = unrealizedPnl(m.inst, pos, mark) - pendingFunding(q);
   const wallet =
-    q.mode === 'isolated' ? q.bucket.balance : (q.account.wallets.get(m.asset)?.main.balance ?? 0n);
+    q.mode === 'isolated' || q.silo !== null
+      ? holderOf(q).balance
+      : (q.account.wallets.get(m.asset)?.main.balance ?? 0n);
   const equity = wallet + pnl;
   const markValue = notional(m.inst, q.size, mark, 'ceil');
   if (kind === 'leveragePnl') {

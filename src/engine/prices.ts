@@ -13,7 +13,7 @@ import type { Engine } from './engine.ts';
 import { impactPrice } from './funding.ts';
 import type { Market } from './market.ts';
 import { allows, type OracleAction, type Validity } from './oracle.ts';
-import { pendingFunding } from './risk.ts';
+import { holderOf, pendingFunding } from './risk.ts';
 import { Rejection } from './types.ts';
 
 const GUARDED: readonly OracleAction[] = ['increaseRisk', 'withdraw', 'liquidate', 'funding'];
@@ -163,8 +163,7 @@ export function settleFundingFor(e: Engine, p: Position): void {
   p.fundingIndex = f.cumIndex;
   p.fundingEpoch = f.epoch;
   m.unsettledFunding -= 1;
-  const w = p.account.wallets.get(m.asset)!;
-  const holder = p.mode === 'isolated' ? p.bucket : w.main;
+  const holder = holderOf(p);
   let shortfall = 0n;
   if (owed > 0n) {
     const paid = owed < holder.balance ? owed : holder.balance > 0n ? holder.balance : 0n;
@@ -183,7 +182,14 @@ export function settleFundingFor(e: Engine, p: Position): void {
   } else if (owed < 0n) {
     e.ledger.transfer(m.fundingPool, holder, -owed, 'funding');
   }
-  e.events.push({ type: 'fundingPaid', account: p.account.id, symbol: m.symbol, amount: owed, shortfall });
+  e.events.push({
+    type: 'fundingPaid',
+    account: p.account.id,
+    symbol: m.symbol,
+    amount: owed,
+    shortfall,
+    ...(p.silo !== null ? { silo: p.silo.id } : {}),
+  });
   if (m.unsettledFunding === 0 && m.fundingPool.balance > 0n) {
     e.ledger.transfer(m.fundingPool, m.fees, m.fundingPool.balance, 'fundingResidue');
   }
@@ -218,7 +224,7 @@ function settleExpiry(e: Engine, m: Market): void {
     if (p.sign === 0) continue;
     settleFundingFor(e, p);
     const w = p.account.wallets.get(m.asset)!;
-    const holder = p.mode === 'isolated' ? p.bucket : w.main;
+    const holder = holderOf(p);
     const pnl = unrealizedPnl(
       m.inst,
       { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice },

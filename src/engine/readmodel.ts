@@ -2,17 +2,20 @@
  * Read models: positions with ccxt's Position fields and balances with ccxt's free/used/total shape.
  * Decimals travel as strings (ccxt returns numbers; strings keep them exact).
  */
-import { formatDecimal } from '../core/fixed.ts';
+import { ceilDiv, formatDecimal } from '../core/fixed.ts';
 import {
   conservativeRounding,
   liquidationPrice,
   marginRatio,
   notional,
   triggerMaintenance,
+  unrealizedPnl,
 } from '../core/margin.ts';
 import { LEVERAGE_DP, RATE_DP } from '../core/rates.ts';
-import type { Position } from './account.ts';
+import type { Position, Silo } from './account.ts';
 import type { Engine } from './engine.ts';
+import { MAX_PRICE_TICKS } from './market.ts';
+import { crossPositions } from './realize.ts';
 import {
   available,
   bucketAfterFunding,
@@ -20,8 +23,10 @@ import {
   positionInitialMargin,
   positionInput,
   positionPnl,
+  siloLegs,
   valuationPrice,
 } from './risk.ts';
+import { combine, legOf, siloFigures, siloMaxRemovable } from './silos.ts';
 
 export interface PositionView {
   symbol: string;
@@ -44,6 +49,8 @@ export interface PositionView {
   percentage: string | null;
   /** Funding accrued but not yet settled into the collateral: positive is owed by the position. */
   pendingFunding: string;
+  /** The named silo this position is a leg of; null: a default (isolated or cross) position. */
+  silo: string | null;
 }
 
 export function positionView(e: Engine, p: Position): PositionView {
@@ -59,25 +66,7 @@ export function positionView(e: Engine, p: Position): PositionView {
   const mm = open ? triggerMaintenance(inst, e.conventions, positionInput(p), price) : 0n;
   const iso = p.mode === 'isolated';
   const collateral = iso ? p.bucket.balance : im;
-  const a = p.account;
-  const w = a.wallets.get(m.asset);
-  const crossBacking = w ? w.main.balance : 0n;
-  const lp = !open
-    ? null
-    : iso
-      ? // As the engine files it (the tick before the first failing one), whatever the display convention.
-        liquidationPrice({
-          inst,
-          conv: conservativeRounding(e.conventions),
-          pos: positionInput(p),
-          collateral: bucketAfterFunding(p),
-        })
-      : liquidationPrice({
-          inst,
-          conv: conservativeRounding(e.conventions),
-          pos: positionInput(p),
-          collateral: crossBacking + otherCrossNet(e, p),
-        });
+  const lp = open ? positionLiquidationPrice(e, p) : null;
   return {
     symbol: m.symbol,
     side: p.side,
@@ -97,7 +86,62 @@ export function positionView(e: Engine, p: Position): PositionView {
     marginMode: p.mode,
     percentage: im > 0n ? formatDecimal((pnl * 10_000n) / im, 2) : null,
     pendingFunding: money(pendingFunding(p)),
+    silo: p.silo?.id ?? null,
   };
+}
+
+/**
+ * Where an open position is liquidated, its market's price alone moving (the others held at their marks), shown as
+ * the engine files it: the tick before the first failing one, whatever the display convention. A netted silo's leg
+ * is searched on the silo's exact test (its maintenance is not a sum).
+ */
+export function positionLiquidationPrice(e: Engine, p: Position): bigint | null {
+  const conv = conservativeRounding(e.conventions);
+  if (p.silo?.riskModel === 'netted') return nettedLiquidationPrice(e, p.silo, p);
+  if (p.mode === 'isolated')
+    return liquidationPrice({
+      inst: p.market.inst,
+      conv,
+      pos: positionInput(p),
+      collateral: bucketAfterFunding(p),
+    });
+  const backing =
+    p.silo !== null ? p.silo.bucket.balance : (p.account.wallets.get(p.market.asset)?.main.balance ?? 0n);
+  return liquidationPrice({
+    inst: p.market.inst,
+    conv,
+    pos: positionInput(p),
+    collateral: backing + otherCrossNet(e, p),
+  });
+}
+
+/** A netted silo's test (equity < netted maintenance) with `p`'s price at `ticks`, the other legs at their marks. */
+function nettedFails(e: Engine, silo: Silo, p: Position, price: bigint): boolean {
+  let equity = silo.bucket.balance;
+  const mms = siloLegs(silo).map((q) => {
+    const at = q === p ? price : valuationPrice(q);
+    equity += unrealizedPnl(q.market.inst, positionInput(q), at) - pendingFunding(q);
+    return legOf(q, triggerMaintenance(q.market.inst, e.conventions, positionInput(q), at));
+  });
+  return equity < combine(silo, mms, e.netting);
+}
+
+/** The tick before the first failing one in `p`'s adverse direction (bisection on ticks); null: none. */
+function nettedLiquidationPrice(e: Engine, silo: Silo, p: Position): bigint | null {
+  const tick = p.market.inst.tickSize;
+  const long = p.sign > 0;
+  const start = valuationPrice(p);
+  let safe = long ? start / tick : ceilDiv(start, tick);
+  let bad = long ? 1n : BigInt(MAX_PRICE_TICKS);
+  const fails = (t: bigint) => nettedFails(e, silo, p, t * tick);
+  if (fails(safe)) return start;
+  if ((long ? safe <= bad : safe >= bad) || !fails(bad)) return null;
+  while (long ? safe - bad > 1n : bad - safe > 1n) {
+    const mid = (safe + bad) / 2n;
+    if (fails(mid)) bad = mid;
+    else safe = mid;
+  }
+  return safe * tick;
 }
 
 /**
@@ -111,7 +155,14 @@ export function positionView(e: Engine, p: Position): PositionView {
 function otherCrossNet(e: Engine, me: Position): bigint {
   let net = -pendingFunding(me);
   for (const p of me.account.positions.values()) {
-    if (p === me || p.mode !== 'cross' || p.sign === 0 || p.market.asset !== me.market.asset) continue;
+    if (
+      p === me ||
+      p.mode !== 'cross' ||
+      p.silo !== me.silo ||
+      p.sign === 0 ||
+      p.market.asset !== me.market.asset
+    )
+      continue;
     if (p.market.closed) continue;
     const price = valuationPrice(p);
     net +=
@@ -147,6 +198,8 @@ export function balancesOf(e: Engine, accountId: string): BalanceView[] {
     const dp = e.assets.get(asset) ?? 0;
     let isolated = 0n;
     for (const p of a.positions.values()) if (p.market.asset === asset) isolated += p.bucket.balance;
+    // Named silos' collateral is the owner's too: used, never free.
+    for (const silo of a.silos.values()) if (silo.asset === asset) isolated += silo.bucket.balance;
     const total = w.main.balance + w.reserved.balance + isolated;
     const free = available(a, w, asset);
     const freeClamped = free > 0n ? free : 0n;
@@ -157,4 +210,124 @@ export function balancesOf(e: Engine, accountId: string): BalanceView[] {
       total: formatDecimal(total, dp),
     };
   });
+}
+
+/**
+ * A collateral box as a whole: the account's cross bucket per asset (id `cross:<ASSET>`), each open isolated position
+ * (`isolated:<SYMBOL>`), each named silo (its id). Amounts are bigints in settle units (the service formats them);
+ * `initialMargin`/`maintenanceMargin` are under the silo's model, the `standalone…` fields the plain sums (their
+ * difference is the offset netting grants). `liquidationPrices`: per leg, its market's price (others held) at which
+ * the box is liquidated, shown as the engine files it (the tick before the first failing one).
+ */
+export interface SiloView {
+  id: string;
+  kind: 'cross' | 'isolated' | 'named';
+  asset: string;
+  riskModel: 'standalone' | 'netted';
+  collateral: bigint;
+  equity: bigint;
+  initialMargin: bigint;
+  maintenanceMargin: bigint;
+  standaloneInitialMargin: bigint;
+  standaloneMaintenanceMargin: bigint;
+  /** Maintenance / equity (RATE_DP); null without legs or equity. */
+  marginRatio: bigint | null;
+  maxRemovable: bigint;
+  legs: PositionView[];
+  liquidationPrices: Record<string, bigint | null>;
+}
+
+export function silosOf(e: Engine, accountId: string): SiloView[] {
+  const a = e.accounts.get(accountId);
+  if (!a) return [];
+  const out: SiloView[] = [];
+  for (const asset of [...a.wallets.keys()].sort()) {
+    const w = a.wallets.get(asset)!;
+    const legs = crossPositions(a, asset);
+    const sums = pooledSums(e, legs);
+    const equity = w.main.balance + sums.pnl;
+    out.push({
+      id: `cross:${asset}`,
+      kind: 'cross',
+      asset,
+      riskModel: 'standalone',
+      collateral: w.main.balance,
+      equity,
+      initialMargin: sums.im,
+      maintenanceMargin: sums.mm,
+      standaloneInitialMargin: sums.im,
+      standaloneMaintenanceMargin: sums.mm,
+      marginRatio: legs.length === 0 ? null : marginRatio(sums.mm, equity),
+      maxRemovable: maxZero(available(a, w, asset)),
+      legs: legs.map((p) => positionView(e, p)),
+      liquidationPrices: prices(e, legs),
+    });
+  }
+  const isolated = [...a.positions.values()]
+    .filter((p) => p.silo === null && p.mode === 'isolated' && p.sign !== 0)
+    .sort((x, y) => (x.market.symbol < y.market.symbol ? -1 : x.market.symbol > y.market.symbol ? 1 : 0));
+  for (const p of isolated) {
+    const sums = pooledSums(e, [p]);
+    const equity = p.bucket.balance + sums.pnl;
+    out.push({
+      id: `isolated:${p.market.symbol}`,
+      kind: 'isolated',
+      asset: p.market.asset,
+      riskModel: 'standalone',
+      collateral: p.bucket.balance,
+      equity,
+      initialMargin: sums.im,
+      maintenanceMargin: sums.mm,
+      standaloneInitialMargin: sums.im,
+      standaloneMaintenanceMargin: sums.mm,
+      marginRatio: marginRatio(sums.mm, equity),
+      maxRemovable: e.maxRemovable(p),
+      legs: [positionView(e, p)],
+      liquidationPrices: prices(e, [p]),
+    });
+  }
+  for (const silo of a.silos.values()) {
+    const f = siloFigures(silo, e.conventions, e.netting);
+    out.push({
+      id: silo.id,
+      kind: 'named',
+      asset: silo.asset,
+      riskModel: silo.riskModel,
+      collateral: silo.bucket.balance,
+      equity: f.equity,
+      initialMargin: f.initialMargin,
+      maintenanceMargin: f.maintenanceMargin,
+      standaloneInitialMargin: f.standaloneInitialMargin,
+      standaloneMaintenanceMargin: f.standaloneMaintenanceMargin,
+      marginRatio: f.legs.length === 0 ? null : marginRatio(f.maintenanceMargin, f.equity),
+      maxRemovable: siloMaxRemovable(silo, e.conventions, e.netting),
+      legs: f.legs.map((p) => positionView(e, p)),
+      liquidationPrices: prices(e, f.legs),
+    });
+  }
+  return out;
+}
+
+function maxZero(v: bigint): bigint {
+  return v > 0n ? v : 0n;
+}
+
+/** Σ (uPnL − funding owed), Σ initial margin, Σ the liquidation test's maintenance, at valuation prices. */
+function pooledSums(e: Engine, legs: readonly Position[]): { pnl: bigint; im: bigint; mm: bigint } {
+  let pnl = 0n;
+  let im = 0n;
+  let mm = 0n;
+  for (const p of legs) {
+    const price = valuationPrice(p);
+    pnl += positionPnl(p, price) - pendingFunding(p);
+    im += positionInitialMargin(p, price);
+    mm += triggerMaintenance(p.market.inst, e.conventions, positionInput(p), price);
+  }
+  return { pnl, im, mm };
+}
+
+function prices(e: Engine, legs: readonly Position[]): Record<string, bigint | null> {
+  const out: Record<string, bigint | null> = {};
+  for (const p of legs) out[p.market.symbol] = positionLiquidationPrice(e, p);
+  return out;
 }

@@ -6,16 +6,21 @@
  * liquidation engine and by a trader's own closes alike.
  */
 import { unrealizedPnl } from '../core/margin.ts';
-import { type Account, BACKSTOP_ACCOUNT, type Position } from './account.ts';
+import { type Account, BACKSTOP_ACCOUNT, type Position, type Silo } from './account.ts';
 import type { Engine } from './engine.ts';
 import type { LedgerAccount } from './ledger.ts';
-import { positionInput, valuationPrice } from './risk.ts';
+import { positionInput, siloLegs, valuationPrice } from './risk.ts';
 
-/** An account's open cross positions settled in `asset` (in its positions' insertion order). */
-export function crossPositions(a: Account, asset: string): Position[] {
+/**
+ * An account's open cross positions settled in `asset` (in its positions' insertion order); with `silo`, that named
+ * silo's open legs instead (a pooled bucket of its own).
+ */
+export function crossPositions(a: Account, asset: string, silo: Silo | null = null): Position[] {
+  if (silo !== null) return siloLegs(silo);
   const out: Position[] = [];
   for (const p of a.positions.values())
-    if (p.mode === 'cross' && p.sign !== 0 && p.market.asset === asset && !p.market.closed) out.push(p);
+    if (p.mode === 'cross' && p.silo === null && p.sign !== 0 && p.market.asset === asset && !p.market.closed)
+      out.push(p);
   return out;
 }
 
@@ -31,16 +36,17 @@ export function crossPositions(a: Account, asset: string): Position[] {
 export function coverFromProfits(e: Engine, a: Account, asset: string, loss: bigint, except: Position): void {
   // The backstop's wallet is the fund itself; an isolated position's loss is its bucket's alone.
   if (a.id === BACKSTOP_ACCOUNT || except.mode !== 'cross') return;
-  const w = a.wallets.get(asset);
-  if (!w) return;
-  let need = loss - w.main.balance;
+  // A named silo's leg: its silo's other legs pay into the silo's bucket (never the owner's main).
+  const cash = except.silo !== null ? except.silo.bucket : a.wallets.get(asset)?.main;
+  if (!cash) return;
+  let need = loss - cash.balance;
   if (need <= 0n) return;
-  const others = crossPositions(a, asset)
+  const others = crossPositions(a, asset, except.silo)
     .filter((q) => q !== except)
     .sort((x, y) => (x.market.symbol < y.market.symbol ? -1 : x.market.symbol > y.market.symbol ? 1 : 0));
   for (const q of others) {
     if (need <= 0n) break;
-    need -= realizeProfit(e, q, w.main, need);
+    need -= realizeProfit(e, q, cash, need);
   }
 }
 

@@ -12,7 +12,8 @@ import { ceilDiv, maxBig, minBig } from '../core/fixed.ts';
 import { fundingOwed } from '../core/funding.ts';
 import { initialMarginAtLeverage, notional, type PositionInput, unrealizedPnl } from '../core/margin.ts';
 import { RATE_ONE } from '../core/rates.ts';
-import type { Account, Position, PositionView, Wallet } from './account.ts';
+import type { Account, Position, PositionView, Silo, Wallet } from './account.ts';
+import type { LedgerAccount } from './ledger.ts';
 import type { OrderSide } from './types.ts';
 
 export function positionInput(p: PositionView): PositionInput {
@@ -55,7 +56,8 @@ export function available(account: Account, wallet: Wallet, asset: string): bigi
   let pnl = 0n;
   let im = 0n;
   for (const p of account.positions.values()) {
-    if (p.mode !== 'cross' || p.sign === 0 || p.market.asset !== asset) continue;
+    // A named silo's legs are backed by the silo's bucket, never by the free balance.
+    if (p.mode !== 'cross' || p.silo !== null || p.sign === 0 || p.market.asset !== asset) continue;
     pnl += positionPnl(p);
     // Funding owed counts like a loss; funding owed to the account counts only once it has landed.
     const owed = pendingFunding(p);
@@ -83,18 +85,36 @@ export function closeRoom(account: Account, p: Position, closeLots: number, pric
   const size = m.size(closeLots);
   const pnl = unrealizedPnl(m.inst, { side, size, entryPrice: p.entryPrice }, price);
   if (p.mode === 'isolated') return (bucketAfterFunding(p) * BigInt(closeLots)) / BigInt(p.lots) + pnl;
-  const main = account.wallets.get(m.asset)?.main.balance ?? 0n;
+  // A named silo's leg: the same rule over the silo's legs and bucket.
+  const main = p.silo !== null ? p.silo.bucket.balance : (account.wallets.get(m.asset)?.main.balance ?? 0n);
   const owed = pendingFunding(p);
   let pool = main - maxBig(owed, 0n) + pnl;
   let equity = main;
   for (const q of account.positions.values()) {
-    if (q.mode !== 'cross' || q.sign === 0 || q.market.asset !== m.asset) continue;
+    if (q.mode !== 'cross' || q.silo !== p.silo || q.sign === 0 || q.market.asset !== m.asset) continue;
     const qPnl = positionPnl(q);
     equity += qPnl - pendingFunding(q);
     if (q !== p) pool += maxBig(qPnl, 0n);
   }
   const atMark = unrealizedPnl(m.inst, { side, size, entryPrice: p.entryPrice }, valuationPrice(p));
   return minBig(pool, maxBig(equity, 0n) + pnl - atMark);
+}
+
+/**
+ * The ledger account that pays and receives a position's PnL, funding and fees: its own bucket when isolated, its
+ * silo's bucket when it is a named silo's leg, the owner's main balance when cross.
+ */
+export function holderOf(p: Position): LedgerAccount {
+  if (p.silo !== null) return p.silo.bucket;
+  if (p.mode === 'isolated') return p.bucket;
+  return p.account.wallets.get(p.market.asset)!.main;
+}
+
+/** The open (not settled) legs of a silo, in its opening order. */
+export function siloLegs(silo: Silo): Position[] {
+  const out: Position[] = [];
+  for (const p of silo.positions.values()) if (p.sign !== 0 && !p.market.closed) out.push(p);
+  return out;
 }
 
 /** Lots of an order of `side` that would close the current position rather than open new exposure. */

@@ -20,7 +20,15 @@
  *                  openPositions, unsettledFunding, twapNum, twapMs, lastIndexTime, closed, paused: [action, …],
  *                  positions: [accountId, …], oracle, funding, book: [orderId, …] }, …]   book: priority order
  *     accounts: [{ id, n, wallets: [[asset, main, reserved, crossOrderRequirement], …],
- *                  positions: [[symbol, bucket, …POSITION_FIELDS], …], orders: [[…ORDER_FIELDS], …] }, …] }
+ *                  positions: [[symbol, bucket, …POSITION_FIELDS, silo?], …], orders: [[…ORDER_FIELDS, silo?], …],
+ *                  silos?: [[id, asset, riskModel, bucket, orderRequirement], …] }, …],
+ *     netting? }
+ *
+ * Named silos (added within version 1, every new field optional so older snapshots read as before): an account's
+ * silos in creation order (their buckets are ledger accounts owned by ['silo', account, id]); a silo's leg is a
+ * position row ending in its silo id, with bucket −1 (a leg has no bucket of its own), keyed `${silo}/${symbol}` in
+ * its account; an order of a leg ends in the silo id; a market's positions list names a leg as [account, silo];
+ * `netting` is stored only once setNetting changed it.
  *
  * A restore rebuilds each object through its own constructor (`new Market(config)` + `attach`, `new Account`,
  * `account.position`, which opens its bucket: the ledger hands it the restored account), then sets the state
@@ -31,7 +39,8 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import type { MarginConventions } from '../core/margin.ts';
-import { Account, type Order, type Position, Wallet } from './account.ts';
+import { DEFAULT_NETTING, type NettingParams } from '../core/silo.ts';
+import { Account, type Order, type Position, positionKey, Silo, Wallet } from './account.ts';
 import { Engine } from './engine.ts';
 import type { FundingStateData } from './funding.ts';
 import { LedgerAccount, type LedgerKind } from './ledger.ts';
@@ -49,7 +58,17 @@ export const SNAPSHOT_VERSION = 1;
  */
 export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[]; transient: string[] }> = {
   Engine: {
-    state: ['seq', 'lastTime', 'nextOrderId', 'assets', 'conventions', 'ledger', 'markets', 'accounts'],
+    state: [
+      'seq',
+      'lastTime',
+      'nextOrderId',
+      'assets',
+      'conventions',
+      'netting',
+      'ledger',
+      'markets',
+      'accounts',
+    ],
     derived: [],
     // events/now: set at the start of every apply; sweepMarkets, liqDirty, ledger.touched: cleared there too;
     // liqFill: scratch of one liquidation order.
@@ -134,7 +153,17 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
   // The book's state is its orders in priority order; its levels and key arrays are rebuilt by adding them.
   OrderBook: { state: [], derived: ['maxLevelsPerSide', 'bids', 'asks', 'nOrders'], transient: [] },
   // clientOrders: the open orders by clientOrderId, rebuilt from `orders`.
-  Account: { state: ['id', 'n', 'wallets', 'positions', 'orders'], derived: ['clientOrders'], transient: [] },
+  Account: {
+    state: ['id', 'n', 'wallets', 'positions', 'orders', 'silos'],
+    derived: ['clientOrders'],
+    transient: [],
+  },
+  // positions: the silo's legs, rebuilt from the account's positions that name it.
+  Silo: {
+    state: ['id', 'asset', 'riskModel', 'bucket', 'orderRequirement'],
+    derived: ['account', 'positions'],
+    transient: [],
+  },
   Wallet: { state: ['main', 'reserved', 'crossOrderRequirement'], derived: [], transient: [] },
   Position: {
     state: [
@@ -151,6 +180,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'autoAdd',
       'liquidationCooldownUntil',
       'marginCalled',
+      'silo',
     ],
     derived: ['account', 'market'],
     // Liquidation index bookkeeping: a tiebreak serial (unique per process) and the side it is filed under.
@@ -197,7 +227,7 @@ const unpackr = new Unpackr({
   mapsAsObjects: true,
 });
 
-type Owner = null | ['account', string] | ['position', string, string];
+type Owner = null | ['account', string] | ['position', string, string] | ['silo', string, string];
 type LedgerRow = [kind: LedgerKind, asset: string, label: string, balance: bigint, owner: Owner];
 type WalletRow = [asset: string, main: number, reserved: number, crossOrderRequirement: bigint];
 type PositionRow = [
@@ -215,6 +245,8 @@ type PositionRow = [
   autoAdd: [policy: NonNullable<Position['autoAdd']>['policy'], trigger: bigint] | null,
   liquidationCooldownUntil: number,
   marginCalled: boolean,
+  /** A named silo's leg: the silo id (then `bucket` is −1: the leg has no bucket of its own); absent otherwise. */
+  silo?: string,
 ];
 type OrderRow = [
   id: number,
@@ -232,6 +264,15 @@ type OrderRow = [
   reservedLots: number,
   /** `liquidation` when the order has the field (liquidation orders never rest, so normally undefined). */
   liquidation: boolean | undefined,
+  /** An order of a named silo's leg: the silo id; absent otherwise. */
+  silo?: string,
+];
+type SiloRow = [
+  id: string,
+  asset: string,
+  riskModel: Silo['riskModel'],
+  bucket: number,
+  orderRequirement: bigint,
 ];
 
 interface MarketSnap {
@@ -249,8 +290,8 @@ interface MarketSnap {
   /** Only when true (absent in snapshots written before `closeMarket` existed). */
   reduceOnly?: boolean;
   paused: string[];
-  /** Owners (account ids) of the market's positions set, in insertion order. */
-  positions: string[];
+  /** Owners of the market's positions set, in insertion order: the account id, or [account id, silo id] for a leg. */
+  positions: (string | [string, string])[];
   oracle: OracleStateData | null;
   funding: FundingStateData | null;
   /** Resting order ids in priority order (bids best first, then asks; each level oldest first). */
@@ -264,6 +305,8 @@ interface AccountSnap {
   positions: PositionRow[];
   /** The account's open orders, in its orders map's insertion order. */
   orders: OrderRow[];
+  /** Named silos in creation order; only when the account has any (absent in snapshots from before silos). */
+  silos?: SiloRow[];
 }
 
 interface SnapshotV1 {
@@ -277,6 +320,8 @@ interface SnapshotV1 {
   ledger: { accounts: LedgerRow[]; system: [string, number][] };
   markets: MarketSnap[];
   accounts: AccountSnap[];
+  /** The netted model's parameters, only when setNetting changed them. */
+  netting?: NettingParams;
 }
 
 /** The engine's whole state as canonical bytes (see the module comment). Reads only. */
@@ -304,11 +349,11 @@ function snapshotObject(e: Engine): SnapshotV1 {
 
   const markets: MarketSnap[] = [];
   for (const m of e.markets.values()) {
-    const positions: string[] = [];
+    const positions: (string | [string, string])[] = [];
     for (const p of m.positions) {
-      if (p.market !== m || p.account.positions.get(m.symbol) !== p)
+      if (p.market !== m || p.account.positions.get(p.key) !== p)
         throw new SnapshotError(`${m.symbol}: a position of ${p.account.id} is not its account's`);
-      positions.push(p.account.id);
+      positions.push(p.silo === null ? p.account.id : [p.account.id, p.silo.id]);
     }
     const book: number[] = [];
     for (const bo of m.book.orders()) {
@@ -355,12 +400,15 @@ function snapshotObject(e: Engine): SnapshotV1 {
       ]);
     }
     const positions: PositionRow[] = [];
-    for (const [symbol, p] of a.positions) {
-      if (p.account !== a || p.market.symbol !== symbol || e.markets.get(symbol) !== p.market)
-        throw new SnapshotError(`${a.id}: position ${symbol} is not the account's position on that market`);
-      positions.push([
+    for (const [key, p] of a.positions) {
+      const symbol = p.market.symbol;
+      if (p.account !== a || p.key !== key || e.markets.get(symbol) !== p.market)
+        throw new SnapshotError(`${a.id}: position ${key} is not the account's position on that market`);
+      if (p.silo !== null && (a.silos.get(p.silo.id) !== p.silo || p.silo.positions.get(symbol) !== p))
+        throw new SnapshotError(`${a.id}: position ${key} is not a leg of the account's silo`);
+      const row: PositionRow = [
         symbol,
-        ref(p.bucket, `${a.id} ${symbol} bucket`),
+        p.silo === null ? ref(p.bucket, `${a.id} ${symbol} bucket`) : -1,
         p.mode,
         p.leverage,
         p.sign,
@@ -373,15 +421,17 @@ function snapshotObject(e: Engine): SnapshotV1 {
         p.autoAdd ? [p.autoAdd.policy, p.autoAdd.trigger] : null,
         p.liquidationCooldownUntil,
         p.marginCalled,
-      ]);
+      ];
+      if (p.silo !== null) row.push(p.silo.id);
+      positions.push(row);
     }
     const orders: OrderRow[] = [];
     for (const [id, o] of a.orders) {
       if (o.id !== id || o.account !== a || o.accountId !== a.n)
         throw new SnapshotError(`${a.id}: order ${id} does not belong to the account`);
-      if (o.position !== a.positions.get(o.market.symbol))
+      if (o.position !== a.positions.get(positionKey(o.position.silo, o.market.symbol)))
         throw new SnapshotError(`${a.id}: order ${id} points at another position`);
-      orders.push([
+      const row: OrderRow = [
         o.id,
         o.market.symbol,
         o.side,
@@ -396,9 +446,23 @@ function snapshotObject(e: Engine): SnapshotV1 {
         o.reserved,
         o.reservedLots,
         'liquidation' in o ? o.liquidation : undefined,
+      ];
+      if (o.position.silo !== null) row.push(o.position.silo.id);
+      orders.push(row);
+    }
+    const silos: SiloRow[] = [];
+    for (const [id, silo] of a.silos) {
+      if (silo.id !== id || silo.account !== a)
+        throw new SnapshotError(`${a.id}: silo ${id} does not belong to the account`);
+      silos.push([
+        silo.id,
+        silo.asset,
+        silo.riskModel,
+        ref(silo.bucket, `${a.id} silo ${id}`),
+        silo.orderRequirement,
       ]);
     }
-    accounts.push({ id: a.id, n: a.n, wallets, positions, orders });
+    accounts.push({ id: a.id, n: a.n, wallets, positions, orders, ...(silos.length > 0 ? { silos } : {}) });
   }
 
   return {
@@ -412,6 +476,7 @@ function snapshotObject(e: Engine): SnapshotV1 {
     ledger: { accounts: ledgerRows, system },
     markets,
     accounts,
+    ...(e.netting !== DEFAULT_NETTING ? { netting: e.netting } : {}),
   };
 }
 
@@ -423,8 +488,13 @@ function ownerOf(e: Engine, l: LedgerAccount): Owner {
     if (e.accounts.get(o.id) !== o) throw new SnapshotError(`${l.label}: owner ${o.id} is not an account`);
     return ['account', o.id];
   }
+  if (o instanceof Silo) {
+    if (o.account.silos.get(o.id) !== o)
+      throw new SnapshotError(`${l.label}: owner silo ${o.id} is not its account's`);
+    return ['silo', o.account.id, o.id];
+  }
   const p = o as Position;
-  if (p.account instanceof Account && p.account.positions.get(p.market?.symbol) === p)
+  if (p.account instanceof Account && p.silo === null && p.account.positions.get(p.market?.symbol) === p)
     return ['position', p.account.id, p.market.symbol];
   throw new SnapshotError(`${l.label}: owner of an unknown kind`);
 }
@@ -467,6 +537,7 @@ function restoreV1(s: SnapshotV1, check: boolean): Engine {
   e.lastTime = int(s.lastTime, 'lastTime');
   e.now = e.lastTime;
   e.nextOrderId = int(s.nextOrderId, 'nextOrderId');
+  if (s.netting !== undefined) e.netting = s.netting;
   for (const [asset, dp] of s.assets) e.assets.set(asset, dp);
 
   // 1. The ledger, before anything that opens or looks up accounts in it.
@@ -527,18 +598,31 @@ function restoreV1(s: SnapshotV1, check: boolean): Engine {
       w.crossOrderRequirement = big(req, `${a.id} crossOrderRequirement`);
       a.wallets.set(asset, w);
     }
+    for (const [id, asset, riskModel, bucket, req] of as.silos ?? []) {
+      if (a.silos.has(id)) throw new SnapshotError(`${a.id}: silo ${id} twice`);
+      const silo = new Silo(id, a, asset, riskModel, at(bucket, `${a.id} silo ${id}`));
+      silo.orderRequirement = big(req, `${a.id} silo ${id} orderRequirement`);
+      a.silos.set(id, silo);
+    }
     for (const row of as.positions) {
       const [symbol, bucket] = row;
       const m = e.markets.get(symbol);
       if (!m) throw new SnapshotError(`${a.id}: position on unknown market ${symbol}`);
-      e.ledger.adoptNext(at(bucket, `${a.id} ${symbol} bucket`));
+      const siloId = row[14];
       let p: Position;
-      try {
-        p = a.position(m, e.ledger);
-      } finally {
-        e.ledger.adoptNext(null);
+      if (siloId !== undefined && siloId !== null) {
+        const silo = a.silos.get(siloId);
+        if (!silo) throw new SnapshotError(`${a.id}: leg ${symbol} of unknown silo ${siloId}`);
+        p = a.position(m, e.ledger, silo);
+      } else {
+        e.ledger.adoptNext(at(bucket, `${a.id} ${symbol} bucket`));
+        try {
+          p = a.position(m, e.ledger);
+        } finally {
+          e.ledger.adoptNext(null);
+        }
+        if (p.bucket !== ledger[bucket]) throw new SnapshotError(`${a.id} ${symbol}: bucket not adopted`);
       }
-      if (p.bucket !== ledger[bucket]) throw new SnapshotError(`${a.id} ${symbol}: bucket not adopted`);
       p.mode = row[2];
       p.leverage = big(row[3], 'leverage');
       p.sign = row[4];
@@ -554,7 +638,10 @@ function restoreV1(s: SnapshotV1, check: boolean): Engine {
     }
     for (const row of as.orders) {
       const m = e.markets.get(row[1]);
-      const position = a.positions.get(row[1]);
+      const siloId = row[14];
+      const position = a.positions.get(
+        siloId === undefined || siloId === null ? row[1] : `${siloId}/${row[1]}`,
+      );
       if (!m || !position)
         throw new SnapshotError(`${a.id}: order ${row[0]} on ${row[1]} without a position`);
       // The same fields in the same order as placeOrder's literal (one object shape for every order).
@@ -592,8 +679,9 @@ function restoreV1(s: SnapshotV1, check: boolean): Engine {
   // 4. What refers across accounts and markets: each market's positions set and book, ledger owners.
   for (const ms of s.markets) {
     const m = e.markets.get(ms.config.symbol)!;
-    for (const id of ms.positions) {
-      const p = e.accounts.get(id)?.positions.get(m.symbol);
+    for (const owner of ms.positions) {
+      const [id, key] = typeof owner === 'string' ? [owner, m.symbol] : [owner[0], `${owner[1]}/${m.symbol}`];
+      const p = e.accounts.get(id)?.positions.get(key);
       if (!p) throw new SnapshotError(`${m.symbol}: position of ${id} missing`);
       m.positions.add(p);
     }
@@ -611,6 +699,10 @@ function restoreV1(s: SnapshotV1, check: boolean): Engine {
       const a = e.accounts.get(owner[1]);
       if (!a) throw new SnapshotError(`${l.label}: owner ${owner[1]} missing`);
       l.owner = a;
+    } else if (owner[0] === 'silo') {
+      const silo = e.accounts.get(owner[1])?.silos.get(owner[2]);
+      if (!silo) throw new SnapshotError(`${l.label}: owner silo ${owner[1]} ${owner[2]} missing`);
+      l.owner = silo;
     } else {
       const p = e.accounts.get(owner[1])?.positions.get(owner[2]);
       if (!p) throw new SnapshotError(`${l.label}: owner position ${owner[1]} ${owner[2]} missing`);

@@ -121,7 +121,8 @@ export type Command =
   | (Base & { type: 'deposit'; account: string; asset: string; amount: string })
   | (Base & { type: 'withdraw'; account: string; asset: string; amount: string })
   | (Base & { type: 'setMarginMode'; account: string; symbol: string; mode: MarginMode })
-  | (Base & { type: 'setLeverage'; account: string; symbol: string; leverage: string })
+  /** `silo`: a leg of that named silo (its leverage sets the leg's initial margin); absent: as today. */
+  | (Base & { type: 'setLeverage'; account: string; symbol: string; leverage: string; silo?: string })
   | (Base & { type: 'addMargin'; account: string; symbol: string; amount: string })
   | (Base & { type: 'removeMargin'; account: string; symbol: string; amount: string })
   | (Base & {
@@ -136,6 +137,8 @@ export type Command =
       reduceOnly?: boolean;
       clientOrderId?: string;
       stp?: SelfTradePrevention;
+      /** The named silo whose leg this order trades (positions are keyed by silo and market); absent: as today. */
+      silo?: string;
     })
   | (Base & { type: 'cancelOrder'; account: string; symbol: string; orderId: number })
   | (Base & { type: 'cancelAll'; account: string; symbol?: string })
@@ -178,7 +181,37 @@ export type Command =
    * `delistResidue`), its flat positions and their empty buckets are dropped, and its slot (MAX_MARKETS) and
    * symbol are free again. Refused otherwise: MARKET_NOT_FLAT (not closed, or orders resting), POSITION_OPEN.
    */
-  | (Base & { type: 'delistMarket'; symbol: string });
+  | (Base & { type: 'delistMarket'; symbol: string })
+  /**
+   * A named silo: a ring-fenced collateral box in one settle asset whose legs (positions keyed by silo and market)
+   * are backed by its own bucket under its risk model. Its loss never reaches the owner's free balance or another
+   * silo. Id: /^[A-Za-z0-9_.-]{1,32}$/, not starting with 'cross:' or 'isolated:' (the implicit silos' read ids).
+   */
+  | (Base & { type: 'createSilo'; account: string; silo: string; asset: string; riskModel: SiloRiskModel })
+  /** Refused POSITION_OPEN unless every leg is flat and no order is open; the collateral returns to the free balance. */
+  | (Base & { type: 'closeSilo'; account: string; silo: string })
+  /**
+   * Moves collateral between the free balance ('free') and a named silo, or between two silos of the owner in the
+   * same asset. Out of a silo at most its max removable (equity − initial margin, as removeMargin), out of the free
+   * balance at most what is available.
+   */
+  | (Base & {
+      type: 'transferCollateral';
+      account: string;
+      from: string;
+      to: string;
+      asset?: string;
+      amount: string;
+    })
+  /** Admin: the netted risk model's parameters (absent fields keep their value); re-files every netted silo. */
+  | (Base & {
+      type: 'setNetting';
+      floor?: string;
+      sameBase?: string;
+      correlations?: { a: string; b: string; rho: string }[];
+    });
+
+export type SiloRiskModel = 'standalone' | 'netted';
 
 export type CommandType = Command['type'];
 
@@ -211,7 +244,13 @@ export type RejectCode =
   /** delistMarket: the market is not closed to new risk, or orders still rest on it (positions: POSITION_OPEN). */
   | 'MARKET_NOT_FLAT'
   /** The clientOrderId is already on one of the account's open orders (the message names that order). */
-  | 'DUPLICATE_CLIENT_ORDER_ID';
+  | 'DUPLICATE_CLIENT_ORDER_ID'
+  /** No named silo of that id on the account. */
+  | 'UNKNOWN_SILO'
+  /** createSilo: the account already has a silo of that id. */
+  | 'SILO_EXISTS'
+  /** The asset named does not match the silo's (transferCollateral, an order on a market settled in another). */
+  | 'ASSET_MISMATCH';
 
 export class Rejection extends Error {
   readonly code: RejectCode;
@@ -259,12 +298,16 @@ export type TransferReason =
   | 'settlement'
   | 'liquidationFee'
   | 'autoAddMargin'
-  | 'insuranceFund';
+  | 'insuranceFund'
+  /** transferCollateral, and closeSilo handing a silo's collateral back to the free balance. */
+  | 'collateralTransfer';
 
 export type EngineEvent =
   | { type: 'marketCreated'; symbol: string }
   /** The market is gone (delistMarket): its symbol resolves no more until created again. */
   | { type: 'marketDelisted'; symbol: string }
+  | { type: 'siloCreated'; account: string; silo: string; asset: string; riskModel: SiloRiskModel }
+  | { type: 'siloClosed'; account: string; silo: string }
   | { type: 'transfer'; asset: string; from: string; to: string; amount: bigint; reason: TransferReason }
   | {
       type: 'orderAccepted';
@@ -316,6 +359,11 @@ export type EngineEvent =
       entryPrice: bigint;
       collateral: bigint;
       realizedPnl: bigint;
+      /**
+       * The named silo the position is a leg of; absent for a default position (isolated or cross, as `mode` says),
+       * so every event of a state without silos reads as before. Read it as `ev.silo ?? null`.
+       */
+      silo?: string;
     }
   | { type: 'marginModeSet'; account: string; symbol: string; mode: MarginMode }
   | {
@@ -339,7 +387,15 @@ export type EngineEvent =
       reason: string;
     }
   | { type: 'fundingRate'; symbol: string; time: number; rate: bigint; price: bigint; paused: boolean }
-  | { type: 'fundingPaid'; account: string; symbol: string; amount: bigint; shortfall: bigint }
+  | {
+      type: 'fundingPaid';
+      account: string;
+      symbol: string;
+      amount: bigint;
+      shortfall: bigint;
+      /** A named silo's leg paid or received it (absent: a default position). */
+      silo?: string;
+    }
   | { type: 'marketSettled'; symbol: string; price: bigint; positions: number }
   /** A bucket (an isolated position, or an account's cross positions in one asset) is below maintenance. */
   | {
@@ -347,6 +403,8 @@ export type EngineEvent =
       account: string;
       symbol: string;
       mode: MarginMode;
+      /** The named silo liquidated; absent: an isolated position or the account's cross bucket. */
+      silo?: string;
       mark: bigint;
       equity: bigint;
       maintenance: bigint;
@@ -357,6 +415,8 @@ export type EngineEvent =
       account: string;
       symbol: string;
       mode: MarginMode;
+      /** The named silo of the liquidated leg; absent for a default position. */
+      silo?: string;
       side: Side;
       size: bigint;
       /** Average price of this stage (bankruptcy price for backstop and ADL). */
@@ -374,6 +434,8 @@ export type EngineEvent =
       type: 'adl';
       account: string;
       symbol: string;
+      /** The counterparty is a named silo's leg (absent: a default position). */
+      silo?: string;
       side: Side;
       size: bigint;
       price: bigint;

@@ -1,6 +1,7 @@
 /** Shared fixtures for engine tests: markets, a command helper that asserts acceptance, and invariant checks. */
 import assert from 'node:assert/strict';
 import { triggerMaintenance, unrealizedPnl } from '../../src/core/margin.ts';
+import { nettedRequirement, type SiloLeg } from '../../src/core/silo.ts';
 import { MAX_OPEN_ORDERS_PER_ACCOUNT } from '../../src/engine/account.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { stateHash } from '../../src/engine/hash.ts';
@@ -125,6 +126,11 @@ export function checkInvariants(e: Engine): void {
  * - per wallet: crossOrderRequirement = Σ reserve of open cross orders in that asset, and the `reserved` ledger
  *   balance = Σ reserve of open isolated orders in that asset.
  */
+/** The key a position is filed under in its account: its symbol, or `<silo>/<symbol>` for a named silo's leg. */
+function keyOf(p: { silo: { id: string } | null; market: { symbol: string } }): string {
+  return p.silo !== null ? `${p.silo.id}/${p.market.symbol}` : p.market.symbol;
+}
+
 export function engineProblems(e: Engine): string[] {
   const problems: string[] = [];
   const bad = (msg: string) => problems.push(msg);
@@ -143,12 +149,13 @@ export function engineProblems(e: Engine): string[] {
   for (const m of e.markets.values()) {
     let longs = 0;
     let shorts = 0;
-    for (const a of e.accounts.values()) {
-      const p = a.positions.get(m.symbol);
-      if (!p) continue;
-      if (p.sign > 0) longs += p.lots;
-      if (p.sign < 0) shorts += p.lots;
-    }
+    // Every position on the market: the default one and any named silo's leg.
+    for (const a of e.accounts.values())
+      for (const p of a.positions.values()) {
+        if (p.market !== m) continue;
+        if (p.sign > 0) longs += p.lots;
+        if (p.sign < 0) shorts += p.lots;
+      }
     if (longs !== shorts) bad(`${m.symbol}: long lots ${longs} != short lots ${shorts}`);
     if (m.openInterestLots !== longs)
       bad(`${m.symbol}: openInterestLots ${m.openInterestLots} != long lots ${longs}`);
@@ -174,6 +181,7 @@ export function engineProblems(e: Engine): string[] {
       bad(`${a.id}: ${a.orders.size} open orders > ${MAX_OPEN_ORDERS_PER_ACCOUNT}`);
     const perMarket = new Map<string, number>();
     const crossReq = new Map<string, bigint>();
+    const siloReq = new Map<string, bigint>();
     const isoReserved = new Map<string, bigint>();
     for (const [oid, o] of a.orders) {
       const m = o.market;
@@ -181,7 +189,8 @@ export function engineProblems(e: Engine): string[] {
       if (o.account !== a || o.accountId !== a.n) bad(`${a.id}: order ${o.id} belongs to another account`);
       if (e.markets.get(m.symbol) !== m) bad(`${a.id}: order ${o.id} on unknown market ${m.symbol}`);
       if (o.level === null) bad(`${a.id}: order ${o.id} is not resting in the ${m.symbol} book`);
-      if (o.position !== a.positions.get(m.symbol)) bad(`${a.id}: order ${o.id} points at a stale position`);
+      if (o.position !== a.positions.get(keyOf(o.position)))
+        bad(`${a.id}: order ${o.id} points at a stale position`);
       if (o.mode !== o.position.mode)
         bad(`${a.id}: order ${o.id} mode ${o.mode} but position is ${o.position.mode}`);
       if (!(Number.isSafeInteger(o.remainingLots) && o.remainingLots > 0))
@@ -190,9 +199,13 @@ export function engineProblems(e: Engine): string[] {
       if (o.reservedLots < 0) bad(`${a.id}: order ${o.id} reservedLots negative: ${o.reservedLots}`);
       if (o.reduceOnly && o.reserved !== 0n) bad(`${a.id}: reduce-only order ${o.id} reserves ${o.reserved}`);
       if (o.id >= e.nextOrderId) bad(`${a.id}: order ${o.id} >= nextOrderId ${e.nextOrderId}`);
-      perMarket.set(m.symbol, (perMarket.get(m.symbol) ?? 0) + 1);
-      const into = o.mode === 'cross' ? crossReq : isoReserved;
-      into.set(m.asset, (into.get(m.asset) ?? 0n) + o.reserved);
+      perMarket.set(keyOf(o.position), (perMarket.get(keyOf(o.position)) ?? 0) + 1);
+      const silo = o.position.silo;
+      if (silo !== null) siloReq.set(silo.id, (siloReq.get(silo.id) ?? 0n) + o.reserved);
+      else {
+        const into = o.mode === 'cross' ? crossReq : isoReserved;
+        into.set(m.asset, (into.get(m.asset) ?? 0n) + o.reserved);
+      }
     }
     for (const [sym, p] of a.positions) {
       const n = perMarket.get(sym) ?? 0;
@@ -206,6 +219,14 @@ export function engineProblems(e: Engine): string[] {
           `${a.id}:${sym}: ${p.mode} ${p.sign === 0 ? 'flat ' : ''}position holds ${p.bucket.balance} in its isolated bucket`,
         );
       }
+    }
+    for (const [id, silo] of a.silos) {
+      const want = siloReq.get(id) ?? 0n;
+      if (silo.orderRequirement !== want)
+        bad(`${a.id}:silo ${id}: orderRequirement ${silo.orderRequirement} != Σ its order reserves ${want}`);
+      for (const [sym, p] of silo.positions)
+        if (a.positions.get(keyOf(p)) !== p || p.market.symbol !== sym)
+          bad(`${a.id}:silo ${id}: leg ${sym} is not the account's position ${keyOf(p)}`);
     }
     for (const [asset, w] of a.wallets) {
       const want = crossReq.get(asset) ?? 0n;
@@ -252,23 +273,31 @@ export function liquidationProblems(e: Engine): string[] {
             `${a.id}:${sym}: isolated equity ${equity} < maintenance ${mm} at mark ${m.mark}, not liquidated`,
           );
       } else {
-        const c = cross.get(m.asset) ?? {
-          equity: a.wallets.get(m.asset)?.main.balance ?? 0n,
+        // A named silo's legs pool over the silo's bucket; the account's other cross positions over main.
+        const pool = p.silo !== null ? `silo ${p.silo.id}` : `cross ${m.asset}`;
+        const c = cross.get(pool) ?? {
+          equity: p.silo !== null ? p.silo.bucket.balance : (a.wallets.get(m.asset)?.main.balance ?? 0n),
           mm: 0n,
           all: true,
           waiting: true,
+          legs: [] as SiloLeg[],
+          netted: false,
         };
         c.equity += pnl - pendingFunding(p);
         c.mm += mm;
+        c.legs.push({ base: m.config.base, market: m.symbol, sign: p.sign > 0 ? 1 : -1, requirement: mm });
+        c.netted = p.silo?.riskModel === 'netted';
         c.all &&= canLiquidate(m);
         // Every position of the pool waiting out a cooldown after a chunk: the account waits too.
         c.waiting &&= p.liquidationCooldownUntil > e.lastTime;
-        cross.set(m.asset, c);
+        cross.set(pool, c);
       }
     }
-    for (const [asset, c] of cross)
-      if (c.all && !c.waiting && c.equity < c.mm)
-        problems.push(`${a.id}: cross ${asset} equity ${c.equity} < maintenance ${c.mm}, not liquidated`);
+    for (const [pool, c] of cross) {
+      const mm = c.netted ? nettedRequirement(c.legs, e.netting) : c.mm;
+      if (c.all && !c.waiting && c.equity < mm)
+        problems.push(`${a.id}: ${pool} equity ${c.equity} < maintenance ${mm}, not liquidated`);
+    }
   }
   return problems;
 }

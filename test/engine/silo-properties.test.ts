@@ -1,0 +1,418 @@
+/**
+ * Property test of named silos: random streams in which three traders create, fund, trade in, drain and close silos
+ * (several each, the same market in two silos, both risk models) against a deep maker, while the marks walk and jump
+ * and the netting parameters change. After every command:
+ * - the ledger is conserved and no user balance is negative;
+ * - a rejected command changed nothing (state hash);
+ * - isolation: a trader (who trades only in silos) sees its main balance move only by deposits, withdrawals and
+ *   collateral transfers with its own silos; a silo's bucket moves only against the markets' system accounts
+ *   (PnL, fees, funding, the liquidation fee) or by a collateral transfer with its owner's main or another of its
+ *   silos — never to another account or silo;
+ * - the insurance fund pays out only in a command that liquidates;
+ * - each silo's order requirement is the sum of its open orders' reserves, its legs are its account's positions
+ *   under `${silo}/${symbol}`, long lots equal short lots on every market.
+ * At the end the recorded commands replay on a fresh engine to the same state hash, and a snapshot restores to it.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { Engine } from '../../src/engine/engine.ts';
+import { stateHash } from '../../src/engine/hash.ts';
+import { silosOf } from '../../src/engine/readmodel.ts';
+import { siloFigures } from '../../src/engine/silos.ts';
+import { restoreEngine, snapshotEngine } from '../../src/engine/snapshot.ts';
+import type { Command, EngineEvent } from '../../src/engine/types.ts';
+import { BTCUSD, BTCUSDT, type Cmd, ETHUSDT, engineProblems } from './harness.ts';
+
+const TRADERS = ['t0', 't1', 't2'] as const;
+const SILOS = ['s0', 's1', 's2'] as const;
+const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'BTCUSD'] as const;
+const CENTRE: Record<string, number> = { BTCUSDT: 20_000, ETHUSDT: 2_000, BTCUSD: 20_000 };
+/** Tick, its decimals, and how a step's lots become a size string, per market (BTCUSD: inverse, 1 USD contracts, in BTC). */
+const SHAPE: Record<string, { tick: number; dp: number; size: (lots: number) => string; asset: string }> = {
+  BTCUSDT: { tick: 0.1, dp: 1, size: (l) => (l / 1000).toFixed(3), asset: 'USDT' },
+  ETHUSDT: { tick: 0.01, dp: 2, size: (l) => (l / 100).toFixed(2), asset: 'USDT' },
+  BTCUSD: { tick: 0.5, dp: 1, size: (l) => String(l * 10), asset: 'BTC' },
+};
+const START = 1_700_000_000_000;
+const HOUR = 3_600_000;
+
+const step = fc.record({
+  kind: fc.constantFrom(
+    'create',
+    'create',
+    'close',
+    'fund',
+    'fund',
+    'drain',
+    'moveAcross',
+    'order',
+    'order',
+    'order',
+    'order',
+    'reduce',
+    'quote',
+    'quote',
+    'walk',
+    'walk',
+    'gap',
+    'leverage',
+    'cancelAll',
+    'netting',
+    'deposit',
+    'withdraw',
+    'hour',
+  ),
+  who: fc.integer({ min: 0, max: 2 }),
+  silo: fc.integer({ min: 0, max: 2 }),
+  other: fc.integer({ min: 0, max: 2 }),
+  sym: fc.integer({ min: 0, max: 2 }),
+  netted: fc.boolean(),
+  buy: fc.boolean(),
+  lots: fc.integer({ min: 1, max: 2_000 }),
+  move: fc.integer({ min: -300, max: 300 }),
+  amount: fc.integer({ min: 1, max: 3_000 }),
+  lev: fc.constantFrom('5', '10', '25', '50', '100'),
+});
+type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
+
+function setup(): { e: Engine; log: Command[]; time: { now: number } } {
+  const e = new Engine();
+  const log: Command[] = [];
+  const time = { now: START };
+  const run = (c: Cmd) => {
+    const cmd = { ...c, time: ++time.now } as Command;
+    log.push(cmd);
+    const r = e.apply(cmd);
+    assert.ok(r.ok, r.ok ? '' : `${cmd.type}: ${r.message}`);
+  };
+  run({ type: 'createMarket', market: BTCUSDT });
+  // ETH pays hourly funding (longs to shorts, strong enough to matter), settled into whatever holds the position.
+  run({
+    type: 'createMarket',
+    market: {
+      ...ETHUSDT,
+      funding: {
+        intervalMs: HOUR,
+        interestRate: '0.01',
+        clamp: '0.01',
+        cap: { kind: 'none' },
+        impactMargin: '200',
+      },
+    },
+  });
+  run({ type: 'createMarket', market: BTCUSD });
+  run({ type: 'setMarkPrice', symbol: 'BTCUSD', price: '20000' });
+  run({ type: 'fundInsurance', asset: 'BTC', amount: '5' });
+  run({ type: 'deposit', account: 'mm', asset: 'BTC', amount: '1000' });
+  run({ type: 'setMarkPrice', symbol: 'BTCUSDT', price: '20000' });
+  run({ type: 'setMarkPrice', symbol: 'ETHUSDT', price: '2000' });
+  run({ type: 'fundInsurance', asset: 'USDT', amount: '50000' });
+  run({ type: 'deposit', account: 'mm', asset: 'USDT', amount: '10000000' });
+  for (const s of SYMBOLS) run({ type: 'setLeverage', account: 'mm', symbol: s, leverage: '1' });
+  for (const t of TRADERS) {
+    run({ type: 'deposit', account: t, asset: 'USDT', amount: '20000' });
+    run({ type: 'deposit', account: t, asset: 'BTC', amount: '2' });
+    // A BTC silo for the inverse market: orders from it on USDT markets are refused (ASSET_MISMATCH).
+    run({ type: 'createSilo', account: t, silo: 's2', asset: 'BTC', riskModel: 'netted' });
+    run({ type: 'transferCollateral', account: t, from: 'free', to: 's2', amount: '0.2' });
+    run({ type: 'setLeverage', account: t, symbol: 'BTCUSD', leverage: '50', silo: 's2' });
+    // Two silos to start with (one of each model), funded, their legs at high leverage so that moves liquidate.
+    for (const [silo, riskModel] of [
+      ['s0', 'standalone'],
+      ['s1', 'netted'],
+    ] as const) {
+      run({ type: 'createSilo', account: t, silo, asset: 'USDT', riskModel });
+      run({ type: 'transferCollateral', account: t, from: 'free', to: silo, amount: '2000' });
+      for (const symbol of ['BTCUSDT', 'ETHUSDT'])
+        run({ type: 'setLeverage', account: t, symbol, leverage: '50', silo });
+    }
+  }
+  return { e, log, time };
+}
+
+/** A concrete command for a step, read off the live engine (prices near the mark). */
+function commandFor(e: Engine, s: Step): Cmd[] {
+  const who = TRADERS[s.who]!;
+  const sym = SYMBOLS[s.sym]!;
+  // Mostly a silo the trader has in the market's asset; now and then any of its silos (another asset: refused) or
+  // an id it may not have (unknown: refused), each refusal without effect.
+  const silos = e.accounts.get(who)?.silos;
+  const own = [...(silos?.keys() ?? [])];
+  const fitting = own.filter((id) => silos!.get(id)!.asset === SHAPE[sym]!.asset);
+  const pick = (ids: string[]) => ids[s.silo % ids.length]!;
+  const silo =
+    s.kind === 'create' || s.amount % 8 === 0 || own.length === 0
+      ? SILOS[s.silo]!
+      : s.amount % 8 === 1 || fitting.length === 0
+        ? pick(own)
+        : pick(fitting);
+  const m = e.markets.get(sym)!;
+  const mark = Number(m.mark!) / 1e8;
+  const { tick, dp, size } = SHAPE[sym]!;
+  const at = (p: number) => (Math.round(p / tick) * tick).toFixed(dp);
+  const price = (offsetBp: number) => at(mark * (1 + offsetBp / 10_000));
+  // Amounts in the asset of the silo (or the market) the step is about: BTC ones ten-thousand times smaller.
+  const asset = e.accounts.get(who)?.silos.get(silo)?.asset ?? SHAPE[sym]!.asset;
+  const amount =
+    asset === 'BTC' ? (s.amount / 10_000).toFixed(6) : `${s.amount}.${String(s.move + 300).padStart(3, '0')}`;
+  switch (s.kind) {
+    case 'create':
+      return [
+        {
+          type: 'createSilo',
+          account: who,
+          silo,
+          asset: SHAPE[sym]!.asset,
+          riskModel: s.netted ? 'netted' : 'standalone',
+        },
+      ];
+    case 'close':
+      return [{ type: 'closeSilo', account: who, silo }];
+    case 'fund':
+      return [{ type: 'transferCollateral', account: who, from: 'free', to: silo, amount }];
+    case 'drain':
+      return [{ type: 'transferCollateral', account: who, from: silo, to: 'free', amount }];
+    case 'moveAcross':
+      return [
+        {
+          type: 'transferCollateral',
+          account: who,
+          from: silo,
+          to: SILOS[s.other]!,
+          amount: asset === 'BTC' ? (s.amount / 10_000).toFixed(6) : String(s.amount),
+        },
+      ];
+    case 'order': {
+      // The maker rests the other side at the taker's price first (most orders fill; GTC ones may rest).
+      const side = s.buy ? 'buy' : 'sell';
+      const at = price(s.move / 10);
+      const lots = size(Math.ceil(s.lots / 2));
+      return [
+        ...(s.amount % 3 !== 0
+          ? [
+              {
+                type: 'placeOrder' as const,
+                account: 'mm',
+                symbol: sym,
+                side: s.buy ? ('sell' as const) : ('buy' as const),
+                orderType: 'limit' as const,
+                size: lots,
+                price: at,
+              },
+            ]
+          : []),
+        {
+          type: 'placeOrder',
+          account: who,
+          symbol: sym,
+          side,
+          orderType: 'limit',
+          size: lots,
+          price: at,
+          timeInForce: s.netted ? 'IOC' : 'GTC',
+          silo,
+        },
+      ];
+    }
+    case 'reduce': {
+      const p = e.accounts.get(who)?.positions.get(`${silo}/${sym}`);
+      const lots = p && p.sign !== 0 ? Math.max(1, Math.min(p.lots, s.lots)) : s.lots;
+      return [
+        {
+          type: 'placeOrder',
+          account: who,
+          symbol: sym,
+          side: p && p.sign > 0 ? 'sell' : 'buy',
+          orderType: 'market',
+          size: size(lots),
+          reduceOnly: true,
+          silo,
+        },
+      ];
+    }
+    case 'quote':
+      return [
+        { type: 'cancelAll', account: 'mm', symbol: sym },
+        {
+          type: 'placeOrder',
+          account: 'mm',
+          symbol: sym,
+          side: 'buy',
+          orderType: 'limit',
+          size: size(s.lots),
+          price: price(-5),
+        },
+        {
+          type: 'placeOrder',
+          account: 'mm',
+          symbol: sym,
+          side: 'sell',
+          orderType: 'limit',
+          size: size(s.lots),
+          price: price(5),
+        },
+      ];
+    case 'walk': {
+      // Kept within ±30% of the centre so the walk does not wander off.
+      const next = Math.min(Math.max(mark * (1 + s.move / 10_000), CENTRE[sym]! * 0.7), CENTRE[sym]! * 1.3);
+      return [{ type: 'setMarkPrice', symbol: sym, price: at(next) }];
+    }
+    case 'gap': {
+      const next = Math.min(Math.max(mark * (1 + s.move / 1_500), CENTRE[sym]! * 0.6), CENTRE[sym]! * 1.4);
+      return [{ type: 'setMarkPrice', symbol: sym, price: at(next) }];
+    }
+    case 'leverage':
+      return [{ type: 'setLeverage', account: who, symbol: sym, leverage: s.lev, silo }];
+    case 'cancelAll':
+      return [{ type: 'cancelAll', account: who }];
+    case 'netting':
+      return [
+        {
+          type: 'setNetting',
+          floor: s.netted ? '0.25' : '0.5',
+          correlations: [{ a: 'BTC', b: 'ETH', rho: (s.move / 300).toFixed(2) }],
+        },
+      ];
+    case 'deposit':
+      return [{ type: 'deposit', account: who, asset, amount }];
+    case 'withdraw':
+      return [{ type: 'withdraw', account: who, asset, amount }];
+    case 'hour':
+      return [{ type: 'tick' }];
+  }
+  return [];
+}
+
+const SYSTEM = /^(clearing|fees|insurance|funding):/;
+const ownerOf = (label: string) => label.split(':')[0]!;
+
+/** Every guarantee of the module comment for one command; returns the problems found. */
+function check(e: Engine, cmd: Command, ok: boolean, events: EngineEvent[], hashBefore: string): string[] {
+  const bad: string[] = [];
+  if (!ok && stateHash(e) !== hashBefore) bad.push('a rejected command changed the state');
+  // The whole-engine reference checks (ledger, books, open interest, orders, the index, nothing left below
+  // maintenance) see named silos' legs too.
+  bad.push(...engineProblems(e));
+  const liquidating = events.some((ev) => ev.type === 'liquidation');
+  // Funding larger than what holds the position is the fund's too (recorded): the one draw outside a liquidation.
+  const fundingShort = events.some((ev) => ev.type === 'fundingPaid' && ev.shortfall > 0n);
+  for (const ev of events) {
+    if (ev.type === 'insuranceDraw' && !liquidating && !fundingShort)
+      bad.push(`insurance drawn outside a liquidation: ${ev.symbol}`);
+    if (ev.type !== 'transfer') continue;
+    if (
+      ev.from.startsWith('insurance:') &&
+      ev.reason === 'insuranceCover' &&
+      !liquidating &&
+      !ev.to.startsWith('funding:')
+    )
+      bad.push('insurance paid outside a liquidation');
+    for (const [mine, other] of [
+      [ev.from, ev.to],
+      [ev.to, ev.from],
+    ] as const) {
+      const trader = (TRADERS as readonly string[]).includes(ownerOf(mine));
+      if (trader && mine.includes(':main:')) {
+        const fine =
+          ((ev.reason === 'deposit' || ev.reason === 'withdraw') && other.startsWith('external:')) ||
+          (ev.reason === 'collateralTransfer' && other.startsWith(`${ownerOf(mine)}:silo:`));
+        if (!fine) bad.push(`${mine} moved against ${other} (${ev.reason})`);
+      }
+      if (mine.includes(':silo:')) {
+        const fine =
+          SYSTEM.test(other) ||
+          (ev.reason === 'collateralTransfer' &&
+            ownerOf(other) === ownerOf(mine) &&
+            (other.includes(':main:') || other.includes(':silo:')));
+        if (!fine) bad.push(`${mine} moved against ${other} (${ev.reason})`);
+      }
+    }
+  }
+  const longs = new Map<string, number>();
+  const shorts = new Map<string, number>();
+  for (const a of e.accounts.values()) {
+    for (const silo of a.silos.values()) {
+      let req = 0n;
+      for (const o of a.orders.values()) if (o.position.silo === silo) req += o.reserved;
+      if (req !== silo.orderRequirement)
+        bad.push(`${a.id}/${silo.id}: order requirement ${silo.orderRequirement} != ${req}`);
+      for (const [sym, p] of silo.positions)
+        if (a.positions.get(`${silo.id}/${sym}`) !== p)
+          bad.push(`${a.id}/${silo.id}/${sym}: not the account's leg`);
+      if (silo.bucket.balance < 0n) bad.push(`${silo.bucket.label} negative`);
+      // Filing is never late: a silo the marks have put below maintenance was liquidated in the same command.
+      const f = siloFigures(silo, e.conventions, e.netting);
+      if (f.legs.length > 0 && f.equity < f.maintenanceMargin)
+        bad.push(`${a.id}/${silo.id} left below maintenance: equity ${f.equity} < ${f.maintenanceMargin}`);
+    }
+    for (const p of a.positions.values()) {
+      if (p.silo !== null && p.bucket.balance !== 0n) bad.push(`${a.id}: a leg's own bucket holds money`);
+      const into = p.sign > 0 ? longs : shorts;
+      into.set(p.market.symbol, (into.get(p.market.symbol) ?? 0) + p.lots);
+    }
+  }
+  for (const s of SYMBOLS)
+    if ((longs.get(s) ?? 0) !== (shorts.get(s) ?? 0)) bad.push(`${s}: long lots != short lots`);
+  if (bad.length > 0) bad.unshift(`after ${JSON.stringify(cmd)}`);
+  return bad;
+}
+
+/** Across all runs: what the streams did (printed at the end, so a stream that does nothing shows). */
+const stats = new Map<string, number>();
+const count = (k: string) => stats.set(k, (stats.get(k) ?? 0) + 1);
+
+function runStream(steps: Step[]): void {
+  const { e, log, time } = setup();
+  for (const s of steps) {
+    for (const c of commandFor(e, s)) {
+      if (c.type === 'tick') time.now += HOUR;
+      const cmd = { ...c, time: ++time.now } as Command;
+      log.push(cmd);
+      const before = stateHash(e);
+      const r = e.apply(cmd);
+      count(r.ok ? `ok ${cmd.type}` : `rejected ${r.code}`);
+      if (r.ok)
+        for (const ev of r.events) {
+          if (ev.type === 'liquidationStarted')
+            count(ev.silo === undefined ? 'liquidation default' : 'liquidation silo');
+          if (ev.type === 'trade') count('trade');
+          if (ev.type === 'trade') count(`trade ${ev.symbol}`);
+          if (ev.type === 'liquidationStarted' && ev.silo !== undefined)
+            count(`silo liquidation ${ev.symbol}`);
+          if (ev.type === 'insuranceDraw') count('insurance draw');
+          if (ev.type === 'adl') count('adl');
+          if (ev.type === 'fundingPaid' && ev.account.startsWith('t')) count('trader funding');
+        }
+      const problems = check(e, cmd, r.ok, r.ok ? r.events : [], before);
+      assert.deepEqual(problems, []);
+    }
+  }
+  for (const t of TRADERS) silosOf(e, t); // read models do not throw
+  const replay = new Engine();
+  for (const cmd of log) replay.apply(cmd);
+  assert.equal(stateHash(replay), stateHash(e), 'replay diverged');
+  assert.equal(stateHash(restoreEngine(snapshotEngine(e))), stateHash(e), 'snapshot diverged');
+}
+
+describe('silo properties', () => {
+  test('random silo streams: conservation, per-silo isolation, no-op rejections, insurance only in liquidations', {
+    timeout: 60_000,
+  }, () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 40, maxLength: 160 }), (steps) => runStream(steps)),
+      {
+        numRuns: Number(process.env.SILO_RUNS ?? 150),
+        seed: process.env.SILO_SEED ? Number(process.env.SILO_SEED) : undefined,
+      },
+    );
+    console.log(
+      `  silo streams: ${[...stats]
+        .sort()
+        .map(([k, n]) => `${k}:${n}`)
+        .join(' ')}`,
+    );
+    for (const k of ['ok placeOrder', 'ok closeSilo', 'ok transferCollateral', 'trade', 'liquidation silo'])
+      assert.ok((stats.get(k) ?? 0) > 0, `the streams never did ${k}`);
+  });
+});
