@@ -140,6 +140,8 @@ export interface OrderView {
   marginMode: 'isolated' | 'cross';
   /** Isolated: money held for the order; cross: requirement counted against available. */
   reserved: string;
+  /** The named silo the order trades in; null: the default position. */
+  silo: string | null;
 }
 
 /** A resting order (ccxt's Order for fetchOpenOrders). */
@@ -160,6 +162,7 @@ export function orderView(o: Order): OrderView {
     status: 'open',
     marginMode: o.mode,
     reserved: fmtMoney(m, o.reserved),
+    silo: o.position.silo?.id ?? null,
   };
 }
 
@@ -234,6 +237,8 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
   switch (ev.type) {
     case 'marketCreated':
     case 'marketDelisted':
+    case 'siloCreated':
+    case 'siloClosed':
       return { ...ev };
     case 'transfer':
       return { ...ev, amount: asset(ev.asset, ev.amount) };
@@ -271,6 +276,8 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
         entryPrice: ev.side === null ? null : fmtPrice(m, ev.entryPrice),
         collateral: fmtMoney(m, ev.collateral),
         realizedPnl: fmtMoney(m, ev.realizedPnl),
+        // Always present on the wire: null for a default (isolated or cross) position.
+        silo: ev.silo ?? null,
       };
     }
     case 'marginModeSet':
@@ -291,7 +298,12 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
     }
     case 'fundingPaid': {
       const m = mk(ev.symbol);
-      return { ...ev, amount: fmtMoney(m, ev.amount), shortfall: fmtMoney(m, ev.shortfall) };
+      return {
+        ...ev,
+        silo: ev.silo ?? null,
+        amount: fmtMoney(m, ev.amount),
+        shortfall: fmtMoney(m, ev.shortfall),
+      };
     }
     case 'marketSettled':
       return { ...ev, price: fmtPrice(mk(ev.symbol), ev.price) };
@@ -299,6 +311,7 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
       const m = mk(ev.symbol);
       return {
         ...ev,
+        silo: ev.silo ?? null,
         mark: fmtPrice(m, ev.mark),
         equity: fmtMoney(m, ev.equity),
         maintenance: fmtMoney(m, ev.maintenance),
@@ -308,6 +321,7 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
       const m = mk(ev.symbol);
       return {
         ...ev,
+        silo: ev.silo ?? null,
         size: fmtSize(m, ev.size),
         price: fmtPrice(m, ev.price),
         mark: fmtPrice(m, ev.mark),
@@ -318,7 +332,7 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
     }
     case 'adl': {
       const m = mk(ev.symbol);
-      return { ...ev, size: fmtSize(m, ev.size), price: fmtPrice(m, ev.price) };
+      return { ...ev, silo: ev.silo ?? null, size: fmtSize(m, ev.size), price: fmtPrice(m, ev.price) };
     }
     case 'autoAddMargin': {
       const m = mk(ev.symbol);

@@ -6,7 +6,7 @@
 import type { Static } from 'typebox';
 import { div } from '../core/fixed.ts';
 import { notional } from '../core/margin.ts';
-import type { Order } from '../engine/account.ts';
+import { type Order, positionKey } from '../engine/account.ts';
 import type { Engine } from '../engine/engine.ts';
 import { positionView } from '../engine/readmodel.ts';
 import type { ApplyResult, EngineEvent, TimeInForce } from '../engine/types.ts';
@@ -57,6 +57,7 @@ export function placeOrderCommand(account: string, b: Static<typeof PlaceOrderBo
     ...(b.reduceOnly !== undefined ? { reduceOnly: b.reduceOnly } : {}),
     ...(b.clientOrderId !== undefined ? { clientOrderId: b.clientOrderId } : {}),
     ...(b.stp !== undefined ? { stp: b.stp } : {}),
+    ...(b.silo !== undefined ? { silo: b.silo } : {}),
   };
 }
 
@@ -255,6 +256,7 @@ export function orderResult(e: Engine, r: Accepted, b: Static<typeof PlaceOrderB
     cancelReason: c ? c.reason : null,
     fee: { cost: fmtMoney(m, fee), currency: m.asset },
     trades,
+    silo: b.silo ?? null,
   };
 }
 
@@ -270,6 +272,7 @@ export const leverageCommand = (account: string, b: Static<typeof LeverageBody>)
   account,
   symbol: b.symbol,
   leverage: b.leverage,
+  ...(b.silo !== undefined ? { silo: b.silo } : {}),
 });
 
 export const marginCommand = (
@@ -294,7 +297,20 @@ export const autoAddCommand = (account: string, b: Static<typeof AutoAddBody>): 
 
 type PositionOut = Static<typeof PositionViewSchema>;
 
-/** The account's position on `symbol` as it stands now (after the command that was just acknowledged). */
+/**
+ * The account's position on `symbol` (a named silo's leg when `silo` is given) as it stands now, after the command
+ * that was just acknowledged; null when it has none or it is flat.
+ */
+export function openPosition(e: Engine, account: string, symbol: string, silo?: string): PositionOut | null {
+  const a = e.accounts.get(account);
+  if (!a) return null;
+  const box = silo === undefined ? null : a.silos.get(silo);
+  if (box === undefined) return null;
+  const p = a.positions.get(positionKey(box, symbol));
+  return p && p.sign !== 0 ? positionView(e, p) : null;
+}
+
+/** The account's default position on `symbol` as it stands now (after the command that was just acknowledged). */
 export function currentPosition(e: Engine, account: string, symbol: string): PositionOut {
   const p = e.accounts.get(account)?.positions.get(symbol);
   if (!p) throw rejection('INVALID_COMMAND', `no ${symbol} position`);

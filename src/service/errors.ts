@@ -66,6 +66,7 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
   UNKNOWN_ACCOUNT: 404,
   UNKNOWN_ASSET: 404,
   UNKNOWN_ORDER: 404,
+  UNKNOWN_SILO: 404,
   MARKET_EXISTS: 409,
   POSITION_OPEN: 409,
   NOT_ISOLATED: 409,
@@ -77,6 +78,9 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
   ORACLE_PAUSED: 409,
   MARKET_CLOSED: 409,
   MARKET_NOT_FLAT: 409,
+  SILO_EXISTS: 409,
+  // The silo's asset is fixed when it is created: naming another (or a market settled in another) conflicts with it.
+  ASSET_MISMATCH: 409,
   // A retried place: the answer carries the original order's id (see commands.ts placeOrder).
   DUPLICATE_CLIENT_ORDER_ID: 409,
   // The service stamps commands with a time that never goes backwards; seeing this is a service bug.

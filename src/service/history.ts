@@ -145,6 +145,8 @@ export interface FundingPayment {
   /** What the bucket could not pay (covered by the insurance fund). */
   shortfall: string;
   timestamp: number;
+  /** The named silo whose leg paid or received it; null: a default position. */
+  silo: string | null;
 }
 
 export type AccountEvent = WireEvent & { id: string; timestamp: number };
@@ -252,6 +254,7 @@ export class Histories {
           amount: fmtMoney(m, ev.amount),
           shortfall: fmtMoney(m, ev.shortfall),
           timestamp: time,
+          silo: ev.silo ?? null,
         };
       });
   }

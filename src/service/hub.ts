@@ -4,12 +4,20 @@
  * so the engine never waits for a client.
  *
  * Topics: public `orderbook.<SYMBOL>`, `trades.<SYMBOL>`, `mark.<SYMBOL>`, `funding.<SYMBOL>`; private, one set per
- * account, `orders`, `fills`, `positions`, `marginCalls`, `liquidations` — keyed internally as `<topic>@<account>`.
+ * account, `orders`, `fills`, `positions`, `marginCalls`, `liquidations`, `silos` — keyed internally as
+ * `<topic>@<account>`.
  */
 import { toJson } from './codec.ts';
 
 export const PUBLIC_TOPICS = ['orderbook', 'trades', 'mark', 'funding'] as const;
-export const PRIVATE_TOPICS = ['orders', 'fills', 'positions', 'marginCalls', 'liquidations'] as const;
+export const PRIVATE_TOPICS = [
+  'orders',
+  'fills',
+  'positions',
+  'marginCalls',
+  'liquidations',
+  'silos',
+] as const;
 export type PublicTopic = (typeof PUBLIC_TOPICS)[number];
 export type PrivateTopic = (typeof PRIVATE_TOPICS)[number];
 

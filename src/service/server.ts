@@ -34,6 +34,7 @@ import { registerAccountRoutes } from './routes/account.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { registerPublicRoutes } from './routes/public.ts';
+import { registerSiloRoutes } from './routes/silos.ts';
 import { registerTradeRoutes } from './routes/trade.ts';
 import type { Service } from './service.ts';
 import { WsGateway } from './ws.ts';
@@ -391,6 +392,7 @@ export async function buildServer(
   registerPublicRoutes(app, ctx);
   registerAccountRoutes(app, ctx);
   registerTradeRoutes(app, ctx);
+  registerSiloRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerOpsRoutes(app, ctx);
   ws.register(app);

@@ -26,6 +26,7 @@ import { accountEventView, type Entry, fundingRateView, Histories } from './hist
 import { Hub, type PrivateTopic, privateKey, publicKey } from './hub.ts';
 import type { Metrics } from './metrics.ts';
 import { type BookDelta, Mirror } from './mirror.ts';
+import { siloItems } from './silos.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A command as clients and routes build it: the service stamps the time. */
@@ -373,12 +374,16 @@ export class Service {
           break;
         case 'marketCreated':
         case 'transfer':
+        case 'siloCreated':
+        case 'siloClosed':
           break;
         default: {
           const never: never = ev;
           void never;
         }
       }
+      // Named silos' lifecycle, collateral movements and legs, for their owners' `silos` topic.
+      for (const x of siloItems(e, ev)) toAccount('silos', x.account, x.item);
     }
     if (pub) {
       for (const [key, items] of pub as Map<string, unknown[]>)

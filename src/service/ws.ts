@@ -4,7 +4,7 @@
  *   {"op":"ping"}                                              → {"op":"pong"}
  *   {"op":"login","args":{"key","timestamp","signature"}}      signature = HMAC over `${timestamp}\nGET\n/ws\n`
  *   {"op":"subscribe","args":["orderbook.BTCUSDT","trades.BTCUSDT","mark.BTCUSDT","funding.BTCUSDT",
- *                              "orders","fills","positions","marginCalls","liquidations"]}
+ *                              "orders","fills","positions","marginCalls","liquidations","silos"]}
  *   {"op":"unsubscribe","args":[…]}
  *   {"op":"order.place"|"order.amend"|"order.cancel"|"order.cancelAll","id":…,"args":{…}}  (scope trade)
  *
@@ -13,7 +13,9 @@
  * "0" = gone) whose `seq` follows the snapshot's. Whenever the service rebuilds its book (after recovering from a
  * failed commit, or a publishing error) every `orderbook.*` subscriber gets a new `snapshot` marked `resync: true`,
  * which replaces the book it holds; the deltas after it follow its `seq`. Private topics need a login with the
- * `read` scope and carry the logged-in key's account (an admin key may name one: `orders.<account>`).
+ * `read` scope and carry the logged-in key's account (an admin key may name one: `orders.<account>`). `positions`
+ * events carry `silo` (null: a default position); `silos` carries named silos' lifecycle (siloCreated, siloClosed),
+ * every movement of their collateral (`siloCollateral`) and their legs' position and liquidation events.
  *
  * Backpressure: a client whose unsent data exceeds `ws.maxBufferedBytes` is disconnected at once; publishing never
  * waits for a socket. Every message is charged before it is even parsed: to its IP's bucket (`publicRateLimit`,
@@ -217,7 +219,7 @@ export class WsGateway {
       {
         websocket: true,
         config: { auth: 'public' },
-        schema: { tags: ['streams'], summary: 'WebSocket streams and order entry (see README)' },
+        schema: { tags: ['streams'], summary: 'WebSocket streams and order entry (see docs/service.md)' },
       },
       (socket: WebSocket, req: FastifyRequest) => this.accept(socket, req),
     );

@@ -1,6 +1,6 @@
 /**
  * Venue operations (scope `admin`): create, close and delist markets, push oracle quotes or set mark prices, move money in and out
- * of accounts, fund the insurance fund. Each is one engine command through the journal.
+ * of accounts, fund the insurance fund, set the netted silo model's parameters. Each is one engine command through the journal.
  */
 import { Type } from 'typebox';
 import { formatDecimal } from '../../core/fixed.ts';
@@ -18,10 +18,13 @@ import {
   MarketConfigBody,
   MarketViewSchema,
   MarkPriceBody,
+  NettingBody,
+  NettingViewSchema,
   OracleQuoteBody,
   SymbolParams,
 } from '../schemas.ts';
 import { type App, type RouteContext, signed } from '../server.ts';
+import { nettingCommand, nettingJson } from '../silos.ts';
 
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 const admin = { auth: 'admin' as const };
@@ -204,6 +207,28 @@ export function registerAdminRoutes(app: App, ctx: RouteContext): void {
         asset: req.body.asset,
         balance: formatDecimal(e.insuranceFund(req.body.asset), e.assets.get(req.body.asset) ?? 0),
       };
+    },
+  );
+
+  app.post(
+    '/api/v1/admin/netting',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Set the netted risk model’s parameters (floor, sameBase, correlations; absent fields keep their value); every netted silo is re-filed',
+        body: NettingBody,
+        response: {
+          200: Type.Intersect([Type.Object({ seq: Type.Integer() }), NettingViewSchema]),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const r = accepted(await service.submit(nettingCommand(req.body)));
+      return { seq: r.seq, ...nettingJson(service.engine) };
     },
   );
 

@@ -20,6 +20,7 @@ import {
   LiquidationSchema,
   MarketViewSchema,
   MarkPriceView,
+  NettingViewSchema,
   OrderBookView,
   ScenarioBody,
   SymbolParams,
@@ -27,17 +28,36 @@ import {
   TradeViewSchema,
 } from '../schemas.ts';
 import type { App, RouteContext } from '../server.ts';
+import { nettingJson } from '../silos.ts';
 
 const errors = { '4xx': ErrorBody };
 const pub = { auth: 'public' as const };
 const tags = ['market data'];
 
-/** Tokens a /calc costs: 1, plus 1 per position (the body is parsed but not yet validated here). */
+/**
+ * Weight of one silo leg against one position in a /calc: each market of a silo gets a liquidation-price search over
+ * the whole silo (galloping then bisecting ticks, every step re-evaluating every leg), several times a position's.
+ */
+export const SILO_LEG_COST = 4;
+
+/**
+ * Tokens a /calc costs: 1, plus 1 per position and SILO_LEG_COST per silo leg (the body is parsed but not yet
+ * validated here: whatever is not an array counts as nothing, and the schema refuses it next).
+ */
 export function calcCost(req: { body?: unknown }): number {
   const b = req.body;
-  if (typeof b !== 'object' || b === null || !('positions' in b)) return 1;
-  const ps = (b as { positions: unknown }).positions;
-  return 1 + (Array.isArray(ps) ? ps.length : 0);
+  if (typeof b !== 'object' || b === null) return 1;
+  const ps = (b as { positions?: unknown }).positions;
+  const silos = (b as { silos?: unknown }).silos;
+  let legs = 0;
+  if (Array.isArray(silos)) {
+    for (const s of silos) {
+      const l = typeof s === 'object' && s !== null ? (s as { legs?: unknown }).legs : undefined;
+      // A silo without legs still costs one: it is evaluated.
+      legs += Array.isArray(l) ? Math.max(l.length, 1) : 1;
+    }
+  }
+  return 1 + (Array.isArray(ps) ? ps.length : 0) + SILO_LEG_COST * legs;
 }
 
 export function registerPublicRoutes(app: App, ctx: RouteContext): void {
@@ -252,10 +272,24 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
     },
   );
 
+  app.get(
+    '/api/v1/netting',
+    {
+      config: pub,
+      schema: {
+        tags: ['silos'],
+        summary: 'The netted silo model’s parameters in force (floor, sameBase, correlations, grid)',
+        response: { 200: NettingViewSchema, ...errors },
+      },
+    },
+    async () => nettingJson(service.engine),
+  );
+
   app.post(
     '/api/v1/calc',
     {
-      // One token per position besides the request itself: a 100-position scenario costs ~100 GETs of CPU.
+      // One token per position besides the request itself (a 100-position scenario costs ~100 GETs of CPU), four
+      // per silo leg.
       config: { ...pub, cost: calcCost },
       schema: {
         tags: ['calculator'],
@@ -265,6 +299,13 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
       },
     },
     async (req) => {
+      // A scenario of silos alone may leave `positions` out or empty; without silos it needs one position at least.
+      if (req.body.silos === undefined && (req.body.positions?.length ?? 0) === 0)
+        throw new ApiError(
+          400,
+          'INVALID_REQUEST',
+          'body.positions: must have at least 1 item (or give silos)',
+        );
       try {
         return calc(req.body);
       } catch (e) {

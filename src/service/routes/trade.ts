@@ -15,6 +15,7 @@ import {
   leverageCommand,
   marginCommand,
   marginModeCommand,
+  openPosition,
   orderIdOfClientId,
   parseOrderId,
   placeOrder,
@@ -56,7 +57,7 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
         tags,
         ...signed,
         summary:
-          'Place an order (limit or market; GTC, IOC, FOK, post-only; reduce-only; self-trade prevention)',
+          'Place an order (limit or market; GTC, IOC, FOK, post-only; reduce-only; self-trade prevention; `silo`: a named silo’s leg)',
         body: PlaceOrderBody,
         response: { 200: OrderResultSchema, ...errors },
       },
@@ -177,13 +178,16 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
       schema: {
         tags,
         ...signed,
-        summary: 'Set leverage (an open isolated position’s collateral is resized to the new initial margin)',
+        summary:
+          'Set leverage (an open isolated position’s collateral is resized to the new initial margin; `silo`: that named silo’s leg)',
         body: LeverageBody,
         response: {
           200: Type.Object({
             seq: Type.Integer(),
             symbol: Type.String(),
             leverage: Type.String(),
+            /** The named silo whose leg it is; null: the default position. */
+            silo: Type.Union([Type.String(), Type.Null()]),
             position: Type.Union([PositionViewSchema, Type.Null()]),
           }),
           ...errors,
@@ -194,12 +198,12 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
       const account = ctx.account(req, req.body.account);
       const r = accepted(await service.submit(leverageCommand(account, req.body)));
       const ev = r.events.find((e) => e.type === 'leverageSet');
-      const p = service.engine.accounts.get(account)?.positions.get(req.body.symbol);
       return {
         seq: r.seq,
         symbol: req.body.symbol,
         leverage: ev?.type === 'leverageSet' ? fmtLeverage(ev.leverage) : req.body.leverage,
-        position: p && p.sign !== 0 ? currentPosition(service.engine, account, req.body.symbol) : null,
+        silo: req.body.silo ?? null,
+        position: openPosition(service.engine, account, req.body.symbol, req.body.silo),
       };
     },
   );

@@ -1,0 +1,178 @@
+/**
+ * Silos on the wire: the engine's SiloView (bigints) as decimal strings, the commands the silo routes send, and the
+ * items of the private `silos` stream.
+ *
+ * The stream carries committed events only (as every private topic does): a silo created or closed, each movement
+ * of a named silo's collateral (a transfer in or out, a fee, realized PnL, funding, a liquidation fee…), and its
+ * legs' position, funding, liquidation and ADL events. Requirements and liquidation prices move with every mark, so they are not
+ * pushed: GET /api/v1/silos computes them on request. (A view computed while publishing would read an engine that may
+ * already hold later, not yet durable, commands under this message's `seq`.)
+ */
+import type { Static } from 'typebox';
+import { formatDecimal } from '../core/fixed.ts';
+import type { Engine } from '../engine/engine.ts';
+import { type SiloView, silosOf } from '../engine/readmodel.ts';
+import type { EngineEvent } from '../engine/types.ts';
+import { fmtPrice, fmtRate, wireEvent } from './codec.ts';
+import { rejection } from './errors.ts';
+import type {
+  CreateSiloBody,
+  NettingBody,
+  NettingViewSchema,
+  SiloViewSchema,
+  TransferCollateralBody,
+} from './schemas.ts';
+import type { CommandInput } from './service.ts';
+
+export type SiloJson = Static<typeof SiloViewSchema>;
+
+/** A SiloView with money at the asset's decimals, rates at RATE_DP and prices at each market's price decimals. */
+export function siloJson(e: Engine, v: SiloView): SiloJson {
+  const dp = e.assets.get(v.asset) ?? 0;
+  const money = (x: bigint) => formatDecimal(x, dp);
+  const liquidationPrices: Record<string, string | null> = {};
+  for (const [symbol, price] of Object.entries(v.liquidationPrices)) {
+    const m = e.markets.get(symbol);
+    liquidationPrices[symbol] = price === null || !m ? null : fmtPrice(m, price);
+  }
+  return {
+    id: v.id,
+    kind: v.kind,
+    asset: v.asset,
+    riskModel: v.riskModel,
+    collateral: money(v.collateral),
+    equity: money(v.equity),
+    initialMargin: money(v.initialMargin),
+    maintenanceMargin: money(v.maintenanceMargin),
+    standaloneInitialMargin: money(v.standaloneInitialMargin),
+    standaloneMaintenanceMargin: money(v.standaloneMaintenanceMargin),
+    marginRatio: v.marginRatio === null ? null : fmtRate(v.marginRatio),
+    maxRemovable: money(v.maxRemovable),
+    legs: v.legs,
+    liquidationPrices,
+  };
+}
+
+/** Every silo of the account (cross per asset, open isolated positions, named), formatted. */
+export function silosJson(e: Engine, account: string): SiloJson[] {
+  return silosOf(e, account).map((v) => siloJson(e, v));
+}
+
+/** One silo of the account by its read id; 404 UNKNOWN_SILO when it has none of that id. */
+export function siloJsonOf(e: Engine, account: string, id: string): SiloJson {
+  const v = silosOf(e, account).find((s) => s.id === id);
+  if (!v) throw rejection('UNKNOWN_SILO', `${account} has no silo ${JSON.stringify(id)}`);
+  return siloJson(e, v);
+}
+
+export const createSiloCommand = (account: string, b: Static<typeof CreateSiloBody>): CommandInput => ({
+  type: 'createSilo',
+  account,
+  silo: b.silo,
+  asset: b.asset,
+  riskModel: b.riskModel,
+});
+
+export const transferCollateralCommand = (
+  account: string,
+  b: Static<typeof TransferCollateralBody>,
+): CommandInput => ({
+  type: 'transferCollateral',
+  account,
+  from: b.from,
+  to: b.to,
+  amount: b.amount,
+  ...(b.asset !== undefined ? { asset: b.asset } : {}),
+});
+
+export const nettingCommand = (b: Static<typeof NettingBody>): CommandInput => ({
+  type: 'setNetting',
+  ...(b.floor !== undefined ? { floor: b.floor } : {}),
+  ...(b.sameBase !== undefined ? { sameBase: b.sameBase } : {}),
+  ...(b.correlations !== undefined ? { correlations: b.correlations.map((c) => ({ ...c })) } : {}),
+});
+
+/** The netted model's parameters in force, rates as decimal strings. */
+export function nettingJson(e: Engine): Static<typeof NettingViewSchema> {
+  const n = e.netting;
+  return {
+    floor: fmtRate(n.floor),
+    sameBase: fmtRate(n.sameBase),
+    correlations: n.correlations.map((c) => ({ a: c.a, b: c.b, rho: fmtRate(c.rho) })),
+    grid: n.grid.map(fmtRate),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The private `silos` stream
+
+/** A named silo's bucket label is `${account}:silo:${id}` (neither contains a colon): its owner and id. */
+const SILO_LABEL = /^([^:]+):silo:([^:]+)$/;
+
+export function siloOfLabel(label: string): { account: string; silo: string } | null {
+  const m = SILO_LABEL.exec(label);
+  return m ? { account: m[1]!, silo: m[2]! } : null;
+}
+
+export interface SiloItem {
+  account: string;
+  item: () => unknown;
+}
+
+/** Shared by every event that concerns no silo (nearly all of them): nothing allocated on the publish path. */
+const NONE: readonly SiloItem[] = Object.freeze([]);
+
+/**
+ * What one event tells the owners of named silos, as (account, item) pairs: the silo lifecycle, each movement of a
+ * silo's collateral (`siloCollateral`: amount positive into the silo, negative out of it, with the transfer's
+ * reason), and the legs' position, funding, liquidation and ADL events. Empty for everything else.
+ */
+export function siloItems(e: Engine, ev: EngineEvent): readonly SiloItem[] {
+  switch (ev.type) {
+    case 'siloCreated':
+    case 'siloClosed':
+      return [{ account: ev.account, item: () => wireEvent(e, ev) }];
+    case 'transfer': {
+      // Cheap test first: transfers are the most frequent events and few touch a silo.
+      if (!ev.from.includes(':silo:') && !ev.to.includes(':silo:')) return NONE;
+      const out: SiloItem[] = [];
+      const dp = e.assets.get(ev.asset) ?? 0;
+      for (const [label, sign] of [
+        [ev.from, -1n],
+        [ev.to, 1n],
+      ] as const) {
+        const s = siloOfLabel(label);
+        if (!s) continue;
+        out.push({
+          account: s.account,
+          item: () => ({
+            type: 'siloCollateral',
+            account: s.account,
+            silo: s.silo,
+            asset: ev.asset,
+            amount: formatDecimal(sign * ev.amount, dp),
+            reason: ev.reason,
+          }),
+        });
+      }
+      return out;
+    }
+    case 'position':
+    case 'fundingPaid':
+    case 'liquidationStarted':
+    case 'liquidation':
+      return ev.silo === undefined ? NONE : [{ account: ev.account, item: () => wireEvent(e, ev) }];
+    case 'adl': {
+      if (ev.silo === undefined) return NONE;
+      // As on the liquidations topic: ADL never names the liquidated account.
+      const item = () => {
+        const w: Record<string, unknown> = wireEvent(e, ev);
+        delete w.liquidated;
+        return w;
+      };
+      return [{ account: ev.account, item }];
+    }
+    default:
+      return NONE;
+  }
+}
