@@ -14,6 +14,7 @@ import {
   DEFAULT_REPORT,
   describeRun,
   exitCode,
+  hybridNotes,
   renderSummaryTable,
   simulate,
   summaryTable,
@@ -57,6 +58,8 @@ export async function runDemo(io: CliIO, opts: { calc?: boolean; tty?: boolean }
     const out = await simulate({ report: DEFAULT_REPORT }, opts.tty === true, { traders: DEMO_TRADERS });
     io.stdout(describeRun(out.summary));
     io.stdout(`\n${renderSummaryTable(summaryTable(out.summary))}`);
+    const notes = hybridNotes(out.summary);
+    if (notes) io.stdout(`\n${notes}`);
     io.stdout(
       '\nliquidations: buckets found below maintenance; collateral lost: what those liquidations took from traders;\n' +
         'contagion: traders who had a position closed that was not itself underwater (cross: the rest of the\n' +

@@ -85,6 +85,30 @@ export function summaryTable(s: Summary): { columns: string[]; rows: string[][] 
   return { columns, rows };
 }
 
+/**
+ * One line per hybrid policy under the table: its netted silos, the initial margin netting saved at entry, and what
+ * their liquidations did (empty when no hybrid policy ran).
+ */
+export function hybridNotes(s: Summary): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  return s.policies
+    .map((p) => {
+      const x = p.silos;
+      if (!x) return '';
+      const std = Number(x.initialMarginAtOpen.standalone);
+      const pct = std > 0 ? Math.round((100 * Number(x.initialMarginAtOpen.netted)) / std) : 100;
+      const same = x.optedIn.policies
+        .map((q) => `${q.id} ${n(q.liquidations)} liquidations, ${usd(q.collateralLost)} lost`)
+        .join('; ');
+      return (
+        `${p.id}: ${n(x.traders)} traders in netted silos (${n(x.legs)} legs; netted initial margin ${pct}% of ` +
+        `standalone at entry); ${n(x.liquidations)} silo liquidations closed ${n(x.healthyLegs.closes)} legs ` +
+        `that alone were healthy\n  the same ${n(x.optedIn.traders)} traders: ${same}\n`
+      );
+    })
+    .join('');
+}
+
 /** First column left-aligned, the rest right-aligned. */
 export function renderSummaryTable(t: { columns: string[]; rows: string[][] }): string {
   const all = [t.columns, ...t.rows];
@@ -194,6 +218,8 @@ export async function runSimulate(opts: SimulateCliOptions, io: CliIO, tty: bool
   } else {
     io.stdout(describeRun(out.summary));
     io.stdout(`\n${renderSummaryTable(summaryTable(out.summary))}`);
+    const notes = hybridNotes(out.summary);
+    if (notes) io.stdout(`\n${notes}`);
     if (where) io.stdout(`\nreport: ${where}\n`);
   }
   return exitCode(out.summary);

@@ -170,7 +170,16 @@ export interface Policy {
   liquidation: LiquidationSpec;
   /** Engine conventions (liquidation price, maintenance basis): a core venue preset. */
   conventions: ConventionsPreset;
+  /**
+   * Hybrid: a trader planning two or more positions opts in with probability `share` and holds them all in one
+   * `netted` silo, funded with what the isolated policy puts into those positions (see runner.ts); everyone else
+   * stays isolated (`mode`). Absent: no silos.
+   */
+  nettedSilos?: { share: number };
 }
+
+/** Opt-in share of the `hybrid` policy; `hybrid:<share>` (a decimal in [0, 1]) names another. */
+export const DEFAULT_HYBRID_SHARE = 0.5;
 
 /**
  * The policies compared. The three margin regimes run on ringfence's own conventions and default liquidation
@@ -193,6 +202,16 @@ export const POLICIES: readonly Policy[] = [
     autoAdd: false,
     liquidation: {},
     conventions: 'ringfence',
+  },
+  {
+    id: 'hybrid',
+    description:
+      'isolated, except that half of the traders with two or more positions hold them in one netted silo',
+    mode: 'isolated',
+    autoAdd: false,
+    liquidation: {},
+    conventions: 'ringfence',
+    nettedSilos: { share: DEFAULT_HYBRID_SHARE },
   },
   {
     id: 'isolated+auto-add',
@@ -237,6 +256,47 @@ export const POLICIES: readonly Policy[] = [
 
 export const DEFAULT_POLICY_IDS = POLICIES.map((p) => p.id);
 
+/** A policy by id; `hybrid:<share>` is the hybrid policy with that opt-in share (e.g. hybrid:0.25, hybrid:1). */
 export function policyById(id: string): Policy | undefined {
-  return POLICIES.find((p) => p.id === id);
+  const known = POLICIES.find((p) => p.id === id);
+  if (known) return known;
+  const m = /^hybrid:((?:0|1)(?:\.\d{1,6})?|\.\d{1,6})$/.exec(id);
+  const share = m ? Number(m[1]) : Number.NaN;
+  if (!(share >= 0 && share <= 1)) return undefined;
+  const hybrid = POLICIES.find((p) => p.nettedSilos !== undefined)!;
+  const pct = Math.round(share * 1e4) / 100;
+  return {
+    ...hybrid,
+    id,
+    description: `isolated, except that ${pct}% of the traders with two or more positions hold them in one netted silo`,
+    nettedSilos: { share },
+  };
+}
+
+/**
+ * The netted model's correlation table for the simulated markets (setNetting): each synthetic market's configured
+ * correlation with the replayed one, between their bases; between two synthetic bases the product of the two, which
+ * is what their construction implies (each is β × the replayed returns plus noise independent of everything else).
+ * Rounded toward zero to 2 decimals: a smaller |rho| grants less offset, so rounding never makes the silo laxer.
+ */
+export function simCorrelations(markets: readonly SimMarket[]): { a: string; b: string; rho: string }[] {
+  const replayed = markets.find((m) => m.synthetic === null);
+  if (!replayed) return [];
+  const toward0 = (x: number) => {
+    // Float products (0.8 × 0.7 = 0.5599999…) are cleaned to 9 decimals before truncating.
+    const c = Math.trunc(Math.round(x * 1e9) / 1e7) / 100;
+    return c.toFixed(2);
+  };
+  const synthetic = markets.filter((m) => m.synthetic !== null);
+  const out: { a: string; b: string; rho: string }[] = [];
+  for (const m of synthetic)
+    out.push({ a: replayed.config.base, b: m.config.base, rho: toward0(m.synthetic!.correlation) });
+  for (let i = 0; i < synthetic.length; i++)
+    for (let j = i + 1; j < synthetic.length; j++)
+      out.push({
+        a: synthetic[i]!.config.base,
+        b: synthetic[j]!.config.base,
+        rho: toward0(synthetic[i]!.synthetic!.correlation * synthetic[j]!.synthetic!.correlation),
+      });
+  return out.filter((c) => c.a !== c.b && c.rho !== '0.00' && c.rho !== '-0.00');
 }

@@ -3,13 +3,13 @@
  * end, from the engine's state). Nothing here drives the run; the collector only watches.
  *
  * Definitions (the report repeats them):
- * - A *liquidation* is a `liquidationStarted` event: one bucket (an isolated position, or a trader's cross
- *   positions in one asset) found below maintenance. Its *stages* (`liquidation` events) close size through the
- *   book, the backstop or ADL; liquidated notional is Σ stage size × stage price.
+ * - A *liquidation* is a `liquidationStarted` event: one bucket (an isolated position, a trader's cross
+ *   positions in one asset, or a named silo's legs) found below maintenance. Its *stages* (`liquidation` events)
+ *   close size through the book, the backstop or ADL; liquidated notional is Σ stage size × stage price.
  * - *Collateral lost* in a liquidation: the money that left the trader's accounts (free balance, reserves,
- *   isolated buckets) for anyone else between its `liquidationStarted` and the next liquidation or auto-add event
- *   of the same command — realized losses and liquidation fees, net of anything paid back. Funding settled on the
- *   way is not counted.
+ *   isolated buckets, silos) for anyone else between its `liquidationStarted` and the next liquidation or
+ *   auto-add event of the same command — realized losses and liquidation fees, net of anything paid back. Funding
+ *   settled on the way is not counted.
  * - *Contagion* (the cross-margin effect): a trader is a contagion case when a liquidation closed one of their
  *   positions that was not itself underwater — judged alone, with the collateral it would carry isolated (its
  *   initial margin at entry, entry notional ÷ leverage, less funding it paid), its equity at the liquidation's mark
@@ -19,8 +19,13 @@
  *   any. Isolated buckets carry their own collateral, so for them money leaving the trader from anywhere but the
  *   liquidated bucket is an *isolation breach*, which must stay 0; free balance moved in by auto-add and then lost
  *   is `autoAdd.lostAfter`.
+ * - A *named silo* (the hybrid policy's netted silo) is one box, like an isolated bucket with several legs: its
+ *   liquidation may take only its own bucket (money leaving the trader from anywhere else is an isolation breach),
+ *   and closing its legs is not contagion, which counts closes beyond the failing box. Beside it, `silos.healthyLegs`
+ *   counts the legs a silo's liquidation closed that alone, with their own initial margin, were still above
+ *   maintenance (the cross test, applied inside the box): the price of pooling them.
  * - *Wiped out*: a trader whose final equity (free balance + reserves + buckets + unrealized PnL at the last mark
- *   − funding owed) is at most 1% of what they deposited.
+ *   − funding owed, and every silo's collateral) is at most 1% of what they deposited.
  * - *Insurance fund P&L*: the fund's cash change less its seeding, plus the unrealized PnL of the positions the
  *   backstop ('@insurance') took over, at the last marks. *Bad debt*: how far the fund's equity ended below zero.
  */
@@ -71,6 +76,21 @@ export interface PolicyFigures {
     spilloverTraders: number;
   };
   isolationBreaches: number;
+  /** The hybrid policy's netted silos (all zero under the other policies). */
+  silos: {
+    /** Silos created (traders who opted in). */
+    traders: number;
+    /** Legs opened in them, and Σ of their silo's standalone and netted initial margin right after each opened. */
+    legs: number;
+    standaloneInitialMargin: bigint;
+    initialMargin: bigint;
+    /** Silo liquidations (`liquidationStarted` of a named silo). */
+    liquidations: number;
+    /** Legs closed by their silo's liquidation that alone were still above maintenance; their traders, notional. */
+    healthyLegs: { closes: number; traders: number; notional: bigint };
+    /** Transfers out of a silo the engine refused (expected 0: the runner asks for at most the max removable). */
+    refusedTransfers: number;
+  };
   insurance: {
     seed: bigint;
     cash: bigint;
@@ -95,6 +115,18 @@ export interface PolicyFigures {
   openInterest: Record<string, bigint>;
 }
 
+/** Per trader, in population order: so a summary can compare one group of traders across policies. */
+export interface TraderFigures {
+  /** Liquidations started on the trader's buckets. */
+  liquidations: Uint32Array;
+  /** Collateral lost in them. */
+  lost: bigint[];
+  /** Final equity (as `traders.equity`). */
+  equity: bigint[];
+  /** 1: a contagion case (as `contagion.traders`). */
+  contagion: Uint8Array;
+}
+
 /** Per chart bucket (a fixed number of path points). */
 export interface PolicySeries {
   /** Liquidations started, per market × bucket (market-major). */
@@ -109,7 +141,8 @@ interface Span {
   trader: number;
   prefix: string;
   own: string;
-  mode: MarginMode;
+  /** What failed: an isolated position, the cross bucket, or a named silo (a box of legs). */
+  box: 'isolated' | 'cross' | 'silo';
   market: number;
   out: bigint;
   in: bigint;
@@ -151,6 +184,7 @@ export class Collector {
   private readonly liquidatedTrader: Uint8Array;
   private readonly contagionTrader: Uint8Array;
   private readonly spilloverTrader: Uint8Array;
+  private readonly healthyLegTrader: Uint8Array;
   private readonly adlAccounts = new Set<string>();
   private span: Span | null = null;
   /** The backstop's position per market in lots (negative: short), from its position events. */
@@ -160,6 +194,7 @@ export class Collector {
   private fundLow: bigint | null = null;
 
   readonly f: PolicyFigures;
+  readonly byTrader: TraderFigures;
 
   constructor(private readonly input: CollectorInput) {
     const { traders, symbols } = input;
@@ -183,6 +218,13 @@ export class Collector {
     this.liquidatedTrader = new Uint8Array(traders.length);
     this.contagionTrader = new Uint8Array(traders.length);
     this.spilloverTrader = new Uint8Array(traders.length);
+    this.healthyLegTrader = new Uint8Array(traders.length);
+    this.byTrader = {
+      liquidations: new Uint32Array(traders.length),
+      lost: new Array<bigint>(traders.length).fill(0n),
+      equity: new Array<bigint>(traders.length).fill(0n),
+      contagion: this.contagionTrader,
+    };
     traders.forEach((t, i) => {
       for (const p of t.positions) this.leverage[i * this.m + p.market] = p.leverage;
     });
@@ -200,6 +242,15 @@ export class Collector {
       wipedOut: 0,
       contagion: { traders: 0, closes: 0, closeNotional: 0n, spillover: 0n, spilloverTraders: 0 },
       isolationBreaches: 0,
+      silos: {
+        traders: 0,
+        legs: 0,
+        standaloneInitialMargin: 0n,
+        initialMargin: 0n,
+        liquidations: 0,
+        healthyLegs: { closes: 0, traders: 0, notional: 0n },
+        refusedTransfers: 0,
+      },
       insurance: {
         seed: 0n,
         cash: 0n,
@@ -275,7 +326,10 @@ export class Collector {
       }
       case 'liquidationStarted':
         this.endSpan();
-        this.startSpan(ev.account, ev.symbol, ev.mode);
+        this.startSpan(ev.account, ev.symbol, ev.mode, ev.silo ?? null);
+        return;
+      case 'siloCreated':
+        if (this.traderIndex.has(ev.account)) this.f.silos.traders++;
         return;
       case 'liquidation':
         this.onStage(ev);
@@ -350,34 +404,42 @@ export class Collector {
     } else if (toMine && !fromMine) s.in += ev.amount;
   }
 
-  private startSpan(account: string, symbol: string, mode: MarginMode): void {
+  private startSpan(account: string, symbol: string, mode: MarginMode, silo: string | null): void {
     this.f.liquidations.events++;
     const k = this.marketIndex.get(symbol)!;
     this.series.liquidations[k * this.input.buckets + this.bucket()]!++;
     const t = this.traderIndex.get(account);
     if (t === undefined) return; // a non-trader (maker, desk) is not followed
+    this.byTrader.liquidations[t]!++;
     if (!this.liquidatedTrader[t]) {
       this.liquidatedTrader[t] = 1;
       this.f.liquidations.traders++;
     }
     const base = t * this.m;
-    const cross = mode === 'cross';
+    const box = silo !== null ? 'silo' : mode;
+    if (box === 'silo') this.f.silos.liquidations++;
+    // Both pooled boxes need the trader's positions as they were when the liquidation started (standalone test).
+    const pooled = box !== 'isolated';
     this.span = {
       trader: t,
       prefix: `${account}:`,
-      own: mode === 'isolated' ? `${account}:isolated:${symbol}` : `${account}:main:${SETTLE_ASSET}`,
-      mode,
+      own:
+        box === 'silo'
+          ? `${account}:silo:${silo}`
+          : box === 'isolated'
+            ? `${account}:isolated:${symbol}`
+            : `${account}:main:${SETTLE_ASSET}`,
+      box,
       market: k,
       out: 0n,
       in: 0n,
       outOther: 0n,
       standalone: 0n,
       contagious: false,
-      // The standalone test needs the trader's positions as they were when a cross liquidation started.
-      snapLots: cross ? Array.from(this.lots.subarray(base, base + this.m)) : NONE,
-      snapSign: cross ? Array.from(this.sign.subarray(base, base + this.m)) : NONE,
-      snapEntry: cross ? this.entry.slice(base, base + this.m) : NONE_BIG,
-      snapFunding: cross ? this.funding.slice(base, base + this.m) : NONE_BIG,
+      snapLots: pooled ? Array.from(this.lots.subarray(base, base + this.m)) : NONE,
+      snapSign: pooled ? Array.from(this.sign.subarray(base, base + this.m)) : NONE,
+      snapEntry: pooled ? this.entry.slice(base, base + this.m) : NONE_BIG,
+      snapFunding: pooled ? this.funding.slice(base, base + this.m) : NONE_BIG,
     };
   }
 
@@ -399,7 +461,7 @@ export class Collector {
       L.positions++;
     }
     const s = this.span;
-    if (s === null || s.trader !== t || s.mode !== 'cross') return;
+    if (s === null || s.trader !== t || s.box === 'isolated') return;
     // Standalone test of the closed position, as it stood when the liquidation started.
     const lots = s.snapLots[k]!;
     if (lots <= 0 || s.snapSign[k] === 0) return;
@@ -414,9 +476,19 @@ export class Collector {
       initialMarginAtLeverage(notional(inst, size, pos.entryPrice, 'ceil'), lev) - s.snapFunding[k]!;
     const equity = own + unrealizedPnl(inst, pos, ev.mark);
     if (equity >= triggerMaintenance(inst, this.conv, pos, ev.mark)) {
-      s.contagious = true;
-      this.f.contagion.closes++;
-      this.f.contagion.closeNotional += value;
+      if (s.box === 'cross') {
+        s.contagious = true;
+        this.f.contagion.closes++;
+        this.f.contagion.closeNotional += value;
+      } else {
+        const h = this.f.silos.healthyLegs;
+        h.closes++;
+        h.notional += value;
+        if (!this.healthyLegTrader[t]) {
+          this.healthyLegTrader[t] = 1;
+          h.traders++;
+        }
+      }
     }
     if (own > 0n) s.standalone += (own * ev.size) / size;
   }
@@ -426,8 +498,11 @@ export class Collector {
     if (s === null) return;
     this.span = null;
     const lost = s.out - s.in;
-    if (lost > 0n) this.f.collateralLost += lost;
-    if (s.mode === 'cross') {
+    if (lost > 0n) {
+      this.f.collateralLost += lost;
+      this.byTrader.lost[s.trader]! += lost;
+    }
+    if (s.box === 'cross') {
       const spill = lost - s.standalone;
       if (spill > 0n) {
         this.f.contagion.spillover += spill;
@@ -437,9 +512,11 @@ export class Collector {
         }
       }
     } else {
+      // An isolated bucket or a named silo: its loss is its own.
       if (s.outOther > 0n) this.f.isolationBreaches++;
       const i = s.trader * this.m + s.market;
-      const fromAutoAdd = lost > 0n ? (lost < this.autoAdded[i]! ? lost : this.autoAdded[i]!) : 0n;
+      const fromAutoAdd =
+        lost > 0n && s.box === 'isolated' ? (lost < this.autoAdded[i]! ? lost : this.autoAdded[i]!) : 0n;
       if (fromAutoAdd > 0n) {
         this.f.autoAdd.lostAfter += fromAutoAdd;
         this.autoAdded[i]! -= fromAutoAdd;
@@ -497,12 +574,13 @@ export class Collector {
     f.adl.accounts = this.adlAccounts.size;
     f.adl.traders = [...this.adlAccounts].filter((a) => this.traderIndex.has(a)).length;
     f.traders.liquidated = f.liquidations.traders;
-    for (const t of this.input.traders) {
+    for (const [ti, t] of this.input.traders.entries()) {
       const a = e.accounts.get(t.id);
       let eq = 0n;
       if (a) {
         const w = a.wallets.get(SETTLE_ASSET);
         if (w) eq += w.main.balance + w.reserved.balance;
+        for (const silo of a.silos.values()) eq += silo.bucket.balance;
         for (const p of a.positions.values()) {
           eq += p.bucket.balance;
           if (p.sign === 0 || p.market.mark === null) continue;
@@ -516,6 +594,7 @@ export class Collector {
       }
       f.traders.deposited += t.deposit;
       f.traders.equity += eq;
+      this.byTrader.equity[ti] = eq;
       if (eq * 100n <= t.deposit) f.wipedOut++;
       // Return bin: floor((eq / deposit − (−1)) × 10), clamped.
       const bin = t.deposit > 0n ? Number((eq * 10n) / t.deposit) : 0;

@@ -7,7 +7,8 @@
  * tail out to 100x, capped by the tier the position falls in), directions leaning long. The deposit is what the
  * positions need at their entry prices (initial margin plus fees to open and close) times a cushion: a third of
  * the traders keep almost nothing spare, a fifth keep several times what they need. A quarter opt in to auto-add
- * margin (used only by the policy that enables it).
+ * margin (used only by the policy that enables it). Each also draws, from a stream of its own (so the draws above
+ * are the same with or without it), the number that decides whether it opts in to a hybrid policy's netted silo.
  *
  * Everything here is planned once from the path, so every policy runs exactly the same population.
  */
@@ -40,6 +41,12 @@ export interface Trader {
   deposit: bigint;
   autoAdd: { policy: AutoAddPolicy; trigger: string } | null;
   positions: PlannedPosition[];
+  /**
+   * Uniform in [0, 1), from its own stream: a hybrid policy with opt-in share s groups this trader's positions in a
+   * netted silo when it plans two or more and `siloDraw` < s (so a larger share adds traders, never swaps them).
+   * Absent (hand-made populations): 0, opted in whenever the share is above 0.
+   */
+  siloDraw?: number;
 }
 
 export interface Population {
@@ -133,7 +140,8 @@ export function generatePopulation(
           trigger: '0.8',
         }
       : null;
-    traders.push({ index: i, id: `t${i + 1}`, deposit, autoAdd, positions: planned });
+    const siloDraw = Rng.forItem(seed, STREAM.silo, i).next();
+    traders.push({ index: i, id: `t${i + 1}`, deposit, autoAdd, positions: planned, siloDraw });
     positions += planned.length;
   }
   return { traders, plannedNotional, positions };

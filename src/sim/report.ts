@@ -133,7 +133,7 @@ export function renderReport(
   const policyLines = summary.policies
     .map(
       (p) =>
-        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}</li>`,
+        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}${p.silos ? `; ${silosLine(p.silos)}` : ''}</li>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -171,7 +171,7 @@ ${body}
 <ul class="muted">
 ${policyLines}
 </ul>
-
+${optedInTables(summary)}
 <h2>Price paths and liquidations</h2>
 <p>Markers: liquidations started in the bucket under <select id="policy"></select> (the largest buckets labelled); the
 histogram under each price is their count. Buckets of ${prep.bucketSize} point(s).</p>
@@ -190,11 +190,12 @@ histogram under each price is their count. Buckets of ${prep.bucketSize} point(s
 
 <h2>Definitions</h2>
 <ul>
-<li><b>liquidations</b>: <code>liquidationStarted</code> events — a bucket (an isolated position, or a trader's cross positions) found below maintenance; a chunked liquidation counts each chunk. <b>notional</b>: Σ size × price over its <code>liquidation</code> stages (book, backstop, ADL).</li>
+<li><b>liquidations</b>: <code>liquidationStarted</code> events — a bucket (an isolated position, a trader's cross positions, or a hybrid trader's netted silo) found below maintenance; a chunked liquidation counts each chunk. <b>notional</b>: Σ size × price over its <code>liquidation</code> stages (book, backstop, ADL).</li>
 <li><b>collateral lost</b>: money that left the liquidated trader's accounts (free balance, reserves, buckets) for anyone else during the liquidation — realized loss and liquidation fee, net of anything paid back; funding not counted.</li>
 <li><b>wiped out</b>: final equity ≤ 1% of the deposit.</li>
 <li><b>contagion</b>: traders with a liquidation that closed a position that was not itself underwater — judged alone with the collateral it would carry isolated (initial margin at entry, less funding it paid), its equity at the liquidation's mark was still at or above its own maintenance. Under isolated margin it cannot happen.</li>
 <li><b>spillover</b> (in the JSON summary): what cross liquidations took beyond the standalone collateral of the positions they closed — money that backed the trader's other positions or sat free — and how many traders lost any. Under isolated margin that would be an isolation breach (always checked; must be 0); free balance that auto-add moved into a bucket which was then liquidated is counted as <code>autoAdd.lostAfter</code> instead.</li>
+${hybridDefinition(summary)}
 <li><b>insurance fund P&amp;L</b>: cash change less the seeding, plus the backstop's unrealized PnL at the last marks. <b>bad debt</b>: how far the fund's equity ended below zero. <b>ADL</b>: <code>adl</code> events (counterparties deleveraged).</li>
 <li><b>ledger</b>: <code>engine.ledger.verify()</code> at the end — every balance sums to net deposits and nothing that may not go negative did.</li>
 </ul>
@@ -295,6 +296,50 @@ const APP_JS = `
   legend('returns-legend', D.policies);
 })();
 `;
+
+/** The definition of the hybrid policy, with the netting it ran with (only when a hybrid policy ran). */
+function hybridDefinition(summary: Summary): string {
+  const p = summary.policies.find((x) => x.settings.nettedSilos);
+  const n = p?.settings.nettedSilos;
+  if (!n) return '';
+  const rho = n.correlations.map((c) => `${esc(c.a)}/${esc(c.b)} ${esc(c.rho)}`).join(', ');
+  return `<li><b>hybrid</b>: isolated, except that a share of the traders with two or more positions (<code>hybrid:&lt;share&gt;</code>; default half) hold them all in one <code>netted</code> silo, margined by the worst joint loss over a scenario grid with the markets' correlations (${rho}: each synthetic market's configured correlation with the replayed one, their product between two synthetic ones, rounded toward zero) and never below ${esc(n.floor)} of the standalone sum. The silo is funded with what the isolated buckets would hold (initial margin at entry, plus the opening fee it pays) and hands back what they would on a close, so both policies risk the same money. A silo is one box: its liquidation may take only its own collateral (an isolation breach otherwise), and closing its own legs is not contagion; <b>healthy legs</b> counts the legs a silo's liquidation closed that alone, with their own initial margin, were still above maintenance — the price of pooling them. A leg that would open into a silo whose legs are under water is refused, as under cross: the same money cannot both cover the loss and back the new leg.</li>`;
+}
+
+/** Per hybrid policy: the traders it put in silos, under each policy of the run (like for like). */
+function optedInTables(summary: Summary): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  const usd = (v: string) => Math.round(Number(v)).toLocaleString('en-US');
+  return summary.policies
+    .map((p) => {
+      const g = p.silos?.optedIn;
+      if (!g) return '';
+      const rows = g.policies
+        .map(
+          (q) =>
+            `<tr><th>${esc(q.id)}</th><td>${n(q.liquidations)}</td><td>${n(q.liquidatedTraders)}</td><td>${usd(q.collateralLost)}</td><td>${n(q.contagion)}</td><td>${usd(q.pnl)}</td></tr>`,
+        )
+        .join('\n');
+      return `<h3>The ${n(g.traders)} traders ${esc(p.id)} put in netted silos (deposited ${usd(g.deposited)} USDT), under each policy</h3>
+<table><thead><tr><th>policy</th><th>liquidations</th><th>liquidated traders</th><th>collateral lost</th><th>contagion</th><th>P&amp;L</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+`;
+    })
+    .join('');
+}
+
+/** The hybrid policy's silos: count, the offset netting granted at entry, what their liquidations did. */
+function silosLine(s: NonNullable<Summary['policies'][number]['silos']>): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  const std = Number(s.initialMarginAtOpen.standalone);
+  const pct = std > 0 ? Math.round((100 * Number(s.initialMarginAtOpen.netted)) / std) : 100;
+  return (
+    `${n(s.traders)} netted silos (${n(s.legs)} legs opened; right after each opened, the silo's netted initial margin ` +
+    `summed to ${pct}% of the standalone sum); ${n(s.liquidations)} silo liquidations, ${n(s.healthyLegs.closes)} healthy ` +
+    `legs closed by them (${n(s.healthyLegs.traders)} traders)`
+  );
+}
 
 /**
  * How many planned opens filled, and why the others did not: policies differ here (auto-add spends free balance a

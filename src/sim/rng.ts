@@ -28,7 +28,7 @@ export function mix32(x: number): number {
 }
 
 /** Named streams, so adding draws to one part of the simulation never shifts another's. */
-export const STREAM = { population: 1, market: 2 } as const;
+export const STREAM = { population: 1, market: 2, silo: 3 } as const;
 
 export class Rng {
   readonly next: () => number;

@@ -4,30 +4,45 @@
  *
  * Setup (at the first point's time): the markets (with the policy's liquidation spec), the insurance fund seeded
  * with `fundInsurance`, the desk and the market makers funded, every trader's deposit, margin mode (cross policy)
- * and auto-add opt-in (auto-add policy).
+ * and auto-add opt-in (auto-add policy); under a hybrid policy the netting table (`setNetting`, from the markets'
+ * correlations) and one netted silo per opted-in trader.
  * Then at each point of the path, in this order:
  *   1. the market makers re-quote around the point's price (only the orders the move or fills require);
  *   2. one `oracleQuote` per market (mark = index = the point's price): the engine's liquidation sweep runs here;
  *   3. a `tick` (funding times, cooldowns);
  *   4. the backstop ('@insurance') unwinds what it took over: a reduce-only IOC for at most one maker level per
- *      market, limited 1% through the price (the README's "unwound through the book like anyone's");
+ *      market, limited 1% through the price (docs/liquidation.md's "unwound through the book like anyone's");
  *   5. the positions planned to open at this point (the desk rests the other side at the price, the trader takes
  *      it with an IOC) and to close (a reduce-only IOC against the desk), if still open.
+ * A hybrid trader's opens and closes go through its silo, funded so that it risks the same money as under the
+ * isolated policy: before a leg opens, the trader moves into the silo what the isolated position would put into its
+ * bucket (the initial margin at the planned entry) plus the opening fee (which a silo pays from its bucket, an
+ * isolated position from the free balance); after a leg closes, it takes out what the isolated bucket would have
+ * handed back (that initial margin plus what the close realized, as far as the silo lets it go), and everything once
+ * the silo is flat (an isolated bucket returns to the free balance when flat too).
  * Every command's events go through the Collector; the runner itself never reads positions to decide anything but
  * what the trader would know (its own planned positions, and whether one is still open).
  */
 import { formatDecimal, pow10 } from '../core/fixed.ts';
 import type { Instrument } from '../core/instrument.ts';
 import { buildConventions, PRESETS } from '../core/presets.ts';
+import type { Silo } from '../engine/account.ts';
 import { Engine } from '../engine/engine.ts';
 import { BACKSTOP_ACCOUNT } from '../engine/liquidation.ts';
 import { instrumentOf } from '../engine/market.ts';
+import { siloFigures, siloMaxRemovable } from '../engine/silos.ts';
 import type { ApplyResult, Command } from '../engine/types.ts';
 import { MarketMaker } from './market-maker.ts';
-import type { Policy, SimMarket } from './markets.ts';
-import { Collector, type PolicyFigures, type PolicySeries, SETTLE_ASSET } from './metrics.ts';
+import { type Policy, type SimMarket, simCorrelations } from './markets.ts';
+import {
+  Collector,
+  type PolicyFigures,
+  type PolicySeries,
+  SETTLE_ASSET,
+  type TraderFigures,
+} from './metrics.ts';
 import { type PathMarket, priceString, type SimPath } from './path.ts';
-import type { Population } from './population.ts';
+import type { Population, Trader } from './population.ts';
 
 /** The desk: counterparty of every opening and closing trade (isolated, 1x, effectively unlimited funds). */
 export const DESK_ACCOUNT = 'desk';
@@ -69,6 +84,7 @@ export interface PolicyResult {
   policy: Policy;
   figures: PolicyFigures;
   series: PolicySeries;
+  byTrader: TraderFigures;
   commands: number;
   /** Wall time of the run (not part of any summary: summaries are reproducible). */
   wallMs: number;
@@ -76,6 +92,15 @@ export interface PolicyResult {
 
 export function makerAccount(symbol: string): string {
   return `mm.${symbol}`;
+}
+
+/** Id of a hybrid trader's netted silo. */
+export const HYBRID_SILO = 'netted';
+
+/** Whether `policy` puts `t`'s positions in a netted silo: it plans two or more, and its draw is within the share. */
+export function inNettedSilo(policy: Policy, t: Trader): boolean {
+  const share = policy.nettedSilos?.share ?? 0;
+  return t.positions.length >= 2 && (t.siloDraw ?? 0) < share;
 }
 
 export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {}): PolicyResult {
@@ -155,8 +180,22 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     const r = quote(k, 0);
     if (!r.ok) throw new Error(`simulation setup: first quote rejected: ${r.code} ${r.message}`);
   }
-  for (const t of population.traders) {
+  const siloed = population.traders.map((t) => inNettedSilo(policy, t));
+  if (policy.nettedSilos) must({ type: 'setNetting', time, correlations: simCorrelations(markets) }, null);
+  population.traders.forEach((t, ti) => {
     must({ type: 'deposit', time, account: t.id, asset: SETTLE_ASSET, amount: money(t.deposit) }, t.id);
+    if (siloed[ti])
+      must(
+        {
+          type: 'createSilo',
+          time,
+          account: t.id,
+          silo: HYBRID_SILO,
+          asset: SETTLE_ASSET,
+          riskModel: 'netted',
+        },
+        t.id,
+      );
     for (const p of t.positions) {
       const symbol = symbols[p.market]!;
       if (policy.mode === 'cross')
@@ -175,7 +214,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
           t.id,
         );
     }
-  }
+  });
 
   // ---- the plan, by point ----
   interface Action {
@@ -212,6 +251,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     side: 'buy' | 'sell',
     lots: number,
     reduceOnly: boolean,
+    silo: string | undefined,
   ): ApplyResult | null => {
     const pm: PathMarket = path.markets[k]!;
     const price = priceString(pm, pm.ticks[point]!);
@@ -244,6 +284,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
         size,
         timeInForce: 'IOC',
         ...(reduceOnly ? { reduceOnly: true } : {}),
+        ...(silo !== undefined ? { silo } : {}),
       },
       traderId,
     );
@@ -252,6 +293,32 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     if (c)
       run({ type: 'cancelOrder', time, account: DESK_ACCOUNT, symbol, orderId: desk.orderId }, DESK_ACCOUNT);
     return r;
+  };
+
+  // ---- a hybrid trader's silo: what the trader knows of it (its legs, its collateral, what may leave it) ----
+  const siloStats = collector.f.silos;
+  const siloOf = (id: string): Silo => engine.accounts.get(id)!.silos.get(HYBRID_SILO)!;
+  const flat = (s: Silo) => [...s.positions.values()].every((p) => p.sign === 0);
+  /** Moves up to `amount` (at most what the silo lets go) from the silo to the free balance. */
+  const siloToFree = (id: string, amount: bigint) => {
+    const max = siloMaxRemovable(siloOf(id), engine.conventions, engine.netting);
+    const v = amount < max ? amount : max;
+    if (v <= 0n) return;
+    const r = run(
+      { type: 'transferCollateral', time, account: id, from: HYBRID_SILO, to: 'free', amount: money(v) },
+      id,
+    );
+    if (!r.ok) siloStats.refusedTransfers++;
+  };
+  /** Before a leg opens: a flat silo's leftover goes back first, then the leg's funding goes in (null: done). */
+  const fundLeg = (id: string, amount: bigint): string | null => {
+    const s = siloOf(id);
+    if (flat(s) && s.bucket.balance > 0n) siloToFree(id, s.bucket.balance);
+    const r = run(
+      { type: 'transferCollateral', time, account: id, from: 'free', to: HYBRID_SILO, amount: money(amount) },
+      id,
+    );
+    return r.ok ? null : r.code;
   };
 
   const opens = collector.f.opens;
@@ -300,29 +367,66 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
       const t = population.traders[a.trader]!;
       const p = t.positions[a.position]!;
       const symbol = symbols[p.market]!;
+      const silo = siloed[a.trader] ? HYBRID_SILO : undefined;
       if (a.open) {
         const lev = run(
-          { type: 'setLeverage', time, account: t.id, symbol, leverage: String(p.leverage) },
+          {
+            type: 'setLeverage',
+            time,
+            account: t.id,
+            symbol,
+            leverage: String(p.leverage),
+            ...(silo !== undefined ? { silo } : {}),
+          },
           t.id,
         );
         if (!lev.ok) {
           reject(lev.code);
           continue;
         }
-        const r = deskTrade(p.market, point, t.id, p.side, p.lots, false);
+        // The silo's funding: what the isolated bucket would hold (initial margin at entry) and the opening fee.
+        const funding = p.initialMargin + p.fee;
+        if (silo !== undefined) {
+          const code = fundLeg(t.id, funding);
+          if (code !== null) {
+            reject(code);
+            continue;
+          }
+        }
+        const r = deskTrade(p.market, point, t.id, p.side, p.lots, false, silo);
+        let filled = false;
         if (r === null) reject('DESK');
         else if (!r.ok) reject(r.code);
         else if (collector.positionLots(a.trader, p.market) === 0) reject('NOT_FILLED');
-        else opens.filled++;
+        else {
+          opens.filled++;
+          filled = true;
+        }
+        if (silo !== undefined) {
+          if (!filled)
+            siloToFree(t.id, funding); // not opened: the money goes back, as it never left under isolated
+          else {
+            const f = siloFigures(siloOf(t.id), engine.conventions, engine.netting);
+            siloStats.legs++;
+            siloStats.standaloneInitialMargin += f.standaloneInitialMargin;
+            siloStats.initialMargin += f.initialMargin;
+          }
+        }
       } else {
         const lots = collector.positionLots(a.trader, p.market);
         if (lots === 0) {
           exits.skipped++;
           continue;
         }
-        const r = deskTrade(p.market, point, t.id, p.side === 'buy' ? 'sell' : 'buy', lots, true);
+        const before = silo !== undefined ? siloOf(t.id).bucket.balance : 0n;
+        const r = deskTrade(p.market, point, t.id, p.side === 'buy' ? 'sell' : 'buy', lots, true, silo);
         if (r?.ok) exits.done++;
         else exits.skipped++;
+        if (silo !== undefined && r?.ok) {
+          // What the isolated bucket would hand back: its initial margin plus what the close realized (net of fee).
+          const s = siloOf(t.id);
+          siloToFree(t.id, flat(s) ? s.bucket.balance : p.initialMargin + (s.bucket.balance - before));
+        }
       }
     }
     if ((point + 1) % input.bucketSize === 0 || point === n - 1) collector.sample();
@@ -334,6 +438,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     policy,
     figures,
     series: collector.series,
+    byTrader: collector.byTrader,
     commands,
     wallMs: performance.now() - started,
   };

@@ -10,13 +10,29 @@ import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
 import { formatDecimal, pow10 } from '../core/fixed.ts';
+import { RATE_DP } from '../core/rates.ts';
+import { DEFAULT_NETTING } from '../core/silo.ts';
 import { instrumentOf } from '../engine/market.ts';
 import { type CsvFormat, PATH_PRICE_DP, parsePriceCsv } from './csv.ts';
-import { DEFAULT_POLICY_IDS, type Policy, policyById, type SimMarket, simMarkets } from './markets.ts';
+import {
+  DEFAULT_POLICY_IDS,
+  type Policy,
+  policyById,
+  type SimMarket,
+  simCorrelations,
+  simMarkets,
+} from './markets.ts';
 import { RETURN_BINS, type StageFigures } from './metrics.ts';
 import { buildPath, type Intrabar, largestGap, PathError, type SimPath } from './path.ts';
 import { generatePopulation, type Population } from './population.ts';
-import { type MakerPlan, type PolicyResult, planMakers, type RunInput, runPolicy } from './runner.ts';
+import {
+  inNettedSilo,
+  type MakerPlan,
+  type PolicyResult,
+  planMakers,
+  type RunInput,
+  runPolicy,
+} from './runner.ts';
 
 /** The embedded data: Bitstamp BTC/USD 1-minute bars, January 2025 (see data/README.md). */
 export const DEFAULT_DATA = fileURLToPath(
@@ -69,7 +85,10 @@ export function resolvePolicies(ids: readonly string[]): Policy[] {
   const out: Policy[] = [];
   for (const id of ids) {
     const p = policyById(id);
-    if (!p) throw new SimulateError(`unknown policy "${id}" (known: ${DEFAULT_POLICY_IDS.join(', ')})`);
+    if (!p)
+      throw new SimulateError(
+        `unknown policy "${id}" (known: ${DEFAULT_POLICY_IDS.join(', ')}; hybrid:<share in [0, 1]> sets the hybrid opt-in share)`,
+      );
     if (!out.includes(p)) out.push(p);
   }
   return out;
@@ -228,8 +247,68 @@ export interface Summary {
   policies: ReturnType<typeof policySummary>[];
 }
 
-function policySummary(r: PolicyResult) {
+/**
+ * The traders a hybrid policy put in silos, and how the same traders fared under it and under the isolated and
+ * cross policies of the same run (those that ran): the like-for-like comparison.
+ */
+function optedInSummary(prep: PreparedSimulation, results: readonly PolicyResult[], r: PolicyResult) {
+  const group = prep.population.traders.flatMap((t, i) => (inNettedSilo(r.policy, t) ? [i] : []));
+  let deposited = 0n;
+  for (const i of group) deposited += prep.population.traders[i]!.deposit;
+  const under = results.filter((q) => q === r || q.policy.id === 'isolated' || q.policy.id === 'cross');
+  return {
+    traders: group.length,
+    deposited: money(deposited),
+    policies: under.map((q) => {
+      const b = q.byTrader;
+      let liquidations = 0;
+      let liquidated = 0;
+      let contagion = 0;
+      let lost = 0n;
+      let equity = 0n;
+      for (const i of group) {
+        liquidations += b.liquidations[i]!;
+        if (b.liquidations[i]! > 0) liquidated++;
+        contagion += b.contagion[i]!;
+        lost += b.lost[i]!;
+        equity += b.equity[i]!;
+      }
+      return {
+        id: q.policy.id,
+        liquidations,
+        liquidatedTraders: liquidated,
+        collateralLost: money(lost),
+        contagion,
+        pnl: money(equity - deposited),
+      };
+    }),
+  };
+}
+
+/** The hybrid policy's silos: how many, the offset netting granted at entry, what their liquidations closed. */
+function silosSummary(f: PolicyResult['figures'], optedIn: ReturnType<typeof optedInSummary>) {
+  const s = f.silos;
+  const h = s.healthyLegs;
+  return {
+    traders: s.traders,
+    legs: s.legs,
+    initialMarginAtOpen: { standalone: money(s.standaloneInitialMargin), netted: money(s.initialMargin) },
+    liquidations: s.liquidations,
+    healthyLegs: { closes: h.closes, traders: h.traders, notional: money(h.notional) },
+    refusedTransfers: s.refusedTransfers,
+    optedIn,
+  };
+}
+
+function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[], r: PolicyResult) {
+  const { markets } = prep;
   const f = r.figures;
+  const hybrid = r.policy.nettedSilos;
+  // The netting the engine ran with: the core defaults plus the markets' correlations (runner.ts sends them).
+  const netting = () => ({
+    floor: formatDecimal(DEFAULT_NETTING.floor, RATE_DP),
+    correlations: simCorrelations(markets),
+  });
   return {
     id: r.policy.id,
     description: r.policy.description,
@@ -238,6 +317,7 @@ function policySummary(r: PolicyResult) {
       autoAdd: r.policy.autoAdd,
       conventions: r.policy.conventions,
       liquidation: r.policy.liquidation,
+      ...(hybrid ? { nettedSilos: { share: hybrid.share, ...netting() } } : {}),
     },
     liquidations: {
       events: f.liquidations.events,
@@ -261,6 +341,7 @@ function policySummary(r: PolicyResult) {
       spilloverTraders: f.contagion.spilloverTraders,
     },
     isolationBreaches: f.isolationBreaches,
+    ...(hybrid ? { silos: silosSummary(f, optedInSummary(prep, results, r)) } : {}),
     insuranceFund: {
       pnl: money(f.insurance.pnl),
       seed: money(f.insurance.seed),
@@ -369,7 +450,7 @@ export function summarize(prep: PreparedSimulation, results: readonly PolicyResu
       };
     }),
     insuranceSeed: money(prep.insurance),
-    policies: results.map(policySummary),
+    policies: results.map((r) => policySummary(prep, results, r)),
   };
 }
 

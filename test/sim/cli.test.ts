@@ -66,6 +66,36 @@ describe('ringfence simulate', () => {
     assert.doesNotMatch(r.out, /report:/);
   });
 
+  test('hybrid:<share> runs the hybrid policy with that opt-in share; a line under the table tells its silos', {
+    timeout: 120_000,
+  }, async () => {
+    const r = await cli(['simulate', ...small, '--policies', 'isolated,hybrid:1', '--no-report']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^hybrid:1 +[\d,]+ .* ok$/m);
+    assert.match(
+      r.out,
+      /^hybrid:1: [\d,]+ traders in netted silos \([\d,]+ legs; netted initial margin \d+% of standalone at entry\); [\d,]+ silo liquidations closed [\d,]+ legs that alone were healthy$/m,
+    );
+    assert.match(
+      r.out,
+      /^ {2}the same [\d,]+ traders: isolated [\d,]+ liquidations, [\d,]+ lost; hybrid:1 [\d,]+ liquidations, [\d,]+ lost$/m,
+    );
+    const j = await cli(['simulate', ...small, '--policies', 'hybrid', '--json', '--no-report']);
+    const [p] = JSON.parse(j.out).policies;
+    assert.deepEqual(p.settings.nettedSilos, {
+      share: 0.5,
+      floor: '0.25',
+      correlations: [
+        { a: 'BTC', b: 'ETH', rho: '0.80' },
+        { a: 'BTC', b: 'SOL', rho: '0.70' },
+        { a: 'ETH', b: 'SOL', rho: '0.56' },
+      ],
+    });
+    const bad = await cli(['simulate', '--policies', 'hybrid:1.5', '--no-report']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /unknown policy "hybrid:1\.5" .*hybrid:<share in \[0, 1\]>/);
+  });
+
   test('bad input exits 2 with one line', async () => {
     const csv = join(dir, 'bad.csv');
     writeFileSync(csv, 'timestamp,price\n1736208060,100\n1736208120,1O1\n');

@@ -16,6 +16,8 @@
  * balance.
  * Per point (state): a trader's free balance never falls over a point in which it sent no command (less auto-add
  * under that policy), and the ledger verifies.
+ * Under the hybrid policy a named silo is one more bucket (`<trader>:silo:<id>`), with several legs: the same rules
+ * hold for it, so a silo's liquidation takes only the silo's own collateral.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -25,13 +27,14 @@ import { policyById } from '../../src/sim/markets.ts';
 import { runPolicy } from '../../src/sim/runner.ts';
 import { prepare } from '../../src/sim/simulate.ts';
 
-function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross') {
+function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross' | 'hybrid') {
   const prep = prepare({ traders: 400, seed: 7, policies: [policyId], intrabar: 'ohlc', bars: 1500 });
   const traders = new Set(prep.population.traders.map((t) => t.id));
   const optedIn = new Set(prep.population.traders.filter((t) => t.autoAdd).map((t) => t.id));
   const autoAdd = policyId === 'isolated+auto-add';
   const problems: string[] = [];
   let liquidations = 0;
+  let siloLiquidations = 0;
   let autoAdds = 0;
   let point = 0;
   const senders = new Set<string>();
@@ -43,6 +46,7 @@ function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross') {
     return traders.has(a) ? a : null;
   };
   const kind = (label: string) => label.split(':')[1];
+  const isBucket = (k: string | null | undefined) => k === 'isolated' || k === 'silo';
   const problem = (what: string, cmd: Command, e?: EngineEvent) => {
     if (problems.length < 20)
       problems.push(
@@ -56,9 +60,15 @@ function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross') {
     for (const e of r.events) {
       if (e.type === 'liquidationStarted') {
         liquidations++;
-        if (e.mode !== 'isolated' && policyId !== 'cross')
+        if (e.silo !== undefined) siloLiquidations++;
+        if (e.mode !== 'isolated' && e.silo === undefined && policyId !== 'cross')
           problem('a cross liquidation under an isolated policy', cmd, e);
-        const own = e.mode === 'isolated' ? `${e.account}:isolated:${e.symbol}` : `${e.account}:main:USDT`;
+        const own =
+          e.silo !== undefined
+            ? `${e.account}:silo:${e.silo}`
+            : e.mode === 'isolated'
+              ? `${e.account}:isolated:${e.symbol}`
+              : `${e.account}:main:USDT`;
         span = traders.has(e.account) ? { account: e.account, bucket: own } : null;
         continue;
       }
@@ -93,14 +103,14 @@ function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross') {
         if (t === null || t === issuer) continue;
         const fk = from === t ? kind(e.from) : null;
         const tk = to === t ? kind(e.to) : null;
-        if (fk === 'isolated' && tk === 'isolated') problem('a transfer between two buckets', cmd, e);
+        if (isBucket(fk) && isBucket(tk)) problem('a transfer between two buckets', cmd, e);
         else if (fk === 'main' && !(tk === 'isolated' && e.reason === 'autoAddMargin' && autoAdd))
           problem("a trader's free balance debited by a command it did not send", cmd, e);
         else if (fk === 'reserved' && tk !== 'main')
           problem('a reserve paid anywhere but back to free balance', cmd, e);
-        else if (tk === 'isolated' && fk === null && !/^(clearing|funding):/.test(e.from))
+        else if (isBucket(tk) && fk === null && !/^(clearing|funding):/.test(e.from))
           problem(`a bucket credited from ${e.from}`, cmd, e);
-        else if (fk === 'isolated' && tk === null && !/^(clearing|insurance|funding|fees):/.test(e.to))
+        else if (isBucket(fk) && tk === null && !/^(clearing|insurance|funding|fees):/.test(e.to))
           problem(`a bucket paid to ${e.to}`, cmd, e);
       }
     }
@@ -124,7 +134,7 @@ function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross') {
     point = p + 1;
   };
   const result = runPolicy(prep, policyById(policyId)!, { onCommand, onPoint });
-  return { problems, liquidations, autoAdds, result };
+  return { problems, liquidations, siloLiquidations, autoAdds, result };
 }
 
 describe('isolation guarantee, after every command and every point', () => {
@@ -143,6 +153,19 @@ describe('isolation guarantee, after every command and every point', () => {
     assert.ok(r.liquidations >= 50, `the run must exercise liquidation (saw ${r.liquidations})`);
     assert.ok(r.autoAdds >= 5, `the run must exercise auto-add (saw ${r.autoAdds})`);
     assert.equal(r.result.figures.isolationBreaches, 0);
+  });
+  test('hybrid: a netted silo is one box — its liquidations never touch free balance, another bucket or another silo', {
+    timeout: 300_000,
+  }, () => {
+    const r = check('hybrid');
+    assert.deepEqual(r.problems, []);
+    assert.ok(r.siloLiquidations >= 10, `the run must liquidate silos (saw ${r.siloLiquidations})`);
+    assert.ok(r.liquidations > r.siloLiquidations, 'and the traders left isolated');
+    assert.equal(r.autoAdds, 0);
+    assert.equal(r.result.figures.isolationBreaches, 0);
+    assert.equal(r.result.figures.contagion.traders, 0);
+    assert.equal(r.result.figures.silos.refusedTransfers, 0);
+    assert.ok(r.result.figures.conservation.ok);
   });
   test('the same checks catch cross margin doing what isolation forbids', () => {
     const r = check('cross');
