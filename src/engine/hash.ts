@@ -2,12 +2,13 @@
  * Canonical state hash: every piece of state that affects future behaviour, serialized in a fixed order (markets
  * and accounts by id, orders in book priority order) into SHA-256. Two engines that applied the same commands
  * hash equal; any divergence, however small, shows. Computed on demand (snapshots, tests), never per command.
+ * Covers the stored part of EngineState (state.ts), never the per-command scratch.
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_NETTING } from '../core/silo.ts';
-import type { Engine } from './engine.ts';
+import type { EngineState } from './state.ts';
 
-export function stateHash(e: Engine): string {
+export function stateHash(e: EngineState): string {
   const h = createHash('sha256');
   const put = (...parts: (string | number | bigint | boolean | null)[]) => h.update(`${parts.join('|')}\n`);
   put('engine', e.seq, e.lastTime, e.nextOrderId);

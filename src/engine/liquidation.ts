@@ -1,6 +1,9 @@
 /**
- * The liquidation engine: indexed detection, partial liquidation, the insurance fund's backstop, auto-deleveraging
- * and auto-add margin.
+ * Stage 5 of a command — sweep liquidations. The liquidation engine: indexed detection, partial liquidation, the
+ * insurance fund's backstop, auto-deleveraging and auto-add margin. `apply` (engine.ts) calls `refileDirty` once
+ * the command's handler is done (every position and bucket it changed is re-filed) and then `sweep` over the markets
+ * that became due. A liquidation goes down the pipeline like a trader's close: its order through match.ts, the
+ * backstop takeover and ADL through settle.ts.
  *
  * Detection. Every open position sits in its market's LiquidationIndex under a trigger price (liquidation-index.ts):
  * its own liquidation price when isolated, a per-account price-distance bound when cross. A mark update takes only
@@ -45,11 +48,11 @@ import {
 } from '../core/margin.ts';
 import { LEVERAGE_ONE, RATE_ONE } from '../core/rates.ts';
 import { nettedRequirement } from '../core/silo.ts';
-import { type Account, BACKSTOP_ACCOUNT, type Position, type Silo } from './account.ts';
-import type { Engine } from './engine.ts';
+import { Account, BACKSTOP_ACCOUNT, Position, Silo, Wallet } from './account.ts';
+import { emitPosition } from './events.ts';
 import { MAX_PRICE_TICKS, type Market } from './market.ts';
-import { allows } from './oracle.ts';
-import { settleFundingFor, validityAt } from './prices.ts';
+import { cancelResting, liquidationOrder } from './match.ts';
+import { allows, validityAt } from './oracle.ts';
 import { coverFromProfits, crossPositions } from './realize.ts';
 import {
   available,
@@ -59,7 +62,9 @@ import {
   positionInput,
   valuationPrice,
 } from './risk.ts';
+import { settleFundingFor, transferPosition } from './settle.ts';
 import { legOf } from './silos.ts';
+import { type EngineState, insuranceFund, positionOf } from './state.ts';
 
 export { BACKSTOP_ACCOUNT } from './account.ts';
 
@@ -73,7 +78,7 @@ const MAX_SWEEP_ROUNDS = 8;
  * Re-files an isolated position (or removes a flat one). Cross positions are filed per account: `fileCross`.
  * (Whether a position is already due is decided where it changed: `touchIsolated`, `touchCross`.)
  */
-export function fileIsolated(e: Engine, p: Position): void {
+export function fileIsolated(e: EngineState, p: Position): void {
   const idx = p.market.liqIndex;
   idx.stale.delete(p);
   if (p.sign === 0 || p.account.id === BACKSTOP_ACCOUNT || p.market.closed) {
@@ -106,7 +111,7 @@ export function fileIsolated(e: Engine, p: Position): void {
  * earlier one, and `first` is computed only when asked for (auto-add searches from it) — filing is a hot path.
  */
 function indexTrigger(
-  e: Engine,
+  e: EngineState,
   p: Position,
   collateral: bigint,
   wantFirst = false,
@@ -134,7 +139,7 @@ function earlier(p: Position, a: bigint | null, b: bigint | null): bigint | null
  * Files every open cross position of `a` in `asset` under its share of the account's margin surplus (with `silo`:
  * every leg of that named silo under its share of the silo's surplus).
  */
-export function fileCross(e: Engine, a: Account, asset: string, silo: Silo | null = null): void {
+export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo | null = null): void {
   if (a.id === BACKSTOP_ACCOUNT) return;
   const ps = crossPositions(a, asset, silo);
   if (ps.length === 0) return;
@@ -165,7 +170,7 @@ export function fileCross(e: Engine, a: Account, asset: string, silo: Silo | nul
  * silo.ts), so while no leg has reached its trigger the silo's equity stays above its maintenance: never late. Both
  * terms grow monotonically away from the valuation price, so the first such tick is found by bisection on ticks.
  */
-function nettedTrigger(e: Engine, p: Position, share: bigint, r: CrossRisk): bigint | null {
+function nettedTrigger(e: EngineState, p: Position, share: bigint, r: CrossRisk): bigint | null {
   const m = p.market;
   const tick = m.inst.tickSize;
   const pos = positionInput(p);
@@ -196,7 +201,7 @@ function nettedTrigger(e: Engine, p: Position, share: bigint, r: CrossRisk): big
  * liquidation trigger `lp` (the first failing tick) and the mark (the ratio is monotone in price there); null if it
  * is already reached (due now is returned as the mark).
  */
-function autoAddPrice(e: Engine, p: Position, collateral: bigint, lp: bigint | null): bigint | null {
+function autoAddPrice(e: EngineState, p: Position, collateral: bigint, lp: bigint | null): bigint | null {
   const m = p.market;
   const mark = valuationPrice(p);
   const hit = (price: bigint) => {
@@ -224,7 +229,7 @@ function autoAddPrice(e: Engine, p: Position, collateral: bigint, lp: bigint | n
  * exactly now — true when it is already due (below maintenance, or at its auto-add trigger), so the market is swept
  * before the command ends. Flat positions leave the index at once.
  */
-export function touchIsolated(e: Engine, p: Position): boolean {
+export function touchIsolated(e: EngineState, p: Position): boolean {
   const m = p.market;
   if (p.sign === 0 || p.account.id === BACKSTOP_ACCOUNT || m.closed) {
     m.liqIndex.stale.delete(p);
@@ -252,7 +257,7 @@ function autoAddReached(p: Position, equity: bigint, mm: bigint): boolean {
 
 /** The cross counterpart of `touchIsolated`: the account's cross positions in `asset` (or a named silo's legs) go
  * stale; returns the markets to sweep now if the bucket is already below maintenance. */
-export function touchCross(e: Engine, a: Account, asset: string, silo: Silo | null = null): Market[] {
+export function touchCross(e: EngineState, a: Account, asset: string, silo: Silo | null = null): Market[] {
   if (a.id === BACKSTOP_ACCOUNT) return [];
   const ps = crossPositions(a, asset, silo);
   for (const p of ps) p.market.liqIndex.stale.add(p);
@@ -262,8 +267,75 @@ export function touchCross(e: Engine, a: Account, asset: string, silo: Silo | nu
 }
 
 /** Re-files every stale position of these markets (a cross one re-files its whole account). */
-function refileStale(e: Engine, markets: readonly Market[]): void {
+function refileStale(e: EngineState, markets: readonly Market[]): void {
   for (const m of markets) for (const p of m.liqIndex.stale) fileIsolated(e, p);
+}
+
+/**
+ * Re-files every position and cross bucket whose state changed in this command (`e.liqDirty`, and the ledger
+ * accounts the command touched), and flags the markets they make due in `e.sweepMarkets`. `apply` runs it once the
+ * handler is done; the sweep runs it again after each round of liquidations.
+ */
+export function refileDirty(e: EngineState): void {
+  const touched = e.ledger.touched;
+  if (e.liqDirty.size === 0 && touched.size === 0) return;
+  let crossDirty: Map<Account, Set<string>> | null = null;
+  const addCross = (a: Account, asset: string) => {
+    crossDirty ??= new Map();
+    const s = crossDirty.get(a) ?? new Set<string>();
+    crossDirty.set(a, s);
+    s.add(asset);
+  };
+  // Named silos touched (allocated only when one is: this runs on every command).
+  let silos: Set<Silo> | null = null;
+  const addSilo = (s: Silo) => {
+    silos ??= new Set();
+    silos.add(s);
+  };
+  for (const l of touched) {
+    if (l.owner instanceof Position) e.liqDirty.add(l.owner);
+    else if (l.owner instanceof Account) addCross(l.owner, l.asset);
+    else if (l.owner instanceof Silo) addSilo(l.owner);
+  }
+  touched.clear();
+  for (const p of e.liqDirty) {
+    if ((p.mode === 'isolated' || p.sign === 0) && touchIsolated(e, p)) e.sweepMarkets.add(p.market);
+    if (p.mode === 'cross') {
+      if (p.silo !== null) addSilo(p.silo);
+      else addCross(p.account, p.market.asset);
+    }
+  }
+  e.liqDirty.clear();
+  // A named silo is a pooled bucket of its own: its legs are re-filed together, as an account's cross positions.
+  if (silos !== null)
+    for (const silo of silos as Set<Silo>)
+      for (const m of touchCross(e, silo.account, silo.asset, silo)) e.sweepMarkets.add(m);
+  if (crossDirty === null) return;
+  for (const [a, assets] of crossDirty as Map<Account, Set<string>>) {
+    for (const asset of assets) {
+      for (const m of touchCross(e, a, asset)) e.sweepMarkets.add(m);
+      // Auto-add triggers depend on the free balance too.
+      for (const p of a.positions.values()) {
+        if (!p.autoAdd || p.mode !== 'isolated' || p.sign === 0 || p.market.asset !== asset) continue;
+        // Money became free after a margin call: auto-add may try again.
+        if (p.marginCalled && available(a, a.wallets.get(asset)!, asset) > 0n) p.marginCalled = false;
+        if (touchIsolated(e, p)) e.sweepMarkets.add(p.market);
+      }
+    }
+  }
+}
+
+/** Rebuilds every market's index from positions (after restoring a snapshot): a cache of state, not state. */
+export function rebuildIndex(e: EngineState): void {
+  for (const a of e.accounts.values()) {
+    const crossAssets = new Set<string>();
+    for (const p of a.positions.values()) {
+      if (p.mode === 'isolated') fileIsolated(e, p);
+      else if (p.sign !== 0 && p.silo === null) crossAssets.add(p.market.asset);
+    }
+    for (const asset of crossAssets) fileCross(e, a, asset);
+    for (const silo of a.silos.values()) fileCross(e, a, silo.asset, silo);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -280,7 +352,7 @@ interface CrossRisk {
  * `silo`, of that named silo (its bucket instead of main, its maintenance under its risk model).
  */
 function crossState(
-  e: Engine,
+  e: EngineState,
   a: Account,
   asset: string,
   ps: readonly Position[],
@@ -311,7 +383,7 @@ function crossState(
  * Takes the positions the mark has reached on each flagged market and checks them exactly; liquidates, tops up or
  * re-files them. Repeats while liquidations make new candidates (bounded).
  */
-export function sweep(e: Engine, markets: Iterable<Market>): void {
+export function sweep(e: EngineState, markets: Iterable<Market>): void {
   let pending = [...markets];
   const st: SweepState = { waiting: new Set(), times: new Map() };
   for (let round = 0; round < MAX_SWEEP_ROUNDS && pending.length > 0; round++) {
@@ -340,7 +412,7 @@ export function sweep(e: Engine, markets: Iterable<Market>): void {
       }
       // Re-filing what the liquidations changed can make other markets due (a liquidation order filled a cross
       // account's resting order, say): they are swept in this command too, not left for the next one.
-      e.flushLiquidationDirty();
+      refileDirty(e);
       for (const due of e.sweepMarkets) next.add(due);
       e.sweepMarkets.clear();
     }
@@ -363,7 +435,7 @@ function forceFull(st: SweepState, p: Position): boolean {
 }
 
 /** Exact check of an isolated candidate. Returns the markets whose positions a liquidation changed. */
-function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
+function checkIsolated(e: EngineState, p: Position, st: SweepState): Market[] {
   const m = p.market;
   const mark = m.mark!;
   const equity = bucketAfterFunding(p) + unrealizedPnl(m.inst, positionInput(p), mark);
@@ -395,7 +467,7 @@ function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
     maintenance: mm,
   });
   for (const o of [...p.account.orders.values()].filter((o) => o.position === p).sort((x, y) => x.id - y.id))
-    e.cancelResting(o, 'liquidation');
+    cancelResting(e, o, 'liquidation');
   const { lots, chunked } = lotsToClose(e, p, mark, equity, mm, backstopNow, full);
   const bp = isolatedBankruptcy(e, p);
   const touched = [m, ...close(e, p, lots, mark, bp, backstopNow)];
@@ -405,7 +477,7 @@ function checkIsolated(e: Engine, p: Position, st: SweepState): Market[] {
     if (p.bucket.balance > 0n)
       e.ledger.transfer(p.bucket, p.account.wallets.get(m.asset)!.main, p.bucket.balance, 'marginRelease');
   }
-  e.emitPosition(p);
+  emitPosition(e, p);
   fileIsolated(e, p);
   return touched;
 }
@@ -417,7 +489,7 @@ function backstopTakesOver(m: Market, equity: bigint, mm: bigint): boolean {
 }
 
 /** Within the cooldown after a chunk (and not so deep that the backstop takes over). */
-function coolingDown(e: Engine, p: Position, backstopNow: boolean): boolean {
+function coolingDown(e: EngineState, p: Position, backstopNow: boolean): boolean {
   return e.now < p.liquidationCooldownUntil && !backstopNow;
 }
 
@@ -426,7 +498,7 @@ function coolingDown(e: Engine, p: Position, backstopNow: boolean): boolean {
  * else the market's partial policy, and at most one chunk of a position above the chunk notional.
  */
 function lotsToClose(
-  e: Engine,
+  e: EngineState,
   p: Position,
   mark: bigint,
   equity: bigint,
@@ -445,13 +517,13 @@ function lotsToClose(
 }
 
 /** After a close: a chunk of a position still open starts the cooldown; a closed position has none. */
-function startCooldown(e: Engine, p: Position, chunked: boolean): void {
+function startCooldown(e: EngineState, p: Position, chunked: boolean): void {
   const cooldownMs = p.market.liquidation.cooldownMs;
   if (p.sign === 0) p.liquidationCooldownUntil = 0;
   else if (chunked && cooldownMs > 0) p.liquidationCooldownUntil = e.now + cooldownMs;
 }
 
-function isolatedBankruptcy(e: Engine, p: Position): bigint {
+function isolatedBankruptcy(e: EngineState, p: Position): bigint {
   return (
     bankruptcyPrice({
       inst: p.market.inst,
@@ -467,7 +539,7 @@ function isolatedBankruptcy(e: Engine, p: Position): bigint {
  * next lower risk tier ('tier'), or all ('full'). `equity` and `mm` are the whole bucket's (for cross, the account's
  * in this asset), so closing one position is judged by what it does to the bucket.
  */
-function closeLots(e: Engine, p: Position, mark: bigint, equity: bigint, mm: bigint): number {
+function closeLots(e: EngineState, p: Position, mark: bigint, equity: bigint, mm: bigint): number {
   const m = p.market;
   const cfg = m.liquidation;
   if (cfg.partial === 'full') return p.lots;
@@ -517,7 +589,7 @@ function tierDropLots(p: Position, mark: bigint): number {
  * pay its loss, never the owner's main balance or another silo.
  */
 function checkCross(
-  e: Engine,
+  e: EngineState,
   a: Account,
   asset: string,
   sw: SweepState,
@@ -549,7 +621,7 @@ function checkCross(
   const own = (o: { market: Market; position: Position }) =>
     o.market.asset === asset && o.position.silo === silo;
   for (const o of [...a.orders.values()].filter(own).sort((x, y) => x.id - y.id))
-    e.cancelResting(o, 'liquidation');
+    cancelResting(e, o, 'liquidation');
   for (let guard = 0; guard < 256; guard++) {
     ps = crossPositions(a, asset, silo);
     if (ps.length === 0) break;
@@ -574,7 +646,7 @@ function checkCross(
     for (const t of close(e, p, lots, mark, bp, backstopNow)) touched.add(t);
     startCooldown(e, p, chunked);
     touched.add(p.market);
-    e.emitPosition(p);
+    emitPosition(e, p);
   }
   fileCross(e, a, asset, silo);
   return [...touched];
@@ -582,7 +654,7 @@ function checkCross(
 
 /** Where the whole bucket's (or silo's) equity reaches zero with this leg's price alone moving: no model involved. */
 function crossBankruptcy(
-  e: Engine,
+  e: EngineState,
   a: Account,
   asset: string,
   ps: readonly Position[],
@@ -605,11 +677,43 @@ function crossBankruptcy(
 // ---------------------------------------------------------------------------------------------------------
 // Closing: book, backstop, ADL
 
+/** The backstop's position on `m`, opening the backstop account (its wallet is the fund) on first use. */
+export function backstopPosition(e: EngineState, m: Market): Position {
+  let a = e.accounts.get(BACKSTOP_ACCOUNT);
+  if (!a) {
+    a = new Account(BACKSTOP_ACCOUNT, e.accounts.size + 1);
+    e.accounts.set(a.id, a);
+  }
+  if (!a.wallets.has(m.asset)) {
+    a.wallets.set(
+      m.asset,
+      new Wallet(
+        e.ledger.systemAccount('insurance', m.asset),
+        e.ledger.open('reserved', m.asset, `${BACKSTOP_ACCOUNT}:reserved:${m.asset}`),
+      ),
+    );
+  }
+  let p = a.positions.get(m.symbol);
+  if (!p) {
+    p = positionOf(e, a, m);
+    p.mode = 'cross';
+    p.leverage = m.inst.maxLeverage;
+  }
+  return p;
+}
+
 /**
  * Closes `lots` of `p`: an IOC in the book, then the backstop or ADL for the rest. Returns the markets where other
  * positions changed (ADL counterparties), whose index must be swept again.
  */
-function close(e: Engine, p: Position, lots: number, mark: bigint, bp: bigint, skipBook: boolean): Market[] {
+function close(
+  e: EngineState,
+  p: Position,
+  lots: number,
+  mark: bigint,
+  bp: bigint,
+  skipBook: boolean,
+): Market[] {
   const m = p.market;
   const long = p.sign > 0;
   const side = long ? ('long' as const) : ('short' as const);
@@ -619,7 +723,7 @@ function close(e: Engine, p: Position, lots: number, mark: bigint, bp: bigint, s
   if (!skipBook) {
     coverFromProfits(e, p.account, m.asset, lossAt(p, lots, bp), p);
     const limit = bookLimit(e, p, lots, mark, bp, gap);
-    const r = e.placeLiquidationOrder(p, lots, limit);
+    const r = liquidationOrder(e, p, lots, limit);
     if (r.lots > 0) {
       left -= r.lots;
       const fee = chargeFee(e, p, holder, r.value, bp);
@@ -630,15 +734,15 @@ function close(e: Engine, p: Position, lots: number, mark: bigint, bp: bigint, s
   const size = m.size(left);
   // Taking over at the bankruptcy price costs the fund what the mark is already past it by.
   const takeoverLoss = maxBig(0n, -unrealizedPnl(m.inst, { side, size, entryPrice: bp }, mark));
-  const fund = e.insuranceFund(m.asset);
+  const fund = insuranceFund(e, m.asset);
   const value = notional(m.inst, size, bp, 'ceil');
   // The book fee may have taken cash the rest needs at the bankruptcy price: the account's profits pay it again.
   coverFromProfits(e, p.account, m.asset, lossAt(p, left, bp), p);
   if (fund > 0n && takeoverLoss <= fund) {
-    e.transferPosition(p, [{ to: e.backstopPosition(m), lots: left }], bp, true);
+    transferPosition(e, p, [{ to: backstopPosition(e, m), lots: left }], bp, true);
     const fee = chargeFee(e, p, holder, value, bp);
     stage(e, p, side, left, bp, mark, bp, 'backstop', fee);
-    e.emitPosition(e.backstopPosition(m));
+    emitPosition(e, backstopPosition(e, m));
     return [];
   }
   const touched = deleverage(e, p, left, bp);
@@ -658,7 +762,14 @@ function lossAt(p: Position, lots: number, price: bigint): bigint {
  * so fills never lose more than the bucket holds. In a gap (mark already past bankruptcy) the fund pays for fills
  * past bankruptcy, so the limit goes out to the market band around the mark, but no further than the fund can pay.
  */
-function bookLimit(e: Engine, p: Position, lots: number, mark: bigint, bp: bigint, gap: boolean): number {
+function bookLimit(
+  e: EngineState,
+  p: Position,
+  lots: number,
+  mark: bigint,
+  bp: bigint,
+  gap: boolean,
+): number {
   const m = p.market;
   const long = p.sign > 0;
   const tick = m.inst.tickSize;
@@ -667,7 +778,7 @@ function bookLimit(e: Engine, p: Position, lots: number, mark: bigint, bp: bigin
     return Number(long ? ceilDiv(price, tick) : price / tick); // a sell no lower, a buy no higher
   }
   const band = m.bandTicks(mark, m.marketBand, !long);
-  const fund = e.insuranceFund(m.asset);
+  const fund = insuranceFund(e, m.asset);
   if (fund <= 0n) return Number(long ? ceilDiv(bp, tick) : bp / tick);
   // Worst price the fund can pay for: bisect on ticks between the band and the bankruptcy price.
   const size = m.size(lots);
@@ -695,7 +806,7 @@ function bookLimit(e: Engine, p: Position, lots: number, mark: bigint, bp: bigin
  * the lots that stay open: their next stage in the same command was a draw.) Never more than the holder has.
  */
 function chargeFee(
-  e: Engine,
+  e: EngineState,
   p: Position,
   holder: import('./ledger.ts').LedgerAccount,
   value: bigint,
@@ -729,7 +840,7 @@ function chargeFee(
 }
 
 function stage(
-  e: Engine,
+  e: EngineState,
   p: Position,
   side: 'long' | 'short',
   lots: number,
@@ -762,7 +873,7 @@ function stage(
  * ranks by one pass over the market's positions (documented worst case: O(n log n) per ADL event). The backstop's
  * own positions come last.
  */
-function deleverage(e: Engine, p: Position, lots: number, bp: bigint): Market[] {
+function deleverage(e: EngineState, p: Position, lots: number, bp: bigint): Market[] {
   const m = p.market;
   const ranked: { q: Position; score: bigint }[] = [];
   let backstop: Position | null = null;
@@ -790,7 +901,7 @@ function deleverage(e: Engine, p: Position, lots: number, bp: bigint): Market[] 
   if (left > 0) throw new Error(`bug: ${m.symbol} open interest does not cover an ADL of ${left} lots`);
   // One transfer for all counterparties, so the liquidated position realizes its loss once (see transferPosition).
   const sides = legs.map(({ to }) => (to.sign > 0 ? ('long' as const) : ('short' as const)));
-  e.transferPosition(p, legs, bp, true);
+  transferPosition(e, p, legs, bp, true);
   legs.forEach(({ to: q, lots: n }, i) => {
     e.events.push({
       type: 'adl',
@@ -803,13 +914,13 @@ function deleverage(e: Engine, p: Position, lots: number, bp: bigint): Market[] 
       liquidated: p.account.id,
       rank: i + 1,
     });
-    e.emitPosition(q);
+    emitPosition(e, q);
   });
   return [m];
 }
 
 /** Ranking score at RATE_DP (higher = deleveraged first). */
-export function adlScore(e: Engine, q: Position, kind: 'pnlLeverage' | 'leveragePnl'): bigint {
+export function adlScore(e: EngineState, q: Position, kind: 'pnlLeverage' | 'leveragePnl'): bigint {
   const m = q.market;
   const mark = valuationPrice(q);
   const pos = positionInput(q);
@@ -842,7 +953,7 @@ export function adlScore(e: Engine, q: Position, kind: 'pnlLeverage' | 'leverage
  * position's initial margin again; 'restoreInitialMargin' adds what brings equity back to initial margin at mark.
  * With too little available it adds what there is; with nothing, it raises a margin call.
  */
-function autoAdd(e: Engine, p: Position, equity: bigint, mm: bigint): bigint {
+function autoAdd(e: EngineState, p: Position, equity: bigint, mm: bigint): bigint {
   const m = p.market;
   const w = p.account.wallets.get(m.asset)!;
   const mark = m.mark!;
@@ -876,6 +987,6 @@ function autoAdd(e: Engine, p: Position, equity: bigint, mm: bigint): bigint {
     amount,
     marginRatio: ratio,
   });
-  e.emitPosition(p);
+  emitPosition(e, p);
   return amount;
 }

@@ -7,8 +7,9 @@
  * - tooVolatile: the last index update jumped more than `maxJump`; the index is clamped to the band for this update;
  * - stale: no fresh index for longer than the staleness limit (seen when a command arrives);
  * - insufficientSources: fewer fresh sources than required; the index holds its last value.
- * Each action names the worst validity it tolerates (ORACLE_POLICY). The engine emits `oracleStatus` events when
- * an action pauses or resumes on a market, and why.
+ * Each action names the worst validity it tolerates (ORACLE_POLICY); `requireOracle` is the gate the command
+ * handlers check before an action (validation), `validityAt` what matching and the sweep consult. The engine emits
+ * `oracleStatus` events when an action pauses or resumes on a market, and why (prices.ts).
  */
 import { computeIndex, type IndexConfig, type SourceQuote } from '../core/index-price.ts';
 import {
@@ -21,6 +22,8 @@ import {
   updateEma,
 } from '../core/mark-price.ts';
 import { RATE_ONE } from '../core/rates.ts';
+import type { Market } from './market.ts';
+import { Rejection } from './types.ts';
 
 export type Validity = 'valid' | 'tooVolatile' | 'stale' | 'insufficientSources';
 const RANK: Record<Validity, number> = { valid: 0, tooVolatile: 1, stale: 2, insufficientSources: 3 };
@@ -38,6 +41,27 @@ export const ORACLE_POLICY: Record<OracleAction, Validity> = {
 
 export function allows(action: OracleAction, v: Validity): boolean {
   return RANK[v] <= RANK[ORACLE_POLICY[action]];
+}
+
+/** Validity as of `now` without mutating: an index older than the staleness limit is stale. */
+export function validityAt(m: Market, now: number): Validity {
+  const o = m.oracle;
+  if (!o) return 'valid';
+  if (o.validity !== 'insufficientSources' && o.index !== null && now - o.indexTime > o.cfg.stalenessMs)
+    return 'stale';
+  return o.validity;
+}
+
+/** Rejects with ORACLE_PAUSED when the market's oracle state does not allow `action`. */
+export function requireOracle(m: Market, action: OracleAction, now: number): void {
+  const v = validityAt(m, now);
+  if (!allows(action, v)) {
+    const why = m.oracle?.reason ?? '';
+    throw new Rejection(
+      'ORACLE_PAUSED',
+      `${action} is paused on ${m.symbol}: oracle ${v}${why ? ` (${why})` : ''}`,
+    );
+  }
 }
 
 export interface OracleConfig extends IndexConfig {

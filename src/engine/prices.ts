@@ -1,6 +1,10 @@
 /**
- * Prices, funding and expiry inside the engine: oracle quotes → index → mark, the per-action oracle policy, funding
- * intervals (an O(1) index step) and lazy per-position settlement, and dated-futures settlement at the index TWAP.
+ * Prices, funding and expiry inside the engine: oracle quotes → index → mark, funding intervals (an O(1) index
+ * step), and dated-futures settlement at the index TWAP. Driven by the market commands (commands/markets.ts:
+ * oracleQuote, tick); it cancels through match.ts and moves money through settle.ts. Two pieces live with the stage
+ * that uses them and are re-exported here: the per-action oracle gate (`validityAt`, `requireOracle`: oracle.ts,
+ * used by validation and matching) and lazy per-position funding settlement (`settleFundingFor`: settle.ts, run
+ * before any position changes size or collateral).
  *
  * Scheduled work (staleness, funding times, expiries) runs when a command moves the clock — `tick` or
  * `oracleQuote` — at the scheduled time, never on an order or a margin command, so those stay atomic: validated
@@ -8,44 +12,30 @@
  */
 import { InputError, parseDecimal } from '../core/fixed.ts';
 import { notional, unrealizedPnl } from '../core/margin.ts';
-import type { Position } from './account.ts';
-import type { Engine } from './engine.ts';
+import { emitPosition } from './events.ts';
 import { impactPrice } from './funding.ts';
 import type { Market } from './market.ts';
-import { allows, type OracleAction, type Validity } from './oracle.ts';
-import { holderOf, pendingFunding } from './risk.ts';
+import { cancelResting } from './match.ts';
+import { allows, type OracleAction, validityAt } from './oracle.ts';
+import { holderOf } from './risk.ts';
+import { settleFundingFor, settlePnl } from './settle.ts';
+import type { EngineState } from './state.ts';
 import { Rejection } from './types.ts';
+import { marketOf } from './validate.ts';
+
+// Where they were first defined; the service, tests and benches import them from here.
+export { requireOracle, validityAt } from './oracle.ts';
+export { settleFundingFor } from './settle.ts';
 
 const GUARDED: readonly OracleAction[] = ['increaseRisk', 'withdraw', 'liquidate', 'funding'];
 /** Levels walked for impact prices: bounds the work of a premium sample. */
 const IMPACT_LEVELS = 200;
 
-/** Validity as of `now` without mutating: an index older than the staleness limit is stale. */
-export function validityAt(m: Market, now: number): Validity {
-  const o = m.oracle;
-  if (!o) return 'valid';
-  if (o.validity !== 'insufficientSources' && o.index !== null && now - o.indexTime > o.cfg.stalenessMs)
-    return 'stale';
-  return o.validity;
-}
-
-/** Rejects with ORACLE_PAUSED when the market's oracle state does not allow `action`. */
-export function requireOracle(m: Market, action: OracleAction, now: number): void {
-  const v = validityAt(m, now);
-  if (!allows(action, v)) {
-    const why = m.oracle?.reason ?? '';
-    throw new Rejection(
-      'ORACLE_PAUSED',
-      `${action} is paused on ${m.symbol}: oracle ${v}${why ? ` (${why})` : ''}`,
-    );
-  }
-}
-
 export function oracleQuote(
-  e: Engine,
+  e: EngineState,
   cmd: { symbol: string; source: string; price: string; time: number },
 ): undefined {
-  const m = e.market(cmd.symbol);
+  const m = marketOf(e, cmd.symbol);
   const o = m.oracle;
   if (!o) throw new Rejection('INVALID_COMMAND', `${m.symbol} has no oracle; set its mark with setMarkPrice`);
   if (m.closed) throw new Rejection('MARKET_CLOSED', `${m.symbol} has settled; its price is final`);
@@ -95,7 +85,7 @@ export function oracleQuote(
 }
 
 /** Processes everything due by `time` on every market, in market order (deterministic). */
-export function runScheduled(e: Engine, time: number): void {
+export function runScheduled(e: EngineState, time: number): void {
   for (const m of e.markets.values()) {
     // Funding first: each due funding time is judged by the oracle's validity AT that time (validityAt(nextTime)).
     // Ageing the index to `time` before it (as this once did) marked it stale first, so a funding time whose index
@@ -107,7 +97,7 @@ export function runScheduled(e: Engine, time: number): void {
   }
 }
 
-function runFunding(e: Engine, m: Market, time: number): void {
+function runFunding(e: EngineState, m: Market, time: number): void {
   const f = m.funding!;
   // Bounded: a clock jump of days runs at most that many intervals (24 per day at 1 h).
   for (let guard = 0; f.nextTime <= time && guard < 10_000; guard++) {
@@ -145,56 +135,6 @@ function runFunding(e: Engine, m: Market, time: number): void {
   }
 }
 
-/**
- * Settles a position's pending funding into its bucket (isolated) or main balance (cross). Funding larger than
- * an isolated bucket empties it and the insurance fund pays the rest (recorded); it never reaches the free
- * balance. When every open position has settled, the pool holds only rounding residue, which goes to fees.
- */
-export function settleFundingFor(e: Engine, p: Position): void {
-  const m = p.market;
-  const f = m.funding;
-  if (!f || p.fundingEpoch === f.epoch) return;
-  if (p.sign === 0) {
-    p.fundingIndex = f.cumIndex;
-    p.fundingEpoch = f.epoch;
-    return;
-  }
-  const owed = pendingFunding(p);
-  p.fundingIndex = f.cumIndex;
-  p.fundingEpoch = f.epoch;
-  m.unsettledFunding -= 1;
-  const holder = holderOf(p);
-  let shortfall = 0n;
-  if (owed > 0n) {
-    const paid = owed < holder.balance ? owed : holder.balance > 0n ? holder.balance : 0n;
-    e.ledger.transfer(holder, m.fundingPool, paid, 'funding');
-    shortfall = owed - paid;
-    if (shortfall > 0n) {
-      e.ledger.transfer(m.insurance, m.fundingPool, shortfall, 'insuranceCover');
-      e.events.push({
-        type: 'insuranceDraw',
-        asset: m.asset,
-        account: p.account.id,
-        symbol: m.symbol,
-        amount: shortfall,
-      });
-    }
-  } else if (owed < 0n) {
-    e.ledger.transfer(m.fundingPool, holder, -owed, 'funding');
-  }
-  e.events.push({
-    type: 'fundingPaid',
-    account: p.account.id,
-    symbol: m.symbol,
-    amount: owed,
-    shortfall,
-    ...(p.silo !== null ? { silo: p.silo.id } : {}),
-  });
-  if (m.unsettledFunding === 0 && m.fundingPool.balance > 0n) {
-    e.ledger.transfer(m.fundingPool, m.fees, m.fundingPool.balance, 'fundingResidue');
-  }
-}
-
 /** Time-weighted index over the settlement window before expiry. */
 function accrueTwap(m: Market, now: number): void {
   const exp = m.inst.expiry;
@@ -214,11 +154,11 @@ function accrueTwap(m: Market, now: number): void {
  * Dated-future expiry: every resting order is cancelled and every position closed at the settlement price (TWAP
  * of the index over the window; the last index or mark if no quote fell in it). A once-per-market scan.
  */
-function settleExpiry(e: Engine, m: Market): void {
+function settleExpiry(e: EngineState, m: Market): void {
   accrueTwap(m, m.inst.expiry!);
   const price = m.twapMs > 0n ? m.twapNum / m.twapMs : (m.oracle?.index ?? m.mark ?? m.last);
   if (price === null) return; // nothing to settle at: retried on the next tick
-  for (const o of [...m.book.orders()]) e.cancelResting(o as import('./account.ts').Order, 'expired');
+  for (const o of [...m.book.orders()]) cancelResting(e, o as import('./account.ts').Order, 'expired');
   let closed = 0;
   for (const p of m.positions) {
     if (p.sign === 0) continue;
@@ -230,13 +170,13 @@ function settleExpiry(e: Engine, m: Market): void {
       { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice },
       price,
     );
-    e.settlePnl(p, holder, pnl);
+    settlePnl(e, p, holder, pnl);
     p.realizedPnl += pnl;
     p.lots = 0;
     p.sign = 0;
     p.entryPrice = 0n;
     if (p.bucket.balance > 0n) e.ledger.transfer(p.bucket, w.main, p.bucket.balance, 'settlement');
-    e.emitPosition(p);
+    emitPosition(e, p);
     closed++;
   }
   m.openPositions = 0;
@@ -247,7 +187,7 @@ function settleExpiry(e: Engine, m: Market): void {
 }
 
 /** Emits pause/resume events for every guarded action whose permission changed. */
-function reportStatus(e: Engine, m: Market, now: number): void {
+function reportStatus(e: EngineState, m: Market, now: number): void {
   if (!m.oracle) return;
   const v = validityAt(m, now);
   for (const a of GUARDED) {

@@ -1,6 +1,7 @@
 /**
  * Read models: positions with ccxt's Position fields and balances with ccxt's free/used/total shape.
- * Decimals travel as strings (ccxt returns numbers; strings keep them exact).
+ * Decimals travel as strings (ccxt returns numbers; strings keep them exact). Reads only, off the command pipeline:
+ * the service and tests pass the engine (an EngineState) between commands.
  */
 import { ceilDiv, formatDecimal } from '../core/fixed.ts';
 import {
@@ -13,8 +14,8 @@ import {
 } from '../core/margin.ts';
 import { LEVERAGE_DP, RATE_DP } from '../core/rates.ts';
 import type { Position, Silo } from './account.ts';
-import type { Engine } from './engine.ts';
 import { MAX_PRICE_TICKS } from './market.ts';
+import { maxRemovable } from './pretrade.ts';
 import { crossPositions } from './realize.ts';
 import {
   available,
@@ -27,6 +28,7 @@ import {
   valuationPrice,
 } from './risk.ts';
 import { combine, legOf, siloFigures, siloMaxRemovable } from './silos.ts';
+import type { EngineState } from './state.ts';
 
 export interface PositionView {
   symbol: string;
@@ -53,7 +55,7 @@ export interface PositionView {
   silo: string | null;
 }
 
-export function positionView(e: Engine, p: Position): PositionView {
+export function positionView(e: EngineState, p: Position): PositionView {
   const m = p.market;
   const inst = m.inst;
   const money = (v: bigint) => formatDecimal(v, inst.settleDp);
@@ -95,7 +97,7 @@ export function positionView(e: Engine, p: Position): PositionView {
  * the engine files it: the tick before the first failing one, whatever the display convention. A netted silo's leg
  * is searched on the silo's exact test (its maintenance is not a sum).
  */
-export function positionLiquidationPrice(e: Engine, p: Position): bigint | null {
+export function positionLiquidationPrice(e: EngineState, p: Position): bigint | null {
   const conv = conservativeRounding(e.conventions);
   if (p.silo?.riskModel === 'netted') return nettedLiquidationPrice(e, p.silo, p);
   if (p.mode === 'isolated')
@@ -116,7 +118,7 @@ export function positionLiquidationPrice(e: Engine, p: Position): bigint | null 
 }
 
 /** A netted silo's test (equity < netted maintenance) with `p`'s price at `ticks`, the other legs at their marks. */
-function nettedFails(e: Engine, silo: Silo, p: Position, price: bigint): boolean {
+function nettedFails(e: EngineState, silo: Silo, p: Position, price: bigint): boolean {
   let equity = silo.bucket.balance;
   const mms = siloLegs(silo).map((q) => {
     const at = q === p ? price : valuationPrice(q);
@@ -127,7 +129,7 @@ function nettedFails(e: Engine, silo: Silo, p: Position, price: bigint): boolean
 }
 
 /** The tick before the first failing one in `p`'s adverse direction (bisection on ticks); null: none. */
-function nettedLiquidationPrice(e: Engine, silo: Silo, p: Position): bigint | null {
+function nettedLiquidationPrice(e: EngineState, silo: Silo, p: Position): bigint | null {
   const tick = p.market.inst.tickSize;
   const long = p.sign > 0;
   const start = valuationPrice(p);
@@ -152,7 +154,7 @@ function nettedLiquidationPrice(e: Engine, silo: Silo, p: Position): bigint | nu
  * maintenance and no funding, as this once was, showed a price past the real one: funding owed moved it by
  * funding / size.)
  */
-function otherCrossNet(e: Engine, me: Position): bigint {
+function otherCrossNet(e: EngineState, me: Position): bigint {
   let net = -pendingFunding(me);
   for (const p of me.account.positions.values()) {
     if (
@@ -175,7 +177,7 @@ function otherCrossNet(e: Engine, me: Position): bigint {
 
 const fmtRate = (r: bigint | null) => (r === null ? null : formatDecimal(r, RATE_DP));
 
-export function positionsOf(e: Engine, accountId: string): PositionView[] {
+export function positionsOf(e: EngineState, accountId: string): PositionView[] {
   const a = e.accounts.get(accountId);
   if (!a) return [];
   return [...a.positions.values()].filter((p) => p.sign !== 0).map((p) => positionView(e, p));
@@ -190,7 +192,7 @@ export interface BalanceView {
   total: string;
 }
 
-export function balancesOf(e: Engine, accountId: string): BalanceView[] {
+export function balancesOf(e: EngineState, accountId: string): BalanceView[] {
   const a = e.accounts.get(accountId);
   if (!a) return [];
   return [...a.wallets.keys()].sort().map((asset) => {
@@ -237,7 +239,7 @@ export interface SiloView {
   liquidationPrices: Record<string, bigint | null>;
 }
 
-export function silosOf(e: Engine, accountId: string): SiloView[] {
+export function silosOf(e: EngineState, accountId: string): SiloView[] {
   const a = e.accounts.get(accountId);
   if (!a) return [];
   const out: SiloView[] = [];
@@ -281,7 +283,7 @@ export function silosOf(e: Engine, accountId: string): SiloView[] {
       standaloneInitialMargin: sums.im,
       standaloneMaintenanceMargin: sums.mm,
       marginRatio: marginRatio(sums.mm, equity),
-      maxRemovable: e.maxRemovable(p),
+      maxRemovable: maxRemovable(e, p),
       legs: [positionView(e, p)],
       liquidationPrices: prices(e, [p]),
     });
@@ -313,7 +315,7 @@ function maxZero(v: bigint): bigint {
 }
 
 /** Σ (uPnL − funding owed), Σ initial margin, Σ the liquidation test's maintenance, at valuation prices. */
-function pooledSums(e: Engine, legs: readonly Position[]): { pnl: bigint; im: bigint; mm: bigint } {
+function pooledSums(e: EngineState, legs: readonly Position[]): { pnl: bigint; im: bigint; mm: bigint } {
   let pnl = 0n;
   let im = 0n;
   let mm = 0n;
@@ -326,7 +328,7 @@ function pooledSums(e: Engine, legs: readonly Position[]): { pnl: bigint; im: bi
   return { pnl, im, mm };
 }
 
-function prices(e: Engine, legs: readonly Position[]): Record<string, bigint | null> {
+function prices(e: EngineState, legs: readonly Position[]): Record<string, bigint | null> {
   const out: Record<string, bigint | null> = {};
   for (const p of legs) out[p.market.symbol] = positionLiquidationPrice(e, p);
   return out;

@@ -3,13 +3,14 @@
  * losses (its bankruptcy price and the check on a voluntary close count it), but a loss is paid from the wallet's
  * cash: where the cash falls short, the account's profitable cross positions realize what is missing at their marks
  * first, so the shortfall is never the insurance fund's while the account still holds the money. Used by the
- * liquidation engine and by a trader's own closes alike.
+ * liquidation engine and by a trader's own closes alike (settle.ts).
  */
 import { unrealizedPnl } from '../core/margin.ts';
 import { type Account, BACKSTOP_ACCOUNT, type Position, type Silo } from './account.ts';
-import type { Engine } from './engine.ts';
+import { emitPosition } from './events.ts';
 import type { LedgerAccount } from './ledger.ts';
 import { positionInput, siloLegs, valuationPrice } from './risk.ts';
+import type { EngineState } from './state.ts';
 
 /**
  * An account's open cross positions settled in `asset` (in its positions' insertion order); with `silo`, that named
@@ -33,7 +34,13 @@ export function crossPositions(a: Account, asset: string, silo: Silo | null = nu
  * cash falls short: each one's entry moves toward its mark (size unchanged) and the market's clearing account pays
  * the difference into the wallet. Equity does not change, only its form; by symbol, so replays agree.
  */
-export function coverFromProfits(e: Engine, a: Account, asset: string, loss: bigint, except: Position): void {
+export function coverFromProfits(
+  e: EngineState,
+  a: Account,
+  asset: string,
+  loss: bigint,
+  except: Position,
+): void {
   // The backstop's wallet is the fund itself; an isolated position's loss is its bucket's alone.
   if (a.id === BACKSTOP_ACCOUNT || except.mode !== 'cross') return;
   // A named silo's leg: its silo's other legs pay into the silo's bucket (never the owner's main).
@@ -57,7 +64,7 @@ export function coverFromProfits(e: Engine, a: Account, asset: string, loss: big
  * never pays more than closing once would. The new entry is the one closest to the old that realizes enough (PnL is
  * monotone in the entry, linear and inverse alike), so no more is realized than needed.
  */
-function realizeProfit(e: Engine, q: Position, to: LedgerAccount, need: bigint): bigint {
+function realizeProfit(e: EngineState, q: Position, to: LedgerAccount, need: bigint): bigint {
   const m = q.market;
   const price = valuationPrice(q);
   const closingAt = (entry: bigint) => unrealizedPnl(m.inst, positionInput(q), entry);
@@ -78,6 +85,6 @@ function realizeProfit(e: Engine, q: Position, to: LedgerAccount, need: bigint):
   e.ledger.transfer(m.clearing, to, amount, 'profitRealized');
   q.entryPrice = entry;
   q.realizedPnl += amount;
-  e.emitPosition(q);
+  emitPosition(e, q);
   return amount;
 }

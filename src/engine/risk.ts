@@ -2,7 +2,7 @@
  * Margin requirements the engine checks before it lets money or exposure move. Pure functions over state:
  * they compute, the engine decides and mutates.
  *
- * Policy (conservative, documented in README):
+ * Policy (conservative, documented in docs/calc.md, ringfence's own policy):
  * - initial margin of a position = notional at the reference price (mark, else last, else entry) / leverage;
  * - an order's requirement = initial margin of the lots it would open at its limit price, plus the loss it
  *   would book at once against the mark (a buy above mark, a sell below), plus the worst-case taker fee;

@@ -1,5 +1,5 @@
 /**
- * Engine snapshots: the whole state of an Engine as one canonical byte string, and back.
+ * Engine snapshots: the whole state of an engine (its EngineState, state.ts) as one canonical byte string, and back.
  *
  * Recovery from a journal of millions of commands would replay every one of them; a snapshot taken every N
  * commands lets it restore the state at a seq and replay only the tail. A restore must be exact: the restored
@@ -33,6 +33,8 @@
  * A restore rebuilds each object through its own constructor (`new Market(config)` + `attach`, `new Account`,
  * `account.position`, which opens its bucket: the ledger hands it the restored account), then sets the state
  * fields; orders are re-added to their books in priority order; the liquidation index, a cache, is rebuilt last.
+ * The restore fills a state object it is handed (`restoreState`); engine.ts's `restoreEngine` hands it a new Engine,
+ * and is re-exported here for the journal and tests.
  * `SNAPSHOT_FIELDS` lists, per class, what is stored, what is rebuilt from the stored state, and what is left out
  * as per-command scratch or a cache: the snapshot property test fails on any field that is in none of them, so a
  * field the engine gains later cannot be silently lost.
@@ -41,12 +43,15 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { MarginConventions } from '../core/margin.ts';
 import { DEFAULT_NETTING, type NettingParams } from '../core/silo.ts';
 import { Account, type Order, type Position, positionKey, Silo, Wallet } from './account.ts';
-import { Engine } from './engine.ts';
 import type { FundingStateData } from './funding.ts';
 import { LedgerAccount, type LedgerKind } from './ledger.ts';
+import { rebuildIndex } from './liquidation.ts';
 import { Market } from './market.ts';
 import type { OracleStateData } from './oracle.ts';
+import type { EngineState } from './state.ts';
 import type { MarketConfig } from './types.ts';
+
+export { restoreEngine } from './engine.ts';
 
 export const SNAPSHOT_FORMAT = 'ringfence-snapshot';
 export const SNAPSHOT_VERSION = 1;
@@ -117,7 +122,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'tickN',
       'lotN',
     ],
-    // The liquidation index (rebuilt by engine.rebuildLiquidationIndex) and the band-edge memo.
+    // The liquidation index (rebuilt by liquidation.ts rebuildIndex) and the band-edge memo.
     transient: ['liqIndex', 'bandRef', 'bandFor', 'bandCache'],
   },
   OracleState: {
@@ -325,11 +330,11 @@ interface SnapshotV1 {
 }
 
 /** The engine's whole state as canonical bytes (see the module comment). Reads only. */
-export function snapshotEngine(e: Engine): Uint8Array {
+export function snapshotEngine(e: EngineState): Uint8Array {
   return packr.pack(snapshotObject(e));
 }
 
-function snapshotObject(e: Engine): SnapshotV1 {
+function snapshotObject(e: EngineState): SnapshotV1 {
   const ledgerAccounts = e.ledger.accounts();
   const index = new Map<LedgerAccount, number>();
   for (const [i, l] of ledgerAccounts.entries()) index.set(l, i);
@@ -481,7 +486,7 @@ function snapshotObject(e: Engine): SnapshotV1 {
 }
 
 /** A ledger account's owner as a reference: the account (main balance) or the position (isolated bucket). */
-function ownerOf(e: Engine, l: LedgerAccount): Owner {
+function ownerOf(e: EngineState, l: LedgerAccount): Owner {
   const o = l.owner;
   if (o === null || o === undefined) return null;
   if (o instanceof Account) {
@@ -510,8 +515,15 @@ export interface RestoreOptions {
   check?: boolean;
 }
 
-/** An Engine in exactly the state `bytes` (from `snapshotEngine`) describe; throws a SnapshotError otherwise. */
-export function restoreEngine(bytes: Uint8Array, opts: RestoreOptions = {}): Engine {
+/**
+ * The state `bytes` (from `snapshotEngine`) describe, restored into the object `make` builds from the snapshot's
+ * margin conventions (engine.ts: a new Engine); throws a SnapshotError otherwise.
+ */
+export function restoreState<T extends EngineState>(
+  bytes: Uint8Array,
+  opts: RestoreOptions,
+  make: (conventions: MarginConventions) => T,
+): T {
   let s: SnapshotV1;
   try {
     s = unpackr.unpack(bytes) as SnapshotV1;
@@ -523,7 +535,7 @@ export function restoreEngine(bytes: Uint8Array, opts: RestoreOptions = {}): Eng
   if (s.version !== SNAPSHOT_VERSION)
     throw new SnapshotError(`format version ${String(s.version)}, this build reads ${SNAPSHOT_VERSION}`);
   try {
-    return restoreV1(s, opts.check ?? true);
+    return restoreV1(make(s.conventions), s, opts.check ?? true);
   } catch (err) {
     if (err instanceof SnapshotError) throw err;
     // A malformed snapshot surfaces as a TypeError or a constructor's validation error: name it as one.
@@ -531,8 +543,7 @@ export function restoreEngine(bytes: Uint8Array, opts: RestoreOptions = {}): Eng
   }
 }
 
-function restoreV1(s: SnapshotV1, check: boolean): Engine {
-  const e = new Engine({ conventions: s.conventions });
+function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): T {
   e.seq = int(s.seq, 'seq');
   e.lastTime = int(s.lastTime, 'lastTime');
   e.now = e.lastTime;
@@ -718,7 +729,7 @@ function restoreV1(s: SnapshotV1, check: boolean): Engine {
     if (!v.ok) throw new SnapshotError(`restored ledger does not verify: ${v.problems.join('; ')}`);
     for (const m of e.markets.values()) m.book.checkInvariants();
   }
-  e.rebuildLiquidationIndex();
+  rebuildIndex(e);
   return e;
 }
 

@@ -215,6 +215,9 @@ export type SiloRiskModel = 'standalone' | 'netted';
 
 export type CommandType = Command['type'];
 
+/** The command of type `K` (what its handler in commands/*.ts receives). */
+export type Cmd<K extends CommandType> = Extract<Command, { type: K }>;
+
 export type RejectCode =
   | 'INVALID_COMMAND'
   | 'INVALID_QUANTITY'
@@ -374,9 +377,11 @@ export type EngineEvent =
       policy: AutoAddPolicy | null;
       trigger: bigint | null;
     }
-  | { type: 'leverageSet'; account: string; symbol: string; leverage: bigint }
+  /** `silo`: the named silo whose leg's leverage changed (absent for a default position). */
+  | { type: 'leverageSet'; account: string; symbol: string; leverage: bigint; silo?: string }
   | { type: 'markPrice'; symbol: string; price: bigint }
-  | { type: 'insuranceDraw'; asset: string; account: string; symbol: string; amount: bigint }
+  /** `silo`: the named silo whose loss the fund covered (absent for a default position). */
+  | { type: 'insuranceDraw'; asset: string; account: string; symbol: string; amount: bigint; silo?: string }
   | { type: 'indexPrice'; symbol: string; price: bigint | null; validity: string; reason: string }
   | {
       type: 'oracleStatus';

@@ -257,7 +257,10 @@ export function liquidationProblems(e: Engine): string[] {
     m.mark !== null && !m.closed && allows('liquidate', validityAt(m, e.now || e.lastTime));
   for (const a of e.accounts.values()) {
     if (a.id === BACKSTOP_ACCOUNT) continue;
-    const cross = new Map<string, { equity: bigint; mm: bigint; all: boolean; waiting: boolean }>();
+    const cross = new Map<
+      string,
+      { equity: bigint; mm: bigint; all: boolean; waiting: boolean; legs: SiloLeg[]; netted: boolean }
+    >();
     for (const [sym, p] of a.positions) {
       const m = p.market;
       if (p.sign === 0 || m.closed) continue;
@@ -280,7 +283,7 @@ export function liquidationProblems(e: Engine): string[] {
           mm: 0n,
           all: true,
           waiting: true,
-          legs: [] as SiloLeg[],
+          legs: [],
           netted: false,
         };
         c.equity += pnl - pendingFunding(p);

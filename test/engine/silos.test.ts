@@ -248,6 +248,12 @@ describe('named silos', () => {
         { type: 'createSilo', account: 'tr', silo: 'bad id', asset: 'USDT', riskModel: 'netted' },
         'INVALID_COMMAND',
       );
+      // "free" is what transferCollateral calls the free balance: no silo may take that name.
+      rejected(
+        e,
+        { type: 'createSilo', account: 'tr', silo: 'free', asset: 'USDT', riskModel: 'netted' },
+        'INVALID_COMMAND',
+      );
       rejected(
         e,
         { type: 'createSilo', account: 'tr', silo: 's', asset: 'DOGE', riskModel: 'netted' },
@@ -331,7 +337,11 @@ describe('named silos', () => {
       const e = venue();
       ok(e, { type: 'createSilo', account: 'tr', silo: 'g', asset: 'USDT', riskModel: 'netted' });
       ok(e, { type: 'transferCollateral', account: 'tr', from: 'free', to: 'g', amount: '500' });
-      ok(e, { type: 'setLeverage', account: 'tr', symbol: 'BTCUSDT', leverage: '50', silo: 'g' });
+      const lev = ok(e, { type: 'setLeverage', account: 'tr', symbol: 'BTCUSDT', leverage: '50', silo: 'g' });
+      assert.ok(
+        lev.events.some((ev) => ev.type === 'leverageSet' && ev.silo === 'g'),
+        'the event names the silo',
+      );
       trade(e, 'g', 'BTCUSDT', 'buy', '1', '20000');
       const main = mainOf(e);
       const r = ok(e, { type: 'setMarkPrice', symbol: 'BTCUSDT', price: '18000' });

@@ -1,0 +1,353 @@
+/**
+ * Account commands: money in and out (deposit, withdraw), margin settings (setMarginMode, setLeverage,
+ * setAutoAddMargin), an isolated position's collateral (addMargin, removeMargin) and named silos (createSilo,
+ * closeSilo, transferCollateral). Each handler validates in full — lookups (validate.ts), then the risk check for
+ * its silo (pretrade.ts) — and only then mutates (`---- validated ----`): a rejected command changed nothing.
+ */
+import { formatDecimal, maxBig, minBig } from '../../core/fixed.ts';
+import { initialMarginAtLeverage, notional, ratesAt } from '../../core/margin.ts';
+import { LEVERAGE_DP, parseLeverage, parseRate, RATE_ONE } from '../../core/rates.ts';
+import {
+  ACCOUNT_ID_RE,
+  Account,
+  BACKSTOP_ACCOUNT,
+  MAX_SILOS_PER_ACCOUNT,
+  positionKey,
+  SILO_ID_RE,
+  Silo,
+} from '../account.ts';
+import { emitPosition } from '../events.ts';
+import { requireOracle } from '../oracle.ts';
+import { freeFor, maxRemovable } from '../pretrade.ts';
+import {
+  available,
+  bucketAfterFunding,
+  positionInitialMargin,
+  positionPnl,
+  siloLegs,
+  valuationPrice,
+} from '../risk.ts';
+import { settleFundingFor } from '../settle.ts';
+import { siloMaxRemovable } from '../silos.ts';
+import { type EngineState, fmtMoney, positionOf, walletOf } from '../state.ts';
+import { type Cmd, Rejection } from '../types.ts';
+import {
+  accountOf,
+  amountOf,
+  isolatedPosition,
+  marketOf,
+  optionalSilo,
+  parsed,
+  siloOf,
+} from '../validate.ts';
+
+/** What transferCollateral calls the owner's free balance. */
+export const FREE_BALANCE = 'free';
+
+// ---------------------------------------------------------------------------------------------------------
+// Funds
+
+export function deposit(e: EngineState, cmd: Cmd<'deposit'>): undefined {
+  if (typeof cmd.account !== 'string' || !ACCOUNT_ID_RE.test(cmd.account)) {
+    throw new Rejection('INVALID_COMMAND', 'account id must be 1-64 characters of A-Z a-z 0-9 _ . -');
+  }
+  const amount = amountOf(e, cmd.amount, cmd.asset, 'amount');
+  // ---- validated ----
+  let a = e.accounts.get(cmd.account);
+  if (!a) {
+    a = new Account(cmd.account, e.accounts.size + 1);
+    e.accounts.set(a.id, a);
+  }
+  e.ledger.transfer(
+    e.ledger.systemAccount('external', cmd.asset),
+    walletOf(e, a, cmd.asset).main,
+    amount,
+    'deposit',
+  );
+  return undefined;
+}
+
+export function withdraw(e: EngineState, cmd: Cmd<'withdraw'>): undefined {
+  const a = accountOf(e, cmd.account);
+  const amount = amountOf(e, cmd.amount, cmd.asset, 'amount');
+  const w = a.wallets.get(cmd.asset);
+  for (const p of a.positions.values())
+    if (p.sign !== 0 && p.silo === null && p.market.asset === cmd.asset)
+      requireOracle(p.market, 'withdraw', e.now);
+  const free = w ? available(a, w, cmd.asset) : 0n;
+  if (!w || amount > free) {
+    throw new Rejection(
+      'INSUFFICIENT_BALANCE',
+      `withdrawable ${fmtMoney(e, cmd.asset, maxBig(free, 0n))} ${cmd.asset}`,
+    );
+  }
+  // ---- validated ----
+  e.ledger.transfer(w.main, e.ledger.systemAccount('external', cmd.asset), amount, 'withdraw');
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Margin settings
+
+export function setAutoAddMargin(e: EngineState, cmd: Cmd<'setAutoAddMargin'>): undefined {
+  const a = accountOf(e, cmd.account);
+  const m = marketOf(e, cmd.symbol);
+  if (typeof cmd.enabled !== 'boolean') throw new Rejection('INVALID_COMMAND', 'enabled must be boolean');
+  const policy = cmd.policy ?? 'addInitialMargin';
+  if (policy !== 'addInitialMargin' && policy !== 'restoreInitialMargin')
+    throw new Rejection('INVALID_COMMAND', 'policy must be addInitialMargin or restoreInitialMargin');
+  const trigger = parsed(() => parseRate(cmd.trigger ?? '0.8', 'trigger'));
+  if (trigger <= 0n || trigger >= RATE_ONE)
+    throw new Rejection('INVALID_COMMAND', 'trigger is a margin ratio strictly between 0 and 1');
+  if ((a.positions.get(m.symbol)?.mode ?? 'isolated') !== 'isolated')
+    throw new Rejection('NOT_ISOLATED', 'auto-add margin applies to isolated positions only');
+  // ---- validated ----
+  const p = positionOf(e, a, m);
+  p.autoAdd = cmd.enabled ? { policy, trigger } : null;
+  e.events.push({
+    type: 'autoAddMarginSet',
+    account: a.id,
+    symbol: m.symbol,
+    enabled: cmd.enabled,
+    policy: cmd.enabled ? policy : null,
+    trigger: cmd.enabled ? trigger : null,
+  });
+  e.liqDirty.add(p); // filed under its auto-add price from now on (or no longer)
+  return undefined;
+}
+
+export function setMarginMode(e: EngineState, cmd: Cmd<'setMarginMode'>): undefined {
+  const a = accountOf(e, cmd.account);
+  const m = marketOf(e, cmd.symbol);
+  if (cmd.mode !== 'isolated' && cmd.mode !== 'cross')
+    throw new Rejection('INVALID_COMMAND', 'mode must be isolated or cross');
+  const existing = a.positions.get(m.symbol);
+  if ((existing?.mode ?? 'isolated') === cmd.mode) return undefined; // the current mode: a no-op, not an error
+  if (existing && (existing.sign !== 0 || existing.openOrders > 0)) {
+    throw new Rejection('POSITION_OPEN', 'margin mode changes only when flat with no open orders');
+  }
+  // ---- validated ----
+  const p = positionOf(e, a, m);
+  p.mode = cmd.mode;
+  e.events.push({ type: 'marginModeSet', account: a.id, symbol: m.symbol, mode: p.mode });
+  return undefined;
+}
+
+/**
+ * Isolated with a position: the bucket is re-sized to initial margin at entry over the new leverage. Lowering
+ * leverage draws the difference from available balance; raising it releases the excess only while the bucket
+ * still covers initial margin at mark. Rejected while the market has open orders (their reserves were sized at
+ * the old leverage).
+ */
+export function setLeverage(e: EngineState, cmd: Cmd<'setLeverage'>): undefined {
+  const a = accountOf(e, cmd.account);
+  const m = marketOf(e, cmd.symbol);
+  const lev = parsed(() => parseLeverage(cmd.leverage, 'leverage'));
+  const silo = optionalSilo(a, m, cmd.silo);
+  const existing = a.positions.get(positionKey(silo, m.symbol));
+  if (existing && existing.openOrders > 0)
+    throw new Rejection('POSITION_OPEN', 'cancel open orders on this market before changing leverage');
+  const flat = !existing || existing.sign === 0;
+  const cap = flat
+    ? m.inst.maxLeverage
+    : minBig(m.inst.maxLeverage, ratesAt(m.inst, existing.size, valuationPrice(existing)).maxLeverage);
+  if (lev > cap)
+    throw new Rejection('LEVERAGE_TOO_HIGH', `max leverage here is ${formatDecimal(cap, LEVERAGE_DP)}x`);
+  let delta = 0n;
+  if (!flat && existing.mode === 'isolated') {
+    const target = initialMarginAtLeverage(notional(m.inst, existing.size, existing.entryPrice, 'ceil'), lev);
+    delta = target - bucketAfterFunding(existing);
+    const w = a.wallets.get(m.asset)!;
+    if (delta > 0n && delta > available(a, w, m.asset)) {
+      throw new Rejection(
+        'INSUFFICIENT_BALANCE',
+        `lowering leverage needs ${fmtMoney(e, m.asset, delta)} ${m.asset} more collateral`,
+      );
+    }
+    if (delta < 0n) {
+      // Releasing bucket collateral to main is removeMargin by another name: the same oracle gate (without it a
+      // stale or unsourced index let margin out through setLeverage while removeMargin was ORACLE_PAUSED).
+      requireOracle(m, 'withdraw', e.now);
+      const imAtMark = initialMarginAtLeverage(
+        notional(m.inst, existing.size, valuationPrice(existing), 'ceil'),
+        lev,
+      );
+      if (target + minBig(positionPnl(existing), 0n) < imAtMark) {
+        throw new Rejection(
+          'INSUFFICIENT_MARGIN',
+          'the position would fall below initial margin at this leverage',
+        );
+      }
+    }
+  } else if (!flat && existing.mode === 'cross') {
+    // A silo's leg: its own change bounds the silo's (the netted figure moves by at most the legs' moves).
+    const extra =
+      initialMarginAtLeverage(notional(m.inst, existing.size, valuationPrice(existing), 'ceil'), lev) -
+      positionInitialMargin(existing);
+    if (extra > 0n && extra > freeFor(e, a, existing))
+      throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for this leverage');
+  }
+  // ---- validated ----
+  const p = positionOf(e, a, m, silo);
+  settleFundingFor(e, p);
+  p.leverage = lev;
+  if (delta !== 0n) {
+    const w = walletOf(e, a, m.asset);
+    if (delta > 0n) e.ledger.transfer(w.main, p.bucket, delta, 'leverageChange');
+    else e.ledger.transfer(p.bucket, w.main, -delta, 'leverageChange');
+  }
+  e.events.push({
+    type: 'leverageSet',
+    account: a.id,
+    symbol: m.symbol,
+    leverage: lev,
+    ...(p.silo !== null ? { silo: p.silo.id } : {}),
+  });
+  if (delta !== 0n) emitPosition(e, p);
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// An isolated position's collateral
+
+export function addMargin(e: EngineState, cmd: Cmd<'addMargin'>): undefined {
+  const a = accountOf(e, cmd.account);
+  const m = marketOf(e, cmd.symbol);
+  const p = isolatedPosition(a, m);
+  const amount = amountOf(e, cmd.amount, m.asset, 'amount');
+  const w = a.wallets.get(m.asset)!;
+  if (amount > available(a, w, m.asset))
+    throw new Rejection('INSUFFICIENT_BALANCE', 'not enough available balance');
+  // ---- validated ----
+  settleFundingFor(e, p);
+  e.ledger.transfer(w.main, p.bucket, amount, 'addMargin');
+  emitPosition(e, p);
+  return undefined;
+}
+
+export function removeMargin(e: EngineState, cmd: Cmd<'removeMargin'>): undefined {
+  const a = accountOf(e, cmd.account);
+  const m = marketOf(e, cmd.symbol);
+  const p = isolatedPosition(a, m);
+  const amount = amountOf(e, cmd.amount, m.asset, 'amount');
+  requireOracle(m, 'withdraw', e.now);
+  const max = maxRemovable(e, p);
+  if (amount > max)
+    throw new Rejection(
+      'INSUFFICIENT_MARGIN',
+      `at most ${fmtMoney(e, m.asset, max)} ${m.asset} can be removed`,
+    );
+  // ---- validated ----
+  settleFundingFor(e, p);
+  e.ledger.transfer(p.bucket, walletOf(e, a, m.asset).main, amount, 'removeMargin');
+  emitPosition(e, p);
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Named silos
+
+export function createSilo(e: EngineState, cmd: Cmd<'createSilo'>): undefined {
+  const a = accountOf(e, cmd.account);
+  if (a.id === BACKSTOP_ACCOUNT) throw new Rejection('UNKNOWN_ACCOUNT', 'the backstop holds no silos');
+  if (typeof cmd.silo !== 'string' || !SILO_ID_RE.test(cmd.silo))
+    throw new Rejection('INVALID_COMMAND', 'silo id must be 1-32 characters of A-Z a-z 0-9 _ . -');
+  // transferCollateral's `from`/`to` name the free balance "free": a silo of that name could never be funded.
+  if (cmd.silo === FREE_BALANCE)
+    throw new Rejection('INVALID_COMMAND', `"${FREE_BALANCE}" names the free balance`);
+  if (cmd.riskModel !== 'standalone' && cmd.riskModel !== 'netted')
+    throw new Rejection('INVALID_COMMAND', 'riskModel must be standalone or netted');
+  if (typeof cmd.asset !== 'string' || !e.assets.has(cmd.asset))
+    throw new Rejection('UNKNOWN_ASSET', `unknown asset ${JSON.stringify(cmd.asset)}`);
+  if (a.silos.has(cmd.silo)) throw new Rejection('SILO_EXISTS', `${a.id} already has a silo ${cmd.silo}`);
+  if (a.silos.size >= MAX_SILOS_PER_ACCOUNT)
+    throw new Rejection('LIMIT_EXCEEDED', `at most ${MAX_SILOS_PER_ACCOUNT} silos per account`);
+  // ---- validated ----
+  walletOf(e, a, cmd.asset); // closeSilo and transfers return collateral there
+  const bucket = e.ledger.open('isolated', cmd.asset, `${a.id}:silo:${cmd.silo}`);
+  const silo = new Silo(cmd.silo, a, cmd.asset, cmd.riskModel, bucket);
+  bucket.owner = silo;
+  a.silos.set(silo.id, silo);
+  e.events.push({
+    type: 'siloCreated',
+    account: a.id,
+    silo: silo.id,
+    asset: silo.asset,
+    riskModel: silo.riskModel,
+  });
+  return undefined;
+}
+
+/**
+ * Closes a flat silo with no open order: its collateral returns to the free balance, its (flat) legs and its bucket
+ * go, so the id can be created again.
+ */
+export function closeSilo(e: EngineState, cmd: Cmd<'closeSilo'>): undefined {
+  const a = accountOf(e, cmd.account);
+  const silo = siloOf(a, cmd.silo);
+  for (const p of silo.positions.values()) {
+    if (p.sign !== 0) throw new Rejection('POSITION_OPEN', `silo ${silo.id} still holds ${p.market.symbol}`);
+    if (p.openOrders > 0)
+      throw new Rejection('POSITION_OPEN', `silo ${silo.id} still has orders on ${p.market.symbol}`);
+  }
+  // ---- validated ----
+  const main = walletOf(e, a, silo.asset).main;
+  if (silo.bucket.balance > 0n)
+    e.ledger.transfer(silo.bucket, main, silo.bucket.balance, 'collateralTransfer');
+  for (const p of silo.positions.values()) {
+    a.positions.delete(p.key);
+    p.market.positions.delete(p);
+    p.market.liqIndex.stale.delete(p);
+    p.market.liqIndex.remove(p);
+    e.liqDirty.delete(p);
+  }
+  silo.positions.clear();
+  e.ledger.remove(new Set([silo.bucket]));
+  a.silos.delete(silo.id);
+  e.events.push({ type: 'siloClosed', account: a.id, silo: silo.id });
+  return undefined;
+}
+
+/**
+ * Moves collateral between the free balance and a named silo, or between two silos of the account in one asset.
+ * Out of the free balance at most what is available (as a withdrawal); out of a silo at most its max removable.
+ */
+export function transferCollateral(e: EngineState, cmd: Cmd<'transferCollateral'>): undefined {
+  const a = accountOf(e, cmd.account);
+  if (typeof cmd.from !== 'string' || typeof cmd.to !== 'string')
+    throw new Rejection('INVALID_COMMAND', `from and to are "${FREE_BALANCE}" or a silo id`);
+  if (cmd.from === cmd.to) throw new Rejection('INVALID_COMMAND', 'from and to must differ');
+  const src = cmd.from === FREE_BALANCE ? null : siloOf(a, cmd.from);
+  const dst = cmd.to === FREE_BALANCE ? null : siloOf(a, cmd.to);
+  const asset = (src ?? dst)!.asset;
+  if (src !== null && dst !== null && src.asset !== dst.asset)
+    throw new Rejection('ASSET_MISMATCH', `silo ${src.id} holds ${src.asset}, silo ${dst.id} ${dst.asset}`);
+  if (cmd.asset !== undefined && cmd.asset !== asset)
+    throw new Rejection('ASSET_MISMATCH', `the silo holds ${asset}, not ${JSON.stringify(cmd.asset)}`);
+  const amount = amountOf(e, cmd.amount, asset, 'amount');
+  if (src === null) {
+    for (const p of a.positions.values())
+      if (p.sign !== 0 && p.silo === null && p.market.asset === asset)
+        requireOracle(p.market, 'withdraw', e.now);
+    const w = a.wallets.get(asset);
+    const free = w ? available(a, w, asset) : 0n;
+    if (amount > free)
+      throw new Rejection(
+        'INSUFFICIENT_BALANCE',
+        `available ${fmtMoney(e, asset, maxBig(free, 0n))} ${asset}`,
+      );
+  } else {
+    for (const p of siloLegs(src)) requireOracle(p.market, 'withdraw', e.now);
+    const max = siloMaxRemovable(src, e.conventions, e.netting);
+    if (amount > max)
+      throw new Rejection(
+        'INSUFFICIENT_MARGIN',
+        `at most ${fmtMoney(e, asset, max)} ${asset} can leave silo ${src.id}`,
+      );
+  }
+  // ---- validated ----
+  const main = walletOf(e, a, asset).main;
+  if (src !== null) for (const p of siloLegs(src)) settleFundingFor(e, p);
+  e.ledger.transfer(src?.bucket ?? main, dst?.bucket ?? main, amount, 'collateralTransfer');
+  return undefined;
+}

@@ -1,0 +1,252 @@
+/**
+ * Order commands: placeOrder, cancelOrder, cancelAll, amendOrder. `placeOrder` is the whole pipeline in one
+ * function: validate the fields, check pre-trade risk for the order's silo, then — validated — reserve what it
+ * needs, match it (match.ts, which settles each fill through settle.ts) and rest or finish what is left. The sweep
+ * and the events out follow in `apply`.
+ */
+import { maxBig } from '../../core/fixed.ts';
+import {
+  MAX_OPEN_ORDERS_PER_ACCOUNT,
+  type Order,
+  type PositionView,
+  positionKey,
+  unindexClientOrder,
+} from '../account.ts';
+import type { BookSide } from '../book.ts';
+import { cancelResting, finishOrder, fokLiquidity, match, rest } from '../match.ts';
+import { requireOracle } from '../oracle.ts';
+import { checkTier, flatView, freeFor, orderNeeds } from '../pretrade.ts';
+import { closableLots } from '../risk.ts';
+import { release, reserve } from '../settle.ts';
+import { type EngineState, fmtMoney, positionOf, walletOf } from '../state.ts';
+import { type Cmd, Rejection, type SelfTradePrevention, type TimeInForce } from '../types.ts';
+import { accountOf, marketOf, optionalSilo, orderLimit } from '../validate.ts';
+
+const TIFS: ReadonlySet<string> = new Set(['GTC', 'IOC', 'FOK', 'PO']);
+const STPS: ReadonlySet<string> = new Set(['cancelTaker', 'cancelMaker', 'cancelBoth']);
+
+/** Returns the new order's id (in the result as `orderId`). */
+export function placeOrder(e: EngineState, cmd: Cmd<'placeOrder'>): number {
+  // 1. Validate: the command's fields, the market's state, the book (post-only, FOK).
+  const a = accountOf(e, cmd.account);
+  const m = marketOf(e, cmd.symbol);
+  if (cmd.side !== 'buy' && cmd.side !== 'sell')
+    throw new Rejection('INVALID_COMMAND', 'side must be buy or sell');
+  if (cmd.orderType !== 'limit' && cmd.orderType !== 'market')
+    throw new Rejection('INVALID_COMMAND', 'orderType must be limit or market');
+  const tif: TimeInForce = cmd.timeInForce ?? (cmd.orderType === 'market' ? 'IOC' : 'GTC');
+  if (!TIFS.has(tif)) throw new Rejection('INVALID_COMMAND', 'timeInForce must be GTC, IOC, FOK or PO');
+  if (cmd.orderType === 'market' && (tif === 'GTC' || tif === 'PO'))
+    throw new Rejection('INVALID_COMMAND', 'market orders are IOC or FOK');
+  const stp: SelfTradePrevention = cmd.stp ?? 'cancelTaker';
+  if (!STPS.has(stp)) throw new Rejection('INVALID_COMMAND', 'bad stp');
+  const reduceOnly = cmd.reduceOnly === true;
+  if (cmd.reduceOnly !== undefined && typeof cmd.reduceOnly !== 'boolean')
+    throw new Rejection('INVALID_COMMAND', 'reduceOnly must be boolean');
+  if (
+    cmd.clientOrderId !== undefined &&
+    (typeof cmd.clientOrderId !== 'string' || cmd.clientOrderId.length > 64)
+  ) {
+    throw new Rejection('INVALID_COMMAND', 'clientOrderId must be a string of at most 64 characters');
+  }
+  // Unique among the account's open orders: a client retrying after a timeout must not get a second order.
+  const same = cmd.clientOrderId === undefined ? undefined : a.clientOrders.get(cmd.clientOrderId);
+  if (same)
+    throw new Rejection(
+      'DUPLICATE_CLIENT_ORDER_ID',
+      `clientOrderId ${JSON.stringify(cmd.clientOrderId)} is already used by open order ${same.id}`,
+    );
+  const silo = optionalSilo(a, m, cmd.silo);
+  if (m.closed || (m.inst.expiry !== null && cmd.time >= m.inst.expiry))
+    throw new Rejection('MARKET_CLOSED', `${m.symbol} has expired`);
+  if (m.reduceOnly && !reduceOnly)
+    throw new Rejection('MARKET_CLOSED', `${m.symbol} is closed to new risk: reduce-only orders only`);
+  const lots = m.sizeLots(cmd.size);
+  const side = cmd.side;
+  const opposite: BookSide = side === 'buy' ? 'sell' : 'buy';
+  const limitTicks = orderLimit(m, cmd.orderType, cmd.price, side, opposite);
+  const rests = tif === 'GTC' || tif === 'PO';
+  if (rests && a.orders.size >= MAX_OPEN_ORDERS_PER_ACCOUNT) {
+    throw new Rejection('TOO_MANY_ORDERS', `at most ${MAX_OPEN_ORDERS_PER_ACCOUNT} open orders per account`);
+  }
+  const existing = a.positions.get(positionKey(silo, m.symbol));
+  const pos = existing ?? null;
+  if (reduceOnly) {
+    const closable = pos ? closableLots(pos, side) : 0;
+    if (closable === 0 || lots > closable) {
+      throw new Rejection(
+        'REDUCE_ONLY_WOULD_INCREASE',
+        closable === 0 ? 'no position to reduce' : 'reduce-only size exceeds the position',
+      );
+    }
+  }
+  const bestOpp = m.book.bestPrice(opposite);
+  const crosses = bestOpp !== null && (side === 'buy' ? bestOpp <= limitTicks : bestOpp >= limitTicks);
+  if (tif === 'PO' && crosses)
+    throw new Rejection('POST_ONLY_WOULD_TAKE', 'post-only order would take liquidity');
+  if (tif === 'FOK' && fokLiquidity(m, side, limitTicks, lots, a.n, stp) < lots) {
+    throw new Rejection('FOK_NOT_FILLED', 'not enough liquidity to fill the whole order');
+  }
+
+  // 2. Pre-trade risk, for the order's silo. A fresh position object for validation would be a mutation, so
+  //    compute on a view.
+  const view: PositionView = pos ?? flatView(m, silo);
+  // A crossing taker fills at the book's prices, better than its limit; where a better price means a larger
+  // notional (a linear sell filling above its limit, an inverse buy below it), size the requirement there.
+  const largerAtBest = (m.inst.kind === 'linear') === (side === 'sell');
+  const reqTicks = crosses && largerAtBest && bestOpp !== null ? bestOpp : limitTicks;
+  const req = reduceOnly ? { openLots: 0, total: 0n } : orderNeeds(e, silo, view, side, lots, reqTicks);
+  if (req.openLots > 0) {
+    checkTier(view, side, req.openLots, reqTicks);
+    if (m.oracle) requireOracle(m, 'increaseRisk', cmd.time);
+  }
+  const free = freeFor(e, a, { silo, market: m });
+  // Only the opening part needs money. An order that only reduces (reduce-only, or no larger than what it
+  // closes) needs nothing and is never refused for margin, however far `available` has fallen below zero: a
+  // cross account's losses, another market's loss or the backstop's negative fund must not trap a close.
+  if (req.total > 0n && req.total > free) {
+    throw new Rejection(
+      'INSUFFICIENT_MARGIN',
+      `order needs ${fmtMoney(e, m.asset, req.total)} ${m.asset}, available ${fmtMoney(e, m.asset, maxBig(free, 0n))}`,
+    );
+  }
+
+  // ---- validated; mutate from here on ----
+  // 3. Reserve what the order needs, then match it; what is left rests (GTC, PO) or is cancelled.
+  const p = positionOf(e, a, m, silo);
+  const wallet = walletOf(e, a, m.asset);
+  const order: Order = {
+    id: e.nextOrderId++,
+    accountId: a.n,
+    side,
+    priceTicks: limitTicks,
+    remainingLots: lots,
+    prev: null,
+    next: null,
+    level: null,
+    account: a,
+    market: m,
+    position: p,
+    sizeLots: lots,
+    tif,
+    reduceOnly,
+    clientOrderId: cmd.clientOrderId ?? null,
+    stp,
+    mode: p.mode,
+    reserved: 0n,
+    reservedLots: req.openLots,
+  };
+  reserve(e, order, wallet, req.total);
+  e.events.push({
+    type: 'orderAccepted',
+    orderId: order.id,
+    account: a.id,
+    symbol: m.symbol,
+    side,
+    price: m.price(limitTicks),
+    size: m.size(lots),
+    timeInForce: tif,
+    reduceOnly,
+  });
+  const stopped = match(e, order, opposite);
+  if (order.remainingLots > 0) {
+    if (rests && stopped === null) rest(e, order);
+    else finishOrder(e, order, stopped ?? (cmd.orderType === 'market' ? 'priceBand' : 'ioc'));
+  } else {
+    finishOrder(e, order, null);
+  }
+  return order.id;
+}
+
+export function cancelOrder(e: EngineState, cmd: Cmd<'cancelOrder'>): undefined {
+  const a = accountOf(e, cmd.account);
+  const m = marketOf(e, cmd.symbol);
+  const o = a.orders.get(cmd.orderId);
+  if (!o || o.market !== m)
+    throw new Rejection('UNKNOWN_ORDER', `no open order ${cmd.orderId} on ${m.symbol}`);
+  cancelResting(e, o, 'user');
+  return undefined;
+}
+
+export function cancelAll(e: EngineState, cmd: Cmd<'cancelAll'>): undefined {
+  const a = accountOf(e, cmd.account);
+  const m = cmd.symbol === undefined ? null : marketOf(e, cmd.symbol);
+  const victims = [...a.orders.values()]
+    .filter((o) => m === null || o.market === m)
+    .sort((x, y) => x.id - y.id);
+  for (const o of victims) cancelResting(e, o, 'user');
+  return undefined;
+}
+
+/**
+ * Amend a resting order's price and/or remaining size. Priority is kept only when the price is unchanged and the
+ * size goes down; otherwise the order moves to the back of its (new) level. An amended price may not cross.
+ */
+export function amendOrder(e: EngineState, cmd: Cmd<'amendOrder'>): undefined {
+  const a = accountOf(e, cmd.account);
+  const m = marketOf(e, cmd.symbol);
+  const o = a.orders.get(cmd.orderId);
+  if (!o || o.market !== m)
+    throw new Rejection('UNKNOWN_ORDER', `no open order ${cmd.orderId} on ${m.symbol}`);
+  if (cmd.price === undefined && cmd.size === undefined)
+    throw new Rejection('INVALID_COMMAND', 'amend needs a price or a size');
+  const ticks =
+    cmd.price === undefined
+      ? o.priceTicks
+      : orderLimit(m, 'limit', cmd.price, o.side, o.side === 'buy' ? 'sell' : 'buy');
+  const lots = cmd.size === undefined ? o.remainingLots : m.sizeLots(cmd.size);
+  const bestOpp = m.book.bestPrice(o.side === 'buy' ? 'sell' : 'buy');
+  if (
+    ticks !== o.priceTicks &&
+    bestOpp !== null &&
+    (o.side === 'buy' ? bestOpp <= ticks : bestOpp >= ticks)
+  ) {
+    throw new Rejection(
+      'INVALID_PRICE',
+      'amended price would cross the book; cancel and place a new order instead',
+    );
+  }
+  if (o.reduceOnly && lots > closableLots(o.position, o.side))
+    throw new Rejection('REDUCE_ONLY_WOULD_INCREASE', 'reduce-only size exceeds the position');
+  const req = o.reduceOnly
+    ? { openLots: 0, total: 0n }
+    : orderNeeds(e, o.position.silo, o.position, o.side, lots, ticks);
+  const w = a.wallets.get(m.asset)!;
+  const extra = req.total - o.reserved;
+  if (extra > 0n && extra > freeFor(e, a, o.position))
+    throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for the amended order');
+  if (req.openLots > 0) checkTier(o.position, o.side, req.openLots, ticks);
+  const keep = ticks === o.priceTicks && lots < o.remainingLots;
+  if (ticks === o.priceTicks && lots === o.remainingLots) return undefined;
+  // ---- validated; mutate from here on ----
+  if (extra > 0n) {
+    if (o.position.silo !== null) o.position.silo.orderRequirement += extra;
+    else if (o.mode === 'isolated') e.ledger.transfer(w.main, w.reserved, extra, 'orderReserve');
+    else w.crossOrderRequirement += extra;
+    o.reserved += extra;
+  } else release(e, o, -extra);
+  o.reservedLots = req.openLots;
+  if (keep) m.book.reduce(o, lots);
+  else {
+    m.book.remove(o);
+    (o as { priceTicks: number }).priceTicks = ticks;
+    o.remainingLots = lots;
+    if (!m.book.add(o)) {
+      a.orders.delete(o.id);
+      unindexClientOrder(o);
+      o.position.openOrders -= 1;
+      finishOrder(e, o, 'bookFull');
+      return undefined;
+    }
+  }
+  e.events.push({
+    type: 'orderAmended',
+    orderId: o.id,
+    account: a.id,
+    symbol: m.symbol,
+    price: m.price(ticks),
+    size: m.size(lots),
+    priorityKept: keep,
+  });
+  return undefined;
+}
