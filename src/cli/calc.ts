@@ -56,11 +56,16 @@ export function runCalc(opts: CalcOptions, io: CliIO): number {
   return 0;
 }
 
+const isOption = (p: PositionResult) => p.kind === 'option';
+
 export function formatResult(r: ScenarioResult): string {
   let out = '';
   if (r.positions.length > 0) {
-    out += `venue ${r.venue}, ${r.mode} margin, amounts in ${r.positions[0]!.settleAsset}\n`;
-    out += renderTable(r.positions.map(positionRow));
+    const asset = r.positions[0]!.settleAsset;
+    const one = r.positions.every((p) => p.settleAsset === asset);
+    out += `venue ${r.venue}, ${r.mode} margin, amounts in ${one ? asset : "each position's settle asset"}\n`;
+    out += renderTable(r.positions.filter((p) => !isOption(p)).map(positionRow));
+    out += renderTable(r.positions.filter(isOption).map(optionRow));
   }
   if (r.bucket) {
     const b = r.bucket;
@@ -73,7 +78,33 @@ export function formatResult(r: ScenarioResult): string {
     }
   }
   for (const s of r.silos ?? []) out += formatSilo(r.venue, s);
+  for (const [underlying, g] of Object.entries(r.greeks ?? {}))
+    out += `greeks ${underlying} (options): delta ${g.delta}, gamma ${g.gamma}, vega ${g.vega} per 1.00 vol, theta ${g.theta} per year\n`;
   return out;
+}
+
+/** Digits enough to read: a Greek or price to 6 significant decimals of its WAD string. */
+const short = (s: string | undefined) => (s === undefined ? '-' : String(Number(Number(s).toPrecision(6))));
+
+/** An option: its pricing and Greeks next to its requirement (`liq`, `lev` mean nothing for an option). */
+function optionRow(p: PositionResult): Record<string, string> {
+  return {
+    option: p.symbol,
+    side: p.side,
+    size: p.size,
+    asset: p.settleAsset,
+    entry: p.entryPrice,
+    mark: short(p.markPrice),
+    iv: short(p.iv),
+    delta: short(p.delta),
+    gamma: short(p.gamma),
+    vega: short(p.vega),
+    theta: short(p.theta),
+    uPnL: p.unrealizedPnl,
+    IM: p.initialMargin,
+    MM: p.maintenanceMargin,
+    status: p.liquidatable ? 'LIQUIDATE' : 'ok',
+  };
 }
 
 function positionRow(p: PositionResult): Record<string, string> {
@@ -83,7 +114,7 @@ function positionRow(p: PositionResult): Record<string, string> {
     size: p.size,
     entry: p.entryPrice,
     mark: p.markPrice,
-    lev: `${p.leverage}x`,
+    lev: p.leverage === null ? '-' : `${p.leverage}x`,
     notional: p.notional,
     uPnL: p.unrealizedPnl,
     IM: p.initialMargin,
@@ -103,11 +134,21 @@ function formatSilo(venueId: string, s: SiloResult): string {
   out += `IM ${s.initialMargin} (standalone ${s.standaloneInitialMargin}), MM ${s.maintenanceMargin} (standalone ${s.standaloneMaintenanceMargin}), `;
   out += `MM/equity ${ratio}, ${s.liquidatable ? 'LIQUIDATE' : 'ok'}, removable ${s.maxRemovableMargin}\n`;
   out += renderTable(
-    s.legs.map((p) => {
-      const { 'MM/MB': _ratio, status: _status, removable: _removable, ...row } = positionRow(p);
+    s.legs
+      .filter((p) => !isOption(p))
+      .map((p) => {
+        const { 'MM/MB': _ratio, status: _status, removable: _removable, ...row } = positionRow(p);
+        return row;
+      }),
+  );
+  out += renderTable(
+    s.legs.filter(isOption).map((p) => {
+      const { status: _status, ...row } = optionRow(p);
       return row;
     }),
   );
   const prices = Object.entries(s.liquidationPrices).map(([symbol, p]) => `${symbol} ${p ?? '-'}`);
-  return `${out}silo liquidated at (each market alone): ${prices.join(', ')}\n`;
+  if (prices.length === 0) return out;
+  const held = s.legs.some(isOption) ? ', option legs held' : '';
+  return `${out}silo liquidated at (each market alone${held}): ${prices.join(', ')}\n`;
 }

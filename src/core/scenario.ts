@@ -6,12 +6,14 @@
 import {
   ceilDiv,
   decimalPlaces,
+  div,
   floorDiv,
   formatDecimal,
   InputError,
   maxBig,
   minBig,
   parseDecimal,
+  pow10,
 } from './fixed.ts';
 import type { Instrument } from './instrument.ts';
 import {
@@ -29,7 +31,17 @@ import {
   triggerMaintenance,
   unrealizedPnl,
 } from './margin.ts';
-import { buildInstrument, DEFAULT_PRICE_DP, type LoadedVenue, type MarketSpec, venue } from './presets.ts';
+import { black76, impliedVol, SECONDS_PER_YEAR, WAD, yearsFromSeconds } from './options/black76.ts';
+import { type OptionVenue, optionLegMargin } from './options/margin.ts';
+import {
+  buildInstrument,
+  DEFAULT_PRICE_DP,
+  type LoadedVenue,
+  type MarketSpec,
+  PRESETS,
+  presetOf,
+  venue,
+} from './presets.ts';
 import { LEVERAGE_DP, LEVERAGE_ONE, parseLeverage, parseRate, RATE_DP, RATE_ONE } from './rates.ts';
 import {
   DEFAULT_NETTING,
@@ -76,15 +88,26 @@ interface ParsedSilo {
   id: string;
   riskModel: RiskModelId;
   collateral: bigint;
+  /** The perpetual/futures legs (what the risk model and the liquidation search see). */
   legs: ParsedPosition[];
+  /** The option legs: standalone within the silo whatever its model (issue 18 adds strategy models). */
+  options: ParsedOption[];
+  /** Every leg in input order, for the output. */
+  all: (ParsedPosition | ParsedOption)[];
+  settleAsset: string;
+  settleDp: number;
 }
 
 export interface Scenario {
   venue: string;
   mode: 'isolated' | 'cross';
-  conventions: MarginConventions;
+  /** Null for an options-only venue (derive). */
+  conventions: MarginConventions | null;
   walletBalance: bigint | null;
+  /** The perpetual/futures positions. */
   positions: ParsedPosition[];
+  /** Every position in input order, options included. */
+  all: (ParsedPosition | ParsedOption)[];
   /** Empty when the input declares none (the output then has no `silos`). */
   silos: ParsedSilo[];
   netting: NettingParams;
@@ -139,12 +162,35 @@ function refield(e: InputError, field: string): InputError {
   return new InputError(field, e.message.slice(e.field.length + 2), e.code);
 }
 
+/** What parsing a position needs from the scenario: the venue (null: options only), its option rules, the time. */
+interface ParseContext {
+  venueId: string;
+  v: LoadedVenue | null;
+  options: OptionVenueInfo | null;
+  /** Seconds since the epoch of `valuationTime`; null when the scenario holds no option. */
+  valuation: number | null;
+}
+
+/** The preset named `venueId`, or null for a venue with option rules only (derive); unknown names are errors. */
+function resolveVenue(venueId: string): LoadedVenue | null {
+  if (presetOf(venueId)) return venue(venueId);
+  if (Object.hasOwn(OPTION_VENUES, venueId)) return null;
+  const known = [...Object.keys(PRESETS), ...Object.keys(OPTION_VENUES).filter((k) => !presetOf(k))];
+  throw new InputError(
+    'venue',
+    `unknown venue "${venueId}" (known: ${known.join(', ')}; options: ${Object.keys(OPTION_VENUES).join(', ')})`,
+    'UNKNOWN_VENUE',
+  );
+}
+
+const isOptionInput = (p: Json): boolean => isObject(p) && p.kind === 'option';
+
 /** Parses and validates a scenario; throws InputError naming the first bad field. */
 export function parseScenario(input: Json): Scenario {
   if (!isObject(input)) throw new InputError('input', 'must be a JSON object');
-  onlyFields(input, ['venue', 'mode', 'walletBalance', 'positions', 'silos', 'netting'], '');
+  onlyFields(input, ['venue', 'mode', 'walletBalance', 'positions', 'silos', 'netting', 'valuationTime'], '');
   const venueId = input.venue === undefined ? 'ringfence' : str(input, 'venue', 'venue');
-  const v = venue(venueId);
+  const v = resolveVenue(venueId);
   const mode = input.mode === undefined ? 'isolated' : input.mode;
   if (mode !== 'isolated' && mode !== 'cross') throw new InputError('mode', 'must be "isolated" or "cross"');
   // With silos, `positions` may be left out (or empty): a scenario of silos alone.
@@ -155,12 +201,28 @@ export function parseScenario(input: Json): Scenario {
   if (positionsIn.length > MAX_SCENARIO_POSITIONS) {
     throw new InputError('positions', `at most ${MAX_SCENARIO_POSITIONS} positions per scenario`);
   }
-  const conv = mode === 'cross' ? v.crossConventions : v.conventions;
-  const positions = positionsIn.map((p, i) => parsePosition(p, `positions[${i}]`, v, conv, mode));
-  const silos = withSilos ? parseSilos(input.silos, v) : [];
+  const ctx: ParseContext = {
+    venueId,
+    v,
+    options: Object.hasOwn(OPTION_VENUES, venueId) ? OPTION_VENUES[venueId]! : null,
+    valuation: parseValuationTime(input, positionsIn),
+  };
+  const conv = v === null ? null : mode === 'cross' ? v.crossConventions : v.conventions;
+  const all = positionsIn.map((p, i) => {
+    const field = `positions[${i}]`;
+    if (!isOptionInput(p)) return parsePosition(p, field, ctx, conv, mode);
+    if (mode === 'cross')
+      throw new InputError(
+        'mode',
+        `${field} is an option: options are margined isolated or in silos, not in a cross bucket (issue 18)`,
+      );
+    return parseOption(p, field, ctx, 'isolated');
+  });
+  const positions = all.filter(isPerp);
+  const silos = withSilos ? parseSilos(input.silos, ctx) : [];
   const netting = input.netting === undefined ? DEFAULT_NETTING : parseNetting(input.netting, 'netting');
-  const base = { venue: venueId, mode, conventions: conv, positions, silos, netting } as const;
-  if (positions.length === 0) {
+  const base = { venue: venueId, mode, conventions: conv, positions, all, silos, netting } as const;
+  if (all.length === 0) {
     // The wallet backs positions only (a silo has its own collateral).
     if (input.walletBalance !== undefined)
       throw new InputError('walletBalance', 'applies to positions only (a silo has its own collateral)');
@@ -179,7 +241,7 @@ export function parseScenario(input: Json): Scenario {
     });
   } else if (input.walletBalance !== undefined) {
     // In isolated mode the wallet is the free balance margin could be added from.
-    walletBalance = parseDecimal(input.walletBalance, 'walletBalance', { dp: positions[0]!.inst.settleDp });
+    walletBalance = parseDecimal(input.walletBalance, 'walletBalance', { dp: settleOf(all[0]!).dp });
   }
   return { ...base, walletBalance };
 }
@@ -191,9 +253,9 @@ const SILO_ID = /^[A-Za-z0-9_.-]{1,32}$/;
  * `silos`: each `{id, riskModel, collateral, legs}`, legs as in `positions` but without collateral of their own
  * (`margin`, `extraMargin`, `targetLeverage` are refused: the silo's collateral backs every leg). A silo is pooled, so
  * its legs take the venue's cross conventions whatever the scenario's `mode`. At most MAX_SCENARIO_POSITIONS legs
- * in all silos together.
+ * in all silos together. A leg may be an option (`"kind": "option"`).
  */
-function parseSilos(input: Json, v: LoadedVenue): ParsedSilo[] {
+function parseSilos(input: Json, ctx: ParseContext): ParsedSilo[] {
   if (!Array.isArray(input) || input.length === 0) throw new InputError('silos', 'must be a non-empty array');
   let legCount = 0;
   const ids = new Set<string>();
@@ -217,23 +279,46 @@ function parseSilos(input: Json, v: LoadedVenue): ParsedSilo[] {
     legCount += legsIn.length;
     if (legCount > MAX_SCENARIO_POSITIONS)
       throw new InputError(`${field}.legs`, `at most ${MAX_SCENARIO_POSITIONS} legs in all silos together`);
-    const legs = legsIn.map((p, j) => parsePosition(p, `${field}.legs[${j}]`, v, v.crossConventions, 'silo'));
-    checkSiloLegs(legs);
-    const collateral = parseDecimal(s.collateral, `${field}.collateral`, {
-      dp: legs[0]!.inst.settleDp,
-      maxAbs: 10n ** 36n,
+    const all = legsIn.map((p, j) => {
+      const f = `${field}.legs[${j}]`;
+      return isOptionInput(p)
+        ? parseOption(p, f, ctx, 'silo')
+        : parsePosition(p, f, ctx, ctx.v?.crossConventions ?? null, 'silo');
     });
-    return { id, riskModel: riskModel as RiskModelId, collateral, legs };
+    const legs = all.filter(isPerp);
+    checkSiloLegs(all, legs);
+    // The perpetuals' decimals when there are any (their figures are computed at them); option figures follow.
+    const { asset, dp } = settleOf(legs[0] ?? all[0]!);
+    const collateral = parseDecimal(s.collateral, `${field}.collateral`, { dp, maxAbs: 10n ** 36n });
+    const options = all.filter(isOption);
+    return {
+      id,
+      riskModel: riskModel as RiskModelId,
+      collateral,
+      legs,
+      options,
+      all,
+      settleAsset: asset,
+      settleDp: dp,
+    };
   });
 }
 
 /** One settle asset per silo, and one mark per market (legs on one market move together). */
-function checkSiloLegs(legs: readonly ParsedPosition[]): void {
-  const asset = legs[0]!.inst.settleAsset;
+function checkSiloLegs(
+  all: readonly (ParsedPosition | ParsedOption)[],
+  legs: readonly ParsedPosition[],
+): void {
+  const asset = settleOf(all[0]!).asset;
+  for (const leg of all) {
+    if (settleOf(leg).asset !== asset)
+      throw new InputError(
+        `${leg.field}.${isOption(leg) ? 'settle' : 'symbol'}`,
+        `a silo holds one settle asset (${asset}); this leg settles in ${settleOf(leg).asset}`,
+      );
+  }
   const marks = new Map<string, ParsedPosition>();
   for (const leg of legs) {
-    if (leg.inst.settleAsset !== asset)
-      throw new InputError(`${leg.field}.symbol`, `a silo holds one settle asset (${asset})`);
     const first = marks.get(leg.inst.symbol);
     if (!first) marks.set(leg.inst.symbol, leg);
     else if (first.mark !== leg.mark || first.inst.tickSize !== leg.inst.tickSize)
@@ -257,11 +342,18 @@ function usesTakerFee(conv: MarginConventions, v: LoadedVenue): boolean {
 function parsePosition(
   p: Json,
   field: string,
-  v: LoadedVenue,
-  venueConv: MarginConventions,
+  ctx: ParseContext,
+  conv0: MarginConventions | null,
   mode: Margining,
 ): ParsedPosition {
   if (!isObject(p)) throw new InputError(field, 'must be an object');
+  const v = ctx.v;
+  if (v === null || conv0 === null)
+    throw new InputError(
+      `${field}.symbol`,
+      `venue ${ctx.venueId} has option rules only: a perpetual or future needs a venue with markets (known: ${Object.keys(PRESETS).join(', ')})`,
+    );
+  const venueConv = conv0;
   onlyFields(p, POSITION_FIELDS, field);
   const symbol = str(p, 'symbol', `${field}.symbol`);
   if (mode !== 'isolated') {
@@ -519,7 +611,430 @@ function withMaxLeverage(inst: Instrument, maxLeverage: bigint): Instrument {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Options (issue 17's calc contract): a position or silo leg `{"kind": "option", …}`
 
+interface OptionVenueInfo {
+  /** The per-leg rules (src/core/options/margin.ts). */
+  rules: OptionVenue;
+  /** The asset linear options of the venue settle in, and its decimals (inverse ones settle in the coin). */
+  linearSettle: string;
+  linearDp: number;
+}
+
+/**
+ * calc's venue names with option rules. `deribit-linear`, `okx` and `ringfence` are also perpetual presets (the same
+ * name picks both); `derive` has options only. The linear settle asset follows the venue (Deribit and Derive list
+ * USDC options, OKX USDT-margined ones; ringfence's perpetual markets settle in USDT).
+ */
+const OPTION_VENUES: Record<string, OptionVenueInfo> = {
+  ringfence: { rules: 'ringfence', linearSettle: 'USDT', linearDp: 8 },
+  'deribit-linear': { rules: 'deribit', linearSettle: 'USDC', linearDp: 6 },
+  okx: { rules: 'okx', linearSettle: 'USDT', linearDp: 8 },
+  derive: { rules: 'derive', linearSettle: 'USDC', linearDp: 6 },
+};
+/** Coin amounts of inverse options: 8 decimals (the satoshi). */
+const COIN_DP = 8;
+/** Prices, vols, Greeks: WAD, printed with trailing zeros trimmed. */
+const WAD_DP = 18;
+/** 1,000% — a generous clamp: no venue marks options above it. */
+const MAX_IV = 10n * WAD;
+const MAX_OPTION_SECONDS = 100 * SECONDS_PER_YEAR;
+
+const OPTION_FIELDS = [
+  'kind',
+  'underlying',
+  'settle',
+  'type',
+  'strike',
+  'expiry',
+  'side',
+  'size',
+  'entryPrice',
+  'underlyingPrice',
+  'iv',
+  'markPrice',
+  'margin',
+] as const;
+
+/** A position's Greeks, signed and times size (WAD). */
+interface OptionGreeks {
+  delta: bigint;
+  gamma: bigint;
+  vega: bigint;
+  theta: bigint;
+}
+
+interface ParsedOption {
+  kind: 'option';
+  field: string;
+  symbol: string;
+  underlying: string;
+  settle: 'linear' | 'inverse';
+  type: 'call' | 'put';
+  strike: bigint;
+  /** ISO-8601 UTC, seconds. */
+  expiry: string;
+  side: Side;
+  size: bigint;
+  entryPrice: bigint;
+  underlyingPrice: bigint;
+  settleAsset: string;
+  settleDp: number;
+  /** Per unit, in the settle currency (coin for inverse), WAD. */
+  mark: bigint;
+  iv: bigint;
+  greeks: OptionGreeks;
+  /** Whole position under the venue's per-leg rule, WAD, rounded up. */
+  initialMargin: bigint;
+  maintenanceMargin: bigint;
+  /** Isolated only: the deposit in the option's box (settle dp); null: the default (see optionBox). */
+  margin: bigint | null;
+}
+
+const isOption = (x: ParsedPosition | ParsedOption): x is ParsedOption => 'kind' in x && x.kind === 'option';
+const isPerp = (x: ParsedPosition | ParsedOption): x is ParsedPosition => !isOption(x);
+const settleOf = (x: ParsedPosition | ParsedOption): { asset: string; dp: number } =>
+  isOption(x) ? { asset: x.settleAsset, dp: x.settleDp } : { asset: x.inst.settleAsset, dp: x.inst.settleDp };
+
+/** `valuationTime`: required exactly when an option is present (a result must never depend on the wall clock). */
+function parseValuationTime(input: Record<string, Json>, positionsIn: Json[]): number | null {
+  const silos = Array.isArray(input.silos) ? input.silos : [];
+  const any =
+    positionsIn.some(isOptionInput) ||
+    silos.some((s) => isObject(s) && Array.isArray(s.legs) && s.legs.some(isOptionInput));
+  if (!any) {
+    if (input.valuationTime !== undefined)
+      throw new InputError('valuationTime', 'applies to options only (no position or leg is an option)');
+    return null;
+  }
+  if (input.valuationTime === undefined)
+    throw new InputError(
+      'valuationTime',
+      'is required when a position or leg is an option (ISO-8601, e.g. "2026-12-01T08:00:00Z"): options are valued at a stated time, never the wall clock',
+    );
+  return parseIsoSeconds(input.valuationTime, 'valuationTime');
+}
+
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):(\d{2}))$/;
+
+/** An ISO-8601 date-time with `Z` or an offset, whole seconds, a real calendar date → seconds since the epoch. */
+function parseIsoSeconds(v: Json, field: string): number {
+  const m = typeof v === 'string' ? ISO_TIME.exec(v) : null;
+  if (!m)
+    throw new InputError(
+      field,
+      'must be an ISO-8601 date-time with Z or an offset, e.g. "2026-12-25T08:00:00Z"',
+    );
+  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as number[];
+  if (m[7] !== undefined && !/^0+$/.test(m[7])) throw new InputError(field, 'must be in whole seconds');
+  const ms = Date.UTC(y!, mo! - 1, d!, h!, mi!, s!);
+  const t = new Date(ms);
+  if (
+    t.getUTCFullYear() !== y ||
+    t.getUTCMonth() !== mo! - 1 ||
+    t.getUTCDate() !== d ||
+    t.getUTCHours() !== h ||
+    t.getUTCMinutes() !== mi ||
+    t.getUTCSeconds() !== s
+  )
+    throw new InputError(field, `"${v as string}" is not a calendar date-time`);
+  const offset =
+    m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 3600 + Number(m[11]) * 60);
+  return ms / 1000 - offset;
+}
+
+const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+
+/** Deribit-style instrument name: `BTC-25DEC26-100000-C` (inverse), `BTC_USDC-25DEC26-100000-C` (linear). */
+function optionSymbol(
+  o: Pick<ParsedOption, 'underlying' | 'settle' | 'settleAsset' | 'strike' | 'type'>,
+  expirySec: number,
+): string {
+  const t = new Date(expirySec * 1000);
+  const date = `${t.getUTCDate()}${MONTHS[t.getUTCMonth()]}${String(t.getUTCFullYear() % 100).padStart(2, '0')}`;
+  const head = o.settle === 'linear' ? `${o.underlying}_${o.settleAsset}` : o.underlying;
+  return `${head}-${date}-${formatDecimal(o.strike, WAD_DP)}-${o.type === 'call' ? 'C' : 'P'}`;
+}
+
+function oneOf<T extends string>(
+  p: Record<string, Json>,
+  key: string,
+  field: string,
+  values: readonly T[],
+): T {
+  const x = p[key];
+  if (typeof x !== 'string' || !(values as readonly string[]).includes(x))
+    throw new InputError(field, `must be ${values.map((s) => `"${s}"`).join(' or ')}`);
+  return x as T;
+}
+
+/**
+ * An option position or leg. Priced by Black-76 on `underlyingPrice` (the forward), D = 1, time to expiry
+ * (expiry − valuationTime) / (365 × 86,400) years, at `iv` — or, given `markPrice`, at the IV implied from it.
+ */
+function parseOption(p: Json, field: string, ctx: ParseContext, mode: 'isolated' | 'silo'): ParsedOption {
+  if (!isObject(p)) throw new InputError(field, 'must be an object');
+  const info = ctx.options;
+  if (info === null)
+    throw new InputError(
+      'venue',
+      `${ctx.venueId} has no option margin rules (${field} is an option); option venues: ${Object.keys(OPTION_VENUES).join(', ')}`,
+    );
+  onlyFields(p, OPTION_FIELDS, field);
+  const underlying = str(p, 'underlying', `${field}.underlying`);
+  if (!/^[A-Za-z0-9]{1,20}$/.test(underlying))
+    throw new InputError(`${field}.underlying`, 'must be an asset name (1-20 letters and digits)');
+  const settle = oneOf(p, 'settle', `${field}.settle`, ['linear', 'inverse'] as const);
+  const type = oneOf(p, 'type', `${field}.type`, ['call', 'put'] as const);
+  const side = oneOf(p, 'side', `${field}.side`, ['long', 'short'] as const);
+  const wad = (k: string, o: { positive?: boolean; maxAbs: bigint }) =>
+    parseDecimal(p[k], `${field}.${k}`, { dp: WAD_DP, ...o });
+  const strike = wad('strike', { positive: true, maxAbs: 10n ** 30n });
+  const underlyingPrice = wad('underlyingPrice', { positive: true, maxAbs: 10n ** 30n });
+  const size = wad('size', { positive: true, maxAbs: 10n ** 27n });
+  const entryPrice = wad('entryPrice', { maxAbs: 10n ** 30n });
+  const expirySec = parseIsoSeconds(p.expiry, `${field}.expiry`);
+  const seconds = expirySec - ctx.valuation!;
+  if (seconds < 0)
+    throw new InputError(`${field}.expiry`, 'is before valuationTime: an expired option has settled');
+  if (seconds > MAX_OPTION_SECONDS)
+    throw new InputError(`${field}.expiry`, 'is more than 100 years after valuationTime');
+  const years = yearsFromSeconds(seconds);
+  const priced = priceOption(p, field, { type, settle, strike, forward: underlyingPrice, years });
+  const settleAsset = settle === 'linear' ? info.linearSettle : underlying;
+  const settleDp = settle === 'linear' ? info.linearDp : COIN_DP;
+  const req = optionLegMargin(info.rules, {
+    type,
+    settle,
+    strike,
+    side,
+    size,
+    underlyingPrice,
+    markPrice: priced.mark,
+    underlying,
+  });
+  let margin: bigint | null = null;
+  if (p.margin !== undefined) {
+    if (mode === 'silo')
+      throw new InputError(
+        `${field}.margin`,
+        "applies to isolated positions only (the silo's collateral backs its legs)",
+      );
+    if (side === 'long')
+      throw new InputError(`${field}.margin`, 'a long option needs no margin: its premium is paid in full');
+    margin = parseDecimal(p.margin, `${field}.margin`, { dp: settleDp, maxAbs: 10n ** 36n });
+  }
+  const sign = side === 'long' ? 1n : -1n;
+  // Position Greeks: per-unit Black-76 Greeks × size, signed, truncated toward zero (a long and a short of one size
+  // show the same magnitude).
+  const times = (g: bigint) => (sign * g * size) / WAD;
+  const b = priced.b76;
+  const head = { underlying, settle, settleAsset, strike, type };
+  return {
+    kind: 'option',
+    field,
+    symbol: optionSymbol(head, expirySec),
+    ...head,
+    expiry: new Date(expirySec * 1000).toISOString().replace('.000Z', 'Z'),
+    side,
+    size,
+    entryPrice,
+    underlyingPrice,
+    settleDp,
+    mark: priced.mark,
+    iv: priced.iv,
+    greeks: {
+      delta: times(type === 'call' ? b.callDelta : b.putDelta),
+      gamma: times(b.gamma),
+      vega: times(b.vega),
+      theta: times(b.theta),
+    },
+    initialMargin: req.initialMargin,
+    maintenanceMargin: req.maintenanceMargin,
+    margin,
+  };
+}
+
+/**
+ * The mark (per unit, settle currency) and IV: from `iv` by Black-76, or the IV implied from `markPrice`. An inverse
+ * option's coin price is the USD price / forward (rounded up: a mark enters short requirements); a coin `markPrice`
+ * is turned into USD (× forward, rounded down) before implying.
+ */
+function priceOption(
+  p: Record<string, Json>,
+  field: string,
+  o: { type: 'call' | 'put'; settle: 'linear' | 'inverse'; strike: bigint; forward: bigint; years: bigint },
+): { mark: bigint; iv: bigint; b76: ReturnType<typeof black76> } {
+  const hasIv = p.iv !== undefined;
+  const hasMark = p.markPrice !== undefined;
+  if (hasIv && hasMark)
+    throw new InputError(
+      `${field}.markPrice`,
+      'give "iv" or "markPrice", not both (the other is derived from it)',
+    );
+  if (!hasIv && !hasMark)
+    throw new InputError(`${field}.iv`, 'is required, or "markPrice" (the IV is then implied from it)');
+  const at = (vol: bigint) => black76({ forward: o.forward, strike: o.strike, years: o.years, vol });
+  if (hasIv) {
+    const iv = parseDecimal(p.iv, `${field}.iv`, { dp: WAD_DP, maxAbs: MAX_IV });
+    const b76 = at(iv);
+    const usd = o.type === 'call' ? b76.call : b76.put;
+    return { mark: o.settle === 'linear' ? usd : ceilDiv(usd * WAD, o.forward), iv, b76 };
+  }
+  const mark = parseDecimal(p.markPrice, `${field}.markPrice`, { dp: WAD_DP, maxAbs: 10n ** 30n });
+  const usd = o.settle === 'linear' ? mark : (mark * o.forward) / WAD;
+  const iv = impliedVol(o.type, usd, o.forward, o.strike, o.years);
+  if (iv === null) {
+    const bound = o.type === 'call' ? 'the forward' : 'the strike';
+    const why =
+      o.years === 0n
+        ? 'the option expires at valuationTime, where only its intrinsic value is a price'
+        : `a price must be at least the intrinsic value and below ${bound}${o.settle === 'inverse' ? ' (in coin: divided by the forward)' : ''}`;
+    throw new InputError(`${field}.markPrice`, `no volatility gives this price: ${why}`);
+  }
+  if (iv > MAX_IV) throw new InputError(`${field}.markPrice`, 'implies a volatility above 1000%');
+  return { mark, iv, b76: at(iv) };
+}
+
+/** An option's money figures at the settle asset's decimals. */
+interface OptionFigures {
+  /** Cash the premium brings into the box: + received (short, rounded down), − paid (long, rounded up). */
+  premium: bigint;
+  /** (mark − entry) × size, signed by side, rounded down. */
+  unrealizedPnl: bigint;
+  initialMargin: bigint;
+  maintenanceMargin: bigint;
+  /** Underlying value: size × underlyingPrice (linear), size in coin (inverse); rounded up. */
+  notional: bigint;
+}
+
+function optionFigures(o: ParsedOption, dp: number): OptionFigures {
+  const unit = pow10(WAD_DP - dp);
+  const short = o.side === 'short';
+  const paid = o.entryPrice * o.size;
+  return {
+    premium: short ? div(paid, WAD * unit, 'floor') : -div(paid, WAD * unit, 'ceil'),
+    unrealizedPnl: div((short ? -1n : 1n) * (o.mark - o.entryPrice) * o.size, WAD * unit, 'floor'),
+    initialMargin: div(o.initialMargin, unit, 'ceil'),
+    maintenanceMargin: div(o.maintenanceMargin, unit, 'ceil'),
+    notional:
+      o.settle === 'linear' ? div(o.size * o.underlyingPrice, WAD * unit, 'ceil') : div(o.size, unit, 'ceil'),
+  };
+}
+
+/** How an option sits in its box: isolated (its own) or as a silo's leg (the silo's figures). */
+interface OptionBox {
+  collateral: bigint | null;
+  marginBalance: bigint | null;
+  marginRatio: string | null;
+  liquidatable: boolean;
+  maxRemovableMargin: bigint;
+}
+
+/**
+ * An isolated option's box. Its cash is the deposit (`margin`) plus the premium a short received; the venue's
+ * requirement already charges the option's mark, so the option's value is not counted again (Derive: margin = cash +
+ * Σ isolated(mark included); Deribit's and OKX's short IM/MM hold the mark too). Default deposit: what, with the
+ * premium, makes up the initial margin (the short reserves its requirement at order time); a long's box holds nothing
+ * (its premium is paid in full, no margin beyond it).
+ */
+function isolatedOptionBox(o: ParsedOption, f: OptionFigures): OptionBox {
+  if (o.side === 'long')
+    return {
+      collateral: 0n,
+      marginBalance: 0n,
+      marginRatio: null,
+      liquidatable: false,
+      maxRemovableMargin: 0n,
+    };
+  const collateral = o.margin ?? maxBig(0n, f.initialMargin - f.premium);
+  const balance = collateral + f.premium;
+  return {
+    collateral,
+    marginBalance: balance,
+    marginRatio: fmtRate(marginRatio(f.maintenanceMargin, balance)),
+    liquidatable: balance < f.maintenanceMargin,
+    maxRemovableMargin: maxBig(
+      0n,
+      minBig(collateral, balance - maxBig(f.initialMargin, f.maintenanceMargin)),
+    ),
+  };
+}
+
+/** The output of an option position or leg: the common fields (null where they mean nothing for an option), then
+ * the option's own. */
+function optionResult(o: ParsedOption, f: OptionFigures, box: OptionBox): PositionResult {
+  const money = (v: bigint) => formatDecimal(v, o.settleDp);
+  const wad = (v: bigint) => formatDecimal(v, WAD_DP);
+  return {
+    symbol: o.symbol,
+    side: o.side,
+    size: wad(o.size),
+    entryPrice: wad(o.entryPrice),
+    markPrice: wad(o.mark),
+    settleAsset: o.settleAsset,
+    leverage: null,
+    collateral: box.collateral === null ? null : money(box.collateral),
+    notional: money(f.notional),
+    unrealizedPnl: money(f.unrealizedPnl),
+    initialMargin: money(f.initialMargin),
+    maintenanceMargin: money(f.maintenanceMargin),
+    maintenanceRate: null,
+    tier: null,
+    marginBalance: box.marginBalance === null ? null : money(box.marginBalance),
+    marginRatio: box.marginRatio,
+    liquidatable: box.liquidatable,
+    liquidationPrice: null,
+    bankruptcyPrice: null,
+    maxRemovableMargin: money(box.maxRemovableMargin),
+    kind: 'option',
+    underlying: o.underlying,
+    settle: o.settle,
+    type: o.type,
+    strike: wad(o.strike),
+    expiry: o.expiry,
+    underlyingPrice: wad(o.underlyingPrice),
+    iv: wad(o.iv),
+    delta: wad(o.greeks.delta),
+    gamma: wad(o.greeks.gamma),
+    vega: wad(o.greeks.vega),
+    theta: wad(o.greeks.theta),
+  };
+}
+
+/** Per underlying, the sum of the option positions' and legs' Greeks (options only: perpetuals are not added). */
+function scenarioGreeks(options: readonly ParsedOption[]): Record<string, GreeksResult> | undefined {
+  if (options.length === 0) return undefined;
+  const sums = new Map<string, OptionGreeks>();
+  for (const o of options) {
+    const s = sums.get(o.underlying) ?? { delta: 0n, gamma: 0n, vega: 0n, theta: 0n };
+    sums.set(o.underlying, {
+      delta: s.delta + o.greeks.delta,
+      gamma: s.gamma + o.greeks.gamma,
+      vega: s.vega + o.greeks.vega,
+      theta: s.theta + o.greeks.theta,
+    });
+  }
+  const out: Record<string, GreeksResult> = {};
+  for (const [u, g] of sums)
+    out[u] = {
+      delta: formatDecimal(g.delta, WAD_DP),
+      gamma: formatDecimal(g.gamma, WAD_DP),
+      vega: formatDecimal(g.vega, WAD_DP),
+      theta: formatDecimal(g.theta, WAD_DP),
+    };
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * One position or silo leg. For an option (`kind: "option"`): `leverage`, `maintenanceRate`, `tier`,
+ * `liquidationPrice` and `bankruptcyPrice` are null (an option has no leverage or tier, and its trigger moves with
+ * price, vol and time together); `notional` is the underlying's value; `collateral`/`marginBalance` are the box's
+ * deposit and cash (premium received included); the option's own fields follow.
+ */
 export interface PositionResult {
   symbol: string;
   side: Side;
@@ -527,14 +1042,14 @@ export interface PositionResult {
   entryPrice: string;
   markPrice: string;
   settleAsset: string;
-  leverage: string;
+  leverage: string | null;
   collateral: string | null;
   notional: string;
   unrealizedPnl: string;
   initialMargin: string;
   maintenanceMargin: string;
-  maintenanceRate: string;
-  tier: number;
+  maintenanceRate: string | null;
+  tier: number | null;
   marginBalance: string | null;
   marginRatio: string | null;
   /** Margin balance below maintenance at the mark (isolated: the position's bucket; cross: the whole bucket). */
@@ -542,6 +1057,21 @@ export interface PositionResult {
   liquidationPrice: string | null;
   bankruptcyPrice: string | null;
   maxRemovableMargin: string;
+  /** Options only (issue 17's calc contract); Greeks signed and times size. */
+  kind?: 'option';
+  underlying?: string;
+  settle?: 'linear' | 'inverse';
+  type?: 'call' | 'put';
+  strike?: string;
+  expiry?: string;
+  underlyingPrice?: string;
+  iv?: string;
+  delta?: string;
+  gamma?: string;
+  /** Per 1.00 of vol. */
+  vega?: string;
+  /** Per year. */
+  theta?: string;
   leverageChange?: {
     targetLeverage: string;
     marginDelta: string;
@@ -584,6 +1114,13 @@ export interface SiloResult {
   liquidationPrices: Record<string, string | null>;
 }
 
+export interface GreeksResult {
+  delta: string;
+  gamma: string;
+  vega: string;
+  theta: string;
+}
+
 export interface ScenarioResult {
   venue: string;
   mode: 'isolated' | 'cross';
@@ -591,6 +1128,8 @@ export interface ScenarioResult {
   bucket?: BucketResult;
   /** Present when the input declares silos. */
   silos?: SiloResult[];
+  /** Present when a position or leg is an option: per underlying, the options' Greeks summed. */
+  greeks?: Record<string, GreeksResult>;
 }
 
 const fmtRate = (r: bigint | null) => (r === null ? null : formatDecimal(r, RATE_DP));
@@ -620,7 +1159,7 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
       mm += r.triggerMaintenance;
       im += initialMargin(p, r.notional);
     });
-    const counted = sc.conventions.removableCountsProfit ? upnl : minBig(upnl, 0n);
+    const counted = sc.conventions?.removableCountsProfit ? upnl : minBig(upnl, 0n);
     crossRemovable = maxBig(0n, minBig(wb, wb + counted - im));
     bucket = {
       settleAsset: inst0.settleAsset,
@@ -633,7 +1172,7 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
       maxWithdrawable: money(crossRemovable, inst0),
     };
   }
-  const positions = sc.positions.map((p, i): PositionResult => {
+  const perps = sc.positions.map((p, i): PositionResult => {
     const { inst, pos, mark, conv } = p;
     const risk = risks[i]!;
     const im = initialMargin(p, risk.notional);
@@ -701,10 +1240,18 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
     }
     return out;
   });
+  let k = 0;
+  const positions = sc.all.map((x) => {
+    if (!isOption(x)) return perps[k++]!;
+    const f = optionFigures(x, x.settleDp);
+    return optionResult(x, f, isolatedOptionBox(x, f));
+  });
   const out: ScenarioResult = bucket
     ? { venue: sc.venue, mode: sc.mode, positions, bucket }
     : { venue: sc.venue, mode: sc.mode, positions };
   if (sc.silos.length > 0) out.silos = sc.silos.map((s) => evaluateSilo(s, sc.netting));
+  const greeks = scenarioGreeks([...sc.all.filter(isOption), ...sc.silos.flatMap((s) => s.options)]);
+  if (greeks) out.greeks = greeks;
   return out;
 }
 
@@ -757,10 +1304,12 @@ function testAlong(
   atMark: readonly LegFigures[],
   netting: NettingParams,
   symbol: string,
+  opt: OptionTotals,
 ): (price: bigint) => boolean {
   const moved = s.legs.filter((p) => p.inst.symbol === symbol);
-  let heldEquity = s.collateral;
-  let heldMaintenance = 0n;
+  // Option legs are held at their valuation: their premium is cash, their requirement standalone.
+  let heldEquity = s.collateral + opt.premium;
+  let heldMaintenance = opt.maintenanceMargin;
   s.legs.forEach((p, i) => {
     if (p.inst.symbol === symbol) return;
     heldEquity += atMark[i]!.unrealizedPnl;
@@ -782,7 +1331,7 @@ function testAlong(
       maintenance += r.triggerMaintenance;
       return nettingLeg(p, r.triggerMaintenance);
     });
-    return equity < (prepared ? prepared.withMarket(symbol, legs) : maintenance);
+    return equity < (prepared ? prepared.withMarket(symbol, legs) + opt.maintenanceMargin : maintenance);
   };
 }
 
@@ -847,17 +1396,41 @@ function tickBefore(trigger: bigint | null, step: -1n | 1n, t: bigint): bigint |
  * stays covers the silo's initial margin (under its model), its maintenance and the venue's transfer floor; unrealized
  * profit counts only where the venue lets it; never more than the collateral.
  */
-function siloRemovable(s: ParsedSilo, figs: readonly LegFigures[], im: bigint, mm: bigint): bigint {
-  const conv = s.legs[0]!.conv;
+function siloRemovable(
+  s: ParsedSilo,
+  figs: readonly LegFigures[],
+  im: bigint,
+  mm: bigint,
+  opt: OptionTotals,
+): bigint {
+  const conv = s.legs[0]?.conv;
   let upnl = 0n;
   let value = 0n;
   for (const f of figs) {
     upnl += f.unrealizedPnl;
     value += f.notional;
   }
-  const required = maxBig(im, maxBig(mm, ceilDiv(value * conv.transferFloorRate, RATE_ONE)));
-  const counted = conv.removableCountsProfit ? upnl : minBig(upnl, 0n);
-  return maxBig(0n, minBig(s.collateral, s.collateral + counted - required));
+  const required = maxBig(im, maxBig(mm, ceilDiv(value * (conv?.transferFloorRate ?? 0n), RATE_ONE)));
+  const counted = conv?.removableCountsProfit ? upnl : minBig(upnl, 0n);
+  // A short option's premium is cash in the box (its requirement charges the mark), so it counts in full.
+  return maxBig(0n, minBig(s.collateral, s.collateral + opt.premium + counted - required));
+}
+
+/** A silo's option legs summed at its settle decimals: premiums (cash in, + / out, −) and requirements. */
+interface OptionTotals {
+  premium: bigint;
+  initialMargin: bigint;
+  maintenanceMargin: bigint;
+}
+
+function optionTotals(figs: readonly OptionFigures[]): OptionTotals {
+  const t = { premium: 0n, initialMargin: 0n, maintenanceMargin: 0n };
+  for (const f of figs) {
+    t.premium += f.premium;
+    t.initialMargin += f.initialMargin;
+    t.maintenanceMargin += f.maintenanceMargin;
+  }
+  return t;
 }
 
 /**
@@ -867,22 +1440,33 @@ function siloRemovable(s: ParsedSilo, figs: readonly LegFigures[], im: bigint, m
  * reaches zero with the other legs held).
  */
 function evaluateSilo(s: ParsedSilo, netting: NettingParams): SiloResult {
-  const inst0 = s.legs[0]!.inst;
-  const money = (v: bigint) => formatDecimal(v, inst0.settleDp);
+  const money = (v: bigint) => formatDecimal(v, s.settleDp);
   const figs = s.legs.map((p) => legFigures(p, p.mark));
-  const req = siloRequirement(s.riskModel, siloLegMargins(s, figs), netting);
+  const optFigs = s.options.map((o) => optionFigures(o, s.settleDp));
+  const opt = optionTotals(optFigs);
+  // Option legs are standalone whatever the model (not nettable until issue 18's strategy models): added to both.
+  const perpReq = siloRequirement(s.riskModel, siloLegMargins(s, figs), netting);
+  const req = {
+    initialMargin: perpReq.initialMargin + opt.initialMargin,
+    maintenanceMargin: perpReq.maintenanceMargin + opt.maintenanceMargin,
+    standaloneInitialMargin: perpReq.standaloneInitialMargin + opt.initialMargin,
+    standaloneMaintenanceMargin: perpReq.standaloneMaintenanceMargin + opt.maintenanceMargin,
+  };
   let upnl = 0n;
   for (const f of figs) upnl += f.unrealizedPnl;
-  const equity = s.collateral + upnl;
+  // Options count by their premium (cash), not their PnL: a short's requirement already charges its mark, a long
+  // earns no margin credit.
+  const equity = s.collateral + upnl + opt.premium;
   const ratio = fmtRate(marginRatio(req.maintenanceMargin, equity));
   const liquidatable = equity < req.maintenanceMargin;
-  const removable = money(siloRemovable(s, figs, req.initialMargin, req.maintenanceMargin));
+  const removableAmount = siloRemovable(s, figs, req.initialMargin, req.maintenanceMargin, opt);
+  const removable = money(removableAmount);
   const triggers = new Map<string, bigint | null>();
   for (const p of s.legs) {
     if (!triggers.has(p.inst.symbol))
       triggers.set(
         p.inst.symbol,
-        siloTrigger(s, testAlong(s, figs, netting, p.inst.symbol), p.inst.symbol, liquidatable),
+        siloTrigger(s, testAlong(s, figs, netting, p.inst.symbol, opt), p.inst.symbol, liquidatable),
       );
   }
   const liquidationPrices: Record<string, string | null> = {};
@@ -890,7 +1474,7 @@ function evaluateSilo(s: ParsedSilo, netting: NettingParams): SiloResult {
     const inst = s.legs.find((p) => p.inst.symbol === symbol)!.inst;
     liquidationPrices[symbol] = trigger === null ? null : formatDecimal(trigger, inst.priceDp);
   }
-  const legs = s.legs.map((p, i): PositionResult => {
+  const perpLegs = s.legs.map((p, i): PositionResult => {
     const { inst, pos } = p;
     const f = figs[i]!;
     const step = adverseStep(s.legs.filter((o) => o.inst.symbol === inst.symbol));
@@ -921,10 +1505,23 @@ function evaluateSilo(s: ParsedSilo, netting: NettingParams): SiloResult {
       maxRemovableMargin: removable,
     };
   });
+  let k = 0;
+  let j = 0;
+  const legs = s.all.map((x) => {
+    if (!isOption(x)) return perpLegs[k++]!;
+    const box = {
+      collateral: null,
+      marginBalance: null,
+      marginRatio: ratio,
+      liquidatable,
+      maxRemovableMargin: removableAmount,
+    };
+    return optionResult({ ...x, settleDp: s.settleDp }, optFigs[j++]!, box);
+  });
   return {
     id: s.id,
     riskModel: s.riskModel,
-    settleAsset: inst0.settleAsset,
+    settleAsset: s.settleAsset,
     collateral: money(s.collateral),
     equity: money(equity),
     initialMargin: money(req.initialMargin),

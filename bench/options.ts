@@ -1,0 +1,228 @@
+/**
+ * Option marks + Greeks for one expiry's strike chain on each vol update: the fixed-point Black-76
+ * (src/core/options, bigint) against a plain float Black-76 in the same run.
+ *
+ *   npm run bench -- options [--strikes 1000] [--updates 20] [--reps 7] [--warmup 5]
+ *
+ * A vol update brings a new smile; every strike of the expiry is re-marked (price, delta, gamma, vega, theta for
+ * call and put). The smile's vols are computed before timing (SVI is not part of the figure); the forward and √T are
+ * per-expiry constants (Black76Chain precomputes ln(F/K) and √T once, as the engine would on a vol-only update).
+ * Both sides get the same warm-up; timed reps alternate which side runs first; the first call of each (cold JIT) is
+ * reported apart from the steady state, and the fixed-point module load (its tables are built from series) apart
+ * from both.
+ */
+import { checkArgs, fmtInt, intArg, parseArgs, round, say } from './lib.ts';
+
+// Float reference: textbook Black-76 with Hart's double-precision normal CDF (the check the tests use).
+function cumnorm(x: number): number {
+  const ax = Math.abs(x);
+  let c: number;
+  if (ax > 37) c = 0;
+  else {
+    const e = Math.exp((-ax * ax) / 2);
+    if (ax < 7.07106781186547) {
+      let n = 3.52624965998911e-2 * ax + 0.700383064443688;
+      n = n * ax + 6.37396220353165;
+      n = n * ax + 33.912866078383;
+      n = n * ax + 112.079291497871;
+      n = n * ax + 221.213596169931;
+      n = n * ax + 220.206867912376;
+      let d = 8.83883476483184e-2 * ax + 1.75566716318264;
+      d = d * ax + 16.064177579207;
+      d = d * ax + 86.7807322029461;
+      d = d * ax + 296.564248779674;
+      d = d * ax + 637.333633378831;
+      d = d * ax + 793.826512519948;
+      d = d * ax + 440.413735824752;
+      c = (e * n) / d;
+    } else {
+      let b = ax + 0.65;
+      b = ax + 4 / b;
+      b = ax + 3 / b;
+      b = ax + 2 / b;
+      b = ax + 1 / b;
+      c = e / b / 2.506628274631;
+    }
+  }
+  return x > 0 ? 1 - c : c;
+}
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+interface FloatResult {
+  call: number;
+  put: number;
+  callDelta: number;
+  putDelta: number;
+  gamma: number;
+  vega: number;
+  theta: number;
+}
+
+/** Float chain: same outputs per strike as Black76Chain.price, √T shared per expiry as well. */
+function floatChain(
+  F: number,
+  t: number,
+  strikes: readonly number[],
+  vols: readonly number[],
+): FloatResult[] {
+  const sqrtT = Math.sqrt(t);
+  const out: FloatResult[] = new Array(strikes.length);
+  for (let i = 0; i < strikes.length; i++) {
+    const K = strikes[i] as number;
+    const vol = vols[i] as number;
+    const v = vol * sqrtT;
+    const d1 = (Math.log(F / K) + 0.5 * v * v) / v;
+    const d2 = d1 - v;
+    const n1 = cumnorm(d1);
+    const n2 = cumnorm(d2);
+    const pdf = Math.exp(-0.5 * d1 * d1) * INV_SQRT_2PI;
+    out[i] = {
+      call: F * n1 - K * n2,
+      put: K * (1 - n2) - F * (1 - n1),
+      callDelta: n1,
+      putDelta: n1 - 1,
+      gamma: pdf / (F * v),
+      vega: F * pdf * sqrtT,
+      theta: (-F * pdf * vol) / (2 * sqrtT),
+    };
+  }
+  return out;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const a = parseArgs(args);
+  checkArgs(a, ['strikes', 'updates', 'reps', 'warmup']);
+  const nStrikes = intArg(a, 'strikes', 1000);
+  const updates = intArg(a, 'updates', 20);
+  const reps = intArg(a, 'reps', 7);
+  const warmup = intArg(a, 'warmup', 5);
+
+  // Imported here so that the table build at module load (exp/ln/normal tables, from series) is timed on its own.
+  const loadStart = process.hrtime.bigint();
+  const { Black76Chain, black76, yearsFromSeconds } = await import('../src/core/options/black76.ts');
+  const { WAD } = await import('../src/core/options/fixedmath.ts');
+  const moduleLoadMs = Number(process.hrtime.bigint() - loadStart) / 1e6;
+
+  // BTC-like chain: forward 60,000, 30 days, strikes 30,000 … 120,000, a smile that shifts on each update.
+  const forward = 60_000n * WAD;
+  const seconds = 30 * 86_400;
+  const years = yearsFromSeconds(seconds);
+  const strikes = Array.from(
+    { length: nStrikes },
+    (_, i) => 30_000n * WAD + (BigInt(i) * 90_000n * WAD) / BigInt(nStrikes),
+  );
+  const volsFor = (u: number): bigint[] =>
+    strikes.map((k) => {
+      const m = Number(k / 10n ** 14n) / 6e8 - 1; // K/F − 1, only to shape the smile
+      const vol = 0.5 + 0.4 * m * m - 0.05 * m + 0.002 * (u % 17);
+      return BigInt(Math.round(vol * 1e9)) * 10n ** 9n;
+    });
+  const smiles = Array.from({ length: updates }, (_, u) => volsFor(u));
+  const floatSmiles = smiles.map((vs) => vs.map((v) => Number(v) / 1e18));
+  const floatStrikes = strikes.map((k) => Number(k) / 1e18);
+  const F = Number(forward) / 1e18;
+  const t = Number(years) / 1e18;
+
+  let sink = 0n;
+  let fsink = 0;
+  const chain = new Black76Chain(forward, years, strikes);
+  const fixedUpdate = (u: number) => {
+    const r = chain.price(smiles[u % updates] as bigint[]);
+    sink += (r[0] as { call: bigint }).call + (r[r.length - 1] as { theta: bigint }).theta;
+  };
+  const floatUpdate = (u: number) => {
+    const r = floatChain(F, t, floatStrikes, floatSmiles[u % updates] as number[]);
+    fsink += (r[0] as FloatResult).call + (r[r.length - 1] as FloatResult).theta;
+  };
+
+  // First call of each (cold).
+  let t0 = process.hrtime.bigint();
+  fixedUpdate(0);
+  const fixedFirstMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  t0 = process.hrtime.bigint();
+  floatUpdate(0);
+  const floatFirstMs = Number(process.hrtime.bigint() - t0) / 1e6;
+
+  // Agreement check on one update: the float reference is a check, not a tolerance contest.
+  const fx = chain.price(smiles[0] as bigint[]);
+  const fl = floatChain(F, t, floatStrikes, floatSmiles[0] as number[]);
+  let worstRel = 0;
+  fx.forEach((r, i) => {
+    const ref = (fl[i] as FloatResult).call;
+    if (ref > 1e-7 * F) worstRel = Math.max(worstRel, Math.abs(Number(r.call) / 1e18 - ref) / ref);
+  });
+
+  for (let w = 0; w < warmup; w++) {
+    for (let u = 0; u < updates; u++) fixedUpdate(u);
+    for (let u = 0; u < updates; u++) floatUpdate(u);
+  }
+
+  const fixedMs: number[] = [];
+  const floatMs: number[] = [];
+  const timeUpdates = (fn: (u: number) => void): number => {
+    const s = process.hrtime.bigint();
+    for (let u = 0; u < updates; u++) fn(u);
+    return Number(process.hrtime.bigint() - s) / 1e6 / updates;
+  };
+  for (let r = 0; r < reps; r++) {
+    if (r % 2 === 0) {
+      fixedMs.push(timeUpdates(fixedUpdate));
+      floatMs.push(timeUpdates(floatUpdate));
+    } else {
+      floatMs.push(timeUpdates(floatUpdate));
+      fixedMs.push(timeUpdates(fixedUpdate));
+    }
+  }
+  // The one-shot API (no chain precompute: ln(F/K) per call), for scale.
+  const single = () => {
+    const vs = smiles[0] as bigint[];
+    for (let i = 0; i < nStrikes; i++) {
+      sink += black76({ forward, strike: strikes[i] as bigint, years, vol: vs[i] as bigint }).vega;
+    }
+  };
+  single();
+  const s1 = process.hrtime.bigint();
+  single();
+  const singleMs = Number(process.hrtime.bigint() - s1) / 1e6;
+
+  const fixedMed = median(fixedMs);
+  const floatMed = median(floatMs);
+  const perSec = (ms: number) => (nStrikes * 1000) / ms;
+  say(
+    `chain: ${fmtInt(nStrikes)} strikes, 30 d, ${updates} vol updates × ${reps} interleaved reps (warm-up ${warmup})`,
+  );
+  say(`fixed-point module load (tables built from series, plus transpile): ${round(moduleLoadMs, 1)} ms`);
+  say(`first call: fixed ${round(fixedFirstMs, 2)} ms, float ${round(floatFirstMs, 3)} ms`);
+  say(
+    `steady state per vol update: fixed ${round(fixedMed, 3)} ms (${fmtInt(perSec(fixedMed))} strikes/s), float ${round(floatMed, 4)} ms (${fmtInt(perSec(floatMed))} strikes/s)`,
+  );
+  say(
+    `ratio fixed/float ${round(fixedMed / floatMed, 1)}x (goal ≤ 5x); black76() one by one: ${round(singleMs, 2)} ms`,
+  );
+  say(
+    `agreement: worst relative price difference ${worstRel.toExponential(2)} (sinks ${sink % 10n} ${fsink > 0})`,
+  );
+  return {
+    strikes: nStrikes,
+    updates,
+    reps,
+    moduleLoadMs: round(moduleLoadMs, 1),
+    firstCallMs: { fixed: round(fixedFirstMs, 3), float: round(floatFirstMs, 4) },
+    perVolUpdateMs: {
+      fixed: round(fixedMed, 4),
+      float: round(floatMed, 5),
+      fixedAll: fixedMs.map((x) => round(x, 4)),
+      floatAll: floatMs.map((x) => round(x, 5)),
+    },
+    strikesPerSecond: { fixed: Math.round(perSec(fixedMed)), float: Math.round(perSec(floatMed)) },
+    ratioFixedOverFloat: round(fixedMed / floatMed, 2),
+    singleCallChainMs: round(singleMs, 3),
+    worstRelPriceDiff: worstRel,
+  };
+}
