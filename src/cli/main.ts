@@ -43,7 +43,11 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('--format <format>', 'auto, bitstamp (t,o,h,l,c,v), binance (klines) or price (t,price)', 'auto')
     .option('--traders <n>', 'population size', '10000')
     .option('--seed <n>', 'seed of the population and the synthetic markets', '1')
-    .option('--policies <list>', `comma-separated, or all: ${DEFAULT_POLICY_IDS.join(', ')} (hybrid:<share> sets the opt-in share, 0-1)`, 'all')
+    .option(
+      '--policies <list>',
+      `comma-separated, or all: ${DEFAULT_POLICY_IDS.join(', ')} (hybrid:<share> sets the opt-in share, 0-1)`,
+      'all',
+    )
     .option('--intrabar <mode>', 'close (a point per bar) or ohlc (open, low/high, high/low, close)', 'close')
     .option('--bars <n>', 'use only the first n rows of the file')
     .option('--insurance <usdt>', 'insurance fund seed (default 0.25% of the planned notional)')

@@ -44,6 +44,10 @@ export class Silo {
   readonly positions = new Map<string, Position>();
   /** Requirement (not a ledger balance) of the silo's open orders, as the wallet's crossOrderRequirement. */
   orderRequirement = 0n;
+  /** Auto-add margin: top the silo up from the owner's free balance when maintenance / equity reaches `trigger`. */
+  autoAdd: { policy: AutoAddPolicy; trigger: bigint } | null = null;
+  /** Auto-add reached its trigger with nothing free to add: a margin call was raised (cleared once money is free). */
+  marginCalled = false;
   constructor(
     readonly id: string,
     readonly account: Account,

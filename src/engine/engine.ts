@@ -22,9 +22,11 @@ import { buildConventions, PRESETS } from '../core/presets.ts';
 import type { Account, Position } from './account.ts';
 import * as account from './commands/account.ts';
 import * as markets from './commands/markets.ts';
+import * as options from './commands/options.ts';
 import * as orders from './commands/orders.ts';
 import { rebuildIndex, refileDirty, sweep } from './liquidation.ts';
 import type { Market } from './market.ts';
+import { remarkOptions } from './options.ts';
 import { maxRemovable } from './pretrade.ts';
 import { type RestoreOptions, restoreState } from './snapshot.ts';
 import { EngineState, fmtMoney, insuranceFund } from './state.ts';
@@ -66,6 +68,8 @@ export class Engine extends EngineState {
       this.ledger.touched.clear();
       // Stages 1–4: the command's own handler.
       orderId = handle(this, cmd);
+      // Options whose underlying, forward or vol moved (or, on a tick, time) are re-marked; their holders re-checked.
+      remarkOptions(this, cmd.type === 'tick');
       // Stage 5: validated and applied — re-file what changed, then liquidate what the command made liquidatable.
       refileDirty(this);
       if (this.sweepMarkets.size > 0) sweep(this, [...this.sweepMarkets]);
@@ -144,6 +148,11 @@ function handle(e: EngineState, cmd: Command): number | undefined {
       return markets.fundInsurance(e, cmd);
     case 'setNetting':
       return markets.setNetting(e, cmd);
+    // Options (commands/options.ts)
+    case 'createOptionChain':
+      return options.createOptionChain(e, cmd);
+    case 'volQuote':
+      return options.volQuote(e, cmd);
     // Accounts: funds, margin settings, silos (commands/account.ts)
     case 'deposit':
       return account.deposit(e, cmd);

@@ -21,6 +21,29 @@ export function stateHash(e: EngineState): string {
       e.netting.correlations.map((c) => `${c.a}:${c.b}:${c.rho}`).join(','),
       e.netting.grid.join(','),
     );
+  // Options' vol feeds, only when there are any (the hash of every state without options is unchanged).
+  for (const key of [...e.optionFeeds.keys()].sort()) {
+    const f = e.optionFeeds.get(key)!;
+    put(
+      'volFeed',
+      key,
+      JSON.stringify(f.raw),
+      f.quoteTime,
+      f.scale,
+      f.atmIv,
+      f.validity,
+      f.reason,
+      f.reported,
+      f.spot,
+      f.forward,
+      f.markTime,
+      f.lastSpot,
+      f.lastSpotTime,
+      f.twapNum,
+      f.twapMs,
+      JSON.stringify(f.guards, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
+    );
+  }
   for (const sym of [...e.markets.keys()].sort()) {
     const m = e.markets.get(sym)!;
     put(
@@ -49,8 +72,16 @@ export function stateHash(e: EngineState): string {
     put('account', id, a.n);
     for (const asset of [...a.wallets.keys()].sort())
       put('wallet', asset, a.wallets.get(asset)!.crossOrderRequirement);
-    for (const silo of [...a.silos.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)))
+    for (const silo of [...a.silos.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))) {
       put('silo', silo.id, silo.asset, silo.riskModel, silo.bucket.label, silo.orderRequirement);
+      // Only when set, so the hash of a state whose silos never had auto-add is unchanged.
+      if (silo.autoAdd !== null || silo.marginCalled)
+        put(
+          'siloAutoAdd',
+          silo.autoAdd ? `${silo.autoAdd.policy}:${silo.autoAdd.trigger}` : null,
+          silo.marginCalled,
+        );
+    }
     for (const sym of [...a.positions.keys()].sort()) {
       const p = a.positions.get(sym)!;
       if (p.silo !== null) put('leg', p.silo.id);

@@ -43,11 +43,9 @@ import {
   liquidationTrigger,
   notional,
   ratesAt,
-  triggerMaintenance,
   unrealizedPnl,
 } from '../core/margin.ts';
 import { LEVERAGE_ONE, RATE_ONE } from '../core/rates.ts';
-import { nettedRequirement } from '../core/silo.ts';
 import { Account, BACKSTOP_ACCOUNT, Position, Silo, Wallet } from './account.ts';
 import { emitPosition } from './events.ts';
 import { MAX_PRICE_TICKS, type Market } from './market.ts';
@@ -58,12 +56,13 @@ import {
   available,
   bucketAfterFunding,
   holderOf,
+  legMaintenance,
   pendingFunding,
   positionInput,
   valuationPrice,
 } from './risk.ts';
 import { settleFundingFor, transferPosition } from './settle.ts';
-import { legOf } from './silos.ts';
+import { combine, legOf, siloFigures } from './silos.ts';
 import { type EngineState, insuranceFund, positionOf } from './state.ts';
 
 export { BACKSTOP_ACCOUNT } from './account.ts';
@@ -87,6 +86,14 @@ export function fileIsolated(e: EngineState, p: Position): void {
   }
   if (p.mode === 'cross') {
     fileCross(e, p.account, p.market.asset, p.silo);
+    return;
+  }
+  if (p.market.option !== null) {
+    // An option's maintenance moves with its underlying, vol and time, not with its own price alone: it is checked
+    // exactly whenever its mark is recomputed (options.ts re-files every holder of the underlying), so it is filed
+    // as due now or never.
+    idx.put(p, touchIsolated(e, p) ? valuationPrice(p) : null);
+    idx.stale.delete(p);
     return;
   }
   const collateral = bucketAfterFunding(p);
@@ -146,11 +153,20 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
   const { equity, maintenance, risks } = crossState(e, a, asset, ps, silo);
   const surplus = equity - maintenance;
   const share = surplus > 0n ? surplus / BigInt(ps.length) : 0n;
+  // A named silo with auto-add watches an earlier price too, unless it already called for margin it could not find:
+  // its surplus over the auto-add threshold, split the same way.
+  const aa = silo !== null && silo.autoAdd !== null && !silo.marginCalled ? silo.autoAdd.trigger : null;
+  const aaSurplus = aa === null ? 0n : equity - autoAddThreshold(maintenance, aa);
   ps.forEach((p, i) => {
     const r = risks[i]!;
     p.market.liqIndex.stale.delete(p);
-    if (surplus <= 0n) {
+    if (surplus <= 0n || (aa !== null && aaSurplus <= 0n)) {
       p.market.liqIndex.put(p, valuationPrice(p)); // due now
+      return;
+    }
+    // An option leg is re-checked with its pool whenever its mark is recomputed (options.ts), never by a trigger.
+    if (p.market.option !== null) {
+      p.market.liqIndex.put(p, null);
       return;
     }
     // Where this position alone would use up its share: C + uPnL(P) < MM(P), C = share + MM − uPnL, filed as an
@@ -158,9 +174,22 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
     // price one tick out was late wherever one settle unit spans several ticks — with the same funding slack). uPnL
     // here is the price PnL alone: funding owed is already out of the surplus (and so of the share), and the
     // solver's uPnL(P) has none in it either (subtracting the funding-net PnL added the funding back: D6).
-    if (silo?.riskModel === 'netted') p.market.liqIndex.put(p, nettedTrigger(e, p, share, r));
-    else p.market.liqIndex.put(p, indexTrigger(e, p, share + r.maintenance - r.pricePnl).trigger);
+    const liq =
+      silo?.riskModel === 'netted'
+        ? nettedTrigger(e, p, share, r)
+        : indexTrigger(e, p, share + r.maintenance - r.pricePnl).trigger;
+    // The auto-add trigger, under either model: the threshold moves by at most Σ|ΔMM_i| / trigger (see nettedTrigger).
+    const topUp = aa === null ? null : nettedTrigger(e, p, aaSurplus / BigInt(ps.length), r, aa);
+    p.market.liqIndex.put(p, earlier(p, liq, topUp));
   });
+}
+
+/**
+ * The equity at or below which a silo's auto-add fires: maintenance / equity ≥ trigger ⇔ equity ≤ MM / trigger,
+ * rounded up (equity above the rounded figure has certainly not reached it).
+ */
+function autoAddThreshold(maintenance: bigint, trigger: bigint): bigint {
+  return ceilDiv(maintenance * RATE_ONE, trigger);
 }
 
 /**
@@ -169,17 +198,28 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
  * slack reaches its share of the surplus. The netted maintenance moves by at most the sum of the legs' moves (core
  * silo.ts), so while no leg has reached its trigger the silo's equity stays above its maintenance: never late. Both
  * terms grow monotonically away from the valuation price, so the first such tick is found by bisection on ticks.
+ *
+ * `trigger` (RATE_DP, default 1): the leg's maintenance move counts divided by it, rounded up — a silo's auto-add
+ * threshold is ceil(MM / trigger), which moves by at most Σ ceil(|ΔMM_i| / trigger) (either model), so `share` is
+ * then the leg's share of the surplus over that threshold and the top-up is never late either.
  */
-function nettedTrigger(e: EngineState, p: Position, share: bigint, r: CrossRisk): bigint | null {
+function nettedTrigger(
+  e: EngineState,
+  p: Position,
+  share: bigint,
+  r: CrossRisk,
+  trigger: bigint = RATE_ONE,
+): bigint | null {
   const m = p.market;
   const tick = m.inst.tickSize;
   const pos = positionInput(p);
   const reached = (ticks: bigint): boolean => {
     const price = ticks * tick;
     const loss = r.pricePnl - unrealizedPnl(m.inst, pos, price);
-    const mm = triggerMaintenance(m.inst, e.conventions, pos, price);
+    const mm = legMaintenance(e.conventions, m, pos, price);
     const moved = mm > r.maintenance ? mm - r.maintenance : r.maintenance - mm;
-    return loss + moved + FUNDING_SLACK >= share;
+    const scaled = trigger === RATE_ONE ? moved : ceilDiv(moved * RATE_ONE, trigger);
+    return loss + scaled + FUNDING_SLACK >= share;
   };
   const long = p.sign > 0;
   const start = valuationPrice(p);
@@ -206,7 +246,7 @@ function autoAddPrice(e: EngineState, p: Position, collateral: bigint, lp: bigin
   const mark = valuationPrice(p);
   const hit = (price: bigint) => {
     const equity = collateral + unrealizedPnl(m.inst, positionInput(p), price);
-    return autoAddReached(p, equity, triggerMaintenance(m.inst, e.conventions, positionInput(p), price));
+    return autoAddReached(p, equity, legMaintenance(e.conventions, m, positionInput(p), price));
   };
   if (hit(mark)) return mark;
   const tick = m.inst.tickSize;
@@ -240,7 +280,7 @@ export function touchIsolated(e: EngineState, p: Position): boolean {
   if (m.mark === null) return false;
   const pos = positionInput(p);
   const equity = bucketAfterFunding(p) + unrealizedPnl(m.inst, pos, m.mark);
-  const mm = triggerMaintenance(m.inst, e.conventions, pos, m.mark);
+  const mm = legMaintenance(e.conventions, m, pos, m.mark);
   if (equity < mm) return true;
   return autoAddActive(p) && !p.marginCalled && autoAddReached(p, equity, mm);
 }
@@ -250,20 +290,27 @@ function autoAddActive(p: Position): boolean {
   return p.autoAdd !== null && p.leverage > LEVERAGE_ONE;
 }
 
-/** Maintenance / equity has reached the position's auto-add trigger (or there is no equity left). */
-function autoAddReached(p: Position, equity: bigint, mm: bigint): boolean {
-  return p.autoAdd !== null && (equity <= 0n || mm * RATE_ONE >= p.autoAdd.trigger * equity);
+/**
+ * Maintenance / equity has reached the auto-add trigger of an isolated position or a named silo (or there is no
+ * equity left).
+ */
+function autoAddReached(box: Position | Silo, equity: bigint, mm: bigint): boolean {
+  return box.autoAdd !== null && (equity <= 0n || mm * RATE_ONE >= box.autoAdd.trigger * equity);
 }
 
 /** The cross counterpart of `touchIsolated`: the account's cross positions in `asset` (or a named silo's legs) go
- * stale; returns the markets to sweep now if the bucket is already below maintenance. */
+ * stale; returns the markets to sweep now if the bucket is already below maintenance (or a silo at its auto-add
+ * trigger, unless it already called for margin). */
 export function touchCross(e: EngineState, a: Account, asset: string, silo: Silo | null = null): Market[] {
   if (a.id === BACKSTOP_ACCOUNT) return [];
   const ps = crossPositions(a, asset, silo);
   for (const p of ps) p.market.liqIndex.stale.add(p);
   if (ps.length === 0) return [];
   const st = crossState(e, a, asset, ps, silo);
-  return st.equity < st.maintenance ? ps.map((p) => p.market) : [];
+  const due =
+    st.equity < st.maintenance ||
+    (silo !== null && !silo.marginCalled && autoAddReached(silo, st.equity, st.maintenance));
+  return due ? ps.map((p) => p.market) : [];
 }
 
 /** Re-files every stale position of these markets (a cross one re-files its whole account). */
@@ -321,6 +368,13 @@ export function refileDirty(e: EngineState): void {
         if (p.marginCalled && available(a, a.wallets.get(asset)!, asset) > 0n) p.marginCalled = false;
         if (touchIsolated(e, p)) e.sweepMarkets.add(p.market);
       }
+      // The same for the account's named silos with auto-add in this asset (their filing depends on the call).
+      for (const silo of a.silos.values()) {
+        if (!silo.marginCalled || silo.asset !== asset) continue;
+        if (available(a, a.wallets.get(asset)!, asset) <= 0n) continue;
+        silo.marginCalled = false;
+        for (const m of touchCross(e, a, asset, silo)) e.sweepMarkets.add(m);
+      }
     }
   }
 }
@@ -363,13 +417,15 @@ function crossState(
   const risks = ps.map((p) => {
     const price = valuationPrice(p);
     const pricePnl = unrealizedPnl(p.market.inst, positionInput(p), price);
-    const mm = triggerMaintenance(p.market.inst, e.conventions, positionInput(p), price);
+    const mm = legMaintenance(e.conventions, p.market, positionInput(p), price);
     equity += pricePnl - pendingFunding(p);
     maintenance += mm;
     return { pricePnl, maintenance: mm };
   });
   if (silo?.riskModel === 'netted')
-    maintenance = nettedRequirement(
+    // Option legs stand alone in a netted silo (silos.ts combine).
+    maintenance = combine(
+      silo,
       ps.map((p, i) => legOf(p, risks[i]!.maintenance)),
       e.netting,
     );
@@ -439,7 +495,7 @@ function checkIsolated(e: EngineState, p: Position, st: SweepState): Market[] {
   const m = p.market;
   const mark = m.mark!;
   const equity = bucketAfterFunding(p) + unrealizedPnl(m.inst, positionInput(p), mark);
-  const mm = triggerMaintenance(m.inst, e.conventions, positionInput(p), mark);
+  const mm = legMaintenance(e.conventions, m, positionInput(p), mark);
   if (equity >= mm) {
     const reached = autoAddReached(p, equity, mm);
     if (autoAddActive(p) && reached) autoAdd(e, p, equity, mm);
@@ -543,15 +599,13 @@ function closeLots(e: EngineState, p: Position, mark: bigint, equity: bigint, mm
   const m = p.market;
   const cfg = m.liquidation;
   if (cfg.partial === 'full') return p.lots;
-  const ownMM = triggerMaintenance(m.inst, e.conventions, positionInput(p), mark);
+  const ownMM = legMaintenance(e.conventions, m, positionInput(p), mark);
   const otherMM = mm - ownMM;
   const restores = (x: number): boolean => {
     const fee = ceilDiv(notional(m.inst, m.size(x), mark, 'ceil') * cfg.feeRate, RATE_ONE);
     const rest = p.lots - x;
     const restMM =
-      rest === 0
-        ? 0n
-        : triggerMaintenance(m.inst, e.conventions, { ...positionInput(p), size: m.size(rest) }, mark);
+      rest === 0 ? 0n : legMaintenance(e.conventions, m, { ...positionInput(p), size: m.size(rest) }, mark);
     return (equity - fee) * RATE_ONE >= (otherMM + restMM) * (RATE_ONE + cfg.buffer);
   };
   let x = p.lots;
@@ -598,6 +652,14 @@ function checkCross(
   let ps = crossPositions(a, asset, silo);
   if (ps.length === 0) return [];
   let st = crossState(e, a, asset, ps, silo);
+  // A named silo at its auto-add trigger is topped up first (in a gap past maintenance too, as often as that takes
+  // and money is free); it is liquidated only if that was not enough.
+  if (silo?.autoAdd && autoAddReached(silo, st.equity, st.maintenance)) {
+    for (let guard = 0; guard < 64 && siloAutoAdd(e, silo, ps, st) > 0n; guard++) {
+      st = crossState(e, a, asset, ps, silo);
+      if (st.equity >= st.maintenance) break;
+    }
+  } else if (silo !== null) silo.marginCalled = false;
   const cooling = (q: Position) => coolingDown(e, q, backstopTakesOver(q.market, st.equity, st.maintenance));
   if (st.equity >= st.maintenance || ps.every(cooling)) {
     fileCross(e, a, asset, silo); // (all waiting out a cooldown: a later command looks again)
@@ -732,16 +794,24 @@ function close(
   }
   if (left === 0) return [];
   const size = m.size(left);
-  // Taking over at the bankruptcy price costs the fund what the mark is already past it by.
-  const takeoverLoss = maxBig(0n, -unrealizedPnl(m.inst, { side, size, entryPrice: bp }, mark));
+  // An option is taken over at its mark moved against the holder by the market's discount (the backstop is paid
+  // for the risk it takes on); anything else at the bankruptcy price.
+  const at = m.option !== null ? optionTakeoverPrice(m, long, mark) : bp;
+  // Taking over costs the fund what the takeover price is past bankruptcy (the holder's loss beyond its bucket)
+  // and, at the bankruptcy price, what the mark is already past it.
+  const takeoverLoss =
+    m.option !== null
+      ? maxBig(0n, -unrealizedPnl(m.inst, { side, size, entryPrice: bp }, at))
+      : maxBig(0n, -unrealizedPnl(m.inst, { side, size, entryPrice: bp }, mark));
   const fund = insuranceFund(e, m.asset);
   const value = notional(m.inst, size, bp, 'ceil');
   // The book fee may have taken cash the rest needs at the bankruptcy price: the account's profits pay it again.
-  coverFromProfits(e, p.account, m.asset, lossAt(p, left, bp), p);
-  if (fund > 0n && takeoverLoss <= fund) {
-    transferPosition(e, p, [{ to: backstopPosition(e, m), lots: left }], bp, true);
+  coverFromProfits(e, p.account, m.asset, lossAt(p, left, m.option !== null ? at : bp), p);
+  // An option the holder can pay for at the takeover price costs the fund nothing: the backstop takes it even empty.
+  if ((fund > 0n || (m.option !== null && takeoverLoss === 0n)) && takeoverLoss <= fund) {
+    transferPosition(e, p, [{ to: backstopPosition(e, m), lots: left }], at, true);
     const fee = chargeFee(e, p, holder, value, bp);
-    stage(e, p, side, left, bp, mark, bp, 'backstop', fee);
+    stage(e, p, side, left, at, mark, bp, 'backstop', fee);
     emitPosition(e, backstopPosition(e, m));
     return [];
   }
@@ -749,6 +819,13 @@ function close(
   const fee = chargeFee(e, p, holder, value, bp);
   stage(e, p, side, left, bp, mark, bp, 'adl', fee);
   return touched;
+}
+
+/** An option's backstop price: a long sold at mark × (1 − discount), a short bought back at mark × (1 + discount). */
+function optionTakeoverPrice(m: Market, long: boolean, mark: bigint): bigint {
+  const d = m.liquidation.optionDiscount;
+  // A long is never handed over at 0: a position always has a positive entry price.
+  return long ? maxBig(1n, (mark * (RATE_ONE - d)) / RATE_ONE) : ceilDiv(mark * (RATE_ONE + d), RATE_ONE);
 }
 
 /** The loss `lots` of `p` realize at `price` (0 if they gain). */
@@ -773,6 +850,12 @@ function bookLimit(
   const m = p.market;
   const long = p.sign > 0;
   const tick = m.inst.tickSize;
+  if (!gap && m.option !== null) {
+    // An option's bankruptcy price can sit far from its mark (a short's maintenance is a share of the underlying):
+    // the order goes no further than the backstop's own price, the mark moved by the discount, nor past bankruptcy.
+    const at = optionTakeoverPrice(m, long, mark);
+    return Number(long ? ceilDiv(maxBig(at, bp), tick) : minBig(at, bp) / tick);
+  }
   if (!gap) {
     const price = bp + ((mark - bp) * m.liquidation.limitAt) / RATE_ONE;
     return Number(long ? ceilDiv(price, tick) : price / tick); // a sell no lower, a buy no higher
@@ -831,7 +914,7 @@ function chargeFee(
       room +=
         unrealizedPnl(q.market.inst, pos, price) -
         pendingFunding(q) -
-        triggerMaintenance(q.market.inst, e.conventions, pos, price);
+        legMaintenance(e.conventions, q.market, pos, price);
     }
   const cap = minBig(maxBig(room, 0n), maxBig(holder.balance, 0n));
   const fee = minBig(ceilDiv(value * m.liquidation.feeRate, RATE_ONE), cap);
@@ -934,7 +1017,7 @@ export function adlScore(e: EngineState, q: Position, kind: 'pnlLeverage' | 'lev
   if (kind === 'leveragePnl') {
     // Binance: max(0, uPnL) / max(1, wallet) × maintenance / (wallet + uPnL).
     if (equity <= 0n || pnl <= 0n) return 0n;
-    const mm = triggerMaintenance(m.inst, e.conventions, pos, mark);
+    const mm = legMaintenance(e.conventions, m, pos, mark);
     return (pnl * mm * RATE_ONE) / (maxBig(wallet, 1n) * equity);
   }
   // BitMEX/Bybit: PnL% = uPnL / |entry value|; effective leverage = |mark value| / (mark value − bankrupt value),
@@ -988,5 +1071,44 @@ function autoAdd(e: EngineState, p: Position, equity: bigint, mm: bigint): bigin
     marginRatio: ratio,
   });
   emitPosition(e, p);
+  return amount;
+}
+
+/**
+ * Tops a named silo up from its owner's free balance (never another silo or bucket), as `autoAdd` does an isolated
+ * position: 'addInitialMargin' adds the silo's initial margin under its model again, 'restoreInitialMargin' what
+ * brings its equity back to that initial margin. With too little available it adds what there is; with nothing, it
+ * raises one margin call (`marginCalled` until money is free again). Events name the silo and its leg with the
+ * largest maintenance.
+ */
+function siloAutoAdd(
+  e: EngineState,
+  silo: Silo,
+  ps: readonly Position[],
+  st: { equity: bigint; maintenance: bigint; risks: CrossRisk[] },
+): bigint {
+  const a = silo.account;
+  const w = a.wallets.get(silo.asset)!;
+  const im = siloFigures(silo, e.conventions, e.netting).initialMargin;
+  const want = silo.autoAdd!.policy === 'addInitialMargin' ? im : im - st.equity;
+  if (want <= 0n) {
+    // Already at the policy's target (see autoAdd): parked like a margin call, without one.
+    silo.marginCalled = true;
+    return 0n;
+  }
+  let worst = 0;
+  for (let i = 1; i < ps.length; i++) if (st.risks[i]!.maintenance > st.risks[worst]!.maintenance) worst = i;
+  const symbol = ps[worst]!.market.symbol;
+  const ratio = st.equity <= 0n ? RATE_ONE * 100n : ceilDiv(st.maintenance * RATE_ONE, st.equity);
+  const amount = minBig(want, available(a, w, silo.asset));
+  if (amount <= 0n) {
+    if (!silo.marginCalled)
+      e.events.push({ type: 'marginCall', account: a.id, symbol, marginRatio: ratio, silo: silo.id });
+    silo.marginCalled = true;
+    return 0n;
+  }
+  silo.marginCalled = false;
+  e.ledger.transfer(w.main, silo.bucket, amount, 'autoAddMargin');
+  e.events.push({ type: 'autoAddMargin', account: a.id, symbol, amount, marginRatio: ratio, silo: silo.id });
   return amount;
 }

@@ -22,6 +22,7 @@ import { OrderBook } from './book.ts';
 import { FundingState } from './funding.ts';
 import type { Ledger, LedgerAccount } from './ledger.ts';
 import { LiquidationIndex } from './liquidation-index.ts';
+import { type OptionTerms, optionTerms, type VolFeed } from './option-terms.ts';
 import { OracleState } from './oracle.ts';
 import { type LiquidationSpec, type MarketConfig, Rejection } from './types.ts';
 
@@ -36,6 +37,8 @@ export interface LiquidationConfig {
   backstopRatio: bigint;
   limitAt: bigint;
   adlRanking: 'pnlLeverage' | 'leveragePnl';
+  /** Options: the backstop's price is the mark moved this far against the liquidated holder (RATE_DP). */
+  optionDiscount: bigint;
 }
 
 /** Bounds that keep ticks and lots safe integers and every command's work bounded. */
@@ -56,7 +59,8 @@ export function instrumentOf(config: MarketConfig): Instrument {
     settleDp: config.settleDp,
     maxLeverage: config.maxLeverage,
     risk: config.risk,
-    expiry: config.expiry ?? null,
+    // An option expires at its option.expiry (settled by options.ts, not as a future).
+    expiry: config.option?.expiry ?? config.expiry ?? null,
   };
   return buildInstrument(spec);
 }
@@ -98,6 +102,10 @@ export class Market {
   readonly liquidation: LiquidationConfig;
   /** Positions by trigger price (a cache of state, rebuilt from positions; see liquidation-index.ts). */
   readonly liqIndex: LiquidationIndex;
+  /** An option market's terms (from config.option); null for perpetuals and futures. */
+  readonly option: OptionTerms | null;
+  /** An option market's vol feed (one per underlying and expiry): a link, rebuilt by options.ts linkOptions. */
+  optionFeed: VolFeed | null = null;
 
   /** Tick and lot as numbers for the parsing fast path (both far below 2^53 by construction). */
   private tickN = 0;
@@ -107,6 +115,7 @@ export class Market {
   constructor(readonly config: MarketConfig) {
     this.inst = instrumentOf(config);
     this.symbol = config.symbol;
+    this.option = config.option ? optionTerms(config) : null;
     this.takerFee = parseRate(config.takerFee, 'takerFee', { signed: true });
     this.makerFee = parseRate(config.makerFee, 'makerFee', { signed: true });
     if (this.takerFee < 0n) throw new InputError('takerFee', 'must not be negative');
@@ -375,6 +384,8 @@ function liquidationConfig(l: LiquidationSpec, settleDp: number): LiquidationCon
     throw new InputError('liquidation.chunkFraction', 'must be in (0, 1]');
   if (backstopRatio > RATE_ONE) throw new InputError('liquidation.backstopRatio', 'at most 1');
   if (limitAt > RATE_ONE) throw new InputError('liquidation.limitAt', 'at most 1');
+  const optionDiscount = parseRate(l.optionDiscount ?? '0.1', 'liquidation.optionDiscount');
+  if (optionDiscount > RATE_ONE / 2n) throw new InputError('liquidation.optionDiscount', 'at most 0.5');
   return {
     feeRate,
     partial,
@@ -388,5 +399,6 @@ function liquidationConfig(l: LiquidationSpec, settleDp: number): LiquidationCon
     backstopRatio,
     limitAt,
     adlRanking,
+    optionDiscount,
   };
 }

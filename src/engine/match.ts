@@ -21,7 +21,7 @@ import { emitPosition } from './events.ts';
 import { MAX_PRICE_TICKS, type Market } from './market.ts';
 import { allows, validityAt } from './oracle.ts';
 import { freeFor } from './pretrade.ts';
-import { closableLots, closeRoom, feeFor } from './risk.ts';
+import { closableLots, closeRoom, feeFor, openingInitialMargin } from './risk.ts';
 import { type FillPlan, longLots, release, settleSide } from './settle.ts';
 import { marginalInitialMargin } from './silos.ts';
 import type { EngineState } from './state.ts';
@@ -138,7 +138,12 @@ export function match(e: EngineState, taker: Order, opposite: BookSide): CancelR
     }
     const makerPlan = planSide(e, maker, lots, maker.priceTicks, m.makerFee);
     // A maker that rested before the oracle paused risk-increasing trades may not open new exposure now.
-    if (makerPlan && makerPlan.openLots > 0 && m.oracle && !allows('increaseRisk', validityAt(m, e.now))) {
+    if (
+      makerPlan &&
+      makerPlan.openLots > 0 &&
+      (m.oracle !== null || m.option !== null) &&
+      !allows('increaseRisk', validityAt(m, e.now))
+    ) {
       cancelResting(e, maker, 'oraclePaused');
       continue;
     }
@@ -185,7 +190,12 @@ function planSide(e: EngineState, o: Order, lots: number, ticks: number, feeRate
         ? o.reserved
         : (o.reserved * BigInt(openLots)) / BigInt(o.reservedLots);
   const openNotional = openLots === lots ? fillNotional : notional(m.inst, m.size(openLots), price, 'ceil');
-  let im = openLots === 0 ? 0n : initialMarginAtLeverage(openNotional, p.leverage);
+  let im =
+    openLots === 0
+      ? 0n
+      : m.option !== null
+        ? openingInitialMargin(p, o.side, openLots, price)
+        : initialMarginAtLeverage(openNotional, p.leverage);
   // A netted silo's leg needs what the fill adds to the silo's netted initial margin.
   if (openLots > 0 && p.silo?.riskModel === 'netted')
     im = marginalInitialMargin(p.silo, p, o.side === 'buy' ? 1 : -1, openLots, price, e.netting);

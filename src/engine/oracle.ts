@@ -45,6 +45,13 @@ export function allows(action: OracleAction, v: Validity): boolean {
 
 /** Validity as of `now` without mutating: an index older than the staleness limit is stale. */
 export function validityAt(m: Market, now: number): Validity {
+  // An option is as good as the worse of its underlying's price and its expiry's vol feed.
+  const feed = m.optionFeed;
+  if (feed !== null) {
+    const u = feed.underlyingMarket === null ? 'insufficientSources' : validityAt(feed.underlyingMarket, now);
+    const v = feed.validityAt(now);
+    return RANK[u] >= RANK[v] ? u : v;
+  }
   const o = m.oracle;
   if (!o) return 'valid';
   if (o.validity !== 'insufficientSources' && o.index !== null && now - o.indexTime > o.cfg.stalenessMs)
@@ -57,9 +64,11 @@ export function requireOracle(m: Market, action: OracleAction, now: number): voi
   const v = validityAt(m, now);
   if (!allows(action, v)) {
     const why = m.oracle?.reason ?? '';
+    const what =
+      m.optionFeed !== null ? `underlying or vol feed ${v} (vol: ${m.optionFeed.reason})` : `oracle ${v}`;
     throw new Rejection(
       'ORACLE_PAUSED',
-      `${action} is paused on ${m.symbol}: oracle ${v}${why ? ` (${why})` : ''}`,
+      `${action} is paused on ${m.symbol}: ${what}${why ? ` (${why})` : ''}`,
     );
   }
 }

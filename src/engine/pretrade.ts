@@ -4,7 +4,7 @@
  * tier allows, and what may leave an isolated bucket. Pure queries over the state: the handlers compare, reject, and
  * only then mutate. The pure margin math is in risk.ts (positions), silos.ts (silos) and src/core.
  */
-import { formatDecimal } from '../core/fixed.ts';
+import { formatDecimal, minBig } from '../core/fixed.ts';
 import { initialMarginAtLeverage, maxRemovableMargin, notional, ratesAt } from '../core/margin.ts';
 import { LEVERAGE_DP } from '../core/rates.ts';
 import type { Account, Position, PositionView, Silo } from './account.ts';
@@ -14,7 +14,9 @@ import {
   bucketAfterFunding,
   type OrderRequirement,
   orderRequirement,
+  positionInitialMargin,
   positionInput,
+  positionPnl,
   valuationPrice,
 } from './risk.ts';
 import { marginalInitialMargin, siloAvailable } from './silos.ts';
@@ -42,7 +44,9 @@ export function orderNeeds(
   ticks: number,
 ): OrderRequirement {
   const req = orderRequirement(view, side, lots, ticks);
-  if (silo === null || silo.riskModel !== 'netted' || req.openLots === 0) return req;
+  // Option legs stand alone in a netted silo (silos.ts combine): their requirement is the order's own.
+  if (silo === null || silo.riskModel !== 'netted' || req.openLots === 0 || view.market.option !== null)
+    return req;
   const m = view.market;
   const price = m.price(ticks);
   const own = initialMarginAtLeverage(notional(m.inst, m.size(req.openLots), price, 'ceil'), view.leverage);
@@ -81,6 +85,12 @@ export function flatView(m: Market, silo: Silo | null = null): PositionView {
 /** What may leave an isolated position's bucket (removeMargin); 0 for anything else. */
 export function maxRemovable(e: EngineState, p: Position): bigint {
   if (p.sign === 0 || p.mode !== 'isolated') return 0n;
+  if (p.market.option !== null) {
+    // As a silo's: what stays covers initial margin with losses counted and profits not.
+    const collateral = bucketAfterFunding(p);
+    const r = minBig(collateral, collateral + minBig(positionPnl(p), 0n) - positionInitialMargin(p));
+    return r > 0n ? r : 0n;
+  }
   return maxRemovableMargin({
     inst: p.market.inst,
     conv: e.conventions,

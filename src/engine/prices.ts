@@ -16,6 +16,7 @@ import { emitPosition } from './events.ts';
 import { impactPrice } from './funding.ts';
 import type { Market } from './market.ts';
 import { cancelResting } from './match.ts';
+import { settleOption } from './options.ts';
 import { allows, type OracleAction, validityAt } from './oracle.ts';
 import { holderOf } from './risk.ts';
 import { settleFundingFor, settlePnl } from './settle.ts';
@@ -93,7 +94,10 @@ export function runScheduled(e: EngineState, time: number): void {
     if (m.funding) runFunding(e, m, time);
     m.oracle?.age(time);
     reportStatus(e, m, time);
-    if (m.inst.expiry !== null && !m.closed && time >= m.inst.expiry) settleExpiry(e, m);
+    if (m.inst.expiry !== null && !m.closed && time >= m.inst.expiry) {
+      if (m.option !== null) settleOption(e, m);
+      else settleExpiry(e, m);
+    }
   }
 }
 
@@ -158,6 +162,15 @@ function settleExpiry(e: EngineState, m: Market): void {
   accrueTwap(m, m.inst.expiry!);
   const price = m.twapMs > 0n ? m.twapNum / m.twapMs : (m.oracle?.index ?? m.mark ?? m.last);
   if (price === null) return; // nothing to settle at: retried on the next tick
+  settleAt(e, m, price);
+}
+
+/**
+ * Closes every position of an expiring market at `price` (a future's settlement price, an option's payoff per
+ * unit): orders cancelled, PnL against the clearing account, isolated collateral back to its owner; the market is
+ * closed. A once-per-market scan.
+ */
+export function settleAt(e: EngineState, m: Market, price: bigint): void {
   for (const o of [...m.book.orders()]) cancelResting(e, o as import('./account.ts').Order, 'expired');
   let closed = 0;
   for (const p of m.positions) {

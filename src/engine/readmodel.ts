@@ -9,7 +9,6 @@ import {
   liquidationPrice,
   marginRatio,
   notional,
-  triggerMaintenance,
   unrealizedPnl,
 } from '../core/margin.ts';
 import { LEVERAGE_DP, RATE_DP } from '../core/rates.ts';
@@ -20,6 +19,7 @@ import { crossPositions } from './realize.ts';
 import {
   available,
   bucketAfterFunding,
+  legMaintenance,
   pendingFunding,
   positionInitialMargin,
   positionInput,
@@ -65,7 +65,7 @@ export function positionView(e: EngineState, p: Position): PositionView {
   const pnl = positionPnl(p, price);
   const im = positionInitialMargin(p, price);
   // The maintenance the liquidation test uses, on the engine's basis (agrees with liquidationPrice).
-  const mm = open ? triggerMaintenance(inst, e.conventions, positionInput(p), price) : 0n;
+  const mm = open ? legMaintenance(e.conventions, m, positionInput(p), price) : 0n;
   const iso = p.mode === 'isolated';
   const collateral = iso ? p.bucket.balance : im;
   const lp = open ? positionLiquidationPrice(e, p) : null;
@@ -98,6 +98,8 @@ export function positionView(e: EngineState, p: Position): PositionView {
  * is searched on the silo's exact test (its maintenance is not a sum).
  */
 export function positionLiquidationPrice(e: EngineState, p: Position): bigint | null {
+  // An option's maintenance moves with its underlying and vol, not with its own price alone: no single price to show.
+  if (p.market.option !== null) return null;
   const conv = conservativeRounding(e.conventions);
   if (p.silo?.riskModel === 'netted') return nettedLiquidationPrice(e, p.silo, p);
   if (p.mode === 'isolated')
@@ -123,7 +125,7 @@ function nettedFails(e: EngineState, silo: Silo, p: Position, price: bigint): bo
   const mms = siloLegs(silo).map((q) => {
     const at = q === p ? price : valuationPrice(q);
     equity += unrealizedPnl(q.market.inst, positionInput(q), at) - pendingFunding(q);
-    return legOf(q, triggerMaintenance(q.market.inst, e.conventions, positionInput(q), at));
+    return legOf(q, legMaintenance(e.conventions, q.market, positionInput(q), at));
   });
   return equity < combine(silo, mms, e.netting);
 }
@@ -170,7 +172,7 @@ function otherCrossNet(e: EngineState, me: Position): bigint {
     net +=
       positionPnl(p, price) -
       pendingFunding(p) -
-      triggerMaintenance(p.market.inst, e.conventions, positionInput(p), price);
+      legMaintenance(e.conventions, p.market, positionInput(p), price);
   }
   return net;
 }
@@ -323,7 +325,7 @@ function pooledSums(e: EngineState, legs: readonly Position[]): { pnl: bigint; i
     const price = valuationPrice(p);
     pnl += positionPnl(p, price) - pendingFunding(p);
     im += positionInitialMargin(p, price);
-    mm += triggerMaintenance(p.market.inst, e.conventions, positionInput(p), price);
+    mm += legMaintenance(e.conventions, p.market, positionInput(p), price);
   }
   return { pnl, im, mm };
 }

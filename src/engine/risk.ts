@@ -10,10 +10,20 @@
  */
 import { ceilDiv, maxBig, minBig } from '../core/fixed.ts';
 import { fundingOwed } from '../core/funding.ts';
-import { initialMarginAtLeverage, notional, type PositionInput, unrealizedPnl } from '../core/margin.ts';
+import {
+  initialMarginAtLeverage,
+  type MarginConventions,
+  notional,
+  type PositionInput,
+  scales,
+  triggerMaintenance,
+  unrealizedPnl,
+} from '../core/margin.ts';
 import { RATE_ONE } from '../core/rates.ts';
 import type { Account, Position, PositionView, Silo, Wallet } from './account.ts';
 import type { LedgerAccount } from './ledger.ts';
+import type { Market } from './market.ts';
+import { shortLegMargin } from './option-terms.ts';
 import type { OrderSide } from './types.ts';
 
 export function positionInput(p: PositionView): PositionInput {
@@ -31,7 +41,71 @@ export function positionPnl(p: PositionView, price = valuationPrice(p)): bigint 
 
 export function positionInitialMargin(p: PositionView, price = valuationPrice(p)): bigint {
   if (p.sign === 0) return 0n;
+  if (p.market.option !== null) return optionInitialMargin(p.market, p.sign, p.size, price, p.entryPrice);
   return initialMarginAtLeverage(notional(p.market.inst, p.size, price, 'ceil'), p.leverage);
+}
+
+/**
+ * The maintenance a leg is liquidated against at `price`: the perpetuals' (`triggerMaintenance`, on the venue's
+ * basis) or, for an option, its venue rule's (a short's) or none (a long: paid in full, never liquidated).
+ */
+export function legMaintenance(
+  conv: MarginConventions,
+  m: Market,
+  pos: PositionInput,
+  price: bigint,
+): bigint {
+  if (m.option === null) return triggerMaintenance(m.inst, conv, pos, price);
+  return pos.side === 'long' ? 0n : optionShortMargin(m, pos.size, price).mm;
+}
+
+/**
+ * An option leg's initial margin. Long: the premium, paid in full — the notional at the lower of the price and the
+ * entry, so that with losses counted and profits not (as `available` does) the account is charged exactly what it
+ * paid. Short: the venue rule's initial margin at the price (the premium term of the formula).
+ */
+export function optionInitialMargin(
+  m: Market,
+  sign: number,
+  size: bigint,
+  price: bigint,
+  entry: bigint,
+): bigint {
+  if (sign > 0) return notional(m.inst, size, entry > 0n && entry < price ? entry : price, 'ceil');
+  return optionShortMargin(m, size, price).im;
+}
+
+/** A short option leg of `size` under its market's venue rule, the feed's last forward and spot. */
+export function optionShortMargin(m: Market, size: bigint, price: bigint): { im: bigint; mm: bigint } {
+  const feed = m.optionFeed;
+  return shortLegMargin({
+    terms: m.option!,
+    size,
+    sizeScale: scales(m.inst).sizeScale,
+    multiplier: m.inst.multiplier,
+    price,
+    priceDp: m.inst.priceDp,
+    settleDp: m.inst.settleDp,
+    forward: feed?.forward ?? null,
+    spot: feed?.spot ?? null,
+  });
+}
+
+/** Initial margin the opening lots of a fill at `price` commit (a perpetual's at the leg's leverage). */
+export function openingInitialMargin(
+  p: PositionView,
+  side: OrderSide,
+  openLots: number,
+  price: bigint,
+): bigint {
+  if (openLots === 0) return 0n;
+  const m = p.market;
+  const size = m.size(openLots);
+  if (m.option !== null)
+    return side === 'buy'
+      ? notional(m.inst, size, price, 'ceil')
+      : optionShortMargin(m, size, maxBig(price, m.mark ?? price)).im;
+  return initialMarginAtLeverage(notional(m.inst, size, price, 'ceil'), p.leverage);
 }
 
 /** Funding a position owes (> 0) or is owed (< 0) since it last settled; 0 without funding. */
@@ -142,7 +216,7 @@ export function orderRequirement(
   const size = m.size(openLots);
   const price = m.price(priceTicks);
   const n = notional(m.inst, size, price, 'ceil');
-  let total = initialMarginAtLeverage(n, p.leverage) + ceilDiv(n * m.takerFee, RATE_ONE);
+  let total = openingInitialMargin(p, side, openLots, price) + ceilDiv(n * m.takerFee, RATE_ONE);
   const mark = m.mark;
   if (mark !== null) {
     // Buying above mark (selling below) books that difference as a loss the moment it fills.

@@ -9,15 +9,12 @@
  * unrealized profit backs the legs but never leaves the silo until it is realized.
  */
 import { maxBig, minBig } from '../core/fixed.ts';
-import {
-  initialMarginAtLeverage,
-  type MarginConventions,
-  notional,
-  triggerMaintenance,
-} from '../core/margin.ts';
+import { initialMarginAtLeverage, type MarginConventions, notional } from '../core/margin.ts';
 import { type NettingParams, nettedRequirement, type SiloLeg } from '../core/silo.ts';
 import type { Position, PositionView, Silo } from './account.ts';
 import {
+  legMaintenance,
+  openingInitialMargin,
   pendingFunding,
   positionInitialMargin,
   positionInput,
@@ -31,12 +28,25 @@ export function legOf(p: Position, requirement: bigint): SiloLeg {
   return { base: p.market.config.base, market: p.market.symbol, sign: p.sign > 0 ? 1 : -1, requirement };
 }
 
-/** Per-leg requirements combined under `silo`'s model (standalone: the sum). */
+/**
+ * Per-leg requirements combined under `silo`'s model (standalone: the sum). Option legs stand alone in a netted silo
+ * too (their offsets are strategy margin, issue 18): the netted figure of the other legs plus the options' sum.
+ */
 export function combine(silo: Silo, legs: readonly SiloLeg[], netting: NettingParams): bigint {
   let sum = 0n;
   for (const l of legs) sum += l.requirement;
   if (silo.riskModel === 'standalone' || legs.length === 0) return sum;
-  return nettedRequirement(legs, netting);
+  let options = 0n;
+  const netted: SiloLeg[] = [];
+  for (const l of legs) {
+    if (l.market !== undefined && silo.positions.get(l.market)?.market.option) options += l.requirement;
+    else netted.push(l);
+  }
+  if (netted.length === 0) return options;
+  return (
+    (netted.length === legs.length ? nettedRequirement(legs, netting) : nettedRequirement(netted, netting)) +
+    options
+  );
 }
 
 export interface SiloFigures {
@@ -69,7 +79,7 @@ export function siloFigures(silo: Silo, conv: MarginConventions, netting: Nettin
     const owed = pendingFunding(p);
     equity += pnl - owed;
     pnlForAvailable += owed > 0n ? pnl - owed : pnl;
-    const mm = triggerMaintenance(p.market.inst, conv, positionInput(p), price);
+    const mm = legMaintenance(conv, p.market, positionInput(p), price);
     pricePnl.push(pnl);
     maintenance.push(mm);
     ims.push(legOf(p, positionInitialMargin(p, price)));
@@ -125,6 +135,8 @@ export function marginalInitialMargin(
   price: bigint,
   netting: NettingParams,
 ): bigint {
+  // An option leg stands alone (see combine): what it adds is its own initial margin.
+  if (p.market.option !== null) return openingInitialMargin(p, sign > 0 ? 'buy' : 'sell', openLots, price);
   const before: SiloLeg[] = [];
   const after: SiloLeg[] = [];
   for (const q of siloLegs(silo)) {

@@ -21,7 +21,7 @@
  *                  positions: [accountId, …], oracle, funding, book: [orderId, …] }, …]   book: priority order
  *     accounts: [{ id, n, wallets: [[asset, main, reserved, crossOrderRequirement], …],
  *                  positions: [[symbol, bucket, …POSITION_FIELDS, silo?], …], orders: [[…ORDER_FIELDS, silo?], …],
- *                  silos?: [[id, asset, riskModel, bucket, orderRequirement], …] }, …],
+ *                  silos?: [[id, asset, riskModel, bucket, orderRequirement, autoAdd?, marginCalled?], …] }, …],
  *     netting? }
  *
  * Named silos (added within version 1, every new field optional so older snapshots read as before): an account's
@@ -41,15 +41,18 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import type { MarginConventions } from '../core/margin.ts';
+import { yearsFromSeconds } from '../core/options/black76.ts';
 import { DEFAULT_NETTING, type NettingParams } from '../core/silo.ts';
 import { Account, type Order, type Position, positionKey, Silo, Wallet } from './account.ts';
 import type { FundingStateData } from './funding.ts';
 import { LedgerAccount, type LedgerKind } from './ledger.ts';
 import { rebuildIndex } from './liquidation.ts';
 import { Market } from './market.ts';
+import { type FeedValidity, parseSmile, VolFeed, type VolGuards } from './option-terms.ts';
+import { linkOptions } from './options.ts';
 import type { OracleStateData } from './oracle.ts';
 import type { EngineState } from './state.ts';
-import type { MarketConfig } from './types.ts';
+import type { MarketConfig, VolSmile } from './types.ts';
 
 export { restoreEngine } from './engine.ts';
 
@@ -70,6 +73,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'assets',
       'conventions',
       'netting',
+      'optionFeeds',
       'ledger',
       'markets',
       'accounts',
@@ -117,13 +121,36 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'marketBand',
       'maxOrderLots',
       'defaultLeverage',
+      'option',
       'fundingCfg',
       'liquidation',
       'tickN',
       'lotN',
     ],
     // The liquidation index (rebuilt by liquidation.ts rebuildIndex) and the band-edge memo.
-    transient: ['liqIndex', 'bandRef', 'bandFor', 'bandCache'],
+    // optionFeed: the link to its expiry's vol feed (options.ts linkOptions).
+    transient: ['liqIndex', 'bandRef', 'bandFor', 'bandCache', 'optionFeed'],
+  },
+  VolFeed: {
+    state: [
+      'raw',
+      'quoteTime',
+      'scale',
+      'atmIv',
+      'validity',
+      'reason',
+      'reported',
+      'spot',
+      'forward',
+      'markTime',
+      'lastSpot',
+      'lastSpotTime',
+      'twapNum',
+      'twapMs',
+    ],
+    derived: ['underlying', 'expiry', 'guards', 'smile'],
+    // requoted: scratch of one command; the links are rebuilt by linkOptions.
+    transient: ['requoted', 'markets', 'underlyingMarket', 'forwardMarket'],
   },
   OracleState: {
     state: [
@@ -165,7 +192,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
   },
   // positions: the silo's legs, rebuilt from the account's positions that name it.
   Silo: {
-    state: ['id', 'asset', 'riskModel', 'bucket', 'orderRequirement'],
+    state: ['id', 'asset', 'riskModel', 'bucket', 'orderRequirement', 'autoAdd', 'marginCalled'],
     derived: ['account', 'positions'],
     transient: [],
   },
@@ -278,6 +305,9 @@ type SiloRow = [
   riskModel: Silo['riskModel'],
   bucket: number,
   orderRequirement: bigint,
+  /** Auto-add margin and its margin call: only when set (absent in snapshots from before silos had it). */
+  autoAdd?: [policy: NonNullable<Silo['autoAdd']>['policy'], trigger: bigint] | null,
+  marginCalled?: boolean,
 ];
 
 interface MarketSnap {
@@ -327,6 +357,28 @@ interface SnapshotV1 {
   accounts: AccountSnap[];
   /** The netted model's parameters, only when setNetting changed them. */
   netting?: NettingParams;
+  /** Options' vol feeds in creation order, only when there are any. */
+  optionFeeds?: VolFeedSnap[];
+}
+
+interface VolFeedSnap {
+  underlying: string;
+  expiry: number;
+  guards: VolGuards;
+  raw: VolSmile | null;
+  quoteTime: number;
+  scale: bigint;
+  atmIv: bigint | null;
+  validity: FeedValidity;
+  reason: string;
+  reported: FeedValidity;
+  spot: bigint | null;
+  forward: bigint | null;
+  markTime: number;
+  lastSpot: bigint | null;
+  lastSpotTime: number;
+  twapNum: bigint;
+  twapMs: bigint;
 }
 
 /** The engine's whole state as canonical bytes (see the module comment). Reads only. */
@@ -459,13 +511,16 @@ function snapshotObject(e: EngineState): SnapshotV1 {
     for (const [id, silo] of a.silos) {
       if (silo.id !== id || silo.account !== a)
         throw new SnapshotError(`${a.id}: silo ${id} does not belong to the account`);
-      silos.push([
+      const row: SiloRow = [
         silo.id,
         silo.asset,
         silo.riskModel,
         ref(silo.bucket, `${a.id} silo ${id}`),
         silo.orderRequirement,
-      ]);
+      ];
+      if (silo.autoAdd !== null || silo.marginCalled)
+        row.push(silo.autoAdd ? [silo.autoAdd.policy, silo.autoAdd.trigger] : null, silo.marginCalled);
+      silos.push(row);
     }
     accounts.push({ id: a.id, n: a.n, wallets, positions, orders, ...(silos.length > 0 ? { silos } : {}) });
   }
@@ -482,6 +537,29 @@ function snapshotObject(e: EngineState): SnapshotV1 {
     markets,
     accounts,
     ...(e.netting !== DEFAULT_NETTING ? { netting: e.netting } : {}),
+    ...(e.optionFeeds.size > 0
+      ? {
+          optionFeeds: [...e.optionFeeds.values()].map((f) => ({
+            underlying: f.underlying,
+            expiry: f.expiry,
+            guards: f.guards,
+            raw: f.raw,
+            quoteTime: f.quoteTime,
+            scale: f.scale,
+            atmIv: f.atmIv,
+            validity: f.validity,
+            reason: f.reason,
+            reported: f.reported,
+            spot: f.spot,
+            forward: f.forward,
+            markTime: f.markTime,
+            lastSpot: f.lastSpot,
+            lastSpotTime: f.lastSpotTime,
+            twapNum: f.twapNum,
+            twapMs: f.twapMs,
+          })),
+        }
+      : {}),
   };
 }
 
@@ -609,10 +687,13 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
       w.crossOrderRequirement = big(req, `${a.id} crossOrderRequirement`);
       a.wallets.set(asset, w);
     }
-    for (const [id, asset, riskModel, bucket, req] of as.silos ?? []) {
+    for (const [id, asset, riskModel, bucket, req, autoAdd, called] of as.silos ?? []) {
       if (a.silos.has(id)) throw new SnapshotError(`${a.id}: silo ${id} twice`);
       const silo = new Silo(id, a, asset, riskModel, at(bucket, `${a.id} silo ${id}`));
       silo.orderRequirement = big(req, `${a.id} silo ${id} orderRequirement`);
+      if (autoAdd)
+        silo.autoAdd = { policy: autoAdd[0], trigger: big(autoAdd[1], `${a.id} silo ${id} autoAdd`) };
+      if (called !== undefined) silo.marginCalled = bool(called, `${a.id} silo ${id} marginCalled`);
       a.silos.set(id, silo);
     }
     for (const row of as.positions) {
@@ -724,6 +805,31 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
     throw new SnapshotError(
       `restoring opened ${e.ledger.accounts().length - ledger.length} ledger accounts the snapshot does not have`,
     );
+  for (const fs of s.optionFeeds ?? []) {
+    const f = new VolFeed(fs.underlying, int(fs.expiry, 'feed expiry'), fs.guards);
+    f.raw = fs.raw;
+    f.quoteTime = int(fs.quoteTime, 'feed quoteTime');
+    // The smile re-parsed as volQuote parsed it (SVI's reference tau from the quote's time).
+    if (fs.raw !== null)
+      f.smile = parseSmile(
+        fs.raw,
+        yearsFromSeconds(Math.max(0, Math.floor((f.expiry - f.quoteTime) / 1000))),
+      );
+    f.scale = big(fs.scale, 'feed scale');
+    f.atmIv = fs.atmIv;
+    f.validity = fs.validity;
+    f.reason = fs.reason;
+    f.reported = fs.reported;
+    f.spot = fs.spot;
+    f.forward = fs.forward;
+    f.markTime = int(fs.markTime, 'feed markTime');
+    f.lastSpot = fs.lastSpot;
+    f.lastSpotTime = int(fs.lastSpotTime, 'feed lastSpotTime');
+    f.twapNum = big(fs.twapNum, 'feed twapNum');
+    f.twapMs = big(fs.twapMs, 'feed twapMs');
+    e.optionFeeds.set(f.key, f);
+  }
+  linkOptions(e);
   if (check) {
     const v = e.ledger.verify();
     if (!v.ok) throw new SnapshotError(`restored ledger does not verify: ${v.problems.join('; ')}`);

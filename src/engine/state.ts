@@ -13,6 +13,7 @@ import { DEFAULT_NETTING, type NettingParams } from '../core/silo.ts';
 import type { Account, Position, Silo, Wallet } from './account.ts';
 import { Ledger } from './ledger.ts';
 import type { Market } from './market.ts';
+import type { VolFeed } from './option-terms.ts';
 import type { EngineEvent } from './types.ts';
 
 export class EngineState {
@@ -25,6 +26,8 @@ export class EngineState {
   readonly conventions: MarginConventions;
   /** The netted risk model's parameters (setNetting). */
   netting: NettingParams = DEFAULT_NETTING;
+  /** Options: the vol feed of each underlying and expiry (options.ts), in creation order. */
+  readonly optionFeeds = new Map<string, VolFeed>();
   /** Commands applied; the time of the last one; the next order id (order ids are assigned in command order). */
   seq = 0;
   lastTime = 0;

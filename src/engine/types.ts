@@ -43,7 +43,46 @@ export interface MarketConfig {
   funding?: FundingSpec;
   /** Liquidation policy; every field has a conservative default (see LiquidationSpec). */
   liquidation?: LiquidationSpec;
+  /**
+   * A European option (docs/options.md): prices are premiums per 1 unit of underlying in the settle asset (the quote:
+   * USDT for linear options, the coin for inverse ones), so `kind` is 'linear' and PnL is linear in the premium.
+   * Settled at `expiry` on the TWAP of the underlying's index over `settlementWindowMs`.
+   */
+  option?: OptionSpec;
+  /** Per-leg margin rule of a short option (core/options/margin.ts); default 'ringfence' (the most conservative). */
+  optionMargin?: 'ringfence' | 'deribit' | 'okx' | 'derive';
 }
+
+/** What makes a market an option (see MarketConfig.option). */
+export interface OptionSpec {
+  /** The market whose index (its mark without an oracle) is the underlying's spot price, e.g. 'BTCUSDT'. */
+  underlying: string;
+  type: 'call' | 'put';
+  /** In the underlying's quote currency (USD), a decimal string. */
+  strike: string;
+  /** Expiry, ms since epoch. */
+  expiry: number;
+  settle: 'linear' | 'inverse';
+  /** The vol feed's guards (one feed per underlying and expiry: the first option market of the expiry sets them). */
+  vol?: VolGuardSpec;
+}
+
+export interface VolGuardSpec {
+  /** A vol quote older than this is stale (default 60,000). */
+  stalenessMs?: number;
+  /** Largest relative move of the at-the-money IV in one quote (default "0.5"); beyond it the smile is scaled
+   * back to the band and the feed is flagged too volatile. */
+  maxJump?: string;
+  /** IV clamps applied to every strike (defaults "0.05" and "5"). */
+  minIv?: string;
+  maxIv?: string;
+}
+
+/** A vol smile for one expiry: raw SVI parameters (Derive's feed) or mark IVs per strike (interpolated linearly in
+ * strike, flat beyond the ends). Decimal strings. */
+export type VolSmile =
+  | { kind: 'svi'; a: string; b: string; rho: string; m: string; sigma: string }
+  | { kind: 'strikes'; ivs: Record<string, string> };
 
 /**
  * How a market liquidates a bucket that fell below maintenance (after its open orders are cancelled):
@@ -75,6 +114,9 @@ export interface LiquidationSpec {
   limitAt?: string;
   /** ADL ranking: BitMEX/Bybit PnL% × effective leverage (default) or Binance's leverage-then-PnL. */
   adlRanking?: 'pnlLeverage' | 'leveragePnl';
+  /** Options: the backstop takes what the book did not fill at the mark moved this fraction against the liquidated
+   * holder (a short is bought back at mark × (1 + d), a long sold at mark × (1 − d)). Default "0.1". */
+  optionDiscount?: string;
 }
 
 /** Auto-add margin policies: Bybit's "add the initial margin again", or top up to initial margin at mark. */
@@ -159,11 +201,14 @@ export type Command =
   /**
    * Opt an isolated position in or out of auto-add margin: when its margin ratio (maintenance / equity) reaches
    * `trigger` (default "0.8"), top it up from the owner's free balance by `policy` (default addInitialMargin).
+   * With `silo`, the named silo as a whole is opted in (its maintenance / equity under its model); `symbol` is then
+   * not needed (without `silo` it is required).
    */
   | (Base & {
       type: 'setAutoAddMargin';
       account: string;
-      symbol: string;
+      symbol?: string;
+      silo?: string;
       enabled: boolean;
       policy?: AutoAddPolicy;
       trigger?: string;
@@ -175,6 +220,31 @@ export type Command =
    * not reduce-only are canceled (reason `marketClosing`). Positions, funding, prices and liquidations carry on.
    */
   | (Base & { type: 'closeMarket'; symbol: string })
+  /**
+   * Admin: one option market per expiry × strike × type on `underlying` (symbols `<BASE>-<YYYYMMDD>-<strike>-<C|P>`),
+   * settled `settle`. All are created or none.
+   */
+  | (Base & {
+      type: 'createOptionChain';
+      underlying: string;
+      settle: 'linear' | 'inverse';
+      expiries: number[];
+      strikes: string[];
+      types?: ('call' | 'put')[];
+      tickSize: string;
+      lotSize: string;
+      takerFee?: string;
+      makerFee?: string;
+      limitBand?: string;
+      marketBand?: string;
+      maxOrderSize?: string;
+      settlementWindowMs?: number;
+      optionMargin?: 'ringfence' | 'deribit' | 'okx' | 'derive';
+      vol?: VolGuardSpec;
+      liquidation?: LiquidationSpec;
+    })
+  /** The vol feed of one expiry of `underlying`: a smile; marks of that expiry's options are recomputed. */
+  | (Base & { type: 'volQuote'; underlying: string; expiry: number; smile: VolSmile })
   /**
    * Admin: remove a market that is closed to new risk (`closeMarket`, or settled at expiry) and flat: no open
    * position, no resting order. Its clearing and funding-pool residue goes to the asset's fees (reason
@@ -372,7 +442,10 @@ export type EngineEvent =
   | {
       type: 'autoAddMarginSet';
       account: string;
+      /** The isolated position's market; empty when a named silo was set (`silo`: the silo is the box, not a leg). */
       symbol: string;
+      /** The named silo set (absent: an isolated position). */
+      silo?: string;
       enabled: boolean;
       policy: AutoAddPolicy | null;
       trigger: bigint | null;
@@ -448,9 +521,20 @@ export type EngineEvent =
       /** 1 = first in the queue. */
       rank: number;
     }
-  | { type: 'autoAddMargin'; account: string; symbol: string; amount: bigint; marginRatio: bigint }
-  /** Margin ratio (maintenance / equity, RATE_DP) reached a warning level and nothing could top it up. */
-  | { type: 'marginCall'; account: string; symbol: string; marginRatio: bigint };
+  /** `silo`: a named silo was topped up (`symbol`: its leg with the largest maintenance); absent: an isolated position. */
+  | {
+      type: 'autoAddMargin';
+      account: string;
+      symbol: string;
+      amount: bigint;
+      marginRatio: bigint;
+      silo?: string;
+    }
+  /**
+   * Margin ratio (maintenance / equity, RATE_DP) reached a warning level and nothing could top it up. `silo`: a
+   * named silo's (`symbol`: its leg with the largest maintenance); absent: an isolated position.
+   */
+  | { type: 'marginCall'; account: string; symbol: string; marginRatio: bigint; silo?: string };
 
 export type ApplyResult =
   | { ok: true; seq: number; events: EngineEvent[]; orderId?: number }

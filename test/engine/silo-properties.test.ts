@@ -5,9 +5,12 @@
  * - the ledger is conserved and no user balance is negative;
  * - a rejected command changed nothing (state hash);
  * - isolation: a trader (who trades only in silos) sees its main balance move only by deposits, withdrawals and
- *   collateral transfers with its own silos; a silo's bucket moves only against the markets' system accounts
- *   (PnL, fees, funding, the liquidation fee) or by a collateral transfer with its owner's main or another of its
- *   silos — never to another account or silo;
+ *   collateral transfers with its own silos, and auto-add into them (main → that silo, never back); a silo's bucket
+ *   moves only against the markets' system accounts (PnL, fees, funding, the liquidation fee), by a collateral
+ *   transfer with its owner's main or another of its silos, or by auto-add from its owner's main — never to another
+ *   account or silo;
+ * - nothing is left below maintenance, and no silo with auto-add on (and no margin call pending) is left at its
+ *   trigger without a top-up in that command (streams opt silos in, empty the free balance, and deposit again);
  * - the insurance fund pays out only in a command that liquidates;
  * - each silo's order requirement is the sum of its open orders' reserves, its legs are its account's positions
  *   under `${silo}/${symbol}`, long lots equal short lots on every market.
@@ -16,9 +19,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { formatDecimal } from '../../src/core/fixed.ts';
+import { RATE_ONE } from '../../src/core/rates.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { stateHash } from '../../src/engine/hash.ts';
 import { silosOf } from '../../src/engine/readmodel.ts';
+import { available } from '../../src/engine/risk.ts';
 import { siloFigures } from '../../src/engine/silos.ts';
 import { restoreEngine, snapshotEngine } from '../../src/engine/snapshot.ts';
 import type { Command, EngineEvent } from '../../src/engine/types.ts';
@@ -62,6 +68,10 @@ const step = fc.record({
     'deposit',
     'withdraw',
     'hour',
+    'autoAdd',
+    'autoAdd',
+    'allIn',
+    'rescue',
   ),
   who: fc.integer({ min: 0, max: 2 }),
   silo: fc.integer({ min: 0, max: 2 }),
@@ -73,6 +83,7 @@ const step = fc.record({
   move: fc.integer({ min: -300, max: 300 }),
   amount: fc.integer({ min: 1, max: 3_000 }),
   lev: fc.constantFrom('5', '10', '25', '50', '100'),
+  trigger: fc.constantFrom('0.5', '0.7', '0.8', '0.95'),
 });
 type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
 
@@ -171,6 +182,17 @@ function commandFor(e: Engine, s: Step): Cmd[] {
       return [{ type: 'closeSilo', account: who, silo }];
     case 'fund':
       return [{ type: 'transferCollateral', account: who, from: 'free', to: silo, amount }];
+    case 'allIn': {
+      // Everything available in the silo's asset goes into it, or out of the venue: auto-add then finds nothing
+      // free (a margin call) until money arrives again.
+      const a = e.accounts.get(who);
+      const w = a?.wallets.get(asset);
+      const free = a && w ? available(a, w, asset) : 0n;
+      if (free <= 0n) return [];
+      const all = formatDecimal(free, e.assets.get(asset)!);
+      if (s.buy) return [{ type: 'withdraw', account: who, asset, amount: all }];
+      return [{ type: 'transferCollateral', account: who, from: 'free', to: silo, amount: all }];
+    }
     case 'drain':
       return [{ type: 'transferCollateral', account: who, from: silo, to: 'free', amount }];
     case 'moveAcross':
@@ -280,6 +302,24 @@ function commandFor(e: Engine, s: Step): Cmd[] {
       return [{ type: 'withdraw', account: who, asset, amount }];
     case 'hour':
       return [{ type: 'tick' }];
+    case 'autoAdd':
+      // Mostly on (either policy), now and then off; on a silo the trader may not have (refused).
+      return [
+        {
+          type: 'setAutoAddMargin',
+          account: who,
+          silo,
+          enabled: s.lots % 5 !== 0,
+          policy: s.netted ? 'addInitialMargin' : 'restoreInitialMargin',
+          trigger: s.trigger,
+        },
+      ];
+    case 'rescue': {
+      // Money arrives after a margin call: the called silo (if any) is topped up from it in the same command.
+      const called = [...(silos?.values() ?? [])].find((x) => x.marginCalled);
+      const into = called?.asset ?? 'USDT';
+      return [{ type: 'deposit', account: who, asset: into, amount: into === 'BTC' ? '0.05' : '500' }];
+    }
   }
   return [];
 }
@@ -316,7 +356,9 @@ function check(e: Engine, cmd: Command, ok: boolean, events: EngineEvent[], hash
       if (trader && mine.includes(':main:')) {
         const fine =
           ((ev.reason === 'deposit' || ev.reason === 'withdraw') && other.startsWith('external:')) ||
-          (ev.reason === 'collateralTransfer' && other.startsWith(`${ownerOf(mine)}:silo:`));
+          (ev.reason === 'collateralTransfer' && other.startsWith(`${ownerOf(mine)}:silo:`)) ||
+          // Auto-add only ever moves main → one of the owner's silos.
+          (ev.reason === 'autoAddMargin' && ev.from === mine && other.startsWith(`${ownerOf(mine)}:silo:`));
         if (!fine) bad.push(`${mine} moved against ${other} (${ev.reason})`);
       }
       if (mine.includes(':silo:')) {
@@ -324,7 +366,8 @@ function check(e: Engine, cmd: Command, ok: boolean, events: EngineEvent[], hash
           SYSTEM.test(other) ||
           (ev.reason === 'collateralTransfer' &&
             ownerOf(other) === ownerOf(mine) &&
-            (other.includes(':main:') || other.includes(':silo:')));
+            (other.includes(':main:') || other.includes(':silo:'))) ||
+          (ev.reason === 'autoAddMargin' && ev.to === mine && other === `${ownerOf(mine)}:main:${ev.asset}`);
         if (!fine) bad.push(`${mine} moved against ${other} (${ev.reason})`);
       }
     }
@@ -345,6 +388,17 @@ function check(e: Engine, cmd: Command, ok: boolean, events: EngineEvent[], hash
       const f = siloFigures(silo, e.conventions, e.netting);
       if (f.legs.length > 0 && f.equity < f.maintenanceMargin)
         bad.push(`${a.id}/${silo.id} left below maintenance: equity ${f.equity} < ${f.maintenanceMargin}`);
+      // Auto-add is never late either: a silo left at its trigger was topped up in this command or called.
+      const reached =
+        silo.autoAdd !== null &&
+        (f.equity <= 0n || f.maintenanceMargin * RATE_ONE >= silo.autoAdd.trigger * f.equity);
+      const added = events.some(
+        (ev) => ev.type === 'autoAddMargin' && ev.account === a.id && ev.silo === silo.id,
+      );
+      if (f.legs.length > 0 && reached && !silo.marginCalled && !added)
+        bad.push(
+          `${a.id}/${silo.id} left at its auto-add trigger: equity ${f.equity}, ${f.maintenanceMargin}`,
+        );
     }
     for (const p of a.positions.values()) {
       if (p.silo !== null && p.bucket.balance !== 0n) bad.push(`${a.id}: a leg's own bucket holds money`);
@@ -381,6 +435,8 @@ function runStream(steps: Step[]): void {
           if (ev.type === 'liquidationStarted' && ev.silo !== undefined)
             count(`silo liquidation ${ev.symbol}`);
           if (ev.type === 'insuranceDraw') count('insurance draw');
+          if (ev.type === 'autoAddMargin' && ev.silo !== undefined) count('silo auto-add');
+          if (ev.type === 'marginCall' && ev.silo !== undefined) count('silo margin call');
           if (ev.type === 'adl') count('adl');
           if (ev.type === 'fundingPaid' && ev.account.startsWith('t')) count('trader funding');
         }

@@ -91,7 +91,9 @@ export function withdraw(e: EngineState, cmd: Cmd<'withdraw'>): undefined {
 
 export function setAutoAddMargin(e: EngineState, cmd: Cmd<'setAutoAddMargin'>): undefined {
   const a = accountOf(e, cmd.account);
-  const m = marketOf(e, cmd.symbol);
+  // A named silo is opted in as a whole: no market to name.
+  const silo = cmd.silo === undefined ? null : siloOf(a, cmd.silo);
+  const m = silo === null ? marketOf(e, cmd.symbol) : null;
   if (typeof cmd.enabled !== 'boolean') throw new Rejection('INVALID_COMMAND', 'enabled must be boolean');
   const policy = cmd.policy ?? 'addInitialMargin';
   if (policy !== 'addInitialMargin' && policy !== 'restoreInitialMargin')
@@ -99,19 +101,27 @@ export function setAutoAddMargin(e: EngineState, cmd: Cmd<'setAutoAddMargin'>): 
   const trigger = parsed(() => parseRate(cmd.trigger ?? '0.8', 'trigger'));
   if (trigger <= 0n || trigger >= RATE_ONE)
     throw new Rejection('INVALID_COMMAND', 'trigger is a margin ratio strictly between 0 and 1');
-  if ((a.positions.get(m.symbol)?.mode ?? 'isolated') !== 'isolated')
-    throw new Rejection('NOT_ISOLATED', 'auto-add margin applies to isolated positions only');
+  if (m !== null && (a.positions.get(m.symbol)?.mode ?? 'isolated') !== 'isolated')
+    throw new Rejection('NOT_ISOLATED', 'auto-add margin applies to isolated positions and named silos only');
   // ---- validated ----
-  const p = positionOf(e, a, m);
-  p.autoAdd = cmd.enabled ? { policy, trigger } : null;
+  const setting = cmd.enabled ? { policy, trigger } : null;
   e.events.push({
     type: 'autoAddMarginSet',
     account: a.id,
-    symbol: m.symbol,
+    symbol: m?.symbol ?? '',
+    ...(silo !== null ? { silo: silo.id } : {}),
     enabled: cmd.enabled,
     policy: cmd.enabled ? policy : null,
     trigger: cmd.enabled ? trigger : null,
   });
+  if (silo !== null) {
+    silo.autoAdd = setting;
+    silo.marginCalled = false; // a fresh setting may call for margin again
+    for (const p of siloLegs(silo)) e.liqDirty.add(p); // re-filed under the auto-add trigger from now on (or not)
+    return undefined;
+  }
+  const p = positionOf(e, a, m!);
+  p.autoAdd = setting;
   e.liqDirty.add(p); // filed under its auto-add price from now on (or no longer)
   return undefined;
 }
@@ -142,6 +152,9 @@ export function setMarginMode(e: EngineState, cmd: Cmd<'setMarginMode'>): undefi
 export function setLeverage(e: EngineState, cmd: Cmd<'setLeverage'>): undefined {
   const a = accountOf(e, cmd.account);
   const m = marketOf(e, cmd.symbol);
+  // An option has no leverage: a long pays its premium in full, a short its venue rule's margin.
+  if (m.option !== null)
+    throw new Rejection('INVALID_COMMAND', `${m.symbol} is an option: no leverage to set`);
   const lev = parsed(() => parseLeverage(cmd.leverage, 'leverage'));
   const silo = optionalSilo(a, m, cmd.silo);
   const existing = a.positions.get(positionKey(silo, m.symbol));

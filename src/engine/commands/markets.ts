@@ -9,6 +9,7 @@ import type { LedgerAccount } from '../ledger.ts';
 import { touchCross } from '../liquidation.ts';
 import { Market } from '../market.ts';
 import { cancelResting } from '../match.ts';
+import { linkOptions, registerOptionMarket, validateOptionMarket } from '../options.ts';
 import { runScheduled } from '../prices.ts';
 import { settleFundingFor } from '../settle.ts';
 import { type EngineState, walletOf } from '../state.ts';
@@ -26,6 +27,7 @@ export function createMarket(e: EngineState, cmd: Cmd<'createMarket'>): undefine
   if (e.markets.has(cfg.symbol)) throw new Rejection('MARKET_EXISTS', `market ${cfg.symbol} exists`);
   if (e.markets.size >= MAX_MARKETS) throw new Rejection('LIMIT_EXCEEDED', `at most ${MAX_MARKETS} markets`);
   const m = parsed(() => new Market(cfg));
+  validateOptionMarket(e, m);
   const dp = e.assets.get(m.asset);
   if (dp !== undefined && dp !== m.inst.settleDp) {
     throw new Rejection('INVALID_COMMAND', `asset ${m.asset} already uses ${dp} decimals`);
@@ -34,6 +36,8 @@ export function createMarket(e: EngineState, cmd: Cmd<'createMarket'>): undefine
   m.attach(e.ledger, cmd.time);
   e.assets.set(m.asset, m.inst.settleDp);
   e.markets.set(m.symbol, m);
+  registerOptionMarket(e, m);
+  linkOptions(e); // a new option, or a future giving an expiry its forward
   e.events.push({ type: 'marketCreated', symbol: m.symbol });
   return undefined;
 }
@@ -98,6 +102,10 @@ export function delistMarket(e: EngineState, cmd: Cmd<'delistMarket'>): undefine
   const m = marketOf(e, cmd.symbol);
   if (!m.reduceOnly && !m.closed)
     throw new Rejection('MARKET_NOT_FLAT', `${m.symbol} is open to new risk: close it first`);
+  // An underlying stays while an option on it is open: its index prices and settles them.
+  for (const o of e.markets.values())
+    if (o.option?.underlying === m.symbol && !o.closed)
+      throw new Rejection('MARKET_NOT_FLAT', `${o.symbol} is an open option on ${m.symbol}`);
   // Orders first: a reduce-only order resting against an open position is the step to finish before closing it.
   if (m.book.orderCount() !== 0)
     throw new Rejection('MARKET_NOT_FLAT', `${m.symbol} still has ${m.book.orderCount()} resting order(s)`);
@@ -143,6 +151,7 @@ export function delistMarket(e: EngineState, cmd: Cmd<'delistMarket'>): undefine
   e.ledger.remove(gone);
   e.sweepMarkets.delete(m);
   e.markets.delete(m.symbol);
+  linkOptions(e);
   e.events.push({ type: 'marketDelisted', symbol: m.symbol });
   return undefined;
 }

@@ -98,7 +98,7 @@ export function placeOrder(e: EngineState, cmd: Cmd<'placeOrder'>): number {
   const req = reduceOnly ? { openLots: 0, total: 0n } : orderNeeds(e, silo, view, side, lots, reqTicks);
   if (req.openLots > 0) {
     checkTier(view, side, req.openLots, reqTicks);
-    if (m.oracle) requireOracle(m, 'increaseRisk', cmd.time);
+    if (m.oracle !== null || m.option !== null) requireOracle(m, 'increaseRisk', cmd.time);
   }
   const free = freeFor(e, a, { silo, market: m });
   // Only the opening part needs money. An order that only reduces (reduce-only, or no larger than what it
