@@ -1,15 +1,16 @@
 /**
  * Option marks + Greeks for one expiry's strike chain on each vol update: the fixed-point Black-76
- * (src/core/options, bigint) against a plain float Black-76 in the same run.
+ * (src/core/options, bigint), the integer-number kernel (black76-int.ts) and a plain float Black-76 in the same run.
  *
  *   npm run bench -- options [--strikes 1000] [--updates 20] [--reps 7] [--warmup 5]
  *
  * A vol update brings a new smile; every strike of the expiry is re-marked (price, delta, gamma, vega, theta for
  * call and put). The smile's vols are computed before timing (SVI is not part of the figure); the forward and √T are
  * per-expiry constants (Black76Chain precomputes ln(F/K) and √T once, as the engine would on a vol-only update).
- * Both sides get the same warm-up; timed reps alternate which side runs first; the first call of each (cold JIT) is
- * reported apart from the steady state, and the fixed-point module load (its tables are built from series) apart
- * from both.
+ * The integer kernel is timed twice: `mark` (the kernel alone; its outputs are exact integers, converted to bigint
+ * WAD only when read) and `price` (the kernel plus the conversion of all seven outputs of every strike to bigint).
+ * Every side gets the same warm-up; timed reps rotate which side runs first; the first call of each (cold JIT) is
+ * reported apart from the steady state, and each module load (tables built from series) apart from both.
  */
 import { checkArgs, fmtInt, intArg, parseArgs, round, say } from './lib.ts';
 
@@ -108,6 +109,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const { Black76Chain, black76, yearsFromSeconds } = await import('../src/core/options/black76.ts');
   const { WAD } = await import('../src/core/options/fixedmath.ts');
   const moduleLoadMs = Number(process.hrtime.bigint() - loadStart) / 1e6;
+  const intLoadStart = process.hrtime.bigint();
+  const { Black76IntChain } = await import('../src/core/options/black76-int.ts');
+  const intLoadMs = Number(process.hrtime.bigint() - intLoadStart) / 1e6;
 
   // BTC-like chain: forward 60,000, 30 days, strikes 30,000 … 120,000, a smile that shifts on each update.
   const forward = 60_000n * WAD;
@@ -140,45 +144,74 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const r = floatChain(F, t, floatStrikes, floatSmiles[u % updates] as number[]);
     fsink += (r[0] as FloatResult).call + (r[r.length - 1] as FloatResult).theta;
   };
+  const intChain = new Black76IntChain(forward, years, strikes);
+  let isink = 0;
+  const intMarkUpdate = (u: number) => {
+    const m = intChain.mark(smiles[u % updates] as bigint[]);
+    isink += (m.phi[0] as number) + (m.dA[nStrikes - 1] as number);
+  };
+  const intPriceUpdate = (u: number) => {
+    const r = intChain.price(smiles[u % updates] as bigint[]);
+    sink += (r[0] as { call: bigint }).call + (r[r.length - 1] as { theta: bigint }).theta;
+  };
 
-  // First call of each (cold).
-  let t0 = process.hrtime.bigint();
-  fixedUpdate(0);
-  const fixedFirstMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  t0 = process.hrtime.bigint();
-  floatUpdate(0);
-  const floatFirstMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  // First call of each (cold). The integer kernel's `mark` runs cold first; its `price` then reuses a warm kernel.
+  const cold = (fn: (u: number) => void): number => {
+    const s = process.hrtime.bigint();
+    fn(0);
+    return Number(process.hrtime.bigint() - s) / 1e6;
+  };
+  const fixedFirstMs = cold(fixedUpdate);
+  const floatFirstMs = cold(floatUpdate);
+  const intMarkFirstMs = cold(intMarkUpdate);
+  const intPriceFirstMs = cold(intPriceUpdate);
 
   // Agreement check on one update: the float reference is a check, not a tolerance contest.
   const fx = chain.price(smiles[0] as bigint[]);
   const fl = floatChain(F, t, floatStrikes, floatSmiles[0] as number[]);
+  const ix = intChain.price(smiles[0] as bigint[]);
   let worstRel = 0;
+  let worstIntRel = 0;
   fx.forEach((r, i) => {
     const ref = (fl[i] as FloatResult).call;
     if (ref > 1e-7 * F) worstRel = Math.max(worstRel, Math.abs(Number(r.call) / 1e18 - ref) / ref);
+    for (const side of ['call', 'put'] as const) {
+      const b = r[side];
+      const d = (ix[i] as { call: bigint; put: bigint })[side] - b;
+      if (Number(b) > 1e-7 * Number(forward)) {
+        worstIntRel = Math.max(worstIntRel, Math.abs(Number(d)) / Number(b));
+      }
+    }
   });
 
+  const sides = [
+    { name: 'fixed', fn: fixedUpdate, ms: [] as number[] },
+    { name: 'float', fn: floatUpdate, ms: [] as number[] },
+    { name: 'intMark', fn: intMarkUpdate, ms: [] as number[] },
+    { name: 'intPrice', fn: intPriceUpdate, ms: [] as number[] },
+  ];
   for (let w = 0; w < warmup; w++) {
-    for (let u = 0; u < updates; u++) fixedUpdate(u);
-    for (let u = 0; u < updates; u++) floatUpdate(u);
+    for (const side of sides) for (let u = 0; u < updates; u++) side.fn(u);
   }
 
-  const fixedMs: number[] = [];
-  const floatMs: number[] = [];
   const timeUpdates = (fn: (u: number) => void): number => {
     const s = process.hrtime.bigint();
     for (let u = 0; u < updates; u++) fn(u);
     return Number(process.hrtime.bigint() - s) / 1e6 / updates;
   };
+  // Rep r starts with side r mod 4 and goes round, so each side runs first, second, … equally often.
   for (let r = 0; r < reps; r++) {
-    if (r % 2 === 0) {
-      fixedMs.push(timeUpdates(fixedUpdate));
-      floatMs.push(timeUpdates(floatUpdate));
-    } else {
-      floatMs.push(timeUpdates(floatUpdate));
-      fixedMs.push(timeUpdates(fixedUpdate));
+    for (let k = 0; k < sides.length; k++) {
+      const side = sides[(r + k) % sides.length] as (typeof sides)[number];
+      side.ms.push(timeUpdates(side.fn));
     }
   }
+  const [fixedMs, floatMs, intMarkMs, intPriceMs] = sides.map((s) => s.ms) as [
+    number[],
+    number[],
+    number[],
+    number[],
+  ];
   // The one-shot API (no chain precompute: ln(F/K) per call), for scale.
   const single = () => {
     const vs = smiles[0] as bigint[];
@@ -193,36 +226,67 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
   const fixedMed = median(fixedMs);
   const floatMed = median(floatMs);
+  const intMarkMed = median(intMarkMs);
+  const intPriceMed = median(intPriceMs);
   const perSec = (ms: number) => (nStrikes * 1000) / ms;
+  const spread = (xs: number[]) => `${round(Math.min(...xs), 3)}–${round(Math.max(...xs), 3)}`;
   say(
-    `chain: ${fmtInt(nStrikes)} strikes, 30 d, ${updates} vol updates × ${reps} interleaved reps (warm-up ${warmup})`,
-  );
-  say(`fixed-point module load (tables built from series, plus transpile): ${round(moduleLoadMs, 1)} ms`);
-  say(`first call: fixed ${round(fixedFirstMs, 2)} ms, float ${round(floatFirstMs, 3)} ms`);
-  say(
-    `steady state per vol update: fixed ${round(fixedMed, 3)} ms (${fmtInt(perSec(fixedMed))} strikes/s), float ${round(floatMed, 4)} ms (${fmtInt(perSec(floatMed))} strikes/s)`,
+    `chain: ${fmtInt(nStrikes)} strikes, 30 d, ${updates} vol updates × ${reps} rotated reps (warm-up ${warmup})`,
   );
   say(
-    `ratio fixed/float ${round(fixedMed / floatMed, 1)}x (goal ≤ 5x); black76() one by one: ${round(singleMs, 2)} ms`,
+    `module load (tables built from series, plus transpile): bigint ${round(moduleLoadMs, 1)} ms, int ${round(intLoadMs, 1)} ms`,
   );
   say(
-    `agreement: worst relative price difference ${worstRel.toExponential(2)} (sinks ${sink % 10n} ${fsink > 0})`,
+    `first call: bigint ${round(fixedFirstMs, 2)} ms, float ${round(floatFirstMs, 3)} ms, int mark ${round(intMarkFirstMs, 2)} ms, int price ${round(intPriceFirstMs, 2)} ms`,
+  );
+  say('steady state per vol update (median, reps min–max):');
+  say(`  float        ${round(floatMed, 4)} ms (${fmtInt(perSec(floatMed))} strikes/s; ${spread(floatMs)})`);
+  say(
+    `  int mark     ${round(intMarkMed, 4)} ms (${fmtInt(perSec(intMarkMed))} strikes/s; ${spread(intMarkMs)})  ${round(intMarkMed / floatMed, 2)}x float (goal ≤ 5x)`,
+  );
+  say(
+    `  int price    ${round(intPriceMed, 3)} ms (${fmtInt(perSec(intPriceMed))} strikes/s; ${spread(intPriceMs)})  ${round(intPriceMed / floatMed, 1)}x float: mark + all 7 outputs to bigint WAD`,
+  );
+  say(
+    `  bigint       ${round(fixedMed, 3)} ms (${fmtInt(perSec(fixedMed))} strikes/s; ${spread(fixedMs)})  ${round(fixedMed / floatMed, 1)}x float`,
+  );
+  say(`black76() one by one: ${round(singleMs, 2)} ms`);
+  say(
+    `agreement: bigint vs float worst relative price difference ${worstRel.toExponential(2)}; int vs bigint ${worstIntRel.toExponential(2)} (sinks ${sink % 10n} ${fsink > 0} ${isink > 0})`,
   );
   return {
     strikes: nStrikes,
     updates,
     reps,
     moduleLoadMs: round(moduleLoadMs, 1),
-    firstCallMs: { fixed: round(fixedFirstMs, 3), float: round(floatFirstMs, 4) },
+    intModuleLoadMs: round(intLoadMs, 1),
+    firstCallMs: {
+      fixed: round(fixedFirstMs, 3),
+      float: round(floatFirstMs, 4),
+      intMark: round(intMarkFirstMs, 3),
+      intPrice: round(intPriceFirstMs, 3),
+    },
     perVolUpdateMs: {
       fixed: round(fixedMed, 4),
       float: round(floatMed, 5),
+      intMark: round(intMarkMed, 5),
+      intPrice: round(intPriceMed, 4),
       fixedAll: fixedMs.map((x) => round(x, 4)),
       floatAll: floatMs.map((x) => round(x, 5)),
+      intMarkAll: intMarkMs.map((x) => round(x, 5)),
+      intPriceAll: intPriceMs.map((x) => round(x, 4)),
     },
-    strikesPerSecond: { fixed: Math.round(perSec(fixedMed)), float: Math.round(perSec(floatMed)) },
+    strikesPerSecond: {
+      fixed: Math.round(perSec(fixedMed)),
+      float: Math.round(perSec(floatMed)),
+      intMark: Math.round(perSec(intMarkMed)),
+      intPrice: Math.round(perSec(intPriceMed)),
+    },
     ratioFixedOverFloat: round(fixedMed / floatMed, 2),
+    ratioIntMarkOverFloat: round(intMarkMed / floatMed, 2),
+    ratioIntPriceOverFloat: round(intPriceMed / floatMed, 2),
     singleCallChainMs: round(singleMs, 3),
     worstRelPriceDiff: worstRel,
+    worstIntVsBigintRelPriceDiff: worstIntRel,
   };
 }
