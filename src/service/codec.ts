@@ -11,6 +11,7 @@ import type { Order } from '../engine/account.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Market } from '../engine/market.ts';
 import type { EngineEvent } from '../engine/types.ts';
+import { optionMarketFields } from './options.ts';
 
 export const fmtRate = (v: bigint): string => formatDecimal(v, RATE_DP);
 export const fmtLeverage = (v: bigint): string => formatDecimal(v, LEVERAGE_DP);
@@ -61,7 +62,8 @@ export interface MarketView {
   base: string;
   quote: string;
   settle: string;
-  type: 'swap' | 'future';
+  type: 'swap' | 'future' | 'option';
+  /** For an option: its settlement (linear in the quote, inverse in the coin), as ccxt marks Deribit's options. */
   linear: boolean;
   inverse: boolean;
   contractSize: string;
@@ -84,6 +86,12 @@ export interface MarketView {
   riskRule: unknown;
   /** The liquidation policy as configured (absent fields take the engine's defaults). */
   liquidation: unknown;
+  /** Options only (ccxt): see options.ts optionMarketFields. */
+  optionType?: 'call' | 'put';
+  strike?: string;
+  expiryDatetime?: string;
+  underlying?: string;
+  optionMargin?: string;
 }
 
 export function marketView(m: Market): MarketView {
@@ -96,9 +104,10 @@ export function marketView(m: Market): MarketView {
     base: inst.baseAsset,
     quote: inst.quoteAsset,
     settle: inst.settleAsset,
-    type: inst.type === 'future' ? 'future' : 'swap',
-    linear: inst.kind === 'linear',
-    inverse: inst.kind === 'inverse',
+    // An option's instrument is linear in its premium (engine); ccxt's type and linear/inverse describe the option.
+    type: m.option !== null ? 'option' : inst.type === 'future' ? 'future' : 'swap',
+    linear: m.option !== null ? m.option.settle === 'linear' : inst.kind === 'linear',
+    inverse: m.option !== null ? m.option.settle === 'inverse' : inst.kind === 'inverse',
     contractSize: formatDecimal(inst.multiplier, inst.multiplierDp),
     expiry: inst.expiry,
     active: !m.closed,
@@ -120,6 +129,7 @@ export function marketView(m: Market): MarketView {
     tiers: tiersOf(m),
     riskRule: m.config.risk,
     liquidation: m.config.liquidation ?? {},
+    ...optionMarketFields(m),
   };
 }
 

@@ -12,6 +12,7 @@ import { positionView } from '../engine/readmodel.ts';
 import type { ApplyResult, EngineEvent, TimeInForce } from '../engine/types.ts';
 import { eventId, type FillView, fillOf, fmtMoney, fmtPrice, fmtSize } from './codec.ts';
 import { ApiError, rejection } from './errors.ts';
+import { withOptionFields } from './options.ts';
 import type {
   AmendOrderBody,
   AmendResultSchema,
@@ -289,7 +290,8 @@ export const marginCommand = (
 export const autoAddCommand = (account: string, b: Static<typeof AutoAddBody>): CommandInput => ({
   type: 'setAutoAddMargin',
   account,
-  symbol: b.symbol,
+  ...(b.symbol !== undefined ? { symbol: b.symbol } : {}),
+  ...(b.silo !== undefined ? { silo: b.silo } : {}),
   enabled: b.enabled,
   ...(b.policy !== undefined ? { policy: b.policy } : {}),
   ...(b.trigger !== undefined ? { trigger: b.trigger } : {}),
@@ -307,12 +309,12 @@ export function openPosition(e: Engine, account: string, symbol: string, silo?: 
   const box = silo === undefined ? null : a.silos.get(silo);
   if (box === undefined) return null;
   const p = a.positions.get(positionKey(box, symbol));
-  return p && p.sign !== 0 ? positionView(e, p) : null;
+  return p && p.sign !== 0 ? withOptionFields(p, positionView(e, p)) : null;
 }
 
 /** The account's default position on `symbol` as it stands now (after the command that was just acknowledged). */
 export function currentPosition(e: Engine, account: string, symbol: string): PositionOut {
   const p = e.accounts.get(account)?.positions.get(symbol);
   if (!p) throw rejection('INVALID_COMMAND', `no ${symbol} position`);
-  return positionView(e, p);
+  return withOptionFields(p, positionView(e, p));
 }

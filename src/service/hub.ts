@@ -3,13 +3,14 @@
  * `deliver`, which never blocks: a subscriber that cannot keep up is disconnected by its own transport (see ws.ts),
  * so the engine never waits for a client.
  *
- * Topics: public `orderbook.<SYMBOL>`, `trades.<SYMBOL>`, `mark.<SYMBOL>`, `funding.<SYMBOL>`; private, one set per
+ * Topics: public `orderbook.<SYMBOL>`, `trades.<SYMBOL>`, `mark.<SYMBOL>`, `funding.<SYMBOL>`, `options.<UNDERLYING>`
+ * (vol updates of that underlying's option expiries: marks and IVs); private, one set per
  * account, `orders`, `fills`, `positions`, `marginCalls`, `liquidations`, `silos` — keyed internally as
  * `<topic>@<account>`.
  */
 import { toJson } from './codec.ts';
 
-export const PUBLIC_TOPICS = ['orderbook', 'trades', 'mark', 'funding'] as const;
+export const PUBLIC_TOPICS = ['orderbook', 'trades', 'mark', 'funding', 'options'] as const;
 export const PRIVATE_TOPICS = [
   'orders',
   'fills',

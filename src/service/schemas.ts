@@ -141,7 +141,10 @@ export const LeverageBody = Type.Object(
 export const MarginBody = Type.Object({ symbol: MarketSymbol, amount: Decimal, account: ActFor }, strict);
 export const AutoAddBody = Type.Object(
   {
-    symbol: MarketSymbol,
+    /** The isolated position's market; not needed with `silo` (the engine refuses UNKNOWN_MARKET without either). */
+    symbol: Type.Optional(MarketSymbol),
+    /** A named silo: opts the whole silo in or out of auto-add margin. */
+    silo: Type.Optional(SiloId),
     enabled: Type.Boolean(),
     policy: Type.Optional(
       Type.Union([Type.Literal('addInitialMargin'), Type.Literal('restoreInitialMargin')]),
@@ -257,6 +260,48 @@ const RiskRule = Type.Union([
 
 const MsInt = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
+/** A market's liquidation policy (absent fields take the engine's defaults). */
+export const LiquidationBody = Type.Object(
+  {
+    feeRate: Type.Optional(RateStr),
+    partial: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('restore'), Type.Literal('tier')])),
+    buffer: Type.Optional(RateStr),
+    chunkNotional: Type.Optional(Decimal),
+    chunkFraction: Type.Optional(RateStr),
+    cooldownMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
+    backstopRatio: Type.Optional(RateStr),
+    limitAt: Type.Optional(RateStr),
+    adlRanking: Type.Optional(Type.Union([Type.Literal('pnlLeverage'), Type.Literal('leveragePnl')])),
+    /** Options: the backstop's discount on the mark (default 0.1). */
+    optionDiscount: Type.Optional(RateStr),
+  },
+  strict,
+);
+
+/** An option expiry's vol feed guards (engine VolGuardSpec). */
+export const VolGuardBody = Type.Object(
+  {
+    stalenessMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
+    maxJump: Type.Optional(RateStr),
+    minIv: Type.Optional(Decimal),
+    maxIv: Type.Optional(Decimal),
+  },
+  strict,
+);
+
+/** MarketConfig.option (engine OptionSpec). */
+export const OptionSpecBody = Type.Object(
+  {
+    underlying: MarketSymbol,
+    type: Type.Union([Type.Literal('call'), Type.Literal('put')]),
+    strike: Decimal,
+    expiry: MsInt,
+    settle: Type.Union([Type.Literal('linear'), Type.Literal('inverse')]),
+    vol: Type.Optional(VolGuardBody),
+  },
+  strict,
+);
+
 /** The engine's MarketConfig, field for field (the engine validates values; this refuses shapes and strangers). */
 export const MarketConfigBody = Type.Object(
   {
@@ -324,23 +369,16 @@ export const MarketConfigBody = Type.Object(
         strict,
       ),
     ),
-    liquidation: Type.Optional(
-      Type.Object(
-        {
-          feeRate: Type.Optional(RateStr),
-          partial: Type.Optional(
-            Type.Union([Type.Literal('full'), Type.Literal('restore'), Type.Literal('tier')]),
-          ),
-          buffer: Type.Optional(RateStr),
-          chunkNotional: Type.Optional(Decimal),
-          chunkFraction: Type.Optional(RateStr),
-          cooldownMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
-          backstopRatio: Type.Optional(RateStr),
-          limitAt: Type.Optional(RateStr),
-          adlRanking: Type.Optional(Type.Union([Type.Literal('pnlLeverage'), Type.Literal('leveragePnl')])),
-        },
-        strict,
-      ),
+    liquidation: Type.Optional(LiquidationBody),
+    /** A European option (docs/options.md): prices are premiums per unit of underlying in the settle asset. */
+    option: Type.Optional(OptionSpecBody),
+    optionMargin: Type.Optional(
+      Type.Union([
+        Type.Literal('ringfence'),
+        Type.Literal('deribit'),
+        Type.Literal('okx'),
+        Type.Literal('derive'),
+      ]),
     ),
   },
   strict,
@@ -371,6 +409,37 @@ export const ScenarioBody = Type.Object(
 const Str = Type.String();
 const NStr = Nullable(Type.String());
 
+/** An option market's ccxt fields (absent on other markets; `expiry` is the common field). */
+const OptionMarketProps = {
+  optionType: Type.Optional(Type.Union([Type.Literal('call'), Type.Literal('put')])),
+  strike: Type.Optional(Str),
+  expiryDatetime: Type.Optional(Str),
+  /** The underlying market (its index is the option's spot). */
+  underlying: Type.Optional(Str),
+  /** The per-leg margin rule of a short. */
+  optionMargin: Type.Optional(Str),
+};
+
+/**
+ * An option position's terms and Greeks (absent on other positions): Greeks of the USD value per unit × size in units
+ * of underlying, signed (a short call's delta is negative); null before the expiry's vol feed has a quote.
+ */
+const OptionPositionProps = {
+  underlying: Type.Optional(Str),
+  optionType: Type.Optional(Type.Union([Type.Literal('call'), Type.Literal('put')])),
+  strike: Type.Optional(Str),
+  expiry: Type.Optional(Type.Integer()),
+  expiryDatetime: Type.Optional(Str),
+  settle: Type.Optional(Type.Union([Type.Literal('linear'), Type.Literal('inverse')])),
+  iv: Type.Optional(NStr),
+  /** The forward the mark and the Greeks are computed on. */
+  underlyingPrice: Type.Optional(NStr),
+  delta: Type.Optional(NStr),
+  gamma: Type.Optional(NStr),
+  vega: Type.Optional(NStr),
+  theta: Type.Optional(NStr),
+};
+
 export const TierView = Type.Object({
   tier: Type.Integer(),
   currency: Str,
@@ -388,7 +457,8 @@ export const MarketViewSchema = Type.Object({
   base: Str,
   quote: Str,
   settle: Str,
-  type: Type.Union([Type.Literal('swap'), Type.Literal('future')]),
+  type: Type.Union([Type.Literal('swap'), Type.Literal('future'), Type.Literal('option')]),
+  /** For an option: whether it settles linear (in the quote) or inverse (in the coin), not its premium's kind. */
   linear: Type.Boolean(),
   inverse: Type.Boolean(),
   contractSize: Str,
@@ -413,6 +483,7 @@ export const MarketViewSchema = Type.Object({
   tiers: Type.Array(TierView),
   riskRule: Type.Unknown(),
   liquidation: Type.Unknown(),
+  ...OptionMarketProps,
 });
 
 export const TickerView = Type.Object({
@@ -568,6 +639,7 @@ export const PositionViewSchema = Type.Object({
    * one market in several silos, so (silo, symbol) — not symbol alone — identifies a position.
    */
   silo: NStr,
+  ...OptionPositionProps,
 });
 
 /**

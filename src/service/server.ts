@@ -33,6 +33,7 @@ import { Metrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/account.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
+import { registerOptionRoutes } from './routes/options.ts';
 import { registerPublicRoutes } from './routes/public.ts';
 import { registerSiloRoutes } from './routes/silos.ts';
 import { registerTradeRoutes } from './routes/trade.ts';
@@ -393,6 +394,7 @@ export async function buildServer(
   registerAccountRoutes(app, ctx);
   registerTradeRoutes(app, ctx);
   registerSiloRoutes(app, ctx);
+  registerOptionRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerOpsRoutes(app, ctx);
   ws.register(app);

@@ -26,6 +26,7 @@ import { accountEventView, type Entry, fundingRateView, Histories } from './hist
 import { Hub, type PrivateTopic, privateKey, publicKey } from './hub.ts';
 import type { Metrics } from './metrics.ts';
 import { type BookDelta, Mirror } from './mirror.ts';
+import { type Captured, captureOptionsTopic } from './options.ts';
 import { siloItems } from './silos.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -120,9 +121,17 @@ export class Service {
     const t0 = process.hrtime.bigint();
     let r: ApplyResult;
     try {
-      r = await this.journal.submit(cmd).then((res) => {
+      const seqBefore = this.engine.seq;
+      const pending = this.journal.submit(cmd);
+      // The journal applies synchronously: a stream item that needs the state after exactly this command (a vol
+      // update's marks and IVs) is captured now, and published with the command once it is committed.
+      const captured = this.engine.seq !== seqBefore ? this.capture(cmd) : null;
+      r = await pending.then((res) => {
         // Runs in commit order, before any later command's continuation: publish here, not after another await.
-        if (res.ok) this.safePublish({ seq: res.seq, time, events: res.events });
+        if (res.ok) {
+          this.safePublish({ seq: res.seq, time, events: res.events });
+          if (captured) this.publishCaptured(res.seq, time, captured);
+        }
         return res;
       });
     } catch (e) {
@@ -230,6 +239,25 @@ export class Service {
   }
 
   private mirrorStale = false;
+
+  /** See submit; a failure here must not fail the command (it is applied), so it is logged and nothing is sent. */
+  private capture(cmd: Command): Captured | null {
+    try {
+      return captureOptionsTopic(this.engine, this.hub, cmd);
+    } catch (e) {
+      this.log.error({ err: e }, 'capturing an options stream item failed');
+      return null;
+    }
+  }
+
+  /** Never throws: it runs on the acknowledgement path of a durable command (see safePublish). */
+  private publishCaptured(seq: number, time: number, c: Captured): void {
+    try {
+      this.hub.publish(c.key, () => ({ topic: c.key, seq, time, data: [c.item] }));
+    } catch (e) {
+      this.log.error({ err: e, seq }, 'publishing an options stream item failed');
+    }
+  }
 
   /** Rebuilds the book mirror from the engine once nothing is pending (then the engine is the committed state). */
   private resyncMirror(): void {

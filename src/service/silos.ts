@@ -15,6 +15,7 @@ import { type SiloView, silosOf } from '../engine/readmodel.ts';
 import type { EngineEvent } from '../engine/types.ts';
 import { fmtPrice, fmtRate, wireEvent } from './codec.ts';
 import { rejection } from './errors.ts';
+import { withOptionFieldsOf } from './options.ts';
 import type {
   CreateSiloBody,
   NettingBody,
@@ -26,8 +27,11 @@ import type { CommandInput } from './service.ts';
 
 export type SiloJson = Static<typeof SiloViewSchema>;
 
-/** A SiloView with money at the asset's decimals, rates at RATE_DP and prices at each market's price decimals. */
-export function siloJson(e: Engine, v: SiloView): SiloJson {
+/**
+ * A SiloView with money at the asset's decimals, rates at RATE_DP and prices at each market's price decimals; with the
+ * owner's `account`, option legs carry their terms and Greeks as in GET positions.
+ */
+export function siloJson(e: Engine, v: SiloView, account?: string): SiloJson {
   const dp = e.assets.get(v.asset) ?? 0;
   const money = (x: bigint) => formatDecimal(x, dp);
   const liquidationPrices: Record<string, string | null> = {};
@@ -48,21 +52,21 @@ export function siloJson(e: Engine, v: SiloView): SiloJson {
     standaloneMaintenanceMargin: money(v.standaloneMaintenanceMargin),
     marginRatio: v.marginRatio === null ? null : fmtRate(v.marginRatio),
     maxRemovable: money(v.maxRemovable),
-    legs: v.legs,
+    legs: account === undefined ? v.legs : withOptionFieldsOf(e, account, v.legs),
     liquidationPrices,
   };
 }
 
 /** Every silo of the account (cross per asset, open isolated positions, named), formatted. */
 export function silosJson(e: Engine, account: string): SiloJson[] {
-  return silosOf(e, account).map((v) => siloJson(e, v));
+  return silosOf(e, account).map((v) => siloJson(e, v, account));
 }
 
 /** One silo of the account by its read id; 404 UNKNOWN_SILO when it has none of that id. */
 export function siloJsonOf(e: Engine, account: string, id: string): SiloJson {
   const v = silosOf(e, account).find((s) => s.id === id);
   if (!v) throw rejection('UNKNOWN_SILO', `${account} has no silo ${JSON.stringify(id)}`);
-  return siloJson(e, v);
+  return siloJson(e, v, account);
 }
 
 export const createSiloCommand = (account: string, b: Static<typeof CreateSiloBody>): CommandInput => ({

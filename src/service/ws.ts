@@ -3,7 +3,7 @@
  *
  *   {"op":"ping"}                                              → {"op":"pong"}
  *   {"op":"login","args":{"key","timestamp","signature"}}      signature = HMAC over `${timestamp}\nGET\n/ws\n`
- *   {"op":"subscribe","args":["orderbook.BTCUSDT","trades.BTCUSDT","mark.BTCUSDT","funding.BTCUSDT",
+ *   {"op":"subscribe","args":["orderbook.BTCUSDT","trades.BTCUSDT","mark.BTCUSDT","funding.BTCUSDT","options.BTCUSDT",
  *                              "orders","fills","positions","marginCalls","liquidations","silos"]}
  *   {"op":"unsubscribe","args":[…]}
  *   {"op":"order.place"|"order.amend"|"order.cancel"|"order.cancelAll","id":…,"args":{…}}  (scope trade)

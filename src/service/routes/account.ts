@@ -11,6 +11,7 @@ import { balancesOf, positionsOf } from '../../engine/readmodel.ts';
 import { orderView } from '../codec.ts';
 import { openOrderByClientId, parseOrderId } from '../commands.ts';
 import { ApiError, rejection } from '../errors.ts';
+import { withOptionFieldsOf } from '../options.ts';
 import {
   AccountEventSchema,
   AccountQuery,
@@ -132,9 +133,11 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
     async (req) => {
       const account = ctx.account(req, req.query.account);
       checkSymbol(req.query.symbol);
-      return positionsOf(service.engine, account).filter(
+      const views = positionsOf(service.engine, account).filter(
         (p) => req.query.symbol === undefined || p.symbol === req.query.symbol,
       );
+      // Option positions carry their terms and Greeks.
+      return withOptionFieldsOf(service.engine, account, views);
     },
   );
 

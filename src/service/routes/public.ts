@@ -11,6 +11,7 @@ import type { Market } from '../../engine/market.ts';
 import { validityAt } from '../../engine/prices.ts';
 import { fmtLevels, fmtPrice, fmtRate, fmtSize, marketView } from '../codec.ts';
 import { ApiError, isRejectCode, rejection } from '../errors.ts';
+import { MarketsQuery } from '../option-schemas.ts';
 import {
   AssetParams,
   BookQuery,
@@ -74,11 +75,19 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
       config: pub,
       schema: {
         tags,
-        summary: 'Markets with their risk (leverage) tiers',
+        summary:
+          'Markets with their risk (leverage) tiers; `type` (swap, future, option) and `underlying` (options on that market) filter',
+        querystring: MarketsQuery,
         response: { 200: Type.Array(MarketViewSchema), ...errors },
       },
     },
-    async () => [...service.engine.markets.values()].map(marketView),
+    async (req) => {
+      const { type, underlying } = req.query;
+      return [...service.engine.markets.values()]
+        .filter((m) => underlying === undefined || m.option?.underlying === underlying)
+        .map(marketView)
+        .filter((v) => type === undefined || v.type === type);
+    },
   );
 
   app.get(

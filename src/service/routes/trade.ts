@@ -248,12 +248,14 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
       schema: {
         tags,
         ...signed,
-        summary: 'Opt an isolated position in or out of auto-add margin',
+        summary: 'Opt an isolated position or a named silo in or out of auto-add margin',
         body: AutoAddBody,
         response: {
           200: Type.Object({
             seq: Type.Integer(),
+            /** Empty for a named silo. */
             symbol: Type.String(),
+            silo: Type.Union([Type.String(), Type.Null()]),
             enabled: Type.Boolean(),
             policy: Type.Union([Type.String(), Type.Null()]),
             trigger: Type.Union([Type.String(), Type.Null()]),
@@ -270,6 +272,7 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
         return {
           seq: r.seq,
           symbol: ev.symbol,
+          silo: ev.silo ?? null,
           enabled: ev.enabled,
           policy: ev.policy,
           trigger: ev.trigger === null ? null : fmtRate(ev.trigger),
@@ -277,7 +280,8 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
       }
       return {
         seq: r.seq,
-        symbol: req.body.symbol,
+        symbol: req.body.symbol ?? '',
+        silo: req.body.silo ?? null,
         enabled: req.body.enabled,
         policy: req.body.policy ?? null,
         trigger: req.body.trigger ?? null,
