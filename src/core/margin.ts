@@ -544,8 +544,13 @@ function refineSolved(li: LiquidationInput, solved: bigint | null): bigint | nul
     return d >= 1n ? d * t : null;
   }
   if (solved === null) {
-    // No root: a short never fails; a long might only by rounding, near zero.
-    if (pos.side === 'short' || excessAt(li, t) >= 2n) return null;
+    // No root: the exact excess stays above zero. The test may still fail by rounding where the position is worth
+    // almost nothing: a long's near zero, a short's (inverse) at prices without end (`rootlessShortTrigger`).
+    if (pos.side === 'short')
+      return rootlessShortTrigger(li, 1n, (collateral) =>
+        solvedLiquidationPrice({ ...li, collateral }, 'conservative'),
+      );
+    if (excessAt(li, t) >= 2n) return null;
     return firstFailing(li, safeBound(li, 1n, null), 1n);
   }
   const n = solved / t;
@@ -688,7 +693,8 @@ function scanStretches(li: LiquidationInput): bigint | null {
     if (dangerEnd === null) {
       // A short's last stretch: from its own solved price.
       const solved = stretchSolved(li, r.k);
-      if (solved === null) return null;
+      if (solved === null)
+        return rootlessShortTrigger(li, r.lo, (collateral) => stretchSolved({ ...li, collateral }, r.k));
       const m = solved / t;
       if (m < r.lo) return r.lo * t; // solved on the safe side of the stretch: it fails from its first tick
       if (excessAt(li, solved) >= 2n) return (m + 1n) * t;
@@ -700,6 +706,46 @@ function scanStretches(li: LiquidationInput): bigint | null {
   }
   return null;
 }
+
+/**
+ * The first failing tick, from tick index `lo` up (everything below `lo` passes), of a short whose exact excess G has
+ * no root there: it never reaches zero as the price rises. That is an inverse short backed by at least its value at
+ * entry (a fully collateralised 1x short, the classic hedge): its margin balance falls toward that surplus as its
+ * value q/P shrinks toward nothing, while maintenance never rounds below one unit at any price. So the test fails
+ * where the balance is under one unit — the position worth less than a unit, less what the surplus holds — unless
+ * G keeps 2 units everywhere; a short without a root used to be reported as never liquidated, though the engine's
+ * exact check liquidates it there (the linear long's counterpart, near zero, is searched in `refineSolved`). A short
+ * whose G is negative everywhere (a linear short in a cross bucket deep in loss) fails from `lo` itself. `solve` gives
+ * the conservative solved price for a collateral: with 2 units less, where G = 2, is the band's safe end.
+ */
+function rootlessShortTrigger(
+  li: LiquidationInput,
+  lo: bigint,
+  solve: (collateral: bigint) => bigint | null,
+): bigint | null {
+  const t = li.inst.tickSize;
+  // (An inverse short's G is unbounded at low prices, so its band below has a root whenever G < 2 anywhere.)
+  if (notionalGrows(li.inst, li.pos.side) && excessAt(li, lo * t) < 0n) return lo * t;
+  const band = solve(li.collateral - 2n);
+  if (band === null) return null; // G >= 2 at every price: the test passes everywhere
+  // The failing stretch, if any, runs on without end; past 2^MAX_DOUBLINGS ticks there is no real price. Where the
+  // far end fails, a gallop finds a nearer failing tick to search up to (a few doublings: the first failing price is
+  // usually a small multiple of the band's), which spares the search two hundred bisection steps.
+  const safe = maxBig(band / t, lo - 1n);
+  let end = safe + FAR_TICKS;
+  if (excessAt(li, end * t) < 0n) {
+    for (let dist = 1n; dist < FAR_TICKS; dist *= 2n) {
+      if (excessAt(li, (safe + dist) * t) < 0n) {
+        end = safe + dist;
+        break;
+      }
+    }
+  }
+  return firstFailing(li, safe, end);
+}
+
+/** Ticks past which a search toward danger stops: no real price lies there. */
+const FAR_TICKS = 1n << BigInt(MAX_DOUBLINGS);
 
 /** The conservative solved price of bracket `k` alone (worse of it and the entry-basis price where that counts). */
 function stretchSolved(li: LiquidationInput, k: number): bigint | null {
