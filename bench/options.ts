@@ -11,6 +11,15 @@
  * WAD only when read) and `price` (the kernel plus the conversion of all seven outputs of every strike to bigint).
  * Every side gets the same warm-up; timed reps rotate which side runs first; the first call of each (cold JIT) is
  * reported apart from the steady state, and each module load (tables built from series) apart from both.
+ *
+ * The engine's own path on the same chain, listed as calls and puts (2·strikes option markets, no holders): the
+ * `volQuote` command applied (parse the 1,000-strike smile, validate it on every market, re-mark: IV per strike,
+ * the integer chain kernel, premiums to priceDp, markPrice events) and `remarkOptions` alone (the smile already
+ * parsed). Each update is a second later than the last, so the cached chain is re-targeted to the new time (`at`)
+ * every time, as a live feed would need; a spot move (`setMarkPrice` on the underlying) rebuilds the chain (one ln(F/K)
+ * per strike) and is timed too, as is the engine's former path (bigint `priceOption` market by market). The engine
+ * caps markets at 256 (MAX_MARKETS), so beyond the first createOptionChain the bench adds the chain's markets to the
+ * state directly, with the same configs; everything timed is the engine's code.
  */
 import { checkArgs, fmtInt, intArg, parseArgs, round, say } from './lib.ts';
 
@@ -112,6 +121,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const intLoadStart = process.hrtime.bigint();
   const { Black76IntChain } = await import('../src/core/options/black76-int.ts');
   const intLoadMs = Number(process.hrtime.bigint() - intLoadStart) / 1e6;
+  const { formatDecimal } = await import('../src/core/fixed.ts');
+  const { Engine } = await import('../src/engine/engine.ts');
+  const { Market } = await import('../src/engine/market.ts');
+  const { optionSymbol } = await import('../src/engine/commands/options.ts');
+  const { linkOptions, registerOptionMarket, remarkOptions } = await import('../src/engine/options.ts');
+  const { parseSmile, priceOption } = await import('../src/engine/option-terms.ts');
 
   // BTC-like chain: forward 60,000, 30 days, strikes 30,000 … 120,000, a smile that shifts on each update.
   const forward = 60_000n * WAD;
@@ -155,6 +170,99 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     sink += (r[0] as { call: bigint }).call + (r[r.length - 1] as { theta: bigint }).theta;
   };
 
+  // The engine: BTCUSDT at the forward, the chain's calls and puts expiring 30 days after the first update.
+  const T0 = Date.UTC(2026, 11, 1);
+  const expiry = T0 + seconds * 1000;
+  const e = new Engine();
+  let clock = T0 - 3000; // the chain is created at T0, expiring 30 days later
+  const apply = (cmd: Record<string, unknown>) => {
+    clock += 1000; // a second per command: every vol update re-targets the chain to a new time
+    const r = e.apply({ ...cmd, time: clock } as import('../src/engine/types.ts').Command);
+    if (!r.ok) throw new Error(`${String(cmd.type)}: ${r.code} ${r.message}`);
+    return r;
+  };
+  apply({
+    type: 'createMarket',
+    market: {
+      symbol: 'BTCUSDT',
+      kind: 'linear',
+      base: 'BTC',
+      quote: 'USDT',
+      tickSize: '0.01',
+      lotSize: '0.001',
+      settleDp: 8,
+      maxLeverage: '100',
+      takerFee: '0.0005',
+      makerFee: '0.0002',
+      risk: { kind: 'brackets', tiers: [{ cap: null, mmr: '0.005', maxLeverage: '100' }] },
+    },
+  });
+  apply({ type: 'setMarkPrice', symbol: 'BTCUSDT', price: formatDecimal(forward, 18) });
+  const strikeText = strikes.map((k) => formatDecimal(k, 18));
+  const first = Math.min(nStrikes, 100);
+  apply({
+    type: 'createOptionChain',
+    underlying: 'BTCUSDT',
+    settle: 'linear',
+    expiries: [expiry],
+    strikes: strikeText.slice(0, first),
+    tickSize: '0.01',
+    lotSize: '0.01',
+    vol: { stalenessMs: 86_400_000, maxJump: '10' },
+  });
+  // Past MAX_MARKETS: the rest of the chain straight into the state, configs as createOptionChain builds them.
+  const template = e.markets.get(
+    optionSymbol('BTC', 'USDT', 'linear', expiry, strikeText[0]!, 'call'),
+  )!.config;
+  for (const strike of strikeText.slice(first)) {
+    for (const type of ['call', 'put'] as const) {
+      const m = new Market({
+        ...template,
+        symbol: optionSymbol('BTC', 'USDT', 'linear', expiry, strike, type),
+        option: { ...template.option!, type, strike },
+      });
+      m.attach(e.ledger, clock);
+      e.markets.set(m.symbol, m);
+      registerOptionMarket(e, m);
+    }
+  }
+  linkOptions(e);
+  const feed = [...e.optionFeeds.values()][0]!;
+  const optionMarkets = feed.markets;
+  const smileCmds = smiles.map((vs) => ({
+    kind: 'strikes' as const,
+    ivs: Object.fromEntries(vs.map((v, i) => [strikeText[i]!, formatDecimal(v, 18)])),
+  }));
+  const parsedSmiles = smileCmds.map((sm) => parseSmile(sm, years));
+  let esink = 0n;
+  const engineQuote = (u: number) => {
+    const r = apply({ type: 'volQuote', underlying: 'BTCUSDT', expiry, smile: smileCmds[u % updates] });
+    esink += BigInt(r.events.length);
+  };
+  // remarkOptions alone, as apply calls it after a volQuote (the smile parsed, the feed flagged as requoted).
+  const engineRemark = (u: number) => {
+    clock += 1000;
+    e.now = clock;
+    e.events = [];
+    feed.smile = parsedSmiles[u % updates]!;
+    feed.requoted = true;
+    remarkOptions(e, false);
+    esink += BigInt(e.events.length);
+  };
+  // A spot move: the forward changes (every call, the first too), the chain is rebuilt (ln(F/K) per strike) and
+  // re-marked.
+  const spotText = [formatDecimal(forward, 18), formatDecimal(forward + WAD, 18)];
+  const engineSpot = (u: number) => {
+    const r = apply({ type: 'setMarkPrice', symbol: 'BTCUSDT', price: spotText[(u + 1) % 2] });
+    esink += BigInt(r.events.length);
+  };
+  // The engine's former path: bigint black76 market by market (option-terms priceOption), on the same feed.
+  const enginePerOption = (u: number) => {
+    feed.smile = parsedSmiles[u % updates]!;
+    const secs = Math.floor((expiry - clock) / 1000);
+    for (const m of optionMarkets) esink += priceOption(m.option!, feed, feed.forward!, secs, 8)!.mark;
+  };
+
   // First call of each (cold). The integer kernel's `mark` runs cold first; its `price` then reuses a warm kernel.
   const cold = (fn: (u: number) => void): number => {
     const s = process.hrtime.bigint();
@@ -165,6 +273,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const floatFirstMs = cold(floatUpdate);
   const intMarkFirstMs = cold(intMarkUpdate);
   const intPriceFirstMs = cold(intPriceUpdate);
+  const engineQuoteFirstMs = cold(engineQuote); // builds the chain: ln(F/K) per strike
+  const engineRemarkFirstMs = cold(engineRemark);
+  const engineSpotFirstMs = cold(engineSpot);
+  const enginePerOptionFirstMs = cold(enginePerOption);
 
   // Agreement check on one update: the float reference is a check, not a tolerance contest.
   const fx = chain.price(smiles[0] as bigint[]);
@@ -184,11 +296,24 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }
   });
 
+  // The engine's marks against the bigint kernel on one update, rounded down to priceDp (8) as the engine does.
+  engineQuote(0);
+  engineQuote(0);
+  let engineOff = 0;
+  for (const m of optionMarkets) {
+    const ref = priceOption(m.option!, feed, feed.forward!, Math.floor((expiry - clock) / 1000), 8)!.mark;
+    if (m.mark !== ref) engineOff++;
+  }
+
   const sides = [
     { name: 'fixed', fn: fixedUpdate, ms: [] as number[] },
     { name: 'float', fn: floatUpdate, ms: [] as number[] },
     { name: 'intMark', fn: intMarkUpdate, ms: [] as number[] },
     { name: 'intPrice', fn: intPriceUpdate, ms: [] as number[] },
+    { name: 'engineQuote', fn: engineQuote, ms: [] as number[] },
+    { name: 'engineRemark', fn: engineRemark, ms: [] as number[] },
+    { name: 'engineSpot', fn: engineSpot, ms: [] as number[] },
+    { name: 'enginePerOption', fn: enginePerOption, ms: [] as number[] },
   ];
   for (let w = 0; w < warmup; w++) {
     for (const side of sides) for (let u = 0; u < updates; u++) side.fn(u);
@@ -199,19 +324,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     for (let u = 0; u < updates; u++) fn(u);
     return Number(process.hrtime.bigint() - s) / 1e6 / updates;
   };
-  // Rep r starts with side r mod 4 and goes round, so each side runs first, second, … equally often.
+  // Rep r starts with side r mod 8 and goes round, so each side runs first, second, … equally often.
   for (let r = 0; r < reps; r++) {
     for (let k = 0; k < sides.length; k++) {
       const side = sides[(r + k) % sides.length] as (typeof sides)[number];
       side.ms.push(timeUpdates(side.fn));
     }
   }
-  const [fixedMs, floatMs, intMarkMs, intPriceMs] = sides.map((s) => s.ms) as [
-    number[],
-    number[],
-    number[],
-    number[],
-  ];
+  const [fixedMs, floatMs, intMarkMs, intPriceMs, quoteMs, remarkMs, spotMs, perOptionMs] = sides.map(
+    (s) => s.ms,
+  ) as [number[], number[], number[], number[], number[], number[], number[], number[]];
   // The one-shot API (no chain precompute: ln(F/K) per call), for scale.
   const single = () => {
     const vs = smiles[0] as bigint[];
@@ -228,6 +350,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const floatMed = median(floatMs);
   const intMarkMed = median(intMarkMs);
   const intPriceMed = median(intPriceMs);
+  const quoteMed = median(quoteMs);
+  const remarkMed = median(remarkMs);
+  const spotMed = median(spotMs);
+  const perOptionMed = median(perOptionMs);
   const perSec = (ms: number) => (nStrikes * 1000) / ms;
   const spread = (xs: number[]) => `${round(Math.min(...xs), 3)}–${round(Math.max(...xs), 3)}`;
   say(
@@ -250,9 +376,25 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   say(
     `  bigint       ${round(fixedMed, 3)} ms (${fmtInt(perSec(fixedMed))} strikes/s; ${spread(fixedMs)})  ${round(fixedMed / floatMed, 1)}x float`,
   );
+  say(
+    `engine, ${fmtInt(2 * nStrikes)} option markets (calls and puts), no holders, a second between updates (first call: volQuote ${round(engineQuoteFirstMs, 2)} ms, remark ${round(engineRemarkFirstMs, 2)} ms, spot ${round(engineSpotFirstMs, 2)} ms, per option ${round(enginePerOptionFirstMs, 2)} ms):`,
+  );
+  say(
+    `  volQuote     ${round(quoteMed, 3)} ms (${spread(quoteMs)})  ${round(quoteMed / floatMed, 1)}x float: parse + validate + re-mark`,
+  );
+  say(
+    `  remark       ${round(remarkMed, 3)} ms (${spread(remarkMs)})  ${round(remarkMed / floatMed, 1)}x float: remarkOptions alone (IV per strike, kernel, premiums)`,
+  );
+  say(
+    `  spot move    ${round(spotMed, 3)} ms (${spread(spotMs)})  ${round(spotMed / floatMed, 1)}x float: setMarkPrice, chain rebuilt`,
+  );
+  say(
+    `  per option   ${round(perOptionMed, 3)} ms (${spread(perOptionMs)})  ${round(perOptionMed / floatMed, 1)}x float: the former path, bigint priceOption per market`,
+  );
+  say(`  engine marks ≠ bigint marks at priceDp 8: ${engineOff} of ${2 * nStrikes}`);
   say(`black76() one by one: ${round(singleMs, 2)} ms`);
   say(
-    `agreement: bigint vs float worst relative price difference ${worstRel.toExponential(2)}; int vs bigint ${worstIntRel.toExponential(2)} (sinks ${sink % 10n} ${fsink > 0} ${isink > 0})`,
+    `agreement: bigint vs float worst relative price difference ${worstRel.toExponential(2)}; int vs bigint ${worstIntRel.toExponential(2)} (sinks ${sink % 10n} ${fsink > 0} ${isink > 0} ${esink > 0n})`,
   );
   return {
     strikes: nStrikes,
@@ -265,6 +407,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       float: round(floatFirstMs, 4),
       intMark: round(intMarkFirstMs, 3),
       intPrice: round(intPriceFirstMs, 3),
+      engineVolQuote: round(engineQuoteFirstMs, 3),
+      engineRemark: round(engineRemarkFirstMs, 3),
+      engineSpot: round(engineSpotFirstMs, 3),
+      enginePerOption: round(enginePerOptionFirstMs, 3),
     },
     perVolUpdateMs: {
       fixed: round(fixedMed, 4),
@@ -275,6 +421,22 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       floatAll: floatMs.map((x) => round(x, 5)),
       intMarkAll: intMarkMs.map((x) => round(x, 5)),
       intPriceAll: intPriceMs.map((x) => round(x, 4)),
+    },
+    engine: {
+      optionMarkets: 2 * nStrikes,
+      volQuoteMs: round(quoteMed, 4),
+      remarkMs: round(remarkMed, 4),
+      spotMoveMs: round(spotMed, 4),
+      perOptionBigintMs: round(perOptionMed, 4),
+      volQuoteAll: quoteMs.map((x) => round(x, 4)),
+      remarkAll: remarkMs.map((x) => round(x, 4)),
+      spotMoveAll: spotMs.map((x) => round(x, 4)),
+      perOptionBigintAll: perOptionMs.map((x) => round(x, 4)),
+      ratioVolQuoteOverFloat: round(quoteMed / floatMed, 2),
+      ratioRemarkOverFloat: round(remarkMed / floatMed, 2),
+      ratioSpotMoveOverFloat: round(spotMed / floatMed, 2),
+      ratioPerOptionOverFloat: round(perOptionMed / floatMed, 2),
+      marksOffByOneVsBigint: engineOff,
     },
     strikesPerSecond: {
       fixed: Math.round(perSec(fixedMed)),

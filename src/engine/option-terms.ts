@@ -17,7 +17,9 @@ import {
   WAD,
   yearsFromSeconds,
 } from '../core/options/black76.ts';
+import { Black76IntChain } from '../core/options/black76-int.ts';
 import { type OptionVenue, optionLegMargin } from '../core/options/margin.ts';
+import type { Market } from './market.ts';
 import type { MarketConfig, VolSmile } from './types.ts';
 
 /** An option market's terms, parsed once from its config. */
@@ -188,6 +190,7 @@ export function smileIv(s: ParsedSmile, strike: bigint, forward: bigint): bigint
     else hi = mid;
   }
   const [k0, v0] = pts[lo]!;
+  if (k0 === strike) return v0; // a quoted strike: its own IV (what the interpolation gives, without the division)
   const [k1, v1] = pts[hi]!;
   // Rounded toward −∞ (a mark input, either way by at most 1 wei of vol).
   return v0 + floorDiv((v1 - v0) * (strike - k0), k1 - k0);
@@ -223,9 +226,9 @@ export class VolFeed {
   /** @internal set by volQuote, consumed when the command re-marks (always false between commands). */
   requoted = false;
   /** @internal links (options.ts linkOptions). */
-  markets: import('./market.ts').Market[] = [];
-  underlyingMarket: import('./market.ts').Market | null = null;
-  forwardMarket: import('./market.ts').Market | null = null;
+  markets: Market[] = [];
+  underlyingMarket: Market | null = null;
+  forwardMarket: Market | null = null;
 
   constructor(
     readonly underlying: string,
@@ -255,7 +258,7 @@ export class VolFeed {
       if (err instanceof RangeError) return null;
       throw err;
     }
-    const raw = (iv * this.scale) / WAD;
+    const raw = this.scale === WAD ? iv : (iv * this.scale) / WAD;
     return maxBig(this.guards.minIv, minBig(this.guards.maxIv, raw));
   }
 }
@@ -271,7 +274,11 @@ export interface OptionPrice {
   delta: bigint;
 }
 
-/** Black-76 on the forward at the feed's IV, `seconds` to expiry; null without a forward or a vol. */
+/**
+ * Black-76 on the forward at the feed's IV, `seconds` to expiry; null without a forward or a vol. One option by the
+ * bigint black76 (exact to the wei), with its delta: the reference the engine's chain marks (`chainMarks`) are tested
+ * against.
+ */
 export function priceOption(
   t: OptionTerms,
   feed: VolFeed,
@@ -290,6 +297,78 @@ export function priceOption(
     delta = t.type === 'call' ? v.callDeltaAdjusted : v.putDeltaAdjusted;
   }
   return { mark: fromWad(premium, priceDp), iv, delta };
+}
+
+/**
+ * The marks of an expiry's options (`markets`, all on `feed`) at one forward and `seconds` to expiry: per market its
+ * premium per unit at its priceDp, rounded down, or null (closed, no forward, no vol at its strike). Priced as one
+ * chain by the integer kernel (core black76-int.ts) over the expiry's distinct strikes, each at the feed's IV, so a
+ * call and a put on one strike share a kernel pass and only the premiums are converted to bigint. The kernel agrees
+ * with `priceOption`'s bigint black76 to 2e-12 relative (1e-16·F absolute below 1e-7·F), so after rounding down to
+ * priceDp the marks are the same unless the bigint premium lies that close above a multiple of the price unit, and
+ * then they differ by one unit (test/engine/options-kernel.test.ts). Inverse premiums are the USD premium / forward,
+ * floored, as inverseView.
+ */
+export function chainMarks(
+  feed: VolFeed,
+  markets: readonly Market[],
+  forward: bigint,
+  seconds: number,
+): (bigint | null)[] {
+  const out: (bigint | null)[] = new Array(markets.length).fill(null);
+  if (forward <= 0n || feed.smile === null) return out;
+  // The chain's strikes in market order, each once; `at[j]` is market j's (−1: closed).
+  const index = new Map<bigint, number>();
+  const strikes: bigint[] = [];
+  const at = new Int32Array(markets.length).fill(-1);
+  markets.forEach((m, j) => {
+    if (m.closed) return;
+    const k = m.option!.strike;
+    let i = index.get(k);
+    if (i === undefined) {
+      i = strikes.length;
+      index.set(k, i);
+      strikes.push(k);
+    }
+    at[j] = i;
+  });
+  if (strikes.length === 0) return out;
+  const ivs = strikes.map((k) => feed.ivAt(k, forward));
+  // A strike without a vol is priced at 0 (black76's intrinsic edge, cheap) and its markets get no mark.
+  const vols = ivs.map((iv) => iv ?? 0n);
+  const marks = chainAt(feed, forward, yearsFromSeconds(Math.max(0, seconds)), strikes).mark(vols);
+  markets.forEach((m, j) => {
+    const i = at[j] as number;
+    if (i < 0 || ivs[i] === null) return;
+    const t = m.option!;
+    let premium = t.type === 'call' ? marks.callAt(i) : marks.putAt(i);
+    if (t.settle === 'inverse') premium = (premium * WAD) / forward; // the coin premium, floored (inverseView)
+    out[j] = premium / pow10(18 - m.inst.priceDp); // fromWad: premium ≥ 0, so truncation is the floor
+  });
+  return out;
+}
+
+/**
+ * The chain kernel of each feed last re-marked, a cache of state: a chain is a pure function of (forward, years,
+ * strikes), and one is reused only when all three are equal, or re-targeted to a new time (`at`, bit for bit the
+ * chain the constructor would build) when only the time moved. Not stored, not hashed, not snapshotted.
+ */
+const chains = new WeakMap<VolFeed, Black76IntChain>();
+
+function chainAt(feed: VolFeed, forward: bigint, years: bigint, strikes: readonly bigint[]): Black76IntChain {
+  const c = chains.get(feed);
+  let chain: Black76IntChain;
+  if (c !== undefined && c.forward === forward && sameStrikes(c.strikes, strikes))
+    chain = c.years === years ? c : c.at(years);
+  else chain = new Black76IntChain(forward, years, strikes);
+  chains.set(feed, chain);
+  return chain;
+}
+
+function sameStrikes(a: readonly bigint[], b: readonly bigint[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The premium an option pays per unit at expiry on `settlement` (USD WAD), at priceDp, rounded down. */

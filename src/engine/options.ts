@@ -6,8 +6,8 @@
  *
  * Re-marking. After every command's handler (`remarkOptions`, called by apply) each feed compares the underlying's
  * spot and the expiry's forward with the inputs its marks were last computed from; when they moved, when the feed
- * was quoted in this command, or on a tick (time moved), the feed's options get Black-76 marks at the command's time,
- * and every position holding one of them is marked dirty, so that stage 5 re-checks exactly those holders (their
+ * was quoted in this command, or on a tick (time moved), the feed's options get Black-76 marks at the command's time
+ * (the expiry priced as one strike chain by the integer kernel, core black76-int.ts), and every position holding one of them is marked dirty, so that stage 5 re-checks exactly those holders (their
  * isolated bucket, cross pool or silo). Option positions are not filed in the liquidation index by price: their
  * maintenance moves with the underlying, the vol and time, so they are filed due-now or never and re-checked here.
  * A vol update therefore visits the options of its expiry and their holders, nothing else.
@@ -20,10 +20,10 @@
 import { yearsFromSeconds } from '../core/options/black76.ts';
 import type { Market } from './market.ts';
 import {
+  chainMarks,
   type FeedValidity,
   feedKeyOf,
   parseSmile,
-  priceOption,
   settlementPremium,
   smileIv,
   toWad,
@@ -124,21 +124,26 @@ export function remarkOptions(e: EngineState, tick: boolean): void {
     f.spot = spot;
     f.forward = forward;
     f.markTime = e.now;
-    for (const m of f.markets) remark(e, f, m);
+    remarkFeed(e, f);
   }
 }
 
-/** One option's mark at the command's time; every open position on it is re-checked before the command ends. */
-function remark(e: EngineState, f: VolFeed, m: Market): void {
-  if (m.closed || f.forward === null) return;
-  const t = m.option!;
-  const seconds = Math.floor((t.expiry - e.now) / 1000);
-  const price = priceOption(t, f, f.forward, seconds, m.inst.priceDp);
-  if (price !== null && price.mark !== m.mark) {
-    m.mark = price.mark;
-    e.events.push({ type: 'markPrice', symbol: m.symbol, price: price.mark });
-  }
-  for (const p of m.positions) if (p.sign !== 0) e.liqDirty.add(p);
+/**
+ * The feed's options marked at the command's time, as one chain (option-terms.ts chainMarks: the integer kernel over
+ * the expiry's strikes); every open position on an open one is re-checked before the command ends.
+ */
+function remarkFeed(e: EngineState, f: VolFeed): void {
+  if (f.forward === null) return;
+  const marks = chainMarks(f, f.markets, f.forward, Math.floor((f.expiry - e.now) / 1000));
+  f.markets.forEach((m, j) => {
+    if (m.closed) return;
+    const mark = marks[j] as bigint | null;
+    if (mark !== null && mark !== m.mark) {
+      m.mark = mark;
+      e.events.push({ type: 'markPrice', symbol: m.symbol, price: mark });
+    }
+    for (const p of m.positions) if (p.sign !== 0) e.liqDirty.add(p);
+  });
 }
 
 /** Adds the spot held since `lastSpotTime` to the settlement TWAP, for the part of [lastSpotTime, now] in the window. */

@@ -265,6 +265,12 @@ export class Black76IntChain {
   private readonly numLo: Float64Array;
   // K ≥ F: the out-of-the-money option is the call.
   private readonly otmCall: Uint8Array;
+  // |ln(F/K)| in Q96 and its bit length (−1: outside the fast domain), kept so that `at(years)` re-targets the chain
+  // to another time without recomputing the logarithms; xTop is its top 52 bits (the usual X, independent of T).
+  private ax: bigint[] = [];
+  private axBits: Int16Array = new Int16Array(0);
+  private xTop: Float64Array = new Float64Array(0);
+  private lnReady = false;
   // √T·2^96.
   readonly sqrtTQ96: bigint;
   // v·2^pn = floor(σ/2^10 · g / 2^52) with g = g1·2^26 + g0 (σ√T per 2^10 wei, normalised to [2^51, 2^52)).
@@ -278,7 +284,14 @@ export class Black76IntChain {
   private readonly vnDd: number = 0; // v < 2^−6: divided difference
   private readonly marks: IntChainMarks;
 
-  constructor(forward: bigint, years: bigint, strikes: readonly bigint[], discount: bigint = WAD) {
+  // `lnFrom` (internal, see `at`): a chain on the same forward, strikes and discount whose ln(F/K) are reused.
+  constructor(
+    forward: bigint,
+    years: bigint,
+    strikes: readonly bigint[],
+    discount: bigint = WAD,
+    lnFrom?: Black76IntChain,
+  ) {
     checkRange('black76: forward', forward, 0n, MAX_PRICE);
     checkRange('black76: years', years, 0n, MAX_YEARS);
     checkRange('black76: discount', discount, 1n, MAX_DISCOUNT);
@@ -300,13 +313,13 @@ export class Black76IntChain {
     if (discount !== WAD || years === 0n || forward === 0n) return; // every strike by black76()
     // g = 2^10·√T/1e18 per unit of σ/2^10 wei, scaled by 2^zg into [2^51, 2^52).
     const den = WAD << Q96_BITS;
-    let zg = 0;
-    let g = (1024n * this.sqrtTQ96) / den;
-    while (g < 1n << 51n && zg < 400) {
-      zg++;
-      g = ((1024n * this.sqrtTQ96) << BigInt(zg)) / den;
-    }
-    const gn = Number(g);
+    // The least zg ≥ 1 with g ≥ 2^51 (at most 400), from one division at 2^400: g_zg = floor(G/2^(400−zg)) since
+    // floor(floor(a·2^400/den)/2^(400−zg)) = floor(a·2^zg/den), and g_zg has bitLength(G) − 400 + zg bits.
+    const G = ((1024n * this.sqrtTQ96) << 400n) / den;
+    let zg = 452 - (G === 0n ? 0 : G.toString(2).length);
+    if (zg < 1) zg = 1;
+    else if (zg > 400) zg = 400;
+    const gn = Number(G >> BigInt(400 - zg));
     this.g1 = floor(gn * I26);
     this.g0 = gn - this.g1 * P26;
     const pn = zg - 52; // ≥ 46 since √T ≤ 10
@@ -316,23 +329,64 @@ export class Black76IntChain {
     this.vnMax = 24 * pow2(pn);
     this.vnLow = pow2(pn - 5);
     this.vnDd = pow2(pn - 6);
+    if (lnFrom?.lnReady === true && sameChain(lnFrom, forward, this.strikes)) {
+      this.ax = lnFrom.ax;
+      this.axBits = lnFrom.axBits;
+      this.xTop = lnFrom.xTop;
+    } else this.logMoneyness(forward);
+    this.lnReady = true;
+    const p2: number[] = []; // 2^ex by exponent, each built once
+    for (let i = 0; i < n; i++) {
+      const bits = this.axBits[i] as number;
+      if (bits < 0) continue;
+      // |x| = X·2^−s with X < 2^52 (floored), s ≤ pn + 47 so that num = X·2^(pn+47−s) is an integer.
+      const s = 148 - bits < pn + 47 ? 148 - bits : pn + 47;
+      let X = this.xTop[i] as number; // s = 148 − bits: the top 52 bits
+      if (s !== 148 - bits) {
+        const sh = BigInt(s) - Q96_BITS;
+        const ax = this.ax[i] as bigint;
+        X = Number(sh >= 0n ? ax << sh : ax >> -sh);
+      }
+      const ex = pn + 47 - s; // ≥ 0
+      let scale = p2[ex];
+      if (scale === undefined) {
+        scale = pow2(ex);
+        p2[ex] = scale;
+      }
+      const nm = X * scale;
+      this.num[i] = nm;
+      this.numHi[i] = floor(nm * I52);
+      this.numLo[i] = nm - (this.numHi[i] as number) * P52; // exact: an integer in [0, 2^52)
+    }
+  }
+
+  // |ln(F/K)| per strike in Q96 (the chain's costly part: one lnQ each), with its bit length and top 52 bits.
+  private logMoneyness(forward: bigint): void {
+    const n = this.strikes.length;
+    const ax: bigint[] = new Array(n).fill(0n);
+    const axBits = new Int16Array(n).fill(-1);
+    const xTop = new Float64Array(n);
     const xMax = 4n * Q96;
     this.strikes.forEach((k, i) => {
       if (k === 0n) return;
       const x = lnQ((forward << Q96_BITS) / k);
-      const ax = x < 0n ? -x : x;
-      if (ax >= xMax) return;
-      // |x| = X·2^−s with X < 2^52 (floored), s ≤ pn + 47 so that num = X·2^(pn+47−s) is an integer.
-      const bits = ax === 0n ? 0 : ax.toString(2).length;
-      const s = 148 - bits < pn + 47 ? 148 - bits : pn + 47;
-      const sh = BigInt(s) - Q96_BITS;
-      const X = Number(sh >= 0n ? ax << sh : ax >> -sh);
-      const nm = X * pow2(pn + 47 - s);
-      this.num[i] = nm;
-      this.numHi[i] = floor(nm * I52);
-      this.numLo[i] = nm - (this.numHi[i] as number) * P52; // exact: an integer in [0, 2^52)
+      const a = x < 0n ? -x : x;
+      if (a >= xMax) return;
+      const bits = a === 0n ? 0 : a.toString(2).length;
+      const sh = BigInt(52 - bits);
+      ax[i] = a;
+      axBits[i] = bits;
+      xTop[i] = Number(sh >= 0n ? a << sh : a >> -sh);
     });
-    this.marks = new IntChainMarks(this, n);
+    this.ax = ax;
+    this.axBits = axBits;
+    this.xTop = xTop;
+  }
+
+  // The same chain (forward, strikes, discount) at another time to expiry: bit for bit what the constructor gives,
+  // without recomputing ln(F/K) (which costs several times a kernel pass). A new chain; this one is unchanged.
+  at(years: bigint): Black76IntChain {
+    return new Black76IntChain(this.forward, years, this.strikes, this.discount, this);
   }
 
   // Marks and Greeks of every strike as bigint WAD (vols[i] for strikes[i]), as Black76Chain.price.
@@ -349,7 +403,7 @@ export class Black76IntChain {
     const n = this.strikes.length;
     if (vols.length !== n) throw new RangeError('Black76IntChain: one vol per strike');
     const mk = this.marks;
-    mk.vols = vols;
+    mk.begin(vols);
     for (let i = 0; i < n; i++) this.markStrike(mk, i, vols[i] as bigint);
     return mk;
   }
@@ -456,6 +510,13 @@ export class Black76IntChain {
   }
 }
 
+// Whether `c` is on this forward and these strikes (its ln(F/K) can be reused).
+function sameChain(c: Black76IntChain, forward: bigint, strikes: readonly bigint[]): boolean {
+  if (c.forward !== forward || c.strikes.length !== strikes.length) return false;
+  for (let i = 0; i < strikes.length; i++) if (c.strikes[i] !== strikes[i]) return false;
+  return true;
+}
+
 const WAD_SQ = WAD * WAD;
 
 // −⌈x/2^s⌉ for x ≥ 0: a quantity subtracted from a cap, rounded so that the result is floored.
@@ -475,6 +536,11 @@ export class IntChainMarks {
   readonly exact: (Black76Result | undefined)[];
   vols: readonly bigint[] = [];
   private readonly chain: Black76IntChain;
+  // The out-of-the-money premium per strike, kept for the current pass (`begin`) once converted, so that callAt and
+  // putAt of one strike convert it once.
+  private pass = 0;
+  private readonly otmPass: Int32Array;
+  private readonly otmWad: bigint[];
   // Per-chain factors of the Greeks' conversion: Γ = mPhi·gammaNum/((gammaDen·σ)·2^e), Θ = −mPhi·σ·2^96/(thetaDen·2^e).
   private readonly gammaNum: bigint;
   private readonly gammaDen: bigint;
@@ -492,6 +558,15 @@ export class IntChainMarks {
     this.dB = new Float64Array(n);
     this.md = new Float64Array(n);
     this.exact = new Array(n).fill(undefined);
+    this.otmPass = new Int32Array(n).fill(-1);
+    this.otmWad = new Array(n).fill(0n);
+  }
+
+  // A new kernel pass on `vols` (Black76IntChain.mark): what was converted before is stale.
+  begin(vols: readonly bigint[]): void {
+    this.vols = vols;
+    this.pass = this.pass === 0x7fffffff ? 1 : this.pass + 1;
+    if (this.pass === 1) this.otmPass.fill(-1);
   }
 
   // Strike i's marks and Greeks in bigint WAD (the Black76Result of black76()).
@@ -502,7 +577,6 @@ export class IntChainMarks {
     const F = c.forward;
     const K = c.strikes[i] as bigint;
     const call = K >= F;
-    const m = call ? F : K; // min(F, K)
     if (mode === MODE_CUT) {
       const callDelta = call ? 0n : WAD;
       return {
@@ -517,21 +591,9 @@ export class IntChainMarks {
     }
     const e = BigInt(this.phiExp[i] as number); // φ(a) = phi/2^e
     const phi = BigInt(this.phi[i] as number);
-    const mPhi = m * phi; // min(F,K)·φ(a)·2^e = F·φ(d1)·2^e
-    const dA = BigInt(this.dA[i] as number);
-    let otm: bigint;
-    if (mode === MODE_DIFF)
-      otm = (mPhi * dA) >> (e + 50n); // dB = 2^52
-    else if (mode === MODE_DD) otm = (mPhi * dA * BigInt(this.dB[i] as number)) >> (e + 108n);
-    else otm = m - ceilShift(mPhi * dA, e + 50n);
-    if (otm < 0n) otm = 0n;
-    const phiMd = phi * BigInt(this.md[i] as number);
-    let callDelta: bigint;
-    if (!call)
-      callDelta = WAD - ceilDiv(K * WAD * phiMd, F << (e + 50n)); // 1 − φ(b)·M(b), φ(b) = φ(a)·K/F
-    else if (mode !== MODE_ONE_MINUS)
-      callDelta = (WAD * phiMd) >> (e + 50n); // Q(a)
-    else callDelta = WAD - ceilShift(WAD * phiMd, e + 50n); // 1 − Q(|a|)
+    const mPhi = (call ? F : K) * phi; // min(F,K)·φ(a)·2^e = F·φ(d1)·2^e
+    const otm = this.otm(i, mPhi, e);
+    const callDelta = this.callDelta(i, phi, e);
     const vol = this.vols[i] as bigint;
     return {
       call: call ? otm : otm + F - K,
@@ -543,6 +605,80 @@ export class IntChainMarks {
       vega: (mPhi * c.sqrtTQ96) >> (e + Q96_BITS),
       theta: -ceilDiv((mPhi * vol) << Q96_BITS, this.thetaDen << e),
     };
+  }
+
+  // The accessors below convert one output of strike i, each exactly as result(i) does (same value, wei for wei),
+  // for a reader that needs only premiums or deltas (the engine's re-marking): no Greek is converted.
+
+  // Strike i's call premium, bigint WAD.
+  callAt(i: number): bigint {
+    if (this.mode[i] === MODE_BIGINT) return (this.exact[i] as Black76Result).call;
+    const F = this.chain.forward;
+    const K = this.chain.strikes[i] as bigint;
+    const otm = this.otmAt(i);
+    return K >= F ? otm : otm + F - K;
+  }
+
+  // Strike i's put premium, bigint WAD.
+  putAt(i: number): bigint {
+    if (this.mode[i] === MODE_BIGINT) return (this.exact[i] as Black76Result).put;
+    const F = this.chain.forward;
+    const K = this.chain.strikes[i] as bigint;
+    const otm = this.otmAt(i);
+    return K >= F ? otm + K - F : otm;
+  }
+
+  // Strike i's call delta, bigint WAD.
+  callDeltaAt(i: number): bigint {
+    const mode = this.mode[i];
+    if (mode === MODE_BIGINT) return (this.exact[i] as Black76Result).callDelta;
+    if (mode === MODE_CUT) return (this.chain.strikes[i] as bigint) >= this.chain.forward ? 0n : WAD;
+    return this.callDelta(i, BigInt(this.phi[i] as number), BigInt(this.phiExp[i] as number));
+  }
+
+  // Strike i's put delta, bigint WAD.
+  putDeltaAt(i: number): bigint {
+    if (this.mode[i] === MODE_BIGINT) return (this.exact[i] as Black76Result).putDelta;
+    return this.callDeltaAt(i) - WAD;
+  }
+
+  // The out-of-the-money premium of a strike on the fast path (0 when cut off), converted once per pass.
+  private otmAt(i: number): bigint {
+    if (this.mode[i] === MODE_CUT) return 0n;
+    if (this.otmPass[i] === this.pass) return this.otmWad[i] as bigint;
+    const K = this.chain.strikes[i] as bigint;
+    const F = this.chain.forward;
+    const mPhi = (K >= F ? F : K) * BigInt(this.phi[i] as number);
+    const otm = this.otm(i, mPhi, BigInt(this.phiExp[i] as number));
+    this.otmPass[i] = this.pass;
+    this.otmWad[i] = otm;
+    return otm;
+  }
+
+  // min(F, K)·c, floored, from mPhi = min(F, K)·φ(a)·2^e (modes DIFF, DD, ONE_MINUS).
+  private otm(i: number, mPhi: bigint, e: bigint): bigint {
+    const mode = this.mode[i];
+    const dA = BigInt(this.dA[i] as number);
+    let otm: bigint;
+    if (mode === MODE_DIFF)
+      otm = (mPhi * dA) >> (e + 50n); // dB = 2^52
+    else if (mode === MODE_DD) otm = (mPhi * dA * BigInt(this.dB[i] as number)) >> (e + 108n);
+    else {
+      const K = this.chain.strikes[i] as bigint;
+      const F = this.chain.forward;
+      otm = (K >= F ? F : K) - ceilShift(mPhi * dA, e + 50n);
+    }
+    return otm < 0n ? 0n : otm;
+  }
+
+  // Δc on the fast path (modes DIFF, DD, ONE_MINUS), φ(a) = phi/2^e.
+  private callDelta(i: number, phi: bigint, e: bigint): bigint {
+    const F = this.chain.forward;
+    const K = this.chain.strikes[i] as bigint;
+    const phiMd = phi * BigInt(this.md[i] as number);
+    if (K < F) return WAD - ceilDiv(K * WAD * phiMd, F << (e + 50n)); // 1 − φ(b)·M(b), φ(b) = φ(a)·K/F
+    if (this.mode[i] !== MODE_ONE_MINUS) return (WAD * phiMd) >> (e + 50n); // Q(a)
+    return WAD - ceilShift(WAD * phiMd, e + 50n); // 1 − Q(|a|)
   }
 }
 
