@@ -13,7 +13,14 @@ import type { BookOrder } from './book.ts';
 import { type Ledger, LedgerAccount } from './ledger.ts';
 import { nextSerial } from './liquidation-index.ts';
 import type { Market } from './market.ts';
-import type { AutoAddPolicy, MarginMode, SelfTradePrevention, SiloRiskModel, TimeInForce } from './types.ts';
+import type {
+  AutoAddPolicy,
+  MarginMode,
+  SelfTradePrevention,
+  SiloCloseOrder,
+  SiloRiskModel,
+  TimeInForce,
+} from './types.ts';
 
 /** Open orders an account may hold across all markets: bounds cancel-all and per-account state. */
 export const MAX_OPEN_ORDERS_PER_ACCOUNT = 200;
@@ -33,6 +40,13 @@ export class Wallet {
 /** Named silos an account may hold (each is a ledger account and up to MAX_MARKETS legs). */
 export const MAX_SILOS_PER_ACCOUNT = 64;
 export const SILO_ID_RE = /^[A-Za-z0-9_.-]{1,32}$/;
+/** A liquidated silo's close orders; the first is the default (the cross bucket's, and every silo's before it). */
+export const SILO_CLOSE_ORDERS: readonly SiloCloseOrder[] = [
+  'largestRequirement',
+  'largestLoss',
+  'mostRiskPerUnit',
+];
+export const DEFAULT_CLOSE_ORDER: SiloCloseOrder = 'largestRequirement';
 
 /**
  * A named silo: a ring-fenced collateral box in one settle asset, pooled like the cross bucket (its legs back each
@@ -54,6 +68,8 @@ export class Silo {
     readonly asset: string,
     readonly riskModel: SiloRiskModel,
     readonly bucket: LedgerAccount,
+    /** The order its legs close in when it is liquidated. */
+    readonly closeOrder: SiloCloseOrder = DEFAULT_CLOSE_ORDER,
   ) {}
 }
 

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_NETTING } from '../core/silo.ts';
+import { DEFAULT_CLOSE_ORDER } from './account.ts';
 import type { EngineState } from './state.ts';
 
 export function stateHash(e: EngineState): string {
@@ -74,6 +75,8 @@ export function stateHash(e: EngineState): string {
       put('wallet', asset, a.wallets.get(asset)!.crossOrderRequirement);
     for (const silo of [...a.silos.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))) {
       put('silo', silo.id, silo.asset, silo.riskModel, silo.bucket.label, silo.orderRequirement);
+      // Only when not the default, so the hash of a state whose silos never chose a close order is unchanged.
+      if (silo.closeOrder !== DEFAULT_CLOSE_ORDER) put('siloCloseOrder', silo.closeOrder);
       // Only when set, so the hash of a state whose silos never had auto-add is unchanged.
       if (silo.autoAdd !== null || silo.marginCalled)
         put(

@@ -46,10 +46,11 @@ import {
   unrealizedPnl,
 } from '../core/margin.ts';
 import { LEVERAGE_ONE, RATE_ONE } from '../core/rates.ts';
-import { Account, BACKSTOP_ACCOUNT, Position, Silo, Wallet } from './account.ts';
+import { Account, BACKSTOP_ACCOUNT, DEFAULT_CLOSE_ORDER, Position, Silo, Wallet } from './account.ts';
 import { emitPosition } from './events.ts';
 import { MAX_PRICE_TICKS, type Market } from './market.ts';
 import { cancelResting, liquidationOrder } from './match.ts';
+import { deltaHedge } from './option-liquidation.ts';
 import { allows, validityAt } from './oracle.ts';
 import { coverFromProfits, crossPositions } from './realize.ts';
 import {
@@ -64,6 +65,7 @@ import {
 import { settleFundingFor, transferPosition } from './settle.ts';
 import { combine, legOf, siloFigures } from './silos.ts';
 import { type EngineState, insuranceFund, positionOf } from './state.ts';
+import type { SiloCloseOrder } from './types.ts';
 
 export { BACKSTOP_ACCOUNT } from './account.ts';
 
@@ -689,21 +691,28 @@ function checkCross(
     if (ps.length === 0) break;
     st = crossState(e, a, asset, ps, silo);
     if (st.equity >= st.maintenance) break;
-    // The largest maintenance first: it frees the most per lot closed.
+    // In the silo's close order (the cross bucket's: the largest maintenance first, it frees the most per lot).
     // Each position follows its market's policy (chunks, cooldown, backstop ratio), judged on the whole pool; one
     // waiting out a cooldown is passed over, and when all are, the account waits for a later command.
+    const order = silo?.closeOrder ?? DEFAULT_CLOSE_ORDER;
     let i = -1;
     for (let j = 0; j < ps.length; j++) {
       const q = ps[j]!;
       if (coolingDown(e, q, backstopTakesOver(q.market, st.equity, st.maintenance))) continue;
-      if (i < 0 || st.risks[j]!.maintenance > st.risks[i]!.maintenance) i = j;
+      if (i < 0 || closesBefore(order, ps, st.risks, j, i)) i = j;
     }
     if (i < 0) break;
+    // Delta first (option-liquidation.ts): a perpetual or future that over- or under-hedges the box's short options
+    // is reduced toward delta neutral, never past it, before the close order applies.
+    const hedge = deltaHedge(e, ps, silo, (q) => !cooling(q));
+    if (hedge !== null) i = hedge.leg;
     const p = ps[i]!;
     const mark = valuationPrice(p);
     const backstopNow = backstopTakesOver(p.market, st.equity, st.maintenance);
     const full = forceFull(sw, p);
-    const { lots, chunked } = lotsToClose(e, p, mark, st.equity, st.maintenance, backstopNow, full);
+    const policy = lotsToClose(e, p, mark, st.equity, st.maintenance, backstopNow, full);
+    const { chunked } = policy;
+    const lots = hedge === null ? policy.lots : Math.min(policy.lots, hedge.lots);
     const bp = crossBankruptcy(e, a, asset, ps, i, silo);
     for (const t of close(e, p, lots, mark, bp, backstopNow)) touched.add(t);
     startCooldown(e, p, chunked);
@@ -712,6 +721,37 @@ function checkCross(
   }
   fileCross(e, a, asset, silo);
   return [...touched];
+}
+
+/**
+ * Whether leg `j` closes before leg `i` under `order`. `largestRequirement` is the rule from before silos chose one,
+ * ties to the leg the silo (or bucket) holds first as then (so replays agree); the others by symbol (one leg a market).
+ * `mostRiskPerUnit` compares maintenance / notional at the valuation price by exact cross-multiplication.
+ */
+function closesBefore(
+  order: SiloCloseOrder,
+  ps: readonly Position[],
+  risks: readonly CrossRisk[],
+  j: number,
+  i: number,
+): boolean {
+  const a = risks[j]!;
+  const b = risks[i]!;
+  if (order === 'largestRequirement') return a.maintenance > b.maintenance;
+  if (order === 'largestLoss') {
+    if (a.pricePnl !== b.pricePnl) return a.pricePnl < b.pricePnl;
+  } else {
+    // mm_j / notional_j > mm_i / notional_i, both notionals positive, without a division.
+    const jSide = a.maintenance * closeNotional(ps[i]!);
+    const iSide = b.maintenance * closeNotional(ps[j]!);
+    if (jSide !== iSide) return jSide > iSide;
+  }
+  return ps[j]!.market.symbol < ps[i]!.market.symbol;
+}
+
+/** A leg's notional at its valuation price, at least 1 (a divisor in closesBefore's cross-multiplication). */
+function closeNotional(p: Position): bigint {
+  return maxBig(notional(p.market.inst, p.size, valuationPrice(p), 'ceil'), 1n);
 }
 
 /** Where the whole bucket's (or silo's) equity reaches zero with this leg's price alone moving: no model involved. */

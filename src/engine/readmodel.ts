@@ -12,7 +12,7 @@ import {
   unrealizedPnl,
 } from '../core/margin.ts';
 import { LEVERAGE_DP, RATE_DP } from '../core/rates.ts';
-import type { Position, Silo } from './account.ts';
+import { DEFAULT_CLOSE_ORDER, type Position, type Silo } from './account.ts';
 import { MAX_PRICE_TICKS } from './market.ts';
 import { maxRemovable } from './pretrade.ts';
 import { crossPositions } from './realize.ts';
@@ -29,6 +29,7 @@ import {
 } from './risk.ts';
 import { combine, legOf, siloFigures, siloMaxRemovable } from './silos.ts';
 import type { EngineState } from './state.ts';
+import type { SiloCloseOrder } from './types.ts';
 
 export interface PositionView {
   symbol: string;
@@ -228,6 +229,8 @@ export interface SiloView {
   kind: 'cross' | 'isolated' | 'named';
   asset: string;
   riskModel: 'standalone' | 'netted';
+  /** The order its legs close in when it is liquidated (the cross bucket's and an isolated position's: the default). */
+  closeOrder: SiloCloseOrder;
   collateral: bigint;
   equity: bigint;
   initialMargin: bigint;
@@ -255,6 +258,7 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       kind: 'cross',
       asset,
       riskModel: 'standalone',
+      closeOrder: DEFAULT_CLOSE_ORDER,
       collateral: w.main.balance,
       equity,
       initialMargin: sums.im,
@@ -278,6 +282,7 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       kind: 'isolated',
       asset: p.market.asset,
       riskModel: 'standalone',
+      closeOrder: DEFAULT_CLOSE_ORDER,
       collateral: p.bucket.balance,
       equity,
       initialMargin: sums.im,
@@ -297,6 +302,7 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       kind: 'named',
       asset: silo.asset,
       riskModel: silo.riskModel,
+      closeOrder: silo.closeOrder,
       collateral: silo.bucket.balance,
       equity: f.equity,
       initialMargin: f.initialMargin,

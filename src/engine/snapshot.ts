@@ -21,7 +21,8 @@
  *                  positions: [accountId, …], oracle, funding, book: [orderId, …] }, …]   book: priority order
  *     accounts: [{ id, n, wallets: [[asset, main, reserved, crossOrderRequirement], …],
  *                  positions: [[symbol, bucket, …POSITION_FIELDS, silo?], …], orders: [[…ORDER_FIELDS, silo?], …],
- *                  silos?: [[id, asset, riskModel, bucket, orderRequirement, autoAdd?, marginCalled?], …] }, …],
+ *                  silos?: [[id, asset, riskModel, bucket, orderRequirement, autoAdd?, marginCalled?, closeOrder?],
+ *                           …] }, …],
  *     netting? }
  *
  * Named silos (added within version 1, every new field optional so older snapshots read as before): an account's
@@ -43,7 +44,16 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { MarginConventions } from '../core/margin.ts';
 import { yearsFromSeconds } from '../core/options/black76.ts';
 import { DEFAULT_NETTING, type NettingParams } from '../core/silo.ts';
-import { Account, type Order, type Position, positionKey, Silo, Wallet } from './account.ts';
+import {
+  Account,
+  DEFAULT_CLOSE_ORDER,
+  type Order,
+  type Position,
+  positionKey,
+  SILO_CLOSE_ORDERS,
+  Silo,
+  Wallet,
+} from './account.ts';
 import type { FundingStateData } from './funding.ts';
 import { LedgerAccount, type LedgerKind } from './ledger.ts';
 import { rebuildIndex } from './liquidation.ts';
@@ -192,7 +202,16 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
   },
   // positions: the silo's legs, rebuilt from the account's positions that name it.
   Silo: {
-    state: ['id', 'asset', 'riskModel', 'bucket', 'orderRequirement', 'autoAdd', 'marginCalled'],
+    state: [
+      'id',
+      'asset',
+      'riskModel',
+      'bucket',
+      'orderRequirement',
+      'autoAdd',
+      'marginCalled',
+      'closeOrder',
+    ],
     derived: ['account', 'positions'],
     transient: [],
   },
@@ -308,6 +327,8 @@ type SiloRow = [
   /** Auto-add margin and its margin call: only when set (absent in snapshots from before silos had it). */
   autoAdd?: [policy: NonNullable<Silo['autoAdd']>['policy'], trigger: bigint] | null,
   marginCalled?: boolean,
+  /** Only when not the default (absent in snapshots from before silos could choose it). */
+  closeOrder?: Silo['closeOrder'],
 ];
 
 interface MarketSnap {
@@ -518,8 +539,10 @@ function snapshotObject(e: EngineState): SnapshotV1 {
         ref(silo.bucket, `${a.id} silo ${id}`),
         silo.orderRequirement,
       ];
-      if (silo.autoAdd !== null || silo.marginCalled)
+      const closeOrder = silo.closeOrder !== DEFAULT_CLOSE_ORDER;
+      if (silo.autoAdd !== null || silo.marginCalled || closeOrder)
         row.push(silo.autoAdd ? [silo.autoAdd.policy, silo.autoAdd.trigger] : null, silo.marginCalled);
+      if (closeOrder) row.push(silo.closeOrder);
       silos.push(row);
     }
     accounts.push({ id: a.id, n: a.n, wallets, positions, orders, ...(silos.length > 0 ? { silos } : {}) });
@@ -687,9 +710,13 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
       w.crossOrderRequirement = big(req, `${a.id} crossOrderRequirement`);
       a.wallets.set(asset, w);
     }
-    for (const [id, asset, riskModel, bucket, req, autoAdd, called] of as.silos ?? []) {
+    for (const [id, asset, riskModel, bucket, req, autoAdd, called, closeOrder] of as.silos ?? []) {
       if (a.silos.has(id)) throw new SnapshotError(`${a.id}: silo ${id} twice`);
-      const silo = new Silo(id, a, asset, riskModel, at(bucket, `${a.id} silo ${id}`));
+      if (closeOrder !== undefined && !SILO_CLOSE_ORDERS.includes(closeOrder))
+        throw new SnapshotError(
+          `${a.id}: silo ${id} has an unknown closeOrder ${JSON.stringify(closeOrder)}`,
+        );
+      const silo = new Silo(id, a, asset, riskModel, at(bucket, `${a.id} silo ${id}`), closeOrder);
       silo.orderRequirement = big(req, `${a.id} silo ${id} orderRequirement`);
       if (autoAdd)
         silo.autoAdd = { policy: autoAdd[0], trigger: big(autoAdd[1], `${a.id} silo ${id} autoAdd`) };

@@ -257,7 +257,15 @@ export type Command =
    * are backed by its own bucket under its risk model. Its loss never reaches the owner's free balance or another
    * silo. Id: /^[A-Za-z0-9_.-]{1,32}$/, not starting with 'cross:' or 'isolated:' (the implicit silos' read ids).
    */
-  | (Base & { type: 'createSilo'; account: string; silo: string; asset: string; riskModel: SiloRiskModel })
+  | (Base & {
+      type: 'createSilo';
+      account: string;
+      silo: string;
+      asset: string;
+      riskModel: SiloRiskModel;
+      /** The order its legs close in when it is liquidated (default `largestRequirement`). */
+      closeOrder?: SiloCloseOrder;
+    })
   /** Refused POSITION_OPEN unless every leg is flat and no order is open; the collateral returns to the free balance. */
   | (Base & { type: 'closeSilo'; account: string; silo: string })
   /**
@@ -282,6 +290,13 @@ export type Command =
     });
 
 export type SiloRiskModel = 'standalone' | 'netted';
+
+/**
+ * The order a liquidated silo's legs close in: the largest maintenance first (`largestRequirement`, the default and
+ * the cross bucket's), the most negative unrealized PnL first (`largestLoss`), or the largest maintenance per unit of
+ * notional first (`mostRiskPerUnit`: what frees the most requirement per unit closed).
+ */
+export type SiloCloseOrder = 'largestRequirement' | 'largestLoss' | 'mostRiskPerUnit';
 
 export type CommandType = Command['type'];
 
@@ -379,7 +394,15 @@ export type EngineEvent =
   | { type: 'marketCreated'; symbol: string }
   /** The market is gone (delistMarket): its symbol resolves no more until created again. */
   | { type: 'marketDelisted'; symbol: string }
-  | { type: 'siloCreated'; account: string; silo: string; asset: string; riskModel: SiloRiskModel }
+  | {
+      type: 'siloCreated';
+      account: string;
+      silo: string;
+      asset: string;
+      riskModel: SiloRiskModel;
+      /** Only when not the default `largestRequirement` (so the events of silos that never set it are unchanged). */
+      closeOrder?: SiloCloseOrder;
+    }
   | { type: 'siloClosed'; account: string; silo: string }
   | { type: 'transfer'; asset: string; from: string; to: string; amount: bigint; reason: TransferReason }
   | {

@@ -158,11 +158,19 @@ export const AutoAddBody = Type.Object(
 export const SiloParams = Type.Object({ silo: SiloRef }, strict);
 export const NamedSiloParams = Type.Object({ silo: SiloId }, strict);
 export const SiloQuery = Type.Object({ account: ActFor }, strict);
+/** The order a liquidated silo's legs close in (docs/silos.md). */
+const SiloCloseOrder = Type.Union([
+  Type.Literal('largestRequirement'),
+  Type.Literal('largestLoss'),
+  Type.Literal('mostRiskPerUnit'),
+]);
 export const CreateSiloBody = Type.Object(
   {
     silo: SiloId,
     asset: Asset,
     riskModel: Type.Union([Type.Literal('standalone'), Type.Literal('netted')]),
+    /** Default `largestRequirement`: the largest maintenance first. */
+    closeOrder: Type.Optional(SiloCloseOrder),
     account: ActFor,
   },
   strict,
@@ -654,6 +662,8 @@ export const SiloViewSchema = Type.Object({
   kind: Type.Union([Type.Literal('cross'), Type.Literal('isolated'), Type.Literal('named')]),
   asset: Str,
   riskModel: Type.Union([Type.Literal('standalone'), Type.Literal('netted')]),
+  /** The order its legs close in when liquidated (the cross bucket and isolated positions: `largestRequirement`). */
+  closeOrder: SiloCloseOrder,
   collateral: Str,
   equity: Str,
   initialMargin: Str,

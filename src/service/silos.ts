@@ -44,6 +44,7 @@ export function siloJson(e: Engine, v: SiloView, account?: string): SiloJson {
     kind: v.kind,
     asset: v.asset,
     riskModel: v.riskModel,
+    closeOrder: v.closeOrder,
     collateral: money(v.collateral),
     equity: money(v.equity),
     initialMargin: money(v.initialMargin),
@@ -75,6 +76,7 @@ export const createSiloCommand = (account: string, b: Static<typeof CreateSiloBo
   silo: b.silo,
   asset: b.asset,
   riskModel: b.riskModel,
+  ...(b.closeOrder !== undefined ? { closeOrder: b.closeOrder } : {}),
 });
 
 export const transferCollateralCommand = (

@@ -1,6 +1,6 @@
 /**
  * Property test of named silos: random streams in which three traders create, fund, trade in, drain and close silos
- * (several each, the same market in two silos, both risk models) against a deep maker, while the marks walk and jump
+ * (several each, the same market in two silos, both risk models, every close order) against a deep maker, while the marks walk and jump
  * and the netting parameters change. After every command:
  * - the ledger is conserved and no user balance is negative;
  * - a rejected command changed nothing (state hash);
@@ -78,6 +78,8 @@ const step = fc.record({
   other: fc.integer({ min: 0, max: 2 }),
   sym: fc.integer({ min: 0, max: 2 }),
   netted: fc.boolean(),
+  // A created silo's close order when liquidated: absent (the default) or any of the three, named.
+  closeOrder: fc.constantFrom(undefined, 'largestRequirement', 'largestLoss', 'mostRiskPerUnit' as const),
   buy: fc.boolean(),
   lots: fc.integer({ min: 1, max: 2_000 }),
   move: fc.integer({ min: -300, max: 300 }),
@@ -176,6 +178,7 @@ function commandFor(e: Engine, s: Step): Cmd[] {
           silo,
           asset: SHAPE[sym]!.asset,
           riskModel: s.netted ? 'netted' : 'standalone',
+          ...(s.closeOrder !== undefined ? { closeOrder: s.closeOrder } : {}),
         },
       ];
     case 'close':

@@ -4,12 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Unpackr } from 'msgpackr';
 import { parseDecimal } from '../../src/core/fixed.ts';
 import type { Engine } from '../../src/engine/engine.ts';
 import { stateHash } from '../../src/engine/hash.ts';
 import { silosOf } from '../../src/engine/readmodel.ts';
 import { restoreEngine, snapshotEngine } from '../../src/engine/snapshot.ts';
-import type { Command, EngineEvent } from '../../src/engine/types.ts';
+import type { Command, EngineEvent, SiloCloseOrder } from '../../src/engine/types.ts';
 import { BTCUSD, BTCUSDT, ETHUSDT, engineWithMarkets, ok, rejected, t } from './harness.ts';
 
 const TIMEOUT = { timeout: 20_000 };
@@ -393,4 +394,159 @@ describe('named silos', () => {
       assert.equal(stateHash(copy), stateHash(e));
     },
   );
+
+  describe('close order of a liquidated silo', () => {
+    /**
+     * A standalone silo of 600 (588 after two taker fees): long 1 BTC at 20,000 and long 2 ETH at 2,000, both 50x.
+     * ETH falls to 1,800 (−400, the silo still healthy at 188 against ~108), then BTC to 19,900 (−100): 88 of equity
+     * against ~90 (BTC) + ~18 (ETH) of maintenance. BTC has the larger requirement, ETH the larger loss.
+     * Returns the symbols of the liquidation stages, in order.
+     */
+    function twoLosingLegs(closeOrder?: SiloCloseOrder): string[] {
+      const e = venue();
+      ok(e, {
+        type: 'createSilo',
+        account: 'tr',
+        silo: 'two',
+        asset: 'USDT',
+        riskModel: 'standalone',
+        ...(closeOrder !== undefined ? { closeOrder } : {}),
+      });
+      ok(e, { type: 'transferCollateral', account: 'tr', from: 'free', to: 'two', amount: '600' });
+      ok(e, { type: 'setLeverage', account: 'tr', symbol: 'BTCUSDT', leverage: '50', silo: 'two' });
+      ok(e, { type: 'setLeverage', account: 'tr', symbol: 'ETHUSDT', leverage: '50', silo: 'two' });
+      trade(e, 'two', 'BTCUSDT', 'buy', '1', '20000');
+      trade(e, 'two', 'ETHUSDT', 'buy', '2', '2000');
+      const quiet = ok(e, { type: 'setMarkPrice', symbol: 'ETHUSDT', price: '1800' });
+      assert.deepEqual(liquidations(quiet.events), [], 'a loss of 400 leaves the silo healthy');
+      const r = ok(e, { type: 'setMarkPrice', symbol: 'BTCUSDT', price: '19900' });
+      assert.ok(r.events.some((ev) => ev.type === 'liquidationStarted' && ev.silo === 'two'));
+      assert.ok(e.ledger.verify().ok);
+      return r.events.flatMap((ev) => (ev.type === 'liquidation' ? [ev.symbol] : []));
+    }
+
+    test(
+      'two losing legs (BTC: maintenance ~90, loss 100; ETH: maintenance ~18, loss 400): largestRequirement closes BTC first, largestLoss closes ETH first',
+      TIMEOUT,
+      () => {
+        const byDefault = twoLosingLegs();
+        assert.equal(byDefault[0], 'BTCUSDT', 'the default: the largest maintenance first');
+        assert.deepEqual(twoLosingLegs('largestRequirement'), byDefault, 'the default, named');
+        const byLoss = twoLosingLegs('largestLoss');
+        assert.equal(byLoss[0], 'ETHUSDT', 'the most negative unrealized PnL first');
+        assert.ok(
+          byLoss.includes('BTCUSDT'),
+          'closing ETH alone (at most 88 left against ~90) is not enough: BTC follows',
+        );
+      },
+    );
+
+    test(
+      'createSilo with closeOrder "smallestFirst" is refused INVALID_COMMAND naming the field, and changes nothing',
+      TIMEOUT,
+      () => {
+        const e = venue();
+        const bad = {
+          type: 'createSilo',
+          account: 'tr',
+          silo: 's',
+          asset: 'USDT',
+          riskModel: 'standalone',
+          closeOrder: 'smallestFirst' as SiloCloseOrder,
+        } as const;
+        rejected(e, bad, 'INVALID_COMMAND');
+        const r = e.apply({ ...bad, time: t() });
+        assert.ok(!r.ok && r.message.includes('closeOrder'), 'the message names the field');
+        assert.equal(e.accounts.get('tr')!.silos.size, 0);
+        const r2 = ok(e, { ...bad, closeOrder: 'largestLoss' });
+        assert.deepEqual(
+          r2.events.find((ev) => ev.type === 'siloCreated'),
+          {
+            type: 'siloCreated',
+            account: 'tr',
+            silo: 's',
+            asset: 'USDT',
+            riskModel: 'standalone',
+            closeOrder: 'largestLoss',
+          },
+        );
+        const d = ok(e, { ...bad, silo: 'd', closeOrder: undefined });
+        const created = d.events.find((ev) => ev.type === 'siloCreated');
+        assert.ok(created && !('closeOrder' in created), 'the default is left out of the event');
+        const views = new Map(silosOf(e, 'tr').map((v) => [v.id, v.closeOrder]));
+        assert.deepEqual(
+          [views.get('s'), views.get('d'), views.get('cross:USDT')],
+          ['largestLoss', 'largestRequirement', 'largestRequirement'],
+        );
+      },
+    );
+
+    test(
+      'a snapshot keeps each silo’s close order: mostRiskPerUnit and largestLoss restore as chosen, the default stays out of the row',
+      TIMEOUT,
+      () => {
+        const e = venue();
+        ok(e, { type: 'setNetting', correlations: [{ a: 'BTC', b: 'ETH', rho: '0.8' }] });
+        ok(e, {
+          type: 'createSilo',
+          account: 'tr',
+          silo: 'r',
+          asset: 'USDT',
+          riskModel: 'netted',
+          closeOrder: 'mostRiskPerUnit',
+        });
+        ok(e, {
+          type: 'createSilo',
+          account: 'tr',
+          silo: 'l',
+          asset: 'USDT',
+          riskModel: 'standalone',
+          closeOrder: 'largestLoss',
+        });
+        ok(e, { type: 'createSilo', account: 'tr', silo: 'd', asset: 'USDT', riskModel: 'standalone' });
+        ok(e, { type: 'transferCollateral', account: 'tr', from: 'free', to: 'r', amount: '500' });
+        openPair(e, 'r', 'r');
+        const bytes = snapshotEngine(e);
+        const copy = restoreEngine(bytes);
+        const unpackr = new Unpackr({ useRecords: false, int64AsType: 'bigint', useBigIntExtension: true });
+        const { accounts } = unpackr.unpack(bytes) as { accounts: { id: string; silos?: unknown[][] }[] };
+        const rows = accounts.find((a) => a.id === 'tr')!.silos!;
+        assert.deepEqual(
+          rows.map((row) => [row[0], row.length, row[7]]),
+          [
+            ['r', 8, 'mostRiskPerUnit'],
+            ['l', 8, 'largestLoss'],
+            ['d', 5, undefined],
+          ],
+          'a default silo is stored as before',
+        );
+        assert.equal(stateHash(copy), stateHash(e));
+        const silos = copy.accounts.get('tr')!.silos;
+        assert.deepEqual(
+          [...silos.values()].map((s) => [s.id, s.closeOrder]),
+          [
+            ['r', 'mostRiskPerUnit'],
+            ['l', 'largestLoss'],
+            ['d', 'largestRequirement'],
+          ],
+        );
+        // The hash sees the choice: the same commands with the default give another hash.
+        const plain = venue();
+        ok(plain, { type: 'createSilo', account: 'tr', silo: 'd', asset: 'USDT', riskModel: 'standalone' });
+        const chosen = venue();
+        ok(chosen, {
+          type: 'createSilo',
+          account: 'tr',
+          silo: 'd',
+          asset: 'USDT',
+          riskModel: 'standalone',
+          closeOrder: 'largestLoss',
+        });
+        assert.notEqual(stateHash(chosen), stateHash(plain));
+        const time = t() + 1_000;
+        assert.deepEqual(jointFall(copy, time), jointFall(e, time), 'and it behaves the same');
+        assert.equal(stateHash(copy), stateHash(e));
+      },
+    );
+  });
 });

@@ -11,8 +11,10 @@ import {
   ACCOUNT_ID_RE,
   Account,
   BACKSTOP_ACCOUNT,
+  DEFAULT_CLOSE_ORDER,
   MAX_SILOS_PER_ACCOUNT,
   positionKey,
+  SILO_CLOSE_ORDERS,
   SILO_ID_RE,
   Silo,
 } from '../account.ts';
@@ -270,6 +272,9 @@ export function createSilo(e: EngineState, cmd: Cmd<'createSilo'>): undefined {
     throw new Rejection('INVALID_COMMAND', `"${FREE_BALANCE}" names the free balance`);
   if (cmd.riskModel !== 'standalone' && cmd.riskModel !== 'netted')
     throw new Rejection('INVALID_COMMAND', 'riskModel must be standalone or netted');
+  const closeOrder = cmd.closeOrder ?? DEFAULT_CLOSE_ORDER;
+  if (!SILO_CLOSE_ORDERS.includes(closeOrder))
+    throw new Rejection('INVALID_COMMAND', `closeOrder must be one of ${SILO_CLOSE_ORDERS.join(', ')}`);
   if (typeof cmd.asset !== 'string' || !e.assets.has(cmd.asset))
     throw new Rejection('UNKNOWN_ASSET', `unknown asset ${JSON.stringify(cmd.asset)}`);
   if (a.silos.has(cmd.silo)) throw new Rejection('SILO_EXISTS', `${a.id} already has a silo ${cmd.silo}`);
@@ -278,7 +283,7 @@ export function createSilo(e: EngineState, cmd: Cmd<'createSilo'>): undefined {
   // ---- validated ----
   walletOf(e, a, cmd.asset); // closeSilo and transfers return collateral there
   const bucket = e.ledger.open('isolated', cmd.asset, `${a.id}:silo:${cmd.silo}`);
-  const silo = new Silo(cmd.silo, a, cmd.asset, cmd.riskModel, bucket);
+  const silo = new Silo(cmd.silo, a, cmd.asset, cmd.riskModel, bucket, closeOrder);
   bucket.owner = silo;
   a.silos.set(silo.id, silo);
   e.events.push({
@@ -287,6 +292,7 @@ export function createSilo(e: EngineState, cmd: Cmd<'createSilo'>): undefined {
     silo: silo.id,
     asset: silo.asset,
     riskModel: silo.riskModel,
+    ...(silo.closeOrder !== DEFAULT_CLOSE_ORDER ? { closeOrder: silo.closeOrder } : {}),
   });
   return undefined;
 }

@@ -88,7 +88,7 @@ export function registerSiloRoutes(app: App, ctx: RouteContext): void {
         tags,
         ...signed,
         summary:
-          'Create a named silo: a ring-fenced box in one settle asset under a risk model (standalone or netted)',
+          'Create a named silo: a ring-fenced box in one settle asset under a risk model (standalone or netted), optionally choosing the order its legs close in when liquidated',
         body: CreateSiloBody,
         response: {
           200: Type.Intersect([Type.Object({ seq: Type.Integer() }), SiloViewSchema]),
