@@ -702,8 +702,9 @@ function checkCross(
       if (i < 0 || closesBefore(order, ps, st.risks, j, i)) i = j;
     }
     if (i < 0) break;
-    // Delta first (option-liquidation.ts): a perpetual or future that over- or under-hedges the box's short options
-    // is reduced toward delta neutral, never past it, before the close order applies.
+    // Delta first (option-liquidation.ts): a perpetual or future on the side of its base's net delta (it over-hedges
+    // the box's short options, or adds to them) is reduced toward delta neutral, never past it, before the close
+    // order applies; one that hedges them is left to the close order.
     const hedge = deltaHedge(e, ps, silo, (q) => !cooling(q));
     if (hedge !== null) i = hedge.leg;
     const p = ps[i]!;
