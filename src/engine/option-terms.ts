@@ -8,7 +8,7 @@
  * asset (USDT for linear options, the coin for inverse ones), so PnL is linear in the premium for both kinds and the
  * perpetuals' PnL, fill and ledger code applies unchanged. Strikes and the underlying's prices are USD (WAD).
  */
-import { ceilDiv, floorDiv, InputError, maxBig, minBig, parseDecimal, pow10 } from '../core/fixed.ts';
+import { ceilDiv, floorDiv, InputError, parseDecimal, pow10 } from '../core/fixed.ts';
 import {
   black76,
   inverseView,
@@ -17,7 +17,7 @@ import {
   WAD,
   yearsFromSeconds,
 } from '../core/options/black76.ts';
-import { Black76IntChain } from '../core/options/black76-int.ts';
+import { Black76IntChain, type UnitTable } from '../core/options/black76-int.ts';
 import { type OptionVenue, optionLegMargin } from '../core/options/margin.ts';
 import type { Market } from './market.ts';
 import type { MarketConfig, VolSmile } from './types.ts';
@@ -247,6 +247,45 @@ export class VolFeed {
     return this.validity;
   }
 
+  /**
+   * `ivAt` for many strikes into `out` (out[i] for strikes[i]), `order` listing the strikes' indices by ascending
+   * strike: a per-strike smile is read in one merge along the chain instead of a search per strike. Same values.
+   */
+  ivsAt(strikes: readonly bigint[], order: Int32Array, forward: bigint, out: (bigint | null)[]): void {
+    const s = this.smile;
+    if (s === null || s.kind === 'svi') {
+      for (let i = 0; i < strikes.length; i++) out[i] = this.ivAt(strikes[i] as bigint, forward);
+      return;
+    }
+    const pts = s.points;
+    const last = pts.length - 1;
+    let lo = 0; // the last point at or below the strike (strikes ascend, so it only moves up)
+    for (let r = 0; r < order.length; r++) {
+      const i = order[r] as number;
+      const strike = strikes[i] as bigint;
+      let iv: bigint;
+      if (strike <= pts[0]![0]) iv = pts[0]![1];
+      else if (strike >= pts[last]![0]) iv = pts[last]![1];
+      else {
+        while (pts[lo + 1]![0] <= strike) lo++;
+        const [k0, v0] = pts[lo]!;
+        if (k0 === strike) iv = v0;
+        else {
+          const [k1, v1] = pts[lo + 1]!;
+          iv = v0 + floorDiv((v1 - v0) * (strike - k0), k1 - k0); // as smileIv
+        }
+      }
+      out[i] = this.clampIv(iv);
+    }
+  }
+
+  /** The smile's IV scaled by the jump clamp and clamped into [minIv, maxIv]. */
+  private clampIv(iv: bigint): bigint {
+    const raw = this.scale === WAD ? iv : (iv * this.scale) / WAD;
+    const g = this.guards;
+    return raw < g.minIv ? g.minIv : raw > g.maxIv ? g.maxIv : raw;
+  }
+
   /** The IV used for a strike: the smile's, scaled by the jump clamp, clamped into [minIv, maxIv]. */
   ivAt(strike: bigint, forward: bigint): bigint | null {
     if (this.smile === null) return null;
@@ -258,8 +297,7 @@ export class VolFeed {
       if (err instanceof RangeError) return null;
       throw err;
     }
-    const raw = this.scale === WAD ? iv : (iv * this.scale) / WAD;
-    return maxBig(this.guards.minIv, minBig(this.guards.maxIv, raw));
+    return this.clampIv(iv);
   }
 }
 
@@ -303,11 +341,13 @@ export function priceOption(
  * The marks of an expiry's options (`markets`, all on `feed`) at one forward and `seconds` to expiry: per market its
  * premium per unit at its priceDp, rounded down, or null (closed, no forward, no vol at its strike). Priced as one
  * chain by the integer kernel (core black76-int.ts) over the expiry's distinct strikes, each at the feed's IV, so a
- * call and a put on one strike share a kernel pass and only the premiums are converted to bigint. The kernel agrees
- * with `priceOption`'s bigint black76 to 2e-12 relative (1e-16·F absolute below 1e-7·F), so after rounding down to
- * priceDp the marks are the same unless the bigint premium lies that close above a multiple of the price unit, and
- * then they differ by one unit (test/engine/options-kernel.test.ts). Inverse premiums are the USD premium / forward,
- * floored, as inverseView.
+ * call and a put on one strike share a kernel pass. The kernel agrees with `priceOption`'s bigint black76 to 2e-12
+ * relative (1e-16·F absolute below 1e-7·F), so after rounding down to priceDp the marks are the same unless the
+ * bigint premium lies that close above a multiple of the price unit, and then they differ by one unit
+ * (test/engine/options-kernel.test.ts). Inverse premiums are the USD premium / forward, floored, as inverseView; each
+ * premium is read straight onto the price grid (core `IntChainMarks.unitsAt`: exactly the bigint floor).
+ *
+ * The result array is the feed's own, reused: read it before the next call for the same feed.
  */
 export function chainMarks(
   feed: VolFeed,
@@ -315,60 +355,135 @@ export function chainMarks(
   forward: bigint,
   seconds: number,
 ): (bigint | null)[] {
-  const out: (bigint | null)[] = new Array(markets.length).fill(null);
-  if (forward <= 0n || feed.smile === null) return out;
-  // The chain's strikes in market order, each once; `at[j]` is market j's (−1: closed).
-  const index = new Map<bigint, number>();
-  const strikes: bigint[] = [];
-  const at = new Int32Array(markets.length).fill(-1);
-  markets.forEach((m, j) => {
-    if (m.closed) return;
-    const k = m.option!.strike;
-    let i = index.get(k);
-    if (i === undefined) {
-      i = strikes.length;
-      index.set(k, i);
-      strikes.push(k);
-    }
-    at[j] = i;
-  });
-  if (strikes.length === 0) return out;
-  const ivs = strikes.map((k) => feed.ivAt(k, forward));
-  // A strike without a vol is priced at 0 (black76's intrinsic edge, cheap) and its markets get no mark.
-  const vols = ivs.map((iv) => iv ?? 0n);
-  const marks = chainAt(feed, forward, yearsFromSeconds(Math.max(0, seconds)), strikes).mark(vols);
-  markets.forEach((m, j) => {
+  const plan = planFor(feed, markets);
+  const out = plan.out;
+  out.fill(null);
+  if (forward <= 0n || feed.smile === null || plan.strikes.length === 0) return out;
+  const ivs = plan.ivsAt(feed, forward);
+  const chain = plan.chainAt(forward, yearsFromSeconds(Math.max(0, seconds)));
+  const marks = chain.mark(plan.vols);
+  const tables = plan.grids.map((g) => chain.unitTable(g.unit, g.inverse));
+  const at = plan.at;
+  const put = plan.put;
+  const grid = plan.grid;
+  for (let j = 0; j < out.length; j++) {
     const i = at[j] as number;
-    if (i < 0 || ivs[i] === null) return;
-    const t = m.option!;
-    let premium = t.type === 'call' ? marks.callAt(i) : marks.putAt(i);
-    if (t.settle === 'inverse') premium = (premium * WAD) / forward; // the coin premium, floored (inverseView)
-    out[j] = premium / pow10(18 - m.inst.priceDp); // fromWad: premium ≥ 0, so truncation is the floor
-  });
+    if (i < 0 !== markets[j]!.closed) {
+      // A market closed (settled) since the plan was made: plan again (rare: once per expiry).
+      plans.delete(feed);
+      return chainMarks(feed, markets, forward, seconds);
+    }
+    if (i < 0 || ivs[i] === null) continue;
+    out[j] = marks.unitsAt(i, put[j] === 1, tables[grid[j] as number] as UnitTable);
+  }
   return out;
 }
 
 /**
- * The chain kernel of each feed last re-marked, a cache of state: a chain is a pure function of (forward, years,
- * strikes), and one is reused only when all three are equal, or re-targeted to a new time (`at`, bit for bit the
- * chain the constructor would build) when only the time moved. Not stored, not hashed, not snapshotted.
+ * What re-marking an expiry reuses from one pass to the next (a cache of state, per feed, never stored): the chain's
+ * distinct strikes in market order and each market's strike, side and price grid; the IVs per strike, recomputed only
+ * when the smile, the jump clamp's scale or (SVI, whose log-moneyness is ln(K/F)) the forward changed; and the chain
+ * kernel, reused when forward, time and strikes are all equal, re-targeted with `at` when only the time moved, moved
+ * with `withForward` (the strikes' logarithms reused) when the forward moved; both are bit for bit the chain the
+ * constructor would build. All of it is a pure function
+ * of the markets, the feed's smile and the inputs, so a replay or a restored snapshot (no plan) marks the same.
  */
-const chains = new WeakMap<VolFeed, Black76IntChain>();
+class ChainPlan {
+  readonly markets: readonly Market[];
+  readonly strikes: bigint[] = [];
+  /** Strike indices by ascending strike (the IV merge). */
+  readonly order: Int32Array;
+  /** Market j's strike index (−1: closed when planned), whether it is a put, and its price grid (an index into `grids`). */
+  readonly at: Int32Array;
+  readonly put: Uint8Array;
+  readonly grid: Int32Array;
+  readonly grids: { unit: bigint; inverse: boolean }[] = [];
+  readonly out: (bigint | null)[];
+  readonly ivs: (bigint | null)[];
+  /** The kernel's input: the IV, or 0 (black76's intrinsic edge, cheap) for a strike without one. */
+  readonly vols: bigint[];
+  private ivSmile: ParsedSmile | null = null;
+  private ivScale = 0n;
+  private ivForward = 0n;
+  private chain: Black76IntChain | null = null;
 
-function chainAt(feed: VolFeed, forward: bigint, years: bigint, strikes: readonly bigint[]): Black76IntChain {
-  const c = chains.get(feed);
-  let chain: Black76IntChain;
-  if (c !== undefined && c.forward === forward && sameStrikes(c.strikes, strikes))
-    chain = c.years === years ? c : c.at(years);
-  else chain = new Black76IntChain(forward, years, strikes);
-  chains.set(feed, chain);
-  return chain;
+  constructor(markets: readonly Market[]) {
+    const n = markets.length;
+    this.markets = markets;
+    this.at = new Int32Array(n).fill(-1);
+    this.put = new Uint8Array(n);
+    this.grid = new Int32Array(n);
+    this.out = new Array(n).fill(null);
+    const index = new Map<bigint, number>();
+    const grids = new Map<string, number>();
+    markets.forEach((m, j) => {
+      if (m.closed) return;
+      const t = m.option!;
+      let i = index.get(t.strike);
+      if (i === undefined) {
+        i = this.strikes.length;
+        index.set(t.strike, i);
+        this.strikes.push(t.strike);
+      }
+      this.at[j] = i;
+      this.put[j] = t.type === 'put' ? 1 : 0;
+      const key = `${t.settle}:${m.inst.priceDp}`;
+      let g = grids.get(key);
+      if (g === undefined) {
+        g = this.grids.length;
+        grids.set(key, g);
+        this.grids.push({ unit: pow10(18 - m.inst.priceDp), inverse: t.settle === 'inverse' });
+      }
+      this.grid[j] = g;
+    });
+    const k = this.strikes;
+    this.order = Int32Array.from(
+      k.map((_, i) => i).sort((a, b) => (k[a]! < k[b]! ? -1 : k[a]! > k[b]! ? 1 : 0)),
+    );
+    this.ivs = new Array(k.length).fill(null);
+    this.vols = new Array(k.length).fill(0n);
+  }
+
+  /** The IV per strike (null: none), recomputed only when the smile, its scale or (SVI) the forward moved. */
+  ivsAt(feed: VolFeed, forward: bigint): (bigint | null)[] {
+    const s = feed.smile;
+    if (
+      s === this.ivSmile &&
+      feed.scale === this.ivScale &&
+      (s?.kind === 'strikes' || forward === this.ivForward)
+    )
+      return this.ivs;
+    feed.ivsAt(this.strikes, this.order, forward, this.ivs);
+    for (let i = 0; i < this.ivs.length; i++) this.vols[i] = this.ivs[i] ?? 0n;
+    this.ivSmile = s;
+    this.ivScale = feed.scale;
+    this.ivForward = forward;
+    return this.ivs;
+  }
+
+  chainAt(forward: bigint, years: bigint): Black76IntChain {
+    const c = this.chain;
+    let chain: Black76IntChain;
+    if (c === null) chain = new Black76IntChain(forward, years, this.strikes);
+    else if (c.forward !== forward)
+      chain = c.withForward(forward, years); // the strikes' logs reused
+    else chain = c.years === years ? c : c.at(years);
+    this.chain = chain;
+    return chain;
+  }
 }
 
-function sameStrikes(a: readonly bigint[], b: readonly bigint[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+const plans = new WeakMap<VolFeed, ChainPlan>();
+
+function planFor(feed: VolFeed, markets: readonly Market[]): ChainPlan {
+  let plan = plans.get(feed);
+  // The same list (linkOptions builds a new one when markets come or go); a market's priceDp never changes, and one
+  // that closed since is caught by chainMarks.
+  if (plan === undefined || plan.markets !== markets) {
+    plan = new ChainPlan(markets);
+    plans.set(feed, plan);
+  }
+  return plan;
 }
 
 /** The premium an option pays per unit at expiry on `settlement` (USD WAD), at priceDp, rounded down. */

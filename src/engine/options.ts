@@ -134,16 +134,18 @@ export function remarkOptions(e: EngineState, tick: boolean): void {
  */
 function remarkFeed(e: EngineState, f: VolFeed): void {
   if (f.forward === null) return;
-  const marks = chainMarks(f, f.markets, f.forward, Math.floor((f.expiry - e.now) / 1000));
-  f.markets.forEach((m, j) => {
-    if (m.closed) return;
+  const markets = f.markets;
+  const marks = chainMarks(f, markets, f.forward, Math.floor((f.expiry - e.now) / 1000));
+  for (let j = 0; j < markets.length; j++) {
+    const m = markets[j]!;
+    if (m.closed) continue;
     const mark = marks[j] as bigint | null;
     if (mark !== null && mark !== m.mark) {
       m.mark = mark;
       e.events.push({ type: 'markPrice', symbol: m.symbol, price: mark });
     }
-    for (const p of m.positions) if (p.sign !== 0) e.liqDirty.add(p);
-  });
+    if (m.positions.size !== 0) for (const p of m.positions) if (p.sign !== 0) e.liqDirty.add(p);
+  }
 }
 
 /** Adds the spot held since `lastSpotTime` to the settlement TWAP, for the part of [lastSpotTime, now] in the window. */
@@ -206,7 +208,8 @@ export function volQuote(e: EngineState, cmd: Cmd<'volQuote'>): undefined {
   let atm: bigint;
   try {
     atm = smileIv(smile, ref, ref);
-    for (const m of f.markets) smileIv(smile, m.option!.strike, ref);
+    // Only SVI can fail at a strike (a negative variance); a per-strike smile prices every strike.
+    if (smile.kind === 'svi') for (const m of f.markets) smileIv(smile, m.option!.strike, ref);
   } catch (err) {
     if (err instanceof RangeError) throw new Rejection('INVALID_COMMAND', `smile: ${err.message}`);
     throw err;

@@ -8,6 +8,7 @@
  * restored snapshot (no cached chain) mark exactly as the engine that ran with its cache.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { WAD, yearsFromSeconds } from '../../src/core/options/black76.ts';
 import { Black76IntChain } from '../../src/core/options/black76-int.ts';
@@ -203,5 +204,165 @@ describe('integer kernel: what the engine reads', { timeout: 60_000 }, () => {
         assert.equal(marks.putDeltaAt(i), r.putDelta, `put delta ${i} at ${seconds} s`);
       });
     }
+  });
+});
+
+/**
+ * Every mark after every command of a fixed sequence — per-strike and SVI smiles, a quote the jump guard scales
+ * back, ticks down to the last hour, spot moves — hashed, for a linear and an inverse chain. The digests were
+ * recorded with the engine's re-marking as it was before the fast path (IV cache, number premiums, reused chain
+ * layout), so a change to any mark, however small, shows here.
+ */
+function recordedMarks(underlying: MarketConfig, settle: 'linear' | 'inverse', tickSize: string): string {
+  const e = new Engine();
+  let time = START;
+  const h = createHash('sha256');
+  const run = (cmd: Cmd, at = time + 1_000) => {
+    time = at;
+    const r = e.apply({ ...cmd, time } as Command);
+    if (!r.ok) assert.fail(`${cmd.type} rejected: ${r.code} ${r.message}`);
+    for (const m of e.markets.values()) if (m.option !== null) h.update(`${m.symbol}=${m.mark};`);
+    h.update('\n');
+  };
+  run({ type: 'createMarket', market: underlying });
+  run({ type: 'setMarkPrice', symbol: underlying.symbol, price: '90000' });
+  run({
+    type: 'createOptionChain',
+    underlying: underlying.symbol,
+    settle,
+    expiries: [EXPIRY],
+    strikes: STRIKES,
+    tickSize,
+    lotSize: '0.01',
+    vol: { stalenessMs: 40 * 86_400_000, maxJump: '0.3' },
+  });
+  const vol = (smile: object) =>
+    run({ type: 'volQuote', underlying: underlying.symbol, expiry: EXPIRY, smile } as Cmd);
+  const spot = (price: string) => run({ type: 'setMarkPrice', symbol: underlying.symbol, price });
+  vol(SVI);
+  spot('91234.5');
+  vol(SVI_STEEP); // ATM vol jumps beyond 30%: scaled back
+  run({ type: 'tick' });
+  vol(STRIKE_IVS);
+  spot('88000.5');
+  run({ type: 'tick' }, time + 3_600_000);
+  vol({ kind: 'strikes', ivs: { '60000': '0.9', '85000': '0.61', '91000': '0.6', '150000': '0.8' } });
+  for (const hoursLeft of [240, 24, 1]) {
+    run({ type: 'tick' }, EXPIRY - hoursLeft * 3_600_000);
+    vol(hoursLeft === 24 ? STRIKE_IVS : SVI);
+    spot(hoursLeft === 24 ? '95000' : '90500');
+    run({ type: 'tick' });
+  }
+  return h.digest('hex');
+}
+
+describe('options: re-marking is unchanged by its fast path', { timeout: 60_000 }, () => {
+  test('a recorded sequence of quotes, ticks and spot moves marks exactly as before (linear and inverse)', () => {
+    assert.equal(
+      recordedMarks(BTCUSDT, 'linear', '0.1'),
+      '36377a8f23f05249108122a158cc4728cf9cfa2517ed1f352c669ccde2a389f6',
+    );
+    assert.equal(
+      recordedMarks(BTCUSD, 'inverse', '0.0001'),
+      '52d678b368c85f885c3db7ba5ac20bc8c167df554d54513e9a5aae00a5df69e9',
+    );
+  });
+});
+
+describe('integer kernel: the fast reads the engine uses are the exact values', { timeout: 120_000 }, () => {
+  // A deterministic generator (xorshift), so a failure names a reproducible case.
+  let seed = 0x9e3779b9;
+  const rnd = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const wadOf = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n + BigInt(Math.floor(rnd() * 1e12));
+
+  test('premiums on a price grid (unitsAt) equal floor(callAt/unit) and the inverse floor, wei for wei', () => {
+    let cases = 0;
+    for (let c = 0; c < 60; c++) {
+      const F = wadOf(10 ** (rnd() * 6));
+      const strikes = Array.from({ length: 40 }, (_, i) =>
+        i === 0 ? F : i === 1 ? F + 1n : wadOf((Number(F) / 1e18) * Math.exp((rnd() * 2 - 1) * 2.5)),
+      );
+      const vols = strikes.map((_, i) => (i === 2 ? 0n : wadOf(0.05 + rnd() * 3)));
+      const seconds = [60, 3_600, 86_400, 30 * 86_400, 2 * 365 * 86_400][c % 5]!;
+      const chain = new Black76IntChain(F, yearsFromSeconds(seconds), strikes);
+      const marks = chain.mark(vols);
+      for (const dp of [0, 2, 4, 8, 12, 18]) {
+        const unit = 10n ** BigInt(18 - dp);
+        for (const inverse of [false, true]) {
+          const table = chain.unitTable(unit, inverse);
+          strikes.forEach((_, i) => {
+            for (const put of [false, true]) {
+              let p = put ? marks.putAt(i) : marks.callAt(i);
+              if (inverse) p = (p * WAD) / F;
+              assert.equal(
+                marks.unitsAt(i, put, table),
+                p / unit,
+                `F ${F} K ${strikes[i]} ${seconds} s dp ${dp}`,
+              );
+              cases++;
+            }
+          });
+        }
+      }
+    }
+    assert.equal(cases, 60 * 40 * 6 * 2 * 2);
+  });
+
+  test('a premium on a grid boundary, or just below it, is read exactly (the estimate defers to bigint)', () => {
+    // Deep in the money at zero vol: the premium is F − K exactly, here a whole number of cents, and one wei less.
+    const F = 60_000n * WAD;
+    for (const K of [50_000n * WAD, 50_000n * WAD + 1n]) {
+      const chain = new Black76IntChain(F, yearsFromSeconds(86_400), [K]);
+      const marks = chain.mark([0n]);
+      assert.equal(marks.unitsAt(0, false, chain.unitTable(10n ** 16n, false)), (F - K) / 10n ** 16n);
+    }
+  });
+
+  test('ln(F/K) from the strikes’ cached logs has the bits of lnQ(F/K), at every forward a chain moves to', () => {
+    type Inside = { xTop: Float64Array; axBits: Int16Array; lnDirect(f: bigint, k: bigint): bigint };
+    const F0 = 90_000n * WAD;
+    const e4 = 54.598150033144236; // e^4: strikes either side of the |ln F/K| < 4 cut
+    const strikes = [
+      ...Array.from({ length: 300 }, () => wadOf(90_000 * Math.exp((rnd() * 2 - 1) * 4.2))),
+      F0,
+      F0 + 1n,
+      F0 - 1n,
+      F0 + 10n ** 9n,
+      wadOf(90_000 * e4),
+      wadOf(90_000 / e4),
+      1n,
+      10n ** 36n,
+    ];
+    let chain = new Black76IntChain(F0, yearsFromSeconds(30 * 86_400), strikes);
+    let direct = 0;
+    for (const F of [F0, F0 + WAD, F0 - 12_345n, wadOf(1_000), wadOf(500_000), F0 * 3n, 7n * WAD]) {
+      chain = chain.withForward(F, yearsFromSeconds(30 * 86_400));
+      const inside = chain as unknown as Inside;
+      strikes.forEach((k, i) => {
+        const a = inside.lnDirect(F, k);
+        if (a >= 4n * 2n ** 96n) {
+          assert.equal(inside.axBits[i], -1, `K ${k} is outside the fast path at F ${F}`);
+          return;
+        }
+        const bits = a === 0n ? 0 : a.toString(2).length;
+        const sh = BigInt(52 - bits);
+        assert.equal(inside.axBits[i], bits, `bits of ln(F/K), F ${F} K ${k}`);
+        assert.equal(
+          inside.xTop[i],
+          Number(sh >= 0n ? a << sh : a >> -sh),
+          `top bits of ln(F/K), F ${F} K ${k}`,
+        );
+        direct++;
+      });
+      const fresh = new Black76IntChain(F, yearsFromSeconds(30 * 86_400), strikes);
+      const vols = strikes.map(() => WAD / 2n);
+      assert.deepEqual(chain.price(vols), fresh.price(vols), `moved to ${F} vs built there`);
+    }
+    assert.ok(direct > 1_000);
   });
 });

@@ -115,6 +115,12 @@ function pow2(e: number): number {
   return r;
 }
 
+// 2^−k for k = 0..1074 (exact: halving a power of two; 2^−1074 is the least subnormal). Indexing past the end
+// gives undefined, hence NaN, which the callers treat as "not decided here".
+const INV_POW2 = new Float64Array(1075);
+INV_POW2[0] = 1;
+for (let k = 1; k < INV_POW2.length; k++) INV_POW2[k] = (INV_POW2[k - 1] as number) * 0.5;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Tables, built once from bigint series at 2^192 (the Mills recurrence below loses at most ~50 of those bits).
 
@@ -245,6 +251,26 @@ const MODE_DD = 4; // c = φ(a)·dA·dB/2^108 (dA = −dM/dh at 2^50, dB = v at 
 
 const FAST_VOL_MAX = pow2(62); // σ < 2^62 wei keeps σ/2^10 below 2^52
 
+// ln F − ln K (see logMoneyness): logs of K·2^160/WAD, so that the argument's floor costs < 2^−4 units of 2^−96 for
+// any K ≥ 1 wei; the margin M in units of 2^−96; |x| from M of the cut at 4 on either side; bit lengths 65..99
+// (sh = bits − 52 ≥ 13 keeps M's 12 bits below the top 52; a < 4 + M has at most 99 bits).
+const LN_SHIFT = Q96_BITS + 64n;
+const LN_M = 4096n;
+const X_OUT = 4n * Q96 + LN_M;
+const X_IN = 4n * Q96 - LN_M;
+const LN_SH_MIN = 13;
+const LN_SH_MAX = 47;
+const LN_SHIFTS: bigint[] = [];
+const LN_MASK: bigint[] = [];
+const LN_LIMIT: bigint[] = [];
+for (let sh = 0; sh <= LN_SH_MAX; sh++) {
+  LN_SHIFTS.push(BigInt(sh));
+  LN_MASK.push((1n << BigInt(sh)) - 1n);
+  LN_LIMIT.push((1n << BigInt(sh)) - LN_M);
+}
+const LN_VIEW = new DataView(new ArrayBuffer(8));
+const P51 = P26 * P26 * 0.5;
+
 function checkRange(name: string, v: bigint, min: bigint, max: bigint): void {
   if (v < min || v > max) throw new RangeError(`${name} must be in [${min}, ${max}] wei, got ${v}`);
 }
@@ -264,13 +290,19 @@ export class Black76IntChain {
   private readonly numHi: Float64Array;
   private readonly numLo: Float64Array;
   // K ≥ F: the out-of-the-money option is the call.
-  private readonly otmCall: Uint8Array;
+  readonly otmCall: Uint8Array;
+  // Premiums in units of a price grid (`unitTable`), by grid: they depend on the forward and strikes only, so the
+  // chains `at` derives share them.
+  private readonly unitTables: Map<string, UnitTable> = new Map();
   // |ln(F/K)| in Q96 and its bit length (−1: outside the fast domain), kept so that `at(years)` re-targets the chain
   // to another time without recomputing the logarithms; xTop is its top 52 bits (the usual X, independent of T).
   private ax: bigint[] = [];
   private axBits: Int16Array = new Int16Array(0);
   private xTop: Float64Array = new Float64Array(0);
   private lnReady = false;
+  // ln(K·2^64) per strike in Q96 (lnQ of K·2^160/WAD), computed once for a list of strikes and shared by every chain
+  // derived from it (`at`, `withForward`), so that a new forward costs one lnQ, not one per strike.
+  private lnK: { v: bigint[] | null } = { v: null };
   // √T·2^96.
   readonly sqrtTQ96: bigint;
   // v·2^pn = floor(σ/2^10 · g / 2^52) with g = g1·2^26 + g0 (σ√T per 2^10 wei, normalised to [2^51, 2^52)).
@@ -295,20 +327,31 @@ export class Black76IntChain {
     checkRange('black76: forward', forward, 0n, MAX_PRICE);
     checkRange('black76: years', years, 0n, MAX_YEARS);
     checkRange('black76: discount', discount, 1n, MAX_DISCOUNT);
-    for (const k of strikes) checkRange('black76: strike', k, 0n, MAX_PRICE);
+    // Re-targeted by `at` (lnFrom's own strikes, same forward): the strikes were checked and classified already, and
+    // neither array is ever written after construction, so both are shared.
+    // Moved to another forward by `withForward` (lnFrom's own strikes): the strikes are shared too, with their logs.
+    const ownStrikes = lnFrom !== undefined && lnFrom.strikes === strikes;
+    const retarget = ownStrikes && lnFrom.forward === forward;
+    if (!ownStrikes) for (const k of strikes) checkRange('black76: strike', k, 0n, MAX_PRICE);
     this.forward = forward;
     this.years = years;
     this.discount = discount;
-    this.strikes = [...strikes];
+    this.strikes = ownStrikes ? strikes : [...strikes];
+    if (ownStrikes) this.lnK = lnFrom.lnK;
     const n = strikes.length;
     this.num = new Float64Array(n).fill(-1);
     this.numHi = new Float64Array(n);
     this.numLo = new Float64Array(n);
-    this.otmCall = new Uint8Array(n);
     this.sqrtTQ96 = sqrtQ(wadToQ(years));
-    this.strikes.forEach((k, i) => {
-      this.otmCall[i] = k >= forward ? 1 : 0;
-    });
+    if (retarget) {
+      this.otmCall = lnFrom.otmCall;
+      this.unitTables = lnFrom.unitTables;
+    } else {
+      this.otmCall = new Uint8Array(n);
+      this.strikes.forEach((k, i) => {
+        this.otmCall[i] = k >= forward ? 1 : 0;
+      });
+    }
     this.marks = new IntChainMarks(this, n);
     if (discount !== WAD || years === 0n || forward === 0n) return; // every strike by black76()
     // g = 2^10·√T/1e18 per unit of σ/2^10 wei, scaled by 2^zg into [2^51, 2^52).
@@ -329,7 +372,7 @@ export class Black76IntChain {
     this.vnMax = 24 * pow2(pn);
     this.vnLow = pow2(pn - 5);
     this.vnDd = pow2(pn - 6);
-    if (lnFrom?.lnReady === true && sameChain(lnFrom, forward, this.strikes)) {
+    if (lnFrom?.lnReady === true && (retarget || sameChain(lnFrom, forward, this.strikes))) {
       this.ax = lnFrom.ax;
       this.axBits = lnFrom.axBits;
       this.xTop = lnFrom.xTop;
@@ -344,7 +387,7 @@ export class Black76IntChain {
       let X = this.xTop[i] as number; // s = 148 − bits: the top 52 bits
       if (s !== 148 - bits) {
         const sh = BigInt(s) - Q96_BITS;
-        const ax = this.ax[i] as bigint;
+        const ax = this.axAt(i);
         X = Number(sh >= 0n ? ax << sh : ax >> -sh);
       }
       const ex = pn + 47 - s; // ≥ 0
@@ -360,33 +403,98 @@ export class Black76IntChain {
     }
   }
 
-  // |ln(F/K)| per strike in Q96 (the chain's costly part: one lnQ each), with its bit length and top 52 bits.
+  // |ln(F/K)| per strike in Q96, with its bit length and top 52 bits: all the kernel reads unless √T is so large that
+  // it needs more bits of a tiny |x| (then `axAt`). Computed as ln F − ln K from the strikes' cached logs: each lnQ
+  // is within ~10 units of 2^−96 (≤ 1e-28 measured), and the direct lnQ((F·2^96)/K) this replaces within that plus
+  // K/F units (its argument's floor; K/F < e^4 on the fast path). Where every value within M = 2^12 units of ln F − ln K
+  // has the same bit length, the same top 52 bits and the same side of the |x| < 4 cut, so has the direct value,
+  // and those are kept; any other strike (near the money, or near a boundary: rare) gets the direct lnQ. The
+  // result is bit for bit what the direct computation gives (test/core/options-pricing-int.test.ts checks it).
   private logMoneyness(forward: bigint): void {
     const n = this.strikes.length;
     const ax: bigint[] = new Array(n).fill(0n);
     const axBits = new Int16Array(n).fill(-1);
     const xTop = new Float64Array(n);
     const xMax = 4n * Q96;
-    this.strikes.forEach((k, i) => {
-      if (k === 0n) return;
-      const x = lnQ((forward << Q96_BITS) / k);
-      const a = x < 0n ? -x : x;
-      if (a >= xMax) return;
-      const bits = a === 0n ? 0 : a.toString(2).length;
-      const sh = BigInt(52 - bits);
-      ax[i] = a;
+    let lnK = this.lnK.v;
+    if (lnK === null) {
+      lnK = this.strikes.map((k) => (k === 0n ? 0n : lnQ((k << LN_SHIFT) / WAD)));
+      this.lnK.v = lnK;
+    }
+    const lnF = lnQ((forward << LN_SHIFT) / WAD);
+    for (let i = 0; i < n; i++) {
+      const k = this.strikes[i] as bigint;
+      if (k === 0n) continue;
+      const d = lnF - (lnK[i] as bigint);
+      const a = d < 0n ? -d : d;
+      if (a >= X_OUT) continue; // every value within M is ≥ 4: outside the fast path
+      if (a < X_IN) {
+        // The bit length guessed from the double nearest a; a wrong guess fails the checks below.
+        LN_VIEW.setFloat64(0, Number(a));
+        const sh = ((LN_VIEW.getUint16(0) >> 4) & 0x7ff) - 1023 + 1 - 52; // bits − 52
+        if (sh >= LN_SH_MIN && sh <= LN_SH_MAX) {
+          const r = a & (LN_MASK[sh] as bigint);
+          if (r >= LN_M && r < (LN_LIMIT[sh] as bigint)) {
+            const X = Number(a >> (LN_SHIFTS[sh] as bigint));
+            if (X >= P51 && X < P52) {
+              ax[i] = -1n; // not computed: axAt
+              axBits[i] = sh + 52;
+              xTop[i] = X;
+              continue;
+            }
+          }
+        }
+      }
+      const a0 = this.lnDirect(forward, k);
+      if (a0 >= xMax) continue;
+      const bits = a0 === 0n ? 0 : a0.toString(2).length;
+      const sb = BigInt(52 - bits);
+      ax[i] = a0;
       axBits[i] = bits;
-      xTop[i] = Number(sh >= 0n ? a << sh : a >> -sh);
-    });
+      xTop[i] = Number(sb >= 0n ? a0 << sb : a0 >> -sb);
+    }
     this.ax = ax;
     this.axBits = axBits;
     this.xTop = xTop;
+  }
+
+  // |ln(F/K)| in Q96 by one lnQ of the ratio: the chain's definition of it.
+  private lnDirect(forward: bigint, k: bigint): bigint {
+    const x = lnQ((forward << Q96_BITS) / k);
+    return x < 0n ? -x : x;
+  }
+
+  // Strike i's |ln(F/K)| in Q96 in full (computed when first needed, then kept for the chains that share it).
+  private axAt(i: number): bigint {
+    let a = this.ax[i] as bigint;
+    if (a < 0n) {
+      a = this.lnDirect(this.forward, this.strikes[i] as bigint);
+      this.ax[i] = a;
+    }
+    return a;
+  }
+
+  // The same strikes at another forward (and time): what `new Black76IntChain(forward, years, strikes)` gives, bit
+  // for bit, with the strikes' logarithms reused, so that ln(F/K) costs one lnQ for the whole chain.
+  withForward(forward: bigint, years: bigint): Black76IntChain {
+    return new Black76IntChain(forward, years, this.strikes, this.discount, this);
   }
 
   // The same chain (forward, strikes, discount) at another time to expiry: bit for bit what the constructor gives,
   // without recomputing ln(F/K) (which costs several times a kernel pass). A new chain; this one is unchanged.
   at(years: bigint): Black76IntChain {
     return new Black76IntChain(this.forward, years, this.strikes, this.discount, this);
+  }
+
+  // The chain's premiums in whole units of `unit` wei (see UnitTable), built once per grid and forward.
+  unitTable(unit: bigint, inverse: boolean): UnitTable {
+    const key = inverse ? `i${unit}` : `l${unit}`;
+    let t = this.unitTables.get(key);
+    if (t === undefined) {
+      t = new UnitTable(this, unit, inverse);
+      this.unitTables.set(key, t);
+    }
+    return t;
   }
 
   // Marks and Greeks of every strike as bigint WAD (vols[i] for strikes[i]), as Black76Chain.price.
@@ -518,6 +626,51 @@ function sameChain(c: Black76IntChain, forward: bigint, strikes: readonly bigint
 }
 
 const WAD_SQ = WAD * WAD;
+const P50 = P26 * P26 * 0.25;
+const EPS48 = I24 * I24; // 2^−48
+
+// A price grid for a chain's premiums: a premium P (callAt/putAt, wei) is read as floor(P/unit) (linear) or as the
+// coin premium floor(floor(P·WAD/F)/unit) (inverse, as inverseView then the grid). Both are floor((z + d)·c − δ)
+// with z the kernel's out-of-the-money value before its floor, d = |F − K| on the in-the-money side (else 0),
+// c = 1/unit or WAD/(F·unit), and δ ∈ [0, c) the inverse's inner floor (0 for linear). Per strike: min(F,K)·c and
+// the exact split of d·c into a whole part qd and a fraction rd (bigint, once per forward).
+export class UnitTable {
+  readonly unit: bigint;
+  readonly inverse: boolean;
+  // δ's bound: c for inverse, 0 for linear.
+  readonly delta: number;
+  readonly mc: Float64Array;
+  // floor(d·c), exact; −1 when ≥ 2^50 (that strike's in-the-money side is read in bigint).
+  readonly qd: Float64Array;
+  readonly rd: Float64Array;
+
+  constructor(chain: Black76IntChain, unit: bigint, inverse: boolean) {
+    const F = chain.forward;
+    const n = chain.strikes.length;
+    this.unit = unit;
+    this.inverse = inverse;
+    const den = inverse ? F * unit : unit;
+    const c = inverse ? Number(WAD) / Number(den) : 1 / Number(unit);
+    this.delta = inverse ? c : 0;
+    this.mc = new Float64Array(n);
+    this.qd = new Float64Array(n);
+    this.rd = new Float64Array(n);
+    const dNum = Number(den);
+    for (let i = 0; i < n; i++) {
+      const K = chain.strikes[i] as bigint;
+      this.mc[i] = Number(K < F ? K : F) * c;
+      const d = K < F ? F - K : K - F;
+      const num = inverse ? d * WAD : d;
+      const q = den === 0n ? 0n : num / den;
+      if (q >= 0x4000000000000n) {
+        this.qd[i] = -1;
+        continue;
+      }
+      this.qd[i] = Number(q);
+      this.rd[i] = Number(num - q * den) / dNum;
+    }
+  }
+}
 
 // −⌈x/2^s⌉ for x ≥ 0: a quantity subtracted from a cap, rounded so that the result is floored.
 function ceilShift(x: bigint, s: bigint): bigint {
@@ -640,6 +793,56 @@ export class IntChainMarks {
   putDeltaAt(i: number): bigint {
     if (this.mode[i] === MODE_BIGINT) return (this.exact[i] as Black76Result).putDelta;
     return this.callDeltaAt(i) - WAD;
+  }
+
+  // Strike i's call (put = false) or put premium on the grid of `t` (UnitTable), rounded down: exactly
+  // floor(callAt(i)/unit), or for an inverse grid floor(floor(callAt(i)·WAD/F)/unit), and the same for the put.
+  // Read without bigint: T = max(z·c, 0) + rd estimates (z + d)·c − qd in doubles. Each of its ≤ 14 roundings
+  // (Number of min(F,K), c, the products by φ and the M difference, the sum) is relative ≤ 2^−53 of the terms,
+  // so |T − exact| ≤ (S + 1)·2^−49 with S the terms' magnitude; with twice that margin, when [T − err − δ, T + err]
+  // holds a single integer part (or lies below 1), that is the exact floor. Otherwise, at or above 2^50 units, or
+  // for a strike priced by black76(), the premium is converted in bigint as callAt/putAt. Either way the result is
+  // the exact value, so it is the same on every machine (and IEEE +, ×, / are correctly rounded anyway).
+  unitsAt(i: number, put: boolean, t: UnitTable): bigint {
+    const mode = this.mode[i];
+    if (mode === MODE_BIGINT) return this.unitsExact(i, put, t);
+    let qd = 0;
+    let rd = 0;
+    if (put === (this.chain.otmCall[i] === 1)) {
+      // the in-the-money side: d = |F − K|
+      qd = t.qd[i] as number;
+      rd = t.rd[i] as number;
+      if (qd < 0) return this.unitsExact(i, put, t);
+    }
+    let zc = 0;
+    let s = 0;
+    if (mode !== MODE_CUT) {
+      const k = (this.phiExp[i] as number) + 50;
+      const mc = t.mc[i] as number;
+      const w = mc * (this.phi[i] as number) * (this.dA[i] as number);
+      if (mode === MODE_DIFF) zc = w * (INV_POW2[k] as number);
+      else if (mode === MODE_DD) zc = w * (this.dB[i] as number) * (INV_POW2[k + 58] as number);
+      else {
+        const wc = w * (INV_POW2[k] as number);
+        zc = mc - wc;
+        s = mc + (wc < 0 ? -wc : wc);
+      }
+      if (mode !== MODE_ONE_MINUS) s = zc < 0 ? -zc : zc;
+    }
+    const T = (zc > 0 ? zc : 0) + rd;
+    const err = (s + 1) * EPS48;
+    const hi = T + err;
+    if (!(hi < P50)) return this.unitsExact(i, put, t); // also NaN (an exponent past the table)
+    const f = floor(hi);
+    if (f !== 0 && T - err - t.delta < f) return this.unitsExact(i, put, t);
+    return BigInt(qd + f);
+  }
+
+  // unitsAt in bigint: the premium, the coin premium floored (inverse), then floored to the grid.
+  private unitsExact(i: number, put: boolean, t: UnitTable): bigint {
+    let p = put ? this.putAt(i) : this.callAt(i);
+    if (t.inverse) p = (p * WAD) / this.chain.forward;
+    return p / t.unit;
   }
 
   // The out-of-the-money premium of a strike on the fast path (0 when cut off), converted once per pass.
