@@ -4,7 +4,7 @@
  *
  * Marks of the Derive portfolio cases are inputs here (Black-76 on the forward, D = 1, computed by the reference's
  * float script to ~1e-13): these tests are about margin, the pricing tests check Black-76 itself.
- * Not covered: OPT-CBOE-NAKED-* (US equity 20%-of-stock rules per 100-share contract; no crypto preset has that shape).
+ * OPT-CBOE-NAKED-*, OPT-DRV-SRM-OC-1 and OPT-BNB-MARKIV-1 are in options-golden-extra.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

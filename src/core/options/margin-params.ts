@@ -117,3 +117,44 @@ function deriveEthBtc(): DeriveSpec {
     mmOffsetScale: '1.05',
   };
 }
+
+/**
+ * Derive StandardManager oracle contingency on options (`OracleContingencyParams`, IM only) [PUB S-V2]: when the
+ * feed confidence is below `optionThreshold`, IM is reduced by (1 − confidence) · OCFactor · spot · |short size|.
+ */
+export interface DeriveOracleContingencySpec {
+  optionThreshold: string;
+  OCFactor: string;
+}
+
+/**
+ * Mainnet deploy values, v2-core `scripts/config-mainnet.sol` (thresholds 0.55, OCFactor 1), every underlying.
+ * Deploy-time values, not necessarily live.
+ */
+export const DERIVE_ORACLE_CONTINGENCY: ByUnderlying<DeriveOracleContingencySpec> = {
+  default: { optionThreshold: '0.55', OCFactor: '1' },
+};
+
+/** The unit-test values behind OPT-DRV-SRM-OC-1 (TestStandardManager_Option::testOracleContingencyOnOptions). */
+export const DERIVE_ORACLE_CONTINGENCY_CONFIG_TEST: DeriveOracleContingencySpec = {
+  optionThreshold: '0.9',
+  OCFactor: '0.1',
+};
+
+/**
+ * Reg-T / CBOE naked short equity option, per share [3P S-ME, S-EDELTA; options-margin.md §3b]: premium +
+ * max(underlyingPct · S − OTM, minimumPct · (S for calls, K for puts)). Broad-based index options use 15%.
+ */
+export interface RegTNakedSpec {
+  underlyingPct: string;
+  minimumPct: string;
+  /** Shares per contract. */
+  multiplier: string;
+}
+
+export const REG_T_EQUITY: RegTNakedSpec = { underlyingPct: '0.20', minimumPct: '0.10', multiplier: '100' };
+export const REG_T_BROAD_INDEX: RegTNakedSpec = {
+  underlyingPct: '0.15',
+  minimumPct: '0.10',
+  multiplier: '100',
+};

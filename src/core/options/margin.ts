@@ -28,10 +28,14 @@ import {
   type ByUnderlying,
   DERIBIT_OPTION_PARAMS,
   DERIVE_OPTION_PARAMS,
+  DERIVE_ORACLE_CONTINGENCY,
   type DeribitShapeSpec,
+  type DeriveOracleContingencySpec,
   type DeriveSpec,
   OKX_OPTION_PARAMS,
   type OkxSpec,
+  REG_T_EQUITY,
+  type RegTNakedSpec,
 } from './margin-params.ts';
 
 export type OptionVenue = 'deribit' | 'okx' | 'derive' | 'ringfence';
@@ -53,6 +57,8 @@ export interface OptionLeg {
   /** Spot index where a venue uses it apart from the forward (Derive's OTM ratio and spot charges, OKX's USD
    * multiplier). Default: underlyingPrice. */
   spotPrice?: bigint;
+  /** Spot feed confidence, WAD in [0, 1]; only Derive reads it (oracle contingency on short IM). Default: 1. */
+  spotConfidence?: bigint;
 }
 
 export interface LegMargin {
@@ -65,6 +71,7 @@ export interface OptionMarginParams {
   deribit?: DeribitShapeSpec;
   okx?: OkxSpec;
   derive?: DeriveSpec;
+  deriveOracleContingency?: DeriveOracleContingencySpec;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -94,6 +101,7 @@ export function optionParamsFor(underlying: string | undefined, params: OptionMa
     deribit: wadOf(params.deribit ?? row(DERIBIT_OPTION_PARAMS, underlying)),
     okx: wadOf(params.okx ?? row(OKX_OPTION_PARAMS, underlying)),
     derive: wadOf(params.derive ?? row(DERIVE_OPTION_PARAMS, underlying)),
+    deriveOc: wadOf(params.deriveOracleContingency ?? row(DERIVE_ORACLE_CONTINGENCY, underlying)),
   };
 }
 
@@ -106,7 +114,7 @@ const mulUp = (a: bigint, b: bigint): bigint => ceilDiv(a * b, WAD);
 const ratioDown = (a: bigint, b: bigint): bigint => floorDiv(a * WAD, b);
 
 /** Out-of-the-money amount against `reference`: call max(K − U, 0), put max(U − K, 0). */
-function otmAmount(leg: OptionLeg, reference: bigint): bigint {
+function otmAmount(leg: Pick<OptionLeg, 'type' | 'strike'>, reference: bigint): bigint {
   const d = leg.type === 'call' ? leg.strike - reference : reference - leg.strike;
   return maxBig(d, 0n);
 }
@@ -175,13 +183,34 @@ function deriveIsolatedUsd(leg: OptionLeg, p: Wad<DeriveSpec>, markUsd: bigint):
   return ordered(maxBig(im, mulUp(mm, p.mmOffsetScale)), mm);
 }
 
-/** Per 1 unit in the leg's settle currency: linear capped at the one-leg max loss, inverse converted to coin. */
-export function derivePerUnit(leg: OptionLeg, p: Wad<DeriveSpec>): LegMargin {
+/**
+ * Derive's oracle contingency per short unit, USD, IM only (StandardManager `_getNetOptionMarginAndMtM`): when the
+ * feed confidence is below `optionThreshold`, (1 − confidence) · OCFactor · spot — a stale or disputed price may hide
+ * a loss, so new risk must carry a cushion in proportion to the doubt. Rounded up (a charge).
+ */
+export function deriveOracleContingencyUsd(leg: OptionLeg, oc: Wad<DeriveOracleContingencySpec>): bigint {
+  const confidence = leg.spotConfidence ?? WAD;
+  if (confidence >= oc.optionThreshold) return 0n;
+  return mulUp(mulUp(WAD - confidence, oc.OCFactor), leg.spotPrice ?? leg.underlyingPrice);
+}
+
+const NO_CONTINGENCY = { optionThreshold: 0n, OCFactor: 0n };
+
+/**
+ * Per 1 unit in the leg's settle currency: linear capped at the one-leg max loss, inverse converted to coin. The
+ * oracle contingency is added to IM after the cap, as the SRM subtracts it after max(isolated, max loss).
+ */
+export function derivePerUnit(
+  leg: OptionLeg,
+  p: Wad<DeriveSpec>,
+  oc: Wad<DeriveOracleContingencySpec> = NO_CONTINGENCY,
+): LegMargin {
   const f = leg.underlyingPrice;
+  const contingency = deriveOracleContingencyUsd(leg, oc);
   if (leg.settle === 'inverse') {
     const usd = deriveIsolatedUsd(leg, p, mulUp(leg.markPrice, f));
     return {
-      initialMargin: ceilDiv(usd.initialMargin * WAD, f),
+      initialMargin: ceilDiv((usd.initialMargin + contingency) * WAD, f),
       maintenanceMargin: ceilDiv(usd.maintenanceMargin * WAD, f),
     };
   }
@@ -190,7 +219,7 @@ export function derivePerUnit(leg: OptionLeg, p: Wad<DeriveSpec>): LegMargin {
   // one short call's payoffs at 0 and at its strike are 0, plus the unpaired-call charge scale × forward.
   const capIm = leg.type === 'put' ? leg.strike : mulUp(p.unpairedIMScale, f);
   const capMm = leg.type === 'put' ? leg.strike : mulUp(p.unpairedMMScale, f);
-  return ordered(minBig(iso.initialMargin, capIm), minBig(iso.maintenanceMargin, capMm));
+  return ordered(minBig(iso.initialMargin, capIm) + contingency, minBig(iso.maintenanceMargin, capMm));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -199,6 +228,8 @@ function checkLeg(leg: OptionLeg): void {
   if (leg.underlyingPrice <= 0n) throw new RangeError('optionLegMargin: underlyingPrice must be positive');
   if (leg.spotPrice !== undefined && leg.spotPrice <= 0n)
     throw new RangeError('optionLegMargin: spotPrice must be positive');
+  if (leg.spotConfidence !== undefined && (leg.spotConfidence < 0n || leg.spotConfidence > WAD))
+    throw new RangeError('optionLegMargin: spotConfidence must be within [0, 1]');
   if (leg.size < 0n || leg.markPrice < 0n || leg.strike < 0n)
     throw new RangeError('optionLegMargin: size, markPrice and strike must not be negative');
 }
@@ -216,9 +247,13 @@ export function optionMarginPerUnit(
     case 'okx':
       return okxPerUnit(leg, p.okx);
     case 'derive':
-      return derivePerUnit(leg, p.derive);
+      return derivePerUnit(leg, p.derive, p.deriveOc);
     case 'ringfence': {
-      const all = [deribitPerUnit(leg, p.deribit), okxPerUnit(leg, p.okx), derivePerUnit(leg, p.derive)];
+      const all = [
+        deribitPerUnit(leg, p.deribit),
+        okxPerUnit(leg, p.okx),
+        derivePerUnit(leg, p.derive, p.deriveOc),
+      ];
       return {
         initialMargin: all.reduce((m, x) => maxBig(m, x.initialMargin), 0n),
         maintenanceMargin: all.reduce((m, x) => maxBig(m, x.maintenanceMargin), 0n),
@@ -243,4 +278,39 @@ export function optionLegMargin(
     initialMargin: mulUp(unit.initialMargin, leg.size),
     maintenanceMargin: mulUp(unit.maintenanceMargin, leg.size),
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reg-T / CBOE naked equity option (US brokers). Not an OptionVenue: calc's option venues are fixed, and the rule is
+// per 100-share contract in USD on stock, which no crypto preset shares.
+
+export interface RegTLeg {
+  type: 'call' | 'put';
+  side: 'long' | 'short';
+  /** Contracts, WAD (1 = one contract of `multiplier` shares). */
+  contracts: bigint;
+  /** Stock (or index) price per share, WAD USD. */
+  underlyingPrice: bigint;
+  strike: bigint;
+  /** Option price per share, WAD USD. */
+  premium: bigint;
+}
+
+/**
+ * Requirement in USD (WAD, rounded up), premium included. Short call: max(20%·S − OTM, 10%·S) + premium; short put:
+ * max(20%·S − OTM, 10%·K) + premium; per share, × multiplier × contracts. Long: the premium, paid in full.
+ * The broker's "SMA debit"/call for funds is this less the proceeds received.
+ */
+export function regTNakedRequirement(leg: RegTLeg, spec: RegTNakedSpec = REG_T_EQUITY): bigint {
+  if (leg.contracts < 0n || leg.underlyingPrice <= 0n || leg.strike < 0n || leg.premium < 0n)
+    throw new RangeError('regTNakedRequirement: prices must be positive, contracts and premium not negative');
+  const p = wadOf(spec);
+  const s = leg.underlyingPrice;
+  let perShare = leg.premium;
+  if (leg.side === 'short') {
+    const base = mulUp(p.underlyingPct, s) - otmAmount({ type: leg.type, strike: leg.strike }, s);
+    const minimum = mulUp(p.minimumPct, leg.type === 'call' ? s : leg.strike);
+    perShare += maxBig(base, minimum);
+  }
+  return mulUp(mulUp(perShare, p.multiplier), leg.contracts);
 }
