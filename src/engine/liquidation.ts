@@ -320,6 +320,22 @@ function refileStale(e: EngineState, markets: readonly Market[]): void {
   for (const m of markets) for (const p of m.liqIndex.stale) fileIsolated(e, p);
 }
 
+/** Notes an account's cross bucket in `asset` as changed (the map is created on first use). */
+function markCross(
+  dirty: Map<Account, Set<string>> | null,
+  a: Account,
+  asset: string,
+): Map<Account, Set<string>> {
+  const map = dirty ?? new Map<Account, Set<string>>();
+  let assets = map.get(a);
+  if (assets === undefined) {
+    assets = new Set();
+    map.set(a, assets);
+  }
+  assets.add(asset);
+  return map;
+}
+
 /**
  * Re-files every position and cross bucket whose state changed in this command (`e.liqDirty`, and the ledger
  * accounts the command touched), and flags the markets they make due in `e.sweepMarkets`. `apply` runs it once the
@@ -328,30 +344,20 @@ function refileStale(e: EngineState, markets: readonly Market[]): void {
 export function refileDirty(e: EngineState): void {
   const touched = e.ledger.touched;
   if (e.liqDirty.size === 0 && touched.size === 0) return;
+  // Allocated only when needed, and no closures: this runs on every command that moved money.
   let crossDirty: Map<Account, Set<string>> | null = null;
-  const addCross = (a: Account, asset: string) => {
-    crossDirty ??= new Map();
-    const s = crossDirty.get(a) ?? new Set<string>();
-    crossDirty.set(a, s);
-    s.add(asset);
-  };
-  // Named silos touched (allocated only when one is: this runs on every command).
   let silos: Set<Silo> | null = null;
-  const addSilo = (s: Silo) => {
-    silos ??= new Set();
-    silos.add(s);
-  };
   for (const l of touched) {
     if (l.owner instanceof Position) e.liqDirty.add(l.owner);
-    else if (l.owner instanceof Account) addCross(l.owner, l.asset);
-    else if (l.owner instanceof Silo) addSilo(l.owner);
+    else if (l.owner instanceof Account) crossDirty = markCross(crossDirty, l.owner, l.asset);
+    else if (l.owner instanceof Silo) (silos ??= new Set()).add(l.owner);
   }
   touched.clear();
   for (const p of e.liqDirty) {
     if ((p.mode === 'isolated' || p.sign === 0) && touchIsolated(e, p)) e.sweepMarkets.add(p.market);
     if (p.mode === 'cross') {
-      if (p.silo !== null) addSilo(p.silo);
-      else addCross(p.account, p.market.asset);
+      if (p.silo !== null) (silos ??= new Set()).add(p.silo);
+      else crossDirty = markCross(crossDirty, p.account, p.market.asset);
     }
   }
   e.liqDirty.clear();
