@@ -320,6 +320,13 @@ function refileStale(e: EngineState, markets: readonly Market[]): void {
   for (const m of markets) for (const p of m.liqIndex.stale) fileIsolated(e, p);
 }
 
+/** Notes a named silo as changed (the set is created on first use). */
+function markSilo(dirty: Set<Silo> | null, silo: Silo): Set<Silo> {
+  const set = dirty ?? new Set<Silo>();
+  set.add(silo);
+  return set;
+}
+
 /** Notes an account's cross bucket in `asset` as changed (the map is created on first use). */
 function markCross(
   dirty: Map<Account, Set<string>> | null,
@@ -350,13 +357,13 @@ export function refileDirty(e: EngineState): void {
   for (const l of touched) {
     if (l.owner instanceof Position) e.liqDirty.add(l.owner);
     else if (l.owner instanceof Account) crossDirty = markCross(crossDirty, l.owner, l.asset);
-    else if (l.owner instanceof Silo) (silos ??= new Set()).add(l.owner);
+    else if (l.owner instanceof Silo) silos = markSilo(silos, l.owner);
   }
   touched.clear();
   for (const p of e.liqDirty) {
     if ((p.mode === 'isolated' || p.sign === 0) && touchIsolated(e, p)) e.sweepMarkets.add(p.market);
     if (p.mode === 'cross') {
-      if (p.silo !== null) (silos ??= new Set()).add(p.silo);
+      if (p.silo !== null) silos = markSilo(silos, p.silo);
       else crossDirty = markCross(crossDirty, p.account, p.market.asset);
     }
   }

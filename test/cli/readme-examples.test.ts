@@ -183,7 +183,7 @@ describe("README is a newcomer's page over the reference in docs/", () => {
         .filter((line) => line.startsWith('|'))
         .join('\n');
     const inReadme = table(section(readme, 'Benchmarks'));
-    assert.match(inReadme, /\| `matching` \(2026-12-06\)/);
+    assert.match(inReadme, /^\| `matching` \|/m);
     assert.equal(inReadme, table(read('docs/benchmarks.md')));
   });
 });
