@@ -21,42 +21,10 @@
  * caps markets at 256 (MAX_MARKETS), so beyond the first createOptionChain the bench adds the chain's markets to the
  * state directly, with the same configs; everything timed is the engine's code.
  */
+import { cumnormFloat, pdfFloat } from '../test/core/float-reference.ts';
 import { checkArgs, fmtInt, intArg, parseArgs, round, say } from './lib.ts';
 
-// Float reference: textbook Black-76 with Hart's double-precision normal CDF (the check the tests use).
-function cumnorm(x: number): number {
-  const ax = Math.abs(x);
-  let c: number;
-  if (ax > 37) c = 0;
-  else {
-    const e = Math.exp((-ax * ax) / 2);
-    if (ax < 7.07106781186547) {
-      let n = 3.52624965998911e-2 * ax + 0.700383064443688;
-      n = n * ax + 6.37396220353165;
-      n = n * ax + 33.912866078383;
-      n = n * ax + 112.079291497871;
-      n = n * ax + 221.213596169931;
-      n = n * ax + 220.206867912376;
-      let d = 8.83883476483184e-2 * ax + 1.75566716318264;
-      d = d * ax + 16.064177579207;
-      d = d * ax + 86.7807322029461;
-      d = d * ax + 296.564248779674;
-      d = d * ax + 637.333633378831;
-      d = d * ax + 793.826512519948;
-      d = d * ax + 440.413735824752;
-      c = (e * n) / d;
-    } else {
-      let b = ax + 0.65;
-      b = ax + 4 / b;
-      b = ax + 3 / b;
-      b = ax + 2 / b;
-      b = ax + 1 / b;
-      c = e / b / 2.506628274631;
-    }
-  }
-  return x > 0 ? 1 - c : c;
-}
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+// Float reference: textbook Black-76 on the tests' double-precision normal CDF and density.
 
 interface FloatResult {
   call: number;
@@ -83,9 +51,9 @@ function floatChain(
     const v = vol * sqrtT;
     const d1 = (Math.log(F / K) + 0.5 * v * v) / v;
     const d2 = d1 - v;
-    const n1 = cumnorm(d1);
-    const n2 = cumnorm(d2);
-    const pdf = Math.exp(-0.5 * d1 * d1) * INV_SQRT_2PI;
+    const n1 = cumnormFloat(d1);
+    const n2 = cumnormFloat(d2);
+    const pdf = pdfFloat(d1);
     out[i] = {
       call: F * n1 - K * n2,
       put: K * (1 - n2) - F * (1 - n1),

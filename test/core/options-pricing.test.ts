@@ -18,6 +18,7 @@ import {
   yearsFromSeconds,
 } from '../../src/core/options/black76.ts';
 import { expWad, lnWad, normCdfWad, normPdfWad, sqrtWad, WAD } from '../../src/core/options/fixedmath.ts';
+import { cumnormFloat, pdfFloat } from './float-reference.ts';
 
 const T = { timeout: 30_000 };
 /** A decimal string as WAD (exact to 18 places; digits beyond are cut). */
@@ -42,40 +43,6 @@ function nearF(got: number, expected: number, tol: number, what: string): void {
 // ---------------------------------------------------------------------------------------------------------------
 // Float reference: textbook Black-76 with Hart's double-precision normal CDF (West, "Better approximations to
 // cumulative normal functions", the algorithm lyra-utils ports). Used only as a check, never by the engine.
-
-function cumnormFloat(x: number): number {
-  const ax = Math.abs(x);
-  let c: number;
-  if (ax > 37) c = 0;
-  else {
-    const e = Math.exp((-ax * ax) / 2);
-    if (ax < 7.07106781186547) {
-      let n = 3.52624965998911e-2 * ax + 0.700383064443688;
-      n = n * ax + 6.37396220353165;
-      n = n * ax + 33.912866078383;
-      n = n * ax + 112.079291497871;
-      n = n * ax + 221.213596169931;
-      n = n * ax + 220.206867912376;
-      let d = 8.83883476483184e-2 * ax + 1.75566716318264;
-      d = d * ax + 16.064177579207;
-      d = d * ax + 86.7807322029461;
-      d = d * ax + 296.564248779674;
-      d = d * ax + 637.333633378831;
-      d = d * ax + 793.826512519948;
-      d = d * ax + 440.413735824752;
-      c = (e * n) / d;
-    } else {
-      let b = ax + 0.65;
-      b = ax + 4 / b;
-      b = ax + 3 / b;
-      b = ax + 2 / b;
-      b = ax + 1 / b;
-      c = e / b / 2.506628274631;
-    }
-  }
-  return x > 0 ? 1 - c : c;
-}
-const pdfFloat = (x: number): number => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
 
 function black76Float(F: number, K: number, t: number, vol: number) {
   const v = vol * Math.sqrt(t);
