@@ -174,7 +174,7 @@ export function okxPerUnit(leg: OptionLeg, p: Wad<OkxSpec>): LegMargin {
  * mult = max(maxSpot − OTM/S, minSpot) (the contract's `maxSpot > otm && maxSpot − otm > minSpot` test says the same).
  * Put: MM = max(mmPut·S, MMPutMtM·mark) + mark; IM = max(mult·S + mark, MM × mmOffsetScale).
  */
-function deriveIsolatedUsd(leg: OptionLeg, p: Wad<DeriveSpec>, markUsd: bigint): LegMargin {
+export function deriveIsolatedUsd(leg: OptionLeg, p: Wad<DeriveSpec>, markUsd: bigint): LegMargin {
   const s = leg.spotPrice ?? leg.underlyingPrice;
   const mult = maxBig(p.maxSpotReq - ratioDown(otmAmount(leg, s), s), p.minSpotReq);
   const im = mulUp(mult, s) + markUsd;
