@@ -148,7 +148,47 @@ function formatSilo(venueId: string, s: SiloResult): string {
     }),
   );
   const prices = Object.entries(s.liquidationPrices).map(([symbol, p]) => `${symbol} ${p ?? '-'}`);
-  if (prices.length === 0) return out;
   const held = s.legs.some(isOption) ? ', option legs held' : '';
-  return `${out}silo liquidated at (each market alone${held}): ${prices.join(', ')}\n`;
+  if (prices.length > 0) out += `silo liquidated at (each market alone${held}): ${prices.join(', ')}\n`;
+  // A silo of perpetuals under a per-leg model prints as before; options or a strategy model add their risk.
+  return s.legs.some(isOption) || !PER_LEG_MODELS.includes(s.riskModel) ? out + formatStrategy(s) : out;
+}
+
+const PER_LEG_MODELS: readonly string[] = ['standalone', 'netted'];
+
+/** A silo's strategy risk: the requirement under each model, what expiry can do to it, its Greeks and payoff. */
+function formatStrategy(s: SiloResult): string {
+  const rows = Object.entries(s.models).map(([model, m]) => ({
+    model,
+    IM: m.initialMargin,
+    MM: m.maintenanceMargin,
+    silo: model === s.riskModel ? '<- this silo' : '',
+  }));
+  let out = "requirement by model (against collateral + every leg's PnL at its mark):\n";
+  out += renderTable(rows);
+  out += `strategy ${s.strategy ?? '-'}; max loss ${s.maxLoss ?? 'unbounded'}, max gain ${s.maxGain ?? 'unbounded'}, `;
+  out += `break-evens ${s.breakevens.length > 0 ? s.breakevens.join(', ') : '-'}${worstText(s.worst)}\n`;
+  for (const [underlying, g] of Object.entries(s.greeks))
+    out += `greeks ${underlying}: delta ${g.delta}, gamma ${g.gamma}, vega ${g.vega} per 1.00 vol, theta ${g.theta} per year\n`;
+  for (const p of s.payoff) {
+    out += `payoff at expiry, ${p.underlying}${p.expiry === null ? '' : ` ${p.expiry}`}:\n`;
+    out += renderTable(p.points.map((x) => ({ price: x.price, pnl: x.pnl })));
+  }
+  return out;
+}
+
+/** Where the silo's model found its binding figure (nothing for the per-leg models). */
+function worstText(w: SiloResult['worst']): string {
+  switch (w.kind) {
+    case 'price':
+      return `; worst at expiry: ${w.underlying} at ${w.price}`;
+    case 'infinity':
+      return `; worst at expiry: ${w.underlying} rising without bound`;
+    case 'scenario': {
+      const move = `${Number(w.move) >= 0 ? '+' : ''}${(Number(w.move) * 100).toFixed(2)}%`;
+      return `; worst scenario: ${w.underlying} ${move}, vol ${w.vol}${w.extended ? ' (extended, weighted)' : ''}`;
+    }
+    case 'standalone':
+      return '';
+  }
 }

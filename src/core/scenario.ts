@@ -44,6 +44,14 @@ import {
 } from './presets.ts';
 import { LEVERAGE_DP, LEVERAGE_ONE, parseLeverage, parseRate, RATE_DP, RATE_ONE } from './rates.ts';
 import {
+  requirementOf,
+  type SiloPnl,
+  type SiloStrategyFields,
+  type StrategyReport,
+  strategyFields,
+  strategyReport,
+} from './scenario-strategy.ts';
+import {
   DEFAULT_NETTING,
   type NettingParams,
   parseNetting,
@@ -54,6 +62,16 @@ import {
   type SiloLegMargins,
   siloRequirement,
 } from './silo.ts';
+import {
+  DEFAULT_STRATEGY_MARGIN,
+  type PortfolioLeg,
+  parseStrategyMarginParams,
+  STRATEGY_MODELS,
+  type StrategyMarginParams,
+  type StrategyModelId,
+  strategyMargin,
+} from './strategy/index.ts';
+import { type BuilderContext, type BuiltStrategy, buildStrategy } from './strategy-builder.ts';
 import { hyperliquidTiers, type RiskRule, ratesFor, type Tier } from './tiers.ts';
 
 export const MAX_SCENARIO_POSITIONS = 100;
@@ -86,11 +104,12 @@ interface ParsedPosition {
 /** A silo of the scenario: one collateral box backing all its legs, under its risk model. */
 interface ParsedSilo {
   id: string;
-  riskModel: RiskModelId;
-  collateral: bigint;
+  riskModel: SiloModelId;
+  /** Null: not given (the top-level `strategy` shorthand): the least at which equity covers initial margin. */
+  collateral: bigint | null;
   /** The perpetual/futures legs (what the risk model and the liquidation search see). */
   legs: ParsedPosition[];
-  /** The option legs: standalone within the silo whatever its model (issue 18 adds strategy models). */
+  /** The option legs: standalone under `standalone`/`netted`, offset under the strategy models. */
   options: ParsedOption[];
   /** Every leg in input order, for the output. */
   all: (ParsedPosition | ParsedOption)[];
@@ -111,6 +130,8 @@ export interface Scenario {
   /** Empty when the input declares none (the output then has no `silos`). */
   silos: ParsedSilo[];
   netting: NettingParams;
+  /** The strategy models' parameters (`strategyMargin`). */
+  strategyMargin: StrategyMarginParams;
 }
 
 /** How a position is margined: on its own bucket, in the cross bucket, or as a leg of a silo. */
@@ -188,13 +209,14 @@ const isOptionInput = (p: Json): boolean => isObject(p) && p.kind === 'option';
 /** Parses and validates a scenario; throws InputError naming the first bad field. */
 export function parseScenario(input: Json): Scenario {
   if (!isObject(input)) throw new InputError('input', 'must be a JSON object');
-  onlyFields(input, ['venue', 'mode', 'walletBalance', 'positions', 'silos', 'netting', 'valuationTime'], '');
+  onlyFields(input, SCENARIO_FIELDS, '');
   const venueId = input.venue === undefined ? 'ringfence' : str(input, 'venue', 'venue');
   const v = resolveVenue(venueId);
   const mode = input.mode === undefined ? 'isolated' : input.mode;
   if (mode !== 'isolated' && mode !== 'cross') throw new InputError('mode', 'must be "isolated" or "cross"');
   // With silos, `positions` may be left out (or empty): a scenario of silos alone.
-  const withSilos = input.silos !== undefined;
+  // A top-level `strategy` is a silo too (the shorthand for one).
+  const withSilos = input.silos !== undefined || input.strategy !== undefined;
   const positionsIn = withSilos && input.positions === undefined ? [] : input.positions;
   if (!Array.isArray(positionsIn) || (positionsIn.length === 0 && !withSilos))
     throw new InputError('positions', 'must be a non-empty array');
@@ -219,9 +241,22 @@ export function parseScenario(input: Json): Scenario {
     return parseOption(p, field, ctx, 'isolated');
   });
   const positions = all.filter(isPerp);
-  const silos = withSilos ? parseSilos(input.silos, ctx) : [];
+  const silos = withSilos ? parseSiloInputs(input, ctx) : [];
   const netting = input.netting === undefined ? DEFAULT_NETTING : parseNetting(input.netting, 'netting');
-  const base = { venue: venueId, mode, conventions: conv, positions, all, silos, netting } as const;
+  const strategyMargin =
+    input.strategyMargin === undefined
+      ? DEFAULT_STRATEGY_MARGIN
+      : parseStrategyMarginParams(input.strategyMargin, 'strategyMargin');
+  const base = {
+    venue: venueId,
+    mode,
+    conventions: conv,
+    positions,
+    all,
+    silos,
+    netting,
+    strategyMargin,
+  } as const;
   if (all.length === 0) {
     // The wallet backs positions only (a silo has its own collateral).
     if (input.walletBalance !== undefined)
@@ -246,14 +281,54 @@ export function parseScenario(input: Json): Scenario {
   return { ...base, walletBalance };
 }
 
-const SILO_FIELDS = ['id', 'riskModel', 'collateral', 'legs'] as const;
+const SCENARIO_FIELDS = [
+  'venue',
+  'mode',
+  'walletBalance',
+  'positions',
+  'silos',
+  'netting',
+  'strategyMargin',
+  'strategy',
+  'valuationTime',
+] as const;
+const SILO_FIELDS = ['id', 'riskModel', 'collateral', 'legs', 'strategy'] as const;
 const SILO_ID = /^[A-Za-z0-9_.-]{1,32}$/;
+/** A silo's risk models: the perpetual ones (core/silo.ts) and the option strategy models (core/strategy). */
+export type SiloModelId = RiskModelId | StrategyModelId;
+export const SILO_MODELS: readonly SiloModelId[] = [...RISK_MODELS, ...STRATEGY_MODELS];
+const isStrategyModel = (m: SiloModelId): m is StrategyModelId =>
+  (STRATEGY_MODELS as readonly string[]).includes(m);
+
+/** A leg's input, where it came from, and (a built strategy's leg) which input field each of its fields is. */
+interface LegInput {
+  json: Json;
+  field: string;
+  entryAtMark: boolean;
+  sources: Record<string, string> | null;
+}
+
+/** `silos`, or the top-level `strategy` shorthand for one silo (never both). */
+function parseSiloInputs(input: Record<string, Json>, ctx: ParseContext): ParsedSilo[] {
+  if (input.strategy === undefined) return parseSilos(input.silos, ctx);
+  if (input.silos !== undefined)
+    throw new InputError(
+      'strategy',
+      'is the shorthand for one silo: with "silos", give it as a silo\'s "strategy"',
+    );
+  const built = buildStrategy(input.strategy, 'strategy', builderContext(ctx), ['riskModel', 'collateral']);
+  const s = input.strategy as Record<string, Json>;
+  const riskModel = s.riskModel === undefined ? 'maxLoss' : parseRiskModel(s.riskModel, 'strategy.riskModel');
+  const legs = builtLegInputs(built, 'strategy');
+  return [assembleSilo(built.type, riskModel, legs, s.collateral ?? null, 'strategy', ctx)];
+}
 
 /**
- * `silos`: each `{id, riskModel, collateral, legs}`, legs as in `positions` but without collateral of their own
- * (`margin`, `extraMargin`, `targetLeverage` are refused: the silo's collateral backs every leg). A silo is pooled, so
- * its legs take the venue's cross conventions whatever the scenario's `mode`. At most MAX_SCENARIO_POSITIONS legs
- * in all silos together. A leg may be an option (`"kind": "option"`).
+ * `silos`: each `{id, riskModel, collateral, legs}` or `{id, riskModel, collateral, strategy}`, legs as in
+ * `positions` but without collateral of their own (`margin`, `extraMargin`, `targetLeverage` are refused: the silo's
+ * collateral backs every leg). A silo is pooled, so its legs take the venue's cross conventions whatever the
+ * scenario's `mode`. At most MAX_SCENARIO_POSITIONS legs in all silos together. A leg may be an option (`"kind":
+ * "option"`); `strategy` builds the legs of a named structure (core/strategy-builder.ts).
  */
 function parseSilos(input: Json, ctx: ParseContext): ParsedSilo[] {
   if (!Array.isArray(input) || input.length === 0) throw new InputError('silos', 'must be a non-empty array');
@@ -267,41 +342,113 @@ function parseSilos(input: Json, ctx: ParseContext): ParsedSilo[] {
     if (!SILO_ID.test(id)) throw new InputError(`${field}.id`, 'must be 1-32 letters, digits, _ . -');
     if (ids.has(id)) throw new InputError(`${field}.id`, `"${id}" is the id of an earlier silo`);
     ids.add(id);
-    const riskModel = s.riskModel;
-    if (typeof riskModel !== 'string' || !(RISK_MODELS as readonly string[]).includes(riskModel))
-      throw new InputError(
-        `${field}.riskModel`,
-        `must be one of ${RISK_MODELS.map((m) => `"${m}"`).join(', ')}`,
-      );
-    const legsIn = s.legs;
-    if (!Array.isArray(legsIn) || legsIn.length === 0)
-      throw new InputError(`${field}.legs`, 'must be a non-empty array');
-    legCount += legsIn.length;
+    const riskModel = parseRiskModel(s.riskModel, `${field}.riskModel`);
+    let legs: LegInput[];
+    if (s.strategy !== undefined) {
+      if (s.legs !== undefined)
+        throw new InputError(
+          `${field}.strategy`,
+          'give "legs" or "strategy", not both (the strategy builds the legs)',
+        );
+      const b = buildStrategy(s.strategy, `${field}.strategy`, builderContext(ctx));
+      legs = builtLegInputs(b, `${field}.strategy`);
+    } else {
+      const legsIn = s.legs;
+      if (!Array.isArray(legsIn) || legsIn.length === 0)
+        throw new InputError(`${field}.legs`, 'must be a non-empty array (or give "strategy")');
+      legs = legsIn.map((json, j) => ({
+        json,
+        field: `${field}.legs[${j}]`,
+        entryAtMark: false,
+        sources: null,
+      }));
+    }
+    legCount += legs.length;
     if (legCount > MAX_SCENARIO_POSITIONS)
       throw new InputError(`${field}.legs`, `at most ${MAX_SCENARIO_POSITIONS} legs in all silos together`);
-    const all = legsIn.map((p, j) => {
-      const f = `${field}.legs[${j}]`;
-      return isOptionInput(p)
-        ? parseOption(p, f, ctx, 'silo')
-        : parsePosition(p, f, ctx, ctx.v?.crossConventions ?? null, 'silo');
-    });
-    const legs = all.filter(isPerp);
-    checkSiloLegs(all, legs);
-    // The perpetuals' decimals when there are any (their figures are computed at them); option figures follow.
-    const { asset, dp } = settleOf(legs[0] ?? all[0]!);
-    const collateral = parseDecimal(s.collateral, `${field}.collateral`, { dp, maxAbs: 10n ** 36n });
-    const options = all.filter(isOption);
-    return {
-      id,
-      riskModel: riskModel as RiskModelId,
-      collateral,
-      legs,
-      options,
-      all,
-      settleAsset: asset,
-      settleDp: dp,
-    };
+    if (s.collateral === undefined)
+      throw new InputError(`${field}.collateral`, 'is required (a decimal string)');
+    return assembleSilo(id, riskModel, legs, s.collateral, field, ctx);
   });
+}
+
+function parseRiskModel(v: Json, field: string): SiloModelId {
+  if (typeof v !== 'string' || !(SILO_MODELS as readonly string[]).includes(v))
+    throw new InputError(field, `must be one of ${SILO_MODELS.map((m) => `"${m}"`).join(', ')}`);
+  return v as SiloModelId;
+}
+
+/** The venue's linear market on an underlying settling like its options: a covered call's default cover. */
+function builderContext(ctx: ParseContext): BuilderContext {
+  return {
+    baseOf: (symbol) => ctx.v?.markets.get(symbol)?.baseAsset ?? null,
+    coverSymbol: (underlying, settle) => {
+      const asset = settle === 'linear' ? ctx.options?.linearSettle : underlying;
+      for (const inst of ctx.v?.markets.values() ?? [])
+        if (inst.baseAsset === underlying && inst.settleAsset === asset && inst.type === 'perpetual')
+          return inst.symbol;
+      return null;
+    },
+  };
+}
+
+function builtLegInputs(b: BuiltStrategy, field: string): LegInput[] {
+  return b.legs.map((l, j) => ({
+    json: l.json,
+    field: `${field}.legs[${j}]`,
+    entryAtMark: l.entryAtMark,
+    sources: l.sources,
+  }));
+}
+
+/** An error in a built leg, under the strategy field the value came from (`strategy.strikes[1]`). */
+function underSource(e: unknown, legs: readonly LegInput[]): unknown {
+  if (!(e instanceof InputError)) return e;
+  for (const l of legs) {
+    if (l.sources === null || !e.field.startsWith(`${l.field}.`)) continue;
+    const key = e.field.slice(l.field.length + 1);
+    return refield(e, l.sources[key] ?? l.field.replace(/\.legs\[\d+\]$/, ''));
+  }
+  return e;
+}
+
+/** Parses a silo's legs and collateral (null: the shorthand's default, set when the silo is evaluated). */
+function assembleSilo(
+  id: string,
+  riskModel: SiloModelId,
+  inputs: readonly LegInput[],
+  collateralIn: Json | null,
+  field: string,
+  ctx: ParseContext,
+): ParsedSilo {
+  let all: (ParsedPosition | ParsedOption)[];
+  try {
+    all = inputs.map((l) =>
+      isOptionInput(l.json)
+        ? parseOption(l.json, l.field, ctx, 'silo', l.entryAtMark)
+        : parsePosition(l.json, l.field, ctx, ctx.v?.crossConventions ?? null, 'silo'),
+    );
+    checkSiloLegs(all, all.filter(isPerp));
+  } catch (e) {
+    throw underSource(e, inputs);
+  }
+  const legs = all.filter(isPerp);
+  // The perpetuals' decimals when there are any (their figures are computed at them); option figures follow.
+  const { asset, dp } = settleOf(legs[0] ?? all[0]!);
+  const collateral =
+    collateralIn === null
+      ? null
+      : parseDecimal(collateralIn, `${field}.collateral`, { dp, maxAbs: 10n ** 36n });
+  return {
+    id,
+    riskModel,
+    collateral,
+    legs,
+    options: all.filter(isOption),
+    all,
+    settleAsset: asset,
+    settleDp: dp,
+  };
 }
 
 /** One settle asset per silo, and one mark per market (legs on one market move together). */
@@ -674,6 +821,9 @@ interface ParsedOption {
   strike: bigint;
   /** ISO-8601 UTC, seconds. */
   expiry: string;
+  /** The expiry in ms since the epoch, and the time to it from valuationTime in WAD years. */
+  expiryMs: number;
+  years: bigint;
   side: Side;
   size: bigint;
   entryPrice: bigint;
@@ -699,9 +849,14 @@ const settleOf = (x: ParsedPosition | ParsedOption): { asset: string; dp: number
 /** `valuationTime`: required exactly when an option is present (a result must never depend on the wall clock). */
 function parseValuationTime(input: Record<string, Json>, positionsIn: Json[]): number | null {
   const silos = Array.isArray(input.silos) ? input.silos : [];
+  // A strategy (top-level or a silo's) is options by construction.
   const any =
     positionsIn.some(isOptionInput) ||
-    silos.some((s) => isObject(s) && Array.isArray(s.legs) && s.legs.some(isOptionInput));
+    input.strategy !== undefined ||
+    silos.some(
+      (s) =>
+        isObject(s) && (s.strategy !== undefined || (Array.isArray(s.legs) && s.legs.some(isOptionInput))),
+    );
   if (!any) {
     if (input.valuationTime !== undefined)
       throw new InputError('valuationTime', 'applies to options only (no position or leg is an option)');
@@ -773,7 +928,13 @@ function oneOf<T extends string>(
  * An option position or leg. Priced by Black-76 on `underlyingPrice` (the forward), D = 1, time to expiry
  * (expiry − valuationTime) / (365 × 86,400) years, at `iv` — or, given `markPrice`, at the IV implied from it.
  */
-function parseOption(p: Json, field: string, ctx: ParseContext, mode: 'isolated' | 'silo'): ParsedOption {
+function parseOption(
+  p: Json,
+  field: string,
+  ctx: ParseContext,
+  mode: 'isolated' | 'silo',
+  entryAtMark = false,
+): ParsedOption {
   if (!isObject(p)) throw new InputError(field, 'must be an object');
   const info = ctx.options;
   if (info === null)
@@ -793,7 +954,8 @@ function parseOption(p: Json, field: string, ctx: ParseContext, mode: 'isolated'
   const strike = wad('strike', { positive: true, maxAbs: 10n ** 30n });
   const underlyingPrice = wad('underlyingPrice', { positive: true, maxAbs: 10n ** 30n });
   const size = wad('size', { positive: true, maxAbs: 10n ** 27n });
-  const entryPrice = wad('entryPrice', { maxAbs: 10n ** 30n });
+  // A leg the strategy builder made without `entryPrices` trades at its mark (entry = mark, no PnL yet).
+  const given = entryAtMark ? null : wad('entryPrice', { maxAbs: 10n ** 30n });
   const expirySec = parseIsoSeconds(p.expiry, `${field}.expiry`);
   const seconds = expirySec - ctx.valuation!;
   if (seconds < 0)
@@ -802,6 +964,7 @@ function parseOption(p: Json, field: string, ctx: ParseContext, mode: 'isolated'
     throw new InputError(`${field}.expiry`, 'is more than 100 years after valuationTime');
   const years = yearsFromSeconds(seconds);
   const priced = priceOption(p, field, { type, settle, strike, forward: underlyingPrice, years });
+  const entryPrice = given ?? priced.mark;
   const settleAsset = settle === 'linear' ? info.linearSettle : underlying;
   const settleDp = settle === 'linear' ? info.linearDp : COIN_DP;
   const req = optionLegMargin(info.rules, {
@@ -837,6 +1000,8 @@ function parseOption(p: Json, field: string, ctx: ParseContext, mode: 'isolated'
     symbol: optionSymbol(head, expirySec),
     ...head,
     expiry: new Date(expirySec * 1000).toISOString().replace('.000Z', 'Z'),
+    expiryMs: expirySec * 1000,
+    years,
     side,
     size,
     entryPrice,
@@ -1091,12 +1256,13 @@ export interface BucketResult {
   maxWithdrawable: string;
 }
 
-export interface SiloResult {
+/** A silo's output: its figures under its model, its legs, and its strategy risk (SiloStrategyFields). */
+export interface SiloResult extends SiloStrategyFields {
   id: string;
-  riskModel: RiskModelId;
+  riskModel: SiloModelId;
   settleAsset: string;
   collateral: string;
-  /** collateral + the legs' unrealized PnL at their marks. */
+  /** collateral + the legs' unrealized PnL at their marks (`standalone`/`netted`: options by their premium). */
   equity: string;
   /** Under the silo's model. */
   initialMargin: string;
@@ -1112,6 +1278,8 @@ export interface SiloResult {
   /** Per market: the first tick, that market moving against the silo and the others held, at which the silo is
    * liquidatable (null: none). */
   liquidationPrices: Record<string, string | null>;
+  /** The silo's options' Greeks summed per underlying ({} without options). */
+  greeks: Record<string, GreeksResult>;
 }
 
 export interface GreeksResult {
@@ -1249,7 +1417,7 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
   const out: ScenarioResult = bucket
     ? { venue: sc.venue, mode: sc.mode, positions, bucket }
     : { venue: sc.venue, mode: sc.mode, positions };
-  if (sc.silos.length > 0) out.silos = sc.silos.map((s) => evaluateSilo(s, sc.netting));
+  if (sc.silos.length > 0) out.silos = sc.silos.map((s) => evaluateSilo(s, sc.netting, sc.strategyMargin));
   const greeks = scenarioGreeks([...sc.all.filter(isOption), ...sc.silos.flatMap((s) => s.options)]);
   if (greeks) out.greeks = greeks;
   return out;
@@ -1300,7 +1468,7 @@ function nettingLeg(p: ParsedPosition, requirement: bigint): SiloLeg {
  * maintenance under the model, in whole units (the test cross mode applies to its bucket).
  */
 function testAlong(
-  s: ParsedSilo,
+  s: FundedSilo,
   atMark: readonly LegFigures[],
   netting: NettingParams,
   symbol: string,
@@ -1394,26 +1562,24 @@ function tickBefore(trigger: bigint | null, step: -1n | 1n, t: bigint): bigint |
 /**
  * Largest amount that can leave a silo, by the rule isolated margin leaves its bucket (`maxRemovableMargin`): what
  * stays covers the silo's initial margin (under its model), its maintenance and the venue's transfer floor; unrealized
- * profit counts only where the venue lets it; never more than the collateral.
+ * profit (`upnl`) counts only where the venue lets it; never more than the collateral. `cash`: money in the box
+ * beyond collateral and PnL (the per-leg models' option premiums: a short's requirement charges its mark, so the
+ * premium received counts in full).
  */
 function siloRemovable(
-  s: ParsedSilo,
+  s: FundedSilo,
   figs: readonly LegFigures[],
-  im: bigint,
-  mm: bigint,
-  opt: OptionTotals,
+  req: SiloFigures,
+  upnl: bigint,
+  cash: bigint,
 ): bigint {
   const conv = s.legs[0]?.conv;
-  let upnl = 0n;
   let value = 0n;
-  for (const f of figs) {
-    upnl += f.unrealizedPnl;
-    value += f.notional;
-  }
-  const required = maxBig(im, maxBig(mm, ceilDiv(value * (conv?.transferFloorRate ?? 0n), RATE_ONE)));
+  for (const f of figs) value += f.notional;
+  const floor = ceilDiv(value * (conv?.transferFloorRate ?? 0n), RATE_ONE);
+  const required = maxBig(req.initialMargin, maxBig(req.maintenanceMargin, floor));
   const counted = conv?.removableCountsProfit ? upnl : minBig(upnl, 0n);
-  // A short option's premium is cash in the box (its requirement charges the mark), so it counts in full.
-  return maxBig(0n, minBig(s.collateral, s.collateral + opt.premium + counted - required));
+  return maxBig(0n, minBig(s.collateral, s.collateral + cash + counted - required));
 }
 
 /** A silo's option legs summed at its settle decimals: premiums (cash in, + / out, −) and requirements. */
@@ -1433,41 +1599,194 @@ function optionTotals(figs: readonly OptionFigures[]): OptionTotals {
   return t;
 }
 
-/**
- * A silo: equity = collateral + the legs' PnL; requirements under its model next to the standalone sums; each leg as
- * a cross position of the silo (no collateral of its own; margin ratio, liquidatable and removable are the silo's;
- * liquidation price the tick before the silo's trigger on that market, bankruptcy price where the silo's equity
- * reaches zero with the other legs held).
- */
-function evaluateSilo(s: ParsedSilo, netting: NettingParams): SiloResult {
-  const money = (v: bigint) => formatDecimal(v, s.settleDp);
-  const figs = s.legs.map((p) => legFigures(p, p.mark));
-  const optFigs = s.options.map((o) => optionFigures(o, s.settleDp));
-  const opt = optionTotals(optFigs);
-  // Option legs are standalone whatever the model (not nettable until issue 18's strategy models): added to both.
-  const perpReq = siloRequirement(s.riskModel, siloLegMargins(s, figs), netting);
-  const req = {
+/** A silo's requirement under its model, next to the plain sums of its legs' own figures (settle units). */
+interface SiloFigures {
+  initialMargin: bigint;
+  maintenanceMargin: bigint;
+  standaloneInitialMargin: bigint;
+  standaloneMaintenanceMargin: bigint;
+}
+
+/** A silo with its collateral known (the shorthand's default filled in). */
+type FundedSilo = ParsedSilo & { collateral: bigint };
+
+/** `standalone`/`netted`: the perpetuals under the model, option legs added standalone (their venue rule). */
+function perLegFigures(
+  s: ParsedSilo,
+  figs: readonly LegFigures[],
+  opt: OptionTotals,
+  netting: NettingParams,
+): SiloFigures {
+  const perpReq = siloRequirement(s.riskModel as RiskModelId, siloLegMargins(s, figs), netting);
+  return {
     initialMargin: perpReq.initialMargin + opt.initialMargin,
     maintenanceMargin: perpReq.maintenanceMargin + opt.maintenanceMargin,
     standaloneInitialMargin: perpReq.standaloneInitialMargin + opt.initialMargin,
     standaloneMaintenanceMargin: perpReq.standaloneMaintenanceMargin + opt.maintenanceMargin,
   };
-  let upnl = 0n;
-  for (const f of figs) upnl += f.unrealizedPnl;
-  // Options count by their premium (cash), not their PnL: a short's requirement already charges its mark, a long
-  // earns no margin credit.
-  const equity = s.collateral + upnl + opt.premium;
+}
+
+/** A strategy model's figures from the report (its standalone sums: the legs as the models see them). */
+function modelFigures(r: StrategyReport, model: StrategyModelId): SiloFigures {
+  return {
+    ...r.models[model],
+    standaloneInitialMargin: r.models.standalone.initialMargin,
+    standaloneMaintenanceMargin: r.models.standalone.maintenanceMargin,
+  };
+}
+
+const toWad = (v: bigint, dp: number): bigint => v * pow10(WAD_DP - dp);
+
+/**
+ * An option leg for the strategy models. Its own requirement follows the engine's option legs: a short its venue
+ * rule (as calc margins it), a long its premium paid in full — at the lower of mark and entry, maintenance 0 — since
+ * the models test net liquidation value, which counts the long's mark.
+ */
+function optionPortfolioLeg(o: ParsedOption): PortfolioLeg {
+  const short = o.side === 'short';
+  return {
+    id: o.symbol,
+    underlying: o.underlying,
+    kind: 'option',
+    settle: o.settle,
+    type: o.type,
+    strike: o.strike,
+    expiry: o.expiryMs,
+    sign: short ? -1 : 1,
+    size: o.size,
+    entryPrice: o.entryPrice,
+    markPrice: o.mark,
+    forward: o.underlyingPrice,
+    iv: o.iv,
+    years: o.years,
+    initialMargin: short ? o.initialMargin : ceilDiv(minBig(o.mark, o.entryPrice) * o.size, WAD),
+    maintenanceMargin: short ? o.maintenanceMargin : 0n,
+  };
+}
+
+/**
+ * A perpetual (or future) leg for the strategy models at a price of its market, with its own figures there: size in
+ * units of underlying (contracts × multiplier; an inverse leg, which stands alone in every model, its coin value),
+ * prices and forward the price, requirements as calc computes them for a silo leg.
+ */
+function perpPortfolioLeg(p: ParsedPosition, price: bigint, f: LegFigures): PortfolioLeg {
+  const { inst, pos } = p;
+  const units =
+    inst.kind === 'linear'
+      ? div(pos.size * inst.multiplier * WAD, pow10(inst.sizeDp + inst.multiplierDp), 'floor')
+      : maxBig(1n, toWad(f.notional, inst.settleDp));
+  const leg: PortfolioLeg = {
+    id: inst.symbol,
+    underlying: p.netBase,
+    kind: inst.type,
+    settle: inst.kind,
+    sign: pos.side === 'long' ? 1 : -1,
+    size: units,
+    entryPrice: toWad(pos.entryPrice, inst.priceDp),
+    markPrice: toWad(price, inst.priceDp),
+    forward: toWad(price, inst.priceDp),
+    initialMargin: toWad(f.initialMargin, inst.settleDp),
+    maintenanceMargin: toWad(f.maintenance, inst.settleDp),
+  };
+  if (inst.expiry !== null) leg.expiry = inst.expiry;
+  return leg;
+}
+
+/** The options' PnL at their marks: per leg rounded down as shown, and exact (WAD, the sum rounded down once). */
+function optionPnl(options: readonly ParsedOption[], figs: readonly OptionFigures[]): SiloPnl {
+  let shown = 0n;
+  let exact = 0n;
+  options.forEach((o, i) => {
+    shown += figs[i]!.unrealizedPnl;
+    exact += (o.side === 'long' ? 1n : -1n) * o.size * (o.mark - o.entryPrice);
+  });
+  return { shown, exact: floorDiv(exact, WAD) };
+}
+
+/** Adds a perpetual leg's PnL (settle units, as shown) to both forms. */
+function addPnl(pnl: SiloPnl, upnl: bigint, dp: number): void {
+  pnl.shown += upnl;
+  pnl.exact += toWad(upnl, dp);
+}
+
+/** Every leg of the silo at its mark, in the silo's order (`strategies[].legs[].leg` indexes it). */
+function portfolioLegs(s: ParsedSilo, figs: readonly LegFigures[]): PortfolioLeg[] {
+  let k = 0;
+  return s.all.map((x) => (isOption(x) ? optionPortfolioLeg(x) : perpPortfolioLeg(x, x.mark, figs[k++]!)));
+}
+
+/**
+ * The liquidation test of a strategy-model silo with `symbol`'s legs at a price, the other legs held at their marks
+ * (options: their mark, forward and requirement): net liquidation value below the model's maintenance.
+ */
+function testAlongModel(
+  s: FundedSilo,
+  atMark: readonly LegFigures[],
+  held: { legs: readonly PortfolioLeg[]; optionPnl: SiloPnl },
+  symbol: string,
+  model: { id: StrategyModelId; params: StrategyMarginParams },
+): (price: bigint) => boolean {
+  const heldPnl = { ...held.optionPnl };
+  s.legs.forEach((p, j) => {
+    if (p.inst.symbol !== symbol) addPnl(heldPnl, atMark[j]!.unrealizedPnl, s.settleDp);
+  });
+  const moved: [number, ParsedPosition][] = [];
+  s.all.forEach((x, i) => {
+    if (!isOption(x) && x.inst.symbol === symbol) moved.push([i, x]);
+  });
+  return (price) => {
+    const legs = held.legs.slice();
+    const pnl = { ...heldPnl };
+    for (const [i, p] of moved) {
+      const f = legFigures(p, price);
+      addPnl(pnl, f.unrealizedPnl, s.settleDp);
+      legs[i] = perpPortfolioLeg(p, price, f);
+    }
+    const r = strategyMargin(model.id, legs, model.params);
+    return s.collateral + pnl.shown < requirementOf(r, pnl, s.settleDp).maintenanceMargin;
+  };
+}
+
+/**
+ * A silo: equity and requirements under its model next to the standalone sums; each leg as a cross position of the
+ * silo (no collateral of its own; margin ratio, liquidatable and removable are the silo's; liquidation price the tick
+ * before the silo's trigger on that market, bankruptcy price where the silo's equity reaches zero with the other legs
+ * held). Under `standalone`/`netted` an option counts by its premium (cash: a short's venue requirement charges its
+ * mark, a long earns no credit); under the strategy models every leg counts by its PnL at the mark (net liquidation
+ * value), as those models test it. Every silo also reports its strategy risk (scenario-strategy.ts).
+ */
+function evaluateSilo(s0: ParsedSilo, netting: NettingParams, params: StrategyMarginParams): SiloResult {
+  const money = (v: bigint) => formatDecimal(v, s0.settleDp);
+  const figs = s0.legs.map((p) => legFigures(p, p.mark));
+  const optFigs = s0.options.map((o) => optionFigures(o, s0.settleDp));
+  const opt = optionTotals(optFigs);
+  const optPnl = optionPnl(s0.options, optFigs);
+  const pnl = { ...optPnl };
+  for (const f of figs) addPnl(pnl, f.unrealizedPnl, s0.settleDp);
+  const report = strategyReport(portfolioLegs(s0, figs), params, pnl, s0.settleDp);
+  const model = isStrategyModel(s0.riskModel) ? s0.riskModel : null;
+  const req = model ? modelFigures(report, model) : perLegFigures(s0, figs, opt, netting);
+  const upnl = pnl.shown - optPnl.shown;
+  const beyondCollateral = model ? pnl.shown : upnl + opt.premium;
+  // The shorthand's default collateral: the least at which equity covers the initial margin (legs traded at their
+  // marks: the initial margin itself).
+  const collateral = s0.collateral ?? maxBig(0n, req.initialMargin - beyondCollateral);
+  const s: FundedSilo = { ...s0, collateral };
+  const equity = collateral + beyondCollateral;
   const ratio = fmtRate(marginRatio(req.maintenanceMargin, equity));
   const liquidatable = equity < req.maintenanceMargin;
-  const removableAmount = siloRemovable(s, figs, req.initialMargin, req.maintenanceMargin, opt);
+  const removableAmount = model
+    ? siloRemovable(s, figs, req, pnl.shown, 0n)
+    : siloRemovable(s, figs, req, upnl, opt.premium);
   const removable = money(removableAmount);
   const triggers = new Map<string, bigint | null>();
   for (const p of s.legs) {
-    if (!triggers.has(p.inst.symbol))
-      triggers.set(
-        p.inst.symbol,
-        siloTrigger(s, testAlong(s, figs, netting, p.inst.symbol, opt), p.inst.symbol, liquidatable),
-      );
+    const symbol = p.inst.symbol;
+    if (triggers.has(symbol)) continue;
+    const failsAt = model
+      ? testAlongModel(s, figs, { legs: report.legs, optionPnl: optPnl }, symbol, { id: model, params })
+      : testAlong(s, figs, netting, symbol, opt);
+    triggers.set(symbol, siloTrigger(s, failsAt, symbol, liquidatable));
   }
   const liquidationPrices: Record<string, string | null> = {};
   for (const [symbol, trigger] of triggers) {
@@ -1533,6 +1852,8 @@ function evaluateSilo(s: ParsedSilo, netting: NettingParams): SiloResult {
     maxRemovableMargin: removable,
     legs,
     liquidationPrices,
+    ...strategyFields(report, model),
+    greeks: scenarioGreeks(s.options) ?? {},
   };
 }
 
