@@ -156,6 +156,15 @@ function formatSilo(venueId: string, s: SiloResult): string {
 
 const PER_LEG_MODELS: readonly string[] = ['standalone', 'netted'];
 
+/** A break-even for reading (the JSON keeps it exact): to the cent, half up. */
+function toCents(price: string): string {
+  const [int, frac = ''] = price.split('.');
+  if (frac.length <= 2) return price;
+  const cents = BigInt(int + frac.slice(0, 2)) + (frac.charCodeAt(2) >= 53 ? 1n : 0n);
+  const t = cents.toString().padStart(3, '0');
+  return `${t.slice(0, -2)}.${t.slice(-2)}`.replace(/\.?0+$/, '');
+}
+
 /** A silo's strategy risk: the requirement under each model, what expiry can do to it, its Greeks and payoff. */
 function formatStrategy(s: SiloResult): string {
   const rows = Object.entries(s.models).map(([model, m]) => ({
@@ -167,7 +176,8 @@ function formatStrategy(s: SiloResult): string {
   let out = "requirement by model (against collateral + every leg's PnL at its mark):\n";
   out += renderTable(rows);
   out += `strategy ${s.strategy ?? '-'}; max loss ${s.maxLoss ?? 'unbounded'}, max gain ${s.maxGain ?? 'unbounded'}, `;
-  out += `break-evens ${s.breakevens.length > 0 ? s.breakevens.join(', ') : '-'}${worstText(s.worst)}\n`;
+  const evens = s.breakevens.map(toCents);
+  out += `break-evens ${evens.length > 0 ? evens.join(', ') : '-'}${worstText(s.worst)}\n`;
   for (const [underlying, g] of Object.entries(s.greeks))
     out += `greeks ${underlying}: delta ${g.delta}, gamma ${g.gamma}, vega ${g.vega} per 1.00 vol, theta ${g.theta} per year\n`;
   for (const p of s.payoff) {
