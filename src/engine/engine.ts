@@ -21,6 +21,7 @@ import type { MarginConventions } from '../core/margin.ts';
 import { buildConventions, PRESETS } from '../core/presets.ts';
 import type { Account, Position } from './account.ts';
 import * as account from './commands/account.ts';
+import * as combo from './commands/combo.ts';
 import * as markets from './commands/markets.ts';
 import * as options from './commands/options.ts';
 import * as orders from './commands/orders.ts';
@@ -126,7 +127,7 @@ export function restoreEngine(bytes: Uint8Array, opts: RestoreOptions = {}): Eng
   return restoreState(bytes, opts, (conventions) => new Engine({ conventions }));
 }
 
-/** Stages 1–4: the command's handler. Returns the new order's id for placeOrder. */
+/** Stages 1–4: the command's handler. Returns the new order's id for placeOrder (the combo's for placeCombo). */
 function handle(e: EngineState, cmd: Command): number | undefined {
   switch (cmd.type) {
     // Markets and the venue (commands/markets.ts)
@@ -148,6 +149,8 @@ function handle(e: EngineState, cmd: Command): number | undefined {
       return markets.fundInsurance(e, cmd);
     case 'setNetting':
       return markets.setNetting(e, cmd);
+    case 'setStrategyMargin':
+      return markets.setStrategyMargin(e, cmd);
     // Options (commands/options.ts)
     case 'createOptionChain':
       return options.createOptionChain(e, cmd);
@@ -174,9 +177,11 @@ function handle(e: EngineState, cmd: Command): number | undefined {
       return account.closeSilo(e, cmd);
     case 'transferCollateral':
       return account.transferCollateral(e, cmd);
-    // Orders (commands/orders.ts)
+    // Orders (commands/orders.ts, commands/combo.ts)
     case 'placeOrder':
       return orders.placeOrder(e, cmd);
+    case 'placeCombo':
+      return combo.placeCombo(e, cmd);
     case 'cancelOrder':
       return orders.cancelOrder(e, cmd);
     case 'cancelAll':

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_NETTING } from '../core/silo.ts';
+import { DEFAULT_STRATEGY_MARGIN, strategyMarginParamsToJson } from '../core/strategy/index.ts';
 import { DEFAULT_CLOSE_ORDER } from './account.ts';
 import type { EngineState } from './state.ts';
 
@@ -22,6 +23,9 @@ export function stateHash(e: EngineState): string {
       e.netting.correlations.map((c) => `${c.a}:${c.b}:${c.rho}`).join(','),
       e.netting.grid.join(','),
     );
+  // The option strategy models' parameters, only once setStrategyMargin set them (older hashes unchanged).
+  if (e.strategyMargin !== DEFAULT_STRATEGY_MARGIN)
+    put('strategyMargin', JSON.stringify(strategyMarginParamsToJson(e.strategyMargin)));
   // Options' vol feeds, only when there are any (the hash of every state without options is unchanged).
   for (const key of [...e.optionFeeds.keys()].sort()) {
     const f = e.optionFeeds.get(key)!;

@@ -59,12 +59,14 @@ import {
   holderOf,
   legMaintenance,
   pendingFunding,
+  positionInitialMargin,
   positionInput,
   valuationPrice,
 } from './risk.ts';
 import { settleFundingFor, transferPosition } from './settle.ts';
 import { combine, legOf, siloFigures } from './silos.ts';
 import { type EngineState, insuranceFund, positionOf } from './state.ts';
+import { isStrategyModel, strategyFigures } from './strategy-silos.ts';
 import type { SiloCloseOrder } from './types.ts';
 
 export { BACKSTOP_ACCOUNT } from './account.ts';
@@ -159,6 +161,7 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
   // its surplus over the auto-add threshold, split the same way.
   const aa = silo !== null && silo.autoAdd !== null && !silo.marginCalled ? silo.autoAdd.trigger : null;
   const aaSurplus = aa === null ? 0n : equity - autoAddThreshold(maintenance, aa);
+  const strategy = silo !== null && isStrategyModel(silo.riskModel);
   ps.forEach((p, i) => {
     const r = risks[i]!;
     p.market.liqIndex.stale.delete(p);
@@ -169,6 +172,12 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
     // An option leg is re-checked with its pool whenever its mark is recomputed (options.ts), never by a trigger.
     if (p.market.option !== null) {
       p.market.liqIndex.put(p, null);
+      return;
+    }
+    // A strategy-model silo's requirement is not a sum of per-leg figures that move with one price each (a cover's
+    // move changes what the options need): its perpetual and future legs are checked at every mark of their markets.
+    if (strategy) {
+      p.market.liqIndex.put(p, p.sign > 0 ? EVERY_MARK_LONG : 0n);
       return;
     }
     // Where this position alone would use up its share: C + uPnL(P) < MM(P), C = share + MM − uPnL, filed as an
@@ -185,6 +194,9 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
     p.market.liqIndex.put(p, earlier(p, liq, topUp));
   });
 }
+
+/** A long filed here is crossed by any mark (a short filed at 0 is): the index's "look at every mark". */
+const EVERY_MARK_LONG = 1n << 200n;
 
 /**
  * The equity at or below which a silo's auto-add fires: maintenance / equity ≥ trigger ⇔ equity ≤ MM / trigger,
@@ -444,6 +456,19 @@ function crossState(
       ps.map((p, i) => legOf(p, risks[i]!.maintenance)),
       e.netting,
     );
+  else if (silo !== null && isStrategyModel(silo.riskModel))
+    // The option strategy models price the legs themselves (core strategyMargin, strategy-silos.ts).
+    maintenance = strategyFigures(
+      e,
+      silo,
+      ps,
+      ps.map((p, i) => {
+        const price = valuationPrice(p);
+        const r = risks[i]!;
+        const im = positionInitialMargin(p, price);
+        return { price, pnl: r.pricePnl, initialMargin: im, maintenanceMargin: r.maintenance };
+      }),
+    ).maintenanceMargin;
   return { equity, maintenance, risks };
 }
 
@@ -699,6 +724,15 @@ function checkCross(
     o.market.asset === asset && o.position.silo === silo;
   for (const o of [...a.orders.values()].filter(own).sort((x, y) => x.id - y.id))
     cancelResting(e, o, 'liquidation');
+  // A strategy-model silo goes as a whole: its legs close together, never through an unpaired state (issue 18).
+  if (silo !== null && isStrategyModel(silo.riskModel)) {
+    ps = crossPositions(a, asset, silo);
+    st = crossState(e, a, asset, ps, silo);
+    if (ps.length > 0 && st.equity < st.maintenance)
+      for (const t of closeWhole(e, a, silo, ps)) touched.add(t);
+    fileCross(e, a, asset, silo);
+    return [...touched];
+  }
   for (let guard = 0; guard < 256; guard++) {
     ps = crossPositions(a, asset, silo);
     if (ps.length === 0) break;
@@ -734,6 +768,51 @@ function checkCross(
     emitPosition(e, p);
   }
   fileCross(e, a, asset, silo);
+  return [...touched];
+}
+
+/**
+ * Liquidates a strategy-model silo in one step: every leg goes to the backstop together — an option at its mark moved
+ * against the holder by its market's discount (the backstop is paid for the risk it takes on, as for any option), a
+ * perpetual or future at its mark (it hedges the options the backstop takes with it). The legs that gain at those
+ * prices realize first, so their profit is in the bucket before a losing leg draws on it: the insurance fund pays
+ * only what the whole silo cannot (its shortfall), never for a loss its other legs cover. Then the liquidation fees,
+ * out of what is left. When the fund cannot pay the shortfall, each leg closes by the usual route (backstop at its
+ * price where the fund can pay for it, else ADL at the leg's bankruptcy price), still all in this step. Returns the
+ * markets whose positions changed.
+ */
+function closeWhole(e: EngineState, a: Account, silo: Silo, ps: readonly Position[]): Market[] {
+  const touched = new Set<Market>();
+  const legs = ps.map((p, i) => {
+    const m = p.market;
+    const mark = valuationPrice(p);
+    const at = m.option !== null ? optionTakeoverPrice(m, p.sign > 0, mark) : mark;
+    const pnl = unrealizedPnl(m.inst, positionInput(p), at);
+    const side = p.sign > 0 ? ('long' as const) : ('short' as const);
+    return { p, lots: p.lots, side, mark, at, pnl, bp: crossBankruptcy(e, a, silo.asset, ps, i, silo) };
+  });
+  const shortfall = -(silo.bucket.balance + legs.reduce((sum, l) => sum + l.pnl, 0n));
+  if (shortfall > 0n && shortfall > insuranceFund(e, silo.asset)) {
+    for (const l of legs) {
+      if (l.p.sign === 0) continue;
+      for (const t of close(e, l.p, l.p.lots, l.mark, l.bp, true)) touched.add(t);
+      touched.add(l.p.market);
+      emitPosition(e, l.p);
+    }
+    return [...touched];
+  }
+  // Gains first; ties keep the silo's leg order (deterministic).
+  const order = legs.filter((l) => l.pnl >= 0n).concat(legs.filter((l) => l.pnl < 0n));
+  for (const l of order)
+    transferPosition(e, l.p, [{ to: backstopPosition(e, l.p.market), lots: l.lots }], l.at, true);
+  for (const l of order) {
+    const m = l.p.market;
+    const fee = chargeFee(e, l.p, silo.bucket, notional(m.inst, m.size(l.lots), l.at, 'ceil'), l.at);
+    stage(e, l.p, l.side, l.lots, l.at, l.mark, l.bp, 'backstop', fee);
+    emitPosition(e, l.p);
+    emitPosition(e, backstopPosition(e, m));
+    touched.add(m);
+  }
   return [...touched];
 }
 
@@ -878,8 +957,8 @@ function close(
 /** An option's backstop price: a long sold at mark × (1 − discount), a short bought back at mark × (1 + discount). */
 function optionTakeoverPrice(m: Market, long: boolean, mark: bigint): bigint {
   const d = m.liquidation.optionDiscount;
-  // A long is never handed over at 0: a position always has a positive entry price.
-  return long ? maxBig(1n, (mark * (RATE_ONE - d)) / RATE_ONE) : ceilDiv(mark * (RATE_ONE + d), RATE_ONE);
+  // Never handed over at 0 (a worthless option, marked 0): a position always has a positive entry price.
+  return maxBig(1n, long ? (mark * (RATE_ONE - d)) / RATE_ONE : ceilDiv(mark * (RATE_ONE + d), RATE_ONE));
 }
 
 /** The loss `lots` of `p` realize at `price` (0 if they gain). */
@@ -1143,7 +1222,7 @@ function siloAutoAdd(
 ): bigint {
   const a = silo.account;
   const w = a.wallets.get(silo.asset)!;
-  const im = siloFigures(silo, e.conventions, e.netting).initialMargin;
+  const im = siloFigures(e, silo).initialMargin;
   const want = silo.autoAdd!.policy === 'addInitialMargin' ? im : im - st.equity;
   if (want <= 0n) {
     // Already at the policy's target (see autoAdd): parked like a margin call, without one.

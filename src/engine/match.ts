@@ -23,7 +23,7 @@ import { allows, validityAt } from './oracle.ts';
 import { freeFor } from './pretrade.ts';
 import { closableLots, closeRoom, feeFor, openingInitialMargin } from './risk.ts';
 import { type FillPlan, longLots, release, settleSide } from './settle.ts';
-import { marginalInitialMargin } from './silos.ts';
+import { closeRaise, marginalInitialMargin } from './silos.ts';
 import type { EngineState } from './state.ts';
 import type { CancelReason, SelfTradePrevention } from './types.ts';
 
@@ -163,7 +163,13 @@ export function match(e: EngineState, taker: Order, opposite: BookSide): CancelR
  * Plans one side of a fill without mutating: how many lots close and open, the fee, the share of the order's
  * reserve this fill may use, and whether the opening part is covered. Null when it is not.
  */
-function planSide(e: EngineState, o: Order, lots: number, ticks: number, feeRate: bigint): FillPlan | null {
+export function planSide(
+  e: EngineState,
+  o: Order,
+  lots: number,
+  ticks: number,
+  feeRate: bigint,
+): FillPlan | null {
   const p = o.position;
   const m = o.market;
   const closeLots = Math.min(lots, closableLots(p, o.side));
@@ -196,9 +202,13 @@ function planSide(e: EngineState, o: Order, lots: number, ticks: number, feeRate
       : m.option !== null
         ? openingInitialMargin(p, o.side, openLots, price)
         : initialMarginAtLeverage(openNotional, p.leverage);
-  // A netted silo's leg needs what the fill adds to the silo's netted initial margin.
-  if (openLots > 0 && p.silo?.riskModel === 'netted')
-    im = marginalInitialMargin(p.silo, p, o.side === 'buy' ? 1 : -1, openLots, price, e.netting);
+  // A netted or strategy-model silo's leg needs what the fill adds to the silo's initial margin under its model.
+  const pooled = p.silo !== null && p.silo.riskModel !== 'standalone';
+  if (openLots > 0 && pooled)
+    im = marginalInitialMargin(e, p.silo!, p, o.side === 'buy' ? 1 : -1, openLots, price, closeLots);
+  // A voluntary pure close in a strategy-model silo may not raise its requirement beyond what it can carry.
+  if (openLots === 0 && voluntary && pooled && closeRaise(e, p.silo!, p, closeLots, price, maxBig(fee, 0n)))
+    return null;
   if (openLots > 0 && p.mode === 'isolated' && m.mark !== null) {
     // An isolated position opened past the mark (a buy above it, a sell below) is born with that loss: its bucket
     // takes the loss on top of initial margin, as the order's reserve already provided for. Without it the
@@ -223,7 +233,14 @@ function planSide(e: EngineState, o: Order, lots: number, ticks: number, feeRate
 }
 
 /** Executes a planned fill: both sides settle, the maker leaves the book or shrinks, the trade is reported. */
-function fill(e: EngineState, taker: Order, maker: Order, tp: FillPlan, mp: FillPlan, lots: number): void {
+export function fill(
+  e: EngineState,
+  taker: Order,
+  maker: Order,
+  tp: FillPlan,
+  mp: FillPlan,
+  lots: number,
+): void {
   const m = taker.market;
   const longBefore = longLots(taker.position) + longLots(maker.position);
   settleSide(e, taker, tp);

@@ -14,8 +14,9 @@
  *
  * Settlement. The underlying's spot is accrued over the settlement window before expiry (time-weighted, as a dated
  * future's index); at the first tick at or after expiry every option of the expiry settles at its payoff on that
- * TWAP through the futures' settlement (prices.ts settleAt): ITM options pay, OTM ones expire at 0, money moves
- * only between holders and the market's clearing account, isolated collateral returns to its owner.
+ * TWAP through the futures' settlement (prices.ts settleDue, every market due in one step): ITM options pay, OTM
+ * ones expire at 0, money moves only between holders and the market's clearing account, isolated collateral returns
+ * to its owner.
  */
 import { yearsFromSeconds } from '../core/options/black76.ts';
 import type { Market } from './market.ts';
@@ -30,7 +31,6 @@ import {
   VolFeed,
 } from './option-terms.ts';
 import { allows } from './oracle.ts';
-import { settleAt } from './prices.ts';
 import type { EngineState } from './state.ts';
 import { type Cmd, Rejection } from './types.ts';
 import { marketOf, parsed } from './validate.ts';
@@ -179,14 +179,16 @@ function reportFeed(e: EngineState, f: VolFeed): void {
 // ---------------------------------------------------------------------------------------------------------
 // Settlement (prices.ts runScheduled, at the first clock move at or after expiry)
 
-/** Settles an option market at its payoff on the underlying's TWAP over the window (the spot if none accrued). */
-export function settleOption(e: EngineState, m: Market): void {
+/**
+ * What an option market settles at: its payoff per unit on the underlying's TWAP over the window (the spot if none
+ * accrued); null without any price (retried on the next tick). prices.ts settles every market due in one step.
+ */
+export function optionSettlementPrice(e: EngineState, m: Market): bigint | null {
   const f = m.optionFeed;
-  if (f === null) return;
+  if (f === null) return null;
   accrueSpot(f, Math.max(f.lastSpotTime, Math.min(e.now, f.expiry)));
   const s = f.twapMs > 0n ? f.twapNum / f.twapMs : (f.lastSpot ?? driverPrices(f).spot);
-  if (s === null) return; // no price to settle at: retried on the next tick
-  settleAt(e, m, settlementPremium(m.option!, s, m.inst.priceDp));
+  return s === null ? null : settlementPremium(m.option!, s, m.inst.priceDp);
 }
 
 // ---------------------------------------------------------------------------------------------------------

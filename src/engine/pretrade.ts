@@ -4,36 +4,39 @@
  * tier allows, and what may leave an isolated bucket. Pure queries over the state: the handlers compare, reject, and
  * only then mutate. The pure margin math is in risk.ts (positions), silos.ts (silos) and src/core.
  */
-import { formatDecimal, minBig } from '../core/fixed.ts';
-import { initialMarginAtLeverage, maxRemovableMargin, notional, ratesAt } from '../core/margin.ts';
-import { LEVERAGE_DP } from '../core/rates.ts';
+import { ceilDiv, formatDecimal, maxBig, minBig } from '../core/fixed.ts';
+import { maxRemovableMargin, notional, ratesAt } from '../core/margin.ts';
+import { LEVERAGE_DP, RATE_ONE } from '../core/rates.ts';
 import type { Account, Position, PositionView, Silo } from './account.ts';
 import type { Market } from './market.ts';
 import {
   available,
   bucketAfterFunding,
+  closableLots,
   type OrderRequirement,
+  openingInitialMargin,
   orderRequirement,
   positionInitialMargin,
   positionInput,
   positionPnl,
   valuationPrice,
 } from './risk.ts';
-import { marginalInitialMargin, siloAvailable } from './silos.ts';
-import type { EngineState } from './state.ts';
+import { closeRaise, marginalInitialMargin, siloAvailable } from './silos.ts';
+import { type EngineState, fmtMoney } from './state.ts';
+import { isStrategyModel } from './strategy-silos.ts';
 import { Rejection } from './types.ts';
 
 /** What backs new exposure of `p`: its silo's available, else the account's free balance in the asset. */
 export function freeFor(e: EngineState, a: Account, p: { silo: Silo | null; market: Market }): bigint {
-  if (p.silo !== null) return siloAvailable(p.silo, e.conventions, e.netting);
+  if (p.silo !== null) return siloAvailable(e, p.silo);
   const w = a.wallets.get(p.market.asset);
   return w ? available(a, w, p.market.asset) : 0n;
 }
 
 /**
  * An order's requirement: `orderRequirement` (what the opening lots need at the leg's leverage, their loss against
- * the mark and the worst-case taker fee); in a netted silo, the initial margin part is what the opening lots add to
- * the silo's netted initial margin (a hedge may add nothing).
+ * the mark and the worst-case taker fee); in a netted or strategy-model silo, the initial margin part is what the
+ * order adds to the silo's initial margin under its model (a hedge may add nothing).
  */
 export function orderNeeds(
   e: EngineState,
@@ -44,14 +47,45 @@ export function orderNeeds(
   ticks: number,
 ): OrderRequirement {
   const req = orderRequirement(view, side, lots, ticks);
+  if (silo === null || req.openLots === 0) return req;
+  const strategy = isStrategyModel(silo.riskModel);
   // Option legs stand alone in a netted silo (silos.ts combine): their requirement is the order's own.
-  if (silo === null || silo.riskModel !== 'netted' || req.openLots === 0 || view.market.option !== null)
-    return req;
+  if (!strategy && (silo.riskModel !== 'netted' || view.market.option !== null)) return req;
   const m = view.market;
   const price = m.price(ticks);
-  const own = initialMarginAtLeverage(notional(m.inst, m.size(req.openLots), price, 'ceil'), view.leverage);
-  const marginal = marginalInitialMargin(silo, view, side === 'buy' ? 1 : -1, req.openLots, price, e.netting);
+  const own = openingInitialMargin(view, side, req.openLots, price);
+  const sign = side === 'buy' ? 1 : -1;
+  const marginal = marginalInitialMargin(e, silo, view, sign, req.openLots, price, lots - req.openLots);
   return { openLots: req.openLots, total: req.total - own + marginal };
+}
+
+/**
+ * Refuses an order whose closing part would raise its strategy-model silo's initial margin above what the silo can
+ * carry (silos.ts closeRaise), at the order's limit and worst-case taker fee. Only a pure close is checked here: an
+ * order that also opens is judged on the whole fill by its requirement (orderNeeds).
+ */
+export function checkClose(
+  e: EngineState,
+  silo: Silo | null,
+  view: PositionView,
+  side: 'buy' | 'sell',
+  lots: number,
+  ticks: number,
+): void {
+  if (silo === null || !isStrategyModel(silo.riskModel)) return;
+  const closeLots = Math.min(lots, closableLots(view, side));
+  if (closeLots === 0 || closeLots < lots) return;
+  const m = view.market;
+  const price = m.price(ticks);
+  const fee = ceilDiv(notional(m.inst, m.size(closeLots), price, 'ceil') * maxBig(m.takerFee, 0n), RATE_ONE);
+  const r = closeRaise(e, silo, view, closeLots, price, fee);
+  if (r === null) return;
+  const money = (v: bigint) => `${fmtMoney(e, m.asset, v)} ${m.asset}`;
+  throw new Rejection(
+    'CLOSE_RAISES_REQUIREMENT',
+    `closing ${m.symbol} would raise silo ${silo.id}'s initial margin from ${money(r.before)} to ${money(r.after)}, ` +
+      `more than it can carry (available after ${money(r.available)}); close the other legs first or add collateral`,
+  );
 }
 
 /** The position's leverage must be allowed by the tier the grown position would fall in. */

@@ -16,9 +16,9 @@ import { emitPosition } from './events.ts';
 import { impactPrice } from './funding.ts';
 import type { Market } from './market.ts';
 import { cancelResting } from './match.ts';
-import { settleOption } from './options.ts';
+import { optionSettlementPrice } from './options.ts';
 import { allows, type OracleAction, validityAt } from './oracle.ts';
-import { holderOf } from './risk.ts';
+import { holderOf, positionInput } from './risk.ts';
 import { settleFundingFor, settlePnl } from './settle.ts';
 import type { EngineState } from './state.ts';
 import { Rejection } from './types.ts';
@@ -85,8 +85,12 @@ export function oracleQuote(
   return undefined;
 }
 
-/** Processes everything due by `time` on every market, in market order (deterministic). */
+/**
+ * Processes everything due by `time` on every market, in market order (deterministic); the markets that expire by
+ * then settle together at the end (settleDue).
+ */
 export function runScheduled(e: EngineState, time: number): void {
+  const due: { m: Market; price: bigint }[] = [];
   for (const m of e.markets.values()) {
     // Funding first: each due funding time is judged by the oracle's validity AT that time (validityAt(nextTime)).
     // Ageing the index to `time` before it (as this once did) marked it stale first, so a funding time whose index
@@ -95,10 +99,11 @@ export function runScheduled(e: EngineState, time: number): void {
     m.oracle?.age(time);
     reportStatus(e, m, time);
     if (m.inst.expiry !== null && !m.closed && time >= m.inst.expiry) {
-      if (m.option !== null) settleOption(e, m);
-      else settleExpiry(e, m);
+      const price = m.option !== null ? optionSettlementPrice(e, m) : expiryPrice(m);
+      if (price !== null) due.push({ m, price }); // else nothing to settle at: retried on the next tick
     }
   }
+  if (due.length > 0) settleDue(e, due);
 }
 
 function runFunding(e: EngineState, m: Market, time: number): void {
@@ -154,49 +159,54 @@ function accrueTwap(m: Market, now: number): void {
   m.lastIndexTime = now;
 }
 
-/**
- * Dated-future expiry: every resting order is cancelled and every position closed at the settlement price (TWAP
- * of the index over the window; the last index or mark if no quote fell in it). A once-per-market scan.
- */
-function settleExpiry(e: EngineState, m: Market): void {
+/** A dated future's settlement price: the TWAP of the index over the window (the last index or mark if none). */
+function expiryPrice(m: Market): bigint | null {
   accrueTwap(m, m.inst.expiry!);
-  const price = m.twapMs > 0n ? m.twapNum / m.twapMs : (m.oracle?.index ?? m.mark ?? m.last);
-  if (price === null) return; // nothing to settle at: retried on the next tick
-  settleAt(e, m, price);
+  return m.twapMs > 0n ? m.twapNum / m.twapMs : (m.oracle?.index ?? m.mark ?? m.last);
 }
 
 /**
- * Closes every position of an expiring market at `price` (a future's settlement price, an option's payoff per
- * unit): orders cancelled, PnL against the clearing account, isolated collateral back to its owner; the market is
- * closed. A once-per-market scan.
+ * Closes every position of the expiring markets at each one's `price` (a future's settlement price, an option's
+ * payoff per unit), all in one step: orders cancelled, PnL against the clearing account, isolated collateral back to
+ * its owner; the markets are closed. Every winning position is paid before any losing one is charged, over all the
+ * markets: a pooled box (a named silo, a cross account) holding a spread receives its long leg's payoff before its
+ * short leg's is drawn, so the insurance fund pays only what the whole box cannot — never a loss its other legs of
+ * the expiry cover. (Market by market, a short call settling first drew on the fund for money the box was about to
+ * receive.) Nothing is checked for liquidation in between: the sweep runs after the command's handler.
  */
-export function settleAt(e: EngineState, m: Market, price: bigint): void {
-  for (const o of [...m.book.orders()]) cancelResting(e, o as import('./account.ts').Order, 'expired');
-  let closed = 0;
-  for (const p of m.positions) {
-    if (p.sign === 0) continue;
-    settleFundingFor(e, p);
-    const w = p.account.wallets.get(m.asset)!;
-    const holder = holderOf(p);
-    const pnl = unrealizedPnl(
-      m.inst,
-      { side: p.sign > 0 ? 'long' : 'short', size: p.size, entryPrice: p.entryPrice },
-      price,
-    );
-    settlePnl(e, p, holder, pnl);
-    p.realizedPnl += pnl;
-    p.lots = 0;
-    p.sign = 0;
-    p.entryPrice = 0n;
-    if (p.bucket.balance > 0n) e.ledger.transfer(p.bucket, w.main, p.bucket.balance, 'settlement');
-    emitPosition(e, p);
-    closed++;
+function settleDue(e: EngineState, due: readonly { m: Market; price: bigint }[]): void {
+  for (const { m } of due)
+    for (const o of [...m.book.orders()]) cancelResting(e, o as import('./account.ts').Order, 'expired');
+  const legs = due.flatMap(({ m, price }) =>
+    [...m.positions]
+      .filter((p) => p.sign !== 0)
+      .map((p) => ({ p, pnl: unrealizedPnl(m.inst, positionInput(p), price) })),
+  );
+  for (const gains of [true, false])
+    for (const { p, pnl } of legs) {
+      if (pnl >= 0n !== gains) continue;
+      settleFundingFor(e, p);
+      settlePnl(e, p, holderOf(p), pnl);
+      p.realizedPnl += pnl;
+    }
+  for (const { m, price } of due) {
+    let closed = 0;
+    for (const p of m.positions) {
+      if (p.sign === 0) continue;
+      p.lots = 0;
+      p.sign = 0;
+      p.entryPrice = 0n;
+      if (p.bucket.balance > 0n)
+        e.ledger.transfer(p.bucket, p.account.wallets.get(m.asset)!.main, p.bucket.balance, 'settlement');
+      emitPosition(e, p);
+      closed++;
+    }
+    m.openPositions = 0;
+    m.openInterestLots = 0;
+    m.closed = true;
+    m.mark = price;
+    e.events.push({ type: 'marketSettled', symbol: m.symbol, price, positions: closed });
   }
-  m.openPositions = 0;
-  m.openInterestLots = 0;
-  m.closed = true;
-  m.mark = price;
-  e.events.push({ type: 'marketSettled', symbol: m.symbol, price, positions: closed });
 }
 
 /** Emits pause/resume events for every guarded action whose permission changed. */

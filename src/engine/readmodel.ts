@@ -12,6 +12,7 @@ import {
   unrealizedPnl,
 } from '../core/margin.ts';
 import { LEVERAGE_DP, RATE_DP } from '../core/rates.ts';
+import type { RecognisedStrategy, StrategyType, WorstCase } from '../core/strategy/types.ts';
 import { DEFAULT_CLOSE_ORDER, type Position, type Silo } from './account.ts';
 import { MAX_PRICE_TICKS } from './market.ts';
 import { maxRemovable } from './pretrade.ts';
@@ -27,9 +28,10 @@ import {
   siloLegs,
   valuationPrice,
 } from './risk.ts';
-import { combine, legOf, siloFigures, siloMaxRemovable } from './silos.ts';
+import { combine, legOf, type SiloFigures, siloFigures, siloMaxRemovable } from './silos.ts';
 import type { EngineState } from './state.ts';
-import type { SiloCloseOrder } from './types.ts';
+import { isStrategyModel, settleUnits, strategyFigures } from './strategy-silos.ts';
+import type { SiloCloseOrder, SiloRiskModel } from './types.ts';
 
 export interface PositionView {
   symbol: string;
@@ -102,6 +104,11 @@ export function positionLiquidationPrice(e: EngineState, p: Position): bigint | 
   // An option's maintenance moves with its underlying and vol, not with its own price alone: no single price to show.
   if (p.market.option !== null) return null;
   const conv = conservativeRounding(e.conventions);
+  if (p.silo !== null && isStrategyModel(p.silo.riskModel)) {
+    // With an option in the silo its requirement moves with the options' marks too: no single price to show.
+    for (const q of siloLegs(p.silo)) if (q.market.option !== null) return null;
+    return nettedLiquidationPrice(e, p.silo, p);
+  }
   if (p.silo?.riskModel === 'netted') return nettedLiquidationPrice(e, p.silo, p);
   if (p.mode === 'isolated')
     return liquidationPrice({
@@ -120,14 +127,23 @@ export function positionLiquidationPrice(e: EngineState, p: Position): bigint | 
   });
 }
 
-/** A netted silo's test (equity < netted maintenance) with `p`'s price at `ticks`, the other legs at their marks. */
+/**
+ * A netted (or strategy-model) silo's test (equity < maintenance under its model) with `p`'s price at `ticks`, the
+ * other legs at their marks.
+ */
 function nettedFails(e: EngineState, silo: Silo, p: Position, price: bigint): boolean {
   let equity = silo.bucket.balance;
-  const mms = siloLegs(silo).map((q) => {
+  const legs = siloLegs(silo);
+  const figures = legs.map((q) => {
     const at = q === p ? price : valuationPrice(q);
-    equity += unrealizedPnl(q.market.inst, positionInput(q), at) - pendingFunding(q);
-    return legOf(q, legMaintenance(e.conventions, q.market, positionInput(q), at));
+    const pnl = unrealizedPnl(q.market.inst, positionInput(q), at);
+    equity += pnl - pendingFunding(q);
+    const mm = legMaintenance(e.conventions, q.market, positionInput(q), at);
+    return { price: at, pnl, initialMargin: positionInitialMargin(q, at), maintenanceMargin: mm };
   });
+  if (isStrategyModel(silo.riskModel))
+    return equity < strategyFigures(e, silo, legs, figures).maintenanceMargin;
+  const mms = legs.map((q, i) => legOf(q, figures[i]!.maintenanceMargin));
   return equity < combine(silo, mms, e.netting);
 }
 
@@ -228,7 +244,7 @@ export interface SiloView {
   id: string;
   kind: 'cross' | 'isolated' | 'named';
   asset: string;
-  riskModel: 'standalone' | 'netted';
+  riskModel: SiloRiskModel;
   /** The order its legs close in when it is liquidated (the cross bucket's and an isolated position's: the default). */
   closeOrder: SiloCloseOrder;
   collateral: bigint;
@@ -242,6 +258,54 @@ export interface SiloView {
   maxRemovable: bigint;
   legs: PositionView[];
   liquidationPrices: Record<string, bigint | null>;
+  /**
+   * Option strategy models (null / empty otherwise): the silo's worst loss at expiry over all settlement prices, from
+   * entry prices (settle units, rounded up; null when unbounded), the recognised strategies' types joined by " + "
+   * (null if none), the strategies, and where the binding figure came from.
+   */
+  maxLoss: bigint | null;
+  strategy: string | null;
+  strategies: StrategyView[];
+  worst: WorstCase | null;
+}
+
+/** A recognised strategy in a silo read: its legs by symbol and size (units of underlying, WAD), money in settle units. */
+export interface StrategyView {
+  type: StrategyType;
+  direction: RecognisedStrategy['direction'];
+  underlying: string;
+  expiry: number | null;
+  legs: { symbol: string; size: bigint }[];
+  initialMargin: bigint;
+  maintenanceMargin: bigint;
+  maxLoss: bigint | null;
+}
+
+/** The strategy-model part of a silo read (see SiloView). */
+function strategyPart(
+  e: EngineState,
+  silo: Silo | null,
+  f: SiloFigures | null,
+): Pick<SiloView, 'maxLoss' | 'strategy' | 'strategies' | 'worst'> {
+  const r = f?.strategy ?? null;
+  if (silo === null || f === null || r === null)
+    return { maxLoss: null, strategy: null, strategies: [], worst: null };
+  const strategies = r.strategies.map((s) => ({
+    type: s.type,
+    direction: s.direction,
+    underlying: s.underlying,
+    expiry: s.expiry ?? null,
+    legs: s.legs.map((l) => ({ symbol: f.legs[l.leg]!.market.symbol, size: l.size })),
+    initialMargin: settleUnits(e, silo, s.initialMargin)!,
+    maintenanceMargin: settleUnits(e, silo, s.maintenanceMargin)!,
+    maxLoss: settleUnits(e, silo, s.maxLoss),
+  }));
+  return {
+    maxLoss: settleUnits(e, silo, r.maxLoss),
+    strategy: strategies.length === 0 ? null : strategies.map((s) => s.type).join(' + '),
+    strategies,
+    worst: r.worst,
+  };
 }
 
 export function silosOf(e: EngineState, accountId: string): SiloView[] {
@@ -269,6 +333,7 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       maxRemovable: maxZero(available(a, w, asset)),
       legs: legs.map((p) => positionView(e, p)),
       liquidationPrices: prices(e, legs),
+      ...strategyPart(e, null, null),
     });
   }
   const isolated = [...a.positions.values()]
@@ -293,10 +358,11 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       maxRemovable: maxRemovable(e, p),
       legs: [positionView(e, p)],
       liquidationPrices: prices(e, [p]),
+      ...strategyPart(e, null, null),
     });
   }
   for (const silo of a.silos.values()) {
-    const f = siloFigures(silo, e.conventions, e.netting);
+    const f = siloFigures(e, silo);
     out.push({
       id: silo.id,
       kind: 'named',
@@ -310,9 +376,10 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       standaloneInitialMargin: f.standaloneInitialMargin,
       standaloneMaintenanceMargin: f.standaloneMaintenanceMargin,
       marginRatio: f.legs.length === 0 ? null : marginRatio(f.maintenanceMargin, f.equity),
-      maxRemovable: siloMaxRemovable(silo, e.conventions, e.netting),
+      maxRemovable: siloMaxRemovable(e, silo),
       legs: f.legs.map((p) => positionView(e, p)),
       liquidationPrices: prices(e, f.legs),
+      ...strategyPart(e, silo, f),
     });
   }
   return out;

@@ -1,16 +1,18 @@
 /**
  * Named silos' requirements: the per-leg figures the engine already computes (initial margin at the leg's leverage,
  * the liquidation test's maintenance) combined under the silo's risk model — `standalone` sums them, `netted` is the
- * worst joint loss over core/silo.ts's scenario grid, floored and capped by the sum. Pure reads of state: the engine
- * decides and mutates.
+ * worst joint loss over core/silo.ts's scenario grid, floored and capped by the sum; the option strategy models
+ * (`maxLoss`, `strategy`, `scenario`) are core strategyMargin over the legs themselves (strategy-silos.ts). Pure
+ * reads of state: the engine decides and mutates.
  *
  * Money (as for the cross bucket): equity = bucket + uPnL − funding owed; what a silo can commit or give back is
  * bucket + min(uPnL − funding owed, 0) − initial margin (under its model) − its open orders' requirement, so an
  * unrealized profit backs the legs but never leaves the silo until it is realized.
  */
 import { maxBig, minBig } from '../core/fixed.ts';
-import { initialMarginAtLeverage, type MarginConventions, notional } from '../core/margin.ts';
+import { initialMarginAtLeverage, notional, unrealizedPnl } from '../core/margin.ts';
 import { type NettingParams, nettedRequirement, type SiloLeg } from '../core/silo.ts';
+import type { StrategyMarginResult } from '../core/strategy/types.ts';
 import type { Position, PositionView, Silo } from './account.ts';
 import {
   legMaintenance,
@@ -22,9 +24,11 @@ import {
   siloLegs,
   valuationPrice,
 } from './risk.ts';
+import type { EngineState } from './state.ts';
+import { isStrategyModel, type LegFigures, strategyFigures } from './strategy-silos.ts';
 
 /** A leg as its model sees it: the base it moves with, its direction and its own requirement. */
-export function legOf(p: Position, requirement: bigint): SiloLeg {
+export function legOf(p: PositionView, requirement: bigint): SiloLeg {
   return { base: p.market.config.base, market: p.market.symbol, sign: p.sign > 0 ? 1 : -1, requirement };
 }
 
@@ -33,6 +37,8 @@ export function legOf(p: Position, requirement: bigint): SiloLeg {
  * too (their offsets are strategy margin, issue 18): the netted figure of the other legs plus the options' sum.
  */
 export function combine(silo: Silo, legs: readonly SiloLeg[], netting: NettingParams): bigint {
+  // The strategy models need the legs themselves, not their requirements: callers take siloFiguresOver's path.
+  if (isStrategyModel(silo.riskModel)) throw new Error(`bug: combine() on ${silo.riskModel} silo ${silo.id}`);
   let sum = 0n;
   for (const l of legs) sum += l.requirement;
   if (silo.riskModel === 'standalone' || legs.length === 0) return sum;
@@ -49,8 +55,8 @@ export function combine(silo: Silo, legs: readonly SiloLeg[], netting: NettingPa
   );
 }
 
-export interface SiloFigures {
-  legs: Position[];
+export interface SiloFigures<L extends PositionView = Position> {
+  legs: L[];
   /** Bucket + uPnL at valuation prices − funding owed (owed to the silo counts too, as the cross test does). */
   equity: bigint;
   /** uPnL − funding owed by the legs, funding owed to them left out (what `available` counts). */
@@ -62,12 +68,36 @@ export interface SiloFigures {
   /** Per leg, in `legs` order: price PnL and the liquidation test's maintenance. */
   pricePnl: bigint[];
   maintenance: bigint[];
+  /** Under a strategy model: the model's result (max loss, worst case, recognised strategies; WAD). */
+  strategy: StrategyMarginResult | null;
+  /**
+   * What the silo could commit to new exposure (may be negative): bucket (+ the hypothetical bucket move) +
+   * min(pnlForAvailable, 0) − initial margin − its open orders' requirement.
+   */
+  available: bigint;
 }
 
 /** Every figure of a silo at its legs' valuation prices. */
-export function siloFigures(silo: Silo, conv: MarginConventions, netting: NettingParams): SiloFigures {
-  const legs = siloLegs(silo);
-  let equity = silo.bucket.balance;
+export function siloFigures(e: EngineState, silo: Silo): SiloFigures {
+  return siloFiguresOver(e, silo, siloLegs(silo));
+}
+
+/**
+ * A silo's figures over any list of leg views — its real legs, or hypothetical post-trade ones (a combo's plan):
+ * the bucket as it stands, each view valued at its market's valuation price, combined under the silo's model.
+ * Flat views (sign 0) count nothing. `bucketDelta`: money the hypothetical trade moves in or out of the bucket
+ * (realized PnL, fees), counted in equity and so in what the silo has available.
+ */
+export function siloFiguresOver<L extends PositionView>(
+  e: EngineState,
+  silo: Silo,
+  views: readonly L[],
+  bucketDelta = 0n,
+): SiloFigures<L> {
+  const legs = views.filter((p) => p.sign !== 0);
+  const strategy = isStrategyModel(silo.riskModel);
+  const figures: LegFigures[] = [];
+  let equity = silo.bucket.balance + bucketDelta;
   let pnlForAvailable = 0n;
   const ims: SiloLeg[] = [];
   const mms: SiloLeg[] = [];
@@ -79,30 +109,42 @@ export function siloFigures(silo: Silo, conv: MarginConventions, netting: Nettin
     const owed = pendingFunding(p);
     equity += pnl - owed;
     pnlForAvailable += owed > 0n ? pnl - owed : pnl;
-    const mm = legMaintenance(conv, p.market, positionInput(p), price);
+    const mm = legMaintenance(e.conventions, p.market, positionInput(p), price);
     pricePnl.push(pnl);
     maintenance.push(mm);
-    ims.push(legOf(p, positionInitialMargin(p, price)));
+    const im = positionInitialMargin(p, price);
+    ims.push(legOf(p, im));
     mms.push(legOf(p, mm));
+    if (strategy) figures.push({ price, pnl, initialMargin: im, maintenanceMargin: mm });
   }
   const sum = (ls: SiloLeg[]) => ls.reduce((s, l) => s + l.requirement, 0n);
-  return {
+  const model = strategy && legs.length > 0 ? strategyFigures(e, silo, legs, figures) : null;
+  const out: SiloFigures<L> = {
     legs,
     equity,
     pnlForAvailable,
-    initialMargin: combine(silo, ims, netting),
-    maintenanceMargin: combine(silo, mms, netting),
+    initialMargin: model !== null ? model.initialMargin : strategy ? 0n : combine(silo, ims, e.netting),
+    maintenanceMargin:
+      model !== null ? model.maintenanceMargin : strategy ? 0n : combine(silo, mms, e.netting),
     standaloneInitialMargin: sum(ims),
     standaloneMaintenanceMargin: sum(mms),
     pricePnl,
     maintenance,
+    strategy: model?.result ?? null,
+    available: 0n,
   };
+  out.available =
+    silo.bucket.balance +
+    bucketDelta +
+    minBig(pnlForAvailable, 0n) -
+    out.initialMargin -
+    silo.orderRequirement;
+  return out;
 }
 
 /** What the silo can commit to new exposure (may be negative): its `available`, as the free balance's. */
-export function siloAvailable(silo: Silo, conv: MarginConventions, netting: NettingParams): bigint {
-  const f = siloFigures(silo, conv, netting);
-  return silo.bucket.balance + minBig(f.pnlForAvailable, 0n) - f.initialMargin - silo.orderRequirement;
+export function siloAvailable(e: EngineState, silo: Silo): bigint {
+  return siloFigures(e, silo).available;
 }
 
 /**
@@ -110,32 +152,36 @@ export function siloAvailable(silo: Silo, conv: MarginConventions, netting: Nett
  * model with unrealized profit not counted and losses and funding owed counted, and its open orders; never more
  * than the bucket holds after the funding its legs owe.
  */
-export function siloMaxRemovable(silo: Silo, conv: MarginConventions, netting: NettingParams): bigint {
-  const f = siloFigures(silo, conv, netting);
+export function siloMaxRemovable(e: EngineState, silo: Silo): bigint {
+  const f = siloFigures(e, silo);
   let owed = 0n;
   for (const p of f.legs) {
     const o = pendingFunding(p);
     if (o > 0n) owed += o;
   }
-  const free = silo.bucket.balance + minBig(f.pnlForAvailable, 0n) - f.initialMargin - silo.orderRequirement;
-  const r = minBig(free, silo.bucket.balance - owed);
+  const r = minBig(f.available, silo.bucket.balance - owed);
   return r > 0n ? r : 0n;
 }
 
 /**
- * What opening `openLots` of a leg at `price` adds to a netted silo's initial margin: the model's figure with the
- * leg grown (or flipped: an order larger than what it closes) less the figure now, never below zero. A hedge can add
- * nothing; the order's fee and its loss against the mark are added by the caller.
+ * What opening `openLots` of a leg at `price` adds to a netted or strategy-model silo's initial margin: the model's
+ * figure with the leg grown (or flipped: an order larger than the `closeLots` it closes) less the figure now, never
+ * below zero. A hedge can add nothing; the order's fee and its loss against the mark are added by the caller.
  */
 export function marginalInitialMargin(
+  e: EngineState,
   silo: Silo,
   p: PositionView,
   sign: 1 | -1,
   openLots: number,
   price: bigint,
-  netting: NettingParams,
+  closeLots = 0,
 ): bigint {
-  // An option leg stands alone (see combine): what it adds is its own initial margin.
+  if (isStrategyModel(silo.riskModel)) {
+    const after = legsWith(silo, viewAfterFill(p, sign, closeLots, openLots, price));
+    return maxBig(0n, siloFiguresOver(e, silo, after).initialMargin - siloFigures(e, silo).initialMargin);
+  }
+  // An option leg stands alone in a netted silo (see combine): what it adds is its own initial margin.
   if (p.market.option !== null) return openingInitialMargin(p, sign > 0 ? 'buy' : 'sell', openLots, price);
   const before: SiloLeg[] = [];
   const after: SiloLeg[] = [];
@@ -148,5 +194,87 @@ export function marginalInitialMargin(
   const kept = p.sign === sign ? positionInitialMargin(p) : 0n;
   const added = initialMarginAtLeverage(notional(m.inst, m.size(openLots), price, 'ceil'), p.leverage);
   after.push({ base: m.config.base, market: m.symbol, sign, requirement: kept + added });
-  return maxBig(0n, combine(silo, after, netting) - combine(silo, before, netting));
+  return maxBig(0n, combine(silo, after, e.netting) - combine(silo, before, e.netting));
+}
+
+/**
+ * `p` as a fill of `closeLots` closing and then `openLots` opening on side `sign` at `price` would leave it (the
+ * arithmetic of settle.ts settleSide: closing keeps the entry, opening averages it against the holder).
+ */
+export function viewAfterFill(
+  p: PositionView,
+  sign: 1 | -1,
+  closeLots: number,
+  openLots: number,
+  price: bigint,
+): PositionView {
+  const m = p.market;
+  let lots = p.lots - closeLots;
+  let side: 1 | -1 | 0 = lots === 0 ? 0 : p.sign;
+  let entry = lots === 0 ? 0n : p.entryPrice;
+  if (openLots > 0 && side === 0) {
+    side = sign;
+    entry = price;
+    lots = openLots;
+  } else if (openLots > 0) {
+    const total = BigInt(lots + openLots);
+    const num = entry * BigInt(lots) + price * BigInt(openLots);
+    entry = side > 0 ? (num + total - 1n) / total : num / total;
+    lots += openLots;
+  }
+  return {
+    market: m,
+    leverage: p.leverage,
+    mode: p.mode,
+    fundingIndex: p.fundingIndex,
+    sign: side,
+    lots,
+    entryPrice: entry,
+    size: m.size(lots),
+  };
+}
+
+/** The silo's open legs with the leg on `after`'s market replaced by `after` (added when the silo has none there). */
+export function legsWith(silo: Silo, after: PositionView): PositionView[] {
+  const out: PositionView[] = [];
+  let found = false;
+  for (const q of siloLegs(silo)) {
+    if (q.market === after.market) {
+      found = true;
+      out.push(after);
+    } else out.push(q);
+  }
+  if (!found) out.push(after);
+  return out;
+}
+
+/** A close the silo cannot carry: its initial margin before and after, and what it would have available after. */
+export interface CloseRaise {
+  before: bigint;
+  after: bigint;
+  available: bigint;
+}
+
+/**
+ * Whether closing `closeLots` of leg `p` at `price` (paying `fee`) raises a strategy-model silo's initial margin
+ * above what it can carry: initial margin after > before and available after < 0 (the close's realized PnL and fee
+ * counted in the bucket). Null when the close is fine — always for the other models, where closing only frees margin.
+ * Closing one leg of a spread can leave a naked short that needs far more than the spread did.
+ */
+export function closeRaise(
+  e: EngineState,
+  silo: Silo,
+  p: PositionView,
+  closeLots: number,
+  price: bigint,
+  fee: bigint,
+): CloseRaise | null {
+  if (!isStrategyModel(silo.riskModel) || closeLots === 0 || p.sign === 0) return null;
+  const m = p.market;
+  const realized = unrealizedPnl(m.inst, { ...positionInput(p), size: m.size(closeLots) }, price);
+  const after = legsWith(silo, viewAfterFill(p, p.sign > 0 ? -1 : 1, closeLots, 0, price));
+  const before = siloFigures(e, silo).initialMargin;
+  const f = siloFiguresOver(e, silo, after, realized - fee);
+  if (f.initialMargin <= before || f.available >= 0n) return null;
+  return { before, after: f.initialMargin, available: f.available };
 }

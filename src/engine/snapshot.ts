@@ -23,13 +23,14 @@
  *                  positions: [[symbol, bucket, …POSITION_FIELDS, silo?], …], orders: [[…ORDER_FIELDS, silo?], …],
  *                  silos?: [[id, asset, riskModel, bucket, orderRequirement, autoAdd?, marginCalled?, closeOrder?],
  *                           …] }, …],
- *     netting? }
+ *     netting?, strategyMargin? }
  *
  * Named silos (added within version 1, every new field optional so older snapshots read as before): an account's
  * silos in creation order (their buckets are ledger accounts owned by ['silo', account, id]); a silo's leg is a
  * position row ending in its silo id, with bucket −1 (a leg has no bucket of its own), keyed `${silo}/${symbol}` in
  * its account; an order of a leg ends in the silo id; a market's positions list names a leg as [account, silo];
- * `netting` is stored only once setNetting changed it.
+ * `netting` is stored only once setNetting changed it; `strategyMargin` (the option strategy models' parameters, in
+ * core's JSON form of decimal strings, parsed back strictly) only once setStrategyMargin did.
  *
  * A restore rebuilds each object through its own constructor (`new Market(config)` + `attach`, `new Account`,
  * `account.position`, which opens its bucket: the ledger hands it the restored account), then sets the state
@@ -44,6 +45,11 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { MarginConventions } from '../core/margin.ts';
 import { yearsFromSeconds } from '../core/options/black76.ts';
 import { DEFAULT_NETTING, type NettingParams } from '../core/silo.ts';
+import {
+  DEFAULT_STRATEGY_MARGIN,
+  parseStrategyMarginParams,
+  strategyMarginParamsToJson,
+} from '../core/strategy/index.ts';
 import {
   Account,
   DEFAULT_CLOSE_ORDER,
@@ -62,6 +68,7 @@ import { type FeedValidity, parseSmile, VolFeed, type VolGuards } from './option
 import { linkOptions } from './options.ts';
 import type { OracleStateData } from './oracle.ts';
 import type { EngineState } from './state.ts';
+import { SILO_RISK_MODELS } from './strategy-silos.ts';
 import type { MarketConfig, VolSmile } from './types.ts';
 
 export { restoreEngine } from './engine.ts';
@@ -83,6 +90,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'assets',
       'conventions',
       'netting',
+      'strategyMargin',
       'optionFeeds',
       'ledger',
       'markets',
@@ -378,6 +386,8 @@ interface SnapshotV1 {
   accounts: AccountSnap[];
   /** The netted model's parameters, only when setNetting changed them. */
   netting?: NettingParams;
+  /** The strategy models' parameters in their JSON form, only when setStrategyMargin changed them. */
+  strategyMargin?: Record<string, unknown>;
   /** Options' vol feeds in creation order, only when there are any. */
   optionFeeds?: VolFeedSnap[];
 }
@@ -560,6 +570,9 @@ function snapshotObject(e: EngineState): SnapshotV1 {
     markets,
     accounts,
     ...(e.netting !== DEFAULT_NETTING ? { netting: e.netting } : {}),
+    ...(e.strategyMargin !== DEFAULT_STRATEGY_MARGIN
+      ? { strategyMargin: strategyMarginParamsToJson(e.strategyMargin) }
+      : {}),
     ...(e.optionFeeds.size > 0
       ? {
           optionFeeds: [...e.optionFeeds.values()].map((f) => ({
@@ -650,6 +663,8 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
   e.now = e.lastTime;
   e.nextOrderId = int(s.nextOrderId, 'nextOrderId');
   if (s.netting !== undefined) e.netting = s.netting;
+  if (s.strategyMargin !== undefined)
+    e.strategyMargin = parseStrategyMarginParams(s.strategyMargin, 'snapshot.strategyMargin');
   for (const [asset, dp] of s.assets) e.assets.set(asset, dp);
 
   // 1. The ledger, before anything that opens or looks up accounts in it.
@@ -712,6 +727,8 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
     }
     for (const [id, asset, riskModel, bucket, req, autoAdd, called, closeOrder] of as.silos ?? []) {
       if (a.silos.has(id)) throw new SnapshotError(`${a.id}: silo ${id} twice`);
+      if (!SILO_RISK_MODELS.includes(riskModel))
+        throw new SnapshotError(`${a.id}: silo ${id} has an unknown riskModel ${JSON.stringify(riskModel)}`);
       if (closeOrder !== undefined && !SILO_CLOSE_ORDERS.includes(closeOrder))
         throw new SnapshotError(
           `${a.id}: silo ${id} has an unknown closeOrder ${JSON.stringify(closeOrder)}`,

@@ -3,13 +3,14 @@
  * receives as its first parameter (`e`). No stage imports the `Engine` class: the dispatcher (engine.ts) is an
  * EngineState with `apply`, and hands itself down.
  *
- * Stored state (snapshotted, hashed): the ledger, markets, accounts, assets, margin conventions, netting parameters
- * and the counters. Transient state (reset by `apply` before every command, never snapshotted — see SNAPSHOT_FIELDS):
+ * Stored state (snapshotted, hashed): the ledger, markets, accounts, assets, margin conventions, netting and strategy
+ * margin parameters and the counters. Transient state (reset by `apply` before every command, never snapshotted — see SNAPSHOT_FIELDS):
  * the event buffer, the command's time, and the sets the sweep stage works through at the end of the command.
  */
 import { formatDecimal } from '../core/fixed.ts';
 import type { MarginConventions } from '../core/margin.ts';
 import { DEFAULT_NETTING, type NettingParams } from '../core/silo.ts';
+import { DEFAULT_STRATEGY_MARGIN, type StrategyMarginParams } from '../core/strategy/index.ts';
 import type { Account, Position, Silo, Wallet } from './account.ts';
 import { Ledger } from './ledger.ts';
 import type { Market } from './market.ts';
@@ -26,6 +27,8 @@ export class EngineState {
   readonly conventions: MarginConventions;
   /** The netted risk model's parameters (setNetting). */
   netting: NettingParams = DEFAULT_NETTING;
+  /** The option strategy models' parameters (setStrategyMargin; strategy-silos.ts). */
+  strategyMargin: StrategyMarginParams = DEFAULT_STRATEGY_MARGIN;
   /** Options: the vol feed of each underlying and expiry (options.ts), in creation order. */
   readonly optionFeeds = new Map<string, VolFeed>();
   /** Commands applied; the time of the last one; the next order id (order ids are assigned in command order). */

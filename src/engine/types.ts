@@ -287,9 +287,32 @@ export type Command =
       floor?: string;
       sameBase?: string;
       correlations?: { a: string; b: string; rho: string }[];
-    });
+    })
+  /**
+   * A combo: 2–8 legs on distinct markets settled in `silo`'s asset, each an immediate fill-or-kill taker order at its
+   * limit. All legs fill in full or nothing happens (FOK_NOT_FILLED); the silo's margin is checked once, after the
+   * whole combo (docs/silos.md "Combo orders"). `stp` as placeOrder's (default cancelTaker).
+   */
+  | (Base & {
+      type: 'placeCombo';
+      account: string;
+      silo: string;
+      legs: { symbol: string; side: OrderSide; size: string; price: string }[];
+      clientComboId?: string;
+      stp?: SelfTradePrevention;
+    })
+  /**
+   * Admin: the option strategy models' parameters (core parseStrategyMarginParams' JSON: `unpairedIMScale`,
+   * `unpairedMMScale`, `scenario` per underlying; decimal strings; absent top-level fields keep their value);
+   * re-files every maxLoss, strategy and scenario silo.
+   */
+  | (Base & { type: 'setStrategyMargin'; params: Record<string, unknown> });
 
-export type SiloRiskModel = 'standalone' | 'netted';
+/**
+ * `standalone` and `netted` (docs/silos.md); the option strategy models `maxLoss`, `strategy` and `scenario` (issue 18:
+ * core/strategy over the silo's legs, src/engine/strategy-silos.ts).
+ */
+export type SiloRiskModel = 'standalone' | 'netted' | 'maxLoss' | 'strategy' | 'scenario';
 
 /**
  * The order a liquidated silo's legs close in: the largest maintenance first (`largestRequirement`, the default and
@@ -338,7 +361,9 @@ export type RejectCode =
   /** createSilo: the account already has a silo of that id. */
   | 'SILO_EXISTS'
   /** The asset named does not match the silo's (transferCollateral, an order on a market settled in another). */
-  | 'ASSET_MISMATCH';
+  | 'ASSET_MISMATCH'
+  /** Closing a leg of an option-model silo would raise its initial margin above what the silo can carry. */
+  | 'CLOSE_RAISES_REQUIREMENT';
 
 export class Rejection extends Error {
   readonly code: RejectCode;
@@ -557,7 +582,17 @@ export type EngineEvent =
    * Margin ratio (maintenance / equity, RATE_DP) reached a warning level and nothing could top it up. `silo`: a
    * named silo's (`symbol`: its leg with the largest maintenance); absent: an isolated position.
    */
-  | { type: 'marginCall'; account: string; symbol: string; marginRatio: bigint; silo?: string };
+  | { type: 'marginCall'; account: string; symbol: string; marginRatio: bigint; silo?: string }
+  /** A combo filled in full (after its legs' own orderAccepted, trade and position events). */
+  | {
+      type: 'comboFilled';
+      account: string;
+      silo: string;
+      /** From the order-id sequence; each leg's taker order has its own id (`orderId`). */
+      comboId: number;
+      clientComboId?: string;
+      legs: { orderId: number; symbol: string; side: OrderSide; size: bigint; avgPrice: bigint }[];
+    };
 
 export type ApplyResult =
   | { ok: true; seq: number; events: EngineEvent[]; orderId?: number }

@@ -230,8 +230,11 @@ export function fillOf(
   };
 }
 
-/** A JSON value with every bigint already rendered at its scale. */
-export type WireEvent = { type: EngineEvent['type'] } & Record<string, string | number | boolean | null>;
+/** A JSON value with every bigint already rendered at its scale (a combo's legs: a list of such records). */
+export type WireEvent = { type: EngineEvent['type'] } & Record<
+  string,
+  string | number | boolean | null | Record<string, string>[]
+>;
 
 /**
  * An engine event with every amount formatted at its field's scale. A symbol in an event resolves when it is
@@ -350,6 +353,16 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
     }
     case 'marginCall':
       return { ...ev, marginRatio: fmtRate(ev.marginRatio) };
+    case 'comboFilled':
+      return {
+        ...ev,
+        comboId: String(ev.comboId),
+        legs: ev.legs.map((l) => {
+          const m = mk(l.symbol);
+          const leg = { orderId: String(l.orderId), symbol: l.symbol, side: l.side };
+          return { ...leg, size: fmtSize(m, l.size), avgPrice: fmtPrice(m, l.avgPrice) };
+        }),
+      };
     default: {
       const never: never = ev;
       throw new Error(`bug: unformatted event ${JSON.stringify((never as { type?: unknown }).type)}`);

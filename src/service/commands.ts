@@ -19,10 +19,12 @@ import type {
   AutoAddBody,
   CancelAllResultSchema,
   CancelResultSchema,
+  ComboResultSchema,
   LeverageBody,
   MarginBody,
   MarginModeBody,
   OrderResultSchema,
+  PlaceComboBody,
   PlaceOrderBody,
   PositionViewSchema,
 } from './schemas.ts';
@@ -259,6 +261,61 @@ export function orderResult(e: Engine, r: Accepted, b: Static<typeof PlaceOrderB
     trades,
     silo: b.silo ?? null,
   };
+}
+
+export function placeComboCommand(account: string, b: Static<typeof PlaceComboBody>): CommandInput {
+  return {
+    type: 'placeCombo',
+    account,
+    silo: b.silo,
+    legs: b.legs.map((l) => ({ symbol: l.symbol, side: l.side, size: l.size, price: l.price })),
+    ...(b.clientComboId !== undefined ? { clientComboId: b.clientComboId } : {}),
+    ...(b.stp !== undefined ? { stp: b.stp } : {}),
+  };
+}
+
+/** What a combo did, from its own events: per leg (in the request's order) its fills, average price and fees. */
+export function comboResult(e: Engine, r: Accepted): Static<typeof ComboResultSchema> {
+  const done = r.events.find((ev) => ev.type === 'comboFilled');
+  if (done?.type !== 'comboFilled') throw new Error('bug: placeCombo accepted without a comboFilled event');
+  const legs = done.legs.map((l) => {
+    const m = e.markets.get(l.symbol)!;
+    const accepted = r.events.find((ev) => ev.type === 'orderAccepted' && ev.orderId === l.orderId);
+    const trades: FillView[] = [];
+    let cost = 0n;
+    let fee = 0n;
+    r.events.forEach((ev, i) => {
+      if (ev.type !== 'trade' || ev.takerOrderId !== l.orderId) return;
+      trades.push(fillOf(m, ev, eventId(r.seq, i), r.time, 'taker'));
+      cost += notional(m.inst, ev.size, ev.price, 'ceil');
+      fee += ev.takerFee;
+    });
+    return {
+      orderId: String(l.orderId),
+      symbol: l.symbol,
+      side: l.side,
+      price: accepted?.type === 'orderAccepted' ? fmtPrice(m, accepted.price) : fmtPrice(m, l.avgPrice),
+      amount: fmtSize(m, l.size),
+      average: fmtPrice(m, l.avgPrice),
+      cost: fmtMoney(m, cost),
+      fee: { cost: fmtMoney(m, fee), currency: m.asset },
+      trades,
+    };
+  });
+  return {
+    id: String(done.comboId),
+    seq: r.seq,
+    timestamp: r.time,
+    clientComboId: done.clientComboId ?? null,
+    silo: done.silo,
+    status: 'filled',
+    legs,
+  };
+}
+
+/** Places a combo: all legs fill in full, or the engine's rejection (FOK_NOT_FILLED, INSUFFICIENT_MARGIN, …). */
+export async function placeCombo(service: Service, account: string, b: Static<typeof PlaceComboBody>) {
+  return comboResult(service.engine, accepted(await service.submit(placeComboCommand(account, b))));
 }
 
 export const marginModeCommand = (account: string, b: Static<typeof MarginModeBody>): CommandInput => ({

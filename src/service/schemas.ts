@@ -109,6 +109,26 @@ export const PlaceOrderBody = Type.Object(
   strict,
 );
 
+/** A combo's leg: an immediate fill-or-kill taker order at its limit (all legs fill in full or none does). */
+export const ComboLegBody = Type.Object(
+  { symbol: MarketSymbol, side: Side, size: Decimal, price: Decimal },
+  strict,
+);
+/** POST /api/v1/combo: the placeCombo command without `type`/`account` (docs/silos.md "Combo orders"). */
+export const PlaceComboBody = Type.Object(
+  {
+    /** The named silo whose legs the combo trades; its margin is checked once, after the whole combo. */
+    silo: SiloId,
+    legs: Type.Array(ComboLegBody, { minItems: 2, maxItems: 8 }),
+    clientComboId: Type.Optional(ClientOrderId),
+    stp: Type.Optional(
+      Type.Union([Type.Literal('cancelTaker'), Type.Literal('cancelMaker'), Type.Literal('cancelBoth')]),
+    ),
+    account: ActFor,
+  },
+  strict,
+);
+
 export const AmendOrderBody = Type.Object(
   {
     symbol: Type.Optional(MarketSymbol),
@@ -164,11 +184,19 @@ const SiloCloseOrder = Type.Union([
   Type.Literal('largestLoss'),
   Type.Literal('mostRiskPerUnit'),
 ]);
+/** A named silo's risk model (docs/silos.md): the perpetual models and the option strategy models (issue 18). */
+const SiloRiskModel = Type.Union([
+  Type.Literal('standalone'),
+  Type.Literal('netted'),
+  Type.Literal('maxLoss'),
+  Type.Literal('strategy'),
+  Type.Literal('scenario'),
+]);
 export const CreateSiloBody = Type.Object(
   {
     silo: SiloId,
     asset: Asset,
-    riskModel: Type.Union([Type.Literal('standalone'), Type.Literal('netted')]),
+    riskModel: SiloRiskModel,
     /** Default `largestRequirement`: the largest maintenance first. */
     closeOrder: Type.Optional(SiloCloseOrder),
     account: ActFor,
@@ -196,6 +224,20 @@ export const NettingBody = Type.Object(
     correlations: Type.Optional(
       Type.Array(Type.Object({ a: Asset, b: Asset, rho: SignedDecimal }, strict), { maxItems: 1_000 }),
     ),
+  },
+  strict,
+);
+
+/**
+ * The option strategy models' parameters (core parseStrategyMarginParams' JSON, decimal strings): absent top-level
+ * fields keep their value; `scenario` maps `default` and any underlying to a full or partial row (the engine validates
+ * every field strictly).
+ */
+export const StrategyMarginBody = Type.Object(
+  {
+    unpairedIMScale: Type.Optional(Decimal),
+    unpairedMMScale: Type.Optional(Decimal),
+    scenario: Type.Optional(Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown()))),
   },
   strict,
 );
@@ -407,8 +449,16 @@ export const ScenarioBody = Type.Object(
       Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 100 }),
     ),
     netting: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    // Options and strategies (docs/calc-options.md, docs/calc-strategies.md): validated by calc's own parser.
+    valuationTime: Type.Optional(Type.String()),
+    strategy: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    strategyMargin: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
-  { ...strict, description: 'a `ringfence calc` scenario (docs/calc.md, docs/calc-silos.md)' },
+  {
+    ...strict,
+    description:
+      'a `ringfence calc` scenario (docs/calc.md, docs/calc-silos.md, docs/calc-options.md, docs/calc-strategies.md)',
+  },
 );
 
 // ---------------------------------------------------------------------------------------------------------
@@ -596,6 +646,31 @@ export const AmendResultSchema = Type.Object({
   priorityKept: Type.Boolean(),
 });
 
+/** A combo filled in full: per leg its taker order, average price, cost, fee and fills. */
+export const ComboResultSchema = Type.Object({
+  /** The combo's id (from the order-id sequence; each leg's order has its own). */
+  id: Str,
+  seq: Type.Integer(),
+  timestamp: Type.Integer(),
+  clientComboId: NStr,
+  silo: Str,
+  status: Type.Literal('filled'),
+  legs: Type.Array(
+    Type.Object({
+      orderId: Str,
+      symbol: Str,
+      side: Side,
+      /** The leg's limit. */
+      price: Str,
+      amount: Str,
+      average: Str,
+      cost: Str,
+      fee: Type.Object({ cost: Str, currency: Str }),
+      trades: Type.Array(FillViewSchema),
+    }),
+  ),
+});
+
 /** What a place-order request did, from its own events. */
 export const OrderResultSchema = Type.Object({
   id: Str,
@@ -657,11 +732,39 @@ export const PositionViewSchema = Type.Object({
  * netting grants); `liquidationPrices` per leg symbol: that market's price, the others held, at which the box is
  * liquidated (null: none).
  */
+/** Where a strategy model's binding figure came from: a settlement price, +∞, a scenario cell, or standalone. */
+const WorstCaseSchema = Type.Object({
+  kind: Type.Union([
+    Type.Literal('price'),
+    Type.Literal('infinity'),
+    Type.Literal('scenario'),
+    Type.Literal('standalone'),
+  ]),
+  underlying: Type.Optional(Str),
+  expiry: Type.Optional(Type.Integer()),
+  /** USD, decimal. */
+  price: Type.Optional(Str),
+  /** The scenario's price move, a fraction (−0.16 = −16 %). */
+  move: Type.Optional(Str),
+  vol: Type.Optional(Type.Union([Type.Literal('up'), Type.Literal('same'), Type.Literal('down')])),
+  extended: Type.Optional(Type.Boolean()),
+});
+/** A strategy the recogniser found in a silo: its legs (symbol, size in units of underlying) and requirements. */
+const StrategyViewSchema = Type.Object({
+  type: Str,
+  direction: Str,
+  underlying: Str,
+  expiry: Nullable(Type.Integer()),
+  legs: Type.Array(Type.Object({ symbol: Str, size: Str })),
+  initialMargin: Str,
+  maintenanceMargin: Str,
+  maxLoss: NStr,
+});
 export const SiloViewSchema = Type.Object({
   id: Str,
   kind: Type.Union([Type.Literal('cross'), Type.Literal('isolated'), Type.Literal('named')]),
   asset: Str,
-  riskModel: Type.Union([Type.Literal('standalone'), Type.Literal('netted')]),
+  riskModel: SiloRiskModel,
   /** The order its legs close in when liquidated (the cross bucket and isolated positions: `largestRequirement`). */
   closeOrder: SiloCloseOrder,
   collateral: Str,
@@ -674,6 +777,12 @@ export const SiloViewSchema = Type.Object({
   maxRemovable: Str,
   legs: Type.Array(PositionViewSchema),
   liquidationPrices: Type.Record(Type.String(), NStr),
+  /** Option strategy models: worst loss at expiry (null: unbounded, or another model). */
+  maxLoss: NStr,
+  /** The recognised strategies' types joined by " + " (null: none, or another model). */
+  strategy: NStr,
+  strategies: Type.Array(StrategyViewSchema),
+  worst: Nullable(WorstCaseSchema),
 });
 
 /** A collateral move (ccxt's TransferEntry fields) and the named silos it touched, as they stand after it. */
@@ -687,6 +796,16 @@ export const CollateralTransferSchema = Type.Object({
   toAccount: Str,
   status: Type.Literal('ok'),
   silos: Type.Array(SiloViewSchema),
+});
+
+/** The option strategy models' parameters in force (GET /api/v1/strategy-margin): decimal strings, per underlying. */
+export const StrategyMarginViewSchema = Type.Object({
+  unpairedIMScale: Str,
+  unpairedMMScale: Str,
+  scenario: Type.Record(
+    Type.String(),
+    Type.Record(Type.String(), Type.Union([Str, Type.Number(), Type.Array(Str)])),
+  ),
 });
 
 export const NettingViewSchema = Type.Object({

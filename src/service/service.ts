@@ -358,6 +358,7 @@ export class Service {
         case 'orderAccepted':
         case 'orderCanceled':
         case 'orderAmended':
+        case 'comboFilled':
           toAccount('orders', ev.account, () => wireEvent(e, ev));
           break;
         case 'position':

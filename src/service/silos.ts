@@ -10,6 +10,7 @@
  */
 import type { Static } from 'typebox';
 import { formatDecimal } from '../core/fixed.ts';
+import { strategyMarginParamsToJson, type WorstCase } from '../core/strategy/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { type SiloView, silosOf } from '../engine/readmodel.ts';
 import type { EngineEvent } from '../engine/types.ts';
@@ -21,6 +22,8 @@ import type {
   NettingBody,
   NettingViewSchema,
   SiloViewSchema,
+  StrategyMarginBody,
+  StrategyMarginViewSchema,
   TransferCollateralBody,
 } from './schemas.ts';
 import type { CommandInput } from './service.ts';
@@ -55,7 +58,40 @@ export function siloJson(e: Engine, v: SiloView, account?: string): SiloJson {
     maxRemovable: money(v.maxRemovable),
     legs: account === undefined ? v.legs : withOptionFieldsOf(e, account, v.legs),
     liquidationPrices,
+    maxLoss: v.maxLoss === null ? null : money(v.maxLoss),
+    strategy: v.strategy,
+    strategies: v.strategies.map((st) => ({
+      type: st.type,
+      direction: st.direction,
+      underlying: st.underlying,
+      expiry: st.expiry,
+      legs: st.legs.map((l) => ({ symbol: l.symbol, size: formatDecimal(l.size, 18) })),
+      initialMargin: money(st.initialMargin),
+      maintenanceMargin: money(st.maintenanceMargin),
+      maxLoss: st.maxLoss === null ? null : money(st.maxLoss),
+    })),
+    worst: v.worst === null ? null : worstJson(v.worst),
   };
+}
+
+/** A strategy model's worst case with its WAD figures as decimal strings. */
+function worstJson(w: WorstCase): SiloJson['worst'] {
+  switch (w.kind) {
+    case 'price':
+      return { kind: w.kind, underlying: w.underlying, expiry: w.expiry, price: formatDecimal(w.price, 18) };
+    case 'infinity':
+      return { kind: w.kind, underlying: w.underlying, expiry: w.expiry };
+    case 'scenario':
+      return {
+        kind: w.kind,
+        underlying: w.underlying,
+        move: formatDecimal(w.move, 18),
+        vol: w.vol,
+        extended: w.extended,
+      };
+    default:
+      return { kind: w.kind };
+  }
 }
 
 /** Every silo of the account (cross per asset, open isolated positions, named), formatted. */
@@ -97,6 +133,16 @@ export const nettingCommand = (b: Static<typeof NettingBody>): CommandInput => (
   ...(b.sameBase !== undefined ? { sameBase: b.sameBase } : {}),
   ...(b.correlations !== undefined ? { correlations: b.correlations.map((c) => ({ ...c })) } : {}),
 });
+
+export const strategyMarginCommand = (b: Static<typeof StrategyMarginBody>): CommandInput => ({
+  type: 'setStrategyMargin',
+  params: structuredClone(b) as Record<string, unknown>,
+});
+
+/** The option strategy models' parameters in force, as decimal strings per underlying (core's JSON form). */
+export function strategyMarginJson(e: Engine): Static<typeof StrategyMarginViewSchema> {
+  return strategyMarginParamsToJson(e.strategyMargin) as Static<typeof StrategyMarginViewSchema>;
+}
 
 /** The netted model's parameters in force, rates as decimal strings. */
 export function nettingJson(e: Engine): Static<typeof NettingViewSchema> {

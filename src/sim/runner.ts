@@ -301,7 +301,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
   const flat = (s: Silo) => [...s.positions.values()].every((p) => p.sign === 0);
   /** Moves up to `amount` (at most what the silo lets go) from the silo to the free balance. */
   const siloToFree = (id: string, amount: bigint) => {
-    const max = siloMaxRemovable(siloOf(id), engine.conventions, engine.netting);
+    const max = siloMaxRemovable(engine, siloOf(id));
     const v = amount < max ? amount : max;
     if (v <= 0n) return;
     const r = run(
@@ -406,7 +406,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
           if (!filled)
             siloToFree(t.id, funding); // not opened: the money goes back, as it never left under isolated
           else {
-            const f = siloFigures(siloOf(t.id), engine.conventions, engine.netting);
+            const f = siloFigures(engine, siloOf(t.id));
             siloStats.legs++;
             siloStats.standaloneInitialMargin += f.standaloneInitialMargin;
             siloStats.initialMargin += f.initialMargin;

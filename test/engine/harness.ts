@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { unrealizedPnl } from '../../src/core/margin.ts';
 import { nettedRequirement, type SiloLeg } from '../../src/core/silo.ts';
-import { MAX_OPEN_ORDERS_PER_ACCOUNT } from '../../src/engine/account.ts';
+import { MAX_OPEN_ORDERS_PER_ACCOUNT, type Silo } from '../../src/engine/account.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { stateHash } from '../../src/engine/hash.ts';
 import { BACKSTOP_ACCOUNT } from '../../src/engine/liquidation.ts';
@@ -16,6 +16,8 @@ import {
   positionInput,
   valuationPrice,
 } from '../../src/engine/risk.ts';
+import { siloFigures } from '../../src/engine/silos.ts';
+import { isStrategyModel } from '../../src/engine/strategy-silos.ts';
 import type { ApplyResult, Command, MarketConfig } from '../../src/engine/types.ts';
 
 export const BTCUSDT: MarketConfig = {
@@ -273,6 +275,7 @@ export function liquidationProblems(e: Engine): string[] {
         legs: SiloLeg[];
         optionMm: bigint;
         netted: boolean;
+        silo: Silo | null;
       }
     >();
     for (const [sym, p] of a.positions) {
@@ -301,6 +304,7 @@ export function liquidationProblems(e: Engine): string[] {
           legs: [],
           optionMm: 0n,
           netted: false,
+          silo: p.silo,
         };
         c.equity += pnl - pendingFunding(p);
         c.mm += mm;
@@ -316,9 +320,13 @@ export function liquidationProblems(e: Engine): string[] {
       }
     }
     for (const [pool, c] of cross) {
-      const mm = c.netted
-        ? (c.legs.length > 0 ? nettedRequirement(c.legs, e.netting) : 0n) + c.optionMm
-        : c.mm;
+      // A strategy-model silo's maintenance is core strategyMargin over its legs (the engine's silos.ts figures).
+      const mm =
+        c.silo !== null && isStrategyModel(c.silo.riskModel)
+          ? siloFigures(e, c.silo).maintenanceMargin
+          : c.netted
+            ? (c.legs.length > 0 ? nettedRequirement(c.legs, e.netting) : 0n) + c.optionMm
+            : c.mm;
       if (c.all && !c.waiting && c.equity < mm)
         problems.push(`${a.id}: ${pool} equity ${c.equity} < maintenance ${mm}, not liquidated`);
     }

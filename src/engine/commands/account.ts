@@ -32,6 +32,7 @@ import {
 import { settleFundingFor } from '../settle.ts';
 import { siloMaxRemovable } from '../silos.ts';
 import { type EngineState, fmtMoney, positionOf, walletOf } from '../state.ts';
+import { SILO_RISK_MODELS } from '../strategy-silos.ts';
 import { type Cmd, Rejection } from '../types.ts';
 import {
   accountOf,
@@ -270,8 +271,8 @@ export function createSilo(e: EngineState, cmd: Cmd<'createSilo'>): undefined {
   // transferCollateral's `from`/`to` name the free balance "free": a silo of that name could never be funded.
   if (cmd.silo === FREE_BALANCE)
     throw new Rejection('INVALID_COMMAND', `"${FREE_BALANCE}" names the free balance`);
-  if (cmd.riskModel !== 'standalone' && cmd.riskModel !== 'netted')
-    throw new Rejection('INVALID_COMMAND', 'riskModel must be standalone or netted');
+  if (!SILO_RISK_MODELS.includes(cmd.riskModel))
+    throw new Rejection('INVALID_COMMAND', `riskModel must be one of ${SILO_RISK_MODELS.join(', ')}`);
   const closeOrder = cmd.closeOrder ?? DEFAULT_CLOSE_ORDER;
   if (!SILO_CLOSE_ORDERS.includes(closeOrder))
     throw new Rejection('INVALID_COMMAND', `closeOrder must be one of ${SILO_CLOSE_ORDERS.join(', ')}`);
@@ -357,7 +358,7 @@ export function transferCollateral(e: EngineState, cmd: Cmd<'transferCollateral'
       );
   } else {
     for (const p of siloLegs(src)) requireOracle(p.market, 'withdraw', e.now);
-    const max = siloMaxRemovable(src, e.conventions, e.netting);
+    const max = siloMaxRemovable(e, src);
     if (amount > max)
       throw new Rejection(
         'INSUFFICIENT_MARGIN',

@@ -1,9 +1,10 @@
 /**
  * Market and venue commands (admin and price feed): createMarket, closeMarket, delistMarket, setMarkPrice,
- * oracleQuote (prices.ts), tick, settleFunding, fundInsurance, setNetting. Each handler validates in full, then
+ * oracleQuote (prices.ts), tick, settleFunding, fundInsurance, setNetting, setStrategyMargin. Each handler validates in full, then
  * mutates; what moves a price adds the market to `e.sweepMarkets`, and `apply` sweeps it before the command ends.
  */
 import { type NettingParams, parseNetting } from '../../core/silo.ts';
+import { parseStrategyMarginParams, type StrategyMarginParams } from '../../core/strategy/index.ts';
 import type { Order, Position } from '../account.ts';
 import type { LedgerAccount } from '../ledger.ts';
 import { touchCross } from '../liquidation.ts';
@@ -13,6 +14,7 @@ import { linkOptions, registerOptionMarket, validateOptionMarket } from '../opti
 import { runScheduled } from '../prices.ts';
 import { settleFundingFor } from '../settle.ts';
 import { type EngineState, walletOf } from '../state.ts';
+import { isStrategyModel } from '../strategy-silos.ts';
 import { type Cmd, type MarketConfig, Rejection } from '../types.ts';
 import { accountOf, amountOf, marketOf, parsed } from '../validate.ts';
 
@@ -184,6 +186,30 @@ export function setNetting(e: EngineState, cmd: Cmd<'setNetting'>): undefined {
   for (const a of e.accounts.values())
     for (const silo of a.silos.values())
       if (silo.riskModel === 'netted')
+        for (const m of touchCross(e, a, silo.asset, silo)) e.sweepMarkets.add(m);
+  return undefined;
+}
+
+/**
+ * Admin: the option strategy models' parameters, validated in full by core parseStrategyMarginParams (strict: an
+ * unknown field or a bad value is refused naming it); top-level fields not sent keep their value. Every maxLoss,
+ * strategy and scenario silo is re-filed (and checked) under them.
+ */
+export function setStrategyMargin(e: EngineState, cmd: Cmd<'setStrategyMargin'>): undefined {
+  const given = cmd.params;
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw new Rejection('INVALID_COMMAND', 'params must be an object');
+  const p: StrategyMarginParams = parsed(() => parseStrategyMarginParams(given, 'params'));
+  // ---- validated ----
+  const keep = e.strategyMargin;
+  e.strategyMargin = {
+    unpairedIMScale: given.unpairedIMScale !== undefined ? p.unpairedIMScale : keep.unpairedIMScale,
+    unpairedMMScale: given.unpairedMMScale !== undefined ? p.unpairedMMScale : keep.unpairedMMScale,
+    scenario: given.scenario !== undefined ? p.scenario : keep.scenario,
+  };
+  for (const a of e.accounts.values())
+    for (const silo of a.silos.values())
+      if (isStrategyModel(silo.riskModel))
         for (const m of touchCross(e, a, silo.asset, silo)) e.sweepMarkets.add(m);
   return undefined;
 }

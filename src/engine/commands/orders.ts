@@ -15,7 +15,7 @@ import {
 import type { BookSide } from '../book.ts';
 import { cancelResting, finishOrder, fokLiquidity, match, rest } from '../match.ts';
 import { requireOracle } from '../oracle.ts';
-import { checkTier, flatView, freeFor, orderNeeds } from '../pretrade.ts';
+import { checkClose, checkTier, flatView, freeFor, orderNeeds } from '../pretrade.ts';
 import { closableLots } from '../risk.ts';
 import { release, reserve } from '../settle.ts';
 import { type EngineState, fmtMoney, positionOf, walletOf } from '../state.ts';
@@ -96,6 +96,7 @@ export function placeOrder(e: EngineState, cmd: Cmd<'placeOrder'>): number {
   const largerAtBest = (m.inst.kind === 'linear') === (side === 'sell');
   const reqTicks = crosses && largerAtBest && bestOpp !== null ? bestOpp : limitTicks;
   const req = reduceOnly ? { openLots: 0, total: 0n } : orderNeeds(e, silo, view, side, lots, reqTicks);
+  checkClose(e, silo, view, side, lots, limitTicks); // a strategy silo's close it cannot carry
   if (req.openLots > 0) {
     checkTier(view, side, req.openLots, reqTicks);
     if (m.oracle !== null || m.option !== null) requireOracle(m, 'increaseRisk', cmd.time);

@@ -21,10 +21,12 @@ import {
   NettingBody,
   NettingViewSchema,
   OracleQuoteBody,
+  StrategyMarginBody,
+  StrategyMarginViewSchema,
   SymbolParams,
 } from '../schemas.ts';
 import { type App, type RouteContext, signed } from '../server.ts';
-import { nettingCommand, nettingJson } from '../silos.ts';
+import { nettingCommand, nettingJson, strategyMarginCommand, strategyMarginJson } from '../silos.ts';
 
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 const admin = { auth: 'admin' as const };
@@ -229,6 +231,28 @@ export function registerAdminRoutes(app: App, ctx: RouteContext): void {
     async (req) => {
       const r = accepted(await service.submit(nettingCommand(req.body)));
       return { seq: r.seq, ...nettingJson(service.engine) };
+    },
+  );
+
+  app.post(
+    '/api/v1/admin/strategy-margin',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Set the option strategy models’ parameters (unpairedIMScale, unpairedMMScale, scenario per underlying; absent fields keep their value); every maxLoss, strategy and scenario silo is re-filed',
+        body: StrategyMarginBody,
+        response: {
+          200: Type.Intersect([Type.Object({ seq: Type.Integer() }), StrategyMarginViewSchema]),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const r = accepted(await service.submit(strategyMarginCommand(req.body)));
+      return { seq: r.seq, ...strategyMarginJson(service.engine) };
     },
   );
 

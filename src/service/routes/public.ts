@@ -40,6 +40,8 @@ const tags = ['market data'];
  * the whole silo (galloping then bisecting ticks, every step re-evaluating every leg), several times a position's.
  */
 export const SILO_LEG_COST = 4;
+/** The most legs a built strategy has (iron condor, iron butterfly, box). */
+const STRATEGY_LEGS = 4;
 
 /**
  * Tokens a /calc costs: 1, plus 1 per position and SILO_LEG_COST per silo leg (the body is parsed but not yet
@@ -54,10 +56,12 @@ export function calcCost(req: { body?: unknown }): number {
   if (Array.isArray(silos)) {
     for (const s of silos) {
       const l = typeof s === 'object' && s !== null ? (s as { legs?: unknown }).legs : undefined;
-      // A silo without legs still costs one: it is evaluated.
-      legs += Array.isArray(l) ? Math.max(l.length, 1) : 1;
+      // A silo without legs (or built from a strategy) still costs as its legs: a built one has up to 4.
+      legs += Array.isArray(l) ? Math.max(l.length, 1) : STRATEGY_LEGS;
     }
   }
+  // The top-level strategy shorthand is one silo of up to four legs.
+  if (typeof (b as { strategy?: unknown }).strategy === 'object') legs += STRATEGY_LEGS;
   return 1 + (Array.isArray(ps) ? ps.length : 0) + SILO_LEG_COST * legs;
 }
 
@@ -309,11 +313,12 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
     },
     async (req) => {
       // A scenario of silos alone may leave `positions` out or empty; without silos it needs one position at least.
-      if (req.body.silos === undefined && (req.body.positions?.length ?? 0) === 0)
+      const b = req.body;
+      if (b.silos === undefined && b.strategy === undefined && (b.positions?.length ?? 0) === 0)
         throw new ApiError(
           400,
           'INVALID_REQUEST',
-          'body.positions: must have at least 1 item (or give silos)',
+          'body.positions: must have at least 1 item (or give silos or a strategy)',
         );
       try {
         return calc(req.body);

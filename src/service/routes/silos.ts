@@ -4,7 +4,8 @@
  * `read`): every box of the account — the cross bucket per asset (`cross:<ASSET>`), each open isolated position
  * (`isolated:<SYMBOL>`), each named silo — with its requirements under its model next to the standalone sums, its
  * legs as position views and a liquidation price per leg market. Orders and leverage name a silo with their own
- * `silo` field (routes/trade.ts).
+ * `silo` field (routes/trade.ts). Public: the option strategy models' parameters (GET strategy-margin; set by the
+ * admin route).
  */
 import { Type } from 'typebox';
 import { formatDecimal } from '../../core/fixed.ts';
@@ -19,6 +20,7 @@ import {
   SiloParams,
   SiloQuery,
   SiloViewSchema,
+  StrategyMarginViewSchema,
   TransferCollateralBody,
 } from '../schemas.ts';
 import { type App, type RouteContext, signed } from '../server.ts';
@@ -27,6 +29,7 @@ import {
   type SiloJson,
   siloJsonOf,
   silosJson,
+  strategyMarginJson,
   transferCollateralCommand,
 } from '../silos.ts';
 
@@ -61,6 +64,20 @@ export function registerSiloRoutes(app: App, ctx: RouteContext): void {
       },
     },
     async (req) => silosJson(service.engine, ctx.account(req, req.query.account)),
+  );
+
+  app.get(
+    '/api/v1/strategy-margin',
+    {
+      config: { auth: 'public' as const },
+      schema: {
+        tags,
+        summary:
+          'The option strategy models’ parameters in force (maxLoss unpaired-call scales; scenario grid per underlying), as decimal strings',
+        response: { 200: StrategyMarginViewSchema, ...errors },
+      },
+    },
+    async () => strategyMarginJson(service.engine),
   );
 
   app.get(

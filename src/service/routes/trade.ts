@@ -18,6 +18,7 @@ import {
   openPosition,
   orderIdOfClientId,
   parseOrderId,
+  placeCombo,
   placeOrder,
   requireAmendChange,
   symbolOfOrder,
@@ -30,6 +31,7 @@ import {
   CancelQuery,
   CancelResultSchema,
   ClientOrderParams,
+  ComboResultSchema,
   ErrorBody,
   LeverageBody,
   MarginBody,
@@ -37,6 +39,7 @@ import {
   MarginModeBody,
   OrderParams,
   OrderResultSchema,
+  PlaceComboBody,
   PlaceOrderBody,
   PositionViewSchema,
 } from '../schemas.ts';
@@ -63,6 +66,22 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
       },
     },
     async (req) => placeOrder(service, ctx.account(req, req.body.account), req.body),
+  );
+
+  app.post(
+    '/api/v1/combo',
+    {
+      config: trade,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Place a combo in a named silo: 2–8 legs, each an immediate fill-or-kill taker order at its limit; all fill in full or nothing happens, and the silo’s margin is checked once, after the whole combo',
+        body: PlaceComboBody,
+        response: { 200: ComboResultSchema, ...errors },
+      },
+    },
+    async (req) => placeCombo(service, ctx.account(req, req.body.account), req.body),
   );
 
   app.patch(
