@@ -926,7 +926,8 @@ function oneOf<T extends string>(
 
 /**
  * An option position or leg. Priced by Black-76 on `underlyingPrice` (the forward), D = 1, time to expiry
- * (expiry − valuationTime) / (365 × 86,400) years, at `iv` — or, given `markPrice`, at the IV implied from it.
+ * (expiry − valuationTime) / (365 × 86,400) years, at `iv` — or, given `markPrice`, at the IV implied from it;
+ * given both, the mark is `markPrice` and the IV `iv`.
  */
 function parseOption(
   p: Json,
@@ -1022,7 +1023,8 @@ function parseOption(
 }
 
 /**
- * The mark (per unit, settle currency) and IV: from `iv` by Black-76, or the IV implied from `markPrice`. An inverse
+ * The mark (per unit, settle currency) and IV: from `iv` by Black-76, or the IV implied from `markPrice`, or both as
+ * given (the Greeks and the scenario model's repricing at the IV, everything else at the mark). An inverse
  * option's coin price is the USD price / forward (rounded up: a mark enters short requirements); a coin `markPrice`
  * is turned into USD (× forward, rounded down) before implying.
  */
@@ -1033,21 +1035,24 @@ function priceOption(
 ): { mark: bigint; iv: bigint; b76: ReturnType<typeof black76> } {
   const hasIv = p.iv !== undefined;
   const hasMark = p.markPrice !== undefined;
-  if (hasIv && hasMark)
-    throw new InputError(
-      `${field}.markPrice`,
-      'give "iv" or "markPrice", not both (the other is derived from it)',
-    );
   if (!hasIv && !hasMark)
     throw new InputError(`${field}.iv`, 'is required, or "markPrice" (the IV is then implied from it)');
   const at = (vol: bigint) => black76({ forward: o.forward, strike: o.strike, years: o.years, vol });
+  const parseIv = () => parseDecimal(p.iv, `${field}.iv`, { dp: WAD_DP, maxAbs: MAX_IV });
+  const parseMark = () => parseDecimal(p.markPrice, `${field}.markPrice`, { dp: WAD_DP, maxAbs: 10n ** 30n });
+  // Both: a venue's mark and its smile's IV at the strike, neither derived from the other (an engine silo's legs:
+  // a mark rounded to the price decimals, or computed earlier, does not give back the IV its risk is run at).
+  if (hasIv && hasMark) {
+    const iv = parseIv();
+    return { mark: parseMark(), iv, b76: at(iv) };
+  }
   if (hasIv) {
-    const iv = parseDecimal(p.iv, `${field}.iv`, { dp: WAD_DP, maxAbs: MAX_IV });
+    const iv = parseIv();
     const b76 = at(iv);
     const usd = o.type === 'call' ? b76.call : b76.put;
     return { mark: o.settle === 'linear' ? usd : ceilDiv(usd * WAD, o.forward), iv, b76 };
   }
-  const mark = parseDecimal(p.markPrice, `${field}.markPrice`, { dp: WAD_DP, maxAbs: 10n ** 30n });
+  const mark = parseMark();
   const usd = o.settle === 'linear' ? mark : (mark * o.forward) / WAD;
   const iv = impliedVol(o.type, usd, o.forward, o.strike, o.years);
   if (iv === null) {
@@ -1659,9 +1664,21 @@ function optionPortfolioLeg(o: ParsedOption): PortfolioLeg {
     forward: o.underlyingPrice,
     iv: o.iv,
     years: o.years,
-    initialMargin: short ? o.initialMargin : ceilDiv(minBig(o.mark, o.entryPrice) * o.size, WAD),
-    maintenanceMargin: short ? o.maintenanceMargin : 0n,
+    initialMargin: inSettleUnits(
+      short ? o.initialMargin : ceilDiv(minBig(o.mark, o.entryPrice) * o.size, WAD),
+      o.settleDp,
+    ),
+    maintenanceMargin: short ? inSettleUnits(o.maintenanceMargin, o.settleDp) : 0n,
   };
+}
+
+/**
+ * A leg's own requirement (WAD) rounded up to the settle unit, as the engine charges a leg (its per-leg figures are
+ * in settle units): the models see the legs the engine's silo does, and calc's silo figures are the engine's.
+ */
+function inSettleUnits(v: bigint, dp: number): bigint {
+  const unit = pow10(WAD_DP - dp);
+  return ceilDiv(v, unit) * unit;
 }
 
 /**

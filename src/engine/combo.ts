@@ -385,8 +385,8 @@ export function comboMargin(e: EngineState, silo: Silo, plan: ComboPlan): ComboM
     } else if (p.sign !== 0 && !p.market.closed) views.push(p);
   }
   for (const v of byMarket.values()) views.push(v);
-  const before = siloFigures(e, silo).initialMargin;
-  const f = siloFiguresOver(e, silo, views, plan.bucketDelta);
+  const before = siloFigures(e, silo, 'requirement').initialMargin;
+  const f = siloFiguresOver(e, silo, views, plan.bucketDelta, 'requirement');
   return { before, after: f.initialMargin, available: f.available + plan.releasedRequirement };
 }
 

@@ -1222,7 +1222,7 @@ function siloAutoAdd(
 ): bigint {
   const a = silo.account;
   const w = a.wallets.get(silo.asset)!;
-  const im = siloFigures(e, silo).initialMargin;
+  const im = siloFigures(e, silo, 'requirement').initialMargin;
   const want = silo.autoAdd!.policy === 'addInitialMargin' ? im : im - st.equity;
   if (want <= 0n) {
     // Already at the policy's target (see autoAdd): parked like a margin call, without one.

@@ -25,27 +25,36 @@ import {
   valuationPrice,
 } from './risk.ts';
 import type { EngineState } from './state.ts';
-import { isStrategyModel, type LegFigures, strategyFigures } from './strategy-silos.ts';
+import { isStrategyModel, type LegFigures, strategyFigures, strategyReadFigures } from './strategy-silos.ts';
 
-/** A leg as its model sees it: the base it moves with, its direction and its own requirement. */
-export function legOf(p: PositionView, requirement: bigint): SiloLeg {
-  return { base: p.market.config.base, market: p.market.symbol, sign: p.sign > 0 ? 1 : -1, requirement };
+/**
+ * A leg as its model sees it: the base it moves with, its direction, its own requirement, and whether it is an
+ * option — carried on the leg, so a hypothetical leg (a combo's on a market the silo never held) is told apart too.
+ */
+export interface NettedLeg extends SiloLeg {
+  option: boolean;
+}
+
+export function legOf(p: PositionView, requirement: bigint): NettedLeg {
+  const m = p.market;
+  const sign = p.sign > 0 ? 1 : -1;
+  return { base: m.config.base, market: m.symbol, sign, requirement, option: m.option !== null };
 }
 
 /**
  * Per-leg requirements combined under `silo`'s model (standalone: the sum). Option legs stand alone in a netted silo
  * too (their offsets are strategy margin, issue 18): the netted figure of the other legs plus the options' sum.
  */
-export function combine(silo: Silo, legs: readonly SiloLeg[], netting: NettingParams): bigint {
+export function combine(silo: Silo, legs: readonly NettedLeg[], netting: NettingParams): bigint {
   // The strategy models need the legs themselves, not their requirements: callers take siloFiguresOver's path.
   if (isStrategyModel(silo.riskModel)) throw new Error(`bug: combine() on ${silo.riskModel} silo ${silo.id}`);
   let sum = 0n;
   for (const l of legs) sum += l.requirement;
   if (silo.riskModel === 'standalone' || legs.length === 0) return sum;
   let options = 0n;
-  const netted: SiloLeg[] = [];
+  const netted: NettedLeg[] = [];
   for (const l of legs) {
-    if (l.market !== undefined && silo.positions.get(l.market)?.market.option) options += l.requirement;
+    if (l.option) options += l.requirement;
     else netted.push(l);
   }
   if (netted.length === 0) return options;
@@ -68,7 +77,8 @@ export interface SiloFigures<L extends PositionView = Position> {
   /** Per leg, in `legs` order: price PnL and the liquidation test's maintenance. */
   pricePnl: bigint[];
   maintenance: bigint[];
-  /** Under a strategy model: the model's result (max loss, worst case, recognised strategies; WAD). */
+  /** Under a strategy model, in a read: the model's result (max loss, worst case, recognised strategies; WAD).
+   * Null otherwise — a re-check (`'requirement'`) takes the requirement alone and skips the recogniser. */
   strategy: StrategyMarginResult | null;
   /**
    * What the silo could commit to new exposure (may be negative): bucket (+ the hypothetical bucket move) +
@@ -77,9 +87,16 @@ export interface SiloFigures<L extends PositionView = Position> {
   available: bigint;
 }
 
+/**
+ * How much of a strategy model's result a caller needs: `read` (a silo read: max loss and recognised strategies in
+ * `strategy`) or `requirement` (a re-check — available, pre-trade, combo, auto-add: the same figures, `strategy`
+ * null, no recogniser unless the model is `strategy`).
+ */
+export type FigureDetail = 'read' | 'requirement';
+
 /** Every figure of a silo at its legs' valuation prices. */
-export function siloFigures(e: EngineState, silo: Silo): SiloFigures {
-  return siloFiguresOver(e, silo, siloLegs(silo));
+export function siloFigures(e: EngineState, silo: Silo, detail: FigureDetail = 'read'): SiloFigures {
+  return siloFiguresOver(e, silo, siloLegs(silo), 0n, detail);
 }
 
 /**
@@ -93,14 +110,15 @@ export function siloFiguresOver<L extends PositionView>(
   silo: Silo,
   views: readonly L[],
   bucketDelta = 0n,
+  detail: FigureDetail = 'read',
 ): SiloFigures<L> {
   const legs = views.filter((p) => p.sign !== 0);
   const strategy = isStrategyModel(silo.riskModel);
   const figures: LegFigures[] = [];
   let equity = silo.bucket.balance + bucketDelta;
   let pnlForAvailable = 0n;
-  const ims: SiloLeg[] = [];
-  const mms: SiloLeg[] = [];
+  const ims: NettedLeg[] = [];
+  const mms: NettedLeg[] = [];
   const pricePnl: bigint[] = [];
   const maintenance: bigint[] = [];
   for (const p of legs) {
@@ -117,8 +135,10 @@ export function siloFiguresOver<L extends PositionView>(
     mms.push(legOf(p, mm));
     if (strategy) figures.push({ price, pnl, initialMargin: im, maintenanceMargin: mm });
   }
-  const sum = (ls: SiloLeg[]) => ls.reduce((s, l) => s + l.requirement, 0n);
-  const model = strategy && legs.length > 0 ? strategyFigures(e, silo, legs, figures) : null;
+  const sum = (ls: NettedLeg[]) => ls.reduce((s, l) => s + l.requirement, 0n);
+  const priced = strategy && legs.length > 0;
+  const full = priced && detail === 'read' ? strategyReadFigures(e, silo, legs, figures) : null;
+  const model = full ?? (priced ? strategyFigures(e, silo, legs, figures) : null);
   const out: SiloFigures<L> = {
     legs,
     equity,
@@ -130,7 +150,7 @@ export function siloFiguresOver<L extends PositionView>(
     standaloneMaintenanceMargin: sum(mms),
     pricePnl,
     maintenance,
-    strategy: model?.result ?? null,
+    strategy: full?.result ?? null,
     available: 0n,
   };
   out.available =
@@ -144,7 +164,7 @@ export function siloFiguresOver<L extends PositionView>(
 
 /** What the silo can commit to new exposure (may be negative): its `available`, as the free balance's. */
 export function siloAvailable(e: EngineState, silo: Silo): bigint {
-  return siloFigures(e, silo).available;
+  return siloFigures(e, silo, 'requirement').available;
 }
 
 /**
@@ -153,7 +173,7 @@ export function siloAvailable(e: EngineState, silo: Silo): bigint {
  * than the bucket holds after the funding its legs owe.
  */
 export function siloMaxRemovable(e: EngineState, silo: Silo): bigint {
-  const f = siloFigures(e, silo);
+  const f = siloFigures(e, silo, 'requirement');
   let owed = 0n;
   for (const p of f.legs) {
     const o = pendingFunding(p);
@@ -179,12 +199,13 @@ export function marginalInitialMargin(
 ): bigint {
   if (isStrategyModel(silo.riskModel)) {
     const after = legsWith(silo, viewAfterFill(p, sign, closeLots, openLots, price));
-    return maxBig(0n, siloFiguresOver(e, silo, after).initialMargin - siloFigures(e, silo).initialMargin);
+    const grown = siloFiguresOver(e, silo, after, 0n, 'requirement').initialMargin;
+    return maxBig(0n, grown - siloFigures(e, silo, 'requirement').initialMargin);
   }
   // An option leg stands alone in a netted silo (see combine): what it adds is its own initial margin.
   if (p.market.option !== null) return openingInitialMargin(p, sign > 0 ? 'buy' : 'sell', openLots, price);
-  const before: SiloLeg[] = [];
-  const after: SiloLeg[] = [];
+  const before: NettedLeg[] = [];
+  const after: NettedLeg[] = [];
   for (const q of siloLegs(silo)) {
     const l = legOf(q, positionInitialMargin(q));
     before.push(l);
@@ -193,7 +214,7 @@ export function marginalInitialMargin(
   const m = p.market;
   const kept = p.sign === sign ? positionInitialMargin(p) : 0n;
   const added = initialMarginAtLeverage(notional(m.inst, m.size(openLots), price, 'ceil'), p.leverage);
-  after.push({ base: m.config.base, market: m.symbol, sign, requirement: kept + added });
+  after.push({ ...legOf(p, kept + added), sign });
   return maxBig(0n, combine(silo, after, e.netting) - combine(silo, before, e.netting));
 }
 
@@ -273,8 +294,8 @@ export function closeRaise(
   const m = p.market;
   const realized = unrealizedPnl(m.inst, { ...positionInput(p), size: m.size(closeLots) }, price);
   const after = legsWith(silo, viewAfterFill(p, p.sign > 0 ? -1 : 1, closeLots, 0, price));
-  const before = siloFigures(e, silo).initialMargin;
-  const f = siloFiguresOver(e, silo, after, realized - fee);
+  const before = siloFigures(e, silo, 'requirement').initialMargin;
+  const f = siloFiguresOver(e, silo, after, realized - fee, 'requirement');
   if (f.initialMargin <= before || f.available >= 0n) return null;
   return { before, after: f.initialMargin, available: f.available };
 }

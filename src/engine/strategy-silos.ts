@@ -1,6 +1,7 @@
 /**
  * Named silos under the option strategy models (issue 18): `maxLoss`, `strategy` and `scenario`. The silo's initial
- * and maintenance margin come from core `strategyMargin` over its legs; this module is the adapter between the
+ * and maintenance margin come from core `strategyRequirement` over its legs (a read: `strategyMargin`, the same
+ * figures plus max loss and recognised strategies); this module is the adapter between the
  * engine's units and the models' WAD legs, so the engine and `calc` feed the models the same kind of leg.
  *
  * A leg (a position or a hypothetical post-trade view) becomes a `PortfolioLeg`: size × multiplier in units of the
@@ -13,8 +14,13 @@
  */
 import { ceilDiv, floorDiv, pow10 } from '../core/fixed.ts';
 import { yearsFromSeconds } from '../core/options/black76.ts';
-import { strategyMargin } from '../core/strategy/index.ts';
-import type { PortfolioLeg, StrategyMarginResult, StrategyModelId } from '../core/strategy/types.ts';
+import { strategyMargin, strategyRequirement } from '../core/strategy/index.ts';
+import type {
+  PortfolioLeg,
+  StrategyMarginResult,
+  StrategyModelId,
+  StrategyRequirement,
+} from '../core/strategy/types.ts';
 import type { PositionView, Silo } from './account.ts';
 import { fromWad, toWad } from './option-terms.ts';
 import type { EngineState } from './state.ts';
@@ -47,11 +53,14 @@ export interface LegFigures {
   maintenanceMargin: bigint;
 }
 
-/** A silo's figures under a strategy model: requirements in settle units (rounded up) and the model's result. */
-export interface StrategyFigures {
+/**
+ * A silo's figures under a strategy model: requirements in settle units (rounded up) and the model's result — the
+ * requirement alone for a re-check, the full read (max loss, recognised strategies) for a read.
+ */
+export interface StrategyFigures<R extends StrategyRequirement = StrategyRequirement> {
   initialMargin: bigint;
   maintenanceMargin: bigint;
-  result: StrategyMarginResult;
+  result: R;
 }
 
 /** Units of underlying (WAD) of `size` lots' size: exact unless sizeDp + multiplierDp > 18, then a short's rounds up. */
@@ -104,7 +113,9 @@ export function portfolioLeg(
 
 /**
  * The silo's requirements under its strategy model over `legs` (open views), each with what the engine computed of
- * it. Every leg is settled in the silo's asset, so one settleDp converts the figures back.
+ * it. Every leg is settled in the silo's asset, so one settleDp converts the figures back. The re-check's form
+ * (liquidation test, available, pre-trade): core `strategyRequirement`, which skips the recogniser unless the model
+ * is `strategy`; reads take `strategyReadFigures`.
  */
 export function strategyFigures(
   e: EngineState,
@@ -112,11 +123,31 @@ export function strategyFigures(
   legs: readonly PositionView[],
   figures: readonly LegFigures[],
 ): StrategyFigures {
+  return figuresUnder(e, silo, legs, figures, strategyRequirement);
+}
+
+/** strategyFigures with the full read (the silo's max loss and recognised strategies): the same requirements. */
+export function strategyReadFigures(
+  e: EngineState,
+  silo: Silo,
+  legs: readonly PositionView[],
+  figures: readonly LegFigures[],
+): StrategyFigures<StrategyMarginResult> {
+  return figuresUnder(e, silo, legs, figures, strategyMargin);
+}
+
+function figuresUnder<R extends StrategyRequirement>(
+  e: EngineState,
+  silo: Silo,
+  legs: readonly PositionView[],
+  figures: readonly LegFigures[],
+  run: (model: StrategyModelId, legs: readonly PortfolioLeg[], params: EngineState['strategyMargin']) => R,
+): StrategyFigures<R> {
   const model = silo.riskModel;
   if (!isStrategyModel(model)) throw new Error(`bug: ${silo.id} is a ${model} silo`);
   const scenario = model === 'scenario';
   const wadLegs = legs.map((p, i) => portfolioLeg(e, p, figures[i]!, scenario));
-  const result = strategyMargin(model, wadLegs, e.strategyMargin);
+  const result = run(model, wadLegs, e.strategyMargin);
   const dp = e.assets.get(silo.asset) ?? 0;
   const slack = roundingSlack(wadLegs, figures, dp);
   const figure = (v: bigint) => fromWad(v > slack ? v - slack : 0n, dp, true);

@@ -7,6 +7,7 @@
  *                              "orders","fills","positions","marginCalls","liquidations","silos"]}
  *   {"op":"unsubscribe","args":[…]}
  *   {"op":"order.place"|"order.amend"|"order.cancel"|"order.cancelAll","id":…,"args":{…}}  (scope trade)
+ *   {"op":"combo.place","id":…,"args":{silo, legs, …}}          (scope trade; POST /api/v1/combo's body and answer)
  *
  * Responses: `{op, id, success: true, data?}` or `{op, id, success: false, error: {code, message}}`. Stream
  * messages: `{topic, seq, time, data}`; `orderbook.*` sends a `snapshot` on subscribe, then `delta`s (level sizes,
@@ -50,6 +51,7 @@ import {
   openOrderByClientId,
   orderIdOfClientId,
   parseOrderId,
+  placeCombo,
   placeOrder,
   requireAmendChange,
   symbolOfOrder,
@@ -72,6 +74,7 @@ import {
   ClientOrderId,
   MarketSymbol,
   OrderIdParam,
+  PlaceComboBody,
   PlaceOrderBody,
 } from './schemas.ts';
 import type { App } from './server.ts';
@@ -136,6 +139,7 @@ const check = {
   login: new Checker(LoginArgs),
   topics: new Checker(TopicList),
   place: new Checker(PlaceOrderBody),
+  combo: new Checker(PlaceComboBody),
   cancel: new Checker(CancelArgs),
   get: new Checker(GetArgs),
   amend: new Checker(AmendArgs),
@@ -424,6 +428,11 @@ export class WsGateway {
         const p = this.trader(c);
         const b = check.place.parse(args, 'args');
         return placeOrder(this.service, actingAccount(p, b.account), b);
+      }
+      case 'combo.place': {
+        const p = this.trader(c);
+        const b = check.combo.parse(args, 'args');
+        return placeCombo(this.service, actingAccount(p, b.account), b);
       }
       case 'order.get': {
         if (!c.principal) throw new ApiError(401, 'UNAUTHORIZED', 'login first');

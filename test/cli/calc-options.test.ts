@@ -181,11 +181,16 @@ describe('calc options: inputs refused, naming the field', () => {
       /positions\[1\]\.symbol: venue derive has option rules only/,
     );
   });
-  test('iv and markPrice together, neither, or a price no vol can give → refused', T, async () => {
-    await refused(
-      scenario([shortCall({ markPrice: '3000' })]),
-      /positions\[0\]\.markPrice: give "iv" or "markPrice"/,
-    );
+  test(
+    'iv and markPrice together: the mark and the IV as given, neither derived from the other',
+    T,
+    async () => {
+      const out = await calcJson(scenario([shortCall({ markPrice: '3000' })]));
+      assert.equal(out.positions[0].markPrice, '3000');
+      assert.equal(out.positions[0].iv, '0.55');
+    },
+  );
+  test('neither iv nor markPrice, or a price no vol can give → refused', T, async () => {
     const { iv: _iv, ...noIv } = shortCall();
     await refused(scenario([noIv]), /positions\[0\]\.iv: is required/);
     await refused(

@@ -15,6 +15,7 @@ import {
   type StrategyMarginResult,
   type StrategyModelId,
   strategyMargin,
+  strategyRequirement,
 } from '../../src/core/strategy/index.ts';
 import { groupLegs } from '../../src/core/strategy/legs.ts';
 import { groupMaxLoss } from '../../src/core/strategy/max-loss.ts';
@@ -202,6 +203,28 @@ describe('strategy models: properties over random one-expiry silos', T, () => {
           },
         ),
         { ...RUNS, numRuns: 100 },
+      );
+    },
+  );
+
+  test(
+    'strategyRequirement (the re-check) equals strategyMargin (the read) in every figure it reports, marks moved',
+    T,
+    () => {
+      const movesArb = fc.array(fc.integer({ min: -20_000, max: 20_000 }), { minLength: 8, maxLength: 8 });
+      fc.assert(
+        fc.property(siloArb, movesArb, (s, moves) => {
+          const legs = legsOf(s).map((l, i) => {
+            const mark = l.markPrice + BigInt(moves[i]!) * DOLLAR;
+            return { ...l, markPrice: mark > 0n ? mark : 0n };
+          });
+          for (const model of ['maxLoss', 'strategy', 'scenario'] as const) {
+            const full = run(model, legs);
+            const { maxLoss: _maxLoss, strategies: _strategies, ...requirement } = full;
+            assert.deepEqual(strategyRequirement(model, legs, DEFAULT_STRATEGY_MARGIN), requirement, model);
+          }
+        }),
+        RUNS,
       );
     },
   );

@@ -3,12 +3,13 @@
  * silo, buys it with one signed POST /api/v1/combo and gets every leg's fills back; the legs are her silo's positions;
  * an unsigned request is refused; a leg too thin refuses the whole combo (409 FOK_NOT_FILLED) and changes nothing;
  * a silo too small for the combo is refused (422 INSUFFICIENT_MARGIN); a malformed body never reaches the engine; the
- * endpoint is in the OpenAPI document.
+ * endpoint is in the OpenAPI document. Over WebSocket, `combo.place` takes the same body and answers the same.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { optionSymbol } from '../../src/engine/commands/options.ts';
-import { BTCUSDT, type ErrorJson, type Fields, Harness, type PositionJson } from './helpers.ts';
+import { BTCUSDT, type ErrorJson, type Fields, Harness, KEYS, type PositionJson } from './helpers.ts';
+import { WsTestClient } from './wsclient.ts';
 
 const T = { timeout: 30_000 };
 
@@ -44,45 +45,50 @@ const spread = (size: string) => [
   { symbol: C110, side: 'sell', size, price: '500' },
 ];
 
-describe('combo orders over REST', () => {
+/** The chain at 55%, 100,000 USDT each; bob asks 1 C100 at 2,000 and bids 1 C110 at 700; alice's silo `spread`. */
+async function venue(h: Harness): Promise<void> {
+  await h.ok('POST', '/api/v1/admin/markets', 'admin', BTCUSDT);
+  await h.ok('POST', '/api/v1/admin/mark-price', 'admin', { symbol: 'BTCUSDT', price: '90000' });
+  await h.ok('POST', '/api/v1/admin/option-chain', 'admin', {
+    underlying: 'BTCUSDT',
+    settle: 'linear',
+    expiries: [EXPIRY],
+    strikes: ['100000', '110000'],
+    types: ['call'],
+    tickSize: '0.1',
+    lotSize: '0.01',
+  });
+  await h.ok('POST', '/api/v1/admin/vol', 'admin', {
+    underlying: 'BTCUSDT',
+    expiry: EXPIRY,
+    smile: { kind: 'strikes', ivs: { '100000': '0.55', '110000': '0.55' } },
+  });
+  for (const account of ['alice', 'bob'])
+    await h.ok('POST', '/api/v1/admin/deposit', 'admin', { account, asset: 'USDT', amount: '100000' });
+  await h.ok('POST', '/api/v1/orders', 'bob', {
+    symbol: C100,
+    side: 'sell',
+    type: 'limit',
+    amount: '1',
+    price: '2000',
+  });
+  await h.ok('POST', '/api/v1/orders', 'bob', {
+    symbol: C110,
+    side: 'buy',
+    type: 'limit',
+    amount: '1',
+    price: '700',
+  });
+  await h.ok('POST', '/api/v1/silos', 'alice', { silo: 'spread', asset: 'USDT', riskModel: 'maxLoss' });
+  await h.ok('POST', '/api/v1/silos/transfer', 'alice', { from: 'free', to: 'spread', amount: '2000' });
+}
+
+describe('combo orders over REST', T, () => {
   let h: Harness;
 
   before(async () => {
     h = await Harness.open();
-    await h.ok('POST', '/api/v1/admin/markets', 'admin', BTCUSDT);
-    await h.ok('POST', '/api/v1/admin/mark-price', 'admin', { symbol: 'BTCUSDT', price: '90000' });
-    await h.ok('POST', '/api/v1/admin/option-chain', 'admin', {
-      underlying: 'BTCUSDT',
-      settle: 'linear',
-      expiries: [EXPIRY],
-      strikes: ['100000', '110000'],
-      types: ['call'],
-      tickSize: '0.1',
-      lotSize: '0.01',
-    });
-    await h.ok('POST', '/api/v1/admin/vol', 'admin', {
-      underlying: 'BTCUSDT',
-      expiry: EXPIRY,
-      smile: { kind: 'strikes', ivs: { '100000': '0.55', '110000': '0.55' } },
-    });
-    for (const account of ['alice', 'bob'])
-      await h.ok('POST', '/api/v1/admin/deposit', 'admin', { account, asset: 'USDT', amount: '100000' });
-    await h.ok('POST', '/api/v1/orders', 'bob', {
-      symbol: C100,
-      side: 'sell',
-      type: 'limit',
-      amount: '1',
-      price: '2000',
-    });
-    await h.ok('POST', '/api/v1/orders', 'bob', {
-      symbol: C110,
-      side: 'buy',
-      type: 'limit',
-      amount: '1',
-      price: '700',
-    });
-    await h.ok('POST', '/api/v1/silos', 'alice', { silo: 'spread', asset: 'USDT', riskModel: 'maxLoss' });
-    await h.ok('POST', '/api/v1/silos/transfer', 'alice', { from: 'free', to: 'spread', amount: '2000' });
+    await venue(h);
   });
   after(async () => {
     await h.cleanup();
@@ -184,4 +190,85 @@ describe('combo orders over REST', () => {
     assert.equal(doc.status, 200);
     assert.ok(doc.json.paths['/api/v1/combo']?.post, 'POST /api/v1/combo documented');
   });
+});
+
+describe('combo orders over WebSocket', T, () => {
+  let h: Harness;
+  let c: WsTestClient;
+
+  before(async () => {
+    h = await Harness.open();
+    await venue(h);
+    c = await WsTestClient.connect(await h.listen());
+  });
+  after(async () => {
+    c.close();
+    await h.cleanup();
+  });
+
+  test(
+    'combo.place: refused before a login; a malformed or too thin combo changes nothing; alice buys the spread and gets what POST combo answers, and the orders stream carries comboFilled',
+    T,
+    async () => {
+      const unauthorized = await c.request('combo.place', { silo: 'spread', legs: spread('1') });
+      assert.equal(unauthorized.error.code, 'UNAUTHORIZED');
+      const ts = h.nextTimestamp();
+      const signature = h.sign('alice', 'GET', '/ws', '', ts)['x-rf-signature'];
+      assert.equal(
+        (await c.request('login', { key: KEYS.alice.key, timestamp: ts, signature })).success,
+        true,
+      );
+      assert.equal((await c.request('subscribe', ['orders'])).success, true);
+
+      const before = h.hash();
+      const oneLeg = await c.request('combo.place', { silo: 'spread', legs: spread('1').slice(0, 1) });
+      assert.equal(oneLeg.error.code, 'INVALID_REQUEST');
+      const extra = await c.request('combo.place', { silo: 'spread', legs: spread('1'), foo: 1 });
+      assert.equal(extra.error.code, 'INVALID_REQUEST');
+      const thin = await c.request('combo.place', { silo: 'spread', legs: spread('2') });
+      assert.equal(thin.error.code, 'FOK_NOT_FILLED');
+      assert.match(thin.error.message, /^leg 1 .*the book holds 1 at that limit or better/);
+      assert.equal(h.hash(), before, 'nothing changed');
+
+      const r = await c.request('combo.place', {
+        silo: 'spread',
+        legs: spread('1'),
+        clientComboId: 'ws-spread',
+      });
+      assert.equal(r.success, true, JSON.stringify(r));
+      const combo = r.data as unknown as ComboJson;
+      assert.deepEqual(
+        [combo.status, combo.silo, combo.clientComboId, typeof combo.seq],
+        ['filled', 'spread', 'ws-spread', 'number'],
+      );
+      assert.deepEqual(
+        combo.legs.map((l) => [l.symbol, l.side, l.price, l.amount, l.average, l.cost, l.fee.cost]),
+        [
+          [C100, 'buy', '2500', '1', '2000', '2000', '0.6'],
+          [C110, 'sell', '500', '1', '700', '700', '0.21'],
+        ],
+      );
+      // The same fields as POST combo's answer (one implementation behind both).
+      assert.deepEqual(Object.keys(combo).sort(), [
+        'clientComboId',
+        'id',
+        'legs',
+        'seq',
+        'silo',
+        'status',
+        'timestamp',
+      ]);
+      const stream = await c.next(
+        (m) => m.topic === 'orders' && Array.isArray(m.data) && m.data.some((x) => x.type === 'comboFilled'),
+      );
+      const done = stream.data.find((x) => x.type === 'comboFilled')!;
+      assert.deepEqual([done.comboId, done.clientComboId, done.silo], [combo.id, 'ws-spread', 'spread']);
+      const positions = await h.ok<PositionJson[]>('GET', '/api/v1/positions', 'alice');
+      const legs = positions.filter((p) => (p as PositionJson & Fields).silo === 'spread');
+      assert.deepEqual(legs.map((p) => [p.symbol, p.side]).sort(), [
+        [C100, 'long'],
+        [C110, 'short'],
+      ]);
+    },
+  );
 });

@@ -3,16 +3,24 @@
  * - `maxLoss`: Derive SRM's better of standalone and max loss per (underlying, expiry) — max-loss.ts;
  * - `strategy`: recognised strategies under CBOE/broker rules — recognise.ts, rules.ts;
  * - `scenario`: the scenario grid — scenario.ts.
- * Every model reports the standalone sums, the silo's worst loss at expiry (from payoff, the same under every
- * model) and the recognised strategies (priced under the strategy rules), so a silo read shows all of them.
+ * `strategyMargin` is the read: every model reports the standalone sums, the silo's worst loss at expiry (from
+ * payoff, the same under every model) and the recognised strategies (priced under the strategy rules), so a silo
+ * read shows all of them. `strategyRequirement` is the re-check (liquidation test, available, pre-trade): the same
+ * requirement and worst case, computing only what its model needs — no recogniser unless the model is `strategy`.
  */
-import { groupLegs } from './legs.ts';
-import { maxLossModel } from './max-loss.ts';
+import { checkLegs, type GroupedLegs, groupLegs } from './legs.ts';
+import { type MaxLossModelResult, maxLossModel } from './max-loss.ts';
 import type { StrategyMarginParams } from './params.ts';
 import { recognise } from './recognise.ts';
-import { type PricedStrategy, priceStrategies } from './rules.ts';
+import { type PricedStrategy, priceStrategies, type StrategyCharge, strategyCharges } from './rules.ts';
 import { scenarioRisk } from './scenario.ts';
-import type { PortfolioLeg, StrategyMarginResult, StrategyModelId, WorstCase } from './types.ts';
+import type {
+  PortfolioLeg,
+  StrategyMarginResult,
+  StrategyModelId,
+  StrategyRequirement,
+  WorstCase,
+} from './types.ts';
 
 export type { StrategyMarginParams } from './params.ts';
 export { DEFAULT_STRATEGY_MARGIN, parseStrategyMarginParams, strategyMarginParamsToJson } from './params.ts';
@@ -21,55 +29,132 @@ export { payoffProfile } from './profile.ts';
 export * from './types.ts';
 
 /** The strategy whose maintenance figure is largest (the first on a tie) names the strategy model's worst case. */
-function bindingStrategy(priced: readonly PricedStrategy[]): WorstCase {
-  let best: PricedStrategy | undefined;
-  for (const p of priced)
-    if (!best || p.strategy.maintenanceMargin > best.strategy.maintenanceMargin) best = p;
+function bindingStrategy(charges: readonly StrategyCharge[]): WorstCase {
+  let best: StrategyCharge | undefined;
+  for (const c of charges) if (!best || c.maintenanceMargin > best.maintenanceMargin) best = c;
   return best ? best.worst : { kind: 'standalone' };
 }
 
+const pickFigures = (r: { initialMargin: bigint; maintenanceMargin: bigint }) => ({
+  initialMargin: r.initialMargin,
+  maintenanceMargin: r.maintenanceMargin,
+});
+
+/** What the models may need of one silo's legs, each computed at most once per call. */
+class Parts {
+  private groupedLegs?: GroupedLegs;
+  private pricedStrategies?: PricedStrategy[];
+  private strategyCharges?: StrategyCharge[];
+  private maxLossResult?: MaxLossModelResult;
+
+  constructor(
+    readonly legs: readonly PortfolioLeg[],
+    readonly params: StrategyMarginParams,
+  ) {}
+
+  grouped(): GroupedLegs {
+    this.groupedLegs ??= groupLegs(this.legs);
+    return this.groupedLegs;
+  }
+
+  priced(): PricedStrategy[] {
+    this.pricedStrategies ??= priceStrategies(this.legs, recognise(this.legs, this.grouped()));
+    return this.pricedStrategies;
+  }
+
+  /** The strategy rules' charges: from the priced strategies when a read has them, else without the read's extras. */
+  charges(): StrategyCharge[] {
+    this.strategyCharges ??=
+      this.pricedStrategies?.map(({ strategy: s, worst }) => ({ ...pickFigures(s), worst })) ??
+      strategyCharges(this.legs, recognise(this.legs, this.grouped()));
+    return this.strategyCharges;
+  }
+
+  maxLoss(): MaxLossModelResult {
+    this.maxLossResult ??= maxLossModel(this.legs, this.grouped(), this.params);
+    return this.maxLossResult;
+  }
+}
+
+function standaloneSums(legs: readonly PortfolioLeg[]): { im: bigint; mm: bigint } {
+  let im = 0n;
+  let mm = 0n;
+  for (const l of legs) {
+    im += l.initialMargin;
+    mm += l.maintenanceMargin;
+  }
+  return { im, mm };
+}
+
+/** The model's own figures: IM, MM and the worst case. */
+function modelFigures(
+  model: StrategyModelId,
+  parts: Parts,
+): Pick<StrategyRequirement, 'initialMargin' | 'maintenanceMargin' | 'worst'> {
+  switch (model) {
+    case 'maxLoss': {
+      const r = parts.maxLoss();
+      return { ...pickFigures(r), worst: r.worst };
+    }
+    case 'strategy': {
+      const charges = parts.charges();
+      let initialMargin = 0n;
+      let maintenanceMargin = 0n;
+      for (const c of charges) {
+        initialMargin += c.initialMargin;
+        maintenanceMargin += c.maintenanceMargin;
+      }
+      return { initialMargin, maintenanceMargin, worst: bindingStrategy(charges) };
+    }
+    case 'scenario': {
+      // The scenario grid needs no grouping, but the legs are checked as under the other models.
+      checkLegs(parts.legs);
+      const r = scenarioRisk(parts.legs, parts.params.scenario);
+      return { ...pickFigures(r), worst: r.worst };
+    }
+  }
+}
+
+/**
+ * The requirement alone (the engine's re-checks): the figures `strategyMargin` reports for IM, MM, the standalone
+ * sums and the worst case, identical to them, without the read-only extras (recognised strategies, max loss).
+ */
+export function strategyRequirement(
+  model: StrategyModelId,
+  legs: readonly PortfolioLeg[],
+  params: StrategyMarginParams,
+): StrategyRequirement {
+  const sums = standaloneSums(legs);
+  const own = modelFigures(model, new Parts(legs, params));
+  return {
+    model,
+    standaloneInitialMargin: sums.im,
+    standaloneMaintenanceMargin: sums.mm,
+    initialMargin: own.initialMargin,
+    maintenanceMargin: own.maintenanceMargin,
+    worst: own.worst,
+  };
+}
+
+/** The silo read: the requirement, the silo's max loss and the recognised strategies, under every model. */
 export function strategyMargin(
   model: StrategyModelId,
   legs: readonly PortfolioLeg[],
   params: StrategyMarginParams,
 ): StrategyMarginResult {
-  const grouped = groupLegs(legs);
-  const priced = priceStrategies(legs, recognise(legs, grouped));
-  const strategies = priced.map((p) => p.strategy);
-  const maxLoss = maxLossModel(legs, grouped, params);
-  let standaloneInitialMargin = 0n;
-  let standaloneMaintenanceMargin = 0n;
-  for (const l of legs) {
-    standaloneInitialMargin += l.initialMargin;
-    standaloneMaintenanceMargin += l.maintenanceMargin;
-  }
-  const common = {
+  const parts = new Parts(legs, params);
+  const sums = standaloneSums(legs);
+  const strategies = parts.priced().map((p) => p.strategy);
+  const maxLoss = parts.maxLoss().maxLoss;
+  const own = modelFigures(model, parts);
+  return {
     model,
-    standaloneInitialMargin,
-    standaloneMaintenanceMargin,
-    maxLoss: maxLoss.maxLoss,
+    standaloneInitialMargin: sums.im,
+    standaloneMaintenanceMargin: sums.mm,
+    maxLoss,
     strategies,
+    initialMargin: own.initialMargin,
+    maintenanceMargin: own.maintenanceMargin,
+    worst: own.worst,
   };
-  switch (model) {
-    case 'maxLoss':
-      return { ...common, ...pick(maxLoss), worst: maxLoss.worst };
-    case 'strategy': {
-      let initialMargin = 0n;
-      let maintenanceMargin = 0n;
-      for (const s of strategies) {
-        initialMargin += s.initialMargin;
-        maintenanceMargin += s.maintenanceMargin;
-      }
-      return { ...common, initialMargin, maintenanceMargin, worst: bindingStrategy(priced) };
-    }
-    case 'scenario': {
-      const r = scenarioRisk(legs, params.scenario);
-      return { ...common, ...pick(r), worst: r.worst };
-    }
-  }
 }
-
-const pick = (r: { initialMargin: bigint; maintenanceMargin: bigint }) => ({
-  initialMargin: r.initialMargin,
-  maintenanceMargin: r.maintenanceMargin,
-});

@@ -13,7 +13,7 @@
  * part could overcharge a split leg by a wei per part and break "strategy ≤ standalone".
  */
 import { ceilDiv, maxBig, minBig } from '../fixed.ts';
-import { chargeOf, type Lot, markPnl, worstLoss } from './payoff.ts';
+import { chargeOf, type Lot, markPnl, type WorstLoss, worstLoss } from './payoff.ts';
 import type { Recognised } from './recognise.ts';
 import type { PortfolioLeg, RecognisedStrategy, StrategyType, WorstCase } from './types.ts';
 
@@ -30,22 +30,25 @@ interface Share {
   mm: bigint;
 }
 
+/** ⌈r·c/n⌉, the cumulative share of a leg of size n once c of it is taken (no division at 0 or n). */
+const cumulative = (r: bigint, n: bigint, c: bigint): bigint =>
+  c === n ? r : c === 0n ? 0n : ceilDiv(r * c, n);
+
 /** Each part's share of its leg's requirements, in recognition order (see the module comment). */
 export function requirementShares(
   legs: readonly PortfolioLeg[],
   recognised: readonly Recognised[],
 ): Share[][] {
-  const taken = new Map<number, bigint>();
+  const taken = new Array<bigint>(legs.length).fill(0n);
   return recognised.map((s) =>
     s.legs.map(({ leg, size }) => {
       const l = legs[leg]!;
-      const before = taken.get(leg) ?? 0n;
+      const before = taken[leg]!;
       const after = before + size;
-      taken.set(leg, after);
-      const cum = (r: bigint, c: bigint) => (c === l.size ? r : ceilDiv(r * c, l.size));
+      taken[leg] = after;
       return {
-        im: cum(l.initialMargin, after) - cum(l.initialMargin, before),
-        mm: cum(l.maintenanceMargin, after) - cum(l.maintenanceMargin, before),
+        im: cumulative(l.initialMargin, l.size, after) - cumulative(l.initialMargin, l.size, before),
+        mm: cumulative(l.maintenanceMargin, l.size, after) - cumulative(l.maintenanceMargin, l.size, before),
       };
     }),
   );
@@ -54,6 +57,13 @@ export function requirementShares(
 export interface PricedStrategy {
   strategy: RecognisedStrategy;
   /** Where its maintenance figure comes from. */
+  worst: WorstCase;
+}
+
+/** A strategy's requirements under the rules and where the maintenance figure comes from. */
+export interface StrategyCharge {
+  initialMargin: bigint;
+  maintenanceMargin: bigint;
   worst: WorstCase;
 }
 
@@ -73,18 +83,25 @@ function straddleCharge(lots: readonly Lot[], shares: readonly Share[], pick: (s
   return c.req >= p.req ? c.req + p.mark : p.req + c.mark;
 }
 
-/** One recognised strategy priced under the strategy rules. */
-export function priceStrategy(
-  legs: readonly PortfolioLeg[],
+const lotsOf = (legs: readonly PortfolioLeg[], s: Recognised): Lot[] =>
+  s.legs.map(({ leg, size }) => ({ leg: legs[leg]!, size }));
+
+const allLinear = (lots: readonly Lot[]): boolean => lots.every((l) => l.leg.settle === 'linear');
+
+/** The rules (see the module comment) over a strategy's lots; `w`: their worst loss at expiry (linear lots only),
+ * read by the defined-risk rule alone. */
+function charge(
   s: Recognised,
+  lots: readonly Lot[],
   shares: readonly Share[],
-): PricedStrategy {
-  const lots: Lot[] = s.legs.map(({ leg, size }) => ({ leg: legs[leg]!, size }));
-  const stIM = sum(shares.map((x) => x.im));
-  const stMM = sum(shares.map((x) => x.mm));
-  const linear = lots.every((l) => l.leg.settle === 'linear');
-  const w = linear ? worstLoss(lots) : undefined;
-  const maxLoss = w && !w.unbounded ? w.loss : null;
+  w?: WorstLoss,
+): StrategyCharge {
+  let stIM = 0n;
+  let stMM = 0n;
+  for (const x of shares) {
+    stIM += x.im;
+    stMM += x.mm;
+  }
   let im = stIM;
   let mm = stMM;
   let worst: WorstCase = { kind: 'standalone' };
@@ -112,11 +129,31 @@ export function priceStrategy(
       mm,
     );
   } else if (s.type === 'coveredCall' || s.type === 'coveredPut') {
-    const cover = shares.filter((_, i) => lots[i]!.leg.kind !== 'option');
-    im = sum(cover.map((x) => x.im));
-    mm = sum(cover.map((x) => x.mm));
+    im = 0n;
+    mm = 0n;
+    shares.forEach((x, i) => {
+      if (lots[i]!.leg.kind === 'option') return;
+      im += x.im;
+      mm += x.mm;
+    });
   }
-  return { strategy: { ...s, initialMargin: im, maintenanceMargin: mm, maxLoss }, worst };
+  return { initialMargin: im, maintenanceMargin: mm, worst };
+}
+
+/** One recognised strategy priced under the strategy rules, with its max loss (a read). */
+export function priceStrategy(
+  legs: readonly PortfolioLeg[],
+  s: Recognised,
+  shares: readonly Share[],
+): PricedStrategy {
+  const lots = lotsOf(legs, s);
+  const w = allLinear(lots) ? worstLoss(lots) : undefined;
+  const c = charge(s, lots, shares, w);
+  const maxLoss = w && !w.unbounded ? w.loss : null;
+  return {
+    strategy: { ...s, initialMargin: c.initialMargin, maintenanceMargin: c.maintenanceMargin, maxLoss },
+    worst: c.worst,
+  };
 }
 
 /** Every recognised strategy priced; the requirement is their sum. */
@@ -126,4 +163,18 @@ export function priceStrategies(
 ): PricedStrategy[] {
   const shares = requirementShares(legs, recognised);
   return recognised.map((s, i) => priceStrategy(legs, s, shares[i]!));
+}
+
+/** The charges alone (a re-check): as priceStrategies', the worst loss at expiry computed only where a rule reads
+ * it (defined-risk strategies). */
+export function strategyCharges(
+  legs: readonly PortfolioLeg[],
+  recognised: readonly Recognised[],
+): StrategyCharge[] {
+  const shares = requirementShares(legs, recognised);
+  return recognised.map((s, i) => {
+    const lots = lotsOf(legs, s);
+    const w = DEFINED_RISK.has(s.type) && allLinear(lots) ? worstLoss(lots) : undefined;
+    return charge(s, lots, shares[i]!, w);
+  });
 }

@@ -21,7 +21,7 @@
  * are exact integers independent of the legs' order.
  */
 import { ceilDiv, floorDiv, maxBig, minBig } from '../fixed.ts';
-import { type Black76Result, black76, MAX_VOL } from '../options/black76.ts';
+import { Black76Chain, type Black76Result, MAX_VOL } from '../options/black76.ts';
 import { expWad, lnWad, WAD } from '../options/fixedmath.ts';
 import {
   type ScenarioParams,
@@ -107,7 +107,11 @@ export function vegaMultiplier(p: ScenarioParams, years: bigint): bigint {
 
 /** The up- and down-shocked vols of an option with implied vol `iv` and `years` to expiry (WAD). */
 export function shockedVols(p: ScenarioParams, iv: bigint, years: bigint): { up: bigint; down: bigint } {
-  const mult = vegaMultiplier(p, years);
+  return shockedBy(p, iv, vegaMultiplier(p, years));
+}
+
+/** shockedVols with the expiry's vega multiplier already known (legs of one expiry share it). */
+function shockedBy(p: ScenarioParams, iv: bigint, mult: bigint): { up: bigint; down: bigint } {
   const up = maxBig(iv + (iv * p.volRangeUp * mult) / WAD2, p.minVolForShockUp);
   const down = iv - (iv * p.volRangeDown * mult) / WAD2;
   return { up: minBig(up, MAX_VOL), down: maxBig(down, 0n) };
@@ -158,11 +162,24 @@ interface Linear {
   mark: bigint;
 }
 
+/** The quotes of one (forward, years): one Black-76 chain per move prices them all, ln(F′/K) shared by the vol
+ * states of the move. */
+interface Chain {
+  forward: bigint;
+  years: bigint;
+  quotes: number[];
+  strikes: bigint[];
+}
+
 interface Group {
   underlying: string;
   params: ScenarioParams;
   quotes: Quote[];
   quoteIndex: Map<string, number>;
+  chains: Chain[];
+  chainIndex: Map<string, Chain>;
+  /** Vega multiplier by years to expiry. */
+  multipliers: Map<bigint, bigint>;
   options: PricedOption[];
   linears: Linear[];
   legs: PortfolioLeg[];
@@ -172,16 +189,36 @@ function shocked(forward: bigint, move: bigint): bigint {
   return forward + floorDiv(forward * move, WAD);
 }
 
+/** Every quote priced at one move: the chains of that move, kept while consecutive cells share it. */
+class MovePricer {
+  private move: bigint | null = null;
+  private chains: Black76Chain[] = [];
+  private readonly priced: Black76Result[];
+
+  constructor(private readonly g: Group) {
+    this.priced = new Array<Black76Result>(g.quotes.length);
+  }
+
+  /** Each quote's Black-76 at the cell's shocked forward and vol state, by quote index (identical to black76()). */
+  at(cell: GridCell): readonly Black76Result[] {
+    const g = this.g;
+    if (cell.move !== this.move) {
+      this.move = cell.move;
+      this.chains = g.chains.map((c) => new Black76Chain(shocked(c.forward, cell.move), c.years, c.strikes));
+    }
+    g.chains.forEach((c, i) => {
+      const out = this.chains[i]!.price(c.quotes.map((q) => g.quotes[q]!.vols[cell.vol]));
+      c.quotes.forEach((q, j) => {
+        this.priced[q] = out[j]!;
+      });
+    });
+    return this.priced;
+  }
+}
+
 /** The group's P&L in one cell (before the factor): one Black-76 per quote. */
-function cellPnl(g: Group, cell: GridCell): bigint {
-  const priced: Black76Result[] = g.quotes.map((q) =>
-    black76({
-      forward: shocked(q.forward, cell.move),
-      strike: q.strike,
-      years: q.years,
-      vol: q.vols[cell.vol],
-    }),
-  );
+function cellPnl(g: Group, cell: GridCell, pricer: MovePricer): bigint {
+  const priced = pricer.at(cell);
   let pnl = 0n;
   for (const o of g.options) {
     const r = priced[o.quote] as Black76Result;
@@ -205,6 +242,17 @@ function checkLeg(l: PortfolioLeg): void {
     throw new RangeError(`scenarioRisk: leg ${l.id} needs size > 0, sign ±1 and forward ≥ 0`);
 }
 
+function chainOf(g: Group, forward: bigint, years: bigint): Chain {
+  const key = `${forward}|${years}`;
+  let c = g.chainIndex.get(key);
+  if (c === undefined) {
+    c = { forward, years, quotes: [], strikes: [] };
+    g.chainIndex.set(key, c);
+    g.chains.push(c);
+  }
+  return c;
+}
+
 function addToGroup(g: Group, l: PortfolioLeg): void {
   const signedSize = BigInt(l.sign) * l.size;
   g.legs.push(l);
@@ -216,7 +264,12 @@ function addToGroup(g: Group, l: PortfolioLeg): void {
   const key = `${l.forward}|${o.strike}|${o.years}|${o.iv}`;
   let quote = g.quoteIndex.get(key);
   if (quote === undefined) {
-    const { up, down } = shockedVols(g.params, o.iv, o.years);
+    let mult = g.multipliers.get(o.years);
+    if (mult === undefined) {
+      mult = vegaMultiplier(g.params, o.years);
+      g.multipliers.set(o.years, mult);
+    }
+    const { up, down } = shockedBy(g.params, o.iv, mult);
     quote = g.quotes.length;
     g.quotes.push({
       forward: l.forward,
@@ -225,6 +278,9 @@ function addToGroup(g: Group, l: PortfolioLeg): void {
       vols: { up, same: minBig(o.iv, MAX_VOL), down },
     });
     g.quoteIndex.set(key, quote);
+    const chain = chainOf(g, l.forward, o.years);
+    chain.quotes.push(quote);
+    chain.strikes.push(o.strike);
   }
   g.options.push({ call: o.type === 'call', quote, signedSize, mark: l.markPrice });
 }
@@ -281,8 +337,9 @@ function futureCharge(g: Group): bigint {
 
 function groupRisk(g: Group, cells: ScenarioCell[]): ScenarioGroupRisk {
   let worstCell: ScenarioCell | null = null;
+  const pricer = new MovePricer(g);
   for (const c of scenarioGrid(g.params)) {
-    const raw = cellPnl(g, c);
+    const raw = cellPnl(g, c, pricer);
     const pnl = c.factor === WAD ? raw : floorDiv(raw * c.factor, WAD);
     const cell: ScenarioCell = { ...c, underlying: g.underlying, pnl };
     cells.push(cell);
@@ -317,6 +374,9 @@ function groupsOf(legs: readonly PortfolioLeg[], p: ScenarioParamsByUnderlying):
         params,
         quotes: [],
         quoteIndex: new Map(),
+        chains: [],
+        chainIndex: new Map(),
+        multipliers: new Map(),
         options: [],
         linears: [],
         legs: [],

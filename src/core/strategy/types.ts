@@ -82,18 +82,23 @@ export type WorstCase =
   | { kind: 'scenario'; underlying: string; move: bigint; vol: 'up' | 'same' | 'down'; extended: boolean }
   | { kind: 'standalone' };
 
-export interface StrategyMarginResult {
+/** What a re-check needs (`strategyRequirement`): the requirements and where the binding one came from. */
+export interface StrategyRequirement {
   model: StrategyModelId;
   initialMargin: bigint;
   maintenanceMargin: bigint;
   /** The plain sums of the legs' own requirements (the offset granted is the difference). */
   standaloneInitialMargin: bigint;
   standaloneMaintenanceMargin: bigint;
+  /** Where the binding figure (maintenance) came from. */
+  worst: WorstCase;
+}
+
+/** A silo read (`strategyMargin`): the requirement and what every model reports besides. */
+export interface StrategyMarginResult extends StrategyRequirement {
   /** The silo's worst loss at expiry over all settlement prices, from entry prices (positive, 0 when it cannot
    * lose); null when unbounded (net short calls or a net short delta-one leg at +∞, or any inverse leg). */
   maxLoss: bigint | null;
-  /** Where the binding figure (maintenance) came from. */
-  worst: WorstCase;
   /** What the recogniser found, canonical order (under every model: the read shows it). */
   strategies: RecognisedStrategy[];
 }
