@@ -15,6 +15,7 @@ import {
   describeRun,
   exitCode,
   hybridNotes,
+  optionsNotes,
   renderSummaryTable,
   simulate,
   summaryTable,
@@ -60,6 +61,8 @@ export async function runDemo(io: CliIO, opts: { calc?: boolean; tty?: boolean }
     io.stdout(`\n${renderSummaryTable(summaryTable(out.summary))}`);
     const notes = hybridNotes(out.summary);
     if (notes) io.stdout(`\n${notes}`);
+    const options = optionsNotes(out.summary);
+    if (options) io.stdout(`\n${options}`);
     io.stdout(
       '\nliquidations: buckets found below maintenance; collateral lost: what those liquidations took from traders;\n' +
         'contagion: traders who had a position closed that was not itself underwater (cross: the rest of the\n' +

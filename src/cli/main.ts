@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_POLICY_IDS } from '../sim/markets.ts';
+import { OPTIONS_POLICY_IDS } from '../sim/options.ts';
 import { type CliIO, runCalc } from './calc.ts';
 import { runDemo } from './demo.ts';
 import { runSimulate, type SimulateCliOptions } from './simulate.ts';
@@ -45,7 +46,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('--seed <n>', 'seed of the population and the synthetic markets', '1')
     .option(
       '--policies <list>',
-      `comma-separated, or all: ${DEFAULT_POLICY_IDS.join(', ')} (hybrid:<share> sets the opt-in share, 0-1)`,
+      `comma-separated, or all: ${DEFAULT_POLICY_IDS.join(', ')} (hybrid:<share> sets the opt-in share, 0-1); ` +
+        `options: ${OPTIONS_POLICY_IDS.join(', ')} (option strategy writers under each silo model)`,
       'all',
     )
     .option('--intrabar <mode>', 'close (a point per bar) or ohlc (open, low/high, high/low, close)', 'close')

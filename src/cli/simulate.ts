@@ -9,6 +9,8 @@ import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
 import { CSV_FORMATS, CsvError, type CsvFormat } from '../sim/csv.ts';
 import { DEFAULT_POLICY_IDS } from '../sim/markets.ts';
+import { DEFAULT_OPTIONS_POLICY_IDS } from '../sim/options.ts';
+import { optionsTable } from '../sim/options-summary.ts';
 import { renderReport } from '../sim/report.ts';
 import type { PolicyResult } from '../sim/runner.ts';
 import {
@@ -109,6 +111,27 @@ export function hybridNotes(s: Summary): string {
     .join('');
 }
 
+/**
+ * Under the table when options policies ran: what they shared (the writers, the chain, the vol path) and their
+ * comparison — collateral locked, liquidations, losses beyond collateral, settlement (empty when none ran).
+ */
+export function optionsNotes(s: Summary): string {
+  const rows = s.policies.flatMap((p) => (p.options ? [{ id: p.id, options: p.options }] : []));
+  const o = s.options;
+  if (!o || rows.length === 0) return '';
+  const n = (v: number) => v.toLocaleString('en-US');
+  const w = o.writers;
+  const x = o.chain.expiries;
+  const head =
+    `options: ${n(w.planned)} writers (${n(w.byStrategy.shortStrangle ?? 0)} short strangles, ` +
+    `${n(w.byStrategy.ironCondor ?? 0)} iron condors, ${n(w.byStrategy.coveredCall ?? 0)} covered calls; ` +
+    `${n(w.closeEarly)} close early) on ${o.chain.underlying} ${o.chain.cadence} linear options ` +
+    `(${x.length} expiries${x.length > 0 ? ` ${x[0]!.expiry.slice(0, 10)} … ${x[x.length - 1]!.expiry.slice(0, 10)}` : ''}); ` +
+    `ATM IV from ${o.vol.windowMinutes / 60} h realised vol × ${o.vol.premium}: ${o.vol.atm.low}–${o.vol.atm.high} ` +
+    `(mean ${o.vol.atm.mean})\n`;
+  return `${head}\n${renderSummaryTable(optionsTable(rows))}`;
+}
+
 /** First column left-aligned, the rest right-aligned. */
 export function renderSummaryTable(t: { columns: string[]; rows: string[][] }): string {
   const all = [t.columns, ...t.rows];
@@ -139,7 +162,7 @@ export async function simulate(
     throw new SimulateError(`--intrabar: expected close or ohlc, got "${opts.intrabar}"`);
   const policies =
     opts.policies === undefined || opts.policies === 'all'
-      ? DEFAULT_POLICY_IDS
+      ? [...DEFAULT_POLICY_IDS, ...DEFAULT_OPTIONS_POLICY_IDS]
       : opts.policies
           .split(',')
           .map((s) => s.trim())
@@ -220,6 +243,8 @@ export async function runSimulate(opts: SimulateCliOptions, io: CliIO, tty: bool
     io.stdout(`\n${renderSummaryTable(summaryTable(out.summary))}`);
     const notes = hybridNotes(out.summary);
     if (notes) io.stdout(`\n${notes}`);
+    const options = optionsNotes(out.summary);
+    if (options) io.stdout(`\n${options}`);
     if (where) io.stdout(`\nreport: ${where}\n`);
   }
   return exitCode(out.summary);

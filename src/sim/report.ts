@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { optionsDefinition, optionsSection } from './options-report.ts';
 import type { PolicyResult } from './runner.ts';
 import { type PreparedSimulation, returnBinLabels, type Summary } from './simulate.ts';
 
@@ -172,6 +173,7 @@ ${body}
 ${policyLines}
 </ul>
 ${optedInTables(summary)}
+${optionsSection(summary)}
 <h2>Price paths and liquidations</h2>
 <p>Markers: liquidations started in the bucket under <select id="policy"></select> (the largest buckets labelled); the
 histogram under each price is their count. Buckets of ${prep.bucketSize} point(s).</p>
@@ -196,6 +198,7 @@ histogram under each price is their count. Buckets of ${prep.bucketSize} point(s
 <li><b>contagion</b>: traders with a liquidation that closed a position that was not itself underwater — judged alone with the collateral it would carry isolated (initial margin at entry, less funding it paid), its equity at the liquidation's mark was still at or above its own maintenance. Under isolated margin it cannot happen.</li>
 <li><b>spillover</b> (in the JSON summary): what cross liquidations took beyond the standalone collateral of the positions they closed — money that backed the trader's other positions or sat free — and how many traders lost any. Under isolated margin that would be an isolation breach (always checked; must be 0); free balance that auto-add moved into a bucket which was then liquidated is counted as <code>autoAdd.lostAfter</code> instead.</li>
 ${hybridDefinition(summary)}
+${optionsDefinition(summary)}
 <li><b>insurance fund P&amp;L</b>: cash change less the seeding, plus the backstop's unrealized PnL at the last marks. <b>bad debt</b>: how far the fund's equity ended below zero. <b>ADL</b>: <code>adl</code> events (counterparties deleveraged).</li>
 <li><b>ledger</b>: <code>engine.ledger.verify()</code> at the end — every balance sums to net deposits and nothing that may not go negative did.</li>
 </ul>

@@ -41,6 +41,9 @@ import {
   SETTLE_ASSET,
   type TraderFigures,
 } from './metrics.ts';
+import { isOptionsPolicy, type OptionsPlan } from './options.ts';
+import type { OptionsFigures } from './options-metrics.ts';
+import { runOptionsPolicy } from './options-runner.ts';
 import { type PathMarket, priceString, type SimPath } from './path.ts';
 import type { Population, Trader } from './population.ts';
 
@@ -66,6 +69,8 @@ export interface RunInput {
   /** Chart bucket size in points, and bucket count. */
   bucketSize: number;
   buckets: number;
+  /** The chain, vol path and writers the options policies share (options.ts); absent when none runs. */
+  optionsPlan?: OptionsPlan;
 }
 
 /** Which account issued a command (null: the venue itself — prices, ticks, setup). */
@@ -86,6 +91,8 @@ export interface PolicyResult {
   series: PolicySeries;
   byTrader: TraderFigures;
   commands: number;
+  /** An options policy's own figures (options-metrics.ts). */
+  options?: OptionsFigures;
   /** Wall time of the run (not part of any summary: summaries are reproducible). */
   wallMs: number;
 }
@@ -104,6 +111,8 @@ export function inNettedSilo(policy: Policy, t: Trader): boolean {
 }
 
 export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {}): PolicyResult {
+  // The options policies run only the options writers, through their own runner (options-runner.ts).
+  if (isOptionsPolicy(policy)) return runOptionsPolicy(input, policy, hooks);
   const { path, markets, population } = input;
   const started = performance.now();
   const preset = PRESETS[policy.conventions];
@@ -406,7 +415,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
           if (!filled)
             siloToFree(t.id, funding); // not opened: the money goes back, as it never left under isolated
           else {
-            const f = siloFigures(engine, siloOf(t.id));
+            const f = siloFigures(engine, siloOf(t.id), 'requirement');
             siloStats.legs++;
             siloStats.standaloneInitialMargin += f.standaloneInitialMargin;
             siloStats.initialMargin += f.initialMargin;

@@ -23,6 +23,8 @@ import {
   simMarkets,
 } from './markets.ts';
 import { RETURN_BINS, type StageFigures } from './metrics.ts';
+import { isOptionsPolicy, OPTIONS_POLICY_IDS, optionsPolicyById, planOptions } from './options.ts';
+import { optionsFiguresSummary, optionsPlanSummary } from './options-summary.ts';
 import { buildPath, type Intrabar, largestGap, PathError, type SimPath } from './path.ts';
 import { generatePopulation, type Population } from './population.ts';
 import {
@@ -83,11 +85,12 @@ export class SimulateError extends Error {}
 export function resolvePolicies(ids: readonly string[]): Policy[] {
   if (ids.length === 0) throw new SimulateError('no policies given');
   const out: Policy[] = [];
-  for (const id of ids) {
-    const p = policyById(id);
+  // `options` names the four options policies at once.
+  for (const id of ids.flatMap((x) => (x === 'options' ? OPTIONS_POLICY_IDS : [x]))) {
+    const p = policyById(id) ?? optionsPolicyById(id);
     if (!p)
       throw new SimulateError(
-        `unknown policy "${id}" (known: ${DEFAULT_POLICY_IDS.join(', ')}; hybrid:<share in [0, 1]> sets the hybrid opt-in share)`,
+        `unknown policy "${id}" (known: ${[...DEFAULT_POLICY_IDS, ...OPTIONS_POLICY_IDS].join(', ')}; hybrid:<share in [0, 1]> sets the hybrid opt-in share; options: the four options policies)`,
       );
     if (!out.includes(p)) out.push(p);
   }
@@ -150,6 +153,10 @@ export function prepare(opts: SimulateOptions): PreparedSimulation {
     population,
     makers,
     insurance,
+    // The options policies' chain, vol path and writers, planned once for all of them (options.ts).
+    ...(policies.some(isOptionsPolicy)
+      ? { optionsPlan: planOptions(opts.seed, path, markets, population) }
+      : {}),
     bucketSize,
     buckets: Math.ceil(path.times.length / bucketSize),
   };
@@ -244,6 +251,8 @@ export interface Summary {
     marketMaker: { stepTicks: number; levels: number; levelSize: string };
   }[];
   insuranceSeed: string;
+  /** The options policies' shared plan (chain, vol path, writers), when one ran. */
+  options?: ReturnType<typeof optionsPlanSummary>;
   policies: ReturnType<typeof policySummary>[];
 }
 
@@ -342,6 +351,7 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
     },
     isolationBreaches: f.isolationBreaches,
     ...(hybrid ? { silos: silosSummary(f, optedInSummary(prep, results, r)) } : {}),
+    ...(r.options ? { options: optionsFiguresSummary(r.options) } : {}),
     insuranceFund: {
       pnl: money(f.insurance.pnl),
       seed: money(f.insurance.seed),
@@ -450,6 +460,7 @@ export function summarize(prep: PreparedSimulation, results: readonly PolicyResu
       };
     }),
     insuranceSeed: money(prep.insurance),
+    ...(prep.optionsPlan ? { options: optionsPlanSummary(prep.optionsPlan) } : {}),
     policies: results.map((r) => policySummary(prep, results, r)),
   };
 }
