@@ -8,20 +8,38 @@
  * Certainty. A fill changes only the accounts on its two sides, and every combo market has a mark (the valuation
  * price a fill cannot move), so a maker whose account no earlier fill of the combo touched is checked exactly by
  * `planSide` on the state as it stands. Later fills of an account already touched (a market maker quoting several
- * legs or levels) and the taker's own closing fills are checked against what the earlier fills can at most have
- * taken from what backs them (`drainBy`): what a maker's opening part needs beyond its order's reserve must still be
- * free, and a closing fill must stay above its holder's bankruptcy price. A fill the plan cannot be sure of refuses
- * the combo (FOK_NOT_FILLED, nothing changed) rather than guess.
+ * legs or levels) are checked against what the earlier fills can at most have taken from what backs them
+ * (`drainBy`): what a maker's opening part needs beyond its order's reserve must still be free, and a closing fill
+ * must stay above its holder's bankruptcy price. A maker's pooled (netted or strategy-model) silo that earlier fills
+ * touched is checked by planSide's own rules over the silo as those fills leave it (combo-maker-silos.ts). A fill
+ * the plan cannot be sure of refuses the combo (FOK_NOT_FILLED, nothing changed) rather than guess.
+ *
+ * The taker's closes are judged on the whole combo, not leg by leg (`planPayableCombo`): the silo pays iff its
+ * bucket, plus the realized PnL of every fill at its planned price (profits and losses netted) less the fees and
+ * the funding the fills settle, never goes below zero as the legs execute — so a deep in-the-money iron condor
+ * funded with its max loss closes as one combo, its winning legs paying its losing ones. Legs run in the request's
+ * order when the silo can pay in it, else those that bring the most money in first (planned again in that order,
+ * so every maker check stays exact). Each fill's planned PnL and fee are then exactly what settle.ts books: the
+ * bucket covers every loss and fee when it is realized, so no other leg's profit is realized early to pay one. The
+ * bankruptcy bound of a voluntary close applies to the combo's fills together (`vsMark`, commands/combo.ts).
  */
-import { div, maxBig } from '../core/fixed.ts';
+import { div, maxBig, minBig } from '../core/fixed.ts';
 import { notional, unrealizedPnl } from '../core/margin.ts';
 import type { Account, Order, Position, PositionView, Silo, Wallet } from './account.ts';
 import type { BookSide } from './book.ts';
+import {
+  closingPnl,
+  isPooled,
+  type MakerSilo,
+  makerSilo,
+  planMakerOver,
+  recordMakerFill,
+} from './combo-maker-silos.ts';
 import type { Market } from './market.ts';
 import { MAX_FILLS_PER_COMMAND, planSide } from './match.ts';
 import { allows, validityAt } from './oracle.ts';
 import { freeFor } from './pretrade.ts';
-import { closableLots, closeRoom, feeFor, pendingFunding } from './risk.ts';
+import { closableLots, feeFor, pendingFunding } from './risk.ts';
 import type { FillPlan } from './settle.ts';
 import { siloFigures, siloFiguresOver, viewAfterFill } from './silos.ts';
 import { type EngineState, fmtMoney } from './state.ts';
@@ -55,12 +73,21 @@ export interface LegPlan {
   after: PositionView;
   /** Σ fill price × lots (priceDp × lots) and the lots, for the average price. */
   priceLots: bigint;
+  /** What the leg's fills move into (+) or out of (−) the silo's bucket: funding settled, realized PnL, fees. */
+  bucketDelta: bigint;
+  /** The lowest point of that move as the leg's fills settle one by one (≤ 0): what the bucket must hold first. */
+  dip: bigint;
+  /** What the leg's fills gain (+) or cost (−) against the mark, each fill's lots at its price, less their fees. */
+  vsMark: bigint;
 }
 
 export interface ComboPlan {
+  /** In execution order: the request's, or the legs that bring money in first (planPayableCombo). */
   legs: LegPlan[];
   /** What the fills move into (+) or out of (−) the silo's bucket: realized PnL less taker fees. */
   bucketDelta: bigint;
+  /** Σ of the legs' `vsMark`: what the combo takes from (−) or adds to the silo's equity at the marks. */
+  vsMark: bigint;
   /** The silo's own resting orders the combo cancels (self-trade prevention `cancelMaker`): their requirement goes. */
   releasedRequirement: bigint;
 }
@@ -75,7 +102,6 @@ type Backing = Silo | Wallet;
 interface Walk {
   e: EngineState;
   taker: Account;
-  silo: Silo;
   stp: SelfTradePrevention;
   fills: number;
   /** Accounts an earlier fill of the combo touched. */
@@ -84,16 +110,16 @@ interface Walk {
   drain: Map<Backing, bigint>;
   /** Lots of earlier fills per maker position (what a reduce-only maker, or a closing split, has left). */
   used: Map<Position, number>;
-  /** Named silos of makers an earlier fill touched (their pooled models see every leg). */
-  silos: Set<Silo>;
+  /** Pooled silos of makers an earlier fill touched, as those fills leave them (combo-maker-silos.ts). */
+  makerSilos: Map<Silo, MakerSilo>;
   /** Positions whose pending funding an earlier fill settled. */
   funded: Set<Position>;
 }
 
-/** One side of a planned fill, as `drainBy` bounds it. */
+/** A maker's side of a planned fill, as `drainBy` bounds it (the taker's closes are the whole combo's question). */
 interface FillSide {
-  /** The position before the combo (null: the taker's new leg). */
-  real: Position | null;
+  /** The position before the combo. */
+  real: Position;
   /** The position as the earlier fills of the combo leave it. */
   view: PositionView;
   side: OrderSide;
@@ -101,7 +127,7 @@ interface FillSide {
   closeLots: number;
   price: bigint;
   fee: bigint;
-  /** A maker's reserve share and opening margin (0 for the taker, whose margin is the combo's). */
+  /** The maker's reserve share and opening margin. */
   share: bigint;
   im: bigint;
 }
@@ -117,26 +143,74 @@ export function planCombo(
   const w: Walk = {
     e,
     taker,
-    silo,
     stp,
     fills: 0,
     touched: new Set(),
     drain: new Map(),
     used: new Map(),
-    silos: new Set(),
+    makerSilos: new Map(),
     funded: new Set(),
   };
   const plans: LegPlan[] = [];
   let bucketDelta = 0n;
+  let vsMark = 0n;
   let releasedRequirement = 0n;
   for (const leg of legs) {
-    const r = planLeg(w, leg);
-    plans.push(r.plan);
-    bucketDelta += r.bucketDelta;
-    for (const s of r.plan.steps)
+    const plan = planLeg(w, leg);
+    plans.push(plan);
+    bucketDelta += plan.bucketDelta;
+    vsMark += plan.vsMark;
+    for (const s of plan.steps)
       if (s.kind === 'cancel' && s.order.position.silo === silo) releasedRequirement += s.order.reserved;
   }
-  return { legs: plans, bucketDelta, releasedRequirement };
+  return { legs: plans, bucketDelta, vsMark, releasedRequirement };
+}
+
+/** A plan and, when the silo cannot pay for it as it executes, why (the combo is then refused FOK_NOT_FILLED). */
+export interface PayablePlan {
+  plan: ComboPlan;
+  overdraw: string | null;
+}
+
+/**
+ * The combo planned so that the silo can pay for it as it executes (see the module comment): in the request's
+ * order if the bucket never goes below zero in it, else planned again with the legs that bring the most money in
+ * first. `overdraw` says why neither can be paid (the caller refuses after its margin check, whose refusal names
+ * the figures a trader opening a strategy needs).
+ */
+export function planPayableCombo(
+  e: EngineState,
+  taker: Account,
+  silo: Silo,
+  legs: readonly ComboLeg[],
+  stp: SelfTradePrevention,
+): PayablePlan {
+  const plan = planCombo(e, taker, silo, legs, stp);
+  if (shortOf(silo, plan) === null) return { plan, overdraw: null };
+  const order = [...plan.legs]
+    .sort((a, b) =>
+      a.bucketDelta > b.bucketDelta ? -1 : a.bucketDelta < b.bucketDelta ? 1 : a.leg.n - b.leg.n,
+    )
+    .map((l) => l.leg);
+  const again = order.some((l, i) => l !== legs[i]) ? planCombo(e, taker, silo, order, stp) : plan;
+  const short = shortOf(silo, again);
+  if (short === null) return { plan: again, overdraw: null };
+  const holds = fmtMargin(e, silo, silo.bucket.balance);
+  const overdraw =
+    silo.bucket.balance + again.bucketDelta < 0n
+      ? `the combo would overdraw silo ${silo.id}: it holds ${holds} and its fills realize ${fmtMargin(e, silo, again.bucketDelta)} net of fees and funding`
+      : `silo ${silo.id} (holding ${holds}) cannot pay leg ${short.leg.n}'s loss before the other legs' profits land, in any order the combo can run`;
+  return { plan: again, overdraw };
+}
+
+/** The first leg whose fills would take the silo's bucket below zero, in the plan's order; null when none does. */
+function shortOf(silo: Silo, plan: ComboPlan): LegPlan | null {
+  let bucket = silo.bucket.balance;
+  for (const l of plan.legs) {
+    if (bucket + l.dip < 0n) return l;
+    bucket += l.bucketDelta;
+  }
+  return null;
 }
 
 /** One leg's walk so far: the steps, the leg as its fills leave it, what is still to fill. */
@@ -147,17 +221,23 @@ interface LegWalk {
   need: number;
   priceLots: bigint;
   bucketDelta: bigint;
+  dip: bigint;
+  vsMark: bigint;
 }
 
-function planLeg(w: Walk, leg: ComboLeg): { plan: LegPlan; bucketDelta: bigint } {
+function planLeg(w: Walk, leg: ComboLeg): LegPlan {
   const m = leg.market;
+  // The leg's first fill settles its pending funding into the bucket; the leg then starts from the current index.
+  const funding = leg.position === null ? 0n : -pendingFunding(leg.position);
   const l: LegWalk = {
     leg,
     steps: [],
     view: leg.position ?? flatLeg(m),
     need: leg.lots,
     priceLots: 0n,
-    bucketDelta: 0n,
+    bucketDelta: funding,
+    dip: minBig(funding, 0n),
+    vsMark: 0n,
   };
   const opposite: BookSide = leg.side === 'buy' ? 'sell' : 'buy';
   for (let bo = m.book.best(opposite); bo !== null && l.need > 0; bo = m.book.nextAfter(bo)) {
@@ -168,10 +248,9 @@ function planLeg(w: Walk, leg: ComboLeg): { plan: LegPlan; bucketDelta: bigint }
     else takeFill(w, l, maker, next.plan, next.lots);
   }
   if (l.need > 0) throw notFilled(leg, leg.lots - l.need, null);
-  // The leg's first fill settles its pending funding into the bucket; the leg then starts from the current index.
-  if (leg.position !== null) l.bucketDelta -= pendingFunding(leg.position);
   const after = { ...l.view, fundingIndex: m.funding?.cumIndex ?? 0n };
-  return { plan: { leg, steps: l.steps, after, priceLots: l.priceLots }, bucketDelta: l.bucketDelta };
+  const { steps, priceLots, bucketDelta, dip, vsMark } = l;
+  return { leg, steps, after, priceLots, bucketDelta, dip, vsMark };
 }
 
 /** What match would do with the next resting order: cancel it, or fill `lots` against it (as `plan` says). */
@@ -199,26 +278,17 @@ function makerStep(
   return { kind: 'fill', lots, plan };
 }
 
-/** Plans the taker's side of a fill against `maker` and records what both sides can take from their backing. */
+/**
+ * Plans the taker's side of a fill against `maker` (its PnL and fee in the bucket, exactly as settle.ts books them;
+ * whether the silo can pay is the whole combo's question, planPayableCombo) and records what the maker's side can
+ * take from its backing.
+ */
 function takeFill(w: Walk, l: LegWalk, maker: Order, mp: FillPlan, lots: number): void {
   const leg = l.leg;
   const m = leg.market;
   const price = m.price(maker.priceTicks);
   const closeLots = Math.min(lots, closableLots(l.view, leg.side));
   const fee = feeFor(notional(m.inst, m.size(lots), price, 'ceil'), m.takerFee);
-  if (closeLots > 0) checkTakerClose(w, leg, leg.lots - l.need, closeLots, price);
-  const taker = {
-    real: leg.position,
-    view: l.view,
-    side: leg.side,
-    lots,
-    closeLots,
-    price,
-    fee,
-    share: 0n,
-    im: 0n,
-  };
-  drainBy(w, w.silo, taker);
   drainBy(w, backingOf(maker.position), {
     ...mp,
     real: maker.position,
@@ -228,9 +298,16 @@ function takeFill(w: Walk, l: LegWalk, maker: Order, mp: FillPlan, lots: number)
   });
   w.touched.add(w.taker).add(maker.account);
   w.used.set(maker.position, (w.used.get(maker.position) ?? 0) + lots);
-  if (maker.position.silo !== null) w.silos.add(maker.position.silo);
+  const pooled = maker.position.silo;
+  if (isPooled(pooled)) {
+    const s = w.makerSilos.get(pooled) ?? makerSilo(pooled);
+    w.makerSilos.set(pooled, s);
+    recordMakerFill(s, maker, mp, lots);
+  }
   if (closeLots > 0) l.bucketDelta += closingPnl(l.view, closeLots, price);
   l.bucketDelta -= maxBig(fee, 0n);
+  l.dip = minBig(l.dip, l.bucketDelta);
+  l.vsMark += fillVsMark(l.view, leg.side, closeLots, lots - closeLots, price) - maxBig(fee, 0n);
   l.view = viewAfterFill(l.view, leg.side === 'buy' ? 1 : -1, closeLots, lots - closeLots, price);
   l.steps.push({ kind: 'fill', maker, lots, ticks: maker.priceTicks });
   l.priceLots += price * BigInt(lots);
@@ -249,6 +326,20 @@ function planMaker(
   lots: number,
 ): FillPlan | 'marginCheck' | 'oraclePaused' {
   const m = leg.market;
+  const unsure = (why: string) =>
+    notFilled(
+      leg,
+      0,
+      `maker order ${maker.id} of ${maker.account.id} ${why} after its earlier fills in this combo`,
+    );
+  const pos = maker.position;
+  const shadow = isPooled(pos.silo) ? w.makerSilos.get(pos.silo) : undefined;
+  if (shadow !== undefined) {
+    // A pooled silo an earlier fill touched: planSide's rules over the silo as those fills leave it.
+    const r = planMakerOver(w.e, shadow, maker, lots);
+    if ('unsure' in r) throw unsure(r.unsure);
+    return r.plan.openLots > 0 && pausesRisk(w.e, m) ? 'oraclePaused' : r.plan;
+  }
   const plan = planSide(w.e, maker, lots, maker.priceTicks, m.makerFee);
   if (!w.touched.has(maker.account)) {
     // First touch: exactly what match would decide now.
@@ -256,18 +347,9 @@ function planMaker(
     if (plan.openLots > 0 && pausesRisk(w.e, m)) return 'oraclePaused';
     return plan;
   }
-  const unsure = (why: string) =>
-    notFilled(
-      leg,
-      0,
-      `maker order ${maker.id} of ${maker.account.id} ${why} after its earlier fills in this combo`,
-    );
   if (plan === null) throw unsure('may fail its margin check');
-  const pos = maker.position;
   const left = Math.max(0, closableLots(pos, maker.side) - (w.used.get(pos) ?? 0));
   if (plan.closeLots !== Math.min(lots, left)) throw unsure('closes a position that has changed');
-  if (pos.silo !== null && pos.silo.riskModel !== 'standalone' && w.silos.has(pos.silo))
-    throw unsure('trades a pooled silo whose margin has changed');
   if (plan.openLots > 0 && pausesRisk(w.e, m)) return 'oraclePaused';
   const drained = w.drain.get(backingOf(pos)) ?? 0n;
   // What the opening part needs beyond its order's reserve must still be free after the earlier fills' drain.
@@ -288,26 +370,26 @@ function pausesRisk(e: EngineState, m: Market): boolean {
   return (m.oracle !== null || m.option !== null) && !allows('increaseRisk', validityAt(m, e.now));
 }
 
-/** PnL the closing lots of `view` realize at `price`. */
-function closingPnl(view: PositionView, closeLots: number, price: bigint): bigint {
+/** What a fill at `price` gains (+) or costs (−) against the mark: its closing lots, then its opening lots. */
+function fillVsMark(
+  view: PositionView,
+  side: OrderSide,
+  closeLots: number,
+  openLots: number,
+  price: bigint,
+): bigint {
   const m = view.market;
-  const side = view.sign > 0 ? 'long' : 'short';
-  return unrealizedPnl(m.inst, { side, size: m.size(closeLots), entryPrice: view.entryPrice }, price);
-}
-
-/**
- * The taker's closing lots must stay within the silo's bankruptcy bound (the rule every voluntary close follows,
- * risk.ts closeRoom): its room now, less what the combo's earlier fills can at most have taken from the silo.
- */
-function checkTakerClose(w: Walk, leg: ComboLeg, filled: number, closeLots: number, price: bigint): void {
-  const p = leg.position;
-  if (p === null) throw new Error('bug: a combo leg closes lots of a position it does not have');
-  const room = closeRoom(w.taker, p, closeLots, price) - (w.drain.get(w.silo) ?? 0n);
-  if (room < 0n) {
-    const m = leg.market;
-    const what = `closing ${m.fmtSize(m.size(closeLots))} at ${m.fmtPrice(price)}`;
-    throw notFilled(leg, filled, `${what} would pass the silo's bankruptcy price`);
+  const mark = m.mark ?? price;
+  let d = closeLots > 0 ? closingPnl(view, closeLots, price) - closingPnl(view, closeLots, mark) : 0n;
+  if (openLots > 0) {
+    const opened = {
+      side: side === 'buy' ? 'long' : 'short',
+      size: m.size(openLots),
+      entryPrice: price,
+    } as const;
+    d += unrealizedPnl(m.inst, opened, mark);
   }
+  return d;
 }
 
 /**
@@ -321,7 +403,7 @@ function drainBy(w: Walk, b: Backing, s: FillSide): void {
   const m = s.view.market;
   const mark = m.mark ?? s.price;
   let d = maxBig(s.fee, 0n) + maxBig(0n, s.im - s.share);
-  if (s.real !== null && !w.funded.has(s.real)) {
+  if (!w.funded.has(s.real)) {
     d += maxBig(pendingFunding(s.real), 0n);
     w.funded.add(s.real);
   }
@@ -365,6 +447,8 @@ export interface ComboMargin {
   before: bigint;
   after: bigint;
   available: bigint;
+  /** The silo's equity before the combo. */
+  equityBefore: bigint;
 }
 
 /**
@@ -385,9 +469,14 @@ export function comboMargin(e: EngineState, silo: Silo, plan: ComboPlan): ComboM
     } else if (p.sign !== 0 && !p.market.closed) views.push(p);
   }
   for (const v of byMarket.values()) views.push(v);
-  const before = siloFigures(e, silo, 'requirement').initialMargin;
+  const now = siloFigures(e, silo, 'requirement');
   const f = siloFiguresOver(e, silo, views, plan.bucketDelta, 'requirement');
-  return { before, after: f.initialMargin, available: f.available + plan.releasedRequirement };
+  return {
+    before: now.initialMargin,
+    after: f.initialMargin,
+    available: f.available + plan.releasedRequirement,
+    equityBefore: now.equity,
+  };
 }
 
 /** The average fill price of a planned leg, half up at the price scale (display; each fill's price is exact). */

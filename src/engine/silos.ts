@@ -187,6 +187,7 @@ export function siloMaxRemovable(e: EngineState, silo: Silo): bigint {
  * What opening `openLots` of a leg at `price` adds to a netted or strategy-model silo's initial margin: the model's
  * figure with the leg grown (or flipped: an order larger than the `closeLots` it closes) less the figure now, never
  * below zero. A hedge can add nothing; the order's fee and its loss against the mark are added by the caller.
+ * `legs`: the silo's open legs (a combo's plan passes them as its earlier fills leave them).
  */
 export function marginalInitialMargin(
   e: EngineState,
@@ -196,17 +197,18 @@ export function marginalInitialMargin(
   openLots: number,
   price: bigint,
   closeLots = 0,
+  legs: readonly PositionView[] = siloLegs(silo),
 ): bigint {
   if (isStrategyModel(silo.riskModel)) {
-    const after = legsWith(silo, viewAfterFill(p, sign, closeLots, openLots, price));
+    const after = withLeg(legs, viewAfterFill(p, sign, closeLots, openLots, price));
     const grown = siloFiguresOver(e, silo, after, 0n, 'requirement').initialMargin;
-    return maxBig(0n, grown - siloFigures(e, silo, 'requirement').initialMargin);
+    return maxBig(0n, grown - siloFiguresOver(e, silo, legs, 0n, 'requirement').initialMargin);
   }
   // An option leg stands alone in a netted silo (see combine): what it adds is its own initial margin.
   if (p.market.option !== null) return openingInitialMargin(p, sign > 0 ? 'buy' : 'sell', openLots, price);
   const before: NettedLeg[] = [];
   const after: NettedLeg[] = [];
-  for (const q of siloLegs(silo)) {
+  for (const q of legs) {
     const l = legOf(q, positionInitialMargin(q));
     before.push(l);
     if (q.market !== p.market) after.push(l);
@@ -257,9 +259,14 @@ export function viewAfterFill(
 
 /** The silo's open legs with the leg on `after`'s market replaced by `after` (added when the silo has none there). */
 export function legsWith(silo: Silo, after: PositionView): PositionView[] {
+  return withLeg(siloLegs(silo), after);
+}
+
+/** `legs` with the leg on `after`'s market replaced by `after` (added when there is none). */
+function withLeg(legs: readonly PositionView[], after: PositionView): PositionView[] {
   const out: PositionView[] = [];
   let found = false;
-  for (const q of siloLegs(silo)) {
+  for (const q of legs) {
     if (q.market === after.market) {
       found = true;
       out.push(after);
@@ -280,7 +287,8 @@ export interface CloseRaise {
  * Whether closing `closeLots` of leg `p` at `price` (paying `fee`) raises a strategy-model silo's initial margin
  * above what it can carry: initial margin after > before and available after < 0 (the close's realized PnL and fee
  * counted in the bucket). Null when the close is fine — always for the other models, where closing only frees margin.
- * Closing one leg of a spread can leave a naked short that needs far more than the spread did.
+ * Closing one leg of a spread can leave a naked short that needs far more than the spread did. `legs` and
+ * `bucketDelta`: the silo's open legs and a move of its bucket (a combo's plan: as its earlier fills leave them).
  */
 export function closeRaise(
   e: EngineState,
@@ -289,13 +297,15 @@ export function closeRaise(
   closeLots: number,
   price: bigint,
   fee: bigint,
+  legs: readonly PositionView[] = siloLegs(silo),
+  bucketDelta = 0n,
 ): CloseRaise | null {
   if (!isStrategyModel(silo.riskModel) || closeLots === 0 || p.sign === 0) return null;
   const m = p.market;
   const realized = unrealizedPnl(m.inst, { ...positionInput(p), size: m.size(closeLots) }, price);
-  const after = legsWith(silo, viewAfterFill(p, p.sign > 0 ? -1 : 1, closeLots, 0, price));
-  const before = siloFigures(e, silo, 'requirement').initialMargin;
-  const f = siloFiguresOver(e, silo, after, realized - fee, 'requirement');
+  const after = withLeg(legs, viewAfterFill(p, p.sign > 0 ? -1 : 1, closeLots, 0, price));
+  const before = siloFiguresOver(e, silo, legs, 0n, 'requirement').initialMargin;
+  const f = siloFiguresOver(e, silo, after, bucketDelta + realized - fee, 'requirement');
   if (f.initialMargin <= before || f.available >= 0n) return null;
   return { before, after: f.initialMargin, available: f.available };
 }

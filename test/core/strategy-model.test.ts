@@ -1,7 +1,7 @@
 /**
  * Scenarios of the strategy risk models (issue 18): the `maxLoss` model (Derive SRM in ringfence's equity
- * convention), the `strategy` model's recogniser and rules, grouping by expiry, inverse legs, the payoff profile and
- * the parameter parser. Legs are BTC options with core's `ringfence` per-leg requirements (strategy-fixtures.ts).
+ * convention), the `strategy` model's recogniser and rules, the `scenario` model capped at max loss, grouping by
+ * expiry, inverse legs, the payoff profile and the parameter parser. Legs are BTC options with core's `ringfence` per-leg requirements (strategy-fixtures.ts).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -319,17 +319,95 @@ describe('inverse legs stand alone under every model', T, () => {
   }
 });
 
-describe('scenario model delegates to the scenario grid', T, () => {
-  test("figures and worst case are scenarioRisk's; strategies and maxLoss are still reported", T, () => {
-    const legs = callSpread();
+describe('scenario model delegates to the scenario grid, capped at max loss', T, () => {
+  const grid = (legs: PortfolioLeg[]) => scenarioRisk(legs, DEFAULT_STRATEGY_MARGIN.scenario);
+
+  test(
+    "the call spread's grid asks less than its 8,000 max loss: figures and worst case are scenarioRisk's",
+    T,
+    () => {
+      const legs = callSpread();
+      const r = run('scenario', legs);
+      const direct = grid(legs);
+      assert.ok(direct.initialMargin < w(8000), 'under the cap');
+      assert.equal(r.initialMargin, direct.initialMargin);
+      assert.equal(r.maintenanceMargin, direct.maintenanceMargin);
+      assert.deepEqual(r.worst, direct.worst);
+      assert.equal(r.maxLoss, w(8000));
+      assert.equal(r.strategies[0]!.type, 'vertical');
+    },
+  );
+
+  /** The worked example's iron condor (docs/strategy-margin.md), 24 days out: the grid asks more than it can lose. */
+  const condor = (years = String(24 / 365)) => [
+    option({ type: 'put', strike: 85_000, size: 1, entry: 500, iv: '0.48', years }),
+    option({ type: 'put', strike: 90_000, size: -1, entry: 1000, iv: '0.44', years }),
+    option({ type: 'call', strike: 110_000, size: -1, entry: 1200, iv: '0.42', years }),
+    option({ type: 'call', strike: 115_000, size: 1, entry: 600, iv: '0.43', years }),
+  ];
+
+  test(
+    'iron condor 85/90k P, 110/115k C for 1,100 credit, 24 days out: the grid asks more than 3,900 → IM = MM = 3,900, worst at 0',
+    T,
+    () => {
+      const legs = condor();
+      assert.ok(grid(legs).maintenanceMargin > w(3900), 'the grid alone is above the max loss');
+      const r = run('scenario', legs);
+      assert.equal(r.maxLoss, w(3900));
+      assert.equal(r.initialMargin, w(3900));
+      assert.equal(r.maintenanceMargin, w(3900));
+      assert.deepEqual(r.worst, { kind: 'price', underlying: 'BTC', expiry: EXPIRY_1, price: 0n });
+    },
+  );
+
+  test('the condor 1,000 in loss at marks: the cap is the max loss less that loss, 2,900', T, () => {
+    const legs = condor().map((l) => (l.strike === w(90_000) ? { ...l, markPrice: w(2000) } : l));
     const r = run('scenario', legs);
-    const direct = scenarioRisk(legs, DEFAULT_STRATEGY_MARGIN.scenario);
-    assert.equal(r.initialMargin, direct.initialMargin);
-    assert.equal(r.maintenanceMargin, direct.maintenanceMargin);
-    assert.deepEqual(r.worst, direct.worst);
-    assert.equal(r.maxLoss, w(8000));
-    assert.equal(r.strategies[0]!.type, 'vertical');
+    assert.ok(grid(legs).maintenanceMargin > w(2900));
+    assert.equal(r.maintenanceMargin, w(2900));
+    assert.equal(r.initialMargin, w(2900));
   });
+
+  test('a naked short call is unbounded: no cap, the grid and its contingency stand', T, () => {
+    const legs = [option({ type: 'call', strike: 110_000, size: -1, entry: 1000 })];
+    const r = run('scenario', legs);
+    const direct = grid(legs);
+    assert.equal(r.maintenanceMargin, direct.maintenanceMargin);
+    assert.equal(r.initialMargin, direct.initialMargin);
+    assert.deepEqual(r.worst, direct.worst);
+  });
+
+  test(
+    'per underlying: the BTC condor is capped at 3,900, a naked ETH call beside it keeps its grid figure',
+    T,
+    () => {
+      const eth = option({
+        underlying: 'ETH',
+        type: 'call',
+        strike: 4000,
+        size: -10,
+        entry: 100,
+        forward: 3500,
+      });
+      const r = run('scenario', [...condor(), eth]);
+      const ethAlone = grid([eth]);
+      assert.equal(r.maintenanceMargin, w(3900) + ethAlone.maintenanceMargin);
+      assert.equal(r.initialMargin, w(3900) + ethAlone.initialMargin);
+    },
+  );
+
+  test(
+    'two expiries of one underlying, both bounded: the cap is the sum of the groups, worst at the larger group',
+    T,
+    () => {
+      const later = condor().map((l) => ({ ...l, expiry: EXPIRY_2, id: `${l.id}-2`, size: l.size * 2n }));
+      const r = run('scenario', [...condor(), ...later]);
+      assert.ok(grid([...condor(), ...later]).maintenanceMargin > w(11_700), 'the grid asks more');
+      assert.equal(r.maxLoss, w(11_700));
+      assert.equal(r.maintenanceMargin, w(11_700));
+      assert.deepEqual(r.worst, { kind: 'price', underlying: 'BTC', expiry: EXPIRY_2, price: 0n });
+    },
+  );
 });
 
 describe('payoff profile', T, () => {

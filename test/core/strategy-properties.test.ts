@@ -2,8 +2,9 @@
  * Properties of the strategy risk models over random silos of linear options on one underlying and expiry (plus an
  * optional perpetual): the max-loss and strategy requirements never exceed the legs' standalone sum; the reported
  * max loss bounds the true loss at expiry on a fine price grid and is reached at the reported worst price; every
- * figure is invariant to the order of the legs; and a silo funded with exactly its max loss is never below
- * maintenance at any marks consistent with the payoff (marks that are an average of payoffs at expiry).
+ * figure is invariant to the order of the legs; the scenario model never asks more than a bounded silo can lose;
+ * and a silo funded with exactly its max loss is never below maintenance (maxLoss and scenario) at any marks
+ * consistent with the payoff (marks that are an average of payoffs at expiry).
  * The loss at expiry is recomputed here independently, exactly (rational, scaled by WAD²).
  */
 import assert from 'node:assert/strict';
@@ -229,6 +230,37 @@ describe('strategy models: properties over random one-expiry silos', T, () => {
     },
   );
 
+  test(
+    'scenario never asks more than a bounded silo can lose: IM and MM ≤ max(0, L + min(u, 0)), marks moved',
+    T,
+    () => {
+      const movesArb = fc.array(fc.integer({ min: -20_000, max: 20_000 }), { minLength: 8, maxLength: 8 });
+      let capped = 0;
+      fc.assert(
+        fc.property(siloArb, movesArb, (s, moves) => {
+          const legs = legsOf(s).map((l, i) => {
+            const mark = l.markPrice + BigInt(moves[i]!) * DOLLAR;
+            return { ...l, markPrice: mark > 0n ? mark : 0n };
+          });
+          const r = run('scenario', legs);
+          if (r.maxLoss === null) return;
+          const g = groupMaxLoss(legs, groupLegs(legs).groups[0]!, DEFAULT_STRATEGY_MARGIN);
+          const form = g.loss + (g.markPnl < 0n ? g.markPnl : 0n);
+          const cap = form > 0n ? form : 0n;
+          assert.ok(r.maintenanceMargin <= cap, `MM ${r.maintenanceMargin} > ${cap}`);
+          assert.ok(r.initialMargin <= cap, `IM ${r.initialMargin} > ${cap}`);
+          assert.ok(r.initialMargin >= r.maintenanceMargin, 'IM ≥ MM');
+          if (r.worst.kind === 'price') {
+            capped++;
+            assert.equal(r.maintenanceMargin, cap, 'a price worst case: the cap binds');
+          }
+        }),
+        RUNS,
+      );
+      assert.ok(capped > 0, 'no run where the cap binds');
+    },
+  );
+
   test('the recognised strategies take every leg exactly once (split legs add up to their size)', T, () => {
     fc.assert(
       fc.property(siloArb, (s) => {
@@ -245,7 +277,7 @@ describe('strategy models: properties over random one-expiry silos', T, () => {
   });
 
   test(
-    'funding exactly maxLoss keeps equity ≥ MM at any marks that average the payoff over expiry prices',
+    'funding exactly maxLoss keeps equity ≥ MM (maxLoss and scenario models) at any marks that average the payoff over expiry prices',
     T,
     () => {
       const marksArb = fc.array(
@@ -263,17 +295,19 @@ describe('strategy models: properties over random one-expiry silos', T, () => {
             const sum = points.reduce((a, p) => a + p.q * value(l, p.s), 0n);
             return { ...l, markPrice: sum / BigInt(total) };
           });
-          const r = run('maxLoss', legs);
           const collateral = run('maxLoss', base).maxLoss!;
           const exactU = legs.reduce(
             (a, l) => a + BigInt(l.sign) * l.size * (l.markPrice - l.entryPrice),
             0n,
           );
           const floorU = exactU >= 0n ? exactU / WAD : -((-exactU + WAD - 1n) / WAD);
-          assert.ok(
-            collateral + floorU >= r.maintenanceMargin,
-            `equity ${collateral + floorU} < MM ${r.maintenanceMargin}`,
-          );
+          for (const model of ['maxLoss', 'scenario'] as const) {
+            const r = run(model, legs);
+            assert.ok(
+              collateral + floorU >= r.maintenanceMargin,
+              `${model}: equity ${collateral + floorU} < MM ${r.maintenanceMargin}`,
+            );
+          }
         }),
         RUNS,
       );

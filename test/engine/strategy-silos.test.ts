@@ -79,7 +79,7 @@ describe('strategy silos: the models margin a silo on its strategy', T, () => {
   );
 
   test(
-    'the same iron condor under each model: maxLoss and strategy need its max loss, scenario names its worst cell, none more than standalone',
+    'the same iron condor under each model: all need its max loss (the scenario grid asks more, capped there: its worst case the settlement price), none more than standalone',
     T,
     () => {
       for (const model of ['maxLoss', 'strategy', 'scenario'] as const) {
@@ -89,8 +89,8 @@ describe('strategy silos: the models margin a silo on its strategy', T, () => {
         const r = v.read();
         assert.equal(r.strategy, 'ironCondor', model);
         assert.ok(r.maxLoss !== null && r.maxLoss > 0n);
-        if (model !== 'scenario') assert.equal(r.initialMargin, r.maxLoss, model);
-        else assert.equal(r.worst?.kind, 'scenario');
+        assert.equal(r.initialMargin, r.maxLoss, model);
+        if (model === 'scenario') assert.equal(r.worst?.kind, 'price');
         assert.ok(r.initialMargin <= r.standaloneInitialMargin, model);
         assert.equal(r.liquidationPrices[option(95_000, 'P')], null);
       }

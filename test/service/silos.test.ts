@@ -484,30 +484,34 @@ describe('silos over REST and WebSocket', () => {
     assert.equal(calcCost({ body: { ...scenario, positions: [{}, {}] } }), 1 + 2 + 4 * 2);
   });
 
-  test('POST /calc with a strategy (iron condor, no positions) answers what `ringfence calc` does', T, async () => {
-    const scenario = {
-      valuationTime: '2026-12-06T00:00:00Z',
-      strategy: {
-        type: 'ironCondor',
-        underlying: 'BTC',
-        expiry: '2026-12-25T08:00:00Z',
-        strikes: ['85000', '90000', '110000', '115000'],
-        size: '1',
-        underlyingPrice: '100000',
-        iv: '0.5',
-      },
-    };
-    const r = await fetch(`${base}/api/v1/calc`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(scenario),
-    });
-    assert.equal(r.status, 200);
-    const json = (await r.json()) as { silos: Fields[] };
-    assert.deepEqual(json, JSON.parse(JSON.stringify(calc(scenario))));
-    assert.equal(json.silos[0]!.strategy, 'ironCondor');
-    assert.equal(json.silos[0]!.riskModel, 'maxLoss');
-    // A built strategy costs as its (up to four) legs.
-    assert.equal(calcCost({ body: scenario }), 1 + 4 * 4);
-  });
+  test(
+    'POST /calc with a strategy (iron condor, no positions) answers what `ringfence calc` does',
+    T,
+    async () => {
+      const scenario = {
+        valuationTime: '2026-12-06T00:00:00Z',
+        strategy: {
+          type: 'ironCondor',
+          underlying: 'BTC',
+          expiry: '2026-12-25T08:00:00Z',
+          strikes: ['85000', '90000', '110000', '115000'],
+          size: '1',
+          underlyingPrice: '100000',
+          iv: '0.5',
+        },
+      };
+      const r = await fetch(`${base}/api/v1/calc`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(scenario),
+      });
+      assert.equal(r.status, 200);
+      const json = (await r.json()) as { silos: Fields[] };
+      assert.deepEqual(json, JSON.parse(JSON.stringify(calc(scenario))));
+      assert.equal(json.silos[0]!.strategy, 'ironCondor');
+      assert.equal(json.silos[0]!.riskModel, 'maxLoss');
+      // A built strategy costs as its (up to four) legs.
+      assert.equal(calcCost({ body: scenario }), 1 + 4 * 4);
+    },
+  );
 });

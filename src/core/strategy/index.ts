@@ -2,18 +2,19 @@
  * Strategy margin of an option silo (issue 18): one entry point over the three models.
  * - `maxLoss`: Derive SRM's better of standalone and max loss per (underlying, expiry) — max-loss.ts;
  * - `strategy`: recognised strategies under CBOE/broker rules — recognise.ts, rules.ts;
- * - `scenario`: the scenario grid — scenario.ts.
+ * - `scenario`: the scenario grid — scenario.ts — capped, per underlying whose every group is bounded, at the
+ *   `maxLoss` model's form Σ_g max(0, L_g + min(u_g, 0)): a defined-risk strategy never needs more than it can lose.
  * `strategyMargin` is the read: every model reports the standalone sums, the silo's worst loss at expiry (from
  * payoff, the same under every model) and the recognised strategies (priced under the strategy rules), so a silo
  * read shows all of them. `strategyRequirement` is the re-check (liquidation test, available, pre-trade): the same
  * requirement and worst case, computing only what its model needs — no recogniser unless the model is `strategy`.
  */
-import { checkLegs, type GroupedLegs, groupLegs } from './legs.ts';
+import { type GroupedLegs, groupLegs } from './legs.ts';
 import { type MaxLossModelResult, maxLossModel } from './max-loss.ts';
 import type { StrategyMarginParams } from './params.ts';
 import { recognise } from './recognise.ts';
 import { type PricedStrategy, priceStrategies, type StrategyCharge, strategyCharges } from './rules.ts';
-import { scenarioRisk } from './scenario.ts';
+import { capAtMaxLoss, scenarioRisk } from './scenario.ts';
 import type {
   PortfolioLeg,
   StrategyMarginResult,
@@ -107,10 +108,9 @@ function modelFigures(
       return { initialMargin, maintenanceMargin, worst: bindingStrategy(charges) };
     }
     case 'scenario': {
-      // The scenario grid needs no grouping, but the legs are checked as under the other models.
-      checkLegs(parts.legs);
-      const r = scenarioRisk(parts.legs, parts.params.scenario);
-      return { ...pickFigures(r), worst: r.worst };
+      // The grid, then the cap at the max-loss form of each bounded underlying (the groups check the legs).
+      const groups = parts.maxLoss().groups;
+      return capAtMaxLoss(scenarioRisk(parts.legs, parts.params.scenario), groups);
     }
   }
 }

@@ -103,6 +103,11 @@ export function groupMaxLoss(
  * form, else +∞ (unbounded) or its worst price. */
 export function groupWorst(g: GroupMaxLoss): WorstCase {
   if (g.standaloneMM < g.maxLossMM) return { kind: 'standalone' };
+  return maxLossWorst(g);
+}
+
+/** Where the group's max-loss form comes from: +∞ when unbounded, else the settlement price of its worst loss. */
+export function maxLossWorst(g: GroupMaxLoss): WorstCase {
   const at = g.group.expiry === undefined ? {} : { expiry: g.group.expiry };
   if (g.unbounded) return { kind: 'infinity', underlying: g.group.underlying, ...at };
   return { kind: 'price', underlying: g.group.underlying, ...at, price: g.price };

@@ -19,10 +19,18 @@
  * legs), IM = ⌈MM × imFactor⌉. Inverse legs are not linear in the price: each stands alone with its own
  * requirement, summed in. Every product rounds toward the larger loss (P&L floored, charges ceiled), so the figures
  * are exact integers independent of the legs' order.
+ *
+ * Capped at max loss (`capAtMaxLoss`, applied by the `scenario` model in index.ts): an underlying whose every
+ * (underlying, expiry) group is bounded needs at most Σ_g max(0, L_g + min(u_g, 0)) — the `maxLoss` model's form
+ * (max-loss.ts) without its min with the standalone sums — for IM and MM alike. The grid's contingencies and the IM
+ * factor can lift the figure above what the legs can lose at all; the cap keeps the promise of issue 18 that a
+ * defined-risk strategy never needs more than it can lose, and so a silo whose collateral covers its max loss is
+ * never liquidated under `scenario` either. Unbounded underlyings keep the grid's figure.
  */
 import { ceilDiv, floorDiv, maxBig, minBig } from '../fixed.ts';
 import { Black76Chain, type Black76Result, MAX_VOL } from '../options/black76.ts';
 import { expWad, lnWad, WAD } from '../options/fixedmath.ts';
+import { type GroupMaxLoss, maxLossWorst } from './max-loss.ts';
 import {
   type ScenarioParams,
   type ScenarioParamsByUnderlying,
@@ -390,12 +398,18 @@ function groupsOf(legs: readonly PortfolioLeg[], p: ScenarioParamsByUnderlying):
   );
 }
 
+const cellWorst = (c: ScenarioCell): WorstCase => ({
+  kind: 'scenario',
+  underlying: c.underlying,
+  move: c.move,
+  vol: c.vol,
+  extended: c.extended,
+});
+
 function worstOf(groups: readonly ScenarioGroupRisk[]): WorstCase {
   let best: ScenarioGroupRisk | null = null;
   for (const g of groups) if (best === null || g.maintenanceMargin > best.maintenanceMargin) best = g;
-  if (best === null) return { kind: 'standalone' };
-  const c = best.worstCell;
-  return { kind: 'scenario', underlying: c.underlying, move: c.move, vol: c.vol, extended: c.extended };
+  return best === null ? { kind: 'standalone' } : cellWorst(best.worstCell);
 }
 
 /** The scenario requirement of a silo's legs (see the module comment). Figures are independent of leg order. */
@@ -425,4 +439,64 @@ export function scenarioRisk(legs: readonly PortfolioLeg[], p: ScenarioParamsByU
     inverseInitialMargin,
     inverseMaintenanceMargin,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The cap at max loss
+
+/** One underlying's max-loss form: Σ over its groups, bounded only if every group is; the group with the largest. */
+interface UnderlyingCap {
+  form: bigint;
+  bounded: boolean;
+  largest: GroupMaxLoss;
+}
+
+/** max(0, L_g + min(u_g, 0)): the group's max-loss form without the unpaired charge (0 when bounded anyway). */
+const formOf = (g: GroupMaxLoss): bigint => g.maxLossMM - g.unpairedMM;
+
+function capsByUnderlying(groups: readonly GroupMaxLoss[]): Map<string, UnderlyingCap> {
+  const caps = new Map<string, UnderlyingCap>();
+  for (const g of groups) {
+    const u = g.group.underlying;
+    const c = caps.get(u);
+    if (c === undefined) {
+      caps.set(u, { form: formOf(g), bounded: !g.unbounded, largest: g });
+      continue;
+    }
+    c.form += formOf(g);
+    c.bounded &&= !g.unbounded;
+    if (formOf(g) > formOf(c.largest)) c.largest = g;
+  }
+  return caps;
+}
+
+/** The scenario model's figures after the cap. */
+export interface CappedScenario {
+  initialMargin: bigint;
+  maintenanceMargin: bigint;
+  /** The binding underlying's worst cell, or — when the cap binds its MM — the settlement price of its largest
+   * group's max loss (kind `price`). */
+  worst: WorstCase;
+}
+
+/**
+ * `r` with each bounded underlying's IM and MM capped at its max-loss form (see the module comment). `groups`: the
+ * `maxLoss` model's groups over the same legs (every linear leg is in one, grouped by underlying and expiry).
+ */
+export function capAtMaxLoss(r: ScenarioRisk, groups: readonly GroupMaxLoss[]): CappedScenario {
+  const caps = capsByUnderlying(groups);
+  let initialMargin = r.inverseInitialMargin;
+  let maintenanceMargin = r.inverseMaintenanceMargin;
+  let binding: { mm: bigint; worst: WorstCase } | null = null;
+  for (const g of r.groups) {
+    const c = caps.get(g.underlying);
+    if (c === undefined) throw new Error(`bug: no max-loss group for ${g.underlying}`);
+    const capped = c.bounded && c.form < g.maintenanceMargin;
+    const mm = capped ? c.form : g.maintenanceMargin;
+    initialMargin += c.bounded ? minBig(g.initialMargin, c.form) : g.initialMargin;
+    maintenanceMargin += mm;
+    if (binding === null || mm > binding.mm)
+      binding = { mm, worst: capped ? maxLossWorst(c.largest) : cellWorst(g.worstCell) };
+  }
+  return { initialMargin, maintenanceMargin, worst: binding?.worst ?? { kind: 'standalone' } };
 }

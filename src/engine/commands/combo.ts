@@ -1,9 +1,11 @@
 /**
  * placeCombo: 2–8 legs in one named silo, each an immediate fill-or-kill taker order at its limit; all legs fill in
  * full or the command is refused and nothing changes. Validate every leg as placeOrder validates an order, plan every
- * fill without mutating (combo.ts), check the silo's margin once on the legs as the whole combo leaves them, then
- * execute the planned fills leg by leg through the ordinary fill and settle path (match.ts `fill`, settle.ts).
+ * fill without mutating (combo.ts) in an order the silo can pay for, check the silo's margin and equity once on the
+ * legs as the whole combo leaves them, then execute the planned fills leg by leg through the ordinary fill and
+ * settle path (match.ts `fill`, settle.ts).
  */
+import { maxBig } from '../../core/fixed.ts';
 import { notional } from '../../core/margin.ts';
 import { type Account, type Order, positionKey, type Silo } from '../account.ts';
 import type { BookSide } from '../book.ts';
@@ -16,12 +18,12 @@ import {
   type LegPlan,
   MAX_COMBO_LEGS,
   MIN_COMBO_LEGS,
-  planCombo,
+  planPayableCombo,
 } from '../combo.ts';
 import { cancelResting, fill, finishOrder, planSide } from '../match.ts';
 import { requireOracle } from '../oracle.ts';
 import { checkTier, flatView } from '../pretrade.ts';
-import { closableLots, closeRoom, feeFor } from '../risk.ts';
+import { closableLots, feeFor } from '../risk.ts';
 import type { FillPlan } from '../settle.ts';
 import { type EngineState, positionOf, walletOf } from '../state.ts';
 import { type Cmd, Rejection, type SelfTradePrevention } from '../types.ts';
@@ -43,20 +45,23 @@ export function placeCombo(e: EngineState, cmd: Cmd<'placeCombo'>): number {
   )
     throw new Rejection('INVALID_COMMAND', 'clientComboId must be a string of at most 64 characters');
   const legs = comboLegs(e, a, silo, cmd);
-  const plan = planCombo(e, a, silo, legs, stp);
-  checkMargin(e, silo, plan);
+  const { plan, overdraw } = planPayableCombo(e, a, silo, legs, stp);
+  checkMargin(e, silo, plan, overdraw);
 
   // ---- validated; mutate from here on ----
   const comboId = e.nextOrderId++;
-  const orderIds = plan.legs.map((l) => execute(e, a, silo, l, stp));
+  const orderIds = new Map<LegPlan, number>();
+  for (const l of plan.legs) orderIds.set(l, execute(e, a, silo, l, stp));
+  // The event lists the legs as the request did, whatever order they ran in.
+  const asSent = [...plan.legs].sort((x, y) => x.leg.n - y.leg.n);
   e.events.push({
     type: 'comboFilled',
     account: a.id,
     silo: silo.id,
     comboId,
     ...(cmd.clientComboId !== undefined ? { clientComboId: cmd.clientComboId } : {}),
-    legs: plan.legs.map((l, i) => ({
-      orderId: orderIds[i]!,
+    legs: asSent.map((l) => ({
+      orderId: orderIds.get(l)!,
       symbol: l.leg.market.symbol,
       side: l.leg.side,
       size: l.leg.market.size(l.leg.lots),
@@ -108,14 +113,30 @@ function comboLegs(e: EngineState, a: Account, silo: Silo, cmd: Cmd<'placeCombo'
   });
 }
 
-function checkMargin(e: EngineState, silo: Silo, plan: ComboPlan): void {
+/**
+ * The silo after the whole combo, in this order: its margin (a combo that raises the initial margin must leave
+ * available ≥ 0), whether its bucket can pay the fills as they run (`overdraw`, from planPayableCombo), and the
+ * whole combo's bankruptcy bound — risk.ts closeRoom's rule over every fill at once: max(equity, 0) plus what the
+ * fills gain or lose against the marks, less their fees, may not be negative, so closes never leave the silo's equity
+ * below zero (nor an already negative one lower): that loss would be the insurance fund's.
+ */
+function checkMargin(e: EngineState, silo: Silo, plan: ComboPlan, overdraw: string | null): void {
   const r = comboMargin(e, silo, plan);
-  if (r.after <= r.before || r.available >= 0n) return;
-  // A combo that only closes legs is the lifecycle's case: closing one leg of a strategy can leave a naked one.
-  throw new Rejection(
-    plan.legs.some((l) => l.leg.opens) ? 'INSUFFICIENT_MARGIN' : 'CLOSE_RAISES_REQUIREMENT',
-    `the combo raises silo ${silo.id}'s initial margin from ${fmtMargin(e, silo, r.before)} to ${fmtMargin(e, silo, r.after)}; available after it would be ${fmtMargin(e, silo, r.available)}`,
+  if (r.after > r.before && r.available < 0n)
+    // A combo that only closes legs is the lifecycle's case: closing one leg of a strategy can leave a naked one.
+    throw new Rejection(
+      plan.legs.some((l) => l.leg.opens) ? 'INSUFFICIENT_MARGIN' : 'CLOSE_RAISES_REQUIREMENT',
+      `the combo raises silo ${silo.id}'s initial margin from ${fmtMargin(e, silo, r.before)} to ${fmtMargin(e, silo, r.after)}; available after it would be ${fmtMargin(e, silo, r.available)}`,
+    );
+  if (overdraw !== null) throw new Rejection('FOK_NOT_FILLED', overdraw);
+  const closes = plan.legs.some(
+    (l) => l.leg.position !== null && closableLots(l.leg.position, l.leg.side) > 0,
   );
+  if (closes && maxBig(r.equityBefore, 0n) + plan.vsMark < 0n)
+    throw new Rejection(
+      'FOK_NOT_FILLED',
+      `the combo's closes would pass silo ${silo.id}'s bankruptcy price: its fills and fees cost ${fmtMargin(e, silo, -plan.vsMark)} against the marks, its equity is ${fmtMargin(e, silo, r.equityBefore)}`,
+    );
 }
 
 /** One leg's planned steps through the ordinary path: its taker order, cancels and fills in book order. */
@@ -172,17 +193,15 @@ function execute(e: EngineState, a: Account, silo: Silo, l: LegPlan, stp: SelfTr
 
 /**
  * The taker's side of one fill, as planSide plans it, without the per-fill margin check (the combo's margin is
- * checked as a whole) and without reserve (there is none). A closing part keeps the bankruptcy bound of every
- * voluntary close: its fee is capped at the room its lots leave, which the plan made sure is not negative.
+ * checked as a whole), without reserve (there is none) and without a per-fill bankruptcy cap: the combo's closes
+ * were judged as a whole (combo.ts planPayableCombo, checkMargin), and the plan made sure the bucket holds every
+ * loss and fee when it is booked, so the fee is paid in full and no other leg's profit is realized to pay a loss.
  */
 function takerPlan(o: Order, lots: number, ticks: number): FillPlan {
   const m = o.market;
   const p = o.position;
   const closeLots = Math.min(lots, closableLots(p, o.side));
   const price = m.price(ticks);
-  const feeCap = closeLots > 0 ? closeRoom(o.account, p, closeLots, price) : null;
-  if (feeCap !== null && feeCap < 0n)
-    throw new Error(`bug: combo leg ${m.symbol} would close past its bankruptcy price`);
   return {
     closeLots,
     openLots: lots - closeLots,
@@ -192,7 +211,7 @@ function takerPlan(o: Order, lots: number, ticks: number): FillPlan {
     share: 0n,
     // Unused for a silo's leg (pooled: no margin moves to a bucket of its own).
     im: 0n,
-    feeCap,
+    feeCap: null,
     voluntary: true,
   };
 }
