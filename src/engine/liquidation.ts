@@ -66,7 +66,7 @@ import {
 import { settleFundingFor, transferPosition } from './settle.ts';
 import { combine, legOf, siloFigures } from './silos.ts';
 import { type EngineState, insuranceFund, positionOf } from './state.ts';
-import { isStrategyModel, strategyFigures } from './strategy-silos.ts';
+import { isStrategyModel, recheckMaintenance } from './strategy-silos.ts';
 import type { SiloCloseOrder } from './types.ts';
 
 export { BACKSTOP_ACCOUNT } from './account.ts';
@@ -154,7 +154,7 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
   if (a.id === BACKSTOP_ACCOUNT) return;
   const ps = crossPositions(a, asset, silo);
   if (ps.length === 0) return;
-  const { equity, maintenance, risks } = crossState(e, a, asset, ps, silo);
+  const { equity, maintenance, risks } = crossState(e, a, asset, ps, silo, true);
   const surplus = equity - maintenance;
   const share = surplus > 0n ? surplus / BigInt(ps.length) : 0n;
   // A named silo with auto-add watches an earlier price too, unless it already called for margin it could not find:
@@ -320,7 +320,7 @@ export function touchCross(e: EngineState, a: Account, asset: string, silo: Silo
   const ps = crossPositions(a, asset, silo);
   for (const p of ps) p.market.liqIndex.stale.add(p);
   if (ps.length === 0) return [];
-  const st = crossState(e, a, asset, ps, silo);
+  const st = crossState(e, a, asset, ps, silo, true);
   const due =
     st.equity < st.maintenance ||
     (silo !== null && !silo.marginCalled && autoAddReached(silo, st.equity, st.maintenance));
@@ -431,6 +431,11 @@ interface CrossRisk {
 /**
  * Equity (main balance + uPnL − funding owed) and maintenance of an account's cross bucket in one asset; with
  * `silo`, of that named silo (its bucket instead of main, its maintenance under its risk model).
+ *
+ * `screen` (the re-checks that ask only "due?" — touchCross, fileCross, checkCross's first look): a `scenario`
+ * silo whose equity clears the grid's cheap upper bound (`clearsBound`) gets the bound as its maintenance and the
+ * grid is skipped. Every decision those callers take comes out as on the exact figure: not below maintenance, auto-add
+ * not reached, surplus and auto-add surplus > 0 (a strategy silo's legs are filed on those signs alone).
  */
 function crossState(
   e: EngineState,
@@ -438,6 +443,7 @@ function crossState(
   asset: string,
   ps: readonly Position[],
   silo: Silo | null = null,
+  screen = false,
 ): { equity: bigint; maintenance: bigint; risks: CrossRisk[] } {
   let equity = silo !== null ? silo.bucket.balance : (a.wallets.get(asset)?.main.balance ?? 0n);
   let maintenance = 0n;
@@ -456,20 +462,28 @@ function crossState(
       ps.map((p, i) => legOf(p, risks[i]!.maintenance)),
       e.netting,
     );
-  else if (silo !== null && isStrategyModel(silo.riskModel))
+  else if (silo !== null && isStrategyModel(silo.riskModel)) {
     // The option strategy models price the legs themselves (core strategyMargin, strategy-silos.ts).
-    maintenance = strategyFigures(
-      e,
-      silo,
-      ps,
-      ps.map((p, i) => {
-        const price = valuationPrice(p);
-        const r = risks[i]!;
-        const im = positionInitialMargin(p, price);
-        return { price, pnl: r.pricePnl, initialMargin: im, maintenanceMargin: r.maintenance };
-      }),
-    ).maintenanceMargin;
+    const figures = ps.map((p, i) => {
+      const price = valuationPrice(p);
+      const r = risks[i]!;
+      const im = positionInitialMargin(p, price);
+      return { price, pnl: r.pricePnl, initialMargin: im, maintenanceMargin: r.maintenance };
+    });
+    const clears = screen ? (bound: bigint) => clearsBound(silo, equity, bound) : null;
+    maintenance = recheckMaintenance(e, silo, ps, figures, clears);
+  }
   return { equity, maintenance, risks };
+}
+
+/**
+ * The silo's equity is clear of `bound` ≥ its maintenance MM: strictly above it (surplus > 0 on MM too) and, with
+ * auto-add set (called for margin or not: checkCross tops up either way), strictly above the auto-add threshold at
+ * the bound — so equity > ⌈MM / trigger⌉ too, and MM / equity < trigger.
+ */
+function clearsBound(silo: Silo, equity: bigint, bound: bigint): boolean {
+  if (equity <= bound) return false;
+  return silo.autoAdd === null || equity > autoAddThreshold(bound, silo.autoAdd.trigger);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -691,7 +705,7 @@ function checkCross(
 ): Market[] {
   let ps = crossPositions(a, asset, silo);
   if (ps.length === 0) return [];
-  let st = crossState(e, a, asset, ps, silo);
+  let st = crossState(e, a, asset, ps, silo, true); // screened: exact whenever a decision below needs it
   // A named silo at its auto-add trigger is topped up first (in a gap past maintenance too, as often as that takes
   // and money is free); it is liquidated only if that was not enough.
   if (silo?.autoAdd && autoAddReached(silo, st.equity, st.maintenance)) {

@@ -14,7 +14,7 @@
  */
 import { ceilDiv, floorDiv, pow10 } from '../core/fixed.ts';
 import { yearsFromSeconds } from '../core/options/black76.ts';
-import { strategyMargin, strategyRequirement } from '../core/strategy/index.ts';
+import { scenarioUpperBound, strategyMargin, strategyRequirement } from '../core/strategy/index.ts';
 import type {
   PortfolioLeg,
   StrategyMarginResult,
@@ -136,6 +136,31 @@ export function strategyReadFigures(
   return figuresUnder(e, silo, legs, figures, strategyMargin);
 }
 
+/**
+ * The maintenance the liquidation re-check compares the silo's equity with. Under `scenario`, the grid's cheap upper
+ * bound first (core `scenarioUpperBound`, to settle units as the figure is): when `clears(bound)` — the caller's
+ * promise that every decision it takes on the bound is the one it would take on the exact figure (the equity is
+ * clear of it) — the bound is returned and the grid never runs. Otherwise (no `clears`: the exact figure is wanted),
+ * and under the other models, the exact maintenance of `strategyFigures`.
+ */
+export function recheckMaintenance(
+  e: EngineState,
+  silo: Silo,
+  legs: readonly PositionView[],
+  figures: readonly LegFigures[],
+  clears: ((bound: bigint) => boolean) | null,
+): bigint {
+  const m = modelLegs(e, silo, legs, figures);
+  if (m.model === 'scenario' && clears !== null) {
+    const bound = scenarioUpperBound(m.wadLegs, e.strategyMargin);
+    if (bound !== null) {
+      const mm = m.figure(bound.maintenanceMargin);
+      if (clears(mm)) return mm;
+    }
+  }
+  return m.figure(strategyRequirement(m.model, m.wadLegs, e.strategyMargin).maintenanceMargin);
+}
+
 function figuresUnder<R extends StrategyRequirement>(
   e: EngineState,
   silo: Silo,
@@ -143,19 +168,31 @@ function figuresUnder<R extends StrategyRequirement>(
   figures: readonly LegFigures[],
   run: (model: StrategyModelId, legs: readonly PortfolioLeg[], params: EngineState['strategyMargin']) => R,
 ): StrategyFigures<R> {
+  const m = modelLegs(e, silo, legs, figures);
+  const result = run(m.model, m.wadLegs, e.strategyMargin);
+  return {
+    initialMargin: m.figure(result.initialMargin),
+    maintenanceMargin: m.figure(result.maintenanceMargin),
+    result,
+  };
+}
+
+/** The silo's legs as its model sees them, and how a WAD requirement over them becomes settle units. */
+function modelLegs(
+  e: EngineState,
+  silo: Silo,
+  legs: readonly PositionView[],
+  figures: readonly LegFigures[],
+): { model: StrategyModelId; wadLegs: PortfolioLeg[]; figure: (v: bigint) => bigint } {
   const model = silo.riskModel;
   if (!isStrategyModel(model)) throw new Error(`bug: ${silo.id} is a ${model} silo`);
   const scenario = model === 'scenario';
   const wadLegs = legs.map((p, i) => portfolioLeg(e, p, figures[i]!, scenario));
-  const result = run(model, wadLegs, e.strategyMargin);
   const dp = e.assets.get(silo.asset) ?? 0;
   const slack = roundingSlack(wadLegs, figures, dp);
+  // Monotone in v: a bound on the WAD figure stays a bound in settle units.
   const figure = (v: bigint) => fromWad(v > slack ? v - slack : 0n, dp, true);
-  return {
-    initialMargin: figure(result.initialMargin),
-    maintenanceMargin: figure(result.maintenanceMargin),
-    result,
-  };
+  return { model, wadLegs, figure };
 }
 
 /**

@@ -8,6 +8,7 @@
  * payoff, the same under every model) and the recognised strategies (priced under the strategy rules), so a silo
  * read shows all of them. `strategyRequirement` is the re-check (liquidation test, available, pre-trade): the same
  * requirement and worst case, computing only what its model needs — no recogniser unless the model is `strategy`.
+ * `scenarioUpperBound` bounds the `scenario` figure without the grid (the liquidation re-check's screen).
  */
 import { type GroupedLegs, groupLegs } from './legs.ts';
 import { type MaxLossModelResult, maxLossModel } from './max-loss.ts';
@@ -134,6 +135,47 @@ export function strategyRequirement(
     maintenanceMargin: own.maintenanceMargin,
     worst: own.worst,
   };
+}
+
+/** An upper bound of a model's requirements (WAD), computed without the model's own machinery. */
+export interface RequirementBound {
+  initialMargin: bigint;
+  maintenanceMargin: bigint;
+}
+
+/** A linear option leg the grid could not price (no iv or years, or a negative one): the grid itself reports it. */
+const unpriceable = (l: PortfolioLeg): boolean =>
+  l.settle === 'linear' &&
+  l.kind === 'option' &&
+  (l.iv === undefined || l.years === undefined || l.iv < 0n || l.years < 0n);
+
+/**
+ * A cheap upper bound of the `scenario` model's IM and MM, without the grid: when every (underlying, expiry) group
+ * is bounded, the cap alone — Σ_g max(0, L_g + min(u_g, 0)) (scenario.ts `capAtMaxLoss`) — plus the inverse legs'
+ * own requirements. The model takes, per underlying, the smaller of the grid's figure and that cap, so it never
+ * asks more. Null when a group is unbounded (the grid's figure stands uncapped there) or a linear option leg lacks
+ * what the grid needs. Costs about what the `maxLoss` model does: the engine's liquidation re-check files a silo
+ * whose equity clears it as safe without running the grid.
+ */
+export function scenarioUpperBound(
+  legs: readonly PortfolioLeg[],
+  params: StrategyMarginParams,
+): RequirementBound | null {
+  if (legs.some(unpriceable)) return null;
+  const { groups } = new Parts(legs, params).maxLoss();
+  let cap = 0n;
+  for (const g of groups) {
+    if (g.unbounded) return null;
+    cap += g.maxLossMM - g.unpairedMM; // the max-loss form without the unpaired charge (0 when bounded)
+  }
+  let im = cap;
+  let mm = cap;
+  for (const l of legs) {
+    if (l.settle === 'linear') continue;
+    im += l.initialMargin;
+    mm += l.maintenanceMargin;
+  }
+  return { initialMargin: im, maintenanceMargin: mm };
 }
 
 /** The silo read: the requirement, the silo's max loss and the recognised strategies, under every model. */
