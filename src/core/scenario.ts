@@ -236,7 +236,7 @@ export function parseScenario(input: Json): Scenario {
     if (mode === 'cross')
       throw new InputError(
         'mode',
-        `${field} is an option: options are margined isolated or in silos, not in a cross bucket (issue 18)`,
+        `${field} is an option: options are margined isolated or in silos, not in a cross bucket (pool them in a silo under a strategy model)`,
       );
     return parseOption(p, field, ctx, 'isolated');
   });

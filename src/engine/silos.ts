@@ -43,7 +43,7 @@ export function legOf(p: PositionView, requirement: bigint): NettedLeg {
 
 /**
  * Per-leg requirements combined under `silo`'s model (standalone: the sum). Option legs stand alone in a netted silo
- * too (their offsets are strategy margin, issue 18): the netted figure of the other legs plus the options' sum.
+ * too (their offsets are the strategy models', strategy-silos.ts): the netted figure of the other legs plus the options' sum.
  */
 export function combine(silo: Silo, legs: readonly NettedLeg[], netting: NettingParams): bigint {
   // The strategy models need the legs themselves, not their requirements: callers take siloFiguresOver's path.
