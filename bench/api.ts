@@ -13,13 +13,18 @@
  * 1. HTTP: autocannon, `--connections` keep-alive connections, one request in flight each: POST /api/v1/orders.
  * 2. WebSocket: `--ws-clients` logged-in clients (one account each), `--window` orders in flight each, op
  *    `order.place`; latency from send to response.
+ * Both run twice, each time on a fresh service: once with the service's default rate limits
+ * (src/service/config.ts: per key and per address), once with every limit raised to 1M/s. The clients never back
+ * off: an order refused with 429 / RATE_LIMITED is counted (`rateLimited`), not retried, and orders/s counts
+ * accepted orders only. Every phase (warm-up included) uses its own clientOrderIds. All clients connect from
+ * 127.0.0.1, so the per-address connection caps are lifted when the client counts exceed them (the output says so).
  * 3. Baseline: the same orders, through `Journal.submit` on a fresh SQLite journal in this thread, with as many
  *    concurrent submitters as HTTP connections (no HTTP, no JSON, no signatures). Also the engine alone (no journal).
  *
  * Figures: orders/s, p50/p99 latency (ms), and the ratios of each to the baseline. On a 2-core machine the load
  * generator and the service compete for the CPU, so the HTTP and WebSocket figures are a floor.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -42,15 +47,23 @@ interface Setup {
   dir: string;
   accounts: number;
   writerThread: boolean;
+  limits: Limits;
+  /** Lift the per-address caps (HTTP connections, WS sockets): every bench client shares 127.0.0.1. */
+  liftCaps: boolean;
 }
 
 const accountName = (a: number) => `t${a}`;
-const keyOf = (a: number): KeyConfig => ({
+/** The raised limits; `default` mode leaves the keys and the service on src/service/config.ts's defaults. */
+const RAISED = { burst: 1_000_000, perSecond: 1_000_000 } as const;
+type Limits = 'default' | 'raised';
+
+/** Key a; its own rate limit only in `raised` mode (else the service's default per-key limit applies). */
+const keyOf = (a: number, limits: Limits = 'default'): KeyConfig => ({
   key: `bench-key-${a}`,
   secret: `bench-secret-${a}-0123456789abcdef0123456789`,
   account: accountName(a),
   scopes: ['read', 'trade'],
-  rateLimit: { burst: 1_000_000, perSecond: 1_000_000 },
+  ...(limits === 'raised' ? { rateLimit: RAISED } : {}),
 });
 
 /** Order i: even i sell, odd i buy; sellers are the first half of the accounts, buyers the second. */
@@ -87,12 +100,17 @@ function orderCommand(i: number, accounts: number, tag: string): CommandInput {
 // ---------------------------------------------------------------------------------------------------------
 // The service, in a worker thread
 
+/** How long a WebSocket client keeps retrying a login the rate limit refused. */
+const LOGIN_DEADLINE_MS = 30_000;
+
 async function serverWorker(): Promise<void> {
   const { startServer } = await import('../src/service/serve.ts');
   const s = workerData as Setup;
-  const keys = Array.from({ length: s.accounts }, (_, a) => keyOf(a));
+  const keys = Array.from({ length: s.accounts }, (_, a) => keyOf(a, s.limits));
+  const base = defaultConfig();
+  const raised = s.limits === 'raised';
   const cfg = {
-    ...defaultConfig(),
+    ...base,
     host: '127.0.0.1',
     port: 0,
     dataDir: s.dir,
@@ -100,16 +118,14 @@ async function serverWorker(): Promise<void> {
     logLevel: 'silent' as const,
     keys,
     docs: false,
-    rateLimit: { burst: 1_000_000, perSecond: 1_000_000 },
-    publicRateLimit: { burst: 1_000_000, perSecond: 1_000_000 },
-    // Every bench client connects from 127.0.0.1: lift the per-address caps (issue 15) for the load generator.
+    ...(raised ? { rateLimit: RAISED, publicRateLimit: RAISED } : {}),
     ws: {
-      ...defaultConfig().ws,
-      maxClients: 10_000,
-      maxClientsPerIp: 10_000,
-      maxBufferedBytes: 64 * 1024 * 1024,
+      ...base.ws,
+      ...(raised ? { maxBufferedBytes: 64 * 1024 * 1024 } : {}),
+      // Every bench client connects from 127.0.0.1: the per-address caps (issue 15) would count them as one.
+      ...(s.liftCaps ? { maxClients: 10_000, maxClientsPerIp: 10_000 } : {}),
     },
-    http: { ...defaultConfig().http, maxConnectionsPerIp: 0 },
+    http: { ...base.http, ...(s.liftCaps ? { maxConnectionsPerIp: 0 } : {}) },
   };
   const run = await startServer(cfg, { writerThread: s.writerThread });
   for (const c of setupCommands(s.accounts)) {
@@ -144,11 +160,15 @@ if (!isMainThread && (workerData as Setup | undefined)?.dir) void serverWorker()
 // Load generators
 
 interface Figures {
+  /** Accepted (acknowledged) orders. */
   orders: number;
   ordersPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** Refusals other than rate limiting. */
   errors: number;
+  /** Orders refused by a rate limit (HTTP 429, WS RATE_LIMITED); the client does not retry them. */
+  rateLimited: number;
 }
 
 async function httpPhase(
@@ -156,9 +176,9 @@ async function httpPhase(
   n: number,
   connections: number,
   accounts: number,
-  start: number,
+  tag: string,
 ): Promise<Figures> {
-  let i = start;
+  let i = 0;
   let firstError = '';
   const result = await autocannon({
     url,
@@ -178,7 +198,7 @@ async function httpPhase(
             type: 'limit',
             price: '60000',
             amount: '0.001',
-            clientOrderId: `h${k}`,
+            clientOrderId: `${tag}${k}`,
           });
           // The clock as is: the unique clientOrderId already makes every signature unique (bumping the timestamp
           // by 1 ms per request instead would drift past the receive window above 1,000 requests/s).
@@ -198,20 +218,23 @@ async function httpPhase(
           };
         },
         onResponse: (status, body) => {
-          if (status !== 200 && firstError === '') firstError = `${status} ${body}`;
+          if (status !== 200 && status !== 429 && firstError === '') firstError = `${status} ${body}`;
         },
       },
     ],
   });
   const done = result['2xx'];
-  if (result.non2xx > 0)
+  const limited =
+    (result.statusCodeStats as Record<string, { count: number } | undefined>)['429']?.count ?? 0;
+  if (result.non2xx > limited)
     say(`HTTP non-2xx by status: ${JSON.stringify(result.statusCodeStats)} (first: ${firstError})`);
   return {
     orders: done,
     ordersPerSec: done / result.duration,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
-    errors: result.non2xx + result.errors + result.timeouts,
+    errors: result.non2xx - limited + result.errors + result.timeouts,
+    rateLimited: limited,
   };
 }
 
@@ -221,6 +244,7 @@ async function wsPhase(
   clients: number,
   window: number,
   accounts: number,
+  tag: string,
 ): Promise<Figures> {
   const wsUrl = `${url.replace('http', 'ws')}/ws`;
   const sockets = await Promise.all(
@@ -231,7 +255,10 @@ async function wsPhase(
       return new Promise<{ ws: WebSocket; account: number }>((resolve, reject) => {
         const ws = new WebSocket(wsUrl);
         ws.once('error', reject);
-        ws.once('open', () => {
+        // Under the default limits the HTTP phase may have used up this address's budget: a login refused by the
+        // rate limit is retried after the wait the service names, as a client would, within LOGIN_DEADLINE_MS.
+        const deadline = Date.now() + LOGIN_DEADLINE_MS;
+        const login = () => {
           const key = keyOf(account);
           const ts = Date.now() + c;
           ws.send(
@@ -242,11 +269,17 @@ async function wsPhase(
             }),
           );
           ws.once('message', (d) => {
-            const m = JSON.parse(d.toString()) as { success: boolean };
-            if (!m.success) reject(new Error(`login failed: ${d.toString()}`));
-            else resolve({ ws, account });
+            const m = JSON.parse(d.toString()) as {
+              success: boolean;
+              error?: { code?: string; message?: string };
+            };
+            if (m.success) return resolve({ ws, account });
+            const wait = Number(/retry in (\d+) ms/.exec(m.error?.message ?? '')?.[1] ?? 50);
+            if (m.error?.code === 'RATE_LIMITED' && Date.now() + wait < deadline) setTimeout(login, wait + 1);
+            else reject(new Error(`login failed: ${d.toString()}`));
           });
-        });
+        };
+        ws.once('open', login);
       });
     }),
   );
@@ -254,12 +287,15 @@ async function wsPhase(
   const latencies = new Float64Array(perClient * clients);
   let done = 0;
   let errors = 0;
+  let rateLimited = 0;
   const t0 = process.hrtime.bigint();
   await Promise.all(
     sockets.map(({ ws, account }, c) => {
       const side = account < accounts / 2 ? 'sell' : 'buy';
       const sent = new Map<number, bigint>();
       let next = 0;
+      /** Orders answered: with their id, or refused unread by the rate limit (such a reply carries no id). */
+      let answered = 0;
       return new Promise<void>((resolve) => {
         const send = () => {
           const id = next++;
@@ -274,19 +310,33 @@ async function wsPhase(
                 type: 'limit',
                 price: '60000',
                 amount: '0.001',
-                clientOrderId: `w${c}-${id}`,
+                clientOrderId: `${tag}${c}-${id}`,
               },
             }),
           );
         };
         ws.on('message', (d) => {
-          const m = JSON.parse(d.toString()) as { id?: number; success: boolean };
-          if (typeof m.id !== 'number' || !sent.has(m.id)) return;
-          latencies[done++] = Number(process.hrtime.bigint() - sent.get(m.id)!) / 1e6;
-          sent.delete(m.id);
-          if (!m.success) errors += 1;
+          const m = JSON.parse(d.toString()) as {
+            id?: number;
+            op?: string;
+            success: boolean;
+            error?: { code: string };
+          };
+          const limited = m.error?.code === 'RATE_LIMITED';
+          if (typeof m.id === 'number' && sent.has(m.id)) {
+            const t = sent.get(m.id)!;
+            sent.delete(m.id);
+            if (m.success) latencies[done++] = Number(process.hrtime.bigint() - t) / 1e6;
+            else if (limited) rateLimited += 1;
+            else errors += 1;
+          } else if (m.op === 'error' && m.id === undefined) {
+            // Refused before it was read: it answers one of our in-flight orders, we cannot tell which.
+            if (limited) rateLimited += 1;
+            else errors += 1;
+          } else return;
+          answered += 1;
           if (next < perClient) send();
-          else if (sent.size === 0) resolve();
+          else if (answered === perClient) resolve();
         });
         for (let w = 0; w < window && next < perClient; w++) send();
       });
@@ -295,7 +345,14 @@ async function wsPhase(
   const ns = Number(process.hrtime.bigint() - t0);
   for (const { ws } of sockets) ws.close();
   const s = summarize(latencies.subarray(0, done));
-  return { orders: done, ordersPerSec: perSecond(done, ns), p50Ms: s.p50, p99Ms: s.p99, errors };
+  return {
+    orders: done,
+    ordersPerSec: perSecond(done, ns),
+    p50Ms: s.p50,
+    p99Ms: s.p99,
+    errors,
+    rateLimited,
+  };
 }
 
 /** The same orders through `Journal.submit` (SQLite, group commit), `concurrency` submitters awaiting each. */
@@ -332,7 +389,14 @@ async function baselinePhase(
   const ns = Number(process.hrtime.bigint() - t0);
   await journal.close();
   const s = summarize(latencies.subarray(0, done));
-  return { orders: done, ordersPerSec: perSecond(done, ns), p50Ms: s.p50, p99Ms: s.p99, errors };
+  return {
+    orders: done,
+    ordersPerSec: perSecond(done, ns),
+    p50Ms: s.p50,
+    p99Ms: s.p99,
+    errors,
+    rateLimited: 0,
+  };
 }
 
 /** The engine alone on the same orders (no journal, no I/O): the ceiling. */
@@ -346,6 +410,80 @@ function engineOnly(n: number, accounts: number): number {
     if (!r.ok) throw new Error(`engine: ${r.code} ${r.message}`);
   }
   return perSecond(n, Number(process.hrtime.bigint() - t0));
+}
+
+interface PhaseOptions {
+  n: number;
+  warmup: number;
+  connections: number;
+  wsClients: number;
+  window: number;
+  accounts: number;
+  writerThread: boolean;
+  liftCaps: boolean;
+}
+
+interface ServiceFigures {
+  http: Figures;
+  ws: Figures;
+  httpOrdersPerCommit: number;
+  wsOrdersPerCommit: number;
+}
+
+type Stats = { commits: number; records: number };
+
+/** A fresh service (own journal under `dir`) with `limits`, then the HTTP and WS phases, each after a warm-up. */
+async function servicePhases(dir: string, limits: Limits, o: PhaseOptions): Promise<ServiceFigures> {
+  mkdirSync(dir, { recursive: true });
+  const setup: Setup = {
+    dir,
+    accounts: o.accounts,
+    writerThread: o.writerThread,
+    limits,
+    liftCaps: o.liftCaps,
+  };
+  const worker = tsWorker(import.meta.url, { workerData: setup });
+  const ready = await new Promise<{ url: string }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const stats = () =>
+    new Promise<Stats>((resolve) => {
+      worker.once('message', resolve);
+      worker.postMessage('stats');
+    });
+  /** Records per commit (fsync) during a phase: how well group commit batched it. */
+  const batching = (a: Stats, b: Stats) =>
+    round((b.records - a.records) / Math.max(1, b.commits - a.commits), 1);
+  // Each phase its own clientOrderId prefix: d/r (limits), h/w (HTTP/WS), w (warm-up) or m (measured).
+  const t = limits === 'default' ? 'd' : 'r';
+  await httpPhase(ready.url, o.warmup, o.connections, o.accounts, `${t}hw`);
+  const h0 = await stats();
+  const http = await httpPhase(ready.url, o.n, o.connections, o.accounts, `${t}hm`);
+  const h1 = await stats();
+  const line = (what: string, f: Figures, perCommit: number) =>
+    `${what} ${fmtInt(f.ordersPerSec)} orders/s  p50 ${round(f.p50Ms, 2)} ms  p99 ${round(f.p99Ms, 2)} ms  ` +
+    `(${fmtInt(f.orders)} acknowledged, ${fmtInt(f.rateLimited)} refused by rate limit, ${f.errors} other errors; ` +
+    `${perCommit} orders per commit)`;
+  say(line(`HTTP (${limits} limits)`, http, batching(h0, h1)));
+  await wsPhase(ready.url, o.warmup, o.wsClients, o.window, o.accounts, `${t}ww`);
+  const w0 = await stats();
+  const ws = await wsPhase(ready.url, o.n, o.wsClients, o.window, o.accounts, `${t}wm`);
+  const w1 = await stats();
+  say(line(`WS   (${limits} limits)`, ws, batching(w0, w1)));
+  worker.postMessage('stop');
+  const server = await new Promise<{
+    seq: number;
+    commits: number;
+    records: number;
+    largestBatch: number;
+    resting: number;
+  }>((resolve) => worker.once('message', resolve));
+  await worker.terminate();
+  say(
+    `  service journal: ${fmtInt(server.records)} records in ${fmtInt(server.commits)} commits (${round(server.records / server.commits, 1)} per fsync, largest ${server.largestBatch}); ${server.resting} orders resting at the end`,
+  );
+  return { http, ws, httpOrdersPerCommit: batching(h0, h1), wsOrdersPerCommit: batching(w0, w1) };
 }
 
 export async function run(argv: string[]): Promise<Record<string, unknown>> {
@@ -376,50 +514,20 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
   say(
     `journal: SQLite (WAL, synchronous=FULL) under ${dir}${writerThread ? ', service commits on a writer thread' : ''}`,
   );
+  const defaults = defaultConfig();
+  // The load generator's clients all come from one address: lift the per-address caps only when they exceed them.
+  const liftCaps = connections > defaults.http.maxConnectionsPerIp || wsClients > defaults.ws.maxClientsPerIp;
+  const opts = { n, warmup, connections, wsClients, window, accounts, writerThread, liftCaps };
   try {
-    const worker = tsWorker(import.meta.url, { workerData: { dir, accounts, writerThread } satisfies Setup });
-    const ready = await new Promise<{ url: string }>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
-    say(`service (worker thread) listening on ${ready.url}`);
-
-    const stats = () =>
-      new Promise<{ commits: number; records: number }>((resolve) => {
-        worker.once('message', resolve);
-        worker.postMessage('stats');
-      });
-    /** Records per commit (fsync) during a phase: how well group commit batched it. */
-    const batching = (a: { commits: number; records: number }, b: { commits: number; records: number }) =>
-      round((b.records - a.records) / Math.max(1, b.commits - a.commits), 1);
-
-    await httpPhase(ready.url, warmup, connections, accounts, 10_000_000);
-    const h0 = await stats();
-    const http = await httpPhase(ready.url, n, connections, accounts, 0);
-    const h1 = await stats();
     say(
-      `HTTP   ${fmtInt(http.ordersPerSec)} orders/s  p50 ${http.p50Ms} ms  p99 ${http.p99Ms} ms  (${fmtInt(http.orders)} acknowledged, ${http.errors} errors; ${batching(h0, h1)} orders per commit)`,
+      `default limits (src/service/config.ts): per key ${defaults.rateLimit.burst} burst, ${defaults.rateLimit.perSecond}/s; ` +
+        `per address ${defaults.publicRateLimit.burst} burst, ${defaults.publicRateLimit.perSecond}/s; ` +
+        `per-address connection caps ${liftCaps ? 'LIFTED (every bench client shares 127.0.0.1)' : 'at their defaults'}`,
     );
-    await wsPhase(ready.url, warmup, wsClients, window, accounts);
-    const w0 = await stats();
-    const ws = await wsPhase(ready.url, n, wsClients, window, accounts);
-    const w1 = await stats();
-    say(
-      `WS     ${fmtInt(ws.ordersPerSec)} orders/s  p50 ${round(ws.p50Ms, 2)} ms  p99 ${round(ws.p99Ms, 2)} ms  (${fmtInt(ws.orders)} acknowledged, ${ws.errors} errors; ${batching(w0, w1)} orders per commit)`,
-    );
-
-    worker.postMessage('stop');
-    const server = await new Promise<{
-      seq: number;
-      commits: number;
-      records: number;
-      largestBatch: number;
-      resting: number;
-    }>((resolve) => worker.once('message', resolve));
-    await worker.terminate();
-    say(
-      `service journal: ${fmtInt(server.records)} records in ${fmtInt(server.commits)} commits (${round(server.records / server.commits, 1)} per fsync, largest ${server.largestBatch}); ${server.resting} orders resting at the end`,
-    );
+    const dflt = await servicePhases(join(dir, 'default'), 'default', opts);
+    say('raised limits (every rate limit 1M/s):');
+    const raised = await servicePhases(join(dir, 'raised'), 'raised', opts);
+    const { http, ws } = raised;
 
     const base = await baselinePhase(dir, n, connections, accounts);
     say(
@@ -438,6 +546,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
       p99Ms: round(f.p99Ms, 3),
       orders: f.orders,
       errors: f.errors,
+      rateLimited: f.rateLimited,
     });
     return {
       orders: n,
@@ -454,8 +563,19 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
       httpP99VsBaseline: ratio(http.p99Ms, base.p99Ms),
       wsP50VsBaseline: ratio(ws.p50Ms, base.p50Ms),
       wsP99VsBaseline: ratio(ws.p99Ms, base.p99Ms),
-      httpOrdersPerCommit: batching(h0, h1),
-      wsOrdersPerCommit: batching(w0, w1),
+      httpOrdersPerCommit: raised.httpOrdersPerCommit,
+      wsOrdersPerCommit: raised.wsOrdersPerCommit,
+      // The same phases on the service's default rate-limit configuration (the figures above are raised limits).
+      defaultLimits: {
+        rateLimit: defaults.rateLimit,
+        publicRateLimit: defaults.publicRateLimit,
+        perAddressCapsLifted: liftCaps,
+        http: fig(dflt.http),
+        ws: fig(dflt.ws),
+        httpOrdersPerCommit: dflt.httpOrdersPerCommit,
+        wsOrdersPerCommit: dflt.wsOrdersPerCommit,
+      },
+      limits: 'http/ws: every rate limit raised to 1M/s; defaultLimits: src/service/config.ts defaults',
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
@@ -150,4 +152,53 @@ export function tsWorker(moduleUrl: string | URL, options: WorkerOptions = {}): 
     `import(${JSON.stringify(api)}).then(({ register }) => { register(); ` +
     `return import(${JSON.stringify(String(moduleUrl))}); });`;
   return new Worker(code, { ...options, eval: true });
+}
+
+/**
+ * Runs `npm run bench -- <name> <args>` in a child process (same node and flags as this one, e.g. `--import tsx`),
+ * so the child starts with nothing compiled or allocated by earlier work. Its human lines are echoed with `indent`;
+ * resolves to the figures of its last JSON line. The child is killed, and the promise rejected, after `deadlineMs`.
+ */
+export function benchChild(
+  name: string,
+  args: readonly string[],
+  deadlineMs: number,
+  indent = '  ',
+): Promise<Record<string, unknown>> {
+  const runTs = fileURLToPath(new URL('./run.ts', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, runTs, name, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: deadlineMs,
+      killSignal: 'SIGKILL',
+    });
+    let buf = '';
+    let last = '';
+    const onLine = (line: string) => {
+      if (line.startsWith('{')) last = line;
+      else if (!line.startsWith('# bench ')) say(`${indent}${line}`);
+    };
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      buf += chunk;
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        onLine(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf('\n');
+      }
+    });
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      if (buf.length > 0) onLine(buf);
+      if (code === 0 && last !== '') resolve(JSON.parse(last) as Record<string, unknown>);
+      else
+        reject(
+          new Error(
+            `bench ${name} ${args.join(' ')} failed: ` +
+              (signal !== null ? `killed by ${signal} (deadline ${deadlineMs} ms)` : `exit code ${code}`),
+          ),
+        );
+    });
+  });
 }

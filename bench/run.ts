@@ -64,6 +64,7 @@ main(process.argv.slice(2)).then(
     process.stderr.write(
       `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
-    process.exitCode = 1;
+    // Exit now: a failed bench may leave a worker thread, a server or sockets open, and nothing may hang.
+    process.exit(1);
   },
 );
