@@ -1,14 +1,17 @@
 /**
  * The full engine on a mixed order stream, next to matching alone and the npm package nodejs-order-book.
  *
- *   npm run bench -- matching [--commands 1000000] [--accounts 1000] [--seed 1] [--reps 2]
+ *   npm run bench -- matching [--commands 1000000] [--accounts 1000] [--seed 1] [--reps 2] [--warmup 1]
  *
  * The stream is matching-book's (about 60% GTC limits around a drifting mid, 25% cancels of live orders, 15%
- * IOC/market), generated once, untimed. The engine run turns each entry into a real command — decimal strings
+ * IOC/market), generated once, untimed, in a worker thread (the generation pass runs our matcher: in this thread
+ * it would warm our code before the peer's ran once). The engine run turns each entry into a real command — decimal strings
  * parsed with the market's scales, pre-trade margin checks, reserves, fills with fees and realized PnL through the
  * ledger, self-trade prevention — on a BTCUSDT market with 1,000 funded accounts. Command objects are built before
  * timing, except cancels, which need the engine's order id and are built as they run (as a client would).
- * Throughput is whole-stream wall time, best of --reps; latency is a separate pass timing every command.
+ * Each side's first whole-stream run is timed and reported apart (cold: code not yet compiled), then --warmup
+ * untimed runs of each, then --reps timed runs, the three sides' order rotating per rep. Throughput is whole-stream
+ * wall time, best of the reps; latency is a separate pass timing every command.
  */
 import { Engine } from '../src/engine/engine.ts';
 import type { Command } from '../src/engine/types.ts';
@@ -16,7 +19,7 @@ import { BENCH_MARKET } from './fixture.ts';
 import { fmtInt, intArg, parseArgs, perSecond, round, say, summarize } from './lib.ts';
 import {
   fullGc,
-  generate,
+  generateInWorker,
   OurMatcher,
   runAll,
   type Stream,
@@ -130,7 +133,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const nAccounts = Math.max(1, intArg(a, 'accounts', 1_000));
   const seed = intArg(a, 'seed', 1);
   const reps = Math.max(1, intArg(a, 'reps', 2));
-  const { stream, stats } = generate(n, nAccounts, seed);
+  const warmup = Math.max(0, intArg(a, 'warmup', 1));
+  const { stream, stats } = await generateInWorker(n, nAccounts, seed);
   say(
     `stream: ${fmtInt(n)} commands over ${nAccounts} accounts: ${fmtInt(stats.limit!)} limit, ${fmtInt(stats.cancel!)} cancel, ${fmtInt(stats.ioc!)} IOC, ${fmtInt(stats.market!)} market`,
   );
@@ -138,26 +142,44 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const ids: string[] = Array.from({ length: stream.maxId + 1 }, (_, id) => `o${id}`);
   const accounts = Array.from({ length: nAccounts }, (_, k) => `a${k}`);
 
-  const engineNs: number[] = [];
-  const bookNs: number[] = [];
-  const theirNs: number[] = [];
   let outcome: EngineOutcome | null = null;
+  /** The three sides, each one whole-stream run on fresh state after a full GC; returns its wall time in ns. */
+  const sides: (() => number)[] = [
+    () => {
+      fullGc();
+      const e = freshEngine(nAccounts);
+      const t0 = process.hrtime.bigint();
+      outcome = runEngine(e, stream, prepared, null);
+      const ns = Number(process.hrtime.bigint() - t0);
+      const v = e.ledger.verify();
+      if (!v.ok) throw new Error(`ledger does not balance after the run: ${v.problems[0]}`);
+      return ns;
+    },
+    () => {
+      fullGc();
+      return runAll(new OurMatcher(), stream);
+    },
+    () => {
+      fullGc();
+      return runAll(new TheirMatcher(ids, accounts), stream);
+    },
+  ];
+  const cold = sides.map((run) => run());
+  say(
+    `first run (cold): engine ${fmtInt(perSecond(n, cold[0]!))} cmd/s, matching alone ${fmtInt(perSecond(n, cold[1]!))}, nodejs-order-book ${fmtInt(perSecond(n, cold[2]!))}`,
+  );
+  for (let w = 0; w < warmup; w++) for (const run of sides) run();
+  const times: number[][] = [[], [], []];
   for (let r = 0; r < reps; r++) {
-    fullGc();
-    const e = freshEngine(nAccounts);
-    const t0 = process.hrtime.bigint();
-    outcome = runEngine(e, stream, prepared, null);
-    engineNs.push(Number(process.hrtime.bigint() - t0));
-    const v = e.ledger.verify();
-    if (!v.ok) throw new Error(`ledger does not balance after the run: ${v.problems[0]}`);
-    fullGc();
-    bookNs.push(runAll(new OurMatcher(), stream));
-    fullGc();
-    theirNs.push(runAll(new TheirMatcher(ids, accounts), stream));
+    for (let k = 0; k < sides.length; k++) {
+      const i = (r + k) % sides.length;
+      times[i]!.push(sides[i]!());
+    }
     say(
-      `  rep ${r + 1}/${reps}: engine ${fmtInt(perSecond(n, engineNs[r]!))} cmd/s, matching alone ${fmtInt(perSecond(n, bookNs[r]!))}, nodejs-order-book ${fmtInt(perSecond(n, theirNs[r]!))}`,
+      `  rep ${r + 1}/${reps}: engine ${fmtInt(perSecond(n, times[0]![r]!))} cmd/s, matching alone ${fmtInt(perSecond(n, times[1]![r]!))}, nodejs-order-book ${fmtInt(perSecond(n, times[2]![r]!))}`,
     );
   }
+  const [engineNs, bookNs, theirNs] = times as [number[], number[], number[]];
   const best = (xs: number[]) => Math.min(...xs);
   const enginePerSec = perSecond(n, best(engineNs));
   const bookPerSec = perSecond(n, best(bookNs));
@@ -182,6 +204,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   return {
     commands: n,
     accounts: nAccounts,
+    warmup,
+    engineColdCmdPerSec: round(perSecond(n, cold[0]!)),
+    matchingAloneColdCmdPerSec: round(perSecond(n, cold[1]!)),
+    nodejsOrderBookColdCmdPerSec: round(perSecond(n, cold[2]!)),
     engineCmdPerSec: round(enginePerSec),
     engineLatencyUs: { p50: us(l.p50), p99: us(l.p99), p999: us(l.p999), max: us(l.max) },
     matchingAloneCmdPerSec: round(bookPerSec),
