@@ -28,6 +28,7 @@ import type { FillPlan } from '../settle.ts';
 import { type EngineState, positionOf, walletOf } from '../state.ts';
 import { type Cmd, Rejection, type SelfTradePrevention } from '../types.ts';
 import { accountOf, marketOf, optionalSilo, orderLimit, siloOf } from '../validate.ts';
+import { newOrder } from './orders.ts';
 
 const STPS: ReadonlySet<string> = new Set(['cancelTaker', 'cancelMaker', 'cancelBoth']);
 
@@ -144,28 +145,14 @@ function execute(e: EngineState, a: Account, silo: Silo, l: LegPlan, stp: SelfTr
   const { market: m, side, lots, limitTicks } = l.leg;
   const p = positionOf(e, a, m, silo);
   walletOf(e, a, m.asset); // as placeOrder: the settle path reads the owner's wallet in the asset
-  const taker: Order = {
-    id: e.nextOrderId++,
-    accountId: a.n,
-    side,
-    priceTicks: limitTicks,
-    remainingLots: lots,
-    prev: null,
-    next: null,
-    level: null,
-    account: a,
-    market: m,
-    position: p,
-    sizeLots: lots,
+  // The combo's margin was checked as a whole: its legs reserve nothing.
+  const taker = newOrder(e, a, p, side, limitTicks, lots, {
     tif: 'FOK',
     reduceOnly: false,
     clientOrderId: null,
     stp,
-    mode: p.mode,
-    // The combo's margin was checked as a whole: its legs reserve nothing.
-    reserved: 0n,
     reservedLots: 0,
-  };
+  });
   e.events.push({
     type: 'orderAccepted',
     orderId: taker.id,

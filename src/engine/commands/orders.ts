@@ -6,8 +6,10 @@
  */
 import { maxBig } from '../../core/fixed.ts';
 import {
+  type Account,
   MAX_OPEN_ORDERS_PER_ACCOUNT,
   type Order,
+  type Position,
   type PositionView,
   positionKey,
   unindexClientOrder,
@@ -19,7 +21,7 @@ import { checkClose, checkTier, flatView, freeFor, orderNeeds } from '../pretrad
 import { closableLots } from '../risk.ts';
 import { release, reserve } from '../settle.ts';
 import { type EngineState, fmtMoney, positionOf, walletOf } from '../state.ts';
-import { type Cmd, Rejection, type SelfTradePrevention, type TimeInForce } from '../types.ts';
+import { type Cmd, type OrderSide, Rejection, type SelfTradePrevention, type TimeInForce } from '../types.ts';
 import { accountOf, marketOf, optionalSilo, orderLimit } from '../validate.ts';
 
 const TIFS: ReadonlySet<string> = new Set(['GTC', 'IOC', 'FOK', 'PO']);
@@ -116,27 +118,13 @@ export function placeOrder(e: EngineState, cmd: Cmd<'placeOrder'>): number {
   // 3. Reserve what the order needs, then match it; what is left rests (GTC, PO) or is cancelled.
   const p = positionOf(e, a, m, silo);
   const wallet = walletOf(e, a, m.asset);
-  const order: Order = {
-    id: e.nextOrderId++,
-    accountId: a.n,
-    side,
-    priceTicks: limitTicks,
-    remainingLots: lots,
-    prev: null,
-    next: null,
-    level: null,
-    account: a,
-    market: m,
-    position: p,
-    sizeLots: lots,
+  const order = newOrder(e, a, p, side, limitTicks, lots, {
     tif,
     reduceOnly,
     clientOrderId: cmd.clientOrderId ?? null,
     stp,
-    mode: p.mode,
-    reserved: 0n,
     reservedLots: req.openLots,
-  };
+  });
   reserve(e, order, wallet, req.total);
   e.events.push({
     type: 'orderAccepted',
@@ -250,4 +238,41 @@ export function amendOrder(e: EngineState, cmd: Cmd<'amendOrder'>): undefined {
     priorityKept: keep,
   });
   return undefined;
+}
+
+/**
+ * A new order of `a` on `p`'s market (placeOrder's, and each leg of a combo), with the next order id; nothing is
+ * reserved yet (the caller reserves what the order needs) and it is in no book.
+ */
+export function newOrder(
+  e: EngineState,
+  a: Account,
+  p: Position,
+  side: OrderSide,
+  limitTicks: number,
+  lots: number,
+  o: Pick<Order, 'tif' | 'reduceOnly' | 'clientOrderId' | 'stp' | 'reservedLots'>,
+): Order {
+  return {
+    id: e.nextOrderId++,
+    accountId: a.n,
+    side,
+    priceTicks: limitTicks,
+    remainingLots: lots,
+    prev: null,
+    next: null,
+    level: null,
+    account: a,
+    market: p.market,
+    position: p,
+    sizeLots: lots,
+    // Field order as snapshots and their tests read an order: keep it.
+    tif: o.tif,
+    reduceOnly: o.reduceOnly,
+    clientOrderId: o.clientOrderId,
+    stp: o.stp,
+    mode: p.mode,
+    reserved: 0n,
+    reservedLots: o.reservedLots,
+  };
 }
