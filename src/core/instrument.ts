@@ -43,6 +43,9 @@ export interface InstrumentScales {
   /** Linear: 10^(sizeDp + multiplierDp + priceDp − settleDp) or its reciprocal handled by `linearUp`. */
   linearDen: bigint;
   linearUp: bigint;
+  /** Linear: multiplier × linearUp (value = size × price × linearF / linearDen), and linearDen − 1 (for ceil). */
+  linearF: bigint;
+  linearDenM1: bigint;
 }
 
 export function scalesOf(inst: Instrument): InstrumentScales {
@@ -53,6 +56,8 @@ export function scalesOf(inst: Instrument): InstrumentScales {
     settleScale: pow10(inst.settleDp),
     linearDen: v >= 0 ? pow10(v) : 1n,
     linearUp: v >= 0 ? 1n : pow10(-v),
+    linearF: inst.multiplier * (v >= 0 ? 1n : pow10(-v)),
+    linearDenM1: (v >= 0 ? pow10(v) : 1n) - 1n,
   };
 }
 

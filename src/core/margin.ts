@@ -60,19 +60,34 @@ export function conservativeRounding(c: MarginConventions): MarginConventions {
 
 /** Caches the scales per instrument so callers need not pass them around. */
 const scaleCache = new WeakMap<Instrument, InstrumentScales>();
+/** The last instrument asked for, checked by identity before the WeakMap (a hot path asks for one at a time). */
+let lastInst: Instrument | null = null;
+let lastScales: InstrumentScales | null = null;
 export function scales(inst: Instrument): InstrumentScales {
+  if (inst === lastInst) return lastScales!;
   let s = scaleCache.get(inst);
   if (!s) {
     s = scalesOf(inst);
     scaleCache.set(inst, s);
   }
+  lastInst = inst;
+  lastScales = s;
   return s;
 }
 
 /** Position value in settle units at `price`, rounded as asked. */
 export function notional(inst: Instrument, size: bigint, price: bigint, mode: Rounding): bigint {
   const s = scales(inst);
-  if (inst.kind === 'linear') return div(size * price * inst.multiplier * s.linearUp, s.linearDen, mode);
+  if (inst.kind === 'linear') {
+    // Sizes and prices are never negative here, so ceil and floor are one division (none when linearDen is 1):
+    // this runs several times per fill.
+    const x = size * price * s.linearF;
+    if (x >= 0n && (mode === 'ceil' || mode === 'floor')) {
+      if (s.linearDenM1 === 0n) return x;
+      return mode === 'ceil' ? (x + s.linearDenM1) / s.linearDen : x / s.linearDen;
+    }
+    return div(x, s.linearDen, mode);
+  }
   if (price <= 0n) throw new RangeError('inverse notional needs a positive price');
   return div(size * inst.multiplier * s.settleScale * s.priceScale, price * s.sizeScale, mode);
 }
@@ -80,10 +95,12 @@ export function notional(inst: Instrument, size: bigint, price: bigint, mode: Ro
 /** Unrealized PnL in settle units, rounded down (a payout). */
 export function unrealizedPnl(inst: Instrument, pos: PositionInput, mark: bigint): bigint {
   const s = scales(inst);
-  const sg = sign(pos.side);
   if (inst.kind === 'linear') {
-    return floorDiv(sg * pos.size * (mark - pos.entryPrice) * inst.multiplier * s.linearUp, s.linearDen);
+    const move = pos.side === 'long' ? mark - pos.entryPrice : pos.entryPrice - mark;
+    const x = pos.size * move * s.linearF;
+    return s.linearDenM1 === 0n ? x : floorDiv(x, s.linearDen);
   }
+  const sg = sign(pos.side);
   // Inverse: size × multiplier × (1/entry − 1/mark), in coin.
   const num = sg * pos.size * inst.multiplier * (mark - pos.entryPrice) * s.settleScale * s.priceScale;
   return floorDiv(num, pos.entryPrice * mark * s.sizeScale);
@@ -123,7 +140,10 @@ function maintenanceWith(
 /** notional × rate at scale settleDp + RATE_DP, rounded up. */
 function valueTimesRateRaw(inst: Instrument, size: bigint, price: bigint, rate: bigint): bigint {
   const s = scales(inst);
-  if (inst.kind === 'linear') return ceilDiv(size * price * inst.multiplier * s.linearUp * rate, s.linearDen);
+  if (inst.kind === 'linear') {
+    const x = size * price * s.linearF * rate;
+    return s.linearDenM1 === 0n ? x : ceilDiv(x, s.linearDen);
+  }
   return ceilDiv(size * inst.multiplier * s.settleScale * s.priceScale * rate, price * s.sizeScale);
 }
 

@@ -129,7 +129,15 @@ export function restoreEngine(bytes: Uint8Array, opts: RestoreOptions = {}): Eng
 
 /** Stages 1–4: the command's handler. Returns the new order's id for placeOrder (the combo's for placeCombo). */
 function handle(e: EngineState, cmd: Command): number | undefined {
+  // Cases are compared in order: the commands a venue sees most come first.
   switch (cmd.type) {
+    // Orders (commands/orders.ts, commands/combo.ts)
+    case 'placeOrder':
+      return orders.placeOrder(e, cmd);
+    case 'cancelOrder':
+      return orders.cancelOrder(e, cmd);
+    case 'amendOrder':
+      return orders.amendOrder(e, cmd);
     // Markets and the venue (commands/markets.ts)
     case 'createMarket':
       return markets.createMarket(e, cmd);
@@ -177,17 +185,10 @@ function handle(e: EngineState, cmd: Command): number | undefined {
       return account.closeSilo(e, cmd);
     case 'transferCollateral':
       return account.transferCollateral(e, cmd);
-    // Orders (commands/orders.ts, commands/combo.ts)
-    case 'placeOrder':
-      return orders.placeOrder(e, cmd);
     case 'placeCombo':
       return combo.placeCombo(e, cmd);
-    case 'cancelOrder':
-      return orders.cancelOrder(e, cmd);
     case 'cancelAll':
       return orders.cancelAll(e, cmd);
-    case 'amendOrder':
-      return orders.amendOrder(e, cmd);
     default:
       throw new Rejection(
         'INVALID_COMMAND',

@@ -7,11 +7,14 @@
  */
 import type { Position } from './account.ts';
 import type { EngineState } from './state.ts';
+import type { EngineEvent } from './types.ts';
+
+type PositionEvent = Extract<EngineEvent, { type: 'position' }>;
 
 /** Reports `p` as it now stands and marks its trigger for re-filing. */
 export function emitPosition(e: EngineState, p: Position): void {
   e.liqDirty.add(p);
-  e.events.push({
+  const ev: PositionEvent = {
     type: 'position',
     account: p.account.id,
     symbol: p.market.symbol,
@@ -20,6 +23,8 @@ export function emitPosition(e: EngineState, p: Position): void {
     entryPrice: p.entryPrice,
     collateral: p.mode === 'isolated' ? p.bucket.balance : 0n,
     realizedPnl: p.realizedPnl,
-    ...(p.silo !== null ? { silo: p.silo.id } : {}),
-  });
+  };
+  // Set after, not spread in: a spread makes every event a slow copy; this runs twice per fill.
+  if (p.silo !== null) ev.silo = p.silo.id;
+  e.events.push(ev);
 }
