@@ -216,7 +216,10 @@ export function orderRequirement(
   const size = m.size(openLots);
   const price = m.price(priceTicks);
   const n = notional(m.inst, size, price, 'ceil');
-  let total = openingInitialMargin(p, side, openLots, price) + ceilDiv(n * m.takerFee, RATE_ONE);
+  // A perpetual's opening margin is this same notional at the leg's leverage (openingInitialMargin, not recomputed).
+  const im =
+    m.option === null ? initialMarginAtLeverage(n, p.leverage) : openingInitialMargin(p, side, openLots, price);
+  let total = im + ceilDiv(n * m.takerFee, RATE_ONE);
   const mark = m.mark;
   if (mark !== null) {
     // Buying above mark (selling below) books that difference as a loss the moment it fills.
