@@ -146,21 +146,35 @@ export function parseDecimal(input: unknown, field: string, opts: ParseOptions):
   return v;
 }
 
-const PLAIN_RE = /^(\d{1,15})(?:\.(\d{1,15}))?$/;
-
 /**
  * Fast path for hot command parsing: a plain unsigned decimal with at most 15 significant digits in all, scaled to
  * `dp`, as a JS number — exact, since such a value times 10^dp (kept ≤ 2^53 by the check below) is a safe integer.
  * Returns null whenever the strict parser must decide (signs, too many digits or decimals, non-strings).
+ * Accepts exactly what /^(\d{1,15})(?:\.(\d{1,15}))?$/ does, read character by character: every order carries a
+ * price and a size, and the regex's match array and substrings were garbage on each.
  */
 export function parseScaledSafe(input: unknown, dp: number): number | null {
   if (typeof input !== 'string') return null;
-  const m = PLAIN_RE.exec(input);
-  if (!m) return null;
-  const int = m[1]!;
-  const frac = m[2] ?? '';
-  if (frac.length > dp || int.length + frac.length > 15) return null;
-  const scaled = Number(int + frac) * 10 ** (dp - frac.length);
+  const n = input.length;
+  if (n === 0 || n > 31) return null;
+  let v = 0;
+  let digits = 0;
+  /** Decimals after the point; −1 while no point has been seen. */
+  let frac = -1;
+  for (let i = 0; i < n; i++) {
+    const c = input.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      // ≤ 15 digits in all (checked below before use), so v < 10^15 stays exact.
+      v = v * 10 + (c - 48);
+      digits++;
+      if (frac >= 0) frac++;
+    } else if (c === 46 && frac < 0 && i > 0 && i < n - 1) frac = 0;
+    else return null;
+  }
+  if (digits > 15) return null;
+  const decimals = frac < 0 ? 0 : frac;
+  if (decimals > dp) return null;
+  const scaled = v * 10 ** (dp - decimals);
   return Number.isSafeInteger(scaled) ? scaled : null;
 }
 

@@ -13,6 +13,7 @@ import {
   InputError,
   mulDiv,
   parseDecimal,
+  parseScaledSafe,
   pow10,
   rescale,
   roundToStep,
@@ -354,6 +355,58 @@ describe('properties', () => {
         assert.equal(up, roundToStep(v, step, 'ceil'));
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe("parseScaledSafe: the order path's fast parser", () => {
+  /** The definition it replaced: a regex, then the same digit and scale checks. */
+  function byRegex(input: unknown, dp: number): number | null {
+    if (typeof input !== 'string') return null;
+    const m = /^(\d{1,15})(?:\.(\d{1,15}))?$/.exec(input);
+    if (!m) return null;
+    const int = m[1]!;
+    const frac = m[2] ?? '';
+    if (frac.length > dp || int.length + frac.length > 15) return null;
+    const scaled = Number(int + frac) * 10 ** (dp - frac.length);
+    return Number.isSafeInteger(scaled) ? scaled : null;
+  }
+
+  test('"60000.5" at 1 decimal is 600005 ticks; "0.001" at 3 is 1 lot; what it cannot decide exactly is null', {
+    timeout: 10_000,
+  }, () => {
+    assert.equal(parseScaledSafe('60000.5', 1), 600005);
+    assert.equal(parseScaledSafe('0.001', 3), 1);
+    assert.equal(parseScaledSafe('007', 2), 700);
+    for (const bad of ['', '.5', '5.', '-1', '+1', '1e3', '1.2.3', ' 1', '1,5', '1234567890123456', '0.0001'])
+      assert.equal(parseScaledSafe(bad, 3), null, bad);
+    assert.equal(parseScaledSafe(5, 3), null);
+  });
+
+  test('agrees with the regex definition on random strings of digits, points and signs', {
+    timeout: 30_000,
+  }, () => {
+    const chars = fc.constantFrom('0', '1', '5', '9', '.', '-', 'e', ' ');
+    fc.assert(
+      fc.property(fc.string({ unit: chars, maxLength: 20 }), fc.integer({ min: 0, max: 18 }), (s, dp) => {
+        assert.equal(parseScaledSafe(s, dp), byRegex(s, dp));
+      }),
+      { numRuns: 20_000 },
+    );
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 10n ** 17n }),
+        fc.integer({ min: 0, max: 17 }),
+        fc.integer({ min: 0, max: 18 }),
+        (v, point, dp) => {
+          const digits = v.toString();
+          const at = Math.min(point, digits.length - 1);
+          const s =
+            at === 0 ? digits : `${digits.slice(0, digits.length - at)}.${digits.slice(digits.length - at)}`;
+          assert.equal(parseScaledSafe(s, dp), byRegex(s, dp));
+        },
+      ),
+      { numRuns: 20_000 },
     );
   });
 });
