@@ -48,20 +48,23 @@ export function placeOrderCommand(account: string, b: Static<typeof PlaceOrderBo
   }
   if (b.type === 'limit' && b.price === undefined)
     throw new ApiError(400, 'INVALID_REQUEST', 'a limit order needs a price');
-  return {
+  // Optional fields are set only when present (the journal records exactly these keys, in this order); assigned
+  // rather than spread, so an order builds one object.
+  const cmd: Extract<CommandInput, { type: 'placeOrder' }> = {
     type: 'placeOrder',
     account,
     symbol: b.symbol,
     side: b.side,
     orderType: b.type,
     size: b.amount,
-    ...(b.price !== undefined ? { price: b.price } : {}),
-    ...(tif !== undefined ? { timeInForce: tif } : {}),
-    ...(b.reduceOnly !== undefined ? { reduceOnly: b.reduceOnly } : {}),
-    ...(b.clientOrderId !== undefined ? { clientOrderId: b.clientOrderId } : {}),
-    ...(b.stp !== undefined ? { stp: b.stp } : {}),
-    ...(b.silo !== undefined ? { silo: b.silo } : {}),
   };
+  if (b.price !== undefined) cmd.price = b.price;
+  if (tif !== undefined) cmd.timeInForce = tif;
+  if (b.reduceOnly !== undefined) cmd.reduceOnly = b.reduceOnly;
+  if (b.clientOrderId !== undefined) cmd.clientOrderId = b.clientOrderId;
+  if (b.stp !== undefined) cmd.stp = b.stp;
+  if (b.silo !== undefined) cmd.silo = b.silo;
+  return cmd;
 }
 
 /**
@@ -69,17 +72,29 @@ export function placeOrderCommand(account: string, b: Static<typeof PlaceOrderBo
  * (DUPLICATE_CLIENT_ORDER_ID, 409): the answer names the original order in `orderId`, so a client retrying after a
  * timeout learns which order its first attempt created.
  */
-export async function placeOrder(service: Service, account: string, b: Static<typeof PlaceOrderBody>) {
-  const r = await service.submit(placeOrderCommand(account, b));
-  if (!r.ok) {
-    const err = rejection(r.code, r.message);
-    if (b.clientOrderId !== undefined) {
-      const o = openOrderByClientId(service.engine, account, b.clientOrderId);
-      if (o && (r.code as string) === 'DUPLICATE_CLIENT_ORDER_ID') err.orderId = String(o.id);
-    }
-    throw err;
+export function placeOrder(
+  service: Service,
+  account: string,
+  b: Static<typeof PlaceOrderBody>,
+): Promise<OrderResult> {
+  let cmd: CommandInput;
+  try {
+    cmd = placeOrderCommand(account, b);
+  } catch (e) {
+    return Promise.reject(e);
   }
-  return orderResult(service.engine, r, b);
+  // One reaction on the submit's promise (the hot path of order entry: no async frame of its own).
+  return service.submit(cmd).then((r) => {
+    if (!r.ok) {
+      const err = rejection(r.code, r.message);
+      if (b.clientOrderId !== undefined) {
+        const o = openOrderByClientId(service.engine, account, b.clientOrderId);
+        if (o && (r.code as string) === 'DUPLICATE_CLIENT_ORDER_ID') err.orderId = String(o.id);
+      }
+      throw err;
+    }
+    return orderResult(service.engine, r, b);
+  });
 }
 
 /** The account's open order carrying `clientOrderId`, if any. */

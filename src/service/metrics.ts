@@ -29,6 +29,13 @@ export class Metrics {
    * its labels each time); the counters read them when scraped.
    */
   readonly eventCounts = new Map<string, number>();
+  /** WebSocket messages received and sent (`ringfence_ws_messages_total`), counted the same way. */
+  readonly wsMessageCounts = { in: 0, out: 0 };
+  /** HTTP requests by route, method and status (`ringfence_http_requests_total`), counted the same way. */
+  private readonly httpCounts = new Map<
+    string,
+    { route: string; method: string; status: string; n: number }
+  >();
   private readonly commandCounts = new Map<string, { type: string; result: string; n: number }>();
   private source: MetricsSource | null = null;
 
@@ -79,6 +86,12 @@ export class Metrics {
       help: 'WebSocket messages sent (out) and received (in)',
       labelNames: ['direction'],
       registers,
+      collect() {
+        this.reset();
+        const { in: received, out: sent } = self.wsMessageCounts;
+        if (received > 0) this.inc({ direction: 'in' }, received);
+        if (sent > 0) this.inc({ direction: 'out' }, sent);
+      },
     });
     new Counter({
       name: 'ringfence_ws_messages_delivered_total',
@@ -94,6 +107,11 @@ export class Metrics {
       help: 'HTTP requests by route, method and status',
       labelNames: ['route', 'method', 'status'],
       registers,
+      collect() {
+        this.reset();
+        for (const c of self.httpCounts.values())
+          this.inc({ route: c.route, method: c.method, status: c.status }, c.n);
+      },
     });
     new Gauge({
       name: 'ringfence_insurance_fund',
@@ -137,6 +155,14 @@ export class Metrics {
     const c = this.commandCounts.get(key);
     if (c) c.n += 1;
     else this.commandCounts.set(key, { type, result, n: 1 });
+  }
+
+  /** One HTTP request answered (the route's pattern, or 'unmatched'). */
+  countHttp(route: string, method: string, status: number): void {
+    const key = `${method} ${status} ${route}`;
+    const c = this.httpCounts.get(key);
+    if (c) c.n += 1;
+    else this.httpCounts.set(key, { route, method, status: String(status), n: 1 });
   }
 
   attach(source: MetricsSource): void {
