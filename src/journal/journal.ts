@@ -35,7 +35,8 @@
  * would silently drop acknowledged history). With snapshots it starts from the newest usable one: its checksum
  * must hold and it must restore, or it is skipped for an older one or a full replay (logged); once restored, its
  * state hash must equal the one recorded with it (and the record's at that seq, if any) — a mismatch is an error
- * naming the seq. Library code never prints.
+ * naming the seq. Library code never prints. Records are read a page of columns at a time where the store can
+ * (`readPages`: SQLite), a record at a time otherwise; either way each gets the same checks (codec's checkRecordAt).
  */
 import { Engine, type EngineOptions } from '../engine/engine.ts';
 import { stateHash } from '../engine/hash.ts';
@@ -43,6 +44,7 @@ import { restoreEngine, snapshotEngine } from '../engine/snapshot.ts';
 import type { ApplyResult, Command } from '../engine/types.ts';
 import {
   checkRecord,
+  checkRecordAt,
   decodeCommand,
   encodeCommand,
   makeRecord,
@@ -53,6 +55,7 @@ import {
   JournalError,
   type JournalRecord,
   type JournalStore,
+  type RecordPage,
   type SnapshotInfo,
   type SnapshotRecord,
 } from './store.ts';
@@ -521,92 +524,96 @@ export async function recover(store: JournalStore, opts: RecoverOptions = {}): P
     }
   }
 
-  const step = (r: JournalRecord): void => {
-    const checked = checkRecord(r);
-    if (snapshot !== null && r.seq === base) {
+  /**
+   * One stored record: `seq` and `recordedHash` as stored, `checked` its verdict (checkRecord / checkRecordAt: the
+   * decoded command, or why the record cannot be trusted).
+   */
+  const step = (seq: number, recordedHash: string | null, checked: Command | string): void => {
+    if (snapshot !== null && seq === base) {
       // The record of the snapshot's own seq: not replayed, but its recorded state hash (if any) must agree.
       // (newestUsableSnapshot passed over snapshots whose record is damaged; this one changed under us.)
-      if (!checked.ok)
-        throw new JournalError('corrupt', base, `journal corrupt at seq ${base} (${checked.reason})`);
-      if (verifyHashes && r.stateHash !== null && r.stateHash !== snapshot.stateHash) {
+      if (typeof checked === 'string')
+        throw new JournalError('corrupt', base, `journal corrupt at seq ${base} (${checked})`);
+      if (verifyHashes && recordedHash !== null && recordedHash !== snapshot.stateHash) {
         throw new JournalError(
           'hashMismatch',
           base,
-          `state hash mismatch at seq ${base}: the journal recorded ${r.stateHash.slice(0, 16)}…, the snapshot ${snapshot.stateHash.slice(0, 16)}…`,
+          `state hash mismatch at seq ${base}: the journal recorded ${recordedHash.slice(0, 16)}…, the snapshot ${snapshot.stateHash.slice(0, 16)}…`,
         );
       }
       return;
     }
     if (bad) {
-      if (checked.ok) {
+      if (typeof checked !== 'string') {
         throw new JournalError(
           'corrupt',
           bad.seq,
-          `journal corrupt at seq ${bad.seq} (${bad.reason}), but record ${r.seq} after it is valid: not a torn tail, refusing to cut acknowledged history`,
+          `journal corrupt at seq ${bad.seq} (${bad.reason}), but record ${seq} after it is valid: not a torn tail, refusing to cut acknowledged history`,
         );
       }
       dropped += 1;
       return;
     }
-    if (!checked.ok) {
-      bad = { seq: r.seq, reason: checked.reason };
+    if (typeof checked === 'string') {
+      bad = { seq, reason: checked };
       dropped = 1;
       return;
     }
-    if (r.seq !== expected) {
-      if (r.seq > expected) {
+    const command = checked;
+    if (seq !== expected) {
+      if (seq > expected) {
         throw new JournalError(
           'gap',
           expected,
-          `journal gap: seq ${expected} is missing (the next record is seq ${r.seq})`,
+          `journal gap: seq ${expected} is missing (the next record is seq ${seq})`,
         );
       }
-      throw new JournalError('gap', r.seq, `journal out of order: seq ${r.seq} after seq ${expected - 1}`);
+      throw new JournalError('gap', seq, `journal out of order: seq ${seq} after seq ${expected - 1}`);
     }
     let res: ApplyResult;
     try {
-      res = e.apply(checked.command);
+      res = e.apply(command);
     } catch (err) {
       throw new JournalError(
         'replay',
-        r.seq,
-        `replay: seq ${r.seq} (${checked.command.type}) threw: ${(err as Error).message}`,
+        seq,
+        `replay: seq ${seq} (${command.type}) threw: ${(err as Error).message}`,
       );
     }
     if (!res.ok) {
       throw new JournalError(
         'replay',
-        r.seq,
-        `replay: seq ${r.seq} (${checked.command.type}) was rejected: ${res.code} ${res.message}`,
+        seq,
+        `replay: seq ${seq} (${command.type}) was rejected: ${res.code} ${res.message}`,
       );
     }
-    if (res.seq !== r.seq) {
+    if (res.seq !== seq) {
       throw new JournalError(
         'replay',
-        r.seq,
-        `replay: seq ${r.seq} (${checked.command.type}) was applied as seq ${res.seq}`,
+        seq,
+        `replay: seq ${seq} (${command.type}) was applied as seq ${res.seq}`,
       );
     }
     let h: string | null = null;
-    if (r.stateHash !== null && verifyHashes) {
+    if (recordedHash !== null && verifyHashes) {
       h = stateHash(e);
-      if (h !== r.stateHash) {
+      if (h !== recordedHash) {
         throw new JournalError(
           'hashMismatch',
-          r.seq,
-          `state hash mismatch at seq ${r.seq}: recorded ${r.stateHash.slice(0, 16)}…, replay gives ${h.slice(0, 16)}…`,
+          seq,
+          `state hash mismatch at seq ${seq}: recorded ${recordedHash.slice(0, 16)}…, replay gives ${h.slice(0, 16)}…`,
         );
       }
       hashesChecked += 1;
     }
-    const snapshotHash = checkpoints.get(r.seq);
+    const snapshotHash = checkpoints.size === 0 ? undefined : checkpoints.get(seq);
     if (snapshotHash !== undefined && verifyHashes) {
       h ??= stateHash(e);
       if (h !== snapshotHash) {
         throw new JournalError(
           'hashMismatch',
-          r.seq,
-          `state hash mismatch at seq ${r.seq}: the snapshot there recorded ${snapshotHash.slice(0, 16)}…, replay gives ${h.slice(0, 16)}…`,
+          seq,
+          `state hash mismatch at seq ${seq}: the snapshot there recorded ${snapshotHash.slice(0, 16)}…, replay gives ${h.slice(0, 16)}…`,
         );
       }
       snapshotsChecked += 1;
@@ -616,9 +623,32 @@ export async function recover(store: JournalStore, opts: RecoverOptions = {}): P
   };
 
   // From the snapshot's own seq, whose record's state hash is compared with the snapshot's.
-  const source = store.readFrom(snapshot !== null ? base : expected);
-  if (Symbol.iterator in source) for (const r of source) step(r);
-  else for await (const r of source) step(r);
+  const from = snapshot !== null ? base : expected;
+  const stepRecord = (r: JournalRecord): void => {
+    const c = checkRecord(r);
+    step(r.seq, r.stateHash, c.ok ? c.command : c.reason);
+  };
+  // Pages of columns where the store offers them: no object or buffer per record, the checks the same.
+  const stepPage = (p: RecordPage): void => {
+    const { seqs, times, checksums, starts, ends, data, whole } = p;
+    for (let i = 0; i < p.count; i++) {
+      const w = whole.size === 0 ? undefined : whole.get(i);
+      if (w !== undefined) stepRecord(w);
+      else {
+        const seq = seqs[i]!;
+        step(seq, null, checkRecordAt(seq, times[i]!, checksums[i]!, null, data, starts[i]!, ends[i]!));
+      }
+    }
+  };
+  if (store.readPages) {
+    const pages = store.readPages(from);
+    if (Symbol.iterator in pages) for (const p of pages) stepPage(p);
+    else for await (const p of pages) stepPage(p);
+  } else {
+    const source = store.readFrom(from);
+    if (Symbol.iterator in source) for (const r of source) stepRecord(r);
+    else for await (const r of source) stepRecord(r);
+  }
 
   const lastSeq = expected - 1;
   let cut: TailCut | null = null;

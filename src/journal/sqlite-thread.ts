@@ -18,6 +18,7 @@ import {
   type JournalErrorKind,
   type JournalRecord,
   type JournalStore,
+  type RecordPage,
   type SnapshotInfo,
   type SnapshotRecord,
 } from './store.ts';
@@ -175,6 +176,10 @@ export class SqliteThreadJournalStore implements JournalStore {
 
   readFrom(seq: number): Iterable<JournalRecord> {
     return this.reader.readFrom(seq);
+  }
+
+  readPages(seq: number): Iterable<RecordPage> {
+    return this.reader.readPages(seq);
   }
 
   lastSeq(): number {

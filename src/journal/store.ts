@@ -30,6 +30,23 @@ export interface JournalRecord {
   stateHash: string | null;
 }
 
+/**
+ * Stored records in columns, a page at a time (`JournalStore.readPages`): what recovery reads when a store offers
+ * it, instead of an object and a buffer per record. Record i (0 ≤ i < count, in seq order) is `whole.get(i)` when
+ * the store gave it whole (one the columns cannot hold as stored: a state hash, a field of an unexpected type);
+ * otherwise seqs[i], times[i], checksums[i], no state hash, and the command bytes data[starts[i], ends[i]).
+ */
+export interface RecordPage {
+  count: number;
+  seqs: ArrayLike<number>;
+  times: ArrayLike<number>;
+  checksums: ArrayLike<number>;
+  starts: ArrayLike<number>;
+  ends: ArrayLike<number>;
+  data: Uint8Array;
+  whole: ReadonlyMap<number, JournalRecord>;
+}
+
 /** The engine's whole state right after the command `seq` (src/engine/snapshot.ts), as stored. */
 export interface SnapshotRecord {
   seq: number;
@@ -63,6 +80,11 @@ export interface JournalStore {
   append(records: readonly JournalRecord[]): MaybePromise<void>;
   /** Records with seq ≥ `seq`, in seq order. Streams: a journal can be far larger than memory. */
   readFrom(seq: number): Iterable<JournalRecord> | AsyncIterable<JournalRecord>;
+  /**
+   * Optional: the same records as `readFrom(seq)`, as pages of columns (cheaper to read and check in bulk; recovery
+   * uses it when present). Every record exactly as stored: the checks above the store are the same either way.
+   */
+  readPages?(seq: number): Iterable<RecordPage> | AsyncIterable<RecordPage>;
   /** The highest stored seq, or 0 when empty. */
   lastSeq(): MaybePromise<number>;
   /** The lowest stored seq, or 0 when empty (above 1 once records before a snapshot were pruned). */

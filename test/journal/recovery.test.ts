@@ -13,8 +13,9 @@ import type { Command } from '../../src/engine/types.ts';
 import { decodeCommand, encodeCommand, makeRecord, recordChecksum } from '../../src/journal/codec.ts';
 import { Journal, recover } from '../../src/journal/journal.ts';
 import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
-import { JournalError } from '../../src/journal/store.ts';
+import { JournalError, type JournalRecord, type JournalStore } from '../../src/journal/store.ts';
 import { BTCUSDT, engineProblems } from '../engine/harness.ts';
+import { setupCommands } from './stream.ts';
 import { fillJournal, tempDir } from './util.ts';
 
 /** The state after the first `n` commands, applied to a fresh engine directly. */
@@ -299,4 +300,140 @@ describe('recovery: determinism', () => {
       cleanup();
     }
   });
+});
+
+describe('recovery: records read a page at a time', () => {
+  const T = { timeout: 120_000 };
+  /** More records than a page (8,192) of deposits, a state hash on every 1,000th; the file is closed. */
+  async function pagedJournal(path: string): Promise<number> {
+    const store = new SqliteJournalStore(path);
+    const journal = new Journal(new Engine(), store, { hashEvery: 1_000, snapshotEvery: 0 });
+    let last: Promise<unknown> = Promise.resolve();
+    for (const c of setupCommands()) last = journal.submit(c);
+    for (let i = journal.engine.seq + 1; i <= 9_000; i++) {
+      last = journal.submit({
+        type: 'deposit',
+        time: 1_700_000_000_000 + i,
+        account: `a${i % 7}`,
+        asset: 'USDT',
+        amount: '1',
+      });
+    }
+    await last;
+    assert.equal(journal.engine.seq, 9_000, 'every deposit accepted');
+    await journal.close();
+    return 9_000;
+  }
+  /** Damage a SQLite file can hold, each in one record (`?` is its seq): fields of another type or range too. */
+  const DAMAGE: [string, string][] = [
+    ['time stored as a real', 'UPDATE journal SET time = time + 0.5 WHERE seq = ?'],
+    ['time stored as text', "UPDATE journal SET time = 'soon' WHERE seq = ?"],
+    ['checksum stored as text', "UPDATE journal SET checksum = 'abc' WHERE seq = ?"],
+    [
+      'checksum negative (the same 32 bits: still valid)',
+      'UPDATE journal SET checksum = checksum - 4294967296 WHERE seq = ?',
+    ],
+    [
+      'checksum past 32 bits (the same low 32 bits: still valid)',
+      'UPDATE journal SET checksum = checksum + 4294967296 WHERE seq = ?',
+    ],
+    ['checksum off by one', 'UPDATE journal SET checksum = checksum + 1 WHERE seq = ?'],
+    ['command stored as text', "UPDATE journal SET command = 'not bytes' WHERE seq = ?"],
+    ['command empty', "UPDATE journal SET command = x'' WHERE seq = ?"],
+    ['command cut short', 'UPDATE journal SET command = substr(command, 1, 10) WHERE seq = ?'],
+    ['malformed state hash', "UPDATE journal SET state_hash = 'zz' WHERE seq = ?"],
+    ['seq moved out of the safe range', 'UPDATE journal SET seq = 9007199254740993 WHERE seq = ?'],
+  ];
+  /** The same store without readPages: recovery reads it a record at a time. */
+  const oneByOne = (s: SqliteJournalStore): JournalStore => ({
+    append: (r) => s.append(r),
+    readFrom: (seq) => s.readFrom(seq),
+    lastSeq: () => s.lastSeq(),
+    firstSeq: () => s.firstSeq(),
+    truncateAfter: (seq) => s.truncateAfter(seq),
+    saveSnapshot: (x) => s.saveSnapshot(x),
+    listSnapshots: () => s.listSnapshots(),
+    readSnapshot: (seq) => s.readSnapshot(seq),
+    pruneSnapshots: (keep) => s.pruneSnapshots(keep),
+    close: () => s.close(),
+  });
+  const outcome = (store: JournalStore) =>
+    recover(store, { repair: false }).then(
+      (r) => ({ lastSeq: r.lastSeq, hashes: r.hashesChecked, cut: r.cut, hash: r.stateHash, log: r.log }),
+      (e: unknown) => ({ error: e instanceof JournalError ? `${e.kind} ${e.seq}: ${e.message}` : String(e) }),
+    );
+  /** Every record as readPages gives it, as a JournalRecord. */
+  function paged(store: SqliteJournalStore, from: number): JournalRecord[] {
+    const out: JournalRecord[] = [];
+    for (const p of store.readPages(from)) {
+      for (let i = 0; i < p.count; i++) {
+        const w = p.whole.get(i);
+        out.push(
+          w ?? {
+            seq: p.seqs[i]!,
+            time: p.times[i]!,
+            command: Buffer.from(p.data.subarray(p.starts[i]!, p.ends[i]!)),
+            checksum: p.checksums[i]!,
+            stateHash: null,
+          },
+        );
+      }
+    }
+    return out;
+  }
+
+  test(
+    'pages hold exactly the records readFrom streams, whatever is stored in them, past a page',
+    T,
+    async () => {
+      const { dir, cleanup } = tempDir();
+      try {
+        const path = join(dir, 'j.db');
+        const n = await pagedJournal(path);
+        const store = new SqliteJournalStore(path);
+        for (const [k, [, sql]] of DAMAGE.entries()) store.db.prepare(sql).run(8_000 + 97 * k);
+        const plain = [...store.readFrom(1)];
+        assert.equal(plain.length, n);
+        assert.ok(plain.some((r) => r.stateHash !== null));
+        for (const from of [1, 2, 8_192, 8_193, 8_500, n, n + 1]) {
+          assert.deepEqual(paged(store, from), [...store.readFrom(from)], `from ${from}`);
+        }
+        store.close();
+      } finally {
+        cleanup();
+      }
+    },
+  );
+
+  test(
+    'each damage, mid-journal and at the tail: the same verdict read by pages or a record at a time',
+    T,
+    async () => {
+      const { dir, cleanup } = tempDir();
+      try {
+        const clean = join(dir, 'clean.db');
+        const n = await pagedJournal(clean);
+        const store = new SqliteJournalStore(clean, { readonly: true });
+        const intact = await outcome(store);
+        assert.deepEqual(await outcome(oneByOne(store)), intact);
+        assert.ok('hashes' in intact && intact.hashes === 9 && intact.lastSeq === n);
+        store.close();
+        for (const [what, sql] of DAMAGE) {
+          for (const seq of [8_500, n]) {
+            const path = join(dir, `d${seq}.db`);
+            copyFileSync(clean, path);
+            const s = new SqliteJournalStore(path);
+            s.db.prepare(sql).run(seq);
+            const byPages = await outcome(s);
+            assert.deepEqual(await outcome(oneByOne(s)), byPages, `${what} at seq ${seq}`);
+            if (what.includes('still valid')) assert.deepEqual(byPages, intact, what);
+            else assert.notDeepEqual(byPages, intact, what);
+            s.close();
+          }
+        }
+      } finally {
+        cleanup();
+      }
+    },
+  );
 });
