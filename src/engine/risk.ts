@@ -218,7 +218,9 @@ export function orderRequirement(
   const n = notional(m.inst, size, price, 'ceil');
   // A perpetual's opening margin is this same notional at the leg's leverage (openingInitialMargin, not recomputed).
   const im =
-    m.option === null ? initialMarginAtLeverage(n, p.leverage) : openingInitialMargin(p, side, openLots, price);
+    m.option === null
+      ? initialMarginAtLeverage(n, p.leverage)
+      : openingInitialMargin(p, side, openLots, price);
   let total = im + ceilDiv(n * m.takerFee, RATE_ONE);
   const mark = m.mark;
   if (mark !== null) {
