@@ -53,7 +53,10 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('--intrabar <mode>', 'close (a point per bar) or ohlc (open, low/high, high/low, close)', 'close')
     .option('--bars <n>', 'use only the first n rows of the file')
     .option('--insurance <usdt>', 'insurance fund seed (default 0.25% of the planned notional)')
-    .option('--workers <n>', 'run the policies in this many child processes (default 1: in this process)')
+    .option(
+      '--workers <n>',
+      'run the policies in this many child processes (default: one per core, as memory allows; 1: in this process)',
+    )
     .option('--json', 'print the JSON summary instead of the table')
     .option('--report <path>', 'where to write the HTML report', 'reports/simulation.html')
     .option('--no-report', 'do not write the HTML report')

@@ -11,6 +11,7 @@ import { CSV_FORMATS, CsvError, type CsvFormat } from '../sim/csv.ts';
 import { DEFAULT_POLICY_IDS } from '../sim/markets.ts';
 import { DEFAULT_OPTIONS_POLICY_IDS } from '../sim/options.ts';
 import { optionsTable } from '../sim/options-summary.ts';
+import { defaultWorkers } from '../sim/parallel.ts';
 import { renderReport } from '../sim/report.ts';
 import type { PolicyResult } from '../sim/runner.ts';
 import {
@@ -178,8 +179,13 @@ export async function simulate(
     ...(opts.insurance !== undefined ? { insurance: opts.insurance } : {}),
     ...(opts.credit !== undefined ? { credit: opts.credit } : {}),
   });
-  // One process by default: on this project's 2-vCPU machines extra processes ran no faster (see parallel.ts).
-  const workers = intOption('workers', opts.workers, 1, Math.min(64, 4 * availableParallelism()));
+  // By default one child process per core, as memory allows (parallel.ts); one policy runs in this process.
+  const workers = intOption(
+    'workers',
+    opts.workers,
+    defaultWorkers(prep.policies.length, prep.population.traders.length),
+    Math.min(64, 4 * availableParallelism()),
+  );
   let bar: cliProgress.SingleBar | null = null;
   if (progress) {
     bar = new cliProgress.SingleBar(

@@ -154,26 +154,3 @@ export class FundingState {
     return rec;
   }
 }
-
-/**
- * Impact price: the price of the level at which a taker of `notionalTarget` settle units would complete against one
- * side of the book (the marginal price; the venues' average fill price lies between it and the top, so this damps
- * the premium slightly — the conservative side for funding). With too little depth, the deepest level. Null for an
- * empty side. `levels` are [price, size] best first, bounded by the caller.
- */
-export function impactPrice(
-  levels: readonly [bigint, bigint][],
-  notionalTarget: bigint,
-  valueAt: (size: bigint, price: bigint) => bigint,
-): bigint | null {
-  if (levels.length === 0) return null;
-  let filledValue = 0n;
-  let last = levels[0]![0];
-  for (const [price, size] of levels) {
-    last = price;
-    const v = valueAt(size, price);
-    if (filledValue + v >= notionalTarget) return price;
-    filledValue += v;
-  }
-  return last;
-}

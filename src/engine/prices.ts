@@ -13,7 +13,6 @@
 import { InputError, parseDecimal } from '../core/fixed.ts';
 import { notional, unrealizedPnl } from '../core/margin.ts';
 import { emitPosition } from './events.ts';
-import { impactPrice } from './funding.ts';
 import type { Market } from './market.ts';
 import { cancelResting } from './match.ts';
 import { optionSettlementPrice } from './options.ts';
@@ -239,7 +238,26 @@ function bookTop(m: Market): { bid: bigint | null; ask: bigint | null; last: big
 function impactPrices(m: Market): [bigint | null, bigint | null] {
   const d = m.book.depth(IMPACT_LEVELS);
   const target = m.fundingCfg!.impactNotional;
-  const val = (size: bigint, price: bigint) => notional(m.inst, size, price, 'floor');
-  const conv = (lv: [number, number][]): [bigint, bigint][] => lv.map(([t, l]) => [m.price(t), m.size(l)]);
-  return [impactPrice(conv(d.bids), target, val), impactPrice(conv(d.asks), target, val)];
+  return [impactSide(m, d.bids, target), impactSide(m, d.asks, target)];
+}
+
+/**
+ * Impact price of one side: the price of the level at which a taker of `target` settle units would complete (the
+ * marginal price; the venues' average fill price lies between it and the top, so this damps the premium slightly —
+ * the conservative side for funding). With too little depth, the deepest level; null for an empty side. `levels` are
+ * [ticks, lots] best first, bounded by the caller, each converted only when the walk reaches it (a sample is taken
+ * per oracle quote).
+ */
+function impactSide(m: Market, levels: readonly [number, number][], target: bigint): bigint | null {
+  if (levels.length === 0) return null;
+  let filledValue = 0n;
+  let last = 0n;
+  for (const [ticks, lots] of levels) {
+    const price = m.price(ticks);
+    last = price;
+    const v = notional(m.inst, m.size(lots), price, 'floor');
+    if (filledValue + v >= target) return price;
+    filledValue += v;
+  }
+  return last;
 }

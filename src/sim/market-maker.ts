@@ -32,6 +32,14 @@ interface Slot {
 
 export type Apply = (cmd: Command) => ApplyResult;
 
+const PRICE_CACHE = 4096;
+
+/** The level (1..levels) whose price is `anchor + delta × level` for `price`, or 0 when no level has that price. */
+function levelOf(price: number, anchor: number, delta: number, levels: number): number {
+  const level = (price - anchor) / delta;
+  return Number.isInteger(level) && level >= 1 && level <= levels ? level : 0;
+}
+
 export class MarketMaker {
   private readonly bids: Slot[];
   private readonly asks: Slot[];
@@ -40,6 +48,10 @@ export class MarketMaker {
   /** Slots that lost lots or their order since the last re-quote. */
   private dirty = true;
   private readonly levelSize: string;
+  /** Scratch of `side` (one entry per level; `movable` holds at most the side's slots). */
+  private readonly taken: Uint8Array;
+  private readonly movable: (Slot | null)[];
+  private readonly prices = new Map<number, string>();
 
   constructor(readonly spec: MakerSpec) {
     if (!(spec.stepTicks >= 1 && spec.levels >= 1 && spec.levels <= 50 && spec.levelLots >= 1))
@@ -48,6 +60,8 @@ export class MarketMaker {
     this.bids = Array.from({ length: spec.levels }, slot);
     this.asks = Array.from({ length: spec.levels }, slot);
     this.levelSize = spec.size(spec.levelLots);
+    this.taken = new Uint8Array(spec.levels);
+    this.movable = new Array<Slot | null>(spec.levels).fill(null);
   }
 
   /** A fill of one of this maker's orders (the trade event's maker order id and size in lots). */
@@ -91,43 +105,58 @@ export class MarketMaker {
   private side(side: 'buy' | 'sell', slots: Slot[], anchor: number, time: number, apply: Apply): void {
     const { stepTicks: step, levels, levelLots } = this.spec;
     const dir = side === 'buy' ? -1 : 1;
-    // Desired prices, nearest first. An order already resting at one of them stays there (topped up if it was
-    // partly filled); the other slots move to, or are placed at, the prices still missing.
-    const wanted: number[] = [];
-    for (let i = 1; i <= levels; i++) wanted.push(anchor + dir * step * i);
-    const taken = new Set<number>();
-    const movable: Slot[] = [];
+    // Desired prices, nearest first: level i (1..levels) at anchor + dir × step × i. An order already resting at one
+    // of them stays there (topped up if it was partly filled); the other slots move to, or are placed at, the
+    // prices still missing. `taken[i - 1]` marks level i as held; `movable` lists the other slots in order (both
+    // scratch, reused: this runs every minute on every market).
+    const taken = this.taken.fill(0);
+    const movable = this.movable;
+    let moving = 0;
     for (const s of slots) {
-      if (s.orderId !== 0 && !taken.has(s.priceTicks) && wanted.includes(s.priceTicks)) {
-        taken.add(s.priceTicks);
+      const level = s.orderId !== 0 ? levelOf(s.priceTicks, anchor, dir * step, levels) : 0;
+      if (level !== 0 && taken[level - 1] === 0) {
+        taken[level - 1] = 1;
         if (s.lots < levelLots) this.amend(s, s.priceTicks, time, apply);
-      } else movable.push(s);
+      } else movable[moving++] = s;
     }
-    for (const s of movable) {
-      const target = wanted.find((p) => !taken.has(p));
-      if (target === undefined) break;
-      taken.add(target);
+    let level = 1;
+    for (let j = 0; j < moving; j++) {
+      const s = movable[j]!;
+      while (level <= levels && taken[level - 1] !== 0) level++;
+      if (level > levels) break;
+      taken[level - 1] = 1;
+      const target = anchor + dir * step * level;
       if (s.orderId !== 0) this.amend(s, target, time, apply);
       else this.place(s, side, target, time, apply);
     }
+    movable.fill(null);
   }
 
   private amend(s: Slot, target: number, time: number, apply: Apply): void {
-    const r = apply({
-      type: 'amendOrder',
-      time,
-      account: this.spec.account,
-      symbol: this.spec.symbol,
-      orderId: s.orderId,
-      ...(target !== s.priceTicks ? { price: this.spec.price(target) } : {}),
-      size: this.levelSize,
-    });
+    const { account, symbol } = this.spec;
+    const size = this.levelSize;
+    const r = apply(
+      target !== s.priceTicks
+        ? { type: 'amendOrder', time, account, symbol, orderId: s.orderId, price: this.price(target), size }
+        : { type: 'amendOrder', time, account, symbol, orderId: s.orderId, size },
+    );
     if (!r.ok) this.dirty = true;
     else if (s.orderId !== 0) {
       // (An amend that finds the level full cancels the order instead; its event has cleared the slot.)
       s.priceTicks = target;
       s.lots = this.spec.levelLots;
     }
+  }
+
+  /** `spec.price`, remembered: the ladder's prices recur as the price wanders (bounded; cleared when full). */
+  private price(ticks: number): string {
+    let p = this.prices.get(ticks);
+    if (p === undefined) {
+      if (this.prices.size >= PRICE_CACHE) this.prices.clear();
+      p = this.spec.price(ticks);
+      this.prices.set(ticks, p);
+    }
+    return p;
   }
 
   private place(s: Slot, side: 'buy' | 'sell', target: number, time: number, apply: Apply): void {
@@ -138,7 +167,7 @@ export class MarketMaker {
       symbol: this.spec.symbol,
       side,
       orderType: 'limit',
-      price: this.spec.price(target),
+      price: this.price(target),
       size: this.levelSize,
       // Post-only: a quote never takes (it would not be a quote, and the slot could not track it).
       timeInForce: 'PO',

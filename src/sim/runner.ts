@@ -44,7 +44,7 @@ import {
 import { isOptionsPolicy, type OptionsPlan } from './options.ts';
 import type { OptionsFigures } from './options-metrics.ts';
 import { runOptionsPolicy } from './options-runner.ts';
-import { type PathMarket, priceString, type SimPath } from './path.ts';
+import { priceString, type SimPath } from './path.ts';
 import type { Population, Trader } from './population.ts';
 
 /** The desk: counterparty of every opening and closing trade (isolated, 1x, effectively unlimited funds). */
@@ -174,15 +174,19 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     for (const s of symbols)
       must({ type: 'setLeverage', time, account: acct, symbol: s, leverage: '1' }, acct);
   }
+  // A point's price as a command decimal, per market: formatted once for the quote and the desk's trades there.
+  const pxPoint = markets.map(() => -1);
+  const pxText = markets.map(() => '');
+  const pointPrice = (k: number, point: number): string => {
+    if (pxPoint[k] !== point) {
+      pxPoint[k] = point;
+      pxText[k] = priceString(path.markets[k]!, path.markets[k]!.ticks[point]!);
+    }
+    return pxText[k]!;
+  };
   const quote = (k: number, point: number) =>
     run(
-      {
-        type: 'oracleQuote',
-        time,
-        symbol: symbols[k]!,
-        source: 'feed',
-        price: priceString(path.markets[k]!, path.markets[k]!.ticks[point]!),
-      },
+      { type: 'oracleQuote', time, symbol: symbols[k]!, source: 'feed', price: pointPrice(k, point) },
       null,
     );
   for (let k = 0; k < markets.length; k++) {
@@ -226,32 +230,9 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
   });
 
   // ---- the plan, by point ----
-  interface Action {
-    trader: number;
-    position: number;
-    open: boolean;
-  }
-  const actions: Action[] = [];
-  population.traders.forEach((t, ti) => {
-    t.positions.forEach((p, pi) => {
-      actions.push({ trader: ti, position: pi, open: true });
-      if (p.closePoint >= 0) actions.push({ trader: ti, position: pi, open: false });
-    });
-  });
-  const pointOf = (a: Action) => {
-    const p = population.traders[a.trader]!.positions[a.position]!;
-    return a.open ? p.openPoint : p.closePoint;
-  };
-  // Stable: by point, opens before closes, then trader order.
-  actions.sort(
-    (a, b) =>
-      pointOf(a) - pointOf(b) ||
-      Number(b.open) - Number(a.open) ||
-      a.trader - b.trader ||
-      a.position - b.position,
-  );
+  const plan = planOf(population);
   collector.f.opens.planned = population.positions;
-  collector.f.exits.planned = actions.length - population.positions;
+  collector.f.exits.planned = plan.length - population.positions;
 
   const deskTrade = (
     k: number,
@@ -262,8 +243,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     reduceOnly: boolean,
     silo: string | undefined,
   ): ApplyResult | null => {
-    const pm: PathMarket = path.markets[k]!;
-    const price = priceString(pm, pm.ticks[point]!);
+    const price = pointPrice(k, point);
     const symbol = symbols[k]!;
     const size = sizeOf(k, lots);
     const desk = run(
@@ -337,14 +317,14 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
   };
   const n = path.times.length;
   const every = hooks.progressEvery ?? 1000;
+  const makerList = symbols.map((s) => makers.get(makerAccount(s))!);
+  const makerApply = makerList.map((mm) => (cmd: Command) => run(cmd, mm.spec.account));
   let next = 0;
   for (let point = 0; point < n; point++) {
     time = path.times[point]!;
     collector.point = point;
-    markets.forEach((m, k) => {
-      const mm = makers.get(makerAccount(m.config.symbol))!;
-      mm.requote(path.markets[k]!.ticks[point]!, time, (cmd) => run(cmd, mm.spec.account));
-    });
+    for (let k = 0; k < markets.length; k++)
+      makerList[k]!.requote(path.markets[k]!.ticks[point]!, time, makerApply[k]!);
     if (point > 0) for (let k = 0; k < markets.length; k++) quote(k, point);
     run({ type: 'tick', time }, null);
     if (input.unwind !== false) {
@@ -371,8 +351,9 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
         );
       }
     }
-    while (next < actions.length && pointOf(actions[next]!) === point) {
-      const a = actions[next++]!;
+    while (next < plan.length && plan.point[next] === point) {
+      const a = { trader: plan.trader[next]!, position: plan.position[next]!, open: plan.open[next] === 1 };
+      next++;
       const t = population.traders[a.trader]!;
       const p = t.positions[a.position]!;
       const symbol = symbols[p.market]!;
@@ -451,6 +432,79 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     commands,
     wallMs: performance.now() - started,
   };
+}
+
+/**
+ * The population's opens and closes in run order: by point, opens before closes, then trader, then position. It is
+ * the same for every policy, so it is computed once per population (per process). Action i opens (`open[i]` = 1) or
+ * closes position `position[i]` of trader `trader[i]` at point `point[i]`.
+ */
+class Plan {
+  readonly length: number;
+  readonly point: Int32Array;
+  readonly trader: Int32Array;
+  readonly position: Int32Array;
+  readonly open: Uint8Array;
+
+  constructor(population: Population) {
+    const ts = population.traders;
+    // Each action as one number, ((point × 2 + close) × traders + trader) × positions + position, checked to stay a
+    // safe integer: the order is then a sort of numbers (exact), decoded below with exact integer steps.
+    const T = Math.max(1, ts.length);
+    let P = 1;
+    for (const t of ts) P = Math.max(P, t.positions.length);
+    const key = (point: number, close: number, trader: number, position: number) =>
+      ((point * 2 + close) * T + trader) * P + position;
+    let n = 0;
+    let maxPoint = 0;
+    for (const t of ts)
+      for (const p of t.positions) {
+        if (!Number.isSafeInteger(p.openPoint) || p.openPoint < 0)
+          throw new Error(`bug: ${t.id} plans a position opening at point ${p.openPoint}`);
+        n += p.closePoint >= 0 ? 2 : 1;
+        maxPoint = Math.max(maxPoint, p.openPoint, p.closePoint);
+      }
+    if (!Number.isSafeInteger(key(maxPoint, 1, T - 1, P - 1)) || maxPoint > 0x7fffffff)
+      throw new Error('bug: the plan does not fit its keys');
+    const keys = new Float64Array(n);
+    let i = 0;
+    ts.forEach((t, ti) => {
+      t.positions.forEach((p, pi) => {
+        keys[i++] = key(p.openPoint, 0, ti, pi);
+        if (p.closePoint >= 0) keys[i++] = key(p.closePoint, 1, ti, pi);
+      });
+    });
+    keys.sort();
+    this.length = n;
+    this.point = new Int32Array(n);
+    this.trader = new Int32Array(n);
+    this.position = new Int32Array(n);
+    this.open = new Uint8Array(n);
+    for (let j = 0; j < n; j++) {
+      const k = keys[j]!;
+      const position = k % P;
+      const x = (k - position) / P;
+      const trader = x % T;
+      const y = (x - trader) / T;
+      const close = y % 2;
+      this.point[j] = (y - close) / 2;
+      this.trader[j] = trader;
+      this.position[j] = position;
+      this.open[j] = close === 0 ? 1 : 0;
+    }
+  }
+}
+
+/** Plans by population: a population is not changed once planned (prepare's output is read-only data). */
+const plans = new WeakMap<Population, Plan>();
+
+function planOf(population: Population): Plan {
+  let plan = plans.get(population);
+  if (plan === undefined) {
+    plan = new Plan(population);
+    plans.set(population, plan);
+  }
+  return plan;
 }
 
 /** Market-maker ladders sized from the population: each level a fraction of the market's planned notional. */

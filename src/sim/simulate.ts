@@ -200,6 +200,8 @@ export interface RunOptions {
   workers?: number;
   /** Called with (points done across all policies, total). */
   onProgress?: (done: number, total: number) => void;
+  /** Filled with each child process's peak resident memory (KiB) when the policies run in children. */
+  childPeakRssKiB?: number[];
 }
 
 /** Runs every policy of `prep`; results in policy order, identical whatever the number of workers. */
@@ -220,7 +222,12 @@ export async function runAll(prep: PreparedSimulation, opts: RunOptions = {}): P
     return out;
   }
   const { runInWorkers } = await import('./parallel.ts');
-  return runInWorkers(prep, workers, opts.onProgress ? (done) => opts.onProgress!(done, total) : undefined);
+  return runInWorkers(
+    prep,
+    workers,
+    opts.onProgress ? (done) => opts.onProgress!(done, total) : undefined,
+    opts.childPeakRssKiB,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
