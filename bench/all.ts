@@ -56,8 +56,8 @@ export const PLAN: readonly PlanEntry[] = [
   },
   {
     // Durable throughput: 100k commands × 1 rep per store and mix (default 300k × 3); closed-loop bursts 1 and
-    // 1,000 only; recovery of 1M commands on SQLite (the goal's size: 1M in ≤ 5 s) and 50k on PostgreSQL (judged by
-    // its rate), a snapshot every 100k; ~100 s.
+    // 1,000 only; recovery of 1M commands on SQLite (the goal's size: 1M in ≤ 5 s) and 100k on PostgreSQL (judged by
+    // its rate), a snapshot every 100k (each store needs at least one); ~100 s.
     name: 'journal',
     args: [
       '--durable',
@@ -69,7 +69,7 @@ export const PLAN: readonly PlanEntry[] = [
       '--commands',
       '1000000',
       '--pg-commands',
-      '50000',
+      '100000',
       '--snapshot-every',
       '100000',
     ],
