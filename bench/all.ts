@@ -18,7 +18,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkArgs, fmtInt, parseArgs, round, say } from './lib.ts';
+import { checkArgs, eachLine, fmtInt, parseArgs, round, say } from './lib.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -731,27 +731,11 @@ export function runChild(
     let last = '';
     const errTail: string[] = [];
     let failLine = '';
-    const lines = (stream: NodeJS.ReadableStream, onLine: (l: string) => void) => {
-      let buf = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        buf += chunk;
-        let nl = buf.indexOf('\n');
-        while (nl >= 0) {
-          onLine(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-          nl = buf.indexOf('\n');
-        }
-      });
-      stream.on('end', () => {
-        if (buf.length > 0) onLine(buf);
-      });
-    };
-    lines(child.stdout!, (l) => {
+    eachLine(child.stdout!, (l) => {
       if (l.startsWith('{')) last = l;
       else if (!l.startsWith('# bench ')) say(`  [${name}] ${l}`);
     });
-    lines(child.stderr!, (l) => {
+    eachLine(child.stderr!, (l) => {
       process.stderr.write(`  [${name}] ${l}\n`);
       // The harness's "bench failed: <message>" names the failure; else the last line that is not a stack frame.
       const t = l.trim();

@@ -154,6 +154,24 @@ export function tsWorker(moduleUrl: string | URL, options: WorkerOptions = {}): 
   return new Worker(code, { ...options, eval: true });
 }
 
+/** Calls `onLine` with each line a child's stream prints (a last line without a newline included). */
+export function eachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
+      onLine(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      nl = buf.indexOf('\n');
+    }
+  });
+  stream.on('end', () => {
+    if (buf.length > 0) onLine(buf);
+  });
+}
+
 /**
  * Runs `npm run bench -- <name> <args>` in a child process (same node and flags as this one, e.g. `--import tsx`),
  * so the child starts with nothing compiled or allocated by earlier work. Its human lines are echoed with `indent`;
@@ -172,25 +190,14 @@ export function benchChild(
       timeout: deadlineMs,
       killSignal: 'SIGKILL',
     });
-    let buf = '';
     let last = '';
-    const onLine = (line: string) => {
+    eachLine(child.stdout, (line) => {
       if (line.startsWith('{')) last = line;
       else if (!line.startsWith('# bench ')) say(`${indent}${line}`);
-    };
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl = buf.indexOf('\n');
-      while (nl >= 0) {
-        onLine(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf('\n');
-      }
     });
     child.once('error', reject);
+    // 'close' comes after the child's stdout has ended, so its last line has been seen.
     child.once('close', (code, signal) => {
-      if (buf.length > 0) onLine(buf);
       if (code === 0 && last !== '') resolve(JSON.parse(last) as Record<string, unknown>);
       else
         reject(
