@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
@@ -78,6 +79,57 @@ export function rateSummary(rates: readonly number[]): { best: number; median: n
 /** Peak resident set size of this process so far, in MiB (resourceUsage reports kilobytes). */
 export function peakRssMiB(): number {
   return round(process.resourceUsage().maxRSS / 1024, 1);
+}
+
+/** Resident memory of a process, KiB, from /proc (0 if it is gone or /proc is not there). */
+function rssKiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Child pids of a process's main thread, from /proc (empty where the kernel does not list them). */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .split(' ')
+      .filter((x) => x !== '')
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Samples the resident memory of this process and all its descendants together every `everyMs`, keeping the
+ * largest sum: the peak the machine had to hold at once (a sum of each process's own peak would overstate it when
+ * the peaks do not coincide). Samples run on this process's event loop, so a run that blocks the loop is sampled
+ * only around it — use `peakRssMiB` for work in this process.
+ */
+export function treeRssSampler(everyMs = 100): { stop: () => number } {
+  let peak = 0;
+  const sample = () => {
+    let sum = 0;
+    const todo = [process.pid];
+    while (todo.length > 0) {
+      const pid = todo.pop()!;
+      sum += rssKiB(pid);
+      todo.push(...childPids(pid));
+    }
+    if (sum > peak) peak = sum;
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return round(peak / 1024, 1);
+    },
+  };
 }
 
 /** Current memory figures in MiB. */

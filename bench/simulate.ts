@@ -8,8 +8,9 @@
  *
  * `--policies all` (the default) is the CLI's default set; a comma list chooses. Policies run in child processes as the
  * CLI runs them (by default one per core, as free memory allows: src/sim/parallel.ts `defaultWorkers`; `--workers 1`
- * runs them one after another in this process); each one's wall time is reported. Peak memory is this process's
- * peak plus each child's (an upper bound: their peaks need not coincide).
+ * runs them one after another in this process); each one's wall time is reported. Peak memory with children is the
+ * largest resident memory of this process and its children together, sampled every 100 ms from /proc (the sum of
+ * each one's own peak, an upper bound, is printed beside it); in one process, its own peak.
  * After the run the bench builds the CLI's summary and renders its HTML report (not written to disk), timed apart
  * (`reportS`); `cliS` is prepare + run + summary + report, what the CLI spends.
  *
@@ -23,7 +24,7 @@ import { DEFAULT_OPTIONS_POLICY_IDS } from '../src/sim/options.ts';
 import { defaultWorkers } from '../src/sim/parallel.ts';
 import { renderReport } from '../src/sim/report.ts';
 import { prepare, runAll, summarize } from '../src/sim/simulate.ts';
-import { checkArgs, fmtInt, intArg, parseArgs, peakRssMiB, round, say } from './lib.ts';
+import { checkArgs, fmtInt, intArg, parseArgs, peakRssMiB, round, say, treeRssSampler } from './lib.ts';
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const a = parseArgs(args);
@@ -55,6 +56,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   );
   let lastPct = -1;
   const children: number[] = [];
+  const tree = treeRssSampler();
   const results = await runAll(prep, {
     workers,
     childPeakRssKiB: children,
@@ -67,6 +69,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     },
   });
   const wallS = (performance.now() - t0) / 1000;
+  const treePeak = tree.stop();
   const r0 = performance.now();
   const summary = summarize(prep, results);
   const reportBytes = renderReport(prep, results, summary, summaryTable(summary)).length;
@@ -83,12 +86,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   say(`summary and HTML report (${fmtInt(reportBytes / 1024)} KiB, not written): ${round(reportS, 2)} s`);
   const parentPeak = peakRssMiB();
   const childPeaks = children.map((k) => round(k / 1024, 1));
-  const peak = round(parentPeak + childPeaks.reduce((x, y) => x + y, 0), 1);
+  const sumOfPeaks = round(parentPeak + childPeaks.reduce((x, y) => x + y, 0), 1);
+  // In children, the peak the machine held at once is the sampled one; in this process, its own peak.
+  const peak = childPeaks.length > 0 ? Math.max(treePeak, parentPeak) : parentPeak;
   const cliS = wallS + reportS;
   say(
     `${fmtInt(traders)} traders × ${results.length} policies over ${fmtInt(points)} points in ${workers} process(es): ${round(wallS, 1)} s wall,` +
       ` ${round(cliS, 1)} s with the summary and report (target ≤ 60 s), peak RSS ${fmtInt(peak)} MiB (target ≤ 2048;` +
-      ` this process ${fmtInt(parentPeak)}${childPeaks.length > 0 ? `, children ${childPeaks.map(fmtInt).join(' + ')}` : ''});` +
+      ` this process ${fmtInt(parentPeak)}${childPeaks.length > 0 ? `, children ${childPeaks.map(fmtInt).join(' + ')}; the sum of the peaks ${fmtInt(sumOfPeaks)}` : ''});` +
       ` baseline without traders ${round(baselineS, 1)} s`,
   );
   return {
@@ -106,6 +111,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     peakRssMiB: peak,
     parentPeakRssMiB: parentPeak,
     childPeakRssMiB: childPeaks,
+    sumOfPeaksRssMiB: sumOfPeaks,
     baselineS: round(baselineS, 2),
     baselineUsPerPoint: round((baseline[0]!.wallMs * 1000) / points, 2),
     baselinePerPolicyS: Object.fromEntries(baseline.map((r) => [r.policy.id, round(r.wallMs / 1000, 2)])),
