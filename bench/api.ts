@@ -377,11 +377,16 @@ async function wsPhase(
   } else await all;
   const ns = Number(process.hrtime.bigint() - t0);
   for (const { ws } of sockets) ws.close();
-  const s = summarize(latencies.subarray(0, done));
   if (errors > 0) say(`  WS errors by code: ${JSON.stringify(errorCodes)}`);
+  return phaseFigures(latencies.subarray(0, done), ns, errors, rateLimited);
+}
+
+/** A phase's figures from the latencies of its accepted orders (ms) and its wall time (ns). */
+function phaseFigures(latencies: Float64Array, ns: number, errors: number, rateLimited: number): Figures {
+  const s = summarize(latencies);
   return {
-    orders: done,
-    ordersPerSec: perSecond(done, ns),
+    orders: latencies.length,
+    ordersPerSec: perSecond(latencies.length, ns),
     p50Ms: s.p50,
     p99Ms: s.p99,
     errors,
@@ -422,15 +427,7 @@ async function baselinePhase(
   );
   const ns = Number(process.hrtime.bigint() - t0);
   await journal.close();
-  const s = summarize(latencies.subarray(0, done));
-  return {
-    orders: done,
-    ordersPerSec: perSecond(done, ns),
-    p50Ms: s.p50,
-    p99Ms: s.p99,
-    errors,
-    rateLimited: 0,
-  };
+  return phaseFigures(latencies.subarray(0, done), ns, errors, 0);
 }
 
 /** The engine alone on the same orders (no journal, no I/O): the ceiling. */
