@@ -7,11 +7,12 @@
  * Where a venue's rule differs by margin mode (Bybit inverse: the fee to close is in the cross formula only) the
  * preset says so as data (`cross`), not as a branch in the math.
  */
-import { decimalPlaces, InputError, parseDecimal } from './fixed.ts';
+import { decimalPlaces, formatDecimal, InputError, parseDecimal } from './fixed.ts';
 import type { ContractKind, Instrument } from './instrument.ts';
 import { validateInstrument } from './instrument.ts';
 import type { MarginConventions } from './margin.ts';
-import { LEVERAGE_DP, parseLeverage, parseRate } from './rates.ts';
+import { LEVERAGE_DP, parseLeverage, parseRate, RATE_DP } from './rates.ts';
+import type { NettingParams } from './silo.ts';
 import { bracketTiers, hyperliquidTiers, type RiskRule, stepTiers } from './tiers.ts';
 
 /** Prices carry 8 decimals whatever the tick: average entry prices are rarely on the tick. */
@@ -84,6 +85,12 @@ export interface VenuePreset {
   extraMarginNetOfTakerFee?: boolean;
   /** Initial margin includes the fee to close at entry value (Gate: `value / leverage + close fee`). */
   initialMarginIncludesFeeToClose?: boolean;
+  /** A leverage change re-sizes an isolated position's collateral to initial margin at entry exactly, releasing
+   * margin added by hand (the engine's `setLeverage`: calc's "live"); without it the added margin stays. */
+  leverageChangeReleasesExtra?: boolean;
+  /** Markets the venue lists that calc does not margin, each with the reason calc gives (the service's option
+   * markets under "live"). */
+  refusedMarkets?: ReadonlyMap<string, string>;
 }
 
 export function buildRule(spec: RuleSpec, settleDp: number, field = 'risk'): RiskRule {
@@ -171,6 +178,20 @@ export function buildInstrument(m: MarketSpec, priceDp = DEFAULT_PRICE_DP): Inst
     maxLeverage: parseLeverage(m.maxLeverage, `${m.symbol}.maxLeverage`),
     risk: buildRule(m.risk, m.settleDp, `${m.symbol}.risk`),
   });
+}
+
+/** Conventions back as data (decimal strings): the spec `buildConventions` reads to the same values. */
+export function conventionSpec(c: MarginConventions): ConventionSpec {
+  return {
+    mmBasis: c.mmBasis,
+    priceRounding: c.priceRounding,
+    feeToCloseInMaintenance: c.feeToCloseInMaintenance,
+    feeInBankruptcy: c.feeInBankruptcy,
+    takerFeeRate: formatDecimal(c.takerFeeRate, RATE_DP),
+    removableCountsProfit: c.removableCountsProfit,
+    transferFloorRate: formatDecimal(c.transferFloorRate, RATE_DP),
+    ...(c.imBasis !== undefined ? { imBasis: c.imBasis } : {}),
+  };
 }
 
 export function buildConventions(c: ConventionSpec): MarginConventions {
@@ -635,6 +656,8 @@ export interface LoadedVenue {
   /** The specs the markets were built from (calc re-derives a market from them for a position's maxLeverage). */
   specs: Map<string, MarketSpec>;
   preset: VenuePreset;
+  /** The netted silo model's parameters when a scenario gives none (the engine's under "live"; else the default). */
+  netting?: NettingParams;
 }
 
 const loaded = new Map<string, LoadedVenue>();

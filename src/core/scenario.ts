@@ -87,7 +87,6 @@ interface ParsedPosition {
   mark: bigint;
   leverage: bigint;
   collateral: bigint;
-  extraMargin: bigint;
   targetLeverage: bigint | null;
   /** The venue's conventions for this position: the scenario's, with the position's own `takerFee`. */
   conv: MarginConventions;
@@ -96,6 +95,9 @@ interface ParsedPosition {
   /** What was actually put in (margin + extra): differs from `collateral` where the venue counts extra margin
    * net of a fee (Bybit UTA inverse); nothing beyond it is ever removable. */
   deposited: bigint;
+  /** What a leverage change keeps in the bucket beyond initial margin at entry: the extra margin, or nothing where
+   * the venue releases it (`leverageChangeReleasesExtra`, the engine's rule under "live"). */
+  keptOnLeverageChange: bigint;
   /** The base a silo nets this market on: the market's base asset; a market defined inline (`tiers`) has no real
    * base, so it is its own. */
   netBase: string;
@@ -192,11 +194,29 @@ interface ParseContext {
   valuation: number | null;
 }
 
-/** The preset named `venueId`, or null for a venue with option rules only (derive); unknown names are errors. */
-function resolveVenue(venueId: string): LoadedVenue | null {
+/**
+ * What a caller can give `parseScenario`/`calc` besides the input: venues it built itself, by id, each loaded only
+ * when a scenario names it — the service's `"live"`, its own markets as they are now (src/service/live-venue.ts).
+ * The core stays pure: it never reaches for them. A caller venue cannot shadow a preset (the preset wins).
+ */
+export interface ScenarioOptions {
+  venues?: Readonly<Record<string, () => LoadedVenue>>;
+}
+
+/**
+ * The preset named `venueId`, else a venue the caller gave, or null for a venue with option rules only (derive);
+ * unknown names are errors.
+ */
+function resolveVenue(venueId: string, opts: ScenarioOptions): LoadedVenue | null {
   if (presetOf(venueId)) return venue(venueId);
+  const callers = opts.venues ?? {};
+  if (Object.hasOwn(callers, venueId)) return callers[venueId]!();
   if (Object.hasOwn(OPTION_VENUES, venueId)) return null;
-  const known = [...Object.keys(PRESETS), ...Object.keys(OPTION_VENUES).filter((k) => !presetOf(k))];
+  const known = [
+    ...Object.keys(PRESETS),
+    ...Object.keys(callers).filter((k) => !presetOf(k)),
+    ...Object.keys(OPTION_VENUES).filter((k) => !presetOf(k)),
+  ];
   throw new InputError(
     'venue',
     `unknown venue "${venueId}" (known: ${known.join(', ')}; options: ${Object.keys(OPTION_VENUES).join(', ')})`,
@@ -207,11 +227,11 @@ function resolveVenue(venueId: string): LoadedVenue | null {
 const isOptionInput = (p: Json): boolean => isObject(p) && p.kind === 'option';
 
 /** Parses and validates a scenario; throws InputError naming the first bad field. */
-export function parseScenario(input: Json): Scenario {
+export function parseScenario(input: Json, opts: ScenarioOptions = {}): Scenario {
   if (!isObject(input)) throw new InputError('input', 'must be a JSON object');
   onlyFields(input, SCENARIO_FIELDS, '');
   const venueId = input.venue === undefined ? 'ringfence' : str(input, 'venue', 'venue');
-  const v = resolveVenue(venueId);
+  const v = resolveVenue(venueId, opts);
   const mode = input.mode === undefined ? 'isolated' : input.mode;
   if (mode !== 'isolated' && mode !== 'cross') throw new InputError('mode', 'must be "isolated" or "cross"');
   // With silos, `positions` may be left out (or empty): a scenario of silos alone.
@@ -242,7 +262,8 @@ export function parseScenario(input: Json): Scenario {
   });
   const positions = all.filter(isPerp);
   const silos = withSilos ? parseSiloInputs(input, ctx) : [];
-  const netting = input.netting === undefined ? DEFAULT_NETTING : parseNetting(input.netting, 'netting');
+  const netting =
+    input.netting === undefined ? (v?.netting ?? DEFAULT_NETTING) : parseNetting(input.netting, 'netting');
   const strategyMargin =
     input.strategyMargin === undefined
       ? DEFAULT_STRATEGY_MARGIN
@@ -529,10 +550,13 @@ function parsePosition(
       inst = anySymbolMarket(v, symbol, maxLeverage, field);
   }
   if (!inst) {
+    const refused = p.tiers === undefined ? v.preset.refusedMarkets?.get(symbol) : undefined;
+    if (refused !== undefined) throw new InputError(`${field}.symbol`, refused);
     const anyHint = v.preset.anySymbol ? '; any other symbol with "maxLeverage"' : '';
+    const known = v.markets.size > 0 ? [...v.markets.keys()].join(', ') : 'none';
     throw new InputError(
       `${field}.symbol`,
-      `unknown market "${symbol}" for venue ${v.id} (known: ${[...v.markets.keys()].join(', ')}${anyHint}; or give "tiers")`,
+      `unknown market "${symbol}" for venue ${v.id} (known: ${known}${anyHint}; or give "tiers")`,
       'UNKNOWN_MARKET',
     );
   }
@@ -625,11 +649,11 @@ function parsePosition(
     mark,
     leverage,
     collateral: own + countedExtra,
-    extraMargin: countedExtra,
     targetLeverage,
     conv,
     imFeeRate,
     deposited: own + extraMargin,
+    keptOnLeverageChange: v.preset.leverageChangeReleasesExtra ? 0n : countedExtra,
     netBase: p.tiers === undefined ? inst.baseAsset : symbol,
   };
 }
@@ -1403,7 +1427,7 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
     if (p.targetLeverage !== null && isolated) {
       // The re-sized bucket keeps the fee to close inside initial margin where the venue does (Gate).
       const closeFee = ceilDiv(notional(inst, pos.size, pos.entryPrice, 'ceil') * p.imFeeRate, RATE_ONE);
-      const ch = leverageChange(st, p.targetLeverage, p.extraMargin + closeFee);
+      const ch = leverageChange(st, p.targetLeverage, p.keptOnLeverageChange + closeFee);
       out.leverageChange = {
         targetLeverage: formatDecimal(p.targetLeverage, LEVERAGE_DP),
         marginDelta: money(ch.delta, inst),
@@ -1874,9 +1898,9 @@ function evaluateSilo(s0: ParsedSilo, netting: NettingParams, params: StrategyMa
   };
 }
 
-/** Parse and evaluate in one step. */
-export function calc(input: Json): ScenarioResult {
-  return evaluateScenario(parseScenario(input));
+/** Parse and evaluate in one step (`opts`: venues the caller built, see ScenarioOptions). */
+export function calc(input: Json, opts: ScenarioOptions = {}): ScenarioResult {
+  return evaluateScenario(parseScenario(input, opts));
 }
 
 export { RATE_ONE };

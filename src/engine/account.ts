@@ -20,6 +20,7 @@ import type {
   SiloCloseOrder,
   SiloRiskModel,
   TimeInForce,
+  TriggerKind,
 } from './types.ts';
 
 /** Open orders an account may hold across all markets: bounds cancel-all and per-account state. */
@@ -158,6 +159,29 @@ export interface Order extends BookOrder {
   reservedLots: number;
   /** A liquidation order: no taker fee (the liquidation fee replaces it), and its fills release no margin. */
   readonly liquidation?: boolean;
+  /**
+   * A trigger order (stop-loss / take-profit, placeOrder with `stopLossPrice` or `takeProfitPrice`): always
+   * reduce-only. Untriggered it rests in its market's trigger index (not the book) and reserves nothing; once the
+   * mark reaches its trigger price it becomes a live order (triggers.ts). Only trigger orders have the field.
+   */
+  trigger?: OrderTrigger;
+}
+
+/** What makes an order a trigger order (see Order.trigger). */
+export interface OrderTrigger {
+  readonly kind: TriggerKind;
+  /** The trigger price, in ticks. */
+  readonly priceTicks: number;
+  /** What it becomes when it fires: a market order (priceTicks 0 until then: its limit is the band edge at that
+   * moment) or a limit order at the order's priceTicks. */
+  readonly orderType: 'limit' | 'market';
+  /** False while it waits in the trigger index; true once it fired (a limit order resting in the book). */
+  triggered: boolean;
+}
+
+/** Whether the order is a trigger order still waiting for its price (in the trigger index, not the book). */
+export function untriggered(o: Order): boolean {
+  return o.trigger !== undefined && !o.trigger.triggered;
 }
 
 /** Records a resting order under its clientOrderId (called where an order joins the account's open orders). */

@@ -5,7 +5,8 @@
  *   2. pre-trade risk      pretrade.ts          what the command needs, per silo (risk.ts, silos.ts: the math)
  *   3. match               match.ts             a taker against the book; each fill planned for both sides first
  *   4. settle              settle.ts            every fill's money through the ledger (ledger.ts), funding first
- *   5. sweep liquidations  liquidation.ts       re-file what changed, liquidate what the command made due
+ *   5. sweep liquidations  liquidation.ts       re-file what changed, liquidate what the command made due;
+ *                          triggers.ts          then fire the stop-loss / take-profit orders the new marks reached
  *   6. events out          events.ts            the command's events, or its rejection
  *
  * Stages 1–4 run inside the command's handler (commands/account.ts, commands/orders.ts, commands/markets.ts),
@@ -31,6 +32,7 @@ import { remarkOptions } from './options.ts';
 import { maxRemovable } from './pretrade.ts';
 import { type RestoreOptions, restoreState } from './snapshot.ts';
 import { EngineState, fmtMoney, insuranceFund } from './state.ts';
+import { fireTriggers } from './triggers.ts';
 import { type ApplyResult, type Command, type EngineEvent, Rejection } from './types.ts';
 import { accountOf, marketOf } from './validate.ts';
 
@@ -66,6 +68,7 @@ export class Engine extends EngineState {
       this.now = cmd.time;
       this.sweepMarkets.clear();
       this.liqDirty.clear();
+      this.markMoved.clear();
       this.ledger.touched.clear();
       // Stages 1–4: the command's own handler.
       orderId = handle(this, cmd);
@@ -74,6 +77,12 @@ export class Engine extends EngineState {
       // Stage 5: validated and applied — re-file what changed, then liquidate what the command made liquidatable.
       refileDirty(this);
       if (this.sweepMarkets.size > 0) sweep(this, [...this.sweepMarkets]);
+      // Stop-loss / take-profit orders the new marks reached fire after the liquidation sweep (liquidation keeps
+      // priority); what their fills change is re-filed and swept like any command's.
+      if (this.markMoved.size > 0 && fireTriggers(this, this.markMoved)) {
+        refileDirty(this);
+        if (this.sweepMarkets.size > 0) sweep(this, [...this.sweepMarkets]);
+      }
     } catch (err) {
       if (err instanceof Rejection) {
         // Validation throws before any mutation, so nothing was written: events must be empty.

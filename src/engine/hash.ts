@@ -123,6 +123,12 @@ export function stateHash(e: EngineState): string {
         o.reservedLots,
         o.sizeLots,
       );
+      // Only for trigger orders, so the hash of every state without them is unchanged. An untriggered one's price
+      // and size are here too (it rests in no book, whose orders are hashed above).
+      if (o.trigger !== undefined) {
+        const t = o.trigger;
+        put('trigger', t.kind, t.priceTicks, t.orderType, t.triggered, o.side, o.priceTicks, o.remainingLots);
+      }
     }
   }
   const balances = e.ledger

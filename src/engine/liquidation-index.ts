@@ -39,6 +39,9 @@ interface Tree {
     includeHigh: boolean,
     onFound: (k: bigint, v: Position) => void,
   ): number;
+  /** Lazy iterators from a key up (`entries`) or down (`entriesReversed`, the key itself included). */
+  entries(lowestKey?: bigint): IterableIterator<[bigint, Position]>;
+  entriesReversed(highestKey?: bigint): IterableIterator<[bigint, Position]>;
 }
 type TreeCtor = new (entries: undefined, compare: (a: bigint, b: bigint) => number) => Tree;
 // sorted-btree is CommonJS: under Node's ESM loader the default import is the module object, under tsx the class.
@@ -154,6 +157,43 @@ export class LiquidationIndex {
       });
     for (const p of out) this.remove(p);
     return out;
+  }
+
+  /**
+   * Where a side's walk toward liquidation starts for a mark: its key with the funding allowance, the boundary
+   * `takeCrossed` compares against (a long filed above it, a short below it, is a candidate now).
+   */
+  walkFrom(long: boolean, mark: bigint): bigint {
+    const m = this.keyOf(mark);
+    return long ? m - this.drift : m + this.drift;
+  }
+
+  /**
+   * One side's filed positions by the distance of their key from `from` (a key as `walkFrom` gives), nearest first,
+   * walking outward both ways at once. Lazy, on the tree's own iterators: taking the first k costs O(log n + k) and
+   * never copies the tree. A read: the index must not change while the walk is in progress. The order is the
+   * triggers' (see the module comment: a bound, not the liquidation price itself).
+   */
+  *nearest(long: boolean, from: bigint): Generator<Position, void, undefined> {
+    const tree = long ? this.longs : this.shorts;
+    if (tree.minKey() === undefined) return;
+    const start = from * SERIAL_SPAN;
+    const up = tree.entries(start);
+    const down = tree.entriesReversed(start - 1n);
+    let u = up.next();
+    let d = down.next();
+    for (;;) {
+      const a: [bigint, Position] | null = u.done ? null : u.value;
+      const b: [bigint, Position] | null = d.done ? null : d.value;
+      // Composite keys: the serial below SERIAL_SPAN only breaks ties between equal trigger keys.
+      if (a !== null && (b === null || a[0] - start <= start - b[0])) {
+        yield a[1];
+        u = up.next();
+      } else if (b !== null) {
+        yield b[1];
+        d = down.next();
+      } else return;
+    }
   }
 
   /** A key no mark reaches: above every price (linear) or y = 0, the limit as price → ∞ (inverse). */

@@ -24,6 +24,7 @@ import type { Ledger, LedgerAccount } from './ledger.ts';
 import { LiquidationIndex } from './liquidation-index.ts';
 import { type OptionTerms, optionTerms, type VolFeed } from './option-terms.ts';
 import { OracleState } from './oracle.ts';
+import { TriggerIndex } from './trigger-index.ts';
 import { type LiquidationSpec, type MarketConfig, Rejection } from './types.ts';
 
 /** A market's liquidation policy, parsed (see LiquidationSpec). Rates at RATE_DP. */
@@ -48,7 +49,12 @@ export const MAX_LEVELS_PER_SIDE = 10_000;
 
 /** The instrument a market config describes (throws InputError on a bad field); the one mapping from config. */
 export function instrumentOf(config: MarketConfig): Instrument {
-  const spec: MarketSpec = {
+  return buildInstrument(marketSpecOf(config));
+}
+
+/** A market config as the core's MarketSpec (what a venue preset lists): the fields the instrument is built from. */
+export function marketSpecOf(config: MarketConfig): MarketSpec {
+  return {
     symbol: config.symbol,
     kind: config.kind,
     base: config.base,
@@ -62,7 +68,6 @@ export function instrumentOf(config: MarketConfig): Instrument {
     // An option expires at its option.expiry (settled by options.ts, not as a future).
     expiry: config.option?.expiry ?? config.expiry ?? null,
   };
-  return buildInstrument(spec);
 }
 
 export class Market {
@@ -102,6 +107,8 @@ export class Market {
   readonly liquidation: LiquidationConfig;
   /** Positions by trigger price (a cache of state, rebuilt from positions; see liquidation-index.ts). */
   readonly liqIndex: LiquidationIndex;
+  /** Untriggered stop-loss / take-profit orders by trigger price (a cache of the accounts' open orders: trigger-index.ts). */
+  readonly triggers: TriggerIndex;
   /** An option market's terms (from config.option); null for perpetuals and futures. */
   readonly option: OptionTerms | null;
   /** An option market's vol feed (one per underlying and expiry): a link, rebuilt by options.ts linkOptions. */
@@ -156,6 +163,7 @@ export class Market {
       throw new InputError('funding', 'dated futures do not fund');
     this.liquidation = liquidationConfig(config.liquidation ?? {}, this.inst.settleDp);
     this.liqIndex = new LiquidationIndex(this.inst);
+    this.triggers = new TriggerIndex(this.inst.tickSize);
     const w = config.settlementWindowMs ?? 30 * 60_000;
     if (!Number.isSafeInteger(w) || w < 0)
       throw new InputError('settlementWindowMs', 'must be a non-negative integer');

@@ -59,9 +59,13 @@ export function finishOrder(e: EngineState, o: Order, reason: CancelReason | nul
   }
 }
 
-/** Removes a resting order from the book and the account, and finishes it. */
+/**
+ * Removes a resting order from the book and the account, and finishes it. An untriggered trigger order rests in its
+ * market's trigger index instead of the book: it leaves that.
+ */
 export function cancelResting(e: EngineState, o: Order, reason: CancelReason): void {
-  o.market.book.remove(o);
+  if (o.trigger !== undefined && !o.trigger.triggered) o.market.triggers.remove(o);
+  else o.market.book.remove(o);
   o.account.orders.delete(o.id);
   unindexClientOrder(o);
   o.position.openOrders -= 1;

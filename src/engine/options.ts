@@ -142,6 +142,7 @@ function remarkFeed(e: EngineState, f: VolFeed): void {
     const mark = marks[j] as bigint | null;
     if (mark !== null && mark !== m.mark) {
       m.mark = mark;
+      e.markMoved.add(m);
       e.events.push({ type: 'markPrice', symbol: m.symbol, price: mark });
     }
     if (m.positions.size !== 0) for (const p of m.positions) if (p.sign !== 0) e.liqDirty.add(p);

@@ -75,6 +75,7 @@ export function oracleQuote(
     if (mark !== null && mark !== m.mark) {
       m.mark = mark;
       e.sweepMarkets.add(m);
+      e.markMoved.add(m);
       e.events.push({ type: 'markPrice', symbol: m.symbol, price: mark });
     }
   }
@@ -174,8 +175,10 @@ function expiryPrice(m: Market): bigint | null {
  * receive.) Nothing is checked for liquidation in between: the sweep runs after the command's handler.
  */
 function settleDue(e: EngineState, due: readonly { m: Market; price: bigint }[]): void {
-  for (const { m } of due)
+  for (const { m } of due) {
     for (const o of [...m.book.orders()]) cancelResting(e, o as import('./account.ts').Order, 'expired');
+    for (const o of m.triggers.orders()) cancelResting(e, o, 'expired'); // stop-loss / take-profit not yet triggered
+  }
   const legs = due.flatMap(({ m, price }) =>
     [...m.positions]
       .filter((p) => p.sign !== 0)

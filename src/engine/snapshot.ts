@@ -32,6 +32,10 @@
  * `netting` is stored only once setNetting changed it; `strategyMargin` (the option strategy models' parameters, in
  * core's JSON form of decimal strings, parsed back strictly) only once setStrategyMargin did.
  *
+ * Trigger orders (stop-loss / take-profit, also within version 1): an order row ends in [kind, triggerTicks,
+ * orderType, triggered] after its silo id (null for a default position's). An untriggered one is in no book: the
+ * restore files it in its market's trigger index, a cache of those rows.
+ *
  * A restore rebuilds each object through its own constructor (`new Market(config)` + `attach`, `new Account`,
  * `account.position`, which opens its bucket: the ledger hands it the restored account), then sets the state
  * fields; orders are re-added to their books in priority order; the liquidation index, a cache, is rebuilt last.
@@ -54,10 +58,12 @@ import {
   Account,
   DEFAULT_CLOSE_ORDER,
   type Order,
+  type OrderTrigger,
   type Position,
   positionKey,
   SILO_CLOSE_ORDERS,
   Silo,
+  untriggered,
   Wallet,
 } from './account.ts';
 import type { FundingStateData } from './funding.ts';
@@ -97,9 +103,9 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'accounts',
     ],
     derived: [],
-    // events/now: set at the start of every apply; sweepMarkets, liqDirty, ledger.touched: cleared there too;
-    // liqFill: scratch of one liquidation order.
-    transient: ['events', 'now', 'sweepMarkets', 'liqDirty', 'liqFill'],
+    // events/now: set at the start of every apply; sweepMarkets, liqDirty, markMoved, ledger.touched: cleared there
+    // too; liqFill: scratch of one liquidation order.
+    transient: ['events', 'now', 'sweepMarkets', 'liqDirty', 'markMoved', 'liqFill'],
   },
   Ledger: {
     state: ['all', 'system'],
@@ -145,9 +151,10 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'tickN',
       'lotN',
     ],
-    // The liquidation index (rebuilt by liquidation.ts rebuildIndex) and the band-edge memo.
-    // optionFeed: the link to its expiry's vol feed (options.ts linkOptions).
-    transient: ['liqIndex', 'bandRef', 'bandFor', 'bandCache', 'optionFeed'],
+    // The liquidation index (rebuilt by liquidation.ts rebuildIndex) and the band-edge memo; the trigger index
+    // (rebuilt from the accounts' untriggered trigger orders). optionFeed: the link to its expiry's vol feed
+    // (options.ts linkOptions).
+    transient: ['liqIndex', 'triggers', 'bandRef', 'bandFor', 'bandCache', 'optionFeed'],
   },
   VolFeed: {
     state: [
@@ -261,6 +268,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'reserved',
       'reservedLots',
       'liquidation',
+      'trigger',
     ],
     // prev/next/level: the book's links, rebuilt by adding the order back.
     derived: ['prev', 'next', 'level', 'account', 'market', 'position'],
@@ -323,8 +331,15 @@ type OrderRow = [
   reservedLots: number,
   /** `liquidation` when the order has the field (liquidation orders never rest, so normally undefined). */
   liquidation: boolean | undefined,
-  /** An order of a named silo's leg: the silo id; absent otherwise. */
-  silo?: string,
+  /** An order of a named silo's leg: the silo id; absent otherwise (null when a trigger follows). */
+  silo?: string | null,
+  /** A trigger order (stop-loss / take-profit): absent for every other order. */
+  trigger?: [
+    kind: OrderTrigger['kind'],
+    priceTicks: number,
+    orderType: OrderTrigger['orderType'],
+    triggered: boolean,
+  ],
 ];
 type SiloRow = [
   id: string,
@@ -535,7 +550,11 @@ function snapshotObject(e: EngineState): SnapshotV1 {
         o.reservedLots,
         'liquidation' in o ? o.liquidation : undefined,
       ];
-      if (o.position.silo !== null) row.push(o.position.silo.id);
+      if (o.position.silo !== null || o.trigger !== undefined) row.push(o.position.silo?.id ?? null);
+      if (o.trigger !== undefined) {
+        const t = o.trigger;
+        row.push([t.kind, t.priceTicks, t.orderType, t.triggered]);
+      }
       orders.push(row);
     }
     const silos: SiloRow[] = [];
@@ -803,6 +822,7 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
         reservedLots: int(row[12], 'reservedLots'),
         ...(row[13] === undefined ? {} : { liquidation: row[13] }),
       };
+      if (row[15] !== undefined && row[15] !== null) o.trigger = triggerOf(row[15], `${a.id} order ${o.id}`);
       if (orders.has(o.id)) throw new SnapshotError(`order ${o.id} twice`);
       orders.set(o.id, o);
       a.orders.set(o.id, o);
@@ -826,6 +846,12 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
       if (!o || o.market !== m) throw new SnapshotError(`${m.symbol}: resting order ${id} missing`);
       if (!m.book.add(o)) throw new SnapshotError(`${m.symbol}: order ${id} does not fit the book`);
     }
+  }
+  // Untriggered trigger orders wait in their market's trigger index (a cache of them), not in a book.
+  for (const o of orders.values()) {
+    if (!untriggered(o)) continue;
+    if (o.level !== null) throw new SnapshotError(`order ${o.id} is untriggered but rests in a book`);
+    o.market.triggers.add(o);
   }
   for (const [i, row] of s.ledger.accounts.entries()) {
     const owner = row[4];
@@ -881,6 +907,21 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
   }
   rebuildIndex(e);
   return e;
+}
+
+/** A trigger order's row, checked (kinds and order types are closed sets: a restore must not invent one). */
+function triggerOf(row: NonNullable<OrderRow[15]>, what: string): OrderTrigger {
+  const [kind, priceTicks, orderType, triggered] = row;
+  if (kind !== 'stopLoss' && kind !== 'takeProfit')
+    throw new SnapshotError(`${what}: unknown trigger kind ${JSON.stringify(kind)}`);
+  if (orderType !== 'limit' && orderType !== 'market')
+    throw new SnapshotError(`${what}: unknown trigger order type ${JSON.stringify(orderType)}`);
+  return {
+    kind,
+    priceTicks: int(priceTicks, `${what} trigger price`),
+    orderType,
+    triggered: bool(triggered, what),
+  };
 }
 
 function int(v: unknown, what: string): number {

@@ -43,6 +43,8 @@ export class EngineState {
   readonly sweepMarkets = new Set<Market>();
   /** @internal positions whose trigger must be recomputed before the sweep. */
   readonly liqDirty = new Set<Position>();
+  /** @internal markets whose mark changed in this command: their trigger orders are looked at after the sweep. */
+  readonly markMoved = new Set<Market>();
   /** @internal what the liquidation order being matched has filled (match.ts adds, liquidation.ts reads). */
   readonly liqFill = { lots: 0, value: 0n, tickLots: 0n };
 

@@ -181,6 +181,13 @@ export type Command =
       stp?: SelfTradePrevention;
       /** The named silo whose leg this order trades (positions are keyed by silo and market); absent: as today. */
       silo?: string;
+      /**
+       * A trigger order (at most one of the two): reduce-only, it waits untriggered until the mark reaches this price
+       * (a sell stop-loss when mark ≤ it, a buy stop-loss when mark ≥ it; take-profit the other way), then becomes
+       * this order (market, or limit at `price`). Refused WOULD_TRIGGER_IMMEDIATELY if the mark is already there.
+       */
+      stopLossPrice?: string;
+      takeProfitPrice?: string;
     })
   | (Base & { type: 'cancelOrder'; account: string; symbol: string; orderId: number })
   | (Base & { type: 'cancelAll'; account: string; symbol?: string })
@@ -363,7 +370,14 @@ export type RejectCode =
   /** The asset named does not match the silo's (transferCollateral, an order on a market settled in another). */
   | 'ASSET_MISMATCH'
   /** Closing a leg of an option-model silo would raise its initial margin above what the silo can carry. */
-  | 'CLOSE_RAISES_REQUIREMENT';
+  | 'CLOSE_RAISES_REQUIREMENT'
+  /** A stop-loss / take-profit whose trigger price the mark has already reached (Binance's -2021). */
+  | 'WOULD_TRIGGER_IMMEDIATELY'
+  /** amendOrder on a trigger order that has not triggered yet: cancel it and place a new one. */
+  | 'TRIGGER_NOT_AMENDABLE';
+
+/** A trigger order's kind (placeOrder `stopLossPrice` / `takeProfitPrice`). */
+export type TriggerKind = 'stopLoss' | 'takeProfit';
 
 export class Rejection extends Error {
   readonly code: RejectCode;
@@ -440,6 +454,33 @@ export type EngineEvent =
       size: bigint;
       timeInForce: TimeInForce;
       reduceOnly: boolean;
+      /**
+       * A trigger order, accepted untriggered (only then present, so every other orderAccepted reads as before): its
+       * kind, trigger price and what it becomes (`price` is its limit; 0 for a market one, whose limit is the band
+       * edge when it fires). It rests in no book until an `orderTriggered` event.
+       */
+      triggerKind?: TriggerKind;
+      triggerPrice?: bigint;
+      orderType?: 'limit' | 'market';
+    }
+  /**
+   * A trigger order fired: the mark reached its trigger price (after the liquidation sweep for that mark). From here
+   * it is a live reduce-only order of `size` (the position's closable size at that moment if smaller) at limit
+   * `price` (a market one's band edge); its trade, orderCanceled (an IOC's rest) events follow as a placed order's.
+   */
+  | {
+      type: 'orderTriggered';
+      orderId: number;
+      account: string;
+      symbol: string;
+      side: OrderSide;
+      triggerKind: TriggerKind;
+      triggerPrice: bigint;
+      markPrice: bigint;
+      orderType: 'limit' | 'market';
+      price: bigint;
+      size: bigint;
+      timeInForce: TimeInForce;
     }
   | {
       type: 'orderCanceled';

@@ -76,16 +76,27 @@ export function orderLimit(
   side: 'buy' | 'sell',
   opposite: BookSide,
 ): number {
-  const up = side === 'buy';
   if (type === 'market') {
     if (priceIn !== undefined) throw new Rejection('INVALID_COMMAND', 'market orders take no price');
-    const bestOpp = m.book.bestPrice(opposite);
-    const ref = m.reference() ?? (bestOpp === null ? null : m.price(bestOpp));
-    if (ref === null)
-      throw new Rejection('NO_REFERENCE_PRICE', 'no mark, last or book price to protect a market order');
-    return m.bandTicks(ref, m.marketBand, up);
+    return marketLimit(m, side, opposite);
   }
   const ticks = m.priceTicks(priceIn, 'price');
+  checkLimitBand(m, ticks, side);
+  return ticks;
+}
+
+/** A market order's limit in ticks: the market band's edge around the reference (or the best opposite price). */
+export function marketLimit(m: Market, side: 'buy' | 'sell', opposite: BookSide): number {
+  const bestOpp = m.book.bestPrice(opposite);
+  const ref = m.reference() ?? (bestOpp === null ? null : m.price(bestOpp));
+  if (ref === null)
+    throw new Rejection('NO_REFERENCE_PRICE', 'no mark, last or book price to protect a market order');
+  return m.bandTicks(ref, m.marketBand, side === 'buy');
+}
+
+/** A limit price within the limit band around the reference: a buy at most ref × (1 + band), a sell at least. */
+export function checkLimitBand(m: Market, ticks: number, side: 'buy' | 'sell'): void {
+  const up = side === 'buy';
   const ref = m.reference();
   if (ref !== null) {
     const bound = m.bandTicks(ref, m.limitBand, up);
@@ -96,5 +107,4 @@ export function orderLimit(
       );
     }
   }
-  return ticks;
 }

@@ -89,6 +89,7 @@ const safe = (v: bigint | number, what: string): number => {
 };
 
 export class PgJournalStore implements JournalStore {
+  readonly kind = 'postgres';
   readonly url: string;
   readonly schema: string;
   readonly client: pg.Client;

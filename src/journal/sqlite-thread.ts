@@ -98,6 +98,7 @@ export interface SqliteThreadStoreOptions {
 }
 
 export class SqliteThreadJournalStore implements JournalStore {
+  readonly kind = 'sqlite';
   readonly path: string;
   /** The calling thread's read-only connection (recovery, listings); exposed for tests and tools. */
   readonly reader: SqliteJournalStore;

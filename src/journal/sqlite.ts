@@ -79,6 +79,7 @@ type Row = [seq: number, time: number, command: Uint8Array, checksum: number, st
 type SnapshotRow = [seq: number, time: number, stateHash: string, checksum: number, data: Uint8Array];
 
 export class SqliteJournalStore implements JournalStore {
+  readonly kind = 'sqlite';
   readonly path: string;
   /** The connection; exposed for tests and tools (e.g. to inspect or damage records on purpose). */
   readonly db: Database.Database;

@@ -18,6 +18,7 @@ import {
 } from '../../src/engine/risk.ts';
 import { siloFigures } from '../../src/engine/silos.ts';
 import { isStrategyModel } from '../../src/engine/strategy-silos.ts';
+import { firesOnRise, reached } from '../../src/engine/trigger-index.ts';
 import type { ApplyResult, Command, MarketConfig } from '../../src/engine/types.ts';
 
 export const BTCUSDT: MarketConfig = {
@@ -184,6 +185,23 @@ export function engineProblems(e: Engine): string[] {
         bad(`${m.symbol}: resting order ${bo.id} is not in ${a.id}'s orders`);
     }
   }
+  // The trigger index holds exactly the untriggered trigger orders (each an open order of its account, checked below).
+  const untriggeredOn = new Map<Market, Set<object>>();
+  let untriggeredOpen = 0;
+  for (const m of e.markets.values()) {
+    const filed = m.triggers.orders();
+    untriggeredOn.set(m, new Set(filed));
+    if (filed.length !== m.triggers.size)
+      bad(`${m.symbol}: trigger index size ${m.triggers.size} != ${filed.length}`);
+    for (const o of filed)
+      if (o.account.orders.get(o.id) !== o || o.market !== m || o.trigger?.triggered !== false)
+        bad(`${m.symbol}: trigger index holds order ${o.id}, not an untriggered open order here`);
+  }
+  for (const a of e.accounts.values())
+    for (const o of a.orders.values()) if (o.trigger !== undefined && !o.trigger.triggered) untriggeredOpen++;
+  const filedTotal = [...untriggeredOn.values()].reduce((n, s) => n + s.size, 0);
+  if (filedTotal !== untriggeredOpen)
+    bad(`trigger indexes hold ${filedTotal} orders, accounts ${untriggeredOpen}`);
   for (const a of e.accounts.values()) {
     if (a.orders.size > MAX_OPEN_ORDERS_PER_ACCOUNT)
       bad(`${a.id}: ${a.orders.size} open orders > ${MAX_OPEN_ORDERS_PER_ACCOUNT}`);
@@ -196,7 +214,19 @@ export function engineProblems(e: Engine): string[] {
       if (oid !== o.id) bad(`${a.id}: order keyed ${oid} has id ${o.id}`);
       if (o.account !== a || o.accountId !== a.n) bad(`${a.id}: order ${o.id} belongs to another account`);
       if (e.markets.get(m.symbol) !== m) bad(`${a.id}: order ${o.id} on unknown market ${m.symbol}`);
-      if (o.level === null) bad(`${a.id}: order ${o.id} is not resting in the ${m.symbol} book`);
+      if (o.trigger !== undefined && !o.trigger.triggered) {
+        // An untriggered stop-loss / take-profit waits in the market's trigger index, not the book, reserving
+        // nothing; the mark has not reached it (it would have fired at the end of the command that moved it).
+        if (o.level !== null) bad(`${a.id}: untriggered order ${o.id} is in the ${m.symbol} book`);
+        if (!untriggeredOn.get(m)?.has(o))
+          bad(`${a.id}: untriggered order ${o.id} is not in the trigger index`);
+        if (!o.reduceOnly) bad(`${a.id}: trigger order ${o.id} is not reduce-only`);
+        const rising = firesOnRise(o.side, o.trigger.kind);
+        if (m.mark !== null && !m.closed && reached(rising, o.trigger.priceTicks, m.inst.tickSize, m.mark))
+          bad(
+            `${a.id}: trigger order ${o.id} at ${o.trigger.priceTicks} ticks left unfired at mark ${m.mark}`,
+          );
+      } else if (o.level === null) bad(`${a.id}: order ${o.id} is not resting in the ${m.symbol} book`);
       if (o.position !== a.positions.get(keyOf(o.position)))
         bad(`${a.id}: order ${o.id} points at a stale position`);
       if (o.mode !== o.position.mode)

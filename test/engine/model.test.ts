@@ -74,6 +74,7 @@ const KINDS = {
   postOnly: 5,
   market: 6,
   reduceOnly: 5,
+  trigger: 4,
   maxOrder: 4,
   crash: 1,
   cancel: 6,
@@ -684,6 +685,40 @@ function generate(e: Engine, ctx: GenCtx, step: Step): Gen {
       if (r.chance(0.1)) cmd.clientOrderId = `c${seed % 100_000}`;
       return valid(cmd);
     }
+    case 'trigger': {
+      // A stop-loss or take-profit (issue 20): mostly against the account's own position, its trigger 0.2–4 % from
+      // the mark on the side it waits for (sometimes already reached: WOULD_TRIGGER_IMMEDIATELY, nothing changes);
+      // market or limit (the limit up to 1 % beyond the trigger), its size up to the position or any.
+      const m = marketOf(e, r);
+      const p = e.accounts.get(acct)?.positions.get(m.symbol);
+      const held = p !== undefined && p.sign !== 0;
+      const side = held && r.chance(0.8) ? (p.sign > 0 ? 'sell' : 'buy') : r.pick(['buy', 'sell'] as const);
+      const kind = r.pick(['stopLoss', 'takeProfit'] as const);
+      const rising = (side === 'sell') === (kind === 'takeProfit');
+      const away = r.chance(0.1) ? -r.float(0, 0.005) : r.float(0.002, 0.04);
+      const trig = Math.max(1, Math.round(markTicks(m) * (1 + (rising ? away : -away))));
+      const lots = held && r.chance(0.7) ? 1 + r.below(p.lots) : lotsFor(m, r);
+      const limit = r.chance(0.3);
+      const cmd: Command = {
+        type: 'placeOrder',
+        account: acct,
+        symbol: m.symbol,
+        side,
+        orderType: limit ? 'limit' : 'market',
+        size: sizeStr(m, lots),
+        time,
+      };
+      const at = m.fmtPrice(m.price(trig));
+      if (kind === 'stopLoss') cmd.stopLossPrice = at;
+      else cmd.takeProfitPrice = at;
+      if (limit) {
+        const beyond = (side === 'buy' ? 1 : -1) * r.float(0, 0.01);
+        cmd.price = m.fmtPrice(m.price(Math.max(1, Math.round(trig * (1 + beyond)))));
+        if (r.chance(0.3)) cmd.timeInForce = 'IOC';
+      }
+      if (r.chance(0.1)) cmd.clientOrderId = `c${seed % 100_000}`;
+      return valid(cmd);
+    }
     case 'maxOrder': {
       // An opening order sized so its margin is about what the account has available (80–105 %): the boundary
       // of the pre-trade check, and accounts left with little slack for later fills and mark moves.
@@ -937,6 +972,8 @@ interface ShadowOrder {
   remaining: bigint;
   reduceOnly: boolean;
   tif: string;
+  /** A stop-loss / take-profit waiting for its price (in no book: it trades only after its orderTriggered). */
+  untriggered: boolean;
 }
 
 interface ShadowPos {
@@ -1101,7 +1138,10 @@ class Shadow {
             remaining: ev.size,
             reduceOnly: ev.reduceOnly,
             tif: ev.timeInForce,
+            untriggered: ev.triggerPrice !== undefined,
           });
+          if (ev.triggerPrice !== undefined && !ev.reduceOnly)
+            bad(`trigger order ${ev.orderId} not reduce-only`);
           break;
         }
         case 'trade': {
@@ -1112,6 +1152,8 @@ class Shadow {
             break;
           }
           if (ev.taker === ev.maker) bad(`self trade by ${ev.taker}`);
+          if (t.untriggered || mk.untriggered)
+            bad(`trade ${ev.takerOrderId}/${ev.makerOrderId} with an untriggered order`);
           if (t.account !== ev.taker || mk.account !== ev.maker)
             bad(`trade accounts do not match the orders`);
           if (t.side !== ev.takerSide || mk.side === t.side) bad(`trade sides wrong`);
@@ -1150,6 +1192,22 @@ class Shadow {
           );
           if (t.reduceOnly) reduceOnlyFillers.add(`${ev.taker}:${ev.symbol}`);
           if (mk.reduceOnly) reduceOnlyFillers.add(`${ev.maker}:${ev.symbol}`);
+          break;
+        }
+        case 'orderTriggered': {
+          // A stop-loss / take-profit the mark reached (after the liquidation sweep): live at its limit, its size
+          // capped at what the position could close.
+          isoLiq = null;
+          const o = this.orders.get(ev.orderId);
+          if (!o?.untriggered) bad(`orderTriggered for ${ev.orderId}, not an untriggered order`);
+          else if (ev.size <= 0n || ev.size > o.remaining)
+            bad(`order ${ev.orderId} triggered with ${ev.size} of ${o.remaining}`);
+          else {
+            o.price = ev.price;
+            o.remaining = ev.size;
+            o.tif = ev.timeInForce;
+            o.untriggered = false;
+          }
           break;
         }
         case 'orderCanceled': {

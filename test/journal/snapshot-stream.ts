@@ -289,6 +289,30 @@ export class RichStream {
         reduceOnly: true,
       };
     }
+    if (y >= 64 && y < 72 && m.mark !== null) {
+      // A stop-loss or take-profit (issue 20), mostly against the account's position, its trigger 0.3–5 % from the
+      // mark on the side it waits for (one in eight already reached: rejected); market, or limit 1 % beyond it.
+      const tSide = sign !== 0 && r.below(4) > 0 ? (sign > 0 ? 'sell' : 'buy') : side;
+      const kind = r.below(2) ? 'stopLoss' : 'takeProfit';
+      const rising = (tSide === 'sell') === (kind === 'takeProfit');
+      const markTicks = Math.max(1, Number(m.mark / m.inst.tickSize));
+      const away = r.below(8) === 0 ? -0.002 : 0.003 + r.next() * 0.05;
+      const trig = Math.max(1, Math.round(markTicks * (1 + (rising ? away : -away))));
+      const asLimit = r.below(3) === 0;
+      const limitTicks = Math.max(1, Math.round(trig * (tSide === 'buy' ? 1.01 : 0.99)));
+      if (sign !== 0 && r.below(2)) size = m.fmtSize(m.size(Math.max(1, lots)));
+      return {
+        ...base,
+        side: tSide,
+        orderType: asLimit ? 'limit' : 'market',
+        size,
+        ...(asLimit ? { price: m.fmtPrice(m.price(limitTicks)) } : {}),
+        ...(kind === 'stopLoss'
+          ? { stopLossPrice: m.fmtPrice(m.price(trig)) }
+          : { takeProfitPrice: m.fmtPrice(m.price(trig)) }),
+        ...(r.below(5) === 0 ? { clientOrderId: `t${time}` } : {}),
+      };
+    }
     // Mostly passive, some through the mark (they trade).
     const through = y < 45;
     const off = Math.round(refTicks * (through ? -0.012 : 0.0005 + r.next() * 0.006));

@@ -53,6 +53,7 @@ export function setMarkPrice(e: EngineState, cmd: Cmd<'setMarkPrice'>): undefine
   // ---- validated ----
   m.mark = price;
   e.sweepMarkets.add(m);
+  e.markMoved.add(m);
   e.events.push({ type: 'markPrice', symbol: m.symbol, price });
   return undefined;
 }
@@ -109,8 +110,9 @@ export function delistMarket(e: EngineState, cmd: Cmd<'delistMarket'>): undefine
     if (o.option?.underlying === m.symbol && !o.closed)
       throw new Rejection('MARKET_NOT_FLAT', `${o.symbol} is an open option on ${m.symbol}`);
   // Orders first: a reduce-only order resting against an open position is the step to finish before closing it.
-  if (m.book.orderCount() !== 0)
-    throw new Rejection('MARKET_NOT_FLAT', `${m.symbol} still has ${m.book.orderCount()} resting order(s)`);
+  const resting = m.book.orderCount() + m.triggers.size; // untriggered stop-loss / take-profit orders too
+  if (resting !== 0)
+    throw new Rejection('MARKET_NOT_FLAT', `${m.symbol} still has ${resting} resting order(s)`);
   // `m.positions` holds those that ever opened; a leverage or margin-mode setting, or an order that never filled,
   // leaves a flat Position in its account only. Every account is scanned (an admin command, once per market).
   const held = new Set<Position>(m.positions);

@@ -2,26 +2,39 @@
  * Order commands: placeOrder, cancelOrder, cancelAll, amendOrder. `placeOrder` is the whole pipeline in one
  * function: validate the fields, check pre-trade risk for the order's silo, then — validated — reserve what it
  * needs, match it (match.ts, which settles each fill through settle.ts) and rest or finish what is left. The sweep
- * and the events out follow in `apply`.
+ * and the events out follow in `apply`. A stop-loss / take-profit (`placeTrigger`) waits untriggered instead, in its
+ * market's trigger index; triggers.ts fires it when the mark reaches it.
  */
 import { maxBig } from '../../core/fixed.ts';
 import {
   type Account,
+  indexClientOrder,
   MAX_OPEN_ORDERS_PER_ACCOUNT,
   type Order,
   type Position,
   type PositionView,
   positionKey,
+  type Silo,
   unindexClientOrder,
+  untriggered,
 } from '../account.ts';
 import type { BookSide } from '../book.ts';
+import type { Market } from '../market.ts';
 import { cancelResting, finishOrder, fokLiquidity, match, rest } from '../match.ts';
 import { requireOracle } from '../oracle.ts';
 import { checkClose, checkTier, flatView, freeFor, orderNeeds } from '../pretrade.ts';
 import { closableLots } from '../risk.ts';
 import { release, reserve } from '../settle.ts';
 import { type EngineState, fmtMoney, positionOf, walletOf } from '../state.ts';
-import { type Cmd, type OrderSide, Rejection, type SelfTradePrevention, type TimeInForce } from '../types.ts';
+import { firesOnRise, reached } from '../trigger-index.ts';
+import {
+  type Cmd,
+  type OrderSide,
+  Rejection,
+  type SelfTradePrevention,
+  type TimeInForce,
+  type TriggerKind,
+} from '../types.ts';
 import { accountOf, marketOf, optionalSilo, orderLimit } from '../validate.ts';
 
 const TIFS: ReadonlySet<string> = new Set(['GTC', 'IOC', 'FOK', 'PO']);
@@ -42,7 +55,14 @@ export function placeOrder(e: EngineState, cmd: Cmd<'placeOrder'>): number {
     throw new Rejection('INVALID_COMMAND', 'market orders are IOC or FOK');
   const stp: SelfTradePrevention = cmd.stp ?? 'cancelTaker';
   if (!STPS.has(stp)) throw new Rejection('INVALID_COMMAND', 'bad stp');
-  const reduceOnly = cmd.reduceOnly === true;
+  // A stop-loss / take-profit is reduce-only by definition: `reduceOnly: false` contradicts it.
+  const trigger = cmd.stopLossPrice !== undefined || cmd.takeProfitPrice !== undefined;
+  if (trigger && cmd.reduceOnly === false)
+    throw new Rejection(
+      'INVALID_COMMAND',
+      'a stop-loss or take-profit order is reduce-only: reduceOnly false contradicts it',
+    );
+  const reduceOnly = cmd.reduceOnly === true || trigger;
   if (cmd.reduceOnly !== undefined && typeof cmd.reduceOnly !== 'boolean')
     throw new Rejection('INVALID_COMMAND', 'reduceOnly must be boolean');
   if (
@@ -65,6 +85,7 @@ export function placeOrder(e: EngineState, cmd: Cmd<'placeOrder'>): number {
     throw new Rejection('MARKET_CLOSED', `${m.symbol} is closed to new risk: reduce-only orders only`);
   const lots = m.sizeLots(cmd.size);
   const side = cmd.side;
+  if (trigger) return placeTrigger(e, cmd, a, m, silo, lots, tif, stp);
   const opposite: BookSide = side === 'buy' ? 'sell' : 'buy';
   const limitTicks = orderLimit(m, cmd.orderType, cmd.price, side, opposite);
   const rests = tif === 'GTC' || tif === 'PO';
@@ -147,6 +168,83 @@ export function placeOrder(e: EngineState, cmd: Cmd<'placeOrder'>): number {
   return order.id;
 }
 
+/**
+ * A trigger order (stop-loss / take-profit; placeOrder with `stopLossPrice` or `takeProfitPrice`, what placeOrder
+ * validated so far shared): reduce-only, it reserves nothing and waits untriggered in its market's trigger index until
+ * the mark reaches its trigger price (triggers.ts fires it). It may be placed with no position to reduce, or larger
+ * than the position (as on venues): what it can reduce is looked at when it fires, with the checks placeOrder runs on
+ * a reduce-only order then (the limit band too: around the mark at that moment, not this one's).
+ */
+function placeTrigger(
+  e: EngineState,
+  cmd: Cmd<'placeOrder'>,
+  a: Account,
+  m: Market,
+  silo: Silo | null,
+  lots: number,
+  tif: TimeInForce,
+  stp: SelfTradePrevention,
+): number {
+  if (cmd.stopLossPrice !== undefined && cmd.takeProfitPrice !== undefined)
+    throw new Rejection('INVALID_COMMAND', 'give stopLossPrice or takeProfitPrice, not both');
+  if (tif !== 'GTC' && tif !== 'IOC')
+    throw new Rejection(
+      'INVALID_COMMAND',
+      'a stop-loss or take-profit order is GTC or IOC (a market one IOC)',
+    );
+  const kind: TriggerKind = cmd.stopLossPrice !== undefined ? 'stopLoss' : 'takeProfit';
+  const triggerTicks = m.priceTicks(
+    cmd.stopLossPrice ?? cmd.takeProfitPrice,
+    kind === 'stopLoss' ? 'stopLossPrice' : 'takeProfitPrice',
+  );
+  let limitTicks = 0; // a market one's limit is the band edge when it fires
+  if (cmd.orderType === 'limit') limitTicks = m.priceTicks(cmd.price, 'price');
+  else if (cmd.price !== undefined) throw new Rejection('INVALID_COMMAND', 'market orders take no price');
+  if (a.orders.size >= MAX_OPEN_ORDERS_PER_ACCOUNT)
+    throw new Rejection('TOO_MANY_ORDERS', `at most ${MAX_OPEN_ORDERS_PER_ACCOUNT} open orders per account`);
+  const mark = m.mark;
+  if (mark === null)
+    throw new Rejection('NO_REFERENCE_PRICE', `${m.symbol} has no mark price yet for a trigger to watch`);
+  const rising = firesOnRise(cmd.side, kind);
+  if (reached(rising, triggerTicks, m.inst.tickSize, mark)) {
+    const name = kind === 'stopLoss' ? 'stop-loss' : 'take-profit';
+    throw new Rejection(
+      'WOULD_TRIGGER_IMMEDIATELY',
+      `${cmd.side} ${name} at ${m.fmtPrice(m.price(triggerTicks))} would trigger immediately: the mark ${m.fmtPrice(mark)} is ${rising ? 'at or above' : 'at or below'} it`,
+    );
+  }
+
+  // ---- validated; mutate from here on ----
+  const p = positionOf(e, a, m, silo);
+  const order = newOrder(e, a, p, cmd.side, limitTicks, lots, {
+    tif,
+    reduceOnly: true,
+    clientOrderId: cmd.clientOrderId ?? null,
+    stp,
+    reservedLots: 0,
+  });
+  order.trigger = { kind, priceTicks: triggerTicks, orderType: cmd.orderType, triggered: false };
+  a.orders.set(order.id, order);
+  indexClientOrder(order);
+  p.openOrders += 1;
+  m.triggers.add(order);
+  e.events.push({
+    type: 'orderAccepted',
+    orderId: order.id,
+    account: a.id,
+    symbol: m.symbol,
+    side: cmd.side,
+    price: m.price(limitTicks),
+    size: m.size(lots),
+    timeInForce: tif,
+    reduceOnly: true,
+    triggerKind: kind,
+    triggerPrice: m.price(triggerTicks),
+    orderType: cmd.orderType,
+  });
+  return order.id;
+}
+
 export function cancelOrder(e: EngineState, cmd: Cmd<'cancelOrder'>): undefined {
   const a = accountOf(e, cmd.account);
   const m = marketOf(e, cmd.symbol);
@@ -177,6 +275,12 @@ export function amendOrder(e: EngineState, cmd: Cmd<'amendOrder'>): undefined {
   const o = a.orders.get(cmd.orderId);
   if (!o || o.market !== m)
     throw new Rejection('UNKNOWN_ORDER', `no open order ${cmd.orderId} on ${m.symbol}`);
+  // Waiting for its price it is in no book to amend in; once triggered (a resting limit) it amends as any order.
+  if (untriggered(o))
+    throw new Rejection(
+      'TRIGGER_NOT_AMENDABLE',
+      `order ${o.id} is a ${o.trigger!.kind === 'stopLoss' ? 'stop-loss' : 'take-profit'} that has not triggered: cancel it and place a new one`,
+    );
   if (cmd.price === undefined && cmd.size === undefined)
     throw new Rejection('INVALID_COMMAND', 'amend needs a price or a size');
   const ticks =
