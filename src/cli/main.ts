@@ -15,6 +15,19 @@ export const defaultIO: CliIO = {
   readStdin: () => readFileSync(0, 'utf8'),
 };
 
+interface ServeCliOptions {
+  config?: string;
+  host?: string;
+  port?: string;
+  data?: string;
+  journal?: string;
+  demo?: boolean;
+  speed?: string;
+  traders?: string;
+  seed?: string;
+  duration?: string;
+}
+
 export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
   let code = 0;
   const program = new Command('ringfence')
@@ -89,13 +102,35 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('-p, --port <port>', 'listen port (RINGFENCE_PORT)')
     .option('--data <dir>', 'data directory for the SQLite journal (RINGFENCE_DATA)')
     .option('--journal <url>', 'journal: a SQLite path or postgres:// URL (RINGFENCE_JOURNAL_URL)')
-    .action(
-      async (opts: { config?: string; host?: string; port?: string; data?: string; journal?: string }) => {
-        // Imported on use: only this command needs fastify and the native SQLite binding.
-        const { runServe } = await import('../service/serve.ts');
-        code = await runServe(opts, io);
-      },
-    );
+    .option('--demo', 'a live demo: markets, a price replay, traders and a market maker on a temp journal')
+    .option('--speed <n>', 'demo: data minutes per wall second (default 10)')
+    .option('--traders <n>', 'demo: simulated traders (default 40)')
+    .option('--seed <n>', 'demo: seed of the traders and the synthetic markets (default 1)')
+    .option('--duration <seconds>', 'demo: stop after this long (default: run until Ctrl-C)')
+    .action(async (opts: ServeCliOptions) => {
+      const { demo, speed, traders, seed, duration, ...serve } = opts;
+      if (demo) {
+        if (serve.config || serve.data || serve.journal) {
+          io.stderr(
+            'ringfence serve: --demo runs on a temp journal and its own keys: drop --config, --data, --journal\n',
+          );
+          code = 2;
+          return;
+        }
+        // Imported on use, like serve.
+        const { runServeDemo } = await import('../service/demo.ts');
+        code = await runServeDemo({ ...serve, speed, traders, seed, duration }, io);
+        return;
+      }
+      if ([speed, traders, seed, duration].some((v) => v !== undefined)) {
+        io.stderr('ringfence serve: --speed, --traders, --seed and --duration go with --demo\n');
+        code = 2;
+        return;
+      }
+      // Imported on use: only this command needs fastify and the native SQLite binding.
+      const { runServe } = await import('../service/serve.ts');
+      code = await runServe(serve, io);
+    });
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

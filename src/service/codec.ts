@@ -133,16 +133,43 @@ export function marketView(m: Market): MarketView {
   };
 }
 
-export interface OrderView {
+/** A trigger order's fields on order views, answers and wire events (null / false for every other order). */
+export interface TriggerView {
+  triggerPrice: string | null;
+  stopLossPrice: string | null;
+  takeProfitPrice: string | null;
+  triggered: boolean;
+}
+
+export const NO_TRIGGER: TriggerView = {
+  triggerPrice: null,
+  stopLossPrice: null,
+  takeProfitPrice: null,
+  triggered: false,
+};
+
+/** The trigger fields of a stop-loss / take-profit at `price` (already formatted). */
+export function triggerView(kind: 'stopLoss' | 'takeProfit', price: string, triggered: boolean): TriggerView {
+  return {
+    triggerPrice: price,
+    stopLossPrice: kind === 'stopLoss' ? price : null,
+    takeProfitPrice: kind === 'takeProfit' ? price : null,
+    triggered,
+  };
+}
+
+export interface OrderView extends TriggerView {
   id: string;
   clientOrderId: string | null;
   symbol: string;
-  type: 'limit';
+  /** `market` only for a stop-loss / take-profit market order still waiting for its price. */
+  type: 'limit' | 'market';
   side: 'buy' | 'sell';
   timeInForce: string;
   postOnly: boolean;
   reduceOnly: boolean;
-  price: string;
+  /** Null for a stop-loss / take-profit market order still waiting (its limit is set when it fires). */
+  price: string | null;
   /** Size as placed (an amend changes `remaining`, not this). */
   amount: string;
   remaining: string;
@@ -154,25 +181,31 @@ export interface OrderView {
   silo: string | null;
 }
 
-/** A resting order (ccxt's Order for fetchOpenOrders). */
+/**
+ * A resting order (ccxt's Order for fetchOpenOrders), or a stop-loss / take-profit waiting for its price: status
+ * `open` with `triggered: false` (a market one has type `market` and price null until it fires).
+ */
 export function orderView(o: Order): OrderView {
   const m = o.market;
+  const t = o.trigger;
+  const waitingMarket = t !== undefined && !t.triggered && t.orderType === 'market';
   return {
     id: String(o.id),
     clientOrderId: o.clientOrderId,
     symbol: m.symbol,
-    type: 'limit',
+    type: waitingMarket ? 'market' : 'limit',
     side: o.side,
     timeInForce: o.tif === 'PO' ? 'PO' : o.tif,
     postOnly: o.tif === 'PO',
     reduceOnly: o.reduceOnly,
-    price: fmtPrice(m, m.price(o.priceTicks)),
+    price: waitingMarket ? null : fmtPrice(m, m.price(o.priceTicks)),
     amount: fmtSize(m, m.size(o.sizeLots)),
     remaining: fmtSize(m, m.size(o.remainingLots)),
     status: 'open',
     marginMode: o.mode,
     reserved: fmtMoney(m, o.reserved),
     silo: o.position.silo?.id ?? null,
+    ...(t === undefined ? NO_TRIGGER : triggerView(t.kind, fmtPrice(m, m.price(t.priceTicks)), t.triggered)),
   };
 }
 
@@ -259,7 +292,27 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
       return { ...ev, amount: asset(ev.asset, ev.amount) };
     case 'orderAccepted': {
       const m = mk(ev.symbol);
-      return { ...ev, orderId: String(ev.orderId), price: fmtPrice(m, ev.price), size: fmtSize(m, ev.size) };
+      const { triggerPrice, ...plain } = ev; // absent unless a trigger order
+      const out = { ...plain, orderId: String(ev.orderId), size: fmtSize(m, ev.size) };
+      if (ev.triggerKind === undefined || triggerPrice === undefined)
+        return { ...out, price: fmtPrice(m, ev.price) };
+      // A stop-loss / take-profit, accepted waiting for its price: the order views' trigger fields.
+      return {
+        ...out,
+        price: ev.orderType === 'market' ? null : fmtPrice(m, ev.price),
+        ...triggerView(ev.triggerKind, fmtPrice(m, triggerPrice), false),
+      };
+    }
+    case 'orderTriggered': {
+      const m = mk(ev.symbol);
+      return {
+        ...ev,
+        orderId: String(ev.orderId),
+        markPrice: fmtPrice(m, ev.markPrice),
+        price: fmtPrice(m, ev.price),
+        size: fmtSize(m, ev.size),
+        ...triggerView(ev.triggerKind, fmtPrice(m, ev.triggerPrice), true),
+      };
     }
     case 'orderCanceled': {
       const m = mk(ev.symbol);

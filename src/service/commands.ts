@@ -10,7 +10,16 @@ import { type Order, positionKey } from '../engine/account.ts';
 import type { Engine } from '../engine/engine.ts';
 import { positionView } from '../engine/readmodel.ts';
 import type { ApplyResult, EngineEvent, TimeInForce } from '../engine/types.ts';
-import { eventId, type FillView, fillOf, fmtMoney, fmtPrice, fmtSize } from './codec.ts';
+import {
+  eventId,
+  type FillView,
+  fillOf,
+  fmtMoney,
+  fmtPrice,
+  fmtSize,
+  NO_TRIGGER,
+  triggerView,
+} from './codec.ts';
 import { ApiError, rejection } from './errors.ts';
 import { withOptionFields } from './options.ts';
 import type {
@@ -48,6 +57,18 @@ export function placeOrderCommand(account: string, b: Static<typeof PlaceOrderBo
   }
   if (b.type === 'limit' && b.price === undefined)
     throw new ApiError(400, 'INVALID_REQUEST', 'a limit order needs a price');
+  // A stop-loss / take-profit: one trigger price, and reduce-only (implied; saying false is a contradiction).
+  const trigger = b.stopLossPrice !== undefined || b.takeProfitPrice !== undefined;
+  if (trigger) {
+    if (b.stopLossPrice !== undefined && b.takeProfitPrice !== undefined)
+      throw new ApiError(400, 'INVALID_REQUEST', 'give stopLossPrice or takeProfitPrice, not both');
+    if (b.reduceOnly === false)
+      throw new ApiError(
+        400,
+        'INVALID_REQUEST',
+        'a stop-loss or take-profit order is reduce-only: reduceOnly false contradicts it',
+      );
+  }
   // Optional fields are set only when present (the journal records exactly these keys, in this order); assigned
   // rather than spread, so an order builds one object.
   const cmd: Extract<CommandInput, { type: 'placeOrder' }> = {
@@ -64,6 +85,10 @@ export function placeOrderCommand(account: string, b: Static<typeof PlaceOrderBo
   if (b.clientOrderId !== undefined) cmd.clientOrderId = b.clientOrderId;
   if (b.stp !== undefined) cmd.stp = b.stp;
   if (b.silo !== undefined) cmd.silo = b.silo;
+  if (trigger) {
+    if (b.stopLossPrice !== undefined) cmd.stopLossPrice = b.stopLossPrice;
+    if (b.takeProfitPrice !== undefined) cmd.takeProfitPrice = b.takeProfitPrice;
+  }
   return cmd;
 }
 
@@ -252,6 +277,8 @@ export function orderResult(e: Engine, r: Accepted, b: Static<typeof PlaceOrderB
   const c = canceled as Extract<EngineEvent, { type: 'orderCanceled' }> | null;
   if (!a) throw new Error(`bug: order ${id} accepted without an orderAccepted event`);
   const remaining = c ? 0n : a.size - filled;
+  // A stop-loss / take-profit answers waiting for its price (open, nothing filled); a market one has no limit yet.
+  const waiting = a.triggerKind !== undefined && a.triggerPrice !== undefined;
   return {
     id: String(id),
     seq: r.seq,
@@ -263,7 +290,7 @@ export function orderResult(e: Engine, r: Accepted, b: Static<typeof PlaceOrderB
     timeInForce: a.timeInForce,
     reduceOnly: a.reduceOnly,
     postOnly: a.timeInForce === 'PO',
-    price: fmtPrice(m, a.price),
+    price: waiting && a.orderType === 'market' ? null : fmtPrice(m, a.price),
     amount: fmtSize(m, a.size),
     filled: fmtSize(m, filled),
     remaining: fmtSize(m, remaining),
@@ -275,6 +302,7 @@ export function orderResult(e: Engine, r: Accepted, b: Static<typeof PlaceOrderB
     fee: { cost: fmtMoney(m, fee), currency: m.asset },
     trades,
     silo: b.silo ?? null,
+    ...(waiting ? triggerView(a.triggerKind!, fmtPrice(m, a.triggerPrice!), false) : NO_TRIGGER),
   };
 }
 

@@ -8,6 +8,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { type Static, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { formatDecimal, InputError, parseDecimal } from '../core/fixed.ts';
+import { RATE_DP, RATE_ONE } from '../core/rates.ts';
 
 export const SCOPES = ['read', 'trade', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -16,6 +18,11 @@ export type Scope = (typeof SCOPES)[number];
 export const RESERVED_ACCOUNT_PREFIX = '@';
 export const BACKSTOP_ACCOUNT = '@insurance';
 const ACCOUNT_PATTERN = '^(@?[A-Za-z0-9_.-]{1,64})$';
+
+/** Margin-ratio alert levels per account (see parseAlertLevels). */
+export const MAX_ALERT_LEVELS = 5;
+/** A plain decimal with at most RATE_DP decimals (the range is checked by parseAlertLevels). */
+export const ALERT_LEVEL_PATTERN = '^[0-9]{1,2}(\\.[0-9]{1,10})?$';
 
 const RateLimitSchema = Type.Object(
   {
@@ -106,6 +113,26 @@ const FileSchema = Type.Object(
           fundingPerMarket: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
           /** Accounts with a private history kept (least recently active evicted first). */
           maxAccounts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+          /** Candles kept per market, timeframe and price (mark, last). */
+          candles: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+          /** Insurance fund balances kept per asset (one per command that changed it). */
+          insurancePerAsset: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Margin-ratio alerts: the default levels (an account may set its own) and the recovery hysteresis. */
+    alerts: Type.Optional(
+      Type.Object(
+        {
+          levels: Type.Optional(
+            Type.Array(Type.String({ pattern: ALERT_LEVEL_PATTERN }), {
+              minItems: 1,
+              maxItems: MAX_ALERT_LEVELS,
+            }),
+          ),
+          /** A level is recovered below once the ratio is under level × (1 − hysteresis). */
+          hysteresis: Type.Optional(Type.String({ pattern: ALERT_LEVEL_PATTERN })),
         },
         { additionalProperties: false },
       ),
@@ -132,6 +159,8 @@ const FileSchema = Type.Object(
     docs: Type.Optional(Type.Union([Type.Boolean(), ExposureSchema])),
     /** Who may read /metrics; the same choices and default as `docs`. */
     metrics: Type.Optional(ExposureSchema),
+    /** Serve the web app (dist/web, built by `npm ci`) at `/` (default true; it is inert without the build). */
+    webApp: Type.Optional(Type.Boolean()),
     /**
      * Which proxies to believe about the client's address (X-Forwarded-For): `false` (none: the peer is the
      * client), the proxies' addresses / CIDR blocks (each hop from a listed address is stripped, the first
@@ -196,6 +225,14 @@ export interface ServiceConfig {
     perAccount: number;
     fundingPerMarket: number;
     maxAccounts: number;
+    candles: number;
+    insurancePerAsset: number;
+  };
+  alerts: {
+    /** Margin-ratio levels, decimal strings in (0, 1], strictly increasing, 1 to 5 of them. */
+    levels: string[];
+    /** In [0, 0.5]: a level is recovered below once the ratio is under level × (1 − hysteresis). */
+    hysteresis: string;
   };
   journal: {
     maxBatch: number;
@@ -207,6 +244,7 @@ export interface ServiceConfig {
   /** `auto`: public on a loopback address, admin otherwise (see `exposureOf`); true/false: public/off. */
   docs: Exposure | 'auto' | boolean;
   metrics: Exposure | 'auto';
+  webApp: boolean;
   trustProxy: boolean | string[];
   http: {
     requestTimeoutMs: number;
@@ -273,7 +311,10 @@ export function defaultConfig(): ServiceConfig {
       perAccount: 500,
       fundingPerMarket: 500,
       maxAccounts: 10_000,
+      candles: 1_000,
+      insurancePerAsset: 1_000,
     },
+    alerts: { levels: ['0.5', '0.8', '0.9'], hysteresis: '0.02' },
     journal: {
       maxBatch: 4_096,
       hashEvery: 100_000,
@@ -283,6 +324,7 @@ export function defaultConfig(): ServiceConfig {
     },
     docs: 'auto',
     metrics: 'auto',
+    webApp: true,
     trustProxy: false,
     http: {
       requestTimeoutMs: 30_000,
@@ -299,6 +341,7 @@ export function mergeConfig(base: ServiceConfig, f: ConfigFile): ServiceConfig {
     ...base,
     ws: { ...base.ws, ...defined(f.ws ?? {}) },
     history: { ...base.history, ...defined(f.history ?? {}) },
+    alerts: { ...base.alerts, ...defined(f.alerts ?? {}) },
     journal: { ...base.journal, ...defined(f.journal ?? {}) },
     http: { ...base.http, ...defined(f.http ?? {}) },
   };
@@ -315,6 +358,7 @@ export function mergeConfig(base: ServiceConfig, f: ConfigFile): ServiceConfig {
   if (f.keys !== undefined) out.keys = f.keys;
   if (f.docs !== undefined) out.docs = f.docs === true ? 'public' : f.docs === false ? 'off' : f.docs;
   if (f.metrics !== undefined) out.metrics = f.metrics;
+  if (f.webApp !== undefined) out.webApp = f.webApp;
   if (f.trustProxy !== undefined) out.trustProxy = f.trustProxy;
   return out;
 }
@@ -397,6 +441,13 @@ export function loadConfig(opts: LoadOptions = {}): ServiceConfig {
 /** Cross-field rules of a merged configuration. */
 export function checkConfig(cfg: ServiceConfig): void {
   checkKeys(cfg.keys);
+  try {
+    parseAlertLevels(cfg.alerts.levels, 'alerts.levels');
+    parseHysteresis(cfg.alerts.hysteresis, 'alerts.hysteresis');
+  } catch (e) {
+    if (e instanceof InputError) throw new ConfigError(e.message);
+    throw e;
+  }
   if (cfg.http.headersTimeoutMs > cfg.http.requestTimeoutMs)
     throw new ConfigError('http.headersTimeoutMs: must not exceed http.requestTimeoutMs');
   if (Array.isArray(cfg.trustProxy))
@@ -461,3 +512,34 @@ export function checkKeys(keys: readonly KeyConfig[]): void {
     });
   });
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Margin-ratio alert levels (the config's defaults and an account's own, PUT /api/v1/alerts)
+
+/**
+ * Alert levels as RATE_DP fixed point: 1 to 5 of them, each in (0, 1] (1: liquidatable), strictly increasing.
+ * Throws an InputError naming `where` and the bad entry.
+ */
+export function parseAlertLevels(levels: readonly string[], where: string): bigint[] {
+  if (levels.length < 1 || levels.length > MAX_ALERT_LEVELS)
+    throw new InputError(where, `must have 1 to ${MAX_ALERT_LEVELS} levels, got ${levels.length}`);
+  const out: bigint[] = [];
+  levels.forEach((s, i) => {
+    const v = parseDecimal(s, `${where}[${i}]`, { dp: RATE_DP, positive: true, maxAbs: RATE_ONE });
+    if (out.length > 0 && v <= out[out.length - 1]!)
+      throw new InputError(
+        `${where}[${i}]`,
+        `levels must be strictly increasing, got ${s} after ${levels[i - 1]}`,
+      );
+    out.push(v);
+  });
+  return out;
+}
+
+/** The hysteresis in [0, 0.5], RATE_DP fixed point. */
+export function parseHysteresis(s: string, where: string): bigint {
+  return parseDecimal(s, where, { dp: RATE_DP, maxAbs: RATE_ONE / 2n });
+}
+
+/** RATE_DP fixed point as the decimal string a client sent (trailing zeros trimmed). */
+export const fmtLevel = (v: bigint): string => formatDecimal(v, RATE_DP);

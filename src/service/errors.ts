@@ -85,6 +85,9 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
   DUPLICATE_CLIENT_ORDER_ID: 409,
   // The service stamps commands with a time that never goes backwards; seeing this is a service bug.
   TIME_WENT_BACKWARDS: 409,
+  // A stop-loss / take-profit the mark has already reached (Binance's -2021), or amended before it triggered.
+  WOULD_TRIGGER_IMMEDIATELY: 409,
+  TRIGGER_NOT_AMENDABLE: 409,
   INSUFFICIENT_BALANCE: 422,
   INSUFFICIENT_MARGIN: 422,
   CLOSE_RAISES_REQUIREMENT: 422,

@@ -219,17 +219,7 @@ export class Histories {
 
   liquidationViews(e: Engine, symbol: string, limit: number): PublicLiquidation[] {
     const m = e.markets.get(symbol)!;
-    return this.liquidations.latest(symbol, limit).map(({ seq, index, time, ev }) => ({
-      id: eventId(seq, index),
-      symbol: ev.symbol,
-      timestamp: time,
-      side: ev.side,
-      contracts: fmtSize(m, ev.size),
-      price: fmtPrice(m, ev.price),
-      quoteValue: fmtMoney(m, notional(m.inst, ev.size, ev.price, 'ceil')),
-      stage: ev.stage,
-      mode: ev.mode,
-    }));
+    return this.liquidations.latest(symbol, limit).map((x) => publicLiquidation(m, x));
   }
 
   fundingRateViews(e: Engine, symbol: string, limit: number): FundingRateRecord[] {
@@ -258,6 +248,24 @@ export class Histories {
         };
       });
   }
+}
+
+/** A liquidation stage as the public list and the `liquidations.<SYMBOL>` stream show it (no account ids). */
+export function publicLiquidation(
+  m: Market,
+  { seq, index, time, ev }: Entry<Ev<'liquidation'>>,
+): PublicLiquidation {
+  return {
+    id: eventId(seq, index),
+    symbol: ev.symbol,
+    timestamp: time,
+    side: ev.side,
+    contracts: fmtSize(m, ev.size),
+    price: fmtPrice(m, ev.price),
+    quoteValue: fmtMoney(m, notional(m.inst, ev.size, ev.price, 'ceil')),
+    stage: ev.stage,
+    mode: ev.mode,
+  };
 }
 
 export function fundingRateView(m: Market, ev: Ev<'fundingRate'>): FundingRateRecord {

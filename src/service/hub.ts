@@ -4,9 +4,10 @@
  * so the engine never waits for a client.
  *
  * Topics: public `orderbook.<SYMBOL>`, `trades.<SYMBOL>`, `mark.<SYMBOL>`, `funding.<SYMBOL>`, `options.<UNDERLYING>`
- * (vol updates of that underlying's option expiries: marks and IVs); private, one set per
- * account, `orders`, `fills`, `positions`, `marginCalls`, `liquidations`, `silos` — keyed internally as
- * `<topic>@<account>`.
+ * (vol updates of that underlying's option expiries: marks and IVs), `candles.<SYMBOL>.<timeframe>` (mark candles),
+ * `insurance.<ASSET>`, `liquidations.<SYMBOL>`; admin-only `liquidations.all` (keyed `liquidations.*`, which no
+ * symbol can be); private, one set per account, `orders`, `fills`, `positions`, `marginCalls`, `liquidations`,
+ * `silos`, `alerts` — keyed internally as `<topic>@<account>`.
  */
 import { toJson } from './codec.ts';
 
@@ -18,6 +19,7 @@ export const PRIVATE_TOPICS = [
   'marginCalls',
   'liquidations',
   'silos',
+  'alerts',
 ] as const;
 export type PublicTopic = (typeof PUBLIC_TOPICS)[number];
 export type PrivateTopic = (typeof PRIVATE_TOPICS)[number];
@@ -30,6 +32,12 @@ export interface Subscriber {
 
 export const publicKey = (topic: PublicTopic, symbol: string): string => `${topic}.${symbol}`;
 export const privateKey = (topic: PrivateTopic, account: string): string => `${topic}@${account}`;
+export const candleKey = (symbol: string, timeframe: string): string => `candles.${symbol}.${timeframe}`;
+export const insuranceKey = (asset: string): string => `insurance.${asset}`;
+export const liquidationsKey = (symbol: string): string => `liquidations.${symbol}`;
+/** Every market's liquidations with account ids (admin keys only); `*` is in no market symbol. */
+export const ALL_LIQUIDATIONS_KEY = 'liquidations.*';
+export const ALL_LIQUIDATIONS_TOPIC = 'liquidations.all';
 
 export class Hub {
   private readonly topics = new Map<string, Set<Subscriber>>();

@@ -3,6 +3,7 @@
  * Label values are bounded: command types and reject codes are closed sets, symbols and assets are bounded by the
  * engine's market limit, routes by the route table.
  */
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MetricsSource {
@@ -37,6 +38,10 @@ export class Metrics {
     { route: string; method: string; status: string; n: number }
   >();
   private readonly commandCounts = new Map<string, { type: string; result: string; n: number }>();
+  /** Commands per whole second over the last RATE_WINDOW_S seconds (the stats read's commandsPerSecond). */
+  readonly commandRate = new RateWindow(RATE_WINDOW_S);
+  /** Event-loop delay, sampled while a server runs (buildServer starts and stops it). */
+  readonly loopLag = new LoopLag();
   private source: MetricsSource | null = null;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -151,6 +156,7 @@ export class Metrics {
   }
 
   countCommand(type: string, result: string): void {
+    this.commandRate.add(performance.now());
     const key = `${type} ${result}`;
     const c = this.commandCounts.get(key);
     if (c) c.n += 1;
@@ -167,5 +173,103 @@ export class Metrics {
 
   attach(source: MetricsSource): void {
     this.source = source;
+  }
+
+  /**
+   * Totals since start: commands submitted (every result), those rejected by the engine (results other than
+   * `accepted` and `error`, a journal failure), and HTTP requests answered.
+   */
+  totals(): { commands: number; rejects: number; http: number } {
+    let commands = 0;
+    let rejects = 0;
+    for (const c of this.commandCounts.values()) {
+      commands += c.n;
+      if (c.result !== 'accepted' && c.result !== 'error') rejects += c.n;
+    }
+    let http = 0;
+    for (const c of this.httpCounts.values()) http += c.n;
+    return { commands, rejects, http };
+  }
+}
+
+/** Seconds `commandsPerSecond` averages over. */
+export const RATE_WINDOW_S = 10;
+
+/**
+ * Events per whole second over the last `seconds` seconds, in a ring of per-second counts allocated once: `add` is a
+ * division and an increment (no allocation), `perSecond` sums the ring. Times are `performance.now()` ms.
+ */
+export class RateWindow {
+  private readonly counts: Float64Array;
+  /** The second (performance.now() / 1000, floored) the newest bucket counts. */
+  private head = 0;
+  private readonly started = performance.now();
+
+  constructor(readonly seconds: number) {
+    this.counts = new Float64Array(seconds);
+  }
+
+  add(nowMs: number): void {
+    this.advance(Math.floor(nowMs / 1000));
+    const i = this.head % this.seconds;
+    this.counts[i] = (this.counts[i] ?? 0) + 1;
+  }
+
+  /**
+   * The mean rate over the window ending now: the events of the current second and the `seconds − 1` before it,
+   * over the time they span (less while the window is younger than that).
+   */
+  perSecond(nowMs: number): number {
+    this.advance(Math.floor(nowMs / 1000));
+    let n = 0;
+    for (const c of this.counts) n += c;
+    const span = Math.min(this.seconds - 1 + (nowMs % 1000) / 1000, (nowMs - this.started) / 1000);
+    return span > 0 ? n / span : 0;
+  }
+
+  /** Moves the newest bucket to second `sec`, emptying the seconds skipped. */
+  private advance(sec: number): void {
+    if (sec <= this.head) return;
+    const gap = Math.min(sec - this.head, this.seconds);
+    for (let i = 1; i <= gap; i++) this.counts[(this.head + i) % this.seconds] = 0;
+    this.head = sec;
+  }
+}
+
+/**
+ * Event-loop delay (perf_hooks.monitorEventLoopDelay) in windows of `windowMs`: the figures of the last complete
+ * window (of the current one until the first completes), so a read reflects recent load, not the whole uptime.
+ */
+export class LoopLag {
+  private readonly h: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  private timer: NodeJS.Timeout | null = null;
+  private last: { p99Ms: number; meanMs: number } | null = null;
+
+  constructor(readonly windowMs = RATE_WINDOW_S * 1000) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.h.enable();
+    this.timer = setInterval(() => {
+      this.last = this.read();
+      this.h.reset();
+    }, this.windowMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.h.disable();
+  }
+
+  /** p99 and mean delay in ms (0 before any sample). */
+  figures(): { p99Ms: number; meanMs: number } {
+    return this.last ?? this.read();
+  }
+
+  private read(): { p99Ms: number; meanMs: number } {
+    if (this.h.count === 0) return { p99Ms: 0, meanMs: 0 };
+    return { p99Ms: this.h.percentile(99) / 1e6, meanMs: this.h.mean / 1e6 };
   }
 }

@@ -10,7 +10,9 @@
  * - a resting order leaves by `orderCanceled` (with its remaining size) or by trades against it as maker (`trade`
  *   events carry the maker's price and the size); `orderAmended` moves or resizes it;
  * - an incoming order announces itself with `orderAccepted`; after its command it rests with whatever neither
- *   traded (as taker) nor was cancelled — only GTC and post-only orders can rest at all.
+ *   traded (as taker) nor was cancelled — only GTC and post-only orders can rest at all. A stop-loss / take-profit
+ *   (`orderAccepted` with a `triggerPrice`) waits outside the book: it is incoming only once `orderTriggered` says
+ *   so, and a cancel before that finds no resting order to remove.
  * `verifyAgainst(engine)` checks the mirror equals the engine's book (tests; and whenever nothing is pending).
  */
 import type { Engine } from '../engine/engine.ts';
@@ -151,12 +153,24 @@ export class Mirror {
           deltas.delete(ev.symbol);
           break;
         case 'orderAccepted':
+          // A stop-loss / take-profit waiting for its price is in no book: it enters (as incoming) when it fires.
+          if (ev.triggerPrice !== undefined) break;
           incoming.set(ev.orderId, {
             symbol: ev.symbol,
             side: ev.side,
             price: ev.price,
             remaining: ev.size,
             canRest: ev.timeInForce === 'GTC' || ev.timeInForce === 'PO',
+            done: false,
+          });
+          break;
+        case 'orderTriggered':
+          incoming.set(ev.orderId, {
+            symbol: ev.symbol,
+            side: ev.side,
+            price: ev.price,
+            remaining: ev.size,
+            canRest: ev.timeInForce === 'GTC',
             done: false,
           });
           break;

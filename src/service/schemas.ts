@@ -104,6 +104,13 @@ export const PlaceOrderBody = Type.Object(
     ),
     /** A named silo: the order trades that silo's leg on the market (absent: the default position, as before). */
     silo: Type.Optional(SiloId),
+    /**
+     * A trigger order (at most one of the two): reduce-only (`reduceOnly: false` is an error), it waits until the
+     * mark reaches this price, then becomes this order (market, or limit at `price`). 409 WOULD_TRIGGER_IMMEDIATELY
+     * if the mark is already there.
+     */
+    stopLossPrice: Type.Optional(Decimal),
+    takeProfitPrice: Type.Optional(Decimal),
     account: ActFor,
   },
   strict,
@@ -601,16 +608,28 @@ export const FillViewSchema = Type.Object({
   fee: Type.Object({ cost: Str, currency: Str }),
 });
 
+/** A trigger order's fields on an order view or answer (all null / false for any other order). */
+const TriggerFields = {
+  /** The stop-loss or take-profit price (whichever it has). */
+  triggerPrice: NStr,
+  stopLossPrice: NStr,
+  takeProfitPrice: NStr,
+  /** A trigger order that fired (then a live order like any other); false while it waits, and for other orders. */
+  triggered: Type.Boolean(),
+};
+
 export const OrderViewSchema = Type.Object({
   id: Str,
   clientOrderId: NStr,
   symbol: Str,
-  type: Type.Literal('limit'),
+  /** `market` only for a stop-loss / take-profit market order still waiting for its price. */
+  type: Type.Union([Type.Literal('limit'), Type.Literal('market')]),
   side: Side,
   timeInForce: Str,
   postOnly: Type.Boolean(),
   reduceOnly: Type.Boolean(),
-  price: Str,
+  /** The limit; null for a stop-loss / take-profit market order still waiting (its limit is set when it fires). */
+  price: NStr,
   amount: Str,
   remaining: Str,
   status: Type.Literal('open'),
@@ -618,6 +637,7 @@ export const OrderViewSchema = Type.Object({
   reserved: Str,
   /** The named silo the order trades in; null: the default position. */
   silo: NStr,
+  ...TriggerFields,
 });
 
 /** A cancelled order: its remaining size when it was cancelled. */
@@ -683,8 +703,8 @@ export const OrderResultSchema = Type.Object({
   timeInForce: Str,
   reduceOnly: Type.Boolean(),
   postOnly: Type.Boolean(),
-  /** The limit (a market order's is its protective band edge). */
-  price: Str,
+  /** The limit (a market order's is its protective band edge; null for a stop-loss / take-profit market order). */
+  price: NStr,
   amount: Str,
   filled: Str,
   remaining: Str,
@@ -696,6 +716,7 @@ export const OrderResultSchema = Type.Object({
   trades: Type.Array(FillViewSchema),
   /** The named silo the order trades in; null: the default position. */
   silo: NStr,
+  ...TriggerFields,
 });
 
 export const PositionViewSchema = Type.Object({
@@ -712,6 +733,15 @@ export const PositionViewSchema = Type.Object({
   maintenanceMargin: Str,
   marginRatio: NStr,
   liquidationPrice: NStr,
+  /**
+   * How far the mark is from the liquidation price, in percent of the mark (2 decimals, rounded down: toward
+   * danger): positive while the mark is on the safe side, negative past it; null without a liquidation price.
+   */
+  liquidationDistancePercent: NStr,
+  /** Where the position's own backing is used up (null: a named silo's leg, an option, or none). */
+  bankruptcyPrice: NStr,
+  /** Auto-add margin (of the isolated position, or of the silo a leg is in); null: off. */
+  autoAddMargin: Nullable(Type.Object({ policy: Str, trigger: Str })),
   unrealizedPnl: Str,
   realizedPnl: Str,
   marginMode: Type.Union([Type.Literal('isolated'), Type.Literal('cross')]),
@@ -777,6 +807,8 @@ export const SiloViewSchema = Type.Object({
   maxRemovable: Str,
   legs: Type.Array(PositionViewSchema),
   liquidationPrices: Type.Record(Type.String(), NStr),
+  /** Per leg symbol: how far its mark is from its liquidation price above, percent of the mark (as on a position). */
+  liquidationDistancePercent: Type.Record(Type.String(), NStr),
   /** Option strategy models: worst loss at expiry (null: unbounded, or another model). */
   maxLoss: NStr,
   /** The recognised strategies' types joined by " + " (null: none, or another model). */

@@ -57,6 +57,7 @@ export async function startServer(
     },
     tickIntervalMs: cfg.tickIntervalMs,
     history: cfg.history,
+    alerts: cfg.alerts,
     metrics,
     ...(opts.logger ? { log: opts.logger } : {}),
     ...(opts.now ? { now: opts.now } : {}),

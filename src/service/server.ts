@@ -34,12 +34,15 @@ import { ApiError, describeIssues, type ErrorCode, type ValidationIssue } from '
 import { Metrics } from './metrics.ts';
 import { registerAccountRoutes } from './routes/account.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
+import { registerMonitorRoutes } from './routes/monitor.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { registerOptionRoutes } from './routes/options.ts';
 import { registerPublicRoutes } from './routes/public.ts';
+import { registerSeriesRoutes } from './routes/series.ts';
 import { registerSiloRoutes } from './routes/silos.ts';
 import { registerTradeRoutes } from './routes/trade.ts';
 import type { Service } from './service.ts';
+import { registerWebApp } from './web.ts';
 import { WsGateway } from './ws.ts';
 
 export type App = FastifyInstance<
@@ -51,7 +54,8 @@ export type App = FastifyInstance<
 >;
 
 /** Which requests a route accepts: anyone (per-IP limits), or signed requests of a key with this scope. */
-export type RouteAuth = 'public' | Scope;
+/** Who may call a route: anyone, any valid key whatever its scopes (`key`: "who am I"), or a key with a scope. */
+export type RouteAuth = 'public' | 'key' | Scope;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -320,7 +324,7 @@ export async function buildServer(
         }
         throw e;
       }
-      requireScope(p, auth);
+      if (auth !== 'key') requireScope(p, auth);
       req.principal = p;
     }
     if (req.jsonError !== null)
@@ -406,13 +410,16 @@ export async function buildServer(
     },
   };
   registerPublicRoutes(app, ctx);
+  registerSeriesRoutes(app, ctx);
   registerAccountRoutes(app, ctx);
   registerTradeRoutes(app, ctx);
   registerSiloRoutes(app, ctx);
   registerOptionRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerMonitorRoutes(app, ctx);
   registerOpsRoutes(app, ctx);
   ws.register(app);
+  if (config.webApp) await registerWebApp(app);
   return app;
 }
 

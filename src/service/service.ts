@@ -16,17 +16,30 @@
  */
 import { formatDecimal } from '../core/fixed.ts';
 import type { Engine } from '../engine/engine.ts';
+import { type PositionView, positionView } from '../engine/readmodel.ts';
 import type { ApplyResult, Command, EngineEvent } from '../engine/types.ts';
 import { Journal, type JournalOptions, JournalWriteError, type RecoveryReport } from '../journal/journal.ts';
 import type { JournalStore, SnapshotInfo } from '../journal/store.ts';
+import { type AlertSnapshot, Alerts, type MarginAlert } from './alerts.ts';
 import { eventId, fillOf, fmtLevels, fmtPrice, fmtSize, publicTrade, wireEvent } from './codec.ts';
 import { defaultConfig, type ServiceConfig } from './config.ts';
 import { ApiError } from './errors.ts';
-import { accountEventView, type Entry, fundingRateView, Histories } from './history.ts';
-import { Hub, type PrivateTopic, privateKey, publicKey } from './hub.ts';
+import { accountEventView, type Entry, fundingRateView, Histories, publicLiquidation } from './history.ts';
+import {
+  ALL_LIQUIDATIONS_KEY,
+  ALL_LIQUIDATIONS_TOPIC,
+  candleKey,
+  Hub,
+  insuranceKey,
+  liquidationsKey,
+  type PrivateTopic,
+  privateKey,
+  publicKey,
+} from './hub.ts';
 import type { Metrics } from './metrics.ts';
 import { type BookDelta, Mirror } from './mirror.ts';
-import { type Captured, captureOptionsTopic } from './options.ts';
+import { type Captured, captureOptionsTopic, withOptionFieldsOf } from './options.ts';
+import { Candles, InsuranceHistory, insuranceJson, TIMEFRAMES, type Timeframe } from './series.ts';
 import { siloItems } from './silos.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -51,6 +64,8 @@ export interface ServiceOptions {
   /** 0 disables the scheduled tick. */
   tickIntervalMs?: number;
   history?: ServiceConfig['history'];
+  /** Margin-ratio alerts: default levels and hysteresis (see alerts.ts). */
+  alerts?: ServiceConfig['alerts'];
   log?: Log;
   metrics?: Metrics;
 }
@@ -59,6 +74,11 @@ export interface Committed {
   seq: number;
   time: number;
   events: readonly EngineEvent[];
+  /**
+   * By event index: the position a `position` or `fundingPaid` event is about, as GET positions shows it right after
+   * the command (null: flat), captured at apply time for accounts with a `positions` subscriber.
+   */
+  views?: ReadonlyMap<number, PositionView | null> | null;
 }
 
 export class Service {
@@ -66,7 +86,15 @@ export class Service {
   mirror: Mirror;
   readonly hub = new Hub();
   readonly history: Histories;
+  /** Margin-ratio alerts of the accounts with an `alerts` subscriber (alerts.ts). */
+  readonly alerts: Alerts;
+  /** OHLCV candles per market (series.ts). */
+  readonly candles: Candles;
+  /** The insurance fund per asset over time (series.ts). */
+  readonly insurance: InsuranceHistory;
   readonly now: () => number;
+  /** performance.now() when the service opened (its uptime; recoveries keep it). */
+  readonly startedAt = performance.now();
   readonly log: Log;
   readonly metrics: Metrics | null;
   /** The last seq published (every accepted seq is published exactly once, in order). */
@@ -88,6 +116,13 @@ export class Service {
     this.log = opts.log ?? silentLog;
     this.metrics = opts.metrics ?? null;
     this.history = new Histories(opts.history ?? defaultConfig().history);
+    const defaults = defaultConfig();
+    this.alerts = new Alerts(opts.alerts ?? defaults.alerts);
+    this.candles = new Candles(opts.history?.candles ?? defaults.history.candles);
+    this.insurance = new InsuranceHistory(
+      opts.history?.insurancePerAsset ?? defaults.history.insurancePerAsset,
+    );
+    this.insurance.reset(journal.engine);
     this.mirror = Mirror.fromEngine(journal.engine);
     this.published = journal.engine.seq;
   }
@@ -132,13 +167,17 @@ export class Service {
     }
     // The journal applies synchronously: a stream item that needs the state after exactly this command (a vol
     // update's marks and IVs) is captured now, and published with the command once it is committed.
-    const captured = this.engine.seq !== seqBefore ? this.capture(cmd) : null;
+    const applied = this.engine.seq !== seqBefore;
+    const captured = applied ? this.capture(cmd) : null;
+    const views = applied ? this.captureViews() : null;
+    const alerts = applied ? this.captureAlerts() : null;
     return pending.then(
       (res) => {
         // Runs in commit order, before any later command's continuation: publish here, not after another await.
         if (res.ok) {
-          this.safePublish({ seq: res.seq, time, events: res.events });
+          this.safePublish({ seq: res.seq, time, events: res.events, views });
           if (captured) this.publishCaptured(res.seq, time, captured);
+          if (alerts) this.publishAlerts(res.seq, time, alerts);
         }
         if (this.metrics) {
           this.metrics.countCommand(cmd.type, res.ok ? 'accepted' : res.code);
@@ -188,6 +227,9 @@ export class Service {
   private rebuildMirror(): void {
     this.mirror = Mirror.fromEngine(this.engine);
     this.mirrorStale = false;
+    // The engine is exactly the committed state here: what the series follow from events is re-read from it.
+    this.insurance.reset(this.engine);
+    this.resyncAlerts();
     for (const f of this.rebuildListeners) {
       try {
         f(this.mirror);
@@ -258,6 +300,76 @@ export class Service {
     }
   }
 
+  /**
+   * The `positions` stream's views (see Committed.views), read from the engine right after the command applied —
+   * later commands may be applied before this one is committed and published. Null when no event needs one. A
+   * failure is logged and the stream items go without views (the command is applied).
+   */
+  private captureViews(): Map<number, PositionView | null> | null {
+    const e = this.engine;
+    const evs = e.events;
+    let out: Map<number, PositionView | null> | null = null;
+    try {
+      for (let i = 0; i < evs.length; i++) {
+        const ev = evs[i]!;
+        if (ev.type !== 'position' && ev.type !== 'fundingPaid') continue;
+        if (!this.hub.has(privateKey('positions', ev.account))) continue;
+        out ??= new Map();
+        out.set(i, streamView(e, ev.account, ev.symbol, ev.silo ?? null));
+      }
+    } catch (err) {
+      this.log.error({ err }, 'capturing position views for the positions stream failed');
+      return null;
+    }
+    return out;
+  }
+
+  /** Margin alerts of the command just applied (alerts.ts); a failure is logged and sends nothing. */
+  private captureAlerts(): Map<string, MarginAlert[]> | null {
+    try {
+      return this.alerts.capture(this.engine);
+    } catch (e) {
+      this.log.error({ err: e }, 'capturing margin alerts failed');
+      return null;
+    }
+  }
+
+  /** Never throws: it runs on the acknowledgement path of a durable command (see safePublish). */
+  private publishAlerts(seq: number, time: number, alerts: Map<string, MarginAlert[]>): void {
+    try {
+      for (const [account, items] of alerts) {
+        const key = privateKey('alerts', account);
+        this.hub.publish(key, () => ({ topic: 'alerts', seq, time, data: items }));
+      }
+    } catch (e) {
+      this.log.error({ err: e, seq }, 'publishing margin alerts failed');
+    }
+  }
+
+  /**
+   * The `alerts` snapshot of an account (its first subscriber starts following it): every open box with the level it
+   * stands at, read from the engine now (like GET silos) under the engine's seq — alerts with a seq at or below it are
+   * already in it.
+   */
+  alertSnapshot(account: string, resync = false): Record<string, unknown> {
+    const snap: AlertSnapshot = this.alerts.snapshot(this.engine, account, resync);
+    if (resync) snap.resync = true;
+    return { topic: 'alerts', seq: this.engine.seq, time: this.engine.lastTime, data: [snap] };
+  }
+
+  /** After a recovery or new levels: every subscriber of the account (or of every followed one) gets a fresh snapshot. */
+  resyncAlerts(account?: string): void {
+    for (const a of account === undefined ? this.alerts.accounts() : [account]) {
+      const key = privateKey('alerts', a);
+      if (!this.hub.has(key)) continue;
+      try {
+        this.hub.publish(key, () => this.alertSnapshot(a, true));
+      } catch (e) {
+        this.log.error({ err: e, account: a }, 'an alerts snapshot failed');
+      }
+    }
+  }
+
   /** Never throws: it runs on the acknowledgement path of a durable command (see safePublish). */
   private publishCaptured(seq: number, time: number, c: Captured): void {
     try {
@@ -288,6 +400,84 @@ export class Service {
     const deltas = this.mirror.apply(c.seq, c.time, c.events);
     for (const d of deltas.values()) this.publishBook(c, d);
     this.route(c);
+    this.routeSeries(c);
+  }
+
+  /**
+   * Candles (mark and last), the insurance fund's history and the public liquidation feeds, from this command's
+   * events; the `candles.*` and `insurance.*` topics get at most one message per command.
+   */
+  private routeSeries(c: Committed): void {
+    const e = this.engine;
+    const hub = this.hub;
+    // Allocated only for a command that needs them (most move no mark and liquidate nothing).
+    let marked: Set<string> | null = null;
+    let liq: Map<string, unknown[]> | null = null;
+    const toFeed = (key: string, item: () => unknown) => {
+      if (!hub.has(key)) return;
+      liq ??= new Map();
+      const b = liq.get(key);
+      if (b) b.push(item());
+      else liq.set(key, [item()]);
+    };
+    for (let i = 0; i < c.events.length; i++) {
+      const ev = c.events[i]!;
+      switch (ev.type) {
+        case 'markPrice':
+          this.candles.add('mark', ev.symbol, c.time, ev.price);
+          marked ??= new Set();
+          marked.add(ev.symbol);
+          break;
+        case 'trade':
+          this.candles.add('last', ev.symbol, c.time, ev.price, ev.size);
+          break;
+        case 'transfer':
+          this.insurance.transfer(ev.asset, ev.from, ev.to, ev.amount);
+          break;
+        case 'liquidation': {
+          const x = { seq: c.seq, index: i, time: c.time, ev };
+          const m = e.markets.get(ev.symbol)!;
+          toFeed(liquidationsKey(ev.symbol), () => publicLiquidation(m, x));
+          toFeed(ALL_LIQUIDATIONS_KEY, () => ({
+            ...publicLiquidation(m, x),
+            account: ev.account,
+            silo: ev.silo ?? null,
+          }));
+          break;
+        }
+        case 'marketDelisted':
+          this.candles.forget(ev.symbol);
+          break;
+        default:
+          break;
+      }
+    }
+    for (const symbol of marked ?? []) {
+      const m = e.markets.get(symbol);
+      if (!m) continue;
+      for (const tf of Object.keys(TIMEFRAMES) as Timeframe[]) {
+        const key = candleKey(symbol, tf);
+        if (!hub.has(key)) continue;
+        hub.publish(key, () => ({
+          topic: key,
+          seq: c.seq,
+          time: c.time,
+          data: [this.candles.current(m, 'mark', tf)],
+        }));
+      }
+    }
+    for (const p of this.insurance.commit(c.seq, c.time)) {
+      const key = insuranceKey(p.asset);
+      const dp = e.assets.get(p.asset) ?? 0;
+      hub.publish(key, () => ({ topic: key, seq: c.seq, time: c.time, data: [insuranceJson(p, dp)] }));
+    }
+    if (liq) {
+      // (Filled inside toFeed: TypeScript does not see that assignment, hence the cast, as in route.)
+      for (const [key, items] of liq as Map<string, unknown[]>) {
+        const topic = key === ALL_LIQUIDATIONS_KEY ? ALL_LIQUIDATIONS_TOPIC : key;
+        hub.publish(key, () => ({ topic, seq: c.seq, time: c.time, data: items }));
+      }
+    }
   }
 
   private publishBook(c: Committed, d: BookDelta): void {
@@ -364,12 +554,15 @@ export class Service {
           break;
         }
         case 'orderAccepted':
+        case 'orderTriggered': // a stop-loss / take-profit fired (its trades and cancel follow as for any order)
         case 'orderCanceled':
         case 'orderAmended':
         case 'comboFilled':
           toAccount('orders', ev.account, () => wireEvent(e, ev));
           break;
         case 'position':
+          toAccount('positions', ev.account, () => withView(wireEvent(e, ev), c.views, i));
+          break;
         case 'marginModeSet':
         case 'leverageSet':
         case 'autoAddMarginSet':
@@ -377,7 +570,7 @@ export class Service {
           break;
         case 'fundingPaid':
           h.fundingPayments.push(ev.account, { seq: c.seq, index: i, time: c.time, ev });
-          toAccount('positions', ev.account, () => wireEvent(e, ev));
+          toAccount('positions', ev.account, () => withView(wireEvent(e, ev), c.views, i));
           break;
         case 'marginCall':
           toAccount('marginCalls', ev.account, () => wireEvent(e, ev));
@@ -485,4 +678,31 @@ export class Service {
       balance: formatDecimal(e.insuranceFund(asset), e.assets.get(asset)!),
     }));
   }
+}
+
+/** A position as GET positions shows it (option terms and Greeks included); null when flat or gone. */
+function streamView(e: Engine, account: string, symbol: string, silo: string | null): PositionView | null {
+  const p = e.accounts.get(account)?.positions.get(silo === null ? symbol : `${silo}/${symbol}`);
+  if (!p || p.sign === 0) return null;
+  return withOptionFieldsOf(e, account, [positionView(e, p)])[0]!;
+}
+
+/**
+ * A `positions` stream item with the position's view after the command (`view`, null when flat) and its
+ * `liquidationPrice` and `liquidationDistancePercent` beside the event's fields. Without a captured view (the
+ * subscription began while the command was being committed) the item is the event alone.
+ */
+function withView(
+  item: Record<string, unknown>,
+  views: ReadonlyMap<number, PositionView | null> | null | undefined,
+  i: number,
+): Record<string, unknown> {
+  const v = views?.get(i);
+  if (v === undefined) return item;
+  return {
+    ...item,
+    liquidationPrice: v?.liquidationPrice ?? null,
+    liquidationDistancePercent: v?.liquidationDistancePercent ?? null,
+    view: v,
+  };
 }

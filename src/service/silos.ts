@@ -12,7 +12,7 @@ import type { Static } from 'typebox';
 import { formatDecimal } from '../core/fixed.ts';
 import { strategyMarginParamsToJson, type WorstCase } from '../core/strategy/index.ts';
 import type { Engine } from '../engine/engine.ts';
-import { type SiloView, silosOf } from '../engine/readmodel.ts';
+import { fmtDistance, type SiloView, silosOf } from '../engine/readmodel.ts';
 import type { EngineEvent } from '../engine/types.ts';
 import { fmtPrice, fmtRate, wireEvent } from './codec.ts';
 import { rejection } from './errors.ts';
@@ -42,6 +42,9 @@ export function siloJson(e: Engine, v: SiloView, account?: string): SiloJson {
     const m = e.markets.get(symbol);
     liquidationPrices[symbol] = price === null || !m ? null : fmtPrice(m, price);
   }
+  const liquidationDistancePercent: Record<string, string | null> = {};
+  for (const [symbol, d] of Object.entries(v.liquidationDistancePercent))
+    liquidationDistancePercent[symbol] = fmtDistance(d);
   return {
     id: v.id,
     kind: v.kind,
@@ -58,6 +61,7 @@ export function siloJson(e: Engine, v: SiloView, account?: string): SiloJson {
     maxRemovable: money(v.maxRemovable),
     legs: account === undefined ? v.legs : withOptionFieldsOf(e, account, v.legs),
     liquidationPrices,
+    liquidationDistancePercent,
     maxLoss: v.maxLoss === null ? null : money(v.maxLoss),
     strategy: v.strategy,
     strategies: v.strategies.map((st) => ({

@@ -4,7 +4,8 @@
  *   {"op":"ping"}                                              → {"op":"pong"}
  *   {"op":"login","args":{"key","timestamp","signature"}}      signature = HMAC over `${timestamp}\nGET\n/ws\n`
  *   {"op":"subscribe","args":["orderbook.BTCUSDT","trades.BTCUSDT","mark.BTCUSDT","funding.BTCUSDT","options.BTCUSDT",
- *                              "orders","fills","positions","marginCalls","liquidations","silos"]}
+ *                              "candles.BTCUSDT.1m","insurance.USDT","liquidations.BTCUSDT","liquidations.all" (admin),
+ *                              "orders","fills","positions","marginCalls","liquidations","silos","alerts"]}
  *   {"op":"unsubscribe","args":[…]}
  *   {"op":"order.place"|"order.amend"|"order.cancel"|"order.cancelAll","id":…,"args":{…}}  (scope trade)
  *   {"op":"combo.place","id":…,"args":{silo, legs, …}}          (scope trade; POST /api/v1/combo's body and answer)
@@ -15,7 +16,9 @@
  * failed commit, or a publishing error) every `orderbook.*` subscriber gets a new `snapshot` marked `resync: true`,
  * which replaces the book it holds; the deltas after it follow its `seq`. Private topics need a login with the
  * `read` scope and carry the logged-in key's account (an admin key may name one: `orders.<account>`). `positions`
- * events carry `silo` (null: a default position); `silos` carries named silos' lifecycle (siloCreated, siloClosed),
+ * events carry `silo` (null: a default position), and its `position` and `fundingPaid` items the position as GET
+ * positions shows it right after the command (`view`, null once flat) with its `liquidationPrice` and
+ * `liquidationDistancePercent` beside; `silos` carries named silos' lifecycle (siloCreated, siloClosed),
  * every movement of their collateral (`siloCollateral`) and their legs' position and liquidation events.
  *
  * Backpressure: a client whose unsent data exceeds `ws.maxBufferedBytes` is disconnected at once; publishing never
@@ -59,6 +62,10 @@ import {
 import type { ServiceConfig } from './config.ts';
 import { ApiError, describeIssues, rejection, type ValidationIssue } from './errors.ts';
 import {
+  ALL_LIQUIDATIONS_KEY,
+  candleKey,
+  insuranceKey,
+  liquidationsKey,
   PRIVATE_TOPICS,
   type PrivateTopic,
   PUBLIC_TOPICS,
@@ -68,6 +75,7 @@ import {
   type Subscriber,
 } from './hub.ts';
 import type { Metrics } from './metrics.ts';
+import { journalHealth, serviceStats } from './ops.ts';
 import {
   AccountId,
   AmendOrderBody,
@@ -77,11 +85,18 @@ import {
   PlaceComboBody,
   PlaceOrderBody,
 } from './schemas.ts';
+import { isTimeframe, TIMEFRAMES } from './series.ts';
 import type { App } from './server.ts';
 import type { Service } from './service.ts';
 
 const HEARTBEAT_MS = 30_000;
 const BOOK_PREFIX = 'orderbook.';
+const ALERTS_PREFIX = privateKey('alerts', '');
+/** `liquidations.all`: every market's liquidations with account ids (admin keys only). */
+const ALL = 'all';
+/** `ops`: the journal's health and the service's figures (src/service/ops.ts), once a second (admin keys only). */
+const OPS_KEY = 'ops';
+const OPS_EVERY_MS = 1_000;
 const OPEN = 1;
 
 const Envelope = Type.Object(
@@ -240,6 +255,7 @@ export class WsGateway {
   private readonly perIp = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | null = null;
   private sweeper: NodeJS.Timeout | null = null;
+  private opsTimer: NodeJS.Timeout | null = null;
   private stopResync: (() => void) | null = null;
 
   constructor(
@@ -276,6 +292,8 @@ export class WsGateway {
     const every = Math.max(10, Math.min(1_000, Math.floor(Math.min(loginTimeoutMs, idleTimeoutMs) / 4)));
     this.sweeper = setInterval(() => this.sweep(), every);
     this.sweeper.unref();
+    this.opsTimer = setInterval(() => this.publishOps(), OPS_EVERY_MS);
+    this.opsTimer.unref();
     this.stopResync = this.service.onMirrorRebuilt(() => this.resyncBooks());
   }
 
@@ -285,6 +303,8 @@ export class WsGateway {
     this.heartbeat = null;
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    if (this.opsTimer) clearInterval(this.opsTimer);
+    this.opsTimer = null;
     this.stopResync?.();
     this.stopResync = null;
     for (const c of [...this.clients]) {
@@ -401,8 +421,15 @@ export class WsGateway {
     const left = (this.perIp.get(c.ip) ?? 1) - 1;
     if (left <= 0) this.perIp.delete(c.ip);
     else this.perIp.set(c.ip, left);
-    for (const key of c.subs) this.service.hub.unsubscribe(key, c);
+    for (const key of c.subs) this.leave(key, c);
     c.subs.clear();
+  }
+
+  /** Unsubscribes; an account whose last `alerts` subscriber left is no longer followed (alerts.ts). */
+  private leave(key: string, c: WsClient): void {
+    this.service.hub.unsubscribe(key, c);
+    if (key.startsWith(ALERTS_PREFIX) && !this.service.hub.has(key))
+      this.service.alerts.unwatch(key.slice(ALERTS_PREFIX.length));
   }
 
   private beat(): void {
@@ -474,7 +501,7 @@ export class WsGateway {
       case 'unsubscribe':
         for (const t of check.topics.parse(args, 'args')) {
           const key = this.topicKey(c, t);
-          if (c.subs.delete(key)) this.service.hub.unsubscribe(key, c);
+          if (c.subs.delete(key)) this.leave(key, c);
         }
         return undefined;
       case 'order.place': {
@@ -570,6 +597,8 @@ export class WsGateway {
     const dot = topic.indexOf('.');
     const name = dot < 0 ? topic : topic.slice(0, dot);
     const arg = dot < 0 ? undefined : topic.slice(dot + 1);
+    const series = this.seriesKey(c, topic, name, arg);
+    if (series !== null) return series;
     if ((PUBLIC_TOPICS as readonly string[]).includes(name)) {
       if (arg === undefined || !this.service.engine.markets.has(arg))
         throw rejection('UNKNOWN_MARKET', `${topic}: unknown market ${JSON.stringify(arg ?? '')}`);
@@ -583,6 +612,48 @@ export class WsGateway {
     throw new ApiError(400, 'INVALID_REQUEST', `unknown topic ${JSON.stringify(topic)}`);
   }
 
+  /**
+   * `candles.<SYMBOL>.<timeframe>`, `insurance.<ASSET>`, `liquidations.<SYMBOL>` and the admin's `liquidations.all`;
+   * null for any other topic — `liquidations` alone or naming an account is the private topic.
+   */
+  private seriesKey(c: WsClient, topic: string, name: string, arg: string | undefined): string | null {
+    const e = this.service.engine;
+    switch (name) {
+      case 'candles': {
+        const dot = arg === undefined ? -1 : arg.lastIndexOf('.');
+        const symbol = dot < 0 ? (arg ?? '') : arg!.slice(0, dot);
+        if (!e.markets.has(symbol))
+          throw rejection('UNKNOWN_MARKET', `${topic}: unknown market ${JSON.stringify(symbol)}`);
+        const tf = dot < 0 ? '' : arg!.slice(dot + 1);
+        if (!isTimeframe(tf))
+          throw new ApiError(
+            400,
+            'INVALID_REQUEST',
+            `${topic}: timeframe must be one of ${Object.keys(TIMEFRAMES).join(', ')}`,
+          );
+        return candleKey(symbol, tf);
+      }
+      case 'insurance':
+        if (arg === undefined || !e.assets.has(arg))
+          throw rejection('UNKNOWN_ASSET', `${topic}: unknown asset ${JSON.stringify(arg ?? '')}`);
+        return insuranceKey(arg);
+      case OPS_KEY:
+        if (arg !== undefined) return null;
+        if (!c.principal) throw new ApiError(401, 'UNAUTHORIZED', `${topic}: login first`);
+        if (!c.principal.admin) throw new ApiError(403, 'FORBIDDEN', `${topic}: admin keys only`);
+        return OPS_KEY;
+      case 'liquidations':
+        if (arg === ALL) {
+          if (!c.principal) throw new ApiError(401, 'UNAUTHORIZED', `${topic}: login first`);
+          if (!c.principal.admin) throw new ApiError(403, 'FORBIDDEN', `${topic}: admin keys only`);
+          return ALL_LIQUIDATIONS_KEY;
+        }
+        return arg !== undefined && e.markets.has(arg) ? liquidationsKey(arg) : null;
+      default:
+        return null;
+    }
+  }
+
   private subscribe(c: WsClient, topics: string[]): unknown {
     const keys = topics.map((t) => ({ topic: t, key: this.topicKey(c, t) }));
     const fresh = keys.filter((k) => !c.subs.has(k.key));
@@ -593,9 +664,33 @@ export class WsGateway {
       this.service.hub.subscribe(key, c);
     }
     // The snapshot goes out synchronously with the subscription, so every delta after it follows its seq.
-    for (const { key } of fresh)
+    for (const { key } of fresh) {
       if (key.startsWith(BOOK_PREFIX)) this.reply(c, this.bookSnapshot(key, false));
+      // The first subscriber starts following the account: its boxes are read now, at the snapshot's seq.
+      else if (key === OPS_KEY) this.reply(c, this.opsMessage());
+      else if (key.startsWith(ALERTS_PREFIX))
+        this.reply(c, this.service.alertSnapshot(key.slice(ALERTS_PREFIX.length)));
+    }
     return { topics: keys.map((k) => k.topic) };
+  }
+
+  /** The `ops` stream's message: computed only while someone follows it. */
+  private opsMessage(): Record<string, unknown> {
+    return {
+      topic: OPS_KEY,
+      seq: this.service.engine.seq,
+      time: this.service.now(),
+      data: [
+        {
+          journal: journalHealth(this.service),
+          stats: serviceStats(this.service, this.metrics, this.clients.size),
+        },
+      ],
+    };
+  }
+
+  private publishOps(): void {
+    if (this.service.hub.has(OPS_KEY)) this.service.hub.publish(OPS_KEY, () => this.opsMessage());
   }
 
   /**

@@ -152,6 +152,7 @@ export class Harness {
       journal: cfg.journal,
       tickIntervalMs: cfg.tickIntervalMs,
       history: cfg.history,
+      alerts: cfg.alerts,
       now: clock.now,
       metrics,
     });

@@ -43,6 +43,32 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
   };
 
   app.get(
+    '/api/v1/me',
+    {
+      config: { auth: 'key' as const },
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Who the signing key is: its account and scopes (what a client shows and which views it offers)',
+        response: {
+          200: Type.Object({
+            key: Type.String(),
+            account: Type.Union([Type.String(), Type.Null()]),
+            scopes: Type.Array(Type.String()),
+            admin: Type.Boolean(),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const p = req.principal!;
+      return { key: p.key, account: p.account, scopes: [...p.scopes].sort(), admin: p.admin };
+    },
+  );
+
+  app.get(
     '/api/v1/orders',
     {
       config: read,

@@ -11,6 +11,7 @@ import type { Market } from '../../engine/market.ts';
 import { validityAt } from '../../engine/prices.ts';
 import { fmtLevels, fmtPrice, fmtRate, fmtSize, marketView } from '../codec.ts';
 import { ApiError, isRejectCode, rejection } from '../errors.ts';
+import { LIVE_VENUE, LiveVenueCache } from '../live-venue.ts';
 import { MarketsQuery } from '../option-schemas.ts';
 import {
   AssetParams,
@@ -298,6 +299,7 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
     async () => nettingJson(service.engine),
   );
 
+  const live = new LiveVenueCache();
   app.post(
     '/api/v1/calc',
     {
@@ -306,7 +308,8 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
       config: { ...pub, cost: calcCost },
       schema: {
         tags: ['calculator'],
-        summary: 'What-if margin scenario: the same contract as `ringfence calc --json`',
+        summary:
+          'What-if margin scenario: the same contract as `ringfence calc --json`; `"venue": "live"`: this service’s own markets, agreeing with the engine',
         body: ScenarioBody,
         response: { 200: Type.Unknown(), ...errors },
       },
@@ -321,7 +324,8 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
           'body.positions: must have at least 1 item (or give silos or a strategy)',
         );
       try {
-        return calc(req.body);
+        // "live": the service's own markets on the engine's conventions, built only when a scenario names it.
+        return calc(req.body, { venues: { [LIVE_VENUE]: () => live.get(service.engine) } });
       } catch (e) {
         if (e instanceof InputError) {
           if (isRejectCode(e.code)) throw rejection(e.code, e.message);
