@@ -1,0 +1,233 @@
+/**
+ * The trader's view: every box the account holds (isolated positions, the cross bucket, named silos) with how far each
+ * is from liquidation, a chart of the selected market's mark with entry / liquidation / stop lines, order entry with a
+ * preview, open orders, and margin alerts. Every figure is re-read when a stream says it changed — never on a timer.
+ */
+import { useMemo, useState } from 'preact/hooks';
+import { Alerts } from '../components/Alerts.tsx';
+import { MarginDialog } from '../components/MarginDialog.tsx';
+import { OrderEntry } from '../components/OrderEntry.tsx';
+import { OrdersTable } from '../components/OrdersTable.tsx';
+import { type ChartLine, PriceChart } from '../components/PriceChart.tsx';
+import { ProtectDialog } from '../components/ProtectDialog.tsx';
+import { type LegAction, SiloCard } from '../components/SiloCard.tsx';
+import { TickerBar } from '../components/TickerBar.tsx';
+import { Toasts, useToasts } from '../components/Toasts.tsx';
+import { decimalsOf, formatDecimal, percent } from '../format.ts';
+import { useLoaded, useSession } from '../hooks.ts';
+import { addDecimal } from '../preview.ts';
+import type { Balances, MarginAlert, Order, Position, Silo, Ticker } from '../types.ts';
+
+type Open = { action: 'add' | 'remove' | 'leverage' | 'protect'; leg: Position; silo: Silo } | null;
+
+export function Trader(props: { symbol: string | null }) {
+  const { api, markets, market, me } = useSession();
+  const symbol = props.symbol && market(props.symbol) ? props.symbol : (markets[0]?.symbol ?? '');
+  const m = market(symbol);
+  const select = (s: string) => {
+    location.hash = `#/trade/${s}`;
+  };
+  const toasts = useToasts();
+  const [open, setOpen] = useState<Open>(null);
+  const [mode, setMode] = useState<'isolated' | 'cross'>('isolated');
+
+  const markTopics = useMemo(() => markets.map((x) => `mark.${x.symbol}`), [markets]);
+  const silos = useLoaded(
+    () => api.get<Silo[]>('/api/v1/silos'),
+    [],
+    ['positions', 'silos', 'liquidations', ...markTopics],
+    400,
+  );
+  const orders = useLoaded(() => api.get<Order[]>('/api/v1/orders'), [], ['orders', 'fills']);
+  const balance = useLoaded(
+    () => api.get<Balances>('/api/v1/balance'),
+    [],
+    ['positions', 'fills', 'silos', 'liquidations'],
+  );
+  const funding = useLoaded(
+    () => api.get<{ symbol: string; amount: string; silo: string | null }[]>('/api/v1/funding-history'),
+    [],
+    ['positions'],
+    2_000,
+  );
+  const ticker = useLoaded(
+    () => api.public<Ticker>('GET', `/api/v1/tickers/${encodeURIComponent(symbol)}`),
+    [symbol],
+    [`mark.${symbol}`, `trades.${symbol}`, `funding.${symbol}`],
+    300,
+  );
+
+  const fundingBySymbol = useMemo(() => {
+    const out: Record<string, string> = {};
+    for (const f of funding.data ?? [])
+      if (f.silo === null) out[f.symbol] = addDecimal(out[f.symbol] ?? '0', f.amount);
+    return out;
+  }, [funding.data]);
+
+  const boxes = (silos.data ?? []).filter((s) => s.legs.some((l) => l.side !== null));
+  const position =
+    boxes
+      .flatMap((s) => (s.kind === 'named' ? [] : s.legs))
+      .find((l) => l.symbol === symbol && l.side !== null) ?? null;
+  const openOrders = orders.data ?? [];
+
+  const lines: ChartLine[] = [];
+  for (const s of boxes) {
+    for (const l of s.legs) {
+      if (l.symbol !== symbol || l.side === null) continue;
+      const tag = s.kind === 'named' ? `${s.id} ` : s.kind === 'cross' ? 'cross ' : '';
+      if (l.entryPrice)
+        lines.push({ id: `entry:${s.id}`, price: l.entryPrice, title: `${tag}entry`, kind: 'entry' });
+      if (l.liquidationPrice)
+        lines.push({
+          id: `liq:${s.id}`,
+          price: l.liquidationPrice,
+          title: `${tag}liq.`,
+          kind: 'liquidation',
+        });
+    }
+  }
+  for (const o of openOrders) {
+    if (o.symbol !== symbol || o.triggered) continue;
+    if (o.stopLossPrice)
+      lines.push({ id: `sl:${o.id}`, price: o.stopLossPrice, title: 'stop', kind: 'stopLoss' });
+    if (o.takeProfitPrice)
+      lines.push({ id: `tp:${o.id}`, price: o.takeProfitPrice, title: 'take profit', kind: 'takeProfit' });
+  }
+
+  const done = (msg: string) => {
+    setOpen(null);
+    toasts.push(msg, 'ok');
+    silos.reload();
+    orders.reload();
+  };
+
+  const act = async (action: LegAction, leg: Position, silo: Silo) => {
+    try {
+      if (action === 'close') {
+        const body: Record<string, unknown> = {
+          symbol: leg.symbol,
+          side: leg.side === 'long' ? 'sell' : 'buy',
+          type: 'market',
+          amount: leg.contracts,
+          reduceOnly: true,
+        };
+        if (silo.kind === 'named') body.silo = silo.id;
+        const r = await api.post<{ filled: string; status: string }>('/api/v1/orders', body);
+        done(`Close ${leg.symbol}: ${r.status}, filled ${formatDecimal(r.filled)}`);
+      } else if (action === 'autoAdd') {
+        const enabled = !leg.autoAddMargin;
+        await api.post('/api/v1/auto-add-margin', { symbol: leg.symbol, enabled });
+        done(`Auto-add margin ${enabled ? 'on' : 'off'} for ${leg.symbol}`);
+      } else setOpen({ action, leg, silo });
+    } catch (e) {
+      toasts.push((e as Error).message, 'error');
+    }
+  };
+
+  const changeMode = async (next: 'isolated' | 'cross') => {
+    try {
+      await api.post('/api/v1/margin-mode', { symbol, marginMode: next });
+      setMode(next);
+      toasts.push(`${symbol}: ${next} margin`, 'ok');
+    } catch (e) {
+      toasts.push((e as Error).message, 'error');
+    }
+  };
+
+  const onAlert = (a: MarginAlert) =>
+    toasts.push(
+      `${a.symbol}${a.silo ? ` (${a.silo})` : ''}: margin ratio ${percent(a.marginRatio)} ${a.direction === 'up' ? `reached ${percent(a.level, 0)}` : `recovered below ${percent(a.level, 0)}`}`,
+      a.direction === 'up' ? 'warn' : 'ok',
+    );
+
+  const settle = m?.settle ?? 'USDT';
+  const bal = balance.data;
+  return (
+    <div class="trader">
+      <TickerBar markets={markets} symbol={symbol} ticker={ticker.data} onSelect={select} />
+      <section class="account-strip" aria-label="balance">
+        <span>
+          Account <strong>{me.account ?? bal?.account ?? '—'}</strong>
+        </span>
+        <span>
+          Free <strong data-testid="free-balance">{formatDecimal(bal?.free[settle] ?? null, 2)}</strong>{' '}
+          {settle}
+        </span>
+        <span>
+          In use <strong>{formatDecimal(bal?.used[settle] ?? null, 2)}</strong>
+        </span>
+        <span>
+          Total <strong>{formatDecimal(bal?.total[settle] ?? null, 2)}</strong>
+        </span>
+      </section>
+      <div class="trade-grid">
+        {m && <PriceChart symbol={symbol} lines={lines} priceDp={decimalsOf(m.tickSize)} />}
+        <div class="side-col">
+          {m && (
+            <>
+              <fieldset class="row mode">
+                <legend class="sr-only">margin mode</legend>
+                <span class="muted small">Margin mode</span>
+                {(['isolated', 'cross'] as const).map((x) => (
+                  <button
+                    type="button"
+                    key={x}
+                    class={(position?.marginMode ?? mode) === x ? 'on' : ''}
+                    aria-pressed={(position?.marginMode ?? mode) === x}
+                    disabled={position !== null}
+                    onClick={() => void changeMode(x)}
+                  >
+                    {x}
+                  </button>
+                ))}
+              </fieldset>
+              <OrderEntry
+                market={m}
+                ticker={ticker.data}
+                position={position}
+                marginMode={position?.marginMode ?? mode}
+                onPlaced={(msg) => done(msg)}
+              />
+            </>
+          )}
+          <Alerts onAlert={onAlert} />
+        </div>
+      </div>
+      <section class="silos" aria-labelledby="silos-title">
+        <header class="panel-head">
+          <h2 id="silos-title">Boxes</h2>
+          <span class="muted small">each carries its own collateral and liquidation</span>
+        </header>
+        {silos.error && <p class="error">{silos.error}</p>}
+        {boxes.length === 0 && silos.data && <p class="muted">No open positions.</p>}
+        <div class="silo-grid">
+          {boxes.map((s) => (
+            <SiloCard
+              key={s.id}
+              silo={s}
+              funding={fundingBySymbol}
+              selectedSymbol={symbol}
+              onSelect={select}
+              onAction={(a, l, box) => void act(a, l, box)}
+            />
+          ))}
+        </div>
+      </section>
+      <OrdersTable orders={openOrders} onChanged={done} />
+      {open && open.action !== 'protect' && (
+        <MarginDialog
+          position={open.leg}
+          action={open.action}
+          maxRemovable={open.silo.maxRemovable}
+          onClose={() => setOpen(null)}
+          onDone={done}
+        />
+      )}
+      {open && open.action === 'protect' && (
+        <ProtectDialog position={open.leg} orders={openOrders} onClose={() => setOpen(null)} onDone={done} />
+      )}
+      <Toasts toasts={toasts.list} onDismiss={toasts.dismiss} />
+    </div>
+  );
+}
