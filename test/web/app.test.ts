@@ -10,6 +10,9 @@ import type { Browser, Page } from 'playwright-core';
 import { browserMissing, launch, login, openPage, type WatchedPage } from './browser.ts';
 import { KEYS, startVenue, type Venue } from './venue.ts';
 
+/** The page's `document`, for the callbacks that run in the browser (this file is type-checked without the DOM lib). */
+declare const document: { activeElement: unknown };
+
 const skip = browserMissing();
 const T = { timeout: 60_000 };
 
