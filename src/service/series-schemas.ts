@@ -12,9 +12,12 @@ export const CandleParams = Type.Object({ symbol: MarketSymbol }, strict);
 export const CandleQuery = Type.Object(
   {
     timeframe: Type.Optional(
-      Type.Union([Type.Literal('1m'), Type.Literal('5m'), Type.Literal('15m'), Type.Literal('1h')], {
-        description: 'default 1m',
-      }),
+      Type.Union(
+        [Type.Literal('1s'), Type.Literal('1m'), Type.Literal('5m'), Type.Literal('15m'), Type.Literal('1h')],
+        {
+          description: 'default 1m',
+        },
+      ),
     ),
     price: Type.Optional(
       Type.Union([Type.Literal('mark'), Type.Literal('last')], {

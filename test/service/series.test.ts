@@ -108,6 +108,17 @@ describe('chart series', () => {
           [T0, '20050', '20050', '20050', '20050', '0.5'],
           [T0 + 60_000, '20150', '20150', '20150', '20150', '0.25'],
         ]);
+        // Seconds: each mark its own candle here (no two in one second), the 59.999 s one in second 59.
+        assert.deepEqual(
+          (await get(`timeframe=1s&since=${T0}`)).map((r) => [r[0] - T0, r[4]]),
+          [
+            [10_000, '20000'],
+            [20_000, '20100'],
+            [30_000, '19900'],
+            [59_000, '19950'],
+            [60_000, '20200'],
+          ],
+        );
         assert.deepEqual(await get(`timeframe=5m&since=${T0}`), [
           [T0, '20000', '20200', '19900', '20200', '0'],
         ]);

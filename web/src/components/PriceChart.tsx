@@ -36,7 +36,7 @@ const COLORS: Record<ChartLine['kind'], string> = {
   takeProfit: '#81c995',
 };
 
-export const TIMEFRAMES = ['1m', '5m', '15m', '1h'] as const;
+export const TIMEFRAMES = ['1s', '1m', '5m', '15m', '1h'] as const;
 export type Timeframe = (typeof TIMEFRAMES)[number];
 
 function point(c: Candle) {
@@ -46,6 +46,8 @@ function point(c: Candle) {
 export function PriceChart(props: { symbol: string; lines: ChartLine[]; priceDp: number }) {
   const { api } = useSession();
   const [tf, setTf] = useState<Timeframe>('1m');
+  /** Until the trader picks one: a market with under 20 minutes of history opens on seconds, so it shows a line. */
+  const picked = useRef(false);
   const box = useRef<HTMLDivElement>(null);
   const chart = useRef<IChartApi | null>(null);
   const series = useRef<ISeriesApi<'Area'> | null>(null);
@@ -68,7 +70,7 @@ export function PriceChart(props: { symbol: string; lines: ChartLine[]; priceDp:
         vertLines: { color: dark ? '#2a2d30' : '#eceff1' },
         horzLines: { color: dark ? '#2a2d30' : '#eceff1' },
       },
-      timeScale: { timeVisible: true, secondsVisible: false },
+      timeScale: { timeVisible: true, secondsVisible: true },
       rightPriceScale: { borderVisible: false },
     });
     const s = c.addSeries(AreaSeries, {
@@ -111,6 +113,11 @@ export function PriceChart(props: { symbol: string; lines: ChartLine[]; priceDp:
   useEffect(() => {
     const s = series.current;
     if (!s || !history.data) return;
+    if (!picked.current && tf === '1m' && history.data.length < 20) {
+      picked.current = true;
+      setTf('1s');
+      return;
+    }
     const pts = history.data.map(point);
     s.setData(pts);
     lastTime.current = pts.length > 0 ? pts[pts.length - 1]!.time : 0;
@@ -169,7 +176,10 @@ export function PriceChart(props: { symbol: string; lines: ChartLine[]; priceDp:
               key={t}
               aria-pressed={t === tf}
               class={t === tf ? 'on' : ''}
-              onClick={() => setTf(t)}
+              onClick={() => {
+                picked.current = true;
+                setTf(t);
+              }}
             >
               {t}
             </button>

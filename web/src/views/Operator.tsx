@@ -144,7 +144,7 @@ export function Operator() {
                     <td>
                       <ul class="plain sources">
                         {v.sources.map((s) => (
-                          <li key={s.name} class={s.status === 'valid' || s.status === 'ok' ? '' : 'warn'}>
+                          <li key={s.name} class={s.status === 'used' ? '' : 'warn'}>
                             {s.name}: {formatDecimal(s.price, dp)} <span class="muted small">{s.status}</span>
                           </li>
                         ))}
