@@ -1,11 +1,13 @@
 /**
  * The durable command journal: group-commit throughput on SQLite (commits on the engine thread, and on a writer
- * thread) and PostgreSQL, and recovery time with and without a snapshot.
+ * thread), PostgreSQL and NATS JetStream (one server, and a 3-node cluster with the stream replicated 3 ways), and
+ * recovery time with and without a snapshot.
  *
- *   npm run bench -- journal [--stores sqlite,sqlite-thread,postgres] [--mix matching,quoting] [--durable 300000] [--reps 3]
- *                            [--bursts 1,100,1000,10000] [--turn 1000] [--window 2000] [--max-batch 4096]
- *                            [--commands 1000000] [--pg-commands 200000] [--snapshot-every 100000]
- *                            [--hash-every 100000] [--seed 1] [--accounts 1000] [--dir <dir>] [--pg <url>|none]
+ *   npm run bench -- journal [--stores sqlite,sqlite-thread,postgres,jetstream,jetstream-r3] [--mix matching,quoting]
+ *                            [--durable 300000] [--reps 3] [--bursts 1,100,1000,10000] [--turn 1000] [--window 2000]
+ *                            [--max-batch 4096] [--commands 1000000] [--pg-commands 200000]
+ *                            [--nats-commands <pg-commands>] [--snapshot-every 100000] [--hash-every 100000]
+ *                            [--seed 1] [--accounts 1000] [--dir <dir>] [--pg <url>|none] [--nats <host:port>|none]
  *
  * Two command mixes, both on BTCUSDT with 1,000 funded accounts set up through the journal itself (createMarket,
  * mark, deposits):
@@ -25,11 +27,14 @@
  *      group commit is measured against).
  *    Stores: `sqlite` (better-sqlite3 on the engine thread: each commit stops the engine), `sqlite-thread` (the
  *    same file written by a worker thread, SqliteThreadJournalStore: the commit overlaps the next commands),
- *    `postgres` (a database created for the run on the local server, or `--pg <url>`; `--pg none` skips it).
+ *    `postgres` (a database created for the run on the local server, or `--pg <url>`; `--pg none` skips it),
+ *    `jetstream` (a stream, R=1, on the server at 127.0.0.1:4222 or `--nats <host:port>` — a private one is started
+ *    when none answers) and `jetstream-r3` (a stream replicated 3 ways on a local 3-node cluster this bench starts:
+ *    a batch counts once a quorum of 2 has it); `--nats none` skips both. Streams are deleted afterwards.
  * 2. Recovery. `--commands` commands are journaled (SQLite, written by the writer-thread store) with a snapshot
  *    every `--snapshot-every`, and then rebuilt three ways: a full replay (every record: checksums, decoding, the
  *    engine, state hashes verified), from the newest snapshot (restore + the tail after it), and from the one before
- *    it (the worst case: a tail of about `--snapshot-every` records). The same for PostgreSQL with `--pg-commands`. Also the snapshot's size and what
+ *    it (the worst case: a tail of about `--snapshot-every` records). The same for PostgreSQL with `--pg-commands` and JetStream (R=1) with `--nats-commands`. Also the snapshot's size and what
  *    taking one costs the engine thread.
  *
  * Files go to a fresh directory under --dir (default the OS temp dir; it must be a real disk for fsync to mean
@@ -38,16 +43,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Objm } from '@nats-io/obj';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { Engine } from '../src/engine/engine.ts';
 import { stateHash } from '../src/engine/hash.ts';
 import { snapshotEngine } from '../src/engine/snapshot.ts';
 import type { Command } from '../src/engine/types.ts';
+import { JetStreamJournalStore, snapshotObject } from '../src/journal/jetstream.ts';
 import { Journal, type JournalOptions, recover } from '../src/journal/journal.ts';
 import { PgJournalStore } from '../src/journal/postgres.ts';
 import { SqliteJournalStore } from '../src/journal/sqlite.ts';
 import { SqliteThreadJournalStore } from '../src/journal/sqlite-thread.ts';
 import type { JournalRecord, JournalStore } from '../src/journal/store.ts';
+import { type NatsCluster, natsMissing, singleServer, startCluster } from '../test/journal/nats-cluster.ts';
 import { createTestDatabase, type TestDatabase } from '../test/journal/pg.ts';
 import { BENCH_MARKET } from './fixture.ts';
 import { checkArgs, fmtInt, intArg, parseArgs, perSecond, round, say, summarize } from './lib.ts';
@@ -146,13 +156,40 @@ class QuotingFeed implements CommandSource {
 /** A fresh source of `mix` (sources keep order ids, so every run needs its own). */
 type Sources = Record<Mix, () => CommandSource>;
 
-type StoreKind = 'sqlite' | 'sqlite-thread' | 'postgres';
-const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'sqlite-thread', 'postgres'];
+type StoreKind = 'sqlite' | 'sqlite-thread' | 'postgres' | 'jetstream' | 'jetstream-r3';
+const STORE_KINDS: readonly StoreKind[] = [
+  'sqlite',
+  'sqlite-thread',
+  'postgres',
+  'jetstream',
+  'jetstream-r3',
+];
+const isSqlite = (k: StoreKind) => k === 'sqlite' || k === 'sqlite-thread';
 
-/** Where stores go: a directory for SQLite files, a database for PostgreSQL schemas. */
+/**
+ * Where stores go: a directory for SQLite files, a database for PostgreSQL schemas, NATS servers (`host:port,…`)
+ * for JetStream streams (R=1 on the single server, R=3 on the cluster).
+ */
 interface Places {
   dir: string;
   pg: TestDatabase | { schemaUrl: (schema: string) => string } | null;
+  nats: string | null;
+  cluster: NatsCluster | null;
+}
+
+/** JetStream streams this run created, by the servers that hold them (deleted at the end). */
+const natsStreams: { servers: string; stream: string }[] = [];
+
+async function dropStreams(): Promise<void> {
+  for (const { servers, stream } of natsStreams.splice(0)) {
+    const nc = await natsConnect({ servers: servers.split(','), timeout: 5_000, reconnect: false }).catch(
+      () => null,
+    );
+    if (!nc) continue;
+    const jsm = await jetstreamManager(nc);
+    for (const name of [stream, `OBJ_${stream}-snapshots`]) await jsm.streams.delete(name).catch(() => false);
+    await nc.close();
+  }
 }
 
 let storeCount = 0;
@@ -167,6 +204,13 @@ async function openStore(kind: StoreKind, places: Places): Promise<{ store: Jour
     pgSchemas.push(name);
     const url = places.pg.schemaUrl(name);
     return { store: await PgJournalStore.open(url), where: url };
+  }
+  if (kind === 'jetstream' || kind === 'jetstream-r3') {
+    const servers = kind === 'jetstream' ? places.nats : (places.cluster?.servers ?? null);
+    if (!servers) throw new Error(`no NATS server for ${kind}`);
+    natsStreams.push({ servers, stream: name });
+    const url = `nats://${servers}/${name}${kind === 'jetstream-r3' ? '?replicas=3' : ''}`;
+    return { store: await JetStreamJournalStore.open(url), where: url };
   }
   const path = join(places.dir, `${name}.db`);
   if (kind === 'sqlite-thread') return { store: await SqliteThreadJournalStore.open(path), where: path };
@@ -287,7 +331,7 @@ async function durableRun(
   const commits = journal.stats.commits - commitsBefore;
   const hash = stateHash(e);
   await journal.close();
-  if (kind !== 'postgres') removeSqlite(where);
+  if (isSqlite(kind)) removeSqlite(where);
   const l = summarize(latency);
   return {
     hash,
@@ -396,7 +440,9 @@ async function recoveryRun(
   const reopen = async (): Promise<JournalStore> =>
     kind === 'postgres'
       ? PgJournalStore.open(where, { readonly: true })
-      : new SqliteJournalStore(where, { readonly: true });
+      : isSqlite(kind)
+        ? new SqliteJournalStore(where, { readonly: true })
+        : JetStreamJournalStore.open(where, { readonly: true });
   const check = (r: Awaited<ReturnType<typeof recover>>, how: string) => {
     if (r.stateHash !== liveHash) throw new Error(`${how}: recovered state differs from the live engine's`);
     if (r.cut) throw new Error(`${how}: unexpected tail cut: ${r.log.join('; ')}`);
@@ -434,10 +480,16 @@ async function recoveryRun(
 
   // The worst case: the newest snapshot unusable (its data damaged on a copy of the journal), so recovery restores
   // the one before and replays about a whole snapshot interval.
-  if (kind !== 'postgres') {
+  if (isSqlite(kind)) {
     const w = new SqliteJournalStore(where);
     w.db.prepare("UPDATE snapshot SET data = x'00' WHERE seq = ?").run(fromNewest.seq);
     w.close();
+  } else if (kind !== 'postgres') {
+    // JetStream: the object rewritten with one byte of data under the same headers (its checksum then fails).
+    const w = await JetStreamJournalStore.open(where, { readonly: true });
+    const s = (await w.readSnapshot(fromNewest.seq))!;
+    await (await new Objm(w.nc).open(w.bucket)).putBlob(snapshotObject(s), new Uint8Array(1));
+    await w.close();
   } else {
     const w = await PgJournalStore.open(where);
     await w.client.query(`UPDATE "${w.schema}".ringfence_snapshot SET data = '\\x00' WHERE seq = $1`, [
@@ -446,7 +498,7 @@ async function recoveryRun(
     await w.close();
   }
   const fromPrevious = fromSnapshot(await timed('from the previous snapshot', { repair: false }));
-  if (kind !== 'postgres') removeSqlite(where);
+  if (isSqlite(kind)) removeSqlite(where);
   return {
     store: kind,
     commands: n,
@@ -497,10 +549,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     'dir',
     'pg',
     'mix',
+    'nats',
+    'nats-commands',
   ]);
   const nDurable = intArg(a, 'durable', 300_000);
   const nReplay = intArg(a, 'commands', 1_000_000);
   const nPgReplay = intArg(a, 'pg-commands', 200_000);
+  const nNatsReplay = intArg(a, 'nats-commands', nPgReplay);
   const reps = Math.max(1, intArg(a, 'reps', 3));
   const turn = Math.max(1, intArg(a, 'turn', 1_000));
   const window = Math.max(turn, intArg(a, 'window', 2 * turn));
@@ -523,11 +578,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   for (const k of stores)
     if (!STORE_KINDS.includes(k)) throw new Error(`--stores: one of ${STORE_KINDS.join(', ')}`);
   if (pgArg === 'none') stores = stores.filter((k) => k !== 'postgres');
+  const natsArg = a.get('nats');
+  const natsKinds = (k: StoreKind) => k === 'jetstream' || k === 'jetstream-r3';
+  if (natsArg === 'none') stores = stores.filter((k) => !natsKinds(k));
+  const noNats = natsMissing();
+  if (noNats && !natsArg && stores.some(natsKinds)) {
+    say(`JetStream skipped: ${noNats}`);
+    stores = stores.filter((k) => !natsKinds(k));
+  }
 
   const dir = mkdtempSync(join(a.get('dir') ?? tmpdir(), 'ringfence-journal-bench-'));
   let db: TestDatabase | null = null;
-  const places: Places = { dir, pg: null };
+  const places: Places = { dir, pg: null, nats: null, cluster: null };
   try {
+    if (stores.includes('jetstream')) places.nats = natsArg ?? (await singleServer());
+    if (stores.includes('jetstream-r3')) places.cluster = await startCluster(3);
     if (stores.includes('postgres')) {
       if (pgArg)
         places.pg = { schemaUrl: (schema) => `${pgArg}${pgArg.includes('?') ? '&' : '?'}schema=${schema}` };
@@ -537,7 +602,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
     }
     say(
-      `SQLite files in ${dir} (WAL, synchronous=FULL)${places.pg ? '; PostgreSQL in a database of its own (synchronous_commit=on)' : ''}; ` +
+      `SQLite files in ${dir} (WAL, synchronous=FULL)${places.pg ? '; PostgreSQL in a database of its own (synchronous_commit=on)' : ''}` +
+        `${places.nats ? `; JetStream R=1 on ${places.nats}` : ''}${places.cluster ? `; JetStream R=3 on a local 3-node cluster (${places.cluster.servers})` : ''}; ` +
         `state hash every ${fmtInt(hashEvery)} records; max batch ${jopts.maxBatch ?? 'default (4,096)'}`,
     );
     const nMax = Math.max(nReplay, nDurable, nPgReplay);
@@ -604,7 +670,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const mix = mixes[0]!;
       for (const burst of bursts) {
         // A commit per command is slow: keep the small-burst runs to a few seconds.
-        const n = Math.min(nDurable, burst * (kind === 'postgres' ? 1_000 : 2_000));
+        const n = Math.min(nDurable, burst * (isSqlite(kind) ? 2_000 : 1_000));
         const { hash: _h, ...d } = await durableRun(
           kind,
           places,
@@ -632,9 +698,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
     // ---- 2. recovery
     const recovery: RecoveryFigures[] = [];
-    const recoveryStores = stores.filter((k) => k !== 'sqlite-thread');
+    // Recovery reads the same way whatever the replicas: JetStream's is measured at R=1 only.
+    const recoveryStores = stores.filter((k) => k !== 'sqlite-thread' && k !== 'jetstream-r3');
     for (const kind of recoveryStores) {
-      const n = kind === 'postgres' ? nPgReplay : nReplay;
+      const n = kind === 'postgres' ? nPgReplay : kind === 'jetstream' ? nNatsReplay : nReplay;
       if (n === 0) continue;
       say(`${kind}: journaling ${fmtInt(n)} commands with a snapshot every ${fmtInt(snapshotEvery)}…`);
       const r = await recoveryRun(kind, places, sources.matching, n, nAccounts, { ...jopts, snapshotEvery });
@@ -660,6 +727,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await db?.drop();
+    await dropStreams();
+    await places.cluster?.stop();
     if (pgArg && pgArg !== 'none' && pgSchemas.length > 0) await dropSchemas(pgArg, pgSchemas);
   }
 }

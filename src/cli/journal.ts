@@ -1,6 +1,6 @@
 /**
- * `ringfence journal verify <path|postgres-url>`: rebuilds the engine from a journal (a SQLite file, or PostgreSQL
- * by URL) and prints the final sequence and state hash, how many records were replayed and state hashes checked,
+ * `ringfence journal verify <path|postgres-url|nats-url>`: rebuilds the engine from a journal (a SQLite file, or
+ * PostgreSQL or a JetStream stream by URL) and prints the final sequence and state hash, how many records were replayed and state hashes checked,
  * the stored snapshots (each compared with the replayed state at its seq) and whether a torn tail was found. It
  * only reads: a torn tail is reported (and left for the service's own recovery to cut), never removed.
  *
@@ -14,8 +14,9 @@
  */
 import { statSync } from 'node:fs';
 import { recover } from '../journal/journal.ts';
-import { isPostgresUrl, openJournalStore } from '../journal/open.ts';
+import { isNatsUrl, isPostgresUrl, openJournalStore } from '../journal/open.ts';
 import { redactPgUrl } from '../journal/postgres.ts';
+import { redactNatsUrl } from '../journal/redact.ts';
 import { JournalError, type JournalStore } from '../journal/store.ts';
 import type { CliIO } from './calc.ts';
 
@@ -31,8 +32,9 @@ export async function runJournalVerify(target: string, opts: VerifyOptions, io: 
     return code;
   };
   const pg = isPostgresUrl(target);
-  const path = pg ? redactPgUrl(target) : target;
-  if (!pg) {
+  const nats = isNatsUrl(target);
+  const path = pg ? redactPgUrl(target) : nats ? redactNatsUrl(target) : target;
+  if (!pg && !nats) {
     try {
       if (!statSync(path).isFile()) return fail(2, `${path}: not a file`);
     } catch (e) {
@@ -41,8 +43,9 @@ export async function runJournalVerify(target: string, opts: VerifyOptions, io: 
   }
   let store: JournalStore;
   try {
-    // Read only: nothing is created, upgraded or written (an old-format SQLite file stays as it is), and PostgreSQL
-    // takes no writer lock, so a live journal can be verified while the service writes it.
+    // Read only: nothing is created, upgraded or written (an old-format SQLite file stays as it is; a missing
+    // JetStream stream is not created), and PostgreSQL takes no writer lock, so a live journal can be verified
+    // while the service writes it.
     store = await openJournalStore(target, { readonly: true });
   } catch (e) {
     if (e instanceof JournalError) return fail(2, e.message);

@@ -53,3 +53,18 @@ export function scrubPgSecrets(text: string, url: string): string {
   for (const s of pgUrlSecrets(url)) out = out.split(s).join('***');
   return out;
 }
+
+/**
+ * A JetStream journal URL with its credential masked: `nats://user:pass@…` keeps the user, `nats://token@…` (a
+ * token alone) is masked whole.
+ */
+export function redactNatsUrl(url: string): string {
+  const m = /^(nats:\/\/)([^/?#]*)(.*)$/is.exec(url);
+  if (!m) return '(unparsable URL)';
+  const [, scheme, authority, rest] = m as unknown as [string, string, string, string];
+  const at = authority.lastIndexOf('@');
+  if (at < 0) return url;
+  const auth = authority.slice(0, at);
+  const i = auth.indexOf(':');
+  return `${scheme}${i < 0 ? '***' : `${auth.slice(0, i)}:***`}${authority.slice(at)}${rest}`;
+}

@@ -73,7 +73,7 @@ export type MaybePromise<T> = T | Promise<T>;
 
 export interface JournalStore {
   /** Which database holds the journal (health reads); absent on a custom store. */
-  readonly kind?: 'sqlite' | 'postgres';
+  readonly kind?: 'sqlite' | 'postgres' | 'jetstream';
   /**
    * Appends records in one atomic, durable transaction. Records are consecutive and follow the last stored one;
    * a seq that already exists makes the whole batch fail (nothing is written). Resolves only once committed to

@@ -67,7 +67,10 @@ const FileSchema = Type.Object(
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     /** Directory of the default SQLite journal (`<dataDir>/journal.db`). */
     dataDir: Type.Optional(Type.String({ minLength: 1 })),
-    /** A file path or `sqlite:<path>` (SQLite), or `postgres://…` (PostgreSQL). Default `<dataDir>/journal.db`. */
+    /**
+     * A file path or `sqlite:<path>` (SQLite), `postgres://…` (PostgreSQL) or `nats://host:port[,…]/<stream>`
+     * (JetStream). Default `<dataDir>/journal.db`.
+     */
     journalUrl: Type.Optional(Type.String({ minLength: 1 })),
     logLevel: Type.Optional(
       Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),

@@ -1,13 +1,14 @@
 /**
  * Opens the journal store a URL names, through the journal's own factory (src/journal/open.ts): a file path or
  * `sqlite:<path>` → SQLite (the default, `<dataDir>/journal.db`; its directory is created); `postgres://` or
- * `postgresql://` → PostgreSQL. With `writerThread`, SQLite commits run on a worker thread
- * (SqliteThreadJournalStore), so the fsync no longer stops the event loop that serves requests.
+ * `postgresql://` → PostgreSQL; `nats://host:port[,host:port…]/<stream>` → a JetStream stream. With
+ * `writerThread`, SQLite commits run on a worker thread (SqliteThreadJournalStore), so the fsync no longer stops the
+ * event loop that serves requests.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isPostgresUrl, openJournalStore } from '../journal/open.ts';
-import { redactPgUrl, scrubPgSecrets } from '../journal/redact.ts';
+import { isNatsUrl, isPostgresUrl, openJournalStore } from '../journal/open.ts';
+import { redactNatsUrl, redactPgUrl, scrubPgSecrets } from '../journal/redact.ts';
 import type { JournalStore } from '../journal/store.ts';
 
 export class StoreConfigError extends Error {
@@ -17,10 +18,10 @@ export class StoreConfigError extends Error {
   }
 }
 
-export type StoreKind = 'sqlite' | 'postgres';
+export type StoreKind = 'sqlite' | 'postgres' | 'jetstream';
 
 export function storeKind(url: string): StoreKind {
-  return isPostgresUrl(url) ? 'postgres' : 'sqlite';
+  return isPostgresUrl(url) ? 'postgres' : isNatsUrl(url) ? 'jetstream' : 'sqlite';
 }
 
 /**
@@ -28,7 +29,7 @@ export function storeKind(url: string): StoreKind {
  * password, `?password=`, `?sslpassword=`); a SQLite path as is.
  */
 export function redactUrl(url: string): string {
-  return isPostgresUrl(url) ? redactPgUrl(url) : url;
+  return isPostgresUrl(url) ? redactPgUrl(url) : isNatsUrl(url) ? redactNatsUrl(url) : url;
 }
 
 export interface StoreOptions {
@@ -44,6 +45,15 @@ export async function openStore(url: string, opts: StoreOptions = {}): Promise<J
       // The driver's message can echo the URL or a credential alone: never let either through.
       const safe = redactUrl(url);
       const msg = scrubPgSecrets((e as Error).message, url);
+      throw new StoreConfigError(msg.includes(safe) ? msg : `journal ${safe}: ${msg}`);
+    }
+  }
+  if (isNatsUrl(url)) {
+    try {
+      return await openJournalStore(url);
+    } catch (e) {
+      const safe = redactUrl(url);
+      const msg = (e as Error).message;
       throw new StoreConfigError(msg.includes(safe) ? msg : `journal ${safe}: ${msg}`);
     }
   }

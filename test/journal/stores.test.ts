@@ -11,6 +11,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Objm } from '@nats-io/obj';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import Database from 'better-sqlite3';
 import { Engine } from '../../src/engine/engine.ts';
 import { stateHash } from '../../src/engine/hash.ts';
@@ -23,6 +26,13 @@ import {
   recordChecksum,
   snapshotChecksum,
 } from '../../src/journal/codec.ts';
+import {
+  encodeBatches,
+  H_FIRST,
+  H_LAST,
+  JetStreamJournalStore,
+  snapshotObject,
+} from '../../src/journal/jetstream.ts';
 import { Journal, recover } from '../../src/journal/journal.ts';
 import { openJournalStore } from '../../src/journal/open.ts';
 import { PgJournalStore } from '../../src/journal/postgres.ts';
@@ -34,6 +44,7 @@ import {
   type JournalStore,
   type SnapshotRecord,
 } from '../../src/journal/store.ts';
+import { deleteJournalStream, singleServer, singleServerMissing } from './nats-cluster.ts';
 import { createTestDatabase, type TestDatabase } from './pg.ts';
 import { setupCommands } from './stream.ts';
 import { fillStore, tempDir } from './util.ts';
@@ -124,6 +135,52 @@ function pgKind(db: () => TestDatabase): Kind {
              ON CONFLICT (seq) DO UPDATE SET time = $2, state_hash = $3, checksum = $4, data = $5`,
             [x.seq, x.time, x.stateHash, x.checksum, buf(x.data)],
           )),
+      };
+    },
+  };
+}
+
+/**
+ * JetStream: a stream on the single server, damaged by rewriting it — every record read back, edited, the stream
+ * purged and the records published again (a message cannot be changed in place) — after which the store takes the
+ * rewritten stream's end as its own (`adoptTail`, as a reopen would).
+ */
+/** Stream names of this run: a test process's pid may come again, its streams (deleted after) must not clash. */
+const RUN = Date.now().toString(36);
+
+function jetstreamKind(servers: () => string, streams: string[]): Kind {
+  return {
+    name: 'jetstream',
+    open: async (id) => {
+      const stream = `${id}_${RUN}`;
+      if (!streams.includes(stream)) streams.push(stream);
+      return JetStreamJournalStore.open(`nats://${servers()}/${stream}`);
+    },
+    damage: (store) => {
+      const s = store as JetStreamJournalStore;
+      const rewrite = async (edit: (rs: JournalRecord[]) => JournalRecord[]) => {
+        const all = edit(await collect(s, 0));
+        const jsm = await jetstreamManager(s.nc);
+        await jsm.streams.purge(s.stream);
+        const js = jetstream(s.nc);
+        for (const b of encodeBatches(all, 16_384)) {
+          const h = natsHeaders();
+          h.set(H_FIRST, String(b.first));
+          h.set(H_LAST, String(b.last));
+          await js.publish(s.subject, b.payload, { headers: h });
+        }
+        await s.adoptTail();
+      };
+      const put = async (x: SnapshotRecord) =>
+        void (await (await new Objm(s.nc).open(s.bucket)).putBlob(snapshotObject(x), x.data));
+      return {
+        setCommand: (seq, bytes) =>
+          rewrite((rs) => rs.map((r) => (r.seq === seq ? { ...r, command: bytes } : r))),
+        setRecordHash: (seq, hash, checksum) =>
+          rewrite((rs) => rs.map((r) => (r.seq === seq ? { ...r, stateHash: hash, checksum } : r))),
+        deleteRecord: (seq) => rewrite((rs) => rs.filter((r) => r.seq !== seq)),
+        setSnapshotData: async (seq, data) => put({ ...(await s.readSnapshot(seq))!, data }),
+        putSnapshot: put,
       };
     },
   };
@@ -594,4 +651,21 @@ describe('store contract: PostgreSQL', () => {
     await journal.close();
     await reader.close();
   });
+});
+
+describe('store contract: JetStream (R=1, the single server)', { timeout: 300_000 }, async () => {
+  const missing = await singleServerMissing();
+  const streams: string[] = [];
+  let servers = '';
+  before(async () => {
+    if (!missing) servers = await singleServer();
+  });
+  after(async () => {
+    for (const st of streams) await deleteJournalStream(servers, st);
+  });
+  if (missing) {
+    test('jetstream: skipped', { skip: `no NATS server: ${missing}` }, () => {});
+    return;
+  }
+  contract(jetstreamKind(() => servers, streams));
 });

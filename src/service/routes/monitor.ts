@@ -104,7 +104,12 @@ export const OracleStatusSchema = Type.Object({
 
 export const JournalHealthSchema = Type.Object({
   /** The store's database ('other': a custom store). */
-  store: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres'), Type.Literal('other')]),
+  store: Type.Union([
+    Type.Literal('sqlite'),
+    Type.Literal('postgres'),
+    Type.Literal('jetstream'),
+    Type.Literal('other'),
+  ]),
   /** The last seq the engine applied. */
   seq: Type.Integer(),
   /** The last seq known durable. */
