@@ -21,6 +21,8 @@ interface ServeCliOptions {
   port?: string;
   data?: string;
   journal?: string;
+  role?: string;
+  advertiseUrl?: string;
   demo?: boolean;
   speed?: string;
   traders?: string;
@@ -101,7 +103,9 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('--host <host>', 'listen address (RINGFENCE_HOST)')
     .option('-p, --port <port>', 'listen port (RINGFENCE_PORT)')
     .option('--data <dir>', 'data directory for the SQLite journal (RINGFENCE_DATA)')
-    .option('--journal <url>', 'journal: a SQLite path or postgres:// URL (RINGFENCE_JOURNAL_URL)')
+    .option('--journal <url>', 'journal: a SQLite path, postgres:// or nats:// URL (RINGFENCE_JOURNAL_URL)')
+    .option('--role <role>', 'nats:// journal: leader (default), standby or replica (ha.role)')
+    .option('--advertise-url <url>', 'nats:// journal: where clients send writes while this process leads')
     .option('--demo', 'a live demo: markets, a price replay, traders and a market maker on a temp journal')
     .option('--speed <n>', 'demo: data minutes per wall second (default 10)')
     .option('--traders <n>', 'demo: simulated traders (default 40)')
@@ -110,9 +114,9 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .action(async (opts: ServeCliOptions) => {
       const { demo, speed, traders, seed, duration, ...serve } = opts;
       if (demo) {
-        if (serve.config || serve.data || serve.journal) {
+        if (serve.config || serve.data || serve.journal || serve.role || serve.advertiseUrl) {
           io.stderr(
-            'ringfence serve: --demo runs on a temp journal and its own keys: drop --config, --data, --journal\n',
+            'ringfence serve: --demo runs on a temp journal and its own keys: drop --config, --data, --journal, --role, --advertise-url\n',
           );
           code = 2;
           return;

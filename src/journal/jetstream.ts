@@ -81,6 +81,8 @@ const STREAM_RE = /^[A-Za-z0-9_-]{1,64}$/;
 export const H_FIRST = 'Ringfence-First-Seq';
 export const H_LAST = 'Ringfence-Last-Seq';
 export const H_CUT = 'Ringfence-Cut';
+/** Who wrote a message (`writer`, set by a service under a leader lease: `<process id>#<lease revision>`). */
+export const H_WRITER = 'Ringfence-Writer';
 const H_MSG_ID = 'Nats-Msg-Id';
 const RECORD_HEADER = 24;
 const HASH_BIT = 0x80000000;
@@ -179,6 +181,20 @@ export interface JetStreamStoreOptions {
   duplicateWindowMs?: number;
 }
 
+/** One message of a `follow`. */
+export interface FollowedMessage {
+  /** Its records from the seq followed on (null with `cut`). */
+  page: RecordPage | null;
+  /** The journal's last seq as of this message (`Ringfence-Last-Seq`). */
+  last: number;
+  /** Messages in the stream after this one, when it was delivered (0: it was the last). */
+  pending: number;
+  /** `Ringfence-Writer`, or null. */
+  writer: string | null;
+  /** A cut written after the follow began: the history changed; the follow ends here. */
+  cut: boolean;
+}
+
 /** A stored batch as its headers describe it. */
 interface BatchMeta {
   /** Stream sequence. */
@@ -227,6 +243,14 @@ export class JetStreamJournalStore implements JournalStore {
   /** Set when a write failed: every later write rejects with it (a fence stays a fence). */
   private failed: Error | null = null;
   private closed = false;
+  /** Set by `abort`: the reason; and the waits it rejects at once (a publish in flight, a retry's pause). */
+  private aborted: Error | null = null;
+  private readonly abortWaits = new Set<(e: Error) => void>();
+  /**
+   * Written as `Ringfence-Writer` on every message from now on (null: none). A service under a leader lease names
+   * its term here, so that who wrote each batch can be read back from the stream.
+   */
+  writer: string | null = null;
 
   private constructor(
     url: string,
@@ -264,6 +288,8 @@ export class JetStreamJournalStore implements JournalStore {
         timeout,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
+        // The URL's servers, and only those (no cluster discovery): what a process can reach is what it was given.
+        ignoreClusterUpdates: true,
         ...(target.user !== undefined ? { user: target.user, pass: target.pass } : {}),
         ...(target.token !== undefined ? { token: target.token } : {}),
       });
@@ -412,6 +438,7 @@ export class JetStreamJournalStore implements JournalStore {
         const h = natsHeaders();
         h.set(H_FIRST, String(p.first));
         h.set(H_LAST, String(p.last));
+        if (this.writer !== null) h.set(H_WRITER, this.writer);
         await this.publish(p.payload, h, p.first);
         this.last = p.last;
       }
@@ -427,13 +454,15 @@ export class JetStreamJournalStore implements JournalStore {
     const id = batchMessageId(first, expected, payload);
     const deadline = Date.now() + this.retryMs;
     for (let attempt = 0; ; attempt++) {
+      if (this.aborted) throw this.aborted;
       try {
-        const ack = await this.js.publish(this.subject, payload, {
+        const sent = this.js.publish(this.subject, payload, {
           msgID: id,
           expect: { lastSequence: expected },
           headers: h,
           timeout: this.timeoutMs,
         });
+        const ack = await this.unlessAborted(sent);
         if (ack.seq !== expected + 1)
           throw new JournalFencedError(
             this.stream,
@@ -443,7 +472,7 @@ export class JetStreamJournalStore implements JournalStore {
         this.token = ack.seq;
         return ack.seq;
       } catch (e) {
-        if (e instanceof JournalFencedError) throw e;
+        if (e instanceof JournalFencedError || e === this.aborted) throw e;
         if (e instanceof JetStreamApiError && e.code === WRONG_LAST_SEQUENCE) {
           // An earlier attempt of this very message may be stored (its answer lost) past the de-duplication window.
           const mine = await this.jsm.streams
@@ -456,7 +485,7 @@ export class JetStreamJournalStore implements JournalStore {
           throw new JournalFencedError(this.stream, expected, e.message);
         }
         if (!retryable(e) || Date.now() >= deadline || this.closed) throw e;
-        await sleep(Math.min(1_000, 50 * 2 ** attempt));
+        await this.unlessAborted(sleep(Math.min(1_000, 50 * 2 ** attempt)));
       }
     }
   }
@@ -526,6 +555,57 @@ export class JetStreamJournalStore implements JournalStore {
     }
   }
 
+  /**
+   * The records from `seq` on as they are appended, a message at a time, until `signal` aborts (then it returns) or
+   * the connection closes: what a hot standby or a read replica follows (src/service/ha). An ordered consumer from
+   * the message holding `seq`; each item is that message's records with seq ≥ `seq` (a page, possibly empty), the
+   * journal's last seq as of the message, the messages still pending after it and its writer. A cut written after
+   * the follow began (`cut: true`, no page) ends it: the history was rewritten, read the journal again.
+   */
+  async *follow(seq: number, signal: AbortSignal): AsyncGenerator<FollowedMessage> {
+    this.check();
+    const tail = await this.readTail();
+    const info = tail.last === null ? await this.req(() => this.jsm.streams.info(this.stream)) : null;
+    let start = info !== null ? info.state.last_seq + 1 : await this.startOf(seq, tail);
+    if (start === null || (tail.last !== null && start > tail.last.seq)) start = (tail.last?.seq ?? 0) + 1;
+    const known = tail.last?.seq ?? 0;
+    const skipped = (streamSeq: number) =>
+      tail.skip !== null && streamSeq >= tail.skip[0] && streamSeq < tail.skip[1];
+    if (signal.aborted) return;
+    const consumer = await this.req(() =>
+      this.js.consumers.get(this.stream, {
+        filter_subjects: this.subject,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: Math.max(1, start),
+      }),
+    );
+    // Heartbeats every 2.5 s: a consumer lost with a server is noticed (and recreated) within about 5 s.
+    const msgs = await consumer.consume({ max_messages: 256, expires: 5_000 });
+    const stop = () => {
+      void msgs.close().catch(() => {});
+    };
+    signal.addEventListener('abort', stop, { once: true });
+    if (signal.aborted) stop();
+    try {
+      for await (const m of msgs) {
+        if (signal.aborted) return;
+        if (skipped(m.seq)) continue;
+        const meta = metaOf(m.seq, m.headers);
+        const writer = m.headers?.get(H_WRITER) || null;
+        const pending = m.info.pending;
+        if (meta.cutFrom !== null && m.seq > known) {
+          yield { page: null, last: meta.last, pending, writer, cut: true };
+          return;
+        }
+        const page = decodePage(m.data, seq, () => `stream ${this.stream} message ${m.seq}`, meta);
+        yield { page, last: meta.last, pending, writer, cut: false };
+      }
+    } finally {
+      signal.removeEventListener('abort', stop);
+      stop();
+    }
+  }
+
   async lastSeq(): Promise<number> {
     this.check();
     return (await this.readTail()).last?.last ?? 0;
@@ -587,6 +667,7 @@ export class JetStreamJournalStore implements JournalStore {
         if (kept.length > 0) h.set(H_FIRST, String(kept[0]!.seq));
         h.set(H_LAST, String(newLast));
         h.set(H_CUT, String(cutFrom));
+        if (this.writer !== null) h.set(H_WRITER, this.writer);
         const marker = await this.publish(payload, h, kept[0]?.seq ?? newLast + 1);
         await this.deleteMessages(
           doomed.map((d) => d.seq),
@@ -679,20 +760,54 @@ export class JetStreamJournalStore implements JournalStore {
   }
 
   /**
-   * Takes the stream's current end as this writer's fence, as open does. Only for a writer that has just re-read the
-   * journal (tools and tests that rewrite a stream); the service reopens instead.
+   * Takes the stream's current end as this writer's fence, as open does. Only for a writer that has read the journal
+   * up to that end before it appends: a standby taking over (src/service/ha/roles.ts: it adopts, then catches up to
+   * `lastSeq()`), tools and tests that rewrite a stream. Should a message land between the two reads here, the fence
+   * is older than the end and the first append is refused: safe.
    */
   async adoptTail(): Promise<void> {
-    await this.chain;
+    if (this.aborted) throw this.aborted;
+    await this.chain.catch(() => {});
     this.token = (await this.req(() => this.jsm.streams.info(this.stream))).state.last_seq;
     this.failed = null;
     this.last = await this.lastSeq();
     this.queuedLast = this.last;
   }
 
-  /** Waits for the writes in flight, then drains the connection. */
+  /**
+   * Fails every write from now on with `reason`: the one in flight at once, without waiting for its answer (its
+   * message may still be stored, or be refused by the fence: its outcome is unknown, as for any write that got no
+   * answer), and those queued behind it. For a writer that must stop now — a service that lost its leader lease
+   * (src/service/ha). `close` then closes the connection without draining it (it may be cut off).
+   */
+  abort(reason: Error): void {
+    if (this.aborted) return;
+    this.aborted = reason;
+    this.failed ??= reason;
+    for (const reject of this.abortWaits) reject(reason);
+    this.abortWaits.clear();
+  }
+
+  /** `p`, or a rejection with the reason as soon as `abort` is called (`p` is left to settle unobserved). */
+  private unlessAborted<T>(p: Promise<T>): Promise<T> {
+    if (this.aborted) {
+      p.catch(() => {});
+      return Promise.reject(this.aborted);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.abortWaits.add(reject);
+      p.then(resolve, reject).finally(() => this.abortWaits.delete(reject));
+    });
+  }
+
+  /** Waits for the writes in flight, then drains the connection (closes it, after `abort`). */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.aborted) {
+      this.closed = true;
+      await this.nc.close().catch(() => {});
+      return;
+    }
     await this.chain.catch(() => {});
     this.closed = true;
     await this.nc.drain().catch(() => this.nc.close().catch(() => {}));

@@ -265,6 +265,14 @@ export class Journal {
     return this.durableSeq;
   }
 
+  /**
+   * A follower (src/service/ha) applied records read back from the store to the engine itself, up to `seq`: they
+   * are durable. Only with nothing submitted through this journal.
+   */
+  followed(seq: number): void {
+    this.durableSeq = seq;
+  }
+
   /** Commands applied but not yet durable (open, queued and in-flight batches). */
   get pending(): number {
     let n = this.batch.length + this.inflightRecords;

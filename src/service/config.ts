@@ -155,6 +155,27 @@ const FileSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** High availability on a `nats://` journal: one leader, hot standbys, read replicas (README "High availability"). */
+    ha: Type.Optional(
+      Type.Object(
+        {
+          /**
+           * `leader` (default): a candidate that takes the lease when it is free; `standby`: the same, trying only
+           * once it has run a whole lease; `replica`: follows and serves reads, never leads.
+           */
+          role: Type.Optional(
+            Type.Union([Type.Literal('leader'), Type.Literal('standby'), Type.Literal('replica')]),
+          ),
+          /** The leader lease (the lease bucket's TTL): a dead leader is replaced within about this long. */
+          leaseMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+          /** Where clients send writes while this process leads (default: the address it listens on). */
+          advertiseUrl: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2_048 })),
+          /** This process in the lease and the journal's writer headers (default: host, pid and a random suffix). */
+          id: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /**
      * Who may read the OpenAPI document and swagger-ui at /docs: `off`, `admin` (signed, admin key) or `public`
      * (`true`/`false` mean `public`/`off`). Default: public on a loopback address, admin otherwise.
@@ -244,6 +265,14 @@ export interface ServiceConfig {
     snapshotEvery: number;
     keepSnapshots: number;
   };
+  ha: {
+    role: 'leader' | 'standby' | 'replica';
+    leaseMs: number;
+    /** null: the address the service listens on. */
+    advertiseUrl: string | null;
+    /** null: host, pid and a random suffix. */
+    id: string | null;
+  };
   /** `auto`: public on a loopback address, admin otherwise (see `exposureOf`); true/false: public/off. */
   docs: Exposure | 'auto' | boolean;
   metrics: Exposure | 'auto';
@@ -325,6 +354,7 @@ export function defaultConfig(): ServiceConfig {
       snapshotEvery: 100_000,
       keepSnapshots: 3,
     },
+    ha: { role: 'leader', leaseMs: 1_000, advertiseUrl: null, id: null },
     docs: 'auto',
     metrics: 'auto',
     webApp: true,
@@ -347,6 +377,7 @@ export function mergeConfig(base: ServiceConfig, f: ConfigFile): ServiceConfig {
     alerts: { ...base.alerts, ...defined(f.alerts ?? {}) },
     journal: { ...base.journal, ...defined(f.journal ?? {}) },
     http: { ...base.http, ...defined(f.http ?? {}) },
+    ha: { ...base.ha, ...defined(f.ha ?? {}) },
   };
   if (f.host !== undefined) out.host = f.host;
   if (f.port !== undefined) out.port = f.port;
@@ -451,6 +482,8 @@ export function checkConfig(cfg: ServiceConfig): void {
     if (e instanceof InputError) throw new ConfigError(e.message);
     throw e;
   }
+  if (cfg.ha.role !== 'leader' && !/^nats:\/\//i.test(cfg.journalUrl))
+    throw new ConfigError(`ha.role ${cfg.ha.role}: needs a nats:// journal (journalUrl) to follow`);
   if (cfg.http.headersTimeoutMs > cfg.http.requestTimeoutMs)
     throw new ConfigError('http.headersTimeoutMs: must not exceed http.requestTimeoutMs');
   if (Array.isArray(cfg.trustProxy))

@@ -21,6 +21,7 @@ export type ServiceErrorCode =
   | 'TOO_MANY_CONNECTIONS'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAVAILABLE'
+  | 'NOT_LEADER'
   | 'INTERNAL';
 
 export type ErrorCode = RejectCode | ServiceErrorCode;
@@ -32,6 +33,8 @@ export class ApiError extends Error {
   readonly retryAfterMs: number | undefined;
   /** DUPLICATE_CLIENT_ORDER_ID: the id of the open order that already has the clientOrderId (sent as `orderId`). */
   orderId: string | undefined;
+  /** NOT_LEADER: the leader as its lease names it, null when none is known (sent as `leader`). */
+  leader: LeaderInfo | null | undefined;
   constructor(status: number, code: ErrorCode, message: string, retryAfterMs?: number) {
     super(message);
     this.name = 'ApiError';
@@ -39,16 +42,38 @@ export class ApiError extends Error {
     this.code = code;
     this.retryAfterMs = retryAfterMs;
     this.orderId = undefined;
+    this.leader = undefined;
   }
 
-  /** The error body: `{code, message}`, plus `orderId` for a duplicate clientOrderId. */
-  body(): { code: ErrorCode; message: string; orderId?: string } {
+  /** The error body: `{code, message}`, plus `orderId` for a duplicate clientOrderId, `leader` for NOT_LEADER. */
+  body(): { code: ErrorCode; message: string; orderId?: string; leader?: LeaderInfo | null } {
     return {
       code: this.code,
       message: this.message,
       ...(this.orderId !== undefined ? { orderId: this.orderId } : {}),
+      ...(this.leader !== undefined ? { leader: this.leader } : {}),
     };
   }
+}
+
+/** Who holds the leader lease (src/service/ha/lease.ts): its id, where clients write, since when (ms). */
+export interface LeaderInfo {
+  id: string;
+  url: string;
+  since: number;
+}
+
+/** A write on a process that is not the leader: 503 NOT_LEADER naming the leader (null: none known). */
+export function notLeader(leader: LeaderInfo | null, role: string): ApiError {
+  const e = new ApiError(
+    503,
+    'NOT_LEADER',
+    leader === null
+      ? `this is a ${role}: writes go to the leader, and none holds the lease now`
+      : `this is a ${role}: writes go to the leader at ${leader.url}`,
+  );
+  e.leader = leader;
+  return e;
 }
 
 /**

@@ -53,6 +53,13 @@ export const ErrorBody = Type.Object(
     message: Type.String(),
     /** DUPLICATE_CLIENT_ORDER_ID only: the open order that already carries the clientOrderId. */
     orderId: Type.Optional(Type.String()),
+    /** NOT_LEADER only: the leader as its lease names it ({id, url, since}), null when none is known. */
+    leader: Type.Optional(
+      Type.Union([
+        Type.Object({ id: Type.String(), url: Type.String(), since: Type.Integer() }),
+        Type.Null(),
+      ]),
+    ),
   },
   { description: 'every error: HTTP status + {code, message}' },
 );

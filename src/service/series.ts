@@ -14,7 +14,13 @@ import { fmtPrice, fmtSize } from './codec.ts';
 import type { ServiceConfig } from './config.ts';
 import { KeyedRings, Ring } from './history.ts';
 
-export const TIMEFRAMES = { '1s': 1_000, '1m': 60_000, '5m': 300_000, '15m': 900_000, '1h': 3_600_000 } as const;
+export const TIMEFRAMES = {
+  '1s': 1_000,
+  '1m': 60_000,
+  '5m': 300_000,
+  '15m': 900_000,
+  '1h': 3_600_000,
+} as const;
 export type Timeframe = keyof typeof TIMEFRAMES;
 const TF_LIST = Object.keys(TIMEFRAMES) as Timeframe[];
 export const isTimeframe = (s: string): s is Timeframe => Object.hasOwn(TIMEFRAMES, s);

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import type { CliIO } from '../cli/calc.ts';
 import { JournalError } from '../journal/store.ts';
 import { ConfigError, type ConfigFile, type KeyConfig, loadConfig, type ServiceConfig } from './config.ts';
+import type { HaNode } from './ha/roles.ts';
 import { Metrics } from './metrics.ts';
 import { type App, buildServer } from './server.ts';
 import { Service } from './service.ts';
@@ -20,11 +21,17 @@ export interface ServeFlags {
   port?: string;
   data?: string;
   journal?: string;
+  /** `ha.role`: leader, standby or replica (a `nats://` journal). */
+  role?: string;
+  /** `ha.advertiseUrl`. */
+  advertiseUrl?: string;
 }
 
 export interface Running {
   app: App;
   service: Service;
+  /** This process's part in high availability (a `nats://` journal), else null. */
+  ha: HaNode | null;
   /** `http://host:port` actually bound (port 0 resolves to the real port). */
   url: string;
   port: number;
@@ -46,8 +53,12 @@ export async function startServer(
 ): Promise<Running> {
   const metrics = opts.metrics ?? new Metrics();
   const writerThread = opts.writerThread ?? cfg.journal.writerThread;
+  // On a JetStream journal every process starts as a follower, under the leader lease (ha/roles.ts).
+  const ha = storeKind(cfg.journalUrl) === 'jetstream';
+  let node: HaNode | null = null;
   const service = await Service.open({
-    openStore: () => openStore(cfg.journalUrl, { writerThread }),
+    openStore: () => openStore(cfg.journalUrl, { writerThread, readonly: ha && cfg.ha.role === 'replica' }),
+    ...(ha ? { follower: true, onWriterLost: (e: unknown) => node?.writerLost(e) } : {}),
     journal: {
       maxBatch: cfg.journal.maxBatch,
       hashEvery: cfg.journal.hashEvery,
@@ -77,19 +88,46 @@ export async function startServer(
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.port;
   const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
+  const url = `http://${host}:${port}`;
+  if (ha) {
+    if (cfg.ha.advertiseUrl === null && /^(0\.0\.0\.0|::|\[::\])$/.test(cfg.host))
+      service.log.warn(
+        { url },
+        'ha.advertiseUrl is not set: the lease will name an address no client can use; set the URL clients write to',
+      );
+    try {
+      const { HaNode, processId } = await import('./ha/roles.ts');
+      node = await HaNode.start(service, {
+        role: cfg.ha.role,
+        journalUrl: cfg.journalUrl,
+        leaseMs: cfg.ha.leaseMs,
+        advertiseUrl: cfg.ha.advertiseUrl ?? url,
+        id: cfg.ha.id ?? processId(),
+        log: service.log,
+      });
+    } catch (e) {
+      await app.close().catch(() => {});
+      await service.close();
+      throw new StoreConfigError(`high availability: ${(e as Error).message}`);
+    }
+  }
   let closing: Promise<void> | null = null;
   return {
     app,
     service,
-    url: `http://${host}:${port}`,
+    ha: node,
+    url,
     port,
     close: () => {
       closing ??= (async () => {
+        await node?.stop();
         service.stopTicks();
         try {
           await app.close();
         } finally {
           await service.close();
+          // Once every acknowledged command is flushed: a standby takes over at once instead of waiting it out.
+          await node?.release();
         }
       })();
       return closing;
@@ -111,6 +149,15 @@ export async function runServe(flags: ServeFlags, io: CliIO): Promise<number> {
   }
   if (flags.data !== undefined) overrides.dataDir = flags.data;
   if (flags.journal !== undefined) overrides.journalUrl = flags.journal;
+  if (flags.role !== undefined || flags.advertiseUrl !== undefined) {
+    const { ROLES } = await import('./ha/roles.ts');
+    if (flags.role !== undefined && !(ROLES as readonly string[]).includes(flags.role))
+      return fail(`--role: one of ${ROLES.join(', ')}, got "${flags.role}"`);
+    overrides.ha = {
+      ...(flags.role !== undefined ? { role: flags.role as 'leader' } : {}),
+      ...(flags.advertiseUrl !== undefined ? { advertiseUrl: flags.advertiseUrl } : {}),
+    };
+  }
   const warnings: string[] = [];
   let cfg: ServiceConfig;
   const load = (w: string[]) =>
@@ -148,7 +195,12 @@ export async function runServe(flags: ServeFlags, io: CliIO): Promise<number> {
     throw e;
   }
   logger.info(
-    { url: running.url, seq: running.service.engine.seq, tickIntervalMs: cfg.tickIntervalMs },
+    {
+      url: running.url,
+      seq: running.service.engine.seq,
+      tickIntervalMs: cfg.tickIntervalMs,
+      ...(running.ha ? { role: cfg.ha.role, leaseMs: running.ha.leaseMs } : {}),
+    },
     'listening',
   );
   return new Promise<number>((resolve) => {

@@ -341,6 +341,30 @@ export async function buildServer(
     done(refused);
   });
 
+  // Reads say the seq the engine had applied when they were handled (`x-rf-seq`: the answer holds every command up
+  // to it). Writes to a process that is not the leader (a standby, a read replica: ha/) are redirected to the leader
+  // the lease names (307: the client re-sends the same signed request there), or refused (503 NOT_LEADER).
+  app.addHook('onRequest', (req, reply, done) => {
+    const m = req.method;
+    if (m === 'GET' || m === 'HEAD') {
+      void reply.header(SEQ_HEADER, String(service.engine.seq));
+      done();
+      return;
+    }
+    const refusal = service.leading ? null : service.writeRefusal();
+    if (refusal === null || m === 'OPTIONS' || !isWrite(req.routeOptions.url)) {
+      done();
+      return;
+    }
+    const leader = refusal.leader ?? null;
+    if (leader !== null && leader.url !== '') {
+      void reply
+        .code(307)
+        .header('location', leader.url.replace(/\/+$/, '') + req.url)
+        .send(refusal.body());
+    } else void reply.code(503).header('retry-after', '1').send(refusal.body());
+  });
+
   // A callback hook, not an async one: no promise per request for a counter.
   app.addHook('onResponse', (req, reply, done) => {
     metrics.countHttp(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode);
@@ -421,6 +445,21 @@ export async function buildServer(
   ws.register(app);
   if (config.webApp) await registerWebApp(app);
   return app;
+}
+
+/** The response header that says which seq a read saw (every GET). */
+export const SEQ_HEADER = 'x-rf-seq';
+
+/**
+ * POST/PUT/DELETE routes that change nothing in the journal and so are served by any process: the calculator, an
+ * account's alert levels (kept in memory by each process), reloading this process's keys.
+ */
+const LOCAL_WRITES = new Set(['/api/v1/calc', '/api/v1/alerts', '/api/v1/admin/keys/reload']);
+
+/** Whether a non-GET request to this route changes the journal (goes to the leader). */
+function isWrite(route: string | undefined): boolean {
+  if (!route?.startsWith('/api/')) return false;
+  return !LOCAL_WRITES.has(route);
 }
 
 /** fastify's request logging without the two lines every successful request writes; errors are still logged. */

@@ -9,21 +9,33 @@
  *   committed state. `publish` asserts the order.
  * - A failed commit poisons the journal (the engine is ahead of the store): the service stops taking writes and
  *   account reads (503), reopens the store and rebuilds the engine from it, then resumes. Events never published are
- *   exactly those lost.
+ *   exactly those lost. Under a leader lease (ha/roles.ts) the failure is handed to `onWriterLost` instead: a writer
+ *   that was fenced or lost its lease must not take the stream over again by reopening it; it steps down.
+ * - A follower (a hot standby or a read replica, ha/) refuses writes (NOT_LEADER) and applies the journal's records
+ *   as the leader appends them (`followPage`), with recovery's checks, publishing each like a committed command: its
+ *   streams, book mirror and histories are the leader's, a few ms behind. `lead` makes it the writer.
  * - Whenever the book mirror is rebuilt from the engine (after a recovery, or a publishing error), the listeners
  *   given to `onMirrorRebuilt` run synchronously with it, before any later delta: the WebSocket gateway sends every
  *   order-book subscriber a fresh snapshot there.
  */
 import { formatDecimal } from '../core/fixed.ts';
 import type { Engine } from '../engine/engine.ts';
+import { stateHash } from '../engine/hash.ts';
 import { type PositionView, positionView } from '../engine/readmodel.ts';
 import type { ApplyResult, Command, EngineEvent } from '../engine/types.ts';
-import { Journal, type JournalOptions, JournalWriteError, type RecoveryReport } from '../journal/journal.ts';
-import type { JournalStore, SnapshotInfo } from '../journal/store.ts';
+import { checkRecord, checkRecordAt } from '../journal/codec.ts';
+import {
+  Journal,
+  type JournalOptions,
+  JournalWriteError,
+  type RecoveryReport,
+  recover,
+} from '../journal/journal.ts';
+import { JournalError, type JournalStore, type RecordPage, type SnapshotInfo } from '../journal/store.ts';
 import { type AlertSnapshot, Alerts, type MarginAlert } from './alerts.ts';
 import { eventId, fillOf, fmtLevels, fmtPrice, fmtSize, publicTrade, wireEvent } from './codec.ts';
 import { defaultConfig, type ServiceConfig } from './config.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, type LeaderInfo, notLeader } from './errors.ts';
 import { accountEventView, type Entry, fundingRateView, Histories, publicLiquidation } from './history.ts';
 import {
   ALL_LIQUIDATIONS_KEY,
@@ -68,6 +80,31 @@ export interface ServiceOptions {
   alerts?: ServiceConfig['alerts'];
   log?: Log;
   metrics?: Metrics;
+  /**
+   * Open as a follower (ha/): the engine is rebuilt from the store without writing to it (a damaged tail is left
+   * for the writer to cut), writes are refused and nothing ticks until `lead`.
+   */
+  follower?: boolean;
+  /**
+   * Under a leader lease (ha/roles.ts): a failed commit (a fence, a lost lease, an engine that threw) is handed here
+   * — the process steps down — instead of reopening the store as its writer.
+   */
+  onWriterLost?: (e: unknown) => void;
+}
+
+/** What /health and the write redirect read of the HA controller (ha/roles.ts). */
+export interface HaState {
+  /** This process's role now. */
+  readonly role: 'leader' | 'standby' | 'replica';
+  /** The leader as the lease names it (this process while it leads); null when none is known. */
+  readonly leader: LeaderInfo | null;
+  /** The journal's last seq as last seen by the follower; null while leading (it is the writer). */
+  readonly streamSeq: number | null;
+}
+
+/** A journal store a writer can be stopped on at once (the JetStream store: `abort`). */
+interface Abortable {
+  abort?: (reason: Error) => void;
 }
 
 export interface Committed {
@@ -106,6 +143,12 @@ export class Service {
   private unavailable: string | null = null;
   private recovering: Promise<void> | null = null;
   private closed = false;
+  /** A follower (ha/): what a write is answered; null while this process is the writer. */
+  private refusal: (() => ApiError) | null = null;
+  /** Rebuild as a follower (nothing written to the store) rather than as the writer. */
+  private following: boolean;
+  /** The HA controller, when the service runs under a leader lease (ha/roles.ts). */
+  ha: HaState | null = null;
   private readonly rebuildListeners = new Set<(mirror: Mirror) => void>();
 
   private constructor(opts: ServiceOptions, journal: Journal, report: RecoveryReport) {
@@ -125,21 +168,16 @@ export class Service {
     this.insurance.reset(journal.engine);
     this.mirror = Mirror.fromEngine(journal.engine);
     this.published = journal.engine.seq;
+    this.following = opts.follower ?? false;
+    if (this.following) this.refusal = () => notLeader(null, 'standby');
   }
 
-  /** Opens the store, recovers the engine from it, and starts the scheduled tick. */
+  /** Opens the store, recovers the engine from it, and starts the scheduled tick (a follower: no tick). */
   static async open(opts: ServiceOptions): Promise<Service> {
-    const store = await opts.openStore();
-    let opened: { journal: Journal; report: RecoveryReport };
-    try {
-      opened = await Journal.open(store, opts.journal);
-    } catch (e) {
-      await store.close();
-      throw e;
-    }
+    const opened = await openJournal(opts, opts.follower ?? false);
     const s = new Service(opts, opened.journal, opened.report);
     for (const line of opened.report.log) s.log.info(line);
-    s.startTicks();
+    if (!s.following) s.startTicks();
     return s;
   }
 
@@ -154,6 +192,7 @@ export class Service {
    */
   submit(input: CommandInput): Promise<ApplyResult & { time: number }> {
     if (this.closed) return Promise.reject(new ApiError(503, 'UNAVAILABLE', 'the service is shutting down'));
+    if (this.refusal) return Promise.reject(this.refusal());
     if (this.unavailable) return Promise.reject(new ApiError(503, 'UNAVAILABLE', this.unavailable));
     const time = Math.max(this.now(), this.engine.lastTime);
     const cmd = { ...input, time } as Command;
@@ -196,6 +235,7 @@ export class Service {
   /** Snapshots the engine now; resolves once the snapshot is saved (after its seq is durable). */
   async snapshot(): Promise<SnapshotInfo> {
     if (this.closed) throw new ApiError(503, 'UNAVAILABLE', 'the service is shutting down');
+    if (this.refusal) throw this.refusal();
     if (this.unavailable) throw new ApiError(503, 'UNAVAILABLE', this.unavailable);
     try {
       return await this.journal.snapshot();
@@ -257,7 +297,7 @@ export class Service {
 
   /** One scheduled tick (skipped while the previous one is still committing, or while unavailable). */
   tick(): void {
-    if (this.tickInFlight || this.unavailable || this.closed) return;
+    if (this.tickInFlight || this.unavailable || this.refusal || this.closed) return;
     this.tickInFlight = true;
     this.submit({ type: 'tick' })
       .then((r) => {
@@ -630,6 +670,10 @@ export class Service {
 
   private journalFailed(e: unknown): void {
     if (this.unavailable || this.closed) return;
+    if (this.opts.onWriterLost) {
+      this.opts.onWriterLost(e);
+      return;
+    }
     const why = e instanceof JournalWriteError ? 'journal commit failed' : 'engine halted';
     this.log.error({ err: e }, `${why}: refusing writes and recovering from the store`);
     this.unavailable = `${why}; the service is recovering`;
@@ -638,25 +682,40 @@ export class Service {
     });
   }
 
-  /** Reopens the store and rebuilds the engine from it; resumes writes on success (retries every 2 s otherwise). */
+  /**
+   * Reopens the store and rebuilds the engine from it; resumes writes on success (a follower: resumes following)
+   * (retries every 2 s otherwise).
+   */
   private async recover(): Promise<void> {
+    const old = this.journal.store;
+    // A follower's store (or a deposed writer's) is closed at once, never drained: its connection may be cut off.
+    if (this.following) (old as Abortable).abort?.(new Error('journal store reopened'));
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.journal.store.close();
+      await Promise.race([old.close(), new Promise((r) => (timer = setTimeout(r, 5_000)))]);
     } catch (e) {
       this.log.warn({ err: e }, 'closing the failed store');
+    } finally {
+      clearTimeout(timer);
     }
     for (;;) {
       if (this.closed) return;
       try {
-        const store = await this.opts.openStore();
-        const { journal, report } = await Journal.open(store, this.opts.journal);
+        const { journal, report } = await openJournal(this.opts, this.following);
+        if (this.closed) {
+          await journal.close().catch(() => {});
+          return;
+        }
         this.journal = journal;
         this.recovery = report;
         this.published = journal.engine.seq;
         this.rebuildMirror();
         for (const line of report.log) this.log.info(line);
         this.unavailable = null;
-        this.log.info({ seq: journal.engine.seq }, 'recovered; accepting writes again');
+        this.log.info(
+          { seq: journal.engine.seq },
+          this.following ? 'rebuilt from the journal; following it' : 'recovered; accepting writes again',
+        );
         return;
       } catch (e) {
         this.log.error({ err: e }, 'recovery failed; retrying in 2 s');
@@ -665,7 +724,138 @@ export class Service {
     }
   }
 
-  /** True while writes are refused (recovering from a failed commit). */
+  // ---------------------------------------------------------------------------------------------------------
+  // Following the journal and leading (ha/)
+
+  /** Why a write is refused here (NOT_LEADER), or null while this process is the writer. */
+  writeRefusal(): ApiError | null {
+    return this.refusal?.() ?? null;
+  }
+
+  /** Whether this process is the journal's writer (not a follower). */
+  get leading(): boolean {
+    return this.refusal === null;
+  }
+
+  /** Answers writes with `refusal()` from now on (ha/roles.ts sets how a standby or a replica answers). */
+  refuseWrites(refusal: () => ApiError): void {
+    this.refusal = refusal;
+  }
+
+  /**
+   * Applies one message's records, read back from the journal (the leader committed them), to the engine with the
+   * checks recovery makes — checksum and decoding, consecutive seqs, each command accepted with exactly its seq, each
+   * recorded state hash equal — and publishes each like a committed command. Throws a JournalError at the first that
+   * fails them (those before it are applied): the engine must then be rebuilt from the store.
+   */
+  followPage(p: RecordPage): void {
+    const { seqs, times, checksums, starts, ends, data, whole } = p;
+    for (let i = 0; i < p.count; i++) {
+      const w = whole.size === 0 ? undefined : whole.get(i);
+      if (w !== undefined) {
+        const c = checkRecord(w);
+        this.followRecord(w.seq, w.stateHash, c.ok ? c.command : c.reason);
+      } else {
+        const seq = seqs[i]!;
+        this.followRecord(
+          seq,
+          null,
+          checkRecordAt(seq, times[i]!, checksums[i]!, null, data, starts[i]!, ends[i]!),
+        );
+      }
+    }
+    this.journal.followed(this.engine.seq);
+  }
+
+  private followRecord(seq: number, recordedHash: string | null, checked: Command | string): void {
+    const e = this.engine;
+    if (typeof checked === 'string')
+      throw new JournalError('corrupt', seq, `journal corrupt at seq ${seq} (${checked})`);
+    if (seq !== e.seq + 1)
+      throw new JournalError(
+        'gap',
+        e.seq + 1,
+        seq > e.seq + 1
+          ? `journal gap: seq ${e.seq + 1} is missing (the next record is seq ${seq})`
+          : `journal out of order: seq ${seq} after seq ${e.seq}`,
+      );
+    let res: ApplyResult;
+    try {
+      res = e.apply(checked);
+    } catch (err) {
+      throw new JournalError(
+        'replay',
+        seq,
+        `replay: seq ${seq} (${checked.type}) threw: ${(err as Error).message}`,
+      );
+    }
+    if (!res.ok || res.seq !== seq)
+      throw new JournalError(
+        'replay',
+        seq,
+        res.ok
+          ? `replay: seq ${seq} (${checked.type}) was applied as seq ${res.seq}`
+          : `replay: seq ${seq} (${checked.type}) was rejected: ${res.code} ${res.message}`,
+      );
+    if (recordedHash !== null) {
+      const h = stateHash(e);
+      if (h !== recordedHash)
+        throw new JournalError(
+          'hashMismatch',
+          seq,
+          `state hash mismatch at seq ${seq}: recorded ${recordedHash.slice(0, 16)}…, replay gives ${h.slice(0, 16)}…`,
+        );
+    }
+    // Published as the leader published it: the same captures right after the command, then the command.
+    const captured = this.capture(checked);
+    const views = this.captureViews();
+    const alerts = this.captureAlerts();
+    this.safePublish({ seq, time: checked.time, events: res.events, views });
+    if (captured) this.publishCaptured(seq, checked.time, captured);
+    if (alerts) this.publishAlerts(seq, checked.time, alerts);
+  }
+
+  /**
+   * Becomes the writer: the engine must be exactly the journal up to its end, and `store` must have adopted that end
+   * as its fence (ha/roles.ts does both). Writes are accepted from now on, and the tick starts.
+   */
+  lead(store: JournalStore, lastSnapshot: SnapshotInfo | null): void {
+    if (this.closed) throw new Error('the service is closed');
+    const journal = new Journal(this.engine, store, this.opts.journal);
+    journal.lastSnapshot = lastSnapshot;
+    this.journal = journal;
+    this.following = false;
+    this.refusal = null;
+    this.startTicks();
+  }
+
+  /**
+   * Stops being the writer at once: writes are refused with `refusal()` from now on, the tick stops, and the store
+   * aborts — the append in flight and every pending command fail now (503), nothing of them is acknowledged. The
+   * engine, ahead of the journal by those commands, is then rebuilt from the store as a follower's (the promise; reads
+   * answer 503 meanwhile).
+   */
+  stepDown(refusal: () => ApiError, reason: Error): Promise<void> {
+    this.refusal = refusal;
+    this.following = true;
+    this.stopTicks();
+    (this.journal.store as Abortable).abort?.(reason);
+    return this.rebuild(`stepped down (${reason.message}); rebuilding the engine from the journal`);
+  }
+
+  /** Rebuilds the engine from the store (a follower whose stream could not be applied, a step-down); reads 503 meanwhile. */
+  rebuild(why: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.recovering) return this.recovering;
+    this.unavailable = why;
+    this.log.warn({ seq: this.engine.seq }, why);
+    this.recovering = this.recover().finally(() => {
+      this.recovering = null;
+    });
+    return this.recovering;
+  }
+
+  /** Why writes and account reads are refused now (recovering from a failed commit, rebuilding a follower), or null. */
   get degraded(): string | null {
     return this.unavailable;
   }
@@ -677,6 +867,28 @@ export class Service {
       asset,
       balance: formatDecimal(e.insuranceFund(asset), e.assets.get(asset)!),
     }));
+  }
+}
+
+/**
+ * Opens the store and rebuilds the engine from it: as the writer (`Journal.open`: a torn tail is cut) or as a
+ * follower (nothing is written to the store).
+ */
+async function openJournal(
+  opts: ServiceOptions,
+  follower: boolean,
+): Promise<{ journal: Journal; report: RecoveryReport }> {
+  const store = await opts.openStore();
+  try {
+    if (!follower) return await Journal.open(store, opts.journal);
+    const report = await recover(store, { ...opts.journal, repair: false });
+    const journal = new Journal(report.engine, store, opts.journal);
+    journal.lastSnapshot = (await store.listSnapshots())[0] ?? null;
+    return { journal, report };
+  } catch (e) {
+    (store as Abortable).abort?.(e instanceof Error ? e : new Error(String(e)));
+    await store.close();
+    throw e;
   }
 }
 

@@ -32,9 +32,14 @@ export function redactUrl(url: string): string {
   return isPostgresUrl(url) ? redactPgUrl(url) : isNatsUrl(url) ? redactNatsUrl(url) : url;
 }
 
+/** The service's JetStream request timeout (ms); unanswered publishes are retried for the store's 30 s. */
+export const NATS_REQUEST_TIMEOUT_MS = 2_000;
+
 export interface StoreOptions {
   /** SQLite only: commit on a writer thread instead of the event loop. */
   writerThread?: boolean;
+  /** JetStream only: open for reading (a read replica: nothing created or written). */
+  readonly?: boolean;
 }
 
 export async function openStore(url: string, opts: StoreOptions = {}): Promise<JournalStore> {
@@ -50,7 +55,12 @@ export async function openStore(url: string, opts: StoreOptions = {}): Promise<J
   }
   if (isNatsUrl(url)) {
     try {
-      return await openJournalStore(url);
+      return await openJournalStore(url, {
+        ...(opts.readonly ? { readonly: true } : {}),
+        // A request whose server died is retried (same message id) after 2 s, not the default 10: a lost stream
+        // leader pauses writes for about its election, not for a whole timeout on top.
+        jetstream: { timeoutMs: NATS_REQUEST_TIMEOUT_MS },
+      });
     } catch (e) {
       const safe = redactUrl(url);
       const msg = (e as Error).message;

@@ -308,12 +308,13 @@ export function uniqueStream(prefix = 'rft'): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${++streams}`;
 }
 
-/** Deletes a journal's stream and its snapshot bucket (whatever exists of them). */
+/** Deletes a journal's stream, its snapshot bucket and its leader lease bucket (whatever exists of them). */
 export async function deleteJournalStream(servers: string, stream: string): Promise<void> {
   const nc = await connect({ servers, timeout: 5_000, reconnect: false });
   try {
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-    for (const name of [stream, `OBJ_${stream}-snapshots`]) await jsm.streams.delete(name).catch(() => false);
+    for (const name of [stream, `OBJ_${stream}-snapshots`, `KV_${stream}-lease`])
+      await jsm.streams.delete(name).catch(() => false);
   } finally {
     await nc.close();
   }

@@ -14,30 +14,36 @@ import { WsTestClient } from './wsclient.ts';
 const T = { timeout: 20_000 };
 const built = webRoot();
 
-describe('the web app’s files', { skip: built === null ? 'dist/web not built (npm run build:web)' : false }, () => {
-  test('GET / is the app, with a same-origin CSP; its assets are immutable; an unknown path stays a JSON 404', T, async () => {
-    const h = await Harness.open();
-    try {
-      const index = await h.call('GET', '/');
-      assert.equal(index.status, 200);
-      assert.match(String(index.headers['content-type']), /text\/html/);
-      assert.match(index.text, /<div id="app">/);
-      const csp = String(index.headers['content-security-policy']);
-      assert.match(csp, /default-src 'self'/);
-      assert.match(csp, /connect-src 'self' ws: wss:/);
-      assert.equal(index.headers['cache-control'], 'no-cache');
-      const asset = /src="(\/assets\/[^"]+\.js)"/.exec(index.text)?.[1];
-      assert.ok(asset && existsSync(`${built}${asset.slice(1)}`), 'the page names a built script');
-      const js = await h.call('GET', asset);
-      assert.equal(js.status, 200);
-      assert.match(String(js.headers['cache-control']), /immutable/);
-      const missing = await h.call<{ code: string }>('GET', '/no-such-page');
-      assert.equal(missing.status, 404);
-      assert.equal(missing.json.code, 'NOT_FOUND');
-    } finally {
-      await h.cleanup();
-    }
-  });
+describe('the web app’s files', {
+  skip: built === null ? 'dist/web not built (npm run build:web)' : false,
+}, () => {
+  test(
+    'GET / is the app, with a same-origin CSP; its assets are immutable; an unknown path stays a JSON 404',
+    T,
+    async () => {
+      const h = await Harness.open();
+      try {
+        const index = await h.call('GET', '/');
+        assert.equal(index.status, 200);
+        assert.match(String(index.headers['content-type']), /text\/html/);
+        assert.match(index.text, /<div id="app">/);
+        const csp = String(index.headers['content-security-policy']);
+        assert.match(csp, /default-src 'self'/);
+        assert.match(csp, /connect-src 'self' ws: wss:/);
+        assert.equal(index.headers['cache-control'], 'no-cache');
+        const asset = /src="(\/assets\/[^"]+\.js)"/.exec(index.text)?.[1];
+        assert.ok(asset && existsSync(`${built}${asset.slice(1)}`), 'the page names a built script');
+        const js = await h.call('GET', asset);
+        assert.equal(js.status, 200);
+        assert.match(String(js.headers['cache-control']), /immutable/);
+        const missing = await h.call<{ code: string }>('GET', '/no-such-page');
+        assert.equal(missing.status, 404);
+        assert.equal(missing.json.code, 'NOT_FOUND');
+      } finally {
+        await h.cleanup();
+      }
+    },
+  );
 
   test('"webApp": false serves no app', T, async () => {
     const h = await Harness.open({ webApp: false });
@@ -50,27 +56,31 @@ describe('the web app’s files', { skip: built === null ? 'dist/web not built (
 });
 
 describe('GET /api/v1/me', () => {
-  test('a trader key is its account and scopes; an admin key bound to none says so; unsigned is 401', T, async () => {
-    const h = await Harness.open();
-    try {
-      assert.deepEqual(await h.ok('GET', '/api/v1/me', 'alice'), {
-        key: KEYS.alice.key,
-        account: 'alice',
-        scopes: ['read', 'trade'],
-        admin: false,
-      });
-      assert.deepEqual(await h.ok('GET', '/api/v1/me', 'admin'), {
-        key: KEYS.admin.key,
-        account: null,
-        scopes: ['admin'],
-        admin: true,
-      });
-      assert.deepEqual((await h.ok('GET', '/api/v1/me', 'aliceTrade')).scopes, ['trade']);
-      assert.equal((await h.call('GET', '/api/v1/me')).status, 401);
-    } finally {
-      await h.cleanup();
-    }
-  });
+  test(
+    'a trader key is its account and scopes; an admin key bound to none says so; unsigned is 401',
+    T,
+    async () => {
+      const h = await Harness.open();
+      try {
+        assert.deepEqual(await h.ok('GET', '/api/v1/me', 'alice'), {
+          key: KEYS.alice.key,
+          account: 'alice',
+          scopes: ['read', 'trade'],
+          admin: false,
+        });
+        assert.deepEqual(await h.ok('GET', '/api/v1/me', 'admin'), {
+          key: KEYS.admin.key,
+          account: null,
+          scopes: ['admin'],
+          admin: true,
+        });
+        assert.deepEqual((await h.ok('GET', '/api/v1/me', 'aliceTrade')).scopes, ['trade']);
+        assert.equal((await h.call('GET', '/api/v1/me')).status, 401);
+      } finally {
+        await h.cleanup();
+      }
+    },
+  );
 });
 
 describe('the admin `ops` stream', () => {
@@ -92,7 +102,10 @@ describe('the admin `ops` stream', () => {
       const admin = await login('admin');
       assert.equal((await admin.request('subscribe', ['ops'])).success, true);
       const first = await admin.next((m) => m.topic === 'ops');
-      const item = first.data[0] as unknown as { journal: Record<string, unknown>; stats: Record<string, unknown> };
+      const item = first.data[0] as unknown as {
+        journal: Record<string, unknown>;
+        stats: Record<string, unknown>;
+      };
       assert.equal(item.journal.store, 'sqlite');
       assert.equal(typeof item.journal.committedSeq, 'number');
       assert.equal(typeof item.stats.commandsPerSecond, 'number');

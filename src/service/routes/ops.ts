@@ -11,6 +11,18 @@ const HealthSchema = Type.Object({
   wsClients: Type.Integer(),
   /** Where the last recovery started: the snapshot's seq (null: a full replay), and the records replayed after it. */
   recovery: Type.Object({ snapshotSeq: Type.Union([Type.Integer(), Type.Null()]), replayed: Type.Integer() }),
+  /**
+   * High availability (a `nats://` journal): this process's role now (`leader` without HA), the leader as the lease
+   * names it (null: none known, or no HA), the journal's last seq as this follower last saw it (null on a leader) and
+   * how far behind it the engine is (`streamSeq − seq`; 0 on a leader).
+   */
+  role: Type.Union([Type.Literal('leader'), Type.Literal('standby'), Type.Literal('replica')]),
+  leader: Type.Union([
+    Type.Object({ id: Type.String(), url: Type.String(), since: Type.Integer() }),
+    Type.Null(),
+  ]),
+  streamSeq: Type.Union([Type.Integer(), Type.Null()]),
+  lag: Type.Integer(),
 });
 
 export function registerOpsRoutes(app: App, ctx: RouteContext): void {
@@ -22,7 +34,8 @@ export function registerOpsRoutes(app: App, ctx: RouteContext): void {
       config: { auth: 'public' },
       schema: {
         tags: ['ops'],
-        summary: 'Liveness and the journal position; 503 while recovering from a failed commit',
+        summary:
+          'Liveness, the journal position and the HA role (leader, standby, replica) with the leader and the lag; 503 while recovering',
         response: {
           200: HealthSchema,
           503: HealthSchema,
@@ -31,10 +44,13 @@ export function registerOpsRoutes(app: App, ctx: RouteContext): void {
     },
     async (_req, reply) => {
       const degraded = service.degraded;
+      const ha = service.ha;
+      const seq = service.engine.seq;
+      const streamSeq = ha?.streamSeq ?? null;
       const body = {
         status: degraded ? ('degraded' as const) : ('ok' as const),
         reason: degraded,
-        seq: service.engine.seq,
+        seq,
         published: service.published,
         pending: service.journal.pending,
         wsClients: ctx.ws.clientCount,
@@ -42,6 +58,10 @@ export function registerOpsRoutes(app: App, ctx: RouteContext): void {
           snapshotSeq: service.recovery.snapshot?.seq ?? null,
           replayed: service.recovery.records,
         },
+        role: ha?.role ?? ('leader' as const),
+        leader: ha?.leader ?? null,
+        streamSeq,
+        lag: streamSeq === null ? 0 : Math.max(0, streamSeq - seq),
       };
       return reply.code(degraded ? 503 : 200).send(body);
     },
