@@ -181,6 +181,13 @@ export const PLAN: readonly PlanEntry[] = [
     quick: ['--quick'],
   },
   {
+    // Issue 21: a 3-node NATS cluster, R=3, 1 s lease; leader, standby and replica under load; 5 SIGKILLs; ~100 s.
+    name: 'ha',
+    args: ['--cycles', '5', '--lag-seconds', '10'],
+    deadlineS: 300,
+    quick: ['--cycles', '1', '--lag-seconds', '2'],
+  },
+  {
     // 1M positions and 1M resting orders, as the issue asks, each in its own grandchild; ~150 s.
     name: 'memory',
     args: ['--deadline', '500'],
@@ -508,6 +515,19 @@ const RULES: Record<string, RowsFn> = {
       info(b, 'baseline, no traders', num(f, 'baselineS'), 's'),
     ];
   },
+  ha: (f) => [
+    goal(
+      'ha',
+      'failover: takeover max (1 s lease, R=3)',
+      num(f, 'takeoverMaxMs'),
+      'ms',
+      '≤ 3,000 ms',
+      (v) => v <= 3_000,
+    ),
+    info('ha', 'failover: takeover p50', num(f, 'takeoverP50Ms'), 'ms'),
+    info('ha', 'replica: records behind the leader, p99', num(f, 'replicaLag.recordsBehindP99'), 'records'),
+    info('ha', 'replica: time to reach the leader’s seq, p50', num(f, 'replicaLag.catchUpP50Ms'), 'ms'),
+  ],
   memory: (f) => {
     // No goal: every top-level bytesPer… figure, reported.
     const rows = Object.entries(f ?? {})
