@@ -401,8 +401,8 @@ function defined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** The environment variables `serve` reads, and the config field each sets. */
-export const ENV_VARS: Record<string, { field: keyof ConfigFile; kind: 'string' | 'int' }> = {
+/** The environment variables `serve` reads, and the config field each sets (`sub`: a field of that object). */
+export const ENV_VARS: Record<string, { field: keyof ConfigFile; sub?: string; kind: 'string' | 'int' }> = {
   RINGFENCE_HOST: { field: 'host', kind: 'string' },
   RINGFENCE_PORT: { field: 'port', kind: 'int' },
   RINGFENCE_DATA: { field: 'dataDir', kind: 'string' },
@@ -411,19 +411,28 @@ export const ENV_VARS: Record<string, { field: keyof ConfigFile; kind: 'string' 
   RINGFENCE_TICK_MS: { field: 'tickIntervalMs', kind: 'int' },
   RINGFENCE_BODY_LIMIT: { field: 'bodyLimit', kind: 'int' },
   RINGFENCE_RECV_WINDOW_MS: { field: 'recvWindowMs', kind: 'int' },
+  // High availability: what differs between the processes of one deployment (a container's environment).
+  RINGFENCE_ROLE: { field: 'ha', sub: 'role', kind: 'string' },
+  RINGFENCE_ADVERTISE_URL: { field: 'ha', sub: 'advertiseUrl', kind: 'string' },
+  RINGFENCE_HA_ID: { field: 'ha', sub: 'id', kind: 'string' },
 };
 
 /** The subset of a config file set by environment variables (validated like the file). */
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigFile {
   const out: Record<string, unknown> = {};
-  for (const [name, { field, kind }] of Object.entries(ENV_VARS)) {
+  for (const [name, { field, sub, kind }] of Object.entries(ENV_VARS)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
+    let value: string | number = raw;
     if (kind === 'int') {
       if (!/^\d{1,9}$/.test(raw))
         throw new ConfigError(`${name}: must be a non-negative integer, got "${raw}"`);
-      out[field] = Number(raw);
-    } else out[field] = raw;
+      value = Number(raw);
+    }
+    // Checked on its own first, so that a bad value is reported under the variable's name.
+    parseConfigFile(sub === undefined ? { [field]: value } : { [field]: { [sub]: value } }, name);
+    if (sub === undefined) out[field] = value;
+    else out[field] = { ...(out[field] as Record<string, unknown> | undefined), [sub]: value };
   }
   return parseConfigFile(out, 'environment');
 }

@@ -56,6 +56,43 @@ describe('configuration', () => {
     }
   });
 
+  test('HA from the environment: RINGFENCE_ROLE, RINGFENCE_ADVERTISE_URL and RINGFENCE_HA_ID set ha.* over the file’s, beside its leaseMs', () => {
+    const td = tempDir();
+    try {
+      const file = join(td.dir, 'ringfence.json');
+      writeFileSync(
+        file,
+        JSON.stringify({ journalUrl: 'nats://n1:4222/venue', ha: { leaseMs: 2_000, role: 'leader' } }),
+      );
+      const c = loadConfig({
+        file,
+        env: {
+          RINGFENCE_ROLE: 'replica',
+          RINGFENCE_ADVERTISE_URL: 'https://r.example',
+          RINGFENCE_HA_ID: 'r1',
+        },
+      });
+      assert.deepEqual(c.ha, {
+        role: 'replica',
+        leaseMs: 2_000,
+        advertiseUrl: 'https://r.example',
+        id: 'r1',
+      });
+      assert.equal(loadConfig({ file, env: {}, overrides: { ha: { role: 'standby' } } }).ha.role, 'standby');
+      assert.throws(
+        () => loadConfig({ file, env: { RINGFENCE_ROLE: 'boss' } }),
+        /RINGFENCE_ROLE: \/ha\/role/,
+      );
+      // A role that follows needs a nats:// journal, whoever set it.
+      assert.throws(
+        () => loadConfig({ env: { RINGFENCE_ROLE: 'standby', RINGFENCE_DATA: td.dir } }),
+        /ha.role standby: needs a nats:\/\/ journal/,
+      );
+    } finally {
+      td.cleanup();
+    }
+  });
+
   test('strict: unknown fields, bad values and bad keys are errors naming the path', () => {
     const td = tempDir();
     try {
