@@ -112,7 +112,13 @@ export function asCalc(p: Position): CalcPosition | null {
   return c;
 }
 
-/** The fee to take `size` at `price` on `m` (taker), for the order preview. */
+/**
+ * The fee to take `size` at `price` on `m` (taker), for the order preview, in the settle asset: a linear contract's
+ * value is size × contract size × price; an inverse one's is size × contract size / price (coins), shown to 8 places
+ * (display only: the engine charges the exact, rounded-up figure).
+ */
 export function takerFee(m: Market, size: string, price: string): string {
+  if (m.inverse)
+    return ((Number(size) * Number(m.contractSize) * Number(m.taker)) / Number(price)).toFixed(8);
   return mulDecimal(mulDecimal(mulDecimal(size, m.contractSize), price), m.taker);
 }

@@ -42,3 +42,31 @@ export function Dialog(props: {
     </dialog>
   );
 }
+
+/** A dialog form's foot: the error (if any), a button that closes, and the submit button. */
+export function DialogActions(props: {
+  error: string | null;
+  closeLabel: string;
+  onClose(): void;
+  submitLabel: string;
+  disabled: boolean;
+  submitTestId?: string;
+}) {
+  return (
+    <>
+      {props.error && (
+        <p class="error" role="alert">
+          {props.error}
+        </p>
+      )}
+      <div class="row end">
+        <button type="button" onClick={props.onClose}>
+          {props.closeLabel}
+        </button>
+        <button type="submit" class="primary" disabled={props.disabled} data-testid={props.submitTestId}>
+          {props.submitLabel}
+        </button>
+      </div>
+    </>
+  );
+}

@@ -8,7 +8,7 @@ import { formatDecimal, percent, priceDp } from '../format.ts';
 import { useSession } from '../hooks.ts';
 import { addDecimal, asCalc, type CalcResult, calcLive, cmpDecimal, isDecimal } from '../preview.ts';
 import type { Position } from '../types.ts';
-import { Dialog } from './Dialog.tsx';
+import { Dialog, DialogActions } from './Dialog.tsx';
 
 export type MarginAction = 'add' | 'remove' | 'leverage';
 
@@ -175,19 +175,14 @@ export function MarginDialog(props: {
             )}
           </tbody>
         </table>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
-        <div class="row end">
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={!preview || busy} data-testid="margin-confirm">
-            {busy ? 'Sending…' : `Confirm`}
-          </button>
-        </div>
+        <DialogActions
+          error={error}
+          closeLabel="Cancel"
+          onClose={props.onClose}
+          submitLabel={busy ? 'Sending…' : 'Confirm'}
+          disabled={!preview || busy}
+          submitTestId="margin-confirm"
+        />
       </form>
     </Dialog>
   );

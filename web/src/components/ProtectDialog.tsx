@@ -7,7 +7,7 @@ import { formatDecimal, priceDp } from '../format.ts';
 import { useSession } from '../hooks.ts';
 import { cmpDecimal, isDecimal } from '../preview.ts';
 import type { Order, Position } from '../types.ts';
-import { Dialog } from './Dialog.tsx';
+import { Dialog, DialogActions } from './Dialog.tsx';
 
 export function ProtectDialog(props: {
   position: Position;
@@ -122,19 +122,13 @@ export function ProtectDialog(props: {
             ))}
           </ul>
         )}
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
-        <div class="row end">
-          <button type="button" onClick={props.onClose}>
-            Close
-          </button>
-          <button type="submit" class="primary" disabled={busy || !(stop.trim() || take.trim())}>
-            Set
-          </button>
-        </div>
+        <DialogActions
+          error={error}
+          closeLabel="Close"
+          onClose={props.onClose}
+          submitLabel="Set"
+          disabled={busy || !(stop.trim() || take.trim())}
+        />
       </form>
     </Dialog>
   );
