@@ -6,7 +6,7 @@
  *   npm run bench -- journal [--stores sqlite,sqlite-thread,postgres,jetstream,jetstream-r3] [--mix matching,quoting]
  *                            [--durable 300000] [--reps 3] [--bursts 1,100,1000,10000] [--turn 1000] [--window 2000]
  *                            [--max-batch 4096] [--commands 1000000] [--pg-commands 200000]
- *                            [--nats-commands <pg-commands>] [--snapshot-every 100000] [--hash-every 100000]
+ *                            [--nats-commands <pg-commands>] [--nats-pipeline 8] [--snapshot-every 100000] [--hash-every 100000]
  *                            [--seed 1] [--accounts 1000] [--dir <dir>] [--pg <url>|none] [--nats <host:port>|none]
  *
  * Two command mixes, both on BTCUSDT with 1,000 funded accounts set up through the journal itself (createMarket,
@@ -175,6 +175,8 @@ interface Places {
   pg: TestDatabase | { schemaUrl: (schema: string) => string } | null;
   nats: string | null;
   cluster: NatsCluster | null;
+  /** `--nats-pipeline`: JetStream appends in flight (default: the store's, 8). */
+  natsPipeline: number | null;
 }
 
 /** JetStream streams this run created, by the servers that hold them (deleted at the end). */
@@ -210,7 +212,8 @@ async function openStore(kind: StoreKind, places: Places): Promise<{ store: Jour
     if (!servers) throw new Error(`no NATS server for ${kind}`);
     natsStreams.push({ servers, stream: name });
     const url = `nats://${servers}/${name}${kind === 'jetstream-r3' ? '?replicas=3' : ''}`;
-    return { store: await JetStreamJournalStore.open(url), where: url };
+    const opts = places.natsPipeline === null ? {} : { pipeline: places.natsPipeline };
+    return { store: await JetStreamJournalStore.open(url, opts), where: url };
   }
   const path = join(places.dir, `${name}.db`);
   if (kind === 'sqlite-thread') return { store: await SqliteThreadJournalStore.open(path), where: path };
@@ -551,6 +554,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     'mix',
     'nats',
     'nats-commands',
+    'nats-pipeline',
   ]);
   const nDurable = intArg(a, 'durable', 300_000);
   const nReplay = intArg(a, 'commands', 1_000_000);
@@ -589,7 +593,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
   const dir = mkdtempSync(join(a.get('dir') ?? tmpdir(), 'ringfence-journal-bench-'));
   let db: TestDatabase | null = null;
-  const places: Places = { dir, pg: null, nats: null, cluster: null };
+  const places: Places = {
+    dir,
+    pg: null,
+    nats: null,
+    cluster: null,
+    natsPipeline: a.has('nats-pipeline') ? Math.max(1, intArg(a, 'nats-pipeline', 8)) : null,
+  };
   try {
     if (stores.includes('jetstream')) places.nats = natsArg ?? (await singleServer());
     if (stores.includes('jetstream-r3')) places.cluster = await startCluster(3);

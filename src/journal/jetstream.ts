@@ -16,13 +16,18 @@
  * rejects with a JournalFencedError — and every later call with it. A publish that got no answer (a node lost, a
  * leader election, a reconnect) is retried with the same `Nats-Msg-Id` until `publishRetryMs`: the server drops a
  * retry of a batch it already stored (de-duplication) and answers with the original's sequence. The id is the
- * batch's first seq, the expected sequence and the payload's CRC32: a retry matches only itself, never another
+ * writing store's instance, the batch's first seq, the expected sequence and the payload's CRC32: a retry matches only itself, never another
  * writer's batch for the same seqs, nor a batch that was cut (a duplicate answer pointing anywhere but right after
  * the expected sequence is a fence too).
  *
  * `append` resolves once the server acknowledged (a quorum of the stream's replicas has the batch). Appends are
- * serialized: a second call made before the first resolved is sent once it has (the Journal never overlaps appends;
- * the store keeps the order anyway), and fails if an earlier one failed.
+ * pipelined (`pipeline`, default 8 in flight: the Journal's group commit sends the next batch while the quorum
+ * acknowledges the last): each is published at once, fenced on the sequence the one before it is to get. Their
+ * answers are taken in call order, and one resolves only after every earlier one did; once one fails, every later
+ * one fails. A message lost on the way (no answer) makes the ones sent after it fail their fence without being
+ * stored; that is not another writer: from the first one unanswered, each is published again one at a time, the
+ * same id and fence as its first attempt (a stored first attempt is de-duplicated), and only a fence that holds on
+ * that retry fences. Sending ahead resumes once everything outstanding is confirmed.
  *
  * Cutting a tail (`truncateAfter`). Messages are atomic (no torn record can exist inside one), but a stream cannot
  * drop its tail in one step. The cut is written first, as a message of its own (fenced like an append) holding the
@@ -38,6 +43,8 @@
  * (a few gets), then an ordered consumer streams the messages from there; each message is one RecordPage over its
  * own payload, no copy per record.
  */
+
+import { randomBytes } from 'node:crypto';
 import {
   DeliverPolicy,
   DiscardPolicy,
@@ -46,6 +53,7 @@ import {
   type JetStreamManager,
   jetstream,
   jetstreamManager,
+  type PubAck,
   RetentionPolicy,
   type SeqMsgRequest,
   StorageType,
@@ -59,7 +67,13 @@ import {
   Objm,
   setSha256Backend,
 } from '@nats-io/obj';
-import { connect, type MsgHdrs, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
+import {
+  connect,
+  type MsgHdrs,
+  type NatsConnection,
+  type NodeConnectionOptions,
+  headers as natsHeaders,
+} from '@nats-io/transport-node';
 import { crc32 } from './codec.ts';
 import { redactNatsUrl } from './redact.ts';
 import {
@@ -101,11 +115,18 @@ export interface NatsTarget {
   token?: string;
   /** `?replicas=N`: the stream's replicas when it is created. */
   replicas?: number;
+  /**
+   * TLS (`?tls=1`, or implied by a file below): the server's certificate checked against the system's CAs, or
+   * `?ca=<file>` (PEM) alone; `?cert=<file>&key=<file>`: this client's certificate, for a server that requires one.
+   */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
 }
 
+const TLS_FILES = { ca: 'caFile', cert: 'certFile', key: 'keyFile' } as const;
+
 /**
- * `nats://[user:pass@|token@]host:port[,host:port…]/<stream>[?replicas=N]` (a port defaults to 4222). The stream
- * name is letters, digits, `_` and `-`.
+ * `nats://[user:pass@|token@]host:port[,host:port…]/<stream>[?replicas=N][&tls=1][&ca=<file>][&cert=<file>&key=<file>]`
+ * (a port defaults to 4222; file paths URL-encoded). The stream name is letters, digits, `_` and `-`.
  */
 export function parseNatsUrl(url: string): NatsTarget {
   const bad = (why: string) => new JournalError('format', null, `${redactNatsUrl(url)}: ${why}`);
@@ -132,12 +153,36 @@ export function parseNatsUrl(url: string): NatsTarget {
     }
   }
   for (const [k, v] of new URLSearchParams(query ?? '')) {
-    if (k !== 'replicas') throw bad(`unknown parameter ${k}`);
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > 5) throw bad('replicas: 1 to 5');
-    t.replicas = n;
+    if (k === 'replicas') {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 5) throw bad('replicas: 1 to 5');
+      t.replicas = n;
+    } else if (k === 'tls') {
+      if (v !== '1' && v !== 'true') throw bad('tls: 1 or true (leave it out for none)');
+      t.tls ??= {};
+    } else if (k === 'ca' || k === 'cert' || k === 'key') {
+      if (v === '') throw bad(`${k}: a file path`);
+      t.tls = { ...t.tls, [TLS_FILES[k]]: v };
+    } else throw bad(`unknown parameter ${k}`);
   }
+  if (t.tls && (t.tls.certFile === undefined) !== (t.tls.keyFile === undefined))
+    throw bad('cert and key go together');
   return t;
+}
+
+/**
+ * How every ringfence connection to the journal's servers connects (the store, the leader lease): the URL's servers
+ * and only those (no cluster discovery: what a process can reach is what it was given), its credentials and TLS.
+ */
+export function natsConnectOptions(target: NatsTarget, timeoutMs: number): NodeConnectionOptions {
+  return {
+    servers: target.servers,
+    timeout: timeoutMs,
+    ignoreClusterUpdates: true,
+    ...(target.user !== undefined ? { user: target.user, pass: target.pass } : {}),
+    ...(target.token !== undefined ? { token: target.token } : {}),
+    ...(target.tls ? { tls: { ...target.tls } } : {}),
+  };
 }
 
 /** The URL with its password or token masked, for messages and logs. */
@@ -179,6 +224,28 @@ export interface JetStreamStoreOptions {
   maxMessageBytes?: number;
   /** The stream's de-duplication window when created, ms (default 120,000). */
   duplicateWindowMs?: number;
+  /**
+   * Appends sent before the earlier ones are acknowledged (default 8; 1: each waits for the one before). The
+   * journal keeps this many commits in flight, so a replicated stream's round trip to a quorum overlaps the next
+   * batches instead of bounding the commit rate.
+   */
+  pipeline?: number;
+  /** Fault injection, for tests: what happens to the first attempt of the message whose first seq is given. */
+  faults?: { firstAttempt?(first: number): 'lose-request' | 'lose-answer' | null };
+}
+
+/** A message of an append: sent ahead at once while the pipeline is clean, else when its turn comes. */
+interface Outgoing {
+  payload: Uint8Array;
+  h: MsgHdrs;
+  first: number;
+  last: number;
+  /** The stream sequence it was sent ahead to follow (its fence). */
+  expected: number;
+  /** Its message id (`batchMessageId`), once sent ahead. */
+  id: string;
+  /** Its first attempt's answer (never rejects), or null when it was not sent ahead. */
+  attempt: Promise<PubAck | Error> | null;
 }
 
 /** One message of a `follow`. */
@@ -238,8 +305,29 @@ export class JetStreamJournalStore implements JournalStore {
   /** Highest stored seq as this writer knows it, and as the appends queued so far will leave it. */
   private last = 0;
   private queuedLast = 0;
-  /** Appends and cuts, one at a time, in call order. */
+  /** Appends and cuts, confirmed one at a time, in call order. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** See JetStreamStoreOptions.pipeline. */
+  readonly pipeline: number;
+  /**
+   * This open's own tag in every message id (random: two writers never share one, so neither's batch is ever taken
+   * for a retry of the other's).
+   */
+  readonly instance = randomBytes(6).toString('hex');
+  private readonly faults: JetStreamStoreOptions['faults'];
+  /** Messages appended and not yet confirmed. */
+  private outstanding = 0;
+  /** The stream sequence the last message sent ahead is to get (the next one's fence), and its message id. */
+  private sentToken = 0;
+  private sentId = '';
+  /**
+   * False from the first message that could not be sent ahead (a cut queued, a lost first attempt being repaired)
+   * until every outstanding message is confirmed: sending later ones ahead of it would put them out of order.
+   */
+  private sendingAhead = true;
+  private cutsPending = 0;
+  /** Messages sent ahead, and messages published again in turn (not sent ahead, or their first attempt failed). */
+  readonly pipelineStats = { sentAhead: 0, resent: 0 };
   /** Set when a write failed: every later write rejects with it (a fence stays a fence). */
   private failed: Error | null = null;
   private closed = false;
@@ -272,6 +360,8 @@ export class JetStreamJournalStore implements JournalStore {
     this.retryMs = opts.publishRetryMs ?? 30_000;
     this.readIdleMs = opts.readIdleMs ?? 30_000;
     this.maxPayload = Math.min(nc.info?.max_payload ?? 1_048_576, opts.maxMessageBytes ?? Infinity);
+    this.pipeline = Math.max(1, Math.floor(opts.pipeline ?? 8));
+    this.faults = opts.faults;
   }
 
   /** Connects, checks (or creates) the stream and the snapshot bucket, finishes an interrupted cut, reads the end. */
@@ -283,15 +373,10 @@ export class JetStreamJournalStore implements JournalStore {
     let nc: NatsConnection;
     try {
       nc = await connect({
-        servers: target.servers,
+        ...natsConnectOptions(target, timeout),
         name: readonly ? 'ringfence-journal-reader' : 'ringfence-journal',
-        timeout,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
-        // The URL's servers, and only those (no cluster discovery): what a process can reach is what it was given.
-        ignoreClusterUpdates: true,
-        ...(target.user !== undefined ? { user: target.user, pass: target.pass } : {}),
-        ...(target.token !== undefined ? { token: target.token } : {}),
       });
     } catch (e) {
       throw new JournalError(
@@ -312,6 +397,7 @@ export class JetStreamJournalStore implements JournalStore {
       }
       store.last = await store.lastSeq();
       store.queuedLast = store.last;
+      store.sentToken = store.token;
       return store;
     } catch (e) {
       await nc.close().catch(() => {});
@@ -432,17 +518,99 @@ export class JetStreamJournalStore implements JournalStore {
       prev = r.seq;
     }
     this.queuedLast = prev;
-    const parts = encodeBatches(records, this.maxPayload - HEADER_ROOM);
+    const msgs: Outgoing[] = [];
+    for (const p of encodeBatches(records, this.maxPayload - HEADER_ROOM)) {
+      const h = natsHeaders();
+      h.set(H_FIRST, String(p.first));
+      h.set(H_LAST, String(p.last));
+      if (this.writer !== null) h.set(H_WRITER, this.writer);
+      const m: Outgoing = {
+        payload: p.payload,
+        h,
+        first: p.first,
+        last: p.last,
+        expected: 0,
+        id: '',
+        attempt: null,
+      };
+      this.outstanding += 1;
+      if (this.pipeline > 1 && this.sendingAhead && this.cutsPending === 0 && !this.failed) {
+        m.expected = this.sentToken;
+        m.id = batchMessageId(this.instance, m.first, m.expected, m.payload);
+        m.attempt = this.sendAhead(m, m.expected === this.token ? '' : this.sentId);
+        this.sentToken += 1;
+        this.sentId = m.id;
+        this.pipelineStats.sentAhead += 1;
+      } else this.sendingAhead = false;
+      msgs.push(m);
+    }
     return this.serialize(async () => {
-      for (const p of parts) {
-        const h = natsHeaders();
-        h.set(H_FIRST, String(p.first));
-        h.set(H_LAST, String(p.last));
-        if (this.writer !== null) h.set(H_WRITER, this.writer);
-        await this.publish(p.payload, h, p.first);
-        this.last = p.last;
-      }
+      for (const m of msgs) await this.confirm(m);
     });
+  }
+
+  /**
+   * The first attempt of a message sent ahead: published now, its answer awaited by `confirm` in order. It is fenced
+   * on the sequence the message before it is to get AND, while that one is unconfirmed, on that one's id: a
+   * sequence alone would let it land after another writer's messages that happened to fill the gap (or after a hole
+   * its predecessor's refusal left), where the id says the stream ends with this writer's own previous message.
+   */
+  private sendAhead(m: Outgoing, prevId: string): Promise<PubAck | Error> {
+    const fault = this.faults?.firstAttempt?.(m.first) ?? null;
+    const lost = () =>
+      Object.assign(new Error('fault injected: publish timed out'), { name: 'TimeoutError' });
+    let sent: Promise<PubAck>;
+    if (fault === 'lose-request') sent = Promise.reject(lost());
+    else {
+      sent = this.js.publish(this.subject, m.payload, {
+        msgID: m.id,
+        expect:
+          prevId === '' ? { lastSequence: m.expected } : { lastSequence: m.expected, lastMsgID: prevId },
+        headers: m.h,
+        timeout: this.timeoutMs,
+      });
+      if (fault === 'lose-answer')
+        sent = sent.then(
+          () => Promise.reject(lost()),
+          () => Promise.reject(lost()),
+        );
+    }
+    return sent.then(
+      (ack) => ack,
+      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+    );
+  }
+
+  /**
+   * A message's turn (every one before it is stored): its first attempt's answer if it was sent ahead and stored
+   * where expected; otherwise — not sent ahead, or its attempt got no answer or was refused, which a lost message
+   * before it also causes — it is published again, one at a time, as any unanswered publish is (same id, same
+   * fence: a stored first attempt is de-duplicated, a real fence still fences).
+   */
+  private async confirm(m: Outgoing): Promise<void> {
+    try {
+      const answer = m.attempt && m.expected === this.token ? await this.unlessAborted(m.attempt) : null;
+      if (answer !== null && !(answer instanceof Error)) {
+        if (answer.seq !== m.expected + 1)
+          throw new JournalFencedError(
+            this.stream,
+            m.expected,
+            `the server answered with stream sequence ${answer.seq}${answer.duplicate ? ' (a duplicate)' : ''}, expected ${m.expected + 1}`,
+          );
+        this.token = answer.seq;
+      } else {
+        this.sendingAhead = false;
+        this.pipelineStats.resent += 1;
+        await this.publish(m.payload, m.h, m.first);
+      }
+      this.last = m.last;
+    } finally {
+      this.outstanding -= 1;
+      if (this.outstanding === 0) {
+        this.sendingAhead = true;
+        this.sentToken = this.token;
+      }
+    }
   }
 
   /**
@@ -451,7 +619,7 @@ export class JetStreamJournalStore implements JournalStore {
    */
   private async publish(payload: Uint8Array, h: MsgHdrs, first: number): Promise<number> {
     const expected = this.token;
-    const id = batchMessageId(first, expected, payload);
+    const id = batchMessageId(this.instance, first, expected, payload);
     const deadline = Date.now() + this.retryMs;
     for (let attempt = 0; ; attempt++) {
       if (this.aborted) throw this.aborted;
@@ -635,54 +803,64 @@ export class JetStreamJournalStore implements JournalStore {
     } catch (e) {
       return Promise.reject(e);
     }
+    this.cutsPending += 1;
     return this.serialize(async () => {
-      let tail = await this.readTail();
-      if (tail.skip) {
-        await this.finishCut(tail.skip);
-        tail = await this.readTail();
+      try {
+        return await this.cut(seq);
+      } finally {
+        this.cutsPending -= 1;
+        if (this.outstanding === 0) this.sentToken = this.token;
       }
-      let removed = 0;
-      if (tail.last !== null && tail.last.last > seq) {
-        // The message that ends at or straddles the cut: kept whole, or its head re-written.
-        const keep = await this.locate(seq, tail.firstStreamSeq, tail.last.seq);
-        let kept: JournalRecord[] = [];
-        let cutFrom = tail.firstStreamSeq;
-        let newLast = 0;
-        if (keep !== null) {
-          if (keep.last > seq) {
-            const m = await this.getAt(keep.seq);
-            const page = m && decodePage(m.data, 0, () => `stream ${this.stream} message ${keep.seq}`, keep);
-            kept = page ? pageRecords(page).filter((r) => r.seq <= seq) : [];
-            cutFrom = keep.seq;
-            newLast = kept.length > 0 ? kept[kept.length - 1]!.seq : (keep.first ?? 1) - 1;
-          } else {
-            cutFrom = keep.seq + 1;
-            newLast = keep.last;
-          }
-        }
-        const doomed = await this.messagesFrom(cutFrom, tail.last.seq);
-        for (const d of doomed) if (d.first !== null) removed += d.last - Math.max(d.first, seq + 1) + 1;
-        const h = natsHeaders();
-        const payload = kept.length > 0 ? encodeBatches(kept, Infinity)[0]!.payload : new Uint8Array(0);
-        if (kept.length > 0) h.set(H_FIRST, String(kept[0]!.seq));
-        h.set(H_LAST, String(newLast));
-        h.set(H_CUT, String(cutFrom));
-        if (this.writer !== null) h.set(H_WRITER, this.writer);
-        const marker = await this.publish(payload, h, kept[0]?.seq ?? newLast + 1);
-        await this.deleteMessages(
-          doomed.map((d) => d.seq),
-          cutFrom,
-          marker,
-        );
-        this.last = newLast;
-        this.queuedLast = newLast;
-      }
-      if (this.os) {
-        for (const s of await this.listSnapshots())
-          if (s.seq > seq) await this.req(() => this.os!.delete(snapshotName(s.seq)));
-      }
-      return removed;
     });
+  }
+
+  private async cut(seq: number): Promise<number> {
+    let tail = await this.readTail();
+    if (tail.skip) {
+      await this.finishCut(tail.skip);
+      tail = await this.readTail();
+    }
+    let removed = 0;
+    if (tail.last !== null && tail.last.last > seq) {
+      // The message that ends at or straddles the cut: kept whole, or its head re-written.
+      const keep = await this.locate(seq, tail.firstStreamSeq, tail.last.seq);
+      let kept: JournalRecord[] = [];
+      let cutFrom = tail.firstStreamSeq;
+      let newLast = 0;
+      if (keep !== null) {
+        if (keep.last > seq) {
+          const m = await this.getAt(keep.seq);
+          const page = m && decodePage(m.data, 0, () => `stream ${this.stream} message ${keep.seq}`, keep);
+          kept = page ? pageRecords(page).filter((r) => r.seq <= seq) : [];
+          cutFrom = keep.seq;
+          newLast = kept.length > 0 ? kept[kept.length - 1]!.seq : (keep.first ?? 1) - 1;
+        } else {
+          cutFrom = keep.seq + 1;
+          newLast = keep.last;
+        }
+      }
+      const doomed = await this.messagesFrom(cutFrom, tail.last.seq);
+      for (const d of doomed) if (d.first !== null) removed += d.last - Math.max(d.first, seq + 1) + 1;
+      const h = natsHeaders();
+      const payload = kept.length > 0 ? encodeBatches(kept, Infinity)[0]!.payload : new Uint8Array(0);
+      if (kept.length > 0) h.set(H_FIRST, String(kept[0]!.seq));
+      h.set(H_LAST, String(newLast));
+      h.set(H_CUT, String(cutFrom));
+      if (this.writer !== null) h.set(H_WRITER, this.writer);
+      const marker = await this.publish(payload, h, kept[0]?.seq ?? newLast + 1);
+      await this.deleteMessages(
+        doomed.map((d) => d.seq),
+        cutFrom,
+        marker,
+      );
+      this.last = newLast;
+      this.queuedLast = newLast;
+    }
+    if (this.os) {
+      for (const s of await this.listSnapshots())
+        if (s.seq > seq) await this.req(() => this.os!.delete(snapshotName(s.seq)));
+    }
+    return removed;
   }
 
   /** Deletes superseded messages (all of them below `before` at once when nothing older is kept). */
@@ -770,6 +948,9 @@ export class JetStreamJournalStore implements JournalStore {
     await this.chain.catch(() => {});
     this.token = (await this.req(() => this.jsm.streams.info(this.stream))).state.last_seq;
     this.failed = null;
+    this.outstanding = 0;
+    this.sendingAhead = true;
+    this.sentToken = this.token;
     this.last = await this.lastSeq();
     this.queuedLast = this.last;
   }
@@ -920,11 +1101,17 @@ export function openJetStreamStore(
 }
 
 /**
- * A message's `Nats-Msg-Id`: its first record's seq, the stream sequence it must follow and its payload's CRC32, so
- * that only a retry of this very message is taken for a duplicate.
+ * A message's `Nats-Msg-Id`: the writing store's instance, its first record's seq, the stream sequence it must
+ * follow and its payload's CRC32, so that only a retry of this very message is taken for a duplicate — never
+ * another writer's batch, even a byte-identical one at the same place (that one fences this writer out).
  */
-export function batchMessageId(first: number, expectedLastSequence: number, payload: Uint8Array): string {
-  return `${first}.${expectedLastSequence}.${crc32(payload).toString(16)}`;
+export function batchMessageId(
+  instance: string,
+  first: number,
+  expectedLastSequence: number,
+  payload: Uint8Array,
+): string {
+  return `${instance}.${first}.${expectedLastSequence}.${crc32(payload).toString(16)}`;
 }
 
 /** `fn` again while it fails for a reason that passes (see `retryable`), for up to `ms`, backing off to 1 s. */

@@ -13,7 +13,9 @@
  *   command that arrived in the turn. While an asynchronous store (PostgreSQL, SQLite on its writer thread)
  *   commits, the next batch keeps filling; and while it is idle, a batch is sent as soon as it holds `eagerBatch`
  *   records, so the store works while the engine keeps applying (the batch size adapts: small while the store
- *   keeps up, up to `maxBatch` while it is behind).
+ *   keeps up, up to `maxBatch` while it is behind). A store that pipelines (`pipeline` > 1: JetStream, whose every
+ *   append waits for a quorum's acknowledgement) takes that many batches in flight at once; they settle in seq
+ *   order whatever order they are answered in.
  * - The engine runs ahead of the disk by at most the open batches: state read from it directly may include
  *   commands not yet durable (and a rejection may have been judged against them). Acknowledge clients and
  *   publish events only from resolved promises.
@@ -83,6 +85,12 @@ export interface JournalOptions {
   snapshotEvery?: number;
   /** Snapshots kept in the store (default 3: a damaged newest one falls back to the one before). */
   keepSnapshots?: number;
+  /**
+   * Commits in flight at once with an asynchronous store (default: the store's `pipeline`, else 1). Above 1 the
+   * next batch is sent while earlier ones await their acknowledgement (JetStream: a quorum's); they still settle
+   * in seq order, and one that fails fails every later one.
+   */
+  maxInflight?: number;
 }
 
 export class JournalWriteError extends Error {
@@ -180,8 +188,12 @@ export class Journal {
   private acks: Ack[] = [];
   /** Batches waiting behind an in-flight asynchronous commit (each at most maxBatch). */
   private queued: { records: JournalRecord[]; acks: Ack[] }[] = [];
+  /** The last commit in flight, settled in call order after every earlier one (null: none in flight). */
   private inflight: Promise<void> | null = null;
+  private inflightCommits = 0;
   private inflightRecords = 0;
+  /** Commits an asynchronous store may have in flight at once (its `pipeline`, default 1). */
+  private readonly maxInflight: number;
   private scheduled = false;
   private failure: JournalWriteError | null = null;
   /** Set when the engine threw (a bug, not a rejection): later submits are refused, pending ones still commit. */
@@ -203,6 +215,7 @@ export class Journal {
     this.snapshotEvery = Math.max(0, Math.floor(opts.snapshotEvery ?? 100_000));
     this.keepSnapshots = Math.max(1, Math.floor(opts.keepSnapshots ?? 3));
     this.durableSeq = engine.seq;
+    this.maxInflight = Math.max(1, Math.floor(opts.maxInflight ?? store.pipeline ?? 1));
   }
 
   /** Recovers the store (cutting a torn tail) and opens a journal that continues it. */
@@ -251,7 +264,9 @@ export class Journal {
       this.acks.push({ resolve, reject, result: r });
     });
     if (this.batch.length >= this.maxBatch) this.flushBatch();
-    else if (this.asyncStore && this.inflight === null && this.batch.length >= this.eagerBatch)
+    // Eagerly only while the store is idle: with commits in flight the batch keeps filling to the end of the turn
+    // (a pipelined store then takes it at once), so batches stay large (per-message costs dominate JetStream's).
+    else if (this.asyncStore && this.inflightCommits === 0 && this.batch.length >= this.eagerBatch)
       this.flushBatch();
     else if (!this.scheduled) {
       this.scheduled = true;
@@ -378,7 +393,7 @@ export class Journal {
       rejectAll(acks, this.failure);
       return;
     }
-    if (this.inflight) this.queued.push({ records, acks });
+    if (this.inflightCommits >= this.maxInflight) this.queued.push({ records, acks });
     else this.commit(records, acks);
   }
 
@@ -393,22 +408,36 @@ export class Journal {
     }
     if (res && typeof (res as Promise<void>).then === 'function') {
       this.asyncStore = true;
-      this.inflightRecords = records.length;
-      this.inflight = (res as Promise<void>).then(
-        () => {
-          this.inflight = null;
-          this.inflightRecords = 0;
-          this.commitTimes.add(performance.now() - t0);
-          this.committed(records, acks);
-          this.drain();
-        },
-        (e: unknown) => {
-          this.inflight = null;
-          this.inflightRecords = 0;
-          this.fail(e, acks);
-        },
+      this.inflightCommits += 1;
+      this.inflightRecords += records.length;
+      // A pipelined store may answer out of order; the journal settles commits in call order all the same, so the
+      // durable seq only moves forward and acknowledgements go out in seq order.
+      const before = this.inflight;
+      // Observed below, possibly only after it settles: not an unhandled rejection meanwhile.
+      (res as Promise<void>).catch(() => {});
+      const settled = (before ? before.then(() => res) : (res as Promise<void>)).then(
+        () => this.settle(records, acks, t0, null),
+        (e: unknown) => this.settle(records, acks, t0, e ?? new Error('journal commit failed')),
       );
+      this.inflight = settled;
+      settled.then(() => {
+        if (this.inflight === settled) this.inflight = null;
+        this.drain();
+      });
     } else {
+      this.commitTimes.add(performance.now() - t0);
+      this.committed(records, acks);
+    }
+  }
+
+  /** One asynchronous commit's outcome, in call order (`error` null: it committed). */
+  private settle(records: JournalRecord[], acks: Ack[], t0: number, error: unknown): void {
+    this.inflightCommits -= 1;
+    this.inflightRecords -= records.length;
+    // An earlier commit failed: this one's outcome no longer matters (the store refuses what follows a failure).
+    if (this.failure) rejectAll(acks, this.failure);
+    else if (error !== null) this.fail(error, acks);
+    else {
       this.commitTimes.add(performance.now() - t0);
       this.committed(records, acks);
     }
@@ -416,7 +445,7 @@ export class Journal {
 
   /** After an asynchronous commit: what queued behind it goes in one append (up to maxBatch records). */
   private drain(): void {
-    if (this.queued.length === 0 || this.failure) return;
+    if (this.queued.length === 0 || this.failure || this.inflightCommits >= this.maxInflight) return;
     const records: JournalRecord[] = [];
     const acks: Ack[] = [];
     let taken = 0;

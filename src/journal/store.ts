@@ -75,6 +75,11 @@ export interface JournalStore {
   /** Which database holds the journal (health reads); absent on a custom store. */
   readonly kind?: 'sqlite' | 'postgres' | 'jetstream';
   /**
+   * Appends the store takes before the earlier ones resolved (default 1: the journal waits for each). A store that
+   * takes more must store them in call order, and once one fails refuse (reject) every later one.
+   */
+  readonly pipeline?: number;
+  /**
    * Appends records in one atomic, durable transaction. Records are consecutive and follow the last stored one;
    * a seq that already exists makes the whole batch fail (nothing is written). Resolves only once committed to
    * stable storage.

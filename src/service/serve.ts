@@ -7,7 +7,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import type { CliIO } from '../cli/calc.ts';
-import { JournalError } from '../journal/store.ts';
+import { JournalError, type JournalStore } from '../journal/store.ts';
 import { ConfigError, type ConfigFile, type KeyConfig, loadConfig, type ServiceConfig } from './config.ts';
 import type { HaNode } from './ha/roles.ts';
 import { Metrics } from './metrics.ts';
@@ -39,6 +39,33 @@ export interface Running {
   close(): Promise<void>;
 }
 
+/**
+ * A read replica creates nothing: started before any leader created the journal's stream, it waits for it (a line
+ * every 10 s) instead of exiting, so processes can be started in any order.
+ */
+async function untilStreamExists(
+  open: () => Promise<JournalStore>,
+  url: string,
+  log: FastifyBaseLogger | undefined,
+): Promise<JournalStore> {
+  let nextLine = 0;
+  for (;;) {
+    try {
+      return await open();
+    } catch (e) {
+      if (!(e instanceof StoreConfigError && /no such stream/.test(e.message))) throw e;
+      if (performance.now() >= nextLine) {
+        log?.warn(
+          { journal: redactUrl(url) },
+          'the journal stream does not exist yet: waiting for a leader to create it',
+        );
+        nextLine = performance.now() + 10_000;
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+}
+
 /** Opens the service and listens. For `serve`, tests (port 0) and the bench. */
 export async function startServer(
   cfg: ServiceConfig,
@@ -56,8 +83,10 @@ export async function startServer(
   // On a JetStream journal every process starts as a follower, under the leader lease (ha/roles.ts).
   const ha = storeKind(cfg.journalUrl) === 'jetstream';
   let node: HaNode | null = null;
+  const replica = ha && cfg.ha.role === 'replica';
+  const open = () => openStore(cfg.journalUrl, { writerThread, readonly: replica });
   const service = await Service.open({
-    openStore: () => openStore(cfg.journalUrl, { writerThread, readonly: ha && cfg.ha.role === 'replica' }),
+    openStore: replica ? () => untilStreamExists(open, cfg.journalUrl, opts.logger) : open,
     ...(ha ? { follower: true, onWriterLost: (e: unknown) => node?.writerLost(e) } : {}),
     journal: {
       maxBatch: cfg.journal.maxBatch,

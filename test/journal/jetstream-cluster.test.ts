@@ -34,8 +34,17 @@ const rec = (seq: number): JournalRecord => {
 const recs = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => rec(from + i));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The stream's info; a request lost to an election (a node just killed or back) is asked again, for up to 15 s. */
 async function streamInfo(store: JetStreamJournalStore): Promise<StreamInfo> {
-  return (await jetstreamManager(store.nc)).streams.info(store.stream);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await (await jetstreamManager(store.nc, { timeout: 3_000 })).streams.info(store.stream);
+    } catch (e) {
+      if (Date.now() > deadline || !/timeout|no responders|not enabled/i.test(String(e))) throw e;
+      await sleep(250);
+    }
+  }
 }
 
 /** Until every replica of the stream is current with no lag (within `ms`). */
@@ -102,6 +111,45 @@ describe('JetStream journal on a 3-node cluster, R=3', { timeout: 300_000 }, () 
     },
   );
 
+  test(
+    'pipelined appends: sent ahead, acknowledged in order without a retry; a lost one is repaired; another writer fences all of them',
+    opts,
+    async () => {
+      const a = await JetStreamJournalStore.open(url(uniqueStream('rfc')), {
+        pipeline: 8,
+        faults: { firstAttempt: (first) => (first === 201 ? 'lose-request' : null) },
+      });
+      let b: JetStreamJournalStore | null = null;
+      try {
+        const batches = (from: number, n: number) =>
+          Promise.all(Array.from({ length: n }, (_, i) => a.append(recs(from + 10 * i, from + 10 * i + 9))));
+        await batches(1, 8);
+        assert.deepEqual(a.pipelineStats, { sentAhead: 8, resent: 0 }, 'the quorum took each as sent');
+        await batches(81, 16); // 201..210 lost on the way: it and those sent after it go again, in turn
+        assert.equal(a.pipelineStats.sentAhead, 24);
+        assert.ok(a.pipelineStats.resent >= 1, JSON.stringify(a.pipelineStats));
+        assert.equal((await streamInfo(a)).state.messages, 24, 'each batch stored once');
+
+        b = await JetStreamJournalStore.open(a.url);
+        await b.append(recs(241, 250));
+        const refused = [0, 1, 2, 3].map((i) => a.append(recs(241 + 10 * i, 250 + 10 * i)));
+        for (const p of refused) await assert.rejects(p, JournalFencedError);
+        await b.append(recs(251, 260));
+        const seqs: number[] = [];
+        for await (const r of b.readFrom(1)) seqs.push(r.seq);
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: 260 }, (_, i) => i + 1),
+          'in order, once each, nothing of the fenced writer',
+        );
+        assert.equal((await streamInfo(b)).state.messages, 26);
+      } finally {
+        await a.close();
+        await b?.close();
+      }
+    },
+  );
+
   test('a retried publish of a stored batch is de-duplicated, not stored twice', opts, async () => {
     const store = await JetStreamJournalStore.open(url(uniqueStream('rfc')));
     try {
@@ -113,7 +161,7 @@ describe('JetStream journal on a 3-node cluster, R=3', { timeout: 300_000 }, () 
       h.set(H_LAST, '20');
       await jetstream(store.nc).publish(store.subject, batch.payload, {
         headers: h,
-        msgID: batchMessageId(11, expected, batch.payload),
+        msgID: batchMessageId(store.instance, 11, expected, batch.payload),
         expect: { lastSequence: expected },
       });
       await store.append(recs(11, 20));

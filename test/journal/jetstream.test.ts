@@ -28,7 +28,14 @@ import { JournalError, type JournalRecord } from '../../src/journal/store.ts';
 import { redactUrl, storeKind } from '../../src/service/store.ts';
 import { runCli } from '../cli/run.ts';
 import { Harness, type PositionJson } from '../service/helpers.ts';
-import { deleteJournalStream, singleServer, singleServerMissing, uniqueStream } from './nats-cluster.ts';
+import {
+  deleteJournalStream,
+  singleServer,
+  singleServerMissing,
+  startTlsServer,
+  tlsMissing,
+  uniqueStream,
+} from './nats-cluster.ts';
 import { fillStore } from './util.ts';
 
 const rec = (seq: number, pad = 0): JournalRecord => {
@@ -50,7 +57,7 @@ async function collect(store: JetStreamJournalStore, from: number): Promise<Jour
 }
 
 describe('JetStream URLs', { timeout: 10_000 }, () => {
-  test('nats://[user:pass@]host:port[,host:port…]/<stream>[?replicas=N]; credentials never printed', () => {
+  test('nats://[user:pass@]host:port[,host:port…]/<stream>[?replicas=N][&tls=1&ca=&cert=&key=]; credentials never printed', () => {
     assert.deepEqual(parseNatsUrl('nats://127.0.0.1:4222,10.0.0.2:4223,nats3/venue_btc?replicas=3'), {
       servers: ['127.0.0.1:4222', '10.0.0.2:4223', 'nats3:4222'],
       stream: 'venue_btc',
@@ -63,6 +70,12 @@ describe('JetStream URLs', { timeout: 10_000 }, () => {
       pass: 'p@ss',
     });
     assert.equal(parseNatsUrl('nats://s3cret@h:1/j').token, 's3cret');
+    assert.deepEqual(parseNatsUrl('nats://h:1/j?tls=1').tls, {});
+    assert.deepEqual(parseNatsUrl('nats://h:1/j?ca=%2Fetc%2Fca.pem&cert=%2Fc.pem&key=%2Fc.key').tls, {
+      caFile: '/etc/ca.pem',
+      certFile: '/c.pem',
+      keyFile: '/c.key',
+    });
     assert.equal(redactNatsUrl('nats://rf:hunter2@h:1,h:2/j'), 'nats://rf:***@h:1,h:2/j');
     assert.equal(redactNatsUrl('nats://hunter2@h:1/j'), 'nats://***@h:1/j');
     assert.equal(redactUrl('nats://rf:hunter2@h:1/j'), 'nats://rf:***@h:1/j');
@@ -71,7 +84,9 @@ describe('JetStream URLs', { timeout: 10_000 }, () => {
       ['nats://h:1', /not a nats:\/\/host:port/],
       ['nats://h:1/a.b', /stream name/],
       ['nats://h:1/j?replicas=7', /replicas: 1 to 5/],
-      ['nats://h:1/j?tls=1', /unknown parameter tls/],
+      ['nats://h:1/j?tls=yes', /tls: 1 or true/],
+      ['nats://h:1/j?cert=%2Fc.pem', /cert and key go together/],
+      ['nats://h:1/j?secure=1', /unknown parameter secure/],
       ['nats://rf:hunter2@h:x/j', /a server is not host:port/],
     ] as const) {
       assert.throws(
@@ -82,6 +97,40 @@ describe('JetStream URLs', { timeout: 10_000 }, () => {
           why.test(e.message) &&
           !/hunter2/.test(e.message),
       );
+    }
+  });
+});
+
+describe('JetStream over TLS', { timeout: 60_000 }, () => {
+  const missing = tlsMissing();
+  test('?ca=&cert=&key= reach a server that requires a client certificate; without them, or with only the CA, the open fails and says why', {
+    skip: missing ?? false,
+    timeout: 45_000,
+  }, async () => {
+    const tls = await startTlsServer();
+    try {
+      const enc = encodeURIComponent;
+      const base = `nats://${tls.servers}/${uniqueStream('rftls')}`;
+      const store = await JetStreamJournalStore.open(
+        `${base}?ca=${enc(tls.ca)}&cert=${enc(tls.cert)}&key=${enc(tls.key)}`,
+      );
+      try {
+        await store.append(recs(1, 20));
+        assert.deepEqual(
+          (await collect(store, 19)).map((r) => r.seq),
+          [19, 20],
+        );
+      } finally {
+        await store.close();
+      }
+      for (const url of [base, `${base}?tls=1`, `${base}?ca=${enc(tls.ca)}`])
+        await assert.rejects(
+          JetStreamJournalStore.open(url, { timeoutMs: 3_000 }),
+          (e: unknown) => e instanceof JournalError && /cannot connect/.test(e.message),
+          url,
+        );
+    } finally {
+      await tls.stop();
     }
   });
 });
@@ -308,7 +357,7 @@ describe('JetStream journal store (single server)', { timeout: 180_000 }, async 
       h.set(H_LAST, '9');
       const first = await jetstream(store.nc).publish(store.subject, batch.payload, {
         headers: h,
-        msgID: batchMessageId(6, expected, batch.payload),
+        msgID: batchMessageId(store.instance, 6, expected, batch.payload),
         expect: { lastSequence: expected },
       });
       assert.equal(first.duplicate, false);
@@ -324,6 +373,59 @@ describe('JetStream journal store (single server)', { timeout: 180_000 }, async 
       assert.equal(await store.lastSeq(), 10);
     } finally {
       await store.close();
+    }
+  });
+
+  test('pipelined appends go before the earlier ones are answered and are stored once each, in order; a lost publish is not a fence, another writer is', {
+    timeout: 60_000,
+  }, async () => {
+    const url = fresh();
+    const lost = new Map<number, 'lose-request' | 'lose-answer'>([
+      [21, 'lose-request'], // never reaches the server: the batches sent after it fail their fence, unstored
+      [71, 'lose-answer'], // stored, its answer lost: the retry is de-duplicated
+    ]);
+    const store = await JetStreamJournalStore.open(url, {
+      pipeline: 8,
+      faults: { firstAttempt: (first) => lost.get(first) ?? null },
+    });
+    const b = await JetStreamJournalStore.open(url).catch(() => null);
+    try {
+      const jsm = await jetstreamManager(store.nc);
+      const order: number[] = [];
+      const round = (from: number) =>
+        Promise.all(
+          [0, 1, 2, 3, 4].map((i) =>
+            store.append(recs(from + 10 * i, from + 10 * i + 9)).then(() => order.push(i)),
+          ),
+        );
+      await round(1);
+      // All five were sent at once; the lost one (21..30) and the two sent after it were published again.
+      assert.deepEqual(store.pipelineStats, { sentAhead: 5, resent: 3 });
+      await round(51);
+      // 71..80's first attempt was stored: only it is published again (a duplicate); 81..100 were stored after it.
+      assert.deepEqual(store.pipelineStats, { sentAhead: 10, resent: 4 });
+      assert.deepEqual(order, [0, 1, 2, 3, 4, 0, 1, 2, 3, 4], 'appends resolve in call order');
+      assert.equal((await jsm.streams.info(store.stream)).state.messages, 10, 'each batch stored once');
+      assert.deepEqual(
+        (await collect(store, 1)).map((r) => r.seq),
+        Array.from({ length: 100 }, (_, i) => i + 1),
+      );
+
+      // Another writer appends: this writer's batches sent ahead are refused, and so is each one's retry.
+      assert.ok(b);
+      await b.adoptTail();
+      await b.append(recs(101, 105));
+      const refused = [0, 1, 2].map((i) => store.append(recs(101 + 10 * i, 110 + 10 * i)));
+      await assert.rejects(refused[0]!, JournalFencedError);
+      for (const p of refused.slice(1)) await assert.rejects(p, JournalFencedError);
+      assert.deepEqual(
+        (await collect(b, 99)).map((r) => r.seq),
+        [99, 100, 101, 102, 103, 104, 105],
+        'nothing of the fenced writer stored',
+      );
+    } finally {
+      await store.close();
+      await b?.close();
     }
   });
 

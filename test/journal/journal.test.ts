@@ -41,6 +41,8 @@ class GateStore implements JournalStore {
   readonly appends: number[][] = [];
   private gates: { resolve: () => void; reject: (e: Error) => void; records: JournalRecord[] }[] = [];
   failNext: Error | null = null;
+  /** Appends taken in flight at once (JournalStore.pipeline). */
+  pipeline = 1;
   constructor(private readonly sync = false) {}
   append(records: readonly JournalRecord[]): void | Promise<void> {
     this.appends.push(records.map((r) => r.seq));
@@ -62,6 +64,16 @@ class GateStore implements JournalStore {
     assert.ok(g, 'no append pending');
     this.records.push(...g.records);
     g.resolve();
+  }
+  /** Answers the pending append `i` (0: the oldest), out of order; with an error, fails it. */
+  answer(i: number, error?: Error): void {
+    const [g] = this.gates.splice(i, 1);
+    assert.ok(g, `no append ${i} pending`);
+    if (error) g.reject(error);
+    else {
+      this.records.push(...g.records);
+      g.resolve();
+    }
   }
   get pendingAppends(): number {
     return this.gates.length;
@@ -450,6 +462,74 @@ describe('journal: group commit', () => {
     await j.flush();
     assert.equal(j.pending, 0);
     assert.equal(j.stats.largestBatch, 3);
+  });
+
+  test('a pipelined store takes `pipeline` commits in flight; they settle in seq order whatever order they are answered in', async () => {
+    const store = new GateStore();
+    store.pipeline = 3;
+    const j = new Journal(new Engine(), store, { maxBatch: 2 });
+    const acks = [
+      market(),
+      deposit('a'),
+      deposit('b'),
+      deposit('c'),
+      deposit('d'),
+      deposit('e'),
+      deposit('f'),
+    ].map((c) => track(j.submit(c)));
+    await turn();
+    // Three commits in flight at once; what follows them queues (and merges) behind.
+    assert.deepEqual(store.appends, [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
+    assert.equal(j.pending, 7);
+    store.answer(2); // the newest is answered first: nothing is acknowledged before the ones ahead of it
+    await turn();
+    assert.ok(acks.every((a) => !a.done()));
+    assert.equal(j.committedSeq, 0);
+    store.answer(0); // [1,2] committed; [3,4] still not: [5,6] waits with it
+    await turn();
+    assert.deepEqual(
+      acks.map((a) => a.done()),
+      [true, true, false, false, false, false, false],
+    );
+    assert.equal(j.committedSeq, 2);
+    assert.deepEqual(store.appends.at(-1), [7], 'a slot freed: the queued batch went');
+    store.answer(0);
+    await turn();
+    assert.equal(j.committedSeq, 6);
+    assert.deepEqual(
+      acks.map((a) => a.done()),
+      [true, true, true, true, true, true, false],
+    );
+    store.answer(0);
+    await j.flush();
+    assert.equal(j.committedSeq, 7);
+    assert.equal(j.pending, 0);
+  });
+
+  test('a pipelined commit that fails fails every commit after it, even one its store answered', async () => {
+    const store = new GateStore();
+    store.pipeline = 3;
+    const j = new Journal(new Engine(), store, { maxBatch: 1 });
+    const acks = [market(), deposit('a'), deposit('b'), deposit('c')].map((c) => track(j.submit(c)));
+    await turn();
+    assert.equal(store.pendingAppends, 3);
+    store.answer(2);
+    store.answer(1, new Error('quorum lost'));
+    store.answer(0);
+    await turn();
+    // [1] settled, so [4] went; the store answers it too (a real one refuses what follows a failure).
+    assert.deepEqual(store.appends.at(-1), [4]);
+    store.answer(0);
+    await turn();
+    assert.equal(j.committedSeq, 1);
+    assert.ok(acks[0]!.done() && acks[0]!.error() === undefined);
+    for (const a of acks.slice(1)) assert.ok(a.error() instanceof JournalWriteError, String(a.error()));
+    assert.match(String(acks[1]!.error()), /batch from seq 2.*quorum lost/);
+    await assert.rejects(j.submit(deposit('e')), JournalWriteError);
   });
 
   test('a rejected command is acknowledged at once, even while a commit is pending, and is not journaled', async () => {

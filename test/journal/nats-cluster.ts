@@ -11,7 +11,7 @@
  * `RINGFENCE_TEST_NATS` names another server for the single-server helper (`host:port`); without it, 127.0.0.1:4222
  * is used when it answers with JetStream, and otherwise a private single server is started on a free port.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -327,4 +327,73 @@ export function pidOf(node: NatsNode): number | null {
   } catch {
     return null;
   }
+}
+
+/** A private single server that speaks only TLS and requires a client certificate; its CA's and a client's files. */
+export interface TlsServer {
+  servers: string;
+  node: NatsNode;
+  ca: string;
+  cert: string;
+  key: string;
+  stop(): Promise<void>;
+}
+
+/** Why the TLS server cannot be started here (no nats-server, no openssl), or null. */
+export function tlsMissing(): string | null {
+  return natsMissing() ?? (existsSync('/usr/bin/openssl') ? null : '/usr/bin/openssl is not installed');
+}
+
+/**
+ * Starts a JetStream server with `tls { verify: true }` on a free port: a throwaway CA (openssl) signs its
+ * certificate (for 127.0.0.1) and a client's.
+ */
+export async function startTlsServer(): Promise<TlsServer> {
+  const root = mkdtempSync(join(tmpdir(), 'ringfence-nats-tls-'));
+  watchdog(root);
+  const f = (n: string) => join(root, n);
+  const ssl = (args: string) =>
+    execFileSync('/bin/sh', ['-c', `/usr/bin/openssl ${args}`], {
+      cwd: root,
+      stdio: 'pipe',
+      timeout: 20_000,
+    });
+  ssl('req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=ringfence-test-ca');
+  for (const who of ['server', 'client']) {
+    ssl(`req -newkey rsa:2048 -nodes -keyout ${who}.key -out ${who}.csr -subj /CN=${who}`);
+    writeFileSync(
+      f(`${who}.ext`),
+      who === 'server' ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' : 'extendedKeyUsage=clientAuth\n',
+    );
+    ssl(
+      `x509 -req -in ${who}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out ${who}.pem -days 2 -extfile ${who}.ext`,
+    );
+  }
+  const dir = f('store');
+  mkdirSync(dir);
+  const spec = { name: 'tls', port: await freePort(), clusterPort: 0, dir };
+  const conf = [
+    nodeConfig(spec, [], ''),
+    'tls {',
+    `  cert_file: "${f('server.pem')}"`,
+    `  key_file: "${f('server.key')}"`,
+    `  ca_file: "${f('ca.pem')}"`,
+    '  verify: true',
+    '}',
+    '',
+  ].join('\n');
+  writeFileSync(f('tls.conf'), conf);
+  const node = new NatsNode(spec, f('tls.conf'));
+  await node.start();
+  return {
+    servers: node.url,
+    node,
+    ca: f('ca.pem'),
+    cert: f('client.pem'),
+    key: f('client.key'),
+    async stop() {
+      await node.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
 }

@@ -253,6 +253,8 @@ describe('high availability on a 3-node NATS cluster (R=3, 1 s lease)', { timeou
           () => load.acks.find((a) => a.by === S.url && a.sentAt > t0),
           30_000,
           'S to acknowledge writes',
+          S,
+          L,
         );
         const takeover = first.at - t0;
         await sleep(1_000);
@@ -468,10 +470,15 @@ describe('high availability on a 3-node NATS cluster (R=3, 1 s lease)', { timeou
     async () => {
       const stream = uniqueStream('rfhr');
       const url = cluster.url(stream, 'replicas=3');
+      // The replica starts first: it waits for the stream a leader creates, creating nothing itself.
+      const starting = startServe('R', config, url, 'replica');
+      starting.catch(() => {});
+      await sleep(2_500);
       const L = await startServe('L', config, url, 'leader');
       await waitFor(leads(L), 15_000, 'L to lead', L);
       await setUpVenue(L.url);
-      const R = await startServe('R', config, url, 'replica');
+      const R = await starting;
+      assert.match(R.out(), /the journal stream does not exist yet/);
       try {
         const h = await waitFor(
           async () => {

@@ -18,7 +18,7 @@
 import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { NatsTarget } from '../../journal/jetstream.ts';
+import { type NatsTarget, natsConnectOptions } from '../../journal/jetstream.ts';
 import type { LeaderInfo } from '../errors.ts';
 import type { Log } from '../service.ts';
 
@@ -73,15 +73,10 @@ export class Lease {
    */
   static async open(target: NatsTarget, opts: LeaseOptions): Promise<Lease> {
     const nc = await connect({
-      servers: target.servers,
+      ...natsConnectOptions(target, 10_000),
       name: 'ringfence-lease',
-      timeout: 10_000,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
-      // The journal URL's servers only, as the store (no cluster discovery).
-      ignoreClusterUpdates: true,
-      ...(target.user !== undefined ? { user: target.user, pass: target.pass } : {}),
-      ...(target.token !== undefined ? { token: target.token } : {}),
     });
     try {
       const bucket = leaseBucket(target.stream);
@@ -107,13 +102,7 @@ export class Lease {
 
   /** The journal stream's replicas (a new lease bucket gets as many), through a short-lived connection. */
   static async streamReplicas(target: NatsTarget): Promise<number> {
-    const nc = await connect({
-      servers: target.servers,
-      timeout: 10_000,
-      ignoreClusterUpdates: true,
-      ...(target.user !== undefined ? { user: target.user, pass: target.pass } : {}),
-      ...(target.token !== undefined ? { token: target.token } : {}),
-    });
+    const nc = await connect(natsConnectOptions(target, 10_000));
     try {
       const jsm = await jetstreamManager(nc, { timeout: 10_000 });
       return (await jsm.streams.info(target.stream)).config.num_replicas;
