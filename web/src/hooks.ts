@@ -1,12 +1,12 @@
 /** The app's shared context (API client, live connection, who is logged in, the markets) and the hooks views use. */
 import { createContext } from 'preact';
 import { useContext, useEffect, useRef, useState } from 'preact/hooks';
-import type { Api } from './api.ts';
+import type { RingfenceClient } from './api.ts';
 import type { LinkState, Live } from './live.ts';
 import type { Market, Me, StreamMessage } from './types.ts';
 
 export interface Session {
-  api: Api;
+  api: RingfenceClient;
   live: Live;
   me: Me;
   markets: Market[];

@@ -4,11 +4,17 @@
  */
 import { type ComponentChildren, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { Api, type ApiError, type Credentials, canSign, loadCredentials, saveCredentials } from './api.ts';
+import {
+  type ApiError,
+  type Credentials,
+  canSign,
+  loadCredentials,
+  RingfenceClient,
+  saveCredentials,
+} from './api.ts';
 import { Banner } from './components/Banner.tsx';
 import { type Session, SessionContext, useSession } from './hooks.ts';
 import { Live } from './live.ts';
-import type { Market, Me } from './types.ts';
 import { Login } from './views/Login.tsx';
 import { Operator } from './views/Operator.tsx';
 import { Trader } from './views/Trader.tsx';
@@ -42,8 +48,8 @@ function App() {
   useEffect(() => {
     if (creds === null) return;
     let cancelled = false;
-    const api = new Api(creds);
-    Promise.all([api.get<Me>('/api/v1/me'), api.public<Market[]>('GET', '/api/v1/markets')]).then(
+    const api = new RingfenceClient({ credentials: creds });
+    Promise.all([api.me(), api.markets()]).then(
       ([me, all]) => {
         if (cancelled) return;
         const markets = all.filter((m) => m.type !== 'option' && m.active);

@@ -3,10 +3,11 @@
  * the service's own markets and the engine's own conventions — so the liquidation price a preview shows is the one
  * the engine will then have (docs/calc.md).
  */
-import type { Api } from './api.ts';
-import type { Market, Position } from './types.ts';
+import type { RingfenceClient } from './api.ts';
+import type { CalcBody, CalcResult, Market, Position } from './types.ts';
 
-export interface CalcPosition {
+/** A type, not an interface: calc's body takes positions as plain records. */
+export type CalcPosition = {
   symbol: string;
   side: 'long' | 'short';
   size: string;
@@ -16,38 +17,19 @@ export interface CalcPosition {
   margin?: string;
   extraMargin?: string;
   targetLeverage?: string;
-}
+};
 
-export interface CalcResult {
-  positions: {
-    symbol: string;
-    side: string;
-    size: string;
-    leverage: string | null;
-    collateral: string;
-    notional: string;
-    initialMargin: string;
-    maintenanceMargin: string;
-    marginRatio: string | null;
-    liquidationPrice: string | null;
-    bankruptcyPrice: string | null;
-    maxRemovableMargin: string | null;
-    leverageChange?: { leverage: string; marginDelta?: string; liquidationPrice: string | null } & Record<
-      string,
-      unknown
-    >;
-  }[];
-}
+export type { CalcResult };
 
 export function calcLive(
-  api: Api,
+  api: RingfenceClient,
   positions: CalcPosition[],
   mode: 'isolated' | 'cross' = 'isolated',
   walletBalance?: string,
-) {
-  const body: Record<string, unknown> = { venue: 'live', mode, positions };
+): Promise<CalcResult> {
+  const body: CalcBody = { venue: 'live', mode, positions };
   if (walletBalance !== undefined) body.walletBalance = walletBalance;
-  return api.public<CalcResult>('POST', '/api/v1/calc', body);
+  return api.calc(body);
 }
 
 /** Exact decimal add/subtract on strings (the app never does money in floats). */

@@ -30,6 +30,14 @@ const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 const read = { auth: 'read' as const };
 const tags = ['account'];
 
+/** GET me: who the signing key is. */
+export const MeSchema = Type.Object({
+  key: Type.String(),
+  account: Type.Union([Type.String(), Type.Null()]),
+  scopes: Type.Array(Type.String()),
+  admin: Type.Boolean(),
+});
+
 export function registerAccountRoutes(app: App, ctx: RouteContext): void {
   const { service } = ctx;
   /** Runs after authentication: an unsigned caller still gets 401, a signed one 503 while degraded. */
@@ -51,15 +59,7 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
         ...signed,
         summary:
           'Who the signing key is: its account and scopes (what a client shows and which views it offers)',
-        response: {
-          200: Type.Object({
-            key: Type.String(),
-            account: Type.Union([Type.String(), Type.Null()]),
-            scopes: Type.Array(Type.String()),
-            admin: Type.Boolean(),
-          }),
-          ...errors,
-        },
+        response: { 200: MeSchema, ...errors },
       },
     },
     async (req) => {

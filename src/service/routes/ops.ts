@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import type { App, RouteContext } from '../server.ts';
 
-const HealthSchema = Type.Object({
+export const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
   reason: Type.Union([Type.String(), Type.Null()]),
   seq: Type.Integer(),

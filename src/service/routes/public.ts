@@ -36,6 +36,9 @@ const errors = { '4xx': ErrorBody };
 const pub = { auth: 'public' as const };
 const tags = ['market data'];
 
+/** One settle asset's insurance fund. */
+export const InsuranceFundSchema = Type.Object({ asset: Type.String(), balance: Type.String() });
+
 /**
  * Weight of one silo leg against one position in a /calc: each market of a silo gets a liquidation-price search over
  * the whole silo (galloping then bisecting ticks, every step re-evaluating every leg), several times a position's.
@@ -259,10 +262,7 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
       schema: {
         tags,
         summary: 'Insurance fund balance per settle asset',
-        response: {
-          200: Type.Array(Type.Object({ asset: Type.String(), balance: Type.String() })),
-          ...errors,
-        },
+        response: { 200: Type.Array(InsuranceFundSchema), ...errors },
       },
     },
     async () => service.insuranceFunds(),
@@ -276,7 +276,7 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
         tags,
         summary: 'Insurance fund balance of one settle asset',
         params: AssetParams,
-        response: { 200: Type.Object({ asset: Type.String(), balance: Type.String() }), ...errors },
+        response: { 200: InsuranceFundSchema, ...errors },
       },
     },
     async (req) => {

@@ -38,6 +38,18 @@ const trade = { auth: 'trade' as const };
 const read = { auth: 'read' as const };
 const tags = ['silos'];
 
+/** A created named silo: its view and the command's seq. */
+export const SiloCreatedSchema = Type.Intersect([Type.Object({ seq: Type.Integer() }), SiloViewSchema]);
+
+export const SiloClosedSchema = Type.Object({
+  seq: Type.Integer(),
+  id: Type.String(),
+  status: Type.Literal('closed'),
+  /** What went back to the free balance. */
+  returned: Type.String(),
+  currency: Type.String(),
+});
+
 export function registerSiloRoutes(app: App, ctx: RouteContext): void {
   const { service } = ctx;
   /** As the account routes: an unsigned caller still gets 401, a signed one 503 while the service recovers. */
@@ -107,10 +119,7 @@ export function registerSiloRoutes(app: App, ctx: RouteContext): void {
         summary:
           'Create a named silo: a ring-fenced box in one settle asset under a risk model (standalone or netted), optionally choosing the order its legs close in when liquidated',
         body: CreateSiloBody,
-        response: {
-          200: Type.Intersect([Type.Object({ seq: Type.Integer() }), SiloViewSchema]),
-          ...errors,
-        },
+        response: { 200: SiloCreatedSchema, ...errors },
       },
     },
     async (req) => {
@@ -133,17 +142,7 @@ export function registerSiloRoutes(app: App, ctx: RouteContext): void {
           'Close a named silo (refused POSITION_OPEN unless every leg is flat and no order is open); its collateral returns to the free balance',
         params: NamedSiloParams,
         querystring: SiloQuery,
-        response: {
-          200: Type.Object({
-            seq: Type.Integer(),
-            id: Type.String(),
-            status: Type.Literal('closed'),
-            /** What went back to the free balance. */
-            returned: Type.String(),
-            currency: Type.String(),
-          }),
-          ...errors,
-        },
+        response: { 200: SiloClosedSchema, ...errors },
       },
     },
     async (req) => {

@@ -49,6 +49,31 @@ const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 const trade = { auth: 'trade' as const };
 const tags = ['trading'];
 
+export const MarginModeResultSchema = Type.Object({
+  seq: Type.Integer(),
+  symbol: Type.String(),
+  marginMode: Type.String(),
+});
+
+export const LeverageResultSchema = Type.Object({
+  seq: Type.Integer(),
+  symbol: Type.String(),
+  leverage: Type.String(),
+  /** The named silo whose leg it is; null: the default position. */
+  silo: Type.Union([Type.String(), Type.Null()]),
+  position: Type.Union([PositionViewSchema, Type.Null()]),
+});
+
+export const AutoAddResultSchema = Type.Object({
+  seq: Type.Integer(),
+  /** Empty for a named silo. */
+  symbol: Type.String(),
+  silo: Type.Union([Type.String(), Type.Null()]),
+  enabled: Type.Boolean(),
+  policy: Type.Union([Type.String(), Type.Null()]),
+  trigger: Type.Union([Type.String(), Type.Null()]),
+});
+
 export function registerTradeRoutes(app: App, ctx: RouteContext): void {
   const { service } = ctx;
 
@@ -177,10 +202,7 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
         ...signed,
         summary: 'Set a market’s margin mode (isolated or cross; only while flat with no open orders)',
         body: MarginModeBody,
-        response: {
-          200: Type.Object({ seq: Type.Integer(), symbol: Type.String(), marginMode: Type.String() }),
-          ...errors,
-        },
+        response: { 200: MarginModeResultSchema, ...errors },
       },
     },
     async (req) => {
@@ -200,17 +222,7 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
         summary:
           'Set leverage (an open isolated position’s collateral is resized to the new initial margin; `silo`: that named silo’s leg)',
         body: LeverageBody,
-        response: {
-          200: Type.Object({
-            seq: Type.Integer(),
-            symbol: Type.String(),
-            leverage: Type.String(),
-            /** The named silo whose leg it is; null: the default position. */
-            silo: Type.Union([Type.String(), Type.Null()]),
-            position: Type.Union([PositionViewSchema, Type.Null()]),
-          }),
-          ...errors,
-        },
+        response: { 200: LeverageResultSchema, ...errors },
       },
     },
     async (req) => {
@@ -269,18 +281,7 @@ export function registerTradeRoutes(app: App, ctx: RouteContext): void {
         ...signed,
         summary: 'Opt an isolated position or a named silo in or out of auto-add margin',
         body: AutoAddBody,
-        response: {
-          200: Type.Object({
-            seq: Type.Integer(),
-            /** Empty for a named silo. */
-            symbol: Type.String(),
-            silo: Type.Union([Type.String(), Type.Null()]),
-            enabled: Type.Boolean(),
-            policy: Type.Union([Type.String(), Type.Null()]),
-            trigger: Type.Union([Type.String(), Type.Null()]),
-          }),
-          ...errors,
-        },
+        response: { 200: AutoAddResultSchema, ...errors },
       },
     },
     async (req) => {

@@ -15,7 +15,7 @@ interface Shown extends MarginAlert {
 export function Alerts(props: { onAlert(a: MarginAlert): void }) {
   const { api } = useSession();
   const [alerts, setAlerts] = useState<Shown[]>([]);
-  const levels = useLoaded(() => api.get<{ levels: string[] }>('/api/v1/alerts'), []);
+  const levels = useLoaded(() => api.alerts(), []);
   const [draft, setDraft] = useState('');
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -46,7 +46,7 @@ export function Alerts(props: { onAlert(a: MarginAlert): void }) {
             throw new Error(`"${x}" is not a percent in (0, 100]`);
           return (v / 100).toFixed(4).replace(/\.?0+$/, '');
         });
-      await api.signed('PUT', '/api/v1/alerts', { levels: parsed });
+      await api.setAlerts({ levels: parsed });
       levels.reload();
     } catch (e) {
       setError((e as Error).message);

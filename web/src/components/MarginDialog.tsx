@@ -21,7 +21,7 @@ const TITLES: Record<MarginAction, string> = {
 interface Preview {
   liquidationPrice: string | null;
   marginRatio: string | null;
-  collateral: string;
+  collateral: string | null;
   marginDelta?: string;
 }
 
@@ -68,8 +68,8 @@ export function MarginDialog(props: {
             setPreview({
               liquidationPrice: ch?.liquidationPrice ?? null,
               marginRatio: null,
-              collateral: String(ch?.collateral ?? ''),
-              marginDelta: String(ch?.marginDelta ?? ''),
+              collateral: ch?.collateral ?? null,
+              marginDelta: ch?.marginDelta ?? '',
             });
           } else
             setPreview({
@@ -93,13 +93,11 @@ export function MarginDialog(props: {
     try {
       const v = value.trim();
       if (props.action === 'leverage') {
-        await api.post('/api/v1/leverage', { symbol: p.symbol, leverage: v });
+        await api.setLeverage({ symbol: p.symbol, leverage: v });
         props.onDone(`${p.symbol} leverage set to ${v}x`);
       } else {
-        await api.post(`/api/v1/margin/${props.action === 'add' ? 'add' : 'reduce'}`, {
-          symbol: p.symbol,
-          amount: v,
-        });
+        const body = { symbol: p.symbol, amount: v };
+        await (props.action === 'add' ? api.addMargin(body) : api.reduceMargin(body));
         props.onDone(
           `${props.action === 'add' ? 'Added' : 'Removed'} ${v} ${m?.settle ?? ''} ${props.action === 'add' ? 'to' : 'from'} ${p.symbol}`,
         );

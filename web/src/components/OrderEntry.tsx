@@ -7,7 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { decimalsOf, formatDecimal, priceDp, sizeDp } from '../format.ts';
 import { useSession } from '../hooks.ts';
 import { addDecimal, type CalcPosition, calcLive, cmpDecimal, isDecimal, takerFee } from '../preview.ts';
-import type { Market, Position, Ticker } from '../types.ts';
+import type { Market, PlaceOrderBody, Position, Ticker } from '../types.ts';
 
 type Side = 'buy' | 'sell';
 
@@ -172,14 +172,11 @@ export function OrderEntry(props: {
     setError(null);
     try {
       if (props.position?.side == null && props.position?.leverage !== leverage && isDecimal(leverage))
-        await api.post('/api/v1/leverage', { symbol: m.symbol, leverage });
-      const body: Record<string, unknown> = { symbol: m.symbol, side, type, amount: amount.trim() };
+        await api.setLeverage({ symbol: m.symbol, leverage });
+      const body: PlaceOrderBody = { symbol: m.symbol, side, type, amount: amount.trim() };
       if (type === 'limit') body.price = price.trim();
       if (reduceOnly) body.reduceOnly = true;
-      const r = await api.post<{ id: string; status: string; filled: string; average: string | null }>(
-        '/api/v1/orders',
-        body,
-      );
+      const r = await api.placeOrder(body);
       props.onPlaced(
         `Order ${r.id}: ${r.status}, filled ${formatDecimal(r.filled)}${r.average ? ` at ${formatDecimal(r.average, priceDp(m))}` : ''}`,
       );

@@ -16,7 +16,7 @@ export function OrdersTable(props: { orders: Order[]; onChanged(message: string)
   const cancel = async (o: Order) => {
     setError(null);
     try {
-      await api.signed('DELETE', `/api/v1/orders/${o.id}`);
+      await api.cancelOrder(o.id);
       props.onChanged(`Order ${o.id} canceled`);
     } catch (e) {
       setError((e as Error).message);

@@ -103,11 +103,7 @@ export function PriceChart(props: { symbol: string; lines: ChartLine[]; priceDp:
   }, [props.symbol, props.priceDp]);
 
   const history = useLoaded(
-    () =>
-      api.public<Candle[]>(
-        'GET',
-        `/api/v1/candles/${encodeURIComponent(props.symbol)}?timeframe=${tf}&price=mark&limit=500`,
-      ),
+    () => api.candles(props.symbol, { timeframe: tf, price: 'mark', limit: 500 }),
     [props.symbol, tf],
   );
   useEffect(() => {

@@ -40,13 +40,13 @@ export function ProtectDialog(props: {
     setError(null);
     const placed: string[] = [];
     try {
-      const base = { symbol: p.symbol, side: closeSide, type: 'market', amount: p.contracts };
+      const base = { symbol: p.symbol, side: closeSide, type: 'market', amount: p.contracts } as const;
       if (stop.trim()) {
-        await api.post('/api/v1/orders', { ...base, stopLossPrice: stop.trim() });
+        await api.placeOrder({ ...base, stopLossPrice: stop.trim() });
         placed.push(`stop-loss at ${stop.trim()}`);
       }
       if (take.trim()) {
-        await api.post('/api/v1/orders', { ...base, takeProfitPrice: take.trim() });
+        await api.placeOrder({ ...base, takeProfitPrice: take.trim() });
         placed.push(`take-profit at ${take.trim()}`);
       }
       props.onDone(`${p.symbol}: ${placed.join(' and ')} set`);
@@ -59,7 +59,7 @@ export function ProtectDialog(props: {
 
   const cancel = async (o: Order) => {
     try {
-      await api.signed('DELETE', `/api/v1/orders/${o.id}`);
+      await api.cancelOrder(o.id);
       props.onDone(`${p.symbol}: trigger order ${o.id} canceled`);
     } catch (e) {
       setError((e as Error).message);

@@ -13,37 +13,8 @@ import {
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { formatDecimal, num, percent, priceDp, time } from '../format.ts';
 import { useLoaded, useSession, useStream } from '../hooks.ts';
-import type { StreamMessage } from '../types.ts';
+import type { JournalHealth, ServiceStats, StreamMessage } from '../types.ts';
 
-interface OracleSource {
-  name: string;
-  price: string | null;
-  time: number | null;
-  status: string;
-}
-interface OracleView {
-  symbol: string;
-  status: string;
-  indexPrice: string | null;
-  markPrice: string | null;
-  fundingRate: string | null;
-  nextFundingTime: number | null;
-  sources: OracleSource[];
-}
-interface Closest {
-  account: string;
-  symbol: string;
-  side: string;
-  marginMode: string;
-  silo: string | null;
-  contracts: string;
-  entryPrice: string;
-  markPrice: string | null;
-  liquidationPrice: string | null;
-  liquidationDistancePercent: string | null;
-  marginRatio: string | null;
-  collateral: string;
-}
 interface LiquidationItem {
   id?: string;
   symbol: string;
@@ -56,42 +27,23 @@ interface LiquidationItem {
   type?: string;
   account?: string;
 }
+/** What the `ops` stream carries, and the journal and stats reads together. */
 interface Ops {
-  journal: {
-    store: string;
-    seq: number;
-    committedSeq: number;
-    pending: number;
-    lastCommitMs: number | null;
-    commitP50Ms: number | null;
-    commitP99Ms: number | null;
-    lastSnapshot: { seq: number; time: number } | null;
-    degraded: boolean;
-  };
-  stats: {
-    uptimeSeconds: number;
-    wsClients: number;
-    commandsPerSecond: number;
-    commandsTotal: number;
-    rejectsTotal: number;
-    httpRequestsTotal: number;
-    eventLoopLagMs: number;
-    rssBytes: number;
-    heapUsedBytes: number;
-  };
+  journal: JournalHealth;
+  stats: ServiceStats;
 }
 
 export function Operator() {
   const { api, markets, market } = useSession();
   const markTopics = useMemo(() => markets.map((m) => `mark.${m.symbol}`), [markets]);
   const oracle = useLoaded(
-    () => api.get<OracleView[]>('/api/v1/admin/oracle'),
+    () => api.oracleStatus(),
     [],
     [...markTopics, ...markets.map((m) => `funding.${m.symbol}`)],
     500,
   );
   const closest = useLoaded(
-    () => api.get<Closest[]>('/api/v1/admin/risk/closest?limit=20'),
+    () => api.closestToLiquidation({ limit: 20 }),
     [],
     [...markTopics, 'liquidations.all'],
     1_000,
@@ -103,10 +55,7 @@ export function Operator() {
     if (last) setOpsLive(last);
   });
   async function loadOps(): Promise<Ops> {
-    const [journal, stats] = await Promise.all([
-      api.get<Ops['journal']>('/api/v1/admin/journal'),
-      api.get<Ops['stats']>('/api/v1/admin/stats'),
-    ]);
+    const [journal, stats] = await Promise.all([api.journalHealth(), api.serviceStats()]);
     return { journal, stats };
   }
   const o = opsLive ?? ops.data;
@@ -276,11 +225,7 @@ function Fig(props: { label: string; value: string }) {
 /** The insurance fund of each settle asset over time: history, then every change as it is committed. */
 function Insurance() {
   const { api } = useSession();
-  const funds = useLoaded(
-    () => api.public<{ asset: string; balance: string }[]>('GET', '/api/v1/insurance'),
-    [],
-    [],
-  );
+  const funds = useLoaded(() => api.insurance(), [], []);
   const asset = funds.data?.[0]?.asset ?? 'USDT';
   const box = useRef<HTMLDivElement>(null);
   const series = useRef<ISeriesApi<'Area'> | null>(null);
@@ -307,14 +252,7 @@ function Insurance() {
     };
   }, []);
 
-  const history = useLoaded(
-    () =>
-      api.public<{ time: number; seq: number; balance: string }[]>(
-        'GET',
-        `/api/v1/insurance/${asset}/history?limit=1000`,
-      ),
-    [asset],
-  );
+  const history = useLoaded(() => api.insuranceHistory(asset, { limit: 1000 }), [asset]);
   useEffect(() => {
     if (!history.data || !series.current) return;
     const pts = dedupe(
@@ -368,12 +306,7 @@ function LiquidationFeed() {
   const [items, setItems] = useState<(LiquidationItem & { key: string; at: number })[]>([]);
   // The recent ones first (the public lists, without account ids), then the live stream on top.
   const recent = useLoaded(
-    () =>
-      Promise.all(
-        markets.map((m) =>
-          api.public<LiquidationItem[]>('GET', `/api/v1/liquidations/${encodeURIComponent(m.symbol)}`),
-        ),
-      ),
+    () => Promise.all(markets.map((m): Promise<LiquidationItem[]> => api.liquidations(m.symbol))),
     [],
   );
   useEffect(() => {

@@ -16,7 +16,7 @@ import { Toasts, useToasts } from '../components/Toasts.tsx';
 import { decimalsOf, formatDecimal, percent } from '../format.ts';
 import { useLoaded, useSession } from '../hooks.ts';
 import { addDecimal } from '../preview.ts';
-import type { Balances, MarginAlert, Order, Position, Silo, Ticker } from '../types.ts';
+import type { MarginAlert, PlaceOrderBody, Position, Silo } from '../types.ts';
 
 type Open = { action: 'add' | 'remove' | 'leverage' | 'protect'; leg: Position; silo: Silo } | null;
 
@@ -32,26 +32,12 @@ export function Trader(props: { symbol: string | null }) {
   const [mode, setMode] = useState<'isolated' | 'cross'>('isolated');
 
   const markTopics = useMemo(() => markets.map((x) => `mark.${x.symbol}`), [markets]);
-  const silos = useLoaded(
-    () => api.get<Silo[]>('/api/v1/silos'),
-    [],
-    ['positions', 'silos', 'liquidations', ...markTopics],
-    400,
-  );
-  const orders = useLoaded(() => api.get<Order[]>('/api/v1/orders'), [], ['orders', 'fills']);
-  const balance = useLoaded(
-    () => api.get<Balances>('/api/v1/balance'),
-    [],
-    ['positions', 'fills', 'silos', 'liquidations'],
-  );
-  const funding = useLoaded(
-    () => api.get<{ symbol: string; amount: string; silo: string | null }[]>('/api/v1/funding-history'),
-    [],
-    ['positions'],
-    2_000,
-  );
+  const silos = useLoaded(() => api.silos(), [], ['positions', 'silos', 'liquidations', ...markTopics], 400);
+  const orders = useLoaded(() => api.orders(), [], ['orders', 'fills']);
+  const balance = useLoaded(() => api.balance(), [], ['positions', 'fills', 'silos', 'liquidations']);
+  const funding = useLoaded(() => api.fundingHistory(), [], ['positions'], 2_000);
   const ticker = useLoaded(
-    () => api.public<Ticker>('GET', `/api/v1/tickers/${encodeURIComponent(symbol)}`),
+    () => api.ticker(symbol),
     [symbol],
     [`mark.${symbol}`, `trades.${symbol}`, `funding.${symbol}`],
     300,
@@ -105,7 +91,7 @@ export function Trader(props: { symbol: string | null }) {
   const act = async (action: LegAction, leg: Position, silo: Silo) => {
     try {
       if (action === 'close') {
-        const body: Record<string, unknown> = {
+        const body: PlaceOrderBody = {
           symbol: leg.symbol,
           side: leg.side === 'long' ? 'sell' : 'buy',
           type: 'market',
@@ -113,11 +99,11 @@ export function Trader(props: { symbol: string | null }) {
           reduceOnly: true,
         };
         if (silo.kind === 'named') body.silo = silo.id;
-        const r = await api.post<{ filled: string; status: string }>('/api/v1/orders', body);
+        const r = await api.placeOrder(body);
         done(`Close ${leg.symbol}: ${r.status}, filled ${formatDecimal(r.filled)}`);
       } else if (action === 'autoAdd') {
         const enabled = !leg.autoAddMargin;
-        await api.post('/api/v1/auto-add-margin', { symbol: leg.symbol, enabled });
+        await api.setAutoAddMargin({ symbol: leg.symbol, enabled });
         done(`Auto-add margin ${enabled ? 'on' : 'off'} for ${leg.symbol}`);
       } else setOpen({ action, leg, silo });
     } catch (e) {
@@ -127,7 +113,7 @@ export function Trader(props: { symbol: string | null }) {
 
   const changeMode = async (next: 'isolated' | 'cross') => {
     try {
-      await api.post('/api/v1/margin-mode', { symbol, marginMode: next });
+      await api.setMarginMode({ symbol, marginMode: next });
       setMode(next);
       toasts.push(`${symbol}: ${next} margin`, 'ok');
     } catch (e) {
