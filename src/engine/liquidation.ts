@@ -371,7 +371,7 @@ export function refileDirty(e: EngineState): void {
     else if (l.owner instanceof Account) crossDirty = markCross(crossDirty, l.owner, l.asset);
     else if (l.owner instanceof Silo) silos = markSilo(silos, l.owner);
   }
-  touched.clear();
+  if (touched.size > 0) touched.clear(); // guarded: Set#clear allocates even when empty
   for (const p of e.liqDirty) {
     if ((p.mode === 'isolated' || p.sign === 0) && touchIsolated(e, p)) e.sweepMarkets.add(p.market);
     if (p.mode === 'cross') {
@@ -379,7 +379,7 @@ export function refileDirty(e: EngineState): void {
       else crossDirty = markCross(crossDirty, p.account, p.market.asset);
     }
   }
-  e.liqDirty.clear();
+  if (e.liqDirty.size > 0) e.liqDirty.clear();
   // A named silo is a pooled bucket of its own: its legs are re-filed together, as an account's cross positions.
   if (silos !== null)
     for (const silo of silos as Set<Silo>)
@@ -495,39 +495,64 @@ function clearsBound(silo: Silo, equity: bigint, bound: bigint): boolean {
  */
 export function sweep(e: EngineState, markets: Iterable<Market>): void {
   let pending = [...markets];
-  const st: SweepState = { waiting: new Set(), times: new Map() };
+  // Allocated only once something crossed: most sweeps (a mark update) find nothing, and one runs on every update.
+  let st: SweepState | null = null;
   for (let round = 0; round < MAX_SWEEP_ROUNDS && pending.length > 0; round++) {
-    const next = new Set<Market>();
+    let next: Set<Market> | null = null;
     refileStale(e, pending);
     for (const m of pending) {
       if (m.mark === null || m.closed || !allows('liquidate', validityAt(m, e.now))) continue;
-      const crossed = m.liqIndex.takeCrossed(m.mark).filter((p) => {
-        if (!st.waiting.has(p)) return true;
-        fileIsolated(e, p); // waiting out a cooldown: back in the index until a later command
-        return false;
-      });
-      crossed.sort((x, y) => x.account.n - y.account.n);
-      // A pooled bucket is checked once: an account's cross positions, or a named silo's legs.
-      const crossSeen = new Set<Account | Silo>();
-      for (const p of crossed) {
-        if (p.sign === 0) continue;
-        if (p.mode === 'cross') {
-          const pool = p.silo ?? p.account;
-          if (crossSeen.has(pool)) continue;
-          crossSeen.add(pool);
-        }
-        const touched =
-          p.mode === 'isolated' ? checkIsolated(e, p, st) : checkCross(e, p.account, m.asset, st, p.silo);
-        for (const t of touched) next.add(t);
+      const crossed = m.liqIndex.takeCrossed(m.mark);
+      if (crossed.length > 0) {
+        st ??= { waiting: new Set(), times: new Map() };
+        next = addAll(next, liquidateCrossed(e, m, crossed, st));
+        // Re-filing what the liquidations changed can make other markets due (a liquidation order filled a cross
+        // account's resting order, say): they are swept in this command too, not left for the next one. (With
+        // nothing crossed nothing changed since the command's own re-filing: there is nothing to re-file.)
+        refileDirty(e);
       }
-      // Re-filing what the liquidations changed can make other markets due (a liquidation order filled a cross
-      // account's resting order, say): they are swept in this command too, not left for the next one.
-      refileDirty(e);
-      for (const due of e.sweepMarkets) next.add(due);
-      e.sweepMarkets.clear();
+      if (e.sweepMarkets.size > 0) {
+        next = addAll(next, e.sweepMarkets);
+        e.sweepMarkets.clear();
+      }
     }
-    pending = [...next];
+    pending = next === null ? [] : [...next];
   }
+}
+
+/** `set` with `items` added (created on first use). */
+function addAll(set: Set<Market> | null, items: Iterable<Market>): Set<Market> | null {
+  let out = set;
+  for (const m of items) {
+    out ??= new Set();
+    out.add(m);
+  }
+  return out;
+}
+
+/** Checks (and liquidates) a market's crossed positions in account order; the markets their liquidations changed. */
+function liquidateCrossed(e: EngineState, m: Market, taken: Position[], st: SweepState): Market[] {
+  const crossed = taken.filter((p) => {
+    if (!st.waiting.has(p)) return true;
+    fileIsolated(e, p); // waiting out a cooldown: back in the index until a later command
+    return false;
+  });
+  crossed.sort((x, y) => x.account.n - y.account.n);
+  const out: Market[] = [];
+  // A pooled bucket is checked once: an account's cross positions, or a named silo's legs.
+  const crossSeen = new Set<Account | Silo>();
+  for (const p of crossed) {
+    if (p.sign === 0) continue;
+    if (p.mode === 'cross') {
+      const pool = p.silo ?? p.account;
+      if (crossSeen.has(pool)) continue;
+      crossSeen.add(pool);
+    }
+    const touched =
+      p.mode === 'isolated' ? checkIsolated(e, p, st) : checkCross(e, p.account, m.asset, st, p.silo);
+    for (const t of touched) out.push(t);
+  }
+  return out;
 }
 
 /** Per-command bookkeeping: positions waiting out a cooldown, and how often each was liquidated (to bound it). */
