@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DuplicateOrderId, InsufficientFunds, OrderNotFound, type Position } from 'ccxt';
+import { DuplicateOrderId, InsufficientFunds, type Order, OrderNotFound, type Position } from 'ccxt';
 import { ringfence } from '../../clients/ccxt/src/ringfence.ts';
 import { call, type Serve, startServe, stopServe, writeConfig } from '../service/ha-kit.ts';
 import { BTCUSDT, KEYS, tempDir } from '../service/helpers.ts';
@@ -203,6 +203,66 @@ describe('ccxt: the ringfence exchange class against ringfence serve', { timeout
       const p = positions.find((x) => x.symbol === SYMBOL)!;
       checkPosition(p, SYMBOL);
       assert.equal(p.contracts, 0.08, 'long 0.1, 0.02 sold');
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  });
+
+  test('watchOrders: an order accepted, amended, partly filled and canceled, folded from the orders stream', {
+    timeout: 30_000,
+  }, async () => {
+    const alice = exchange(KEYS.alice);
+    const bob = exchange(KEYS.bob);
+    try {
+      await alice.loadMarkets();
+      /** `act`, then the order as the stream's next updates show it once `ok` holds (watched from before `act`). */
+      const after = async (id: () => string, act: () => Promise<unknown>, ok: (o: Order) => boolean) => {
+        let next = alice.watchOrders(SYMBOL);
+        // watch* resolves on the next update after it is waiting: let it start waiting before the update is made.
+        await new Promise((r) => setTimeout(r, 20));
+        await act();
+        for (;;) {
+          const o = (await next).find((x) => x.id === id());
+          if (o && ok(o)) return o;
+          next = alice.watchOrders(SYMBOL);
+        }
+      };
+      void alice.watchOrders(SYMBOL); // subscribed (and logged in) before the first order
+      await new Promise((r) => setTimeout(r, 300));
+      let id = '';
+      const open = await after(
+        () => id,
+        async () => {
+          id = (await alice.createOrder(SYMBOL, 'limit', 'sell', 0.03, 61_000)).id!;
+        },
+        (o) => o.status === 'open',
+      );
+      checkOrder(open, SYMBOL);
+      assert.equal(open.amount, 0.03);
+      const amended = await after(
+        () => id,
+        () => alice.editOrder(id, SYMBOL, 'limit', 'sell', 0.02, 60_900),
+        (o) => o.price === 60_900,
+      );
+      assert.equal(amended.remaining, 0.02);
+      assert.equal(amended.amount, 0.02, 'nothing filled before: the amend made it an order of 0.02');
+      const partly = await after(
+        () => id,
+        () => bob.createOrder(SYMBOL, 'limit', 'buy', 0.01, 60_900, { timeInForce: 'IOC' }),
+        (o) => o.filled === 0.01,
+      );
+      assert.equal(partly.remaining, 0.01);
+      assert.equal(partly.average, 60_900);
+      assert.equal(partly.status, 'open');
+      const done = await after(
+        () => id,
+        () => alice.cancelOrder(id, SYMBOL),
+        (o) => o.status === 'canceled',
+      );
+      checkOrder(done, SYMBOL);
+      assert.equal(done.filled, 0.01);
+      assert.equal(done.remaining, 0.01);
     } finally {
       await alice.close();
       await bob.close();

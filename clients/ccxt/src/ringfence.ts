@@ -119,6 +119,8 @@ export class ringfence extends Exchange {
   /** Recent trades per symbol (watchTrades) and this account's fills (watchMyTrades), newest last. */
   private readonly tradeCache = new Map<string, Trade[]>();
   private readonly fillCache: Trade[] = [];
+  /** This account's orders as the `orders` stream told them, by id, in the order first seen (watchOrders). */
+  private readonly orderCache = new Map<string, Json>();
   /** Positions as last streamed, by symbol (watchPositions). */
   private readonly positionCache = new Map<string, Position>();
 
@@ -168,6 +170,7 @@ export class ringfence extends Exchange {
         ws: true,
         watchMyTrades: true,
         watchOrderBook: true,
+        watchOrders: true,
         watchPositions: true,
         watchTrades: true,
       },
@@ -181,7 +184,7 @@ export class ringfence extends Exchange {
       requiredCredentials: { apiKey: true, secret: true },
       precisionMode: functions.TICK_SIZE,
       exceptions: { exact: EXACT, broad: {} },
-      options: { defaultType: 'swap', tradesLimit: 1000 },
+      options: { defaultType: 'swap', tradesLimit: 1000, ordersLimit: 1000 },
     });
   }
 
@@ -942,6 +945,24 @@ export class ringfence extends Exchange {
     return this.filterBySymbolSinceLimit(fills, wanted, since, limit, true) as Trade[];
   }
 
+  /**
+   * This account's orders as they change: the `orders` stream's events (accepted, filled, amended, canceled) folded
+   * into ccxt orders here — filled, remaining, average and status (closed once nothing remains) — each as of its
+   * latest event. An order accepted before the subscription appears from its first event on, without its size.
+   */
+  override async watchOrders(
+    symbol: Str = undefined,
+    since: Int = undefined,
+    limit: Int = undefined,
+    _params: Dict = {},
+  ): Promise<Order[]> {
+    await this.wsReady();
+    await this.authenticate();
+    const orders = (await this.subscribe('orders')) as Order[];
+    const wanted = symbol === undefined ? undefined : this.market(symbol).symbol;
+    return this.filterBySymbolSinceLimit(orders, wanted, since, limit, true) as Order[];
+  }
+
   override async watchPositions(
     symbols: Strings = undefined,
     since: Int = undefined,
@@ -961,6 +982,7 @@ export class ringfence extends Exchange {
     else if (topic.startsWith('orderbook.')) this.handleBook(client, topic, message);
     else if (topic.startsWith('trades.')) this.handleTrades(client, topic, message);
     else if (topic === 'fills') this.handleFills(client, message);
+    else if (topic === 'orders') this.handleOrders(client, message);
     else if (topic === 'positions') this.handlePositions(client, message);
   }
 
@@ -968,7 +990,9 @@ export class ringfence extends Exchange {
   private handleAnswer(client: WsClient, message: Json): void {
     const error = message.error as Json | undefined;
     if (message.op === 'login') {
-      if (message.success === true) client.resolve(true, 'authenticated');
+      // Resolved in place, not through client.resolve (which forgets the future): every later watch that needs
+      // the login finds it done.
+      if (message.success === true) client.futures.authenticated?.resolve(true);
       else {
         const e = new errors.AuthenticationError(`${this.id} ${this.json(error)}`);
         client.reject(e, 'authenticated');
@@ -1022,6 +1046,79 @@ export class ringfence extends Exchange {
     this.fillCache.push(...this.parseTrades((message.data ?? []) as Json[]));
     this.trim(this.fillCache);
     client.resolve(this.fillCache, 'fills');
+  }
+
+  private handleOrders(client: WsClient, message: Json): void {
+    const time = this.safeInteger(message, 'time');
+    for (const ev of (message.data ?? []) as Json[]) {
+      const id = this.safeString(ev, 'orderId');
+      if (id === undefined) continue;
+      const o = this.orderCache.get(id) ?? { id, symbol: ev.symbol, filled: '0', cost: '0', status: 'open' };
+      this.foldOrderEvent(o, ev, time);
+      this.orderCache.delete(id); // re-inserted: the most recently changed last
+      this.orderCache.set(id, o);
+    }
+    const max = this.safeInteger(this.options, 'ordersLimit', 1000)!;
+    for (const id of this.orderCache.keys()) {
+      if (this.orderCache.size <= max) break;
+      this.orderCache.delete(id);
+    }
+    client.resolve(
+      [...this.orderCache.values()].map((o) => this.parseOrder(o)),
+      'orders',
+    );
+  }
+
+  /** One `orders` event into the order's state (the service's fields, decimal strings, as `parseOrder` reads them). */
+  private foldOrderEvent(o: Json, ev: Json, time: Int): void {
+    const str = (k: string) => this.safeString(ev, k);
+    switch (ev.type) {
+      case 'orderAccepted':
+        o.timestamp = time;
+        o.side = str('side');
+        o.price = str('price');
+        o.amount = str('size');
+        o.remaining = str('size');
+        o.timeInForce = str('timeInForce');
+        o.reduceOnly = ev.reduceOnly;
+        o.postOnly = str('timeInForce') === 'PO';
+        o.type = ev.orderType === 'market' ? 'market' : 'limit';
+        break;
+      case 'orderFilled': {
+        const size = str('size') ?? '0';
+        const m = this.safeMarket(this.safeString(o, 'symbol'));
+        const value = Precise.stringMul(
+          Precise.stringMul(size, str('price') ?? '0'),
+          this.numberToString(m.contractSize ?? 1),
+        );
+        o.filled = Precise.stringAdd(this.safeString(o, 'filled') ?? '0', size);
+        o.cost = Precise.stringAdd(this.safeString(o, 'cost') ?? '0', value);
+        o.average = Precise.stringDiv(
+          o.cost as string,
+          Precise.stringMul(o.filled as string, this.numberToString(m.contractSize ?? 1)),
+        );
+        const left = this.safeString(o, 'remaining');
+        if (left !== undefined) {
+          o.remaining = Precise.stringSub(left, size);
+          if (Precise.stringLe(o.remaining as string, '0')) o.status = 'closed';
+        }
+        break;
+      }
+      case 'orderAmended':
+        o.price = str('price');
+        o.remaining = str('size');
+        // What the order's size is now: what it filled before plus what the amend left.
+        o.amount = Precise.stringAdd(this.safeString(o, 'filled') ?? '0', str('size') ?? '0');
+        break;
+      case 'orderCanceled':
+        o.remaining = str('remaining');
+        o.status = 'canceled';
+        o.cancelReason = str('reason');
+        break;
+      case 'orderTriggered':
+        o.triggered = true;
+        break;
+    }
   }
 
   /** `position` and `fundingPaid` items carry the position as GET positions shows it (`view`; null once flat). */
