@@ -1,23 +1,21 @@
 /**
- * The live demo's HTTP client: signed requests (src/service/auth.ts's `signedHeaders`) over a small pool of
- * keep-alive connections, each with a deadline. It never throws: every answer — a 4xx rejection is normal trading
- * life, a 5xx or a dropped connection is not — comes back as `{status, json, code}` and is counted by code; the
- * demo reads the counts for its status line and logs each at debug.
+ * The live demo's way to the API: the project's typed client (src/client, published as clients/ts), one per key,
+ * over a capped set of keep-alive connections (node:http), each request with a deadline. It never throws: every answer — a 4xx rejection
+ * is normal trading life, a 5xx or a dropped connection is not — comes back as `{status, json, code}` and is counted
+ * by code; the demo reads the counts for its status line and logs each at debug.
  */
+import { createHmac } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { signedHeaders } from './auth.ts';
+import { ApiError, type Credentials, RingfenceClient, ROUTES, type RouteName } from '../client/client.ts';
 
-export interface ApiKey {
-  key: string;
-  secret: string;
-}
+export type ApiKey = Credentials;
 
 export interface ApiResult<T> {
-  /** HTTP status; 0 when no answer came (connection refused or reset, deadline passed). */
+  /** HTTP status (200 for every answer the client accepts); 0 when no answer came. */
   status: number;
-  /** The parsed body on 200; null otherwise. */
+  /** The parsed body of an accepted answer; null otherwise. */
   json: T | null;
-  /** The error's `code` (`NETWORK` without an answer); null on 200. */
+  /** The error's `code` (`NETWORK`, `TIMEOUT` or `ABORTED` without an answer: the client's); null on success. */
   code: string | null;
 }
 
@@ -25,18 +23,21 @@ export interface DebugLog {
   debug(obj: object, msg: string): void;
 }
 
-/** Per-request deadline: a request still unanswered by then is abandoned and counted as `NETWORK`. */
+/** Per-request deadline, waiting for a connection included: an unanswered request is abandoned as `TIMEOUT`. */
 const DEADLINE_MS = 5_000;
+
+type Method<K extends RouteName> = RingfenceClient[K];
+type Call<K extends RouteName> =
+  Method<K> extends (...args: infer A) => Promise<infer R> ? { args: A; result: R } : never;
 
 export class DemoApi {
   requests = 0;
-  /** Refusals and failures by code (`INSUFFICIENT_MARGIN`, `RATE_LIMITED`, `NETWORK`, …). */
+  /** Refusals and failures by code (`INSUFFICIENT_MARGIN`, `RATE_LIMITED`, `TIMEOUT`, …). */
   readonly errors = new Map<string, number>();
+  private readonly base: string;
+  private readonly clients = new Map<string, RingfenceClient>();
   private readonly agent: Agent;
-  private readonly host: string;
-  private readonly port: number;
-  /** Last timestamp signed per key: strictly increasing, so two identical requests never share a signature. */
-  private readonly lastTs = new Map<string, number>();
+  private readonly fetch: typeof fetch;
 
   constructor(
     base: string,
@@ -46,10 +47,11 @@ export class DemoApi {
   ) {
     const u = new URL(base);
     // A wildcard bind is reached on loopback.
-    const h = u.hostname.replace(/^\[|\]$/g, '');
-    this.host = h === '0.0.0.0' ? '127.0.0.1' : h === '::' ? '::1' : h;
-    this.port = Number(u.port);
+    if (u.hostname === '0.0.0.0') u.hostname = '127.0.0.1';
+    else if (u.hostname === '[::]') u.hostname = '[::1]';
+    this.base = u.origin;
     this.agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    this.fetch = httpFetch(this.agent);
   }
 
   get errorCount(): number {
@@ -58,86 +60,107 @@ export class DemoApi {
     return n;
   }
 
-  /** A request signed with `as` (unsigned when null); `path` includes the query string exactly as sent. */
-  async call<T>(as: ApiKey | null, method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
-    const text = body === undefined ? '' : JSON.stringify(body);
-    const headers: Record<string, string> = {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (as)
-      Object.assign(headers, signedHeaders(as.key, as.secret, method, path, text, this.timestamp(as.key)));
+  /** The client's method `route`, signed with `as` (public routes: null), with its own arguments. */
+  async call<K extends RouteName>(
+    as: ApiKey | null,
+    route: K,
+    ...args: Call<K>['args']
+  ): Promise<ApiResult<Call<K>['result']>> {
     this.requests++;
-    const r = await this.send(method, path, headers, text);
-    if (r.status === 200) {
-      try {
-        return { status: 200, json: JSON.parse(r.body) as T, code: null };
-      } catch {
-        return this.fail(method, path, 200, 'INVALID_JSON', 'unparseable answer');
-      }
-    }
-    let code = r.status === 0 ? 'NETWORK' : `HTTP_${r.status}`;
-    let message = r.error ?? '';
+    const client = this.client(as);
+    const method = client[route] as (...a: unknown[]) => Promise<Call<K>['result']>;
     try {
-      const e = JSON.parse(r.body) as { code?: unknown; message?: unknown };
-      if (typeof e.code === 'string') code = e.code;
-      if (typeof e.message === 'string') message = e.message;
-    } catch {
-      // not JSON: keep the status as the code
+      return { status: 200, json: await method.apply(client, args), code: null };
+    } catch (e) {
+      const err =
+        e instanceof ApiError ? e : new ApiError(0, 'CLIENT', e instanceof Error ? e.message : String(e));
+      this.errors.set(err.code, (this.errors.get(err.code) ?? 0) + 1);
+      const { method: verb, path } = ROUTES[route];
+      this.log.debug(
+        { route, method: verb, path, status: err.status, code: err.code, message: err.message },
+        'demo: API refused',
+      );
+      return { status: err.status, json: null, code: err.code };
     }
-    return this.fail(method, path, r.status, code, message);
   }
 
+  /** Drops the connections: requests in flight or waiting come back as `NETWORK`. */
   close(): void {
     this.agent.destroy();
   }
 
-  private fail<T>(method: string, path: string, status: number, code: string, message: string): ApiResult<T> {
-    this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
-    this.log.debug({ method, path: path.split('?')[0], status, code, message }, 'demo: API refused');
-    return { status, json: null, code };
+  private client(as: ApiKey | null): RingfenceClient {
+    const id = as?.key ?? '';
+    let c = this.clients.get(id);
+    if (c === undefined) {
+      c = new RingfenceClient({
+        baseUrl: this.base,
+        credentials: as,
+        fetch: this.fetch,
+        timeoutMs: DEADLINE_MS,
+        // node:crypto's: WebCrypto's goes through the thread pool, which cost the demo as much as the request.
+        hmac: (secret, message) => createHmac('sha256', secret).update(message).digest('hex'),
+      });
+      this.clients.set(id, c);
+    }
+    return c;
   }
+}
 
-  private timestamp(key: string): number {
-    const t = Math.max(Date.now(), (this.lastTs.get(key) ?? 0) + 1);
-    this.lastTs.set(key, t);
-    return t;
-  }
-
-  private send(
-    method: string,
-    path: string,
-    headers: Record<string, string>,
-    text: string,
-  ): Promise<{ status: number; body: string; error?: string }> {
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = (status: number, body: string, error?: string) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        resolve(error === undefined ? { status, body } : { status, body, error });
-      };
-      const req = request(
-        {
-          host: this.host,
-          port: this.port,
-          method,
-          path,
-          headers: text ? { ...headers, 'content-length': String(Buffer.byteLength(text)) } : headers,
-          agent: this.agent,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => finish(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
-          res.on('error', (e) => finish(0, '', e.message));
-        },
-      );
-      const timer = setTimeout(() => {
+/**
+ * `fetch` over node:http, for the client: keep-alive connections, at most `maxSockets` of them (a request waits in
+ * the agent's queue for one, under its own deadline). Not the global fetch: it has no cap on connections to an
+ * origin, and in Node 20 (undici) it cost the demo about twice the CPU per request. It takes what the client sends:
+ * a URL, a string body or none, and a signal; it answers the status and the body.
+ */
+function httpFetch(agent: Agent): typeof fetch {
+  return (input, init) =>
+    new Promise<Response>((resolve, reject) => {
+      const signal = init?.signal ?? null;
+      if (signal?.aborted) return reject(signal.reason);
+      if (input instanceof Request || (init?.body != null && typeof init.body !== 'string'))
+        return reject(new TypeError('demo fetch: a URL and a string body only'));
+      const body = init?.body ?? '';
+      const headers = plainHeaders(init?.headers);
+      if (body !== '') headers['content-length'] = String(Buffer.byteLength(body));
+      const abort = () => {
         req.destroy();
-        finish(0, '', `no answer in ${DEADLINE_MS} ms`);
-      }, DEADLINE_MS);
-      req.on('error', (e) => finish(0, '', e.message));
-      req.end(text);
+        reject(signal?.reason);
+      };
+      const req = request(input, { method: init?.method ?? 'GET', headers, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          signal?.removeEventListener('abort', abort);
+          const text = Buffer.concat(chunks);
+          try {
+            // No headers: the client reads none (and copying them costs a third of the Response again).
+            resolve(
+              new Response(text.length === 0 ? null : text, {
+                status: res.statusCode ?? 0,
+                statusText: res.statusMessage ?? '',
+              }),
+            );
+          } catch (e) {
+            reject(e); // a status a Response cannot have (a body on a 204, say): no answer the client can read
+          }
+        });
+      });
+      signal?.addEventListener('abort', abort, { once: true });
+      req.on('error', (e) => {
+        signal?.removeEventListener('abort', abort);
+        reject(e);
+      });
+      req.end(body);
     });
-  }
+}
+
+/** The client's headers (a plain object) as they are; any other form through Headers. */
+function plainHeaders(h: RequestInit['headers']): Record<string, string> {
+  if (h === undefined) return {};
+  if (h instanceof Headers || Array.isArray(h)) return Object.fromEntries(new Headers(h));
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) out[k] = typeof v === 'string' ? v : v.join(', ');
+  return out;
 }

@@ -10,7 +10,7 @@
  * - the watcher: the public trades and liquidations of every market, counted for the status line.
  */
 import type { MarketConfig } from '../engine/types.ts';
-import type { ApiKey, DemoApi } from './demo-client.ts';
+import type { ApiKey, ApiResult, DemoApi } from './demo-client.ts';
 import type { DemoFeed, FeedPoint } from './demo-feed.ts';
 import { DemoMaker, MAKER_ACCOUNT, Units } from './demo-maker.ts';
 import { DemoAccount, type DemoContext, SETTLE, SimTrader, type TraderSpec } from './demo-traders.ts';
@@ -112,28 +112,26 @@ export class LiveDemo {
   /** Markets, insurance fund, the maker's account, the first quotes and ladder; a DemoSetupError if refused. */
   async setup(): Promise<void> {
     const { api, admin, feed } = this.o;
-    const must = async (what: string, method: string, path: string, body?: unknown) => {
-      const r = await api.call(admin, method, path, body);
-      if (r.status !== 200) throw new DemoSetupError(`${what}: ${r.status} ${r.code}`);
+    const must = async (what: string, r: Promise<ApiResult<unknown>>) => {
+      const { status, code } = await r;
+      if (status !== 200) throw new DemoSetupError(`${what}: ${status} ${code}`);
     };
     for (const m of feed.markets)
-      await must(`create ${m.config.symbol}`, 'POST', '/api/v1/admin/markets', m.config);
-    await must('fund the insurance fund', 'POST', '/api/v1/admin/insurance', {
-      asset: SETTLE,
-      amount: INSURANCE,
-    });
-    await must('fund the market maker', 'POST', '/api/v1/admin/deposit', {
-      account: MAKER_ACCOUNT,
-      asset: SETTLE,
-      amount: MAKER_DEPOSIT,
-    });
+      await must(`create ${m.config.symbol}`, api.call(admin, 'createMarket', m.config));
+    await must(
+      'fund the insurance fund',
+      api.call(admin, 'fundInsurance', { asset: SETTLE, amount: INSURANCE }),
+    );
+    await must(
+      'fund the market maker',
+      api.call(admin, 'deposit', { account: MAKER_ACCOUNT, asset: SETTLE, amount: MAKER_DEPOSIT }),
+    );
     // Isolated at 1x: the maker's inventory is fully collateralized and never liquidated.
     for (const s of this.symbols)
-      await must(`maker leverage on ${s}`, 'POST', '/api/v1/leverage', {
-        symbol: s,
-        leverage: '1',
-        account: MAKER_ACCOUNT,
-      });
+      await must(
+        `maker leverage on ${s}`,
+        api.call(admin, 'setLeverage', { symbol: s, leverage: '1', account: MAKER_ACCOUNT }),
+      );
     for (const r of await this.quote(this.point))
       if (r !== 200) throw new DemoSetupError(`first oracle quote: ${r}`);
     await this.maker.requote(this.point.ticks);
@@ -196,7 +194,7 @@ export class LiveDemo {
     return Promise.all(
       feed.markets.flatMap((m, k) =>
         (m.config.oracle?.sources ?? []).map(async (s) => {
-          const r = await api.call(admin, 'POST', '/api/v1/admin/oracle', {
+          const r = await api.call(admin, 'oracleQuote', {
             symbol: m.config.symbol,
             source: s.name,
             price: feed.price(k, p.ticks[k]!),
@@ -232,14 +230,12 @@ export class LiveDemo {
 
   /** Counts new public trades and liquidations on every market (ids newer than the last seen). */
   private async watcher(): Promise<void> {
+    const { api } = this.o;
     while (await this.sleep(WATCH_EVERY_MS)) {
       for (const s of this.symbols) {
-        const trades = await this.newRows<IdRow>(`trades:${s}`, `/api/v1/trades/${s}?limit=1000`);
+        const trades = this.fresh(`trades:${s}`, await api.call(null, 'trades', s, { limit: 1000 }));
         this.counts.trades += trades.length;
-        const liq = await this.newRows<IdRow & { mode: string }>(
-          `liquidations:${s}`,
-          `/api/v1/liquidations/${s}?limit=500`,
-        );
+        const liq = this.fresh(`liquidations:${s}`, await api.call(null, 'liquidations', s, { limit: 500 }));
         for (const l of liq) {
           if (l.mode === 'cross') this.counts.liquidations.cross++;
           else this.counts.liquidations.isolated++;
@@ -249,8 +245,8 @@ export class LiveDemo {
     }
   }
 
-  private async newRows<T extends IdRow>(what: string, path: string): Promise<T[]> {
-    const r = await this.o.api.call<T[]>(null, 'GET', path);
+  /** The rows of a list newer than the last seen of `what`. */
+  private fresh<T extends IdRow>(what: string, r: ApiResult<T[]>): T[] {
     if (!r.json) return [];
     const last = this.seen.get(what) ?? [0, 0];
     const fresh = r.json.filter((x) => after(idOrder(x.id), last));

@@ -13,6 +13,7 @@
  * Every few steps it also unwinds what the backstop (`@insurance`) took over in liquidations: a reduce-only IOC of
  * at most one level, 1% through the price, as the simulation does.
  */
+import type { Order } from '../client/client.ts';
 import { formatDecimal, parseDecimal } from '../core/fixed.ts';
 import type { ApiKey, DemoApi } from './demo-client.ts';
 
@@ -50,20 +51,6 @@ export interface LadderSpec {
   levelLots: number;
 }
 
-interface OpenOrder {
-  id: string;
-  symbol: string;
-  side: 'buy' | 'sell';
-  price: string;
-  remaining: string;
-}
-
-interface Position {
-  symbol: string;
-  side: 'long' | 'short' | null;
-  contracts: string;
-}
-
 export class DemoMaker {
   private readonly anchors: number[];
   private steps = 0;
@@ -80,7 +67,7 @@ export class DemoMaker {
 
   /** Moves every ladder to its market's price (`ticks[k]`); resolves once the maker's requests are answered. */
   async requote(ticks: readonly number[]): Promise<void> {
-    const r = await this.api.call<OpenOrder[]>(this.admin, 'GET', `/api/v1/orders?account=${MAKER_ACCOUNT}`);
+    const r = await this.api.call(this.admin, 'orders', { account: MAKER_ACCOUNT });
     if (!r.json) return;
     const orders = r.json;
     await Promise.all(
@@ -95,7 +82,7 @@ export class DemoMaker {
     if (++this.steps % this.unwindEvery === 0) await this.unwindBackstop(ticks);
   }
 
-  private async market(k: number, priceTicks: number, orders: OpenOrder[]): Promise<void> {
+  private async market(k: number, priceTicks: number, orders: Order[]): Promise<void> {
     const l = this.ladders[k]!;
     const step = l.stepTicks;
     const anchor = Math.max(step * (l.levels + 1), Math.round(priceTicks / step) * step);
@@ -111,19 +98,15 @@ export class DemoMaker {
       );
   }
 
-  private async side(
-    l: LadderSpec,
-    side: 'buy' | 'sell',
-    anchor: number,
-    orders: OpenOrder[],
-  ): Promise<void> {
+  private async side(l: LadderSpec, side: 'buy' | 'sell', anchor: number, orders: Order[]): Promise<void> {
     const dir = side === 'buy' ? -1 : 1;
     const wanted = Array.from({ length: l.levels }, (_, i) => anchor + dir * l.stepTicks * (i + 1));
     const held = new Set<number>();
-    const movable: OpenOrder[] = [];
+    const movable: Order[] = [];
     const work: Promise<unknown>[] = [];
     for (const o of orders) {
-      const t = l.units.ticks(o.price);
+      // Every quote is a limit: a priceless order (a waiting stop, which the maker never places) is not on the grid.
+      const t = o.price === null ? -1 : l.units.ticks(o.price);
       if (wanted.includes(t) && !held.has(t)) {
         held.add(t);
         if (l.units.lots(o.remaining) < l.levelLots) work.push(this.amend(l, o, null));
@@ -140,8 +123,8 @@ export class DemoMaker {
   }
 
   /** Moves (or tops up, `to` null) an order; one the book would cross is canceled and placed anew. */
-  private async amend(l: LadderSpec, o: OpenOrder, to: number | null): Promise<void> {
-    const r = await this.api.call(this.admin, 'PATCH', `/api/v1/orders/${o.id}`, {
+  private async amend(l: LadderSpec, o: Order, to: number | null): Promise<void> {
+    const r = await this.api.call(this.admin, 'amendOrder', o.id, {
       symbol: l.symbol,
       ...(to === null ? {} : { price: l.units.price(to) }),
       amount: l.units.size(l.levelLots),
@@ -154,7 +137,7 @@ export class DemoMaker {
   }
 
   private async place(l: LadderSpec, side: 'buy' | 'sell', ticks: number): Promise<void> {
-    await this.api.call(this.admin, 'POST', '/api/v1/orders', {
+    await this.api.call(this.admin, 'placeOrder', {
       symbol: l.symbol,
       side,
       type: 'limit',
@@ -164,21 +147,13 @@ export class DemoMaker {
     });
   }
 
-  private async cancel(l: LadderSpec, o: OpenOrder): Promise<void> {
-    await this.api.call(
-      this.admin,
-      'DELETE',
-      `/api/v1/orders/${o.id}?symbol=${l.symbol}&account=${MAKER_ACCOUNT}`,
-    );
+  private async cancel(l: LadderSpec, o: Order): Promise<void> {
+    await this.api.call(this.admin, 'cancelOrder', o.id, { symbol: l.symbol, account: MAKER_ACCOUNT });
   }
 
   /** The backstop's positions, closed through the book a level at a time (reduce-only, 1% through the price). */
   private async unwindBackstop(ticks: readonly number[]): Promise<void> {
-    const r = await this.api.call<Position[]>(
-      this.admin,
-      'GET',
-      `/api/v1/positions?account=${encodeURIComponent(BACKSTOP)}`,
-    );
+    const r = await this.api.call(this.admin, 'positions', { account: BACKSTOP });
     if (!r.json) return;
     await Promise.all(
       r.json.map((p) => {
@@ -188,7 +163,7 @@ export class DemoMaker {
         const lots = Math.min(l.units.lots(p.contracts), l.levelLots);
         if (lots < 1) return undefined;
         const px = ticks[k]!;
-        return this.api.call(this.admin, 'POST', '/api/v1/orders', {
+        return this.api.call(this.admin, 'placeOrder', {
           symbol: l.symbol,
           side: p.side === 'long' ? 'sell' : 'buy',
           type: 'limit',

@@ -11,9 +11,10 @@
  * seed makes the same population and the same choices at each decision; what the market has done by then depends
  * on the wall clock.
  */
+import type { Position } from '../client/client.ts';
 import type { MarginMode } from '../engine/types.ts';
 import { Rng } from '../sim/rng.ts';
-import type { ApiKey, ApiResult, DemoApi } from './demo-client.ts';
+import type { ApiKey, DemoApi } from './demo-client.ts';
 import type { Units } from './demo-maker.ts';
 
 /** Streams of the seeded generator for the demo (the simulation's use 1–3). */
@@ -40,26 +41,6 @@ export interface DemoMarketView {
   weight: number;
   /** The largest notional (USDT) a position may have at this leverage (the market's risk tiers). */
   maxNotional(leverage: number): number;
-}
-
-interface PositionJson {
-  symbol: string;
-  side: 'long' | 'short' | null;
-  contracts: string;
-  initialMargin: string;
-  marginMode: MarginMode;
-}
-
-interface OrderJson {
-  id: string;
-  symbol: string;
-  status?: string;
-  clientOrderId?: string | null;
-  price: string;
-}
-
-interface BalanceJson {
-  free: Record<string, string>;
 }
 
 export const SETTLE = 'USDT';
@@ -111,7 +92,7 @@ const usdt = (x: number) => x.toFixed(2);
 export class SimTrader {
   private readonly rng: Rng;
   /** Positions seen at the last read, by symbol. */
-  private held = new Map<string, PositionJson>();
+  private held = new Map<string, Position>();
   /** Symbols this trader itself closed since the last read (their disappearance is no liquidation). */
   private readonly closing = new Set<string>();
   private resting: { id: string; symbol: string; until: number } | null = null;
@@ -130,14 +111,14 @@ export class SimTrader {
   /** Funds the account, sets its margin mode, then trades until the demo stops. */
   async run(): Promise<void> {
     const { api, admin } = this.ctx;
-    await api.call(admin, 'POST', '/api/v1/admin/deposit', {
+    await api.call(admin, 'deposit', {
       account: this.spec.account,
       asset: SETTLE,
       amount: usdt(this.spec.deposit),
     });
     if (this.spec.mode === 'cross')
       for (const m of this.ctx.markets)
-        await api.call(this.key, 'POST', '/api/v1/margin-mode', { symbol: m.symbol, marginMode: 'cross' });
+        await api.call(this.key, 'setMarginMode', { symbol: m.symbol, marginMode: 'cross' });
     if (!(await this.ctx.sleep(this.rng.int(200, 1_500)))) return;
     while (!this.ctx.stopped()) {
       await this.cycle();
@@ -147,7 +128,7 @@ export class SimTrader {
 
   private async cycle(): Promise<void> {
     const { api } = this.ctx;
-    const r = await api.call<PositionJson[]>(this.key, 'GET', '/api/v1/positions');
+    const r = await api.call(this.key, 'positions');
     if (!r.json) return;
     const now = Date.now();
     const current = new Map(r.json.filter((p) => p.side !== null).map((p) => [p.symbol, p]));
@@ -160,7 +141,7 @@ export class SimTrader {
     if (this.resting) {
       if (now < this.resting.until) return;
       // Not filled in time: take it down (it may have filled meanwhile: then this is refused, harmlessly).
-      await api.call(this.key, 'DELETE', `/api/v1/orders/${this.resting.id}?symbol=${this.resting.symbol}`);
+      await api.call(this.key, 'cancelOrder', this.resting.id, { symbol: this.resting.symbol });
       this.resting = null;
       return;
     }
@@ -170,10 +151,10 @@ export class SimTrader {
     const p = held[this.rng.below(held.length)]!;
     if (this.spec.addsMargin && p.marginMode === 'isolated' && this.rng.chance(0.25)) {
       const add = Math.max(1, Number(p.initialMargin) * this.rng.float(0.1, 0.4));
-      await api.call(this.key, 'POST', '/api/v1/margin/add', { symbol: p.symbol, amount: usdt(add) });
+      await api.call(this.key, 'addMargin', { symbol: p.symbol, amount: usdt(add) });
     } else if (this.rng.chance(0.06)) {
       this.closing.add(p.symbol);
-      await api.call(this.key, 'POST', '/api/v1/orders', {
+      await api.call(this.key, 'placeOrder', {
         symbol: p.symbol,
         side: p.side === 'long' ? 'sell' : 'buy',
         type: 'market',
@@ -184,7 +165,7 @@ export class SimTrader {
   }
 
   /** Opens a position on a market it does not hold: leverage, then a market, marketable or resting order. */
-  private async open(current: Map<string, PositionJson>): Promise<void> {
+  private async open(current: Map<string, Position>): Promise<void> {
     const { api, admin, markets } = this.ctx;
     const cross = this.spec.mode === 'cross';
     const free = markets.map((m, k) =>
@@ -199,11 +180,11 @@ export class SimTrader {
     // would leave a cross wallet lightly used: cross traders use limits.
     const kind = this.rng.weighted(this.spec.mode === 'cross' ? [0, 3, 1] : [1, 2, 1]);
     const share = this.spec.mode === 'cross' ? this.rng.float(0.8, 0.95) : this.rng.float(0.4, 0.9);
-    const b = await api.call<BalanceJson>(this.key, 'GET', '/api/v1/balance');
+    const b = await api.call(this.key, 'balance');
     if (!b.json) return;
     let available = Number(b.json.free[SETTLE] ?? '0');
     if (available < this.spec.deposit * 0.2 && current.size === 0) {
-      const d = await api.call(admin, 'POST', '/api/v1/admin/deposit', {
+      const d = await api.call(admin, 'deposit', {
         account: this.spec.account,
         asset: SETTLE,
         amount: usdt(this.spec.deposit),
@@ -219,7 +200,7 @@ export class SimTrader {
     const price = Number(m.units.price(ticks));
     const lots = Math.floor(notional / (price * Number(m.units.size(1))));
     if (lots < 1) return;
-    const lev = await api.call(this.key, 'POST', '/api/v1/leverage', {
+    const lev = await api.call(this.key, 'setLeverage', {
       symbol: m.symbol,
       leverage: String(leverage),
     });
@@ -227,12 +208,12 @@ export class SimTrader {
     const side = buy ? 'buy' : 'sell';
     const amount = m.units.size(lots);
     if (kind === 0) {
-      await api.call(this.key, 'POST', '/api/v1/orders', { symbol: m.symbol, side, type: 'market', amount });
+      await api.call(this.key, 'placeOrder', { symbol: m.symbol, side, type: 'market', amount });
       return;
     }
     const off = kind === 1 ? THROUGH : -PASSIVE;
     const limit = buy ? Math.floor(ticks * (1 + off)) : Math.ceil(ticks * (1 - off));
-    const o = await api.call<OrderJson>(this.key, 'POST', '/api/v1/orders', {
+    const o = await api.call(this.key, 'placeOrder', {
       symbol: m.symbol,
       side,
       type: 'limit',
@@ -280,14 +261,14 @@ export class DemoAccount {
 
   async run(): Promise<void> {
     const { api, admin } = this.ctx;
-    await api.call(admin, 'POST', '/api/v1/admin/deposit', {
+    await api.call(admin, 'deposit', {
       account: DEMO_ACCOUNT,
       asset: SETTLE,
       amount: usdt(DEMO_DEPOSIT),
     });
     for (const t of DEMO_TARGETS)
       if (t.mode === 'cross')
-        await api.call(admin, 'POST', '/api/v1/margin-mode', {
+        await api.call(admin, 'setMarginMode', {
           symbol: t.symbol,
           marginMode: 'cross',
           account: DEMO_ACCOUNT,
@@ -304,16 +285,16 @@ export class DemoAccount {
 
   private async check(): Promise<void> {
     const { api, admin } = this.ctx;
-    const q = `?account=${DEMO_ACCOUNT}`;
+    const q = { account: DEMO_ACCOUNT };
     const [pos, ord, bal] = await Promise.all([
-      api.call<PositionJson[]>(admin, 'GET', `/api/v1/positions${q}`),
-      api.call<OrderJson[]>(admin, 'GET', `/api/v1/orders${q}`),
-      api.call<BalanceJson>(admin, 'GET', `/api/v1/balance${q}`),
+      api.call(admin, 'positions', q),
+      api.call(admin, 'orders', q),
+      api.call(admin, 'balance', q),
     ]);
     if (!pos.json || !ord.json || !bal.json) return;
     const now = Date.now();
     if (Number(bal.json.free[SETTLE] ?? '0') < DEMO_DEPOSIT / 4)
-      await api.call(admin, 'POST', '/api/v1/admin/deposit', {
+      await api.call(admin, 'deposit', {
         account: DEMO_ACCOUNT,
         asset: SETTLE,
         amount: usdt(DEMO_DEPOSIT / 2),
@@ -336,19 +317,20 @@ export class DemoAccount {
     const price = this.ctx.ticks(k);
     const m = this.ctx.markets[k]!;
     // Far behind a rising price (near the edge of the limit band): move it back under the price.
-    if (resting && m.units.ticks(resting.price) >= price * (1 - 2 * DEMO_RESTING.below)) return;
+    if (
+      resting &&
+      resting.price !== null &&
+      m.units.ticks(resting.price) >= price * (1 - 2 * DEMO_RESTING.below)
+    )
+      return;
     if (resting)
-      await api.call(
-        admin,
-        'DELETE',
-        `/api/v1/orders/${resting.id}?symbol=${m.symbol}&account=${DEMO_ACCOUNT}`,
-      );
+      await api.call(admin, 'cancelOrder', resting.id, { symbol: m.symbol, account: DEMO_ACCOUNT });
     const limit = Math.floor(price * (1 - DEMO_RESTING.below));
     const lots = Math.max(
       1,
       Math.floor(DEMO_RESTING.notional / (Number(m.units.price(limit)) * Number(m.units.size(1)))),
     );
-    await api.call(admin, 'POST', '/api/v1/orders', {
+    await api.call(admin, 'placeOrder', {
       symbol: m.symbol,
       side: 'buy',
       type: 'limit',
@@ -366,14 +348,14 @@ export class DemoAccount {
     const m = this.ctx.markets[k]!;
     // Refused while the market has open orders (the resting bid, or one placed in the app): the leverage set before
     // stays, and the order opens at it.
-    await api.call(admin, 'POST', '/api/v1/leverage', {
+    await api.call(admin, 'setLeverage', {
       symbol: t.symbol,
       leverage: String(t.leverage),
       account: DEMO_ACCOUNT,
     });
     const price = Number(m.units.price(this.ctx.ticks(k)));
     const lots = Math.max(1, Math.floor(t.notional / (price * Number(m.units.size(1)))));
-    const r: ApiResult<OrderJson> = await api.call(admin, 'POST', '/api/v1/orders', {
+    const r = await api.call(admin, 'placeOrder', {
       symbol: t.symbol,
       side: t.side,
       type: 'market',

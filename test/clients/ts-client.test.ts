@@ -5,18 +5,23 @@
  * cancel, the balance — with the service's errors surfacing as ApiError with its codes.
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
   ApiError,
   type RingfenceClient as Client,
   RingfenceClient,
   ROUTES,
+  webCryptoHmac,
 } from '../../clients/ts/src/client.ts';
 import { Harness, KEYS } from '../service/helpers.ts';
 
 const T = { timeout: 60_000 };
 
-/** Routes of the document the client does not cover: venue administration, and the service's own ops/docs. */
+/**
+ * Routes of the document the client need not cover: venue administration (it has only the operator reads the web
+ * app uses and the venue writes the live demo makes), and the service's own ops/docs.
+ */
 const UNCOVERED = (path: string) =>
   path.startsWith('/api/v1/admin/') || path === '/metrics' || path.startsWith('/docs');
 
@@ -32,6 +37,8 @@ describe('TypeScript client', () => {
   let base: string;
   let alice: Client;
   let bob: Client;
+  /** Alice again, signing with node:crypto instead of WebCrypto. */
+  let aliceNode: Client;
 
   before(async () => {
     h = await Harness.open();
@@ -45,6 +52,9 @@ describe('TypeScript client', () => {
     };
     alice = new RingfenceClient({ baseUrl: base, credentials: KEYS.alice, fetch: follow, timeoutMs: 5_000 });
     bob = new RingfenceClient({ baseUrl: `${base}/`, credentials: KEYS.bob, fetch: follow });
+    const hmac = (secret: string, message: string) =>
+      createHmac('sha256', secret).update(message).digest('hex');
+    aliceNode = new RingfenceClient({ baseUrl: base, credentials: KEYS.alice, fetch: follow, hmac });
     await h.setupMarket();
   });
   after(async () => {
@@ -90,6 +100,9 @@ describe('TypeScript client', () => {
 
     const me = await alice.me();
     assert.deepEqual([me.account, me.admin], ['alice', false]);
+    // Another `hmac` signs the same bytes the same way.
+    assert.equal(await webCryptoHmac('s', 'm'), createHmac('sha256', 's').update('m').digest('hex'));
+    assert.equal((await aliceNode.me()).account, 'alice');
 
     const placed = await alice.placeOrder({
       symbol: 'BTCUSDT',
@@ -161,5 +174,12 @@ describe('TypeScript client', () => {
     // No service there at all.
     const nowhere = new RingfenceClient({ baseUrl: 'http://127.0.0.1:1', timeoutMs: 2_000 });
     await assert.rejects(nowhere.markets(), { name: 'ApiError', status: 0, code: 'NETWORK' });
+    // No answer in time: a fetch that waits until it is aborted.
+    const silent: typeof fetch = (_input, init) =>
+      new Promise((_resolve, reject) =>
+        init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)),
+      );
+    const slow = new RingfenceClient({ baseUrl: base, fetch: silent, timeoutMs: 50 });
+    await assert.rejects(slow.markets(), { name: 'ApiError', status: 0, code: 'TIMEOUT' });
   });
 });
