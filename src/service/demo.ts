@@ -169,6 +169,14 @@ export async function runServeDemo(flags: DemoFlags, io: CliIO): Promise<number>
     { level: cfg.logLevel, base: { service: 'ringfence' } },
     { write: (line: string) => io.stdout(line) },
   );
+  // The price data first: a demo that cannot read it says so and exits, before there is a server to close.
+  let feed: DemoFeed;
+  try {
+    feed = new DemoFeed(p.seed);
+  } catch (e) {
+    release();
+    return fail(`cannot read the demo's price data: ${(e as Error).message}`, 1);
+  }
   let running: Running;
   try {
     running = await startServer(cfg, { logger, metrics: new Metrics({ defaultMetrics: true }) });
@@ -182,7 +190,6 @@ export async function runServeDemo(flags: DemoFlags, io: CliIO): Promise<number>
   }
 
   const api = new DemoApi(running.url, logger);
-  const feed = new DemoFeed(p.seed);
   const demo = new LiveDemo({
     api,
     admin: driver,
