@@ -178,8 +178,8 @@ export class ringfence extends Exchange {
       urls: {
         // Point `urls.api.rest` at the venue (no path: the API prefix is the service's).
         api: { rest: 'http://127.0.0.1:8080' },
-        www: 'https://github.com/ringfence',
-        doc: 'docs/service.md',
+        // The venue's own documentation: docs/clients.md and docs/service.md in this repository.
+        doc: 'docs/clients.md',
       },
       requiredCredentials: { apiKey: true, secret: true },
       precisionMode: functions.TICK_SIZE,
