@@ -18,6 +18,7 @@ import { priceOption } from '../../src/engine/option-terms.ts';
 import { snapshotEngine } from '../../src/engine/snapshot.ts';
 import type { Command, MarketConfig } from '../../src/engine/types.ts';
 import { BTCUSD, BTCUSDT, type Cmd } from './harness.ts';
+import { kernelMarkMismatch } from './kernel-bound.ts';
 
 const EXPIRY = Date.UTC(2026, 11, 25, 8);
 const START = Date.UTC(2026, 11, 1);
@@ -93,17 +94,8 @@ function checkMarks(e: Engine, tally: Tally): void {
       continue;
     }
     const wad = priceOption(m.option, f, forward, seconds, 18)!.mark; // the premium itself, WAD
-    const unit = 10n ** BigInt(18 - m.inst.priceDp);
-    const usd = m.option.settle === 'inverse' ? (wad * forward) / WAD : wad;
-    let tol = usd * 10n >= forward / 1_000_000n ? usd / 500_000_000_000n : forward / 10n ** 16n;
-    if (m.option.settle === 'inverse') tol = (tol * WAD) / forward;
-    tol += 2n;
-    const above = wad - ref.mark * unit; // how far the bigint premium is above its rounded-down mark
-    const nearBoundary = m.mark === ref.mark - 1n ? above <= tol : unit - above <= tol;
-    assert.ok(
-      (m.mark === ref.mark - 1n || m.mark === ref.mark + 1n) && nearBoundary,
-      `${m.symbol} at ${e.now}: engine mark ${m.mark}, bigint ${ref.mark} (premium ${wad} wei, tolerance ${tol})`,
-    );
+    const why = kernelMarkMismatch(m.mark!, wad, m.inst.priceDp, forward, m.option.settle === 'inverse');
+    assert.ok(why === null, `${m.symbol} at ${e.now}: engine ${why}`);
     tally.offByOne++;
   }
 }
