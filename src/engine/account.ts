@@ -63,6 +63,12 @@ export class Silo {
   autoAdd: { policy: AutoAddPolicy; trigger: bigint } | null = null;
   /** Auto-add reached its trigger with nothing free to add: a margin call was raised (cleared once money is free). */
   marginCalled = false;
+  /**
+   * A rebalancing receiver reached its trigger and its givers had nothing to spare: it is no longer filed at the
+   * trigger (it would be due at every mark) until a giver's collateral changes or its ratio falls back below it.
+   * At maintenance the agent tries again whatever this says.
+   */
+  rebalanceParked = false;
   constructor(
     readonly id: string,
     readonly account: Account,
@@ -72,6 +78,23 @@ export class Silo {
     /** The order its legs close in when it is liquidated. */
     readonly closeOrder: SiloCloseOrder = DEFAULT_CLOSE_ORDER,
   ) {}
+}
+
+/**
+ * The rebalancing agent's settings of one account and asset (setRebalancing): silo ids, rates at RATE_DP, amounts
+ * in the asset's units (0: no limit), and what was moved in the current UTC day.
+ */
+export interface Rebalancing {
+  givers: string[];
+  receivers: string[];
+  trigger: bigint;
+  target: bigint;
+  buffer: bigint;
+  maxPerMove: bigint;
+  maxPerDay: bigint;
+  /** UTC day number (command time / 86,400,000) that `movedToday` counts. */
+  day: number;
+  movedToday: bigint;
 }
 
 /** The account's positions map key: the symbol for default positions, `${silo}/${symbol}` for a named silo's leg. */
@@ -210,6 +233,8 @@ export class Account {
   readonly positions = new Map<string, Position>();
   /** Named silos by id, in creation order. */
   readonly silos = new Map<string, Silo>();
+  /** The rebalancing agent's settings by asset (only the assets it is on for). */
+  readonly rebalancing = new Map<string, Rebalancing>();
   readonly orders = new Map<number, Order>();
   /**
    * The open orders that carry a clientOrderId, by it: a clientOrderId is unique among the account's open orders, so

@@ -26,6 +26,7 @@ import * as combo from './commands/combo.ts';
 import * as markets from './commands/markets.ts';
 import * as options from './commands/options.ts';
 import * as orders from './commands/orders.ts';
+import { setRebalancing } from './commands/rebalancing.ts';
 import { rebuildIndex, refileDirty, sweep } from './liquidation.ts';
 import type { Market } from './market.ts';
 import { remarkOptions } from './options.ts';
@@ -195,6 +196,8 @@ function handle(e: EngineState, cmd: Command): number | undefined {
       return account.closeSilo(e, cmd);
     case 'transferCollateral':
       return account.transferCollateral(e, cmd);
+    case 'setRebalancing':
+      return setRebalancing(e, cmd);
     case 'placeCombo':
       return combo.placeCombo(e, cmd);
     case 'cancelAll':

@@ -88,6 +88,14 @@ export function stateHash(e: EngineState): string {
           silo.autoAdd ? `${silo.autoAdd.policy}:${silo.autoAdd.trigger}` : null,
           silo.marginCalled,
         );
+      // Only when parked, so the hash of a state without rebalancing is unchanged.
+      if (silo.rebalanceParked) put('siloRebalanceParked', silo.id);
+    }
+    // The rebalancing agent's settings in asset order (only when on), the day's counter with them.
+    for (const asset of [...a.rebalancing.keys()].sort()) {
+      const r = a.rebalancing.get(asset)!;
+      put('rebalancing', asset, r.givers.join(','), r.receivers.join(','), r.trigger, r.target, r.buffer);
+      put('rebalancingLimits', r.maxPerMove, r.maxPerDay, r.day, r.movedToday);
     }
     for (const sym of [...a.positions.keys()].sort()) {
       const p = a.positions.get(sym)!;

@@ -53,6 +53,7 @@ import { cancelResting, liquidationOrder } from './match.ts';
 import { deltaHedge } from './option-liquidation.ts';
 import { allows, validityAt } from './oracle.ts';
 import { coverFromProfits, crossPositions } from './realize.ts';
+import { ratioReached, rebalanceReceiver, topUpTrigger, unparkFor } from './rebalance.ts';
 import {
   available,
   bucketAfterFunding,
@@ -159,7 +160,8 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
   const share = surplus > 0n ? surplus / BigInt(ps.length) : 0n;
   // A named silo with auto-add watches an earlier price too, unless it already called for margin it could not find:
   // its surplus over the auto-add threshold, split the same way.
-  const aa = silo !== null && silo.autoAdd !== null && !silo.marginCalled ? silo.autoAdd.trigger : null;
+  // A rebalancing receiver likewise, at the lower of the two triggers (rebalance.ts topUpTrigger).
+  const aa = silo !== null ? topUpTrigger(silo) : null;
   const aaSurplus = aa === null ? 0n : equity - autoAddThreshold(maintenance, aa);
   const strategy = silo !== null && isStrategyModel(silo.riskModel);
   ps.forEach((p, i) => {
@@ -321,9 +323,8 @@ export function touchCross(e: EngineState, a: Account, asset: string, silo: Silo
   for (const p of ps) p.market.liqIndex.stale.add(p);
   if (ps.length === 0) return [];
   const st = crossState(e, a, asset, ps, silo, true);
-  const due =
-    st.equity < st.maintenance ||
-    (silo !== null && !silo.marginCalled && autoAddReached(silo, st.equity, st.maintenance));
+  const top = silo !== null ? topUpTrigger(silo) : null;
+  const due = st.equity < st.maintenance || (top !== null && ratioReached(top, st.equity, st.maintenance));
   return due ? ps.map((p) => p.market) : [];
 }
 
@@ -372,6 +373,10 @@ export function refileDirty(e: EngineState): void {
     else if (l.owner instanceof Silo) silos = markSilo(silos, l.owner);
   }
   if (touched.size > 0) touched.clear(); // guarded: Set#clear allocates even when empty
+  // A rebalancing giver's collateral moved: its parked receivers may find something now.
+  if (silos !== null)
+    for (const s of silos as Set<Silo>)
+      if (s.account.rebalancing.size > 0) for (const r of unparkFor(s)) silos = markSilo(silos, r);
   for (const p of e.liqDirty) {
     if ((p.mode === 'isolated' || p.sign === 0) && touchIsolated(e, p)) e.sweepMarkets.add(p.market);
     if (p.mode === 'cross') {
@@ -731,6 +736,9 @@ function checkCross(
   let ps = crossPositions(a, asset, silo);
   if (ps.length === 0) return [];
   let st = crossState(e, a, asset, ps, silo, true); // screened: exact whenever a decision below needs it
+  // A rebalancing receiver draws on its owner's opted-in silos first (rebalance.ts), then on auto-add.
+  if (silo !== null && rebalanceReceiver(e, silo, st.equity < st.maintenance) > 0n)
+    st = crossState(e, a, asset, ps, silo, true);
   // A named silo at its auto-add trigger is topped up first (in a gap past maintenance too, as often as that takes
   // and money is free); it is liquidated only if that was not enough.
   if (silo?.autoAdd && autoAddReached(silo, st.equity, st.maintenance)) {

@@ -211,7 +211,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
   OrderBook: { state: [], derived: ['maxLevelsPerSide', 'bids', 'asks', 'nOrders'], transient: [] },
   // clientOrders: the open orders by clientOrderId, rebuilt from `orders`.
   Account: {
-    state: ['id', 'n', 'wallets', 'positions', 'orders', 'silos'],
+    state: ['id', 'n', 'wallets', 'positions', 'orders', 'silos', 'rebalancing'],
     derived: ['clientOrders'],
     transient: [],
   },
@@ -226,6 +226,8 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'autoAdd',
       'marginCalled',
       'closeOrder',
+      // Stored in the account's rebalancing row (`parked`), not the silo row.
+      'rebalanceParked',
     ],
     derived: ['account', 'positions'],
     transient: [],
@@ -386,7 +388,24 @@ interface AccountSnap {
   orders: OrderRow[];
   /** Named silos in creation order; only when the account has any (absent in snapshots from before silos). */
   silos?: SiloRow[];
+  /** The rebalancing agent's settings by asset; only when on for some asset (absent in older snapshots). */
+  rebalancing?: RebalancingRow[];
 }
+
+type RebalancingRow = [
+  asset: string,
+  givers: string[],
+  receivers: string[],
+  trigger: bigint,
+  target: bigint,
+  buffer: bigint,
+  maxPerMove: bigint,
+  maxPerDay: bigint,
+  day: number,
+  movedToday: bigint,
+  /** The receivers parked (Silo.rebalanceParked). */
+  parked: string[],
+];
 
 interface SnapshotV1 {
   format: typeof SNAPSHOT_FORMAT;
@@ -574,7 +593,37 @@ function snapshotObject(e: EngineState): SnapshotV1 {
       if (closeOrder) row.push(silo.closeOrder);
       silos.push(row);
     }
-    accounts.push({ id: a.id, n: a.n, wallets, positions, orders, ...(silos.length > 0 ? { silos } : {}) });
+    const rebalancing: RebalancingRow[] = [];
+    for (const [asset, r] of a.rebalancing) {
+      const parked = [...a.silos.values()]
+        .filter((x) => x.asset === asset && x.rebalanceParked)
+        .map((x) => x.id);
+      rebalancing.push([
+        asset,
+        [...r.givers],
+        [...r.receivers],
+        r.trigger,
+        r.target,
+        r.buffer,
+        r.maxPerMove,
+        r.maxPerDay,
+        r.day,
+        r.movedToday,
+        parked,
+      ]);
+    }
+    for (const silo of a.silos.values())
+      if (silo.rebalanceParked && !a.rebalancing.has(silo.asset))
+        throw new SnapshotError(`${a.id}: silo ${silo.id} parked without rebalancing settings`);
+    accounts.push({
+      id: a.id,
+      n: a.n,
+      wallets,
+      positions,
+      orders,
+      ...(silos.length > 0 ? { silos } : {}),
+      ...(rebalancing.length > 0 ? { rebalancing } : {}),
+    });
   }
 
   return {
@@ -759,6 +808,7 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
       if (called !== undefined) silo.marginCalled = bool(called, `${a.id} silo ${id} marginCalled`);
       a.silos.set(id, silo);
     }
+    for (const row of as.rebalancing ?? []) restoreRebalancing(a, row);
     for (const row of as.positions) {
       const [symbol, bucket] = row;
       const m = e.markets.get(symbol);
@@ -937,4 +987,28 @@ function bool(v: unknown, what: string): boolean {
 function big(v: unknown, what: string): bigint {
   if (typeof v !== 'bigint') throw new SnapshotError(`${what} is not a bigint`);
   return v;
+}
+
+/** One account's rebalancing row back into its settings and its silos' parked flags. */
+function restoreRebalancing(a: Account, row: RebalancingRow): void {
+  const [asset, givers, receivers, trigger, target, buffer, maxPerMove, maxPerDay, day, moved, parked] = row;
+  const where = `${a.id} rebalancing ${asset}`;
+  if (a.rebalancing.has(asset)) throw new SnapshotError(`${where} twice`);
+  const ids = (v: unknown, what: string): string[] => {
+    if (!Array.isArray(v) || !v.every((id) => typeof id === 'string' && a.silos.get(id)?.asset === asset))
+      throw new SnapshotError(`${where}: ${what} must be silo ids of the account in ${asset}`);
+    return [...v];
+  };
+  a.rebalancing.set(asset, {
+    givers: ids(givers, 'givers'),
+    receivers: ids(receivers, 'receivers'),
+    trigger: big(trigger, `${where} trigger`),
+    target: big(target, `${where} target`),
+    buffer: big(buffer, `${where} buffer`),
+    maxPerMove: big(maxPerMove, `${where} maxPerMove`),
+    maxPerDay: big(maxPerDay, `${where} maxPerDay`),
+    day: int(day, `${where} day`),
+    movedToday: big(moved, `${where} movedToday`),
+  });
+  for (const id of ids(parked, 'parked')) a.silos.get(id)!.rebalanceParked = true;
 }

@@ -288,6 +288,27 @@ export type Command =
       asset?: string;
       amount: string;
     })
+  /**
+   * The collateral rebalancing agent of one account and asset (opt-in; `enabled: false` turns it off). When a
+   * `receivers` silo's margin ratio (maintenance / equity under its model) reaches `trigger`, the engine moves
+   * collateral into it from the `givers` silos with the most surplus first, enough to bring its ratio down to
+   * `target` (default half the trigger), never taking a giver below its initial margin × (1 + `buffer`) nor past
+   * what it may let go (as transferCollateral), at most `maxPerMove` per move and `maxPerDay` per UTC day (0: no
+   * limit). Only the named silos listed, only the owner's, only in `asset`: any other silo is never touched.
+   */
+  | (Base & {
+      type: 'setRebalancing';
+      account: string;
+      asset: string;
+      enabled: boolean;
+      givers?: string[];
+      receivers?: string[];
+      trigger?: string;
+      target?: string;
+      buffer?: string;
+      maxPerMove?: string;
+      maxPerDay?: string;
+    })
   /** Admin: the netted risk model's parameters (absent fields keep their value); re-files every netted silo. */
   | (Base & {
       type: 'setNetting';
@@ -427,7 +448,9 @@ export type TransferReason =
   | 'autoAddMargin'
   | 'insuranceFund'
   /** transferCollateral, and closeSilo handing a silo's collateral back to the free balance. */
-  | 'collateralTransfer';
+  | 'collateralTransfer'
+  /** The rebalancing agent moving collateral between two of an account's opted-in silos (setRebalancing). */
+  | 'rebalance';
 
 export type EngineEvent =
   | { type: 'marketCreated'; symbol: string }
@@ -624,6 +647,37 @@ export type EngineEvent =
    * named silo's (`symbol`: its leg with the largest maintenance); absent: an isolated position.
    */
   | { type: 'marginCall'; account: string; symbol: string; marginRatio: bigint; silo?: string }
+  /** setRebalancing's settings as they now stand (null fields: turned off). */
+  | {
+      type: 'rebalancingSet';
+      account: string;
+      asset: string;
+      enabled: boolean;
+      givers: string[];
+      receivers: string[];
+      trigger: bigint | null;
+      target: bigint | null;
+      buffer: bigint | null;
+      maxPerMove: bigint | null;
+      maxPerDay: bigint | null;
+    }
+  /**
+   * The rebalancing agent moved `amount` from silo `from` to silo `to` (one event per giver): `to`'s margin ratio had
+   * reached `trigger` (`marginRatio`: its ratio before the move, RATE_DP; `reason` says which check found it). After
+   * the move the giver keeps at least its initial margin × (1 + buffer) (`giverFloor`).
+   */
+  | {
+      type: 'collateralRebalanced';
+      account: string;
+      asset: string;
+      from: string;
+      to: string;
+      amount: bigint;
+      marginRatio: bigint;
+      trigger: bigint;
+      giverFloor: bigint;
+      reason: 'trigger' | 'maintenance';
+    }
   /** A combo filled in full (after its legs' own orderAccepted, trade and position events). */
   | {
       type: 'comboFilled';

@@ -10,7 +10,7 @@ import type { Market } from './market.ts';
 import type { EngineState } from './state.ts';
 import { type RejectCode, Rejection } from './types.ts';
 
-const MAX_AMOUNT_DIGITS = 30;
+export const MAX_AMOUNT_DIGITS = 30;
 
 /** Runs a parser from src/core, turning its InputError into a rejection with `code`. */
 export function parsed<T>(parse: () => T, code: RejectCode = 'INVALID_COMMAND'): T {

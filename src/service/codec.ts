@@ -266,7 +266,7 @@ export function fillOf(
 /** A JSON value with every bigint already rendered at its scale (a combo's legs: a list of such records). */
 export type WireEvent = { type: EngineEvent['type'] } & Record<
   string,
-  string | number | boolean | null | Record<string, string>[]
+  string | number | boolean | null | string[] | Record<string, string>[]
 >;
 
 /**
@@ -406,6 +406,25 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
     }
     case 'marginCall':
       return { ...ev, marginRatio: fmtRate(ev.marginRatio) };
+    case 'rebalancingSet': {
+      const amt = (v: bigint | null) => fmtOpt((x) => asset(ev.asset, x), v);
+      return {
+        ...ev,
+        trigger: fmtOpt(fmtRate, ev.trigger),
+        target: fmtOpt(fmtRate, ev.target),
+        buffer: fmtOpt(fmtRate, ev.buffer),
+        maxPerMove: amt(ev.maxPerMove),
+        maxPerDay: amt(ev.maxPerDay),
+      };
+    }
+    case 'collateralRebalanced':
+      return {
+        ...ev,
+        amount: asset(ev.asset, ev.amount),
+        marginRatio: fmtRate(ev.marginRatio),
+        trigger: fmtRate(ev.trigger),
+        giverFloor: asset(ev.asset, ev.giverFloor),
+      };
     case 'comboFilled':
       return {
         ...ev,

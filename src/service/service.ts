@@ -646,6 +646,8 @@ export class Service {
         case 'transfer':
         case 'siloCreated':
         case 'siloClosed':
+        case 'rebalancingSet':
+        case 'collateralRebalanced':
           break;
         default: {
           const never: never = ev;

@@ -187,6 +187,8 @@ export function siloItems(e: Engine, ev: EngineEvent): readonly SiloItem[] {
   switch (ev.type) {
     case 'siloCreated':
     case 'siloClosed':
+    case 'rebalancingSet':
+    case 'collateralRebalanced':
       return [{ account: ev.account, item: () => wireEvent(e, ev) }];
     case 'transfer': {
       // Cheap test first: transfers are the most frequent events and few touch a silo.

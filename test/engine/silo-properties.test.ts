@@ -72,6 +72,8 @@ const step = fc.record({
     'autoAdd',
     'allIn',
     'rescue',
+    'rebalance',
+    'rebalance',
   ),
   who: fc.integer({ min: 0, max: 2 }),
   silo: fc.integer({ min: 0, max: 2 }),
@@ -320,6 +322,30 @@ function commandFor(e: Engine, s: Step): Cmd[] {
           trigger: s.trigger,
         },
       ];
+    case 'rebalance': {
+      // The rebalancing agent on (mostly) for the step's asset: givers and receivers picked from the trader's silos
+      // by the bits of `lots` (sometimes one the trader does not have, or of another asset: refused), limits now and
+      // then. Off one time in six.
+      const ids = [...SILOS];
+      const givers = ids.filter((_, i) => (s.lots >> i) & 1);
+      const receivers = ids.filter((_, i) => (s.lots >> (i + 3)) & 1);
+      const on = s.lots % 6 !== 0;
+      return [
+        {
+          type: 'setRebalancing',
+          account: who,
+          asset,
+          enabled: on,
+          givers: givers.length > 0 ? givers : [silo],
+          receivers: receivers.length > 0 ? receivers : [SILOS[s.other]!],
+          trigger: s.trigger,
+          ...(s.netted ? { target: '0.3' } : {}),
+          buffer: s.buy ? '0' : '0.2',
+          ...(s.amount % 3 === 0 ? { maxPerMove: asset === 'BTC' ? '0.01' : '100' } : {}),
+          ...(s.amount % 5 === 0 ? { maxPerDay: asset === 'BTC' ? '0.02' : '250' } : {}),
+        },
+      ];
+    }
     case 'rescue': {
       // Money arrives after a margin call: the called silo (if any) is topped up from it in the same command.
       const called = [...(silos?.values() ?? [])].find((x) => x.marginCalled);
@@ -331,6 +357,14 @@ function commandFor(e: Engine, s: Step): Cmd[] {
 }
 
 const SYSTEM = /^(clearing|fees|insurance|funding):/;
+
+/** A rebalance transfer's two silos are a giver and a receiver of the owner's settings in its asset. */
+function rebalanceAllowed(e: Engine, ev: Extract<EngineEvent, { type: 'transfer' }>): boolean {
+  const [owner, , from] = ev.from.split(':');
+  const [, , to] = ev.to.split(':');
+  const r = e.accounts.get(owner!)?.rebalancing.get(ev.asset);
+  return r !== undefined && r.givers.includes(from!) && r.receivers.includes(to!) && from !== to;
+}
 const ownerOf = (label: string) => label.split(':')[0]!;
 
 /** Every guarantee of the module comment for one command; returns the problems found. */
@@ -373,7 +407,11 @@ function check(e: Engine, cmd: Command, ok: boolean, events: EngineEvent[], hash
           (ev.reason === 'collateralTransfer' &&
             ownerOf(other) === ownerOf(mine) &&
             (other.includes(':main:') || other.includes(':silo:'))) ||
-          (ev.reason === 'autoAddMargin' && ev.to === mine && other === `${ownerOf(mine)}:main:${ev.asset}`);
+          (ev.reason === 'autoAddMargin' &&
+            ev.to === mine &&
+            other === `${ownerOf(mine)}:main:${ev.asset}`) ||
+          // The rebalancing agent: only from a giver to a receiver of the owner's settings in that asset.
+          (ev.reason === 'rebalance' && ownerOf(other) === ownerOf(mine) && rebalanceAllowed(e, ev));
         if (!fine) bad.push(`${mine} moved against ${other} (${ev.reason})`);
       }
     }
@@ -405,6 +443,23 @@ function check(e: Engine, cmd: Command, ok: boolean, events: EngineEvent[], hash
         bad.push(
           `${a.id}/${silo.id} left at its auto-add trigger: equity ${f.equity}, ${f.maintenanceMargin}`,
         );
+      // Nor is the agent: a receiver left at its trigger was looked at in this command (and parked).
+      const r = a.rebalancing.get(silo.asset);
+      const receiver = r !== undefined && r.receivers.includes(silo.id);
+      const atTrigger =
+        receiver && (f.equity <= 0n || f.maintenanceMargin * RATE_ONE >= r!.trigger * f.equity);
+      if (f.legs.length > 0 && atTrigger && !silo.rebalanceParked)
+        bad.push(`${a.id}/${silo.id} left at its rebalancing trigger, not parked`);
+      if (silo.rebalanceParked && !receiver) bad.push(`${a.id}/${silo.id} parked but no receiver`);
+    }
+    // The agent never takes a giver below its floor (initial margin × (1 + buffer) when it moved).
+    for (const ev of events) {
+      if (ev.type !== 'collateralRebalanced' || ev.account !== a.id) continue;
+      const g = a.silos.get(ev.from);
+      if (g === undefined) continue;
+      const f = siloFigures(e, g, 'requirement');
+      if (f.equity < ev.giverFloor)
+        bad.push(`${a.id}/${ev.from} gave below its floor: ${f.equity} < ${ev.giverFloor}`);
     }
     for (const p of a.positions.values()) {
       if (p.silo !== null && p.bucket.balance !== 0n) bad.push(`${a.id}: a leg's own bucket holds money`);
@@ -444,6 +499,7 @@ function runStream(steps: Step[]): void {
           if (ev.type === 'autoAddMargin' && ev.silo !== undefined) count('silo auto-add');
           if (ev.type === 'marginCall' && ev.silo !== undefined) count('silo margin call');
           if (ev.type === 'adl') count('adl');
+          if (ev.type === 'collateralRebalanced') count(`rebalance ${ev.reason}`);
           if (ev.type === 'fundingPaid' && ev.account.startsWith('t')) count('trader funding');
         }
       const problems = check(e, cmd, r.ok, r.ok ? r.events : [], before);
@@ -474,7 +530,14 @@ describe('silo properties', () => {
         .map(([k, n]) => `${k}:${n}`)
         .join(' ')}`,
     );
-    for (const k of ['ok placeOrder', 'ok closeSilo', 'ok transferCollateral', 'trade', 'liquidation silo'])
+    for (const k of [
+      'ok placeOrder',
+      'ok closeSilo',
+      'ok transferCollateral',
+      'trade',
+      'liquidation silo',
+      'ok setRebalancing',
+    ])
       assert.ok((stats.get(k) ?? 0) > 0, `the streams never did ${k}`);
   });
 });

@@ -324,6 +324,12 @@ export function closeSilo(e: EngineState, cmd: Cmd<'closeSilo'>): undefined {
   silo.positions.clear();
   e.ledger.remove(new Set([silo.bucket]));
   a.silos.delete(silo.id);
+  // Out of the rebalancing settings too: a silo created again under this id is not opted in until named again.
+  const r = a.rebalancing.get(silo.asset);
+  if (r !== undefined) {
+    r.givers = r.givers.filter((id) => id !== silo.id);
+    r.receivers = r.receivers.filter((id) => id !== silo.id);
+  }
   e.events.push({ type: 'siloClosed', account: a.id, silo: silo.id });
   return undefined;
 }
