@@ -89,6 +89,8 @@ export const ROUTES = {
   createSilo: { method: 'POST', path: '/api/v1/silos', signed: true },
   closeSilo: { method: 'DELETE', path: '/api/v1/silos/:silo', signed: true },
   transferCollateral: { method: 'POST', path: '/api/v1/silos/transfer', signed: true },
+  rebalancing: { method: 'GET', path: '/api/v1/silos/rebalancing', signed: true },
+  setRebalancing: { method: 'POST', path: '/api/v1/silos/rebalancing', signed: true },
   // Operator reads (admin keys): the ones the web app's operator view uses
   oracleStatus: { method: 'GET', path: '/api/v1/admin/oracle', signed: true },
   closestToLiquidation: { method: 'GET', path: '/api/v1/admin/risk/closest', signed: true },
@@ -449,6 +451,17 @@ export class RingfenceClient {
   /** Free balance ↔ a named silo, or silo → silo. */
   transferCollateral(body: T.TransferCollateralBody, o?: RequestOptions): Promise<T.CollateralTransfer> {
     return this.request('transferCollateral', { body }, o);
+  }
+  /** The rebalancing agent's settings per asset (empty: never opted in). */
+  rebalancing(query?: T.SiloQuery, o?: RequestOptions): Promise<T.Rebalancing[]> {
+    return this.request('rebalancing', { query }, o);
+  }
+  /** Turns the rebalancing agent on (or off) for one asset: which silos give, which receive, when and how much. */
+  setRebalancing(
+    body: T.RebalancingBody,
+    o?: RequestOptions,
+  ): Promise<{ seq: number; rebalancing: T.Rebalancing[] }> {
+    return this.request('setRebalancing', { body }, o);
   }
 
   // Operator reads (admin keys) ----------------------------------------------------------------------------

@@ -45,6 +45,8 @@ export type MarginBody = Static<typeof S.MarginBody>;
 export type AutoAddBody = Static<typeof S.AutoAddBody>;
 export type CreateSiloBody = Static<typeof S.CreateSiloBody>;
 export type TransferCollateralBody = Static<typeof S.TransferCollateralBody>;
+export type RebalancingBody = Static<typeof S.RebalancingBody>;
+export type Rebalancing = Static<typeof S.RebalancingViewSchema>;
 export type AlertLevelsBody = Static<typeof Series.AlertLevelsBody>;
 /** A `ringfence calc` scenario (docs/calc.md): validated in depth by calc's own parser. */
 export type CalcBody = Static<typeof S.ScenarioBody>;

@@ -230,6 +230,41 @@ export const TransferCollateralBody = Type.Object(
   },
   strict,
 );
+/** The rebalancing agent's settings for one asset (docs/silos.md "Rebalancing"); `enabled: false` turns it off. */
+export const RebalancingBody = Type.Object(
+  {
+    asset: Asset,
+    enabled: Type.Boolean(),
+    givers: Type.Optional(Type.Array(SiloId, { maxItems: 64 })),
+    receivers: Type.Optional(Type.Array(SiloId, { maxItems: 64 })),
+    trigger: Type.Optional(Decimal),
+    target: Type.Optional(Decimal),
+    buffer: Type.Optional(Decimal),
+    maxPerMove: Type.Optional(Decimal),
+    maxPerDay: Type.Optional(Decimal),
+    account: ActFor,
+  },
+  strict,
+);
+export const RebalancingQuery = Type.Object({ account: ActFor }, strict);
+/** One asset's rebalancing settings as they stand, with the day's count and the receivers parked. */
+export const RebalancingViewSchema = Type.Object({
+  asset: Type.String(),
+  givers: Type.Array(Type.String()),
+  receivers: Type.Array(Type.String()),
+  trigger: Type.String(),
+  target: Type.String(),
+  buffer: Type.String(),
+  /** "0": no limit. */
+  maxPerMove: Type.String(),
+  maxPerDay: Type.String(),
+  /** Moved in the current UTC day (as of the last move or setting). */
+  movedToday: Type.String(),
+  /** The UTC day `movedToday` counts, YYYY-MM-DD. */
+  day: Type.String(),
+  /** Receivers at their trigger whose givers had nothing more to spare: looked at again when a giver changes. */
+  parked: Type.Array(Type.String()),
+});
 /** The netted risk model's parameters (rates as decimal strings; absent fields keep their value). */
 export const NettingBody = Type.Object(
   {

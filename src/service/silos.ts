@@ -13,6 +13,7 @@ import { formatDecimal } from '../core/fixed.ts';
 import { strategyMarginParamsToJson, type WorstCase } from '../core/strategy/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { fmtDistance, type SiloView, silosOf } from '../engine/readmodel.ts';
+import { DAY_MS } from '../engine/rebalance.ts';
 import type { EngineEvent } from '../engine/types.ts';
 import { fmtPrice, fmtRate, wireEvent } from './codec.ts';
 import { rejection } from './errors.ts';
@@ -21,6 +22,8 @@ import type {
   CreateSiloBody,
   NettingBody,
   NettingViewSchema,
+  RebalancingBody,
+  RebalancingViewSchema,
   SiloViewSchema,
   StrategyMarginBody,
   StrategyMarginViewSchema,
@@ -233,4 +236,41 @@ export function siloItems(e: Engine, ev: EngineEvent): readonly SiloItem[] {
     default:
       return NONE;
   }
+}
+
+export const rebalancingCommand = (account: string, b: Static<typeof RebalancingBody>): CommandInput => ({
+  type: 'setRebalancing',
+  account,
+  asset: b.asset,
+  enabled: b.enabled,
+  ...(b.givers !== undefined ? { givers: [...b.givers] } : {}),
+  ...(b.receivers !== undefined ? { receivers: [...b.receivers] } : {}),
+  ...(b.trigger !== undefined ? { trigger: b.trigger } : {}),
+  ...(b.target !== undefined ? { target: b.target } : {}),
+  ...(b.buffer !== undefined ? { buffer: b.buffer } : {}),
+  ...(b.maxPerMove !== undefined ? { maxPerMove: b.maxPerMove } : {}),
+  ...(b.maxPerDay !== undefined ? { maxPerDay: b.maxPerDay } : {}),
+});
+
+/** The account's rebalancing settings per asset (asset order), formatted; empty when it never opted in. */
+export function rebalancingJson(e: Engine, account: string): Static<typeof RebalancingViewSchema>[] {
+  const a = e.accounts.get(account);
+  if (!a) return [];
+  return [...a.rebalancing.keys()].sort().map((asset) => {
+    const r = a.rebalancing.get(asset)!;
+    const dp = e.assets.get(asset) ?? 0;
+    return {
+      asset,
+      givers: [...r.givers],
+      receivers: [...r.receivers],
+      trigger: fmtRate(r.trigger),
+      target: fmtRate(r.target),
+      buffer: fmtRate(r.buffer),
+      maxPerMove: formatDecimal(r.maxPerMove, dp),
+      maxPerDay: formatDecimal(r.maxPerDay, dp),
+      movedToday: formatDecimal(r.movedToday, dp),
+      day: new Date(r.day * DAY_MS).toISOString().slice(0, 10),
+      parked: [...a.silos.values()].filter((s) => s.asset === asset && s.rebalanceParked).map((s) => s.id),
+    };
+  });
 }

@@ -349,6 +349,79 @@ describe('silos over REST and WebSocket', () => {
   );
 
   test(
+    'the rebalancing agent: alice names "spare" as giver and "pair" as receiver; she reads the settings back, a bad list is refused without effect, the silos stream carries the setting, and off is off',
+    T,
+    async () => {
+      await ok('POST', '/api/v1/silos', 'alice', { silo: 'spare', asset: 'USDT', riskModel: 'standalone' });
+      await ok('POST', '/api/v1/silos/transfer', 'alice', { from: 'free', to: 'spare', amount: '100' });
+      const set = await ok<Fields & { rebalancing: Fields[] }>('POST', '/api/v1/silos/rebalancing', 'alice', {
+        asset: 'USDT',
+        enabled: true,
+        givers: ['spare'],
+        receivers: ['pair'],
+        trigger: '0.8',
+        maxPerDay: '250',
+      });
+      const view = {
+        asset: 'USDT',
+        givers: ['spare'],
+        receivers: ['pair'],
+        trigger: '0.8',
+        target: '0.4',
+        buffer: '0.1',
+        maxPerMove: '0',
+        maxPerDay: '250',
+        movedToday: '0',
+        parked: [],
+      };
+      const { day, ...rest } = set.rebalancing[0]!;
+      assert.deepEqual(rest, view);
+      assert.match(String(day), /^\d{4}-\d{2}-\d{2}$/);
+      assert.deepEqual(await ok('GET', '/api/v1/silos/rebalancing', 'alice'), set.rebalancing);
+      const pushed = await ws.next(
+        (m) => m.topic === 'silos' && m.data.some((d) => d.type === 'rebalancingSet'),
+      );
+      const item = pushed.data.find((d) => d.type === 'rebalancingSet')!;
+      assert.deepEqual(
+        [item.givers, item.receivers, item.trigger, item.maxPerDay],
+        [['spare'], ['pair'], '0.8', '250'],
+      );
+
+      const hash = h.hash();
+      const unknown = await api<ErrorJson>('POST', '/api/v1/silos/rebalancing', 'alice', {
+        asset: 'USDT',
+        enabled: true,
+        givers: ['elsewhere'],
+        receivers: ['pair'],
+      });
+      assert.deepEqual([unknown.status, unknown.json.code], [404, 'UNKNOWN_SILO']);
+      const badTarget = await api<ErrorJson>('POST', '/api/v1/silos/rebalancing', 'alice', {
+        asset: 'USDT',
+        enabled: true,
+        givers: ['spare'],
+        receivers: ['pair'],
+        trigger: '0.5',
+        target: '0.6',
+      });
+      assert.deepEqual([badTarget.status, badTarget.json.code], [400, 'INVALID_COMMAND']);
+      assert.equal(h.hash(), hash, 'nothing changed');
+      assert.deepEqual(
+        (await ok('GET', '/api/v1/silos/rebalancing', 'bob')) as unknown,
+        [],
+        'bob never opted in',
+      );
+
+      await ok('POST', '/api/v1/silos/rebalancing', 'alice', { asset: 'USDT', enabled: false });
+      assert.deepEqual((await ok('GET', '/api/v1/silos/rebalancing', 'alice')) as unknown, []);
+      await ok('POST', '/api/v1/silos/transfer', 'alice', { from: 'spare', to: 'free', amount: '100' });
+      await ok('DELETE', '/api/v1/silos/spare', 'alice');
+      await ws.next(
+        (m) => m.topic === 'silos' && m.data.some((d) => d.type === 'siloClosed' && d.silo === 'spare'),
+      );
+    },
+  );
+
+  test(
     'closeSilo: refused while a leg or an order is open; once flat the collateral returns to free',
     T,
     async () => {
@@ -389,8 +462,9 @@ describe('silos over REST and WebSocket', () => {
       assert.equal(freeAfter - freeBefore, Number(s.collateral));
       const gone = await api<ErrorJson>('GET', '/api/v1/silos/pair', 'alice');
       assert.equal(gone.json.code, 'UNKNOWN_SILO');
-      const ev = await ws.next((m) => m.topic === 'silos' && m.data.some((d) => d.type === 'siloClosed'));
-      assert.deepEqual(ev.data.at(-1), { type: 'siloClosed', account: 'alice', silo: 'pair' });
+      const closedPair = (d: Item) => d.type === 'siloClosed' && d.silo === 'pair';
+      const ev = await ws.next((m) => m.topic === 'silos' && m.data.some(closedPair));
+      assert.deepEqual(ev.data.find(closedPair), { type: 'siloClosed', account: 'alice', silo: 'pair' });
     },
   );
 

@@ -17,6 +17,9 @@ import {
   CreateSiloBody,
   ErrorBody,
   NamedSiloParams,
+  RebalancingBody,
+  RebalancingQuery,
+  RebalancingViewSchema,
   SiloParams,
   SiloQuery,
   SiloViewSchema,
@@ -26,6 +29,8 @@ import {
 import { type App, type RouteContext, signed } from '../server.ts';
 import {
   createSiloCommand,
+  rebalancingCommand,
+  rebalancingJson,
   type SiloJson,
   siloJsonOf,
   silosJson,
@@ -161,6 +166,46 @@ export function registerSiloRoutes(app: App, ctx: RouteContext): void {
         returned: formatDecimal(returned, dp),
         currency,
       };
+    },
+  );
+
+  app.get(
+    '/api/v1/silos/rebalancing',
+    {
+      config: read,
+      preHandler: available,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'The rebalancing agent’s settings per asset (givers, receivers, trigger, target, buffer, limits), the day’s count and the receivers parked',
+        querystring: RebalancingQuery,
+        response: { 200: Type.Array(RebalancingViewSchema), ...errors },
+      },
+    },
+    async (req) => rebalancingJson(service.engine, ctx.account(req, req.query.account)),
+  );
+
+  app.post(
+    '/api/v1/silos/rebalancing',
+    {
+      config: trade,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Turn the rebalancing agent on (or off) for one asset: when a receiver silo’s margin ratio reaches the trigger, collateral moves in from the giver silos with the most to spare — only the silos named, never below a giver’s initial margin × (1 + buffer)',
+        body: RebalancingBody,
+        response: {
+          200: Type.Object({ seq: Type.Integer(), rebalancing: Type.Array(RebalancingViewSchema) }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.body.account);
+      const r = accepted(await service.submit(rebalancingCommand(account, req.body)));
+      return { seq: r.seq, rebalancing: rebalancingJson(service.engine, account) };
     },
   );
 
