@@ -176,6 +176,12 @@ export interface Policy {
    * stays isolated (`mode`). Absent: no silos.
    */
   nettedSilos?: { share: number };
+  /**
+   * The rebalancing agent (runner.ts openRebalancing): every trader who opted in to topping up and plans two or more
+   * positions holds each in its own silo, with the rest of its deposit in a reserve silo, and lets the agent move
+   * collateral between them; everyone else stays isolated (`mode`). Absent: no agent.
+   */
+  rebalance?: true;
 }
 
 /** Opt-in share of the `hybrid` policy; `hybrid:<share>` (a decimal in [0, 1]) names another. */
@@ -220,6 +226,16 @@ export const POLICIES: readonly Policy[] = [
     autoAdd: true,
     liquidation: {},
     conventions: 'ringfence',
+  },
+  {
+    id: 'isolated+rebalance',
+    description:
+      'isolated; traders who opted in hold each position in its own silo and the rest in a reserve silo, and the rebalancing agent moves collateral from the boxes with spare to the one at its trigger',
+    mode: 'isolated',
+    autoAdd: false,
+    liquidation: {},
+    conventions: 'ringfence',
+    rebalance: true,
   },
   {
     id: 'bybit-style',

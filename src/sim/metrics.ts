@@ -106,6 +106,11 @@ export interface PolicyFigures {
   adl: { events: number; notional: bigint; accounts: number; traders: number };
   badDebt: bigint;
   autoAdd: { events: number; amount: bigint; lostAfter: bigint; marginCalls: number };
+  /**
+   * The rebalancing agent (isolated+rebalance): moves between a trader's own silos, how much, how many traders it
+   * moved for, and what it moved into a silo that was then liquidated and lost there (`lostAfter`, as auto-add's).
+   */
+  rebalance: { events: number; amount: bigint; traders: number; lostAfter: bigint };
   opens: { planned: number; filled: number; rejected: Record<string, number> };
   exits: { planned: number; done: number; skipped: number };
   traders: { count: number; deposited: bigint; equity: bigint; liquidated: number };
@@ -187,6 +192,9 @@ export class Collector {
   private readonly healthyLegTrader: Uint8Array;
   private readonly adlAccounts = new Set<string>();
   private span: Span | null = null;
+  /** What the rebalancing agent moved into each silo (ledger label) and the traders it moved for. */
+  private readonly rebalancedInto = new Map<string, bigint>();
+  private readonly rebalancedTraders = new Set<string>();
   /** The backstop's position per market in lots (negative: short), from its position events. */
   readonly backstopLots: number[];
   private fundCash = 0n;
@@ -266,6 +274,7 @@ export class Collector {
       adl: { events: 0, notional: 0n, accounts: 0, traders: 0 },
       badDebt: 0n,
       autoAdd: { events: 0, amount: 0n, lostAfter: 0n, marginCalls: 0 },
+      rebalance: { events: 0, amount: 0n, traders: 0, lostAfter: 0n },
       opens: { planned: 0, filled: 0, rejected: {} },
       exits: { planned: 0, done: 0, skipped: 0 },
       traders: { count: traders.length, deposited: 0n, equity: 0n, liquidated: 0 },
@@ -353,6 +362,19 @@ export class Collector {
         this.endSpan();
         this.f.autoAdd.marginCalls++;
         return;
+      case 'collateralRebalanced': {
+        this.endSpan();
+        const r = this.f.rebalance;
+        r.events++;
+        r.amount += ev.amount;
+        if (!this.rebalancedTraders.has(ev.account)) {
+          this.rebalancedTraders.add(ev.account);
+          r.traders++;
+        }
+        const into = `${ev.account}:silo:${ev.to}`;
+        this.rebalancedInto.set(into, (this.rebalancedInto.get(into) ?? 0n) + ev.amount);
+        return;
+      }
       case 'insuranceDraw':
         this.f.insurance.draws++;
         return;
@@ -520,6 +542,12 @@ export class Collector {
       if (fromAutoAdd > 0n) {
         this.f.autoAdd.lostAfter += fromAutoAdd;
         this.autoAdded[i]! -= fromAutoAdd;
+      }
+      const moved = s.box === 'silo' && lost > 0n ? (this.rebalancedInto.get(s.own) ?? 0n) : 0n;
+      if (moved > 0n) {
+        const fromAgent = lost < moved ? lost : moved;
+        this.f.rebalance.lostAfter += fromAgent;
+        this.rebalancedInto.set(s.own, moved - fromAgent);
       }
     }
     if (s.contagious && !this.contagionTrader[s.trader]) {

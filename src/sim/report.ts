@@ -134,7 +134,7 @@ export function renderReport(
   const policyLines = summary.policies
     .map(
       (p) =>
-        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}${p.silos ? `; ${silosLine(p.silos)}` : ''}</li>`,
+        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}${p.silos ? `; ${silosLine(p.silos)}` : ''}${p.rebalance ? `; ${rebalanceLine(p.rebalance)}` : ''}</li>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -198,6 +198,7 @@ histogram under each price is their count. Buckets of ${prep.bucketSize} point(s
 <li><b>contagion</b>: traders with a liquidation that closed a position that was not itself underwater — judged alone with the collateral it would carry isolated (initial margin at entry, less funding it paid), its equity at the liquidation's mark was still at or above its own maintenance. Under isolated margin it cannot happen.</li>
 <li><b>spillover</b> (in the JSON summary): what cross liquidations took beyond the standalone collateral of the positions they closed — money that backed the trader's other positions or sat free — and how many traders lost any. Under isolated margin that would be an isolation breach (always checked; must be 0); free balance that auto-add moved into a bucket which was then liquidated is counted as <code>autoAdd.lostAfter</code> instead.</li>
 ${hybridDefinition(summary)}
+${rebalanceDefinition(summary)}
 ${optionsDefinition(summary)}
 <li><b>insurance fund P&amp;L</b>: cash change less the seeding, plus the backstop's unrealized PnL at the last marks. <b>bad debt</b>: how far the fund's equity ended below zero. <b>ADL</b>: <code>adl</code> events (counterparties deleveraged).</li>
 <li><b>ledger</b>: <code>engine.ledger.verify()</code> at the end — every balance sums to net deposits and nothing that may not go negative did.</li>
@@ -309,21 +310,35 @@ function hybridDefinition(summary: Summary): string {
   return `<li><b>hybrid</b>: isolated, except that a share of the traders with two or more positions (<code>hybrid:&lt;share&gt;</code>; default half) hold them all in one <code>netted</code> silo, margined by the worst joint loss over a scenario grid with the markets' correlations (${rho}: each synthetic market's configured correlation with the replayed one, their product between two synthetic ones, rounded toward zero) and never below ${esc(n.floor)} of the standalone sum. The silo is funded with what the isolated buckets would hold (initial margin at entry, plus the opening fee it pays) and hands back what they would on a close, so both policies risk the same money. A silo is one box: its liquidation may take only its own collateral (an isolation breach otherwise), and closing its own legs is not contagion; <b>healthy legs</b> counts the legs a silo's liquidation closed that alone, with their own initial margin, were still above maintenance — the price of pooling them. A leg that would open into a silo whose legs are under water is refused, as under cross: the same money cannot both cover the loss and back the new leg.</li>`;
 }
 
-/** Per hybrid policy: the traders it put in silos, under each policy of the run (like for like). */
+/** The definition of the isolated+rebalance policy (only when it ran). */
+function rebalanceDefinition(summary: Summary): string {
+  if (!summary.policies.some((x) => x.rebalance)) return '';
+  return `<li><b>isolated+rebalance</b>: isolated, except that the traders who opted in to topping up (as under isolated+auto-add) and plan two or more positions hold each position in its own standalone silo, funded from a reserve silo holding the rest of their deposit with what the isolated bucket would hold, and turn the rebalancing agent on: when a position's silo reaches the trader's trigger (maintenance / equity 0.8), the engine moves collateral into it from the reserve and any other of the trader's silos with spare — never below a giver's initial margin × 1.1 — enough to bring its ratio to half the trigger; at maintenance it tries again before liquidating. <b>moved</b>: the agent's moves and their amount; <b>lost after</b>: collateral it moved into a silo that was then liquidated and lost there. Every silo not opted in is never touched (an isolation breach otherwise, always 0). The table below compares the same traders under the other policies.</li>`;
+}
+
+/** The rebalancing agent's figures for the policy line. */
+function rebalanceLine(r: NonNullable<Summary['policies'][number]['rebalance']>): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  const usd = (v: string) => Math.round(Number(v)).toLocaleString('en-US');
+  return `the agent moved ${usd(r.amount)} USDT in ${n(r.events)} moves for ${n(r.traders)} traders; ${usd(r.lostAfter)} of it was lost in silos liquidated afterwards`;
+}
+
+/** Per siloed policy: the traders it put in silos, under each policy of the run (like for like). */
 function optedInTables(summary: Summary): string {
   const n = (v: number) => v.toLocaleString('en-US');
   const usd = (v: string) => Math.round(Number(v)).toLocaleString('en-US');
   return summary.policies
     .map((p) => {
-      const g = p.silos?.optedIn;
+      const g = p.silos?.optedIn ?? p.rebalance?.optedIn;
       if (!g) return '';
+      const who = p.silos ? 'put in netted silos' : 'ran the rebalancing agent for';
       const rows = g.policies
         .map(
           (q) =>
             `<tr><th>${esc(q.id)}</th><td>${n(q.liquidations)}</td><td>${n(q.liquidatedTraders)}</td><td>${usd(q.collateralLost)}</td><td>${n(q.contagion)}</td><td>${usd(q.pnl)}</td></tr>`,
         )
         .join('\n');
-      return `<h3>The ${n(g.traders)} traders ${esc(p.id)} put in netted silos (deposited ${usd(g.deposited)} USDT), under each policy</h3>
+      return `<h3>The ${n(g.traders)} traders ${esc(p.id)} ${who} (deposited ${usd(g.deposited)} USDT), under each policy</h3>
 <table><thead><tr><th>policy</th><th>liquidations</th><th>liquidated traders</th><th>collateral lost</th><th>contagion</th><th>P&amp;L</th></tr></thead><tbody>
 ${rows}
 </tbody></table>

@@ -110,6 +110,19 @@ export function inNettedSilo(policy: Policy, t: Trader): boolean {
   return t.positions.length >= 2 && (t.siloDraw ?? 0) < share;
 }
 
+/** A rebalancing trader's silo holding what is not at work in a position (a giver only). */
+export const RESERVE_SILO = 'reserve';
+/** A rebalancing trader's silo for its planned position `j` (one leg: a standalone silo is an isolated bucket). */
+export const legSilo = (j: number): string => `p${j}`;
+
+/**
+ * Whether `policy` runs the rebalancing agent for `t`: a trader who opted in to topping up (the population's auto-add
+ * opt-in) and plans two or more positions, so that one box can give to another.
+ */
+export function inRebalancing(policy: Policy, t: Trader): boolean {
+  return policy.rebalance === true && t.autoAdd !== null && t.positions.length >= 2;
+}
+
 export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {}): PolicyResult {
   // The options policies run only the options writers, through their own runner (options-runner.ts).
   if (isOptionsPolicy(policy)) return runOptionsPolicy(input, policy, hooks);
@@ -194,6 +207,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     if (!r.ok) throw new Error(`simulation setup: first quote rejected: ${r.code} ${r.message}`);
   }
   const siloed = population.traders.map((t) => inNettedSilo(policy, t));
+  const rebalanced = population.traders.map((t) => inRebalancing(policy, t));
   if (policy.nettedSilos) must({ type: 'setNetting', time, correlations: simCorrelations(markets) }, null);
   population.traders.forEach((t, ti) => {
     must({ type: 'deposit', time, account: t.id, asset: SETTLE_ASSET, amount: money(t.deposit) }, t.id);
@@ -209,6 +223,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
         },
         t.id,
       );
+    if (rebalanced[ti]) openRebalancing(t, (cmd) => must(cmd, t.id), money(t.deposit), time);
     for (const p of t.positions) {
       const symbol = symbols[p.market]!;
       if (policy.mode === 'cross')
@@ -284,27 +299,29 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     return r;
   };
 
-  // ---- a hybrid trader's silo: what the trader knows of it (its legs, its collateral, what may leave it) ----
+  // ---- a siloed trader's silo: what the trader knows of it (its legs, its collateral, what may leave it) ----
+  // A hybrid trader funds its one netted silo from the free balance; a rebalancing trader each position's own silo
+  // from its reserve silo (`home`), where the money goes back to.
   const siloStats = collector.f.silos;
-  const siloOf = (id: string): Silo => engine.accounts.get(id)!.silos.get(HYBRID_SILO)!;
+  const siloOf = (id: string, silo: string): Silo => engine.accounts.get(id)!.silos.get(silo)!;
   const flat = (s: Silo) => [...s.positions.values()].every((p) => p.sign === 0);
-  /** Moves up to `amount` (at most what the silo lets go) from the silo to the free balance. */
-  const siloToFree = (id: string, amount: bigint) => {
-    const max = siloMaxRemovable(engine, siloOf(id));
+  /** Moves up to `amount` (at most what the silo lets go) from the silo back home. */
+  const siloBack = (id: string, silo: string, home: string, amount: bigint) => {
+    const max = siloMaxRemovable(engine, siloOf(id, silo));
     const v = amount < max ? amount : max;
     if (v <= 0n) return;
     const r = run(
-      { type: 'transferCollateral', time, account: id, from: HYBRID_SILO, to: 'free', amount: money(v) },
+      { type: 'transferCollateral', time, account: id, from: silo, to: home, amount: money(v) },
       id,
     );
     if (!r.ok) siloStats.refusedTransfers++;
   };
   /** Before a leg opens: a flat silo's leftover goes back first, then the leg's funding goes in (null: done). */
-  const fundLeg = (id: string, amount: bigint): string | null => {
-    const s = siloOf(id);
-    if (flat(s) && s.bucket.balance > 0n) siloToFree(id, s.bucket.balance);
+  const fundLeg = (id: string, silo: string, home: string, amount: bigint): string | null => {
+    const s = siloOf(id, silo);
+    if (flat(s) && s.bucket.balance > 0n) siloBack(id, silo, home, s.bucket.balance);
     const r = run(
-      { type: 'transferCollateral', time, account: id, from: 'free', to: HYBRID_SILO, amount: money(amount) },
+      { type: 'transferCollateral', time, account: id, from: home, to: silo, amount: money(amount) },
       id,
     );
     return r.ok ? null : r.code;
@@ -357,7 +374,8 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
       const t = population.traders[a.trader]!;
       const p = t.positions[a.position]!;
       const symbol = symbols[p.market]!;
-      const silo = siloed[a.trader] ? HYBRID_SILO : undefined;
+      const silo = siloed[a.trader] ? HYBRID_SILO : rebalanced[a.trader] ? legSilo(a.position) : undefined;
+      const home = rebalanced[a.trader] ? RESERVE_SILO : 'free';
       if (a.open) {
         const lev = run(
           {
@@ -377,7 +395,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
         // The silo's funding: what the isolated bucket would hold (initial margin at entry) and the opening fee.
         const funding = p.initialMargin + p.fee;
         if (silo !== undefined) {
-          const code = fundLeg(t.id, funding);
+          const code = fundLeg(t.id, silo, home, funding);
           if (code !== null) {
             reject(code);
             continue;
@@ -394,9 +412,9 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
         }
         if (silo !== undefined) {
           if (!filled)
-            siloToFree(t.id, funding); // not opened: the money goes back, as it never left under isolated
+            siloBack(t.id, silo, home, funding); // not opened: the money goes back, as it never left under isolated
           else {
-            const f = siloFigures(engine, siloOf(t.id), 'requirement');
+            const f = siloFigures(engine, siloOf(t.id, silo), 'requirement');
             siloStats.legs++;
             siloStats.standaloneInitialMargin += f.standaloneInitialMargin;
             siloStats.initialMargin += f.initialMargin;
@@ -408,14 +426,19 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
           exits.skipped++;
           continue;
         }
-        const before = silo !== undefined ? siloOf(t.id).bucket.balance : 0n;
+        const before = silo !== undefined ? siloOf(t.id, silo).bucket.balance : 0n;
         const r = deskTrade(p.market, point, t.id, p.side === 'buy' ? 'sell' : 'buy', lots, true, silo);
         if (r?.ok) exits.done++;
         else exits.skipped++;
         if (silo !== undefined && r?.ok) {
           // What the isolated bucket would hand back: its initial margin plus what the close realized (net of fee).
-          const s = siloOf(t.id);
-          siloToFree(t.id, flat(s) ? s.bucket.balance : p.initialMargin + (s.bucket.balance - before));
+          const s = siloOf(t.id, silo);
+          siloBack(
+            t.id,
+            silo,
+            home,
+            flat(s) ? s.bucket.balance : p.initialMargin + (s.bucket.balance - before),
+          );
         }
       }
     }
@@ -432,6 +455,30 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     commands,
     wallMs: performance.now() - started,
   };
+}
+
+/**
+ * A rebalancing trader's boxes: a reserve silo holding the whole deposit (what a plain isolated trader keeps free),
+ * one standalone silo per planned position, and the agent on: every silo gives, every position's silo receives, at
+ * the trader's top-up trigger, with the engine's defaults for the target (half the trigger) and the givers' buffer.
+ */
+function openRebalancing(t: Trader, must: (cmd: Command) => void, deposit: string, time: number): void {
+  const silo = (id: string) =>
+    must({ type: 'createSilo', time, account: t.id, silo: id, asset: SETTLE_ASSET, riskModel: 'standalone' });
+  silo(RESERVE_SILO);
+  const legs = t.positions.map((_, j) => legSilo(j));
+  for (const id of legs) silo(id);
+  must({ type: 'transferCollateral', time, account: t.id, from: 'free', to: RESERVE_SILO, amount: deposit });
+  must({
+    type: 'setRebalancing',
+    time,
+    account: t.id,
+    asset: SETTLE_ASSET,
+    enabled: true,
+    givers: [RESERVE_SILO, ...legs],
+    receivers: legs,
+    trigger: t.autoAdd?.trigger ?? '0.8',
+  });
 }
 
 /**

@@ -26,9 +26,10 @@ import { RETURN_BINS, type StageFigures } from './metrics.ts';
 import { isOptionsPolicy, OPTIONS_POLICY_IDS, optionsPolicyById, planOptions } from './options.ts';
 import { optionsFiguresSummary, optionsPlanSummary } from './options-summary.ts';
 import { buildPath, type Intrabar, largestGap, PathError, type SimPath } from './path.ts';
-import { generatePopulation, type Population } from './population.ts';
+import { generatePopulation, type Population, type Trader } from './population.ts';
 import {
   inNettedSilo,
+  inRebalancing,
   type MakerPlan,
   type PolicyResult,
   planMakers,
@@ -267,11 +268,17 @@ export interface Summary {
  * The traders a hybrid policy put in silos, and how the same traders fared under it and under the isolated and
  * cross policies of the same run (those that ran): the like-for-like comparison.
  */
-function optedInSummary(prep: PreparedSimulation, results: readonly PolicyResult[], r: PolicyResult) {
-  const group = prep.population.traders.flatMap((t, i) => (inNettedSilo(r.policy, t) ? [i] : []));
+function optedInSummary(
+  prep: PreparedSimulation,
+  results: readonly PolicyResult[],
+  r: PolicyResult,
+  opted: (t: Trader) => boolean = (t) => inNettedSilo(r.policy, t),
+  others: readonly string[] = ['isolated', 'cross'],
+) {
+  const group = prep.population.traders.flatMap((t, i) => (opted(t) ? [i] : []));
   let deposited = 0n;
   for (const i of group) deposited += prep.population.traders[i]!.deposit;
-  const under = results.filter((q) => q === r || q.policy.id === 'isolated' || q.policy.id === 'cross');
+  const under = results.filter((q) => q === r || others.includes(q.policy.id));
   return {
     traders: group.length,
     deposited: money(deposited),
@@ -331,6 +338,7 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
     settings: {
       mode: r.policy.mode,
       autoAdd: r.policy.autoAdd,
+      ...(r.policy.rebalance ? { rebalance: true } : {}),
       conventions: r.policy.conventions,
       liquidation: r.policy.liquidation,
       ...(hybrid ? { nettedSilos: { share: hybrid.share, ...netting() } } : {}),
@@ -384,6 +392,21 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
       lostAfter: money(f.autoAdd.lostAfter),
       marginCalls: f.autoAdd.marginCalls,
     },
+    ...(r.policy.rebalance
+      ? {
+          rebalance: {
+            events: f.rebalance.events,
+            amount: money(f.rebalance.amount),
+            traders: f.rebalance.traders,
+            lostAfter: money(f.rebalance.lostAfter),
+            optedIn: optedInSummary(prep, results, r, (t) => inRebalancing(r.policy, t), [
+              'isolated',
+              'isolated+auto-add',
+              'cross',
+            ]),
+          },
+        }
+      : {}),
     opens: { ...f.opens, rejected: sortedRecord(f.opens.rejected) },
     exits: f.exits,
     traders: {

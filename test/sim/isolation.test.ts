@@ -17,21 +17,28 @@
  * Per point (state): a trader's free balance never falls over a point in which it sent no command (less auto-add
  * under that policy), and the ledger verifies.
  * Under the hybrid policy a named silo is one more bucket (`<trader>:silo:<id>`), with several legs: the same rules
- * hold for it, so a silo's liquidation takes only the silo's own collateral.
+ * hold for it, so a silo's liquidation takes only the silo's own collateral. Under isolated+rebalance the one transfer
+ * between two buckets allowed is the rebalancing agent's, between two silos of a trader who opted in.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Engine } from '../../src/engine/engine.ts';
 import type { Command, EngineEvent } from '../../src/engine/types.ts';
 import { policyById } from '../../src/sim/markets.ts';
-import { runPolicy } from '../../src/sim/runner.ts';
+import { inRebalancing, runPolicy } from '../../src/sim/runner.ts';
 import { prepare } from '../../src/sim/simulate.ts';
 
-function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross' | 'hybrid') {
+function check(policyId: 'isolated' | 'isolated+auto-add' | 'isolated+rebalance' | 'cross' | 'hybrid') {
   const prep = prepare({ traders: 400, seed: 7, policies: [policyId], intrabar: 'ohlc', bars: 1500 });
   const traders = new Set(prep.population.traders.map((t) => t.id));
   const optedIn = new Set(prep.population.traders.filter((t) => t.autoAdd).map((t) => t.id));
   const autoAdd = policyId === 'isolated+auto-add';
+  const policy = policyById(policyId)!;
+  // The rebalancing traders: only their silos may pass collateral to one another, and only as the agent.
+  const rebalancing = new Set(
+    prep.population.traders.filter((t) => inRebalancing(policy, t)).map((t) => t.id),
+  );
+  let rebalances = 0;
   const problems: string[] = [];
   let liquidations = 0;
   let siloLiquidations = 0;
@@ -81,6 +88,10 @@ function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross' | 'hybrid') 
         continue;
       }
       if (e.type === 'marginCall') span = null;
+      if (e.type === 'collateralRebalanced') {
+        rebalances++;
+        if (!rebalancing.has(e.account)) problem('the agent moved for a trader who did not opt in', cmd, e);
+      }
       if (e.type !== 'transfer') continue;
       const from = owner(e.from);
       const to = owner(e.to);
@@ -88,6 +99,8 @@ function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross' | 'hybrid') 
       // Auto-add is not part of a liquidation (its transfer precedes its event): it ends the span, and the checks
       // below allow it only under the auto-add policy.
       if (e.reason === 'autoAddMargin') span = null;
+      // The agent's move into a box, likewise: it precedes that box's own check.
+      if (e.reason === 'rebalance') span = null;
       if (span !== null) {
         for (const [label, side] of [
           [e.from, 'from'],
@@ -103,7 +116,8 @@ function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross' | 'hybrid') 
         if (t === null || t === issuer) continue;
         const fk = from === t ? kind(e.from) : null;
         const tk = to === t ? kind(e.to) : null;
-        if (isBucket(fk) && isBucket(tk)) problem('a transfer between two buckets', cmd, e);
+        const agent = e.reason === 'rebalance' && fk === 'silo' && tk === 'silo' && rebalancing.has(t);
+        if (isBucket(fk) && isBucket(tk) && !agent) problem('a transfer between two buckets', cmd, e);
         else if (fk === 'main' && !(tk === 'isolated' && e.reason === 'autoAddMargin' && autoAdd))
           problem("a trader's free balance debited by a command it did not send", cmd, e);
         else if (fk === 'reserved' && tk !== 'main')
@@ -133,8 +147,8 @@ function check(policyId: 'isolated' | 'isolated+auto-add' | 'cross' | 'hybrid') 
     autoAdded.clear();
     point = p + 1;
   };
-  const result = runPolicy(prep, policyById(policyId)!, { onCommand, onPoint });
-  return { problems, liquidations, siloLiquidations, autoAdds, result };
+  const result = runPolicy(prep, policy, { onCommand, onPoint });
+  return { problems, liquidations, siloLiquidations, autoAdds, rebalances, result };
 }
 
 describe('isolation guarantee, after every command and every point', () => {
@@ -165,6 +179,20 @@ describe('isolation guarantee, after every command and every point', () => {
     assert.equal(r.result.figures.isolationBreaches, 0);
     assert.equal(r.result.figures.contagion.traders, 0);
     assert.equal(r.result.figures.silos.refusedTransfers, 0);
+    assert.ok(r.result.figures.conservation.ok);
+  });
+  test('isolated + rebalance: the agent moves only between an opted-in trader’s own silos; every liquidation takes only its box', {
+    timeout: 300_000,
+  }, () => {
+    const r = check('isolated+rebalance');
+    assert.deepEqual(r.problems, []);
+    assert.ok(r.rebalances >= 5, `the run must exercise the agent (saw ${r.rebalances})`);
+    assert.ok(r.siloLiquidations >= 1, `and liquidate a silo (saw ${r.siloLiquidations})`);
+    assert.equal(r.autoAdds, 0);
+    assert.equal(r.result.figures.isolationBreaches, 0);
+    assert.equal(r.result.figures.contagion.traders, 0);
+    assert.equal(r.result.figures.silos.refusedTransfers, 0);
+    assert.equal(r.result.figures.rebalance.events, r.rebalances);
     assert.ok(r.result.figures.conservation.ok);
   });
   test('the same checks catch cross margin doing what isolation forbids', () => {
