@@ -70,6 +70,12 @@ export function stateHash(e: EngineState): string {
     if (m.reduceOnly) put('reduceOnly', sym);
     if (m.oracle) put('oracle', m.oracle.canonical());
     if (m.funding) put('funding', m.funding.canonical());
+    const d = m.dynamicMargin;
+    if (d) {
+      const w = d.ewma;
+      put('dynamicMargin', d.factor, d.pending?.factor ?? null, d.pending?.effectiveAt ?? null, d.nextReview);
+      put('dynamicMarginVol', w.price, w.time, w.variance, w.samples, d.lastVol);
+    }
     for (const o of m.book.orders()) put('order', o.id, o.accountId, o.side, o.priceTicks, o.remainingLots);
   }
   for (const id of [...e.accounts.keys()].sort()) {

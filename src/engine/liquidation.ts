@@ -32,6 +32,7 @@
  * restored from a snapshot, whose index was rebuilt with different keys, behaves identically.
  */
 import { ceilDiv, maxBig, minBig } from '../core/fixed.ts';
+import type { Instrument } from '../core/instrument.ts';
 import {
   type BucketPosition,
   bankruptcyPrice,
@@ -47,6 +48,7 @@ import {
 } from '../core/margin.ts';
 import { LEVERAGE_ONE, RATE_ONE } from '../core/rates.ts';
 import { Account, BACKSTOP_ACCOUNT, DEFAULT_CLOSE_ORDER, Position, Silo, Wallet } from './account.ts';
+import { filingInstrument } from './dynamic-margin.ts';
 import { emitPosition } from './events.ts';
 import { MAX_PRICE_TICKS, type Market } from './market.ts';
 import { cancelResting, liquidationOrder } from './match.ts';
@@ -104,8 +106,16 @@ export function fileIsolated(e: EngineState, p: Position): void {
   const collateral = bucketAfterFunding(p);
   // Auto-add watches an earlier price, unless it already called for margin it could not find.
   const autoAdding = autoAddActive(p) && !p.marginCalled;
-  const { first, trigger } = indexTrigger(e, p, collateral, autoAdding);
-  idx.put(p, autoAdding ? earlier(p, autoAddPrice(e, p, collateral, first), trigger) : trigger);
+  const m = p.market;
+  // Filed under the instrument at a pending dynamic-margin raise, if any (dynamic-margin.ts): never late.
+  const applied = m.inst;
+  m.inst = filingInstrument(m);
+  try {
+    const { first, trigger } = indexTrigger(e, p, collateral, autoAdding);
+    idx.put(p, autoAdding ? earlier(p, autoAddPrice(e, p, collateral, first), trigger) : trigger);
+  } finally {
+    m.inst = applied;
+  }
 }
 
 /**
@@ -155,6 +165,25 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
   if (a.id === BACKSTOP_ACCOUNT) return;
   const ps = crossPositions(a, asset, silo);
   if (ps.length === 0) return;
+  // As fileIsolated: every leg's market under its filing instrument while the keys are computed.
+  let swapped: [Market, Instrument][] | null = null;
+  for (const p of ps) {
+    const m = p.market;
+    const f = filingInstrument(m);
+    if (f === m.inst) continue;
+    swapped ??= [];
+    swapped.push([m, m.inst]);
+    m.inst = f;
+  }
+  if (swapped === null) return fileCrossKeys(e, a, asset, ps, silo);
+  try {
+    fileCrossKeys(e, a, asset, ps, silo);
+  } finally {
+    for (const [m, inst] of swapped) m.inst = inst;
+  }
+}
+
+function fileCrossKeys(e: EngineState, a: Account, asset: string, ps: Position[], silo: Silo | null): void {
   const { equity, maintenance, risks } = crossState(e, a, asset, ps, silo, true);
   const surplus = equity - maintenance;
   const share = surplus > 0n ? surplus / BigInt(ps.length) : 0n;

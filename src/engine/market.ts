@@ -19,6 +19,7 @@ import { buildInstrument, type MarketSpec } from '../core/presets.ts';
 import { parseLeverage, parseRate, RATE_ONE } from '../core/rates.ts';
 import type { Position } from './account.ts';
 import { OrderBook } from './book.ts';
+import { DynamicMargin } from './dynamic-margin.ts';
 import { FundingState } from './funding.ts';
 import type { Ledger, LedgerAccount } from './ledger.ts';
 import { LiquidationIndex } from './liquidation-index.ts';
@@ -72,7 +73,14 @@ export function marketSpecOf(config: MarketConfig): MarketSpec {
 
 export class Market {
   readonly symbol: string;
-  readonly inst: Instrument;
+  /**
+   * The instrument in force: the config's, its risk scaled by the dynamic-margin factor when one applies
+   * (dynamic-margin.ts; the only writer). `baseInst` is the config's.
+   */
+  inst: Instrument;
+  readonly baseInst: Instrument;
+  /** Volatility-adjusted margin (config.dynamicMargin), or null. */
+  readonly dynamicMargin: DynamicMargin | null;
   readonly takerFee: bigint;
   readonly makerFee: bigint;
   readonly limitBand: bigint;
@@ -121,6 +129,7 @@ export class Market {
   /** Validates and builds everything that can fail; touches no shared state (see `attach`). */
   constructor(readonly config: MarketConfig) {
     this.inst = instrumentOf(config);
+    this.baseInst = this.inst;
     this.symbol = config.symbol;
     this.option = config.option ? optionTerms(config) : null;
     this.takerFee = parseRate(config.takerFee, 'takerFee', { signed: true });
@@ -162,6 +171,12 @@ export class Market {
     if (config.funding && this.inst.type === 'future')
       throw new InputError('funding', 'dated futures do not fund');
     this.liquidation = liquidationConfig(config.liquidation ?? {}, this.inst.settleDp);
+    if (config.dynamicMargin !== undefined && (config.oracle === undefined || config.option !== undefined))
+      throw new InputError(
+        'dynamicMargin',
+        'needs an oracle (its index drives the volatility) and is not for options',
+      );
+    this.dynamicMargin = config.dynamicMargin !== undefined ? new DynamicMargin(config.dynamicMargin) : null;
     this.liqIndex = new LiquidationIndex(this.inst);
     this.triggers = new TriggerIndex(this.inst.tickSize);
     const w = config.settlementWindowMs ?? 30 * 60_000;
@@ -262,6 +277,7 @@ export class Market {
     const asset = this.inst.settleAsset;
     this.fundingPool = ledger.systemAccount('funding', asset, this.symbol);
     if (this.fundingCfg) this.funding = new FundingState(this.fundingCfg, time);
+    this.dynamicMargin?.start(time);
     this.clearing = ledger.systemAccount('clearing', asset, this.symbol);
     this.fees = ledger.systemAccount('fees', asset);
     this.insurance = ledger.systemAccount('insurance', asset);

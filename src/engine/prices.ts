@@ -12,6 +12,7 @@
  */
 import { InputError, parseDecimal } from '../core/fixed.ts';
 import { notional, unrealizedPnl } from '../core/margin.ts';
+import { observeIndex, runDynamicMargin } from './dynamic-margin.ts';
 import { emitPosition } from './events.ts';
 import type { Market } from './market.ts';
 import { cancelResting } from './match.ts';
@@ -56,6 +57,8 @@ export function oracleQuote(
   runScheduled(e, cmd.time);
   accrueTwap(m, cmd.time);
   o.quote(cmd.source, price, cmd.time);
+  if (m.dynamicMargin && o.index !== null && o.validity !== 'insufficientSources')
+    observeIndex(m, o.index, cmd.time);
   e.events.push({
     type: 'indexPrice',
     symbol: m.symbol,
@@ -96,6 +99,7 @@ export function runScheduled(e: EngineState, time: number): void {
     // Ageing the index to `time` before it (as this once did) marked it stale first, so a funding time whose index
     // was fresh was skipped whenever the tick that reached it came later than the staleness limit.
     if (m.funding) runFunding(e, m, time);
+    if (m.dynamicMargin) runDynamicMargin(e, m, time);
     m.oracle?.age(time);
     reportStatus(e, m, time);
     if (m.inst.expiry !== null && !m.closed && time >= m.inst.expiry) {

@@ -48,6 +48,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import type { MarginConventions } from '../core/margin.ts';
 import { yearsFromSeconds } from '../core/options/black76.ts';
+import { RATE_ONE } from '../core/rates.ts';
 import { DEFAULT_NETTING, type NettingParams } from '../core/silo.ts';
 import {
   DEFAULT_STRATEGY_MARGIN,
@@ -66,6 +67,7 @@ import {
   untriggered,
   Wallet,
 } from './account.ts';
+import { type DynamicMargin, restoreFactor } from './dynamic-margin.ts';
 import type { FundingStateData } from './funding.ts';
 import { LedgerAccount, type LedgerKind } from './ledger.ts';
 import { rebuildIndex } from './liquidation.ts';
@@ -130,6 +132,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'positions',
       'oracle',
       'funding',
+      'dynamicMargin',
       'book',
       'clearing',
       'fees',
@@ -138,7 +141,9 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
     ],
     derived: [
       'symbol',
+      // The config's instrument, and it scaled by the dynamic-margin factor (restored with dynamicMargin).
       'inst',
+      'baseInst',
       'takerFee',
       'makerFee',
       'limitBand',
@@ -191,6 +196,22 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
     ],
     derived: ['cfg'],
     transient: [],
+  },
+  DynamicMargin: {
+    state: ['ewma', 'factor', 'pending', 'nextReview', 'lastVol'],
+    derived: [
+      'referenceVol',
+      'maxFactor',
+      'maxStep',
+      'lambda',
+      'reviewMs',
+      'noticeMs',
+      'sampleMs',
+      'minSamples',
+      'filing',
+    ],
+    // The re-filing cursor: a restore files every position under the filing instrument (rebuildIndex).
+    transient: ['refile'],
   },
   FundingState: {
     state: [
@@ -375,6 +396,8 @@ interface MarketSnap {
   positions: (string | [string, string])[];
   oracle: OracleStateData | null;
   funding: FundingStateData | null;
+  /** Only for a market with dynamic margin (absent in older snapshots, which had none). */
+  dynamicMargin?: DynamicMarginRow;
   /** Resting order ids in priority order (bids best first, then asks; each level oldest first). */
   book: number[];
 }
@@ -506,6 +529,7 @@ function snapshotObject(e: EngineState): SnapshotV1 {
       positions,
       oracle: m.oracle ? m.oracle.exportState() : null,
       funding: m.funding ? m.funding.exportState() : null,
+      ...(m.dynamicMargin ? { dynamicMargin: dynamicMarginRow(m.dynamicMargin) } : {}),
       book,
     });
   }
@@ -778,6 +802,9 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
     if ((m.funding === null) !== (ms.funding === null))
       throw new SnapshotError(`${m.symbol}: funding state does not match its config`);
     if (m.funding && ms.funding) m.funding.restoreState(ms.funding);
+    if ((m.dynamicMargin === null) !== (ms.dynamicMargin === undefined))
+      throw new SnapshotError(`${m.symbol}: dynamic margin state does not match its config`);
+    if (ms.dynamicMargin !== undefined) restoreDynamicMargin(m, ms.dynamicMargin);
     if (e.markets.has(m.symbol)) throw new SnapshotError(`market ${m.symbol} twice`);
     e.markets.set(m.symbol, m);
   }
@@ -1011,4 +1038,46 @@ function restoreRebalancing(a: Account, row: RebalancingRow): void {
     movedToday: big(moved, `${where} movedToday`),
   });
   for (const id of ids(parked, 'parked')) a.silos.get(id)!.rebalanceParked = true;
+}
+
+type DynamicMarginRow = [
+  ewma: [price: bigint | null, time: number, variance: bigint, samples: number],
+  factor: bigint,
+  pending: [factor: bigint, effectiveAt: number] | null,
+  nextReview: number,
+  lastVol: bigint,
+];
+
+function dynamicMarginRow(d: DynamicMargin): DynamicMarginRow {
+  const w = d.ewma;
+  return [
+    [w.price, w.time, w.variance, w.samples],
+    d.factor,
+    d.pending ? [d.pending.factor, d.pending.effectiveAt] : null,
+    d.nextReview,
+    d.lastVol,
+  ];
+}
+
+function restoreDynamicMargin(m: Market, row: DynamicMarginRow): void {
+  const d = m.dynamicMargin!;
+  const where = `${m.symbol} dynamicMargin`;
+  const [[price, time, variance, samples], factor, pending, nextReview, lastVol] = row;
+  d.ewma = {
+    price: price === null ? null : big(price, `${where} price`),
+    time: int(time, `${where} time`),
+    variance: big(variance, `${where} variance`),
+    samples: int(samples, `${where} samples`),
+  };
+  d.nextReview = int(nextReview, `${where} nextReview`);
+  d.lastVol = big(lastVol, `${where} lastVol`);
+  const f = big(factor, `${where} factor`);
+  if (f < RATE_ONE || f > d.maxFactor) throw new SnapshotError(`${where}: factor out of range`);
+  restoreFactor(
+    m,
+    f,
+    pending === null
+      ? null
+      : { factor: big(pending[0], `${where} pending`), effectiveAt: int(pending[1], `${where} effectiveAt`) },
+  );
 }

@@ -43,6 +43,8 @@ export interface MarketConfig {
   funding?: FundingSpec;
   /** Liquidation policy; every field has a conservative default (see LiquidationSpec). */
   liquidation?: LiquidationSpec;
+  /** Volatility-adjusted margin (docs/dynamic-margin.md); needs an `oracle`. Absent: the static table. */
+  dynamicMargin?: DynamicMarginSpec;
   /**
    * A European option (docs/options.md): prices are premiums per 1 unit of underlying in the settle asset (the quote:
    * USDT for linear options, the coin for inverse ones), so `kind` is 'linear' and PnL is linear in the premium.
@@ -51,6 +53,30 @@ export interface MarketConfig {
   option?: OptionSpec;
   /** Per-leg margin rule of a short option (core/options/margin.ts); default 'ringfence' (the most conservative). */
   optionMargin?: 'ringfence' | 'deribit' | 'okx' | 'derive';
+}
+
+/**
+ * Volatility-adjusted margin: the market's maintenance and initial rates are multiplied by a factor that follows the
+ * index's realised volatility, factor = clamp(vol / referenceVol, 1, maxFactor), reviewed every `reviewMs`, moved by
+ * at most `maxStep` a review, and raised only `noticeMs` after it is announced (lowered at once).
+ */
+export interface DynamicMarginSpec {
+  /** Annualised volatility at which the factor is 1 (e.g. "0.6"). */
+  referenceVol: string;
+  /** Upper bound of the factor (e.g. "3"). */
+  maxFactor: string;
+  /** Largest change of the factor per review (e.g. "0.25"). */
+  maxStep: string;
+  /** Review interval, ms (reviews at multiples of it since the epoch). Default 3,600,000. */
+  reviewMs?: number;
+  /** Notice before a raise applies, ms. Default 3,600,000. */
+  noticeMs?: number;
+  /** EWMA decay per sample (default "0.94"). */
+  lambda?: string;
+  /** Least time between two return samples, ms. Default 60,000. */
+  sampleMs?: number;
+  /** Samples needed before the first review may move the factor. Default 30. */
+  minSamples?: number;
 }
 
 /** What makes a market an option (see MarketConfig.option). */
@@ -647,6 +673,19 @@ export type EngineEvent =
    * named silo's (`symbol`: its leg with the largest maintenance); absent: an isolated position.
    */
   | { type: 'marginCall'; account: string; symbol: string; marginRatio: bigint; silo?: string }
+  /**
+   * Dynamic margin: the market's margin factor (RATE_DP) was `announced` (a raise, applying at `effectiveAt`) or
+   * `applied` (a raise at its time, or a cut at once). `vol`: the realised volatility (WAD) at the review.
+   */
+  | {
+      type: 'marginFactor';
+      symbol: string;
+      status: 'announced' | 'applied';
+      factor: bigint;
+      previous: bigint;
+      effectiveAt: number;
+      vol: bigint;
+    }
   /** setRebalancing's settings as they now stand (null fields: turned off). */
   | {
       type: 'rebalancingSet';

@@ -86,6 +86,18 @@ export interface MarketView {
   riskRule: unknown;
   /** The liquidation policy as configured (absent fields take the engine's defaults). */
   liquidation: unknown;
+  /**
+   * Volatility-adjusted margin (docs/dynamic-margin.md), when configured: the factor in force (the `tiers` above are
+   * already scaled by it), an announced raise and when it applies, the volatility at the last review, the next review.
+   */
+  dynamicMargin?: {
+    factor: string;
+    pendingFactor: string | null;
+    effectiveAt: number | null;
+    vol: string;
+    nextReview: number;
+    config: unknown;
+  };
   /** Options only (ccxt): see options.ts optionMarketFields. */
   optionType?: 'call' | 'put';
   strike?: string;
@@ -129,7 +141,20 @@ export function marketView(m: Market): MarketView {
     tiers: tiersOf(m),
     riskRule: m.config.risk,
     liquidation: m.config.liquidation ?? {},
+    ...(m.dynamicMargin !== null ? { dynamicMargin: dynamicMarginView(m) } : {}),
     ...optionMarketFields(m),
+  };
+}
+
+function dynamicMarginView(m: Market): NonNullable<MarketView['dynamicMargin']> {
+  const d = m.dynamicMargin!;
+  return {
+    factor: fmtRate(d.factor),
+    pendingFactor: d.pending !== null ? fmtRate(d.pending.factor) : null,
+    effectiveAt: d.pending?.effectiveAt ?? null,
+    vol: formatDecimal(d.lastVol / 10n ** 14n, 4),
+    nextReview: d.nextReview,
+    config: m.config.dynamicMargin,
   };
 }
 
@@ -406,6 +431,13 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
     }
     case 'marginCall':
       return { ...ev, marginRatio: fmtRate(ev.marginRatio) };
+    case 'marginFactor':
+      return {
+        ...ev,
+        factor: fmtRate(ev.factor),
+        previous: fmtRate(ev.previous),
+        vol: formatDecimal(ev.vol / 10n ** 14n, 4),
+      };
     case 'rebalancingSet': {
       const amt = (v: bigint | null) => fmtOpt((x) => asset(ev.asset, x), v);
       return {

@@ -469,6 +469,22 @@ export const MarketConfigBody = Type.Object(
       ),
     ),
     liquidation: Type.Optional(LiquidationBody),
+    /** Volatility-adjusted margin (docs/dynamic-margin.md); needs `oracle`. */
+    dynamicMargin: Type.Optional(
+      Type.Object(
+        {
+          referenceVol: Decimal,
+          maxFactor: Decimal,
+          maxStep: Decimal,
+          reviewMs: Type.Optional(Type.Integer({ minimum: 1_000, maximum: 31_622_400_000 })),
+          noticeMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 31_622_400_000 })),
+          lambda: Type.Optional(Decimal),
+          sampleMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 31_622_400_000 })),
+          minSamples: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+        },
+        strict,
+      ),
+    ),
     /** A European option (docs/options.md): prices are premiums per unit of underlying in the settle asset. */
     option: Type.Optional(OptionSpecBody),
     optionMargin: Type.Optional(
@@ -590,6 +606,17 @@ export const MarketViewSchema = Type.Object({
   tiers: Type.Array(TierView),
   riskRule: Type.Unknown(),
   liquidation: Type.Unknown(),
+  /** Volatility-adjusted margin, when the market has it: the factor in force (tiers are scaled by it) and a raise announced. */
+  dynamicMargin: Type.Optional(
+    Type.Object({
+      factor: Str,
+      pendingFactor: NStr,
+      effectiveAt: Nullable(Type.Integer()),
+      vol: Str,
+      nextReview: Type.Integer(),
+      config: Type.Unknown(),
+    }),
+  ),
   ...OptionMarketProps,
 });
 

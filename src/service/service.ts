@@ -633,6 +633,7 @@ export class Service {
         case 'indexPrice':
         case 'oracleStatus':
         case 'marketSettled':
+        case 'marginFactor':
           toPublic(publicKey('mark', ev.symbol), () => wireEvent(e, ev));
           break;
         case 'fundingRate':
