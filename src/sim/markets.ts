@@ -7,7 +7,7 @@
  * brackets for BTCUSDT and ETHUSDT, and an illustrative bracket table for the synthetic SOLUSDT.
  */
 import { PRESETS, type RuleSpec } from '../core/presets.ts';
-import type { LiquidationSpec, MarginMode, MarketConfig } from '../engine/types.ts';
+import type { DynamicMarginSpec, LiquidationSpec, MarginMode, MarketConfig } from '../engine/types.ts';
 
 /** A synthetic market: log-returns β × the replayed market's plus independent noise, and one shock of its own. */
 export interface SyntheticSpec {
@@ -182,7 +182,24 @@ export interface Policy {
    * collateral between them; everyone else stays isolated (`mode`). Absent: no agent.
    */
   rebalance?: true;
+  /** Volatility-adjusted margin on every market (docs/dynamic-margin.md). Absent: the static tables. */
+  dynamicMargin?: DynamicMarginSpec;
 }
+
+/**
+ * The vol-adjusted policy's dynamic margin: a factor of 1 up to 50% annualised volatility (BTC's ordinary range),
+ * up to 2× the static table, moved at most 0.25 an hour, raises announced an hour ahead.
+ */
+export const SIM_DYNAMIC_MARGIN: DynamicMarginSpec = {
+  referenceVol: '0.5',
+  maxFactor: '2',
+  maxStep: '0.25',
+  reviewMs: 3_600_000,
+  noticeMs: 3_600_000,
+  lambda: '0.94',
+  sampleMs: 60_000,
+  minSamples: 30,
+};
 
 /** Opt-in share of the `hybrid` policy; `hybrid:<share>` (a decimal in [0, 1]) names another. */
 export const DEFAULT_HYBRID_SHARE = 0.5;
@@ -236,6 +253,16 @@ export const POLICIES: readonly Policy[] = [
     liquidation: {},
     conventions: 'ringfence',
     rebalance: true,
+  },
+  {
+    id: 'vol-adjusted',
+    description:
+      'isolated, with volatility-adjusted margin on every market: rates × a factor following the index’s realised volatility (1 at 50% a year, up to 2, 0.25 an hour, raises an hour after notice)',
+    mode: 'isolated',
+    autoAdd: false,
+    liquidation: {},
+    conventions: 'ringfence',
+    dynamicMargin: SIM_DYNAMIC_MARGIN,
   },
   {
     id: 'bybit-style',

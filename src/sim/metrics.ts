@@ -111,6 +111,17 @@ export interface PolicyFigures {
    * moved for, and what it moved into a silo that was then liquidated and lost there (`lostAfter`, as auto-add's).
    */
   rebalance: { events: number; amount: bigint; traders: number; lostAfter: bigint };
+  /**
+   * Volatility-adjusted margin (vol-adjusted): raises and cuts applied, the highest factor, each market's factor
+   * averaged over time (the runner adds it up), and the liquidations started by the command that applied a raise.
+   */
+  dynamicMargin: {
+    raises: number;
+    cuts: number;
+    maxFactor: bigint;
+    meanFactor: number[];
+    liquidationsAtRaise: number;
+  };
   opens: { planned: number; filled: number; rejected: Record<string, number> };
   exits: { planned: number; done: number; skipped: number };
   traders: { count: number; deposited: bigint; equity: bigint; liquidated: number };
@@ -275,6 +286,7 @@ export class Collector {
       badDebt: 0n,
       autoAdd: { events: 0, amount: 0n, lostAfter: 0n, marginCalls: 0 },
       rebalance: { events: 0, amount: 0n, traders: 0, lostAfter: 0n },
+      dynamicMargin: { raises: 0, cuts: 0, maxFactor: 0n, meanFactor: [], liquidationsAtRaise: 0 },
       opens: { planned: 0, filled: 0, rejected: {} },
       exits: { planned: 0, done: 0, skipped: 0 },
       traders: { count: traders.length, deposited: 0n, equity: 0n, liquidated: 0 },
@@ -297,9 +309,13 @@ export class Collector {
   }
 
   onEvents(events: readonly EngineEvent[]): void {
+    this.raised = false;
     for (const ev of events) this.onEvent(ev);
     this.endSpan();
   }
+
+  /** A dynamic-margin raise applied in the command being read (its liquidations are counted as the raise's). */
+  private raised = false;
 
   private onEvent(ev: EngineEvent): void {
     switch (ev.type) {
@@ -333,7 +349,18 @@ export class Collector {
         if (t !== undefined) this.funding[t * this.m + this.marketIndex.get(ev.symbol)!]! += ev.amount;
         return;
       }
+      case 'marginFactor': {
+        if (ev.status !== 'applied') return;
+        const d = this.f.dynamicMargin;
+        if (ev.factor > ev.previous) {
+          d.raises++;
+          this.raised = true;
+        } else d.cuts++;
+        if (ev.factor > d.maxFactor) d.maxFactor = ev.factor;
+        return;
+      }
       case 'liquidationStarted':
+        if (this.raised) this.f.dynamicMargin.liquidationsAtRaise++;
         this.endSpan();
         this.startSpan(ev.account, ev.symbol, ev.mode, ev.silo ?? null);
         return;

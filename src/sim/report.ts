@@ -134,7 +134,7 @@ export function renderReport(
   const policyLines = summary.policies
     .map(
       (p) =>
-        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}${p.silos ? `; ${silosLine(p.silos)}` : ''}${p.rebalance ? `; ${rebalanceLine(p.rebalance)}` : ''}</li>`,
+        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}${p.silos ? `; ${silosLine(p.silos)}` : ''}${p.rebalance ? `; ${rebalanceLine(p.rebalance)}` : ''}${p.dynamicMargin ? `; ${dynamicLine(p.dynamicMargin)}` : ''}</li>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -199,6 +199,7 @@ histogram under each price is their count. Buckets of ${prep.bucketSize} point(s
 <li><b>spillover</b> (in the JSON summary): what cross liquidations took beyond the standalone collateral of the positions they closed — money that backed the trader's other positions or sat free — and how many traders lost any. Under isolated margin that would be an isolation breach (always checked; must be 0); free balance that auto-add moved into a bucket which was then liquidated is counted as <code>autoAdd.lostAfter</code> instead.</li>
 ${hybridDefinition(summary)}
 ${rebalanceDefinition(summary)}
+${volAdjustedDefinition(summary)}
 ${optionsDefinition(summary)}
 <li><b>insurance fund P&amp;L</b>: cash change less the seeding, plus the backstop's unrealized PnL at the last marks. <b>bad debt</b>: how far the fund's equity ended below zero. <b>ADL</b>: <code>adl</code> events (counterparties deleveraged).</li>
 <li><b>ledger</b>: <code>engine.ledger.verify()</code> at the end — every balance sums to net deposits and nothing that may not go negative did.</li>
@@ -314,6 +315,22 @@ function hybridDefinition(summary: Summary): string {
 function rebalanceDefinition(summary: Summary): string {
   if (!summary.policies.some((x) => x.rebalance)) return '';
   return `<li><b>isolated+rebalance</b>: isolated, except that the traders who opted in to topping up (as under isolated+auto-add) and plan two or more positions hold each position in its own standalone silo, funded from a reserve silo holding the rest of their deposit with what the isolated bucket would hold, and turn the rebalancing agent on: when a position's silo reaches the trader's trigger (maintenance / equity 0.8), the engine moves collateral into it from the reserve and any other of the trader's silos with spare — never below a giver's initial margin × 1.1 — enough to bring its ratio to half the trigger; at maintenance it tries again before liquidating. <b>moved</b>: the agent's moves and their amount; <b>lost after</b>: collateral it moved into a silo that was then liquidated and lost there. Every silo not opted in is never touched (an isolation breach otherwise, always 0). The table below compares the same traders under the other policies.</li>`;
+}
+
+/** The definition of the vol-adjusted policy (only when it ran). */
+function volAdjustedDefinition(summary: Summary): string {
+  const p = summary.policies.find((x) => x.dynamicMargin);
+  if (!p?.dynamicMargin) return '';
+  const c = p.dynamicMargin.spec;
+  return `<li><b>vol-adjusted</b>: isolated, with volatility-adjusted margin on every market (docs/dynamic-margin.md): every maintenance and initial rate × a factor = clamp(realised volatility / ${esc(c.referenceVol)}, 1, ${esc(c.maxFactor)}) from an EWMA of the index's log returns (λ ${esc(c.lambda ?? '0.94')} per minute sample), reviewed hourly, moved at most ${esc(c.maxStep)} a review; a raise applies an hour after it is announced, a cut at once. Max leverage falls with it, so some opens are refused (<code>LEVERAGE_TOO_HIGH</code>). Traders do not react to announcements here: a raise that puts a position below maintenance liquidates it when it applies (<b>at raise</b>). Liquidations count each partial step, and a higher maintenance makes more of them.</li>`;
+}
+
+/** The dynamic-margin figures for the policy line. */
+function dynamicLine(d: NonNullable<Summary['policies'][number]['dynamicMargin']>): string {
+  const means = Object.entries(d.meanFactor)
+    .map(([k, v]) => `${esc(k)} ${esc(v)}`)
+    .join(', ');
+  return `${d.raises} raises and ${d.cuts} cuts applied (highest factor ${esc(d.maxFactor)}; time-weighted mean ${means}); ${d.liquidationsAtRaise} liquidations started by a raise`;
 }
 
 /** The rebalancing agent's figures for the policy line. */

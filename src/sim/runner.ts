@@ -178,7 +178,18 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
   // ---- setup ----
   let time = path.times[0]!;
   for (const m of markets)
-    must({ type: 'createMarket', time, market: { ...m.config, liquidation: policy.liquidation } }, null);
+    must(
+      {
+        type: 'createMarket',
+        time,
+        market: {
+          ...m.config,
+          liquidation: policy.liquidation,
+          ...(policy.dynamicMargin ? { dynamicMargin: policy.dynamicMargin } : {}),
+        },
+      },
+      null,
+    );
   if (input.insurance > 0n)
     must({ type: 'fundInsurance', time, asset: SETTLE_ASSET, amount: money(input.insurance) }, null);
   for (const acct of [DESK_ACCOUNT, ...makers.keys()]) {
@@ -337,7 +348,16 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
   const makerList = symbols.map((s) => makers.get(makerAccount(s))!);
   const makerApply = makerList.map((mm) => (cmd: Command) => run(cmd, mm.spec.account));
   let next = 0;
+  // Dynamic margin: each market's factor × time in force, for its time-weighted mean (ms × factor as a float: display).
+  const dynamic = policy.dynamicMargin ? symbols.map((s) => engine.markets.get(s)!.dynamicMargin!) : null;
+  const factorMs = symbols.map(() => 0);
   for (let point = 0; point < n; point++) {
+    if (dynamic !== null && point > 0) {
+      const dt = path.times[point]! - path.times[point - 1]!;
+      dynamic.forEach((d, k) => {
+        factorMs[k]! += (Number(d.factor) / 1e10) * dt;
+      });
+    }
     time = path.times[point]!;
     collector.point = point;
     for (let k = 0; k < markets.length; k++)
@@ -447,6 +467,10 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     if (hooks.onProgress && ((point + 1) % every === 0 || point === n - 1)) hooks.onProgress(point + 1);
   }
   const figures = collector.finish();
+  if (dynamic !== null && n > 1) {
+    const span = path.times[n - 1]! - path.times[0]!;
+    figures.dynamicMargin.meanFactor = factorMs.map((x) => Math.round((x / span) * 10_000) / 10_000);
+  }
   return {
     policy,
     figures,

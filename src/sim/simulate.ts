@@ -392,6 +392,23 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
       lostAfter: money(f.autoAdd.lostAfter),
       marginCalls: f.autoAdd.marginCalls,
     },
+    ...(r.policy.dynamicMargin
+      ? {
+          dynamicMargin: {
+            raises: f.dynamicMargin.raises,
+            cuts: f.dynamicMargin.cuts,
+            maxFactor: formatDecimal(
+              f.dynamicMargin.maxFactor > 0n ? f.dynamicMargin.maxFactor : 10n ** 10n,
+              RATE_DP,
+            ),
+            meanFactor: Object.fromEntries(
+              prep.markets.map((m, k) => [m.config.symbol, (f.dynamicMargin.meanFactor[k] ?? 1).toFixed(4)]),
+            ),
+            liquidationsAtRaise: f.dynamicMargin.liquidationsAtRaise,
+            spec: r.policy.dynamicMargin,
+          },
+        }
+      : {}),
     ...(r.policy.rebalance
       ? {
           rebalance: {

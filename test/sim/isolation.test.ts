@@ -28,7 +28,9 @@ import { policyById } from '../../src/sim/markets.ts';
 import { inRebalancing, runPolicy } from '../../src/sim/runner.ts';
 import { prepare } from '../../src/sim/simulate.ts';
 
-function check(policyId: 'isolated' | 'isolated+auto-add' | 'isolated+rebalance' | 'cross' | 'hybrid') {
+function check(
+  policyId: 'isolated' | 'isolated+auto-add' | 'isolated+rebalance' | 'vol-adjusted' | 'cross' | 'hybrid',
+) {
   const prep = prepare({ traders: 400, seed: 7, policies: [policyId], intrabar: 'ohlc', bars: 1500 });
   const traders = new Set(prep.population.traders.map((t) => t.id));
   const optedIn = new Set(prep.population.traders.filter((t) => t.autoAdd).map((t) => t.id));
@@ -193,6 +195,18 @@ describe('isolation guarantee, after every command and every point', () => {
     assert.equal(r.result.figures.contagion.traders, 0);
     assert.equal(r.result.figures.silos.refusedTransfers, 0);
     assert.equal(r.result.figures.rebalance.events, r.rebalances);
+    assert.ok(r.result.figures.conservation.ok);
+  });
+  test('vol-adjusted: raises and cuts of the margin factor change nothing about isolation', {
+    timeout: 300_000,
+  }, () => {
+    const r = check('vol-adjusted');
+    assert.deepEqual(r.problems, []);
+    assert.ok(r.liquidations >= 50, `the run must exercise liquidation (saw ${r.liquidations})`);
+    const d = r.result.figures.dynamicMargin;
+    assert.ok(d.raises >= 1 && d.cuts >= 1, `raises ${d.raises}, cuts ${d.cuts}`);
+    assert.equal(r.result.figures.isolationBreaches, 0);
+    assert.equal(r.result.figures.contagion.traders, 0);
     assert.ok(r.result.figures.conservation.ok);
   });
   test('the same checks catch cross margin doing what isolation forbids', () => {
