@@ -297,7 +297,20 @@ export const POLICIES: readonly Policy[] = [
   },
 ];
 
-export const DEFAULT_POLICY_IDS = POLICIES.map((p) => p.id);
+/**
+ * What `ringfence simulate` (and the demo) runs when no list is given: every policy but the two of issue 22, which
+ * `--policies dynamic-risk` runs beside the ones they are compared with (they would add a third to the demo's time).
+ */
+export const DEFAULT_POLICY_IDS = POLICIES.filter((p) => !p.rebalance && !p.dynamicMargin).map((p) => p.id);
+export const ALL_POLICY_IDS = POLICIES.map((p) => p.id);
+/** `--policies dynamic-risk`: the rebalancing agent and volatility-adjusted margin next to what they are compared with. */
+export const DYNAMIC_RISK_POLICY_IDS: readonly string[] = [
+  'isolated',
+  'isolated+auto-add',
+  'isolated+rebalance',
+  'vol-adjusted',
+  'cross',
+];
 
 /** A policy by id; `hybrid:<share>` is the hybrid policy with that opt-in share (e.g. hybrid:0.25, hybrid:1). */
 export function policyById(id: string): Policy | undefined {

@@ -15,7 +15,8 @@ import { DEFAULT_NETTING } from '../core/silo.ts';
 import { instrumentOf } from '../engine/market.ts';
 import { type CsvFormat, PATH_PRICE_DP, parsePriceCsv } from './csv.ts';
 import {
-  DEFAULT_POLICY_IDS,
+  ALL_POLICY_IDS,
+  DYNAMIC_RISK_POLICY_IDS,
   type Policy,
   policyById,
   type SimMarket,
@@ -86,12 +87,14 @@ export class SimulateError extends Error {}
 export function resolvePolicies(ids: readonly string[]): Policy[] {
   if (ids.length === 0) throw new SimulateError('no policies given');
   const out: Policy[] = [];
-  // `options` names the four options policies at once.
-  for (const id of ids.flatMap((x) => (x === 'options' ? OPTIONS_POLICY_IDS : [x]))) {
+  // `options` names the four options policies at once, `dynamic-risk` issue 22's two and their comparisons.
+  const group = (x: string) =>
+    x === 'options' ? OPTIONS_POLICY_IDS : x === 'dynamic-risk' ? DYNAMIC_RISK_POLICY_IDS : [x];
+  for (const id of ids.flatMap(group)) {
     const p = policyById(id) ?? optionsPolicyById(id);
     if (!p)
       throw new SimulateError(
-        `unknown policy "${id}" (known: ${[...DEFAULT_POLICY_IDS, ...OPTIONS_POLICY_IDS].join(', ')}; hybrid:<share in [0, 1]> sets the hybrid opt-in share; options: the four options policies)`,
+        `unknown policy "${id}" (known: ${[...ALL_POLICY_IDS, ...OPTIONS_POLICY_IDS].join(', ')}; hybrid:<share in [0, 1]> sets the hybrid opt-in share; options: the four options policies; dynamic-risk: ${DYNAMIC_RISK_POLICY_IDS.join(', ')})`,
       );
     if (!out.includes(p)) out.push(p);
   }
