@@ -44,6 +44,14 @@ import {
 } from './presets.ts';
 import { LEVERAGE_DP, LEVERAGE_ONE, parseLeverage, parseRate, RATE_DP, RATE_ONE } from './rates.ts';
 import {
+  collateralAt,
+  collateralRows,
+  type MultiCollateral,
+  movingLiquidation,
+  parseHaircutsInput,
+  parseMultiCollateral,
+} from './scenario-collateral.ts';
+import {
   requirementOf,
   type SiloPnl,
   type SiloStrategyFields,
@@ -101,6 +109,8 @@ interface ParsedPosition {
   /** The base a silo nets this market on: the market's base asset; a market defined inline (`tiers`) has no real
    * base, so it is its own. */
   netBase: string;
+  /** `collateral` in several assets (then `collateral` above is its value at the mark); null: settle asset only. */
+  multi: MultiCollateral | null;
 }
 
 /** A silo of the scenario: one collateral box backing all its legs, under its risk model. */
@@ -174,6 +184,7 @@ const POSITION_FIELDS = [
   'settleDp',
   'tiers',
   'takerFee',
+  'collateral',
 ] as const;
 
 /** Fields that define a custom market: meaningful only with `tiers`. */
@@ -192,6 +203,8 @@ interface ParseContext {
   options: OptionVenueInfo | null;
   /** Seconds since the epoch of `valuationTime`; null when the scenario holds no option. */
   valuation: number | null;
+  /** `haircuts`: collateral band tables by asset (decimal strings), over the defaults (core/collateral.ts). */
+  haircuts: Record<string, Json>;
 }
 
 /**
@@ -248,6 +261,7 @@ export function parseScenario(input: Json, opts: ScenarioOptions = {}): Scenario
     v,
     options: Object.hasOwn(OPTION_VENUES, venueId) ? OPTION_VENUES[venueId]! : null,
     valuation: parseValuationTime(input, positionsIn),
+    haircuts: parseHaircutsInput(input.haircuts),
   };
   const conv = v === null ? null : mode === 'cross' ? v.crossConventions : v.conventions;
   const all = positionsIn.map((p, i) => {
@@ -312,6 +326,7 @@ const SCENARIO_FIELDS = [
   'strategyMargin',
   'strategy',
   'valuationTime',
+  'haircuts',
 ] as const;
 const SILO_FIELDS = ['id', 'riskModel', 'collateral', 'legs', 'strategy'] as const;
 const SILO_ID = /^[A-Za-z0-9_.-]{1,32}$/;
@@ -526,7 +541,7 @@ function parsePosition(
   const symbol = str(p, 'symbol', `${field}.symbol`);
   if (mode !== 'isolated') {
     // A cross position or a silo's leg has no collateral of its own: these would be silently ignored.
-    const isolatedOnly = (['margin', 'extraMargin', 'targetLeverage'] as const).find(
+    const isolatedOnly = (['margin', 'extraMargin', 'targetLeverage', 'collateral'] as const).find(
       (k) => p[k] !== undefined,
     );
     if (isolatedOnly)
@@ -639,7 +654,11 @@ function parsePosition(
         side === 'long' ? RATE_ONE + conv.takerFeeRate : RATE_ONE - conv.takerFeeRate,
       )
     : extraMargin;
-  const own = margin ?? initialMarginAtLeverage(entryNotional, leverage) + entryCloseFee;
+  const multi = p.collateral === undefined ? null : parseMultiCollateral(p, field, inst, ctx.haircuts);
+  const own =
+    multi !== null
+      ? collateralAt(multi, inst, mark)
+      : (margin ?? initialMarginAtLeverage(entryNotional, leverage) + entryCloseFee);
   const targetLeverage =
     p.targetLeverage === undefined ? null : parseLeverage(p.targetLeverage, `${field}.targetLeverage`);
   return {
@@ -655,6 +674,7 @@ function parsePosition(
     deposited: own + extraMargin,
     keptOnLeverageChange: v.preset.leverageChangeReleasesExtra ? 0n : countedExtra,
     netBase: p.tiers === undefined ? inst.baseAsset : symbol,
+    multi,
   };
 }
 
@@ -1272,6 +1292,21 @@ export interface PositionResult {
     collateral: string;
     liquidationPrice: string | null;
   };
+  /**
+   * Only with `collateral` in several assets: each holding's price, gross value and value after its haircut (settle
+   * units; `collateral` above is their sum at the mark); the liquidation price on the other side of the mark, where
+   * falling collateral value can liquidate too (null: none); and, for comparison, the liquidation price if the same
+   * value at the mark were held in the settle asset instead (the wrong-way risk of collateral in the underlying).
+   */
+  collateralAssets?: {
+    asset: string;
+    amount: string;
+    price: string | null;
+    grossValue: string;
+    value: string;
+  }[];
+  liquidationPriceOtherSide?: string | null;
+  liquidationPriceIfSettle?: string | null;
 }
 
 export interface BucketResult {
@@ -1386,7 +1421,13 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
         crossEquity += unrealizedPnl(o.inst, o.pos, o.mark);
       });
     }
-    const lp = liquidationPrice(isolated ? li : { ...li, collateral: crossM });
+    const lp0 = liquidationPrice(isolated ? li : { ...li, collateral: crossM });
+    // Collateral in the underlying is revalued at every candidate price (the search below); elsewhere it is fixed.
+    const moving =
+      isolated && p.multi !== null && p.multi.base !== null
+        ? movingLiquidation(inst, conv, pos, mark, p.multi)
+        : null;
+    const lp = moving === null ? lp0 : moving.adverse;
     const bp = bankruptcyPrice(isolated ? li : { ...li, collateral: crossEquity });
     const mb = isolated ? p.collateral + risk.unrealizedPnl : null;
     const st = { ...li, mark, leverage: p.leverage };
@@ -1424,6 +1465,11 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
         inst,
       ),
     };
+    if (p.multi !== null) {
+      out.collateralAssets = collateralRows(p.multi, inst, mark);
+      out.liquidationPriceOtherSide = moving === null ? null : price(moving.other, inst);
+      out.liquidationPriceIfSettle = price(lp0, inst);
+    }
     if (p.targetLeverage !== null && isolated) {
       // The re-sized bucket keeps the fee to close inside initial margin where the venue does (Gate).
       const closeFee = ceilDiv(notional(inst, pos.size, pos.entryPrice, 'ceil') * p.imFeeRate, RATE_ONE);

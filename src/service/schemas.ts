@@ -518,6 +518,8 @@ export const ScenarioBody = Type.Object(
     valuationTime: Type.Optional(Type.String()),
     strategy: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     strategyMargin: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** Collateral band tables by asset for positions funded in other assets (docs/calc.md). */
+    haircuts: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   {
     ...strict,
