@@ -14,7 +14,7 @@
  *
  * Built once and kept while the engine holds the same markets: a `createMarket`, an option chain or a
  * `delistMarket` (their `marketCreated`/`marketDelisted` events), a `setNetting`, or a recovery that replaced the
- * engine, rebuilds it at the next request that names "live". The check compares the engine's market entries with
+ * engine, or a dynamic-margin factor applied (a market's instrument replaced), rebuilds it at the next request that names "live". The check compares the engine's market entries with
  * those the venue was built from (one pass over at most MAX_MARKETS), so no event can be missed: one lost to a
  * publishing error or a rebuilt engine is still seen.
  */
@@ -70,6 +70,8 @@ export function liveVenue(e: EngineState): LoadedVenue {
 export class LiveVenueCache {
   private engine: EngineState | null = null;
   private markets: Market[] = [];
+  /** Each market's instrument when the venue was built: a dynamic-margin factor change replaces it. */
+  private insts: Instrument[] = [];
   private venue: LoadedVenue | null = null;
 
   get(e: EngineState): LoadedVenue {
@@ -78,15 +80,22 @@ export class LiveVenueCache {
       this.venue = liveVenue(e);
       this.engine = e;
       this.markets = [...e.markets.values()];
+      this.insts = this.markets.map((m) => m.inst);
     }
     return this.venue;
   }
 
-  /** Whether `e` holds exactly the markets the venue was built from (a created or delisted one is a new entry). */
+  /**
+   * Whether `e` holds exactly the markets the venue was built from (a created or delisted one is a new entry), each
+   * with the same instrument (a dynamic-margin factor applied since gives a new one: its rates are what calc uses).
+   */
   private same(e: EngineState): boolean {
     if (e.markets.size !== this.markets.length) return false;
     let i = 0;
-    for (const m of e.markets.values()) if (m !== this.markets[i++]) return false;
+    for (const m of e.markets.values()) {
+      if (m !== this.markets[i] || m.inst !== this.insts[i]) return false;
+      i++;
+    }
     return true;
   }
 }
