@@ -116,6 +116,17 @@ export class NatsNode {
     }
   }
 
+  /**
+   * Lets the test process exit with this server still running (the watchdog kills it then): for a server kept for the
+   * whole process, whose handles would otherwise hold the event loop open after the last test.
+   */
+  release(): void {
+    const p = this.proc;
+    if (!p) return;
+    p.unref();
+    (p.stderr as (NodeJS.ReadableStream & { unref?: () => void }) | null)?.unref?.();
+  }
+
   /** SIGTERM (a clean shutdown), then SIGKILL if it has not exited within `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
     const p = this.proc;
@@ -260,7 +271,8 @@ export function singleServer(): Promise<string> {
   single ??= (async () => {
     const given = process.env.RINGFENCE_TEST_NATS;
     if (given) return { servers: given, node: null };
-    if (await hasJetStream('127.0.0.1:4222')) return { servers: '127.0.0.1:4222', node: null };
+    // A generous timeout: under a loaded test run a 1 s check missed the machine's server and started another.
+    if (await hasJetStream('127.0.0.1:4222', 5_000)) return { servers: '127.0.0.1:4222', node: null };
     const missing = natsMissing();
     if (missing) throw new Error(`no NATS server on 127.0.0.1:4222 and ${missing}`);
     const root = mkdtempSync(join(tmpdir(), 'ringfence-nats-'));
@@ -272,15 +284,17 @@ export function singleServer(): Promise<string> {
     writeFileSync(file, nodeConfig(spec, [], ''));
     const node = new NatsNode(spec, file);
     await node.start();
+    // Kept for the whole process: it must not keep the process alive once the tests are done (that hung a run).
+    node.release();
     process.on('exit', () => rmSync(root, { recursive: true, force: true }));
     return { servers: node.url, node };
   })();
   return single.then((s) => s.servers);
 }
 
-async function hasJetStream(servers: string): Promise<boolean> {
+async function hasJetStream(servers: string, timeoutMs = 1_000): Promise<boolean> {
   try {
-    const nc = await connect({ servers, timeout: 1_000, reconnect: false });
+    const nc = await connect({ servers, timeout: timeoutMs, reconnect: false });
     try {
       await (await jetstreamManager(nc, { timeout: 2_000 })).getAccountInfo();
       return true;
