@@ -87,13 +87,13 @@ const all = pages().flatMap((page) => calcExamples(page, read(page)));
 const calcPage = read('docs/calc.md');
 
 describe('every calc example in README.md and docs/ is what calc prints', () => {
-  test('README shows one calc example with its output; docs/calc.md has the five (bybit, binance cross, hyperliquid, the two 1x longs)', {
+  test('README shows one calc example with its output; docs/calc.md has the six (bybit, binance cross, hyperliquid, collateral in BTC, the two 1x longs)', {
     timeout: 10_000,
   }, () => {
     const inReadme = all.filter((e) => e.page === 'README.md');
     assert.ok(inReadme.length >= 1 && inReadme.every((e) => e.output !== null));
     const inCalc = all.filter((e) => e.page === 'docs/calc.md');
-    assert.equal(inCalc.length, 5);
+    assert.equal(inCalc.length, 6);
     assert.equal(inCalc.filter((e) => e.output !== null).length, 4);
   });
 
@@ -118,6 +118,23 @@ describe('every calc example in README.md and docs/ is what calc prints', () => 
     assert.ok(cross);
     const r = await run(cross);
     assert.equal(JSON.parse(r.out).positions[0].liquidationPrice, quoted.replaceAll(',', ''));
+  });
+
+  test('the collateral example: the two liquidation prices its prose quotes (in USDT, in BTC) are calc’s', {
+    timeout: 10_000,
+  }, async () => {
+    const m =
+      /Held in USDT, 399 would liquidate the long at ([\d,.]+\d);\s+held in BTC it liquidates at ([\d,.]+\d)/.exec(
+        calcPage,
+      );
+    assert.ok(m, 'the sentence is there');
+    const ex = all.find((e) => e.page === 'docs/calc.md' && e.input.includes('"collateral"'));
+    assert.ok(ex);
+    const p = JSON.parse((await run(ex)).out).positions[0];
+    assert.deepEqual(
+      [p.liquidationPriceIfSettle, p.liquidationPrice],
+      [m[1]!.replaceAll(',', ''), m[2]!.replaceAll(',', '')],
+    );
   });
 
   test('the "1x long" sentence: none on binance-usdm, and on ringfence the price it quotes', {
