@@ -121,6 +121,9 @@ export interface PolicyFigures {
     maxFactor: bigint;
     meanFactor: number[];
     liquidationsAtRaise: number;
+    /** The traders' maintenance beyond the static table's, averaged over the samples and at its peak (settle units). */
+    lockedMean: bigint;
+    lockedPeak: bigint;
   };
   opens: { planned: number; filled: number; rejected: Record<string, number> };
   exits: { planned: number; done: number; skipped: number };
@@ -286,7 +289,15 @@ export class Collector {
       badDebt: 0n,
       autoAdd: { events: 0, amount: 0n, lostAfter: 0n, marginCalls: 0 },
       rebalance: { events: 0, amount: 0n, traders: 0, lostAfter: 0n },
-      dynamicMargin: { raises: 0, cuts: 0, maxFactor: 0n, meanFactor: [], liquidationsAtRaise: 0 },
+      dynamicMargin: {
+        raises: 0,
+        cuts: 0,
+        maxFactor: 0n,
+        meanFactor: [],
+        liquidationsAtRaise: 0,
+        lockedMean: 0n,
+        lockedPeak: 0n,
+      },
       opens: { planned: 0, filled: 0, rejected: {} },
       exits: { planned: 0, done: 0, skipped: 0 },
       traders: { count: traders.length, deposited: 0n, equity: 0n, liquidated: 0 },

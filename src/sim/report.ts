@@ -330,7 +330,8 @@ function dynamicLine(d: NonNullable<Summary['policies'][number]['dynamicMargin']
   const means = Object.entries(d.meanFactor)
     .map(([k, v]) => `${esc(k)} ${esc(v)}`)
     .join(', ');
-  return `${d.raises} raises and ${d.cuts} cuts applied (highest factor ${esc(d.maxFactor)}; time-weighted mean ${means}); ${d.liquidationsAtRaise} liquidations started by a raise`;
+  const usd = (v: string) => Math.round(Number(v)).toLocaleString('en-US');
+  return `${d.raises} raises and ${d.cuts} cuts applied (highest factor ${esc(d.maxFactor)}; time-weighted mean ${means}); ${d.liquidationsAtRaise} liquidations started by a raise; maintenance locked beyond the static table ${usd(d.extraMaintenance.mean)} USDT on average over the samples, ${usd(d.extraMaintenance.peak)} at the peak`;
 }
 
 /** The rebalancing agent's figures for the policy line. */

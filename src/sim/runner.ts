@@ -25,11 +25,13 @@
  */
 import { formatDecimal, pow10 } from '../core/fixed.ts';
 import type { Instrument } from '../core/instrument.ts';
+import { triggerMaintenance } from '../core/margin.ts';
 import { buildConventions, PRESETS } from '../core/presets.ts';
 import type { Silo } from '../engine/account.ts';
 import { Engine } from '../engine/engine.ts';
 import { BACKSTOP_ACCOUNT } from '../engine/liquidation.ts';
 import { instrumentOf } from '../engine/market.ts';
+import { positionInput } from '../engine/risk.ts';
 import { siloFigures, siloMaxRemovable } from '../engine/silos.ts';
 import type { ApplyResult, Command } from '../engine/types.ts';
 import { MarketMaker } from './market-maker.ts';
@@ -351,6 +353,9 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
   // Dynamic margin: each market's factor × time in force, for its time-weighted mean (ms × factor as a float: display).
   const dynamic = policy.dynamicMargin ? symbols.map((s) => engine.markets.get(s)!.dynamicMargin!) : null;
   const factorMs = symbols.map(() => 0);
+  // What the factor locks: the traders' extra maintenance over the static table, at every sample.
+  const locked: bigint[] = [];
+  const traderIds = new Set(population.traders.map((t) => t.id));
   for (let point = 0; point < n; point++) {
     if (dynamic !== null && point > 0) {
       const dt = path.times[point]! - path.times[point - 1]!;
@@ -462,7 +467,10 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
         }
       }
     }
-    if ((point + 1) % input.bucketSize === 0 || point === n - 1) collector.sample();
+    if ((point + 1) % input.bucketSize === 0 || point === n - 1) {
+      collector.sample();
+      if (dynamic !== null) locked.push(extraMaintenance(engine, symbols, traderIds));
+    }
     hooks.onPoint?.(point, engine);
     if (hooks.onProgress && ((point + 1) % every === 0 || point === n - 1)) hooks.onProgress(point + 1);
   }
@@ -470,6 +478,9 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
   if (dynamic !== null && n > 1) {
     const span = path.times[n - 1]! - path.times[0]!;
     figures.dynamicMargin.meanFactor = factorMs.map((x) => Math.round((x / span) * 10_000) / 10_000);
+    figures.dynamicMargin.lockedMean =
+      locked.length > 0 ? locked.reduce((a, b) => a + b, 0n) / BigInt(locked.length) : 0n;
+    figures.dynamicMargin.lockedPeak = locked.reduce((a, b) => (b > a ? b : a), 0n);
   }
   return {
     policy,
@@ -479,6 +490,27 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     commands,
     wallMs: performance.now() - started,
   };
+}
+
+/**
+ * The traders' maintenance under the factor in force less under the static table, summed over their open positions
+ * (the liquidation test's own figure, at each market's mark): what volatility-adjusted margin keeps locked beyond
+ * the static requirement at this moment. Markets at factor 1 add nothing and are skipped.
+ */
+function extraMaintenance(engine: Engine, symbols: readonly string[], traders: ReadonlySet<string>): bigint {
+  let extra = 0n;
+  for (const s of symbols) {
+    const m = engine.markets.get(s)!;
+    if (m.inst === m.baseInst || m.mark === null) continue;
+    for (const p of m.positions) {
+      if (p.sign === 0 || !traders.has(p.account.id)) continue;
+      const pos = positionInput(p);
+      extra +=
+        triggerMaintenance(m.inst, engine.conventions, pos, m.mark) -
+        triggerMaintenance(m.baseInst, engine.conventions, pos, m.mark);
+    }
+  }
+  return extra;
 }
 
 /**

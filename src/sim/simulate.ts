@@ -408,6 +408,10 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
               prep.markets.map((m, k) => [m.config.symbol, (f.dynamicMargin.meanFactor[k] ?? 1).toFixed(4)]),
             ),
             liquidationsAtRaise: f.dynamicMargin.liquidationsAtRaise,
+            extraMaintenance: {
+              mean: money(f.dynamicMargin.lockedMean),
+              peak: money(f.dynamicMargin.lockedPeak),
+            },
             spec: r.policy.dynamicMargin,
           },
         }
