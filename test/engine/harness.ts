@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { unrealizedPnl } from '../../src/core/margin.ts';
 import { nettedRequirement, type SiloLeg } from '../../src/core/silo.ts';
 import { MAX_OPEN_ORDERS_PER_ACCOUNT, type Silo } from '../../src/engine/account.ts';
-import { Engine } from '../../src/engine/engine.ts';
+import { Engine, restoreEngine } from '../../src/engine/engine.ts';
 import { stateHash } from '../../src/engine/hash.ts';
 import { BACKSTOP_ACCOUNT } from '../../src/engine/liquidation.ts';
 import type { Market } from '../../src/engine/market.ts';
@@ -17,6 +17,7 @@ import {
   valuationPrice,
 } from '../../src/engine/risk.ts';
 import { siloFigures } from '../../src/engine/silos.ts';
+import { snapshotEngine } from '../../src/engine/snapshot.ts';
 import { isStrategyModel } from '../../src/engine/strategy-silos.ts';
 import { firesOnRise, reached } from '../../src/engine/trigger-index.ts';
 import type { ApplyResult, Command, MarketConfig } from '../../src/engine/types.ts';
@@ -103,6 +104,14 @@ export function engineWithMarkets(...markets: MarketConfig[]): Engine {
   const e = new Engine();
   for (const m of markets.length ? markets : [BTCUSDT]) ok(e, { type: 'createMarket', market: m });
   return e;
+}
+
+/** A stream's log replays on a fresh engine to `e`'s state hash, and a snapshot of `e` restores to it. */
+export function assertReplays(log: readonly Command[], e: Engine): void {
+  const replay = new Engine();
+  for (const cmd of log) replay.apply(cmd);
+  assert.equal(stateHash(replay), stateHash(e), 'replay diverged');
+  assert.equal(stateHash(restoreEngine(snapshotEngine(e))), stateHash(e), 'snapshot diverged');
 }
 
 export function checkInvariants(e: Engine): void {
