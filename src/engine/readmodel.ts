@@ -335,6 +335,8 @@ export interface SiloView {
   strategy: string | null;
   strategies: StrategyView[];
   worst: WorstCase | null;
+  /** A named silo under its owner's rebalancing settings (its role, and whether it waits parked); null otherwise. */
+  rebalancing: { giver: boolean; receiver: boolean; parked: boolean } | null;
 }
 
 /** A recognised strategy in a silo read: its legs by symbol and size (units of underlying, WAD), money in settle units. */
@@ -402,6 +404,7 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       legs: legs.map((p) => positionView(e, p)),
       ...prices(e, legs),
       ...strategyPart(e, null, null),
+      rebalancing: null,
     });
   }
   const isolated = [...a.positions.values()]
@@ -427,6 +430,7 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       legs: [positionView(e, p)],
       ...prices(e, [p]),
       ...strategyPart(e, null, null),
+      rebalancing: null,
     });
   }
   for (const silo of a.silos.values()) {
@@ -448,9 +452,18 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       legs: f.legs.map((p) => positionView(e, p)),
       ...prices(e, f.legs),
       ...strategyPart(e, silo, f),
+      rebalancing: rebalancingRole(silo),
     });
   }
   return out;
+}
+
+function rebalancingRole(silo: Silo): SiloView['rebalancing'] {
+  const r = silo.account.rebalancing.get(silo.asset);
+  if (r === undefined) return null;
+  const giver = r.givers.includes(silo.id);
+  const receiver = r.receivers.includes(silo.id);
+  return giver || receiver ? { giver, receiver, parked: silo.rebalanceParked } : null;
 }
 
 function maxZero(v: bigint): bigint {

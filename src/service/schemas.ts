@@ -886,6 +886,10 @@ export const SiloViewSchema = Type.Object({
   strategy: NStr,
   strategies: Type.Array(StrategyViewSchema),
   worst: Nullable(WorstCaseSchema),
+  /** A named silo under the rebalancing agent: whether it gives, receives, and waits parked (null: not named). */
+  rebalancing: Nullable(
+    Type.Object({ giver: Type.Boolean(), receiver: Type.Boolean(), parked: Type.Boolean() }),
+  ),
 });
 
 /** A collateral move (ccxt's TransferEntry fields) and the named silos it touched, as they stand after it. */

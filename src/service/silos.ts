@@ -78,6 +78,7 @@ export function siloJson(e: Engine, v: SiloView, account?: string): SiloJson {
       maxLoss: st.maxLoss === null ? null : money(st.maxLoss),
     })),
     worst: v.worst === null ? null : worstJson(v.worst),
+    rebalancing: v.rebalancing === null ? null : { ...v.rebalancing },
   };
 }
 

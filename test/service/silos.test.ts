@@ -378,6 +378,14 @@ describe('silos over REST and WebSocket', () => {
       assert.deepEqual(rest, view);
       assert.match(String(day), /^\d{4}-\d{2}-\d{2}$/);
       assert.deepEqual(await ok('GET', '/api/v1/silos/rebalancing', 'alice'), set.rebalancing);
+      // Each silo read says its role.
+      const roles = (await ok<(Fields & { rebalancing: Fields | null })[]>('GET', '/api/v1/silos', 'alice'))
+        .filter((s) => s.kind === 'named')
+        .map((s) => [s.id, s.rebalancing]);
+      assert.deepEqual(roles, [
+        ['pair', { giver: false, receiver: true, parked: false }],
+        ['spare', { giver: true, receiver: false, parked: false }],
+      ]);
       const pushed = await ws.next(
         (m) => m.topic === 'silos' && m.data.some((d) => d.type === 'rebalancingSet'),
       );
