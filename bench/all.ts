@@ -120,6 +120,13 @@ export const PLAN: readonly PlanEntry[] = [
     quick: ['--positions', '5000', '--ticks', '200'],
   },
   {
+    // 200k open positions, a 15-minute notice (default 10 min): the notice's quotes re-file all of them; ~40 s.
+    name: 'dynamic-margin',
+    args: ['--positions', '200000', '--notice-s', '900'],
+    deadlineS: 200,
+    quick: ['--positions', '5000', '--notice-s', '60'],
+  },
+  {
     // 200k open positions (default 1M); ~10 s.
     name: 'funding',
     args: ['--positions', '200000'],
@@ -547,6 +554,17 @@ const RULES: Record<string, RowsFn> = {
       info(b, 'mark update mean', num(f, 'markUpdateUs.mean'), 'µs'),
       info(b, 'first mark update (files every position)', num(f, 'firstMarkUpdateMs'), 'ms'),
       info(b, 'full scan / mean mark update', num(f, 'ratio'), '×'),
+    ];
+  },
+  'dynamic-margin': (f) => {
+    const b = 'dynamic-margin';
+    const n = num(f, 'positions');
+    const at = n === undefined ? '' : ` (${fmtInt(n)} positions)`;
+    return [
+      info(b, `quote during a raise's notice, mean${at}`, num(f, 'noticeQuoteUs.mean'), 'µs'),
+      info(b, 'quote before it, mean', num(f, 'quietQuoteUs.mean'), 'µs'),
+      info(b, 'the command applying the raise', num(f, 'applyMs'), 'ms'),
+      info(b, 're-keying every position at once', num(f, 'rebuildIndexMs'), 'ms'),
     ];
   },
   funding: (f) => {

@@ -63,10 +63,14 @@ export function must(e: Engine, c: Command): void {
 }
 
 /** Engine with `n` open positions (n even); sizes vary so liquidation prices spread. */
-export function engineWithPositions(n: number, onProgress?: (done: number) => void): Engine {
+export function engineWithPositions(
+  n: number,
+  onProgress?: (done: number) => void,
+  market: MarketConfig = FUNDED_MARKET,
+): Engine {
   const e = new Engine();
   let t = T0;
-  must(e, { type: 'createMarket', time: t, market: FUNDED_MARKET });
+  must(e, { type: 'createMarket', time: t, market });
   for (const s of ['a', 'b', 'c'])
     must(e, { type: 'oracleQuote', time: t, symbol: 'BTCUSDT', source: s, price: '60000' });
   for (let i = 0; i < n / 2; i++) {

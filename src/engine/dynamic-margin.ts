@@ -102,7 +102,8 @@ export function runDynamicMargin(e: EngineState, m: Market, time: number): void 
     const raise = d.pending?.effectiveAt ?? Number.POSITIVE_INFINITY;
     const at = Math.min(d.nextReview, raise);
     if (at > time) break;
-    if (raise <= d.nextReview) applyRaise(e, m);
+    // A review at the raise's own time comes first: it may withdraw it.
+    if (raise < d.nextReview) applyRaise(e, m);
     else {
       review(e, m, d.nextReview);
       d.nextReview += d.reviewMs;
@@ -114,9 +115,20 @@ export function runDynamicMargin(e: EngineState, m: Market, time: number): void 
 function review(e: EngineState, m: Market, at: number): void {
   const d = m.dynamicMargin!;
   d.lastVol = annualVol(d.ewma);
-  // One raise at a time: while one is pending the factor is not reviewed again (the EWMA keeps learning).
-  if (d.pending !== null || d.ewma.samples < d.minSamples) return;
+  if (d.ewma.samples < d.minSamples) return;
   const target = volFactor(d.lastVol, d.referenceVol, d.maxFactor);
+  // One raise at a time: while one is pending the factor is not stepped again (the EWMA keeps learning); a raise the
+  // volatility no longer supports — the target back at or below the factor in force — is withdrawn before it applies.
+  if (d.pending !== null) {
+    if (target <= d.factor) {
+      const p = d.pending;
+      d.pending = null;
+      d.filing = null;
+      d.refile = null;
+      event(e, m, 'withdrawn', p.factor, d.factor, p.effectiveAt, d.lastVol);
+    }
+    return;
+  }
   const next = stepToward(d.factor, target, d.maxStep);
   if (next > d.factor) {
     d.pending = { factor: next, effectiveAt: at + d.noticeMs };
@@ -167,7 +179,7 @@ function markForRefile(e: EngineState, d: DynamicMargin, n: number): void {
 function event(
   e: EngineState,
   m: Market,
-  status: 'announced' | 'applied',
+  status: 'announced' | 'applied' | 'withdrawn',
   factor: bigint,
   previous: bigint,
   effectiveAt: number,

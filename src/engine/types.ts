@@ -674,13 +674,14 @@ export type EngineEvent =
    */
   | { type: 'marginCall'; account: string; symbol: string; marginRatio: bigint; silo?: string }
   /**
-   * Dynamic margin: the market's margin factor (RATE_DP) was `announced` (a raise, applying at `effectiveAt`) or
-   * `applied` (a raise at its time, or a cut at once). `vol`: the realised volatility (WAD) at the review.
+   * Dynamic margin: the market's margin factor (RATE_DP) was `announced` (a raise, applying at `effectiveAt`),
+   * `applied` (a raise at its time, or a cut at once) or `withdrawn` (an announced raise a later review no longer
+   * supported: `factor` is the raise, `previous` the factor that stays). `vol`: the realised volatility (WAD).
    */
   | {
       type: 'marginFactor';
       symbol: string;
-      status: 'announced' | 'applied';
+      status: 'announced' | 'applied' | 'withdrawn';
       factor: bigint;
       previous: bigint;
       effectiveAt: number;

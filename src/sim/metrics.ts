@@ -118,6 +118,8 @@ export interface PolicyFigures {
   dynamicMargin: {
     raises: number;
     cuts: number;
+    /** Announced raises a later review withdrew before they applied. */
+    withdrawn: number;
     maxFactor: bigint;
     meanFactor: number[];
     liquidationsAtRaise: number;
@@ -292,6 +294,7 @@ export class Collector {
       dynamicMargin: {
         raises: 0,
         cuts: 0,
+        withdrawn: 0,
         maxFactor: 0n,
         meanFactor: [],
         liquidationsAtRaise: 0,
@@ -361,8 +364,9 @@ export class Collector {
         return;
       }
       case 'marginFactor': {
-        if (ev.status !== 'applied') return;
         const d = this.f.dynamicMargin;
+        if (ev.status === 'withdrawn') d.withdrawn++;
+        if (ev.status !== 'applied') return;
         if (ev.factor > ev.previous) {
           d.raises++;
           this.raised = true;

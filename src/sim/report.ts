@@ -331,7 +331,7 @@ function dynamicLine(d: NonNullable<Summary['policies'][number]['dynamicMargin']
     .map(([k, v]) => `${esc(k)} ${esc(v)}`)
     .join(', ');
   const usd = (v: string) => Math.round(Number(v)).toLocaleString('en-US');
-  return `${d.raises} raises and ${d.cuts} cuts applied (highest factor ${esc(d.maxFactor)}; time-weighted mean ${means}); ${d.liquidationsAtRaise} liquidations started by a raise; maintenance locked beyond the static table ${usd(d.extraMaintenance.mean)} USDT on average over the samples, ${usd(d.extraMaintenance.peak)} at the peak`;
+  return `${d.raises} raises and ${d.cuts} cuts applied, ${d.withdrawn} raises withdrawn before they applied (highest factor ${esc(d.maxFactor)}; time-weighted mean ${means}); ${d.liquidationsAtRaise} liquidations started by a raise; maintenance locked beyond the static table ${usd(d.extraMaintenance.mean)} USDT on average over the samples, ${usd(d.extraMaintenance.peak)} at the peak`;
 }
 
 /** The rebalancing agent's figures for the policy line. */

@@ -400,6 +400,7 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
           dynamicMargin: {
             raises: f.dynamicMargin.raises,
             cuts: f.dynamicMargin.cuts,
+            withdrawn: f.dynamicMargin.withdrawn,
             maxFactor: formatDecimal(
               f.dynamicMargin.maxFactor > 0n ? f.dynamicMargin.maxFactor : 10n ** 10n,
               RATE_DP,

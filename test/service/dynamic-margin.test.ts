@@ -123,8 +123,9 @@ describe('dynamic margin over the API', () => {
       h.clock.t = start.nextReview + 60_000;
       await h.service.submit({ type: 'tick' });
       const applied = await market();
-      // The review at the same time already announces the next step (the storm is still in the estimate).
-      assert.equal(applied.dynamicMargin!.factor, '1.5');
+      // The review at the raise's own time came first (the storm still in the estimate: the raise stands), then it
+      // applied.
+      assert.deepEqual([applied.dynamicMargin!.factor, applied.dynamicMargin!.pendingFactor], ['1.5', null]);
       assert.equal(
         Number(applied.tiers[0]!.maintenanceMarginRate),
         Number(before) * 1.5,
