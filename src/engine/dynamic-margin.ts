@@ -10,8 +10,8 @@
  * it applies (a scan), the notice period is the re-filing window: from the announcement every position of the market
  * is filed under the instrument at the pending factor — a requirement never below the one in force, so its key is
  * never late for the factor in force, only early (the exact check then finds it healthy and files it again, as
- * funding's drift does) — and a cursor marks `REFILE_PER_COMMAND` of the positions filed before the announcement for
- * re-filing on each clock command. When the raise applies, the index is already keyed for it; whatever the cursor
+ * funding's drift does) — and a cursor marks the positions filed before the announcement for re-filing, a share on
+ * each clock command: at least `REFILE_PER_COMMAND`, more when the notice's remaining seconds need it to finish. When the raise applies, the index is already keyed for it; whatever the cursor
  * has not reached yet (a notice too short for the market's size) is marked then. A cut needs nothing: old keys are
  * early. A restored engine files everything from scratch under the same rule.
  */
@@ -52,6 +52,8 @@ export class DynamicMargin {
   filing: Instrument | null = null;
   /** The re-filing cursor over the market's positions while a raise is pending (a cache: not stored). */
   refile: Iterator<Position> | null = null;
+  /** How many positions the cursor has yet to visit (an upper bound: positions opened since are filed anyway). */
+  refileLeft = 0;
 
   constructor(spec: DynamicMarginSpec) {
     const rate = (v: unknown, field: string) =>
@@ -109,7 +111,17 @@ export function runDynamicMargin(e: EngineState, m: Market, time: number): void 
       d.nextReview += d.reviewMs;
     }
   }
-  if (d.refile !== null) markForRefile(e, d, REFILE_PER_COMMAND);
+  if (d.refile !== null && d.pending !== null) markForRefile(e, d, refileShare(d, time));
+}
+
+/**
+ * This command's share of the re-filing: at least REFILE_PER_COMMAND, and enough that the notice's remaining seconds,
+ * at one clock command a second, finish the market (a notice short for its size spreads the work instead of leaving
+ * it to the command that applies the raise).
+ */
+function refileShare(d: DynamicMargin, time: number): number {
+  const secondsLeft = Math.max(1, Math.floor((d.pending!.effectiveAt - time) / 1_000));
+  return Math.max(REFILE_PER_COMMAND, Math.ceil(d.refileLeft / secondsLeft));
 }
 
 function review(e: EngineState, m: Market, at: number): void {
@@ -134,6 +146,7 @@ function review(e: EngineState, m: Market, at: number): void {
     d.pending = { factor: next, effectiveAt: at + d.noticeMs };
     d.filing = scaleInstrument(m.baseInst, next);
     d.refile = m.positions.values();
+    d.refileLeft = m.positions.size;
     event(e, m, 'announced', next, d.factor, at + d.noticeMs, d.lastVol);
   } else if (next < d.factor) {
     // A cut lowers every requirement: at once, and the index's keys (filed for more) stay early, never late.
@@ -170,10 +183,13 @@ function markForRefile(e: EngineState, d: DynamicMargin, n: number): void {
     const r = it.next();
     if (r.done) {
       d.refile = null;
+      d.refileLeft = 0;
       return;
     }
+    d.refileLeft--;
     if (r.value.sign !== 0) e.liqDirty.add(r.value);
   }
+  if (d.refileLeft <= 0) d.refile = null; // every position there was at the announcement has been reached
 }
 
 function event(

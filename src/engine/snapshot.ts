@@ -211,7 +211,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'filing',
     ],
     // The re-filing cursor: a restore files every position under the filing instrument (rebuildIndex).
-    transient: ['refile'],
+    transient: ['refile', 'refileLeft'],
   },
   FundingState: {
     state: [
