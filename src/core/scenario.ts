@@ -47,8 +47,10 @@ import {
   collateralAt,
   collateralRows,
   type MultiCollateral,
+  movesWith,
   movingLiquidation,
   parseHaircutsInput,
+  parseHoldings,
   parseMultiCollateral,
 } from './scenario-collateral.ts';
 import {
@@ -127,6 +129,8 @@ interface ParsedSilo {
   all: (ParsedPosition | ParsedOption)[];
   settleAsset: string;
   settleDp: number;
+  /** `collateral` given as holdings in several assets (then `collateral` is their value at the marks); else null. */
+  multi: MultiCollateral | null;
 }
 
 export interface Scenario {
@@ -471,14 +475,26 @@ function assembleSilo(
   const legs = all.filter(isPerp);
   // The perpetuals' decimals when there are any (their figures are computed at them); option figures follow.
   const { asset, dp } = settleOf(legs[0] ?? all[0]!);
+  // Holdings in several assets: an underlying a linear leg trades is priced by that leg's market (the first such leg).
+  let multi: MultiCollateral | null = null;
+  if (Array.isArray(collateralIn)) {
+    const markets = new Map<string, { inst: Instrument; mark: bigint }>();
+    for (const p of legs)
+      if (p.inst.kind === 'linear' && !markets.has(p.inst.baseAsset))
+        markets.set(p.inst.baseAsset, { inst: p.inst, mark: p.mark });
+    multi = parseHoldings(collateralIn, `${field}.collateral`, asset, dp, markets, ctx.haircuts);
+  }
   const collateral =
-    collateralIn === null
-      ? null
-      : parseDecimal(collateralIn, `${field}.collateral`, { dp, maxAbs: 10n ** 36n });
+    multi !== null
+      ? collateralAt(multi)
+      : collateralIn === null
+        ? null
+        : parseDecimal(collateralIn, `${field}.collateral`, { dp, maxAbs: 10n ** 36n });
   return {
     id,
     riskModel,
     collateral,
+    multi,
     legs,
     options: all.filter(isOption),
     all,
@@ -654,10 +670,10 @@ function parsePosition(
         side === 'long' ? RATE_ONE + conv.takerFeeRate : RATE_ONE - conv.takerFeeRate,
       )
     : extraMargin;
-  const multi = p.collateral === undefined ? null : parseMultiCollateral(p, field, inst, ctx.haircuts);
+  const multi = p.collateral === undefined ? null : parseMultiCollateral(p, field, inst, mark, ctx.haircuts);
   const own =
     multi !== null
-      ? collateralAt(multi, inst, mark)
+      ? collateralAt(multi)
       : (margin ?? initialMarginAtLeverage(entryNotional, leverage) + entryCloseFee);
   const targetLeverage =
     p.targetLeverage === undefined ? null : parseLeverage(p.targetLeverage, `${field}.targetLeverage`);
@@ -1326,6 +1342,14 @@ export interface SiloResult extends SiloStrategyFields {
   riskModel: SiloModelId;
   settleAsset: string;
   collateral: string;
+  /** Only with `collateral` as holdings: each holding's price, gross value and value after its haircut. */
+  collateralAssets?: {
+    asset: string;
+    amount: string;
+    price: string | null;
+    grossValue: string;
+    value: string;
+  }[];
   /** collateral + the legs' unrealized PnL at their marks (`standalone`/`netted`: options by their premium). */
   equity: string;
   /** Under the silo's model. */
@@ -1424,7 +1448,7 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
     const lp0 = liquidationPrice(isolated ? li : { ...li, collateral: crossM });
     // Collateral in the underlying is revalued at every candidate price (the search below); elsewhere it is fixed.
     const moving =
-      isolated && p.multi !== null && p.multi.base !== null
+      isolated && p.multi !== null && movesWith(p.multi, inst.symbol)
         ? movingLiquidation(inst, conv, pos, mark, p.multi)
         : null;
     const lp = moving === null ? lp0 : moving.adverse;
@@ -1466,7 +1490,7 @@ export function evaluateScenario(sc: Scenario): ScenarioResult {
       ),
     };
     if (p.multi !== null) {
-      out.collateralAssets = collateralRows(p.multi, inst, mark);
+      out.collateralAssets = collateralRows(p.multi);
       out.liquidationPriceOtherSide = moving === null ? null : price(moving.other, inst);
       out.liquidationPriceIfSettle = price(lp0, inst);
     }
@@ -1550,8 +1574,10 @@ function testAlong(
   opt: OptionTotals,
 ): (price: bigint) => boolean {
   const moved = s.legs.filter((p) => p.inst.symbol === symbol);
+  // Holdings this market prices are revalued at every candidate price; the rest of the collateral is held.
+  const moving = s.multi !== null && movesWith(s.multi, symbol) ? s.multi : null;
   // Option legs are held at their valuation: their premium is cash, their requirement standalone.
-  let heldEquity = s.collateral + opt.premium;
+  let heldEquity = (moving === null ? s.collateral : 0n) + opt.premium;
   let heldMaintenance = opt.maintenanceMargin;
   s.legs.forEach((p, i) => {
     if (p.inst.symbol === symbol) return;
@@ -1566,7 +1592,7 @@ function testAlong(
         )
       : null;
   return (price) => {
-    let equity = heldEquity;
+    let equity = heldEquity + (moving === null ? 0n : collateralAt(moving, symbol, price));
     let maintenance = heldMaintenance;
     const legs = moved.map((p) => {
       const r = positionRisk(p.inst, p.pos, price, p.conv);
@@ -1821,6 +1847,7 @@ function testAlongModel(
   s.all.forEach((x, i) => {
     if (!isOption(x) && x.inst.symbol === symbol) moved.push([i, x]);
   });
+  const moving = s.multi !== null && movesWith(s.multi, symbol) ? s.multi : null;
   return (price) => {
     const legs = held.legs.slice();
     const pnl = { ...heldPnl };
@@ -1830,7 +1857,8 @@ function testAlongModel(
       legs[i] = perpPortfolioLeg(p, price, f);
     }
     const r = strategyMargin(model.id, legs, model.params);
-    return s.collateral + pnl.shown < requirementOf(r, pnl, s.settleDp).maintenanceMargin;
+    const collateral = moving === null ? s.collateral : collateralAt(moving, symbol, price);
+    return collateral + pnl.shown < requirementOf(r, pnl, s.settleDp).maintenanceMargin;
   };
 }
 
@@ -1929,6 +1957,7 @@ function evaluateSilo(s0: ParsedSilo, netting: NettingParams, params: StrategyMa
     riskModel: s.riskModel,
     settleAsset: s.settleAsset,
     collateral: money(s.collateral),
+    ...(s.multi !== null ? { collateralAssets: collateralRows(s.multi) } : {}),
     equity: money(equity),
     initialMargin: money(req.initialMargin),
     maintenanceMargin: money(req.maintenanceMargin),

@@ -175,6 +175,56 @@ describe('calc with collateral in other assets', () => {
   );
 
   test(
+    'a silo funded in BTC: its BTCUSDT leg’s liquidation price (the others held) is above the one with the same value in USDT; ETH in the silo moves with its ETH leg only',
+    T,
+    () => {
+      const legs = [
+        { symbol: 'BTCUSDT', side: 'long', size: '1', entryPrice: '20000', leverage: '50' },
+        { symbol: 'ETHUSDT', side: 'short', size: '2', entryPrice: '1500', leverage: '50' },
+      ];
+      const silo = (collateral: unknown) =>
+        (
+          calc({
+            venue: 'ringfence',
+            silos: [{ id: 's', riskModel: 'standalone', collateral, legs }],
+          }) as unknown as {
+            silos: {
+              collateral: string;
+              liquidationPrices: Record<string, string | null>;
+              collateralAssets?: unknown[];
+            }[];
+          }
+        ).silos[0]!;
+      const inBtc = silo([{ asset: 'BTC', amount: '0.03' }]);
+      assert.equal(inBtc.collateral, '570'); // 0.03 × 20,000 × 0.95
+      const inUsdt = silo('570');
+      // ETH is the underlying of the silo's short ETH leg: priced by ETHUSDT, it moves when ETH moves, not BTC.
+      const withEth = silo([
+        { asset: 'USDT', amount: '285' },
+        { asset: 'ETH', amount: '0.2' },
+      ]);
+      assert.equal(withEth.collateral, '570'); // 285 + 0.2 × 1,500 × 0.95
+      assert.equal(inBtc.collateralAssets!.length, 1);
+      assert.ok(
+        Number(inBtc.liquidationPrices.BTCUSDT) > Number(inUsdt.liquidationPrices.BTCUSDT),
+        `${inBtc.liquidationPrices.BTCUSDT} vs ${inUsdt.liquidationPrices.BTCUSDT}`,
+      );
+      assert.equal(
+        inBtc.liquidationPrices.ETHUSDT,
+        inUsdt.liquidationPrices.ETHUSDT,
+        'BTC does not move with ETH',
+      );
+      assert.equal(
+        withEth.liquidationPrices.BTCUSDT,
+        inUsdt.liquidationPrices.BTCUSDT,
+        'ETH is held when BTC moves',
+      );
+      // Short ETH funded partly in ETH: the collateral gains as the short loses, so it liquidates later.
+      assert.ok(Number(withEth.liquidationPrices.ETHUSDT) > Number(inUsdt.liquidationPrices.ETHUSDT));
+    },
+  );
+
+  test(
     'collateral at fixed prices (USDT + ETH at 1,500) is the settle-asset answer; refusals name the field',
     T,
     () => {
