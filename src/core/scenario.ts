@@ -1314,15 +1314,19 @@ export interface PositionResult {
    * falling collateral value can liquidate too (null: none); and, for comparison, the liquidation price if the same
    * value at the mark were held in the settle asset instead (the wrong-way risk of collateral in the underlying).
    */
-  collateralAssets?: {
-    asset: string;
-    amount: string;
-    price: string | null;
-    grossValue: string;
-    value: string;
-  }[];
+  collateralAssets?: CollateralRow[];
   liquidationPriceOtherSide?: string | null;
   liquidationPriceIfSettle?: string | null;
+}
+
+/** One holding of a box funded in several assets: its price, gross value and value after its haircut (settle units). */
+export interface CollateralRow {
+  asset: string;
+  amount: string;
+  /** Null: the settle asset (face value). */
+  price: string | null;
+  grossValue: string;
+  value: string;
 }
 
 export interface BucketResult {
@@ -1343,13 +1347,7 @@ export interface SiloResult extends SiloStrategyFields {
   settleAsset: string;
   collateral: string;
   /** Only with `collateral` as holdings: each holding's price, gross value and value after its haircut. */
-  collateralAssets?: {
-    asset: string;
-    amount: string;
-    price: string | null;
-    grossValue: string;
-    value: string;
-  }[];
+  collateralAssets?: CollateralRow[];
   /** collateral + the legs' unrealized PnL at their marks (`standalone`/`netted`: options by their premium). */
   equity: string;
   /** Under the silo's model. */
