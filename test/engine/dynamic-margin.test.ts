@@ -25,7 +25,7 @@ import { stateHash } from '../../src/engine/hash.ts';
 import { instrumentOf } from '../../src/engine/market.ts';
 import { restoreEngine, snapshotEngine } from '../../src/engine/snapshot.ts';
 import type { Command, EngineEvent, MarketConfig } from '../../src/engine/types.ts';
-import { BTCUSDT, type Cmd, engineProblems } from './harness.ts';
+import { BTCUSDT, type Cmd, dynamicBtcusdt, engineProblems } from './harness.ts';
 
 const T = { timeout: 60_000 };
 const MIN = 60_000;
@@ -36,26 +36,12 @@ const wad = (v: string) => parseDecimal(v, 'v', { dp: 18 });
 const of = <K extends EngineEvent['type']>(events: EngineEvent[], type: K) =>
   events.filter((ev): ev is Extract<EngineEvent, { type: K }> => ev.type === type);
 
-const DYNAMIC: MarketConfig = {
-  ...BTCUSDT,
-  oracle: {
-    sources: [{ name: 'feed', weight: 1 }],
-    stalenessMs: 10 * MIN,
-    maxDeviation: '0.05',
-    minSources: 1,
-    maxJump: '0.2',
-    markMethod: 'index',
-  },
-  dynamicMargin: {
-    referenceVol: '0.3',
-    maxFactor: '2',
-    maxStep: '0.5',
-    reviewMs: HOUR,
-    noticeMs: HOUR,
-    sampleMs: MIN,
-    minSamples: 10,
-  },
-};
+const DYNAMIC: MarketConfig = dynamicBtcusdt({
+  reviewMs: HOUR,
+  noticeMs: HOUR,
+  sampleMs: MIN,
+  minSamples: 10,
+});
 
 describe('the EWMA and the factor (core)', () => {
   test('a steady 0.1% a minute is ≈ 72.5% a year; 30% reference → factor 2.4155 (grid up), clamped to 2; steps of 0.5', () => {

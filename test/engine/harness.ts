@@ -106,6 +106,30 @@ export function engineWithMarkets(...markets: MarketConfig[]): Engine {
   return e;
 }
 
+/**
+ * BTCUSDT priced by one oracle feed (mark = index, 10-minute staleness, 20% max jump) with volatility-adjusted margin
+ * (reference 30%, factor up to 2 in steps of 0.5) on the review, notice and sampling times given.
+ */
+export function dynamicBtcusdt(t: {
+  reviewMs: number;
+  noticeMs: number;
+  sampleMs: number;
+  minSamples: number;
+}): MarketConfig {
+  return {
+    ...BTCUSDT,
+    oracle: {
+      sources: [{ name: 'feed', weight: 1 }],
+      stalenessMs: 600_000,
+      maxDeviation: '0.05',
+      minSources: 1,
+      maxJump: '0.2',
+      markMethod: 'index',
+    },
+    dynamicMargin: { referenceVol: '0.3', maxFactor: '2', maxStep: '0.5', ...t },
+  };
+}
+
 /** A stream's log replays on a fresh engine to `e`'s state hash, and a snapshot of `e` restores to it. */
 export function assertReplays(log: readonly Command[], e: Engine): void {
   const replay = new Engine();

@@ -7,32 +7,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { MarketConfig } from '../../src/engine/types.ts';
-import { BTCUSDT, type Fields, Harness, type PositionJson } from './helpers.ts';
+import { dynamicBtcusdt } from '../engine/harness.ts';
+import { type Fields, Harness, type PositionJson } from './helpers.ts';
 
 const T = { timeout: 30_000 };
 const FIGURES = ['liquidationPrice', 'initialMargin', 'maintenanceMargin', 'marginRatio'] as const;
 const figures = (x: Record<string, unknown>) => Object.fromEntries(FIGURES.map((k) => [k, x[k]]));
 
-const MARKET: MarketConfig = {
-  ...BTCUSDT,
-  oracle: {
-    sources: [{ name: 'feed', weight: 1 }],
-    stalenessMs: 600_000,
-    maxDeviation: '0.05',
-    minSources: 1,
-    maxJump: '0.2',
-    markMethod: 'index',
-  },
-  dynamicMargin: {
-    referenceVol: '0.3',
-    maxFactor: '2',
-    maxStep: '0.5',
-    reviewMs: 60_000,
-    noticeMs: 60_000,
-    sampleMs: 1_000,
-    minSamples: 5,
-  },
-};
+const MARKET: MarketConfig = dynamicBtcusdt({
+  reviewMs: 60_000,
+  noticeMs: 60_000,
+  sampleMs: 1_000,
+  minSamples: 5,
+});
 
 interface DynamicView {
   factor: string;
