@@ -55,7 +55,7 @@ import { cancelResting, liquidationOrder } from './match.ts';
 import { deltaHedge } from './option-liquidation.ts';
 import { allows, validityAt } from './oracle.ts';
 import { coverFromProfits, crossPositions } from './realize.ts';
-import { ratioReached, rebalanceReceiver, topUpTrigger, unparkFor } from './rebalance.ts';
+import { ratioReached, rebalanceReceiver, topUpRatio, topUpTrigger, unparkFor } from './rebalance.ts';
 import {
   available,
   bucketAfterFunding,
@@ -340,7 +340,7 @@ function autoAddActive(p: Position): boolean {
  * equity left).
  */
 function autoAddReached(box: Position | Silo, equity: bigint, mm: bigint): boolean {
-  return box.autoAdd !== null && (equity <= 0n || mm * RATE_ONE >= box.autoAdd.trigger * equity);
+  return box.autoAdd !== null && ratioReached(box.autoAdd.trigger, equity, mm);
 }
 
 /** The cross counterpart of `touchIsolated`: the account's cross positions in `asset` (or a named silo's legs) go
@@ -1262,7 +1262,7 @@ function autoAdd(e: EngineState, p: Position, equity: bigint, mm: bigint): bigin
     return 0n;
   }
   const amount = minBig(want, available(p.account, w, m.asset));
-  const ratio = equity <= 0n ? RATE_ONE * 100n : ceilDiv(mm * RATE_ONE, equity);
+  const ratio = topUpRatio(equity, mm);
   if (amount <= 0n) {
     if (!p.marginCalled)
       e.events.push({ type: 'marginCall', account: p.account.id, symbol: m.symbol, marginRatio: ratio });
@@ -1308,7 +1308,7 @@ function siloAutoAdd(
   let worst = 0;
   for (let i = 1; i < ps.length; i++) if (st.risks[i]!.maintenance > st.risks[worst]!.maintenance) worst = i;
   const symbol = ps[worst]!.market.symbol;
-  const ratio = st.equity <= 0n ? RATE_ONE * 100n : ceilDiv(st.maintenance * RATE_ONE, st.equity);
+  const ratio = topUpRatio(st.equity, st.maintenance);
   const amount = minBig(want, available(a, w, silo.asset));
   if (amount <= 0n) {
     if (!silo.marginCalled)

@@ -52,8 +52,8 @@ export function ratioReached(trigger: bigint, equity: bigint, maintenance: bigin
   return equity <= 0n || maintenance * RATE_ONE >= trigger * equity;
 }
 
-/** maintenance / equity at RATE_DP, rounded up (100 when there is no equity). */
-function marginRatio(equity: bigint, maintenance: bigint): bigint {
+/** maintenance / equity at RATE_DP, rounded up (100 when there is no equity): the ratio top-up events report. */
+export function topUpRatio(equity: bigint, maintenance: bigint): bigint {
   return equity <= 0n ? RATE_ONE * 100n : ceilDiv(maintenance * RATE_ONE, equity);
 }
 
@@ -73,7 +73,7 @@ export function rebalanceReceiver(e: EngineState, silo: Silo, below: boolean): b
   // Enough to bring the ratio down to the target: equity ≥ maintenance / target.
   const want = ceilDiv(f.maintenanceMargin * RATE_ONE, r.target) - f.equity;
   const moved =
-    want > 0n ? pull(e, silo, r, limit(e, r, want), marginRatio(f.equity, f.maintenanceMargin), below) : 0n;
+    want > 0n ? pull(e, silo, r, limit(e, r, want), topUpRatio(f.equity, f.maintenanceMargin), below) : 0n;
   // Still short of the target (the givers had no more, or a limit stopped it): one move per look — it waits, parked,
   // for a giver's change or for maintenance.
   silo.rebalanceParked = moved < want;
