@@ -57,6 +57,7 @@ export const ROUTES = {
   insuranceHistory: { method: 'GET', path: '/api/v1/insurance/:asset/history', signed: false },
   candles: { method: 'GET', path: '/api/v1/candles/:symbol', signed: false },
   netting: { method: 'GET', path: '/api/v1/netting', signed: false },
+  collateralAssets: { method: 'GET', path: '/api/v1/collateral-assets', signed: false },
   strategyMargin: { method: 'GET', path: '/api/v1/strategy-margin', signed: false },
   optionChain: { method: 'GET', path: '/api/v1/option-chain/:underlying', signed: false },
   calc: { method: 'POST', path: '/api/v1/calc', signed: false },
@@ -101,6 +102,7 @@ export const ROUTES = {
   fundInsurance: { method: 'POST', path: '/api/v1/admin/insurance', signed: true },
   deposit: { method: 'POST', path: '/api/v1/admin/deposit', signed: true },
   oracleQuote: { method: 'POST', path: '/api/v1/admin/oracle', signed: true },
+  setCollateralAsset: { method: 'POST', path: '/api/v1/admin/collateral-assets', signed: true },
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;
@@ -337,6 +339,10 @@ export class RingfenceClient {
   netting(o?: RequestOptions): Promise<T.Netting> {
     return this.request('netting', {}, o);
   }
+  /** The assets named silos may hold besides their settle asset, with their index and haircut bands. */
+  collateralAssets(o?: RequestOptions): Promise<T.CollateralAsset[]> {
+    return this.request('collateralAssets', {}, o);
+  }
   strategyMargin(o?: RequestOptions): Promise<T.StrategyMargin> {
     return this.request('strategyMargin', {}, o);
   }
@@ -497,6 +503,13 @@ export class RingfenceClient {
   /** One source's oracle quote: index, then mark (it moves the service's clock like a tick). */
   oracleQuote(body: T.OracleQuoteBody, o?: RequestOptions): Promise<T.PriceUpdate> {
     return this.request('oracleQuote', { body }, o);
+  }
+  /** Accepts an asset as collateral in named silos of a settle asset (sent again: new terms, holders re-checked). */
+  setCollateralAsset(
+    body: T.CollateralAssetBody,
+    o?: RequestOptions,
+  ): Promise<{ seq: number; collateralAssets: T.CollateralAsset[] }> {
+    return this.request('setCollateralAsset', { body }, o);
   }
 }
 

@@ -66,6 +66,8 @@ export type InsurancePoint = Static<typeof Series.InsurancePointSchema>;
 /** ccxt's OHLCV row: [timeMs, open, high, low, close, volume]. */
 export type Candle = Static<typeof Series.CandleRowSchema>;
 export type Netting = Static<typeof S.NettingViewSchema>;
+export type CollateralAsset = Static<typeof S.CollateralAssetViewSchema>;
+export type CollateralAssetBody = Static<typeof S.CollateralAssetBody>;
 export type StrategyMargin = Static<typeof S.StrategyMarginViewSchema>;
 export type OptionChain = Static<typeof O.OptionChainViewSchema>;
 /**

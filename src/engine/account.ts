@@ -69,6 +69,12 @@ export class Silo {
    * At maintenance the agent tries again whatever this says.
    */
   rebalanceParked = false;
+  /**
+   * Collateral in other assets (setCollateralAsset), by asset in the order first held: ledger accounts owned by the
+   * silo (so a move of one re-checks it), counted at their haircut value beside the bucket (engine collateral.ts).
+   * An emptied holding stays open (at zero) until the silo closes, so labels and the snapshot order stay stable.
+   */
+  readonly holdings = new Map<string, LedgerAccount>();
   constructor(
     readonly id: string,
     readonly account: Account,

@@ -22,6 +22,7 @@ import type { MarginConventions } from '../core/margin.ts';
 import { buildConventions, PRESETS } from '../core/presets.ts';
 import type { Account, Position } from './account.ts';
 import * as account from './commands/account.ts';
+import { setCollateralAsset } from './commands/collateral.ts';
 import * as combo from './commands/combo.ts';
 import * as markets from './commands/markets.ts';
 import * as options from './commands/options.ts';
@@ -170,6 +171,8 @@ function handle(e: EngineState, cmd: Command): number | undefined {
       return markets.setNetting(e, cmd);
     case 'setStrategyMargin':
       return markets.setStrategyMargin(e, cmd);
+    case 'setCollateralAsset':
+      return setCollateralAsset(e, cmd);
     // Options (commands/options.ts)
     case 'createOptionChain':
       return options.createOptionChain(e, cmd);

@@ -26,6 +26,12 @@ export function stateHash(e: EngineState): string {
   // The option strategy models' parameters, only once setStrategyMargin set them (older hashes unchanged).
   if (e.strategyMargin !== DEFAULT_STRATEGY_MARGIN)
     put('strategyMargin', JSON.stringify(strategyMarginParamsToJson(e.strategyMargin)));
+  // Accepted collateral assets, only when there are any (older hashes unchanged); holdings are ledger accounts.
+  for (const key of [...e.collateralAssets.keys()].sort()) {
+    const c = e.collateralAssets.get(key)!;
+    const bands = c.bands.map((b) => `${b.upTo ?? '-'}:${b.ratio}`).join(',');
+    put('collateral', key, c.dp, c.priceMarket, bands, c.penalty, c.enabled);
+  }
   // Options' vol feeds, only when there are any (the hash of every state without options is unchanged).
   for (const key of [...e.optionFeeds.keys()].sort()) {
     const f = e.optionFeeds.get(key)!;

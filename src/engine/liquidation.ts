@@ -48,6 +48,7 @@ import {
 } from '../core/margin.ts';
 import { LEVERAGE_ONE, RATE_ONE } from '../core/rates.ts';
 import { Account, BACKSTOP_ACCOUNT, DEFAULT_CLOSE_ORDER, Position, Silo, Wallet } from './account.ts';
+import { convertHoldings, holdingsValue } from './collateral.ts';
 import { filingInstrument } from './dynamic-margin.ts';
 import { emitPosition } from './events.ts';
 import { MAX_PRICE_TICKS, type Market } from './market.ts';
@@ -175,7 +176,10 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
     swapped.push([m, m.inst]);
     m.inst = f;
   }
-  if (swapped === null) return fileCrossKeys(e, a, asset, ps, silo);
+  if (swapped === null) {
+    fileCrossKeys(e, a, asset, ps, silo);
+    return;
+  }
   try {
     fileCrossKeys(e, a, asset, ps, silo);
   } finally {
@@ -480,6 +484,7 @@ function crossState(
   screen = false,
 ): { equity: bigint; maintenance: bigint; risks: CrossRisk[] } {
   let equity = silo !== null ? silo.bucket.balance : (a.wallets.get(asset)?.main.balance ?? 0n);
+  if (silo !== null && silo.holdings.size > 0) equity += holdingsValue(e, silo, false);
   let maintenance = 0n;
   const risks = ps.map((p) => {
     const price = valuationPrice(p);
@@ -780,6 +785,15 @@ function checkCross(
   if (st.equity >= st.maintenance || ps.every(cooling)) {
     fileCross(e, a, asset, silo); // (all waiting out a cooldown: a later command looks again)
     return [];
+  }
+  // Below maintenance with holdings in other assets: every holding is sold to the fund first (collateral.ts), and
+  // the legs close only if the silo is still below maintenance in its settle asset.
+  if (silo !== null && silo.holdings.size > 0 && convertHoldings(e, silo, 'all', 'liquidation') > 0n) {
+    st = crossState(e, a, asset, ps, silo);
+    if (st.equity >= st.maintenance) {
+      fileCross(e, a, asset, silo);
+      return [];
+    }
   }
   const touched = new Set<Market>();
   for (const p of ps) settleFundingFor(e, p);

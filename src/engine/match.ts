@@ -17,6 +17,7 @@ import {
   unindexClientOrder,
 } from './account.ts';
 import type { BookSide } from './book.ts';
+import { holdingsValue } from './collateral.ts';
 import { emitPosition } from './events.ts';
 import { MAX_PRICE_TICKS, type Market } from './market.ts';
 import { allows, validityAt } from './oracle.ts';
@@ -189,7 +190,9 @@ export function planSide(
   let feeCap: bigint | null = null;
   const voluntary = !o.liquidation && o.account.id !== BACKSTOP_ACCOUNT;
   if (closeLots > 0 && voluntary) {
-    feeCap = closeRoom(o.account, p, closeLots, price);
+    const silo = p.silo;
+    const held = silo !== null && silo.holdings.size > 0 ? holdingsValue(e, silo, false) : 0n;
+    feeCap = closeRoom(o.account, p, closeLots, price, held);
     if (feeCap < 0n) return null;
   }
   // Pro rata to the lots it opens, rounded down (a fill draws no more than its share; the last one takes the rest).

@@ -10,8 +10,10 @@
  * `oracleQuote` — at the scheduled time, never on an order or a margin command, so those stay atomic: validated
  * fully, then applied. A venue's feeder sends ticks (the service sends one a second).
  */
+
 import { InputError, parseDecimal } from '../core/fixed.ts';
 import { notional, unrealizedPnl } from '../core/margin.ts';
+import { touchHolders } from './collateral.ts';
 import { observeIndex, runDynamicMargin } from './dynamic-margin.ts';
 import { emitPosition } from './events.ts';
 import type { Market } from './market.ts';
@@ -57,6 +59,8 @@ export function oracleQuote(
   runScheduled(e, cmd.time);
   accrueTwap(m, cmd.time);
   o.quote(cmd.source, price, cmd.time);
+  // Silos holding an asset this index prices (collateral.ts) are re-checked with it.
+  touchHolders(e, m);
   if (m.dynamicMargin && o.index !== null && o.validity !== 'insufficientSources')
     observeIndex(m, o.index, cmd.time);
   e.events.push({

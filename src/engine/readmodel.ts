@@ -16,6 +16,7 @@ import {
 import { LEVERAGE_DP, RATE_DP } from '../core/rates.ts';
 import type { RecognisedStrategy, StrategyType, WorstCase } from '../core/strategy/types.ts';
 import { BACKSTOP_ACCOUNT, DEFAULT_CLOSE_ORDER, type Position, type Silo } from './account.ts';
+import { type HoldingView, holdingsValue, holdingViews } from './collateral.ts';
 import { MAX_PRICE_TICKS, type Market } from './market.ts';
 import { type OracleConfig, type Validity, validityAt } from './oracle.ts';
 import { maxRemovable } from './pretrade.ts';
@@ -152,7 +153,9 @@ export function positionLiquidationPrice(e: EngineState, p: Position): bigint | 
     for (const q of siloLegs(p.silo)) if (q.market.option !== null) return null;
     return nettedLiquidationPrice(e, p.silo, p);
   }
-  if (p.silo?.riskModel === 'netted') return nettedLiquidationPrice(e, p.silo, p);
+  // A silo holding other assets is searched too: a holding its own market prices moves with the candidate price.
+  if (p.silo?.riskModel === 'netted' || (p.silo !== null && p.silo.holdings.size > 0))
+    return nettedLiquidationPrice(e, p.silo, p);
   if (p.mode === 'isolated')
     return liquidationPrice({
       inst: p.market.inst,
@@ -176,6 +179,8 @@ export function positionLiquidationPrice(e: EngineState, p: Position): bigint | 
  */
 function nettedFails(e: EngineState, silo: Silo, p: Position, price: bigint): boolean {
   let equity = silo.bucket.balance;
+  if (silo.holdings.size > 0)
+    equity += holdingsValue(e, silo, false, null, { symbol: p.market.symbol, price });
   const legs = siloLegs(silo);
   const figures = legs.map((q) => {
     const at = q === p ? price : valuationPrice(q);
@@ -337,6 +342,8 @@ export interface SiloView {
   worst: WorstCase | null;
   /** A named silo under its owner's rebalancing settings (its role, and whether it waits parked); null otherwise. */
   rebalancing: { giver: boolean; receiver: boolean; parked: boolean } | null;
+  /** A named silo's holdings in other assets (collateral.ts), counted in `equity` at `value`; empty otherwise. */
+  holdings: HoldingView[];
 }
 
 /** A recognised strategy in a silo read: its legs by symbol and size (units of underlying, WAD), money in settle units. */
@@ -405,6 +412,7 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       ...prices(e, legs),
       ...strategyPart(e, null, null),
       rebalancing: null,
+      holdings: [],
     });
   }
   const isolated = [...a.positions.values()]
@@ -431,6 +439,7 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       ...prices(e, [p]),
       ...strategyPart(e, null, null),
       rebalancing: null,
+      holdings: [],
     });
   }
   for (const silo of a.silos.values()) {
@@ -453,6 +462,7 @@ export function silosOf(e: EngineState, accountId: string): SiloView[] {
       ...prices(e, f.legs),
       ...strategyPart(e, silo, f),
       rebalancing: rebalancingRole(silo),
+      holdings: holdingViews(e, silo),
     });
   }
   return out;

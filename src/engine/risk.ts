@@ -153,14 +153,22 @@ export function available(account: Account, wallet: Wallet, asset: string): bigi
  * positions with negative equity for the fund to carry. Funding owed to the account is not counted until it lands.
  * A solvent cross account can therefore always close at the mark, even when its cash alone would not pay the loss.
  */
-export function closeRoom(account: Account, p: Position, closeLots: number, price: bigint): bigint {
+export function closeRoom(
+  account: Account,
+  p: Position,
+  closeLots: number,
+  price: bigint,
+  /** A silo's holdings in other assets at their haircut value (collateral.ts): they convert to pay a loss. */
+  held = 0n,
+): bigint {
   const m = p.market;
   const side = p.sign > 0 ? 'long' : 'short';
   const size = m.size(closeLots);
   const pnl = unrealizedPnl(m.inst, { side, size, entryPrice: p.entryPrice }, price);
   if (p.mode === 'isolated') return (bucketAfterFunding(p) * BigInt(closeLots)) / BigInt(p.lots) + pnl;
   // A named silo's leg: the same rule over the silo's legs and bucket.
-  const main = p.silo !== null ? p.silo.bucket.balance : (account.wallets.get(m.asset)?.main.balance ?? 0n);
+  const main =
+    p.silo !== null ? p.silo.bucket.balance + held : (account.wallets.get(m.asset)?.main.balance ?? 0n);
   const owed = pendingFunding(p);
   let pool = main - maxBig(owed, 0n) + pnl;
   let equity = main;

@@ -9,6 +9,7 @@
 import { maxBig, minBig } from '../core/fixed.ts';
 import { unrealizedPnl } from '../core/margin.ts';
 import type { Order, Position, Wallet } from './account.ts';
+import { coverSettle } from './collateral.ts';
 import type { LedgerAccount } from './ledger.ts';
 import type { Market } from './market.ts';
 import { coverFromProfits } from './realize.ts';
@@ -100,6 +101,7 @@ export function settleFundingFor(e: EngineState, p: Position): void {
   const holder = holderOf(p);
   let shortfall = 0n;
   if (owed > 0n) {
+    coverSettle(e, holder, owed);
     const paid = owed < holder.balance ? owed : holder.balance > 0n ? holder.balance : 0n;
     e.ledger.transfer(holder, m.fundingPool, paid, 'funding');
     shortfall = owed - paid;
@@ -250,6 +252,7 @@ export function settlePnl(
     return;
   }
   const loss = -pnl;
+  coverSettle(e, holder, loss); // a silo's holdings in other assets pay what its bucket cannot (collateral.ts)
   // A holder below zero covers nothing: only the insurance fund may be, after recorded draws (the backstop's
   // wallet is the fund's own account).
   const covered = minBig(loss, maxBig(holder.balance, 0n));
@@ -282,6 +285,7 @@ function payFee(
   rebateTo: LedgerAccount,
 ): bigint {
   if (fee > 0n) {
+    coverSettle(e, holder, fee);
     const paid = minBig(fee, maxBig(holder.balance, 0n));
     e.ledger.transfer(holder, m.fees, paid, 'fee');
     return paid;

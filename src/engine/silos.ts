@@ -5,15 +5,17 @@
  * (`maxLoss`, `strategy`, `scenario`) are core strategyMargin over the legs themselves (strategy-silos.ts). Pure
  * reads of state: the engine decides and mutates.
  *
- * Money (as for the cross bucket): equity = bucket + uPnL − funding owed; what a silo can commit or give back is
- * bucket + min(uPnL − funding owed, 0) − initial margin (under its model) − its open orders' requirement, so an
- * unrealized profit backs the legs but never leaves the silo until it is realized.
+ * Money (as for the cross bucket): equity = bucket + holdings + uPnL − funding owed; what a silo can commit or give
+ * back is bucket + holdings + min(uPnL − funding owed, 0) − initial margin (under its model) − its open orders'
+ * requirement, so an unrealized profit backs the legs but never leaves the silo until it is realized. Holdings in
+ * other assets count at their haircut value (collateral.ts); for new risk only while their price is fresh.
  */
 import { maxBig, minBig } from '../core/fixed.ts';
 import { initialMarginAtLeverage, notional, unrealizedPnl } from '../core/margin.ts';
 import { type NettingParams, nettedRequirement, type SiloLeg } from '../core/silo.ts';
 import type { StrategyMarginResult } from '../core/strategy/types.ts';
 import type { Position, PositionView, Silo } from './account.ts';
+import { holdingsValue } from './collateral.ts';
 import {
   legMaintenance,
   openingInitialMargin,
@@ -115,7 +117,10 @@ export function siloFiguresOver<L extends PositionView>(
   const legs = views.filter((p) => p.sign !== 0);
   const strategy = isStrategyModel(silo.riskModel);
   const figures: LegFigures[] = [];
-  let equity = silo.bucket.balance + bucketDelta;
+  // Holdings in other assets (collateral.ts): at their haircut value in equity; for new risk only while priced.
+  const held = silo.holdings.size > 0 ? holdingsValue(e, silo, false) : 0n;
+  const heldForRisk = silo.holdings.size > 0 ? holdingsValue(e, silo, true) : 0n;
+  let equity = silo.bucket.balance + bucketDelta + held;
   let pnlForAvailable = 0n;
   const ims: NettedLeg[] = [];
   const mms: NettedLeg[] = [];
@@ -156,6 +161,7 @@ export function siloFiguresOver<L extends PositionView>(
   out.available =
     silo.bucket.balance +
     bucketDelta +
+    heldForRisk +
     minBig(pnlForAvailable, 0n) -
     out.initialMargin -
     silo.orderRequirement;

@@ -23,14 +23,17 @@
  *                  positions: [[symbol, bucket, …POSITION_FIELDS, silo?], …], orders: [[…ORDER_FIELDS, silo?], …],
  *                  silos?: [[id, asset, riskModel, bucket, orderRequirement, autoAdd?, marginCalled?, closeOrder?],
  *                           …] }, …],
- *     netting?, strategyMargin? }
+ *     netting?, strategyMargin?, optionFeeds?, collateralAssets?: [[asset, settle, dp, priceMarket, bands, penalty,
+ *     enabled], …] }
  *
  * Named silos (added within version 1, every new field optional so older snapshots read as before): an account's
  * silos in creation order (their buckets are ledger accounts owned by ['silo', account, id]); a silo's leg is a
  * position row ending in its silo id, with bucket −1 (a leg has no bucket of its own), keyed `${silo}/${symbol}` in
  * its account; an order of a leg ends in the silo id; a market's positions list names a leg as [account, silo];
  * `netting` is stored only once setNetting changed it; `strategyMargin` (the option strategy models' parameters, in
- * core's JSON form of decimal strings, parsed back strictly) only once setStrategyMargin did.
+ * core's JSON form of decimal strings, parsed back strictly) only once setStrategyMargin did. Multi-asset collateral
+ * (collateral.ts): a silo row ends in its holdings [[asset, ledger account], …] when it has any (the optional fields
+ * before them then written out), and `collateralAssets` lists the accepted assets; their holders are rebuilt.
  *
  * Trigger orders (stop-loss / take-profit, also within version 1): an order row ends in [kind, triggerTicks,
  * orderType, triggered] after its silo id (null for a default position's). An untriggered one is in no book: the
@@ -67,6 +70,7 @@ import {
   untriggered,
   Wallet,
 } from './account.ts';
+import { collateralKey, noteHolding } from './collateral.ts';
 import { type DynamicMargin, restoreFactor } from './dynamic-margin.ts';
 import type { FundingStateData } from './funding.ts';
 import { LedgerAccount, type LedgerKind } from './ledger.ts';
@@ -99,6 +103,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'conventions',
       'netting',
       'strategyMargin',
+      'collateralAssets',
       'optionFeeds',
       'ledger',
       'markets',
@@ -249,6 +254,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'closeOrder',
       // Stored in the account's rebalancing row (`parked`), not the silo row.
       'rebalanceParked',
+      'holdings',
     ],
     derived: ['account', 'positions'],
     transient: [],
@@ -375,6 +381,19 @@ type SiloRow = [
   marginCalled?: boolean,
   /** Only when not the default (absent in snapshots from before silos could choose it). */
   closeOrder?: Silo['closeOrder'],
+  /** Holdings in other assets (collateral.ts), in the order first held: only when the silo has any. */
+  holdings?: [asset: string, account: number][],
+];
+
+/** An accepted collateral asset (setCollateralAsset): bands as [upTo | null, ratio]. */
+type CollateralRow = [
+  asset: string,
+  settle: string,
+  dp: number,
+  priceMarket: string,
+  bands: [upTo: bigint | null, ratio: bigint][],
+  penalty: bigint,
+  enabled: boolean,
 ];
 
 interface MarketSnap {
@@ -447,6 +466,8 @@ interface SnapshotV1 {
   strategyMargin?: Record<string, unknown>;
   /** Options' vol feeds in creation order, only when there are any. */
   optionFeeds?: VolFeedSnap[];
+  /** Accepted collateral assets in the order first set, only when there are any. */
+  collateralAssets?: CollateralRow[];
 }
 
 interface VolFeedSnap {
@@ -612,9 +633,12 @@ function snapshotObject(e: EngineState): SnapshotV1 {
         silo.orderRequirement,
       ];
       const closeOrder = silo.closeOrder !== DEFAULT_CLOSE_ORDER;
-      if (silo.autoAdd !== null || silo.marginCalled || closeOrder)
+      const held = silo.holdings.size > 0;
+      if (silo.autoAdd !== null || silo.marginCalled || closeOrder || held)
         row.push(silo.autoAdd ? [silo.autoAdd.policy, silo.autoAdd.trigger] : null, silo.marginCalled);
-      if (closeOrder) row.push(silo.closeOrder);
+      if (closeOrder || held) row.push(silo.closeOrder);
+      if (held)
+        row.push([...silo.holdings].map(([asset, h]) => [asset, ref(h, `${a.id} silo ${id} ${asset}`)]));
       silos.push(row);
     }
     const rebalancing: RebalancingRow[] = [];
@@ -662,6 +686,21 @@ function snapshotObject(e: EngineState): SnapshotV1 {
     markets,
     accounts,
     ...(e.netting !== DEFAULT_NETTING ? { netting: e.netting } : {}),
+    ...(e.collateralAssets.size > 0
+      ? {
+          collateralAssets: [...e.collateralAssets.values()].map(
+            (c): CollateralRow => [
+              c.asset,
+              c.settle,
+              c.dp,
+              c.priceMarket,
+              c.bands.map((b) => [b.upTo, b.ratio]),
+              c.penalty,
+              c.enabled,
+            ],
+          ),
+        }
+      : {}),
     ...(e.strategyMargin !== DEFAULT_STRATEGY_MARGIN
       ? { strategyMargin: strategyMarginParamsToJson(e.strategyMargin) }
       : {}),
@@ -820,7 +859,7 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
       w.crossOrderRequirement = big(req, `${a.id} crossOrderRequirement`);
       a.wallets.set(asset, w);
     }
-    for (const [id, asset, riskModel, bucket, req, autoAdd, called, closeOrder] of as.silos ?? []) {
+    for (const [id, asset, riskModel, bucket, req, autoAdd, called, closeOrder, held] of as.silos ?? []) {
       if (a.silos.has(id)) throw new SnapshotError(`${a.id}: silo ${id} twice`);
       if (!SILO_RISK_MODELS.includes(riskModel))
         throw new SnapshotError(`${a.id}: silo ${id} has an unknown riskModel ${JSON.stringify(riskModel)}`);
@@ -833,6 +872,8 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
       if (autoAdd)
         silo.autoAdd = { policy: autoAdd[0], trigger: big(autoAdd[1], `${a.id} silo ${id} autoAdd`) };
       if (called !== undefined) silo.marginCalled = bool(called, `${a.id} silo ${id} marginCalled`);
+      for (const [heldAsset, account] of held ?? [])
+        silo.holdings.set(heldAsset, at(account, `${a.id} silo ${id} ${heldAsset}`));
       a.silos.set(id, silo);
     }
     for (const row of as.rebalancing ?? []) restoreRebalancing(a, row);
@@ -948,6 +989,7 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
       l.owner = p;
     }
   }
+  restoreCollateral(e, s.collateralAssets ?? []);
   if (e.ledger.accounts().length !== ledger.length)
     throw new SnapshotError(
       `restoring opened ${e.ledger.accounts().length - ledger.length} ledger accounts the snapshot does not have`,
@@ -1080,4 +1122,33 @@ function restoreDynamicMargin(m: Market, row: DynamicMarginRow): void {
       ? null
       : { factor: big(pending[0], `${where} pending`), effectiveAt: int(pending[1], `${where} effectiveAt`) },
   );
+}
+
+/** The accepted collateral assets, then their holders (a cache) from the silos' holdings. */
+function restoreCollateral(e: EngineState, rows: readonly CollateralRow[]): void {
+  for (const [asset, settle, dp, priceMarket, bands, penalty, enabled] of rows) {
+    if (!e.assets.has(asset) || !e.assets.has(settle))
+      throw new SnapshotError(`collateral ${asset} in ${settle}: unknown asset`);
+    if (!e.markets.has(priceMarket))
+      throw new SnapshotError(`collateral ${asset}: unknown market ${priceMarket}`);
+    e.collateralAssets.set(collateralKey(asset, settle), {
+      asset,
+      settle,
+      dp: int(dp, `collateral ${asset} dp`),
+      priceMarket,
+      bands: bands.map(([upTo, ratio]) => ({ upTo, ratio: big(ratio, `collateral ${asset} ratio`) })),
+      penalty: big(penalty, `collateral ${asset} penalty`),
+      enabled: bool(enabled, `collateral ${asset} enabled`),
+      holders: new Set(),
+    });
+  }
+  for (const a of e.accounts.values())
+    for (const silo of a.silos.values())
+      for (const [asset, h] of silo.holdings) {
+        if (h.owner !== silo) throw new SnapshotError(`${h.label}: not owned by its silo`);
+        const c = e.collateralAssets.get(collateralKey(asset, silo.asset));
+        if (c === undefined)
+          throw new SnapshotError(`${h.label}: ${asset} is not collateral in ${silo.asset}`);
+        noteHolding(c, silo);
+      }
 }

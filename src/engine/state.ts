@@ -12,6 +12,7 @@ import type { MarginConventions } from '../core/margin.ts';
 import { DEFAULT_NETTING, type NettingParams } from '../core/silo.ts';
 import { DEFAULT_STRATEGY_MARGIN, type StrategyMarginParams } from '../core/strategy/index.ts';
 import type { Account, Position, Silo, Wallet } from './account.ts';
+import type { CollateralAsset } from './collateral.ts';
 import { Ledger } from './ledger.ts';
 import type { Market } from './market.ts';
 import type { VolFeed } from './option-terms.ts';
@@ -29,6 +30,8 @@ export class EngineState {
   netting: NettingParams = DEFAULT_NETTING;
   /** The option strategy models' parameters (setStrategyMargin; strategy-silos.ts). */
   strategyMargin: StrategyMarginParams = DEFAULT_STRATEGY_MARGIN;
+  /** Assets that may back named silos in a settle asset (setCollateralAsset; collateral.ts), keyed `asset:settle`. */
+  readonly collateralAssets = new Map<string, CollateralAsset>();
   /** Options: the vol feed of each underlying and expiry (options.ts), in creation order. */
   readonly optionFeeds = new Map<string, VolFeed>();
   /** Commands applied; the time of the last one; the next order id (order ids are assigned in command order). */

@@ -304,7 +304,8 @@ export type Command =
   /**
    * Moves collateral between the free balance ('free') and a named silo, or between two silos of the owner in the
    * same asset. Out of a silo at most its max removable (equity − initial margin, as removeMargin), out of the free
-   * balance at most what is available.
+   * balance at most what is available. `asset` other than the silo's settle asset: a holding of a collateral asset
+   * (setCollateralAsset) moves in or out; out only as far as the silo's available stays ≥ 0 without it.
    */
   | (Base & {
       type: 'transferCollateral';
@@ -334,6 +335,26 @@ export type Command =
       buffer?: string;
       maxPerMove?: string;
       maxPerDay?: string;
+    })
+  /**
+   * Admin: `asset` may back named silos that settle in `settle` (engine collateral.ts, docs/multi-asset-collateral.md).
+   * A holding counts at the index of `priceMarket` (a linear market with an oracle, settled in `settle`, whose base
+   * is `asset`) × the collateral ratio of its value band (`haircuts`, as calc's: [{upTo, ratio}], default the
+   * venues' flat ratio for the asset); when the silo's settle balance cannot pay a loss, fee or funding the holding is
+   * converted at the index × (1 − `conversionPenalty`) against the insurance fund — the penalty at most the first
+   * band's haircut, so a conversion never yields less than the holding counted for. `dp`: the asset's decimals
+   * (fixed once known). Sent again it replaces the settings and re-checks every holder; `enabled: false` takes no
+   * new holdings (those held keep counting).
+   */
+  | (Base & {
+      type: 'setCollateralAsset';
+      asset: string;
+      settle: string;
+      dp?: number;
+      priceMarket: string;
+      haircuts?: { upTo: string | null; ratio: string }[];
+      conversionPenalty?: string;
+      enabled?: boolean;
     })
   /** Admin: the netted risk model's parameters (absent fields keep their value); re-files every netted silo. */
   | (Base & {
@@ -476,7 +497,9 @@ export type TransferReason =
   /** transferCollateral, and closeSilo handing a silo's collateral back to the free balance. */
   | 'collateralTransfer'
   /** The rebalancing agent moving collateral between two of an account's opted-in silos (setRebalancing). */
-  | 'rebalance';
+  | 'rebalance'
+  /** A silo's holding in another asset converted to its settle asset against the insurance fund (collateral.ts). */
+  | 'collateralConversion';
 
 export type EngineEvent =
   | { type: 'marketCreated'; symbol: string }
@@ -717,6 +740,34 @@ export type EngineEvent =
       trigger: bigint;
       giverFloor: bigint;
       reason: 'trigger' | 'maintenance';
+    }
+  /** setCollateralAsset's settings as they now stand (ratios and the penalty at RATE_DP, band bounds at settle units). */
+  | {
+      type: 'collateralAssetSet';
+      asset: string;
+      settle: string;
+      dp: number;
+      priceMarket: string;
+      haircuts: { upTo: bigint | null; ratio: bigint }[];
+      conversionPenalty: bigint;
+      enabled: boolean;
+    }
+  /**
+   * `amount` of a silo's holding in `asset` sold to the insurance fund for `proceeds` of its settle asset at `price`
+   * (the index, settle per unit at the price market's decimals) less the conversion penalty: `reason` `shortfall`
+   * (a loss, fee or funding its settle balance could not pay) or `liquidation` (the silo fell below maintenance:
+   * everything is converted before any leg is closed).
+   */
+  | {
+      type: 'collateralConverted';
+      account: string;
+      silo: string;
+      asset: string;
+      settle: string;
+      amount: bigint;
+      proceeds: bigint;
+      price: bigint;
+      reason: 'shortfall' | 'liquidation';
     }
   /** A combo filled in full (after its legs' own orderAccepted, trade and position events). */
   | {

@@ -457,6 +457,26 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
         trigger: fmtRate(ev.trigger),
         giverFloor: asset(ev.asset, ev.giverFloor),
       };
+    case 'collateralAssetSet':
+      return {
+        ...ev,
+        // The open last band has no `upTo`.
+        haircuts: ev.haircuts.map((b): Record<string, string> => {
+          const ratio = fmtRate(b.ratio);
+          return b.upTo === null ? { ratio } : { upTo: asset(ev.settle, b.upTo), ratio };
+        }),
+        conversionPenalty: fmtRate(ev.conversionPenalty),
+      };
+    case 'collateralConverted': {
+      const priceMarket = e.collateralAssets.get(`${ev.asset}:${ev.settle}`)?.priceMarket;
+      const pm = priceMarket === undefined ? undefined : e.markets.get(priceMarket);
+      return {
+        ...ev,
+        amount: asset(ev.asset, ev.amount),
+        proceeds: asset(ev.settle, ev.proceeds),
+        price: pm === undefined ? String(ev.price) : fmtPrice(pm, ev.price),
+      };
+    }
     case 'comboFilled':
       return {
         ...ev,

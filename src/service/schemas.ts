@@ -890,6 +890,13 @@ export const SiloViewSchema = Type.Object({
   rebalancing: Nullable(
     Type.Object({ giver: Type.Boolean(), receiver: Type.Boolean(), parked: Type.Boolean() }),
   ),
+  /**
+   * A named silo's collateral in other assets: amount, the index that prices it (`priceMarket`, `price`; null: none
+   * yet), its value in the silo's asset before (`grossValue`) and after the haircut (`value`, what `equity` counts).
+   */
+  holdings: Type.Array(
+    Type.Object({ asset: Str, amount: Str, priceMarket: NStr, price: NStr, grossValue: Str, value: Str }),
+  ),
 });
 
 /** A collateral move (ccxt's TransferEntry fields) and the named silos it touched, as they stand after it. */
@@ -913,6 +920,38 @@ export const StrategyMarginViewSchema = Type.Object({
     Type.String(),
     Type.Record(Type.String(), Type.Union([Str, Type.Number(), Type.Array(Str)])),
   ),
+});
+
+/** setCollateralAsset (engine collateral.ts): an asset named silos settling in `settle` may hold. */
+export const CollateralAssetBody = Type.Object(
+  {
+    asset: Asset,
+    settle: Asset,
+    dp: Type.Optional(Type.Integer({ minimum: 0, maximum: 18 })),
+    priceMarket: Type.String({ minLength: 1, maxLength: 64 }),
+    haircuts: Type.Optional(
+      Type.Array(Type.Object({ upTo: Type.Union([Decimal, Type.Null()]), ratio: Decimal }, strict), {
+        minItems: 1,
+        maxItems: 32,
+      }),
+    ),
+    conversionPenalty: Type.Optional(Decimal),
+    enabled: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+
+/** An accepted collateral asset and its index now (`price` null: none yet). */
+export const CollateralAssetViewSchema = Type.Object({
+  asset: Str,
+  settle: Str,
+  dp: Type.Integer(),
+  priceMarket: Str,
+  price: NStr,
+  haircuts: Type.Array(Type.Object({ upTo: NStr, ratio: Str })),
+  conversionPenalty: Str,
+  enabled: Type.Boolean(),
+  holders: Type.Integer(),
 });
 
 export const NettingViewSchema = Type.Object({

@@ -649,6 +649,8 @@ export class Service {
         case 'siloClosed':
         case 'rebalancingSet':
         case 'collateralRebalanced':
+        case 'collateralAssetSet':
+        case 'collateralConverted':
           break;
         default: {
           const never: never = ev;

@@ -11,6 +11,7 @@
 import type { Static } from 'typebox';
 import { formatDecimal } from '../core/fixed.ts';
 import { strategyMarginParamsToJson, type WorstCase } from '../core/strategy/index.ts';
+import { collateralPrice } from '../engine/collateral.ts';
 import type { Engine } from '../engine/engine.ts';
 import { fmtDistance, type SiloView, silosOf } from '../engine/readmodel.ts';
 import { DAY_MS } from '../engine/rebalance.ts';
@@ -19,6 +20,8 @@ import { fmtPrice, fmtRate, wireEvent } from './codec.ts';
 import { rejection } from './errors.ts';
 import { withOptionFieldsOf } from './options.ts';
 import type {
+  CollateralAssetBody,
+  CollateralAssetViewSchema,
   CreateSiloBody,
   NettingBody,
   NettingViewSchema,
@@ -79,6 +82,17 @@ export function siloJson(e: Engine, v: SiloView, account?: string): SiloJson {
     })),
     worst: v.worst === null ? null : worstJson(v.worst),
     rebalancing: v.rebalancing === null ? null : { ...v.rebalancing },
+    holdings: v.holdings.map((h) => {
+      const pm = h.priceMarket === null ? undefined : e.markets.get(h.priceMarket);
+      return {
+        asset: h.asset,
+        amount: formatDecimal(h.amount, e.assets.get(h.asset) ?? 0),
+        priceMarket: h.priceMarket,
+        price: h.price === null || pm === undefined ? null : fmtPrice(pm, h.price),
+        grossValue: money(h.grossValue),
+        value: money(h.value),
+      };
+    }),
   };
 }
 
@@ -135,6 +149,42 @@ export const transferCollateralCommand = (
   ...(b.asset !== undefined ? { asset: b.asset } : {}),
 });
 
+export const collateralAssetCommand = (b: Static<typeof CollateralAssetBody>): CommandInput => ({
+  type: 'setCollateralAsset',
+  asset: b.asset,
+  settle: b.settle,
+  priceMarket: b.priceMarket,
+  ...(b.dp !== undefined ? { dp: b.dp } : {}),
+  ...(b.haircuts !== undefined
+    ? { haircuts: b.haircuts.map((h) => ({ upTo: h.upTo, ratio: h.ratio })) }
+    : {}),
+  ...(b.conversionPenalty !== undefined ? { conversionPenalty: b.conversionPenalty } : {}),
+  ...(b.enabled !== undefined ? { enabled: b.enabled } : {}),
+});
+
+/** The accepted collateral assets in the order first set, with their index now. */
+export function collateralAssetsJson(e: Engine): Static<typeof CollateralAssetViewSchema>[] {
+  return [...e.collateralAssets.values()].map((c) => {
+    const settleDp = e.assets.get(c.settle) ?? 0;
+    const p = collateralPrice(e, c);
+    const m = e.markets.get(c.priceMarket);
+    return {
+      asset: c.asset,
+      settle: c.settle,
+      dp: c.dp,
+      priceMarket: c.priceMarket,
+      price: p === null || m === undefined ? null : fmtPrice(m, p.price),
+      haircuts: c.bands.map((b) => ({
+        upTo: b.upTo === null ? null : formatDecimal(b.upTo, settleDp),
+        ratio: fmtRate(b.ratio),
+      })),
+      conversionPenalty: fmtRate(c.penalty),
+      enabled: c.enabled,
+      holders: c.holders.size,
+    };
+  });
+}
+
 export const nettingCommand = (b: Static<typeof NettingBody>): CommandInput => ({
   type: 'setNetting',
   ...(b.floor !== undefined ? { floor: b.floor } : {}),
@@ -167,7 +217,8 @@ export function nettingJson(e: Engine): Static<typeof NettingViewSchema> {
 // The private `silos` stream
 
 /** A named silo's bucket label is `${account}:silo:${id}` (neither contains a colon): its owner and id. */
-const SILO_LABEL = /^([^:]+):silo:([^:]+)$/;
+// A silo's bucket, or its holding in another asset (`…#BTC`, engine collateral.ts).
+const SILO_LABEL = /^([^:]+):silo:([^:#]+)(?:#[^:]+)?$/;
 
 export function siloOfLabel(label: string): { account: string; silo: string } | null {
   const m = SILO_LABEL.exec(label);
@@ -193,6 +244,7 @@ export function siloItems(e: Engine, ev: EngineEvent): readonly SiloItem[] {
     case 'siloClosed':
     case 'rebalancingSet':
     case 'collateralRebalanced':
+    case 'collateralConverted':
       return [{ account: ev.account, item: () => wireEvent(e, ev) }];
     case 'transfer': {
       // Cheap test first: transfers are the most frequent events and few touch a silo.

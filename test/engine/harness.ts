@@ -1,5 +1,6 @@
 /** Shared fixtures for engine tests: markets, a command helper that asserts acceptance, and invariant checks. */
 import assert from 'node:assert/strict';
+import { haircutValue } from '../../src/core/collateral.ts';
 import { unrealizedPnl } from '../../src/core/margin.ts';
 import { nettedRequirement, type SiloLeg } from '../../src/core/silo.ts';
 import { MAX_OPEN_ORDERS_PER_ACCOUNT, type Silo } from '../../src/engine/account.ts';
@@ -360,7 +361,10 @@ export function liquidationProblems(e: Engine): string[] {
         // A named silo's legs pool over the silo's bucket; the account's other cross positions over main.
         const pool = p.silo !== null ? `silo ${p.silo.id}` : `cross ${m.asset}`;
         const c = cross.get(pool) ?? {
-          equity: p.silo !== null ? p.silo.bucket.balance : (a.wallets.get(m.asset)?.main.balance ?? 0n),
+          equity:
+            p.silo !== null
+              ? p.silo.bucket.balance + heldValue(e, p.silo)
+              : (a.wallets.get(m.asset)?.main.balance ?? 0n),
           mm: 0n,
           all: true,
           waiting: true,
@@ -395,4 +399,22 @@ export function liquidationProblems(e: Engine): string[] {
     }
   }
   return problems;
+}
+
+/**
+ * A silo's holdings in other assets as the liquidation test counts them, recomputed here from the accepted asset's
+ * terms: amount × its price market's index, converted to settle units and rounded down, then the haircut bands.
+ */
+export function heldValue(e: Engine, silo: Silo): bigint {
+  let value = 0n;
+  for (const [asset, h] of silo.holdings) {
+    const c = e.collateralAssets.get(`${asset}:${silo.asset}`);
+    const m = c === undefined ? undefined : e.markets.get(c.priceMarket);
+    const index = m?.oracle?.index ?? null;
+    if (c === undefined || m === undefined || index === null || h.balance <= 0n) continue;
+    const settleDp = e.assets.get(silo.asset)!;
+    const gross = (h.balance * index * 10n ** BigInt(settleDp)) / 10n ** BigInt(c.dp + m.inst.priceDp);
+    value += haircutValue(gross, c.bands);
+  }
+  return value;
 }

@@ -18,6 +18,7 @@ import {
   SILO_ID_RE,
   Silo,
 } from '../account.ts';
+import { collateralAsset, collateralPrice, holdingOf, holdingsValue, noteHolding } from '../collateral.ts';
 import { emitPosition } from '../events.ts';
 import { requireOracle } from '../oracle.ts';
 import { freeFor, maxRemovable } from '../pretrade.ts';
@@ -30,7 +31,7 @@ import {
   valuationPrice,
 } from '../risk.ts';
 import { settleFundingFor } from '../settle.ts';
-import { siloMaxRemovable } from '../silos.ts';
+import { siloAvailable, siloMaxRemovable } from '../silos.ts';
 import { type EngineState, fmtMoney, positionOf, walletOf } from '../state.ts';
 import { SILO_RISK_MODELS } from '../strategy-silos.ts';
 import { type Cmd, Rejection } from '../types.ts';
@@ -314,6 +315,12 @@ export function closeSilo(e: EngineState, cmd: Cmd<'closeSilo'>): undefined {
   const main = walletOf(e, a, silo.asset).main;
   if (silo.bucket.balance > 0n)
     e.ledger.transfer(silo.bucket, main, silo.bucket.balance, 'collateralTransfer');
+  // Its holdings in other assets go back to the free balance too, and their accounts close with the bucket.
+  for (const [asset, h] of silo.holdings) {
+    if (h.balance > 0n) e.ledger.transfer(h, walletOf(e, a, asset).main, h.balance, 'collateralTransfer');
+    const c = collateralAsset(e, asset, silo.asset);
+    if (c !== null) c.holders.delete(silo);
+  }
   for (const p of silo.positions.values()) {
     a.positions.delete(p.key);
     p.market.positions.delete(p);
@@ -322,7 +329,7 @@ export function closeSilo(e: EngineState, cmd: Cmd<'closeSilo'>): undefined {
     e.liqDirty.delete(p);
   }
   silo.positions.clear();
-  e.ledger.remove(new Set([silo.bucket]));
+  e.ledger.remove(new Set([silo.bucket, ...silo.holdings.values()]));
   a.silos.delete(silo.id);
   // Out of the rebalancing settings too: a silo created again under this id is not opted in until named again.
   const r = a.rebalancing.get(silo.asset);
@@ -348,20 +355,10 @@ export function transferCollateral(e: EngineState, cmd: Cmd<'transferCollateral'
   const asset = (src ?? dst)!.asset;
   if (src !== null && dst !== null && src.asset !== dst.asset)
     throw new Rejection('ASSET_MISMATCH', `silo ${src.id} holds ${src.asset}, silo ${dst.id} ${dst.asset}`);
-  if (cmd.asset !== undefined && cmd.asset !== asset)
-    throw new Rejection('ASSET_MISMATCH', `the silo holds ${asset}, not ${JSON.stringify(cmd.asset)}`);
+  if (cmd.asset !== undefined && cmd.asset !== asset) return transferHolding(e, a, src, dst, cmd);
   const amount = amountOf(e, cmd.amount, asset, 'amount');
   if (src === null) {
-    for (const p of a.positions.values())
-      if (p.sign !== 0 && p.silo === null && p.market.asset === asset)
-        requireOracle(p.market, 'withdraw', e.now);
-    const w = a.wallets.get(asset);
-    const free = w ? available(a, w, asset) : 0n;
-    if (amount > free)
-      throw new Rejection(
-        'INSUFFICIENT_BALANCE',
-        `available ${fmtMoney(e, asset, maxBig(free, 0n))} ${asset}`,
-      );
+    requireFree(e, a, asset, amount);
   } else {
     for (const p of siloLegs(src)) requireOracle(p.market, 'withdraw', e.now);
     const max = siloMaxRemovable(e, src);
@@ -375,5 +372,79 @@ export function transferCollateral(e: EngineState, cmd: Cmd<'transferCollateral'
   const main = walletOf(e, a, asset).main;
   if (src !== null) for (const p of siloLegs(src)) settleFundingFor(e, p);
   e.ledger.transfer(src?.bucket ?? main, dst?.bucket ?? main, amount, 'collateralTransfer');
+  return undefined;
+}
+
+/** Rejects unless `amount` of `asset` may leave the free balance (what is available, as a withdrawal). */
+function requireFree(e: EngineState, a: Account, asset: string, amount: bigint): void {
+  for (const p of a.positions.values())
+    if (p.sign !== 0 && p.silo === null && p.market.asset === asset)
+      requireOracle(p.market, 'withdraw', e.now);
+  const w = a.wallets.get(asset);
+  const free = w ? available(a, w, asset) : 0n;
+  if (amount > free)
+    throw new Rejection('INSUFFICIENT_BALANCE', `available ${fmtMoney(e, asset, maxBig(free, 0n))} ${asset}`);
+}
+
+/**
+ * transferCollateral of a holding in an asset other than the silos' settle asset (collateral.ts): into a silo only
+ * while the venue takes it as collateral there and it has a price; out of one only what the silo holds, while that
+ * price allows withdrawals, and only as far as what the silo has available stays ≥ 0 without it.
+ */
+function transferHolding(
+  e: EngineState,
+  a: Account,
+  src: Silo | null,
+  dst: Silo | null,
+  cmd: Cmd<'transferCollateral'>,
+): undefined {
+  const settle = (src ?? dst)!.asset;
+  const asset = cmd.asset!;
+  const c = typeof asset === 'string' ? collateralAsset(e, asset, settle) : null;
+  if (c === null)
+    throw new Rejection(
+      'ASSET_MISMATCH',
+      `silos in ${settle} hold ${settle} and the assets the venue takes as collateral there; not ${JSON.stringify(asset)}`,
+    );
+  const amount = amountOf(e, cmd.amount, asset, 'amount');
+  const price = collateralPrice(e, c);
+  if (dst !== null) {
+    if (!c.enabled)
+      throw new Rejection(
+        'INVALID_COMMAND',
+        `${asset} is no longer taken as new collateral in ${settle} silos`,
+      );
+    if (price === null)
+      throw new Rejection('NO_REFERENCE_PRICE', `${c.priceMarket} has no index to value ${asset} at`);
+  }
+  if (src === null) requireFree(e, a, asset, amount);
+  else {
+    const held = src.holdings.get(asset)?.balance ?? 0n;
+    if (amount > held)
+      throw new Rejection(
+        'INSUFFICIENT_BALANCE',
+        `silo ${src.id} holds ${fmtMoney(e, asset, held)} ${asset}`,
+      );
+    const legs = siloLegs(src);
+    if (legs.length > 0) {
+      for (const p of legs) requireOracle(p.market, 'withdraw', e.now);
+      requireOracle(marketOf(e, c.priceMarket), 'withdraw', e.now);
+    }
+    // Available is linear in the holdings' value: what it would be without this amount.
+    const lost = holdingsValue(e, src, true) - holdingsValue(e, src, true, { asset, amount: -amount });
+    const left = siloAvailable(e, src) - lost;
+    if ((legs.length > 0 || src.orderRequirement > 0n) && left < 0n)
+      throw new Rejection(
+        'INSUFFICIENT_MARGIN',
+        `silo ${src.id} needs that ${asset}: without it it would be ${fmtMoney(e, settle, -left)} ${settle} short of its initial margin`,
+      );
+  }
+  // ---- validated ----
+  if (src !== null) for (const p of siloLegs(src)) settleFundingFor(e, p);
+  const from = src !== null ? holdingOf(e, src, asset) : walletOf(e, a, asset).main;
+  const to = dst !== null ? holdingOf(e, dst, asset) : walletOf(e, a, asset).main;
+  e.ledger.transfer(from, to, amount, 'collateralTransfer');
+  if (src !== null) noteHolding(c, src);
+  if (dst !== null) noteHolding(c, dst);
   return undefined;
 }

@@ -109,6 +109,13 @@ export function delistMarket(e: EngineState, cmd: Cmd<'delistMarket'>): undefine
   for (const o of e.markets.values())
     if (o.option?.underlying === m.symbol && !o.closed)
       throw new Rejection('MARKET_NOT_FLAT', `${o.symbol} is an open option on ${m.symbol}`);
+  // Its index prices silos' holdings of an asset (collateral.ts): it stays while any silo holds some.
+  for (const c of e.collateralAssets.values())
+    if (c.priceMarket === m.symbol && c.holders.size > 0)
+      throw new Rejection(
+        'MARKET_NOT_FLAT',
+        `${c.holders.size} silo(s) hold ${c.asset} that ${m.symbol}'s index values as collateral`,
+      );
   // Orders first: a reduce-only order resting against an open position is the step to finish before closing it.
   const resting = m.book.orderCount() + m.triggers.size; // untriggered stop-loss / take-profit orders too
   if (resting !== 0)

@@ -12,6 +12,8 @@ import { ConfigError } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import {
   BalanceViewSchema,
+  CollateralAssetBody,
+  CollateralAssetViewSchema,
   ErrorBody,
   FundsBody,
   InsuranceBody,
@@ -26,7 +28,14 @@ import {
   SymbolParams,
 } from '../schemas.ts';
 import { type App, type RouteContext, signed } from '../server.ts';
-import { nettingCommand, nettingJson, strategyMarginCommand, strategyMarginJson } from '../silos.ts';
+import {
+  collateralAssetCommand,
+  collateralAssetsJson,
+  nettingCommand,
+  nettingJson,
+  strategyMarginCommand,
+  strategyMarginJson,
+} from '../silos.ts';
 
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 const admin = { auth: 'admin' as const };
@@ -231,6 +240,28 @@ export function registerAdminRoutes(app: App, ctx: RouteContext): void {
     async (req) => {
       const r = accepted(await service.submit(nettingCommand(req.body)));
       return { seq: r.seq, ...nettingJson(service.engine) };
+    },
+  );
+
+  app.post(
+    '/api/v1/admin/collateral-assets',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Accept an asset as collateral in named silos of a settle asset: its price market, haircut bands and conversion penalty (sent again: replaced; every holder re-checked)',
+        body: CollateralAssetBody,
+        response: {
+          200: Type.Object({ seq: Type.Integer(), collateralAssets: Type.Array(CollateralAssetViewSchema) }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const r = accepted(await service.submit(collateralAssetCommand(req.body)));
+      return { seq: r.seq, collateralAssets: collateralAssetsJson(service.engine) };
     },
   );
 

@@ -16,6 +16,7 @@ import { MarketsQuery } from '../option-schemas.ts';
 import {
   AssetParams,
   BookQuery,
+  CollateralAssetViewSchema,
   ErrorBody,
   FundingRateSchema,
   LimitQuery,
@@ -30,7 +31,7 @@ import {
   TradeViewSchema,
 } from '../schemas.ts';
 import type { App, RouteContext } from '../server.ts';
-import { nettingJson } from '../silos.ts';
+import { collateralAssetsJson, nettingJson } from '../silos.ts';
 
 const errors = { '4xx': ErrorBody };
 const pub = { auth: 'public' as const };
@@ -297,6 +298,20 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
       },
     },
     async () => nettingJson(service.engine),
+  );
+
+  app.get(
+    '/api/v1/collateral-assets',
+    {
+      config: pub,
+      schema: {
+        tags: ['silos'],
+        summary:
+          'The assets named silos may hold besides their settle asset: price market and index, haircut bands, conversion penalty',
+        response: { 200: Type.Array(CollateralAssetViewSchema), ...errors },
+      },
+    },
+    async () => collateralAssetsJson(service.engine),
   );
 
   const live = new LiveVenueCache();
