@@ -2,11 +2,17 @@
  * The web app in a real browser (Debian's Chromium through playwright-core) against a real service: a trader logs in,
  * opens a 50x long through the order ticket whose preview matches the fill, sees the box's liquidation price equal the
  * API's and drawn on the chart, adds margin through the preview and sees the line move, gets a margin-call alert as the
- * mark falls, and an operator sees the liquidation appear in the feed. Any console error fails the run.
+ * mark falls, and an operator sees the liquidation appear in the feed. On a second venue: a market with
+ * volatility-adjusted margin shows its factor, then the raise the engine announces after a stormy few seconds and,
+ * once its notice has passed, the raised factor — in the trader's ticker and order ticket and in the operator's
+ * market list; and a trader opts two silos into the rebalancing agent through the app, sees their roles, and sees the
+ * move the agent makes when the receiver's margin ratio reaches the trigger. Any console error fails the run.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import type { MarketConfig } from '../../src/engine/types.ts';
+import { dynamicBtcusdt, ETHUSDT } from '../engine/harness.ts';
 import { browserMissing, launch, login, openPage, type WatchedPage } from './browser.ts';
 import { KEYS, startVenue, type Venue } from './venue.ts';
 
@@ -244,6 +250,237 @@ describe('web app in Chromium', { skip: skip ?? false, timeout: 240_000 }, () =>
       const item = (await o.getByTestId('liquidation-item').first().textContent()) ?? '';
       assert.match(item, /BTCUSDT/);
       assert.match(item, /alice/);
+    },
+  );
+
+  test('no console errors in either page', T, async () => {
+    assert.deepEqual(trader.errors, []);
+    assert.deepEqual(operator.errors, []);
+  });
+});
+
+/**
+ * ETHUSDT priced by one oracle feed, with volatility-adjusted margin reviewed every second (the real clock: the
+ * browser signs with it), a raise applying 8 s after it is announced, samples at least 100 ms apart, 3 before a review
+ * may move the factor; reference volatility 30 %, factor up to 2 in steps of 0.5.
+ */
+const DYNAMIC_ETH: MarketConfig = (() => {
+  const { oracle, dynamicMargin } = dynamicBtcusdt({
+    reviewMs: 1_000,
+    noticeMs: 8_000,
+    sampleMs: 100,
+    minSamples: 3,
+  });
+  return { ...ETHUSDT, oracle, dynamicMargin };
+})();
+
+interface DynamicJson {
+  factor: string;
+  pendingFactor: string | null;
+  effectiveAt: number | null;
+}
+
+interface SiloJson {
+  id: string;
+  collateral: string;
+  maintenanceMargin: string;
+  marginRatio: string | null;
+  rebalancing: { giver: boolean; receiver: boolean; parked: boolean } | null;
+}
+
+describe('dynamic margin and the rebalancing agent in Chromium', {
+  skip: skip ?? false,
+  timeout: 240_000,
+}, () => {
+  let venue: Venue;
+  let browser: Browser;
+  let trader: WatchedPage;
+  let operator: WatchedPage;
+
+  const eth = async () => {
+    const ms = await venue.ok<{ symbol: string; dynamicMargin?: DynamicJson }[]>(
+      'GET',
+      '/api/v1/markets',
+      'alice',
+    );
+    return ms.find((m) => m.symbol === 'ETHUSDT')!.dynamicMargin!;
+  };
+  const quote = (price: string) =>
+    venue.ok('POST', '/api/v1/admin/oracle', 'admin', { symbol: 'ETHUSDT', source: 'feed', price });
+  const silo = async (id: string) =>
+    (await venue.ok<SiloJson[]>('GET', '/api/v1/silos', 'alice')).find((s) => s.id === id)!;
+
+  before(async () => {
+    venue = await startVenue();
+    await venue.ok('POST', '/api/v1/admin/markets', 'admin', DYNAMIC_ETH);
+    await quote('2000');
+    browser = await launch();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await venue?.close();
+  });
+
+  test('ETHUSDT margins at ×1; a stormy few seconds: the raise to ×1.5 the engine announces shows with its time — ticker, order ticket, operator — and then applies', {
+    timeout: 90_000,
+  }, async () => {
+    trader = await openPage(browser, venue.base);
+    await login(trader.page, KEYS.alice.key, KEYS.alice.secret);
+    const p = trader.page;
+    await p
+      .getByRole('region', { name: 'market', exact: true })
+      .getByRole('combobox')
+      .selectOption('ETHUSDT');
+    const ticker = p.getByRole('region', { name: 'market', exact: true }).getByTestId('margin-factor');
+    await until('the factor in force', async () => (await ticker.getAttribute('data-factor')) === '1');
+    assert.equal(await ticker.getByTestId('margin-factor-now').textContent(), '×1');
+    assert.match(
+      (await p.getByTestId('order-preview').locator('..').getByTestId('margin-scaled').textContent()) ?? '',
+      /requirements here are ×1 the static tiers/,
+    );
+    operator = await openPage(browser, venue.base);
+    await login(operator.page, KEYS.admin.key, KEYS.admin.secret);
+    const row = operator.page.getByTestId('market-ETHUSDT');
+    await until(
+      'the operator’s factor',
+      async () => (await row.getByTestId('margin-factor').getAttribute('data-factor')) === '1',
+    );
+    assert.match((await operator.page.getByTestId('market-BTCUSDT').textContent()) ?? '', /static/);
+
+    // ±1 % every 150 ms until a review announces the raise (annualised, far past the 30 % reference: target ×2,
+    // one step of 0.5).
+    const end = Date.now() + 20_000;
+    let d = await eth();
+    for (let i = 1; d.pendingFactor === null; i++) {
+      assert.ok(Date.now() < end, 'no raise announced within 20 s');
+      await quote(i % 2 === 0 ? '2000' : '2020');
+      await new Promise((r) => setTimeout(r, 150));
+      d = await eth();
+    }
+    assert.deepEqual([d.factor, d.pendingFactor], ['1', '1.5'], 'a raise of one step is announced');
+    const at = new Date(d.effectiveAt!).toISOString().slice(11, 19);
+    const pending = ticker.getByTestId('margin-factor-pending');
+    await until('the pending raise in the ticker', async () =>
+      ((await pending.textContent()) ?? '').includes(`→ ×1.5 at ${at}`),
+    );
+    assert.equal(await ticker.getAttribute('data-factor'), '1', 'nothing applies before its notice');
+    assert.match(
+      (await p.getByTestId('margin-scaled').first().textContent()) ?? '',
+      new RegExp(`Rising to ×1\\.5 at ${at} UTC`),
+    );
+    await until(
+      'the pending raise in the operator’s list',
+      async () => (await row.getByTestId('margin-factor').getAttribute('data-pending')) === '1.5',
+    );
+
+    // The raise applies on the first clock command at or after its time.
+    await new Promise((r) => setTimeout(r, Math.max(0, d.effectiveAt! - Date.now()) + 50));
+    await quote('2000');
+    assert.equal((await eth()).factor, '1.5', 'the raise applied');
+    await until('×1.5 in the ticker', async () => (await ticker.getAttribute('data-factor')) === '1.5');
+    await until(
+      '×1.5 in the operator’s list',
+      async () => (await row.getByTestId('margin-factor').getAttribute('data-factor')) === '1.5',
+    );
+  });
+
+  test(
+    'alice names silo "reserve" a giver and "hedge" (a 50x BTC long) a receiver in the app: the boxes show the roles; BTC slides, the agent moves collateral and she is told',
+    T,
+    async () => {
+      for (const [id, amount] of [
+        ['reserve', '3000'],
+        ['hedge', '500'],
+      ] as const) {
+        await venue.ok('POST', '/api/v1/silos', 'alice', {
+          silo: id,
+          asset: 'USDT',
+          riskModel: 'standalone',
+        });
+        await venue.ok('POST', '/api/v1/silos/transfer', 'alice', { from: 'free', to: id, amount });
+      }
+      await venue.ok('POST', '/api/v1/leverage', 'alice', {
+        symbol: 'BTCUSDT',
+        leverage: '50',
+        silo: 'hedge',
+      });
+      await venue.ok('POST', '/api/v1/orders', 'alice', {
+        symbol: 'BTCUSDT',
+        side: 'buy',
+        type: 'limit',
+        price: '20000',
+        amount: '1',
+        silo: 'hedge',
+      });
+      const p = trader.page;
+      await p
+        .getByRole('region', { name: 'market', exact: true })
+        .getByRole('combobox')
+        .selectOption('BTCUSDT');
+      await p.getByTestId('silo-reserve').waitFor(); // collateral only, no leg: shown all the same
+      await p.getByTestId('leg-hedge-BTCUSDT').waitFor();
+
+      await p.getByRole('button', { name: 'Rebalancing…' }).click();
+      const dialog = p.getByTestId('rebalancing-dialog');
+      await dialog.getByLabel('reserve gives').check();
+      await dialog.getByLabel('hedge receives').check();
+      await dialog.getByLabel(/^Trigger/).fill('80');
+      await dialog.getByLabel(/^Target/).fill('40');
+      await dialog.getByLabel(/^Max per day/).fill('1000');
+      await dialog.getByTestId('rebalancing-save').click();
+      await dialog.waitFor({ state: 'detached' });
+
+      const settings = await venue.ok<Record<string, unknown>[]>('GET', '/api/v1/silos/rebalancing', 'alice');
+      assert.deepEqual(
+        settings.map((r) => [r.asset, r.givers, r.receivers, r.trigger, r.target, r.buffer, r.maxPerDay]),
+        [['USDT', ['reserve'], ['hedge'], '0.8', '0.4', '0.1', '1000']],
+        'the engine holds what was ticked',
+      );
+      await until(
+        'the roles on the boxes',
+        async () =>
+          (await p.getByTestId('silo-reserve').getByTestId('silo-roles').textContent()) === 'giver' &&
+          (await p.getByTestId('silo-hedge').getByTestId('silo-roles').textContent()) === 'receiver',
+      );
+      assert.match(
+        (await p.getByTestId('rebalancing-summary').textContent()) ?? '',
+        /reserve → hedge at margin ratio 80 %/,
+      );
+
+      // Where hedge's maintenance / equity is about 0.9: past the 0.8 trigger, short of liquidation (equity =
+      // collateral + (mark − 20,000) for 1 BTC long).
+      const hedge = await silo('hedge');
+      const reserve = await silo('reserve');
+      const mark = (20_000 + Number(hedge.maintenanceMargin) / 0.9 - Number(hedge.collateral)).toFixed(1);
+      await venue.mark(mark);
+      const item = p.getByTestId('rebalance-alert').first();
+      await item.waitFor();
+      const text = (await item.textContent()) ?? '';
+      const m = /Rebalanced ([\d,.]+) USDT from reserve to hedge \(margin ratio [\d.]+ % reached 80 %\)/.exec(
+        text,
+      );
+      assert.ok(m, `the move in the feed: ${text}`);
+      const moved = Number(m[1]!.replace(/,/g, ''));
+      assert.ok(moved > 0, 'something moved');
+      await until('the toast', async () =>
+        ((await p.getByTestId('toasts').textContent()) ?? '').includes('from reserve to hedge'),
+      );
+      const [h2, r2] = [await silo('hedge'), await silo('reserve')];
+      assert.equal(
+        Number(h2.collateral).toFixed(8),
+        (Number(hedge.collateral) + moved).toFixed(8),
+        'the receiver got what the feed says',
+      );
+      assert.equal(
+        Number(r2.collateral).toFixed(8),
+        (Number(reserve.collateral) - moved).toFixed(8),
+        'the giver gave it',
+      );
+      assert.ok(Number(h2.marginRatio) < 0.8, `hedge back under the trigger: ${h2.marginRatio}`);
+      await until('the receiver’s box re-read', async () =>
+        ((await p.getByTestId('silo-hedge').textContent()) ?? '').includes(`${h2.collateral} USDT`),
+      );
     },
   );
 

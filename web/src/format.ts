@@ -78,3 +78,20 @@ export function signed(value: string | null | undefined, dp?: number): string {
   const f = formatDecimal(value, dp);
   return value.startsWith('-') || /^[0.]+$/.test(value) ? f : `+${f}`;
 }
+
+/** A margin factor ("1.25") as the multiple it applies ("×1.25"). */
+export function factor(f: string | null | undefined): string {
+  return f === null || f === undefined ? '—' : `×${formatDecimal(f)}`;
+}
+
+/** Time left until `ms` from `now` ("1h 05m", "4m 12s", "12s"; "now" once passed). */
+export function countdown(ms: number, now: number): string {
+  const s = Math.ceil((ms - now) / 1000);
+  if (s <= 0) return 'now';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
+  if (m > 0) return `${m}m ${String(sec).padStart(2, '0')}s`;
+  return `${sec}s`;
+}

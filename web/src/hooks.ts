@@ -2,12 +2,15 @@
 import { createContext } from 'preact';
 import { useContext, useEffect, useRef, useState } from 'preact/hooks';
 import type { RingfenceClient } from './api.ts';
+import type { DynamicMargin, MarginFactors } from './factors.ts';
 import type { LinkState, Live } from './live.ts';
 import type { Market, Me, StreamMessage } from './types.ts';
 
 export interface Session {
   api: RingfenceClient;
   live: Live;
+  /** Each market's volatility-adjusted margin factor, live. */
+  factors: MarginFactors;
   me: Me;
   markets: Market[];
   market(symbol: string): Market | undefined;
@@ -31,6 +34,26 @@ export function useStream(topic: string | null, f: (m: StreamMessage) => void): 
     if (topic === null) return;
     return live.subscribe(topic, (m) => ref.current(m));
   }, [live, topic]);
+}
+
+/** The market's volatility-adjusted margin as it stands, re-rendered on every change (null: it has none). */
+export function useMarginFactor(symbol: string): DynamicMargin | null {
+  const { factors } = useSession();
+  const [, setVersion] = useState(0);
+  useEffect(() => factors.onChange(() => setVersion((v) => v + 1)), [factors]);
+  return factors.get(symbol);
+}
+
+/** The clock, re-read every `everyMs` while `active` (a countdown on screen); a display timer, never a re-read. */
+export function useNow(active: boolean, everyMs = 1_000): number {
+  const [now, setNow] = useState(Date.now);
+  useEffect(() => {
+    if (!active) return;
+    setNow(Date.now());
+    const t = setInterval(() => setNow(Date.now()), everyMs);
+    return () => clearInterval(t);
+  }, [active, everyMs]);
+  return now;
 }
 
 export function useLinkState(): LinkState {

@@ -13,6 +13,7 @@ import {
   saveCredentials,
 } from './api.ts';
 import { Banner } from './components/Banner.tsx';
+import { MarginFactors } from './factors.ts';
 import { type Session, SessionContext, useSession } from './hooks.ts';
 import { Live } from './live.ts';
 import { Login } from './views/Login.tsx';
@@ -55,13 +56,16 @@ function App() {
         const markets = all.filter((m) => m.type !== 'option' && m.active);
         const bySymbol = new Map(markets.map((m) => [m.symbol, m]));
         const live = new Live(creds);
+        const factors = new MarginFactors(api, live, markets);
         setSession({
           api,
           live,
+          factors,
           me,
           markets,
           market: (s) => bySymbol.get(s),
           logout: () => {
+            factors.close();
             live.close();
             saveCredentials(null);
             setSession(null);

@@ -52,6 +52,13 @@ export function cmpDecimal(a: string, b: string): number {
   return x < 0n ? -1 : x > 0n ? 1 : 0;
 }
 
+/** `s` × 10^k, exactly ("80", −2 → "0.8"; "0.125", 2 → "12.5"): percents typed in, rates sent. */
+export function shiftDecimal(s: string, k: number): string {
+  const dp = frac(s);
+  const x = scaled(s, dp);
+  return k >= dp ? unscale(x * 10n ** BigInt(k - dp), 0) : unscale(x, dp - k);
+}
+
 const negate = (s: string): string => (s.startsWith('-') ? s.slice(1) : `-${s}`);
 
 export const isDecimal = (s: string): boolean => /^\d+(\.\d+)?$/.test(s.trim());

@@ -14,6 +14,8 @@ export type {
   Order,
   PlaceOrderBody,
   Position,
+  Rebalancing,
+  RebalancingBody,
   ServiceStats,
   Silo,
   Ticker,
@@ -38,4 +40,22 @@ export interface MarginAlert {
   direction: 'up' | 'down';
   markPrice: string | null;
   liquidationPrice: string | null;
+}
+
+/**
+ * A `collateralRebalanced` item of the `silos` stream: the rebalancing agent moved `amount` from the owner's silo
+ * `from` to its silo `to`, whose margin ratio (`marginRatio`, before the move) had reached `trigger`; the giver keeps
+ * at least `giverFloor`.
+ */
+export interface CollateralRebalanced {
+  type: 'collateralRebalanced';
+  account: string;
+  asset: string;
+  from: string;
+  to: string;
+  amount: string;
+  marginRatio: string;
+  trigger: string;
+  giverFloor: string;
+  reason: 'trigger' | 'maintenance';
 }

@@ -1,7 +1,8 @@
 /**
  * Add or remove an isolated position's collateral, or change its leverage — each with a preview first: the new
  * liquidation price and margin ratio from `POST /calc` (venue "live": the engine's own figures), shown beside the
- * current ones, and only then a confirm button.
+ * current ones, and only then a confirm button. On a market with volatility-adjusted margin it says the figures
+ * are at the factor in force, and when a raise will ask for more.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { formatDecimal, percent, priceDp } from '../format.ts';
@@ -9,6 +10,7 @@ import { useSession } from '../hooks.ts';
 import { addDecimal, asCalc, type CalcResult, calcLive, cmpDecimal, isDecimal } from '../preview.ts';
 import type { Position } from '../types.ts';
 import { Dialog, DialogActions } from './Dialog.tsx';
+import { ScaledNote } from './MarginFactor.tsx';
 
 export type MarginAction = 'add' | 'remove' | 'leverage';
 
@@ -173,6 +175,7 @@ export function MarginDialog(props: {
             )}
           </tbody>
         </table>
+        <ScaledNote symbol={p.symbol} />
         <DialogActions
           error={error}
           closeLabel="Cancel"

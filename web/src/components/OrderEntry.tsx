@@ -1,13 +1,15 @@
 /**
  * Order entry with a pre-trade preview: before the order is sent, the position it would leave (size, average entry),
  * that position's liquidation price, the margin the order would lock and the taker fee — from `POST /calc` on the
- * live markets, for the price the order would fill at (its limit, or the best opposite quote for a market order).
+ * live markets, for the price the order would fill at (its limit, or the best opposite quote for a market order). On a
+ * market with volatility-adjusted margin the preview's requirements are the scaled ones in force, and it says so.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { decimalsOf, formatDecimal, priceDp, sizeDp } from '../format.ts';
 import { useSession } from '../hooks.ts';
 import { addDecimal, type CalcPosition, calcLive, cmpDecimal, isDecimal, takerFee } from '../preview.ts';
 import type { Market, PlaceOrderBody, Position, Ticker } from '../types.ts';
+import { ScaledNote } from './MarginFactor.tsx';
 
 type Side = 'buy' | 'sell';
 
@@ -300,6 +302,7 @@ export function OrderEntry(props: {
             <dd data-testid="preview-fee">{preview ? formatDecimal(preview.fee, 2) : '—'}</dd>
           </div>
         </dl>
+        <ScaledNote symbol={m.symbol} />
         {error && (
           <p class="error" role="alert">
             {error}

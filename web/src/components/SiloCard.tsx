@@ -1,7 +1,9 @@
 /**
  * One collateral box: an isolated position, the cross bucket of an asset, or a named silo of several legs. The box
  * is the primary object — its collateral, equity, initial and maintenance margin, and how close it is to
- * liquidation — with each leg's liquidation price, the distance to it, and its bankruptcy price.
+ * liquidation — with each leg's liquidation price, the distance to it, and its bankruptcy price. A named silo under the
+ * rebalancing agent says its role: a giver (its spare collateral may move out), a receiver (collateral moves in when
+ * it reaches the trigger), parked (a receiver whose givers had nothing more to spare).
  */
 import { formatDecimal, percent, priceDp, signed, sizeDp } from '../format.ts';
 import { useSession } from '../hooks.ts';
@@ -15,6 +17,25 @@ const KIND_LABEL: Record<Silo['kind'], string> = {
   cross: 'Cross',
   named: 'Silo',
 };
+
+/** The silo's roles under the rebalancing agent, as badges (none: not opted in). */
+function Roles(props: { r: NonNullable<Silo['rebalancing']> }) {
+  const roles: [string, string][] = [];
+  if (props.r.giver) roles.push(['giver', 'its spare collateral may move to the receivers']);
+  if (props.r.receiver)
+    roles.push(['receiver', 'collateral moves in from the givers when it reaches the trigger']);
+  if (props.r.parked) roles.push(['parked', 'at its trigger, but the givers have nothing more to spare']);
+  if (roles.length === 0) return null;
+  return (
+    <span class="roles" data-testid="silo-roles">
+      {roles.map(([r, why]) => (
+        <span key={r} class={`badge role ${r}`} title={why}>
+          {r}
+        </span>
+      ))}
+    </span>
+  );
+}
 
 function distanceClass(d: string | null | undefined): string {
   if (d === null || d === undefined) return '';
@@ -43,6 +64,7 @@ export function SiloCard(props: {
       <header class="silo-head">
         <div>
           <span class={`badge ${s.kind}`}>{KIND_LABEL[s.kind]}</span>
+          {s.rebalancing && <Roles r={s.rebalancing} />}
           <h3>{title}</h3>
           {s.strategy && <span class="muted small">{s.strategy}</span>}
         </div>
@@ -70,7 +92,8 @@ export function SiloCard(props: {
           <dd>{formatDecimal(s.maxRemovable)}</dd>
         </div>
       </dl>
-      <div class="table-wrap">
+      {legs.length === 0 && <p class="muted small">No open legs: collateral only.</p>}
+      <div class="table-wrap" hidden={legs.length === 0}>
         <table class="legs">
           <thead>
             <tr>

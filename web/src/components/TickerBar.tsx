@@ -1,6 +1,10 @@
-/** The selected market's prices: mark, index, last, best bid/ask, funding and the oracle's state — live. */
+/**
+ * The selected market's prices: mark, index, last, best bid/ask, funding, the oracle's state and, for a market with
+ * volatility-adjusted margin, the factor in force and a raise announced — live.
+ */
 import { formatDecimal, percent, priceDp, time } from '../format.ts';
 import type { Market, Ticker } from '../types.ts';
+import { MarginFactor } from './MarginFactor.tsx';
 
 export function TickerBar(props: {
   markets: Market[];
@@ -55,6 +59,14 @@ export function TickerBar(props: {
             {t?.oracle ?? (m?.oracle ? '—' : 'direct')}
           </dd>
         </div>
+        {m?.dynamicMargin && (
+          <div>
+            <dt>Margin</dt>
+            <dd>
+              <MarginFactor symbol={m.symbol} label={false} />
+            </dd>
+          </div>
+        )}
       </dl>
     </section>
   );

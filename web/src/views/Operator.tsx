@@ -1,7 +1,8 @@
 /**
- * The operator's view (admin key): every market's oracle and prices, the insurance fund over time, liquidations as
- * they happen, the positions closest to liquidation across the venue (from the engine's liquidation index, not a
- * scan), the journal's health and the service's own figures. Live from the streams; re-read only on change.
+ * The operator's view (admin key): every market's oracle, prices and margin factor (with a raise announced), the
+ * insurance fund over time, liquidations as they happen, the positions closest to liquidation across the venue (from
+ * the engine's liquidation index, not a scan), the journal's health and the service's own figures. Live from the
+ * streams; re-read only on change.
  */
 import {
   AreaSeries,
@@ -11,8 +12,9 @@ import {
   type UTCTimestamp,
 } from 'lightweight-charts';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { MarginFactor } from '../components/MarginFactor.tsx';
 import { formatDecimal, num, percent, priceDp, time } from '../format.ts';
-import { useLoaded, useSession, useStream } from '../hooks.ts';
+import { useLoaded, useMarginFactor, useSession, useStream } from '../hooks.ts';
 import type { JournalHealth, ServiceStats, StreamMessage } from '../types.ts';
 
 interface LiquidationItem {
@@ -76,6 +78,7 @@ export function Operator() {
                 <th scope="col">Mark</th>
                 <th scope="col">Funding</th>
                 <th scope="col">Next</th>
+                <th scope="col">Margin</th>
                 <th scope="col">Sources</th>
               </tr>
             </thead>
@@ -83,13 +86,16 @@ export function Operator() {
               {(oracle.data ?? []).map((v) => {
                 const dp = priceDp(market(v.symbol));
                 return (
-                  <tr key={v.symbol}>
+                  <tr key={v.symbol} data-testid={`market-${v.symbol}`}>
                     <th scope="row">{v.symbol}</th>
                     <td class={v.status === 'valid' ? 'ok' : 'warn'}>{v.status}</td>
                     <td>{formatDecimal(v.indexPrice, dp)}</td>
                     <td>{formatDecimal(v.markPrice, dp)}</td>
                     <td>{percent(v.fundingRate, 4)}</td>
                     <td>{v.nextFundingTime ? time(v.nextFundingTime) : '—'}</td>
+                    <td>
+                      <FactorCell symbol={v.symbol} />
+                    </td>
                     <td>
                       <ul class="plain sources">
                         {v.sources.map((s) => (
@@ -208,6 +214,18 @@ export function Operator() {
         </section>
       </div>
     </div>
+  );
+}
+
+/** A market's margin factor and the volatility behind it; "static" for a market without dynamic margin. */
+function FactorCell(props: { symbol: string }) {
+  const d = useMarginFactor(props.symbol);
+  if (!d) return <span class="muted">static</span>;
+  return (
+    <>
+      <MarginFactor symbol={props.symbol} label={false} />
+      <span class="muted small"> vol {percent(d.vol, 0)}</span>
+    </>
   );
 }
 

@@ -1,22 +1,24 @@
 /**
  * The trader's view: every box the account holds (isolated positions, the cross bucket, named silos) with how far each
  * is from liquidation, a chart of the selected market's mark with entry / liquidation / stop lines, order entry with a
- * preview, open orders, and margin alerts. Every figure is re-read when a stream says it changed — never on a timer.
+ * preview, open orders, and margin alerts; the collateral rebalancing agent's settings between named silos, and its
+ * moves as they happen. Every figure is re-read when a stream says it changed — never on a timer.
  */
 import { useMemo, useState } from 'preact/hooks';
-import { Alerts } from '../components/Alerts.tsx';
+import { Alerts, rebalancedText } from '../components/Alerts.tsx';
 import { MarginDialog } from '../components/MarginDialog.tsx';
 import { OrderEntry } from '../components/OrderEntry.tsx';
 import { OrdersTable } from '../components/OrdersTable.tsx';
 import { type ChartLine, PriceChart } from '../components/PriceChart.tsx';
 import { ProtectDialog } from '../components/ProtectDialog.tsx';
+import { RebalancingDialog } from '../components/RebalancingDialog.tsx';
 import { type LegAction, SiloCard } from '../components/SiloCard.tsx';
 import { TickerBar } from '../components/TickerBar.tsx';
 import { Toasts, useToasts } from '../components/Toasts.tsx';
 import { decimalsOf, formatDecimal, percent } from '../format.ts';
 import { useLoaded, useSession } from '../hooks.ts';
 import { addDecimal } from '../preview.ts';
-import type { MarginAlert, PlaceOrderBody, Position, Silo } from '../types.ts';
+import type { CollateralRebalanced, MarginAlert, PlaceOrderBody, Position, Silo } from '../types.ts';
 
 type Open = { action: 'add' | 'remove' | 'leverage' | 'protect'; leg: Position; silo: Silo } | null;
 
@@ -30,10 +32,12 @@ export function Trader(props: { symbol: string | null }) {
   const toasts = useToasts();
   const [open, setOpen] = useState<Open>(null);
   const [mode, setMode] = useState<'isolated' | 'cross'>('isolated');
+  const [rebalancingOpen, setRebalancingOpen] = useState(false);
 
   const markTopics = useMemo(() => markets.map((x) => `mark.${x.symbol}`), [markets]);
   const silos = useLoaded(() => api.silos(), [], ['positions', 'silos', 'liquidations', ...markTopics], 400);
   const orders = useLoaded(() => api.orders(), [], ['orders', 'fills']);
+  const rebalancing = useLoaded(() => api.rebalancing(), [], ['silos']);
   const balance = useLoaded(() => api.balance(), [], ['positions', 'fills', 'silos', 'liquidations']);
   const funding = useLoaded(() => api.fundingHistory(), [], ['positions'], 2_000);
   const ticker = useLoaded(
@@ -50,7 +54,10 @@ export function Trader(props: { symbol: string | null }) {
     return out;
   }, [funding.data]);
 
-  const boxes = (silos.data ?? []).filter((s) => s.legs.some((l) => l.side !== null));
+  // A named silo is shown while it exists (it may hold collateral only: a giver to the rebalancing agent); the others
+  // while they hold a position.
+  const boxes = (silos.data ?? []).filter((s) => s.kind === 'named' || s.legs.some((l) => l.side !== null));
+  const named = boxes.filter((s) => s.kind === 'named');
   const position =
     boxes
       .flatMap((s) => (s.kind === 'named' ? [] : s.legs))
@@ -83,9 +90,11 @@ export function Trader(props: { symbol: string | null }) {
 
   const done = (msg: string) => {
     setOpen(null);
+    setRebalancingOpen(false);
     toasts.push(msg, 'ok');
     silos.reload();
     orders.reload();
+    rebalancing.reload();
   };
 
   const act = async (action: LegAction, leg: Position, silo: Silo) => {
@@ -126,6 +135,8 @@ export function Trader(props: { symbol: string | null }) {
       `${a.symbol}${a.silo ? ` (${a.silo})` : ''}: margin ratio ${percent(a.marginRatio)} ${a.direction === 'up' ? `reached ${percent(a.level, 0)}` : `recovered below ${percent(a.level, 0)}`}`,
       a.direction === 'up' ? 'warn' : 'ok',
     );
+
+  const onRebalanced = (r: CollateralRebalanced) => toasts.push(rebalancedText(r), 'warn');
 
   const settle = m?.settle ?? 'USDT';
   const bal = balance.data;
@@ -177,14 +188,28 @@ export function Trader(props: { symbol: string | null }) {
               />
             </>
           )}
-          <Alerts onAlert={onAlert} />
+          <Alerts onAlert={onAlert} onRebalanced={onRebalanced} />
         </div>
       </div>
       <section class="silos" aria-labelledby="silos-title">
         <header class="panel-head">
           <h2 id="silos-title">Boxes</h2>
           <span class="muted small">each carries its own collateral and liquidation</span>
+          {named.length > 0 && (
+            <button type="button" class="push" onClick={() => setRebalancingOpen(true)}>
+              Rebalancing…
+            </button>
+          )}
         </header>
+        {(rebalancing.data ?? []).map((r) => (
+          <p key={r.asset} class="muted small" data-testid="rebalancing-summary">
+            Rebalancing {r.asset}: {r.givers.join(', ')} → {r.receivers.join(', ')} at margin ratio{' '}
+            {percent(r.trigger, 0)} (back to {percent(r.target, 0)}), givers keep initial margin +{' '}
+            {percent(r.buffer, 0)}; moved {formatDecimal(r.movedToday, 2)} today
+            {/^[0.]+$/.test(r.maxPerDay) ? '' : ` of ${formatDecimal(r.maxPerDay, 2)}`}
+            {r.parked.length > 0 ? ` · parked: ${r.parked.join(', ')}` : ''}
+          </p>
+        ))}
         {silos.error && <p class="error">{silos.error}</p>}
         {boxes.length === 0 && silos.data && <p class="muted">No open positions.</p>}
         <div class="silo-grid">
@@ -207,6 +232,14 @@ export function Trader(props: { symbol: string | null }) {
           action={open.action}
           maxRemovable={open.silo.maxRemovable}
           onClose={() => setOpen(null)}
+          onDone={done}
+        />
+      )}
+      {rebalancingOpen && (
+        <RebalancingDialog
+          silos={named}
+          settings={rebalancing.data ?? []}
+          onClose={() => setRebalancingOpen(false)}
           onDone={done}
         />
       )}
