@@ -286,6 +286,7 @@ interface SiloJson {
   maintenanceMargin: string;
   marginRatio: string | null;
   rebalancing: { giver: boolean; receiver: boolean; parked: boolean } | null;
+  holdings: { asset: string; amount: string; value: string }[];
 }
 
 describe('dynamic margin and the rebalancing agent in Chromium', {
@@ -480,6 +481,39 @@ describe('dynamic margin and the rebalancing agent in Chromium', {
       assert.ok(Number(h2.marginRatio) < 0.8, `hedge back under the trigger: ${h2.marginRatio}`);
       await until('the receiver’s box re-read', async () =>
         ((await p.getByTestId('silo-hedge').textContent()) ?? '').includes(`${h2.collateral} USDT`),
+      );
+    },
+  );
+
+  test(
+    'ETH accepted as collateral in USDT silos: 0.5 ETH moved into "reserve" shows on its box at its haircut value',
+    T,
+    async () => {
+      await venue.ok('POST', '/api/v1/admin/collateral-assets', 'admin', {
+        asset: 'ETH',
+        settle: 'USDT',
+        dp: 8,
+        priceMarket: 'ETHUSDT',
+      });
+      await venue.ok('POST', '/api/v1/admin/deposit', 'admin', {
+        account: 'alice',
+        asset: 'ETH',
+        amount: '1',
+      });
+      await venue.ok('POST', '/api/v1/silos/transfer', 'alice', {
+        from: 'free',
+        to: 'reserve',
+        asset: 'ETH',
+        amount: '0.5',
+      });
+      const held = (await silo('reserve')).holdings[0]!;
+      const box = trader.page.getByRole('list', { name: 'reserve holdings' });
+      await box.waitFor();
+      const text = (await box.textContent()) ?? '';
+      assert.ok(text.includes('0.5 ETH'), `the holding on the box: ${text}`);
+      assert.ok(
+        text.replace(/,/g, '').includes(`= ${held.value} USDT`),
+        `its value after the haircut (${held.value}): ${text}`,
       );
     },
   );

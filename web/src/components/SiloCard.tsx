@@ -92,6 +92,19 @@ export function SiloCard(props: {
           <dd>{formatDecimal(s.maxRemovable)}</dd>
         </div>
       </dl>
+      {s.holdings.length > 0 && (
+        <ul class="holdings small" aria-label={`${title} holdings`}>
+          {s.holdings.map((h) => (
+            <li
+              key={h.asset}
+              title={`${h.asset} at ${h.price ?? '—'} (${h.priceMarket ?? 'no price'}), after the haircut`}
+            >
+              + {formatDecimal(h.amount)} {h.asset} = {formatDecimal(h.value)} {s.asset}
+              <span class="muted"> (of {formatDecimal(h.grossValue)})</span>
+            </li>
+          ))}
+        </ul>
+      )}
       {legs.length === 0 && <p class="muted small">No open legs: collateral only.</p>}
       <div class="table-wrap" hidden={legs.length === 0}>
         <table class="legs">
