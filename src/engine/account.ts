@@ -16,6 +16,7 @@ import type { Market } from './market.ts';
 import type {
   AutoAddPolicy,
   MarginMode,
+  RebalanceHoldings,
   SelfTradePrevention,
   SiloCloseOrder,
   SiloRiskModel,
@@ -98,10 +99,18 @@ export interface Rebalancing {
   buffer: bigint;
   maxPerMove: bigint;
   maxPerDay: bigint;
+  /**
+   * What the agent does with givers' holdings in other assets once their settle collateral is spent (collateral.ts):
+   * `move` them as they are (the receiver counts them at its haircut), `convert` them to the settle asset against
+   * the fund first and move the proceeds, or `none`: settle collateral only.
+   */
+  holdings: RebalanceHoldings;
   /** UTC day number (command time / 86,400,000) that `movedToday` counts. */
   day: number;
   movedToday: bigint;
 }
+
+export const REBALANCE_HOLDINGS: readonly RebalanceHoldings[] = ['move', 'convert', 'none'];
 
 /** The account's positions map key: the symbol for default positions, `${silo}/${symbol}` for a named silo's leg. */
 export function positionKey(silo: Silo | null, symbol: string): string {

@@ -69,7 +69,7 @@ export function noteHolding(c: CollateralAsset, silo: Silo): void {
   else c.holders.delete(silo);
 }
 
-interface Priced {
+export interface Priced {
   price: bigint;
   priceDp: number;
   fresh: boolean;
@@ -152,7 +152,7 @@ export function holdingViews(e: EngineState, silo: Silo): HoldingView[] {
 }
 
 /** What selling `units` of the asset at `p` less the penalty pays, in settle units (rounded down). */
-function proceedsOf(e: EngineState, c: CollateralAsset, units: bigint, p: Priced): bigint {
+export function proceedsOf(e: EngineState, c: CollateralAsset, units: bigint, p: Priced): bigint {
   const settleDp = e.assets.get(c.settle)!;
   return (units * p.price * pow10(settleDp) * (RATE_ONE - c.penalty)) / (pow10(c.dp + p.priceDp) * RATE_ONE);
 }
@@ -186,31 +186,47 @@ export function convertHoldings(
     if (c === null || p === null) continue;
     const units =
       need === 'all' ? h.balance : minBig(h.balance, unitsFor(e, c, need - silo.bucket.balance, p));
-    const proceeds = proceedsOf(e, c, units, p);
-    // The fund buys the holding: it takes the asset and pays the settle asset (it may go below zero doing so,
-    // recorded by the events: it holds the asset against it).
-    e.ledger.transfer(h, e.ledger.systemAccount('insurance', asset), units, 'collateralConversion');
-    e.ledger.transfer(
-      e.ledger.systemAccount('insurance', silo.asset),
-      silo.bucket,
-      proceeds,
-      'collateralConversion',
-    );
-    noteHolding(c, silo);
-    got += proceeds;
-    e.events.push({
-      type: 'collateralConverted',
-      account: silo.account.id,
-      silo: silo.id,
-      asset,
-      settle: silo.asset,
-      amount: units,
-      proceeds,
-      price: p.price,
-      reason,
-    });
+    got += sellHolding(e, silo, c, units, p, reason);
   }
   return got;
+}
+
+/**
+ * Sells `units` of the silo's holding of `c` to the insurance fund at `p` less the penalty, into the silo's bucket;
+ * one `collateralConverted` event. Returns the proceeds.
+ */
+export function sellHolding(
+  e: EngineState,
+  silo: Silo,
+  c: CollateralAsset,
+  units: bigint,
+  p: Priced,
+  reason: 'shortfall' | 'liquidation' | 'rebalance',
+): bigint {
+  const h = silo.holdings.get(c.asset)!;
+  const proceeds = proceedsOf(e, c, units, p);
+  // The fund buys the holding: it takes the asset and pays the settle asset (it may go below zero doing so,
+  // recorded by the events: it holds the asset against it).
+  e.ledger.transfer(h, e.ledger.systemAccount('insurance', c.asset), units, 'collateralConversion');
+  e.ledger.transfer(
+    e.ledger.systemAccount('insurance', silo.asset),
+    silo.bucket,
+    proceeds,
+    'collateralConversion',
+  );
+  noteHolding(c, silo);
+  e.events.push({
+    type: 'collateralConverted',
+    account: silo.account.id,
+    silo: silo.id,
+    asset: c.asset,
+    settle: silo.asset,
+    amount: units,
+    proceeds,
+    price: p.price,
+    reason,
+  });
+  return proceeds;
 }
 
 /**

@@ -108,6 +108,8 @@ export function stateHash(e: EngineState): string {
       const r = a.rebalancing.get(asset)!;
       put('rebalancing', asset, r.givers.join(','), r.receivers.join(','), r.trigger, r.target, r.buffer);
       put('rebalancingLimits', r.maxPerMove, r.maxPerDay, r.day, r.movedToday);
+      // Only when not the default, so older hashes are unchanged.
+      if (r.holdings !== 'move') put('rebalancingHoldings', r.holdings);
     }
     for (const sym of [...a.positions.keys()].sort()) {
       const p = a.positions.get(sym)!;

@@ -20,6 +20,15 @@
 import { ceilDiv, minBig } from '../core/fixed.ts';
 import { RATE_ONE } from '../core/rates.ts';
 import type { Account, Rebalancing, Silo } from './account.ts';
+import {
+  collateralAsset,
+  collateralPrice,
+  holdingOf,
+  holdingsValue,
+  noteHolding,
+  proceedsOf,
+  sellHolding,
+} from './collateral.ts';
 import { allows, validityAt } from './oracle.ts';
 import { siloLegs } from './risk.ts';
 import { settleFundingFor } from './settle.ts';
@@ -154,7 +163,98 @@ function pull(
     left -= x;
     r.movedToday += x;
   }
+  if (left > 0n && r.holdings !== 'none') left -= pullHoldings(e, to, r, left, ratio, below);
   return amount - left;
+}
+
+/**
+ * Once the givers' settle collateral is spent: their holdings in other assets (collateral.ts), givers in the order
+ * the settings list them, each giver's holdings in the order it first held them, each only while its price is fresh.
+ * A giver gives no more than keeps its equity at its floor and its available ≥ 0 (both with the holding's new value);
+ * the receiver gets the most units that bring it no more than `left` (what it counts them at, or the proceeds when
+ * converting).
+ * Returns what the receiver gained, in the settle asset.
+ */
+function pullHoldings(
+  e: EngineState,
+  to: Silo,
+  r: Rebalancing,
+  want: bigint,
+  ratio: bigint,
+  below: boolean,
+): bigint {
+  let left = want;
+  for (const id of r.givers) {
+    const g = to.account.silos.get(id);
+    if (g === undefined || g === to || g.asset !== to.asset || g.holdings.size === 0) continue;
+    if (!siloLegs(g).every((p) => allows('withdraw', validityAt(p.market, e.now)))) continue;
+    for (const [asset, h] of g.holdings) {
+      if (left <= 0n) return want;
+      const c = collateralAsset(e, asset, g.asset);
+      const p = c === null ? null : collateralPrice(e, c);
+      if (c === null || p === null || !p.fresh || h.balance <= 0n) continue;
+      const f = siloFigures(e, g, 'requirement');
+      const floor = giverFloor(f.initialMargin, r.buffer);
+      const [held, heldForRisk] = [holdingsValue(e, g, false), holdingsValue(e, g, true)];
+      const givable = (x: bigint) => {
+        const out = { asset, amount: -x };
+        return (
+          f.equity - (held - holdingsValue(e, g, false, out)) >= floor &&
+          f.available - (heldForRisk - holdingsValue(e, g, true, out)) >= 0n
+        );
+      };
+      const base = holdingsValue(e, to, false);
+      const gain = (x: bigint) =>
+        r.holdings === 'convert'
+          ? proceedsOf(e, c, x, p)
+          : holdingsValue(e, to, false, { asset, amount: x }) - base;
+      // Never past `left`: it is what the limits allow (a unit short of it at worst).
+      const units = largest(largest(h.balance, givable), (x) => gain(x) <= left);
+      if (units <= 0n) continue;
+      for (const q of siloLegs(g)) settleFundingFor(e, q);
+      let got: bigint;
+      if (r.holdings === 'convert') {
+        got = sellHolding(e, g, c, units, p, 'rebalance');
+        e.ledger.transfer(g.bucket, to.bucket, got, 'rebalance');
+      } else {
+        got = gain(units);
+        e.ledger.transfer(h, holdingOf(e, to, asset), units, 'rebalance');
+        noteHolding(c, g);
+        noteHolding(c, to);
+      }
+      e.events.push({
+        type: 'collateralRebalanced',
+        account: to.account.id,
+        asset: to.asset,
+        from: g.id,
+        to: to.id,
+        amount: got,
+        marginRatio: ratio,
+        trigger: r.trigger,
+        giverFloor: floor,
+        reason: below ? 'maintenance' : 'trigger',
+        holdingAsset: asset,
+        holding: units,
+        ...(r.holdings === 'convert' ? { converted: true } : {}),
+      });
+      left -= got;
+      r.movedToday += got;
+    }
+  }
+  return want - left;
+}
+
+/** The largest x in [0, hi] with ok(x), ok monotone (true up to a point); 0 when ok(1) fails. */
+function largest(hi: bigint, ok: (x: bigint) => boolean): bigint {
+  if (ok(hi)) return hi;
+  let lo = 0n;
+  let bad = hi;
+  while (bad - lo > 1n) {
+    const mid = (lo + bad) / 2n;
+    if (ok(mid)) lo = mid;
+    else bad = mid;
+  }
+  return lo;
 }
 
 /**

@@ -65,6 +65,7 @@ import {
   type OrderTrigger,
   type Position,
   positionKey,
+  REBALANCE_HOLDINGS,
   SILO_CLOSE_ORDERS,
   Silo,
   untriggered,
@@ -81,7 +82,7 @@ import { linkOptions } from './options.ts';
 import type { OracleStateData } from './oracle.ts';
 import type { EngineState } from './state.ts';
 import { SILO_RISK_MODELS } from './strategy-silos.ts';
-import type { MarketConfig, VolSmile } from './types.ts';
+import type { MarketConfig, RebalanceHoldings, VolSmile } from './types.ts';
 
 export { restoreEngine } from './engine.ts';
 
@@ -447,6 +448,8 @@ type RebalancingRow = [
   movedToday: bigint,
   /** The receivers parked (Silo.rebalanceParked). */
   parked: string[],
+  /** Only when not the default `move`. */
+  holdings?: RebalanceHoldings,
 ];
 
 interface SnapshotV1 {
@@ -658,7 +661,8 @@ function snapshotObject(e: EngineState): SnapshotV1 {
         r.day,
         r.movedToday,
         parked,
-      ]);
+        ...(r.holdings !== 'move' ? [r.holdings] : []),
+      ] as RebalancingRow);
     }
     for (const silo of a.silos.values())
       if (silo.rebalanceParked && !a.rebalancing.has(silo.asset))
@@ -1060,7 +1064,22 @@ function big(v: unknown, what: string): bigint {
 
 /** One account's rebalancing row back into its settings and its silos' parked flags. */
 function restoreRebalancing(a: Account, row: RebalancingRow): void {
-  const [asset, givers, receivers, trigger, target, buffer, maxPerMove, maxPerDay, day, moved, parked] = row;
+  const [
+    asset,
+    givers,
+    receivers,
+    trigger,
+    target,
+    buffer,
+    maxPerMove,
+    maxPerDay,
+    day,
+    moved,
+    parked,
+    holdings,
+  ] = row;
+  if (holdings !== undefined && !REBALANCE_HOLDINGS.includes(holdings))
+    throw new SnapshotError(`${a.id} rebalancing ${asset}: unknown holdings ${JSON.stringify(holdings)}`);
   const where = `${a.id} rebalancing ${asset}`;
   if (a.rebalancing.has(asset)) throw new SnapshotError(`${where} twice`);
   const ids = (v: unknown, what: string): string[] => {
@@ -1078,6 +1097,7 @@ function restoreRebalancing(a: Account, row: RebalancingRow): void {
     maxPerDay: big(maxPerDay, `${where} maxPerDay`),
     day: int(day, `${where} day`),
     movedToday: big(moved, `${where} movedToday`),
+    holdings: holdings ?? 'move',
   });
   for (const id of ids(parked, 'parked')) a.silos.get(id)!.rebalanceParked = true;
 }

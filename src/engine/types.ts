@@ -335,6 +335,8 @@ export type Command =
       buffer?: string;
       maxPerMove?: string;
       maxPerDay?: string;
+      /** Givers' holdings in other assets: `move` (default), `convert` to the settle asset first, or `none`. */
+      holdings?: RebalanceHoldings;
     })
   /**
    * Admin: `asset` may back named silos that settle in `settle` (engine collateral.ts, docs/multi-asset-collateral.md).
@@ -443,6 +445,9 @@ export type RejectCode =
   | 'WOULD_TRIGGER_IMMEDIATELY'
   /** amendOrder on a trigger order that has not triggered yet: cancel it and place a new one. */
   | 'TRIGGER_NOT_AMENDABLE';
+
+/** What the rebalancing agent does with givers' holdings in other assets (setRebalancing `holdings`). */
+export type RebalanceHoldings = 'move' | 'convert' | 'none';
 
 /** A trigger order's kind (placeOrder `stopLossPrice` / `takeProfitPrice`). */
 export type TriggerKind = 'stopLoss' | 'takeProfit';
@@ -723,6 +728,8 @@ export type EngineEvent =
       buffer: bigint | null;
       maxPerMove: bigint | null;
       maxPerDay: bigint | null;
+      /** Only when not the default `move` (so the events of settings that never chose it are unchanged). */
+      holdings?: RebalanceHoldings;
     }
   /**
    * The rebalancing agent moved `amount` from silo `from` to silo `to` (one event per giver): `to`'s margin ratio had
@@ -740,6 +747,13 @@ export type EngineEvent =
       trigger: bigint;
       giverFloor: bigint;
       reason: 'trigger' | 'maintenance';
+      /**
+       * A holding moved instead of settle collateral: `holding` units of `holdingAsset` (`amount`: what the receiver
+       * counts them at); with `converted` it was sold to the fund in the giver and `amount` of proceeds moved.
+       */
+      holdingAsset?: string;
+      holding?: bigint;
+      converted?: boolean;
     }
   /** setCollateralAsset's settings as they now stand (ratios and the penalty at RATE_DP, band bounds at settle units). */
   | {
@@ -767,7 +781,7 @@ export type EngineEvent =
       amount: bigint;
       proceeds: bigint;
       price: bigint;
-      reason: 'shortfall' | 'liquidation';
+      reason: 'shortfall' | 'liquidation' | 'rebalance';
     }
   /** A combo filled in full (after its legs' own orderAccepted, trade and position events). */
   | {

@@ -449,14 +449,19 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
         maxPerDay: amt(ev.maxPerDay),
       };
     }
-    case 'collateralRebalanced':
+    case 'collateralRebalanced': {
+      const { holding, ...rest } = ev;
       return {
-        ...ev,
+        ...rest,
+        ...(holding !== undefined && ev.holdingAsset !== undefined
+          ? { holding: asset(ev.holdingAsset, holding) }
+          : {}),
         amount: asset(ev.asset, ev.amount),
         marginRatio: fmtRate(ev.marginRatio),
         trigger: fmtRate(ev.trigger),
         giverFloor: asset(ev.asset, ev.giverFloor),
       };
+    }
     case 'collateralAssetSet':
       return {
         ...ev,

@@ -242,6 +242,8 @@ export const RebalancingBody = Type.Object(
     buffer: Type.Optional(Decimal),
     maxPerMove: Type.Optional(Decimal),
     maxPerDay: Type.Optional(Decimal),
+    /** Givers' holdings in other assets once their settle collateral is spent: move them (default), convert, or not. */
+    holdings: Type.Optional(Type.Union([Type.Literal('move'), Type.Literal('convert'), Type.Literal('none')])),
     account: ActFor,
   },
   strict,
@@ -258,6 +260,8 @@ export const RebalancingViewSchema = Type.Object({
   /** "0": no limit. */
   maxPerMove: Type.String(),
   maxPerDay: Type.String(),
+  /** What the agent does with givers' holdings in other assets: `move`, `convert` or `none`. */
+  holdings: Type.String(),
   /** Moved in the current UTC day (as of the last move or setting). */
   movedToday: Type.String(),
   /** The UTC day `movedToday` counts, YYYY-MM-DD. */

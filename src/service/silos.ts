@@ -303,6 +303,7 @@ export const rebalancingCommand = (account: string, b: Static<typeof Rebalancing
   ...(b.buffer !== undefined ? { buffer: b.buffer } : {}),
   ...(b.maxPerMove !== undefined ? { maxPerMove: b.maxPerMove } : {}),
   ...(b.maxPerDay !== undefined ? { maxPerDay: b.maxPerDay } : {}),
+  ...(b.holdings !== undefined ? { holdings: b.holdings } : {}),
 });
 
 /** The account's rebalancing settings per asset (asset order), formatted; empty when it never opted in. */
@@ -321,6 +322,7 @@ export function rebalancingJson(e: Engine, account: string): Static<typeof Rebal
       buffer: fmtRate(r.buffer),
       maxPerMove: formatDecimal(r.maxPerMove, dp),
       maxPerDay: formatDecimal(r.maxPerDay, dp),
+      holdings: r.holdings,
       movedToday: formatDecimal(r.movedToday, dp),
       day: new Date(r.day * DAY_MS).toISOString().slice(0, 10),
       parked: [...a.silos.values()].filter((s) => s.asset === asset && s.rebalanceParked).map((s) => s.id),

@@ -405,3 +405,104 @@ describe('multi-asset collateral: moving a holding', () => {
     assertReplays(v.log, v.e);
   });
 });
+
+describe('multi-asset collateral: the rebalancing agent moves holdings', () => {
+  /** Silo `hedge` long 1 BTC at 50x on 500 USDT; silo `reserve` holds only BTC; the agent gives reserve → hedge. */
+  function agentVenue(holdings: 'move' | 'convert' | 'none'): Venue {
+    const v = venue();
+    quote(v, '20000');
+    v.apply({ type: 'setCollateralAsset', asset: 'BTC', settle: 'USDT', dp: 8, priceMarket: 'BTCUSDT' });
+    v.apply({ type: 'deposit', account: 'mm', asset: 'USDT', amount: '10000000' });
+    v.apply({ type: 'setLeverage', account: 'mm', symbol: 'BTCUSDT', leverage: '1' });
+    v.apply({ type: 'fundInsurance', asset: 'USDT', amount: '100000' });
+    v.apply({ type: 'deposit', account: 'tr', asset: 'USDT', amount: '1000' });
+    v.apply({ type: 'deposit', account: 'tr', asset: 'BTC', amount: '1' });
+    for (const id of ['hedge', 'reserve'])
+      v.apply({ type: 'createSilo', account: 'tr', silo: id, asset: 'USDT', riskModel: 'standalone' });
+    v.apply({ type: 'transferCollateral', account: 'tr', from: 'free', to: 'hedge', amount: '500' });
+    v.apply({
+      type: 'transferCollateral',
+      account: 'tr',
+      from: 'free',
+      to: 'reserve',
+      asset: 'BTC',
+      amount: '0.1',
+    });
+    v.apply({ type: 'setLeverage', account: 'tr', symbol: 'BTCUSDT', leverage: '50', silo: 'hedge' });
+    v.apply({
+      type: 'placeOrder',
+      account: 'mm',
+      symbol: 'BTCUSDT',
+      side: 'sell',
+      orderType: 'limit',
+      size: '1',
+      price: '20000',
+    });
+    v.apply({
+      type: 'placeOrder',
+      account: 'tr',
+      symbol: 'BTCUSDT',
+      side: 'buy',
+      orderType: 'limit',
+      size: '1',
+      price: '20000',
+      silo: 'hedge',
+    });
+    v.apply({
+      type: 'setRebalancing',
+      account: 'tr',
+      asset: 'USDT',
+      enabled: true,
+      givers: ['reserve'],
+      receivers: ['hedge'],
+      trigger: '0.8',
+      holdings,
+    });
+    return v;
+  }
+
+  for (const mode of ['move', 'convert'] as const)
+    test(
+      `holdings: ${mode} — BTC slides, the reserve's BTC ${mode === 'move' ? 'moves' : 'is sold and its proceeds move'} to the hedge, before any liquidation`,
+      T,
+      () => {
+        const v = agentVenue(mode);
+        const evs = quote(v, '19612');
+        const moves = of(evs, 'collateralRebalanced');
+        assert.equal(moves.length, 1, 'one move');
+        const m = moves[0]!;
+        assert.deepEqual(
+          [m.from, m.to, m.holdingAsset, m.converted ?? false],
+          ['reserve', 'hedge', 'BTC', mode === 'convert'],
+        );
+        assert.equal(of(evs, 'liquidationStarted').length, 0, 'not liquidated');
+        const hedge = silo(v, 'hedge');
+        assert.ok(
+          hedge.marginRatio !== null && hedge.marginRatio < 8_000_000_000n,
+          `hedge back under the trigger: ${hedge.marginRatio}`,
+        );
+        if (mode === 'move') {
+          assert.equal(hedge.holdings[0]?.amount, m.holding, 'the hedge holds what moved');
+          assert.equal(of(evs, 'collateralConverted').length, 0, 'nothing sold');
+        } else {
+          assert.equal(hedge.holdings.length, 0, 'the hedge holds USDT only');
+          const sold = of(evs, 'collateralConverted');
+          assert.deepEqual(
+            [sold.length, sold[0]?.reason, sold[0]?.amount],
+            [1, 'rebalance', m.holding],
+            'sold in the giver',
+          );
+        }
+        clean(v, `after the ${mode}`);
+        assertReplays(v.log, v.e);
+      },
+    );
+
+  test('holdings: none — the reserve holds only BTC, so nothing moves and the hedge is parked', T, () => {
+    const v = agentVenue('none');
+    const evs = quote(v, '19612');
+    assert.equal(of(evs, 'collateralRebalanced').length, 0, 'nothing moved');
+    assert.equal(v.e.accounts.get('tr')!.silos.get('hedge')!.rebalanceParked, true, 'parked');
+    assertReplays(v.log, v.e);
+  });
+});

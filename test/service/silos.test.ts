@@ -371,6 +371,7 @@ describe('silos over REST and WebSocket', () => {
         buffer: '0.1',
         maxPerMove: '0',
         maxPerDay: '250',
+        holdings: 'move',
         movedToday: '0',
         parked: [],
       };

@@ -4,11 +4,17 @@
  */
 import { parseDecimal, pow10 } from '../../core/fixed.ts';
 import { parseRate, RATE_ONE } from '../../core/rates.ts';
-import { type Account, BACKSTOP_ACCOUNT, type Rebalancing, type Silo } from '../account.ts';
+import {
+  type Account,
+  BACKSTOP_ACCOUNT,
+  REBALANCE_HOLDINGS,
+  type Rebalancing,
+  type Silo,
+} from '../account.ts';
 import { DAY_MS } from '../rebalance.ts';
 import { siloLegs } from '../risk.ts';
 import type { EngineState } from '../state.ts';
-import { type Cmd, Rejection } from '../types.ts';
+import { type Cmd, type RebalanceHoldings, Rejection } from '../types.ts';
 import { accountOf, MAX_AMOUNT_DIGITS, parsed, siloOf } from '../validate.ts';
 
 /** Defaults: look at 80% of maintenance use, bring it down to the target (half the trigger), keep givers 10% over IM. */
@@ -50,6 +56,7 @@ export function setRebalancing(e: EngineState, cmd: Cmd<'setRebalancing'>): unde
     buffer: settings?.buffer ?? null,
     maxPerMove: settings?.maxPerMove ?? null,
     maxPerDay: settings?.maxPerDay ?? null,
+    ...(settings !== null && settings.holdings !== 'move' ? { holdings: settings.holdings } : {}),
   });
   return undefined;
 }
@@ -73,9 +80,17 @@ function parseSettings(e: EngineState, a: Account, cmd: Cmd<'setRebalancing'>): 
     buffer,
     maxPerMove: limitOf(e, cmd.maxPerMove, cmd.asset, 'maxPerMove'),
     maxPerDay: limitOf(e, cmd.maxPerDay, cmd.asset, 'maxPerDay'),
+    holdings: holdingsOf(cmd.holdings),
     day: 0,
     movedToday: 0n,
   };
+}
+
+function holdingsOf(input: unknown): RebalanceHoldings {
+  if (input === undefined) return 'move';
+  if (!REBALANCE_HOLDINGS.includes(input as RebalanceHoldings))
+    throw new Rejection('INVALID_COMMAND', `holdings is one of ${REBALANCE_HOLDINGS.join(', ')}`);
+  return input as RebalanceHoldings;
 }
 
 /** A list of the owner's silo ids in `asset`, each once, at least one. */

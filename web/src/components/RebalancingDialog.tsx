@@ -19,6 +19,8 @@ interface Draft {
   buffer: string;
   maxPerMove: string;
   maxPerDay: string;
+  /** Givers' holdings in other assets: move them, convert them to the settle asset first, or leave them. */
+  holdings: 'move' | 'convert' | 'none';
 }
 
 /** The form for `asset`: its settings as they stand, or the engine's defaults (trigger 80 %, target 40 %, buffer 10 %). */
@@ -32,6 +34,7 @@ function draftOf(r: Rebalancing | undefined): Draft {
       buffer: '10',
       maxPerMove: '',
       maxPerDay: '',
+      holdings: 'move',
     };
   const limit = (v: string) => (/^[0.]+$/.test(v) ? '' : v);
   return {
@@ -42,6 +45,7 @@ function draftOf(r: Rebalancing | undefined): Draft {
     buffer: shiftDecimal(r.buffer, 2),
     maxPerMove: limit(r.maxPerMove),
     maxPerDay: limit(r.maxPerDay),
+    holdings: r.holdings === 'convert' || r.holdings === 'none' ? r.holdings : 'move',
   };
 }
 
@@ -84,6 +88,7 @@ export function RebalancingDialog(props: {
       trigger: shiftDecimal(d.trigger.trim(), -2),
       target: shiftDecimal(d.target.trim(), -2),
       buffer: shiftDecimal(d.buffer.trim(), -2),
+      holdings: d.holdings,
     };
     for (const k of ['maxPerMove', 'maxPerDay'] as const) {
       const v = d[k].trim();
@@ -231,6 +236,18 @@ export function RebalancingDialog(props: {
               value={d.maxPerMove}
               onInput={(e) => set('maxPerMove', e.currentTarget.value)}
             />
+          </label>
+          <label class="grow">
+            Other assets
+            <select
+              name="holdings"
+              value={d.holdings}
+              onChange={(e) => set('holdings', e.currentTarget.value)}
+            >
+              <option value="move">move them</option>
+              <option value="convert">convert to {asset}</option>
+              <option value="none">leave them</option>
+            </select>
           </label>
           <label class="grow">
             Max per day ({asset})
