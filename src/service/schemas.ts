@@ -243,7 +243,9 @@ export const RebalancingBody = Type.Object(
     maxPerMove: Type.Optional(Decimal),
     maxPerDay: Type.Optional(Decimal),
     /** Givers' holdings in other assets once their settle collateral is spent: move them (default), convert, or not. */
-    holdings: Type.Optional(Type.Union([Type.Literal('move'), Type.Literal('convert'), Type.Literal('none')])),
+    holdings: Type.Optional(
+      Type.Union([Type.Literal('move'), Type.Literal('convert'), Type.Literal('none')]),
+    ),
     account: ActFor,
   },
   strict,
