@@ -22,7 +22,7 @@ import {
 } from '../core/collateral.ts';
 import { ceilDiv, formatDecimal, InputError, minBig, parseDecimal, pow10 } from '../core/fixed.ts';
 import { RATE_DP, RATE_ONE } from '../core/rates.ts';
-import type { Silo } from './account.ts';
+import { Silo } from './account.ts';
 import type { LedgerAccount } from './ledger.ts';
 import type { Market } from './market.ts';
 import { allows, validityAt } from './oracle.ts';
@@ -236,12 +236,8 @@ export function sellHolding(
 export function coverSettle(e: EngineState, holder: LedgerAccount, amount: bigint): void {
   if (amount <= 0n || holder.balance >= amount) return;
   const silo = holder.owner;
-  if (silo === null || !isSiloBucket(silo, holder)) return;
-  if (silo.holdings.size > 0) convertHoldings(e, silo, amount, 'shortfall');
-}
-
-function isSiloBucket(owner: object, holder: LedgerAccount): owner is Silo {
-  return (owner as Partial<Silo>).bucket === holder && (owner as Partial<Silo>).holdings !== undefined;
+  if (silo instanceof Silo && silo.bucket === holder && silo.holdings.size > 0)
+    convertHoldings(e, silo, amount, 'shortfall');
 }
 
 /** The holders whose collateral `m`'s index prices: re-checked when it moves (prices.ts). */
