@@ -107,9 +107,24 @@ export function engineWithMarkets(...markets: MarketConfig[]): Engine {
   return e;
 }
 
+/** BTCUSDT priced by one oracle feed: mark = index, 10-minute staleness, `maxJump` (default 20%) per update. */
+export function oracleBtcusdt(maxJump = '0.2'): MarketConfig {
+  return {
+    ...BTCUSDT,
+    oracle: {
+      sources: [{ name: 'feed', weight: 1 }],
+      stalenessMs: 600_000,
+      maxDeviation: '0.05',
+      minSources: 1,
+      maxJump,
+      markMethod: 'index',
+    },
+  };
+}
+
 /**
- * BTCUSDT priced by one oracle feed (mark = index, 10-minute staleness, 20% max jump) with volatility-adjusted margin
- * (reference 30%, factor up to 2 in steps of 0.5) on the review, notice and sampling times given.
+ * `oracleBtcusdt()` with volatility-adjusted margin (reference 30%, factor up to 2 in steps of 0.5) on the review,
+ * notice and sampling times given.
  */
 export function dynamicBtcusdt(t: {
   reviewMs: number;
@@ -118,15 +133,7 @@ export function dynamicBtcusdt(t: {
   minSamples: number;
 }): MarketConfig {
   return {
-    ...BTCUSDT,
-    oracle: {
-      sources: [{ name: 'feed', weight: 1 }],
-      stalenessMs: 600_000,
-      maxDeviation: '0.05',
-      minSources: 1,
-      maxJump: '0.2',
-      markMethod: 'index',
-    },
+    ...oracleBtcusdt(),
     dynamicMargin: { referenceVol: '0.3', maxFactor: '2', maxStep: '0.5', ...t },
   };
 }

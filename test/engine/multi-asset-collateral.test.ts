@@ -17,26 +17,22 @@ import { calc } from '../../src/core/scenario.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { stateHash } from '../../src/engine/hash.ts';
 import { silosOf } from '../../src/engine/readmodel.ts';
-import type { Command, EngineEvent, MarketConfig } from '../../src/engine/types.ts';
-import { assertReplays, BTCUSDT, type Cmd, ETHUSDT, engineProblems, liquidationProblems } from './harness.ts';
+import type { Command, EngineEvent } from '../../src/engine/types.ts';
+import {
+  assertReplays,
+  type Cmd,
+  ETHUSDT,
+  engineProblems,
+  liquidationProblems,
+  oracleBtcusdt,
+} from './harness.ts';
 
 const T = { timeout: 60_000 };
 const usdt = (v: string) => parseDecimal(v, 'v', { dp: 8, signed: true });
 const of = <K extends EngineEvent['type']>(events: EngineEvent[], type: K) =>
   events.filter((ev): ev is Extract<EngineEvent, { type: K }> => ev.type === type);
 
-/** BTCUSDT priced by one oracle feed: mark = index, 10-minute staleness, 20% max jump. */
-const ORACLE_BTCUSDT: MarketConfig = {
-  ...BTCUSDT,
-  oracle: {
-    sources: [{ name: 'feed', weight: 1 }],
-    stalenessMs: 600_000,
-    maxDeviation: '0.05',
-    minSources: 1,
-    maxJump: '0.2',
-    markMethod: 'index',
-  },
-};
+const ORACLE_BTCUSDT = oracleBtcusdt();
 
 /** The engine, the log of what was applied (for the replay check), and a clock that can jump. */
 interface Venue {
@@ -99,25 +95,21 @@ function longFundedInBtc(v: Venue, btc = '0.0211'): void {
   v.apply({ type: 'transferCollateral', account: 'tr', from: 'free', to: 'btc', amount: '10' });
   v.apply({ type: 'transferCollateral', account: 'tr', from: 'free', to: 'other', amount: '1000' });
   v.apply({ type: 'setLeverage', account: 'tr', symbol: 'BTCUSDT', leverage: '50', silo: 'btc' });
-  v.apply({
-    type: 'placeOrder',
-    account: 'mm',
-    symbol: 'BTCUSDT',
-    side: 'sell',
-    orderType: 'limit',
-    size: '1',
-    price: '20000',
-  });
-  v.apply({
-    type: 'placeOrder',
-    account: 'tr',
-    symbol: 'BTCUSDT',
-    side: 'buy',
-    orderType: 'limit',
-    size: '1',
-    price: '20000',
-    silo: 'btc',
-  });
+  limit(v, 'mm', 'BTCUSDT', 'sell', '1', '20000');
+  limit(v, 'tr', 'BTCUSDT', 'buy', '1', '20000', { silo: 'btc' });
+}
+
+/** A limit order of `account` (with a silo or reduce-only flag); its events. */
+function limit(
+  v: Venue,
+  account: string,
+  symbol: string,
+  side: 'buy' | 'sell',
+  size: string,
+  price: string,
+  extra: { silo?: string; reduceOnly?: boolean } = {},
+): EngineEvent[] {
+  return v.apply({ type: 'placeOrder', account, symbol, side, orderType: 'limit', size, price, ...extra });
 }
 
 const silo = (v: Venue, id: string) => silosOf(v.e, 'tr').find((s) => s.id === id)!;
@@ -213,26 +205,8 @@ describe('multi-asset collateral: a long BTCUSDT funded in BTC', () => {
     longFundedInBtc(v, '0.05');
     quote(v, '19900');
     const before = silo(v, 'btc').holdings[0]!.amount;
-    v.apply({
-      type: 'placeOrder',
-      account: 'mm',
-      symbol: 'BTCUSDT',
-      side: 'buy',
-      orderType: 'limit',
-      size: '1',
-      price: '19900',
-    });
-    const evs = v.apply({
-      type: 'placeOrder',
-      account: 'tr',
-      symbol: 'BTCUSDT',
-      side: 'sell',
-      orderType: 'limit',
-      size: '1',
-      price: '19900',
-      silo: 'btc',
-      reduceOnly: true,
-    });
+    limit(v, 'mm', 'BTCUSDT', 'buy', '1', '19900');
+    const evs = limit(v, 'tr', 'BTCUSDT', 'sell', '1', '19900', { silo: 'btc', reduceOnly: true });
     const conv = of(evs, 'collateralConverted');
     assert.ok(conv.length >= 1, 'converted');
     assert.ok(
@@ -299,25 +273,8 @@ describe('multi-asset collateral: moving a holding', () => {
     // 20x long 1 BTC: initial margin 1,000 + fee 10 out of 1,900 of BTC and 10 USDT.
     v.apply({ type: 'transferCollateral', account: 'tr', from: 'free', to: 'box', amount: '10' });
     v.apply({ type: 'setLeverage', account: 'tr', symbol: 'BTCUSDT', leverage: '20', silo: 'box' });
-    v.apply({
-      type: 'placeOrder',
-      account: 'mm',
-      symbol: 'BTCUSDT',
-      side: 'sell',
-      orderType: 'limit',
-      size: '1',
-      price: '20000',
-    });
-    v.apply({
-      type: 'placeOrder',
-      account: 'tr',
-      symbol: 'BTCUSDT',
-      side: 'buy',
-      orderType: 'limit',
-      size: '1',
-      price: '20000',
-      silo: 'box',
-    });
+    limit(v, 'mm', 'BTCUSDT', 'sell', '1', '20000');
+    limit(v, 'tr', 'BTCUSDT', 'buy', '1', '20000', { silo: 'box' });
     // 900 to spare: 0.04 BTC (760) may leave, 0.05 (950) may not.
     refused(
       v,
@@ -354,15 +311,7 @@ describe('multi-asset collateral: moving a holding', () => {
     });
     v.apply({ type: 'deposit', account: 'tr', asset: 'USDT', amount: '100' });
     v.apply({ type: 'transferCollateral', account: 'tr', from: 'free', to: 'box', amount: '10' });
-    v.apply({
-      type: 'placeOrder',
-      account: 'mm',
-      symbol: 'ETHUSDT',
-      side: 'sell',
-      orderType: 'limit',
-      size: '10',
-      price: '2000',
-    });
+    limit(v, 'mm', 'ETHUSDT', 'sell', '10', '2000');
     const buy: Cmd = {
       type: 'placeOrder',
       account: 'tr',
@@ -378,26 +327,8 @@ describe('multi-asset collateral: moving a holding', () => {
     refused(v, buy, 'INSUFFICIENT_MARGIN');
     quote(v, '20000');
     v.apply(buy);
-    v.apply({
-      type: 'placeOrder',
-      account: 'mm',
-      symbol: 'ETHUSDT',
-      side: 'buy',
-      orderType: 'limit',
-      size: '1',
-      price: '1999',
-    });
-    v.apply({
-      type: 'placeOrder',
-      account: 'tr',
-      symbol: 'ETHUSDT',
-      side: 'sell',
-      orderType: 'limit',
-      size: '1',
-      price: '1999',
-      silo: 'box',
-      reduceOnly: true,
-    });
+    limit(v, 'mm', 'ETHUSDT', 'buy', '1', '1999');
+    limit(v, 'tr', 'ETHUSDT', 'sell', '1', '1999', { silo: 'box', reduceOnly: true });
     v.apply({ type: 'closeSilo', account: 'tr', silo: 'box' });
     assert.equal(main(v, 'BTC'), 100_000_000n, 'all the BTC is back in the free balance');
     assert.equal(v.e.collateralAssets.get('BTC:USDT')!.holders.size, 0, 'no holder left');
@@ -429,25 +360,8 @@ describe('multi-asset collateral: the rebalancing agent moves holdings', () => {
       amount: '0.1',
     });
     v.apply({ type: 'setLeverage', account: 'tr', symbol: 'BTCUSDT', leverage: '50', silo: 'hedge' });
-    v.apply({
-      type: 'placeOrder',
-      account: 'mm',
-      symbol: 'BTCUSDT',
-      side: 'sell',
-      orderType: 'limit',
-      size: '1',
-      price: '20000',
-    });
-    v.apply({
-      type: 'placeOrder',
-      account: 'tr',
-      symbol: 'BTCUSDT',
-      side: 'buy',
-      orderType: 'limit',
-      size: '1',
-      price: '20000',
-      silo: 'hedge',
-    });
+    limit(v, 'mm', 'BTCUSDT', 'sell', '1', '20000');
+    limit(v, 'tr', 'BTCUSDT', 'buy', '1', '20000', { silo: 'hedge' });
     v.apply({
       type: 'setRebalancing',
       account: 'tr',

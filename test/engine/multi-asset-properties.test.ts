@@ -22,24 +22,21 @@ import fc from 'fast-check';
 import { RATE_ONE } from '../../src/core/rates.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { stateHash } from '../../src/engine/hash.ts';
-import type { Command, EngineEvent, MarketConfig } from '../../src/engine/types.ts';
-import { assertReplays, BTCUSDT, type Cmd, ETHUSDT, engineProblems, liquidationProblems } from './harness.ts';
+import type { Command, EngineEvent } from '../../src/engine/types.ts';
+import {
+  assertReplays,
+  type Cmd,
+  ETHUSDT,
+  engineProblems,
+  liquidationProblems,
+  oracleBtcusdt,
+} from './harness.ts';
 
 const TRADERS = ['t0', 't1'] as const;
 const SILOS = ['a', 'b', 'c'] as const;
 const START = 1_800_000_000_000;
 
-const ORACLE_BTCUSDT: MarketConfig = {
-  ...BTCUSDT,
-  oracle: {
-    sources: [{ name: 'feed', weight: 1 }],
-    stalenessMs: 600_000,
-    maxDeviation: '0.05',
-    minSources: 1,
-    maxJump: '0.3',
-    markMethod: 'index',
-  },
-};
+const ORACLE_BTCUSDT = oracleBtcusdt('0.3');
 
 const step = fc.record({
   kind: fc.constantFrom(

@@ -8,27 +8,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Static } from 'typebox';
-import type { MarketConfig } from '../../src/engine/types.ts';
 import { sign } from '../../src/service/auth.ts';
 import type * as S from '../../src/service/schemas.ts';
-import { BTCUSDT } from '../engine/harness.ts';
+import { oracleBtcusdt } from '../engine/harness.ts';
 import { type Fields, Harness, KEYS } from './helpers.ts';
 import { WsTestClient } from './wsclient.ts';
 
 const T = { timeout: 30_000 };
 type SiloJson = Static<typeof S.SiloViewSchema>;
 
-const MARKET: MarketConfig = {
-  ...BTCUSDT,
-  oracle: {
-    sources: [{ name: 'feed', weight: 1 }],
-    stalenessMs: 600_000,
-    maxDeviation: '0.05',
-    minSources: 1,
-    maxJump: '0.2',
-    markMethod: 'index',
-  },
-};
+const MARKET = oracleBtcusdt();
 
 describe('multi-asset collateral over the API', () => {
   let h: Harness;
