@@ -134,7 +134,7 @@ export function renderReport(
   const policyLines = summary.policies
     .map(
       (p) =>
-        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}${p.silos ? `; ${silosLine(p.silos)}` : ''}${p.rebalance ? `; ${rebalanceLine(p.rebalance)}` : ''}${p.dynamicMargin ? `; ${dynamicLine(p.dynamicMargin)}` : ''}</li>`,
+        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}${p.silos ? `; ${silosLine(p.silos)}` : ''}${p.rebalance ? `; ${rebalanceLine(p.rebalance)}` : ''}${p.btcCollateral ? `; ${btcCollateralLine(p.btcCollateral)}` : ''}${p.dynamicMargin ? `; ${dynamicLine(p.dynamicMargin)}` : ''}</li>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -173,6 +173,7 @@ ${body}
 ${policyLines}
 </ul>
 ${optedInTables(summary)}
+${wrongWayTables(summary)}
 ${optionsSection(summary)}
 <h2>Price paths and liquidations</h2>
 <p>Markers: liquidations started in the bucket under <select id="policy"></select> (the largest buckets labelled); the
@@ -199,6 +200,7 @@ histogram under each price is their count. Buckets of ${prep.bucketSize} point(s
 <li><b>spillover</b> (in the JSON summary): what cross liquidations took beyond the standalone collateral of the positions they closed — money that backed the trader's other positions or sat free — and how many traders lost any. Under isolated margin that would be an isolation breach (always checked; must be 0); free balance that auto-add moved into a bucket which was then liquidated is counted as <code>autoAdd.lostAfter</code> instead.</li>
 ${hybridDefinition(summary)}
 ${rebalanceDefinition(summary)}
+${btcCollateralDefinition(summary)}
 ${volAdjustedDefinition(summary)}
 ${optionsDefinition(summary)}
 <li><b>insurance fund P&amp;L</b>: cash change less the seeding, plus the backstop's unrealized PnL at the last marks. <b>bad debt</b>: how far the fund's equity ended below zero. <b>ADL</b>: <code>adl</code> events (counterparties deleveraged).</li>
@@ -317,6 +319,47 @@ function rebalanceDefinition(summary: Summary): string {
   return `<li><b>isolated+rebalance</b>: isolated, except that the traders who opted in to topping up (as under isolated+auto-add) and plan two or more positions hold each position in its own standalone silo, funded from a reserve silo holding the rest of their deposit with what the isolated bucket would hold, and turn the rebalancing agent on: when a position's silo reaches the trader's trigger (maintenance / equity 0.8), the engine moves collateral into it from the reserve and any other of the trader's silos with spare — never below a giver's initial margin × 1.1 — enough to bring its ratio to half the trigger; at maintenance it tries again before liquidating. <b>moved</b>: the agent's moves and their amount; <b>lost after</b>: collateral it moved into a silo that was then liquidated and lost there. Every silo not opted in is never touched (an isolation breach otherwise, always 0). The table below compares the same traders under the other policies.</li>`;
 }
 
+/** The definition of the isolated+btc-collateral policy (only when it ran). */
+function btcCollateralDefinition(summary: Summary): string {
+  const p = summary.policies.find((x) => x.btcCollateral);
+  if (!p?.btcCollateral) return '';
+  const b = p.btcCollateral;
+  return `<li><b>isolated+btc-collateral</b>: isolated, except that the traders who opted in to topping up (as under isolated+auto-add) and plan a position on BTCUSDT hold that position in its own standalone silo funded with BTC (docs/multi-asset-collateral.md): their deposit is worth the isolated trader's at the first price (${esc(b.firstPrice)}), with as much BTC as their BTC leg will put into its silo bought at that price and the rest in USDT; at the open the silo receives the opening fee in USDT (no buffer) and, in BTC, the leg's initial margin at the current index ÷ the 0.95 haircut — so it counts the same initial margin as the isolated bucket — and at the close all of it goes back. The BTC counts at index × 0.95, so a long funded in BTC loses collateral value as its price falls (wrong-way risk) and a short gains it. A silo below maintenance sells all its BTC to the insurance fund at index × 0.95 first (<b>sold at liquidation</b>), then its leg is liquidated if still below (<b>rescued</b> otherwise); a loss, fee or funding its USDT cannot pay sells just enough (<b>shortfall</b>). <b>collateral lost</b> counts the BTC a liquidation sold at its value at the index of that moment and the proceeds as paid back, so the 5% penalty is part of it; final equity, the loss distribution and the fund's P&amp;L count BTC (free, in a silo, or bought by the fund) at the last index. The BTC held is itself a long position: the traders' P&amp;L moves with BTC's price.</li>`;
+}
+
+/** The BTC-funded traders' BTC legs by side under each policy that ran (the wrong-way comparison). */
+function wrongWayTables(summary: Summary): string {
+  const p = summary.policies.find((x) => x.btcCollateral);
+  const w = p?.btcCollateral?.wrongWay;
+  if (!w) return '';
+  const n = (v: number) => v.toLocaleString('en-US');
+  const mv = (v: string | null) => (v === null ? '–' : `${esc(v)}%`);
+  const rows = w.policies
+    .map(
+      (q) =>
+        `<tr><th>${esc(q.id)}</th><td>${n(q.long.opened)}</td><td>${n(q.long.liquidated)}</td><td>${mv(q.long.meanMove)}</td><td>${n(q.short.opened)}</td><td>${n(q.short.liquidated)}</td><td>${mv(q.short.meanMove)}</td></tr>`,
+    )
+    .join('\n');
+  const v = w.versusIsolated;
+  const paired = v
+    ? `<p class="muted">Leg by leg against isolated: longs liquidated under both ${n(v.long.both)} (here ${mv(v.long.meanMarkGap)} of entry higher on average), here only ${n(v.long.onlyHere)}, under isolated only ${n(v.long.onlyIsolated)}; shorts under both ${n(v.short.both)} (mark gap ${mv(v.short.meanMarkGap)}), here only ${n(v.short.onlyHere)}, under isolated only ${n(v.short.onlyIsolated)}.</p>`
+    : '';
+  return `<h3>Wrong-way risk: the ${n(w.legs.long)} long and ${n(w.legs.short)} short BTCUSDT legs ${esc(p!.id)} funded in BTC, under each policy</h3>
+<table><thead><tr><th>policy</th><th>longs opened</th><th>liquidated</th><th>move at liquidation</th><th>shorts opened</th><th>liquidated</th><th>move at liquidation</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+${paired}`;
+}
+
+/** The BTC collateral figures for the policy line. */
+function btcCollateralLine(b: NonNullable<Summary['policies'][number]['btcCollateral']>): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  const usd = (v: string) => Math.round(Number(v)).toLocaleString('en-US');
+  const l = b.conversions.liquidation;
+  const s = b.conversions.shortfall;
+  return `${n(b.traders)} traders bought ${esc(b.bought)} BTC for ${usd(b.cost)} USDT and opened ${n(b.legs)} legs funded with ${esc(b.funded)} BTC; sold at liquidation ${n(l.count)} times, ${esc(l.amount)} BTC for ${usd(l.proceeds)} USDT (worth ${usd(l.value)} at the index), ${n(b.rescued)} silos rescued by it; ${n(s.count)} shortfall conversions, ${esc(s.amount)} BTC for ${usd(s.proceeds)} USDT`;
+}
+
 /** The definition of the vol-adjusted policy (only when it ran). */
 function volAdjustedDefinition(summary: Summary): string {
   const p = summary.policies.find((x) => x.dynamicMargin);
@@ -347,9 +390,13 @@ function optedInTables(summary: Summary): string {
   const usd = (v: string) => Math.round(Number(v)).toLocaleString('en-US');
   return summary.policies
     .map((p) => {
-      const g = p.silos?.optedIn ?? p.rebalance?.optedIn;
+      const g = p.silos?.optedIn ?? p.rebalance?.optedIn ?? p.btcCollateral?.optedIn;
       if (!g) return '';
-      const who = p.silos ? 'put in netted silos' : 'ran the rebalancing agent for';
+      const who = p.silos
+        ? 'put in netted silos'
+        : p.rebalance
+          ? 'ran the rebalancing agent for'
+          : 'funded in BTC';
       const rows = g.policies
         .map(
           (q) =>
