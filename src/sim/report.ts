@@ -188,13 +188,13 @@ histogram under each price is their count. Buckets of ${prep.bucketSize} point(s
 <div id="notional" class="chart"></div><div id="notional-legend" class="legend"></div>
 
 <h2>Loss distribution: traders by return on deposit</h2>
-<p class="muted">Final equity (free balance, buckets, unrealized PnL at the last marks) ÷ deposit − 1, in 10% bins; x is the bin's centre (≥ +100% at 105).</p>
+<p class="muted">Final equity (free balance, buckets, unrealized PnL at the last marks, BTC held at the last index) ÷ deposit − 1, in 10% bins; x is the bin's centre (≥ +100% at 105).</p>
 <div id="returns" class="chart"></div><div id="returns-legend" class="legend"></div>
 
 <h2>Definitions</h2>
 <ul>
 <li><b>liquidations</b>: <code>liquidationStarted</code> events — a bucket (an isolated position, a trader's cross positions, or a hybrid trader's netted silo) found below maintenance; a chunked liquidation counts each chunk. <b>notional</b>: Σ size × price over its <code>liquidation</code> stages (book, backstop, ADL).</li>
-<li><b>collateral lost</b>: money that left the liquidated trader's accounts (free balance, reserves, buckets) for anyone else during the liquidation — realized loss and liquidation fee, net of anything paid back; funding not counted.</li>
+<li><b>collateral lost</b>: money that left the liquidated trader's accounts (free balance, reserves, buckets) for anyone else during the liquidation — realized loss and liquidation fee, net of anything paid back; funding not counted. BTC a silo sells at its liquidation counts at its value at the index of that moment.</li>
 <li><b>wiped out</b>: final equity ≤ 1% of the deposit.</li>
 <li><b>contagion</b>: traders with a liquidation that closed a position that was not itself underwater — judged alone with the collateral it would carry isolated (initial margin at entry, less funding it paid), its equity at the liquidation's mark was still at or above its own maintenance. Under isolated margin it cannot happen.</li>
 <li><b>spillover</b> (in the JSON summary): what cross liquidations took beyond the standalone collateral of the positions they closed — money that backed the trader's other positions or sat free — and how many traders lost any. Under isolated margin that would be an isolation breach (always checked; must be 0); free balance that auto-add moved into a bucket which was then liquidated is counted as <code>autoAdd.lostAfter</code> instead.</li>
@@ -342,9 +342,10 @@ function wrongWayTables(summary: Summary): string {
     .join('\n');
   const v = w.versusIsolated;
   const paired = v
-    ? `<p class="muted">Leg by leg against isolated: longs liquidated under both ${n(v.long.both)} (here ${mv(v.long.meanMarkGap)} of entry higher on average), here only ${n(v.long.onlyHere)}, under isolated only ${n(v.long.onlyIsolated)}; shorts under both ${n(v.short.both)} (mark gap ${mv(v.short.meanMarkGap)}), here only ${n(v.short.onlyHere)}, under isolated only ${n(v.short.onlyIsolated)}.</p>`
+    ? `<p class="muted">Leg by leg against isolated — the mark at the first liquidation here less there, in % of entry, averaged over the legs liquidated under both (positive: here at a higher price — earlier for a long, later for a short): longs ${n(v.long.both)} under both, ${mv(v.long.meanMarkGap)}, ${n(v.long.onlyHere)} liquidated here only, ${n(v.long.onlyIsolated)} under isolated only; shorts ${n(v.short.both)} under both, ${mv(v.short.meanMarkGap)}, ${n(v.short.onlyHere)} here only, ${n(v.short.onlyIsolated)} under isolated only.</p>`
     : '';
-  return `<h3>Wrong-way risk: the ${n(w.legs.long)} long and ${n(w.legs.short)} short BTCUSDT legs ${esc(p!.id)} funded in BTC, under each policy</h3>
+  return `<h3>Wrong-way risk: the ${n(w.legs.long)} long and ${n(w.legs.short)} short BTCUSDT legs planned by the traders ${esc(p!.id)} funds in BTC, under each policy</h3>
+<p class="muted">Move at liquidation: the mark at a leg's first liquidation ÷ its entry − 1, averaged over the legs liquidated.</p>
 <table><thead><tr><th>policy</th><th>longs opened</th><th>liquidated</th><th>move at liquidation</th><th>shorts opened</th><th>liquidated</th><th>move at liquidation</th></tr></thead><tbody>
 ${rows}
 </tbody></table>

@@ -249,7 +249,7 @@ describe('isolated+btc-collateral on a small population (a few days of the real 
     assert.match(html, /<b>isolated\+btc-collateral<\/b>: isolated, except that the traders who opted in/);
     assert.match(
       html,
-      /Wrong-way risk: the \d+ long and \d+ short BTCUSDT legs isolated\+btc-collateral funded/,
+      /Wrong-way risk: the \d+ long and \d+ short BTCUSDT legs planned by the traders isolated\+btc-collateral funds/,
     );
     assert.match(
       btcCollateralNotes(summary),
