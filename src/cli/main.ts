@@ -62,7 +62,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option(
       '--policies <list>',
       `comma-separated, or all: ${DEFAULT_POLICY_IDS.join(', ')} (hybrid:<share> sets the opt-in share, 0-1); ` +
-        `dynamic-risk: ${DYNAMIC_RISK_POLICY_IDS.join(', ')} (the rebalancing agent and volatility-adjusted margin beside what they are compared with); ` +
+        `dynamic-risk: ${DYNAMIC_RISK_POLICY_IDS.join(', ')} (the rebalancing agent, collateral in BTC and volatility-adjusted margin beside what they are compared with); ` +
         `options: ${OPTIONS_POLICY_IDS.join(', ')} (option strategy writers under each silo model)`,
       'all',
     )

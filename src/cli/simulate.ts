@@ -113,6 +113,32 @@ export function hybridNotes(s: Summary): string {
 }
 
 /**
+ * Under the table when isolated+btc-collateral ran: the BTC bought and sold, and its BTC-funded traders' BTC legs
+ * liquidated by side, here and under isolated (the wrong-way effect); empty otherwise.
+ */
+export function btcCollateralNotes(s: Summary): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  return s.policies
+    .map((p) => {
+      const b = p.btcCollateral;
+      if (!b) return '';
+      const l = b.conversions.liquidation;
+      const side = b.wrongWay.policies
+        .map(
+          (q) =>
+            `${q.id} longs ${n(q.long.liquidated)}/${n(q.long.opened)} liquidated, shorts ${n(q.short.liquidated)}/${n(q.short.opened)}`,
+        )
+        .join('; ');
+      return (
+        `${p.id}: ${n(b.traders)} traders funded ${n(b.legs)} BTCUSDT legs with ${b.funded} BTC (bought ${b.bought} at ` +
+        `${b.firstPrice}); sold at liquidation ${n(l.count)} times, ${l.amount} BTC for ${usd(l.proceeds)} USDT; ` +
+        `${n(b.conversions.shortfall.count)} shortfall conversions\n  their BTC legs: ${side}\n`
+      );
+    })
+    .join('');
+}
+
+/**
  * Under the table when options policies ran: what they shared (the writers, the chain, the vol path) and their
  * comparison — collateral locked, liquidations, losses beyond collateral, settlement (empty when none ran).
  */
@@ -249,6 +275,8 @@ export async function runSimulate(opts: SimulateCliOptions, io: CliIO, tty: bool
     io.stdout(`\n${renderSummaryTable(summaryTable(out.summary))}`);
     const notes = hybridNotes(out.summary);
     if (notes) io.stdout(`\n${notes}`);
+    const btc = btcCollateralNotes(out.summary);
+    if (btc) io.stdout(`\n${btc}`);
     const options = optionsNotes(out.summary);
     if (options) io.stdout(`\n${options}`);
     if (where) io.stdout(`\nreport: ${where}\n`);

@@ -182,6 +182,13 @@ export interface Policy {
    * collateral between them; everyone else stays isolated (`mode`). Absent: no agent.
    */
   rebalance?: true;
+  /**
+   * Collateral in BTC (runner.ts openBtcCollateral): every trader who opted in to topping up and plans a position on a
+   * BTC market holds that position in its own standalone silo funded with BTC (its initial margin's worth after the
+   * haircut) and the opening fee in USDT; its other positions, and everyone else, stay isolated (`mode`). Absent: no
+   * collateral asset.
+   */
+  btcCollateral?: true;
   /** Volatility-adjusted margin on every market (docs/dynamic-margin.md). Absent: the static tables. */
   dynamicMargin?: DynamicMarginSpec;
 }
@@ -255,6 +262,16 @@ export const POLICIES: readonly Policy[] = [
     rebalance: true,
   },
   {
+    id: 'isolated+btc-collateral',
+    description:
+      'isolated; traders who opted in hold their BTCUSDT position in its own silo funded with BTC (the initial margin at entry ÷ the 0.95 haircut, bought at the first price) and the opening fee in USDT, sold to the insurance fund at 5% under the index when the silo is liquidated or cannot pay',
+    mode: 'isolated',
+    autoAdd: false,
+    liquidation: {},
+    conventions: 'ringfence',
+    btcCollateral: true,
+  },
+  {
     id: 'vol-adjusted',
     description:
       'isolated, with volatility-adjusted margin on every market: rates × a factor following the index’s realised volatility (1 at 50% a year, up to 2, 0.25 an hour, raises an hour after notice)',
@@ -298,16 +315,22 @@ export const POLICIES: readonly Policy[] = [
 ];
 
 /**
- * What `ringfence simulate` (and the demo) runs when no list is given: every policy but the two of issue 22, which
- * `--policies dynamic-risk` runs beside the ones they are compared with (they would add a third to the demo's time).
+ * What `ringfence simulate` (and the demo) runs when no list is given: every policy but the three of issue 22, which
+ * `--policies dynamic-risk` runs beside the ones they are compared with (they would add to the demo's time).
  */
-export const DEFAULT_POLICY_IDS = POLICIES.filter((p) => !p.rebalance && !p.dynamicMargin).map((p) => p.id);
+export const DEFAULT_POLICY_IDS = POLICIES.filter(
+  (p) => !p.rebalance && !p.dynamicMargin && !p.btcCollateral,
+).map((p) => p.id);
 export const ALL_POLICY_IDS = POLICIES.map((p) => p.id);
-/** `--policies dynamic-risk`: the rebalancing agent and volatility-adjusted margin next to what they are compared with. */
+/**
+ * `--policies dynamic-risk`: the rebalancing agent, collateral in BTC and volatility-adjusted margin next to what
+ * they are compared with.
+ */
 export const DYNAMIC_RISK_POLICY_IDS: readonly string[] = [
   'isolated',
   'isolated+auto-add',
   'isolated+rebalance',
+  'isolated+btc-collateral',
   'vol-adjusted',
   'cross',
 ];

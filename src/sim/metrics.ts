@@ -24,11 +24,22 @@
  *   and closing its legs is not contagion, which counts closes beyond the failing box. Beside it, `silos.healthyLegs`
  *   counts the legs a silo's liquidation closed that alone, with their own initial margin, were still above
  *   maintenance (the cross test, applied inside the box): the price of pooling them.
+ * - *Collateral in other assets* (isolated+btc-collateral): a silo's BTC counts in USDT at the index of the moment.
+ *   A liquidation of a silo holding BTC starts by selling all of it to the fund (`collateralConverted`, reason
+ *   `liquidation`, before its `liquidationStarted`): the BTC leaving counts as lost at its value at that index
+ *   (amount × the conversion's price, rounded down), the proceeds as paid back, so the 5% penalty is part of what the
+ *   liquidation took. Transfers of BTC and conversion transfers are never counted as settle money. A conversion at
+ *   liquidation after which the silo stood (no `liquidationStarted` follows in the command) is `rescued`, and a
+ *   shortfall conversion (a loss, fee or funding the silo's USDT could not pay) is no liquidation: both are counted
+ *   apart, with their penalty.
  * - *Wiped out*: a trader whose final equity (free balance + reserves + buckets + unrealized PnL at the last mark
- *   − funding owed, and every silo's collateral) is at most 1% of what they deposited.
+ *   − funding owed, and every silo's collateral; BTC, free or in a silo, at the last index) is at most 1% of what
+ *   they deposited.
  * - *Insurance fund P&L*: the fund's cash change less its seeding, plus the unrealized PnL of the positions the
- *   backstop ('@insurance') took over, at the last marks. *Bad debt*: how far the fund's equity ended below zero.
+ *   backstop ('@insurance') took over, at the last marks, plus the collateral it bought in conversions at the last
+ *   index. *Bad debt*: how far the fund's equity ended below zero.
  */
+import { grossValue } from '../core/collateral.ts';
 import type { Instrument } from '../core/instrument.ts';
 import {
   initialMarginAtLeverage,
@@ -38,6 +49,7 @@ import {
   unrealizedPnl,
 } from '../core/margin.ts';
 import { LEVERAGE_ONE } from '../core/rates.ts';
+import { collateralAsset, collateralPrice } from '../engine/collateral.ts';
 import type { Engine } from '../engine/engine.ts';
 import { BACKSTOP_ACCOUNT } from '../engine/liquidation.ts';
 import { pendingFunding } from '../engine/risk.ts';
@@ -46,6 +58,8 @@ import type { MarketMaker } from './market-maker.ts';
 import type { Trader } from './population.ts';
 
 export const SETTLE_ASSET = 'USDT';
+/** The collateral asset of the isolated+btc-collateral policy: the base of the markets whose positions it funds. */
+export const COLLATERAL_ASSET = 'BTC';
 const NONE: number[] = [];
 const NONE_BIG: bigint[] = [];
 const INSURANCE_LABEL = `insurance:${SETTLE_ASSET}`;
@@ -55,6 +69,17 @@ export const RETURN_BINS = 21;
 export interface StageFigures {
   count: number;
   notional: bigint;
+}
+
+/** Conversions of a collateral asset to the insurance fund, for one reason. */
+export interface ConversionFigures {
+  count: number;
+  /** Units of the asset sold (satoshis for BTC). */
+  amount: bigint;
+  /** What the fund paid (settle units). */
+  proceeds: bigint;
+  /** The amount at the index of the moment (settle units, rounded down): proceeds + the penalty. */
+  value: bigint;
 }
 
 export interface PolicyFigures {
@@ -102,6 +127,9 @@ export interface PolicyFigures {
     backstopRealized: bigint;
     backstopFunding: bigint;
     draws: number;
+    /** Settle paid for collateral in conversions, and what the fund holds of it at the end, at the last index. */
+    conversions: bigint;
+    collateralValue: bigint;
   };
   adl: { events: number; notional: bigint; accounts: number; traders: number };
   badDebt: bigint;
@@ -111,6 +139,26 @@ export interface PolicyFigures {
    * moved for, and what it moved into a silo that was then liquidated and lost there (`lostAfter`, as auto-add's).
    */
   rebalance: { events: number; amount: bigint; traders: number; lostAfter: bigint };
+  /**
+   * Collateral in BTC (isolated+btc-collateral; zero elsewhere). BTC amounts in satoshis, money in settle units.
+   */
+  btcCollateral: {
+    /** Traders funded in BTC, and those whose deposit bought less BTC than their legs need (funded in USDT then). */
+    traders: number;
+    cappedTraders: number;
+    /** BTC bought at the first price, and what it cost. */
+    bought: bigint;
+    cost: bigint;
+    /** BTC legs opened, the BTC their silos received, and opens that lacked free BTC (the rest in USDT). */
+    legs: number;
+    funded: bigint;
+    usdtTopUps: number;
+    conversions: { liquidation: ConversionFigures; shortfall: ConversionFigures };
+    /** Conversions at liquidation after which the silo stood (no leg liquidated). */
+    rescued: number;
+    /** The fund's holdings of BTC at the end. */
+    fundHeld: bigint;
+  };
   /**
    * Volatility-adjusted margin (vol-adjusted): raises and cuts applied, the highest factor, each market's factor
    * averaged over time (the runner adds it up), and the liquidations started by the command that applied a raise.
@@ -146,6 +194,15 @@ export interface TraderFigures {
   equity: bigint[];
   /** 1: a contagion case (as `contagion.traders`). */
   contagion: Uint8Array;
+  /**
+   * Per trader × market (a trader plans at most one position per market): 1 once it opened, the liquidations started
+   * with it as the liquidated bucket's (or silo's first) leg, and at the first of them the mark and the entry price
+   * (0: none).
+   */
+  positionOpened: Uint8Array;
+  positionLiquidations: Uint32Array;
+  firstLiquidationMark: bigint[];
+  firstLiquidationEntry: bigint[];
 }
 
 /** Per chart bucket (a fixed number of path points). */
@@ -214,6 +271,8 @@ export class Collector {
   /** The backstop's position per market in lots (negative: short), from its position events. */
   readonly backstopLots: number[];
   private fundCash = 0n;
+  /** Conversions at liquidation in the current command, by silo (ledger label), until that silo's liquidation starts. */
+  private readonly converting = new Map<string, { value: bigint; proceeds: bigint }>();
   /** Lowest cash balance after a payment out of the fund (null: none yet). */
   private fundLow: bigint | null = null;
 
@@ -248,11 +307,16 @@ export class Collector {
       lost: new Array<bigint>(traders.length).fill(0n),
       equity: new Array<bigint>(traders.length).fill(0n),
       contagion: this.contagionTrader,
+      positionOpened: new Uint8Array(n),
+      positionLiquidations: new Uint32Array(n),
+      firstLiquidationMark: new Array<bigint>(n).fill(0n),
+      firstLiquidationEntry: new Array<bigint>(n).fill(0n),
     };
     traders.forEach((t, i) => {
       for (const p of t.positions) this.leverage[i * this.m + p.market] = p.leverage;
     });
     const stage = (): StageFigures => ({ count: 0, notional: 0n });
+    const conversion = (): ConversionFigures => ({ count: 0, amount: 0n, proceeds: 0n, value: 0n });
     this.f = {
       liquidations: {
         events: 0,
@@ -286,11 +350,25 @@ export class Collector {
         backstopRealized: 0n,
         backstopFunding: 0n,
         draws: 0,
+        conversions: 0n,
+        collateralValue: 0n,
       },
       adl: { events: 0, notional: 0n, accounts: 0, traders: 0 },
       badDebt: 0n,
       autoAdd: { events: 0, amount: 0n, lostAfter: 0n, marginCalls: 0 },
       rebalance: { events: 0, amount: 0n, traders: 0, lostAfter: 0n },
+      btcCollateral: {
+        traders: 0,
+        cappedTraders: 0,
+        bought: 0n,
+        cost: 0n,
+        legs: 0,
+        funded: 0n,
+        usdtTopUps: 0,
+        conversions: { liquidation: conversion(), shortfall: conversion() },
+        rescued: 0,
+        fundHeld: 0n,
+      },
       dynamicMargin: {
         raises: 0,
         cuts: 0,
@@ -326,6 +404,11 @@ export class Collector {
     this.raised = false;
     for (const ev of events) this.onEvent(ev);
     this.endSpan();
+    if (this.converting.size > 0) {
+      // Sold everything at maintenance, and the silo stood in USDT: no liquidation followed.
+      this.f.btcCollateral.rescued += this.converting.size;
+      this.converting.clear();
+    }
   }
 
   /** A dynamic-margin raise applied in the command being read (its liquidations are counted as the raise's). */
@@ -352,6 +435,7 @@ export class Collector {
         if (this.lots[i] === 0 && lots > 0) {
           this.funding[i] = 0n;
           this.autoAdded[i] = 0n;
+          this.byTrader.positionOpened[i] = 1;
         }
         this.lots[i] = lots;
         this.sign[i] = ev.side === null ? 0 : ev.side === 'long' ? 1 : -1;
@@ -377,7 +461,10 @@ export class Collector {
       case 'liquidationStarted':
         if (this.raised) this.f.dynamicMargin.liquidationsAtRaise++;
         this.endSpan();
-        this.startSpan(ev.account, ev.symbol, ev.mode, ev.silo ?? null);
+        this.startSpan(ev.account, ev.symbol, ev.mode, ev.silo ?? null, ev.mark);
+        return;
+      case 'collateralConverted':
+        this.onConverted(ev);
         return;
       case 'siloCreated':
         if (this.traderIndex.has(ev.account)) this.f.silos.traders++;
@@ -443,6 +530,30 @@ export class Collector {
     }
   }
 
+  /**
+   * A trader's silo sold a holding to the fund: counted by reason; at liquidation, held for that silo's liquidation
+   * (its `liquidationStarted` follows in the same command) as money out at the index and proceeds back.
+   */
+  private onConverted(ev: Extract<EngineEvent, { type: 'collateralConverted' }>): void {
+    if (!this.traderIndex.has(ev.account) || ev.reason === 'rebalance') return;
+    const e = this.input.engine;
+    const c = collateralAsset(e, ev.asset, ev.settle)!;
+    const priceDp = e.markets.get(c.priceMarket)!.inst.priceDp;
+    const value = grossValue(ev.amount, c.dp, ev.price, priceDp, e.assets.get(ev.settle)!);
+    const x = this.f.btcCollateral.conversions[ev.reason];
+    x.count++;
+    x.amount += ev.amount;
+    x.proceeds += ev.proceeds;
+    x.value += value;
+    if (ev.reason !== 'liquidation') return;
+    const own = `${ev.account}:silo:${ev.silo}`;
+    const before = this.converting.get(own);
+    this.converting.set(own, {
+      value: (before?.value ?? 0n) + value,
+      proceeds: (before?.proceeds ?? 0n) + ev.proceeds,
+    });
+  }
+
   private onTransfer(ev: Extract<EngineEvent, { type: 'transfer' }>): void {
     const ins = this.f.insurance;
     if (ev.to === INSURANCE_LABEL) {
@@ -454,12 +565,15 @@ export class Collector {
     } else if (ev.from === INSURANCE_LABEL) {
       this.fundCash -= ev.amount;
       if (ev.reason === 'insuranceCover') ins.covers += ev.amount;
+      else if (ev.reason === 'collateralConversion') ins.conversions += ev.amount;
       else if (ev.reason === 'realizedPnl') ins.backstopRealized -= ev.amount;
       else if (ev.reason === 'funding') ins.backstopFunding -= ev.amount;
       if (this.fundLow === null || this.fundCash < this.fundLow) this.fundLow = this.fundCash;
     }
     const s = this.span;
     if (s === null || ev.reason === 'funding' || ev.reason === 'fundingResidue') return;
+    // Only settle money is added up here; a conversion counts through its event, at the index (onConverted).
+    if (ev.asset !== SETTLE_ASSET || ev.reason === 'collateralConversion') return;
     const fromMine = ev.from.startsWith(s.prefix);
     const toMine = ev.to.startsWith(s.prefix);
     if (fromMine && !toMine) {
@@ -468,13 +582,24 @@ export class Collector {
     } else if (toMine && !fromMine) s.in += ev.amount;
   }
 
-  private startSpan(account: string, symbol: string, mode: MarginMode, silo: string | null): void {
+  private startSpan(
+    account: string,
+    symbol: string,
+    mode: MarginMode,
+    silo: string | null,
+    mark: bigint,
+  ): void {
     this.f.liquidations.events++;
     const k = this.marketIndex.get(symbol)!;
     this.series.liquidations[k * this.input.buckets + this.bucket()]!++;
     const t = this.traderIndex.get(account);
     if (t === undefined) return; // a non-trader (maker, desk) is not followed
     this.byTrader.liquidations[t]!++;
+    const i = t * this.m + k;
+    if (this.byTrader.positionLiquidations[i]!++ === 0) {
+      this.byTrader.firstLiquidationMark[i] = mark;
+      this.byTrader.firstLiquidationEntry[i] = this.entry[i]!;
+    }
     if (!this.liquidatedTrader[t]) {
       this.liquidatedTrader[t] = 1;
       this.f.liquidations.traders++;
@@ -482,6 +607,8 @@ export class Collector {
     const base = t * this.m;
     const box = silo !== null ? 'silo' : mode;
     if (box === 'silo') this.f.silos.liquidations++;
+    const converted = silo !== null ? this.converting.get(`${account}:silo:${silo}`) : undefined;
+    if (converted !== undefined) this.converting.delete(`${account}:silo:${silo}`);
     // Both pooled boxes need the trader's positions as they were when the liquidation started (standalone test).
     const pooled = box !== 'isolated';
     this.span = {
@@ -495,8 +622,9 @@ export class Collector {
             : `${account}:main:${SETTLE_ASSET}`,
       box,
       market: k,
-      out: 0n,
-      in: 0n,
+      // The holdings the silo sold first: gone at their value at the index, the proceeds paid back into the bucket.
+      out: converted?.value ?? 0n,
+      in: converted?.proceeds ?? 0n,
       outOther: 0n,
       standalone: 0n,
       contagious: false,
@@ -619,7 +747,33 @@ export class Collector {
           ) - pendingFunding(p);
       }
     }
-    return { cash, equity: cash + upnl };
+    return { cash, equity: cash + upnl + this.fundCollateral() };
+  }
+
+  /** What the fund holds in other assets (bought in conversions), at their index now. */
+  private fundCollateral(): bigint {
+    const e = this.input.engine;
+    let v = 0n;
+    for (const c of e.collateralAssets.values())
+      if (c.settle === SETTLE_ASSET) v += this.valueOf(c.asset, e.insuranceFund(c.asset));
+    return v;
+  }
+
+  /** Problems valuing holdings (an asset without a price): reported with the ledger's, never silently zero. */
+  private readonly unvalued: string[] = [];
+
+  /** `amount` of a collateral asset in settle units at its index now (rounded down); 0 for the settle asset's own. */
+  private valueOf(asset: string, amount: bigint): bigint {
+    if (amount === 0n) return 0n;
+    const e = this.input.engine;
+    const c = collateralAsset(e, asset, SETTLE_ASSET);
+    const p = c === null ? null : collateralPrice(e, c);
+    if (c === null || p === null) {
+      if (this.unvalued.length < 10)
+        this.unvalued.push(`${amount} units of ${asset} have no price in ${SETTLE_ASSET}`);
+      return 0n;
+    }
+    return grossValue(amount, c.dp, p.price, p.priceDp, e.assets.get(SETTLE_ASSET)!);
   }
 
   /** Records the fund at the end of the current bucket. */
@@ -637,7 +791,8 @@ export class Collector {
     const f = this.f;
     const { cash, equity } = this.fund();
     f.insurance.cash = cash;
-    f.insurance.backstopUnrealized = equity - cash;
+    f.insurance.collateralValue = this.fundCollateral();
+    f.insurance.backstopUnrealized = equity - cash - f.insurance.collateralValue;
     f.insurance.pnl = equity - f.insurance.seed;
     f.badDebt = equity < 0n ? -equity : 0n;
     f.insurance.low = this.fundLow === null || cash < this.fundLow ? cash : this.fundLow;
@@ -648,9 +803,14 @@ export class Collector {
       const a = e.accounts.get(t.id);
       let eq = 0n;
       if (a) {
-        const w = a.wallets.get(SETTLE_ASSET);
-        if (w) eq += w.main.balance + w.reserved.balance;
-        for (const silo of a.silos.values()) eq += silo.bucket.balance;
+        for (const [asset, w] of a.wallets) {
+          const held = w.main.balance + w.reserved.balance;
+          eq += asset === SETTLE_ASSET ? held : this.valueOf(asset, held);
+        }
+        for (const silo of a.silos.values()) {
+          eq += silo.bucket.balance;
+          for (const [asset, h] of silo.holdings) eq += this.valueOf(asset, h.balance);
+        }
         for (const p of a.positions.values()) {
           eq += p.bucket.balance;
           if (p.sign === 0 || p.market.mark === null) continue;
@@ -671,8 +831,10 @@ export class Collector {
       f.returns[Math.max(0, Math.min(RETURN_BINS - 1, bin))]!++;
     }
     for (const [sym, m] of e.markets) f.openInterest[sym] = m.size(m.openInterestLots);
+    if (e.collateralAssets.size > 0) f.btcCollateral.fundHeld = e.insuranceFund(COLLATERAL_ASSET);
     const v = e.ledger.verify();
-    f.conservation = { ok: v.ok, problems: v.problems.slice(0, 10) };
+    const problems = [...v.problems, ...this.unvalued];
+    f.conservation = { ok: problems.length === 0, problems: problems.slice(0, 10) };
     return f;
   }
 }

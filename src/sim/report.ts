@@ -134,7 +134,7 @@ export function renderReport(
   const policyLines = summary.policies
     .map(
       (p) =>
-        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}${p.silos ? `; ${silosLine(p.silos)}` : ''}${p.rebalance ? `; ${rebalanceLine(p.rebalance)}` : ''}${p.dynamicMargin ? `; ${dynamicLine(p.dynamicMargin)}` : ''}</li>`,
+        `<li><b>${esc(p.id)}</b>: ${esc(p.description)} <code>${esc(JSON.stringify(p.settings.liquidation))}</code>, conventions <code>${esc(p.settings.conventions)}</code>; ${opensLine(p.opens)}${p.silos ? `; ${silosLine(p.silos)}` : ''}${p.rebalance ? `; ${rebalanceLine(p.rebalance)}` : ''}${p.btcCollateral ? `; ${btcCollateralLine(p.btcCollateral)}` : ''}${p.dynamicMargin ? `; ${dynamicLine(p.dynamicMargin)}` : ''}</li>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -173,6 +173,7 @@ ${body}
 ${policyLines}
 </ul>
 ${optedInTables(summary)}
+${wrongWayTables(summary)}
 ${optionsSection(summary)}
 <h2>Price paths and liquidations</h2>
 <p>Markers: liquidations started in the bucket under <select id="policy"></select> (the largest buckets labelled); the
@@ -187,18 +188,19 @@ histogram under each price is their count. Buckets of ${prep.bucketSize} point(s
 <div id="notional" class="chart"></div><div id="notional-legend" class="legend"></div>
 
 <h2>Loss distribution: traders by return on deposit</h2>
-<p class="muted">Final equity (free balance, buckets, unrealized PnL at the last marks) ÷ deposit − 1, in 10% bins; x is the bin's centre (≥ +100% at 105).</p>
+<p class="muted">Final equity (free balance, buckets, unrealized PnL at the last marks, BTC held at the last index) ÷ deposit − 1, in 10% bins; x is the bin's centre (≥ +100% at 105).</p>
 <div id="returns" class="chart"></div><div id="returns-legend" class="legend"></div>
 
 <h2>Definitions</h2>
 <ul>
 <li><b>liquidations</b>: <code>liquidationStarted</code> events — a bucket (an isolated position, a trader's cross positions, or a hybrid trader's netted silo) found below maintenance; a chunked liquidation counts each chunk. <b>notional</b>: Σ size × price over its <code>liquidation</code> stages (book, backstop, ADL).</li>
-<li><b>collateral lost</b>: money that left the liquidated trader's accounts (free balance, reserves, buckets) for anyone else during the liquidation — realized loss and liquidation fee, net of anything paid back; funding not counted.</li>
+<li><b>collateral lost</b>: money that left the liquidated trader's accounts (free balance, reserves, buckets) for anyone else during the liquidation — realized loss and liquidation fee, net of anything paid back; funding not counted. BTC a silo sells at its liquidation counts at its value at the index of that moment.</li>
 <li><b>wiped out</b>: final equity ≤ 1% of the deposit.</li>
 <li><b>contagion</b>: traders with a liquidation that closed a position that was not itself underwater — judged alone with the collateral it would carry isolated (initial margin at entry, less funding it paid), its equity at the liquidation's mark was still at or above its own maintenance. Under isolated margin it cannot happen.</li>
 <li><b>spillover</b> (in the JSON summary): what cross liquidations took beyond the standalone collateral of the positions they closed — money that backed the trader's other positions or sat free — and how many traders lost any. Under isolated margin that would be an isolation breach (always checked; must be 0); free balance that auto-add moved into a bucket which was then liquidated is counted as <code>autoAdd.lostAfter</code> instead.</li>
 ${hybridDefinition(summary)}
 ${rebalanceDefinition(summary)}
+${btcCollateralDefinition(summary)}
 ${volAdjustedDefinition(summary)}
 ${optionsDefinition(summary)}
 <li><b>insurance fund P&amp;L</b>: cash change less the seeding, plus the backstop's unrealized PnL at the last marks. <b>bad debt</b>: how far the fund's equity ended below zero. <b>ADL</b>: <code>adl</code> events (counterparties deleveraged).</li>
@@ -317,6 +319,48 @@ function rebalanceDefinition(summary: Summary): string {
   return `<li><b>isolated+rebalance</b>: isolated, except that the traders who opted in to topping up (as under isolated+auto-add) and plan two or more positions hold each position in its own standalone silo, funded from a reserve silo holding the rest of their deposit with what the isolated bucket would hold, and turn the rebalancing agent on: when a position's silo reaches the trader's trigger (maintenance / equity 0.8), the engine moves collateral into it from the reserve and any other of the trader's silos with spare — never below a giver's initial margin × 1.1 — enough to bring its ratio to half the trigger; at maintenance it tries again before liquidating. <b>moved</b>: the agent's moves and their amount; <b>lost after</b>: collateral it moved into a silo that was then liquidated and lost there. Every silo not opted in is never touched (an isolation breach otherwise, always 0). The table below compares the same traders under the other policies.</li>`;
 }
 
+/** The definition of the isolated+btc-collateral policy (only when it ran). */
+function btcCollateralDefinition(summary: Summary): string {
+  const p = summary.policies.find((x) => x.btcCollateral);
+  if (!p?.btcCollateral) return '';
+  const b = p.btcCollateral;
+  return `<li><b>isolated+btc-collateral</b>: isolated, except that the traders who opted in to topping up (as under isolated+auto-add) and plan a position on BTCUSDT hold that position in its own standalone silo funded with BTC (docs/multi-asset-collateral.md): their deposit is worth the isolated trader's at the first price (${esc(b.firstPrice)}), with as much BTC as their BTC leg will put into its silo bought at that price and the rest in USDT; at the open the silo receives the opening fee in USDT (no buffer) and, in BTC, the leg's initial margin at the current index ÷ the 0.95 haircut — so it counts the same initial margin as the isolated bucket — and at the close all of it goes back. The BTC counts at index × 0.95, so a long funded in BTC loses collateral value as its price falls (wrong-way risk) and a short gains it. A silo below maintenance sells all its BTC to the insurance fund at index × 0.95 first (<b>sold at liquidation</b>), then its leg is liquidated if still below (<b>rescued</b> otherwise); a loss, fee or funding its USDT cannot pay sells just enough (<b>shortfall</b>). <b>collateral lost</b> counts the BTC a liquidation sold at its value at the index of that moment and the proceeds as paid back, so the 5% penalty is part of it; final equity, the loss distribution and the fund's P&amp;L count BTC (free, in a silo, or bought by the fund) at the last index. The BTC held is itself a long position: the traders' P&amp;L moves with BTC's price.</li>`;
+}
+
+/** The BTC-funded traders' BTC legs by side under each policy that ran (the wrong-way comparison). */
+function wrongWayTables(summary: Summary): string {
+  const p = summary.policies.find((x) => x.btcCollateral);
+  const w = p?.btcCollateral?.wrongWay;
+  if (!w) return '';
+  const n = (v: number) => v.toLocaleString('en-US');
+  const mv = (v: string | null) => (v === null ? '–' : `${esc(v)}%`);
+  const rows = w.policies
+    .map(
+      (q) =>
+        `<tr><th>${esc(q.id)}</th><td>${n(q.long.opened)}</td><td>${n(q.long.liquidated)}</td><td>${mv(q.long.meanMove)}</td><td>${n(q.short.opened)}</td><td>${n(q.short.liquidated)}</td><td>${mv(q.short.meanMove)}</td></tr>`,
+    )
+    .join('\n');
+  const v = w.versusIsolated;
+  const paired = v
+    ? `<p class="muted">Leg by leg against isolated — the mark at the first liquidation here less there, in % of entry, averaged over the legs liquidated under both (positive: here at a higher price — earlier for a long, later for a short): longs ${n(v.long.both)} under both, ${mv(v.long.meanMarkGap)}, ${n(v.long.onlyHere)} liquidated here only, ${n(v.long.onlyIsolated)} under isolated only; shorts ${n(v.short.both)} under both, ${mv(v.short.meanMarkGap)}, ${n(v.short.onlyHere)} here only, ${n(v.short.onlyIsolated)} under isolated only.</p>`
+    : '';
+  return `<h3>Wrong-way risk: the ${n(w.legs.long)} long and ${n(w.legs.short)} short BTCUSDT legs planned by the traders ${esc(p!.id)} funds in BTC, under each policy</h3>
+<p class="muted">Move at liquidation: the mark at a leg's first liquidation ÷ its entry − 1, averaged over the legs liquidated.</p>
+<table><thead><tr><th>policy</th><th>longs opened</th><th>liquidated</th><th>move at liquidation</th><th>shorts opened</th><th>liquidated</th><th>move at liquidation</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+${paired}`;
+}
+
+/** The BTC collateral figures for the policy line. */
+function btcCollateralLine(b: NonNullable<Summary['policies'][number]['btcCollateral']>): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  const usd = (v: string) => Math.round(Number(v)).toLocaleString('en-US');
+  const l = b.conversions.liquidation;
+  const s = b.conversions.shortfall;
+  return `${n(b.traders)} traders bought ${esc(b.bought)} BTC for ${usd(b.cost)} USDT and opened ${n(b.legs)} legs funded with ${esc(b.funded)} BTC; sold at liquidation ${n(l.count)} times, ${esc(l.amount)} BTC for ${usd(l.proceeds)} USDT (worth ${usd(l.value)} at the index), ${n(b.rescued)} silos rescued by it; ${n(s.count)} shortfall conversions, ${esc(s.amount)} BTC for ${usd(s.proceeds)} USDT`;
+}
+
 /** The definition of the vol-adjusted policy (only when it ran). */
 function volAdjustedDefinition(summary: Summary): string {
   const p = summary.policies.find((x) => x.dynamicMargin);
@@ -347,9 +391,13 @@ function optedInTables(summary: Summary): string {
   const usd = (v: string) => Math.round(Number(v)).toLocaleString('en-US');
   return summary.policies
     .map((p) => {
-      const g = p.silos?.optedIn ?? p.rebalance?.optedIn;
+      const g = p.silos?.optedIn ?? p.rebalance?.optedIn ?? p.btcCollateral?.optedIn;
       if (!g) return '';
-      const who = p.silos ? 'put in netted silos' : 'ran the rebalancing agent for';
+      const who = p.silos
+        ? 'put in netted silos'
+        : p.rebalance
+          ? 'ran the rebalancing agent for'
+          : 'funded in BTC';
       const rows = g.policies
         .map(
           (q) =>

@@ -23,11 +23,14 @@
  * Every command's events go through the Collector; the runner itself never reads positions to decide anything but
  * what the trader would know (its own planned positions, and whether one is still open).
  */
-import { formatDecimal, pow10 } from '../core/fixed.ts';
+import { grossValue, haircutValue } from '../core/collateral.ts';
+import { ceilDiv, formatDecimal, pow10 } from '../core/fixed.ts';
 import type { Instrument } from '../core/instrument.ts';
 import { triggerMaintenance } from '../core/margin.ts';
 import { buildConventions, PRESETS } from '../core/presets.ts';
+import { RATE_ONE } from '../core/rates.ts';
 import type { Silo } from '../engine/account.ts';
+import { type CollateralAsset, collateralAsset } from '../engine/collateral.ts';
 import { Engine } from '../engine/engine.ts';
 import { BACKSTOP_ACCOUNT } from '../engine/liquidation.ts';
 import { instrumentOf } from '../engine/market.ts';
@@ -37,6 +40,7 @@ import type { ApplyResult, Command } from '../engine/types.ts';
 import { MarketMaker } from './market-maker.ts';
 import { type Policy, type SimMarket, simCorrelations } from './markets.ts';
 import {
+  COLLATERAL_ASSET,
   Collector,
   type PolicyFigures,
   type PolicySeries,
@@ -123,6 +127,42 @@ export const legSilo = (j: number): string => `p${j}`;
  */
 export function inRebalancing(policy: Policy, t: Trader): boolean {
   return policy.rebalance === true && t.autoAdd !== null && t.positions.length >= 2;
+}
+
+/** The collateral asset's decimals (satoshis). */
+export const COLLATERAL_DP = 8;
+
+/** Whether `m` is a market whose positions the isolated+btc-collateral policy funds in the collateral asset. */
+export const isBtcMarket = (m: SimMarket): boolean => m.config.base === COLLATERAL_ASSET;
+
+/**
+ * Whether `policy` funds `t`'s BTC-market positions in BTC: a trader who opted in to topping up (the population's
+ * auto-add opt-in, as isolated+rebalance selects them) and plans a position on a BTC market.
+ */
+export function inBtcCollateral(policy: Policy, t: Trader, markets: readonly SimMarket[]): boolean {
+  return (
+    policy.btcCollateral === true &&
+    t.autoAdd !== null &&
+    t.positions.some((p) => isBtcMarket(markets[p.market]!))
+  );
+}
+
+/**
+ * The fewest units of `c` (rounded up to a unit, then up again while short) that count for at least `value` (settle
+ * units) at `price`: the initial margin's worth of BTC at the current price ÷ the haircut.
+ */
+function unitsCounting(
+  c: CollateralAsset,
+  value: bigint,
+  price: bigint,
+  priceDp: number,
+  settleDp: number,
+): bigint {
+  if (value <= 0n) return 0n;
+  const counted = (u: bigint) => haircutValue(grossValue(u, c.dp, price, priceDp, settleDp), c.bands);
+  let u = ceilDiv(value * pow10(c.dp + priceDp) * RATE_ONE, price * pow10(settleDp) * c.bands[0]!.ratio);
+  while (counted(u) < value) u++;
+  return u;
 }
 
 export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {}): PolicyResult {
@@ -221,9 +261,80 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
   }
   const siloed = population.traders.map((t) => inNettedSilo(policy, t));
   const rebalanced = population.traders.map((t) => inRebalancing(policy, t));
+  const btcFunded = population.traders.map((t) => inBtcCollateral(policy, t, markets));
   if (policy.nettedSilos) must({ type: 'setNetting', time, correlations: simCorrelations(markets) }, null);
+  // Collateral in BTC: accepted once the BTC market has its first index (the venue's default haircut and penalty).
+  const btcMarket = markets.findIndex(isBtcMarket);
+  let btc: CollateralAsset | null = null;
+  if (policy.btcCollateral) {
+    if (btcMarket < 0)
+      throw new Error(`simulation setup: no ${COLLATERAL_ASSET} market to price the collateral`);
+    must(
+      {
+        type: 'setCollateralAsset',
+        time,
+        asset: COLLATERAL_ASSET,
+        settle: SETTLE_ASSET,
+        dp: COLLATERAL_DP,
+        priceMarket: symbols[btcMarket]!,
+      },
+      null,
+    );
+    btc = collateralAsset(engine, COLLATERAL_ASSET, SETTLE_ASSET)!;
+  }
+  /** The BTC that counts for a BTC leg's initial margin at `price` (the market's own price units). */
+  const btcFor = (p: Trader['positions'][number], price: bigint) =>
+    unitsCounting(btc!, p.initialMargin, price, insts[btcMarket]!.priceDp, dp);
+  const btcUnits = (v: bigint) => formatDecimal(v, COLLATERAL_DP);
+  const plannedPrice = (k: number, point: number) =>
+    BigInt(path.markets[k]!.ticks[point]!) * insts[k]!.tickSize;
+  const btcStats = collector.f.btcCollateral;
+  /**
+   * A BTC-funded trader's deposit: worth the isolated trader's deposit at the first price, in BTC as much as its
+   * BTC legs will put into their silos (each leg's initial margin at its planned entry ÷ the haircut) bought at the
+   * first price (the trader pays the cost rounded up), the rest in USDT; one standalone silo per BTC leg.
+   */
+  function fundInBtc(t: Trader): void {
+    const p0 = plannedPrice(btcMarket, 0);
+    const priceDp = insts[btcMarket]!.priceDp;
+    let units = 0n;
+    for (const p of t.positions)
+      if (isBtcMarket(markets[p.market]!)) units += btcFor(p, plannedPrice(p.market, p.openPoint));
+    let cost = ceilDiv(units * p0 * pow10(dp), pow10(COLLATERAL_DP + priceDp));
+    if (cost > t.deposit) {
+      // More BTC than the whole deposit buys (a lean trader whose BTC leg opens far below the first price): all of it.
+      units = (t.deposit * pow10(COLLATERAL_DP + priceDp)) / (p0 * pow10(dp));
+      cost = ceilDiv(units * p0 * pow10(dp), pow10(COLLATERAL_DP + priceDp));
+      btcStats.cappedTraders++;
+    }
+    btcStats.traders++;
+    btcStats.bought += units;
+    btcStats.cost += cost;
+    if (t.deposit > cost)
+      must(
+        { type: 'deposit', time, account: t.id, asset: SETTLE_ASSET, amount: money(t.deposit - cost) },
+        t.id,
+      );
+    if (units > 0n)
+      must({ type: 'deposit', time, account: t.id, asset: COLLATERAL_ASSET, amount: btcUnits(units) }, t.id);
+    t.positions.forEach((p, j) => {
+      if (isBtcMarket(markets[p.market]!))
+        must(
+          {
+            type: 'createSilo',
+            time,
+            account: t.id,
+            silo: legSilo(j),
+            asset: SETTLE_ASSET,
+            riskModel: 'standalone',
+          },
+          t.id,
+        );
+    });
+  }
   population.traders.forEach((t, ti) => {
-    must({ type: 'deposit', time, account: t.id, asset: SETTLE_ASSET, amount: money(t.deposit) }, t.id);
+    if (btcFunded[ti]) fundInBtc(t);
+    else must({ type: 'deposit', time, account: t.id, asset: SETTLE_ASSET, amount: money(t.deposit) }, t.id);
     if (siloed[ti])
       must(
         {
@@ -339,6 +450,70 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     );
     return r.ok ? null : r.code;
   };
+  /**
+   * Before a BTC leg opens: its silo receives the opening fee in USDT (no buffer: funding and a loss its USDT cannot
+   * pay sell BTC) and, in BTC from the free balance, what counts for the leg's initial margin at the current index;
+   * whatever BTC the free balance lacks, its counted value in USDT instead (null: done).
+   */
+  const fundBtcLeg = (id: string, silo: string, p: Trader['positions'][number]): string | null => {
+    const index = engine.markets.get(symbols[btcMarket]!)!.oracle!.index!;
+    const want = btcFor(p, index);
+    const free = engine.accounts.get(id)!.wallets.get(COLLATERAL_ASSET)?.main.balance ?? 0n;
+    const units = want < free ? want : free;
+    let usdt = p.fee;
+    if (units < want) {
+      const counted = haircutValue(
+        grossValue(units, COLLATERAL_DP, index, insts[btcMarket]!.priceDp, dp),
+        btc!.bands,
+      );
+      usdt += p.initialMargin - counted;
+      btcStats.usdtTopUps++;
+    }
+    const r = run(
+      { type: 'transferCollateral', time, account: id, from: 'free', to: silo, amount: money(usdt) },
+      id,
+    );
+    if (!r.ok) return r.code;
+    if (units > 0n) {
+      const b = run(
+        {
+          type: 'transferCollateral',
+          time,
+          account: id,
+          from: 'free',
+          to: silo,
+          asset: COLLATERAL_ASSET,
+          amount: btcUnits(units),
+        },
+        id,
+      );
+      if (!b.ok) {
+        emptySilo(id, silo);
+        return b.code;
+      }
+    }
+    return null;
+  };
+  /** A flat silo's USDT and BTC back to the free balance. */
+  const emptySilo = (id: string, silo: string) => {
+    const s = siloOf(id, silo);
+    if (s.bucket.balance > 0n) siloBack(id, silo, 'free', s.bucket.balance);
+    const held = s.holdings.get(COLLATERAL_ASSET)?.balance ?? 0n;
+    if (held <= 0n) return;
+    const r = run(
+      {
+        type: 'transferCollateral',
+        time,
+        account: id,
+        from: silo,
+        to: 'free',
+        asset: COLLATERAL_ASSET,
+        amount: btcUnits(held),
+      },
+      id,
+    );
+    if (!r.ok) siloStats.refusedTransfers++;
+  };
 
   const opens = collector.f.opens;
   const exits = collector.f.exits;
@@ -399,7 +574,13 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
       const t = population.traders[a.trader]!;
       const p = t.positions[a.position]!;
       const symbol = symbols[p.market]!;
-      const silo = siloed[a.trader] ? HYBRID_SILO : rebalanced[a.trader] ? legSilo(a.position) : undefined;
+      // A BTC-funded trader's BTC leg: its own silo, funded in BTC from the free balance (fundInBtcLeg).
+      const inBtc = btcFunded[a.trader]! && isBtcMarket(markets[p.market]!);
+      const silo = siloed[a.trader]
+        ? HYBRID_SILO
+        : rebalanced[a.trader] || inBtc
+          ? legSilo(a.position)
+          : undefined;
       const home = rebalanced[a.trader] ? RESERVE_SILO : 'free';
       if (a.open) {
         const lev = run(
@@ -420,7 +601,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
         // The silo's funding: what the isolated bucket would hold (initial margin at entry) and the opening fee.
         const funding = p.initialMargin + p.fee;
         if (silo !== undefined) {
-          const code = fundLeg(t.id, silo, home, funding);
+          const code = inBtc ? fundBtcLeg(t.id, silo, p) : fundLeg(t.id, silo, home, funding);
           if (code !== null) {
             reject(code);
             continue;
@@ -436,9 +617,14 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
           filled = true;
         }
         if (silo !== undefined) {
-          if (!filled)
+          if (!filled && inBtc) emptySilo(t.id, silo);
+          else if (!filled)
             siloBack(t.id, silo, home, funding); // not opened: the money goes back, as it never left under isolated
           else {
+            if (inBtc) {
+              btcStats.legs++;
+              btcStats.funded += siloOf(t.id, silo).holdings.get(COLLATERAL_ASSET)?.balance ?? 0n;
+            }
             const f = siloFigures(engine, siloOf(t.id, silo), 'requirement');
             siloStats.legs++;
             siloStats.standaloneInitialMargin += f.standaloneInitialMargin;
@@ -449,13 +635,18 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
         const lots = collector.positionLots(a.trader, p.market);
         if (lots === 0) {
           exits.skipped++;
+          // Liquidated before its planned close: what its silo kept goes back now (an isolated bucket's at once).
+          if (inBtc && flat(siloOf(t.id, silo!))) emptySilo(t.id, silo!);
           continue;
         }
         const before = silo !== undefined ? siloOf(t.id, silo).bucket.balance : 0n;
         const r = deskTrade(p.market, point, t.id, p.side === 'buy' ? 'sell' : 'buy', lots, true, silo);
         if (r?.ok) exits.done++;
         else exits.skipped++;
-        if (silo !== undefined && r?.ok) {
+        if (inBtc && r?.ok) {
+          // Closed: the silo's USDT and BTC go back to the free balance (left in it while a leg is still open).
+          if (flat(siloOf(t.id, silo!))) emptySilo(t.id, silo!);
+        } else if (silo !== undefined && r?.ok) {
           // What the isolated bucket would hand back: its initial margin plus what the close realized (net of fee).
           const s = siloOf(t.id, silo);
           siloBack(

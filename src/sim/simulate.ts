@@ -23,14 +23,17 @@ import {
   simCorrelations,
   simMarkets,
 } from './markets.ts';
-import { RETURN_BINS, type StageFigures } from './metrics.ts';
+import { COLLATERAL_ASSET, type ConversionFigures, RETURN_BINS, type StageFigures } from './metrics.ts';
 import { isOptionsPolicy, OPTIONS_POLICY_IDS, optionsPolicyById, planOptions } from './options.ts';
 import { optionsFiguresSummary, optionsPlanSummary } from './options-summary.ts';
 import { buildPath, type Intrabar, largestGap, PathError, type SimPath } from './path.ts';
 import { generatePopulation, type Population, type Trader } from './population.ts';
 import {
+  COLLATERAL_DP,
+  inBtcCollateral,
   inNettedSilo,
   inRebalancing,
+  isBtcMarket,
   type MakerPlan,
   type PolicyResult,
   planMakers,
@@ -87,7 +90,7 @@ export class SimulateError extends Error {}
 export function resolvePolicies(ids: readonly string[]): Policy[] {
   if (ids.length === 0) throw new SimulateError('no policies given');
   const out: Policy[] = [];
-  // `options` names the four options policies at once, `dynamic-risk` issue 22's two and their comparisons.
+  // `options` names the four options policies at once, `dynamic-risk` issue 22's three and their comparisons.
   const group = (x: string) =>
     x === 'options' ? OPTIONS_POLICY_IDS : x === 'dynamic-risk' ? DYNAMIC_RISK_POLICY_IDS : [x];
   for (const id of ids.flatMap(group)) {
@@ -326,6 +329,122 @@ function silosSummary(f: PolicyResult['figures'], optedIn: ReturnType<typeof opt
   };
 }
 
+const btcAmount = (v: bigint) => formatDecimal(v, COLLATERAL_DP);
+const conversion = (c: ConversionFigures) => ({
+  count: c.count,
+  amount: btcAmount(c.amount),
+  proceeds: money(c.proceeds),
+  value: money(c.value),
+  penalty: money(c.value - c.proceeds),
+});
+
+/** One side's BTC legs of the BTC-funded traders under one policy (display ratios as fixed-point strings). */
+interface SideFigures {
+  opened: number;
+  liquidated: number;
+  liquidations: number;
+  /** Mean of (mark at the first liquidation ÷ entry − 1) over the liquidated, in percent (2 decimals). */
+  meanMove: string | null;
+}
+
+/**
+ * The wrong-way effect: the BTC-funded traders' BTC legs, long and short, under this policy and under `isolated`
+ * and `isolated+auto-add` (those that ran) — how many opened, were liquidated, and how far the price had moved from
+ * entry when they were first — and, leg by leg against `isolated`, which were liquidated under one only, and for
+ * those liquidated under both how much earlier (mark here − mark there, in percent of entry: positive for a long
+ * liquidated higher, negative for a short liquidated lower).
+ */
+function wrongWaySummary(prep: PreparedSimulation, results: readonly PolicyResult[], r: PolicyResult) {
+  const m = prep.markets.length;
+  const legs: { i: number; long: boolean }[] = [];
+  prep.population.traders.forEach((t, ti) => {
+    if (!inBtcCollateral(r.policy, t, prep.markets)) return;
+    for (const p of t.positions)
+      if (isBtcMarket(prep.markets[p.market]!)) legs.push({ i: ti * m + p.market, long: p.side === 'buy' });
+  });
+  const pct = (x: number, n: number) => (n > 0 ? ((100 * x) / n).toFixed(2) : null);
+  const move = (q: PolicyResult, i: number) => {
+    const b = q.byTrader;
+    const entry = Number(b.firstLiquidationEntry[i]!);
+    return entry > 0 ? Number(b.firstLiquidationMark[i]!) / entry - 1 : 0;
+  };
+  const side = (q: PolicyResult, long: boolean): SideFigures => {
+    const b = q.byTrader;
+    let opened = 0;
+    let liquidated = 0;
+    let liquidations = 0;
+    let moved = 0;
+    for (const l of legs) {
+      if (l.long !== long) continue;
+      opened += b.positionOpened[l.i]!;
+      liquidations += b.positionLiquidations[l.i]!;
+      if (b.positionLiquidations[l.i]! > 0) {
+        liquidated++;
+        moved += move(q, l.i);
+      }
+    }
+    return { opened, liquidated, liquidations, meanMove: pct(moved, liquidated) };
+  };
+  const under = results.filter(
+    (q) => q === r || q.policy.id === 'isolated' || q.policy.id === 'isolated+auto-add',
+  );
+  const isolated = results.find((q) => q.policy.id === 'isolated');
+  const paired = (long: boolean) => {
+    let both = 0;
+    let onlyHere = 0;
+    let onlyIsolated = 0;
+    let gap = 0;
+    for (const l of legs) {
+      if (l.long !== long) continue;
+      const here = r.byTrader.positionLiquidations[l.i]! > 0;
+      const there = isolated!.byTrader.positionLiquidations[l.i]! > 0;
+      if (here && there) {
+        both++;
+        gap +=
+          Number(r.byTrader.firstLiquidationMark[l.i]! - isolated!.byTrader.firstLiquidationMark[l.i]!) /
+          Number(r.byTrader.firstLiquidationEntry[l.i]!);
+      } else if (here) onlyHere++;
+      else if (there) onlyIsolated++;
+    }
+    return { both, onlyHere, onlyIsolated, meanMarkGap: pct(gap, both) };
+  };
+  return {
+    legs: { long: legs.filter((l) => l.long).length, short: legs.filter((l) => !l.long).length },
+    policies: under.map((q) => ({ id: q.policy.id, long: side(q, true), short: side(q, false) })),
+    ...(isolated ? { versusIsolated: { long: paired(true), short: paired(false) } } : {}),
+  };
+}
+
+/** The isolated+btc-collateral policy's own figures: the BTC bought and put to work, its conversions, the comparison. */
+function btcCollateralSummary(prep: PreparedSimulation, results: readonly PolicyResult[], r: PolicyResult) {
+  const f = r.figures.btcCollateral;
+  const k = prep.markets.findIndex(isBtcMarket);
+  const pm = prep.path.markets[k]!;
+  return {
+    asset: COLLATERAL_ASSET,
+    traders: f.traders,
+    firstPrice: formatDecimal(BigInt(pm.ticks[0]!) * pm.tickSize, PATH_PRICE_DP),
+    bought: btcAmount(f.bought),
+    cost: money(f.cost),
+    cappedTraders: f.cappedTraders,
+    legs: f.legs,
+    funded: btcAmount(f.funded),
+    usdtTopUps: f.usdtTopUps,
+    conversions: {
+      liquidation: conversion(f.conversions.liquidation),
+      shortfall: conversion(f.conversions.shortfall),
+    },
+    rescued: f.rescued,
+    fundHeld: { amount: btcAmount(f.fundHeld), value: money(r.figures.insurance.collateralValue) },
+    wrongWay: wrongWaySummary(prep, results, r),
+    optedIn: optedInSummary(prep, results, r, (t) => inBtcCollateral(r.policy, t, prep.markets), [
+      'isolated',
+      'isolated+auto-add',
+      'cross',
+    ]),
+  };
+}
+
 function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[], r: PolicyResult) {
   const { markets } = prep;
   const f = r.figures;
@@ -342,6 +461,7 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
       mode: r.policy.mode,
       autoAdd: r.policy.autoAdd,
       ...(r.policy.rebalance ? { rebalance: true } : {}),
+      ...(r.policy.btcCollateral ? { btcCollateral: true } : {}),
       conventions: r.policy.conventions,
       liquidation: r.policy.liquidation,
       ...(hybrid ? { nettedSilos: { share: hybrid.share, ...netting() } } : {}),
@@ -381,6 +501,9 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
       backstopRealized: money(f.insurance.backstopRealized),
       backstopFunding: money(f.insurance.backstopFunding),
       draws: f.insurance.draws,
+      ...(r.policy.btcCollateral
+        ? { conversions: money(f.insurance.conversions), collateralValue: money(f.insurance.collateralValue) }
+        : {}),
     },
     adl: {
       events: f.adl.events,
@@ -432,6 +555,7 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
           },
         }
       : {}),
+    ...(r.policy.btcCollateral ? { btcCollateral: btcCollateralSummary(prep, results, r) } : {}),
     opens: { ...f.opens, rejected: sortedRecord(f.opens.rejected) },
     exits: f.exits,
     traders: {

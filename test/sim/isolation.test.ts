@@ -18,18 +18,28 @@
  * under that policy), and the ledger verifies.
  * Under the hybrid policy a named silo is one more bucket (`<trader>:silo:<id>`), with several legs: the same rules
  * hold for it, so a silo's liquidation takes only the silo's own collateral. Under isolated+rebalance the one transfer
- * between two buckets allowed is the rebalancing agent's, between two silos of a trader who opted in.
+ * between two buckets allowed is the rebalancing agent's, between two silos of a trader who opted in. Under
+ * isolated+btc-collateral a silo also holds BTC (`<silo>#BTC`, part of the box): a conversion may move it only to the
+ * insurance fund and the fund's USDT only into that silo, for a trader funded in BTC; the trader's free BTC
+ * (`<trader>:main:BTC`) is free balance like its USDT.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Engine } from '../../src/engine/engine.ts';
 import type { Command, EngineEvent } from '../../src/engine/types.ts';
 import { policyById } from '../../src/sim/markets.ts';
-import { inRebalancing, runPolicy } from '../../src/sim/runner.ts';
+import { inBtcCollateral, inRebalancing, runPolicy } from '../../src/sim/runner.ts';
 import { prepare } from '../../src/sim/simulate.ts';
 
 function check(
-  policyId: 'isolated' | 'isolated+auto-add' | 'isolated+rebalance' | 'vol-adjusted' | 'cross' | 'hybrid',
+  policyId:
+    | 'isolated'
+    | 'isolated+auto-add'
+    | 'isolated+rebalance'
+    | 'isolated+btc-collateral'
+    | 'vol-adjusted'
+    | 'cross'
+    | 'hybrid',
 ) {
   const prep = prepare({ traders: 400, seed: 7, policies: [policyId], intrabar: 'ohlc', bars: 1500 });
   const traders = new Set(prep.population.traders.map((t) => t.id));
@@ -41,6 +51,11 @@ function check(
     prep.population.traders.filter((t) => inRebalancing(policy, t)).map((t) => t.id),
   );
   let rebalances = 0;
+  // The traders funded in BTC: only their silos hold BTC, and only they may sell it to the fund.
+  const btcFunded = new Set(
+    prep.population.traders.filter((t) => inBtcCollateral(policy, t, prep.markets)).map((t) => t.id),
+  );
+  let conversions = 0;
   const problems: string[] = [];
   let liquidations = 0;
   let siloLiquidations = 0;
@@ -94,9 +109,27 @@ function check(
         rebalances++;
         if (!rebalancing.has(e.account)) problem('the agent moved for a trader who did not opt in', cmd, e);
       }
+      if (e.type === 'collateralConverted') {
+        conversions++;
+        if (!btcFunded.has(e.account)) problem('a conversion for a trader not funded in BTC', cmd, e);
+      }
       if (e.type !== 'transfer') continue;
       const from = owner(e.from);
       const to = owner(e.to);
+      if (e.reason === 'collateralConversion') {
+        // A silo's holding to the fund, the fund's settle asset into that silo's bucket; nothing else.
+        const silo = from ?? to;
+        const side = from !== null ? e.from : e.to;
+        const other = from !== null ? e.to : e.from;
+        const ok =
+          silo !== null &&
+          btcFunded.has(silo) &&
+          kind(side) === 'silo' &&
+          other.startsWith('insurance:') &&
+          (from !== null ? side.includes('#') : !side.includes('#'));
+        if (!ok) problem('a conversion transfer outside a BTC-funded silo and the fund', cmd, e);
+        continue;
+      }
       if (from !== null && to !== null && from !== to) problem('a transfer between two traders', cmd, e);
       // Auto-add is not part of a liquidation (its transfer precedes its event): it ends the span, and the checks
       // below allow it only under the auto-add policy.
@@ -109,6 +142,7 @@ function check(
           [e.to, 'to'],
         ] as const) {
           if (owner(label) !== span.account || label === span.bucket || e.reason === 'funding') continue;
+          if (label.startsWith(`${span.bucket}#`)) continue; // the box's own holding
           if (side === 'to' && kind(label) === 'main') continue; // released to the owner: fine
           if (side === 'from' && kind(label) === 'reserved' && e.reason === 'orderRelease') continue;
           problem(`liquidation of ${span.bucket} touched ${label}`, cmd, e);
@@ -150,7 +184,7 @@ function check(
     point = p + 1;
   };
   const result = runPolicy(prep, policy, { onCommand, onPoint });
-  return { problems, liquidations, siloLiquidations, autoAdds, rebalances, result };
+  return { problems, liquidations, siloLiquidations, autoAdds, rebalances, conversions, result };
 }
 
 describe('isolation guarantee, after every command and every point', () => {
@@ -196,6 +230,21 @@ describe('isolation guarantee, after every command and every point', () => {
     assert.equal(r.result.figures.silos.refusedTransfers, 0);
     assert.equal(r.result.figures.rebalance.events, r.rebalances);
     assert.ok(r.result.figures.conservation.ok);
+  });
+  test('isolated + btc-collateral: a BTC-funded silo sells its BTC only to the fund and only its own; liquidations take only their box', {
+    timeout: 300_000,
+  }, () => {
+    const r = check('isolated+btc-collateral');
+    assert.deepEqual(r.problems, []);
+    assert.ok(r.conversions >= 1, `the run must convert BTC (saw ${r.conversions})`);
+    assert.ok(r.siloLiquidations >= 1, `and liquidate a BTC-funded silo (saw ${r.siloLiquidations})`);
+    assert.equal(r.autoAdds, 0);
+    assert.equal(r.result.figures.isolationBreaches, 0);
+    assert.equal(r.result.figures.contagion.traders, 0);
+    assert.equal(r.result.figures.silos.refusedTransfers, 0);
+    const c = r.result.figures.btcCollateral.conversions;
+    assert.equal(c.liquidation.count + c.shortfall.count, r.conversions);
+    assert.ok(r.result.figures.conservation.ok, r.result.figures.conservation.problems.join('; '));
   });
   test('vol-adjusted: raises and cuts of the margin factor change nothing about isolation', {
     timeout: 300_000,
