@@ -23,6 +23,7 @@ import {
 import { ceilDiv, formatDecimal, InputError, minBig, parseDecimal, pow10 } from '../core/fixed.ts';
 import { RATE_DP, RATE_ONE } from '../core/rates.ts';
 import { Silo } from './account.ts';
+import { EVERY_MOVE, HolderIndex } from './holder-index.ts';
 import type { LedgerAccount } from './ledger.ts';
 import type { Market } from './market.ts';
 import { allows, validityAt } from './oracle.ts';
@@ -43,6 +44,8 @@ export interface CollateralAsset {
   readonly enabled: boolean;
   /** Silos holding a non-zero amount of it (a cache of state: rebuilt from the silos after a restore). */
   readonly holders: Set<Silo>;
+  /** The holders with open legs by the index at which each is to be looked at (a cache, like `holders`). */
+  readonly index: HolderIndex;
 }
 
 export const collateralKey = (asset: string, settle: string): string => `${asset}:${settle}`;
@@ -65,8 +68,13 @@ export function holdingOf(e: EngineState, silo: Silo, asset: string): LedgerAcco
 
 /** Keeps `c.holders` in step with the silo's holding after it changed. */
 export function noteHolding(c: CollateralAsset, silo: Silo): void {
-  if ((silo.holdings.get(c.asset)?.balance ?? 0n) > 0n) c.holders.add(silo);
-  else c.holders.delete(silo);
+  if ((silo.holdings.get(c.asset)?.balance ?? 0n) > 0n) {
+    c.holders.add(silo);
+    c.index.stale.add(silo); // filed with its legs (liquidation.ts), or looked at on the next index move
+  } else {
+    c.holders.delete(silo);
+    c.index.remove(silo, true);
+  }
 }
 
 export interface Priced {
@@ -240,11 +248,91 @@ export function coverSettle(e: EngineState, holder: LedgerAccount, amount: bigin
     convertHoldings(e, silo, amount, 'shortfall');
 }
 
-/** The holders whose collateral `m`'s index prices: re-checked when it moves (prices.ts). */
+/**
+ * After `m`'s index moved (prices.ts): the holders of what it prices that the move took to their key, and those not
+ * filed since their silo changed, are checked exactly in this command (their buckets count as touched, so the
+ * re-filing stage looks at them: liquidation.ts refileDirty) — in account and silo order, whatever the index's.
+ */
 export function touchHolders(e: EngineState, m: Market): void {
   if (e.collateralAssets.size === 0) return;
-  for (const c of e.collateralAssets.values())
-    if (c.priceMarket === m.symbol) for (const s of c.holders) e.ledger.touched.add(s.bucket);
+  const index = m.oracle?.index ?? null;
+  if (index === null) return;
+  let due: Silo[] | null = null;
+  for (const c of e.collateralAssets.values()) {
+    if (c.priceMarket !== m.symbol || c.holders.size === 0) continue;
+    due ??= [];
+    for (const s of c.index.takeCrossed(index)) due.push(s);
+    for (const s of c.index.stale) due.push(s);
+  }
+  if (due === null || due.length === 0) return;
+  due.sort((x, y) => x.account.n - y.account.n || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  for (const s of due) e.ledger.touched.add(s.bucket);
+}
+
+/** The silo changed: each of its holdings is to be re-filed (it is looked at on its index's next move until then). */
+export function staleHoldings(e: EngineState, silo: Silo): void {
+  for (const asset of silo.holdings.keys()) collateralAsset(e, asset, silo.asset)?.index.stale.add(silo);
+}
+
+/** The silo's priced, non-empty holdings: how many shares of its surplus they take in its filing. */
+export function pricedHoldings(e: EngineState, silo: Silo): number {
+  let n = 0;
+  for (const [asset, h] of silo.holdings) {
+    const c = h.balance > 0n ? collateralAsset(e, asset, silo.asset) : null;
+    if (c !== null && collateralPrice(e, c) !== null) n++;
+  }
+  return n;
+}
+
+/**
+ * Files each of the silo's holdings in its asset's holder index (liquidation.ts fileCrossKeys): at the highest index
+ * at which the holding's value has fallen by its `share` of the silo's surplus since now (or by `topUpShare`, the
+ * share of its surplus over a top-up threshold, when that is higher); `null`: looked at on every move (the silo is
+ * due now, or its model is not a sum of shares). A holding whose whole value is below its share is never due by
+ * its price alone and is not filed. `legs`: false — nothing to liquidate, nothing filed.
+ */
+export function fileHoldings(
+  e: EngineState,
+  silo: Silo,
+  legs: boolean,
+  share: bigint | null,
+  topUpShare: bigint | null,
+): void {
+  for (const [asset, h] of silo.holdings) {
+    const c = collateralAsset(e, asset, silo.asset);
+    if (c === null) continue;
+    c.index.stale.delete(silo);
+    const p = collateralPrice(e, c);
+    if (!legs || h.balance <= 0n || p === null) {
+      c.index.remove(silo);
+      continue;
+    }
+    if (share === null) {
+      c.index.put(silo, EVERY_MOVE);
+      continue;
+    }
+    const at = dueAt(e, c, h.balance, p, share);
+    const top = topUpShare === null ? null : dueAt(e, c, h.balance, p, topUpShare);
+    const key = top !== null && (at === null || top > at) ? top : at;
+    if (key === null) c.index.remove(silo);
+    else c.index.put(silo, key);
+  }
+}
+
+/** The highest index at which `amount` has lost `share` of its value at `p` (bisection); null: never. */
+function dueAt(e: EngineState, c: CollateralAsset, amount: bigint, p: Priced, share: bigint): bigint | null {
+  const now = countedAt(e, c, amount, p);
+  const lost = (price: bigint) => now - countedAt(e, c, amount, { ...p, price }) >= share;
+  if (lost(p.price)) return p.price;
+  if (!lost(0n)) return null;
+  let bad = 0n;
+  let safe = p.price;
+  while (safe - bad > 1n) {
+    const mid = (safe + bad) / 2n;
+    if (lost(mid)) bad = mid;
+    else safe = mid;
+  }
+  return bad;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -302,5 +390,6 @@ export function parseCollateralAsset(e: EngineState, cmd: Cmd<'setCollateralAsse
     penalty: penalty!,
     enabled: cmd.enabled ?? true,
     holders: before?.holders ?? new Set(),
+    index: before?.index ?? new HolderIndex(),
   };
 }

@@ -48,7 +48,7 @@ import {
 } from '../core/margin.ts';
 import { LEVERAGE_ONE, RATE_ONE } from '../core/rates.ts';
 import { Account, BACKSTOP_ACCOUNT, DEFAULT_CLOSE_ORDER, Position, Silo, Wallet } from './account.ts';
-import { convertHoldings, holdingsValue } from './collateral.ts';
+import { convertHoldings, fileHoldings, holdingsValue, pricedHoldings, staleHoldings } from './collateral.ts';
 import { filingInstrument } from './dynamic-margin.ts';
 import { emitPosition } from './events.ts';
 import { MAX_PRICE_TICKS, type Market } from './market.ts';
@@ -165,7 +165,11 @@ function earlier(p: Position, a: bigint | null, b: bigint | null): bigint | null
 export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo | null = null): void {
   if (a.id === BACKSTOP_ACCOUNT) return;
   const ps = crossPositions(a, asset, silo);
-  if (ps.length === 0) return;
+  if (ps.length === 0) {
+    // No leg, nothing to liquidate: its holdings leave their indexes (a payment still converts what it needs).
+    if (silo !== null && silo.holdings.size > 0) fileHoldings(e, silo, false, null, null);
+    return;
+  }
   // As fileIsolated: every leg's market under its filing instrument while the keys are computed.
   let swapped: [Market, Instrument][] | null = null;
   for (const p of ps) {
@@ -190,13 +194,20 @@ export function fileCross(e: EngineState, a: Account, asset: string, silo: Silo 
 function fileCrossKeys(e: EngineState, a: Account, asset: string, ps: Position[], silo: Silo | null): void {
   const { equity, maintenance, risks } = crossState(e, a, asset, ps, silo, true);
   const surplus = equity - maintenance;
-  const share = surplus > 0n ? surplus / BigInt(ps.length) : 0n;
+  // A silo's holdings in other assets take a share each too: their value falls with their own index (collateral.ts).
+  const held = silo !== null && silo.holdings.size > 0 ? pricedHoldings(e, silo) : 0;
+  const shares = BigInt(ps.length + held);
+  const share = surplus > 0n ? surplus / shares : 0n;
   // A named silo with auto-add watches an earlier price too, unless it already called for margin it could not find:
   // its surplus over the auto-add threshold, split the same way.
   // A rebalancing receiver likewise, at the lower of the two triggers (rebalance.ts topUpTrigger).
   const aa = silo !== null ? topUpTrigger(silo) : null;
   const aaSurplus = aa === null ? 0n : equity - autoAddThreshold(maintenance, aa);
   const strategy = silo !== null && isStrategyModel(silo.riskModel);
+  if (held > 0) {
+    const dueNow = surplus <= 0n || (aa !== null && aaSurplus <= 0n) || strategy;
+    fileHoldings(e, silo!, true, dueNow ? null : share, aa === null || dueNow ? null : aaSurplus / shares);
+  }
   ps.forEach((p, i) => {
     const r = risks[i]!;
     p.market.liqIndex.stale.delete(p);
@@ -225,7 +236,7 @@ function fileCrossKeys(e: EngineState, a: Account, asset: string, ps: Position[]
         ? nettedTrigger(e, p, share, r)
         : indexTrigger(e, p, share + r.maintenance - r.pricePnl).trigger;
     // The auto-add trigger, under either model: the threshold moves by at most Σ|ΔMM_i| / trigger (see nettedTrigger).
-    const topUp = aa === null ? null : nettedTrigger(e, p, aaSurplus / BigInt(ps.length), r, aa);
+    const topUp = aa === null ? null : nettedTrigger(e, p, aaSurplus / shares, r, aa);
     p.market.liqIndex.put(p, earlier(p, liq, topUp));
   });
 }
@@ -354,6 +365,7 @@ export function touchCross(e: EngineState, a: Account, asset: string, silo: Silo
   if (a.id === BACKSTOP_ACCOUNT) return [];
   const ps = crossPositions(a, asset, silo);
   for (const p of ps) p.market.liqIndex.stale.add(p);
+  if (silo !== null && silo.holdings.size > 0) staleHoldings(e, silo);
   if (ps.length === 0) return [];
   const st = crossState(e, a, asset, ps, silo, true);
   const top = silo !== null ? topUpTrigger(silo) : null;

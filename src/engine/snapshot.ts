@@ -74,6 +74,7 @@ import {
 import { collateralKey, noteHolding } from './collateral.ts';
 import { type DynamicMargin, restoreFactor } from './dynamic-margin.ts';
 import type { FundingStateData } from './funding.ts';
+import { HolderIndex } from './holder-index.ts';
 import { LedgerAccount, type LedgerKind } from './ledger.ts';
 import { rebuildIndex } from './liquidation.ts';
 import { Market } from './market.ts';
@@ -1160,6 +1161,7 @@ function restoreCollateral(e: EngineState, rows: readonly CollateralRow[]): void
       penalty: big(penalty, `collateral ${asset} penalty`),
       enabled: bool(enabled, `collateral ${asset} enabled`),
       holders: new Set(),
+      index: new HolderIndex(),
     });
   }
   for (const a of e.accounts.values())

@@ -168,6 +168,25 @@ describe('multi-asset collateral: a long BTCUSDT funded in BTC', () => {
     },
   );
 
+  test('the silo is filed under BTC’s index where its holding has lost its share of the surplus', T, () => {
+    const v = venue();
+    longFundedInBtc(v);
+    const c = v.e.collateralAssets.get('BTC:USDT')!;
+    const s = v.e.accounts.get('tr')!.silos.get('btc')!;
+    quote(v, '19990'); // the leg's market sweeps: its filing (and the holding's) is fresh
+    const key = c.index.priceOf(s);
+    assert.ok(key !== null, 'filed');
+    // Surplus (equity − maintenance) split between the leg and the holding; the holding's half is lost where 0.0211
+    // BTC × 0.95 has fallen by it. (The leg's own key covers its PnL: the liquidation differential tests the sum.)
+    const s0 = silo(v, 'btc');
+    const half = (s0.equity - s0.maintenanceMargin) / 2n;
+    const perUsdt = 2_110_000n * 95n; // value per 1e8 price units × 100
+    const expected = 1_999_000_000_000n - (half * 100n * 100_000_000n) / perUsdt;
+    assert.ok(key > 0n && key < 1_999_000_000_000n, `below the index: ${key}`);
+    assert.ok(key - expected < 1_000n && expected - key < 1_000n, `at ${key}, about ${expected}`);
+    assert.equal(c.index.stale.size, 0, 'nothing waits to be re-filed');
+  });
+
   test(
     'at the shown price nothing happens; one tick below, the BTC is sold to the fund, then the leg closes',
     T,

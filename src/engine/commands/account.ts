@@ -319,7 +319,10 @@ export function closeSilo(e: EngineState, cmd: Cmd<'closeSilo'>): undefined {
   for (const [asset, h] of silo.holdings) {
     if (h.balance > 0n) e.ledger.transfer(h, walletOf(e, a, asset).main, h.balance, 'collateralTransfer');
     const c = collateralAsset(e, asset, silo.asset);
-    if (c !== null) c.holders.delete(silo);
+    if (c !== null) {
+      c.holders.delete(silo);
+      c.index.remove(silo, true);
+    }
   }
   for (const p of silo.positions.values()) {
     a.positions.delete(p.key);
