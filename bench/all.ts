@@ -127,6 +127,13 @@ export const PLAN: readonly PlanEntry[] = [
     quick: ['--positions', '5000', '--notice-s', '60'],
   },
   {
+    // 20k silos holding BTC (the default); ~30 s, most of it opening them.
+    name: 'collateral',
+    args: ['--silos', '20000', '--quotes', '400'],
+    deadlineS: 200,
+    quick: ['--silos', '1000', '--quotes', '60'],
+  },
+  {
     // 200k open positions (default 1M); ~10 s.
     name: 'funding',
     args: ['--positions', '200000'],
@@ -565,6 +572,17 @@ const RULES: Record<string, RowsFn> = {
       info(b, 'quote before it, mean', num(f, 'quietQuoteUs.mean'), 'µs'),
       info(b, 'the command applying the raise', num(f, 'applyMs'), 'ms'),
       info(b, 're-keying every position at once', num(f, 'rebuildIndexMs'), 'ms'),
+    ];
+  },
+  collateral: (f) => {
+    const b = 'collateral';
+    const n = num(f, 'silos');
+    const at = n === undefined ? '' : ` (${fmtInt(n)} silos holding BTC)`;
+    return [
+      info(b, `index move, mean${at}`, num(f, 'quoteUs.mean'), 'µs'),
+      info(b, 'index move, p99', num(f, 'quoteUs.p99'), 'µs'),
+      info(b, 'index move + every holder checked, mean', num(f, 'everyHolderUs.mean'), 'µs'),
+      info(b, 'first index move (files every silo)', num(f, 'firstQuoteMs'), 'ms'),
     ];
   },
   funding: (f) => {
