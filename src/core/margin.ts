@@ -911,12 +911,55 @@ export function triggerMaintenance(
   oi?: bigint,
 ): bigint {
   const fee = conv.feeToCloseInMaintenance ? conv.takerFeeRate : 0n;
+  if (inst.kind === 'linear' && inst.risk.kind === 'tiers')
+    return linearTieredTrigger(inst, conv, pos, mark, fee);
   const atMark = maintenanceMargin(inst, pos.size, mark, fee, oi);
   if (conv.mmBasis === 'mark') return atMark;
   const r = ratesAt(inst, pos.size, pos.entryPrice, oi);
   const entryPart = maxBig(0n, valueTimesRateRaw(inst, pos.size, pos.entryPrice, r.mmr) - r.deductionRaw);
   const atEntry = ceilDiv(entryPart + valueTimesRateRaw(inst, pos.size, mark, fee), RONE);
   return conv.mmBasis === 'entry' ? atEntry : maxBig(atEntry, atMark);
+}
+
+/**
+ * `triggerMaintenance` of a linear instrument with bracket rates, term for term the same figure: each price's
+ * exact value `size × price × linearF` is formed once and both its bracket (by the notional, rounded up) and its
+ * `value × rate` (rounded up) come from it, and a bracket's rates are read from the table rather than copied into a
+ * fresh Rates object. This runs on every position a command re-files (liquidation.ts touchIsolated), so the
+ * recomputed products and objects were a good part of each command's work. Brackets ignore open interest.
+ */
+function linearTieredTrigger(
+  inst: Instrument,
+  conv: MarginConventions,
+  pos: PositionInput,
+  mark: bigint,
+  fee: bigint,
+): bigint {
+  const s = scales(inst);
+  const tiers = (inst.risk as Extract<Instrument['risk'], { kind: 'tiers' }>).tiers;
+  const xMark = pos.size * mark * s.linearF;
+  const tMark = tiers[tierIndex(tiers, linearNotionalCeil(s, xMark))]!;
+  const atMark = maxBig(
+    0n,
+    ceilDiv(linearValueTimesRate(s, xMark, tMark.mmr + fee) - tMark.deductionRaw, RONE),
+  );
+  if (conv.mmBasis === 'mark') return atMark;
+  const xEntry = pos.size * pos.entryPrice * s.linearF;
+  const tEntry = tiers[tierIndex(tiers, linearNotionalCeil(s, xEntry))]!;
+  const entryPart = maxBig(0n, linearValueTimesRate(s, xEntry, tEntry.mmr) - tEntry.deductionRaw);
+  const atEntry = ceilDiv(entryPart + linearValueTimesRate(s, xMark, fee), RONE);
+  return conv.mmBasis === 'entry' ? atEntry : maxBig(atEntry, atMark);
+}
+
+/** A linear notional rounded up, from the exact `size × price × linearF` (as `notional(…, 'ceil')`). */
+function linearNotionalCeil(s: InstrumentScales, x: bigint): bigint {
+  if (x >= 0n) return s.linearDenM1 === 0n ? x : (x + s.linearDenM1) / s.linearDen;
+  return div(x, s.linearDen, 'ceil');
+}
+
+/** `valueTimesRateRaw` of a linear instrument from the exact `size × price × linearF`. */
+function linearValueTimesRate(s: InstrumentScales, x: bigint, rate: bigint): bigint {
+  return s.linearDenM1 === 0n ? x * rate : ceilDiv(x * rate, s.linearDen);
 }
 
 /**
