@@ -361,17 +361,25 @@ function autoAddReached(box: Position | Silo, equity: bigint, mm: bigint): boole
 /** The cross counterpart of `touchIsolated`: the account's cross positions in `asset` (or a named silo's legs) go
  * stale; returns the markets to sweep now if the bucket is already below maintenance (or a silo at its auto-add
  * trigger, unless it already called for margin). */
-export function touchCross(e: EngineState, a: Account, asset: string, silo: Silo | null = null): Market[] {
-  if (a.id === BACKSTOP_ACCOUNT) return [];
+export function touchCross(
+  e: EngineState,
+  a: Account,
+  asset: string,
+  silo: Silo | null = null,
+): readonly Market[] {
+  if (a.id === BACKSTOP_ACCOUNT) return NO_MARKETS;
   const ps = crossPositions(a, asset, silo);
   for (const p of ps) p.market.liqIndex.stale.add(p);
   if (silo !== null && silo.holdings.size > 0) staleHoldings(e, silo);
-  if (ps.length === 0) return [];
+  if (ps.length === 0) return NO_MARKETS;
   const st = crossState(e, a, asset, ps, silo, true);
   const top = silo !== null ? topUpTrigger(silo) : null;
   const due = st.equity < st.maintenance || (top !== null && ratioReached(top, st.equity, st.maintenance));
   return due ? ps.map((p) => p.market) : [];
 }
+
+/** `touchCross`'s answer when nothing is due (shared: callers only read it). */
+const NO_MARKETS: readonly Market[] = [];
 
 /** Re-files every stale position of these markets (a cross one re-files its whole account). */
 function refileStale(e: EngineState, markets: readonly Market[]): void {
@@ -385,20 +393,21 @@ function markSilo(dirty: Set<Silo> | null, silo: Silo): Set<Silo> {
   return set;
 }
 
-/** Notes an account's cross bucket in `asset` as changed (the map is created on first use). */
-function markCross(
-  dirty: Map<Account, Set<string>> | null,
-  a: Account,
-  asset: string,
-): Map<Account, Set<string>> {
-  const map = dirty ?? new Map<Account, Set<string>>();
-  let assets = map.get(a);
-  if (assets === undefined) {
-    assets = new Set();
-    map.set(a, assets);
-  }
-  assets.add(asset);
-  return map;
+/**
+ * The cross buckets one `refileDirty` visits: (account, asset) pairs, each once, in the order first noted. Reused
+ * scratch, not a Map of Sets per command (every order moves its owner's main balance, so that was two allocations on
+ * almost every command); `refileDirty` reads it grouped by account, accounts and assets each in first-noted order,
+ * exactly as the Map and its Sets iterated. Nothing `refileDirty` calls re-enters it.
+ */
+const dirtyAccounts: (Account | null)[] = [];
+const dirtyAssets: string[] = [];
+
+/** Notes an account's cross bucket in `asset` as changed; returns the new count of noted pairs. */
+function markCross(count: number, a: Account, asset: string): number {
+  for (let i = 0; i < count; i++) if (dirtyAccounts[i] === a && dirtyAssets[i] === asset) return count;
+  dirtyAccounts[count] = a;
+  dirtyAssets[count] = asset;
+  return count + 1;
 }
 
 /**
@@ -410,11 +419,11 @@ export function refileDirty(e: EngineState): void {
   const touched = e.ledger.touched;
   if (e.liqDirty.size === 0 && touched.size === 0) return;
   // Allocated only when needed, and no closures: this runs on every command that moved money.
-  let crossDirty: Map<Account, Set<string>> | null = null;
+  let nCross = 0;
   let silos: Set<Silo> | null = null;
   for (const l of touched) {
     if (l.owner instanceof Position) e.liqDirty.add(l.owner);
-    else if (l.owner instanceof Account) crossDirty = markCross(crossDirty, l.owner, l.asset);
+    else if (l.owner instanceof Account) nCross = markCross(nCross, l.owner, l.asset);
     else if (l.owner instanceof Silo) silos = markSilo(silos, l.owner);
   }
   if (touched.size > 0) touched.clear(); // guarded: Set#clear allocates even when empty
@@ -426,7 +435,7 @@ export function refileDirty(e: EngineState): void {
     if ((p.mode === 'isolated' || p.sign === 0) && touchIsolated(e, p)) e.sweepMarkets.add(p.market);
     if (p.mode === 'cross') {
       if (p.silo !== null) silos = markSilo(silos, p.silo);
-      else crossDirty = markCross(crossDirty, p.account, p.market.asset);
+      else nCross = markCross(nCross, p.account, p.market.asset);
     }
   }
   if (e.liqDirty.size > 0) e.liqDirty.clear();
@@ -434,9 +443,13 @@ export function refileDirty(e: EngineState): void {
   if (silos !== null)
     for (const silo of silos as Set<Silo>)
       for (const m of touchCross(e, silo.account, silo.asset, silo)) e.sweepMarkets.add(m);
-  if (crossDirty === null) return;
-  for (const [a, assets] of crossDirty as Map<Account, Set<string>>) {
-    for (const asset of assets) {
+  for (let i = 0; i < nCross; i++) {
+    const a = dirtyAccounts[i]!;
+    // Each account once, at its first pair, with its assets in the order they were noted.
+    if (dirtyAccounts.indexOf(a) < i) continue;
+    for (let j = i; j < nCross; j++) {
+      if (dirtyAccounts[j] !== a) continue;
+      const asset = dirtyAssets[j]!;
       for (const m of touchCross(e, a, asset)) e.sweepMarkets.add(m);
       // Auto-add triggers depend on the free balance too.
       for (const p of a.positions.values()) {
@@ -454,6 +467,7 @@ export function refileDirty(e: EngineState): void {
       }
     }
   }
+  for (let i = 0; i < nCross; i++) dirtyAccounts[i] = null; // the scratch holds no account past the call
 }
 
 /** Rebuilds every market's index from positions (after restoring a snapshot): a cache of state, not state. */
