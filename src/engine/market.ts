@@ -342,12 +342,34 @@ export class Market {
   }
 
   price(ticks: number): bigint {
-    return BigInt(ticks) * this.inst.tickSize;
+    // A fill asks for its price several times (both sides' plans, the settlement, the trade): the last one is kept.
+    if (ticks === this.lastTicks && this.inst === this.lastPriceInst) return this.lastPrice;
+    const t = this.inst.tickSize;
+    const p = t === 1n ? BigInt(ticks) : BigInt(ticks) * t;
+    this.lastTicks = ticks;
+    this.lastPriceInst = this.inst;
+    this.lastPrice = p;
+    return p;
   }
 
   size(lots: number): bigint {
-    return BigInt(lots) * this.inst.lotSize;
+    // As price: the same lots are asked for again within a command (plan, settlement, events, re-filing).
+    if (lots === this.lastLots && this.inst === this.lastSizeInst) return this.lastSize;
+    const l = this.inst.lotSize;
+    const s = l === 1n ? BigInt(lots) : BigInt(lots) * l;
+    this.lastLots = lots;
+    this.lastSizeInst = this.inst;
+    this.lastSize = s;
+    return s;
   }
+
+  /** The last `price` and `size` answers, by ticks and lots (and the instrument they were scaled by). */
+  private lastTicks = -1;
+  private lastPriceInst: Instrument | null = null;
+  private lastPrice = 0n;
+  private lastLots = -1;
+  private lastSizeInst: Instrument | null = null;
+  private lastSize = 0n;
 
   /** The price a band allows around a reference: `up` = ref × (1 + band) rounded down to the tick, else rounded up. */
   bandTicks(ref: bigint, band: bigint, up: boolean): number {

@@ -165,8 +165,21 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
     ],
     // The liquidation index (rebuilt by liquidation.ts rebuildIndex) and the band-edge memo; the trigger index
     // (rebuilt from the accounts' untriggered trigger orders). optionFeed: the link to its expiry's vol feed
-    // (options.ts linkOptions).
-    transient: ['liqIndex', 'triggers', 'bandRef', 'bandFor', 'bandCache', 'optionFeed'],
+    // (options.ts linkOptions). last*: the memo of the last price and size scaled from ticks and lots.
+    transient: [
+      'liqIndex',
+      'triggers',
+      'bandRef',
+      'bandFor',
+      'bandCache',
+      'optionFeed',
+      'lastTicks',
+      'lastPriceInst',
+      'lastPrice',
+      'lastLots',
+      'lastSizeInst',
+      'lastSize',
+    ],
   },
   VolFeed: {
     state: [
