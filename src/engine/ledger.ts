@@ -27,6 +27,8 @@ export class LedgerAccount {
   balance = 0n;
   /** The position (isolated bucket) or account (main balance) this belongs to; the engine re-files it on change. */
   owner: object | null = null;
+  /** The generation of its ledger's `touched` list it is in (0: none); see TouchedAccounts. */
+  touchedIn = 0;
   constructor(
     readonly kind: LedgerKind,
     readonly asset: string,
@@ -37,13 +39,49 @@ export class LedgerAccount {
 
 export class LedgerError extends Error {}
 
+/**
+ * The owned accounts moved since the engine last looked, each once, in the order first moved (what a Set of them
+ * held). A list, with membership marked on the account by generation, because it is emptied after almost every
+ * command and Set#clear allocates a fresh table each time. Read by index: `at(i)` for i below `size`.
+ */
+export class TouchedAccounts {
+  private readonly items: (LedgerAccount | null)[] = [];
+  size = 0;
+  /** An account whose `touchedIn` is this is in the list; clearing moves to the next generation. */
+  private generation = 1;
+
+  add(a: LedgerAccount): void {
+    if (a.touchedIn === this.generation) return;
+    a.touchedIn = this.generation;
+    this.items[this.size++] = a;
+  }
+
+  at(i: number): LedgerAccount {
+    return this.items[i]!;
+  }
+
+  delete(a: LedgerAccount): void {
+    if (a.touchedIn !== this.generation) return;
+    a.touchedIn = 0;
+    const i = this.items.indexOf(a);
+    for (let j = i + 1; j < this.size; j++) this.items[j - 1] = this.items[j]!;
+    this.items[--this.size] = null;
+  }
+
+  clear(): void {
+    for (let i = 0; i < this.size; i++) this.items[i] = null;
+    this.size = 0;
+    this.generation++;
+  }
+}
+
 export class Ledger {
   private readonly all: LedgerAccount[] = [];
   private readonly system = new Map<string, LedgerAccount>();
   /** Transfer events are collected only when a sink is set (the engine sets one per command). */
   sink: EngineEvent[] | null = null;
   /** Owned accounts moved by transfers since the engine last looked (liquidation triggers depend on them). */
-  readonly touched = new Set<LedgerAccount>();
+  readonly touched = new TouchedAccounts();
 
   open(kind: LedgerKind, asset: string, label: string): LedgerAccount {
     const adopted = this.adopting;

@@ -421,12 +421,13 @@ export function refileDirty(e: EngineState): void {
   // Allocated only when needed, and no closures: this runs on every command that moved money.
   let nCross = 0;
   let silos: Set<Silo> | null = null;
-  for (const l of touched) {
+  for (let i = 0; i < touched.size; i++) {
+    const l = touched.at(i);
     if (l.owner instanceof Position) e.liqDirty.add(l.owner);
     else if (l.owner instanceof Account) nCross = markCross(nCross, l.owner, l.asset);
     else if (l.owner instanceof Silo) silos = markSilo(silos, l.owner);
   }
-  if (touched.size > 0) touched.clear(); // guarded: Set#clear allocates even when empty
+  if (touched.size > 0) touched.clear();
   // A rebalancing giver's collateral moved: its parked receivers may find something now.
   if (silos !== null)
     for (const s of silos as Set<Silo>)

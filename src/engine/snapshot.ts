@@ -121,7 +121,12 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
     derived: [],
     transient: ['sink', 'touched', 'adopting'],
   },
-  LedgerAccount: { state: ['kind', 'asset', 'label', 'balance', 'owner'], derived: [], transient: [] },
+  // touchedIn: membership in the ledger's touched list (cleared by every apply).
+  LedgerAccount: {
+    state: ['kind', 'asset', 'label', 'balance', 'owner'],
+    derived: [],
+    transient: ['touchedIn'],
+  },
   Market: {
     state: [
       'config',
