@@ -28,6 +28,7 @@ import * as markets from './commands/markets.ts';
 import * as options from './commands/options.ts';
 import * as orders from './commands/orders.ts';
 import { setRebalancing } from './commands/rebalancing.ts';
+import * as vaults from './commands/vaults.ts';
 import { rebuildIndex, refileDirty, sweep } from './liquidation.ts';
 import type { Market } from './market.ts';
 import { remarkOptions } from './options.ts';
@@ -37,6 +38,7 @@ import { EngineState, fmtMoney, insuranceFund } from './state.ts';
 import { fireTriggers } from './triggers.ts';
 import { type ApplyResult, type Command, type EngineEvent, Rejection } from './types.ts';
 import { accountOf, marketOf } from './validate.ts';
+import { settleVaults } from './vaults.ts';
 
 export { MAX_MARKETS } from './commands/markets.ts';
 export { MAX_FILLS_PER_COMMAND } from './match.ts';
@@ -77,6 +79,9 @@ export class Engine extends EngineState {
       orderId = handle(this, cmd);
       // Options whose underlying, forward or vol moved (or, on a tick, time) are re-marked; their holders re-checked.
       remarkOptions(this, cmd.type === 'tick');
+      // Vaults: a tick accrues management fees; withdrawals waiting for cash are paid once the vault's money moved
+      // (the ledger's touched accounts, before the re-filing below reads and clears them: a payout is re-filed too).
+      if (this.vaults.size > 0) settleVaults(this, cmd.type === 'tick');
       // Stage 5: validated and applied — re-file what changed, then liquidate what the command made liquidatable.
       refileDirty(this);
       if (this.sweepMarkets.size > 0) sweep(this, this.sweepMarkets);
@@ -205,6 +210,13 @@ function handle(e: EngineState, cmd: Command): number | undefined {
       return combo.placeCombo(e, cmd);
     case 'cancelAll':
       return orders.cancelAll(e, cmd);
+    // Vaults (commands/vaults.ts)
+    case 'createVault':
+      return vaults.createVault(e, cmd);
+    case 'vaultDeposit':
+      return vaults.vaultDeposit(e, cmd);
+    case 'vaultWithdraw':
+      return vaults.vaultWithdraw(e, cmd);
     default:
       throw new Rejection(
         'INVALID_COMMAND',

@@ -153,6 +153,25 @@ export function stateHash(e: EngineState): string {
       }
     }
   }
+  // Vaults, only when there are any (the hash of every state without them is unchanged); their accounts above.
+  for (const id of [...e.vaults.keys()].sort()) {
+    const v = e.vaults.get(id)!;
+    const l = v.limits;
+    put(
+      'vault',
+      id,
+      v.manager,
+      v.asset,
+      v.lockupMs,
+      v.performanceFee,
+      v.managementFee,
+      v.totalShares,
+      v.lastFeeTime,
+    );
+    put('vaultLimits', l.maxLeverage, l.maxNotionalPerMarket, l.markets.join(','));
+    for (const [account, h] of v.depositors) put('vaultHolder', account, h.shares, h.hwm, h.lockedUntil);
+    for (const r of v.queue) put('vaultQueued', r.account, r.shares, r.requestedAt);
+  }
   const balances = e.ledger
     .accounts()
     .map((l) => `${l.label}=${l.balance}`)

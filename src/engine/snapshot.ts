@@ -24,7 +24,9 @@
  *                  silos?: [[id, asset, riskModel, bucket, orderRequirement, autoAdd?, marginCalled?, closeOrder?],
  *                           …] }, …],
  *     netting?, strategyMargin?, optionFeeds?, collateralAssets?: [[asset, settle, dp, priceMarket, bands, penalty,
- *     enabled], …] }
+ *     enabled], …], vaults?: [[id, manager, asset, lockupMs, performanceFee, managementFee, [maxLeverage,
+ *     maxNotionalPerMarket, markets], totalShares, [[account, shares, hwm, lockedUntil], …], [[account, shares,
+ *     requestedAt], …], lastFeeTime], …] }
  *
  * Named silos (added within version 1, every new field optional so older snapshots read as before): an account's
  * silos in creation order (their buckets are ledger accounts owned by ['silo', account, id]); a silo's leg is a
@@ -84,6 +86,7 @@ import type { OracleStateData } from './oracle.ts';
 import type { EngineState } from './state.ts';
 import { SILO_RISK_MODELS } from './strategy-silos.ts';
 import type { MarketConfig, RebalanceHoldings, VolSmile } from './types.ts';
+import { VAULT_PREFIX, Vault } from './vaults.ts';
 
 export { restoreEngine } from './engine.ts';
 
@@ -107,6 +110,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'strategyMargin',
       'collateralAssets',
       'optionFeeds',
+      'vaults',
       'ledger',
       'markets',
       'accounts',
@@ -280,6 +284,24 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
     transient: [],
   },
   Wallet: { state: ['main', 'reserved', 'crossOrderRequirement'], derived: [], transient: [] },
+  // account: the vault's account `vault:<id>`, restored with the accounts.
+  Vault: {
+    state: [
+      'id',
+      'manager',
+      'asset',
+      'lockupMs',
+      'performanceFee',
+      'managementFee',
+      'limits',
+      'totalShares',
+      'depositors',
+      'queue',
+      'lastFeeTime',
+    ],
+    derived: ['account'],
+    transient: [],
+  },
   Position: {
     state: [
       'bucket',
@@ -490,7 +512,24 @@ interface SnapshotV1 {
   optionFeeds?: VolFeedSnap[];
   /** Accepted collateral assets in the order first set, only when there are any. */
   collateralAssets?: CollateralRow[];
+  /** Vaults in creation order, only when there are any. */
+  vaults?: VaultRow[];
 }
+
+/** A vault (vaults.ts): its terms, shares, depositors in the order first held and its withdrawal queue. */
+type VaultRow = [
+  id: string,
+  manager: string,
+  asset: string,
+  lockupMs: number,
+  performanceFee: bigint,
+  managementFee: bigint,
+  limits: [maxLeverage: bigint, maxNotionalPerMarket: bigint, markets: string[]],
+  totalShares: bigint,
+  depositors: [account: string, shares: bigint, hwm: bigint, lockedUntil: number][],
+  queue: [account: string, shares: bigint, requestedAt: number][],
+  lastFeeTime: number,
+];
 
 interface VolFeedSnap {
   underlying: string;
@@ -750,7 +789,78 @@ function snapshotObject(e: EngineState): SnapshotV1 {
           })),
         }
       : {}),
+    ...(e.vaults.size > 0 ? { vaults: [...e.vaults.values()].map(vaultRow) } : {}),
   };
+}
+
+function vaultRow(v: Vault): VaultRow {
+  return [
+    v.id,
+    v.manager,
+    v.asset,
+    v.lockupMs,
+    v.performanceFee,
+    v.managementFee,
+    [v.limits.maxLeverage, v.limits.maxNotionalPerMarket, [...v.limits.markets]],
+    v.totalShares,
+    [...v.depositors].map(([id, h]) => [id, h.shares, h.hwm, h.lockedUntil]),
+    v.queue.map((r) => [r.account, r.shares, r.requestedAt]),
+    v.lastFeeTime,
+  ];
+}
+
+/** The vaults in creation order; each one's account (`vault:<id>`) was restored with the accounts. */
+function restoreVaults(e: EngineState, rows: readonly VaultRow[]): void {
+  for (const row of rows) {
+    const [id, manager, asset, lockupMs, perf, mgmt, limits, total, depositors, queue, lastFeeTime] = row;
+    const where = `vault ${String(id)}`;
+    const a = e.accounts.get(`${VAULT_PREFIX}${id}`);
+    if (a === undefined) throw new SnapshotError(`${where}: its account is missing`);
+    if (e.vaults.has(id)) throw new SnapshotError(`${where} twice`);
+    if (!e.assets.has(asset)) throw new SnapshotError(`${where}: unknown asset ${asset}`);
+    const [maxLeverage, maxNotional, markets] = limits;
+    if (!Array.isArray(markets) || !markets.every((x) => typeof x === 'string'))
+      throw new SnapshotError(`${where}: markets must be symbols`);
+    const v = new Vault(
+      id,
+      a,
+      manager,
+      asset,
+      int(lockupMs, `${where} lockupMs`),
+      big(perf, `${where} performanceFee`),
+      big(mgmt, `${where} managementFee`),
+      {
+        maxLeverage: big(maxLeverage, `${where} maxLeverage`),
+        maxNotionalPerMarket: big(maxNotional, `${where} maxNotionalPerMarket`),
+        markets: [...markets],
+      },
+      int(lastFeeTime, `${where} lastFeeTime`),
+    );
+    v.totalShares = big(total, `${where} totalShares`);
+    let sum = 0n;
+    for (const [account, shares, hwm, lockedUntil] of depositors) {
+      if (typeof account !== 'string' || v.depositors.has(account))
+        throw new SnapshotError(`${where}: bad or repeated depositor ${String(account)}`);
+      const h = {
+        shares: big(shares, `${where} ${account} shares`),
+        hwm: big(hwm, `${where} ${account} hwm`),
+        lockedUntil: int(lockedUntil, `${where} ${account} lockedUntil`),
+      };
+      sum += h.shares;
+      v.depositors.set(account, h);
+    }
+    if (sum !== v.totalShares)
+      throw new SnapshotError(`${where}: depositors' shares do not sum to totalShares`);
+    for (const [account, shares, requestedAt] of queue) {
+      if (!v.depositors.has(account)) throw new SnapshotError(`${where}: queued ${account} holds no shares`);
+      v.queue.push({
+        account,
+        shares: big(shares, `${where} queued shares`),
+        requestedAt: int(requestedAt, `${where} requestedAt`),
+      });
+    }
+    e.vaults.set(id, v);
+  }
 }
 
 /** A ledger account's owner as a reference: the account (main balance) or the position (isolated bucket). */
@@ -1013,6 +1123,7 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
     }
   }
   restoreCollateral(e, s.collateralAssets ?? []);
+  restoreVaults(e, s.vaults ?? []);
   if (e.ledger.accounts().length !== ledger.length)
     throw new SnapshotError(
       `restoring opened ${e.ledger.accounts().length - ledger.length} ledger accounts the snapshot does not have`,

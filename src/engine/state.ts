@@ -17,6 +17,7 @@ import { Ledger } from './ledger.ts';
 import type { Market } from './market.ts';
 import type { VolFeed } from './option-terms.ts';
 import type { EngineEvent } from './types.ts';
+import type { Vault } from './vaults.ts';
 
 export class EngineState {
   // Field order is the snapshot's structural order (test/journal/snapshot.test.ts compares own fields in order).
@@ -34,6 +35,8 @@ export class EngineState {
   readonly collateralAssets = new Map<string, CollateralAsset>();
   /** Options: the vol feed of each underlying and expiry (options.ts), in creation order. */
   readonly optionFeeds = new Map<string, VolFeed>();
+  /** Risk-isolated vaults by id, in creation order (vaults.ts; each trades as the account `vault:<id>`). */
+  readonly vaults = new Map<string, Vault>();
   /** Commands applied; the time of the last one; the next order id (order ids are assigned in command order). */
   seq = 0;
   lastTime = 0;

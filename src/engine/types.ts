@@ -383,7 +383,33 @@ export type Command =
    * `unpairedMMScale`, `scenario` per underlying; decimal strings; absent top-level fields keep their value);
    * re-files every maxLoss, strategy and scenario silo.
    */
-  | (Base & { type: 'setStrategyMargin'; params: Record<string, unknown> });
+  | (Base & { type: 'setStrategyMargin'; params: Record<string, unknown> })
+  /**
+   * Admin: a risk-isolated vault (docs/vaults.md): an account `vault:<vault>` in `asset` traded by `manager` (an
+   * existing account; the service checks that the key acting as the vault is the manager's), owned by depositors'
+   * shares. Fees are rates (`performanceFee` < 1 on gains above each depositor's high-water mark, `managementFee` ≤
+   * 0.5 a year), `lockupMs` after each deposit; limits: `maxLeverage` (gross notional / NAV), `maxNotionalPerMarket`
+   * (settle units; absent or 0: none), `markets` (allowed symbols; absent or empty: all in the asset).
+   */
+  | (Base & {
+      type: 'createVault';
+      vault: string;
+      manager: string;
+      asset: string;
+      lockupMs: number;
+      performanceFee: string;
+      managementFee: string;
+      maxLeverage: string;
+      maxNotionalPerMarket?: string;
+      markets?: string[];
+    })
+  /** `amount` of the vault's asset from `account`'s free balance into the vault, for shares at the NAV per share. */
+  | (Base & { type: 'vaultDeposit'; vault: string; account: string; amount: string })
+  /**
+   * Burns `shares` (SHARE_DP decimals) of `account`'s holding after its lock-up and pays their NAV from the vault's
+   * free balance; queued (paid FIFO at the NAV then) when the free balance does not cover it.
+   */
+  | (Base & { type: 'vaultWithdraw'; vault: string; account: string; shares: string });
 
 /**
  * `standalone` and `netted` (docs/silos.md); the option strategy models `maxLoss`, `strategy` and `scenario` (issue 18:
@@ -444,7 +470,16 @@ export type RejectCode =
   /** A stop-loss / take-profit whose trigger price the mark has already reached (Binance's -2021). */
   | 'WOULD_TRIGGER_IMMEDIATELY'
   /** amendOrder on a trigger order that has not triggered yet: cancel it and place a new one. */
-  | 'TRIGGER_NOT_AMENDABLE';
+  | 'TRIGGER_NOT_AMENDABLE'
+  /** No vault of that id. */
+  | 'UNKNOWN_VAULT'
+  /** createVault: a vault of that id exists. */
+  | 'VAULT_EXISTS'
+  /** vaultWithdraw before the holding's lock-up ends. */
+  | 'VAULT_LOCKED'
+  /** An order of a vault's account outside its risk limits (market, notional per market, leverage), or a deposit
+   * into a vault with no positive NAV. */
+  | 'VAULT_LIMIT';
 
 /** What the rebalancing agent does with givers' holdings in other assets (setRebalancing `holdings`). */
 export type RebalanceHoldings = 'move' | 'convert' | 'none';
@@ -504,7 +539,10 @@ export type TransferReason =
   /** The rebalancing agent moving collateral between two of an account's opted-in silos (setRebalancing). */
   | 'rebalance'
   /** A silo's holding in another asset converted to its settle asset against the insurance fund (collateral.ts). */
-  | 'collateralConversion';
+  | 'collateralConversion'
+  /** A depositor's money into a vault's account (vaultDeposit) and back out (vaultWithdraw). */
+  | 'vaultDeposit'
+  | 'vaultWithdraw';
 
 export type EngineEvent =
   | { type: 'marketCreated'; symbol: string }
@@ -792,6 +830,61 @@ export type EngineEvent =
       comboId: number;
       clientComboId?: string;
       legs: { orderId: number; symbol: string; side: OrderSide; size: bigint; avgPrice: bigint }[];
+    }
+  /** createVault: the vault, its account and its terms (rates at RATE_DP, leverage at LEVERAGE_DP). */
+  | {
+      type: 'vaultCreated';
+      vault: string;
+      account: string;
+      manager: string;
+      asset: string;
+      lockupMs: number;
+      performanceFee: bigint;
+      managementFee: bigint;
+      maxLeverage: bigint;
+      maxNotionalPerMarket: bigint;
+      markets: string[];
+    }
+  /** Shares minted to a depositor: `nav` before the deposit, `totalShares` after (shares at SHARE_DP). */
+  | {
+      type: 'vaultDeposit';
+      vault: string;
+      account: string;
+      amount: bigint;
+      shares: bigint;
+      nav: bigint;
+      totalShares: bigint;
+      lockedUntil: number;
+    }
+  /** A withdrawal the vault's free balance could not pay at once: its shares wait in the queue (FIFO). */
+  | { type: 'vaultWithdrawQueued'; vault: string; account: string; shares: bigint; requestedAt: number }
+  /**
+   * Shares burned and paid: `nav` before, `totalShares` after; `requestedAt` when it had waited in the queue (paid at
+   * the NAV of this moment). A performance fee taken from the same shares comes first as its own `vaultFee`.
+   */
+  | {
+      type: 'vaultWithdraw';
+      vault: string;
+      account: string;
+      shares: bigint;
+      amount: bigint;
+      nav: bigint;
+      totalShares: bigint;
+      requestedAt?: number;
+    }
+  /**
+   * Fee shares to the manager: `management` minted (from null), `performance` moved from a withdrawing depositor's
+   * shares. `value`: what they are worth (settle units), `navPerShare` at NPS scale (10¹⁸ per share base unit).
+   */
+  | {
+      type: 'vaultFee';
+      vault: string;
+      kind: 'management' | 'performance';
+      from: string | null;
+      to: string;
+      shares: bigint;
+      value: bigint;
+      navPerShare: bigint;
     };
 
 export type ApplyResult =

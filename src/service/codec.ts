@@ -11,9 +11,17 @@ import type { Order } from '../engine/account.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Market } from '../engine/market.ts';
 import type { EngineEvent } from '../engine/types.ts';
+import { NPS_ONE, SHARE_DP } from '../engine/vaults.ts';
 import { optionMarketFields } from './options.ts';
 
 export const fmtRate = (v: bigint): string => formatDecimal(v, RATE_DP);
+
+/** A NAV per share (vaults.ts NPS scale: asset base units per share base unit × 10¹⁸) as the asset per whole share. */
+export function fmtNavPerShare(e: Engine, asset: string, nps: bigint): string {
+  const dp = e.assets.get(asset) ?? 0;
+  // asset units per whole share = nps × 10^SHARE_DP / 10^18, shown at the asset's decimals (rounded down).
+  return formatDecimal((nps * 10n ** BigInt(SHARE_DP)) / NPS_ONE, dp);
+}
 export const fmtLeverage = (v: bigint): string => formatDecimal(v, LEVERAGE_DP);
 export const fmtPrice = (m: Market, v: bigint): string => formatDecimal(v, m.inst.priceDp);
 export const fmtSize = (m: Market, v: bigint): string => formatDecimal(v, m.inst.sizeDp);
@@ -492,6 +500,37 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
           return { ...leg, size: fmtSize(m, l.size), avgPrice: fmtPrice(m, l.avgPrice) };
         }),
       };
+    case 'vaultCreated':
+      return {
+        ...ev,
+        performanceFee: fmtRate(ev.performanceFee),
+        managementFee: fmtRate(ev.managementFee),
+        maxLeverage: fmtLeverage(ev.maxLeverage),
+        maxNotionalPerMarket: asset(ev.asset, ev.maxNotionalPerMarket),
+      };
+    case 'vaultDeposit':
+    case 'vaultWithdraw': {
+      const a = e.vaults.get(ev.vault)?.asset ?? '';
+      return {
+        ...ev,
+        amount: asset(a, ev.amount),
+        shares: formatDecimal(ev.shares, SHARE_DP),
+        nav: asset(a, ev.nav),
+        totalShares: formatDecimal(ev.totalShares, SHARE_DP),
+      };
+    }
+    case 'vaultWithdrawQueued':
+      return { ...ev, shares: formatDecimal(ev.shares, SHARE_DP) };
+    case 'vaultFee': {
+      const v = e.vaults.get(ev.vault);
+      const a = v?.asset ?? '';
+      return {
+        ...ev,
+        shares: formatDecimal(ev.shares, SHARE_DP),
+        value: asset(a, ev.value),
+        navPerShare: v === undefined ? String(ev.navPerShare) : fmtNavPerShare(e, a, ev.navPerShare),
+      };
+    }
     default: {
       const never: never = ev;
       throw new Error(`bug: unformatted event ${JSON.stringify((never as { type?: unknown }).type)}`);

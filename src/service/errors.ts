@@ -92,6 +92,7 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
   UNKNOWN_ASSET: 404,
   UNKNOWN_ORDER: 404,
   UNKNOWN_SILO: 404,
+  UNKNOWN_VAULT: 404,
   MARKET_EXISTS: 409,
   POSITION_OPEN: 409,
   NOT_ISOLATED: 409,
@@ -104,6 +105,9 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
   MARKET_CLOSED: 409,
   MARKET_NOT_FLAT: 409,
   SILO_EXISTS: 409,
+  VAULT_EXISTS: 409,
+  // Shares within their lock-up after the last deposit.
+  VAULT_LOCKED: 409,
   // The silo's asset is fixed when it is created: naming another (or a market settled in another) conflicts with it.
   ASSET_MISMATCH: 409,
   // A retried place: the answer carries the original order's id (see commands.ts placeOrder).
@@ -119,6 +123,7 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
   LEVERAGE_TOO_HIGH: 422,
   TOO_MANY_ORDERS: 422,
   LIMIT_EXCEEDED: 422,
+  VAULT_LIMIT: 422,
 };
 
 export function rejection(code: RejectCode, message: string): ApiError {

@@ -41,6 +41,7 @@ import { registerPublicRoutes } from './routes/public.ts';
 import { registerSeriesRoutes } from './routes/series.ts';
 import { registerSiloRoutes } from './routes/silos.ts';
 import { registerTradeRoutes } from './routes/trade.ts';
+import { registerVaultRoutes } from './routes/vaults.ts';
 import type { Service } from './service.ts';
 import { registerWebApp } from './web.ts';
 import { WsGateway } from './ws.ts';
@@ -438,6 +439,7 @@ export async function buildServer(
   registerAccountRoutes(app, ctx);
   registerTradeRoutes(app, ctx);
   registerSiloRoutes(app, ctx);
+  registerVaultRoutes(app, ctx);
   registerOptionRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerMonitorRoutes(app, ctx);

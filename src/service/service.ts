@@ -651,6 +651,11 @@ export class Service {
         case 'collateralRebalanced':
         case 'collateralAssetSet':
         case 'collateralConverted':
+        case 'vaultCreated':
+        case 'vaultDeposit':
+        case 'vaultWithdrawQueued':
+        case 'vaultWithdraw':
+        case 'vaultFee':
           break;
         default: {
           const never: never = ev;

@@ -44,6 +44,7 @@ import {
   parsed,
   siloOf,
 } from '../validate.ts';
+import { VAULT_PREFIX } from '../vaults.ts';
 
 /** What transferCollateral calls the owner's free balance. */
 export const FREE_BALANCE = 'free';
@@ -73,6 +74,9 @@ export function deposit(e: EngineState, cmd: Cmd<'deposit'>): undefined {
 
 export function withdraw(e: EngineState, cmd: Cmd<'withdraw'>): undefined {
   const a = accountOf(e, cmd.account);
+  // A vault's money belongs to its depositors: it leaves only through vaultWithdraw (vaults.ts).
+  if (a.id.startsWith(VAULT_PREFIX))
+    throw new Rejection('INVALID_COMMAND', `${a.id} is a vault: its money leaves by vaultWithdraw only`);
   const amount = amountOf(e, cmd.amount, cmd.asset, 'amount');
   const w = a.wallets.get(cmd.asset);
   for (const p of a.positions.values())
@@ -379,7 +383,7 @@ export function transferCollateral(e: EngineState, cmd: Cmd<'transferCollateral'
 }
 
 /** Rejects unless `amount` of `asset` may leave the free balance (what is available, as a withdrawal). */
-function requireFree(e: EngineState, a: Account, asset: string, amount: bigint): void {
+export function requireFree(e: EngineState, a: Account, asset: string, amount: bigint): void {
   for (const p of a.positions.values())
     if (p.sign !== 0 && p.silo === null && p.market.asset === asset)
       requireOracle(p.market, 'withdraw', e.now);

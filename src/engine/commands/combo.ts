@@ -28,6 +28,7 @@ import type { FillPlan } from '../settle.ts';
 import { type EngineState, positionOf, walletOf } from '../state.ts';
 import { type Cmd, Rejection, type SelfTradePrevention } from '../types.ts';
 import { accountOf, marketOf, optionalSilo, orderLimit, siloOf } from '../validate.ts';
+import { checkVaultOrder, vaultOfAccount } from '../vaults.ts';
 import { newOrder } from './orders.ts';
 
 const STPS: ReadonlySet<string> = new Set(['cancelTaker', 'cancelMaker', 'cancelBoth']);
@@ -108,6 +109,8 @@ function comboLegs(e: EngineState, a: Account, silo: Silo, cmd: Cmd<'placeCombo'
       if (m.reduceOnly)
         throw new Rejection('MARKET_CLOSED', `${m.symbol} is closed to new risk: a leg may only reduce`);
       checkTier(position ?? flatView(m, silo), side, openLots, limitTicks);
+      const vault = vaultOfAccount(e, a);
+      if (vault !== null) checkVaultOrder(e, vault, position ?? flatView(m, silo), m, side, lots, limitTicks);
       if (m.oracle !== null || m.option !== null) requireOracle(m, 'increaseRisk', cmd.time);
     }
     return { n, market: m, side, lots, limitTicks, position, opens: openLots > 0 };

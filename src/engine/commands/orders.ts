@@ -36,6 +36,7 @@ import {
   type TriggerKind,
 } from '../types.ts';
 import { accountOf, marketOf, optionalSilo, orderLimit } from '../validate.ts';
+import { checkVaultOrder, vaultOfAccount } from '../vaults.ts';
 
 const TIFS: ReadonlySet<string> = new Set(['GTC', 'IOC', 'FOK', 'PO']);
 const STPS: ReadonlySet<string> = new Set(['cancelTaker', 'cancelMaker', 'cancelBoth']);
@@ -124,6 +125,9 @@ export function placeOrder(e: EngineState, cmd: Cmd<'placeOrder'>): number {
     checkTier(view, side, req.openLots, reqTicks);
     if (m.oracle !== null || m.option !== null) requireOracle(m, 'increaseRisk', cmd.time);
   }
+  // A vault's risk limits, on what the order opens (its reducing part is never refused).
+  const vault = req.openLots > 0 ? vaultOfAccount(e, a) : null;
+  if (vault !== null) checkVaultOrder(e, vault, view, m, side, lots, limitTicks);
   const free = freeFor(e, a, { silo, market: m });
   // Only the opening part needs money. An order that only reduces (reduce-only, or no larger than what it
   // closes) needs nothing and is never refused for margin, however far `available` has fallen below zero: a
@@ -309,6 +313,8 @@ export function amendOrder(e: EngineState, cmd: Cmd<'amendOrder'>): undefined {
   if (extra > 0n && extra > freeFor(e, a, o.position))
     throw new Rejection('INSUFFICIENT_MARGIN', 'not enough available balance for the amended order');
   if (req.openLots > 0) checkTier(o.position, o.side, req.openLots, ticks);
+  const vault = req.openLots > o.reservedLots ? vaultOfAccount(e, a) : null;
+  if (vault !== null) checkVaultOrder(e, vault, o.position, m, o.side, lots, ticks, o);
   const keep = ticks === o.priceTicks && lots < o.remainingLots;
   if (ticks === o.priceTicks && lots === o.remainingLots) return undefined;
   // ---- validated; mutate from here on ----
