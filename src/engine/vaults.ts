@@ -282,8 +282,9 @@ export function settleVaults(e: EngineState, tick: boolean): void {
     return;
   }
   let seen: Set<Vault> | null = null;
-  for (const l of e.ledger.touched) {
-    const o = l.owner;
+  const touched = e.ledger.touched;
+  for (let i = 0; i < touched.size; i++) {
+    const o = touched.at(i).owner;
     const a = o instanceof Position || o instanceof Silo ? o.account : (o as Account | null);
     if (a === null || !a.id.startsWith(VAULT_PREFIX)) continue;
     const v = vaultOfAccount(e, a);
