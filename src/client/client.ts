@@ -92,6 +92,13 @@ export const ROUTES = {
   transferCollateral: { method: 'POST', path: '/api/v1/silos/transfer', signed: true },
   rebalancing: { method: 'GET', path: '/api/v1/silos/rebalancing', signed: true },
   setRebalancing: { method: 'POST', path: '/api/v1/silos/rebalancing', signed: true },
+  // Vaults: the list, one vault, its NAV history (public); the key's holding, deposit and withdrawal
+  vaults: { method: 'GET', path: '/api/v1/vaults', signed: false },
+  vault: { method: 'GET', path: '/api/v1/vaults/:vault', signed: false },
+  vaultHistory: { method: 'GET', path: '/api/v1/vaults/:vault/history', signed: false },
+  vaultHolding: { method: 'GET', path: '/api/v1/vaults/:vault/holding', signed: true },
+  vaultDeposit: { method: 'POST', path: '/api/v1/vaults/:vault/deposit', signed: true },
+  vaultWithdraw: { method: 'POST', path: '/api/v1/vaults/:vault/withdraw', signed: true },
   // Operator reads (admin keys): the ones the web app's operator view uses
   oracleStatus: { method: 'GET', path: '/api/v1/admin/oracle', signed: true },
   closestToLiquidation: { method: 'GET', path: '/api/v1/admin/risk/closest', signed: true },
@@ -103,6 +110,7 @@ export const ROUTES = {
   deposit: { method: 'POST', path: '/api/v1/admin/deposit', signed: true },
   oracleQuote: { method: 'POST', path: '/api/v1/admin/oracle', signed: true },
   setCollateralAsset: { method: 'POST', path: '/api/v1/admin/collateral-assets', signed: true },
+  createVault: { method: 'POST', path: '/api/v1/admin/vaults', signed: true },
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;
@@ -470,6 +478,33 @@ export class RingfenceClient {
     return this.request('setRebalancing', { body }, o);
   }
 
+  // Vaults -----------------------------------------------------------------------------------------------
+
+  /** Every vault: NAV and NAV per share at the marks now, shares, free cash, terms, queue length. */
+  vaults(o?: RequestOptions): Promise<T.Vault[]> {
+    return this.request('vaults', {}, o);
+  }
+  /** One vault with its withdrawal queue, positions and risk against its limits. */
+  vault(vault: string, o?: RequestOptions): Promise<T.VaultDetail> {
+    return this.request('vault', { params: { vault } }, o);
+  }
+  /** NAV, NAV per share and shares after each change, oldest first. */
+  vaultHistory(vault: string, query?: T.VaultHistoryQuery, o?: RequestOptions): Promise<T.VaultPoint[]> {
+    return this.request('vaultHistory', { params: { vault }, query }, o);
+  }
+  /** The key's account's holding (an admin key names the account). */
+  vaultHolding(vault: string, query?: T.VaultHoldingQuery, o?: RequestOptions): Promise<T.VaultHolding> {
+    return this.request('vaultHolding', { params: { vault }, query }, o);
+  }
+  /** Free balance → the vault, for shares at its NAV per share (rounded down). */
+  vaultDeposit(vault: string, body: T.VaultDepositBody, o?: RequestOptions): Promise<T.VaultMoved> {
+    return this.request('vaultDeposit', { params: { vault }, body }, o);
+  }
+  /** Shares → paid now at NAV from the vault's free cash, or queued (FIFO) until it has it. */
+  vaultWithdraw(vault: string, body: T.VaultWithdrawBody, o?: RequestOptions): Promise<T.VaultMoved> {
+    return this.request('vaultWithdraw', { params: { vault }, body }, o);
+  }
+
   // Operator reads (admin keys) ----------------------------------------------------------------------------
 
   oracleStatus(o?: RequestOptions): Promise<T.OracleStatus[]> {
@@ -510,6 +545,10 @@ export class RingfenceClient {
     o?: RequestOptions,
   ): Promise<{ seq: number; collateralAssets: T.CollateralAsset[] }> {
     return this.request('setCollateralAsset', { body }, o);
+  }
+  /** A vault: its account `vault:<id>`, manager, asset, lock-up, fees and risk limits. */
+  createVault(body: T.CreateVaultBody, o?: RequestOptions): Promise<T.VaultCreated> {
+    return this.request('createVault', { body }, o);
   }
 }
 

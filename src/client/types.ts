@@ -12,6 +12,7 @@ import type * as Ops from '../service/routes/ops.ts';
 import type * as Public from '../service/routes/public.ts';
 import type * as Silos from '../service/routes/silos.ts';
 import type * as Trading from '../service/routes/trade.ts';
+import type * as Vaults from '../service/routes/vaults.ts';
 import type * as S from '../service/schemas.ts';
 import type * as Series from '../service/series-schemas.ts';
 
@@ -102,6 +103,20 @@ export type Silo = Static<typeof S.SiloViewSchema>;
 export type SiloCreated = Static<typeof Silos.SiloCreatedSchema>;
 export type SiloClosed = Static<typeof Silos.SiloClosedSchema>;
 export type CollateralTransfer = Static<typeof S.CollateralTransferSchema>;
+
+// Vaults -------------------------------------------------------------------------------------------------
+
+export type Vault = Static<typeof Vaults.VaultViewSchema>;
+export type VaultDetail = Static<typeof Vaults.VaultDetailSchema>;
+export type VaultPoint = Static<typeof Vaults.VaultPointSchema>;
+export type VaultHolding = Static<typeof Vaults.VaultHoldingSchema>;
+export type VaultHistoryQuery = Static<typeof Vaults.VaultHistoryQuery>;
+export type VaultHoldingQuery = Static<typeof Vaults.VaultHoldingQuery>;
+export type VaultDepositBody = Static<typeof Vaults.VaultDepositBody>;
+export type VaultWithdrawBody = Static<typeof Vaults.VaultWithdrawBody>;
+export type VaultMoved = Static<typeof Vaults.VaultMovedSchema>;
+export type CreateVaultBody = Static<typeof Vaults.CreateVaultBody>;
+export type VaultCreated = Static<typeof Vaults.VaultCreatedSchema>;
 
 // Operator reads (admin keys) ----------------------------------------------------------------------------
 

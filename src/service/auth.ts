@@ -11,12 +11,14 @@
  * body the same way.
  *
  * Keys are bound to one account and carry scopes: `read` (own data), `trade` (own orders and margin), `admin`
- * (markets, prices, funds; acts for any account, including reserved ones such as the backstop '@insurance').
+ * (markets, prices, funds; acts for any account, including reserved ones such as the backstop '@insurance'). A vault
+ * manager's key (`vault` in its config) is bound to the vault's account `vault:<id>` and so acts as nothing else.
  * Each key has a token bucket; unauthenticated requests — and failed authentications, and WebSocket messages before a
  * login — share per-IP buckets.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
+import { VAULT_PREFIX } from '../engine/vaults.ts';
 import { type KeyConfig, parseInstant, type RateLimit, type Scope } from './config.ts';
 import { ApiError } from './errors.ts';
 
@@ -61,8 +63,10 @@ export function signedHeaders(
 /** Who a verified request acts as. */
 export interface Principal {
   key: string;
-  /** The bound account (optional for admin keys). */
+  /** The bound account (optional for admin keys); `vault:<id>` for a vault manager's key. */
   account: string | null;
+  /** The vault a manager's key is bound to (its account is `vault:<id>`); null for any other key. */
+  vault: string | null;
   scopes: ReadonlySet<Scope>;
   admin: boolean;
   bucket: TokenBucket;
@@ -306,7 +310,8 @@ export class KeyRing {
         cfg: k,
         principal: {
           key: k.key,
-          account: k.account ?? null,
+          account: k.vault !== undefined ? `${VAULT_PREFIX}${k.vault}` : (k.account ?? null),
+          vault: k.vault ?? null,
           scopes,
           admin: scopes.has('admin'),
           bucket: new TokenBucket(limit, now),

@@ -17,7 +17,11 @@ import { optionMarketFields } from './options.ts';
 export const fmtRate = (v: bigint): string => formatDecimal(v, RATE_DP);
 
 /** A NAV per share (vaults.ts NPS scale: asset base units per share base unit × 10¹⁸) as the asset per whole share. */
-export function fmtNavPerShare(e: Engine, asset: string, nps: bigint): string {
+export function fmtNavPerShare(
+  e: { assets: ReadonlyMap<string, number> },
+  asset: string,
+  nps: bigint,
+): string {
   const dp = e.assets.get(asset) ?? 0;
   // asset units per whole share = nps × 10^SHARE_DP / 10^18, shown at the asset's decimals (rounded down).
   return formatDecimal((nps * 10n ** BigInt(SHARE_DP)) / NPS_ONE, dp);

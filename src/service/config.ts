@@ -18,6 +18,8 @@ export type Scope = (typeof SCOPES)[number];
 export const RESERVED_ACCOUNT_PREFIX = '@';
 export const BACKSTOP_ACCOUNT = '@insurance';
 const ACCOUNT_PATTERN = '^(@?[A-Za-z0-9_.-]{1,64})$';
+/** A vault id (the engine's VAULT_ID_RE); its account is `vault:<id>`. */
+const VAULT_ID_PATTERN = '^[A-Za-z0-9_.-]{1,32}$';
 
 /** Margin-ratio alert levels per account (see parseAlertLevels). */
 export const MAX_ALERT_LEVELS = 5;
@@ -42,6 +44,12 @@ const KeySchema = Type.Object(
     secret: Type.String({ minLength: 32, maxLength: 256 }),
     /** The one account this key reads and trades for; optional for admin keys (which act on any account). */
     account: Type.Optional(Type.String({ pattern: ACCOUNT_PATTERN })),
+    /**
+     * A vault manager's key (docs/vaults.md): it acts only as the vault's account `vault:<id>` — its orders, cancels,
+     * leverage, silos and transfers, and its reads — never as another account, and cannot deposit into or withdraw
+     * from vaults. Instead of `account`; not with the admin scope.
+     */
+    vault: Type.Optional(Type.String({ pattern: VAULT_ID_PATTERN })),
     scopes: Type.Array(Type.Union([Type.Literal('read'), Type.Literal('trade'), Type.Literal('admin')]), {
       minItems: 1,
       maxItems: 3,
@@ -120,6 +128,8 @@ const FileSchema = Type.Object(
           candles: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
           /** Insurance fund balances kept per asset (one per command that changed it). */
           insurancePerAsset: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+          /** NAV-per-share points kept per vault (vault-series.ts). */
+          vaultPoints: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
         },
         { additionalProperties: false },
       ),
@@ -251,6 +261,7 @@ export interface ServiceConfig {
     maxAccounts: number;
     candles: number;
     insurancePerAsset: number;
+    vaultPoints: number;
   };
   alerts: {
     /** Margin-ratio levels, decimal strings in (0, 1], strictly increasing, 1 to 5 of them. */
@@ -345,6 +356,7 @@ export function defaultConfig(): ServiceConfig {
       maxAccounts: 10_000,
       candles: 1_000,
       insurancePerAsset: 1_000,
+      vaultPoints: 1_000,
     },
     alerts: { levels: ['0.5', '0.8', '0.9'], hysteresis: '0.02' },
     journal: {
@@ -536,7 +548,10 @@ export function parseInstant(s: string): number | null {
   return Number.isFinite(t) ? t : null;
 }
 
-/** Cross-field rules of the key list: unique ids, an account for every non-admin key, reserved ids admin-only. */
+/**
+ * Cross-field rules of the key list: unique ids, an account (or a vault) for every non-admin key, reserved ids
+ * admin-only, a vault key bound to its vault alone.
+ */
 export function checkKeys(keys: readonly KeyConfig[]): void {
   const seen = new Set<string>();
   keys.forEach((k, i) => {
@@ -544,8 +559,10 @@ export function checkKeys(keys: readonly KeyConfig[]): void {
     if (seen.has(k.key)) throw new ConfigError(`${where}: duplicate key id`);
     seen.add(k.key);
     const admin = k.scopes.includes('admin');
-    if (!admin && k.account === undefined)
-      throw new ConfigError(`${where}: a key without the admin scope must name its account`);
+    if (k.vault !== undefined && (admin || k.account !== undefined))
+      throw new ConfigError(`${where}: a vault key acts as its vault only: no account, no admin scope`);
+    if (!admin && k.account === undefined && k.vault === undefined)
+      throw new ConfigError(`${where}: a key without the admin scope must name its account (or its vault)`);
     if (!admin && k.account?.startsWith(RESERVED_ACCOUNT_PREFIX))
       throw new ConfigError(`${where}: only admin keys may act for the reserved account ${k.account}`);
     if (new Set(k.scopes).size !== k.scopes.length) throw new ConfigError(`${where}: repeated scope`);

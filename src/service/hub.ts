@@ -5,9 +5,10 @@
  *
  * Topics: public `orderbook.<SYMBOL>`, `trades.<SYMBOL>`, `mark.<SYMBOL>`, `funding.<SYMBOL>`, `options.<UNDERLYING>`
  * (vol updates of that underlying's option expiries: marks and IVs), `candles.<SYMBOL>.<timeframe>` (mark candles),
- * `insurance.<ASSET>`, `liquidations.<SYMBOL>`; admin-only `liquidations.all` (keyed `liquidations.*`, which no
- * symbol can be); private, one set per account, `orders`, `fills`, `positions`, `marginCalls`, `liquidations`,
- * `silos`, `alerts` — keyed internally as `<topic>@<account>`.
+ * `insurance.<ASSET>`, `liquidations.<SYMBOL>`, `vaults` (every vault's NAV changes) and `vaults.<VAULT>`; admin-only
+ * `liquidations.all` (keyed `liquidations.*`, which no symbol can be); private, one set per account, `orders`,
+ * `fills`, `positions`, `marginCalls`, `liquidations`, `silos`, `alerts`, `vaultHoldings` (a depositor's vault
+ * deposits, withdrawals and fees) — keyed internally as `<topic>@<account>`.
  */
 import { toJson } from './codec.ts';
 
@@ -20,6 +21,7 @@ export const PRIVATE_TOPICS = [
   'liquidations',
   'silos',
   'alerts',
+  'vaultHoldings',
 ] as const;
 export type PublicTopic = (typeof PUBLIC_TOPICS)[number];
 export type PrivateTopic = (typeof PRIVATE_TOPICS)[number];
@@ -35,6 +37,9 @@ export const privateKey = (topic: PrivateTopic, account: string): string => `${t
 export const candleKey = (symbol: string, timeframe: string): string => `candles.${symbol}.${timeframe}`;
 export const insuranceKey = (asset: string): string => `insurance.${asset}`;
 export const liquidationsKey = (symbol: string): string => `liquidations.${symbol}`;
+/** Every vault's NAV, NAV per share and shares as they change. */
+export const VAULTS_KEY = 'vaults';
+export const vaultKey = (vault: string): string => `vaults.${vault}`;
 /** Every market's liquidations with account ids (admin keys only); `*` is in no market symbol. */
 export const ALL_LIQUIDATIONS_KEY = 'liquidations.*';
 export const ALL_LIQUIDATIONS_TOPIC = 'liquidations.all';

@@ -22,7 +22,11 @@ export const MarketSymbol = Type.String({
   pattern: '^[A-Za-z0-9_.:/-]{1,40}$',
   description: 'market symbol',
 });
-export const AccountId = Type.String({ pattern: '^@?[A-Za-z0-9_.-]{1,64}$', description: 'account id' });
+/** An account id; `vault:<id>` is a vault's account (its manager's key acts as it; an admin key may name it). */
+export const AccountId = Type.String({
+  pattern: '^(@?[A-Za-z0-9_.-]{1,64}|vault:[A-Za-z0-9_.-]{1,32})$',
+  description: 'account id',
+});
 export const Asset = Type.String({ pattern: '^[A-Za-z0-9]{1,16}$', description: 'asset code' });
 export const OrderIdParam = Type.String({ pattern: '^[1-9][0-9]{0,15}$', description: 'order id' });
 /**

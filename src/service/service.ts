@@ -47,12 +47,15 @@ import {
   type PrivateTopic,
   privateKey,
   publicKey,
+  VAULTS_KEY,
+  vaultKey,
 } from './hub.ts';
 import type { Metrics } from './metrics.ts';
 import { type BookDelta, Mirror } from './mirror.ts';
 import { type Captured, captureOptionsTopic, withOptionFieldsOf } from './options.ts';
 import { Candles, InsuranceHistory, insuranceJson, TIMEFRAMES, type Timeframe } from './series.ts';
 import { siloItems } from './silos.ts';
+import { type VaultCapture, VaultHistory, vaultPointJson } from './vault-series.ts';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A command as clients and routes build it: the service stamps the time. */
@@ -129,6 +132,8 @@ export class Service {
   readonly candles: Candles;
   /** The insurance fund per asset over time (series.ts). */
   readonly insurance: InsuranceHistory;
+  /** Each vault's NAV, NAV per share and shares over time (vault-series.ts). */
+  readonly vaultHistory: VaultHistory;
   readonly now: () => number;
   /** performance.now() when the service opened (its uptime; recoveries keep it). */
   readonly startedAt = performance.now();
@@ -166,6 +171,7 @@ export class Service {
       opts.history?.insurancePerAsset ?? defaults.history.insurancePerAsset,
     );
     this.insurance.reset(journal.engine);
+    this.vaultHistory = new VaultHistory(opts.history?.vaultPoints ?? defaults.history.vaultPoints);
     this.mirror = Mirror.fromEngine(journal.engine);
     this.published = journal.engine.seq;
     this.following = opts.follower ?? false;
@@ -210,6 +216,7 @@ export class Service {
     const captured = applied ? this.capture(cmd) : null;
     const views = applied ? this.captureViews() : null;
     const alerts = applied ? this.captureAlerts() : null;
+    const vaults = applied ? this.captureVaults(time) : null;
     return pending.then(
       (res) => {
         // Runs in commit order, before any later command's continuation: publish here, not after another await.
@@ -217,6 +224,7 @@ export class Service {
           this.safePublish({ seq: res.seq, time, events: res.events, views });
           if (captured) this.publishCaptured(res.seq, time, captured);
           if (alerts) this.publishAlerts(res.seq, time, alerts);
+          if (vaults) this.publishVaults(res.seq, time, vaults);
         }
         if (this.metrics) {
           this.metrics.countCommand(cmd.type, res.ok ? 'accepted' : res.code);
@@ -269,6 +277,7 @@ export class Service {
     this.mirrorStale = false;
     // The engine is exactly the committed state here: what the series follow from events is re-read from it.
     this.insurance.reset(this.engine);
+    this.vaultHistory.reset();
     this.resyncAlerts();
     for (const f of this.rebuildListeners) {
       try {
@@ -407,6 +416,43 @@ export class Service {
       } catch (e) {
         this.log.error({ err: e, account: a }, 'an alerts snapshot failed');
       }
+    }
+  }
+
+  /**
+   * The vaults the command just applied changed: NAV, NAV per share and shares read now (vault-series.ts); null when
+   * none. A failure is logged and records nothing (the command is applied).
+   */
+  private captureVaults(time: number): VaultCapture[] | null {
+    try {
+      const c = this.vaultHistory.capture(this.engine, time);
+      return c.length === 0 ? null : c;
+    } catch (e) {
+      this.log.error({ err: e }, 'capturing vault NAVs failed');
+      return null;
+    }
+  }
+
+  /**
+   * A committed command's vault points: into the history, and to the public `vaults` (every vault) and
+   * `vaults.<VAULT>` streams. Never throws (see safePublish).
+   */
+  private publishVaults(seq: number, time: number, captured: VaultCapture[]): void {
+    try {
+      this.vaultHistory.commit(seq, time, captured);
+      const e = this.engine;
+      const item = (c: VaultCapture) => ({
+        vault: c.vault,
+        ...vaultPointJson(e, c.asset, { time, seq, nav: c.nav, nps: c.nps, totalShares: c.totalShares }),
+      });
+      if (this.hub.has(VAULTS_KEY))
+        this.hub.publish(VAULTS_KEY, () => ({ topic: VAULTS_KEY, seq, time, data: captured.map(item) }));
+      for (const c of captured) {
+        const key = vaultKey(c.vault);
+        this.hub.publish(key, () => ({ topic: key, seq, time, data: [item(c)] }));
+      }
+    } catch (e) {
+      this.log.error({ err: e, seq }, 'publishing vault points failed');
     }
   }
 
@@ -652,10 +698,15 @@ export class Service {
         case 'collateralAssetSet':
         case 'collateralConverted':
         case 'vaultCreated':
+          break;
         case 'vaultDeposit':
         case 'vaultWithdrawQueued':
         case 'vaultWithdraw':
+          toAccount('vaultHoldings', ev.account, () => wireEvent(e, ev));
+          break;
         case 'vaultFee':
+          if (ev.from !== null) toAccount('vaultHoldings', ev.from, () => wireEvent(e, ev));
+          toAccount('vaultHoldings', ev.to, () => wireEvent(e, ev));
           break;
         default: {
           const never: never = ev;
@@ -820,9 +871,11 @@ export class Service {
     const captured = this.capture(checked);
     const views = this.captureViews();
     const alerts = this.captureAlerts();
+    const vaults = this.captureVaults(checked.time);
     this.safePublish({ seq, time: checked.time, events: res.events, views });
     if (captured) this.publishCaptured(seq, checked.time, captured);
     if (alerts) this.publishAlerts(seq, checked.time, alerts);
+    if (vaults) this.publishVaults(seq, checked.time, vaults);
   }
 
   /**

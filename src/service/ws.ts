@@ -5,7 +5,9 @@
  *   {"op":"login","args":{"key","timestamp","signature"}}      signature = HMAC over `${timestamp}\nGET\n/ws\n`
  *   {"op":"subscribe","args":["orderbook.BTCUSDT","trades.BTCUSDT","mark.BTCUSDT","funding.BTCUSDT","options.BTCUSDT",
  *                              "candles.BTCUSDT.1m","insurance.USDT","liquidations.BTCUSDT","liquidations.all" (admin),
- *                              "orders","fills","positions","marginCalls","liquidations","silos","alerts"]}
+ *                              "vaults","vaults.<VAULT>",
+ *                              "orders","fills","positions","marginCalls","liquidations","silos","alerts",
+ *                              "vaultHoldings"]}
  *   {"op":"unsubscribe","args":[…]}
  *   {"op":"order.place"|"order.amend"|"order.cancel"|"order.cancelAll","id":…,"args":{…}}  (scope trade)
  *   {"op":"combo.place","id":…,"args":{silo, legs, …}}          (scope trade; POST /api/v1/combo's body and answer)
@@ -73,6 +75,8 @@ import {
   privateKey,
   publicKey,
   type Subscriber,
+  VAULTS_KEY,
+  vaultKey,
 } from './hub.ts';
 import type { Metrics } from './metrics.ts';
 import { journalHealth, serviceStats } from './ops.ts';
@@ -613,8 +617,8 @@ export class WsGateway {
   }
 
   /**
-   * `candles.<SYMBOL>.<timeframe>`, `insurance.<ASSET>`, `liquidations.<SYMBOL>` and the admin's `liquidations.all`;
-   * null for any other topic — `liquidations` alone or naming an account is the private topic.
+   * `candles.<SYMBOL>.<timeframe>`, `insurance.<ASSET>`, `liquidations.<SYMBOL>`, `vaults`, `vaults.<VAULT>` and the
+   * admin's `liquidations.all`; null for any other topic — `liquidations` alone or naming an account is the private topic.
    */
   private seriesKey(c: WsClient, topic: string, name: string, arg: string | undefined): string | null {
     const e = this.service.engine;
@@ -633,6 +637,11 @@ export class WsGateway {
           );
         return candleKey(symbol, tf);
       }
+      case 'vaults':
+        if (arg === undefined) return VAULTS_KEY;
+        if (!e.vaults.has(arg))
+          throw rejection('UNKNOWN_VAULT', `${topic}: unknown vault ${JSON.stringify(arg)}`);
+        return vaultKey(arg);
       case 'insurance':
         if (arg === undefined || !e.assets.has(arg))
           throw rejection('UNKNOWN_ASSET', `${topic}: unknown asset ${JSON.stringify(arg ?? '')}`);

@@ -121,6 +121,10 @@ describe('configuration', () => {
       assert.throws(() => checkKeys([{ ...KEYS.alice, account: undefined }]), /must name its account/);
       assert.throws(() => checkKeys([{ ...KEYS.alice, account: '@insurance' }]), /reserved account/);
       assert.doesNotThrow(() => checkKeys([{ ...KEYS.admin, account: '@insurance' }]));
+      // A vault manager's key names its vault instead of an account, and is never an admin's.
+      assert.doesNotThrow(() => checkKeys([{ ...KEYS.alice, account: undefined, vault: 'alpha' }]));
+      assert.throws(() => checkKeys([{ ...KEYS.alice, vault: 'alpha' }]), /acts as its vault only/);
+      assert.throws(() => checkKeys([{ ...KEYS.admin, vault: 'alpha' }]), /acts as its vault only/);
     } finally {
       td.cleanup();
     }

@@ -399,6 +399,9 @@ describe('REST happy paths', () => {
       '/api/v1/admin/markets',
       '/api/v1/calc',
       '/api/v1/margin/add',
+      '/api/v1/vaults/{vault}',
+      '/api/v1/vaults/{vault}/history',
+      '/api/v1/vaults/{vault}/holding',
     ])
       assert.ok(doc.json.paths[p], `OpenAPI documents ${p}`);
     assert.ok(doc.json.paths['/api/v1/orders']?.post?.requestBody, 'request bodies come from the schemas');

@@ -67,12 +67,14 @@ describe('GET /api/v1/me', () => {
           account: 'alice',
           scopes: ['read', 'trade'],
           admin: false,
+          vault: null,
         });
         assert.deepEqual(await h.ok('GET', '/api/v1/me', 'admin'), {
           key: KEYS.admin.key,
           account: null,
           scopes: ['admin'],
           admin: true,
+          vault: null,
         });
         assert.deepEqual((await h.ok('GET', '/api/v1/me', 'aliceTrade')).scopes, ['trade']);
         assert.equal((await h.call('GET', '/api/v1/me')).status, 401);

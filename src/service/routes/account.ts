@@ -36,6 +36,8 @@ export const MeSchema = Type.Object({
   account: Type.Union([Type.String(), Type.Null()]),
   scopes: Type.Array(Type.String()),
   admin: Type.Boolean(),
+  /** A vault manager's key: the vault it trades (its account is `vault:<id>`); null for any other key. */
+  vault: Type.Union([Type.String(), Type.Null()]),
 });
 
 export function registerAccountRoutes(app: App, ctx: RouteContext): void {
@@ -64,7 +66,13 @@ export function registerAccountRoutes(app: App, ctx: RouteContext): void {
     },
     async (req) => {
       const p = req.principal!;
-      return { key: p.key, account: p.account, scopes: [...p.scopes].sort(), admin: p.admin };
+      return {
+        key: p.key,
+        account: p.account,
+        scopes: [...p.scopes].sort(),
+        admin: p.admin,
+        vault: p.vault,
+      };
     },
   );
 
