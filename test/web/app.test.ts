@@ -6,7 +6,9 @@
  * volatility-adjusted margin shows its factor, then the raise the engine announces after a stormy few seconds and,
  * once its notice has passed, the raised factor — in the trader's ticker and order ticket and in the operator's
  * market list; and a trader opts two silos into the rebalancing agent through the app, sees their roles, and sees the
- * move the agent makes when the receiver's margin ratio reaches the trigger. Any console error fails the run.
+ * move the agent makes when the receiver's margin ratio reaches the trigger. A vault the admin creates appears in the
+ * trader's Vaults panel; the trader deposits into it, sees the shares and their value, and withdraws. Any console
+ * error fails the run.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -250,6 +252,60 @@ describe('web app in Chromium', { skip: skip ?? false, timeout: 240_000 }, () =>
       const item = (await o.getByTestId('liquidation-item').first().textContent()) ?? '';
       assert.match(item, /BTCUSDT/);
       assert.match(item, /alice/);
+    },
+  );
+
+  test(
+    'a vault created by the admin: the trader deposits through the panel, sees shares and value, withdraws',
+    T,
+    async () => {
+      const p = trader.page;
+      await venue.ok('POST', '/api/v1/admin/vaults', 'admin', {
+        vault: 'alpha',
+        manager: 'bob',
+        asset: 'USDT',
+        lockupMs: 0,
+        performanceFee: '0.1',
+        managementFee: '0',
+        maxLeverage: '3',
+      });
+      const card = p.getByTestId('vault-alpha');
+      await card.waitFor(); // the public `vaults` stream said a vault appeared: the list was re-read
+      await card.getByLabel(/^Deposit/).fill('1000');
+      await card.getByTestId('vault-deposit').click();
+      await until(
+        'the holding after the deposit',
+        async () =>
+          (await card.getByTestId('vault-my-shares').textContent()) === '1,000' &&
+          (await card.getByTestId('vault-my-value').textContent()) === '1,000.00',
+      );
+      assert.equal(await card.getByTestId('vault-nav').textContent(), '1,000.00');
+      assert.equal(await card.getByTestId('vault-nps').textContent(), '1.000000');
+      const held = await venue.ok<{ shares: string; value: string }>(
+        'GET',
+        '/api/v1/vaults/alpha/holding',
+        'alice',
+      );
+      assert.deepEqual([held.shares, held.value], ['1000', '1000'], 'the API agrees');
+
+      await card.getByLabel(/^Withdraw/).fill('400');
+      await card.getByTestId('vault-withdraw').click();
+      await until(
+        'the holding after the withdrawal',
+        async () => (await card.getByTestId('vault-my-shares').textContent()) === '600',
+      );
+      await until('the toast', async () =>
+        ((await p.getByTestId('toasts').textContent()) ?? '').includes(
+          'Withdrew 400 shares of alpha: 400 USDT',
+        ),
+      );
+      assert.equal(await card.getByTestId('vault-my-value').textContent(), '600.00');
+      await until('the NAV per share line', async () => {
+        const pts = JSON.parse(
+          (await card.getByTestId('vault-sparkline').getAttribute('data-points')) ?? '[]',
+        );
+        return pts.length >= 3 && pts.every((x: string) => x === '1');
+      });
     },
   );
 

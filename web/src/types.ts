@@ -20,6 +20,9 @@ export type {
   Silo,
   Ticker,
   Tier,
+  Vault,
+  VaultHolding,
+  VaultPoint,
 } from '../../clients/ts/src/client.ts';
 
 /** A stream message: one per topic per committed command. */

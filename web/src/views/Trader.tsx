@@ -2,7 +2,8 @@
  * The trader's view: every box the account holds (isolated positions, the cross bucket, named silos) with how far each
  * is from liquidation, a chart of the selected market's mark with entry / liquidation / stop lines, order entry with a
  * preview, open orders, and margin alerts; the collateral rebalancing agent's settings between named silos, and its
- * moves as they happen. Every figure is re-read when a stream says it changed — never on a timer.
+ * moves as they happen; the venue's vaults with the trader's holding, deposit and withdrawal. Every figure is re-read
+ * when a stream says it changed — never on a timer.
  */
 import { useMemo, useState } from 'preact/hooks';
 import { Alerts, rebalancedText } from '../components/Alerts.tsx';
@@ -15,6 +16,7 @@ import { RebalancingDialog } from '../components/RebalancingDialog.tsx';
 import { type LegAction, SiloCard } from '../components/SiloCard.tsx';
 import { TickerBar } from '../components/TickerBar.tsx';
 import { Toasts, useToasts } from '../components/Toasts.tsx';
+import { VaultsPanel } from '../components/VaultsPanel.tsx';
 import { decimalsOf, formatDecimal, percent } from '../format.ts';
 import { useLoaded, useSession } from '../hooks.ts';
 import { addDecimal } from '../preview.ts';
@@ -226,6 +228,13 @@ export function Trader(props: { symbol: string | null }) {
         </div>
       </section>
       <OrdersTable orders={openOrders} onChanged={done} />
+      <VaultsPanel
+        onDone={(msg) => {
+          toasts.push(msg, 'ok');
+          balance.reload();
+        }}
+        onError={(msg) => toasts.push(msg, 'error')}
+      />
       {open && open.action !== 'protect' && (
         <MarginDialog
           position={open.leg}
