@@ -126,7 +126,7 @@ function VaultCard(props: {
         </div>
         <div>
           <dt>Locked until</dt>
-          <dd>{h !== null && locked ? time(h.lockedUntil) : '—'}</dd>
+          <dd>{h !== null && locked ? lockedText(h.lockedUntil) : '—'}</dd>
         </div>
       </dl>
       <Sparkline points={history.data ?? []} label={`${v.id} NAV per share`} />
@@ -174,6 +174,12 @@ function VaultCard(props: {
   );
 }
 
+/** The end of a lock-up: its time, with its date when that is not today. */
+function lockedText(ms: number): string {
+  const d = new Date(ms);
+  return d.toDateString() === new Date().toDateString() ? time(ms) : `${d.toLocaleDateString()} ${time(ms)}`;
+}
+
 /** NAV per share over time as a small SVG line (oldest left); the points are on the element for tests and tools. */
 function Sparkline(props: { points: VaultPoint[]; label: string }) {
   const W = 240;
@@ -193,6 +199,7 @@ function Sparkline(props: { points: VaultPoint[]; label: string }) {
     <svg
       class="sparkline"
       viewBox={`0 0 ${W} ${H}`}
+      preserveAspectRatio="none"
       role="img"
       aria-label={props.label}
       data-testid="vault-sparkline"
