@@ -3,7 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { DEFAULT_POLICY_IDS, DYNAMIC_RISK_POLICY_IDS } from '../sim/markets.ts';
+import { DEFAULT_POLICY_IDS, DYNAMIC_RISK_POLICY_IDS, VAULTS_POLICY_IDS } from '../sim/markets.ts';
 import { OPTIONS_POLICY_IDS } from '../sim/options.ts';
 import { type CliIO, runCalc } from './calc.ts';
 import { runDemo } from './demo.ts';
@@ -63,6 +63,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
       '--policies <list>',
       `comma-separated, or all: ${DEFAULT_POLICY_IDS.join(', ')} (hybrid:<share> sets the opt-in share, 0-1); ` +
         `dynamic-risk: ${DYNAMIC_RISK_POLICY_IDS.join(', ')} (the rebalancing agent, collateral in BTC and volatility-adjusted margin beside what they are compared with); ` +
+        `vaults: ${VAULTS_POLICY_IDS.join(', ')} (three vaults with depositors beside isolated); ` +
         `options: ${OPTIONS_POLICY_IDS.join(', ')} (option strategy writers under each silo model)`,
       'all',
     )

@@ -139,6 +139,31 @@ export function btcCollateralNotes(s: Summary): string {
 }
 
 /**
+ * Under the table when the vaults policy ran: per vault its final NAV per share, liquidations, and its depositors'
+ * stake against what came back; empty otherwise.
+ */
+export function vaultsNotes(s: Summary): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  return s.policies
+    .map((p) => {
+      const v = p.vaults;
+      if (!v) return '';
+      const lines = v.vaults.map((f) => {
+        const d = f.depositors;
+        const own = d.ownAccountsVsIsolated
+          ? `, own accounts ≠ isolated ${n(d.ownAccountsVsIsolated.differ)}`
+          : '';
+        return (
+          `  ${f.id}: NAV/share ${f.navPerShare.final} (low ${f.navPerShare.low}), ${n(f.liquidations)} liquidations; ` +
+          `${n(d.count)} depositors staked ${usd(d.staked)}, got ${usd(d.returned)} (${d.pnlPercent ?? '–'}%)${own}, breaches ${n(f.isolationBreaches)}\n`
+        );
+      });
+      return `${p.id}:\n${lines.join('')}`;
+    })
+    .join('');
+}
+
+/**
  * Under the table when options policies ran: what they shared (the writers, the chain, the vol path) and their
  * comparison — collateral locked, liquidations, losses beyond collateral, settlement (empty when none ran).
  */
@@ -277,6 +302,8 @@ export async function runSimulate(opts: SimulateCliOptions, io: CliIO, tty: bool
     if (notes) io.stdout(`\n${notes}`);
     const btc = btcCollateralNotes(out.summary);
     if (btc) io.stdout(`\n${btc}`);
+    const vaults = vaultsNotes(out.summary);
+    if (vaults) io.stdout(`\n${vaults}`);
     const options = optionsNotes(out.summary);
     if (options) io.stdout(`\n${options}`);
     if (where) io.stdout(`\nreport: ${where}\n`);

@@ -189,6 +189,12 @@ export interface Policy {
    * collateral asset.
    */
   btcCollateral?: true;
+  /**
+   * Vaults (vaults.ts): three vaults created at the start, traded by their managers as `vault:<id>` accounts, and a
+   * seeded share of the traders who put a stake into one of them on top of their own deposit; everyone trades as
+   * under `mode`. Absent: no vaults.
+   */
+  vaults?: true;
   /** Volatility-adjusted margin on every market (docs/dynamic-margin.md). Absent: the static tables. */
   dynamicMargin?: DynamicMarginSpec;
 }
@@ -272,6 +278,16 @@ export const POLICIES: readonly Policy[] = [
     btcCollateral: true,
   },
   {
+    id: 'vaults',
+    description:
+      'isolated; three vaults (a 20x trend follower, a market-making style inventory, a short-volatility writer proxy) traded on BTCUSDT by their managers, with 20% of the traders depositing a stake of half their deposit on top of it',
+    mode: 'isolated',
+    autoAdd: false,
+    liquidation: {},
+    conventions: 'ringfence',
+    vaults: true,
+  },
+  {
     id: 'vol-adjusted',
     description:
       'isolated, with volatility-adjusted margin on every market: rates × a factor following the index’s realised volatility (1 at 50% a year, up to 2, 0.25 an hour, raises an hour after notice)',
@@ -319,8 +335,10 @@ export const POLICIES: readonly Policy[] = [
  * `--policies dynamic-risk` runs beside the ones they are compared with (they would add to the demo's time).
  */
 export const DEFAULT_POLICY_IDS = POLICIES.filter(
-  (p) => !p.rebalance && !p.dynamicMargin && !p.btcCollateral,
+  (p) => !p.rebalance && !p.dynamicMargin && !p.btcCollateral && !p.vaults,
 ).map((p) => p.id);
+/** `--policies vaults`: the vaults policy beside isolated (the same traders without their stakes' vaults). */
+export const VAULTS_POLICY_IDS: readonly string[] = ['isolated', 'vaults'];
 export const ALL_POLICY_IDS = POLICIES.map((p) => p.id);
 /**
  * `--policies dynamic-risk`: the rebalancing agent, collateral in BTC and volatility-adjusted margin next to what

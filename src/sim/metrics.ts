@@ -785,7 +785,7 @@ export class Collector {
   }
 
   /** Final figures from the engine's state. */
-  finish(): PolicyFigures {
+  finish(extra?: { deposit: readonly bigint[]; equity: readonly bigint[] }): PolicyFigures {
     this.endSpan();
     const e = this.input.engine;
     const f = this.f;
@@ -822,12 +822,15 @@ export class Collector {
             ) - pendingFunding(p);
         }
       }
-      f.traders.deposited += t.deposit;
+      // Beyond the account (the vaults policy): a stake deposited on top, and what of it is still in vault shares.
+      const deposit = t.deposit + (extra?.deposit[ti] ?? 0n);
+      eq += extra?.equity[ti] ?? 0n;
+      f.traders.deposited += deposit;
       f.traders.equity += eq;
       this.byTrader.equity[ti] = eq;
-      if (eq * 100n <= t.deposit) f.wipedOut++;
+      if (eq * 100n <= deposit) f.wipedOut++;
       // Return bin: floor((eq / deposit − (−1)) × 10), clamped.
-      const bin = t.deposit > 0n ? Number((eq * 10n) / t.deposit) : 0;
+      const bin = deposit > 0n ? Number((eq * 10n) / deposit) : 0;
       f.returns[Math.max(0, Math.min(RETURN_BINS - 1, bin))]!++;
     }
     for (const [sym, m] of e.markets) f.openInterest[sym] = m.size(m.openInterestLots);

@@ -174,6 +174,7 @@ ${policyLines}
 </ul>
 ${optedInTables(summary)}
 ${wrongWayTables(summary)}
+${vaultsSection(summary)}
 ${optionsSection(summary)}
 <h2>Price paths and liquidations</h2>
 <p>Markers: liquidations started in the bucket under <select id="policy"></select> (the largest buckets labelled); the
@@ -201,6 +202,7 @@ histogram under each price is their count. Buckets of ${prep.bucketSize} point(s
 ${hybridDefinition(summary)}
 ${rebalanceDefinition(summary)}
 ${btcCollateralDefinition(summary)}
+${vaultsDefinition(summary)}
 ${volAdjustedDefinition(summary)}
 ${optionsDefinition(summary)}
 <li><b>insurance fund P&amp;L</b>: cash change less the seeding, plus the backstop's unrealized PnL at the last marks. <b>bad debt</b>: how far the fund's equity ended below zero. <b>ADL</b>: <code>adl</code> events (counterparties deleveraged).</li>
@@ -433,4 +435,74 @@ function opensLine(o: { planned: number; filled: number; rejected: Record<string
   const n = (v: number) => v.toLocaleString('en-US');
   const why = Object.entries(o.rejected).map(([code, k]) => `${n(k)} ${esc(code)}`);
   return `${n(o.filled)} of ${n(o.planned)} planned opens filled${why.length > 0 ? ` (rejected: ${why.join(', ')})` : ''}`;
+}
+
+type VaultsFigures = NonNullable<Summary['policies'][number]['vaults']>;
+
+/** The vaults policy's definition (only when it ran). */
+function vaultsDefinition(summary: Summary): string {
+  const v = summary.policies.find((x) => x.vaults)?.vaults;
+  if (!v) return '';
+  return `<li><b>vaults</b>: isolated, plus three vaults created at the start (docs/vaults.md), each an engine account of its own (<code>vault:&lt;id&gt;</code>) in cross margin on BTCUSDT, traded once an hour by its manager against the desk at the path's price under the vault's limits; ${Math.round(v.depositorShare * 100)}% of the traders (seeded) put a stake of half their deposit, on top of it, into one of them at the first point, and otherwise trade as under isolated. Fees ${esc(v.terms.managementFee)} a year (management, shares minted to the manager) and ${esc(v.terms.performanceFee)} of the gain above each depositor's high-water mark (performance, at redemption); lock-up ${v.terms.lockupMs / 3_600_000} h. At the last point the managers close out and the depositors redeem. <b>NAV per share</b>: the vault's equity ÷ its shares, USDT (1 at the start). <b>returned</b>: what the depositors were paid at redemption plus the shares they still hold at the final NAV; <b>own accounts vs isolated</b>: the depositors whose equity less what their stake returned differs from the same trader's under isolated. <b>breaches</b>: transfers out of a trader's or manager's free balance during a vault's liquidation (must be 0).</li>`;
+}
+
+/** Per vault: the NAV per share over time (an inline SVG), and a table of its figures and its depositors'. */
+function vaultsSection(summary: Summary): string {
+  const p = summary.policies.find((x) => x.vaults);
+  const v = p?.vaults;
+  if (!v) return '';
+  const n = (x: number) => x.toLocaleString('en-US');
+  const usd = (x: string) => Math.round(Number(x)).toLocaleString('en-US');
+  const rows = v.vaults
+    .map((f) => {
+      const d = f.depositors;
+      const own = d.ownAccountsVsIsolated ? `${n(d.ownAccountsVsIsolated.differ)}` : '–';
+      return `<tr><th>${esc(f.id)}</th><td>${esc(f.maxLeverage)}×</td><td>${esc(f.navPerShare.final)}</td><td>${esc(f.navPerShare.low)}</td><td>${n(f.liquidations)}${f.liquidatedAt ? ` (${esc(f.liquidatedAt.slice(0, 16))})` : ''}</td><td>${n(f.trades)}</td><td>${usd(f.fees.management.value)} / ${usd(f.fees.performance.value)}</td><td>${n(d.count)}</td><td>${usd(d.staked)}</td><td>${usd(d.returned)}</td><td>${usd(d.pnl)}${d.pnlPercent === null ? '' : ` (${esc(d.pnlPercent)}%)`}</td><td>${n(d.lostMoney)}</td><td>${own}</td><td>${n(f.isolationBreaches)}</td></tr>`;
+    })
+    .join('\n');
+  return `<h3>Vaults (${esc(p!.id)}): NAV per share and what their depositors got back</h3>
+${navChart(v)}
+<table><thead><tr><th>vault</th><th>limit</th><th>final NAV/share</th><th>lowest</th><th>liquidations (first)</th><th>trades</th><th>fees mgmt / perf</th><th>depositors</th><th>staked</th><th>returned</th><th>P&amp;L</th><th>lost money</th><th>own accounts ≠ isolated</th><th>breaches</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+<ul class="muted">${v.vaults.map((f) => `<li><b>${esc(f.id)}</b>: ${esc(f.description)}</li>`).join('')}</ul>`;
+}
+
+const VAULT_COLORS = ['#d1495b', '#2e86ab', '#3b9c5a'];
+
+/** The vaults' hourly NAV per share as one inline SVG (no script): a polyline per vault, 1 marked. */
+function navChart(v: VaultsFigures): string {
+  const W = 900;
+  const H = 240;
+  const pad = 40;
+  const all = v.vaults.flatMap((f) => f.navPerShare.hourly.values);
+  if (all.length === 0) return '';
+  let lo = Math.min(0, ...all);
+  let hi = Math.max(1, ...all);
+  if (hi - lo < 1e-9) hi = lo + 1;
+  lo = Math.floor(lo * 10) / 10;
+  hi = Math.ceil(hi * 10) / 10;
+  const y = (x: number) => (H - pad - ((x - lo) / (hi - lo)) * (H - 2 * pad)).toFixed(1);
+  const lines = v.vaults
+    .map((f, i) => {
+      const vals = f.navPerShare.hourly.values;
+      const step = vals.length > 1 ? (W - 2 * pad) / (vals.length - 1) : 0;
+      const pts = vals.map((x, k) => `${(pad + k * step).toFixed(1)},${y(x)}`).join(' ');
+      return `<polyline fill="none" stroke="${VAULT_COLORS[i % VAULT_COLORS.length]}" stroke-width="1.6" points="${pts}"/>`;
+    })
+    .join('');
+  const first = v.vaults[0]!.navPerShare.hourly.times;
+  const legend = v.vaults
+    .map(
+      (f, i) =>
+        `<span><i style="background:${VAULT_COLORS[i % VAULT_COLORS.length]}"></i>${esc(f.id)} (${esc(f.navPerShare.final)})</span>`,
+    )
+    .join('');
+  return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="NAV per share over time">
+<line x1="${pad}" x2="${W - pad}" y1="${y(1)}" y2="${y(1)}" stroke="#9aa3b2" stroke-dasharray="4 3"/>
+<text x="4" y="${y(hi)}" font-size="11" fill="#5b6474">${hi}</text><text x="4" y="${y(1)}" font-size="11" fill="#5b6474">1</text><text x="4" y="${y(lo)}" font-size="11" fill="#5b6474">${lo}</text>
+<text x="${pad}" y="${H - 8}" font-size="11" fill="#5b6474">${esc((first[0] ?? '').slice(0, 16))}</text><text x="${W - pad}" y="${H - 8}" font-size="11" fill="#5b6474" text-anchor="end">${esc((first.at(-1) ?? '').slice(0, 16))}</text>
+${lines}
+</svg>
+<div class="legend">NAV per share, USDT, hourly: ${legend}</div>`;
 }

@@ -37,6 +37,7 @@ import { instrumentOf } from '../engine/market.ts';
 import { positionInput } from '../engine/risk.ts';
 import { siloFigures, siloMaxRemovable } from '../engine/silos.ts';
 import type { ApplyResult, Command } from '../engine/types.ts';
+import { SHARE_DP } from '../engine/vaults.ts';
 import { MarketMaker } from './market-maker.ts';
 import { type Policy, type SimMarket, simCorrelations } from './markets.ts';
 import {
@@ -52,6 +53,7 @@ import type { OptionsFigures } from './options-metrics.ts';
 import { runOptionsPolicy } from './options-runner.ts';
 import { priceString, type SimPath } from './path.ts';
 import type { Population, Trader } from './population.ts';
+import { SIM_VAULTS, VAULT_TERMS, type VaultPlan, type VaultsResult, VaultWatch } from './vaults.ts';
 
 /** The desk: counterparty of every opening and closing trade (isolated, 1x, effectively unlimited funds). */
 export const DESK_ACCOUNT = 'desk';
@@ -77,6 +79,8 @@ export interface RunInput {
   buckets: number;
   /** The chain, vol path and writers the options policies share (options.ts); absent when none runs. */
   optionsPlan?: OptionsPlan;
+  /** The vaults policy's depositors and stakes (vaults.ts); absent when it does not run. */
+  vaultPlan?: VaultPlan;
 }
 
 /** Which account issued a command (null: the venue itself — prices, ticks, setup). */
@@ -99,6 +103,8 @@ export interface PolicyResult {
   commands: number;
   /** An options policy's own figures (options-metrics.ts). */
   options?: OptionsFigures;
+  /** The vaults policy's own figures (vaults.ts). */
+  vaults?: VaultsResult;
   /** Wall time of the run (not part of any summary: summaries are reproducible). */
   wallMs: number;
 }
@@ -200,10 +206,28 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     buckets: input.buckets,
   });
   let commands = 0;
+  const vaultPlan = policy.vaults ? input.vaultPlan : undefined;
+  if (policy.vaults && vaultPlan === undefined)
+    throw new Error('simulation setup: the vaults policy needs a vault plan');
+  const vaultMarket = markets.findIndex((m) => m.synthetic === null);
+  const watch =
+    vaultPlan !== undefined
+      ? new VaultWatch(
+          engine,
+          insts[vaultMarket]!,
+          insts[vaultMarket]!.settleDp,
+          vaultPlan,
+          population.traders.map((t) => t.id),
+        )
+      : null;
+  let time = path.times[0]!;
   const run = (cmd: Command, issuer: Issuer): ApplyResult => {
     const r = engine.apply(cmd);
     commands++;
-    if (r.ok) collector.onEvents(r.events);
+    if (r.ok) {
+      collector.onEvents(r.events);
+      watch?.onEvents(r.events, time);
+    }
     hooks.onCommand?.(cmd, r, issuer);
     return r;
   };
@@ -218,7 +242,6 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     formatDecimal(BigInt(lots) * insts[k]!.lotSize, insts[k]!.sizeDp);
 
   // ---- setup ----
-  let time = path.times[0]!;
   for (const m of markets)
     must(
       {
@@ -334,7 +357,14 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
   }
   population.traders.forEach((t, ti) => {
     if (btcFunded[ti]) fundInBtc(t);
-    else must({ type: 'deposit', time, account: t.id, asset: SETTLE_ASSET, amount: money(t.deposit) }, t.id);
+    else {
+      // A vault depositor's stake comes on top of its deposit (its own account is the isolated trader's).
+      const stake = vaultPlan !== undefined && vaultPlan.vault[ti]! >= 0 ? vaultPlan.stake[ti]! : 0n;
+      must(
+        { type: 'deposit', time, account: t.id, asset: SETTLE_ASSET, amount: money(t.deposit + stake) },
+        t.id,
+      );
+    }
     if (siloed[ti])
       must(
         {
@@ -367,6 +397,49 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
         );
     }
   });
+
+  // ---- vaults: created, each in cross margin on the replayed market, and the depositors' stakes moved in ----
+  const vaultSymbol = symbols[vaultMarket]!;
+  if (vaultPlan !== undefined) {
+    for (const v of SIM_VAULTS) {
+      must({ type: 'deposit', time, account: v.manager, asset: SETTLE_ASSET, amount: '1' }, v.manager);
+      must(
+        {
+          type: 'createVault',
+          time,
+          vault: v.id,
+          manager: v.manager,
+          asset: SETTLE_ASSET,
+          lockupMs: VAULT_TERMS.lockupMs,
+          performanceFee: VAULT_TERMS.performanceFee,
+          managementFee: VAULT_TERMS.managementFee,
+          maxLeverage: v.maxLeverage,
+          markets: [vaultSymbol],
+        },
+        null,
+      );
+      const acct = `vault:${v.id}`;
+      must({ type: 'setMarginMode', time, account: acct, symbol: vaultSymbol, mode: 'cross' }, v.manager);
+      must(
+        { type: 'setLeverage', time, account: acct, symbol: vaultSymbol, leverage: v.leverage },
+        v.manager,
+      );
+    }
+    population.traders.forEach((t, ti) => {
+      const i = vaultPlan.vault[ti]!;
+      if (i >= 0)
+        must(
+          {
+            type: 'vaultDeposit',
+            time,
+            vault: SIM_VAULTS[i]!.id,
+            account: t.id,
+            amount: money(vaultPlan.stake[ti]!),
+          },
+          t.id,
+        );
+    });
+  }
 
   // ---- the plan, by point ----
   const plan = planOf(population);
@@ -421,6 +494,29 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     if (c)
       run({ type: 'cancelOrder', time, account: DESK_ACCOUNT, symbol, orderId: desk.orderId }, DESK_ACCOUNT);
     return r;
+  };
+
+  /**
+   * Vault i's manager moves its position from `lots` to `target` (signed lots) against the desk: the reducing part
+   * reduce-only first, then the opening part (each refused order counted by code).
+   */
+  const vaultMove = (i: number, lots: bigint, target: bigint, point: number) => {
+    const acct = `vault:${SIM_VAULTS[i]!.id}`;
+    const abs = (x: bigint) => (x < 0n ? -x : x);
+    const trade = (side: 'buy' | 'sell', amount: bigint, reduceOnly: boolean): boolean => {
+      const r = deskTrade(vaultMarket, point, acct, side, Number(amount), reduceOnly, undefined);
+      watch!.onTrade(i, r === null ? 'DESK' : r.ok ? null : r.code);
+      return r?.ok === true;
+    };
+    let now = lots;
+    const flips = now !== 0n && (target === 0n || now > 0n !== target > 0n);
+    if (flips || (now !== 0n && abs(target) < abs(now))) {
+      const reduce = flips ? abs(now) : abs(now) - abs(target);
+      if (!trade(now > 0n ? 'sell' : 'buy', reduce, true)) return;
+      now = watch!.position(i, vaultSymbol).lots;
+    }
+    if (target !== now && (now === 0n || now > 0n === target > 0n) && abs(target) > abs(now))
+      trade(target > now ? 'buy' : 'sell', abs(target - now), false);
   };
 
   // ---- a siloed trader's silo: what the trader knows of it (its legs, its collateral, what may leave it) ----
@@ -658,6 +754,41 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
         }
       }
     }
+    if (watch !== null) {
+      // The managers: once an hour toward their targets; at the last point they close out and depositors redeem.
+      const px = path.markets[vaultMarket]!.ticks[point]!;
+      if (watch.newHour(time, px))
+        SIM_VAULTS.forEach((_, i) => {
+          const price = plannedPrice(vaultMarket, point);
+          const { lots, nav } = watch.position(i, vaultSymbol);
+          const target = watch.target(i, price, nav, lots);
+          if (target !== null && watch.worth(lots, target, price, nav)) vaultMove(i, lots, target, point);
+        });
+      if (point === n - 1) {
+        SIM_VAULTS.forEach((_, i) => {
+          const { lots } = watch.position(i, vaultSymbol);
+          if (lots !== 0n) vaultMove(i, lots, 0n, point);
+        });
+        watch.beforeRedemptions(time);
+        population.traders.forEach((t, ti) => {
+          const i = vaultPlan!.vault[ti]!;
+          if (i < 0) return;
+          const h = watch.vault(i).depositors.get(t.id);
+          if (h === undefined || h.shares === 0n || time < h.lockedUntil) return;
+          const r = run(
+            {
+              type: 'vaultWithdraw',
+              time,
+              vault: SIM_VAULTS[i]!.id,
+              account: t.id,
+              shares: formatDecimal(h.shares, SHARE_DP),
+            },
+            t.id,
+          );
+          if (!r.ok) watch.onTrade(i, `withdraw ${r.code}`);
+        });
+      }
+    }
     if ((point + 1) % input.bucketSize === 0 || point === n - 1) {
       collector.sample();
       if (dynamic !== null) locked.push(extraMaintenance(engine, symbols, traderIds));
@@ -665,7 +796,14 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     hooks.onPoint?.(point, engine);
     if (hooks.onProgress && ((point + 1) % every === 0 || point === n - 1)) hooks.onProgress(point + 1);
   }
-  const figures = collector.finish();
+  const vaults = watch?.finish(
+    vaultPlan!,
+    population.traders.map((t) => t.id),
+  );
+  // A depositor's stake counts in what it deposited, its shares still held at the final NAV in its equity.
+  const figures = collector.finish(vaults ? { deposit: vaults.stake, equity: vaults.held } : undefined);
+  // A vault's liquidation that took from anyone's free balance is an isolation breach like a bucket's.
+  if (vaults) for (const v of vaults.vaults) figures.isolationBreaches += v.breaches;
   if (dynamic !== null && n > 1) {
     const span = path.times[n - 1]! - path.times[0]!;
     figures.dynamicMargin.meanFactor = factorMs.map((x) => Math.round((x / span) * 10_000) / 10_000);
@@ -679,6 +817,7 @@ export function runPolicy(input: RunInput, policy: Policy, hooks: RunHooks = {})
     series: collector.series,
     byTrader: collector.byTrader,
     commands,
+    ...(vaults ? { vaults } : {}),
     wallMs: performance.now() - started,
   };
 }

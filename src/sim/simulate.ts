@@ -22,6 +22,7 @@ import {
   type SimMarket,
   simCorrelations,
   simMarkets,
+  VAULTS_POLICY_IDS,
 } from './markets.ts';
 import { COLLATERAL_ASSET, type ConversionFigures, RETURN_BINS, type StageFigures } from './metrics.ts';
 import { isOptionsPolicy, OPTIONS_POLICY_IDS, optionsPolicyById, planOptions } from './options.ts';
@@ -40,6 +41,7 @@ import {
   type RunInput,
   runPolicy,
 } from './runner.ts';
+import { npsText, planVaults, SIM_VAULTS, VAULT_DEPOSITOR_SHARE, VAULT_TERMS } from './vaults.ts';
 
 /** The embedded data: Bitstamp BTC/USD 1-minute bars, January 2025 (see data/README.md). */
 export const DEFAULT_DATA = fileURLToPath(
@@ -91,13 +93,20 @@ export function resolvePolicies(ids: readonly string[]): Policy[] {
   if (ids.length === 0) throw new SimulateError('no policies given');
   const out: Policy[] = [];
   // `options` names the four options policies at once, `dynamic-risk` issue 22's three and their comparisons.
+  // `vaults` names the vaults policy beside isolated (the policy itself is also `vaults`, found in the group).
   const group = (x: string) =>
-    x === 'options' ? OPTIONS_POLICY_IDS : x === 'dynamic-risk' ? DYNAMIC_RISK_POLICY_IDS : [x];
+    x === 'options'
+      ? OPTIONS_POLICY_IDS
+      : x === 'dynamic-risk'
+        ? DYNAMIC_RISK_POLICY_IDS
+        : x === 'vaults'
+          ? VAULTS_POLICY_IDS
+          : [x];
   for (const id of ids.flatMap(group)) {
     const p = policyById(id) ?? optionsPolicyById(id);
     if (!p)
       throw new SimulateError(
-        `unknown policy "${id}" (known: ${[...ALL_POLICY_IDS, ...OPTIONS_POLICY_IDS].join(', ')}; hybrid:<share in [0, 1]> sets the hybrid opt-in share; options: the four options policies; dynamic-risk: ${DYNAMIC_RISK_POLICY_IDS.join(', ')})`,
+        `unknown policy "${id}" (known: ${[...ALL_POLICY_IDS, ...OPTIONS_POLICY_IDS].join(', ')}; hybrid:<share in [0, 1]> sets the hybrid opt-in share; options: the four options policies; dynamic-risk: ${DYNAMIC_RISK_POLICY_IDS.join(', ')}; vaults: ${VAULTS_POLICY_IDS.join(', ')})`,
       );
     if (!out.includes(p)) out.push(p);
   }
@@ -164,6 +173,8 @@ export function prepare(opts: SimulateOptions): PreparedSimulation {
     ...(policies.some(isOptionsPolicy)
       ? { optionsPlan: planOptions(opts.seed, path, markets, population) }
       : {}),
+    // The vaults policy's depositors and stakes (vaults.ts).
+    ...(policies.some((p) => p.vaults) ? { vaultPlan: planVaults(opts.seed, population) } : {}),
     bucketSize,
     buckets: Math.ceil(path.times.length / bucketSize),
   };
@@ -445,6 +456,76 @@ function btcCollateralSummary(prep: PreparedSimulation, results: readonly Policy
   };
 }
 
+/**
+ * The vaults policy's own figures: per vault its NAV per share over time (hourly), at the end and at its lowest,
+ * liquidations, fees minted, and its depositors' stake against what came back; and, when isolated ran beside it,
+ * the depositors' own accounts (equity less what the stake came back as) against the same traders under isolated.
+ */
+function vaultsSummary(prep: PreparedSimulation, results: readonly PolicyResult[], r: PolicyResult) {
+  const v = r.vaults!;
+  const plan = prep.vaultPlan!;
+  const isolated = results.find((q) => q.policy.id === 'isolated');
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const pct = (x: bigint, of: bigint) =>
+    of > 0n ? (Number((x * 1_000_000n) / of) / 10_000).toFixed(2) : null;
+  const shares = (x: bigint) => formatDecimal(x, 6);
+  return {
+    depositorShare: VAULT_DEPOSITOR_SHARE,
+    terms: VAULT_TERMS,
+    vaults: v.vaults.map((f, i) => {
+      let returned = 0n;
+      let losers = 0;
+      let differ = 0;
+      let delta = 0n;
+      plan.vault.forEach((x, t) => {
+        if (x !== i) return;
+        returned += v.returned[t]!;
+        if (v.returned[t]! < v.stake[t]!) losers++;
+        if (isolated) {
+          const d = r.byTrader.equity[t]! - v.returned[t]! - isolated.byTrader.equity[t]!;
+          if (d !== 0n) {
+            differ++;
+            delta += d;
+          }
+        }
+      });
+      return {
+        id: f.id,
+        description: SIM_VAULTS[i]!.description,
+        maxLeverage: SIM_VAULTS[i]!.maxLeverage,
+        navPerShare: {
+          start: npsText(10n ** 20n, 8),
+          final: npsText(f.finalNps, 8),
+          low: npsText(f.lowNps, 8),
+          hourly: { times: f.times.map(iso), values: f.navPerShare },
+        },
+        finalNav: money(f.finalNav),
+        liquidations: f.liquidations,
+        liquidatedAt: f.liquidatedAt === null ? null : iso(f.liquidatedAt),
+        trades: f.trades,
+        rejected: sortedRecord(f.rejected),
+        fees: {
+          management: { shares: shares(f.fees.management.shares), value: money(f.fees.management.value) },
+          performance: { shares: shares(f.fees.performance.shares), value: money(f.fees.performance.value) },
+          managerHolding: money(f.managerValue),
+        },
+        depositors: {
+          count: f.depositors,
+          staked: money(f.staked),
+          redeemed: money(f.redeemed),
+          stillHeld: money(f.held),
+          returned: money(returned),
+          pnl: money(returned - f.staked),
+          pnlPercent: pct(returned - f.staked, f.staked),
+          lostMoney: losers,
+          ...(isolated ? { ownAccountsVsIsolated: { differ, delta: money(delta) } } : {}),
+        },
+        isolationBreaches: f.breaches,
+      };
+    }),
+  };
+}
+
 function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[], r: PolicyResult) {
   const { markets } = prep;
   const f = r.figures;
@@ -462,6 +543,7 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
       autoAdd: r.policy.autoAdd,
       ...(r.policy.rebalance ? { rebalance: true } : {}),
       ...(r.policy.btcCollateral ? { btcCollateral: true } : {}),
+      ...(r.policy.vaults ? { vaults: true } : {}),
       conventions: r.policy.conventions,
       liquidation: r.policy.liquidation,
       ...(hybrid ? { nettedSilos: { share: hybrid.share, ...netting() } } : {}),
@@ -556,6 +638,7 @@ function policySummary(prep: PreparedSimulation, results: readonly PolicyResult[
         }
       : {}),
     ...(r.policy.btcCollateral ? { btcCollateral: btcCollateralSummary(prep, results, r) } : {}),
+    ...(r.vaults ? { vaults: vaultsSummary(prep, results, r) } : {}),
     opens: { ...f.opens, rejected: sortedRecord(f.opens.rejected) },
     exits: f.exits,
     traders: {
