@@ -8,27 +8,15 @@
  * here at the index where the fall of its value does. While every price stays on the safe side of its key, the
  * silo's total loss is below its surplus. A key is a bound, not a verdict: the silo is checked exactly when taken.
  */
-import BTreeModule from 'sorted-btree';
 import type { Silo } from './account.ts';
-
-interface Tree {
-  set(key: bigint, value: Silo): boolean;
-  delete(key: bigint): boolean;
-  maxKey(): bigint | undefined;
-  forRange(low: bigint, high: bigint, includeHigh: boolean, onFound: (k: bigint, v: Silo) => void): number;
-}
-type TreeCtor = new (entries: undefined, compare: (a: bigint, b: bigint) => number) => Tree;
-// sorted-btree is CommonJS: under Node's ESM loader the default import is the module object, under tsx the class.
-const mod = BTreeModule as unknown as { default?: TreeCtor };
-const BTree: TreeCtor = mod.default ?? (BTreeModule as unknown as TreeCtor);
-const cmp = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
+import { type BigTree, bigTree } from './btree.ts';
 
 const SERIAL_SPAN = 1n << 32n;
 /** A key every index price reaches: the holder is looked at on every move of the index. */
 export const EVERY_MOVE = 1n << 200n;
 
 export class HolderIndex {
-  private readonly tree: Tree = new BTree(undefined, cmp);
+  private readonly tree: BigTree<Silo> = bigTree();
   /** Each filed silo's composite key (price × SERIAL_SPAN + serial). */
   private readonly keys = new Map<Silo, bigint>();
   private readonly serials = new Map<Silo, bigint>();

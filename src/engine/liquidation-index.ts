@@ -21,38 +21,16 @@
  * makes it a false positive, which the exact check discards (and re-keys). So a funding time is O(1) plus the
  * positions its drift actually brings into range.
  */
-import BTreeModule from 'sorted-btree';
 import { ceilDiv, pow10 } from '../core/fixed.ts';
 import { FUNDING_INDEX_DP } from '../core/funding.ts';
 import type { Instrument } from '../core/instrument.ts';
 import type { Position } from './account.ts';
-
-/** The part of sorted-btree's BTree used here. */
-interface Tree {
-  set(key: bigint, value: Position): boolean;
-  delete(key: bigint): boolean;
-  maxKey(): bigint | undefined;
-  minKey(): bigint | undefined;
-  forRange(
-    low: bigint,
-    high: bigint,
-    includeHigh: boolean,
-    onFound: (k: bigint, v: Position) => void,
-  ): number;
-  /** Lazy iterators from a key up (`entries`) or down (`entriesReversed`, the key itself included). */
-  entries(lowestKey?: bigint): IterableIterator<[bigint, Position]>;
-  entriesReversed(highestKey?: bigint): IterableIterator<[bigint, Position]>;
-}
-type TreeCtor = new (entries: undefined, compare: (a: bigint, b: bigint) => number) => Tree;
-// sorted-btree is CommonJS: under Node's ESM loader the default import is the module object, under tsx the class.
-const mod = BTreeModule as unknown as { default?: TreeCtor };
-const BTree: TreeCtor = mod.default ?? (BTreeModule as unknown as TreeCtor);
+import { type BigTree, bigTree } from './btree.ts';
 
 const SERIAL_BITS = 32n;
 const SERIAL_SPAN = 1n << SERIAL_BITS;
 /** Inverse key numerator: y = −INVERSE_K / priceUnits keeps ~18 significant digits for any sane price. */
 const INVERSE_K = pow10(36);
-const cmp = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
 
 let serials = 0;
 /** A unique tiebreak per indexed position (uniqueness only: candidates are re-sorted deterministically). */
@@ -64,8 +42,8 @@ export function nextSerial(): number {
 export class LiquidationIndex {
   /** Running bound on funding drift, key units; see the module comment. */
   drift = 0n;
-  private readonly longs: Tree = new BTree(undefined, cmp);
-  private readonly shorts: Tree = new BTree(undefined, cmp);
+  private readonly longs: BigTree<Position> = bigTree();
+  private readonly shorts: BigTree<Position> = bigTree();
   /** Positions filed (each keeps its own composite key in `liqKey`: a Map here, deleted from and re-set on every
    * re-file, degraded badly on Node 20 past ~45k entries). */
   private filedCount = 0;

@@ -11,26 +11,13 @@
  * A cache of state: the orders themselves (with their `trigger`) are the account's open orders, snapshotted and
  * hashed there; a restore files them again (snapshot.ts).
  */
-import BTreeModule from 'sorted-btree';
 import type { Order, OrderTrigger } from './account.ts';
-
-/** The part of sorted-btree's BTree used here. */
-interface Tree {
-  set(key: bigint, value: Order): boolean;
-  delete(key: bigint): boolean;
-  minKey(): bigint | undefined;
-  forRange(low: bigint, high: bigint, includeHigh: boolean, onFound: (k: bigint, v: Order) => void): number;
-}
-type TreeCtor = new (entries: undefined, compare: (a: bigint, b: bigint) => number) => Tree;
-// sorted-btree is CommonJS: under Node's ESM loader the default import is the module object, under tsx the class.
-const mod = BTreeModule as unknown as { default?: TreeCtor };
-const BTree: TreeCtor = mod.default ?? (BTreeModule as unknown as TreeCtor);
+import { type BigTree, bigTree } from './btree.ts';
 
 /** Order ids are safe integers: below 2^53. */
 const ID_SPAN = 1n << 53n;
 /** Above every trigger price (at most MAX_PRICE_TICKS = 2^47 ticks, market.ts): falling keys count down from it. */
 const TICKS_SPAN = 1n << 48n;
-const cmp = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Whether a trigger order fires on a rising mark (mark ≥ trigger) rather than a falling one (mark ≤ trigger). */
 export function firesOnRise(side: 'buy' | 'sell', kind: OrderTrigger['kind']): boolean {
@@ -46,8 +33,8 @@ export function reached(rising: boolean, ticks: number, tickSize: bigint, mark: 
 }
 
 export class TriggerIndex {
-  private readonly rising: Tree = new BTree(undefined, cmp);
-  private readonly falling: Tree = new BTree(undefined, cmp);
+  private readonly rising: BigTree<Order> = bigTree();
+  private readonly falling: BigTree<Order> = bigTree();
   private count = 0;
 
   constructor(private readonly tickSize: bigint) {}
@@ -99,7 +86,7 @@ export class TriggerIndex {
     const push = (_k: bigint, o: Order) => {
       out.push(o);
     };
-    const all = (t: Tree) => {
+    const all = (t: BigTree<Order>) => {
       const min = t.minKey();
       if (min !== undefined) t.forRange(min, (TICKS_SPAN + 1n) * ID_SPAN, false, push);
     };
