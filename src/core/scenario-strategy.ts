@@ -20,6 +20,7 @@ import {
   strategyMargin,
   type WorstCase,
 } from './strategy/index.ts';
+import { isoUtc } from './utc.ts';
 
 const WAD_DP = 18;
 
@@ -130,8 +131,7 @@ export interface SiloStrategyFields {
   payoff: PayoffGroupResult[];
 }
 
-const iso = (ms: number | undefined): string | null =>
-  ms === undefined ? null : new Date(ms).toISOString().replace('.000Z', 'Z');
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : isoUtc(ms));
 const wad = (v: bigint) => formatDecimal(v, WAD_DP);
 
 function worstJson(w: WorstCase): WorstResult {

@@ -83,6 +83,7 @@ import {
 } from './strategy/index.ts';
 import { type BuilderContext, type BuiltStrategy, buildStrategy } from './strategy-builder.ts';
 import { hyperliquidTiers, type RiskRule, ratesFor, type Tier } from './tiers.ts';
+import { isoUtc, utcParts } from './utc.ts';
 
 export const MAX_SCENARIO_POSITIONS = 100;
 /** Leverage used when a position gives neither leverage nor margin (capped by the tier's maximum). */
@@ -944,15 +945,8 @@ function parseIsoSeconds(v: Json, field: string): number {
   const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as number[];
   if (m[7] !== undefined && !/^0+$/.test(m[7])) throw new InputError(field, 'must be in whole seconds');
   const ms = Date.UTC(y!, mo! - 1, d!, h!, mi!, s!);
-  const t = new Date(ms);
-  if (
-    t.getUTCFullYear() !== y ||
-    t.getUTCMonth() !== mo! - 1 ||
-    t.getUTCDate() !== d ||
-    t.getUTCHours() !== h ||
-    t.getUTCMinutes() !== mi ||
-    t.getUTCSeconds() !== s
-  )
+  const t = utcParts(ms);
+  if (t.year !== y || t.month !== mo || t.day !== d || t.hour !== h || t.minute !== mi || t.second !== s)
     throw new InputError(field, `"${v as string}" is not a calendar date-time`);
   const offset =
     m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 3600 + Number(m[11]) * 60);
@@ -966,8 +960,8 @@ function optionSymbol(
   o: Pick<ParsedOption, 'underlying' | 'settle' | 'settleAsset' | 'strike' | 'type'>,
   expirySec: number,
 ): string {
-  const t = new Date(expirySec * 1000);
-  const date = `${t.getUTCDate()}${MONTHS[t.getUTCMonth()]}${String(t.getUTCFullYear() % 100).padStart(2, '0')}`;
+  const t = utcParts(expirySec * 1000);
+  const date = `${t.day}${MONTHS[t.month - 1]}${String(t.year % 100).padStart(2, '0')}`;
   const head = o.settle === 'linear' ? `${o.underlying}_${o.settleAsset}` : o.underlying;
   return `${head}-${date}-${formatDecimal(o.strike, WAD_DP)}-${o.type === 'call' ? 'C' : 'P'}`;
 }
@@ -1060,7 +1054,7 @@ function parseOption(
     field,
     symbol: optionSymbol(head, expirySec),
     ...head,
-    expiry: new Date(expirySec * 1000).toISOString().replace('.000Z', 'Z'),
+    expiry: isoUtc(expirySec * 1000),
     expiryMs: expirySec * 1000,
     years,
     side,

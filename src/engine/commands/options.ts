@@ -4,6 +4,7 @@
  * asset's decimals — before the first market is added, so a refused chain adds none.
  */
 import { formatDecimal, parseDecimal } from '../../core/fixed.ts';
+import { utcParts } from '../../core/utc.ts';
 import { Market } from '../market.ts';
 import { linkOptions, registerOptionMarket, validateOptionMarket } from '../options.ts';
 import type { EngineState } from '../state.ts';
@@ -26,8 +27,8 @@ export function optionSymbol(
   strike: string,
   type: 'call' | 'put',
 ): string {
-  const d = new Date(expiry);
-  const ymd = `${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}`;
+  const d = utcParts(expiry);
+  const ymd = `${d.year}${String(d.month).padStart(2, '0')}${String(d.day).padStart(2, '0')}`;
   const name = settle === 'inverse' ? base : `${base}_${quote}`;
   return `${name}-${ymd}-${strike}-${type === 'call' ? 'C' : 'P'}`;
 }
