@@ -15,7 +15,7 @@
 import { collateralAsset } from '../src/engine/collateral.ts';
 import type { Engine } from '../src/engine/engine.ts';
 import { touchCross } from '../src/engine/liquidation.ts';
-import { engineWithPositions, must, T0 } from './fixture.ts';
+import { engineWithPositions, must, T0, TimedQuotes } from './fixture.ts';
 import { fmtInt, intArg, parseArgs, round, say, summarize } from './lib.ts';
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -23,7 +23,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const n = intArg(a, 'silos', 20_000);
   const quotes = intArg(a, 'quotes', 400);
   const e = engineWithPositions(0, () => {});
-  let time = T0 + 1_000;
+  const time = T0 + 1_000;
   const cmd = (c: Record<string, unknown>) => must(e, { ...c, time } as never);
   cmd({ type: 'setCollateralAsset', asset: 'BTC', settle: 'USDT', dp: 8, priceMarket: 'BTCUSDT' });
   cmd({ type: 'deposit', account: 'maker', asset: 'USDT', amount: '100000000' });
@@ -61,20 +61,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   }
   const c = collateralAsset(e, 'BTC', 'USDT')!;
   const silos = [...c.holders];
-  const quote = (price: string): number => {
-    time += 1_000;
-    const s = process.hrtime.bigint();
-    const r = e.apply({
-      type: 'oracleQuote',
-      time,
-      symbol: 'BTCUSDT',
-      source: ['a', 'b', 'c'][time % 3]!,
-      price,
-    });
-    const ns = Number(process.hrtime.bigint() - s);
-    if (!r.ok) throw new Error(r.message);
-    return ns;
-  };
+  const q = new TimedQuotes(e, time);
+  const quote = (price: string): number => q.quote(price);
   const checkAll = (en: Engine): number => {
     const s = process.hrtime.bigint();
     for (const silo of silos) touchCross(en, silo.account, silo.asset, silo);

@@ -16,7 +16,7 @@
 
 import { REFILE_PER_COMMAND } from '../src/engine/dynamic-margin.ts';
 import type { MarketConfig } from '../src/engine/types.ts';
-import { engineWithPositions, FUNDED_MARKET, T0 } from './fixture.ts';
+import { engineWithPositions, FUNDED_MARKET, T0, TimedQuotes } from './fixture.ts';
 import { fmtInt, intArg, parseArgs, round, say, summarize } from './lib.ts';
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -38,30 +38,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const e = engineWithPositions(n, (d) => say(`  opening positions: ${fmtInt(d)}`), market);
   const m = e.markets.get('BTCUSDT')!;
   const d = m.dynamicMargin!;
-  let time = T0 + 1_000;
-  const quote = (price: string): number => {
-    time += 1_000;
-    const s = process.hrtime.bigint();
-    const r = e.apply({
-      type: 'oracleQuote',
-      time,
-      symbol: 'BTCUSDT',
-      source: ['a', 'b', 'c'][time % 3]!,
-      price,
-    });
-    const ns = Number(process.hrtime.bigint() - s);
-    if (!r.ok) throw new Error(r.message);
-    return ns;
-  };
+  const quotes = new TimedQuotes(e, T0 + 1_000);
+  const quote = (price: string): number => quotes.quote(price);
   // Files every position (the first update after opening them, as in mark-tick), then quiet quotes to time.
   quote('60000');
   // A quiet review interval first (its review keeps the factor at 1): the same command without re-filing.
   const quiet: number[] = [];
   const calmUntil = d.nextReview;
-  while (time + 1_000 <= calmUntil) quiet.push(quote(quiet.length % 2 === 0 ? '60000.1' : '60000'));
+  while (quotes.now + 1_000 <= calmUntil) quiet.push(quote(quiet.length % 2 === 0 ? '60000.1' : '60000'));
   if (d.factor !== 10_000_000_000n) throw new Error('bench: the quiet minute moved the factor');
   // A stormy minute: ±1.5% a second, up to the review.
-  while (time + 1_000 < d.nextReview) quote(time % 2_000 === 0 ? '60000' : '60900');
+  while (quotes.now + 1_000 < d.nextReview) quote(quotes.now % 2_000 === 0 ? '60000' : '60900');
   quote('60000'); // the review: a raise announced
   const pending = d.pending as { effectiveAt: number } | null;
   if (pending === null) throw new Error('bench: no raise was announced');
@@ -69,12 +56,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const notice: number[] = [];
   // Through the notice the market stays rough enough (±10 a second is ~90% a year) that the raise still holds when it
   // applies: a calm notice would have the review at the same time cut it straight back.
-  while (time + 1_000 < effectiveAt) notice.push(quote(notice.length % 2 === 0 ? '60010' : '60000'));
+  while (quotes.now + 1_000 < effectiveAt) notice.push(quote(notice.length % 2 === 0 ? '60010' : '60000'));
   const reachedAll = d.refile === null;
   const applyNs = quote('60000');
   if (d.factor === 10_000_000_000n)
     throw new Error(
-      `bench: the raise did not apply (pending ${JSON.stringify(d.pending, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}, now ${time}, effectiveAt ${effectiveAt})`,
+      `bench: the raise did not apply (pending ${JSON.stringify(d.pending, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}, now ${quotes.now}, effectiveAt ${effectiveAt})`,
     );
   // Baseline: every position re-keyed at once.
   const s0 = process.hrtime.bigint();

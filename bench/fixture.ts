@@ -62,6 +62,33 @@ export function must(e: Engine, c: Command): void {
   if (!r.ok) throw new Error(`fixture: ${c.type} ${r.code} ${r.message}`);
 }
 
+/**
+ * BTCUSDT oracle quotes one a second from the fixture's three sources in turn, each timed through `Engine.apply`
+ * (nanoseconds); `now` is the time of the last one.
+ */
+export class TimedQuotes {
+  constructor(
+    private readonly e: Engine,
+    public now: number,
+  ) {}
+
+  quote(price: string): number {
+    this.now += 1_000;
+    const time = this.now;
+    const s = process.hrtime.bigint();
+    const r = this.e.apply({
+      type: 'oracleQuote',
+      time,
+      symbol: 'BTCUSDT',
+      source: ['a', 'b', 'c'][time % 3]!,
+      price,
+    });
+    const ns = Number(process.hrtime.bigint() - s);
+    if (!r.ok) throw new Error(r.message);
+    return ns;
+  }
+}
+
 /** Engine with `n` open positions (n even); sizes vary so liquidation prices spread. */
 export function engineWithPositions(
   n: number,
