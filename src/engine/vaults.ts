@@ -96,7 +96,8 @@ export class Vault {
 
 /** The vault whose account this is, or null. */
 export function vaultOfAccount(e: EngineState, a: Account): Vault | null {
-  if (!a.id.startsWith(VAULT_PREFIX)) return null;
+  // On every opening order: nothing to look at on a venue without vaults.
+  if (e.vaults.size === 0 || !a.id.startsWith(VAULT_PREFIX)) return null;
   return e.vaults.get(a.id.slice(VAULT_PREFIX.length)) ?? null;
 }
 
