@@ -32,37 +32,17 @@ import {
   policyById,
   simMarkets,
 } from '../../src/sim/markets.ts';
-import type { SimPath } from '../../src/sim/path.ts';
 import type { Population } from '../../src/sim/population.ts';
 import { renderReport } from '../../src/sim/report.ts';
 import { inBtcCollateral, runPolicy } from '../../src/sim/runner.ts';
 import { prepare, resolvePolicies, runAll, summarize } from '../../src/sim/simulate.ts';
+import { handPath } from './hand-path-kit.ts';
 
 const U = 10n ** 8n;
 const T = { timeout: 60_000 };
 const BTC_PATH = ['20000', '19900', '19800', '19720', '19700', '19696', '19694', '19692', '19689.8', '19500'];
-const T0 = Date.UTC(2025, 0, 1, 0, 1); // one minute after a funding time: no funding in ten minutes
-
 const markets = simMarkets(300_000).slice(0, 2);
-const path: SimPath = {
-  times: Float64Array.from(BTC_PATH, (_, i) => T0 + i * 60_000),
-  markets: [
-    {
-      symbol: 'BTCUSDT',
-      tickSize: 10_000_000n,
-      ticks: Float64Array.from(BTC_PATH, (p) => Math.round(Number(p) * 10)),
-      synthetic: null,
-    },
-    {
-      symbol: 'ETHUSDT',
-      tickSize: 1_000_000n,
-      ticks: new Float64Array(BTC_PATH.length).fill(200_000),
-      synthetic: null,
-    },
-  ],
-  intrabar: 'close',
-  bars: BTC_PATH.length,
-};
+const path = handPath(BTC_PATH);
 const leg = (side: 'buy' | 'sell') => ({
   market: 0,
   side,

@@ -24,9 +24,9 @@ import { buildConventions, PRESETS } from '../../src/core/presets.ts';
 import { instrumentOf } from '../../src/engine/market.ts';
 import type { EngineEvent } from '../../src/engine/types.ts';
 import { policyById, simMarkets } from '../../src/sim/markets.ts';
-import type { SimPath } from '../../src/sim/path.ts';
 import type { Population } from '../../src/sim/population.ts';
 import { runPolicy } from '../../src/sim/runner.ts';
+import { handPath } from './hand-path-kit.ts';
 
 const U = 10n ** 8n; // USDT minor units
 const BTC_PATH = [
@@ -41,28 +41,8 @@ const BTC_PATH = [
   '19000',
   '19100',
 ];
-const T0 = Date.UTC(2025, 0, 1, 0, 1); // one minute after a funding time: no funding in ten minutes
-
 const markets = simMarkets(300_000).slice(0, 2);
-const path: SimPath = {
-  times: Float64Array.from(BTC_PATH, (_, i) => T0 + i * 60_000),
-  markets: [
-    {
-      symbol: 'BTCUSDT',
-      tickSize: 10_000_000n,
-      ticks: Float64Array.from(BTC_PATH, (p) => Math.round(Number(p) * 10)),
-      synthetic: null,
-    },
-    {
-      symbol: 'ETHUSDT',
-      tickSize: 1_000_000n,
-      ticks: new Float64Array(BTC_PATH.length).fill(200_000),
-      synthetic: null,
-    },
-  ],
-  intrabar: 'close',
-  bars: BTC_PATH.length,
-};
+const path = handPath(BTC_PATH);
 const population: Population = {
   traders: [
     {
