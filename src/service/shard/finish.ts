@@ -14,7 +14,7 @@ export interface TransferFinisher {
   finish(t: TransferView): Promise<TransferView>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class DirectFinisher implements TransferFinisher {
   constructor(

@@ -67,10 +67,14 @@ export async function routeTransfer(
     done.catch((e: unknown) =>
       ctx.log.warn({ transferId: held.transferId, err: String(e) }, 'transfer left held for the resume loop'),
     );
+    let timer: NodeJS.Timeout | undefined;
     final = await Promise.race([
       done.catch(() => held),
-      new Promise<TransferView>((r) => setTimeout(() => r(held), ctx.waitMs).unref()),
+      new Promise<TransferView>((r) => {
+        timer = setTimeout(() => r(held), ctx.waitMs);
+      }),
     ]);
+    clearTimeout(timer);
   }
   const status = final.status === 'settled' || final.status === 'reverted' ? final.status : 'held';
   return {
