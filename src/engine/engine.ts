@@ -28,6 +28,7 @@ import * as markets from './commands/markets.ts';
 import * as options from './commands/options.ts';
 import * as orders from './commands/orders.ts';
 import { setRebalancing } from './commands/rebalancing.ts';
+import * as shards from './commands/shard-transfers.ts';
 import * as vaults from './commands/vaults.ts';
 import { rebuildIndex, refileDirty, sweep } from './liquidation.ts';
 import type { Market } from './market.ts';
@@ -217,6 +218,15 @@ function handle(e: EngineState, cmd: Command): number | undefined {
       return vaults.vaultDeposit(e, cmd);
     case 'vaultWithdraw':
       return vaults.vaultWithdraw(e, cmd);
+    // Cross-shard transfers (commands/shard-transfers.ts)
+    case 'shardTransferOut':
+      return shards.shardTransferOut(e, cmd);
+    case 'shardTransferIn':
+      return shards.shardTransferIn(e, cmd);
+    case 'shardTransferAbort':
+      return shards.shardTransferAbort(e, cmd);
+    case 'shardTransferSettle':
+      return shards.shardTransferSettle(e, cmd);
     default:
       throw new Rejection(
         'INVALID_COMMAND',

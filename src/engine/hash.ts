@@ -172,6 +172,23 @@ export function stateHash(e: EngineState): string {
     for (const [account, h] of v.depositors) put('vaultHolder', account, h.shares, h.hwm, h.lockedUntil);
     for (const r of v.queue) put('vaultQueued', r.account, r.shares, r.requestedAt);
   }
+  // Cross-shard transfers, only when there are any: both directions, sorted by id (idempotency depends on them).
+  for (const dir of [e.shardTransfers.out, e.shardTransfers.in])
+    for (const id of [...dir.keys()].sort()) {
+      const t = dir.get(id)!;
+      put(
+        'shardTransfer',
+        t.direction,
+        id,
+        t.account,
+        t.asset,
+        t.amount,
+        t.peer,
+        t.status,
+        t.createdAt,
+        t.updatedAt,
+      );
+    }
   const balances = e.ledger
     .accounts()
     .map((l) => `${l.label}=${l.balance}`)

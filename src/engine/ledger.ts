@@ -7,7 +7,8 @@
  * Which balances may go negative is part of the ledger, not left to callers: only `external`, a market's
  * `clearing` account (the counterparty of realized PnL: its balance is the market's open entry value, which the
  * open positions' unrealized PnL offsets), a market's `funding` pool (payers settle into it and receivers out of it
- * lazily, in any order) and the insurance fund (whose draws are recorded as events).
+ * lazily, in any order), the insurance fund (whose draws are recorded as events) and `shardLink` (a shard that
+ * received more from other shards than it sent: the other side of `external` for money moved between shards).
  */
 import type { EngineEvent, TransferReason } from './types.ts';
 
@@ -19,9 +20,21 @@ export type LedgerKind =
   | 'fees'
   | 'insurance'
   | 'clearing'
-  | 'funding';
+  | 'funding'
+  /** Cross-shard transfers (shard-transfers.ts): what left an account here and is not yet settled. */
+  | 'shardHold'
+  /** Net shipped to other shards (positive) or received from them (negative): the counterpart of `external`. */
+  | 'shardLink';
 
-const MAY_GO_NEGATIVE: ReadonlySet<LedgerKind> = new Set(['external', 'clearing', 'insurance', 'funding']);
+const MAY_GO_NEGATIVE: ReadonlySet<LedgerKind> = new Set([
+  'external',
+  'clearing',
+  'insurance',
+  'funding',
+  'shardLink',
+]);
+
+type SystemKind = 'external' | 'fees' | 'insurance' | 'clearing' | 'funding' | 'shardHold' | 'shardLink';
 
 export class LedgerAccount {
   balance = 0n;
@@ -98,11 +111,7 @@ export class Ledger {
   }
 
   /** Singleton system accounts per asset (external, fees, insurance) or per market (clearing). */
-  systemAccount(
-    kind: 'external' | 'fees' | 'insurance' | 'clearing' | 'funding',
-    asset: string,
-    scope = '',
-  ): LedgerAccount {
+  systemAccount(kind: SystemKind, asset: string, scope = ''): LedgerAccount {
     const key = `${kind}:${asset}:${scope}`;
     let a = this.system.get(key);
     if (!a) {
@@ -110,6 +119,11 @@ export class Ledger {
       this.system.set(key, a);
     }
     return a;
+  }
+
+  /** A system account's balance, 0 if it was never opened (a read that opens nothing: state stays as it was). */
+  systemBalance(kind: SystemKind, asset: string, scope = ''): bigint {
+    return this.system.get(`${kind}:${asset}:${scope}`)?.balance ?? 0n;
   }
 
   /**

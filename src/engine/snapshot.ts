@@ -26,7 +26,8 @@
  *     netting?, strategyMargin?, optionFeeds?, collateralAssets?: [[asset, settle, dp, priceMarket, bands, penalty,
  *     enabled], …], vaults?: [[id, manager, asset, lockupMs, performanceFee, managementFee, [maxLeverage,
  *     maxNotionalPerMarket, markets], totalShares, [[account, shares, hwm, lockedUntil], …], [[account, shares,
- *     requestedAt], …], lastFeeTime], …] }
+ *     requestedAt], …], lastFeeTime], …], shardTransfers?: [[id, 'out'|'in', account, asset, amount, peer, status,
+ *     createdAt, updatedAt], …] }
  *
  * Named silos (added within version 1, every new field optional so older snapshots read as before): an account's
  * silos in creation order (their buckets are ledger accounts owned by ['silo', account, id]); a silo's leg is a
@@ -83,6 +84,7 @@ import { Market } from './market.ts';
 import { type FeedValidity, parseSmile, VolFeed, type VolGuards } from './option-terms.ts';
 import { linkOptions } from './options.ts';
 import type { OracleStateData } from './oracle.ts';
+import type { ShardTransferStatus } from './shard-transfers.ts';
 import type { EngineState } from './state.ts';
 import { SILO_RISK_MODELS } from './strategy-silos.ts';
 import type { MarketConfig, RebalanceHoldings, VolSmile } from './types.ts';
@@ -111,6 +113,7 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
       'collateralAssets',
       'optionFeeds',
       'vaults',
+      'shardTransfers',
       'ledger',
       'markets',
       'accounts',
@@ -302,6 +305,8 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
     derived: ['account'],
     transient: [],
   },
+  // Both directions' records; `held` (the outgoing ones not yet settled) is rebuilt from their statuses.
+  ShardTransfers: { state: ['out', 'in'], derived: ['held'], transient: [] },
   Position: {
     state: [
       'bucket',
@@ -514,7 +519,21 @@ interface SnapshotV1 {
   collateralAssets?: CollateralRow[];
   /** Vaults in creation order, only when there are any. */
   vaults?: VaultRow[];
+  /** Cross-shard transfers, outgoing then incoming, each in the order recorded; only when there are any. */
+  shardTransfers?: ShardTransferRow[];
 }
+
+type ShardTransferRow = [
+  id: string,
+  direction: 'out' | 'in',
+  account: string,
+  asset: string,
+  amount: bigint,
+  peer: string,
+  status: ShardTransferStatus,
+  createdAt: number,
+  updatedAt: number,
+];
 
 /** A vault (vaults.ts): its terms, shares, depositors in the order first held and its withdrawal queue. */
 type VaultRow = [
@@ -790,7 +809,52 @@ function snapshotObject(e: EngineState): SnapshotV1 {
         }
       : {}),
     ...(e.vaults.size > 0 ? { vaults: [...e.vaults.values()].map(vaultRow) } : {}),
+    ...(e.shardTransfers.size > 0
+      ? {
+          shardTransfers: [...e.shardTransfers.out.values(), ...e.shardTransfers.in.values()].map(
+            (t): ShardTransferRow => [
+              t.id,
+              t.direction,
+              t.account,
+              t.asset,
+              t.amount,
+              t.peer,
+              t.status,
+              t.createdAt,
+              t.updatedAt,
+            ],
+          ),
+        }
+      : {}),
   };
+}
+
+const OUT_STATUSES: readonly string[] = ['held', 'settled', 'reverted'];
+const IN_STATUSES: readonly string[] = ['credited', 'aborted'];
+
+/** Cross-shard transfer records, checked: a status must belong to its direction, an id appear once per direction. */
+function restoreShardTransfers(e: EngineState, rows: readonly ShardTransferRow[]): void {
+  for (const [id, direction, account, asset, amount, peer, status, createdAt, updatedAt] of rows) {
+    const where = `shard transfer ${String(id)}`;
+    const statuses = direction === 'out' ? OUT_STATUSES : direction === 'in' ? IN_STATUSES : null;
+    if (typeof id !== 'string' || statuses === null || !statuses.includes(status))
+      throw new SnapshotError(`${where}: bad direction ${String(direction)} or status ${String(status)}`);
+    if (typeof account !== 'string' || typeof asset !== 'string' || typeof peer !== 'string')
+      throw new SnapshotError(`${where}: account, asset and peer must be strings`);
+    if ((direction === 'out' ? e.shardTransfers.out : e.shardTransfers.in).has(id))
+      throw new SnapshotError(`${where} twice`);
+    e.shardTransfers.record({
+      id,
+      direction,
+      account,
+      asset,
+      amount: big(amount, `${where} amount`),
+      peer,
+      status,
+      createdAt: int(createdAt, `${where} createdAt`),
+      updatedAt: int(updatedAt, `${where} updatedAt`),
+    });
+  }
 }
 
 function vaultRow(v: Vault): VaultRow {
@@ -1124,6 +1188,7 @@ function restoreV1<T extends EngineState>(e: T, s: SnapshotV1, check: boolean): 
   }
   restoreCollateral(e, s.collateralAssets ?? []);
   restoreVaults(e, s.vaults ?? []);
+  restoreShardTransfers(e, s.shardTransfers ?? []);
   if (e.ledger.accounts().length !== ledger.length)
     throw new SnapshotError(
       `restoring opened ${e.ledger.accounts().length - ledger.length} ledger accounts the snapshot does not have`,

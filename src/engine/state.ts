@@ -16,6 +16,7 @@ import type { CollateralAsset } from './collateral.ts';
 import { Ledger } from './ledger.ts';
 import type { Market } from './market.ts';
 import type { VolFeed } from './option-terms.ts';
+import { ShardTransfers } from './shard-transfers.ts';
 import type { EngineEvent } from './types.ts';
 import type { Vault } from './vaults.ts';
 
@@ -37,6 +38,8 @@ export class EngineState {
   readonly optionFeeds = new Map<string, VolFeed>();
   /** Risk-isolated vaults by id, in creation order (vaults.ts; each trades as the account `vault:<id>`). */
   readonly vaults = new Map<string, Vault>();
+  /** Cross-shard transfers this shard took part in, out and in (shard-transfers.ts): kept for idempotency. */
+  readonly shardTransfers = new ShardTransfers();
   /** Commands applied; the time of the last one; the next order id (order ids are assigned in command order). */
   seq = 0;
   lastTime = 0;

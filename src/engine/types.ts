@@ -5,6 +5,7 @@
  * (ms since epoch) — the engine has no clock.
  */
 import type { Side } from '../core/margin.ts';
+import type { ShardTransferStatus } from './shard-transfers.ts';
 
 export type MarginMode = 'isolated' | 'cross';
 export type OrderSide = 'buy' | 'sell';
@@ -409,7 +410,30 @@ export type Command =
    * Burns `shares` (SHARE_DP decimals) of `account`'s holding after its lock-up and pays their NAV from the vault's
    * free balance; queued (paid FIFO at the NAV then) when the free balance does not cover it.
    */
-  | (Base & { type: 'vaultWithdraw'; vault: string; account: string; shares: string });
+  | (Base & { type: 'vaultWithdraw'; vault: string; account: string; shares: string })
+  // Cross-shard transfers (shard-transfers.ts, docs/sharding.md): each shard's engine applies its own half.
+  /** Source: `amount` of `account`'s free balance (at most its withdrawable) into the pending hold, bound for `to`. */
+  | (Base & {
+      type: 'shardTransferOut';
+      transfer: string;
+      account: string;
+      asset: string;
+      amount: string;
+      to: string;
+    })
+  /** Target: credits `account` (created as a deposit would) — once; a repeat, or after an abort, moves nothing. */
+  | (Base & {
+      type: 'shardTransferIn';
+      transfer: string;
+      account: string;
+      asset: string;
+      amount: string;
+      from: string;
+    })
+  /** Target: records the id as aborted so no credit can follow; after a credit it changes nothing. */
+  | (Base & { type: 'shardTransferAbort'; transfer: string; from: string })
+  /** Source: the target's answer — credited: the hold ships out (settled); aborted: it returns (reverted). */
+  | (Base & { type: 'shardTransferSettle'; transfer: string; outcome: 'credited' | 'aborted' });
 
 /**
  * `standalone` and `netted` (docs/silos.md); the option strategy models `maxLoss`, `strategy` and `scenario` (issue 18:
@@ -479,7 +503,11 @@ export type RejectCode =
   | 'VAULT_LOCKED'
   /** An order of a vault's account outside its risk limits (market, notional per market, leverage), or a deposit
    * into a vault with no positive NAV. */
-  | 'VAULT_LIMIT';
+  | 'VAULT_LIMIT'
+  /** shardTransferSettle of an id this shard never held. */
+  | 'UNKNOWN_TRANSFER'
+  /** A transfer id seen before with other terms (account, asset, amount, shard or outcome). */
+  | 'TRANSFER_MISMATCH';
 
 /** What the rebalancing agent does with givers' holdings in other assets (setRebalancing `holdings`). */
 export type RebalanceHoldings = 'move' | 'convert' | 'none';
@@ -542,7 +570,12 @@ export type TransferReason =
   | 'collateralConversion'
   /** A depositor's money into a vault's account (vaultDeposit) and back out (vaultWithdraw). */
   | 'vaultDeposit'
-  | 'vaultWithdraw';
+  | 'vaultWithdraw'
+  /** Cross-shard transfers: free balance → hold, hold → link (settled) or back (reverted), link → free balance. */
+  | 'shardHold'
+  | 'shardSettle'
+  | 'shardRevert'
+  | 'shardCredit';
 
 export type EngineEvent =
   | { type: 'marketCreated'; symbol: string }
@@ -885,6 +918,22 @@ export type EngineEvent =
       shares: bigint;
       value: bigint;
       navPerShare: bigint;
+    }
+  /**
+   * A cross-shard transfer's step on this shard: its status after the command. `duplicate`: the step had been taken
+   * already (or the target's record was final), and nothing moved. `from`/`to` are shard names; this shard's own
+   * side is '' (the engine does not know its name).
+   */
+  | {
+      type: 'shardTransfer';
+      transfer: string;
+      account: string;
+      asset: string;
+      amount: bigint;
+      from: string;
+      to: string;
+      status: ShardTransferStatus;
+      duplicate?: true;
     };
 
 export type ApplyResult =

@@ -535,6 +535,8 @@ export function wireEvent(e: Engine, ev: EngineEvent): WireEvent {
         navPerShare: v === undefined ? String(ev.navPerShare) : fmtNavPerShare(e, a, ev.navPerShare),
       };
     }
+    case 'shardTransfer':
+      return { ...ev, amount: ev.asset === '' ? '0' : asset(ev.asset, ev.amount) };
     default: {
       const never: never = ev;
       throw new Error(`bug: unformatted event ${JSON.stringify((never as { type?: unknown }).type)}`);

@@ -187,6 +187,23 @@ const FileSchema = Type.Object(
       ),
     ),
     /**
+     * This process is one shard of a venue split by market group (docs/sharding.md): its name (in cross-shard
+     * transfers and the router's configuration) and the markets it owns — exact symbols or prefixes ending in `*`.
+     * It refuses to create any other market. Absent: the venue is one shard.
+     */
+    shard: Type.Optional(
+      Type.Object(
+        {
+          name: Type.String({ pattern: '^[a-z0-9_-]{1,32}$' }),
+          markets: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}\\*?$' }), {
+            minItems: 1,
+            maxItems: 1_000,
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
      * Who may read the OpenAPI document and swagger-ui at /docs: `off`, `admin` (signed, admin key) or `public`
      * (`true`/`false` mean `public`/`off`). Default: public on a loopback address, admin otherwise.
      */
@@ -284,6 +301,8 @@ export interface ServiceConfig {
     /** null: host, pid and a random suffix. */
     id: string | null;
   };
+  /** null: not sharded (the venue is this one engine). */
+  shard: { name: string; markets: string[] } | null;
   /** `auto`: public on a loopback address, admin otherwise (see `exposureOf`); true/false: public/off. */
   docs: Exposure | 'auto' | boolean;
   metrics: Exposure | 'auto';
@@ -367,6 +386,7 @@ export function defaultConfig(): ServiceConfig {
       keepSnapshots: 3,
     },
     ha: { role: 'leader', leaseMs: 1_000, advertiseUrl: null, id: null },
+    shard: null,
     docs: 'auto',
     metrics: 'auto',
     webApp: true,
@@ -406,6 +426,7 @@ export function mergeConfig(base: ServiceConfig, f: ConfigFile): ServiceConfig {
   if (f.metrics !== undefined) out.metrics = f.metrics;
   if (f.webApp !== undefined) out.webApp = f.webApp;
   if (f.trustProxy !== undefined) out.trustProxy = f.trustProxy;
+  if (f.shard !== undefined) out.shard = { name: f.shard.name, markets: [...f.shard.markets] };
   return out;
 }
 

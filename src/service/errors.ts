@@ -22,6 +22,9 @@ export type ServiceErrorCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAVAILABLE'
   | 'NOT_LEADER'
+  /** A shard asked to create a market another shard owns, or a transfer naming another shard as its source. */
+  | 'MARKET_NOT_IN_SHARD'
+  | 'WRONG_SHARD'
   | 'INTERNAL';
 
 export type ErrorCode = RejectCode | ServiceErrorCode;
@@ -93,6 +96,9 @@ export const REJECT_STATUS: Record<RejectCode, number> = {
   UNKNOWN_ORDER: 404,
   UNKNOWN_SILO: 404,
   UNKNOWN_VAULT: 404,
+  UNKNOWN_TRANSFER: 404,
+  // The same transfer id with other terms: a client or coordinator bug, never retried into a second transfer.
+  TRANSFER_MISMATCH: 409,
   MARKET_EXISTS: 409,
   POSITION_OPEN: 409,
   NOT_ISOLATED: 409,

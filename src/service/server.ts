@@ -39,6 +39,7 @@ import { registerOpsRoutes } from './routes/ops.ts';
 import { registerOptionRoutes } from './routes/options.ts';
 import { registerPublicRoutes } from './routes/public.ts';
 import { registerSeriesRoutes } from './routes/series.ts';
+import { registerShardRoutes } from './routes/shard.ts';
 import { registerSiloRoutes } from './routes/silos.ts';
 import { registerTradeRoutes } from './routes/trade.ts';
 import { registerVaultRoutes } from './routes/vaults.ts';
@@ -441,6 +442,7 @@ export async function buildServer(
   registerSiloRoutes(app, ctx);
   registerVaultRoutes(app, ctx);
   registerOptionRoutes(app, ctx);
+  registerShardRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerMonitorRoutes(app, ctx);
   registerOpsRoutes(app, ctx);

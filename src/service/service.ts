@@ -698,6 +698,7 @@ export class Service {
         case 'collateralAssetSet':
         case 'collateralConverted':
         case 'vaultCreated':
+        case 'shardTransfer':
           break;
         case 'vaultDeposit':
         case 'vaultWithdrawQueued':

@@ -29,8 +29,12 @@ export function optionSymbol(
 ): string {
   const d = utcParts(expiry);
   const ymd = `${d.year}${String(d.month).padStart(2, '0')}${String(d.day).padStart(2, '0')}`;
-  const name = settle === 'inverse' ? base : `${base}_${quote}`;
-  return `${name}-${ymd}-${strike}-${type === 'call' ? 'C' : 'P'}`;
+  return `${optionChainName(base, quote, settle)}-${ymd}-${strike}-${type === 'call' ? 'C' : 'P'}`;
+}
+
+/** What every symbol of a chain starts with, before `-<expiry>`: `BTC` (inverse) or `BTC_USDT` (linear). */
+export function optionChainName(base: string, quote: string, settle: 'linear' | 'inverse'): string {
+  return settle === 'inverse' ? base : `${base}_${quote}`;
 }
 
 export function createOptionChain(e: EngineState, cmd: Cmd<'createOptionChain'>): undefined {

@@ -28,6 +28,7 @@ import {
   SymbolParams,
 } from '../schemas.ts';
 import { type App, type RouteContext, signed } from '../server.ts';
+import { requireOwned } from '../shard/markets.ts';
 import {
   collateralAssetCommand,
   collateralAssetsJson,
@@ -67,6 +68,7 @@ export function registerAdminRoutes(app: App, ctx: RouteContext): void {
       },
     },
     async (req) => {
+      requireOwned(ctx.config.shard, req.body.symbol);
       const r = accepted(await service.submit({ type: 'createMarket', market: req.body as MarketConfig }));
       return { seq: r.seq, ...marketView(service.engine.markets.get(req.body.symbol)!) };
     },

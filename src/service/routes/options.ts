@@ -3,6 +3,7 @@
  * the admin commands that create chains and feed vols. Option markets are also in `GET markets?type=option`, and
  * option positions carry their Greeks wherever positions are shown (options.ts).
  */
+import { optionChainName } from '../../engine/commands/options.ts';
 import { marketView } from '../codec.ts';
 import { accepted } from '../commands.ts';
 import {
@@ -16,6 +17,7 @@ import {
 import { optionChain, optionChainCommand, volQuoteCommand, volUpdateItem } from '../options.ts';
 import { ErrorBody } from '../schemas.ts';
 import { type App, type RouteContext, signed } from '../server.ts';
+import { requireOwned } from '../shard/markets.ts';
 
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 
@@ -63,6 +65,16 @@ export function registerOptionRoutes(app: App, ctx: RouteContext): void {
       },
     },
     async (req) => {
+      // The chain's markets must be this shard's as its underlying is (the router finds options by symbol).
+      if (ctx.config.shard !== null) {
+        requireOwned(ctx.config.shard, req.body.underlying);
+        const u = service.engine.markets.get(req.body.underlying);
+        if (u !== undefined)
+          requireOwned(
+            ctx.config.shard,
+            `${optionChainName(u.config.base, u.config.quote, req.body.settle)}-*`,
+          );
+      }
       const r = accepted(await service.submit(optionChainCommand(req.body)));
       const e = service.engine;
       const markets = r.events.flatMap((ev) => {

@@ -1,0 +1,254 @@
+/**
+ * A shard's part in cross-shard transfers (docs/sharding.md), registered only when `shard` is configured:
+ * - `GET /api/v1/shard` (public): this shard's name and market patterns, which routers read;
+ * - `POST /api/v1/transfers` (trade): the owner moves free balance from this shard to another — held here until
+ *   a coordinator (a router's) has the target credit it and settles it; `GET /api/v1/transfers` (read) lists them;
+ * - the coordinator's steps (admin): credit or abort on the target, settle on the source, and the held list.
+ * Every step is one engine command through the journal, so the answer is what the journal holds.
+ */
+import { randomUUID } from 'node:crypto';
+import { Type } from 'typebox';
+import { accepted } from '../commands.ts';
+import { ApiError } from '../errors.ts';
+import { AccountId, AccountQuery, Asset, Decimal, ErrorBody } from '../schemas.ts';
+import { type App, type RouteContext, signed } from '../server.ts';
+import { transferEventOf, transferEventView, transferRecordView } from '../shard/views.ts';
+
+const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
+const strict = { additionalProperties: false } as const;
+const tags = ['shard'];
+
+const TransferId = Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', description: 'transfer id' });
+const ShardName = Type.String({ pattern: '^[a-z0-9_-]{1,32}$', description: 'shard name' });
+const Status = Type.Union([
+  Type.Literal('held'),
+  Type.Literal('credited'),
+  Type.Literal('aborted'),
+  Type.Literal('settled'),
+  Type.Literal('reverted'),
+]);
+
+const TransferViewSchema = Type.Object({
+  transferId: Type.String(),
+  account: Type.String(),
+  asset: Type.String(),
+  amount: Type.String(),
+  fromShard: Type.String(),
+  toShard: Type.String(),
+  status: Status,
+  duplicate: Type.Optional(Type.Boolean()),
+});
+const TransferRecordSchema = Type.Intersect([
+  TransferViewSchema,
+  Type.Object({ createdAt: Type.Integer(), updatedAt: Type.Integer() }),
+]);
+const StepResult = Type.Intersect([TransferViewSchema, Type.Object({ seq: Type.Integer() })]);
+
+export function registerShardRoutes(app: App, ctx: RouteContext): void {
+  const shard = ctx.config.shard;
+  if (shard === null) return;
+  const { service } = ctx;
+  const self = shard.name;
+  const step = (r: Awaited<ReturnType<typeof service.submit>>) => {
+    const ok = accepted(r);
+    return { seq: ok.seq, ...transferEventView(service.engine, self, transferEventOf(ok.events)) };
+  };
+
+  app.get(
+    '/api/v1/shard',
+    {
+      schema: {
+        tags,
+        summary: 'This shard: its name and the markets it owns (exact symbols, or prefixes ending in *)',
+        response: { 200: Type.Object({ name: Type.String(), markets: Type.Array(Type.String()) }) },
+      },
+    },
+    async () => ({ name: self, markets: [...shard.markets] }),
+  );
+
+  app.post(
+    '/api/v1/transfers',
+    {
+      config: { auth: 'trade' as const },
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Move free balance from this shard to another: held here (status held) until the target credits it; a router finishes it',
+        body: Type.Object(
+          {
+            transferId: Type.Optional(TransferId),
+            fromShard: Type.Optional(ShardName),
+            toShard: ShardName,
+            asset: Asset,
+            amount: Decimal,
+            account: Type.Optional(AccountId),
+          },
+          strict,
+        ),
+        response: { 200: StepResult, ...errors },
+      },
+    },
+    async (req) => {
+      const b = req.body;
+      // A router forwards the user's signed request unchanged: it names the source, which must be this shard.
+      if (b.fromShard !== undefined && b.fromShard !== self)
+        throw new ApiError(409, 'WRONG_SHARD', `this is shard ${self}, not ${b.fromShard}`);
+      if (b.toShard === self)
+        throw new ApiError(400, 'INVALID_REQUEST', `toShard: ${self} is this shard; name another`);
+      const account = ctx.account(req, b.account);
+      return step(
+        await service.submit({
+          type: 'shardTransferOut',
+          transfer: b.transferId ?? `t-${randomUUID()}`,
+          account,
+          asset: b.asset,
+          amount: b.amount,
+          to: b.toShard,
+        }),
+      );
+    },
+  );
+
+  app.get(
+    '/api/v1/transfers',
+    {
+      config: { auth: 'read' as const },
+      schema: {
+        tags,
+        ...signed,
+        summary: 'The account’s cross-shard transfers on this shard (sent and received), newest first',
+        querystring: Type.Object(
+          { account: AccountQuery.properties.account, limit: AccountQuery.properties.limit },
+          strict,
+        ),
+        response: { 200: Type.Array(TransferRecordSchema), ...errors },
+      },
+    },
+    async (req) => {
+      const account = ctx.account(req, req.query.account);
+      const e = service.engine;
+      const mine = [...e.shardTransfers.out.values(), ...e.shardTransfers.in.values()]
+        .filter((t) => t.account === account)
+        .sort((x, y) => y.createdAt - x.createdAt);
+      return mine.slice(0, req.query.limit ?? 100).map((t) => transferRecordView(e, self, t));
+    },
+  );
+
+  const admin = { auth: 'admin' as const };
+  app.post(
+    '/api/v1/admin/shard-transfers/in',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Target: credit a transfer held on its source (once: a repeat, or one after an abort, moves nothing)',
+        body: Type.Object(
+          { transferId: TransferId, account: AccountId, asset: Asset, amount: Decimal, fromShard: ShardName },
+          strict,
+        ),
+        response: { 200: StepResult, ...errors },
+      },
+    },
+    async (req) => {
+      const b = req.body;
+      if (b.fromShard === self)
+        throw new ApiError(400, 'INVALID_REQUEST', `fromShard: ${self} is this shard`);
+      return step(
+        await service.submit({
+          type: 'shardTransferIn',
+          transfer: b.transferId,
+          account: b.account,
+          asset: b.asset,
+          amount: b.amount,
+          from: b.fromShard,
+        }),
+      );
+    },
+  );
+
+  app.post(
+    '/api/v1/admin/shard-transfers/abort',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary: 'Target: record a transfer as never to be credited here (after a credit, the credit stands)',
+        body: Type.Object({ transferId: TransferId, fromShard: ShardName }, strict),
+        response: { 200: StepResult, ...errors },
+      },
+    },
+    async (req) =>
+      step(
+        await service.submit({
+          type: 'shardTransferAbort',
+          transfer: req.body.transferId,
+          from: req.body.fromShard,
+        }),
+      ),
+  );
+
+  app.post(
+    '/api/v1/admin/shard-transfers/settle',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Source: the target’s answer — credited ships the hold out (settled), aborted returns it (reverted)',
+        body: Type.Object(
+          {
+            transferId: TransferId,
+            outcome: Type.Union([Type.Literal('credited'), Type.Literal('aborted')]),
+          },
+          strict,
+        ),
+        response: { 200: StepResult, ...errors },
+      },
+    },
+    async (req) =>
+      step(
+        await service.submit({
+          type: 'shardTransferSettle',
+          transfer: req.body.transferId,
+          outcome: req.body.outcome,
+        }),
+      ),
+  );
+
+  app.get(
+    '/api/v1/admin/shard-transfers',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'Transfers on this shard: `held` (outgoing, not settled: what a coordinator finishes), oldest first',
+        querystring: Type.Object(
+          {
+            status: Type.Optional(Status),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          },
+          strict,
+        ),
+        response: { 200: Type.Array(TransferRecordSchema), ...errors },
+      },
+    },
+    async (req) => {
+      const e = service.engine;
+      const { status, limit = 1_000 } = req.query;
+      const list =
+        status === 'held'
+          ? [...e.shardTransfers.held.values()]
+          : [...e.shardTransfers.out.values(), ...e.shardTransfers.in.values()].filter(
+              (t) => status === undefined || t.status === status,
+            );
+      return list.slice(0, limit).map((t) => transferRecordView(e, self, t));
+    },
+  );
+}
