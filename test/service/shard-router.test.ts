@@ -2,7 +2,9 @@
  * The shard router (src/service/shard) in front of two real shards — ordinary services on temp SQLite journals, one
  * owning BTC*, the other ETH* — over real sockets: orders routed by their market, explicit `x-rf-shard`, unknown
  * markets, writes that name no shard, aggregated balances and lists, the WebSocket book relayed per shard, a follower's
- * 307 and a refused URL on the way to a leader, and a shard down (503 naming it, partial aggregates).
+ * 307 and a refused URL on the way to a leader, cross-shard transfers through the router (settled, reverted by the
+ * target, a retry a duplicate), and a shard down (503 naming it, partial aggregates, a transfer to it held and
+ * finished by the resume loop once it is back).
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -78,6 +80,24 @@ async function fakeFollower(leader: string): Promise<{ url: string; server: Serv
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, hits: () => hits };
 }
 
+/** A shard's service config: the test keys and the router's admin key, its name and markets. */
+function shardConfig(dir: string, name: string, markets: string[], port: number) {
+  return testConfig(dir, {
+    port,
+    keys: [...Object.values(KEYS), { ...ROUTER_KEY, scopes: ['admin'] }],
+    shard: { name, markets },
+  });
+}
+
+/** Polls until `check` holds (every 100 ms, at most `ms`). */
+async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function loginArgs(as: KeyName) {
   const timestamp = nextTs();
   return { key: KEYS[as].key, timestamp, signature: sign(KEYS[as].secret, timestamp, 'GET', '/ws') };
@@ -85,6 +105,7 @@ function loginArgs(as: KeyName) {
 
 describe('shard router', () => {
   const dirs: (() => void)[] = [];
+  let ethDir = '';
   let btc: Running;
   let eth: Running;
   let router: RunningRouter;
@@ -92,15 +113,14 @@ describe('shard router', () => {
   let base: string;
 
   before(async () => {
-    const open = async () => {
+    const open = async (name: string, markets: string[]) => {
       const d = tempDir();
       dirs.push(d.cleanup);
-      return startServer(
-        testConfig(d.dir, { keys: [...Object.values(KEYS), { ...ROUTER_KEY, scopes: ['admin'] }] }),
-      );
+      if (name === 'eth') ethDir = d.dir;
+      return startServer(shardConfig(d.dir, name, markets, 0));
     };
-    btc = await open();
-    eth = await open();
+    btc = await open('btc', ['BTC*']);
+    eth = await open('eth', ['ETH*']);
     follower = await fakeFollower(btc.url);
     const cfg: RouterConfig = routerConfig({
       host: '127.0.0.1',
@@ -347,14 +367,85 @@ describe('shard router', () => {
   test('GET /api/v1/shards: names, patterns, health', T, async () => {
     const r = await ok(base, 'GET', '/api/v1/shards');
     assert.deepEqual(
-      r.json.map((s) => [s.name, s.markets, s.status]),
+      r.json.map((s) => [s.name, s.markets, s.status, s.consistent]),
       [
-        ['btc', ['BTC*'], 'ok'],
-        ['eth', ['ETH*'], 'ok'],
+        ['btc', ['BTC*'], 'ok', true],
+        ['eth', ['ETH*'], 'ok', true],
       ],
-      'both shards up',
+      'both shards up, each saying it is the shard the router thinks',
     );
   });
+
+  test(
+    'cross-shard transfers: settled, a retry a duplicate, reverted when the target refuses',
+    T,
+    async () => {
+      const totals = async () => {
+        const b = await ok(base, 'GET', '/api/v1/balance', { as: 'bob' });
+        const shards = b.json.shards as Record<string, { asset: string; total: string }[]>;
+        return Object.fromEntries(
+          Object.entries(shards).map(([s, rows]) => [s, rows.find((x) => x.asset === 'USDT')?.total]),
+        );
+      };
+      assert.deepEqual(await totals(), { btc: '100000', eth: '50000' }, 'before');
+      const body = {
+        fromShard: 'btc',
+        toShard: 'eth',
+        asset: 'USDT',
+        amount: '2500',
+        transferId: 'tr-bob-1',
+      };
+      const t = await ok(base, 'POST', '/api/v1/transfers', { as: 'bob', body });
+      assert.deepEqual(
+        [t.json.transferId, t.json.status, t.json.account, t.headers.get('x-rf-shard')],
+        ['tr-bob-1', 'settled', 'bob', 'btc'],
+        `settled: ${JSON.stringify(t.json)}`,
+      );
+      assert.deepEqual(await totals(), { btc: '97500', eth: '52500' }, 'moved once');
+      const again = await ok(base, 'POST', '/api/v1/transfers', { as: 'bob', body });
+      assert.equal(again.json.status, 'settled', 'a retry answers the transfer’s state');
+      assert.deepEqual(await totals(), { btc: '97500', eth: '52500' }, 'and moves nothing');
+      const list = await ok(base, 'GET', '/api/v1/transfers', { as: 'bob' });
+      assert.deepEqual(
+        list.json.map((x) => [x.transferId, x.shard, x.status]).sort(),
+        [
+          ['tr-bob-1', 'btc', 'settled'],
+          ['tr-bob-1', 'eth', 'credited'],
+        ],
+        'both sides, each from its shard',
+      );
+      const poor = await call(base, 'POST', '/api/v1/transfers', {
+        as: 'bob',
+        body: { ...body, amount: '1000000', transferId: 'tr-bob-2' },
+      });
+      assert.deepEqual(
+        [poor.status, poor.json.code],
+        [422, 'INSUFFICIENT_BALANCE'],
+        'the source’s refusal relayed',
+      );
+      const wrong = await call(base, 'POST', '/api/v1/transfers', {
+        as: 'bob',
+        body: { ...body, transferId: 'tr-bob-3' },
+        headers: { 'x-rf-shard': 'eth' },
+      });
+      assert.equal(wrong.status, 400, 'x-rf-shard naming another source');
+      // BTC exists on btc (BTCUSDT's base) but not on eth: eth refuses it for good, so btc returns it.
+      const dep = await call(base, 'POST', '/api/v1/admin/deposit', {
+        as: 'admin',
+        body: { account: 'bob', asset: 'BTC', amount: '1' },
+        headers: { 'x-rf-shard': 'btc' },
+      });
+      if (dep.status === 200) {
+        const r = await ok(base, 'POST', '/api/v1/transfers', {
+          as: 'bob',
+          body: { fromShard: 'btc', toShard: 'eth', asset: 'BTC', amount: '0.5', transferId: 'tr-bob-btc' },
+        });
+        assert.equal(r.json.status, 'reverted', `refused by the target: ${JSON.stringify(r.json)}`);
+        const b = await ok(base, 'GET', '/api/v1/balance', { as: 'bob' });
+        assert.equal((b.json.total as Record<string, string>).BTC, '1', 'the BTC is back on btc');
+      }
+    },
+  );
 
   test(
     'a shard down: 503 naming it for its markets, partial aggregates, the other shard unaffected',
@@ -380,7 +471,7 @@ describe('shard router', () => {
       const bal = await ok(base, 'GET', '/api/v1/balance', { as: 'bob' });
       assert.deepEqual(
         [bal.json.partial, bal.json.total],
-        [['eth'], { USDT: '100000' }],
+        [['eth'], { USDT: '97500' }],
         'what btc said, eth missing',
       );
       const pos = await ok(base, 'GET', '/api/v1/orders', { as: 'alice' });
@@ -398,6 +489,34 @@ describe('shard router', () => {
         ],
         `eth reported down (before the cache expired: ${JSON.stringify(shards.json.map((s) => s.status))})`,
       );
+
+      // A transfer to the shard that is down: held on btc when the answer's deadline passes…
+      const held = await ok(base, 'POST', '/api/v1/transfers', {
+        as: 'alice',
+        body: {
+          fromShard: 'btc',
+          toShard: 'eth',
+          asset: 'USDT',
+          amount: '1000',
+          transferId: 'tr-alice-held',
+        },
+      });
+      assert.equal(held.json.status, 'held', `held while eth is down: ${JSON.stringify(held.json)}`);
+      // …and finished by the router's resume loop once eth is back (same journal, same port).
+      eth = await startServer(shardConfig(ethDir, 'eth', ['ETH*'], Number(new URL(eth.url).port)));
+      await until(
+        async () => {
+          const l = await call(base, 'GET', '/api/v1/transfers', { as: 'alice' });
+          return (
+            l.status === 200 && l.json.some((x) => x.transferId === 'tr-alice-held' && x.status === 'settled')
+          );
+        },
+        10_000,
+        'the held transfer settled after eth came back',
+      );
+      const later = await ok(base, 'GET', '/api/v1/balance', { as: 'alice' });
+      const now = later.json.shards as Record<string, { asset: string; total: string }[]>;
+      assert.equal(now.eth?.find((x) => x.asset === 'USDT')?.total, '51000', 'credited on eth');
     },
   );
 });

@@ -9,12 +9,13 @@
  * tries again.
  */
 import { signedHeaders } from '../auth.ts';
-import { PermanentRejection, type ShardPort, type TransferStatus, type TransferView } from './port.ts';
+import { PermanentRejection, type ShardPort, type TransferView } from './coordinator.ts';
 import type { ShardConfig } from './router-config.ts';
 import { callShardJson } from './upstream.ts';
 
 const BASE = '/api/v1/admin/shard-transfers';
 const TRANSIENT_4XX = new Set([401, 403, 408, 429]);
+type TransferStatus = TransferView['status'];
 const STATUSES: readonly TransferStatus[] = ['held', 'credited', 'aborted', 'settled', 'reverted'];
 
 let lastTs = 0;

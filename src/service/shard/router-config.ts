@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { type Static, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { ConfigError, isAddressOrCidr } from '../config.ts';
-import { overlaps, type Pattern, parsePattern } from './patterns.ts';
+import { patternsOverlap } from './markets.ts';
+import { MARKET_PATTERN_RE } from './patterns.ts';
 
 export const SHARD_NAME_PATTERN = '^[a-z0-9_-]{1,32}$';
 /** Bounds: a router fronts a handful of shards, each a few URLs (leader, standbys, replicas). */
@@ -48,6 +49,11 @@ const RouterSchema = Type.Object(
     ),
     /** The deadline of every call to a shard (a transfer's answer waits at most this long for its second phase). */
     requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+    /**
+     * How often the router's transfer coordinator looks for transfers held on any shard and finishes them (a router
+     * that died mid-transfer left them held); 0: never (another router does it).
+     */
+    resumeTransfersMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
     bodyLimit: Type.Optional(Type.Integer({ minimum: 1_024, maximum: 16 * 1024 * 1024 })),
     logLevel: Type.Optional(
       Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
@@ -93,6 +99,7 @@ export interface RouterConfig {
   shards: ShardConfig[];
   key: { key: string; secret: string };
   requestTimeoutMs: number;
+  resumeTransfersMs: number;
   bodyLimit: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   trustProxy: boolean | string[];
@@ -126,6 +133,7 @@ export function routerConfig(f: RouterFile): RouterConfig {
     })),
     key: { ...f.key },
     requestTimeoutMs: f.requestTimeoutMs ?? 10_000,
+    resumeTransfersMs: f.resumeTransfersMs ?? 1_000,
     bodyLimit: f.bodyLimit ?? 64 * 1024,
     logLevel: (f.logLevel ?? 'info') as RouterConfig['logLevel'],
     trustProxy: f.trustProxy ?? false,
@@ -143,7 +151,7 @@ export function routerConfig(f: RouterFile): RouterConfig {
 /** Shard names unique; urls parse; patterns valid, not repeated, and no two shards' patterns overlapping. */
 export function checkRouterConfig(cfg: RouterConfig): void {
   const names = new Set<string>();
-  const owned: { shard: string; pattern: Pattern }[] = [];
+  const owned: { shard: string; pattern: string }[] = [];
   cfg.shards.forEach((s, i) => {
     const where = `router.shards[${i}] (${s.name})`;
     if (names.has(s.name)) throw new ConfigError(`${where}: duplicate shard name`);
@@ -157,20 +165,19 @@ export function checkRouterConfig(cfg: RouterConfig): void {
     });
     if (new Set(s.urls).size !== s.urls.length) throw new ConfigError(`${where}: urls: repeated URL`);
     s.markets.forEach((text, j) => {
-      const p = parsePattern(text);
-      if (p === null)
+      if (!MARKET_PATTERN_RE.test(text))
         throw new ConfigError(
           `${where}: markets[${j}]: not a market pattern (a symbol, or a prefix ending in *): ${text}`,
         );
       for (const o of owned) {
-        if (!overlaps(o.pattern, p)) continue;
+        if (!patternsOverlap(o.pattern, text)) continue;
         throw new ConfigError(
           o.shard === s.name
-            ? `${where}: markets[${j}]: ${text} repeats or overlaps ${o.pattern.text} of the same shard`
-            : `${where}: markets[${j}]: ${text} overlaps ${o.pattern.text} of shard ${o.shard}: a market must have one owner`,
+            ? `${where}: markets[${j}]: ${text} repeats or overlaps ${o.pattern} of the same shard`
+            : `${where}: markets[${j}]: ${text} overlaps ${o.pattern} of shard ${o.shard}: a market must have one owner`,
         );
       }
-      owned.push({ shard: s.name, pattern: p });
+      owned.push({ shard: s.name, pattern: text });
     });
   });
   if (Array.isArray(cfg.trustProxy))

@@ -19,8 +19,8 @@ import type { WebSocket } from 'ws';
 import { HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP } from '../auth.ts';
 import { fanOut, merge, PARTIAL_HEADER } from './aggregate.ts';
 import { type FinalAnswer, send, unavailable } from './answer.ts';
+import { TransferCoordinator } from './coordinator.ts';
 import { Discovery } from './discovery.ts';
-import { DirectFinisher, type TransferFinisher } from './finish.ts';
 import { HttpShardPort } from './http-port.ts';
 import { ShardMap } from './patterns.ts';
 import { type Route, resolveRoute, SHARD_HEADER, SHARD_QUERY } from './resolve.ts';
@@ -31,15 +31,13 @@ import { WsMux } from './ws-mux.ts';
 
 export interface RouterOptions {
   logger?: FastifyBaseLogger;
-  /** What finishes a cross-shard transfer (default: DirectFinisher over HttpShardPorts). */
-  finisher?: TransferFinisher;
 }
 
 export interface RouterParts {
   app: FastifyInstance;
   mux: WsMux;
-  /** The router's admin-key port to each shard (for the transfer coordinator). */
-  ports: Map<string, HttpShardPort>;
+  /** Finishes cross-shard transfers over the router's admin-key port to each shard. */
+  coordinator: TransferCoordinator;
 }
 
 /** Headers a shard needs from the client: the signature's three and the body's type. */
@@ -56,8 +54,7 @@ export async function buildRouter(cfg: RouterConfig, opts: RouterOptions = {}): 
   const shards = new Map<string, ShardConfig>(cfg.shards.map((s) => [s.name, s]));
   const names = new Set(shards.keys());
   const map = new ShardMap(cfg.shards);
-  const ports = new Map(cfg.shards.map((s) => [s.name, new HttpShardPort(s, cfg.key, cfg.requestTimeoutMs)]));
-  const finisher = opts.finisher ?? new DirectFinisher(ports);
+  const ports = cfg.shards.map((s) => new HttpShardPort(s, cfg.key, cfg.requestTimeoutMs));
   const discovery = new Discovery(cfg.shards, cfg.requestTimeoutMs);
   const mux = new WsMux(cfg, map, shards);
 
@@ -76,6 +73,7 @@ export async function buildRouter(cfg: RouterConfig, opts: RouterOptions = {}): 
     },
   }) as unknown as FastifyInstance;
   const log = app.log;
+  const coordinator = new TransferCoordinator(ports, log);
 
   // Bodies are kept as the bytes received: the signature covers them, and the shard checks it.
   app.removeAllContentTypeParsers();
@@ -155,7 +153,7 @@ export async function buildRouter(cfg: RouterConfig, opts: RouterOptions = {}): 
       case 'any':
         return anyShard(cfg.shards, up);
       case 'transfer':
-        return routeTransfer({ shards, finisher, waitMs: cfg.requestTimeoutMs, log }, body, up);
+        return routeTransfer({ shards, finisher: coordinator, waitMs: cfg.requestTimeoutMs, log }, body, up);
       case 'fanout': {
         const limit = Number(query.get('limit'));
         const m = merge(
@@ -189,7 +187,7 @@ export async function buildRouter(cfg: RouterConfig, opts: RouterOptions = {}): 
       return send(reply, a);
     },
   });
-  return { app, mux, ports };
+  return { app, mux, coordinator };
 }
 
 /** A read any shard answers alike (`GET /api/v1/me`): the first shard that answers. */
@@ -231,27 +229,34 @@ export function withoutShardQuery(url: string): string {
 
 export interface RunningRouter {
   app: FastifyInstance;
+  coordinator: TransferCoordinator;
   url: string;
   port: number;
-  ports: Map<string, HttpShardPort>;
   close(): Promise<void>;
 }
 
-/** Builds the router and listens (port 0: a free port). */
+/**
+ * Builds the router and listens (port 0: a free port); the coordinator resumes held transfers every
+ * `resumeTransfersMs` (a router that died mid-transfer left them held on their source).
+ */
 export async function startRouter(cfg: RouterConfig, opts: RouterOptions = {}): Promise<RunningRouter> {
   const parts = await buildRouter(cfg, opts);
   await parts.app.listen({ host: cfg.host, port: cfg.port });
+  if (cfg.resumeTransfersMs > 0) parts.coordinator.start(cfg.resumeTransfersMs);
   const addr = parts.app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.port;
   const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
   let closing: Promise<void> | null = null;
   return {
     app: parts.app,
+    coordinator: parts.coordinator,
     url: `http://${host}:${port}`,
     port,
-    ports: parts.ports,
     close: () => {
-      closing ??= parts.app.close();
+      closing ??= (async () => {
+        await parts.coordinator.stop();
+        await parts.app.close();
+      })();
       return closing;
     },
   };

@@ -8,15 +8,14 @@
  * it should this router die first. The answer is the transfer's state; `GET /api/v1/transfers` shows it later.
  */
 import type { FinalAnswer } from './answer.ts';
-import type { TransferFinisher } from './finish.ts';
+import { PermanentRejection, type TransferCoordinator, type TransferView } from './coordinator.ts';
 import { toView } from './http-port.ts';
-import type { TransferView } from './port.ts';
 import type { ShardConfig } from './router-config.ts';
 import { callShard, type UpstreamRequest } from './upstream.ts';
 
 export interface TransferContext {
   shards: ReadonlyMap<string, ShardConfig>;
-  finisher: TransferFinisher;
+  finisher: Pick<TransferCoordinator, 'finish'>;
   /** How long the answer waits for the second phase (the router's requestTimeoutMs). */
   waitMs: number;
   log: { warn(o: object, msg: string): void };
@@ -60,22 +59,7 @@ export async function routeTransfer(
   if (held.fromShard === '') held.fromShard = from;
   if (held.toShard === '') held.toShard = to;
 
-  let final = held;
-  if (held.status === 'held') {
-    const done = ctx.finisher.finish(held);
-    // It runs on whether or not the answer waits for it.
-    done.catch((e: unknown) =>
-      ctx.log.warn({ transferId: held.transferId, err: String(e) }, 'transfer left held for the resume loop'),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    final = await Promise.race([
-      done.catch(() => held),
-      new Promise<TransferView>((r) => {
-        timer = setTimeout(() => r(held), ctx.waitMs);
-      }),
-    ]);
-    clearTimeout(timer);
-  }
+  const final = held.status === 'held' ? await finishWithin(ctx, held) : held;
   const status = final.status === 'settled' || final.status === 'reverted' ? final.status : 'held';
   return {
     status: 200,
@@ -90,4 +74,44 @@ export async function routeTransfer(
     },
     shard: from,
   };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Pause between attempts while the answer waits (a shard failing over answers again within a lease). */
+const RETRY_MS = 200;
+
+/**
+ * The coordinator's `finish`, tried again on a transient failure until the deadline; the held view when the
+ * deadline passes first — the resume loop (this router's or another's) finishes it then.
+ */
+async function finishWithin(ctx: TransferContext, held: TransferView): Promise<TransferView> {
+  const until = performance.now() + ctx.waitMs;
+  let last: unknown = null;
+  while (performance.now() < until) {
+    const left = until - performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const attempt = ctx.finisher.finish(held);
+    const r = await Promise.race([
+      attempt.then(
+        (v) => ({ v }),
+        (e: unknown) => ({ e }),
+      ),
+      new Promise<null>((res) => {
+        timer = setTimeout(() => res(null), left);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (r === null) break;
+    if ('v' in r) return r.v;
+    last = r.e;
+    // A permanent refusal of the settle itself is for an operator: waiting does not change it.
+    if (r.e instanceof PermanentRejection) break;
+    await sleep(Math.min(RETRY_MS, Math.max(0, until - performance.now())));
+  }
+  if (last !== null)
+    ctx.log.warn(
+      { transferId: held.transferId, err: String(last) },
+      'transfer left held for the resume loop',
+    );
+  return held;
 }
