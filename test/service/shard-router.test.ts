@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { RingfenceClient } from '../../src/client/client.ts';
 import { sign, signedHeaders } from '../../src/service/auth.ts';
 import { type Running, startServer } from '../../src/service/serve.ts';
 import { type RunningRouter, startRouter } from '../../src/service/shard/router.ts';
@@ -361,6 +362,26 @@ describe('shard router', () => {
       } finally {
         ws.close();
       }
+    },
+  );
+
+  test(
+    'the typed client through the router: tickers of every shard, a request sent to a named shard',
+    T,
+    async () => {
+      const alice = new RingfenceClient({ baseUrl: base, credentials: KEYS.alice, timeoutMs: 5_000 });
+      const tickers = (await alice.tickers()) as unknown as Fields[];
+      assert.deepEqual(
+        tickers.map((t) => [t.symbol, t.shard, t.markPrice]),
+        [
+          ['BTCUSDT', 'btc', '60000'],
+          ['ETHUSDT', 'eth', '3000'],
+        ],
+        'tickers merged',
+      );
+      const silos = (await alice.silos(undefined, { shard: 'eth' })) as unknown as Fields[];
+      assert.ok(Array.isArray(silos), 'an account read sent to eth');
+      assert.equal((await alice.ticker('BTCUSDT')).symbol, 'BTCUSDT', 'a market read routed by its symbol');
     },
   );
 
