@@ -240,6 +240,15 @@ describe('merging', () => {
       ['a9', 'b7', 'b6'],
       'merged newest first',
     );
+    const transfers = merge('list', true, null, [
+      { shard: 'a', res: res(200, [{ createdAt: 3 }]), failure: null },
+      { shard: 'b', res: res(200, [{ createdAt: 4 }]), failure: null },
+    ]);
+    assert.deepEqual(
+      (transfers.body as { shard: string }[]).map((x) => x.shard),
+      ['b', 'a'],
+      'transfer records by createdAt',
+    );
   });
 
   test('addDecimals agrees with decimal.js', T, () => {

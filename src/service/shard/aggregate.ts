@@ -99,7 +99,9 @@ function mergeLists(
   }
   if (newestFirst) {
     // Each shard's list is newest first; the merge is too (stable: one shard's items keep their order on ties).
-    const ts = (i: Item) => (typeof i.timestamp === 'number' ? i.timestamp : 0);
+    // Fills and events carry `timestamp`; transfer records `createdAt`.
+    const ts = (i: Item) =>
+      typeof i.timestamp === 'number' ? i.timestamp : typeof i.createdAt === 'number' ? i.createdAt : 0;
     out = out
       .map((item, i) => ({ item, i }))
       .sort((a, b) => ts(b.item) - ts(a.item) || a.i - b.i)

@@ -41,7 +41,7 @@ async function statusOf(s: ShardConfig, timeoutMs: number): Promise<ShardStatus>
   const out: ShardStatus = {
     ...base,
     status: h.status === 200 ? 'ok' : 'degraded',
-    health: typeof h.json === 'object' && h.json !== null ? (h.json as Record<string, unknown>) : null,
+    health: publicHealth(h.json),
   };
   if (self.status === 'fulfilled' && self.value.status === 200) {
     const j = (self.value.json ?? {}) as { name?: unknown; markets?: unknown };
@@ -52,6 +52,18 @@ async function statusOf(s: ShardConfig, timeoutMs: number): Promise<ShardStatus>
     out.reported = { name, markets };
     out.consistent = name === s.name && sameSet(markets, s.markets);
   }
+  return out;
+}
+
+/**
+ * What of a shard's /health the router shows anyone: its state, role and position — not the leader's address or
+ * process id (the shards' addresses are the operator's, and the router is what the public sees).
+ */
+function publicHealth(j: unknown): Record<string, unknown> | null {
+  if (typeof j !== 'object' || j === null) return null;
+  const h = j as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of ['status', 'reason', 'role', 'seq', 'lag']) if (k in h) out[k] = h[k];
   return out;
 }
 

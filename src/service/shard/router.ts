@@ -62,6 +62,8 @@ export async function buildRouter(cfg: RouterConfig, opts: RouterOptions = {}): 
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: cfg.bodyLimit,
     trustProxy: cfg.trustProxy,
+    // A client's request must arrive within 30 s (a slow sender cannot hold a socket), like the service's default.
+    requestTimeout: 30_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     // The path is not parsed into parameters here: any length a shard accepts passes through.
