@@ -353,6 +353,21 @@ describe('shard router', () => {
         assert.equal((delta as unknown as Fields).shard, 'eth', 'the delta from eth');
         const mine = await ws.next((m) => m.topic === 'orders' && (m as unknown as Fields).shard === 'eth');
         assert.ok(mine, 'the private orders stream relayed from eth');
+        // An op naming no market goes to the shard the message names.
+        const id = String((placed.data as Fields).id);
+        const got = await new Promise<Fields>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('no order.get answer')), 3_000);
+          ws.next((m) => m.id === 'get-1').then((m) => {
+            clearTimeout(timer);
+            resolve(m as unknown as Fields);
+          }, reject);
+          ws.send({ op: 'order.get', id: 'get-1', shard: 'eth', args: { orderId: id } });
+        });
+        assert.deepEqual(
+          [got.success, got.shard, (got.data as Fields).symbol],
+          [true, 'eth', 'ETHUSDT'],
+          `order.get on the shard named: ${JSON.stringify(got)}`,
+        );
         const noSymbol = await ws.request('order.cancelAll', {});
         assert.deepEqual(
           [noSymbol.success, noSymbol.error.code],
