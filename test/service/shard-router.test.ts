@@ -355,14 +355,9 @@ describe('shard router', () => {
         assert.ok(mine, 'the private orders stream relayed from eth');
         // An op naming no market goes to the shard the message names.
         const id = String((placed.data as Fields).id);
-        const got = await new Promise<Fields>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error('no order.get answer')), 3_000);
-          ws.next((m) => m.id === 'get-1').then((m) => {
-            clearTimeout(timer);
-            resolve(m as unknown as Fields);
-          }, reject);
-          ws.send({ op: 'order.get', id: 'get-1', shard: 'eth', args: { orderId: id } });
-        });
+        const answer = ws.next((m) => m.id === 'get-1');
+        ws.send({ op: 'order.get', id: 'get-1', shard: 'eth', args: { orderId: id } });
+        const got = (await answer) as unknown as Fields;
         assert.deepEqual(
           [got.success, got.shard, (got.data as Fields).symbol],
           [true, 'eth', 'ETHUSDT'],
