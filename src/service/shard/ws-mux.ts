@@ -239,7 +239,7 @@ class MuxSession {
     let u = this.upstreams.get(shard);
     if (u === undefined) {
       const cfg = this.mux.cfg;
-      u = new Upstream(this.mux.shards.get(shard)!, this.ip, cfg.requestTimeoutMs, cfg.ws.maxPayloadBytes, {
+      u = new Upstream(this.mux.shards.get(shard)!, this.ip, cfg.requestTimeoutMs, {
         message: (s, text) => this.onUpstreamMessage(s, text),
         failed: (s, reason) => this.onUpstreamFailed(s, reason),
         closed: (s, code, reason) => this.onUpstreamClosed(s, code, reason),

@@ -8,6 +8,11 @@ import type { ShardConfig } from './router-config.ts';
 
 /** Messages held for a shard while its socket opens. */
 export const MAX_QUEUED = 256;
+/**
+ * The largest message taken from a shard: its snapshots (a deep book, an option chain) can be far larger than what a
+ * client may send (`ws.maxPayloadBytes` bounds only that), and a shard is trusted not to send garbage.
+ */
+export const SHARD_MAX_PAYLOAD = 64 * 1024 * 1024;
 
 export interface UpstreamEvents {
   message(shard: string, text: string): void;
@@ -36,7 +41,6 @@ export class Upstream {
     /** The client's address, sent as X-Forwarded-For (a shard that trusts the router charges the client, not it). */
     private readonly clientIp: string,
     private readonly timeoutMs: number,
-    private readonly maxPayload: number,
     private readonly events: UpstreamEvents,
   ) {
     this.deadline = setTimeout(() => this.fail(`no connection within ${timeoutMs} ms`), timeoutMs);
@@ -81,7 +85,7 @@ export class Upstream {
     const ws = new WebSocket(url, {
       headers: { 'x-forwarded-for': this.clientIp },
       handshakeTimeout: this.timeoutMs,
-      maxPayload: this.maxPayload,
+      maxPayload: SHARD_MAX_PAYLOAD,
       perMessageDeflate: false,
     });
     this.ws = ws;
