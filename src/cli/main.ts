@@ -106,7 +106,10 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     .option('-p, --port <port>', 'listen port (RINGFENCE_PORT)')
     .option('--data <dir>', 'data directory for the SQLite journal (RINGFENCE_DATA)')
     .option('--journal <url>', 'journal: a SQLite path, postgres:// or nats:// URL (RINGFENCE_JOURNAL_URL)')
-    .option('--role <role>', 'nats:// journal: leader (default), standby or replica (ha.role)')
+    .option(
+      '--role <role>',
+      'nats:// journal: leader (default), standby or replica (ha.role); router: the shard router (docs/sharding.md)',
+    )
     .option('--advertise-url <url>', 'nats:// journal: where clients send writes while this process leads')
     .option('--demo', 'a live demo: markets, a price replay, traders and a market maker on a temp journal')
     .option('--speed <n>', 'demo: data minutes per wall second (default 10)')
@@ -131,6 +134,18 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
       if ([speed, traders, seed, duration].some((v) => v !== undefined)) {
         io.stderr('ringfence serve: --speed, --traders, --seed and --duration go with --demo\n');
         code = 2;
+        return;
+      }
+      if (serve.role === 'router') {
+        // The shard router holds no journal: its config names the shards (docs/sharding.md "Router").
+        if (serve.data || serve.journal || serve.advertiseUrl) {
+          io.stderr('ringfence serve --role router: no journal: drop --data, --journal, --advertise-url\n');
+          code = 2;
+          return;
+        }
+        const { runRouter } = await import('../service/shard/serve-router.ts');
+        const { config, host, port } = serve;
+        code = await runRouter({ config, host, port }, io);
         return;
       }
       // Imported on use: only this command needs fastify and the native SQLite binding.

@@ -46,6 +46,7 @@ export const ROUTES = {
   // Market data (public)
   markets: { method: 'GET', path: '/api/v1/markets', signed: false },
   market: { method: 'GET', path: '/api/v1/markets/:symbol', signed: false },
+  tickers: { method: 'GET', path: '/api/v1/tickers', signed: false },
   ticker: { method: 'GET', path: '/api/v1/tickers/:symbol', signed: false },
   markPrice: { method: 'GET', path: '/api/v1/mark-price/:symbol', signed: false },
   orderBook: { method: 'GET', path: '/api/v1/orderbook/:symbol', signed: false },
@@ -152,6 +153,11 @@ export interface RequestOptions {
   /** This request's deadline, instead of the client's. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Through a shard router (docs/sharding.md): the shard this request goes to, sent as `x-rf-shard` (outside the
+   * signature). Needed by requests that name no market — a silo, an order by id, a deposit; others are routed by it.
+   */
+  shard?: string;
 }
 
 // Signing --------------------------------------------------------------------------------------------------
@@ -252,6 +258,7 @@ export class RingfenceClient {
     const raw = args.body === undefined ? '' : JSON.stringify(args.body);
     const headers: Record<string, string> = {};
     if (raw !== '') headers['content-type'] = 'application/json';
+    if (o.shard !== undefined) headers['x-rf-shard'] = o.shard;
     if (spec.signed) {
       const c = this.credentials;
       if (c === null) throw new ApiError(401, 'UNAUTHORIZED', `${spec.method} ${spec.path} needs an API key`);
@@ -306,6 +313,10 @@ export class RingfenceClient {
   }
   market(symbol: string, o?: RequestOptions): Promise<T.Market> {
     return this.request('market', { params: { symbol } }, o);
+  }
+  /** Every market's ticker (through a router: every shard's, each with its `shard`). */
+  tickers(o?: RequestOptions): Promise<T.Ticker[]> {
+    return this.request('tickers', {}, o);
   }
   ticker(symbol: string, o?: RequestOptions): Promise<T.Ticker> {
     return this.request('ticker', { params: { symbol } }, o);

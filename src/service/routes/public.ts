@@ -113,6 +113,44 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
     async (req) => marketView(market(req.params.symbol)),
   );
 
+  /** A market's ticker: book, last, mark and index from the committed mirror; open interest and funding from the engine. */
+  const ticker = (m: Market) => {
+    const mm = service.mirror.market(m.symbol);
+    const bid = mm.bids.best();
+    const ask = mm.asks.best();
+    const price = (v: bigint | null) => (v === null ? null : fmtPrice(m, v));
+    return {
+      symbol: m.symbol,
+      timestamp: mm.time,
+      seq: service.mirror.seq,
+      bid: bid ? fmtPrice(m, bid[0]) : null,
+      bidVolume: bid ? fmtSize(m, bid[1]) : null,
+      ask: ask ? fmtPrice(m, ask[0]) : null,
+      askVolume: ask ? fmtSize(m, ask[1]) : null,
+      last: price(mm.last),
+      markPrice: price(mm.mark),
+      indexPrice: price(mm.index),
+      openInterest: fmtSize(m, m.size(m.openInterestLots)),
+      fundingRate: m.funding ? fmtRate(m.funding.lastRate) : null,
+      nextFundingTime: m.funding ? m.funding.nextTime : null,
+      oracle: m.oracle ? validityAt(m, service.now()) : null,
+    };
+  };
+
+  app.get(
+    '/api/v1/tickers',
+    {
+      config: pub,
+      schema: {
+        tags,
+        // A router merges every shard's (docs/sharding.md): one request for a venue-wide board.
+        summary: 'Every market’s ticker',
+        response: { 200: Type.Array(TickerView), ...errors },
+      },
+    },
+    async () => [...service.engine.markets.values()].map(ticker),
+  );
+
   app.get(
     '/api/v1/tickers/:symbol',
     {
@@ -124,29 +162,7 @@ export function registerPublicRoutes(app: App, ctx: RouteContext): void {
         response: { 200: TickerView, ...errors },
       },
     },
-    async (req) => {
-      const m = market(req.params.symbol);
-      const mm = service.mirror.market(m.symbol);
-      const bid = mm.bids.best();
-      const ask = mm.asks.best();
-      const price = (v: bigint | null) => (v === null ? null : fmtPrice(m, v));
-      return {
-        symbol: m.symbol,
-        timestamp: mm.time,
-        seq: service.mirror.seq,
-        bid: bid ? fmtPrice(m, bid[0]) : null,
-        bidVolume: bid ? fmtSize(m, bid[1]) : null,
-        ask: ask ? fmtPrice(m, ask[0]) : null,
-        askVolume: ask ? fmtSize(m, ask[1]) : null,
-        last: price(mm.last),
-        markPrice: price(mm.mark),
-        indexPrice: price(mm.index),
-        openInterest: fmtSize(m, m.size(m.openInterestLots)),
-        fundingRate: m.funding ? fmtRate(m.funding.lastRate) : null,
-        nextFundingTime: m.funding ? m.funding.nextTime : null,
-        oracle: m.oracle ? validityAt(m, service.now()) : null,
-      };
-    },
+    async (req) => ticker(market(req.params.symbol)),
   );
 
   app.get(
