@@ -113,7 +113,7 @@ const pick = (t: { account: string; asset: string; amount: string }) => ({
  * - each transfer: settled on its source only after a credit on its target with the same terms, reverted only after
  *   an abort there; a credit only for a transfer held or settled on its source (never for a reverted one).
  */
-export function venueProblems(shards: readonly Shard[]): string[] {
+export function venueProblems(shards: readonly { name: string; e: Engine }[]): string[] {
   const problems: string[] = [];
   const byName = new Map(shards.map((s) => [s.name, s]));
   for (const s of shards) for (const p of engineProblems(s.e)) problems.push(`${s.name}: ${p}`);
