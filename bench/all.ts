@@ -203,7 +203,7 @@ export const PLAN: readonly PlanEntry[] = [
   },
   {
     // Issue 25: 1, 2 and 3 shards (a process each, SQLite, fsync on), 150k timed commands per shard after 50k of
-    // warm-up, 3 interleaved reps (default 300k after 100k); no goal, the figures and the scaling reported; ~50 s.
+    // warm-up, 3 interleaved reps (default 200k after 60k, 5 reps); no goal, the figures and the scaling reported; ~50 s.
     name: 'shards',
     args: ['--commands', '150000', '--warmup', '50000', '--reps', '3'],
     deadlineS: 300,
@@ -564,7 +564,11 @@ const RULES: Record<string, RowsFn> = {
       ),
     );
     for (const n of ns.filter((x) => x > 1))
-      rows.push(info(b, `per-core scaling, ${n} shards / 1`, num(f, `sqlite.perCoreScaling.${n}`), '×'));
+      rows.push(
+        info(b, `per-core scaling, ${n} shards / 1`, num(f, `sqlite.perCoreScaling.${n}`), '×'),
+        // What the machine itself gave n CPU-bound processes in the same rounds: the ceiling for the row above.
+        info(b, `machine (CPU probe), ${n} processes / 1`, num(f, `sqlite.machineScaling.${n}`), '×'),
+      );
     return rows;
   },
   memory: (f) => {

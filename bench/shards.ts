@@ -2,9 +2,9 @@
  * Scale-out by market group (issue 25): aggregate durable commands/s with 1, 2 and 3 shards on this machine, each
  * shard a process of its own, and what that projects to on N machines.
  *
- *   npm run bench -- shards [--shards 1,2,3] [--commands 300000] [--warmup 100000] [--reps 3] [--stores sqlite,jetstream]
+ *   npm run bench -- shards [--shards 1,2,3] [--commands 200000] [--warmup 60000] [--reps 5] [--stores sqlite,jetstream]
  *                           [--accounts 1000] [--seed 1] [--turn 1000] [--window 2000] [--dir <dir>]
- *                           [--nats <host:port>] [--deadline 180]
+ *                           [--nats <host:port>] [--deadline 180] [--probe 150000000]
  *
  * A shard is what one `ringfence serve` leader runs: one engine and one journal — the product's `Journal` (group
  * commit) on a store opened by `openJournalStore`, its own — in a child process of its own, owning one market group
@@ -30,9 +30,15 @@
  *   4. waits at the start barrier: the parent sends "go" to every child once all are ready;
  *   5. runs `--commands` commands pipelined as the journal bench's headline (`--turn` commands per event-loop turn,
  *      never more than `--window` unacknowledged), flushes, and reports the commands the journal accepted (made
- *      durable), its elapsed time and the CPU it used.
+ *      durable), its elapsed time, the CPU it used and its commits' durations (the store's append: inserts, commit,
+ *      fsync);
+ *   6. then, at a second barrier, the CPU probe: every child spins the same `--probe` iterations of an integer loop
+ *      at once (no I/O, no allocation). Its rate with n processes over its rate with one is what this machine gives
+ *      n CPU-bound processes at that moment — the ceiling the shards' scaling is read against (a VM's cores can be
+ *      hyperthreads or shared with other guests, and that drifts). `--probe 0` skips it.
  * The round's aggregate is Σ accepted / the longest shard's elapsed (the wall in which they all got done). Rounds run
- * interleaved (1, 2, 3, 1, 2, 3, …: the machine drifts) for `--reps` reps; each count's median round is reported.
+ * interleaved (1, 2, 3, 1, 2, 3, …: the machine drifts) for `--reps` reps; each count's median round is reported
+ * (the lower middle one for an even number of reps), with the lowest and highest rep beside it.
  *
  * Per-core scaling is aggregate(n)/aggregate(1). A shard whose engine thread is busy all the time cannot gain past
  * the core count: on 2 cores, 3 shards cannot exceed ~2× (a little more only where one shard alone leaves its core
@@ -53,6 +59,7 @@ import type { Engine } from '../src/engine/engine.ts';
 import type { Command } from '../src/engine/types.ts';
 import { Journal, type JournalOptions, recover } from '../src/journal/journal.ts';
 import { openJournalStore } from '../src/journal/open.ts';
+import type { JournalStore } from '../src/journal/store.ts';
 import {
   deleteJournalStream,
   natsMissing,
@@ -86,6 +93,8 @@ interface ShardSpec {
   seed: number;
   turn: number;
   window: number;
+  /** Iterations of the CPU probe run after the timed phase (0: none). */
+  probe: number;
 }
 
 /** One pipelined run's figures, as a child reports them. */
@@ -96,11 +105,50 @@ interface Phase {
   commits: number;
   /** CPU the process used in the run (user + system), µs. */
   cpuUs: number;
+  /** Each commit's duration (the store's append: SQLite's inserts, commit and fsync), ms: p50 and p99. */
+  commitMsP50: number;
+  commitMsP99: number;
+  /** Share of the run's wall spent in commits, where they block the engine thread (SQLite); null otherwise. */
+  commitShare: number | null;
+}
+
+/**
+ * Times the store's own appends, on the instance (the product's store, unchanged otherwise): where the shards'
+ * time goes when they do not use their cores — a disk the shards share shows up here.
+ */
+class CommitTiming {
+  ms: number[] = [];
+  syncNs = 0;
+  sync = true;
+  constructor(store: JournalStore) {
+    const append = store.append.bind(store);
+    store.append = (records) => {
+      const t0 = process.hrtime.bigint();
+      const r = append(records);
+      if (r instanceof Promise) {
+        this.sync = false;
+        r.then(
+          () => this.ms.push(Number(process.hrtime.bigint() - t0) / 1e6),
+          () => {},
+        );
+      } else {
+        const ns = Number(process.hrtime.bigint() - t0);
+        this.syncNs += ns;
+        this.ms.push(ns / 1e6);
+      }
+      return r;
+    };
+  }
+  reset(): void {
+    this.ms = [];
+    this.syncNs = 0;
+  }
 }
 
 type ChildMessage =
   | { type: 'ready'; warm: Phase }
   | { type: 'done'; run: Phase; startMs: number; endMs: number }
+  | { type: 'probed'; ns: number; x: number }
   | { type: 'error'; message: string };
 
 const CHILD_ENV = 'RINGFENCE_SHARD_BENCH_CHILD';
@@ -151,8 +199,15 @@ function shardCommands(s: Stream, nAccounts: number, symbol: string, prefix: str
 }
 
 /** A fresh journal on `target` with the shard's market and funded accounts, set up through the journal itself. */
-async function openShard(target: string, symbol: string, base: string, prefix: string, nAccounts: number) {
+async function openShard(
+  target: string,
+  symbol: string,
+  base: string,
+  prefix: string,
+  nAccounts: number,
+): Promise<{ journal: Journal; timing: CommitTiming }> {
   const store = await openJournalStore(target);
+  const timing = new CommitTiming(store);
   const journal = new Journal((await recover(store)).engine, store, JOURNAL_OPTIONS);
   const setup: Command[] = [
     { type: 'createMarket', time: 0, market: { ...BENCH_MARKET, symbol, base } },
@@ -164,7 +219,7 @@ async function openShard(target: string, symbol: string, base: string, prefix: s
     const r = await journal.submit(c);
     if (!r.ok) throw new Error(`setup: ${c.type} ${r.code} ${r.message}`);
   }
-  return journal;
+  return { journal, timing };
 }
 
 /**
@@ -172,7 +227,7 @@ async function openShard(target: string, symbol: string, base: string, prefix: s
  * `window` unacknowledged; done once the last is durable.
  */
 async function pipelined(
-  journal: Journal,
+  { journal, timing }: { journal: Journal; timing: CommitTiming },
   feed: ShardFeed,
   n: number,
   turn: number,
@@ -191,6 +246,7 @@ async function pipelined(
   const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
   const seq0 = e.seq;
   const commits0 = journal.stats.commits;
+  timing.reset();
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let last: Promise<unknown> = Promise.resolve();
@@ -210,18 +266,44 @@ async function pipelined(
   if (failure !== null) throw failure;
   const ns = Number(process.hrtime.bigint() - t0);
   const cpu = process.cpuUsage(cpu0);
+  const commitMs = Float64Array.from(timing.ms).sort();
   return {
     submitted: n,
     accepted: e.seq - seq0,
     ns,
     commits: journal.stats.commits - commits0,
     cpuUs: cpu.user + cpu.system,
+    commitMsP50: round(percentile(commitMs, 50), 2),
+    commitMsP99: round(percentile(commitMs, 99), 2),
+    commitShare: timing.sync ? round(timing.syncNs / ns, 3) : null,
   };
 }
 
 function removeSqlite(target: string): void {
   if (/^[a-z]+:\/\//i.test(target)) return;
   for (const f of [target, `${target}-wal`, `${target}-shm`]) rmSync(f, { force: true });
+}
+
+/** Resolves when the parent sends a message of `type` (listening from now: call it before what it answers). */
+function parentSays(type: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const onMessage = (m: { type?: string }) => {
+      if (m?.type !== type) return;
+      process.off('message', onMessage);
+      resolve();
+    };
+    process.on('message', onMessage);
+  });
+}
+
+/**
+ * The CPU probe: a fixed integer loop, no allocation, no I/O. n processes running it at once on a machine with n
+ * real cores each take as long as one alone; what they take longer is the machine (shared cores, hyperthreads).
+ */
+function spin(iterations: number): number {
+  let x = 0;
+  for (let i = 0; i < iterations; i++) x = (x + i * 7) % 1_000_003;
+  return x;
 }
 
 /** Wall-clock milliseconds comparable across processes (for the start skew only; durations use hrtime). */
@@ -242,36 +324,37 @@ async function shardMain(spec: ShardSpec): Promise<void> {
     const cmds = shardCommands(stream, spec.accounts, symbol, prefix);
 
     // Warm-up on a throwaway journal: the same code path, the cold figure.
-    const warmJournal = await openShard(spec.warmTarget, symbol, base, prefix, spec.accounts);
+    const warmShard = await openShard(spec.warmTarget, symbol, base, prefix, spec.accounts);
     const warm = await pipelined(
-      warmJournal,
+      warmShard,
       new ShardFeed(stream, cmds, symbol, prefix),
       spec.warmup,
       spec.turn,
       spec.window,
     );
-    await warmJournal.close();
+    await warmShard.journal.close();
     removeSqlite(spec.warmTarget);
 
-    const journal = await openShard(spec.target, symbol, base, prefix, spec.accounts);
+    const shard = await openShard(spec.target, symbol, base, prefix, spec.accounts);
     const feed = new ShardFeed(stream, cmds, symbol, prefix);
     fullGc();
-    const go = new Promise<void>((resolve) => {
-      const onMessage = (m: { type?: string }) => {
-        if (m?.type !== 'go') return;
-        process.off('message', onMessage);
-        resolve();
-      };
-      process.on('message', onMessage);
-    });
+    const go = parentSays('go');
     await send({ type: 'ready', warm });
     await go;
     const startMs = wallMs();
-    const run = await pipelined(journal, feed, spec.commands, spec.turn, spec.window);
+    const run = await pipelined(shard, feed, spec.commands, spec.turn, spec.window);
     const endMs = wallMs();
-    await journal.close();
+    await shard.journal.close();
     removeSqlite(spec.target);
+    const probe = parentSays('probe');
     await send({ type: 'done', run, startMs, endMs });
+    if (spec.probe > 0) {
+      // The machine's own scaling, measured in the same round: every shard's process spins at once.
+      await probe;
+      const t0 = process.hrtime.bigint();
+      const x = spin(spec.probe);
+      await send({ type: 'probed', ns: Number(process.hrtime.bigint() - t0), x });
+    }
   } catch (err) {
     await send({
       type: 'error',
@@ -299,6 +382,7 @@ interface ShardChild {
   proc: ChildProcess;
   ready: Promise<Phase>;
   done: Promise<{ run: Phase; startMs: number; endMs: number }>;
+  probed: Promise<number>;
   exited: Promise<void>;
 }
 
@@ -312,6 +396,7 @@ function startShard(spec: ShardSpec): ShardChild {
   });
   let onReady!: (w: Phase) => void;
   let onDone!: (d: { run: Phase; startMs: number; endMs: number }) => void;
+  let onProbed!: (ns: number) => void;
   let fail!: (e: Error) => void;
   const failed = new Promise<never>((_r, reject) => {
     fail = reject;
@@ -321,12 +406,14 @@ function startShard(spec: ShardSpec): ShardChild {
     new Promise<{ run: Phase; startMs: number; endMs: number }>((r) => (onDone = r)),
     failed,
   ]);
+  const probed = Promise.race([new Promise<number>((r) => (onProbed = r)), failed]);
   // Not every promise is awaited when an earlier step fails: no unhandled rejections.
-  for (const p of [failed, ready, done]) p.catch(() => {});
+  for (const p of [failed, ready, done, probed]) p.catch(() => {});
   let said: string | null = null;
   proc.on('message', (m: ChildMessage) => {
     if (m.type === 'ready') onReady(m.warm);
     else if (m.type === 'done') onDone({ run: m.run, startMs: m.startMs, endMs: m.endMs });
+    else if (m.type === 'probed') onProbed(m.ns);
     else if (m.type === 'error') {
       said = m.message;
       fail(new Error(`shard ${spec.shard}: ${m.message}`));
@@ -346,7 +433,7 @@ function startShard(spec: ShardSpec): ShardChild {
       resolve();
     });
   });
-  return { proc, ready, done, exited };
+  return { proc, ready, done, probed, exited };
 }
 
 interface Round {
@@ -364,6 +451,12 @@ interface Round {
   startSkewMs: number;
   accepted: number[];
   avgBatch: number[];
+  /** Each shard's commit p50 and p99, ms, and its share of the wall in (blocking) commits. */
+  commitMsP50: number[];
+  commitMsP99: number[];
+  commitShare: (number | null)[];
+  /** The CPU probe's iterations per second, all the round's processes together (null: no probe). */
+  probePerSec: number | null;
 }
 
 /** `{ stream names to delete }` for JetStream rounds (the parent deletes them, whatever happened). */
@@ -407,6 +500,11 @@ async function runRound(
     // The start barrier: every shard is set up and warm; "go" goes to all of them back to back.
     for (const k of kids) k.proc.send({ type: 'go' });
     const done = await Promise.all(kids.map((k) => k.done));
+    let probeNs: number[] = [];
+    if (base.probe > 0) {
+      for (const k of kids) k.proc.send({ type: 'probe' });
+      probeNs = await Promise.all(kids.map((k) => k.probed));
+    }
     await Promise.all(kids.map((k) => k.exited));
     const wallNs = Math.max(...done.map((d) => d.run.ns));
     const accepted = done.map((d) => d.run.accepted);
@@ -427,6 +525,10 @@ async function runRound(
       startSkewMs: round(Math.max(...starts) - Math.min(...starts), 2),
       accepted,
       avgBatch: done.map((d) => round(d.run.accepted / Math.max(1, d.run.commits), 1)),
+      commitMsP50: done.map((d) => d.run.commitMsP50),
+      commitMsP99: done.map((d) => d.run.commitMsP99),
+      commitShare: done.map((d) => d.run.commitShare),
+      probePerSec: probeNs.length > 0 ? round(perSecond(n * base.probe, Math.max(...probeNs))) : null,
     };
   } catch (err) {
     if (timedOut)
@@ -469,15 +571,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     'dir',
     'nats',
     'deadline',
+    'probe',
   ]);
-  const commands = Math.max(1, intArg(a, 'commands', 300_000));
-  const warmup = Math.max(1, intArg(a, 'warmup', 100_000));
-  const reps = Math.max(1, intArg(a, 'reps', 3));
+  const commands = Math.max(1, intArg(a, 'commands', 200_000));
+  const warmup = Math.max(1, intArg(a, 'warmup', 60_000));
+  const reps = Math.max(1, intArg(a, 'reps', 5));
   const accounts = Math.max(1, intArg(a, 'accounts', 1_000));
   const seed = intArg(a, 'seed', 1);
   const turn = Math.max(1, intArg(a, 'turn', 1_000));
   const window = Math.max(turn, intArg(a, 'window', 2 * turn));
   const deadlineMs = Math.max(1, intArg(a, 'deadline', 180)) * 1000;
+  const probe = intArg(a, 'probe', 150_000_000);
   const counts = (a.get('shards') ?? '1,2,3').split(',').map((x) => Number(x));
   if (counts.some((c) => !Number.isSafeInteger(c) || c < 1 || c > 16))
     throw new Error('--shards: comma-separated shard counts, 1..16');
@@ -508,7 +612,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           )
           .join(', ')}`,
     );
-    const base = { commands, warmup, accounts, seed, turn, window };
+    const base = { commands, warmup, accounts, seed, turn, window, probe };
     const figures: Record<string, unknown> = {};
     let basis: { store: StoreKind; perShard: number } | null = null;
     for (const kind of stores) {
@@ -520,7 +624,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           say(
             `${kind.padEnd(9)} rep ${rep}, ${n} shard${n > 1 ? 's' : ' '}: ${fmtInt(r.aggregate).padStart(8)} durable cmd/s aggregate ` +
               `(wall ${r.wallS} s; per shard ${r.perShard.map(fmtInt).join(', ')}; cores used ${r.cpu.join(', ')}; ` +
-              `avg batch ${r.avgBatch.join(', ')}; start skew ${r.startSkewMs} ms; cold warm-up ${r.coldPerShard.map(fmtInt).join(', ')})`,
+              `avg batch ${r.avgBatch.join(', ')}; commit p50 ${r.commitMsP50.join(', ')} ms, p99 ${r.commitMsP99.join(', ')} ms` +
+              `${r.commitShare[0] === null ? '' : `, ${r.commitShare.map((x) => `${round(100 * x!)}%`).join(', ')} of the wall in commits`}; ` +
+              `start skew ${r.startSkewMs} ms; cold warm-up ${r.coldPerShard.map(fmtInt).join(', ')}` +
+              `${r.probePerSec === null ? '' : `; CPU probe ${fmtInt(r.probePerSec / 1e6)}M iterations/s`})`,
           );
         }
       // Every shard runs the same stream: each must have accepted the same commands, in every round.
@@ -540,17 +647,44 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const aggregate = byCount((rs) => medianRound(rs).aggregate);
       const one = aggregate['1']!;
       const scaling = byCount((_rs, n) => round(aggregate[String(n)]! / one, 2));
-      const perShard = byCount((rs) => round(median(rs.flatMap((r) => r.perShard))));
+      // Per shard: the mean shard of the median round (the round the aggregate comes from).
+      const perShard = byCount((rs) => {
+        const m = medianRound(rs).perShard;
+        return round(m.reduce((x, y) => x + y, 0) / m.length);
+      });
       const cold = byCount((rs) => round(median(rs.flatMap((r) => r.coldPerShard))));
       const cpu = byCount((rs) => round(median(rs.flatMap((r) => r.cpu)), 2));
-      say(`${kind}: median of ${reps} reps (cold: each shard's warm-up run, not in the figures)`);
+      const commitP50 = byCount((rs) => round(median(rs.flatMap((r) => r.commitMsP50)), 2));
+      const spread = Object.fromEntries(
+        counts.map((n) => {
+          const xs = rounds.filter((r) => r.shards === n).map((r) => r.aggregate);
+          return [String(n), [Math.min(...xs), Math.max(...xs)]];
+        }),
+      );
+      // The machine's own scaling: the CPU probe's rate with n processes at once over its rate with one.
+      const probeRate = byCount((rs) => {
+        const xs = rs.map((r) => r.probePerSec).filter((x): x is number => x !== null);
+        return xs.length > 0 ? median(xs) : Number.NaN;
+      });
+      const machineScaling = byCount((_rs, n) => round(probeRate[String(n)]! / probeRate['1']!, 2));
+      const commitShare = byCount((rs) => {
+        const xs = rs.flatMap((r) => r.commitShare).filter((x): x is number => x !== null);
+        return xs.length > 0 ? round(median(xs), 3) : Number.NaN;
+      });
+      say(
+        `${kind}: median of ${reps} reps [lowest–highest rep] (cold: each shard's warm-up run, not in the figures; ` +
+          `machine: ${probe > 0 ? 'the CPU probe, n processes spinning at once, over one alone' : 'no CPU probe (--probe 0)'})`,
+      );
       for (const n of counts) {
         const k = String(n);
         const cap = n > cores ? `; with ${cores} cores, ${n} CPU-bound shards cannot exceed ~${cores}×` : '';
+        const machine = Number.isNaN(machineScaling[k]!) ? '' : `, machine ${machineScaling[k]}×`;
         say(
-          `  ${String(n).padStart(2)} shard${n > 1 ? 's' : ' '}: ${fmtInt(aggregate[k]!).padStart(8)} durable cmd/s aggregate, ` +
-            `${scaling[k]}× one shard (per-core scaling); per shard ${fmtInt(perShard[k]!)}/s, ` +
-            `${cpu[k]} cores used each; cold ${fmtInt(cold[k]!)}/s per shard${cap}`,
+          `  ${String(n).padStart(2)} shard${n > 1 ? 's' : ' '}: ${fmtInt(aggregate[k]!).padStart(8)} durable cmd/s aggregate ` +
+            `[${spread[k]!.map(fmtInt).join('–')}], ${scaling[k]}× one shard (per-core scaling${machine}); per shard ${fmtInt(perShard[k]!)}/s, ` +
+            `${cpu[k]} cores used each, commit p50 ${commitP50[k]} ms` +
+            `${Number.isNaN(commitShare[k]!) ? '' : ` (${round(100 * commitShare[k]!)}% of the wall in commits)`}; ` +
+            `cold ${fmtInt(cold[k]!)}/s per shard${cap}`,
         );
       }
       figures[kind] = {
@@ -559,6 +693,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         perShardCmdPerSec: perShard,
         coldPerShardCmdPerSec: cold,
         coresUsedPerShard: cpu,
+        commitMsP50: commitP50,
+        commitShareOfWall: commitShare,
+        machineScaling,
+        aggregateSpread: spread,
         acceptedPerShard: [...accepted][0],
         repsCmdPerSec: Object.fromEntries(
           counts.map((n) => [String(n), rounds.filter((r) => r.shards === n).map((r) => r.aggregate)]),

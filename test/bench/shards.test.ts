@@ -50,6 +50,8 @@ describe('bench shards', () => {
       '1,2',
       '--accounts',
       '50',
+      '--probe',
+      '5000000',
     ];
     const r = await bench(args, 110_000);
     assert.equal(r.code, 0, `the bench exits 0; stderr: ${r.err.slice(-2000)}`);
@@ -65,6 +67,8 @@ describe('bench shards', () => {
       assert.ok(typeof agg === 'number' && agg > 0, `an aggregate rate for ${n} shards: ${String(agg)}`);
     }
     assert.equal(get(f, 'sqlite.perCoreScaling.1'), 1, 'one shard scales 1× against itself');
+    const machine2 = get(f, 'sqlite.machineScaling.2');
+    assert.ok(typeof machine2 === 'number' && machine2 > 0, `the CPU probe ran: ${String(machine2)}`);
     // 3,000 commands of the matching mix: a few are rejected (a cancel of an order already filled), the rest durable.
     const accepted = get(f, 'sqlite.acceptedPerShard');
     assert.ok(
@@ -96,6 +100,7 @@ describe('bench shards', () => {
         ['aggregate, 1 shard (SQLite, durable)', NO_GOAL],
         ['aggregate, 2 shards (SQLite, durable)', NO_GOAL],
         ['per-core scaling, 2 shards / 1', NO_GOAL],
+        ['machine (CPU probe), 2 processes / 1', NO_GOAL],
       ],
       'bench all lists the aggregates and the scaling',
     );
