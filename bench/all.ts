@@ -37,7 +37,7 @@ export interface PlanEntry {
 /**
  * Sizes, with the default run's expected time on the idle 2-core VM: each goal of issue 19 at its own size (1M
  * commands, 1M-record recovery, 100k traders, 1M positions and orders), the benches without a goal smaller; the
- * deadlines are 2–5× that, so a loaded machine does not turn a slow bench into a failure. Sum ≈ 9 min.
+ * deadlines are 2–5× that, so a loaded machine does not turn a slow bench into a failure. Sum ≈ 10 min.
  */
 export const PLAN: readonly PlanEntry[] = [
   {
@@ -200,6 +200,14 @@ export const PLAN: readonly PlanEntry[] = [
     args: ['--cycles', '5', '--lag-seconds', '10'],
     deadlineS: 300,
     quick: ['--cycles', '1', '--lag-seconds', '2'],
+  },
+  {
+    // Issue 25: 1, 2 and 3 shards (a process each, SQLite, fsync on), 150k timed commands per shard after 50k of
+    // warm-up, 3 interleaved reps (default 200k after 60k, 5 reps); no goal, the figures and the scaling reported; ~50 s.
+    name: 'shards',
+    args: ['--commands', '150000', '--warmup', '50000', '--reps', '3'],
+    deadlineS: 300,
+    quick: ['--commands', '3000', '--warmup', '1000', '--reps', '1', '--accounts', '50'],
   },
   {
     // 1M positions and 1M resting orders, as the issue asks, each in its own grandchild; ~150 s.
@@ -542,6 +550,27 @@ const RULES: Record<string, RowsFn> = {
     info('ha', 'replica: records behind the leader, p99', num(f, 'replicaLag.recordsBehindP99'), 'records'),
     info('ha', 'replica: time to reach the leader’s seq, p50', num(f, 'replicaLag.catchUpP50Ms'), 'ms'),
   ],
+  shards: (f) => {
+    // No goal (issue 25 asks for the figures): the aggregate per shard count, and its scaling against one shard.
+    const b = 'shards';
+    const counts = get(f, 'shardCounts');
+    const ns = Array.isArray(counts) ? counts.filter((n): n is number => typeof n === 'number') : [1, 2, 3];
+    const rows: Row[] = ns.map((n) =>
+      info(
+        b,
+        `aggregate, ${n} shard${n > 1 ? 's' : ''} (SQLite, durable)`,
+        num(f, `sqlite.aggregateCmdPerSec.${n}`),
+        'cmd/s',
+      ),
+    );
+    for (const n of ns.filter((x) => x > 1))
+      rows.push(
+        info(b, `per-core scaling, ${n} shards / 1`, num(f, `sqlite.perCoreScaling.${n}`), '×'),
+        // What the machine itself gave n CPU-bound processes in the same rounds: the ceiling for the row above.
+        info(b, `machine (CPU probe), ${n} processes / 1`, num(f, `sqlite.machineScaling.${n}`), '×'),
+      );
+    return rows;
+  },
   memory: (f) => {
     // No goal: every top-level bytesPer… figure, reported.
     const rows = Object.entries(f ?? {})
