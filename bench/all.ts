@@ -210,6 +210,13 @@ export const PLAN: readonly PlanEntry[] = [
     quick: ['--commands', '3000', '--warmup', '1000', '--reps', '1', '--accounts', '50'],
   },
   {
+    // Issue 25: cross-shard transfers through a router, two shards on SQLite (all three children), 400 after 50; ~15 s.
+    name: 'shard-transfers',
+    args: ['--transfers', '400', '--warmup', '50'],
+    deadlineS: 180,
+    quick: ['--transfers', '10', '--warmup', '2'],
+  },
+  {
     // 1M positions and 1M resting orders, as the issue asks, each in its own grandchild; ~150 s.
     name: 'memory',
     args: ['--deadline', '500'],
@@ -571,6 +578,12 @@ const RULES: Record<string, RowsFn> = {
       );
     return rows;
   },
+  'shard-transfers': (f) => [
+    // No goal: the latency end to end (hold, credit, settle: three durable commits) and one durable write beside it.
+    info('shard-transfers', 'cross-shard transfer through the router, p50', num(f, 'transferP50Ms'), 'ms'),
+    info('shard-transfers', 'cross-shard transfer through the router, p99', num(f, 'transferP99Ms'), 'ms'),
+    info('shard-transfers', 'baseline: one signed order through the router, p50', num(f, 'orderP50Ms'), 'ms'),
+  ],
   memory: (f) => {
     // No goal: every top-level bytesPer… figure, reported.
     const rows = Object.entries(f ?? {})

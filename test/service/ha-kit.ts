@@ -58,6 +58,11 @@ export function startServe(
   role: 'leader' | 'standby' | 'replica',
   ms = 40_000,
 ): Promise<Serve> {
+  return startCli(name, ['serve', '--config', config, '--journal', journal, '--role', role], ms);
+}
+
+/** `ringfence <args>` (a serve of any role) on port 0; resolves once it logs that it listens (within `ms`). */
+export function startCli(name: string, args: readonly string[], ms = 40_000): Promise<Serve> {
   const proc = spawn(
     process.execPath,
     [
@@ -65,13 +70,7 @@ export function startServe(
       'tsx',
       '-e',
       "import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(process.argv.slice(1)); })",
-      'serve',
-      '--config',
-      config,
-      '--journal',
-      journal,
-      '--role',
-      role,
+      ...args,
     ],
     { env: { ...process.env, RINGFENCE_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
