@@ -23,7 +23,16 @@ import {
   singleServer,
   uniqueStream,
 } from '../test/journal/nats-cluster.ts';
-import { call, type Serve, startCli, startServe, stopServe, writeConfig } from '../test/service/ha-kit.ts';
+import {
+  call,
+  health,
+  type Serve,
+  startCli,
+  startServe,
+  stopServe,
+  waitFor,
+  writeConfig,
+} from '../test/service/ha-kit.ts';
 import { BTCUSDT, KEYS, nextTs } from '../test/service/helpers.ts';
 import { checkArgs, fmtInt, intArg, parseArgs, round, say, summarize } from './lib.ts';
 
@@ -86,6 +95,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
       const p = await startServe(s.name, config, journal, 'leader');
       procs.push(p);
+      // On a JetStream journal a leader listens first, then takes the lease.
+      await waitFor(async () => (await health(p.url))?.role === 'leader', 30_000, `${s.name} to lead`, p);
       urls[s.name] = p.url;
       for (const [path, body] of [
         ['/api/v1/admin/markets', s.market],
