@@ -716,7 +716,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     );
     say(`  assuming: ${ASSUMPTIONS.join('; ')}`);
     say(
-      'cross-shard transfer latency: not measured by this bench (needs the shard-transfer commands and a router)',
+      'cross-shard transfer latency: `npm run bench -- shard-transfers` (through a router and two shard processes)',
     );
     return {
       cores,
