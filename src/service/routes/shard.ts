@@ -7,7 +7,10 @@
  * Every step is one engine command through the journal, so the answer is what the journal holds.
  */
 import { randomUUID } from 'node:crypto';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
+import { formatDecimal } from '../../core/fixed.ts';
+import type { Engine } from '../../engine/engine.ts';
+import { inFlight } from '../../engine/shard-transfers.ts';
 import { accepted } from '../commands.ts';
 import { ApiError } from '../errors.ts';
 import { AccountId, AccountQuery, Asset, Decimal, ErrorBody } from '../schemas.ts';
@@ -43,6 +46,45 @@ const TransferRecordSchema = Type.Intersect([
   Type.Object({ createdAt: Type.Integer(), updatedAt: Type.Integer() }),
 ]);
 const StepResult = Type.Intersect([TransferViewSchema, Type.Object({ seq: Type.Integer() })]);
+
+const ShardLedgerRow = Type.Object({
+  asset: Type.String(),
+  /** Deposits less withdrawals on this shard. */
+  netDeposits: Type.String(),
+  /** Every balance but the boundary accounts (external, hold, link): accounts, silos, fees, insurance, clearing. */
+  balances: Type.String(),
+  /** Sent from here, not yet settled. */
+  held: Type.String(),
+  /** Net shipped to other shards (negative: net received). */
+  link: Type.String(),
+  /** held + link: summed over every shard, what left one shard and reached no other yet. */
+  inFlight: Type.String(),
+  /** balances + inFlight = netDeposits on this shard (its ledger's own check). */
+  ledgerOk: Type.Boolean(),
+});
+
+/** Per asset, this shard's side of the venue-wide check: Σ balances + Σ in flight = Σ net deposits. */
+function shardLedger(e: Engine): Static<typeof ShardLedgerRow>[] {
+  return [...e.assets].map(([asset, dp]) => {
+    let balances = 0n;
+    for (const l of e.ledger.accounts())
+      if (l.asset === asset && l.kind !== 'external' && l.kind !== 'shardHold' && l.kind !== 'shardLink')
+        balances += l.balance;
+    const net = e.ledger.netDeposits(asset);
+    const held = e.ledger.systemBalance('shardHold', asset);
+    const link = e.ledger.systemBalance('shardLink', asset);
+    const f = (v: bigint) => formatDecimal(v, dp);
+    return {
+      asset,
+      netDeposits: f(net),
+      balances: f(balances),
+      held: f(held),
+      link: f(link),
+      inFlight: f(inFlight(e, asset)),
+      ledgerOk: balances + held + link === net,
+    };
+  });
+}
 
 export function registerShardRoutes(app: App, ctx: RouteContext): void {
   const shard = ctx.config.shard;
@@ -136,6 +178,21 @@ export function registerShardRoutes(app: App, ctx: RouteContext): void {
   );
 
   const admin = { auth: 'admin' as const };
+  app.get(
+    '/api/v1/admin/shard-ledger',
+    {
+      config: admin,
+      schema: {
+        tags,
+        ...signed,
+        summary:
+          'This shard’s money per asset: net deposits, balances, the transfer hold and link, money in flight (hold + link), and whether its ledger balances; a router lists every shard’s',
+        response: { 200: Type.Array(ShardLedgerRow), ...errors },
+      },
+    },
+    async () => shardLedger(service.engine),
+  );
+
   app.post(
     '/api/v1/admin/shard-transfers/in',
     {

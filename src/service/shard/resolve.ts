@@ -39,6 +39,9 @@ const AGGREGATED: Record<string, { merge: MergeKind; newestFirst: boolean }> = {
   '/api/v1/markets': { merge: 'list', newestFirst: false },
   '/api/v1/tickers': { merge: 'list', newestFirst: false },
   '/api/v1/insurance': { merge: 'list', newestFirst: false },
+  // Operators: every shard's transfers and its ledger per asset (money in flight), each row tagged with its shard.
+  '/api/v1/admin/shard-transfers': { merge: 'list', newestFirst: false },
+  '/api/v1/admin/shard-ledger': { merge: 'list', newestFirst: false },
 };
 
 /** Reads any shard answers alike. */
