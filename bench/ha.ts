@@ -24,6 +24,7 @@ import {
   setUpVenue,
   sleep,
   startServe,
+  stopLoads,
   stopServe,
   waitFor,
   writeConfig,
@@ -144,6 +145,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       },
     };
   } finally {
+    await stopLoads();
     for (const p of procs) await stopServe(p, 'SIGKILL', 5_000).catch(() => {});
     killAll();
     await cluster.stop();

@@ -13,7 +13,9 @@ function collect(dir) {
 }
 const filter = process.argv.slice(2);
 const files = collect('test').filter((f) => filter.length === 0 || filter.some((s) => f.includes(s))).sort();
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
+// --test-force-exit: a file whose tests are done exits even if something it started still holds the event loop (a
+// failed test that left a load or a socket behind would otherwise hang the whole run).
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-force-exit', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
 });
 process.exit(r.status ?? 1);

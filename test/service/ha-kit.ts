@@ -221,6 +221,14 @@ export interface Refusal {
  * look for). Commands alternate a deposit of a unique amount and a limit order at the mark with a unique client
  * order id, buys and sells in turn, so the orders cross and the book stays shallow.
  */
+/** Loads started and not stopped: a test that fails mid-way must still stop its load, or its workers keep the process alive. */
+const active = new Set<Load>();
+
+/** Stops every load still running (a test's `finally`). */
+export async function stopLoads(): Promise<void> {
+  await Promise.all([...active].map((l) => l.stop()));
+}
+
 export class Load {
   readonly acks: Ack[] = [];
   /** Every write not acknowledged (a refusal, or no answer). */
@@ -242,11 +250,13 @@ export class Load {
   ) {}
 
   start(workers: number): void {
+    active.add(this);
     for (let w = 0; w < workers; w++) this.running.push(this.worker(w));
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    active.delete(this);
     await Promise.all(this.running);
   }
 

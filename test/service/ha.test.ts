@@ -40,6 +40,7 @@ import {
   setUpVenue,
   sleep,
   startServe,
+  stopLoads,
   stopServe,
   summary,
   waitFor,
@@ -192,7 +193,7 @@ describe('high availability on a 3-node NATS cluster (R=3, 1 s lease)', { timeou
           await waitFor(follows(standby), 30_000, `cycle ${c}: ${standby.name} to follow`);
         }
       } finally {
-        await load.stop();
+        await stopLoads();
       }
       const { commands } = await replayStream(url);
       checkAcks(load.acks, commands);
@@ -329,6 +330,7 @@ describe('high availability on a 3-node NATS cluster (R=3, 1 s lease)', { timeou
             `writer terms: ${runs.map((r) => `${r.writer.replace(/-[0-9a-f]{6}#/, '#')} ${r.from}..${r.to}`).join(', ')}`,
         );
       } finally {
+        await stopLoads();
         if (alive(S)) S.proc.kill('SIGCONT');
         await stopServe(L);
         await stopServe(S);
@@ -460,6 +462,7 @@ describe('high availability on a 3-node NATS cluster (R=3, 1 s lease)', { timeou
             `all in the journal (seq 1..${seq}); ${runs.length} leader term(s)`,
         );
       } finally {
+        await stopLoads();
         await stopServe(A);
         await stopServe(B);
       }
@@ -591,6 +594,7 @@ describe('high availability on a 3-node NATS cluster (R=3, 1 s lease)', { timeou
             `/health lag ${summary(lags)}`,
         );
       } finally {
+        await stopLoads();
         await stopServe(L);
         await stopServe(R);
       }
