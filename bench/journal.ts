@@ -84,13 +84,18 @@ interface CommandSource {
 type Mix = 'matching' | 'quoting';
 const MIXES: readonly Mix[] = ['matching', 'quoting'];
 
-/** Command i of the stream; cancels resolve the engine's id of their target (learned as orders are accepted). */
-class Feed implements CommandSource {
+/**
+ * Command i of the stream; cancels resolve the engine's id of their target (learned as orders are accepted). On
+ * `symbol`, its accounts' names under `prefix` (bench/shards.ts gives each shard its own market and accounts).
+ */
+export class Feed implements CommandSource {
   private readonly engineId: Int32Array;
   private readonly owner: Int32Array;
   constructor(
     private readonly s: Stream,
-    private readonly cmds: (Command | null)[],
+    private readonly cmds: readonly (Command | null)[],
+    private readonly symbol = 'BTCUSDT',
+    private readonly prefix = '',
   ) {
     this.engineId = new Int32Array(s.maxId + 2);
     this.owner = new Int32Array(s.maxId + 2);
@@ -105,8 +110,8 @@ class Feed implements CommandSource {
     return {
       type: 'cancelOrder',
       time: 1_000 + i,
-      account: `a${this.owner[ref]}`,
-      symbol: 'BTCUSDT',
+      account: `${this.prefix}a${this.owner[ref]}`,
+      symbol: this.symbol,
       orderId: this.engineId[ref]!,
     };
   }

@@ -55,7 +55,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Engine } from '../src/engine/engine.ts';
 import type { Command } from '../src/engine/types.ts';
 import { Journal, type JournalOptions, recover } from '../src/journal/journal.ts';
 import { openJournalStore } from '../src/journal/open.ts';
@@ -67,6 +66,7 @@ import {
   uniqueStream,
 } from '../test/journal/nats-cluster.ts';
 import { BENCH_MARKET } from './fixture.ts';
+import { Feed } from './journal.ts';
 import { checkArgs, fmtInt, intArg, parseArgs, percentile, perSecond, round, say } from './lib.ts';
 import { prepare } from './matching.ts';
 import { fullGc, generate, type Stream } from './matching-book.ts';
@@ -156,41 +156,6 @@ const CHILD_ENV = 'RINGFENCE_SHARD_BENCH_CHILD';
 // ---------------------------------------------------------------------------------------------------------
 // A shard (the child process)
 
-/** Command i of the stream on this shard's market; cancels name the engine's id of their target. */
-class ShardFeed {
-  private readonly engineId: Int32Array;
-  private readonly owner: Int32Array;
-  constructor(
-    private readonly s: Stream,
-    private readonly cmds: readonly (Command | null)[],
-    private readonly symbol: string,
-    private readonly prefix: string,
-  ) {
-    this.engineId = new Int32Array(s.maxId + 2);
-    this.owner = new Int32Array(s.maxId + 2);
-  }
-  command(i: number): Command {
-    const c = this.cmds[i];
-    if (c) {
-      if (this.s.kind[i] !== 3) this.owner[this.s.ref[i]!] = this.s.account[i]!;
-      return c;
-    }
-    const ref = this.s.ref[i]!;
-    return {
-      type: 'cancelOrder',
-      time: 1_000 + i,
-      account: `${this.prefix}a${this.owner[ref]}`,
-      symbol: this.symbol,
-      orderId: this.engineId[ref]!,
-    };
-  }
-  /** After command i: an accepted order's id is the engine's nextOrderId before it. */
-  applied(i: number, orderIdBefore: number, e: Engine): void {
-    if (this.cmds[i] && this.s.kind[i] !== 3 && e.nextOrderId > orderIdBefore)
-      this.engineId[this.s.ref[i]!] = orderIdBefore;
-  }
-}
-
 /** The stream's commands on `symbol` with account names under `prefix`, built before any timing. */
 function shardCommands(s: Stream, nAccounts: number, symbol: string, prefix: string): (Command | null)[] {
   return prepare(s, nAccounts).cmds.map((c) =>
@@ -228,7 +193,7 @@ async function openShard(
  */
 async function pipelined(
   { journal, timing }: { journal: Journal; timing: CommitTiming },
-  feed: ShardFeed,
+  feed: Feed,
   n: number,
   turn: number,
   window: number,
@@ -327,7 +292,7 @@ async function shardMain(spec: ShardSpec): Promise<void> {
     const warmShard = await openShard(spec.warmTarget, symbol, base, prefix, spec.accounts);
     const warm = await pipelined(
       warmShard,
-      new ShardFeed(stream, cmds, symbol, prefix),
+      new Feed(stream, cmds, symbol, prefix),
       spec.warmup,
       spec.turn,
       spec.window,
@@ -336,7 +301,7 @@ async function shardMain(spec: ShardSpec): Promise<void> {
     removeSqlite(spec.warmTarget);
 
     const shard = await openShard(spec.target, symbol, base, prefix, spec.accounts);
-    const feed = new ShardFeed(stream, cmds, symbol, prefix);
+    const feed = new Feed(stream, cmds, symbol, prefix);
     fullGc();
     const go = parentSays('go');
     await send({ type: 'ready', warm });

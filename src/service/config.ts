@@ -480,24 +480,28 @@ export interface LoadOptions {
   warnings?: string[];
 }
 
+/** A configuration file's JSON; ConfigError naming the file when it cannot be read or parsed. */
+export function readJsonFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new ConfigError(`${file}: malformed JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
 /** Loads, merges and validates the configuration; throws ConfigError on any problem. */
 export function loadConfig(opts: LoadOptions = {}): ServiceConfig {
   const env = opts.env ?? process.env;
   let cfg = defaultConfig();
   const file = opts.file ?? env.RINGFENCE_CONFIG;
   if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new ConfigError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new ConfigError(`${file}: malformed JSON (${(e as Error).message.split('\n')[0]})`);
-    }
+    const json = readJsonFile(file);
     cfg = mergeConfig(cfg, parseConfigFile(json, file));
     try {
       // Secrets live in the file: say so when anyone but the owner can read it.

@@ -232,21 +232,56 @@ export async function runServe(flags: ServeFlags, io: CliIO): Promise<number> {
     },
     'listening',
   );
+  // SIGHUP re-reads the keys (a leaked key is revoked at once, without a restart); a bad file keeps the old ones.
+  const onHup = () => {
+    try {
+      const r = running.app.ringfence.reloadKeys();
+      logger.info({ keys: r.keys, revoked: r.revoked }, 'API keys reloaded');
+    } catch (e) {
+      logger.error(
+        { err: e instanceof ConfigError ? e.message : e },
+        'API keys not reloaded; the old ones stay',
+      );
+    }
+  };
+  return untilSignal(
+    logger,
+    'shutting down: no new requests; flushing the journal',
+    () => running.close(),
+    () => logger.info({ seq: running.service.engine.seq }, 'journal flushed and closed; bye'),
+    onHup,
+  );
+}
+
+/**
+ * Runs until SIGINT or SIGTERM, then `close()`s: resolves 0 once closed (1 if closing failed). A second signal exits
+ * at once. `onHup`, when given, handles SIGHUP meanwhile. `ringfence serve` in every role uses it.
+ */
+export function untilSignal(
+  logger: pino.Logger,
+  closing: string,
+  close: () => Promise<void>,
+  closed: () => void,
+  onHup?: () => void,
+): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
+    const off = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      if (onHup) process.off('SIGHUP', onHup);
+    };
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
         logger.error({ signal }, 'second signal: exiting now');
         process.exit(1);
       }
       stopping = true;
-      logger.info({ signal }, 'shutting down: no new requests; flushing the journal');
-      running.close().then(
+      logger.info({ signal }, closing);
+      close().then(
         () => {
-          logger.info({ seq: running.service.engine.seq }, 'journal flushed and closed; bye');
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          process.off('SIGHUP', onHup);
+          closed();
+          off();
           resolve(0);
         },
         (e: unknown) => {
@@ -255,19 +290,7 @@ export async function runServe(flags: ServeFlags, io: CliIO): Promise<number> {
         },
       );
     };
-    // SIGHUP re-reads the keys (a leaked key is revoked at once, without a restart); a bad file keeps the old ones.
-    const onHup = () => {
-      try {
-        const r = running.app.ringfence.reloadKeys();
-        logger.info({ keys: r.keys, revoked: r.revoked }, 'API keys reloaded');
-      } catch (e) {
-        logger.error(
-          { err: e instanceof ConfigError ? e.message : e },
-          'API keys not reloaded; the old ones stay',
-        );
-      }
-    };
-    process.on('SIGHUP', onHup);
+    if (onHup) process.on('SIGHUP', onHup);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });

@@ -4,33 +4,14 @@
  * size: what is checked is that every part ran).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const RUN_TS = fileURLToPath(new URL('../../bench/run.ts', import.meta.url));
+import { runBench } from './run-bench.ts';
 
 describe('bench shard-transfers', () => {
   test('10 transfers after 2 of warm-up through a router: each settled, latency figures printed', {
     timeout: 150_000,
   }, async () => {
-    const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', RUN_TS, 'shard-transfers', '--transfers', '10', '--warmup', '2'],
-        { stdio: ['ignore', 'pipe', 'pipe'], timeout: 140_000, killSignal: 'SIGKILL' },
-      );
-      let out = '';
-      let err = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => {
-        out += c;
-      });
-      child.stderr.setEncoding('utf8').on('data', (c: string) => {
-        err += c;
-      });
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, out, err }));
-    });
+    const r = await runBench('shard-transfers', ['--transfers', '10', '--warmup', '2'], 140_000);
     assert.equal(
       r.code,
       0,

@@ -4,36 +4,11 @@
  * this size: what is checked is that every part ran and the figures hang together.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { get, NO_GOAL, rowsFor } from '../../bench/all.ts';
+import { runBench } from './run-bench.ts';
 
-const RUN_TS = fileURLToPath(new URL('../../bench/run.ts', import.meta.url));
-
-/** Runs the bench harness; resolves to its exit code and stdout, killed (SIGKILL) after `ms`. */
-function bench(
-  args: readonly string[],
-  ms: number,
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', RUN_TS, 'shards', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: ms,
-      killSignal: 'SIGKILL',
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      err += c;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, out, err }));
-  });
-}
+const bench = (args: readonly string[], ms: number) => runBench('shards', args, ms);
 
 describe('bench shards', () => {
   test('1 and 2 shards, one rep, toy sizes: figures for each count, scaling against one', {

@@ -61,9 +61,9 @@ export function startServe(
   return startCli(name, ['serve', '--config', config, '--journal', journal, '--role', role], ms);
 }
 
-/** `ringfence <args>` (a serve of any role) on port 0; resolves once it logs that it listens (within `ms`). */
-export function startCli(name: string, args: readonly string[], ms = 40_000): Promise<Serve> {
-  const proc = spawn(
+/** `ringfence <args>` as a child through tsx (port 0 unless the args say otherwise), stdout and stderr piped. */
+export function spawnCli(args: readonly string[]): ChildProcess {
+  return spawn(
     process.execPath,
     [
       '--import',
@@ -74,6 +74,11 @@ export function startCli(name: string, args: readonly string[], ms = 40_000): Pr
     ],
     { env: { ...process.env, RINGFENCE_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+}
+
+/** `ringfence <args>` (a serve of any role) on port 0; resolves once it logs that it listens (within `ms`). */
+export function startCli(name: string, args: readonly string[], ms = 40_000): Promise<Serve> {
+  const proc = spawnCli(args);
   children.add(proc);
   proc.once('exit', () => children.delete(proc));
   let out = '';

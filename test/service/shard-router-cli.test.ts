@@ -4,27 +4,16 @@
  * config is refused with status 2 and the path of the problem.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { spawnCli } from './ha-kit.ts';
 import { tempDir } from './helpers.ts';
 
 const T = { timeout: 60_000 };
 
-function run(args: string[]): ChildProcess {
-  return spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '-e',
-      "import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(process.argv.slice(1)); })",
-      ...args,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-}
+const run = (args: string[]): ChildProcess => spawnCli(args);
 
 function exited(p: ChildProcess, ms: number): Promise<number | null> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(p.exitCode);

@@ -54,6 +54,13 @@ function emit(e: EngineState, t: ShardTransfer, duplicate: boolean): void {
   });
 }
 
+/** A transfer's first record on this shard, made now, and its event. */
+function recordNew(e: EngineState, t: Omit<ShardTransfer, 'createdAt' | 'updatedAt'>): void {
+  const r: ShardTransfer = { ...t, createdAt: e.now, updatedAt: e.now };
+  e.shardTransfers.record(r);
+  emit(e, r, false);
+}
+
 /** Source, phase 1: the account's free balance into the hold, as a withdrawal would leave it. */
 export function shardTransferOut(e: EngineState, cmd: Cmd<'shardTransferOut'>): undefined {
   const id = transferId(cmd.transfer);
@@ -81,19 +88,7 @@ export function shardTransferOut(e: EngineState, cmd: Cmd<'shardTransferOut'>): 
     );
   // ---- validated ----
   e.ledger.transfer(w.main, holdAccount(e, cmd.asset), amount, 'shardHold');
-  const t: ShardTransfer = {
-    id,
-    direction: 'out',
-    account: a.id,
-    asset: cmd.asset,
-    amount,
-    peer: to,
-    status: 'held',
-    createdAt: e.now,
-    updatedAt: e.now,
-  };
-  e.shardTransfers.record(t);
-  emit(e, t, false);
+  recordNew(e, { id, direction: 'out', account: a.id, asset: cmd.asset, amount, peer: to, status: 'held' });
   return undefined;
 }
 
@@ -121,7 +116,7 @@ export function shardTransferIn(e: EngineState, cmd: Cmd<'shardTransferIn'>): un
     e.accounts.set(a.id, a);
   }
   e.ledger.transfer(linkAccount(e, cmd.asset), walletOf(e, a, cmd.asset).main, amount, 'shardCredit');
-  const t: ShardTransfer = {
+  recordNew(e, {
     id,
     direction: 'in',
     account: a.id,
@@ -129,11 +124,7 @@ export function shardTransferIn(e: EngineState, cmd: Cmd<'shardTransferIn'>): un
     amount,
     peer: from,
     status: 'credited',
-    createdAt: e.now,
-    updatedAt: e.now,
-  };
-  e.shardTransfers.record(t);
-  emit(e, t, false);
+  });
   return undefined;
 }
 
@@ -149,19 +140,8 @@ export function shardTransferAbort(e: EngineState, cmd: Cmd<'shardTransferAbort'
     return undefined;
   }
   // ---- validated ----
-  const t: ShardTransfer = {
-    id,
-    direction: 'in',
-    account: '',
-    asset: '',
-    amount: 0n,
-    peer: from,
-    status: 'aborted',
-    createdAt: e.now,
-    updatedAt: e.now,
-  };
-  e.shardTransfers.record(t);
-  emit(e, t, false);
+  // The target never learned the terms (no credit came first): the record is the id and where it came from.
+  recordNew(e, { id, direction: 'in', account: '', asset: '', amount: 0n, peer: from, status: 'aborted' });
   return undefined;
 }
 

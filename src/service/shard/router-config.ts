@@ -4,10 +4,9 @@
  * names unique, urls well formed, and no market pattern of one shard overlapping another's — a symbol with two
  * owners would send one account's orders to two ledgers.
  */
-import { readFileSync } from 'node:fs';
 import { type Static, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { ConfigError, isAddressOrCidr } from '../config.ts';
+import { ConfigError, isAddressOrCidr, readJsonFile } from '../config.ts';
 import { patternsOverlap } from './markets.ts';
 import { MARKET_PATTERN_RE } from './patterns.ts';
 
@@ -192,19 +191,7 @@ export function loadRouterConfig(
   file: string,
   overrides: { host?: string; port?: number } = {},
 ): RouterConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${file}: malformed JSON (${(e as Error).message.split('\n')[0]})`);
-  }
-  const cfg = routerConfig(parseRouterFile(json, file));
+  const cfg = routerConfig(parseRouterFile(readJsonFile(file), file));
   if (overrides.host !== undefined) cfg.host = overrides.host;
   if (overrides.port !== undefined) cfg.port = overrides.port;
   return cfg;

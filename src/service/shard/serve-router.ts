@@ -7,6 +7,7 @@
 import { pino } from 'pino';
 import type { CliIO } from '../../cli/calc.ts';
 import { ConfigError } from '../config.ts';
+import { untilSignal } from '../serve.ts';
 import { Discovery } from './discovery.ts';
 import { type RunningRouter, startRouter } from './router.ts';
 import { loadRouterConfig, type RouterConfig } from './router-config.ts';
@@ -61,29 +62,10 @@ export async function runRouter(flags: RouterFlags, io: CliIO, env = process.env
         );
     }
   });
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        logger.error({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      logger.info({ signal }, 'shutting down');
-      running.close().then(
-        () => {
-          logger.info('closed; bye');
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          resolve(0);
-        },
-        (e: unknown) => {
-          logger.error({ err: e }, 'shutdown failed');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  return untilSignal(
+    logger,
+    'shutting down',
+    () => running.close(),
+    () => logger.info('closed; bye'),
+  );
 }
