@@ -93,6 +93,10 @@ export const ROUTES = {
   transferCollateral: { method: 'POST', path: '/api/v1/silos/transfer', signed: true },
   rebalancing: { method: 'GET', path: '/api/v1/silos/rebalancing', signed: true },
   setRebalancing: { method: 'POST', path: '/api/v1/silos/rebalancing', signed: true },
+  // Shards (a sharded venue only): a shard's own name; the key's cross-shard transfers
+  shard: { method: 'GET', path: '/api/v1/shard', signed: false },
+  transfer: { method: 'POST', path: '/api/v1/transfers', signed: true },
+  transfers: { method: 'GET', path: '/api/v1/transfers', signed: true },
   // Vaults: the list, one vault, its NAV history (public); the key's holding, deposit and withdrawal
   vaults: { method: 'GET', path: '/api/v1/vaults', signed: false },
   vault: { method: 'GET', path: '/api/v1/vaults/:vault', signed: false },
@@ -487,6 +491,24 @@ export class RingfenceClient {
     o?: RequestOptions,
   ): Promise<{ seq: number; rebalancing: T.Rebalancing[] }> {
     return this.request('setRebalancing', { body }, o);
+  }
+
+  // Shards -----------------------------------------------------------------------------------------------
+
+  /** A shard's name and market patterns (asked of a shard; a router answers GET /api/v1/shards instead). */
+  shard(o?: RequestOptions): Promise<T.ShardView> {
+    return this.request('shard', {}, o);
+  }
+  /**
+   * Moves free balance between shards (through a router: `fromShard` and `toShard` name them; docs/sharding.md).
+   * Send your own `transferId`: the same id again is the same transfer, never a second one.
+   */
+  transfer(body: T.TransferBody, o?: RequestOptions): Promise<T.TransferStep> {
+    return this.request('transfer', { body }, o);
+  }
+  /** The key's transfers, newest first (through a router: every shard's, each with its `shard`). */
+  transfers(query?: T.TransfersQuery, o?: RequestOptions): Promise<T.TransferRecord[]> {
+    return this.request('transfers', { query }, o);
   }
 
   // Vaults -----------------------------------------------------------------------------------------------

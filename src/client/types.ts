@@ -10,6 +10,7 @@ import type * as Account from '../service/routes/account.ts';
 import type * as Monitor from '../service/routes/monitor.ts';
 import type * as Ops from '../service/routes/ops.ts';
 import type * as Public from '../service/routes/public.ts';
+import type * as Shard from '../service/routes/shard.ts';
 import type * as Silos from '../service/routes/silos.ts';
 import type * as Trading from '../service/routes/trade.ts';
 import type * as Vaults from '../service/routes/vaults.ts';
@@ -156,3 +157,14 @@ export interface PriceUpdate {
   markPrice: string | null;
   indexPrice: string | null;
 }
+
+// Shards (docs/sharding.md) ------------------------------------------------------------------------------
+
+/** A shard's name and market patterns (GET /api/v1/shard on a shard). */
+export type ShardView = Static<typeof Shard.ShardViewSchema>;
+/** A cross-shard transfer: `fromShard` (through a router: required), `toShard`, asset, amount, `transferId`. */
+export type TransferBody = Static<typeof Shard.TransferBody>;
+/** A transfer step's answer on a shard (through a router: `settled`, `reverted` or `held`). */
+export type TransferStep = Static<typeof Shard.StepResult>;
+export type TransferRecord = Static<typeof Shard.TransferRecordSchema>;
+export type TransfersQuery = Static<typeof Shard.TransfersQuery>;

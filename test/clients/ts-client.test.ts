@@ -41,7 +41,8 @@ describe('TypeScript client', () => {
   let aliceNode: Client;
 
   before(async () => {
-    h = await Harness.open();
+    // A shard (of one): its shard and transfer routes are in the OpenAPI document too.
+    h = await Harness.open({ shard: { name: 'btc', markets: ['BTC*'] } });
     const ws = await h.listen();
     base = ws.replace(/^ws:/, 'http:').replace(/\/ws$/, '');
     // The harness's service clock stands still unless moved; signatures are checked against it, so it follows the

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { ringfence } from '../../clients/ccxt/src/ringfence.ts';
 import { RingfenceClient } from '../../src/client/client.ts';
 import { sign, signedHeaders } from '../../src/service/auth.ts';
 import { type Running, startServer } from '../../src/service/serve.ts';
@@ -392,6 +393,60 @@ describe('shard router', () => {
       const silos = (await alice.silos(undefined, { shard: 'eth' })) as unknown as Fields[];
       assert.ok(Array.isArray(silos), 'an account read sent to eth');
       assert.equal((await alice.ticker('BTCUSDT')).symbol, 'BTCUSDT', 'a market read routed by its symbol');
+      // A cross-shard transfer through the client, there and back: each settled, both listed with their shard.
+      const there = await alice.transfer({
+        transferId: 'client-there',
+        fromShard: 'btc',
+        toShard: 'eth',
+        asset: 'USDT',
+        amount: '10',
+      });
+      const back = await alice.transfer({
+        transferId: 'client-back',
+        fromShard: 'eth',
+        toShard: 'btc',
+        asset: 'USDT',
+        amount: '10',
+      });
+      assert.deepEqual([there.status, back.status], ['settled', 'settled'], 'both settled');
+      const listed = (await alice.transfers()) as unknown as Fields[];
+      const mine = listed.filter((t) => String(t.transferId).startsWith('client-'));
+      assert.deepEqual(
+        mine.map((t) => [t.transferId, t.shard, t.status]).sort(),
+        [
+          ['client-back', 'btc', 'credited'],
+          ['client-back', 'eth', 'settled'],
+          ['client-there', 'btc', 'settled'],
+          ['client-there', 'eth', 'credited'],
+        ],
+        `each shard lists its side: ${JSON.stringify(mine)}`,
+      );
+
+      // ccxt's unified transfer: accounts are shard names; fetchTransfers shows each transfer once.
+      const ex = new ringfence({
+        apiKey: KEYS.alice.key,
+        secret: KEYS.alice.secret,
+        urls: { api: { rest: base } },
+        timeout: 10_000,
+      });
+      const moved = await ex.transfer('USDT', 5, 'btc', 'eth', { transferId: 'ccxt-1' });
+      assert.deepEqual(
+        [moved.id, moved.status, moved.currency, moved.amount, moved.fromAccount, moved.toAccount],
+        ['ccxt-1', 'ok', 'USDT', 5, 'btc', 'eth'],
+        `ccxt transfer: ${JSON.stringify(moved)}`,
+      );
+      await ex.transfer('USDT', 5, 'eth', 'btc', { transferId: 'ccxt-2' }); // back: later tests count eth's USDT
+      const history = await ex.fetchTransfers('USDT');
+      assert.deepEqual(
+        history.map((t) => [t.id, t.status, t.fromAccount]).filter(([id]) => String(id).startsWith('c')),
+        [
+          ['client-there', 'ok', 'btc'],
+          ['client-back', 'ok', 'eth'],
+          ['ccxt-1', 'ok', 'btc'],
+          ['ccxt-2', 'ok', 'eth'],
+        ],
+        'each transfer once, oldest first',
+      );
     },
   );
 

@@ -46,6 +46,7 @@ import {
   type Strings,
   type Ticker,
   type Trade,
+  type TransferEntry,
 } from 'ccxt';
 
 /** ccxt's WebSocket client (its type is not exported by name). */
@@ -167,6 +168,8 @@ export class ringfence extends Exchange {
         reduceMargin: true,
         setLeverage: true,
         setMarginMode: true,
+        transfer: true,
+        fetchTransfers: true,
         ws: true,
         watchMyTrades: true,
         watchOrderBook: true,
@@ -710,6 +713,81 @@ export class ringfence extends Exchange {
       since,
       limit,
     ) as FundingHistory[];
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Transfers between shards (docs/sharding.md): a sharded venue's accounts are per shard, as a centralized
+  // exchange's wallets are per product; `fromAccount` and `toAccount` are shard names, through the venue's router.
+
+  /**
+   * Moves free balance from one shard to another. `params.transferId` makes a retry safe (the same id is the same
+   * transfer); without one, one is made up here. Status: `ok` (arrived), `failed` (refused by the target: the money
+   * is back), `pending` (a shard was unreachable: it finishes on its own).
+   */
+  override async transfer(
+    code: string,
+    amount: number,
+    fromAccount: string,
+    toAccount: string,
+    params: Dict = {},
+  ): Promise<TransferEntry> {
+    const transferId = this.safeString(params, 'transferId') ?? `ccxt-${this.uuid()}`;
+    const r = (await this.priv(
+      'transfers',
+      {
+        ...this.omit(params, 'transferId'),
+        transferId,
+        fromShard: fromAccount,
+        toShard: toAccount,
+        asset: code,
+        amount: this.numberToString(amount),
+      },
+      'POST',
+    )) as Json;
+    return this.parseShardTransfer(r, this.milliseconds());
+  }
+
+  /** The account's transfers, oldest first; through a router each appears once (its source shard's record). */
+  override async fetchTransfers(
+    code: Str = undefined,
+    since: Int = undefined,
+    limit: Int = undefined,
+    params: Dict = {},
+  ): Promise<TransferEntry[]> {
+    const rows = (await this.priv('transfers', params)) as Json[];
+    const seen = new Set<string>();
+    const out: TransferEntry[] = [];
+    for (const r of rows) {
+      // A router lists both sides of a transfer, each tagged with its shard: the source's says how it ended.
+      const shard = this.safeString(r, 'shard');
+      if (shard !== undefined && shard !== this.safeString(r, 'fromShard')) continue;
+      const id = this.safeString(r, 'transferId') ?? '';
+      if (seen.has(id)) continue;
+      seen.add(id);
+      out.push(this.parseShardTransfer(r, this.safeInteger(r, 'createdAt')));
+    }
+    const filtered = code === undefined ? out : out.filter((t) => t.currency === code);
+    return this.filterBySinceLimit(this.sortBy(filtered, 'timestamp'), since, limit) as TransferEntry[];
+  }
+
+  private parseShardTransfer(r: Json, timestamp: Int): TransferEntry {
+    const status = this.safeString(r, 'status');
+    return {
+      info: r,
+      id: this.safeString(r, 'transferId'),
+      timestamp,
+      datetime: this.iso8601(timestamp),
+      currency: this.safeCurrencyCode(this.safeString(r, 'asset')),
+      amount: this.safeNumber(r, 'amount'),
+      fromAccount: this.safeString(r, 'fromShard'),
+      toAccount: this.safeString(r, 'toShard'),
+      status:
+        status === 'settled' || status === 'credited'
+          ? 'ok'
+          : status === 'reverted' || status === 'aborted'
+            ? 'failed'
+            : 'pending',
+    };
   }
 
   // -------------------------------------------------------------------------------------------------------

@@ -31,7 +31,26 @@ const Status = Type.Union([
   Type.Literal('reverted'),
 ]);
 
-const TransferViewSchema = Type.Object({
+/** POST /api/v1/transfers: free balance from this shard (`fromShard`, when named, must be it) to `toShard`. */
+export const TransferBody = Type.Object(
+  {
+    transferId: Type.Optional(TransferId),
+    fromShard: Type.Optional(ShardName),
+    toShard: ShardName,
+    asset: Asset,
+    amount: Decimal,
+    account: Type.Optional(AccountId),
+  },
+  strict,
+);
+/** GET /api/v1/transfers: (admin keys) `account`, and `limit` (default 100). */
+export const TransfersQuery = Type.Object(
+  { account: AccountQuery.properties.account, limit: AccountQuery.properties.limit },
+  strict,
+);
+export const ShardViewSchema = Type.Object({ name: Type.String(), markets: Type.Array(Type.String()) });
+
+export const TransferViewSchema = Type.Object({
   transferId: Type.String(),
   account: Type.String(),
   asset: Type.String(),
@@ -41,11 +60,11 @@ const TransferViewSchema = Type.Object({
   status: Status,
   duplicate: Type.Optional(Type.Boolean()),
 });
-const TransferRecordSchema = Type.Intersect([
+export const TransferRecordSchema = Type.Intersect([
   TransferViewSchema,
   Type.Object({ createdAt: Type.Integer(), updatedAt: Type.Integer() }),
 ]);
-const StepResult = Type.Intersect([TransferViewSchema, Type.Object({ seq: Type.Integer() })]);
+export const StepResult = Type.Intersect([TransferViewSchema, Type.Object({ seq: Type.Integer() })]);
 
 const ShardLedgerRow = Type.Object({
   asset: Type.String(),
@@ -102,7 +121,7 @@ export function registerShardRoutes(app: App, ctx: RouteContext): void {
       schema: {
         tags,
         summary: 'This shard: its name and the markets it owns (exact symbols, or prefixes ending in *)',
-        response: { 200: Type.Object({ name: Type.String(), markets: Type.Array(Type.String()) }) },
+        response: { 200: ShardViewSchema },
       },
     },
     async () => ({ name: self, markets: [...shard.markets] }),
@@ -117,17 +136,7 @@ export function registerShardRoutes(app: App, ctx: RouteContext): void {
         ...signed,
         summary:
           'Move free balance from this shard to another: held here (status held) until the target credits it; a router finishes it',
-        body: Type.Object(
-          {
-            transferId: Type.Optional(TransferId),
-            fromShard: Type.Optional(ShardName),
-            toShard: ShardName,
-            asset: Asset,
-            amount: Decimal,
-            account: Type.Optional(AccountId),
-          },
-          strict,
-        ),
+        body: TransferBody,
         response: { 200: StepResult, ...errors },
       },
     },
@@ -160,10 +169,7 @@ export function registerShardRoutes(app: App, ctx: RouteContext): void {
         tags,
         ...signed,
         summary: 'The account’s cross-shard transfers on this shard (sent and received), newest first',
-        querystring: Type.Object(
-          { account: AccountQuery.properties.account, limit: AccountQuery.properties.limit },
-          strict,
-        ),
+        querystring: TransfersQuery,
         response: { 200: Type.Array(TransferRecordSchema), ...errors },
       },
     },
