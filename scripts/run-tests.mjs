@@ -13,9 +13,9 @@ function collect(dir) {
 }
 const filter = process.argv.slice(2);
 const files = collect('test').filter((f) => filter.length === 0 || filter.some((s) => f.includes(s))).sort();
-// --test-force-exit: a file whose tests are done exits even if something it started still holds the event loop (a
-// failed test that left a load or a socket behind would otherwise hang the whole run).
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-force-exit', '--test-reporter=spec', ...files], {
+// No --test-force-exit: it ended files whose suites were still being declared (a CI run lost four tests that way);
+// tests stop what they start in their own `finally`/`after` instead, and CI's own deadline bounds the run.
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
 });
 process.exit(r.status ?? 1);
