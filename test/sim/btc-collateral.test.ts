@@ -36,7 +36,7 @@ import type { Population } from '../../src/sim/population.ts';
 import { renderReport } from '../../src/sim/report.ts';
 import { inBtcCollateral, runPolicy } from '../../src/sim/runner.ts';
 import { prepare, resolvePolicies, runAll, summarize } from '../../src/sim/simulate.ts';
-import { handPath } from './hand-path-kit.ts';
+import { handPath, handRunInput } from './hand-path-kit.ts';
 
 const U = 10n ** 8n;
 const T = { timeout: 60_000 };
@@ -69,36 +69,20 @@ function run(policyId: string) {
   const converted: Extract<EngineEvent, { type: 'collateralConverted' }>[] = [];
   const stages: string[] = [];
   let point = 0;
-  const result = runPolicy(
-    {
-      path,
-      markets,
-      population,
-      makers: [
-        { stepTicks: 100, levels: 5, levelLots: 5000 },
-        { stepTicks: 100, levels: 5, levelLots: 5000 },
-      ],
-      insurance: 100_000n * U,
-      unwind: false,
-      bucketSize: 1,
-      buckets: BTC_PATH.length,
+  const result = runPolicy(handRunInput(path, markets, population), policyById(policyId)!, {
+    onCommand: (_cmd, r) => {
+      if (!r.ok) return;
+      for (const e of r.events) {
+        if (e.type === 'liquidationStarted') started.push([point, e.account, BTC_PATH[point]!]);
+        if (e.type === 'collateralConverted') converted.push(e);
+        if (e.type === 'liquidation')
+          stages.push(`${point} ${e.account} ${e.stage} ${e.size} @ ${e.price} fee ${e.fee}`);
+      }
     },
-    policyById(policyId)!,
-    {
-      onCommand: (_cmd, r) => {
-        if (!r.ok) return;
-        for (const e of r.events) {
-          if (e.type === 'liquidationStarted') started.push([point, e.account, BTC_PATH[point]!]);
-          if (e.type === 'collateralConverted') converted.push(e);
-          if (e.type === 'liquidation')
-            stages.push(`${point} ${e.account} ${e.stage} ${e.size} @ ${e.price} fee ${e.fee}`);
-        }
-      },
-      onPoint: (p) => {
-        point = p + 1;
-      },
+    onPoint: (p) => {
+      point = p + 1;
     },
-  );
+  });
   return { started, converted, stages, result };
 }
 

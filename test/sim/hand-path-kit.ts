@@ -3,6 +3,7 @@
  * `T0` (a minute after a funding time: no funding within ten minutes), ETHUSDT flat at 20,000 ticks.
  */
 import type { SimPath } from '../../src/sim/path.ts';
+import type { RunInput } from '../../src/sim/runner.ts';
 
 export const T0 = Date.UTC(2025, 0, 1, 0, 1);
 
@@ -25,5 +26,31 @@ export function handPath(btcCloses: readonly string[]): SimPath {
     ],
     intrabar: 'close',
     bars: btcCloses.length,
+  };
+}
+
+/**
+ * What the worked examples run the path with: two makers five levels deep (100 ticks apart, 5,000 lots each), a
+ * 100,000 USDT insurance fund, no unwinding by default, one chart bucket a point.
+ */
+export function handRunInput(
+  path: SimPath,
+  markets: RunInput['markets'],
+  population: RunInput['population'],
+  extra: Partial<RunInput> = {},
+): RunInput {
+  return {
+    path,
+    markets,
+    population,
+    makers: [
+      { stepTicks: 100, levels: 5, levelLots: 5000 },
+      { stepTicks: 100, levels: 5, levelLots: 5000 },
+    ],
+    insurance: 100_000n * 10n ** 8n,
+    unwind: false,
+    bucketSize: 1,
+    buckets: path.bars,
+    ...extra,
   };
 }

@@ -26,7 +26,7 @@ import type { EngineEvent } from '../../src/engine/types.ts';
 import { policyById, simMarkets } from '../../src/sim/markets.ts';
 import type { Population } from '../../src/sim/population.ts';
 import { runPolicy } from '../../src/sim/runner.ts';
-import { handPath } from './hand-path-kit.ts';
+import { handPath, handRunInput } from './hand-path-kit.ts';
 
 const U = 10n ** 8n; // USDT minor units
 const BTC_PATH = [
@@ -117,39 +117,23 @@ function run(policyId: string): Observed {
   const policy = policyById(policyId)!;
   const o: Omit<Observed, 'result'> = { started: [], stages: [], autoAdds: [], cEth: [], cFree: [] };
   let point = 0;
-  const result = runPolicy(
-    {
-      path,
-      markets,
-      population,
-      makers: [
-        { stepTicks: 100, levels: 5, levelLots: 5000 },
-        { stepTicks: 100, levels: 5, levelLots: 5000 },
-      ],
-      insurance: 100_000n * U,
-      unwind: false,
-      bucketSize: 1,
-      buckets: BTC_PATH.length,
+  const result = runPolicy(handRunInput(path, markets, population), policy, {
+    onCommand: (_cmd, r) => {
+      if (!r.ok) return;
+      for (const e of r.events as EngineEvent[]) {
+        if (e.type === 'liquidationStarted') o.started.push([point, e.account, e.mode]);
+        if (e.type === 'liquidation')
+          o.stages.push([point, e.account, e.symbol, e.stage, dec(e.size, 3), dec(e.price), dec(e.fee)]);
+        if (e.type === 'autoAddMargin') o.autoAdds.push([point, e.account, dec(e.amount)]);
+      }
     },
-    policy,
-    {
-      onCommand: (_cmd, r) => {
-        if (!r.ok) return;
-        for (const e of r.events as EngineEvent[]) {
-          if (e.type === 'liquidationStarted') o.started.push([point, e.account, e.mode]);
-          if (e.type === 'liquidation')
-            o.stages.push([point, e.account, e.symbol, e.stage, dec(e.size, 3), dec(e.price), dec(e.fee)]);
-          if (e.type === 'autoAddMargin') o.autoAdds.push([point, e.account, dec(e.amount)]);
-        }
-      },
-      onPoint: (p, engine) => {
-        const c = engine.accounts.get('C')!;
-        o.cEth.push(c.positions.get('ETHUSDT')!.bucket.balance);
-        o.cFree.push(c.wallets.get('USDT')!.main.balance);
-        point = p + 1;
-      },
+    onPoint: (p, engine) => {
+      const c = engine.accounts.get('C')!;
+      o.cEth.push(c.positions.get('ETHUSDT')!.bucket.balance);
+      o.cFree.push(c.wallets.get('USDT')!.main.balance);
+      point = p + 1;
     },
-  );
+  });
   return { ...o, result };
 }
 

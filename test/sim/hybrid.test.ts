@@ -24,6 +24,8 @@ import type { PlannedPosition, Population } from '../../src/sim/population.ts';
 import { HYBRID_SILO, inNettedSilo, runPolicy } from '../../src/sim/runner.ts';
 import { prepare, runAll, summarize, toJson } from '../../src/sim/simulate.ts';
 
+import { handRunInput } from './hand-path-kit.ts';
+
 const TIMEOUT = { timeout: 120_000 };
 const U = 10n ** 8n;
 const BTC = ['20000', '19900', '19800', '19750', '19689.8', '19500', '19400'];
@@ -82,35 +84,19 @@ interface Observed {
 function run(policyId: string): Observed {
   const o: Omit<Observed, 'result'> = { started: [], free: [], silo: [] };
   let point = 0;
-  const result = runPolicy(
-    {
-      path,
-      markets,
-      population,
-      makers: [
-        { stepTicks: 100, levels: 5, levelLots: 5000 },
-        { stepTicks: 100, levels: 5, levelLots: 5000 },
-      ],
-      insurance: 100_000n * U,
-      unwind: false,
-      bucketSize: 1,
-      buckets: BTC.length,
+  const result = runPolicy(handRunInput(path, markets, population), policyById(policyId)!, {
+    onCommand: (_cmd, r) => {
+      if (!r.ok) return;
+      for (const e of r.events as EngineEvent[])
+        if (e.type === 'liquidationStarted') o.started.push([point, e.account, e.symbol, e.silo ?? null]);
     },
-    policyById(policyId)!,
-    {
-      onCommand: (_cmd, r) => {
-        if (!r.ok) return;
-        for (const e of r.events as EngineEvent[])
-          if (e.type === 'liquidationStarted') o.started.push([point, e.account, e.symbol, e.silo ?? null]);
-      },
-      onPoint: (p, engine) => {
-        const h = engine.accounts.get('H')!;
-        o.free.push(h.wallets.get('USDT')!.main.balance);
-        o.silo.push(h.silos.get(HYBRID_SILO)?.bucket.balance ?? 0n);
-        point = p + 1;
-      },
+    onPoint: (p, engine) => {
+      const h = engine.accounts.get('H')!;
+      o.free.push(h.wallets.get('USDT')!.main.balance);
+      o.silo.push(h.silos.get(HYBRID_SILO)?.bucket.balance ?? 0n);
+      point = p + 1;
     },
-  );
+  });
   return { ...o, result };
 }
 

@@ -25,6 +25,8 @@ import { runPolicy } from '../../src/sim/runner.ts';
 import { prepare, resolvePolicies, runAll, summarize } from '../../src/sim/simulate.ts';
 import type { VaultPlan } from '../../src/sim/vaults.ts';
 
+import { handRunInput } from './hand-path-kit.ts';
+
 const U = 10n ** 8n;
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2025, 0, 1, 0, 1);
@@ -98,19 +100,7 @@ describe('vaults on a constructed crash', () => {
     const free: bigint[][] = [];
     const main = (e: Engine, id: string) => e.accounts.get(id)!.wallets.get('USDT')!.main.balance;
     const r = runPolicy(
-      {
-        path,
-        markets,
-        population,
-        makers: [
-          { stepTicks: 100, levels: 5, levelLots: 5000 },
-          { stepTicks: 100, levels: 5, levelLots: 5000 },
-        ],
-        insurance: 100_000n * U,
-        bucketSize: 1,
-        buckets: prices.length,
-        vaultPlan,
-      },
+      handRunInput(path, markets, population, { unwind: true, vaultPlan }),
       policyById('vaults')!,
       { onPoint: (_p, e) => free.push(['D1', 'D2', 'D3'].map((id) => main(e, id))) },
     );
