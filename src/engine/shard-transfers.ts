@@ -44,18 +44,27 @@ export interface ShardTransfer {
 
 /** The engine's record of every transfer it took part in, by direction and id (both kept: idempotency is forever). */
 export class ShardTransfers {
+  /** Every record, both directions, in the order recorded: the state (snapshots write it; the maps index it). */
+  readonly all: ShardTransfer[] = [];
   readonly out = new Map<string, ShardTransfer>();
   readonly in = new Map<string, ShardTransfer>();
   /** Outgoing transfers still held, in the order held: what a coordinator resumes. */
   readonly held = new Map<string, ShardTransfer>();
+  /** Each account's transfers, both directions, in the order recorded (an account's list without a scan of all). */
+  readonly byAccount = new Map<string, ShardTransfer[]>();
 
   get size(): number {
-    return this.out.size + this.in.size;
+    return this.all.length;
   }
 
   record(t: ShardTransfer): void {
+    this.all.push(t);
     (t.direction === 'out' ? this.out : this.in).set(t.id, t);
     if (t.direction === 'out' && t.status === 'held') this.held.set(t.id, t);
+    if (t.account === '') return;
+    const mine = this.byAccount.get(t.account);
+    if (mine === undefined) this.byAccount.set(t.account, [t]);
+    else mine.push(t);
   }
 }
 

@@ -305,8 +305,8 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
     derived: ['account'],
     transient: [],
   },
-  // Both directions' records; `held` (the outgoing ones not yet settled) is rebuilt from their statuses.
-  ShardTransfers: { state: ['out', 'in'], derived: ['held'], transient: [] },
+  // Every record in the order recorded; the maps by id, `held` (outgoing, not settled) and `byAccount` index them.
+  ShardTransfers: { state: ['all'], derived: ['out', 'in', 'held', 'byAccount'], transient: [] },
   Position: {
     state: [
       'bucket',
@@ -519,7 +519,7 @@ interface SnapshotV1 {
   collateralAssets?: CollateralRow[];
   /** Vaults in creation order, only when there are any. */
   vaults?: VaultRow[];
-  /** Cross-shard transfers, outgoing then incoming, each in the order recorded; only when there are any. */
+  /** Cross-shard transfers in the order recorded (both directions); only when there are any. */
   shardTransfers?: ShardTransferRow[];
 }
 
@@ -811,7 +811,7 @@ function snapshotObject(e: EngineState): SnapshotV1 {
     ...(e.vaults.size > 0 ? { vaults: [...e.vaults.values()].map(vaultRow) } : {}),
     ...(e.shardTransfers.size > 0
       ? {
-          shardTransfers: [...e.shardTransfers.out.values(), ...e.shardTransfers.in.values()].map(
+          shardTransfers: e.shardTransfers.all.map(
             (t): ShardTransferRow => [
               t.id,
               t.direction,

@@ -229,6 +229,9 @@ describe('cross-shard transfers', () => {
         [...s.e.shardTransfers.held.keys()],
         `${s.name}: the held list is rebuilt`,
       );
+      const order = (e: typeof s.e) =>
+        (e.shardTransfers.byAccount.get('alice') ?? []).map((t) => `${t.direction}:${t.id}:${t.status}`);
+      assert.deepEqual(order(restored), order(s.e), `${s.name}: alice's transfers in the order recorded`);
       s.restart();
     }
     const { finished } = await v.coordinator.resume();

@@ -176,10 +176,13 @@ export function registerShardRoutes(app: App, ctx: RouteContext): void {
     async (req) => {
       const account = ctx.account(req, req.query.account);
       const e = service.engine;
-      const mine = [...e.shardTransfers.out.values(), ...e.shardTransfers.in.values()]
-        .filter((t) => t.account === account)
-        .sort((x, y) => y.createdAt - x.createdAt);
-      return mine.slice(0, req.query.limit ?? 100).map((t) => transferRecordView(e, self, t));
+      // Recorded in command order, so newest first is the list backwards.
+      const mine = e.shardTransfers.byAccount.get(account) ?? [];
+      const limit = req.query.limit ?? 100;
+      const out = [];
+      for (let i = mine.length - 1; i >= 0 && out.length < limit; i--)
+        out.push(transferRecordView(e, self, mine[i]!));
+      return out;
     },
   );
 
@@ -305,13 +308,20 @@ export function registerShardRoutes(app: App, ctx: RouteContext): void {
     async (req) => {
       const e = service.engine;
       const { status, limit = 1_000 } = req.query;
-      const list =
-        status === 'held'
-          ? [...e.shardTransfers.held.values()]
-          : [...e.shardTransfers.out.values(), ...e.shardTransfers.in.values()].filter(
-              (t) => status === undefined || t.status === status,
-            );
-      return list.slice(0, limit).map((t) => transferRecordView(e, self, t));
+      // Held ones from their own index (what a coordinator asks for every second); any other status by a pass over
+      // the records in the order recorded, stopping at `limit`.
+      const out = [];
+      if (status === 'held')
+        for (const t of e.shardTransfers.held.values()) {
+          if (out.length >= limit) break;
+          out.push(transferRecordView(e, self, t));
+        }
+      else
+        for (const t of e.shardTransfers.all) {
+          if (out.length >= limit) break;
+          if (status === undefined || t.status === status) out.push(transferRecordView(e, self, t));
+        }
+      return out;
     },
   );
 }
