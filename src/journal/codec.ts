@@ -169,7 +169,7 @@ export function recordChecksum(seq: number, command: Uint8Array, stateHash: stri
 }
 
 /** recordChecksum of a command that is `data[start, end)`. */
-function recordChecksumAt(
+export function recordChecksumAt(
   seq: number,
   data: Uint8Array,
   start: number,
@@ -239,11 +239,17 @@ export function checkRecordAt(
   data: Uint8Array,
   start: number,
   end: number,
+  /**
+   * True when the reader already compared this record's checksum and it matched (RecordPage.checksumOk: a page
+   * read on another thread); anything else computes it here.
+   */
+  checksumMatched = false,
 ): Command | string {
   if (!Number.isSafeInteger(seq) || seq < 1) return `invalid seq ${String(seq)}`;
   if (stateHash !== null && (typeof stateHash !== 'string' || !/^[0-9a-f]{64}$/.test(stateHash)))
     return 'malformed state hash';
-  if (recordChecksumAt(seq, data, start, end, stateHash) !== checksum >>> 0) return 'bad checksum';
+  if (!checksumMatched && recordChecksumAt(seq, data, start, end, stateHash) !== checksum >>> 0)
+    return 'bad checksum';
   let command: Command;
   try {
     command = decodeCommandAt(data, start, end);

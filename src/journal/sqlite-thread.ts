@@ -11,7 +11,7 @@
  *
  * This module is also the worker's entry point (it runs the `serve` loop when loaded in a worker thread).
  */
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, type Worker, workerData } from 'node:worker_threads';
 import { SqliteJournalStore, type SqliteStoreOptions } from './sqlite.ts';
 import {
   JournalError,
@@ -22,6 +22,7 @@ import {
   type SnapshotInfo,
   type SnapshotRecord,
 } from './store.ts';
+import { startModuleWorker } from './thread.ts';
 
 /** A batch of records as transferable columns: command bytes concatenated in `blob`, `ends` their end offsets. */
 interface PackedBatch {
@@ -131,7 +132,11 @@ export class SqliteThreadJournalStore implements JournalStore {
 
   /** Starts the writer thread (which creates or opens the file), then opens the reading connection. */
   static async open(path: string, opts: SqliteThreadStoreOptions = {}): Promise<SqliteThreadJournalStore> {
-    const worker = startWorker({ role: WRITER, path, synchronous: opts.synchronous ?? 'FULL' });
+    const worker = startModuleWorker(import.meta.url, {
+      role: WRITER,
+      path,
+      synchronous: opts.synchronous ?? 'FULL',
+    });
     const ready = await new Promise<Reply>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
@@ -183,6 +188,10 @@ export class SqliteThreadJournalStore implements JournalStore {
     return this.reader.readPages(seq);
   }
 
+  readPagesAhead(seq: number): AsyncIterable<RecordPage> {
+    return this.reader.readPagesAhead(seq);
+  }
+
   lastSeq(): number {
     return this.reader.lastSeq();
   }
@@ -229,19 +238,6 @@ export class SqliteThreadJournalStore implements JournalStore {
       this.fail(new Error('journal store is closed'));
     }
   }
-}
-
-/** The worker runs this module; from TypeScript sources (tests, benches) it registers tsx first. */
-function startWorker(data: { role: string; path: string; synchronous: string }): Worker {
-  const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    const api = import.meta.resolve('tsx/esm/api');
-    const code =
-      `import(${JSON.stringify(api)}).then(({ register }) => { register(); ` +
-      `return import(${JSON.stringify(here)}); });`;
-    return new Worker(code, { eval: true, workerData: data });
-  }
-  return new Worker(new URL(here), { workerData: data });
 }
 
 /** The writer thread: one SqliteJournalStore, requests served in order. */

@@ -15,6 +15,7 @@
  * `ringfence journal verify`) may open a live journal, WAL lets them read while it is written.
  */
 import Database from 'better-sqlite3';
+import { readPagesAhead } from './sqlite-pages.ts';
 import {
   JournalError,
   type JournalRecord,
@@ -248,6 +249,16 @@ export class SqliteJournalStore implements JournalStore {
     }
   }
 
+  /**
+   * readPages on a thread of its own, a few pages ahead, checksums compared there (sqlite-pages.ts). An in-memory
+   * database is this connection's alone: its pages are read here.
+   */
+  readPagesAhead(seq: number): AsyncIterable<RecordPage> {
+    this.assertOpen();
+    if (this.path === ':memory:' || this.path === '') return inOrder(this.readPages(seq));
+    return readPagesAhead(this.path, seq);
+  }
+
   /** Packing needs a UTF-8 database (ours always are) and SQLite ≥ 3.41 (unhex); otherwise pages of plain rows. */
   private preparePacked(): SqliteJournalStore['packed'] {
     if (this.db.pragma('encoding', { simple: true }) !== 'UTF-8') return null;
@@ -374,6 +385,10 @@ function plainPage(rows: readonly Row[]): RecordPage {
   return { count: n, seqs, times: none, checksums: none, starts: none, ends: none, data: EMPTY, whole };
 }
 const EMPTY = new Uint8Array(0);
+
+async function* inOrder<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
+}
 
 /**
  * Splits a packed page (PACKED_PAGE) into columns, listing the records to read whole; null if it is not exactly

@@ -45,6 +45,11 @@ export interface RecordPage {
   ends: ArrayLike<number>;
   data: Uint8Array;
   whole: ReadonlyMap<number, JournalRecord>;
+  /**
+   * Set by a reader that compared the checksums of the packed records itself (on its own thread): 1 where record
+   * i's checksum matched, 0 where it did not (the record is then checked again the usual way). Absent: unchecked.
+   */
+  checksumOk?: Uint8Array;
 }
 
 /** The engine's whole state right after the command `seq` (src/engine/snapshot.ts), as stored. */
@@ -92,6 +97,12 @@ export interface JournalStore {
    * uses it when present). Every record exactly as stored: the checks above the store are the same either way.
    */
   readPages?(seq: number): Iterable<RecordPage> | AsyncIterable<RecordPage>;
+  /**
+   * Optional: `readPages(seq)` read on another thread, a few pages ahead of the caller, with the checksums of the
+   * packed records compared there (`checksumOk`). Recovery uses it for long replays: reading and checking then run
+   * beside the engine instead of between its commands. Stopping the iteration early ends the thread.
+   */
+  readPagesAhead?(seq: number): AsyncIterable<RecordPage>;
   /** The highest stored seq, or 0 when empty. */
   lastSeq(): MaybePromise<number>;
   /** The lowest stored seq, or 0 when empty (above 1 once records before a snapshot were pruned). */

@@ -357,8 +357,9 @@ describe('recovery: records read a page at a time', () => {
     pruneSnapshots: (keep) => s.pruneSnapshots(keep),
     close: () => s.close(),
   });
-  const outcome = (store: JournalStore) =>
-    recover(store, { repair: false }).then(
+  /** readAheadMin 0: pages read on the reader thread (checksums compared there); by default, on this one. */
+  const outcome = (store: JournalStore, readAheadMin = Number.POSITIVE_INFINITY) =>
+    recover(store, { repair: false, readAheadMin }).then(
       (r) => ({ lastSeq: r.lastSeq, hashes: r.hashesChecked, cut: r.cut, hash: r.stateHash, log: r.log }),
       (e: unknown) => ({ error: e instanceof JournalError ? `${e.kind} ${e.seq}: ${e.message}` : String(e) }),
     );
@@ -406,7 +407,7 @@ describe('recovery: records read a page at a time', () => {
   );
 
   test(
-    'each damage, mid-journal and at the tail: the same verdict read by pages or a record at a time',
+    'each damage, mid-journal and at the tail: the same verdict read by pages, by pages on a reader thread, or a record at a time',
     T,
     async () => {
       const { dir, cleanup } = tempDir();
@@ -416,6 +417,7 @@ describe('recovery: records read a page at a time', () => {
         const store = new SqliteJournalStore(clean, { readonly: true });
         const intact = await outcome(store);
         assert.deepEqual(await outcome(oneByOne(store)), intact);
+        assert.deepEqual(await outcome(store, 0), intact, 'read ahead on a thread');
         assert.ok('hashes' in intact && intact.hashes === 9 && intact.lastSeq === n);
         store.close();
         for (const [what, sql] of DAMAGE) {
@@ -426,6 +428,7 @@ describe('recovery: records read a page at a time', () => {
             s.db.prepare(sql).run(seq);
             const byPages = await outcome(s);
             assert.deepEqual(await outcome(oneByOne(s)), byPages, `${what} at seq ${seq}`);
+            assert.deepEqual(await outcome(s, 0), byPages, `${what} at seq ${seq}, read ahead`);
             if (what.includes('still valid')) assert.deepEqual(byPages, intact, what);
             else assert.notDeepEqual(byPages, intact, what);
             s.close();
