@@ -39,7 +39,12 @@ export class ApiError extends Error {
   /** NOT_LEADER: the leader as its lease names it, null when none is known (sent as `leader`). */
   leader: LeaderInfo | null | undefined;
   constructor(status: number, code: ErrorCode, message: string, retryAfterMs?: number) {
+    // No stack trace: an ApiError is an answer (a refusal, a limit), never a bug, and nothing reads its stack.
+    // Capturing one costs microseconds per refusal — most of what a flood of rate-limited requests costs us.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
