@@ -518,7 +518,12 @@ export type TriggerKind = 'stopLoss' | 'takeProfit';
 export class Rejection extends Error {
   readonly code: RejectCode;
   constructor(code: RejectCode, message: string) {
+    // No stack trace: a rejection is the command's answer, never a bug, and `apply` returns only its code and
+    // message. Capturing one cost ~5 µs, more than applying a typical command.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'Rejection';
     this.code = code;
   }
