@@ -23,11 +23,13 @@
  * binary in parameters.
  */
 import pg from 'pg';
+import { fillWhole, plainPage, unpackPage } from './pages.ts';
 import { redactPgUrl, scrubPgSecrets } from './redact.ts';
 import {
   JournalError,
   type JournalRecord,
   type JournalStore,
+  type RecordPage,
   type SnapshotInfo,
   type SnapshotRecord,
 } from './store.ts';
@@ -88,6 +90,38 @@ const safe = (v: bigint | number, what: string): number => {
   return n;
 };
 
+/** A journal row (seq, time, command, checksum, state_hash) as a record. */
+function toRecord(r: unknown[]): JournalRecord {
+  const row = r as [bigint, bigint, Buffer, bigint, string | null];
+  return {
+    seq: safe(row[0], 'seq'),
+    time: safe(row[1], 'time'),
+    command: row[2],
+    checksum: safe(row[3], 'checksum'),
+    stateHash: row[4],
+  };
+}
+
+/**
+ * The reading queries on one journal table. A packed page (pages.ts) has a record's header built from int8send /
+ * int4send (big-endian, as the header is) and its command; a record whose fields the header cannot hold (a state
+ * hash, a seq or time past 2^53, a checksum past 32 bits) is marked and read whole.
+ */
+function readingSql(journal: string): { pageRows: string; packedPage: string; wholeRows: string } {
+  const max = Number.MAX_SAFE_INTEGER;
+  const packable = `seq BETWEEN 1 AND ${max} AND time BETWEEN ${-max} AND ${max}
+    AND checksum BETWEEN 0 AND 4294967295 AND state_hash IS NULL`;
+  const pageRows = `SELECT seq, time, command, checksum, state_hash FROM ${journal} WHERE seq >= $1 ORDER BY seq LIMIT $2`;
+  return {
+    pageRows,
+    packedPage: `SELECT count(*)::int4, string_agg(CASE WHEN ${packable}
+        THEN int8send(seq) || int8send(time) || substring(int8send(checksum) FROM 5) || int4send(length(command)) || command
+        ELSE int8send(seq) || '\\x000000000000000000000000ffffffff'::bytea END, ''::bytea ORDER BY seq)
+      FROM (${pageRows}) p`,
+    wholeRows: `SELECT seq, time, command, checksum, state_hash FROM (${pageRows}) p WHERE NOT (${packable}) ORDER BY seq`,
+  };
+}
+
 export class PgJournalStore implements JournalStore {
   readonly kind = 'postgres';
   readonly url: string;
@@ -100,6 +134,7 @@ export class PgJournalStore implements JournalStore {
   /** Set when the connection fails: every later call rejects with it. */
   private broken: Error | null = null;
   private readonly t: { journal: string; snapshot: string; meta: string };
+  private readonly sql: ReturnType<typeof readingSql>;
   private lockKey = '';
 
   private constructor(url: string, schema: string, client: pg.Client, readonly: boolean) {
@@ -113,6 +148,7 @@ export class PgJournalStore implements JournalStore {
       snapshot: `${q}.ringfence_snapshot`,
       meta: `${q}.ringfence_meta`,
     };
+    this.sql = readingSql(this.t.journal);
     client.on('error', (e: Error) => {
       this.broken = e;
     });
@@ -290,35 +326,59 @@ export class PgJournalStore implements JournalStore {
 
   async *readFrom(seq: number): AsyncGenerator<JournalRecord> {
     this.check();
-    const page = (from: number) =>
-      arrayRows(
-        this.client,
-        `SELECT seq, time, command, checksum, state_hash FROM ${this.t.journal}
-         WHERE seq >= $1 ORDER BY seq LIMIT $2`,
-        [from, READ_PAGE],
-        'rf_page',
-      );
-    let pending = page(seq);
+    let pending = this.rowsFrom(seq);
     for (;;) {
-      const rows = (await pending) as [bigint, bigint, Buffer, bigint, string | null][];
+      const records = await pending;
       // The next page is already on its way while this one is consumed (replay overlaps the fetch).
-      const full = rows.length === READ_PAGE;
+      const full = records.length === READ_PAGE;
       if (full) {
-        pending = page(safe(rows[rows.length - 1]![0], 'seq') + 1);
+        pending = this.rowsFrom(records[records.length - 1]!.seq + 1);
         // A consumer that stops early leaves it unawaited: its failure must not surface as unhandled.
         pending.catch(() => {});
       }
-      for (const row of rows) {
-        yield {
-          seq: safe(row[0], 'seq'),
-          time: safe(row[1], 'time'),
-          command: row[2],
-          checksum: safe(row[3], 'checksum'),
-          stateHash: row[4],
-        };
-      }
+      yield* records;
       if (!full) return;
     }
+  }
+
+  /**
+   * readFrom as pages of columns (see pages.ts): the server packs each page into one bytea, so the client parses
+   * one value per page instead of five per record. The next page is on its way while this one is consumed.
+   */
+  async *readPages(seq: number): AsyncGenerator<RecordPage> {
+    this.check();
+    let pending = this.pageAt(seq);
+    for (;;) {
+      const page = await pending;
+      const full = page.count === READ_PAGE;
+      if (full) {
+        pending = this.pageAt(page.seqs[page.count - 1]! + 1);
+        pending.catch(() => {});
+      }
+      if (page.count > 0) yield page;
+      if (!full) return;
+    }
+  }
+
+  /** The page of up to READ_PAGE records from seq `from`, packed; a page of whole records if packing fails. */
+  private async pageAt(from: number): Promise<RecordPage> {
+    const plain = async () => plainPage(await this.rowsFrom(from));
+    const rows = await arrayRows(this.client, this.sql.packedPage, [from, READ_PAGE], 'rf_packed_page');
+    const [count, blob] = rows[0] as [number, Buffer | null];
+    if (count === 0) return plainPage([]);
+    // Never expected to fail (nor the check below): if it did, the plain way is the truth.
+    const unpacked = blob === null ? null : unpackPage(count, blob);
+    if (unpacked === null) return plain();
+    const { page, whole } = unpacked;
+    if (whole.length === 0) return page;
+    const wholeRows = await arrayRows(this.client, this.sql.wholeRows, [from, READ_PAGE], 'rf_whole_rows');
+    return fillWhole(page, whole, wholeRows.map(toRecord)) ? page : plain();
+  }
+
+  /** Up to READ_PAGE records from seq `from`, a row each. */
+  private async rowsFrom(from: number): Promise<JournalRecord[]> {
+    const rows = await arrayRows(this.client, this.sql.pageRows, [from, READ_PAGE], 'rf_page');
+    return rows.map(toRecord);
   }
 
   async lastSeq(): Promise<number> {

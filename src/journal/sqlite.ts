@@ -15,6 +15,7 @@
  * `ringfence journal verify`) may open a live journal, WAL lets them read while it is written.
  */
 import Database from 'better-sqlite3';
+import { fillWhole, plainPage, unpackPage } from './pages.ts';
 import { readPagesAhead } from './sqlite-pages.ts';
 import {
   JournalError,
@@ -40,9 +41,9 @@ const SNAPSHOT_TABLE = `CREATE TABLE snapshot (
 /** Rows fetched per query while streaming (keeps memory flat on a journal of any length). */
 const READ_PAGE = 8_192;
 /**
- * `readPages`: a page of records comes as ONE value, the records packed back to back — a 24-byte header (seq and
- * time as int64, checksum and the command's length as uint32, big-endian) then the command bytes — instead of an
- * array and a Buffer per record (most of the cost of reading a record, and garbage). SQLite concatenates blobs byte
+ * `readPages`: a page of records comes as ONE value, the records packed back to back (pages.ts: a 24-byte header —
+ * seq and time as int64, checksum and the command's length as uint32, big-endian — then the command bytes) instead
+ * of an array and a Buffer per record (most of the cost of reading a record, and garbage). SQLite concatenates blobs byte
  * for byte (through text, without conversion in a UTF-8 database). A record whose fields such a header cannot hold
  * exactly (a state hash, a damaged field of another type or range) is marked by a length of 0xffffffff and read
  * whole. group_concat takes the rows in the subquery's order (a rowid range scan, by seq); the headers' seqs are
@@ -59,8 +60,6 @@ const PACKED_PAGE = `SELECT count(*), CAST(group_concat(CASE WHEN ${PACKABLE}
     ELSE unhex(printf('%016x000000000000000000000000ffffffff', seq)) END, '') AS BLOB)
   FROM (${PAGE_ROWS})`;
 const WHOLE_ROWS = `SELECT seq, time, command, checksum, state_hash FROM (${PAGE_ROWS}) WHERE NOT (${PACKABLE}) ORDER BY seq`;
-const PACKED_HEADER = 24;
-const NOT_PACKED = 0xffffffff;
 /** Rows per multi-row INSERT statement (5 parameters each, well under SQLite's limit of 32,766). */
 const INSERT_CHUNK = 256;
 
@@ -274,24 +273,17 @@ export class SqliteJournalStore implements JournalStore {
 
   /** The page of up to READ_PAGE records from seq `from` (run in a read transaction). */
   private pageAt(from: number): RecordPage {
-    if (this.packed === null) return plainPage(this.page.all(from, READ_PAGE) as Row[]);
+    const plain = () => plainPage((this.page.all(from, READ_PAGE) as Row[]).map(toRecord));
+    if (this.packed === null) return plain();
     const [count, blob] = this.packed.page.get(from, READ_PAGE) as [number, Buffer | null];
     if (count === 0) return plainPage([]);
-    const plain = () => plainPage(this.page.all(from, READ_PAGE) as Row[]);
     // Never expected to fail (nor the checks below): if it did, the plain way is the truth.
     const unpacked = blob === null ? null : unpackPage(count, blob);
     if (unpacked === null) return plain();
     const { page, whole } = unpacked;
     if (whole.length === 0) return page;
     const rows = this.packed.whole.all(from, READ_PAGE) as Row[];
-    if (rows.length !== whole.length) return plain();
-    const map = page.whole as Map<number, JournalRecord>;
-    for (let k = 0; k < rows.length; k++) {
-      const row = rows[k]!;
-      if (row[0] !== page.seqs[whole[k]!]) return plain();
-      map.set(whole[k]!, toRecord(row));
-    }
-    return page;
+    return fillWhole(page, whole, rows.map(toRecord)) ? page : plain();
   }
 
   lastSeq(): number {
@@ -372,57 +364,6 @@ function toRecord(row: Row): JournalRecord {
   return { seq: row[0], time: row[1], command: row[2], checksum: row[3], stateHash: row[4] };
 }
 
-/** A page of records all given whole. */
-function plainPage(rows: readonly Row[]): RecordPage {
-  const n = rows.length;
-  const seqs = new Float64Array(n);
-  const whole = new Map<number, JournalRecord>();
-  for (let i = 0; i < n; i++) {
-    seqs[i] = rows[i]![0];
-    whole.set(i, toRecord(rows[i]!));
-  }
-  const none = new Float64Array(n);
-  return { count: n, seqs, times: none, checksums: none, starts: none, ends: none, data: EMPTY, whole };
-}
-const EMPTY = new Uint8Array(0);
-
 async function* inOrder<T>(items: Iterable<T>): AsyncGenerator<T> {
   yield* items;
-}
-
-/**
- * Splits a packed page (PACKED_PAGE) into columns, listing the records to read whole; null if it is not exactly
- * `count` records in increasing seq order that end where the value ends (never expected: the plain way then).
- */
-function unpackPage(count: number, blob: Buffer): { page: RecordPage; whole: number[] } | null {
-  const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  const n = blob.byteLength;
-  const seqs = new Float64Array(count);
-  const times = new Float64Array(count);
-  const checksums = new Float64Array(count);
-  const starts = new Uint32Array(count);
-  const ends = new Uint32Array(count);
-  const whole: number[] = [];
-  let p = 0;
-  let prev = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < count; i++) {
-    if (p + PACKED_HEADER > n) return null;
-    const seq = dv.getInt32(p) * 4294967296 + dv.getUint32(p + 4);
-    if (!(seq > prev)) return null;
-    prev = seq;
-    seqs[i] = seq;
-    const len = dv.getUint32(p + 20);
-    p += PACKED_HEADER;
-    if (len === NOT_PACKED) {
-      whole.push(i);
-      continue;
-    }
-    times[i] = dv.getInt32(p - 16) * 4294967296 + dv.getUint32(p - 12);
-    checksums[i] = dv.getUint32(p - 8);
-    starts[i] = p;
-    p += len;
-    ends[i] = p;
-  }
-  if (p !== n) return null;
-  return { page: { count, seqs, times, checksums, starts, ends, data: blob, whole: new Map() }, whole };
 }

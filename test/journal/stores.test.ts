@@ -42,6 +42,7 @@ import {
   JournalError,
   type JournalRecord,
   type JournalStore,
+  type RecordPage,
   type SnapshotRecord,
 } from '../../src/journal/store.ts';
 import { deleteJournalStream, singleServer, singleServerMissing } from './nats-cluster.ts';
@@ -205,6 +206,31 @@ async function collect(store: JournalStore, from: number): Promise<JournalRecord
   else for await (const r of src) out.push(r);
   return out;
 }
+/** Every record the store's pages hold from `from` (readPages, or its read-ahead), as JournalRecords. */
+async function collectPages(
+  pages: Iterable<RecordPage> | AsyncIterable<RecordPage>,
+): Promise<JournalRecord[]> {
+  const out: JournalRecord[] = [];
+  const take = (p: RecordPage) => {
+    for (let i = 0; i < p.count; i++) {
+      const w = p.whole.get(i);
+      out.push(
+        w ?? {
+          seq: p.seqs[i]!,
+          time: p.times[i]!,
+          command: p.data.subarray(p.starts[i]!, p.ends[i]!),
+          checksum: p.checksums[i]!,
+          stateHash: null,
+        },
+      );
+    }
+  };
+  if (Symbol.iterator in pages) for (const p of pages) take(p);
+  else for await (const p of pages) take(p);
+  return out;
+}
+/** Records as plain values (commands as Buffers), for deepEqual across stores' byte types. */
+const plainRecords = (rs: JournalRecord[]) => rs.map((r) => ({ ...r, command: Buffer.from(r.command) }));
 const isJournalError = (kind: string, seq: number | null, message: RegExp) => (e: unknown) =>
   e instanceof JournalError && e.kind === kind && e.seq === seq && message.test(e.message);
 
@@ -240,6 +266,40 @@ function contract(kind: Kind): void {
       assert.equal(await store.lastSeq(), 19_000);
       await store.append(recs(19_001, 19_002));
       assert.equal(await store.lastSeq(), 19_002);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${kind.name}: pages (where the store reads them) hold exactly what readFrom streams, records with a state hash too, from any seq`, async () => {
+    const store = await kind.open(uid());
+    try {
+      if (!store.readPages) return;
+      // A state hash every 997 records: those travel whole, the rest packed.
+      const hash = (seq: number) => (seq % 997 === 0 ? seq.toString(16).padStart(64, '0') : null);
+      for (let from = 1; from <= 20_000; from += 2_500) {
+        await store.append(
+          Array.from({ length: 2_500 }, (_, i) => {
+            const c = cmdAt(from + i);
+            return makeRecord(from + i, c.time, encodeCommand(c), hash(from + i));
+          }),
+        );
+      }
+      for (const from of [1, 997, 8_192, 8_193, 16_385, 19_999, 20_000, 20_001]) {
+        const plain = plainRecords(await collect(store, from));
+        assert.equal(plain.length, Math.max(0, 20_001 - from), `from ${from}`);
+        assert.deepEqual(
+          plainRecords(await collectPages(store.readPages(from))),
+          plain,
+          `pages from ${from}`,
+        );
+        if (store.readPagesAhead)
+          assert.deepEqual(
+            plainRecords(await collectPages(store.readPagesAhead(from))),
+            plain,
+            `ahead from ${from}`,
+          );
+      }
     } finally {
       await store.close();
     }
