@@ -47,6 +47,7 @@ import {
   unrealizedPnl,
 } from '../core/margin.ts';
 import { LEVERAGE_ONE, RATE_ONE } from '../core/rates.ts';
+import { firstReached } from '../core/search.ts';
 import { Account, BACKSTOP_ACCOUNT, DEFAULT_CLOSE_ORDER, Position, Silo, Wallet } from './account.ts';
 import { convertHoldings, fileHoldings, holdingsValue, pricedHoldings, staleHoldings } from './collateral.ts';
 import { filingInstrument } from './dynamic-margin.ts';
@@ -273,27 +274,26 @@ function nettedTrigger(
   const m = p.market;
   const tick = m.inst.tickSize;
   const pos = positionInput(p);
-  const reached = (ticks: bigint): boolean => {
+  /** ≥ 0 where the leg has used up its share (what it has lost, plus its maintenance's move, plus the slack). */
+  const gap = (ticks: bigint): bigint => {
     const price = ticks * tick;
     const loss = r.pricePnl - unrealizedPnl(m.inst, pos, price);
     const mm = legMaintenance(e.conventions, m, pos, price);
     const moved = mm > r.maintenance ? mm - r.maintenance : r.maintenance - mm;
     const scaled = trigger === RATE_ONE ? moved : ceilDiv(moved * RATE_ONE, trigger);
-    return loss + scaled + FUNDING_SLACK >= share;
+    return loss + scaled + FUNDING_SLACK - share;
   };
   const long = p.sign > 0;
   const start = valuationPrice(p);
-  let safe = long ? start / tick : ceilDiv(start, tick);
-  let bad = long ? 1n : BigInt(MAX_PRICE_TICKS);
+  const safe = long ? start / tick : ceilDiv(start, tick);
+  const bad = long ? 1n : BigInt(MAX_PRICE_TICKS);
   if (long ? safe <= bad : safe >= bad) return start;
-  if (reached(safe)) return start; // due now
-  if (!reached(bad)) return null;
-  while (long ? safe - bad > 1n : bad - safe > 1n) {
-    const mid = (safe + bad) / 2n;
-    if (reached(mid)) bad = mid;
-    else safe = mid;
-  }
-  return bad * tick;
+  const atSafe = gap(safe);
+  if (atSafe >= 0n) return start; // due now
+  if (gap(bad) < 0n) return null;
+  // Loss and maintenance move about linearly with the price: a secant finds the tick in ~10 evaluations, where
+  // bisection over the whole range took 20 (a long) to 47 (a short) — this runs for every leg a netted silo re-files.
+  return firstReached(safe, bad, gap, atSafe) * tick;
 }
 
 /**
