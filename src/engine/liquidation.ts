@@ -297,31 +297,34 @@ function nettedTrigger(
 }
 
 /**
- * Auto-add fires where maintenance / equity reaches the position's trigger. Found by bisection on ticks between the
- * liquidation trigger `lp` (the first failing tick) and the mark (the ratio is monotone in price there); null if it
- * is already reached (due now is returned as the mark).
+ * Auto-add fires where maintenance / equity reaches the position's trigger: the first tick between the mark and the
+ * liquidation trigger `lp` (the first failing tick) where it does (the ratio is monotone in price there), found by
+ * firstReached on `MM·1 − trigger·equity`, which is ≥ 0 exactly where the ratio has reached the trigger (MM ≥ 0 and
+ * trigger > 0: with no equity left both say yes) and, unlike the ratio, close to linear in price. The mark if it
+ * is already reached; `lp` if nothing before it is.
  */
 function autoAddPrice(e: EngineState, p: Position, collateral: bigint, lp: bigint | null): bigint | null {
+  if (p.autoAdd === null) return lp;
   const m = p.market;
-  const mark = valuationPrice(p);
-  const hit = (price: bigint) => {
-    const equity = collateral + unrealizedPnl(m.inst, positionInput(p), price);
-    return autoAddReached(p, equity, legMaintenance(e.conventions, m, positionInput(p), price));
+  const trigger = p.autoAdd.trigger;
+  const pos = positionInput(p);
+  const gapAt = (price: bigint): bigint => {
+    const equity = collateral + unrealizedPnl(m.inst, pos, price);
+    return legMaintenance(e.conventions, m, pos, price) * RATE_ONE - trigger * equity;
   };
-  if (hit(mark)) return mark;
+  const mark = valuationPrice(p);
+  if (gapAt(mark) >= 0n) return mark;
   const tick = m.inst.tickSize;
   const long = p.sign > 0;
   // Search in ticks between the safe end (mark) and the liquidation price (or 1 tick / 100× mark if none).
-  let safe = mark / tick;
-  let bad = lp === null ? (long ? 1n : safe * 100n) : lp / tick;
+  const safe = mark / tick;
+  const bad = lp === null ? (long ? 1n : safe * 100n) : lp / tick;
   if (long ? bad >= safe : bad <= safe) return lp;
-  if (!hit(bad * tick)) return lp;
-  while (long ? safe - bad > 1n : bad - safe > 1n) {
-    const mid = (safe + bad) / 2n;
-    if (hit(mid * tick)) bad = mid;
-    else safe = mid;
-  }
-  return bad * tick;
+  if (gapAt(bad * tick) < 0n) return lp;
+  // A mark between ticks: a long's tick below it may have reached the trigger already (then it is the first).
+  const atSafe = gapAt(safe * tick);
+  if (atSafe >= 0n) return safe * tick;
+  return firstReached(safe, bad, (t) => gapAt(t * tick), atSafe) * tick;
 }
 
 /**
