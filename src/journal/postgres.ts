@@ -90,6 +90,30 @@ const safe = (v: bigint | number, what: string): number => {
   return n;
 };
 
+/**
+ * Pages fetched from seq `from` on, each requested as soon as the one before it has arrived, so it is on its way
+ * while that one is consumed (replay overlaps the fetch). `next`: the seq the page after `page` starts at, null
+ * after the last page.
+ */
+async function* fetchingAhead<T>(
+  fetch: (from: number) => Promise<T>,
+  from: number,
+  next: (page: T) => number | null,
+): AsyncGenerator<T> {
+  let pending = fetch(from);
+  for (;;) {
+    const page = await pending;
+    const after = next(page);
+    if (after !== null) {
+      pending = fetch(after);
+      // A consumer that stops early leaves it unawaited: its failure must not surface as unhandled.
+      pending.catch(() => {});
+    }
+    yield page;
+    if (after === null) return;
+  }
+}
+
 /** A journal row (seq, time, command, checksum, state_hash) as a record. */
 function toRecord(r: unknown[]): JournalRecord {
   const row = r as [bigint, bigint, Buffer, bigint, string | null];
@@ -326,38 +350,26 @@ export class PgJournalStore implements JournalStore {
 
   async *readFrom(seq: number): AsyncGenerator<JournalRecord> {
     this.check();
-    let pending = this.rowsFrom(seq);
-    for (;;) {
-      const records = await pending;
-      // The next page is already on its way while this one is consumed (replay overlaps the fetch).
-      const full = records.length === READ_PAGE;
-      if (full) {
-        pending = this.rowsFrom(records[records.length - 1]!.seq + 1);
-        // A consumer that stops early leaves it unawaited: its failure must not surface as unhandled.
-        pending.catch(() => {});
-      }
-      yield* records;
-      if (!full) return;
-    }
+    const pages = fetchingAhead(
+      (from) => this.rowsFrom(from),
+      seq,
+      (records) => (records.length === READ_PAGE ? records[records.length - 1]!.seq + 1 : null),
+    );
+    for await (const records of pages) yield* records;
   }
 
   /**
    * readFrom as pages of columns (see pages.ts): the server packs each page into one bytea, so the client parses
-   * one value per page instead of five per record. The next page is on its way while this one is consumed.
+   * one value per page instead of five per record.
    */
   async *readPages(seq: number): AsyncGenerator<RecordPage> {
     this.check();
-    let pending = this.pageAt(seq);
-    for (;;) {
-      const page = await pending;
-      const full = page.count === READ_PAGE;
-      if (full) {
-        pending = this.pageAt(page.seqs[page.count - 1]! + 1);
-        pending.catch(() => {});
-      }
-      if (page.count > 0) yield page;
-      if (!full) return;
-    }
+    const pages = fetchingAhead(
+      (from) => this.pageAt(from),
+      seq,
+      (page) => (page.count === READ_PAGE ? page.seqs[page.count - 1]! + 1 : null),
+    );
+    for await (const page of pages) if (page.count > 0) yield page;
   }
 
   /** The page of up to READ_PAGE records from seq `from`, packed; a page of whole records if packing fails. */

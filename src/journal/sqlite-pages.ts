@@ -20,18 +20,11 @@ const READER = 'ringfence-sqlite-page-reader';
 /** Pages the thread may have sent beyond those the engine thread has taken (each up to 8,192 records, ~1 MB). */
 const AHEAD = 3;
 
-/** A page as posted: typed arrays (transferred), the whole records as entries. */
-interface PostedPage {
-  count: number;
-  seqs: ArrayLike<number>;
-  times: ArrayLike<number>;
-  checksums: ArrayLike<number>;
-  starts: ArrayLike<number>;
-  ends: ArrayLike<number>;
-  data: Uint8Array;
+/** A page as posted: its typed arrays transferred, its whole records as entries, the checksums' verdicts. */
+type PostedPage = Omit<RecordPage, 'whole' | 'checksumOk'> & {
   whole: [number, JournalRecord][];
   checksumOk: Uint8Array;
-}
+};
 type Message =
   | { type: 'page'; page: PostedPage }
   | { type: 'done' }

@@ -16,7 +16,7 @@ import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
 import { JournalError, type JournalRecord, type JournalStore } from '../../src/journal/store.ts';
 import { BTCUSDT, engineProblems } from '../engine/harness.ts';
 import { setupCommands } from './stream.ts';
-import { fillJournal, tempDir } from './util.ts';
+import { fillJournal, pageRecords, tempDir } from './util.ts';
 
 /** The state after the first `n` commands, applied to a fresh engine directly. */
 function hashAfter(commands: Command[], n: number): string {
@@ -364,24 +364,8 @@ describe('recovery: records read a page at a time', () => {
       (e: unknown) => ({ error: e instanceof JournalError ? `${e.kind} ${e.seq}: ${e.message}` : String(e) }),
     );
   /** Every record as readPages gives it, as a JournalRecord. */
-  function paged(store: SqliteJournalStore, from: number): JournalRecord[] {
-    const out: JournalRecord[] = [];
-    for (const p of store.readPages(from)) {
-      for (let i = 0; i < p.count; i++) {
-        const w = p.whole.get(i);
-        out.push(
-          w ?? {
-            seq: p.seqs[i]!,
-            time: p.times[i]!,
-            command: Buffer.from(p.data.subarray(p.starts[i]!, p.ends[i]!)),
-            checksum: p.checksums[i]!,
-            stateHash: null,
-          },
-        );
-      }
-    }
-    return out;
-  }
+  const paged = (store: SqliteJournalStore, from: number): JournalRecord[] =>
+    [...store.readPages(from)].flatMap(pageRecords);
 
   test(
     'pages hold exactly the records readFrom streams, whatever is stored in them, past a page',

@@ -48,7 +48,7 @@ import {
 import { deleteJournalStream, singleServer, singleServerMissing } from './nats-cluster.ts';
 import { createTestDatabase, type TestDatabase } from './pg.ts';
 import { setupCommands } from './stream.ts';
-import { fillStore, tempDir } from './util.ts';
+import { fillStore, pageRecords, tempDir } from './util.ts';
 
 /** Direct writes that damage a stored journal on purpose, per store. */
 interface Damage {
@@ -206,27 +206,13 @@ async function collect(store: JournalStore, from: number): Promise<JournalRecord
   else for await (const r of src) out.push(r);
   return out;
 }
-/** Every record the store's pages hold from `from` (readPages, or its read-ahead), as JournalRecords. */
+/** Every record the store's pages hold (readPages, or its read-ahead), as JournalRecords. */
 async function collectPages(
   pages: Iterable<RecordPage> | AsyncIterable<RecordPage>,
 ): Promise<JournalRecord[]> {
   const out: JournalRecord[] = [];
-  const take = (p: RecordPage) => {
-    for (let i = 0; i < p.count; i++) {
-      const w = p.whole.get(i);
-      out.push(
-        w ?? {
-          seq: p.seqs[i]!,
-          time: p.times[i]!,
-          command: p.data.subarray(p.starts[i]!, p.ends[i]!),
-          checksum: p.checksums[i]!,
-          stateHash: null,
-        },
-      );
-    }
-  };
-  if (Symbol.iterator in pages) for (const p of pages) take(p);
-  else for await (const p of pages) take(p);
+  if (Symbol.iterator in pages) for (const p of pages) out.push(...pageRecords(p));
+  else for await (const p of pages) out.push(...pageRecords(p));
   return out;
 }
 /** Records as plain values (commands as Buffers), for deepEqual across stores' byte types. */

@@ -8,7 +8,7 @@ import type { Command } from '../../src/engine/types.ts';
 import { encodeCommand, makeRecord } from '../../src/journal/codec.ts';
 import { Journal, type JournalOptions } from '../../src/journal/journal.ts';
 import { SqliteJournalStore } from '../../src/journal/sqlite.ts';
-import type { JournalStore } from '../../src/journal/store.ts';
+import type { JournalRecord, JournalStore, RecordPage } from '../../src/journal/store.ts';
 import { CommandStream, setupCommands } from './stream.ts';
 
 /** A fresh temp directory, removed by the returned cleanup. */
@@ -62,4 +62,22 @@ export async function fillStore(
 /** A well-formed record for `cmd` at `seq` (valid checksum), optionally with a state hash. */
 export function recordOf(seq: number, cmd: Command, hash: string | null = null) {
   return makeRecord(seq, cmd.time, encodeCommand(cmd), hash);
+}
+
+/** A page's records as JournalRecords (commands copied out as Buffers, so they compare across stores). */
+export function pageRecords(p: RecordPage): JournalRecord[] {
+  const out: JournalRecord[] = [];
+  for (let i = 0; i < p.count; i++) {
+    const w = p.whole.get(i);
+    out.push(
+      w ?? {
+        seq: p.seqs[i]!,
+        time: p.times[i]!,
+        command: Buffer.from(p.data.subarray(p.starts[i]!, p.ends[i]!)),
+        checksum: p.checksums[i]!,
+        stateHash: null,
+      },
+    );
+  }
+  return out;
 }
