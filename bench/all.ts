@@ -113,6 +113,13 @@ export const PLAN: readonly PlanEntry[] = [
     quick: ['--traders', '100', '--bars', '1000'],
   },
   {
+    // `npm start` as a user runs it (the compiled CLI's demo), 3 fresh processes; ~30 s.
+    name: 'demo',
+    args: [],
+    deadlineS: 240,
+    quick: ['--reps', '1'],
+  },
+  {
     // 200k open positions (default 1M: ~2 GB and a minute of opening); ~15 s.
     name: 'mark-tick',
     args: ['--positions', '200000'],
@@ -544,6 +551,10 @@ const RULES: Record<string, RowsFn> = {
       info(b, 'baseline, no traders', num(f, 'baselineS'), 's'),
     ];
   },
+  demo: (f) => [
+    goal('demo', 'npm start (the demo), median', num(f, 'demoS'), 's', '≤ 10 s', atMost(10)),
+    info('demo', 'the CLI starting alone', num(f, 'cliStartS'), 's'),
+  ],
   ha: (f) => [
     goal(
       'ha',

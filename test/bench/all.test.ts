@@ -61,6 +61,18 @@ describe('matching: ≥ 300k cmd/s, ≥ 2× nodejs-order-book, p99 ≤ 20 µs', 
   });
 });
 
+describe('demo: npm start ≤ 10 s', () => {
+  test('the median judged, the CLI start beside it; a failed run leaves the goal not measured', T, () => {
+    const rows = rowsFor('demo', ok({ reps: 3, demoS: 8.6, demoRepsS: [8.6, 8.3, 9.1], cliStartS: 0.3 }));
+    assert.equal(row(rows, 'npm start (the demo), median').met, MET);
+    assert.equal(row(rows, 'npm start (the demo), median').value, '8.6 s');
+    assert.equal(row(rows, 'the CLI starting alone').goal, NO_GOAL);
+    assert.equal(row(rowsFor('demo', ok({ demoS: 12.4 })), 'npm start').met, NOT_MET);
+    const failed = rowsFor('demo', { ok: false, error: 'exit 1', seconds: 1 });
+    assert.equal(row(failed, 'npm start').met, 'not measured (bench failed)');
+  });
+});
+
 describe('journal: durable matching mix and recovery', () => {
   const figures = {
     durableCmdPerSec: {
