@@ -117,7 +117,7 @@ test('SIGKILL under load: recovery starts from a snapshot, keeps every acknowled
           } else if (r.status === 429) {
             // Refused by the key's rate limit: wait, as a client must. Hammering adds only refusals, and each
             // signed request's timestamp (one ms past the last, per process) would run ahead of the clock and out
-            // of the receive window — what failed this test once a refusal became cheap enough to answer 5,000/s.
+            // of the receive window — what failed this test on a day this VM answered 5,000 refusals a second.
             await new Promise((done) => setTimeout(done, 10));
           }
         } catch {
