@@ -11,7 +11,8 @@
  * timing, except cancels, which need the engine's order id and are built as they run (as a client would).
  * Each side's first whole-stream run is timed and reported apart (cold: code not yet compiled), then --warmup
  * untimed runs of each, then --reps timed runs, the three sides' order rotating per rep. Throughput is whole-stream
- * wall time, best of the reps; latency is a separate pass timing every command.
+ * wall time, best of the reps; latency is a separate pass timing every command, which also says what the tail is
+ * made of: the mean time of commands by the trades they made and what one more trade adds (`latencyByFills`).
  */
 import { Engine } from '../src/engine/engine.ts';
 import type { Command } from '../src/engine/types.ts';
@@ -95,7 +96,17 @@ interface EngineOutcome {
   codes: Record<string, number>;
 }
 
-export function runEngine(e: Engine, s: Stream, p: Prepared, lat: Float64Array | null): EngineOutcome {
+/**
+ * Runs the stream through `e`. With `lat`, each command's wall time (ns) goes there, and with `tradesOf` the trades
+ * it made (the latency pass: counting trades walks every event).
+ */
+export function runEngine(
+  e: Engine,
+  s: Stream,
+  p: Prepared,
+  lat: Float64Array | null,
+  tradesOf: Uint16Array | null = null,
+): EngineOutcome {
   const out: EngineOutcome = { ok: 0, rejected: 0, trades: 0, codes: {} };
   const engineId = new Int32Array(s.maxId + 2);
   const owner = new Int32Array(s.maxId + 2);
@@ -118,7 +129,12 @@ export function runEngine(e: Engine, s: Stream, p: Prepared, lat: Float64Array |
       out.ok++;
       if (r.orderId !== undefined) engineId[s.ref[i]!] = r.orderId;
       // Counting trades walks every event: done only in the (separately timed) latency pass.
-      if (lat) for (const ev of r.events) if (ev.type === 'trade') out.trades++;
+      if (lat) {
+        let t = 0;
+        for (const ev of r.events) if (ev.type === 'trade') t++;
+        out.trades += t;
+        if (tradesOf) tradesOf[i] = Math.min(t, 0xffff);
+      }
     } else {
       out.rejected++;
       out.codes[r.code] = (out.codes[r.code] ?? 0) + 1;
@@ -188,15 +204,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   fullGc();
   const overhead = timerOverheadNs();
   const lat = new Float64Array(n);
-  const counted = runEngine(freshEngine(nAccounts), stream, prepared, lat);
+  const tradesOf = new Uint16Array(n);
+  const counted = runEngine(freshEngine(nAccounts), stream, prepared, lat, tradesOf);
   outcome!.trades = counted.trades;
   const l = summarize(lat);
   const us = (ns: number) => round(ns / 1000, 2);
+  const byFills = latencyByFills(lat, tradesOf, l.p99);
   say(
     `engine with margin checks and ledger: ${fmtInt(enginePerSec)} cmd/s (target ≥ 300,000); ${fmtInt(outcome!.ok)} accepted, ${fmtInt(outcome!.rejected)} rejected ${JSON.stringify(outcome!.codes)}, ${fmtInt(outcome!.trades)} trades`,
   );
   say(
     `engine latency per command: p50 ${us(l.p50)} µs, p99 ${us(l.p99)} µs, p99.9 ${us(l.p999)} µs, max ${us(l.max)} µs (timer overhead ~${overhead} ns included)`,
+  );
+  say(
+    `  by trades per command: ${byFills.groups.map((g) => `${g.trades}: ${g.sharePct}% of commands, mean ${g.meanUs} µs`).join('; ')}; ` +
+      `each trade adds ~${byFills.perTradeUs} µs; of the commands past p99, ${byFills.tailFivePlusPct}% made 5 or more trades`,
   );
   say(
     `matching alone ${fmtInt(bookPerSec)} cmd/s vs nodejs-order-book ${fmtInt(theirPerSec)} cmd/s → ${round(bookPerSec / theirPerSec, 2)}x (target ≥ 2x); engine/nodejs-order-book ${round(enginePerSec / theirPerSec, 2)}x`,
@@ -210,6 +232,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     nodejsOrderBookColdCmdPerSec: round(perSecond(n, cold[2]!)),
     engineCmdPerSec: round(enginePerSec),
     engineLatencyUs: { p50: us(l.p50), p99: us(l.p99), p999: us(l.p999), max: us(l.max) },
+    engineLatencyByTrades: byFills,
     matchingAloneCmdPerSec: round(bookPerSec),
     nodejsOrderBookCmdPerSec: round(theirPerSec),
     matchingVsNodejsOrderBook: round(bookPerSec / theirPerSec, 2),
@@ -218,5 +241,69 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     rejected: outcome!.rejected,
     rejectCodes: outcome!.codes,
     trades: outcome!.trades,
+  };
+}
+
+/**
+ * What the latency tail is made of: commands grouped by the trades they made (none, one, 2–4, 5 or more), each
+ * group's share of the stream and mean time; the cost one more trade adds (least squares over the commands with
+ * 1–8 trades, where the groups are large); and the share of the commands slower than p99 that made 5 or more
+ * trades. A p99 set by sweeps is a per-fill cost, not a stall.
+ */
+export function latencyByFills(
+  latNs: Float64Array,
+  tradesOf: Uint16Array,
+  p99Ns: number,
+): {
+  groups: { trades: string; sharePct: number; meanUs: number }[];
+  perTradeUs: number;
+  tailFivePlusPct: number;
+} {
+  const bounds: [string, number, number][] = [
+    ['0', 0, 0],
+    ['1', 1, 1],
+    ['2-4', 2, 4],
+    ['5+', 5, Number.POSITIVE_INFINITY],
+  ];
+  const n = latNs.length;
+  const sum = [0, 0, 0, 0];
+  const count = [0, 0, 0, 0];
+  let tail = 0;
+  let tailFivePlus = 0;
+  // Least squares of time on trades over 1..8 trades.
+  let sx = 0;
+  let sy = 0;
+  let sxx = 0;
+  let sxy = 0;
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const t = tradesOf[i]!;
+    const ns = latNs[i]!;
+    const g = t === 0 ? 0 : t === 1 ? 1 : t <= 4 ? 2 : 3;
+    sum[g]! += ns;
+    count[g]! += 1;
+    if (ns > p99Ns) {
+      tail++;
+      if (t >= 5) tailFivePlus++;
+    }
+    if (t >= 1 && t <= 8) {
+      sx += t;
+      sy += ns;
+      sxx += t * t;
+      sxy += t * ns;
+      m++;
+    }
+  }
+  const slope = m > 1 && m * sxx - sx * sx !== 0 ? (m * sxy - sx * sy) / (m * sxx - sx * sx) : Number.NaN;
+  return {
+    groups: bounds
+      .map(([trades], g) => ({
+        trades,
+        sharePct: round((100 * count[g]!) / Math.max(1, n), 1),
+        meanUs: round(sum[g]! / Math.max(1, count[g]!) / 1000, 2),
+      }))
+      .filter((_, g) => count[g]! > 0),
+    perTradeUs: round(slope / 1000, 2),
+    tailFivePlusPct: round((100 * tailFivePlus) / Math.max(1, tail), 1),
   };
 }
