@@ -55,7 +55,8 @@ export const PLAN: readonly PlanEntry[] = [
     quick: ['--commands', '20000', '--reps', '1', '--warmup', '0'],
   },
   {
-    // Durable throughput: 100k commands × 1 rep per store and mix (default 300k × 3); closed-loop bursts 1 and
+    // Durable throughput: 100k commands × 1 rep per store and mix (default 300k × 3), and the journal with no store
+    // (what any store is bounded by on the engine thread); closed-loop bursts 1 and
     // 1,000 only; recovery of 1M commands on SQLite (the goal's size: 1M in ≤ 5 s) and 100k on PostgreSQL (judged by
     // its rate), a snapshot every 100k (each store needs at least one); ~100 s.
     name: 'journal',
@@ -63,7 +64,7 @@ export const PLAN: readonly PlanEntry[] = [
       // JetStream (R=1 and a 3-node R=3 cluster) is measured on its own: `npm run bench -- journal --stores
       // jetstream,jetstream-r3` (issue 21's figures), not inside this run's deadline.
       '--stores',
-      'sqlite,sqlite-thread,postgres',
+      'none,sqlite,sqlite-thread,postgres',
       '--durable',
       '100000',
       '--reps',
@@ -406,6 +407,16 @@ const RULES: Record<string, RowsFn> = {
           'cmd/s',
           `≥ ${fmtInt(min)} cmd/s`,
           atLeast(min),
+        ),
+      );
+    // The journal with a store that keeps nothing: what the stores above are bounded by on the engine thread.
+    if (num(f, 'durableCmdPerSec.none.matching') !== undefined)
+      rows.push(
+        info(
+          b,
+          'journal with no store (its own ceiling), matching mix',
+          num(f, 'durableCmdPerSec.none.matching'),
+          'cmd/s',
         ),
       );
     for (const [store, label] of targets)

@@ -3,7 +3,7 @@
  * thread), PostgreSQL and NATS JetStream (one server, and a 3-node cluster with the stream replicated 3 ways), and
  * recovery time with and without a snapshot.
  *
- *   npm run bench -- journal [--stores sqlite,sqlite-thread,postgres,jetstream,jetstream-r3] [--mix matching,quoting]
+ *   npm run bench -- journal [--stores none,sqlite,sqlite-thread,postgres,jetstream,jetstream-r3] [--mix matching,quoting]
  *                            [--durable 300000] [--reps 3] [--bursts 1,100,1000,10000] [--turn 1000] [--window 2000]
  *                            [--max-batch 4096] [--commands 1000000] [--pg-commands 200000]
  *                            [--nats-commands <pg-commands>] [--nats-pipeline 8] [--snapshot-every 100000] [--hash-every 100000]
@@ -25,7 +25,9 @@
  *    - one client, closed loop: bursts of `--bursts` commands, waiting for the last one's acknowledgement before
  *      the next burst; the commit is then on the critical path. Burst 1 is a commit per command (the baseline
  *      group commit is measured against).
- *    Stores: `sqlite` (better-sqlite3 on the engine thread: each commit stops the engine), `sqlite-thread` (the
+ *    Stores: `none` (the journal with a store that keeps nothing: encoding, checksums, batching and acknowledgements
+ *    only — the ceiling any store can reach on this thread; pipelined only), `sqlite` (better-sqlite3 on the engine
+ *    thread: each commit stops the engine), `sqlite-thread` (the
  *    same file written by a worker thread, SqliteThreadJournalStore: the commit overlaps the next commands),
  *    `postgres` (a database created for the run on the local server, or `--pg <url>`; `--pg none` skips it),
  *    `jetstream` (a stream, R=1, on the server at 127.0.0.1:4222 or `--nats <host:port>` — a private one is started
@@ -56,7 +58,7 @@ import { Journal, type JournalOptions, recover } from '../src/journal/journal.ts
 import { PgJournalStore } from '../src/journal/postgres.ts';
 import { SqliteJournalStore } from '../src/journal/sqlite.ts';
 import { SqliteThreadJournalStore } from '../src/journal/sqlite-thread.ts';
-import type { JournalRecord, JournalStore } from '../src/journal/store.ts';
+import type { JournalRecord, JournalStore, SnapshotInfo } from '../src/journal/store.ts';
 import { type NatsCluster, natsMissing, singleServer, startCluster } from '../test/journal/nats-cluster.ts';
 import { createTestDatabase, type TestDatabase } from '../test/journal/pg.ts';
 import { BENCH_MARKET } from './fixture.ts';
@@ -161,8 +163,9 @@ class QuotingFeed implements CommandSource {
 /** A fresh source of `mix` (sources keep order ids, so every run needs its own). */
 type Sources = Record<Mix, () => CommandSource>;
 
-type StoreKind = 'sqlite' | 'sqlite-thread' | 'postgres' | 'jetstream' | 'jetstream-r3';
+type StoreKind = 'none' | 'sqlite' | 'sqlite-thread' | 'postgres' | 'jetstream' | 'jetstream-r3';
 const STORE_KINDS: readonly StoreKind[] = [
+  'none',
   'sqlite',
   'sqlite-thread',
   'postgres',
@@ -206,6 +209,7 @@ const pgSchemas: string[] = [];
 async function openStore(kind: StoreKind, places: Places): Promise<{ store: JournalStore; where: string }> {
   // Named after the process, so a run never reuses a schema of someone else's in a database given by --pg.
   const name = `rf_bench_${process.pid}_${++storeCount}`;
+  if (kind === 'none') return { store: new NoStore(), where: '(nowhere)' };
   if (kind === 'postgres') {
     if (!places.pg) throw new Error('no PostgreSQL database');
     pgSchemas.push(name);
@@ -243,6 +247,38 @@ class TimedSqliteStore extends SqliteJournalStore {
     super.append(records);
     this.appendNs += Number(process.hrtime.bigint() - t0);
   }
+}
+
+/**
+ * A store that keeps nothing (appends only advance its last seq): what the journal costs the engine thread by itself,
+ * so that a store's figure can be read against it.
+ */
+class NoStore implements JournalStore {
+  private last = 0;
+  append(records: readonly JournalRecord[]): void {
+    if (records.length > 0) this.last = records[records.length - 1]!.seq;
+  }
+  *readFrom(_seq: number): Generator<JournalRecord> {}
+  lastSeq(): number {
+    return this.last;
+  }
+  firstSeq(): number {
+    return 0;
+  }
+  truncateAfter(_seq: number): number {
+    return 0;
+  }
+  saveSnapshot(): void {}
+  listSnapshots(): SnapshotInfo[] {
+    return [];
+  }
+  readSnapshot(): null {
+    return null;
+  }
+  pruneSnapshots(): number {
+    return 0;
+  }
+  close(): void {}
 }
 
 function removeSqlite(path: string): void {
@@ -682,6 +718,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         );
       }
       // One client in a closed loop, on the first mix only (the commit on the critical path does not depend on it).
+      // Without a store there is no commit to wait for.
+      if (kind === 'none') continue;
       const mix = mixes[0]!;
       for (const burst of bursts) {
         // A commit per command is slow: keep the small-burst runs to a few seconds.
@@ -714,7 +752,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     // ---- 2. recovery
     const recovery: RecoveryFigures[] = [];
     // Recovery reads the same way whatever the replicas: JetStream's is measured at R=1 only.
-    const recoveryStores = stores.filter((k) => k !== 'sqlite-thread' && k !== 'jetstream-r3');
+    const recoveryStores = stores.filter(
+      (k) => k !== 'none' && k !== 'sqlite-thread' && k !== 'jetstream-r3',
+    );
     for (const kind of recoveryStores) {
       const n = kind === 'postgres' ? nPgReplay : kind === 'jetstream' ? nNatsReplay : nReplay;
       if (n === 0) continue;
