@@ -479,13 +479,27 @@ const RULES: Record<string, RowsFn> = {
         target === 20_000 ? undefined : 'not paced at 20k/s',
       ),
     );
+    // Capacity (raised limits): judged where the service, not the round trip of 64 orders in flight, is the limit.
+    const inFlight = num(f, 'wsSaturated.inFlight');
+    rows.push(
+      goal(
+        b,
+        `WS order entry, saturated (${inFlight === undefined ? '?' : fmtInt(inFlight)} in flight, raised limits)`,
+        num(f, 'wsSaturated.ordersPerSec'),
+        'orders/s',
+        '≥ 40,000 orders/s',
+        atLeast(40_000),
+      ),
+    );
     for (const [label, pre] of [
       ['raised limits', ''],
       ['default limits', 'defaultLimits.'],
     ] as const) {
       const wsRate = num(f, `${pre}ws.ordersPerSec`);
       rows.push(
-        goal(b, `WS order entry (${label})`, wsRate, 'orders/s', '≥ 40,000 orders/s', atLeast(40_000)),
+        pre === ''
+          ? info(b, `WS order entry, closed loop (${label})`, wsRate, 'orders/s')
+          : goal(b, `WS order entry (${label})`, wsRate, 'orders/s', '≥ 40,000 orders/s', atLeast(40_000)),
         goal(
           b,
           `WS p99, closed loop at ${wsRate === undefined ? '?' : fmtInt(wsRate)}/s (${label})`,
