@@ -58,7 +58,7 @@ export class Engine extends EngineState {
   apply(cmd: Command): ApplyResult {
     const events: EngineEvent[] = [];
     this.events = events;
-    this.ledger.sink = events;
+    this.ledger.sink = this.quiet ? null : events;
     let orderId: number | undefined;
     try {
       if (typeof cmd !== 'object' || cmd === null)

@@ -14,6 +14,7 @@ type PositionEvent = Extract<EngineEvent, { type: 'position' }>;
 /** Reports `p` as it now stands and marks its trigger for re-filing. */
 export function emitPosition(e: EngineState, p: Position): void {
   e.liqDirty.add(p);
+  if (e.quiet) return;
   const ev: PositionEvent = {
     type: 'position',
     account: p.account.id,

@@ -48,7 +48,7 @@ export function rest(e: EngineState, o: Order): void {
 export function finishOrder(e: EngineState, o: Order, reason: CancelReason | null): void {
   release(e, o, o.reserved);
   o.reservedLots = 0;
-  if (reason !== null && o.remainingLots > 0) {
+  if (reason !== null && o.remainingLots > 0 && !e.quiet) {
     e.events.push({
       type: 'orderCanceled',
       orderId: o.id,
@@ -274,19 +274,20 @@ export function fill(
     e.liqFill.value += notional(m.inst, m.size(lots), tp.price, 'ceil');
     e.liqFill.tickLots += BigInt(maker.priceTicks) * BigInt(lots);
   }
-  e.events.push({
-    type: 'trade',
-    symbol: m.symbol,
-    price: tp.price,
-    size: m.size(lots),
-    takerOrderId: taker.id,
-    makerOrderId: maker.id,
-    taker: taker.account.id,
-    maker: maker.account.id,
-    takerSide: taker.side,
-    takerFee,
-    makerFee,
-  });
+  if (!e.quiet)
+    e.events.push({
+      type: 'trade',
+      symbol: m.symbol,
+      price: tp.price,
+      size: m.size(lots),
+      takerOrderId: taker.id,
+      makerOrderId: maker.id,
+      taker: taker.account.id,
+      maker: maker.account.id,
+      takerSide: taker.side,
+      takerFee,
+      makerFee,
+    });
   emitPosition(e, taker.position);
   emitPosition(e, maker.position);
 }

@@ -46,6 +46,13 @@ export class EngineState {
   nextOrderId = 1;
   /** @internal events of the command being applied. */
   events: EngineEvent[] = [];
+  /**
+   * Replaying (the journal's recovery sets it for the replay and clears it after): nobody reads a replayed command's
+   * events, so the events most commands emit — transfers, trades, positions, orders accepted and ended — are not
+   * built, and a result's `events` holds only the rarer ones. Events are output, never read back by the engine:
+   * the state, and so the state hash, is the same either way (test/engine/quiet.test.ts).
+   */
+  quiet = false;
   /** @internal the time of the command being applied. */
   now = 0;
   /** @internal markets whose liquidation index must be swept before the command ends (mark moved, funding ran…). */

@@ -737,16 +737,23 @@ export async function recover(store: JournalStore, opts: RecoverOptions = {}): P
       }
     }
   };
-  if (store.readPagesAhead && (await store.lastSeq()) - from + 1 >= (opts.readAheadMin ?? READ_AHEAD_MIN)) {
-    for await (const p of store.readPagesAhead(from)) stepPage(p);
-  } else if (store.readPages) {
-    const pages = store.readPages(from);
-    if (Symbol.iterator in pages) for (const p of pages) stepPage(p);
-    else for await (const p of pages) stepPage(p);
-  } else {
-    const source = store.readFrom(from);
-    if (Symbol.iterator in source) for (const r of source) stepRecord(r);
-    else for await (const r of source) stepRecord(r);
+  // A replayed command's events are discarded: the engine skips building most of them (EngineState.quiet).
+  const wasQuiet = e.quiet;
+  e.quiet = true;
+  try {
+    if (store.readPagesAhead && (await store.lastSeq()) - from + 1 >= (opts.readAheadMin ?? READ_AHEAD_MIN)) {
+      for await (const p of store.readPagesAhead(from)) stepPage(p);
+    } else if (store.readPages) {
+      const pages = store.readPages(from);
+      if (Symbol.iterator in pages) for (const p of pages) stepPage(p);
+      else for await (const p of pages) stepPage(p);
+    } else {
+      const source = store.readFrom(from);
+      if (Symbol.iterator in source) for (const r of source) stepRecord(r);
+      else for await (const r of source) stepRecord(r);
+    }
+  } finally {
+    e.quiet = wasQuiet;
   }
 
   const lastSeq = expected - 1;

@@ -25,7 +25,8 @@
  *   their pro-rata share of its equity;
  * - every 25 commands the read models (balancesOf, positionsOf) do not throw and agree with the ledger.
  * Periodically and at the end the recorded command list is replayed on a fresh Engine: same result (ok/code,
- * seq, order id, events) for every command and the same state hash.
+ * seq, order id, events) for every command and the same state hash; at the end also on a quiet one (recovery's
+ * mode: most events not built), which must reach every command's outcome and the final state all the same.
  *
  * Knobs (env): MODEL_SEED / MODEL_STEPS (the seeded long run), MODEL_RUNS (fast-check runs), MODEL_FC_SEED and
  * MODEL_FC_PATH (replay a fast-check failure: both are printed with it), MODEL_VERBOSE (per-kind counts).
@@ -1494,6 +1495,42 @@ function replay(cmds: readonly Command[], sigs: readonly string[]): { problem: s
   return { problem: null, hash: stateHash(e) };
 }
 
+/**
+ * Replays `cmds` on a fresh engine in quiet mode (as the journal's recovery does: most events not built): every
+ * command must have the same outcome (accepted with the same seq and order id, or the same rejection) and the state
+ * the same hash as the recorded run.
+ */
+function replayQuiet(
+  cmds: readonly Command[],
+  sigs: readonly string[],
+): { problem: string | null; hash: string } {
+  const loud = new Engine();
+  const quiet = new Engine();
+  quiet.quiet = true;
+  const outcome = (r: ApplyResult) => (r.ok ? `ok ${r.seq} ${r.orderId ?? '-'}` : `rejected ${r.code}`);
+  for (let i = 0; i < cmds.length; i++) {
+    let a: ApplyResult;
+    let b: ApplyResult;
+    try {
+      a = loud.apply(cmds[i]!);
+      b = quiet.apply(cmds[i]!);
+    } catch (err) {
+      return { problem: `quiet replay: command #${i} threw: ${(err as Error).message}`, hash: '' };
+    }
+    if (signature(a) !== sigs[i] || outcome(a) !== outcome(b)) {
+      return {
+        problem: `quiet replay diverged at command #${i} ${json(cmds[i])}: ${outcome(a)} loud, ${outcome(b)} quiet`,
+        hash: '',
+      };
+    }
+  }
+  const h = stateHash(quiet);
+  return {
+    problem: h === stateHash(loud) ? null : `quiet replay: state ${h} != ${stateHash(loud)}`,
+    hash: h,
+  };
+}
+
 function runModel(steps: readonly Step[], opts: { replayEvery?: number; profile?: Profile } = {}): RunStats {
   const saved = profile;
   profile = opts.profile ?? DEFAULT_PROFILE;
@@ -1650,6 +1687,10 @@ function runModelWith(steps: readonly Step[], opts: { replayEvery?: number }): R
   if (r.problem) fail(cmds.length - 1, 'final replay', cmds.at(-1), null, [r.problem]);
   if (r.hash !== hash)
     fail(cmds.length - 1, 'final replay', cmds.at(-1), null, [`replayed state hash ${r.hash} != ${hash}`]);
+  const q = replayQuiet(cmds, sigs);
+  if (q.problem) fail(cmds.length - 1, 'final quiet replay', cmds.at(-1), null, [q.problem]);
+  if (q.hash !== hash)
+    fail(cmds.length - 1, 'final quiet replay', cmds.at(-1), null, [`quiet state hash ${q.hash} != ${hash}`]);
   return stats;
 }
 

@@ -151,17 +151,18 @@ export function placeOrder(e: EngineState, cmd: Cmd<'placeOrder'>): number {
     reservedLots: req.openLots,
   });
   reserve(e, order, wallet, req.total);
-  e.events.push({
-    type: 'orderAccepted',
-    orderId: order.id,
-    account: a.id,
-    symbol: m.symbol,
-    side,
-    price: m.price(limitTicks),
-    size: m.size(lots),
-    timeInForce: tif,
-    reduceOnly,
-  });
+  if (!e.quiet)
+    e.events.push({
+      type: 'orderAccepted',
+      orderId: order.id,
+      account: a.id,
+      symbol: m.symbol,
+      side,
+      price: m.price(limitTicks),
+      size: m.size(lots),
+      timeInForce: tif,
+      reduceOnly,
+    });
   const stopped = match(e, order, opposite);
   if (order.remainingLots > 0) {
     if (rests && stopped === null) rest(e, order);
