@@ -120,8 +120,8 @@ export const SNAPSHOT_FIELDS: Record<string, { state: string[]; derived: string[
     ],
     derived: [],
     // events/now: set at the start of every apply; sweepMarkets, liqDirty, markMoved, ledger.touched: cleared there
-    // too; liqFill: scratch of one liquidation order.
-    transient: ['events', 'now', 'sweepMarkets', 'liqDirty', 'markMoved', 'liqFill'],
+    // too; liqFill: scratch of one liquidation order; quiet: a mode of the caller's (recovery), not state.
+    transient: ['events', 'now', 'sweepMarkets', 'liqDirty', 'markMoved', 'liqFill', 'quiet'],
   },
   Ledger: {
     state: ['all', 'system'],
