@@ -50,7 +50,7 @@ export class EngineState {
    * Replaying (the journal's recovery sets it for the replay and clears it after): nobody reads a replayed command's
    * events, so the events most commands emit — transfers, trades, positions, orders accepted and ended — are not
    * built, and a result's `events` holds only the rarer ones. Events are output, never read back by the engine:
-   * the state, and so the state hash, is the same either way (test/engine/quiet.test.ts).
+   * the state, and so the state hash, is the same either way (test/engine/model.test.ts replays every run quiet).
    */
   quiet = false;
   /** @internal the time of the command being applied. */
